@@ -1,0 +1,87 @@
+//! What the sandbox refused, recorded per invocation.
+//!
+//! Denials are returned to the guest as ordinary errors (a socket that cannot
+//! connect, an HTTP request that is refused), so the guest can carry on; the
+//! host additionally keeps a record so the operator sees *why* in the trace
+//! and the usage report. Records hold the kind and the target the guest
+//! asked for — never payloads, never credentials.
+
+use std::sync::{Arc, Mutex};
+
+/// A refused effect. `as_str` is the stable name used in traces and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Denial {
+    /// A socket bind or connect: no network grant exists for this app.
+    Socket,
+    /// An outbound `wasi:http` request: no egress grant matches.
+    HttpEgress,
+    /// A look for host directories: no filesystem is ever preopened.
+    Filesystem,
+}
+
+impl Denial {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Denial::Socket => "socket-denied",
+            Denial::HttpEgress => "egress-denied",
+            Denial::Filesystem => "filesystem-denied",
+        }
+    }
+}
+
+/// One refused effect and what it was aimed at (`10.0.0.1:80`, `https://x.y`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenialRecord {
+    pub kind: Denial,
+    pub target: String,
+}
+
+/// Shared, append-only list of this invocation's denials. Cloned into the
+/// closures WASI calls back (socket checks), so it is behind a mutex; it is
+/// touched only on the denial path.
+#[derive(Debug, Clone, Default)]
+pub struct DenialLog {
+    records: Arc<Mutex<Vec<DenialRecord>>>,
+}
+
+/// At most this many denials are kept per invocation; a guest retrying in a
+/// loop must not grow host memory. The count still goes up.
+const MAX_KEPT: usize = 64;
+
+impl DenialLog {
+    pub fn record(&self, kind: Denial, target: impl Into<String>) {
+        if let Ok(mut records) = self.records.lock()
+            && records.len() < MAX_KEPT
+        {
+            records.push(DenialRecord {
+                kind,
+                target: target.into(),
+            });
+        }
+    }
+
+    pub fn records(&self) -> Vec<DenialRecord> {
+        self.records.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.lock().map(|r| r.is_empty()).unwrap_or(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denials_are_kept_in_order_and_capped() {
+        let log = DenialLog::default();
+        for i in 0..100 {
+            log.record(Denial::Socket, format!("10.0.0.{i}:80"));
+        }
+        let records = log.records();
+        assert_eq!(records.len(), MAX_KEPT);
+        assert_eq!(records[0].target, "10.0.0.0:80");
+        assert_eq!(records[0].kind.as_str(), "socket-denied");
+    }
+}

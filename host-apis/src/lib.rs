@@ -1,0 +1,24 @@
+//! Warden's governed capabilities: one module per capability, each with its
+//! configuration, its pure decisions and its implementation of the host side
+//! of the WIT in `wit/`. The runtime composes them; a guest reaches nothing
+//! that is not listed here.
+//!
+//! Fail-closed rule shared by every module: when a capability has not been
+//! granted, or its configuration is missing, the guest gets an error value at
+//! call time (never a trap, never a silent success) and the host records a
+//! [`denial::Denial`] for the trace.
+
+pub mod denial;
+pub mod egress;
+pub mod log;
+pub mod sockets;
+
+/// Host bindings for the `warden:host/app` world, generated from `wit/`.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "app",
+        imports: { default: trappable },
+        exports: { default: async },
+    });
+}

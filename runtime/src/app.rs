@@ -1,0 +1,159 @@
+//! Loading an app: manifest + platform config + component, checked together
+//! once, so that an invocation does nothing but instantiate and call.
+//!
+//! Everything that can be wrong with an app is caught here and reported
+//! against the file and field that cause it: a limit above the platform's
+//! maximum, a missing component, a core module instead of a component, a
+//! component whose imports Warden does not provide or that exports no entry
+//! point Warden can call.
+
+use crate::artifact_cache::{ArtifactCache, ArtifactSource};
+use crate::config::{AppManifest, ConfigError, Limits, PlatformConfig};
+use crate::host_state::HostState;
+use crate::world::{BinaryKind, World, binary_kind};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use warden_host_apis::bindings::AppPre;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// A loaded app, ready to be invoked any number of times.
+pub struct LoadedApp {
+    pub manifest: AppManifest,
+    pub manifest_path: PathBuf,
+    pub limits: Limits,
+    pub world: World,
+    /// Where the compiled code came from on this load.
+    pub artifact: ArtifactSource,
+    /// SHA-256 of the component file, hex.
+    pub digest: String,
+    pub(crate) entry: Entry,
+}
+
+/// The pre-linked entry point of each world.
+pub(crate) enum Entry {
+    App(AppPre<HostState>),
+    Command(CommandPre<HostState>),
+    HttpProxy(ProxyPre<HostState>),
+}
+
+impl LoadedApp {
+    pub fn name(&self) -> &str {
+        &self.manifest.app.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.manifest.app.version
+    }
+}
+
+const FIX_BUILD: &str = "build it with `cargo build --release --target wasm32-wasip2` (or your toolchain's equivalent) and point `app.component` at the .wasm file; the path is relative to app.toml";
+const WORLDS: &str = "export `warden:host/handler` (the warden:host/app world, see sdk/), `wasi:cli/run` (a command) or `wasi:http/incoming-handler` (wasi:http/proxy)";
+
+pub(crate) fn load(
+    engine: &Engine,
+    linker: &Linker<HostState>,
+    cache: &ArtifactCache,
+    platform: &PlatformConfig,
+    manifest_path: &Path,
+) -> Result<LoadedApp, ConfigError> {
+    let manifest = AppManifest::load(manifest_path)?;
+    let limits = manifest.limits.resolve(&platform.defaults);
+    if let Some((field, value, max)) = limits.exceeding(&platform.maximums).first() {
+        return Err(ConfigError::invalid(
+            manifest_path,
+            format!("limits.{field}"),
+            format!("{value} is above the platform maximum of {max}"),
+            format!(
+                "lower `limits.{field}` to at most {max}, or ask the platform team to raise `maximums.{field}` in warden.toml"
+            ),
+        ));
+    }
+
+    let component_path = manifest.component_path(manifest_path);
+    let bytes = std::fs::read(&component_path).map_err(|e| {
+        ConfigError::invalid(
+            manifest_path,
+            "app.component",
+            format!("cannot read {}: {e}", component_path.display()),
+            FIX_BUILD,
+        )
+    })?;
+    match binary_kind(&bytes) {
+        BinaryKind::Component => {}
+        BinaryKind::CoreModule => {
+            return Err(ConfigError::invalid(
+                manifest_path,
+                "app.component",
+                format!(
+                    "{} is a core WebAssembly module, not a component",
+                    component_path.display()
+                ),
+                "build for the wasm32-wasip2 target (which produces a component), or wrap the module with `wasm-tools component new`",
+            ));
+        }
+        BinaryKind::NotWasm => {
+            return Err(ConfigError::invalid(
+                manifest_path,
+                "app.component",
+                format!("{} is not a WebAssembly file", component_path.display()),
+                FIX_BUILD,
+            ));
+        }
+    }
+
+    let (component, artifact) = cache.load(engine, &bytes).map_err(|e| {
+        ConfigError::invalid(
+            manifest_path,
+            "app.component",
+            format!("{} does not compile: {e:#}", component_path.display()),
+            FIX_BUILD,
+        )
+    })?;
+    let pre = linker.instantiate_pre(&component).map_err(|e| {
+        ConfigError::invalid(
+            manifest_path,
+            "app.component",
+            format!(
+                "{} needs something Warden does not provide: {e:#}",
+                component_path.display()
+            ),
+            "import only WASI 0.2 and warden:host interfaces (see host-apis/wit); remove the import or ask the platform team for a capability",
+        )
+    })?;
+    let world = World::of(engine, &component).ok_or_else(|| {
+        ConfigError::invalid(
+            manifest_path,
+            "app.component",
+            format!(
+                "{} has no entry point Warden can call",
+                component_path.display()
+            ),
+            format!("the component must {WORLDS}"),
+        )
+    })?;
+    let entry_error = |e: wasmtime::Error| {
+        ConfigError::invalid(
+            manifest_path,
+            "app.component",
+            format!("its {world} export does not match: {e:#}"),
+            format!("rebuild against the WIT Warden ships; the component must {WORLDS}"),
+        )
+    };
+    let entry = match world {
+        World::App => Entry::App(AppPre::new(pre).map_err(entry_error)?),
+        World::Command => Entry::Command(CommandPre::new(pre).map_err(entry_error)?),
+        World::HttpProxy => Entry::HttpProxy(ProxyPre::new(pre).map_err(entry_error)?),
+    };
+    Ok(LoadedApp {
+        manifest,
+        manifest_path: manifest_path.to_path_buf(),
+        limits,
+        world,
+        artifact,
+        digest: hex::encode(Sha256::digest(&bytes)),
+        entry,
+    })
+}

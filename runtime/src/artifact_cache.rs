@@ -1,0 +1,110 @@
+//! Precompiled components on disk, keyed by content and engine settings.
+//!
+//! Compiling a component is the slow part of loading an app (hundreds of
+//! milliseconds to seconds); deserializing a precompiled artifact is a file
+//! map. The key is the SHA-256 of the component bytes plus the engine's
+//! compatibility hash (wasmtime version, target, compiler settings), so a
+//! changed component or an upgraded engine never loads a stale artifact.
+//!
+//! Trust: artifacts are native code and are only ever read from Warden's
+//! own data directory, under the name of their content hash. Writes go to a
+//! temporary file first and are renamed into place, so a crash never leaves
+//! a half-written artifact under a real key; an artifact that fails to load
+//! is recompiled and replaced.
+
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Whether a load compiled the component or reused a cached artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactSource {
+    Compiled,
+    Cached,
+}
+
+pub struct ArtifactCache {
+    dir: PathBuf,
+    engine_key: String,
+    hits: AtomicU64,
+    compiles: AtomicU64,
+}
+
+impl ArtifactCache {
+    pub fn new(engine: &Engine, dir: PathBuf) -> Self {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        ArtifactCache {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+            hits: AtomicU64::new(0),
+            compiles: AtomicU64::new(0),
+        }
+    }
+
+    /// Where the artifact for `bytes` lives.
+    pub fn path_for(&self, bytes: &[u8]) -> PathBuf {
+        let digest = hex::encode(Sha256::digest(bytes));
+        self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
+    }
+
+    /// Loads the component for `bytes`, from the cache when possible.
+    pub fn load(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+    ) -> anyhow::Result<(Component, ArtifactSource)> {
+        let path = self.path_for(bytes);
+        if path.exists() {
+            // SAFETY: the file is named by the hash of its source and only
+            // Warden writes into this directory (see the module doc).
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok((component, ArtifactSource::Cached));
+                }
+                Err(e) => eprintln!(
+                    "warden: cached artifact {} is unusable ({e}); recompiling",
+                    path.display()
+                ),
+            }
+        }
+        let artifact = engine.precompile_component(bytes)?;
+        self.compiles.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = write_atomically(&path, &artifact) {
+            eprintln!(
+                "warden: cannot cache the compiled component at {} ({e}); it will be compiled again next time",
+                path.display()
+            );
+        }
+        // SAFETY: `artifact` was produced by this engine a moment ago.
+        let component = unsafe { Component::deserialize(engine, &artifact)? };
+        Ok((component, ArtifactSource::Compiled))
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    pub fn compiles(&self) -> u64 {
+        self.compiles.load(Ordering::Relaxed)
+    }
+}
+
+fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("artifact")
+    ));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,156 @@
+//! The append-only, hash-chained audit log.
+//!
+//! Every governance event (deploy, approval, grant, kill, policy denial,
+//! quota breach, ...) is one JSON line in `audit.jsonl` in the data
+//! directory. Each entry carries a sequence number, the SHA-256 of the entry
+//! before it (`prev`) and its own hash over `prev` and its content, so
+//! editing, deleting or reordering any entry breaks the chain at that entry.
+//! A small `audit.head` file records the last sequence number, hash and file
+//! length, so deleting entries at the *end* is caught too.
+//!
+//! Durability: an append returns only after the line is written and synced;
+//! appends from several processes are serialized with an exclusive file
+//! lock. If a crash lands between the append and the head update, the next
+//! append notices the head is stale and rebuilds it from the file.
+
+mod entry;
+mod verify;
+
+pub use entry::{AuditEntry, AuditEvent};
+pub use verify::{Problem, VerifyReport};
+
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Hash that comes before the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Head {
+    seq: u64,
+    hash: String,
+    len: u64,
+}
+
+pub struct AuditLog {
+    path: PathBuf,
+}
+
+impl AuditLog {
+    pub fn new(path: PathBuf) -> Self {
+        AuditLog { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn head_path(&self) -> PathBuf {
+        self.path.with_extension("head")
+    }
+
+    /// Appends `event`, returning the entry as written.
+    pub fn append(&self, event: AuditEvent) -> std::io::Result<AuditEntry> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.path)?;
+        file.lock()?;
+        let result = self.append_locked(&mut file, event);
+        let _ = file.unlock();
+        result
+    }
+
+    fn append_locked(&self, file: &mut File, event: AuditEvent) -> std::io::Result<AuditEntry> {
+        let len = file.metadata()?.len();
+        let (seq, prev) = match self.read_head() {
+            Some(head) if head.len == len => (head.seq, head.hash),
+            _ => last_entry(file)?
+                .map(|e| (e.seq, e.hash))
+                .unwrap_or((0, GENESIS.into())),
+        };
+        let entry = AuditEntry::seal(seq + 1, prev, event);
+        let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        file.write_all(&line)?;
+        file.sync_data()?;
+        self.write_head(&Head {
+            seq: entry.seq,
+            hash: entry.hash.clone(),
+            len: len + line.len() as u64,
+        })?;
+        Ok(entry)
+    }
+
+    fn read_head(&self) -> Option<Head> {
+        let text = std::fs::read_to_string(self.head_path()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn write_head(&self, head: &Head) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("head.tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(head).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(&tmp, self.head_path())
+    }
+
+    /// All entries, in file order. Lines that do not parse are skipped;
+    /// use [`AuditLog::verify`] to find them.
+    pub fn entries(&self) -> std::io::Result<Vec<AuditEntry>> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    /// Checks the whole chain and the head; reports the first problem.
+    pub fn verify(&self) -> std::io::Result<VerifyReport> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let head = self.read_head().map(|h| (h.seq, h.hash));
+        Ok(verify::verify(&text, head))
+    }
+}
+
+/// Reads the last complete entry by scanning backwards from the end.
+fn last_entry(file: &mut File) -> std::io::Result<Option<AuditEntry>> {
+    let len = file.metadata()?.len();
+    let mut window = 4096u64;
+    loop {
+        let start = len.saturating_sub(window);
+        file.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::new();
+        file.read_to_end(&mut buf)?;
+        let text = String::from_utf8_lossy(&buf);
+        let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        if start > 0 && !lines.is_empty() {
+            lines.remove(0); // may be a partial line
+        }
+        if let Some(last) = lines.last() {
+            return Ok(serde_json::from_str(last).ok());
+        }
+        if start == 0 {
+            return Ok(None);
+        }
+        window *= 4;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+use super::*;
+
+fn event(n: u32) -> AuditEvent {
+    AuditEvent {
+        kind: "policy.denied".into(),
+        app: Some("report".into()),
+        actor: "tester".into(),
+        details: serde_json::json!({ "n": n }),
+    }
+}
+
+fn log_with(n: u32) -> std::io::Result<(tempfile::TempDir, AuditLog)> {
+    let dir = tempfile::tempdir()?;
+    let log = AuditLog::new(dir.path().join("audit.jsonl"));
+    for i in 0..n {
+        log.append(event(i))?;
+    }
+    Ok((dir, log))
+}
+
+fn rewrite(log: &AuditLog, f: impl FnOnce(&mut Vec<String>)) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(log.path())?;
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    f(&mut lines);
+    std::fs::write(log.path(), lines.join("\n") + "\n")
+}
+
+#[test]
+fn an_untouched_log_verifies() -> std::io::Result<()> {
+    let (_dir, log) = log_with(5)?;
+    let report = log.verify()?;
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.entries, 5);
+    Ok(())
+}
+
+#[test]
+fn entries_chain_to_the_one_before() -> std::io::Result<()> {
+    let (_dir, log) = log_with(3)?;
+    let entries = log.entries()?;
+    assert_eq!(entries[0].prev, GENESIS);
+    assert_eq!(entries[1].prev, entries[0].hash);
+    assert_eq!(entries[2].seq, 3);
+    Ok(())
+}
+
+#[test]
+fn an_edited_entry_is_caught_at_that_entry() -> std::io::Result<()> {
+    let (_dir, log) = log_with(5)?;
+    rewrite(&log, |lines| {
+        lines[2] = lines[2].replace("tester", "mallory")
+    })?;
+    let problem = log.verify()?.problem;
+    assert_eq!(problem.as_ref().map(|p| p.line), Some(3));
+    assert!(
+        problem
+            .map(|p| p.reason)
+            .unwrap_or_default()
+            .contains("edited")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_deleted_entry_is_caught_where_the_gap_starts() -> std::io::Result<()> {
+    let (_dir, log) = log_with(5)?;
+    rewrite(&log, |lines| {
+        lines.remove(1);
+    })?;
+    let problem = log.verify()?.problem;
+    assert_eq!(problem.as_ref().map(|p| p.expected_seq), Some(2));
+    assert!(
+        problem
+            .map(|p| p.reason)
+            .unwrap_or_default()
+            .contains("deleted")
+    );
+    Ok(())
+}
+
+#[test]
+fn reordered_entries_are_caught() -> std::io::Result<()> {
+    let (_dir, log) = log_with(5)?;
+    rewrite(&log, |lines| lines.swap(3, 4))?;
+    let problem = log.verify()?.problem;
+    assert_eq!(problem.as_ref().map(|p| p.line), Some(4));
+    Ok(())
+}
+
+#[test]
+fn entries_deleted_at_the_end_are_caught_through_the_head() -> std::io::Result<()> {
+    let (_dir, log) = log_with(5)?;
+    rewrite(&log, |lines| {
+        lines.truncate(3);
+    })?;
+    let problem = log.verify()?.problem;
+    assert!(
+        problem
+            .map(|p| p.reason)
+            .unwrap_or_default()
+            .contains("end were deleted")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_stale_head_after_a_crash_does_not_break_the_chain() -> std::io::Result<()> {
+    let (_dir, log) = log_with(2)?;
+    let head = std::fs::read(log.head_path())?;
+    log.append(event(9))?;
+    // Simulate a crash between the append and the head update.
+    std::fs::write(log.head_path(), head)?;
+    log.append(event(10))?;
+    let report = log.verify()?;
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.entries, 4);
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Command-line parsing and dispatch. Each verb lives in its own file.
+
+mod audit;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code for a configuration or manifest error.
+pub const EXIT_CONFIG: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "warden",
+    version,
+    about = "Run micro apps as governed WebAssembly components",
+    long_about = "Warden runs micro apps - small internal tools compiled to WebAssembly components - \
+in a sandbox that grants nothing by default, under fuel, memory, time and output limits, \
+with a trace of every invocation and an append-only audit log.",
+    after_help = "Examples:\n  warden run examples/report-formatter/app.toml --input '{\"title\":\"Q3\",\"rows\":[]}'\n  warden run examples/oncall-picker/app.toml -- --team ops alice bob carol\n  warden audit verify"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Run(run::RunArgs),
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+}
+
+/// Options every verb that touches the host accepts.
+#[derive(clap::Args, Clone)]
+pub struct ConfigArgs {
+    /// Platform configuration (warden.toml). Without it, safe built-in
+    /// defaults apply.
+    #[arg(long, value_name = "warden.toml")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self) -> Result<warden_runtime::config::PlatformConfig, ExitCode> {
+        match &self.config {
+            None => Ok(warden_runtime::config::PlatformConfig::builtin()),
+            Some(path) => warden_runtime::config::PlatformConfig::load(path).map_err(|e| {
+                eprintln!("warden: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            }),
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Audit(cmd) => audit::run(cmd),
+    }
+}
+
+/// Who is acting, for audit entries written by the CLI.
+pub fn actor() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|u| format!("cli:{u}"))
+        .unwrap_or_else(|| "cli".to_string())
+}

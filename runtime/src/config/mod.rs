@@ -1,0 +1,13 @@
+//! The two configuration files and the types they share.
+
+pub mod app;
+pub mod error;
+pub mod limits;
+pub mod platform;
+pub mod units;
+
+pub use app::AppManifest;
+pub use error::ConfigError;
+pub use limits::{LimitRequest, Limits};
+pub use platform::PlatformConfig;
+pub use units::{Dur, Size};

@@ -1,0 +1,200 @@
+//! `warden.toml`: what the platform team allows.
+//!
+//! Every field has a safe default, so no file at all gives an embedded,
+//! local, deny-by-default host. Relative paths are resolved against the
+//! directory of `warden.toml`.
+
+use super::error::{ConfigError, parse_toml, read_file};
+use super::limits::Limits;
+use super::units::{Dur, Size};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformConfig {
+    /// Where Warden keeps its state: artifact cache, audit log.
+    pub data_dir: Option<PathBuf>,
+    /// Limits an app gets for anything its manifest leaves out.
+    pub defaults: Limits,
+    /// Ceilings no app may exceed.
+    #[serde(default = "Limits::default_maximums")]
+    pub maximums: Limits,
+    pub engine: EngineSettings,
+    pub logs: LogSettings,
+}
+
+/// How the one shared engine is built. These settle trade-offs between
+/// density and latency; the defaults suit a single small host.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// How often the epoch advances: the granularity of timeouts and kills.
+    pub epoch_tick: Dur,
+    /// Most component instances alive at once (pooling allocator slots).
+    pub max_instances: u32,
+    /// Wasm call-stack size per instance; recursion past it is a
+    /// StackOverflow.
+    pub max_wasm_stack: Size,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            epoch_tick: Dur(Duration::from_millis(10)),
+            max_instances: 100,
+            max_wasm_stack: Size::kib(512),
+        }
+    }
+}
+
+/// Caps on what one invocation may log through `warden:host/log`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub max_records: usize,
+    pub max_bytes: Size,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            max_records: 1_000,
+            max_bytes: Size::kib(256),
+        }
+    }
+}
+
+const FIX_SYNTAX: &str =
+    "correct the TOML at the position shown; the config reference is in README.md";
+
+impl PlatformConfig {
+    /// The built-in configuration: what `warden run` uses with no `--config`.
+    pub fn builtin() -> PlatformConfig {
+        PlatformConfig {
+            maximums: Limits::default_maximums(),
+            ..PlatformConfig::default()
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<PlatformConfig, ConfigError> {
+        let text = read_file(path)?;
+        let mut config: PlatformConfig = parse_toml(path, &text, FIX_SYNTAX)?;
+        if let Some(dir) = &config.data_dir
+            && dir.is_relative()
+        {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.data_dir = Some(base.join(dir));
+        }
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        if let Some((field, value, max)) = self.defaults.exceeding(&self.maximums).first() {
+            return Err(ConfigError::invalid(
+                path,
+                format!("defaults.{field}"),
+                format!("default {value} is above the maximum {max}"),
+                format!("lower `defaults.{field}` or raise `maximums.{field}`"),
+            ));
+        }
+        if self.engine.max_instances == 0 {
+            return Err(ConfigError::invalid(
+                path,
+                "engine.max_instances",
+                "must be at least 1",
+                "set it to the number of invocations that may run at once, e.g. 100",
+            ));
+        }
+        if self.engine.epoch_tick.get() < Duration::from_millis(1) {
+            return Err(ConfigError::invalid(
+                path,
+                "engine.epoch_tick",
+                format!("{} is too fine a tick", self.engine.epoch_tick),
+                "use 1ms or more (10ms is the default)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The data directory: `data_dir` if set, else `$WARDEN_DATA_DIR`, else
+    /// `$XDG_DATA_HOME/warden`, else `~/.local/share/warden`, else `.warden`.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        if let Some(dir) = std::env::var_os("WARDEN_DATA_DIR") {
+            return PathBuf::from(dir);
+        }
+        if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+            return PathBuf::from(dir).join("warden");
+        }
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(".local/share/warden");
+        }
+        PathBuf::from(".warden")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<PlatformConfig, ConfigError> {
+        let dir = tempfile::tempdir().map_err(|source| ConfigError::Read {
+            path: PathBuf::from("tmp"),
+            source,
+        })?;
+        let path = dir.path().join("warden.toml");
+        std::fs::write(&path, text).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        PlatformConfig::load(&path)
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_builtin_config() -> Result<(), ConfigError> {
+        let config = load_str("")?;
+        assert_eq!(config.defaults, Limits::default());
+        assert_eq!(config.maximums, Limits::default_maximums());
+        assert_eq!(config.engine, EngineSettings::default());
+        Ok(())
+    }
+
+    #[test]
+    fn partial_tables_keep_defaults_for_the_rest() -> Result<(), ConfigError> {
+        let config = load_str("[maximums]\nmemory = \"128MiB\"\n")?;
+        assert_eq!(config.maximums.memory, Size::mib(128));
+        assert_eq!(config.maximums.fuel, Limits::default().fuel);
+        Ok(())
+    }
+
+    #[test]
+    fn defaults_above_maximums_are_rejected() {
+        let err = load_str("[defaults]\nmemory = \"1GiB\"\n")
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(err.field(), Some("defaults.memory"));
+    }
+
+    #[test]
+    fn unknown_sections_are_rejected_naming_the_ones_that_exist() {
+        let err = load_str("[engin]\n").map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("engin") && err.contains("maximums"), "{err}");
+    }
+
+    #[test]
+    fn relative_data_dirs_are_resolved_next_to_the_config() -> Result<(), ConfigError> {
+        let config = load_str("data_dir = \"state\"\n")?;
+        let dir = config.data_dir();
+        assert!(
+            dir.is_absolute() && dir.ends_with("state"),
+            "{}",
+            dir.display()
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! Human-friendly sizes and durations, parsed once at load time.
+//!
+//! | written            | means                       |
+//! |--------------------|-----------------------------|
+//! | `65536` (integer)  | 65536 bytes                 |
+//! | `"64MiB"`, `"64 MiB"` | 64 × 2^20 bytes          |
+//! | `"100MB"`          | 100 × 10^6 bytes            |
+//! | `"2s"`, `"1500ms"`, `"1h"`, `"1m 30s"` | durations |
+//!
+//! A size or duration that does not parse is an error that quotes the value
+//! and shows an accepted form; nothing is guessed.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A byte count, written as an integer or a string such as `"64MiB"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Size(pub u64);
+
+impl Size {
+    pub fn bytes(self) -> u64 {
+        self.0
+    }
+
+    pub fn as_usize(self) -> usize {
+        usize::try_from(self.0).unwrap_or(usize::MAX)
+    }
+
+    pub const fn mib(n: u64) -> Size {
+        Size(n * 1024 * 1024)
+    }
+
+    pub const fn kib(n: u64) -> Size {
+        Size(n * 1024)
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", bytesize::ByteSize(self.0).display().iec())
+    }
+}
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let trimmed = s.trim();
+        if let Ok(n) = trimmed.parse::<u64>() {
+            return Ok(Size(n));
+        }
+        trimmed
+            .parse::<bytesize::ByteSize>()
+            .map(|b| Size(b.as_u64()))
+            .map_err(|_| {
+                format!("`{s}` is not a size; write it like \"64MiB\", \"512KiB\" or 1048576")
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a size such as \"64MiB\" or a number of bytes")
+        })? {
+            Raw::Int(n) => Ok(Size(n)),
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+/// A duration written as a string such as `"2s"` or `"250ms"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        humantime::parse_duration(s.trim()).map(Dur).map_err(|_| {
+            format!("`{s}` is not a duration; write it like \"2s\", \"250ms\" or \"1h\"")
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a duration string such as \"2s\" or \"250ms\"")
+        })?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_accept_binary_and_decimal_units_and_plain_bytes() {
+        assert_eq!("64MiB".parse::<Size>(), Ok(Size::mib(64)));
+        assert_eq!("64 MiB".parse::<Size>(), Ok(Size::mib(64)));
+        assert_eq!("512KiB".parse::<Size>(), Ok(Size::kib(512)));
+        assert_eq!("100MB".parse::<Size>(), Ok(Size(100_000_000)));
+        assert_eq!("4096".parse::<Size>(), Ok(Size(4096)));
+    }
+
+    #[test]
+    fn a_size_that_does_not_parse_says_what_to_write() {
+        let err = "lots".parse::<Size>().unwrap_err();
+        assert!(err.contains("`lots`") && err.contains("64MiB"), "{err}");
+    }
+
+    #[test]
+    fn durations_accept_human_forms() {
+        assert_eq!("2s".parse::<Dur>(), Ok(Dur(Duration::from_secs(2))));
+        assert_eq!("250ms".parse::<Dur>(), Ok(Dur(Duration::from_millis(250))));
+        assert_eq!("1m 30s".parse::<Dur>(), Ok(Dur(Duration::from_secs(90))));
+        assert!("soon".parse::<Dur>().unwrap_err().contains("\"2s\""));
+    }
+
+    #[test]
+    fn sizes_display_in_binary_units() {
+        assert_eq!(Size::mib(64).to_string(), "64.0 MiB");
+    }
+}

@@ -1,0 +1,81 @@
+//! The one engine a Warden process runs everything on.
+//!
+//! Settings that make every invocation bounded and cheap: the pooling
+//! instance allocator (slots reused, no mmap per call), copy-on-write memory
+//! images (instantiation maps the data segments instead of copying them),
+//! fuel metering (deterministic CPU budget) and epoch interruption driven by
+//! a ticker thread (wall-clock deadlines and, later, kills). The ticker holds
+//! only a weak reference: dropping the engine stops it.
+
+use crate::config::PlatformConfig;
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Builds the engine for `platform`. Limits are per-store; the pool is sized
+/// so the platform's largest allowed memory fits a slot.
+pub fn build(platform: &PlatformConfig) -> anyhow::Result<Engine> {
+    let settings = &platform.engine;
+    let mut pool = PoolingAllocationConfig::new();
+    let instances = settings.max_instances;
+    pool.total_component_instances(instances)
+        // Real components (std Rust, componentize-py) have a handful of
+        // core instances and memories; leave room for them.
+        .total_core_instances(instances.saturating_mul(8))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(8))
+        .total_stacks(instances)
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16)
+        .max_memory_size(platform.maximums.memory.as_usize());
+
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .max_wasm_stack(settings.max_wasm_stack.as_usize())
+        .async_stack_size(settings.max_wasm_stack.as_usize() + 1024 * 1024)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = Engine::new(&config)?;
+    start_ticker(&engine, settings.epoch_tick.get());
+    Ok(engine)
+}
+
+fn start_ticker(engine: &Engine, tick: Duration) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("warden-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(tick);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .map(|_| ())
+        .unwrap_or_else(|e| eprintln!("warden: cannot start the epoch ticker: {e}"));
+}
+
+/// Epoch ticks that cover `timeout`, plus one so a deadline never fires
+/// early because the call started just before a tick.
+pub fn deadline_ticks(timeout: Duration, tick: Duration) -> u64 {
+    let tick_ns = tick.as_nanos().max(1);
+    let ticks = timeout.as_nanos().div_ceil(tick_ns);
+    u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_round_up_and_add_one_tick() {
+        let tick = Duration::from_millis(10);
+        assert_eq!(deadline_ticks(Duration::from_millis(100), tick), 11);
+        assert_eq!(deadline_ticks(Duration::from_millis(101), tick), 12);
+        assert_eq!(deadline_ticks(Duration::ZERO, tick), 1);
+    }
+}

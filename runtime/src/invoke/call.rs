@@ -1,0 +1,196 @@
+//! Instantiating and calling each world's entry point. One function per
+//! world; each returns how the guest ended and what it produced.
+
+use super::classify::CallEnd;
+use crate::app::Entry;
+use crate::host_state::HostState;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use opentelemetry::Context;
+use opentelemetry::trace::{TraceContextExt, Tracer};
+use opentelemetry_sdk::trace::SdkTracer;
+use wasmtime::Store;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+/// What one guest call produced.
+pub(crate) struct CallResult {
+    pub end: CallEnd,
+    pub output: Vec<u8>,
+    pub http_status: Option<u16>,
+    /// The handler's return value or response body was over the cap.
+    pub output_over_cap: bool,
+}
+
+impl CallResult {
+    fn failed(error: wasmtime::Error) -> Self {
+        CallResult {
+            end: CallEnd::Failed(error),
+            output: Vec::new(),
+            http_status: None,
+            output_over_cap: false,
+        }
+    }
+}
+
+/// What the call needs besides the store.
+pub(crate) struct CallInput<'a> {
+    pub input: &'a [u8],
+    pub route: &'a str,
+    pub max_output: usize,
+    pub tracer: &'a SdkTracer,
+    pub parent: &'a Context,
+}
+
+fn phase(call: &CallInput<'_>, name: &'static str) -> Context {
+    let span = call.tracer.start_with_context(name, call.parent);
+    call.parent.with_span(span)
+}
+
+pub(crate) async fn run(
+    entry: &Entry,
+    store: &mut Store<HostState>,
+    call: CallInput<'_>,
+) -> CallResult {
+    match entry {
+        Entry::App(pre) => {
+            let span = phase(&call, "instantiate");
+            let instance = pre.instantiate_async(&mut *store).await;
+            span.span().end();
+            let app = match instance {
+                Ok(app) => app,
+                Err(e) => return CallResult::failed(e),
+            };
+            let span = phase(&call, "call");
+            let result = app
+                .warden_host_handler()
+                .call_handle(&mut *store, call.input)
+                .await;
+            span.span().end();
+            match result {
+                Ok(Ok(output)) => CallResult {
+                    output_over_cap: output.len() > call.max_output,
+                    end: CallEnd::Returned(Ok(())),
+                    output,
+                    http_status: None,
+                },
+                Ok(Err(message)) => CallResult {
+                    end: CallEnd::Returned(Err(message)),
+                    output: Vec::new(),
+                    http_status: None,
+                    output_over_cap: false,
+                },
+                Err(e) => CallResult::failed(e),
+            }
+        }
+        Entry::Command(pre) => {
+            let span = phase(&call, "instantiate");
+            let instance = pre.instantiate_async(&mut *store).await;
+            span.span().end();
+            let command = match instance {
+                Ok(command) => command,
+                Err(e) => return CallResult::failed(e),
+            };
+            let span = phase(&call, "call");
+            let result = command.wasi_cli_run().call_run(&mut *store).await;
+            span.span().end();
+            let end = match result {
+                Ok(Ok(())) => CallEnd::Returned(Ok(())),
+                Ok(Err(())) => CallEnd::Returned(Err("main returned an error".into())),
+                Err(e) => CallEnd::Failed(e),
+            };
+            CallResult {
+                end,
+                output: Vec::new(),
+                http_status: None,
+                output_over_cap: false,
+            }
+        }
+        Entry::HttpProxy(pre) => run_proxy(pre, store, call).await,
+    }
+}
+
+/// Sends one request to a `wasi:http/proxy` component: `GET route`, or
+/// `POST route` with the input as body when there is input.
+async fn run_proxy(
+    pre: &wasmtime_wasi_http::p2::bindings::ProxyPre<HostState>,
+    store: &mut Store<HostState>,
+    call: CallInput<'_>,
+) -> CallResult {
+    let method = if call.input.is_empty() { "GET" } else { "POST" };
+    let body = Full::new(Bytes::copy_from_slice(call.input))
+        .map_err::<_, wasmtime_wasi_http::Error>(|never| match never {});
+    let request = match hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://localhost{}", call.route))
+        .body(body)
+    {
+        Ok(r) => r,
+        Err(e) => return CallResult::failed(wasmtime::Error::msg(e.to_string())),
+    };
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let span = phase(&call, "instantiate");
+    let prepared = async {
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let proxy = pre.instantiate_async(&mut *store).await?;
+        wasmtime::Result::Ok((proxy, req, out))
+    }
+    .await;
+    span.span().end();
+    let (proxy, req, out) = match prepared {
+        Ok(p) => p,
+        Err(e) => return CallResult::failed(e),
+    };
+    let span = phase(&call, "call");
+    let max = call.max_output;
+    let handle = proxy
+        .wasi_http_incoming_handler()
+        .call_handle(&mut *store, req, out);
+    let read = async move {
+        let response = match receiver.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(code)) => return Err(format!("the component answered with error {code:?}")),
+            Err(_) => return Err("the component did not send a response".to_string()),
+        };
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        if bytes.len() + data.len() > max {
+                            return Ok((status, bytes, true));
+                        }
+                        bytes.extend_from_slice(data);
+                    }
+                }
+                Err(e) => return Err(format!("the response body failed: {e:?}")),
+            }
+        }
+        Ok((status, bytes, false))
+    };
+    let (handled, read) = tokio::join!(handle, read);
+    span.span().end();
+    if let Err(e) = handled {
+        return CallResult::failed(e);
+    }
+    match read {
+        Ok((status, output, over)) => CallResult {
+            end: CallEnd::Returned(Ok(())),
+            output,
+            http_status: Some(status),
+            output_over_cap: over,
+        },
+        Err(message) => CallResult {
+            end: CallEnd::Returned(Err(message)),
+            output: Vec::new(),
+            http_status: None,
+            output_over_cap: false,
+        },
+    }
+}

@@ -1,0 +1,286 @@
+//! One governed invocation: new store, limits set, instantiate, call,
+//! classify, record. Nothing here parses configuration or touches disk;
+//! a failure of any kind is returned as a value and never affects the
+//! runtime or the next invocation.
+
+mod call;
+mod classify;
+pub mod outcome;
+
+use crate::app::LoadedApp;
+use crate::config::Size;
+use crate::engine::deadline_ticks;
+use crate::host_state::HostState;
+use crate::runtime::Runtime;
+use crate::telemetry::keys;
+use classify::{CallEnd, Evidence, classify};
+use opentelemetry::trace::{Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use outcome::InvocationError;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use warden_host_apis::denial::DenialRecord;
+use warden_host_apis::log::{LogLimits, LogRecord, level_name};
+use wasmtime::Store;
+
+/// What started an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    Cli,
+    Http,
+    Schedule,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Cli => "cli",
+            Trigger::Http => "http",
+            Trigger::Schedule => "schedule",
+        }
+    }
+}
+
+/// The input of one invocation. `args` are what a command sees after
+/// argv[0]; `input` is the handler's input or the HTTP request body.
+#[derive(Debug, Clone)]
+pub struct InvocationRequest {
+    pub trigger: Trigger,
+    pub input: Vec<u8>,
+    pub args: Vec<String>,
+}
+
+impl InvocationRequest {
+    pub fn cli(input: impl Into<Vec<u8>>) -> Self {
+        InvocationRequest {
+            trigger: Trigger::Cli,
+            input: input.into(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn with_args(mut self, args: Vec<String>) -> Self {
+        self.args = args;
+        self
+    }
+}
+
+/// What an invocation consumed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Usage {
+    pub fuel_used: u64,
+    pub fuel_limit: u64,
+    pub wall_time_us: u64,
+    pub peak_memory_bytes: u64,
+    pub output_bytes: u64,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    pub log_records: u64,
+    pub logs_dropped: u64,
+    pub denials: u64,
+}
+
+/// The full account of one invocation.
+#[derive(Debug)]
+pub struct InvocationReport {
+    pub app: String,
+    pub version: String,
+    pub trigger: Trigger,
+    pub result: Result<Vec<u8>, InvocationError>,
+    /// Status of the response, for `wasi:http/proxy` apps.
+    pub http_status: Option<u16>,
+    pub usage: Usage,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub logs: Vec<LogRecord>,
+    pub denials: Vec<DenialRecord>,
+}
+
+impl InvocationReport {
+    pub fn outcome(&self) -> &'static str {
+        match &self.result {
+            Ok(_) => "ok",
+            Err(e) => e.as_str(),
+        }
+    }
+}
+
+impl Runtime {
+    /// Runs one invocation of `app` under its limits.
+    pub async fn invoke(&self, app: &LoadedApp, request: InvocationRequest) -> InvocationReport {
+        let started = Instant::now();
+        let tracer = self.tracer();
+        let span = tracer
+            .span_builder("invocation")
+            .with_attributes([
+                KeyValue::new(keys::APP, app.name().to_string()),
+                KeyValue::new(keys::VERSION, app.version().to_string()),
+                KeyValue::new(keys::TRIGGER, request.trigger.as_str()),
+                KeyValue::new(keys::WORLD, app.world.as_str()),
+            ])
+            .start(tracer);
+        let cx = Context::new().with_span(span);
+
+        let limits = app.limits;
+        let platform = self.platform();
+        let mut args = Vec::with_capacity(request.args.len() + 1);
+        args.push(app.name().to_string());
+        args.extend(request.args.iter().cloned());
+        let log_limits = LogLimits {
+            max_records: platform.logs.max_records,
+            max_bytes: platform.logs.max_bytes.as_usize(),
+        };
+        let output_cap = limits.max_output.as_usize();
+        let (state, captured) =
+            HostState::new(&args, output_cap, limits.memory.as_usize(), log_limits);
+        let mut store = Store::new(self.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(limits.hostcall_bytes.as_usize());
+        let tick = platform.engine.epoch_tick.get();
+        store.set_epoch_deadline(deadline_ticks(limits.timeout.get(), tick));
+        store.epoch_deadline_trap();
+
+        let route = app
+            .manifest
+            .http
+            .as_ref()
+            .map(|h| h.route.trim_end_matches("/...").to_string())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "/".to_string());
+        // The epoch deadline traps running Wasm; this backstop also ends an
+        // invocation that is parked in a host call past its deadline.
+        let backstop = limits.timeout.get() + tick * 4 + Duration::from_millis(50);
+        let (call_result, timed_out) = match store.set_fuel(limits.fuel) {
+            Err(e) => (call_failed(e), false),
+            Ok(()) => {
+                let call = call::run(
+                    &app.entry,
+                    &mut store,
+                    call::CallInput {
+                        input: &request.input,
+                        route: &route,
+                        max_output: output_cap,
+                        tracer,
+                        parent: &cx,
+                    },
+                );
+                match tokio::time::timeout(backstop, call).await {
+                    Ok(result) => (result, false),
+                    Err(_) => (call_failed(wasmtime::Error::msg("deadline passed")), true),
+                }
+            }
+        };
+
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        let state = store.into_data();
+        let stdout = captured.stdout.contents().to_vec();
+        let stderr = captured.stderr.contents().to_vec();
+        let denials = captured.denials.records();
+        let full_stream = if call_result.output_over_cap || stdout.len() >= output_cap {
+            Some(if call_result.output_over_cap {
+                "output"
+            } else {
+                "stdout"
+            })
+        } else if stderr.len() >= output_cap {
+            Some("stderr")
+        } else {
+            None
+        };
+        let evidence = Evidence {
+            limits: &limits,
+            max_stack: platform.engine.max_wasm_stack,
+            refused_memory: state.limiter.refused_growth(),
+            full_stream,
+            denials: &denials,
+            timed_out,
+        };
+        let error = classify(&call_result.end, &evidence);
+        let mut log = state.log;
+        let logs = log.take_records();
+        let usage = Usage {
+            fuel_used: limits.fuel.saturating_sub(fuel_left),
+            fuel_limit: limits.fuel,
+            wall_time_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            peak_memory_bytes: state.limiter.peak_memory() as u64,
+            output_bytes: call_result.output.len() as u64,
+            stdout_bytes: stdout.len() as u64,
+            stderr_bytes: stderr.len() as u64,
+            log_records: logs.len() as u64,
+            logs_dropped: log.dropped(),
+            denials: denials.len() as u64,
+        };
+        record_on_span(&cx, &usage, error.as_ref(), &logs, &denials);
+        let result = match error {
+            None => Ok(call_result.output),
+            Some(e) => Err(e),
+        };
+        InvocationReport {
+            app: app.name().to_string(),
+            version: app.version().to_string(),
+            trigger: request.trigger,
+            result,
+            http_status: call_result.http_status,
+            usage,
+            stdout,
+            stderr,
+            logs,
+            denials,
+        }
+    }
+}
+
+fn call_failed(error: wasmtime::Error) -> call::CallResult {
+    call::CallResult {
+        end: CallEnd::Failed(error),
+        output: Vec::new(),
+        http_status: None,
+        output_over_cap: false,
+    }
+}
+
+fn record_on_span(
+    cx: &Context,
+    usage: &Usage,
+    error: Option<&InvocationError>,
+    logs: &[LogRecord],
+    denials: &[DenialRecord],
+) {
+    let span = cx.span();
+    for record in logs {
+        span.add_event(
+            "log",
+            vec![
+                KeyValue::new(keys::LOG_LEVEL, level_name(record.level)),
+                KeyValue::new(keys::LOG_MESSAGE, record.message.clone()),
+            ],
+        );
+    }
+    for denial in denials {
+        span.add_event(
+            "denied",
+            vec![
+                KeyValue::new(keys::DENIAL, denial.kind.as_str()),
+                KeyValue::new(keys::TARGET, denial.target.clone()),
+            ],
+        );
+    }
+    span.set_attributes([
+        KeyValue::new(keys::OUTCOME, error.map(|e| e.as_str()).unwrap_or("ok")),
+        KeyValue::new(keys::FUEL_USED, usage.fuel_used as i64),
+        KeyValue::new(keys::FUEL_LIMIT, usage.fuel_limit as i64),
+        KeyValue::new(keys::PEAK_MEMORY, usage.peak_memory_bytes as i64),
+        KeyValue::new(keys::DURATION_US, usage.wall_time_us as i64),
+        KeyValue::new(keys::OUTPUT_BYTES, usage.output_bytes as i64),
+    ]);
+    if let Some(e) = error {
+        span.set_status(Status::error(e.to_string()));
+    }
+    span.end();
+}
+
+/// Renders a byte count for people.
+pub fn human_bytes(n: u64) -> String {
+    Size(n).to_string()
+}

@@ -1,0 +1,27 @@
+//! Warden's host runtime: loads micro apps from their manifests and runs
+//! them, each invocation in a fresh, deny-by-default sandbox under fuel,
+//! memory, time and output limits, traced and audited.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use warden_runtime::{Runtime, config::PlatformConfig, invoke::InvocationRequest};
+//! let runtime = Runtime::new(PlatformConfig::builtin(), warden_runtime::telemetry::disabled())?;
+//! let app = runtime.load_app("examples/report-formatter/app.toml".as_ref())?;
+//! let report = runtime.invoke(&app, InvocationRequest::cli(r#"{"title":"Q3","rows":[]}"#)).await;
+//! println!("{}", report.outcome());
+//! # Ok(()) }
+//! ```
+
+pub mod app;
+pub mod artifact_cache;
+pub mod audit;
+pub mod config;
+pub mod engine;
+pub mod host_state;
+pub mod invoke;
+pub mod limiter;
+pub mod runtime;
+pub mod telemetry;
+pub mod world;
+
+pub use runtime::Runtime;

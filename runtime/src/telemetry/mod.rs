@@ -1,0 +1,46 @@
+//! Tracing built in: every invocation is an OpenTelemetry span with a child
+//! span per phase, and guest logs and denials as span events.
+//!
+//! The runtime takes a tracer provider from its embedder, so the CLI can
+//! record spans in memory for `--trace`, tests can assert them through the
+//! SDK's in-memory exporter, and `warden serve` can export them over OTLP —
+//! all through the same code path. Span attributes never hold payloads or
+//! secrets: names, sizes, counts, durations and outcome kinds only.
+
+mod tree;
+
+pub use tree::render_tree;
+
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+/// Attribute keys, stable for dashboards and tests.
+pub mod keys {
+    pub const APP: &str = "warden.app";
+    pub const VERSION: &str = "warden.app.version";
+    pub const TRIGGER: &str = "warden.trigger";
+    pub const WORLD: &str = "warden.world";
+    pub const OUTCOME: &str = "warden.outcome";
+    pub const FUEL_USED: &str = "warden.fuel.used";
+    pub const FUEL_LIMIT: &str = "warden.fuel.limit";
+    pub const PEAK_MEMORY: &str = "warden.memory.peak_bytes";
+    pub const DURATION_US: &str = "warden.duration_us";
+    pub const OUTPUT_BYTES: &str = "warden.output.bytes";
+    pub const DENIAL: &str = "warden.denial";
+    pub const TARGET: &str = "warden.target";
+    pub const LOG_LEVEL: &str = "log.level";
+    pub const LOG_MESSAGE: &str = "log.message";
+}
+
+/// A provider that records nothing: tracing calls stay cheap no-ops.
+pub fn disabled() -> SdkTracerProvider {
+    SdkTracerProvider::builder().build()
+}
+
+/// A provider that keeps finished spans in memory, for `--trace` and tests.
+pub fn in_memory() -> (SdkTracerProvider, InMemorySpanExporter) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    (provider, exporter)
+}

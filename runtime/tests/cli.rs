@@ -1,0 +1,206 @@
+//! The `warden` binary as users run it: exit codes, messages, `--json`,
+//! `--trace`, the artifact cache across processes, and `audit verify`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use support::{example, fixture, text};
+
+fn warden(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .env("WARDEN_DATA_DIR", data_dir)
+        .output()
+        .expect("run warden")
+}
+
+fn fixture_manifest(dir: &Path, name: &str, limits: &str) -> String {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "[app]\nname = \"{}\"\nversion = \"0.1.0\"\ncomponent = \"{}\"\n[limits]\n{limits}\n",
+        name.replace('_', "-"),
+        fixture(name).display()
+    );
+    std::fs::write(&path, text).expect("write manifest");
+    path.display().to_string()
+}
+
+#[test]
+fn run_prints_the_handler_output_and_exits_zero() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let manifest = example("report-formatter");
+    let out = warden(
+        data.path(),
+        &[
+            "run",
+            &manifest.display().to_string(),
+            "--input",
+            r#"{"title":"T","rows":[{"name":"a","amount":1}]}"#,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("TOTAL"));
+    assert!(text(&out.stderr).contains("[report-formatter] info: formatting 1 rows"));
+}
+
+#[test]
+fn command_arguments_after_the_separator_reach_the_app() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let manifest = example("oncall-picker").display().to_string();
+    let out = warden(
+        data.path(),
+        &["run", &manifest, "--", "--week", "1", "ann", "bo"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "week 1: primary bo, backup ann\n");
+}
+
+#[test]
+fn each_limit_has_its_own_exit_code_and_a_message_naming_the_field() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        ("infinite_loop", "fuel = 1_000_000", 10, "limits.fuel"),
+        ("sleep_forever", "timeout = \"100ms\"", 11, "limits.timeout"),
+        ("memory_hog", "memory = \"8MiB\"", 12, "limits.memory"),
+        (
+            "stdout_flood",
+            "max_output = \"4KiB\"",
+            13,
+            "limits.max_output",
+        ),
+        ("deep_recursion", "", 14, "max_wasm_stack"),
+        ("open_socket", "", 16, "socket-denied"),
+    ];
+    for (name, limits, code, needle) in cases {
+        let manifest = fixture_manifest(data.path(), name, limits);
+        let out = warden(data.path(), &["run", &manifest]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{name}: {stderr}");
+        assert!(stderr.contains(needle), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn json_reports_usage_and_a_second_run_reuses_the_compiled_artifact() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let manifest = fixture_manifest(data.path(), "noop_handler", "");
+    let first = warden(data.path(), &["run", &manifest, "--input", "hi", "--json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).expect("json report");
+    assert_eq!(report["outcome"], "ok");
+    assert_eq!(report["output"], "hi");
+    assert_eq!(report["artifact"], "compiled");
+    for field in [
+        "fuel_used",
+        "wall_time_us",
+        "peak_memory_bytes",
+        "output_bytes",
+    ] {
+        assert!(
+            report["usage"][field].as_u64().is_some(),
+            "usage.{field} missing: {report}"
+        );
+    }
+    assert_eq!(report["usage"]["output_bytes"], 2);
+
+    let second = warden(data.path(), &["run", &manifest, "--input", "hi", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&second.stdout).expect("json report");
+    assert_eq!(report["artifact"], "cached");
+}
+
+#[test]
+fn trace_prints_the_span_tree() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let manifest = example("hello-http").display().to_string();
+    let out = warden(data.path(), &["run", &manifest, "--trace"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello, world\n");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("HTTP 200"), "{stderr}");
+    assert!(
+        stderr.contains("invocation ") && stderr.contains("warden.app=hello-http"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  instantiate ") && stderr.contains("  call "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_manifest_exits_3_naming_file_field_and_fix() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let path = data.path().join("app.toml");
+    std::fs::write(&path, "[app]\nname = \"x\"\nversion = \"1.0.0\"\ncomponent = \"x.wasm\"\n[limits]\nmemroy = \"1MiB\"\n").expect("write");
+    let out = warden(data.path(), &["run", &path.display().to_string()]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("app.toml") && stderr.contains("memroy"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("memory") && stderr.contains("fix:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_platform_config_exits_3() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let config = data.path().join("warden.toml");
+    std::fs::write(&config, "[defaults]\nfuel = \"lots\"\n").expect("write");
+    let manifest = example("report-formatter").display().to_string();
+    let out = warden(
+        data.path(),
+        &["run", &manifest, "--config", &config.display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("warden.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn denials_are_audited_and_tampering_is_caught_by_audit_verify() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let manifest = fixture_manifest(data.path(), "open_socket", "");
+    for _ in 0..3 {
+        let out = warden(data.path(), &["run", &manifest]);
+        assert_eq!(out.status.code(), Some(16));
+    }
+    let verify = warden(data.path(), &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
+    assert!(text(&verify.stdout).contains("ok: 3 entries"));
+
+    let show = warden(data.path(), &["audit", "show", "--app", "open-socket"]);
+    let entries: Vec<serde_json::Value> = text(&show.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["kind"], "policy.denied");
+    assert_eq!(
+        entries[0]["details"]["denials"][0]["denial"],
+        "socket-denied"
+    );
+
+    let log = data.path().join("audit.jsonl");
+    let tampered =
+        std::fs::read_to_string(&log)
+            .expect("read log")
+            .replacen("socket-denied", "nothing", 2);
+    std::fs::write(&log, tampered).expect("tamper");
+    let verify = warden(data.path(), &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(1));
+    let stdout = text(&verify.stdout);
+    assert!(
+        stdout.contains("TAMPERED") && stdout.contains("line 1"),
+        "{stdout}"
+    );
+}

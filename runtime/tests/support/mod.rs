@@ -1,0 +1,97 @@
+//! Test support: real guest components (see `guests.rs`) and hosts built
+//! from inline `warden.toml` / `app.toml` text.
+#![allow(dead_code)]
+
+pub mod guests;
+
+#[allow(unused_imports)]
+pub use guests::{example, fixture};
+
+use opentelemetry_sdk::trace::InMemorySpanExporter;
+use std::path::{Path, PathBuf};
+use warden_runtime::Runtime;
+use warden_runtime::app::LoadedApp;
+use warden_runtime::config::PlatformConfig;
+use warden_runtime::invoke::{InvocationReport, InvocationRequest};
+
+/// A host on a temporary data directory, recording spans in memory.
+pub struct TestHost {
+    pub runtime: Runtime,
+    pub spans: InMemorySpanExporter,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestHost {
+    pub fn new() -> TestHost {
+        TestHost::with_config("")
+    }
+
+    /// `config` is `warden.toml` text; `data_dir` is set to a temp dir
+    /// unless the text sets it.
+    pub fn with_config(config: &str) -> TestHost {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestHost::in_dir(dir, config)
+    }
+
+    pub fn in_dir(dir: tempfile::TempDir, config: &str) -> TestHost {
+        let path = dir.path().join("warden.toml");
+        let text = if config.contains("data_dir") {
+            config.to_string()
+        } else {
+            format!("data_dir = \"data\"\n{config}")
+        };
+        std::fs::write(&path, text).expect("write warden.toml");
+        let platform = PlatformConfig::load(&path).expect("valid warden.toml");
+        let (provider, spans) = warden_runtime::telemetry::in_memory();
+        let runtime = Runtime::new(platform, provider).expect("runtime");
+        TestHost {
+            runtime,
+            spans,
+            dir,
+        }
+    }
+
+    /// Writes an `app.toml` for `component` with extra manifest text.
+    pub fn manifest(&self, name: &str, component: &Path, extra: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.app.toml"));
+        let text = format!(
+            "[app]\nname = \"{name}\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n{extra}\n",
+            component.display()
+        );
+        std::fs::write(&path, text).expect("write app.toml");
+        path
+    }
+
+    pub fn load(&self, manifest: &Path) -> LoadedApp {
+        self.runtime
+            .load_app(manifest)
+            .unwrap_or_else(|e| panic!("load {}: {e}", manifest.display()))
+    }
+
+    /// Loads a fixture with the given `[limits]` text and runs it once.
+    pub fn run_fixture(&self, name: &str, limits: &str) -> InvocationReport {
+        let manifest = self.manifest(
+            &name.replace('_', "-"),
+            &fixture(name),
+            &format!("[limits]\n{limits}"),
+        );
+        let app = self.load(&manifest);
+        block_on(
+            self.runtime
+                .invoke(&app, InvocationRequest::cli(Vec::new())),
+        )
+    }
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
