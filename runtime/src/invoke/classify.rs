@@ -66,6 +66,11 @@ pub(crate) fn classify(end: &CallEnd, ev: &Evidence<'_>) -> Option<InvocationErr
                         limit: ev.max_stack,
                     });
                 }
+                _ if is_hostcall_limit(error) => {
+                    return Some(InvocationError::HostcallLimit {
+                        limit: ev.limits.hostcall_bytes,
+                    });
+                }
                 _ => Failure::Trap(root_message(error)),
             },
         },
@@ -100,6 +105,12 @@ impl Failure {
             Failure::App(m) | Failure::Trap(m) => m.clone(),
         }
     }
+}
+
+/// wasmtime reports an exhausted hostcall budget with a private error type;
+/// its message is the only stable handle (wasmtime is pinned to 48.x).
+fn is_hostcall_limit(error: &wasmtime::Error) -> bool {
+    format!("{error:#}").contains("fuel allocated for hostcalls has been exhausted")
 }
 
 fn exit_code(error: &wasmtime::Error) -> Option<i32> {

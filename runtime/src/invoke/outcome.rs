@@ -40,6 +40,14 @@ pub enum InvocationError {
     },
 
     #[error(
+        "copied more than {limit} between guest and host in one call (`limits.hostcall_bytes` in app.toml)"
+    )]
+    HostcallLimit {
+        #[serde(serialize_with = "as_string")]
+        limit: Size,
+    },
+
+    #[error(
         "overflowed its call stack of {limit} (`engine.max_wasm_stack` in warden.toml); look for unbounded recursion"
     )]
     StackOverflow {
@@ -76,6 +84,7 @@ impl InvocationError {
             InvocationError::MemoryLimit { .. } => "memory-limit",
             InvocationError::OutputLimit { .. } => "output-limit",
             InvocationError::StackOverflow { .. } => "stack-overflow",
+            InvocationError::HostcallLimit { .. } => "hostcall-limit",
             InvocationError::Trap { .. } => "trap",
             InvocationError::Denied { .. } => "denied",
             InvocationError::AppError { .. } => "app-error",
@@ -96,6 +105,7 @@ impl InvocationError {
             InvocationError::Trap { .. } => 15,
             InvocationError::Denied { .. } => 16,
             InvocationError::Host { .. } => 17,
+            InvocationError::HostcallLimit { .. } => 18,
         }
     }
 }
@@ -121,6 +131,7 @@ mod tests {
                 limit: Size(1),
             },
             InvocationError::StackOverflow { limit: Size(1) },
+            InvocationError::HostcallLimit { limit: Size(1) },
             InvocationError::Trap {
                 message: "x".into(),
             },
