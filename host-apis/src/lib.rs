@@ -8,10 +8,14 @@
 //! call time (never a trap, never a silent success) and the host records a
 //! [`denial::Denial`] for the trace.
 
+pub mod classes;
+pub mod connectors;
 pub mod denial;
 pub mod egress;
 pub mod log;
+pub mod problem;
 pub mod sockets;
+pub mod units;
 
 /// Host bindings for the `warden:host/app` world, generated from `wit/`.
 pub mod bindings {

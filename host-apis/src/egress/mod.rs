@@ -12,6 +12,11 @@
 //! |--------------------|--------------------------------------|
 //! | none (the default) | refused, `egress-denied` recorded     |
 
+pub mod address;
+pub mod client;
+pub mod config;
+pub mod hosts;
+
 use crate::denial::{Denial, DenialLog};
 use wasmtime_wasi_http::{WasiBody, WasiHttpHooks};
 

@@ -4,7 +4,7 @@ pub mod app;
 pub mod error;
 pub mod limits;
 pub mod platform;
-pub mod units;
+pub use warden_host_apis::units;
 
 pub use app::AppManifest;
 pub use error::ConfigError;
