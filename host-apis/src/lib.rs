@@ -14,6 +14,7 @@ pub mod denial;
 pub mod egress;
 pub mod log;
 pub mod problem;
+pub mod secrets;
 pub mod sockets;
 pub mod units;
 

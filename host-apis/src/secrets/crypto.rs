@@ -1,0 +1,128 @@
+//! Sealing and opening secret values with the master key.
+
+use super::{Sealed, SecretError, SecretInfo, SecretValue};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use std::path::Path;
+
+/// The 256-bit key every secret is sealed under.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(***)")
+    }
+}
+
+fn parse_hex(text: &str, origin: &str) -> Result<MasterKey, SecretError> {
+    let bytes = hex::decode(text.trim()).map_err(|_| {
+        SecretError::MasterKey(format!(
+            "{origin} is not hex; it must be 64 hex digits (32 bytes)"
+        ))
+    })?;
+    let key: [u8; 32] = bytes.try_into().map_err(|_| {
+        SecretError::MasterKey(format!("{origin} must be 64 hex digits (32 bytes)"))
+    })?;
+    Ok(MasterKey(key))
+}
+
+impl MasterKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> MasterKey {
+        MasterKey(bytes)
+    }
+
+    /// `env` (the value of `WARDEN_MASTER_KEY`) wins, then `file`; with
+    /// neither, `default_file` is read, or created with a new random key.
+    pub fn resolve(
+        env: Option<String>,
+        file: Option<&Path>,
+        default_file: &Path,
+    ) -> Result<MasterKey, SecretError> {
+        if let Some(text) = env.filter(|t| !t.trim().is_empty()) {
+            return parse_hex(&text, "WARDEN_MASTER_KEY");
+        }
+        let path = file.unwrap_or(default_file);
+        match std::fs::read_to_string(path) {
+            Ok(text) => parse_hex(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.is_none() => {
+                Self::create(path)
+            }
+            Err(e) => Err(SecretError::MasterKey(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    fn create(path: &Path) -> Result<MasterKey, SecretError> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)
+            .map_err(|e| SecretError::MasterKey(format!("no randomness: {e}")))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                SecretError::MasterKey(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        write_private(path, hex::encode(key).as_bytes())
+            .map_err(|e| SecretError::MasterKey(format!("cannot write {}: {e}", path.display())))?;
+        Ok(MasterKey(key))
+    }
+
+    pub(super) fn seal(&self, info: SecretInfo, value: &[u8]) -> Result<Sealed, SecretError> {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| SecretError::MasterKey(format!("no randomness: {e}")))?;
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0));
+        let ciphertext = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: value,
+                    aad: info.name.as_bytes(),
+                },
+            )
+            .map_err(|_| SecretError::Decrypt(info.name.clone()))?;
+        Ok(Sealed {
+            info,
+            nonce: hex::encode(nonce),
+            ciphertext: hex::encode(ciphertext),
+        })
+    }
+
+    pub(super) fn open(&self, sealed: &Sealed) -> Result<SecretValue, SecretError> {
+        let name = &sealed.info.name;
+        let nonce = hex::decode(&sealed.nonce).map_err(|_| SecretError::Decrypt(name.clone()))?;
+        let ciphertext =
+            hex::decode(&sealed.ciphertext).map_err(|_| SecretError::Decrypt(name.clone()))?;
+        if nonce.len() != 12 {
+            return Err(SecretError::Decrypt(name.clone()));
+        }
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0));
+        cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad: name.as_bytes(),
+                },
+            )
+            .map(SecretValue)
+            .map_err(|_| SecretError::Decrypt(name.clone()))
+    }
+}
+
+/// Writes a file only its owner can read.
+pub(super) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(data)?;
+    file.sync_all()
+}
