@@ -13,6 +13,7 @@ pub mod connectors;
 pub mod denial;
 pub mod egress;
 pub mod log;
+pub mod metering;
 pub mod problem;
 pub mod secrets;
 pub mod sockets;

@@ -1,0 +1,149 @@
+//! Usage counters and quotas, per app and per connector.
+//!
+//! Counts calls, bytes out, bytes in, denials and invocations in daily and
+//! per-minute windows (UTC). Counters live in memory for the decisions and
+//! are written to `<data_dir>/usage.db` (SQLite) as deltas — added to what
+//! is stored, never overwriting it — so they survive restarts and several
+//! processes on one data directory add up instead of clobbering each other.
+//! A window's stored total is read once when the window is first used.
+//!
+//! Running out of quota is not a denial of access: it is reported as
+//! [`QuotaExceeded`], naming the quota, the usage, the limit and when the
+//! window resets.
+
+mod quota;
+mod store;
+mod window;
+
+pub use quota::{QuotaExceeded, QuotaLimits, QuotaRequest};
+pub use store::UsageStore;
+pub use window::Window;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// One set of counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    pub calls: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub denials: u64,
+    pub invocations: u64,
+}
+
+impl Counters {
+    fn add(&mut self, other: &Counters) {
+        self.calls += other.calls;
+        self.bytes_out += other.bytes_out;
+        self.bytes_in += other.bytes_in;
+        self.denials += other.denials;
+        self.invocations += other.invocations;
+    }
+
+    fn is_zero(&self) -> bool {
+        *self == Counters::default()
+    }
+}
+
+/// Where counters for all scopes of an app are summed.
+pub const ALL: &str = "*";
+
+#[derive(Default)]
+struct State {
+    /// (scope, window key) -> total known (stored at load + local since).
+    totals: BTreeMap<(String, String), Counters>,
+    /// (scope, window key) -> not yet written.
+    pending: BTreeMap<(String, String), Counters>,
+}
+
+/// One app's meter, shared by all its invocations.
+pub struct Meter {
+    app: String,
+    limits: QuotaLimits,
+    store: Arc<UsageStore>,
+    state: Mutex<State>,
+}
+
+impl Meter {
+    pub fn new(app: &str, limits: QuotaLimits, store: Arc<UsageStore>) -> Meter {
+        Meter {
+            app: app.to_string(),
+            limits,
+            store,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn limits(&self) -> &QuotaLimits {
+        &self.limits
+    }
+
+    fn total(&self, state: &mut State, scope: &str, window: &Window) -> Counters {
+        let key = (scope.to_string(), window.key());
+        if let Some(c) = state.totals.get(&key) {
+            return *c;
+        }
+        let stored = self
+            .store
+            .get(&self.app, scope, &window.key())
+            .unwrap_or_default();
+        state.totals.insert(key, stored);
+        stored
+    }
+
+    /// Adds `delta` to `scope` and to the app total, in the day and minute
+    /// windows.
+    pub fn record(&self, scope: &str, delta: Counters) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let scopes: &[&str] = if scope == ALL { &[ALL] } else { &[scope, ALL] };
+        for window in [Window::day_now(), Window::minute_now()] {
+            for &s in scopes {
+                let mut total = self.total(&mut state, s, &window);
+                total.add(&delta);
+                state.totals.insert((s.to_string(), window.key()), total);
+                state
+                    .pending
+                    .entry((s.to_string(), window.key()))
+                    .or_default()
+                    .add(&delta);
+            }
+        }
+    }
+
+    /// Today's (or this minute's) counters for a scope.
+    pub fn usage(&self, scope: &str, window: &Window) -> Counters {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.total(&mut state, scope, window)
+    }
+
+    /// May one more outbound call of `bytes_out` bytes go out?
+    pub fn check_call(&self, bytes_out: u64) -> Result<(), QuotaExceeded> {
+        let day = Window::day_now();
+        let today = self.usage(ALL, &day);
+        quota::check_call(&self.limits, &today, bytes_out, &day)
+    }
+
+    /// May one more invocation start this minute?
+    pub fn check_invocation(&self) -> Result<(), QuotaExceeded> {
+        let minute = Window::minute_now();
+        let now = self.usage(ALL, &minute);
+        quota::check_invocation(&self.limits, &now, &minute)
+    }
+
+    /// Writes pending deltas. Cheap when nothing happened.
+    pub fn flush(&self) -> Result<(), rusqlite::Error> {
+        let pending = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut state.pending)
+        };
+        let rows: Vec<_> = pending.into_iter().filter(|(_, c)| !c.is_zero()).collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.store.add_all(&self.app, &rows)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! Quota limits and the pure decisions over counters.
+
+use super::Counters;
+use super::window::Window;
+use crate::units::Size;
+use serde::{Deserialize, Serialize};
+
+/// `[quota]` in `app.toml` (the parts enforced today).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaRequest {
+    /// Bytes sent plus received per day, all destinations.
+    pub egress_bytes: Option<Size>,
+    /// Outbound calls per day (connectors and hosts).
+    pub connector_calls: Option<u64>,
+    /// Invocations per minute.
+    pub requests_per_minute: Option<u64>,
+}
+
+/// Effective quotas of an app. `None` means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaLimits {
+    pub egress_bytes: Option<u64>,
+    pub connector_calls: Option<u64>,
+    pub requests_per_minute: Option<u64>,
+}
+
+impl QuotaRequest {
+    pub fn limits(&self) -> QuotaLimits {
+        QuotaLimits {
+            egress_bytes: self.egress_bytes.map(|s| s.bytes()),
+            connector_calls: self.connector_calls,
+            requests_per_minute: self.requests_per_minute,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error(
+    "quota `{quota}` exhausted: used {used} of {limit}; resets at {resets_at} (`quota.{quota}` in app.toml)"
+)]
+pub struct QuotaExceeded {
+    pub quota: &'static str,
+    pub used: u64,
+    pub limit: u64,
+    pub resets_at: String,
+}
+
+pub(super) fn check_call(
+    limits: &QuotaLimits,
+    today: &Counters,
+    bytes_out: u64,
+    day: &Window,
+) -> Result<(), QuotaExceeded> {
+    if let Some(limit) = limits.connector_calls
+        && today.calls >= limit
+    {
+        return Err(QuotaExceeded {
+            quota: "connector_calls",
+            used: today.calls,
+            limit,
+            resets_at: day.resets_at(),
+        });
+    }
+    if let Some(limit) = limits.egress_bytes {
+        let used = today.bytes_out + today.bytes_in;
+        if used + bytes_out > limit {
+            return Err(QuotaExceeded {
+                quota: "egress_bytes",
+                used,
+                limit,
+                resets_at: day.resets_at(),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn check_invocation(
+    limits: &QuotaLimits,
+    minute: &Counters,
+    window: &Window,
+) -> Result<(), QuotaExceeded> {
+    match limits.requests_per_minute {
+        Some(limit) if minute.invocations >= limit => Err(QuotaExceeded {
+            quota: "requests_per_minute",
+            used: minute.invocations,
+            limit,
+            resets_at: window.resets_at(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_refused_once_the_daily_count_is_reached() {
+        let limits = QuotaLimits {
+            connector_calls: Some(2),
+            ..QuotaLimits::default()
+        };
+        let day = Window::day_now();
+        let used = |calls| Counters {
+            calls,
+            ..Counters::default()
+        };
+        assert!(check_call(&limits, &used(1), 0, &day).is_ok());
+        let err = check_call(&limits, &used(2), 0, &day).err();
+        assert_eq!(
+            err.as_ref().map(|e| (e.quota, e.used, e.limit)),
+            Some(("connector_calls", 2, 2))
+        );
+        assert!(
+            err.map(|e| e.to_string())
+                .unwrap_or_default()
+                .contains("resets at")
+        );
+    }
+
+    #[test]
+    fn a_call_that_would_cross_the_byte_budget_is_refused() {
+        let limits = QuotaLimits {
+            egress_bytes: Some(1000),
+            ..QuotaLimits::default()
+        };
+        let day = Window::day_now();
+        let used = Counters {
+            bytes_out: 400,
+            bytes_in: 500,
+            ..Counters::default()
+        };
+        assert!(check_call(&limits, &used, 100, &day).is_ok());
+        assert_eq!(
+            check_call(&limits, &used, 101, &day).err().map(|e| e.quota),
+            Some("egress_bytes")
+        );
+    }
+
+    #[test]
+    fn no_quota_means_no_limit() {
+        let day = Window::day_now();
+        let used = Counters {
+            calls: u64::MAX / 2,
+            ..Counters::default()
+        };
+        assert!(check_call(&QuotaLimits::default(), &used, 1 << 40, &day).is_ok());
+        assert!(check_invocation(&QuotaLimits::default(), &used, &day).is_ok());
+    }
+}
