@@ -82,6 +82,6 @@ fn the_call_quota_is_enforced_from_stored_usage() {
     );
     m.flush().expect("flush");
     let restarted = meter(dir.path(), limits);
-    let err = restarted.check_call(0).err().expect("exhausted");
+    let err = restarted.check_call(0).expect_err("exhausted");
     assert_eq!((err.quota, err.used, err.limit), ("connector_calls", 3, 3));
 }
