@@ -24,7 +24,10 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "app",
-        imports: { default: trappable },
+        imports: {
+            "warden:host/connectors.call": async | trappable,
+            default: trappable,
+        },
         exports: { default: async },
     });
 }

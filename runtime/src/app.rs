@@ -13,7 +13,14 @@ use crate::host_state::HostState;
 use crate::world::{BinaryKind, World, binary_kind};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use warden_host_apis::bindings::AppPre;
+use warden_host_apis::connectors::Connector;
+use warden_host_apis::connectors::credentials::Credentials;
+use warden_host_apis::egress::governed::EgressContext;
+use warden_host_apis::egress::hosts::AllowedHosts;
+use warden_host_apis::egress::policy::EgressPolicy;
+use warden_host_apis::metering::{Meter, UsageStore};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -30,6 +37,8 @@ pub struct LoadedApp {
     /// SHA-256 of the component file, hex.
     pub digest: String,
     pub(crate) entry: Entry,
+    /// Grants, allowlist, meter and credentials for outbound calls.
+    pub egress: Arc<EgressContext>,
 }
 
 /// The pre-linked entry point of each world.
@@ -52,14 +61,60 @@ impl LoadedApp {
 const FIX_BUILD: &str = "build it with `cargo build --release --target wasm32-wasip2` (or your toolchain's equivalent) and point `app.component` at the .wasm file; the path is relative to app.toml";
 const WORLDS: &str = "export `warden:host/handler` (the warden:host/app world, see sdk/), `wasi:cli/run` (a command) or `wasi:http/incoming-handler` (wasi:http/proxy)";
 
-pub(crate) fn load(
-    engine: &Engine,
-    linker: &Linker<HostState>,
-    cache: &ArtifactCache,
-    platform: &PlatformConfig,
-    manifest_path: &Path,
-) -> Result<LoadedApp, ConfigError> {
+/// The parts of the runtime loading needs.
+pub(crate) struct LoadContext<'a> {
+    pub engine: &'a Engine,
+    pub linker: &'a Linker<HostState>,
+    pub cache: &'a ArtifactCache,
+    pub platform: &'a PlatformConfig,
+    pub catalog: &'a [Arc<Connector>],
+    pub usage: &'a Arc<UsageStore>,
+    pub credentials: &'a Arc<Credentials>,
+}
+
+/// Compiles the manifest's connector grants and allowed hosts.
+fn egress_context(
+    cx: &LoadContext<'_>,
+    manifest: &AppManifest,
+    path: &Path,
+) -> Result<EgressContext, ConfigError> {
+    let grants = warden_host_apis::connectors::grant(&manifest.connectors, cx.catalog)
+        .map_err(|p| ConfigError::invalid(path, p.field, p.problem, p.fix))?;
+    let hosts = AllowedHosts::parse(&manifest.egress.allowed_hosts).map_err(|problem| {
+        ConfigError::invalid(
+            path,
+            "egress.allowed_hosts",
+            problem,
+            "list approved destinations as scheme://host[:port]; see the allowed_hosts table in README.md",
+        )
+    })?;
+    let meter = Meter::new(
+        &manifest.app.name,
+        manifest.quota.limits(),
+        cx.usage.clone(),
+    );
+    Ok(EgressContext {
+        app: manifest.app.name.clone(),
+        policy: EgressPolicy {
+            grants,
+            hosts,
+            rules: Arc::new(cx.platform.egress.clone()),
+        },
+        meter: Arc::new(meter),
+        credentials: cx.credentials.clone(),
+    })
+}
+
+pub(crate) fn load(cx: LoadContext<'_>, manifest_path: &Path) -> Result<LoadedApp, ConfigError> {
+    let LoadContext {
+        engine,
+        linker,
+        cache,
+        platform,
+        ..
+    } = cx;
     let manifest = AppManifest::load(manifest_path)?;
+    let egress = Arc::new(egress_context(&cx, &manifest, manifest_path)?);
     let limits = manifest.limits.resolve(&platform.defaults);
     if let Some((field, value, max)) = limits.exceeding(&platform.maximums).first() {
         return Err(ConfigError::invalid(
@@ -155,5 +210,6 @@ pub(crate) fn load(
         artifact,
         digest: hex::encode(Sha256::digest(&bytes)),
         entry,
+        egress,
     })
 }

@@ -3,13 +3,14 @@
 //!
 //! Deny by default is built here: the WASI context has no preopened
 //! directories, no environment variables, no inherited stdio and a socket
-//! check that refuses every address; outbound HTTP goes through
-//! [`DenyAllEgress`]. Guest stdout and stderr are captured into capped
+//! check that refuses every address; outbound HTTP and connector
+//! calls go through `GovernedEgress` (nothing leaves without a grant). Guest stdout and stderr are captured into capped
 //! in-memory pipes.
 
 use crate::limiter::Limiter;
+use std::sync::Arc;
 use warden_host_apis::denial::{Denial, DenialLog};
-use warden_host_apis::egress::DenyAllEgress;
+use warden_host_apis::egress::governed::{EgressContext, GovernedEgress};
 use warden_host_apis::log::{LogLimits, LogState};
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -20,7 +21,7 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     http: WasiHttpCtx,
-    egress: DenyAllEgress,
+    pub egress: GovernedEgress,
     pub log: LogState,
     pub limiter: Limiter,
     pub denials: DenialLog,
@@ -41,6 +42,7 @@ impl HostState {
         output_cap: usize,
         memory_limit: usize,
         log_limits: LogLimits,
+        egress: Arc<EgressContext>,
     ) -> (HostState, Captured) {
         let stdout = MemoryOutputPipe::new(output_cap);
         let stderr = MemoryOutputPipe::new(output_cap);
@@ -65,7 +67,7 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            egress: DenyAllEgress::new(denials.clone()),
+            egress: GovernedEgress::new(egress, denials.clone()),
             log: LogState::new(log_limits),
             limiter: Limiter::new(memory_limit),
             denials: denials.clone(),
@@ -109,6 +111,7 @@ pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     warden_host_apis::log::add_to_linker(&mut linker, |s: &mut HostState| &mut s.log)?;
+    warden_host_apis::connectors::add_to_linker(&mut linker, |s: &mut HostState| &mut s.egress)?;
     deny_preopens(&mut linker)?;
     Ok(linker)
 }

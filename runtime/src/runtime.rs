@@ -9,6 +9,11 @@ use crate::host_state::{self, HostState};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use warden_host_apis::connectors::Connector;
+use warden_host_apis::connectors::credentials::Credentials;
+use warden_host_apis::metering::UsageStore;
+use warden_host_apis::secrets::{MasterKey, SecretStore};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
@@ -21,6 +26,20 @@ pub struct Runtime {
     audit: AuditLog,
     tracer: SdkTracer,
     _provider: SdkTracerProvider,
+    catalog: Vec<Arc<Connector>>,
+    usage: Arc<UsageStore>,
+    credentials: Arc<Credentials>,
+}
+
+/// Opens the secret store under the master key from `WARDEN_MASTER_KEY`,
+/// the configured file, or `<data_dir>/master.key` (created on first use).
+pub fn open_secrets(platform: &PlatformConfig, data_dir: &Path) -> anyhow::Result<SecretStore> {
+    let key = MasterKey::resolve(
+        std::env::var("WARDEN_MASTER_KEY").ok(),
+        platform.secrets.master_key_file.as_deref(),
+        &data_dir.join("master.key"),
+    )?;
+    Ok(SecretStore::open(data_dir, key))
 }
 
 impl Runtime {
@@ -39,6 +58,35 @@ impl Runtime {
         let cache = ArtifactCache::new(&engine, data_dir.join("artifacts"));
         let audit = AuditLog::new(data_dir.join("audit.jsonl"));
         let tracer = provider.tracer("warden");
+        let catalog = warden_host_apis::connectors::compile_catalog(
+            &platform.connectors,
+            &platform.connector_rules,
+        )
+        .map_err(|p| {
+            anyhow::anyhow!(
+                "warden.toml: field `{}`: {}\n  fix: {}",
+                p.field,
+                p.problem,
+                p.fix
+            )
+        })?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+        let usage_path = data_dir.join("usage.db");
+        let usage = Arc::new(UsageStore::open(&usage_path).map_err(|e| {
+            anyhow::anyhow!("cannot open the usage store {}: {e}", usage_path.display())
+        })?);
+        let needs_secrets = platform
+            .connectors
+            .iter()
+            .any(|c| c.auth.secret_name().is_some());
+        let secrets = if needs_secrets {
+            Some(Arc::new(open_secrets(&platform, &data_dir)?))
+        } else {
+            None
+        };
+        let credentials = Arc::new(Credentials::new(secrets));
         Ok(Runtime {
             engine,
             linker,
@@ -48,16 +96,24 @@ impl Runtime {
             audit,
             tracer,
             _provider: provider,
+            catalog,
+            usage,
+            credentials,
         })
     }
 
     /// Loads and checks an app (see [`crate::app`]).
     pub fn load_app(&self, manifest_path: &Path) -> Result<LoadedApp, ConfigError> {
         app::load(
-            &self.engine,
-            &self.linker,
-            &self.cache,
-            &self.platform,
+            app::LoadContext {
+                engine: &self.engine,
+                linker: &self.linker,
+                cache: &self.cache,
+                platform: &self.platform,
+                catalog: &self.catalog,
+                usage: &self.usage,
+                credentials: &self.credentials,
+            },
             manifest_path,
         )
     }
@@ -84,6 +140,11 @@ impl Runtime {
 
     pub fn artifact_cache(&self) -> &ArtifactCache {
         &self.cache
+    }
+
+    /// Connector credentials (for tests and metrics: token fetch counts).
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     pub(crate) fn tracer(&self) -> &SdkTracer {

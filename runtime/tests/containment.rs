@@ -169,6 +169,6 @@ fn outbound_http_is_denied_without_connecting() {
         report.result.as_ref().map_err(|e| e.as_str()).err(),
         Some("denied")
     );
-    assert_eq!(report.denials[0].target, "http://127.0.0.1:9");
+    assert_eq!(report.denials[0].target, "GET http://127.0.0.1:9");
     well_behaved_still_runs(&host);
 }

@@ -38,6 +38,7 @@ pub mod bindings {
     });
 }
 
+pub mod connectors;
 pub mod log;
 
 /// A micro app's entry point.

@@ -6,7 +6,9 @@
 //! checks pass. The catalog and the grants are checked at load time.
 
 pub mod config;
+pub mod credentials;
 pub mod grant;
+mod host;
 pub mod scope;
 
 pub use config::{
@@ -14,3 +16,16 @@ pub use config::{
     compile_catalog,
 };
 pub use grant::{ConnectorGrant, grant};
+
+use crate::egress::governed::GovernedEgress;
+use wasmtime::component::{HasSelf, Linker};
+
+/// Links `warden:host/connectors`; `get` finds the invocation's egress.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut GovernedEgress,
+) -> wasmtime::Result<()> {
+    crate::bindings::warden::host::connectors::add_to_linker::<T, HasSelf<GovernedEgress>>(
+        linker, get,
+    )
+}

@@ -17,6 +17,14 @@ pub enum Denial {
     HttpEgress,
     /// A look for host directories: no filesystem is ever preopened.
     Filesystem,
+    /// A connector the app has no grant for.
+    NotGranted,
+    /// A connector request outside every granted scope.
+    ScopeDenied,
+    /// A destination address in a blocked range (private, metadata, ...).
+    AddressBlocked,
+    /// Data of a class the destination is not cleared for.
+    ClassViolation,
 }
 
 impl Denial {
@@ -25,6 +33,10 @@ impl Denial {
             Denial::Socket => "socket-denied",
             Denial::HttpEgress => "egress-denied",
             Denial::Filesystem => "filesystem-denied",
+            Denial::NotGranted => "not-granted",
+            Denial::ScopeDenied => "scope-denied",
+            Denial::AddressBlocked => "address-blocked",
+            Denial::ClassViolation => "class-violation",
         }
     }
 }

@@ -9,6 +9,9 @@ use super::error::{ConfigError, parse_toml, read_file};
 use super::limits::LimitRequest;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use warden_host_apis::connectors::ConnectorRequest;
+use warden_host_apis::egress::config::EgressRequest;
+use warden_host_apis::metering::QuotaRequest;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +20,13 @@ pub struct AppManifest {
     #[serde(default)]
     pub limits: LimitRequest,
     pub http: Option<HttpSection>,
+    #[serde(default)]
+    pub quota: QuotaRequest,
+    /// Connector grants the app asks for.
+    #[serde(default)]
+    pub connectors: Vec<ConnectorRequest>,
+    #[serde(default)]
+    pub egress: EgressRequest,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -10,6 +10,8 @@ use super::units::{Dur, Size};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use warden_host_apis::connectors::{ConnectorRules, ConnectorSpec};
+use warden_host_apis::egress::config::EgressRules;
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -23,6 +25,23 @@ pub struct PlatformConfig {
     pub maximums: Limits,
     pub engine: EngineSettings,
     pub logs: LogSettings,
+    /// The connector catalog: approved SaaS endpoints apps may be granted.
+    pub connectors: Vec<ConnectorSpec>,
+    /// Rules every catalog entry must meet (DPA, residency, ...).
+    pub connector_rules: ConnectorRules,
+    /// Network rules for all outbound traffic.
+    pub egress: EgressRules,
+    pub secrets: SecretSettings,
+}
+
+/// Where the secret store's master key comes from when
+/// `WARDEN_MASTER_KEY` is not set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretSettings {
+    /// File holding 64 hex digits. Default: `<data_dir>/master.key`,
+    /// created on first use.
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// How the one shared engine is built. These settle trade-offs between
@@ -99,6 +118,11 @@ impl PlatformConfig {
                 format!("default {value} is above the maximum {max}"),
                 format!("lower `defaults.{field}` or raise `maximums.{field}`"),
             ));
+        }
+        if let Err(p) =
+            warden_host_apis::connectors::compile_catalog(&self.connectors, &self.connector_rules)
+        {
+            return Err(ConfigError::invalid(path, p.field, p.problem, p.fix));
         }
         if self.engine.max_instances == 0 {
             return Err(ConfigError::invalid(
@@ -184,6 +208,23 @@ mod tests {
     fn unknown_sections_are_rejected_naming_the_ones_that_exist() {
         let err = load_str("[engin]\n").map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("engin") && err.contains("maximums"), "{err}");
+    }
+
+    #[test]
+    fn a_connector_without_a_dpa_is_rejected_when_the_platform_requires_one() {
+        let text = "[connector_rules]\nrequire_dpa = true\n[[connectors]]\nname = \"crm\"\nbase_url = \"https://crm.example.com\"\n";
+        let err = load_str(text).map(|_| ()).unwrap_err();
+        assert_eq!(err.field(), Some("connectors[0].vendor.dpa"));
+        assert!(err.to_string().contains("sign a DPA"), "{err}");
+        let ok = format!("{text}vendor = {{ dpa = true }}\n");
+        assert!(load_str(&ok).is_ok());
+    }
+
+    #[test]
+    fn a_connector_with_a_bad_scope_rule_is_rejected() {
+        let text = "[[connectors]]\nname = \"crm\"\nbase_url = \"https://crm.example.com\"\nscopes = { read = [\"GET crm\"] }\n";
+        let err = load_str(text).map(|_| ()).unwrap_err();
+        assert_eq!(err.field(), Some("connectors[0].scopes.read"));
     }
 
     #[test]

@@ -14,13 +14,15 @@ use crate::host_state::HostState;
 use crate::runtime::Runtime;
 use crate::telemetry::keys;
 use classify::{CallEnd, Evidence, classify};
-use opentelemetry::trace::{Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{Span, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use outcome::InvocationError;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use warden_host_apis::denial::DenialRecord;
+use warden_host_apis::egress::governed::CallRecord;
 use warden_host_apis::log::{LogLimits, LogRecord, level_name};
+use warden_host_apis::metering::{ALL, Counters};
 use wasmtime::Store;
 
 /// What started an invocation.
@@ -132,8 +134,29 @@ impl Runtime {
             max_bytes: platform.logs.max_bytes.as_usize(),
         };
         let output_cap = limits.max_output.as_usize();
-        let (state, captured) =
-            HostState::new(&args, output_cap, limits.memory.as_usize(), log_limits);
+        if let Err(quota) = app.egress.meter.check_invocation() {
+            return refused(
+                app,
+                request.trigger,
+                &cx,
+                InvocationError::QuotaExceeded(quota),
+                started,
+            );
+        }
+        app.egress.meter.record(
+            ALL,
+            Counters {
+                invocations: 1,
+                ..Counters::default()
+            },
+        );
+        let (state, captured) = HostState::new(
+            &args,
+            output_cap,
+            limits.memory.as_usize(),
+            log_limits,
+            app.egress.clone(),
+        );
         let mut store = Store::new(self.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(limits.hostcall_bytes.as_usize());
@@ -211,7 +234,11 @@ impl Runtime {
             logs_dropped: log.dropped(),
             denials: denials.len() as u64,
         };
+        record_calls(tracer, &cx, &state.egress.take_calls());
         record_on_span(&cx, &usage, error.as_ref(), &logs, &denials);
+        if let Err(e) = app.egress.meter.flush() {
+            eprintln!("warden: usage counters for `{}` not saved: {e}", app.name());
+        }
         let result = match error {
             None => Ok(call_result.output),
             Some(e) => Err(e),
@@ -228,6 +255,71 @@ impl Runtime {
             logs,
             denials,
         }
+    }
+}
+
+/// The report of an invocation refused before it started.
+fn refused(
+    app: &LoadedApp,
+    trigger: Trigger,
+    cx: &Context,
+    error: InvocationError,
+    started: Instant,
+) -> InvocationReport {
+    let usage = Usage {
+        fuel_used: 0,
+        fuel_limit: app.limits.fuel,
+        wall_time_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        peak_memory_bytes: 0,
+        output_bytes: 0,
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+        log_records: 0,
+        logs_dropped: 0,
+        denials: 0,
+    };
+    record_on_span(cx, &usage, Some(&error), &[], &[]);
+    InvocationReport {
+        app: app.name().to_string(),
+        version: app.version().to_string(),
+        trigger,
+        result: Err(error),
+        http_status: None,
+        usage,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        logs: Vec::new(),
+        denials: Vec::new(),
+    }
+}
+
+/// One child span per outbound call, with the call's own start and end.
+fn record_calls(tracer: &opentelemetry_sdk::trace::SdkTracer, cx: &Context, calls: &[CallRecord]) {
+    for call in calls {
+        let mut attributes = vec![
+            KeyValue::new(keys::EGRESS_KIND, call.kind),
+            KeyValue::new(keys::EGRESS_TARGET, call.target.clone()),
+            KeyValue::new(keys::HTTP_METHOD, call.method.clone()),
+            KeyValue::new(keys::EGRESS_BYTES_OUT, call.bytes_out as i64),
+            KeyValue::new(keys::EGRESS_BYTES_IN, call.bytes_in as i64),
+            KeyValue::new(keys::OUTCOME, call.outcome),
+            KeyValue::new(keys::DURATION_US, call.duration.as_micros() as i64),
+        ];
+        if let Some(pattern) = &call.pattern {
+            attributes.push(KeyValue::new(keys::EGRESS_PATTERN, pattern.clone()));
+        }
+        if let Some(status) = call.status {
+            attributes.push(KeyValue::new(keys::HTTP_STATUS, i64::from(status)));
+        }
+        let mut span = tracer
+            .span_builder("egress")
+            .with_start_time(call.started)
+            .with_attributes(attributes)
+            .start_with_context(tracer, cx);
+        if call.outcome != "ok" {
+            span.set_status(Status::error(call.outcome));
+        }
+        span.end_with_timestamp(call.started + call.duration);
     }
 }
 

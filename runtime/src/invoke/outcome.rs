@@ -55,6 +55,9 @@ pub enum InvocationError {
         limit: Size,
     },
 
+    #[error("was refused: {0}")]
+    QuotaExceeded(warden_host_apis::metering::QuotaExceeded),
+
     #[error("trapped: {message}")]
     Trap { message: String },
 
@@ -85,6 +88,7 @@ impl InvocationError {
             InvocationError::OutputLimit { .. } => "output-limit",
             InvocationError::StackOverflow { .. } => "stack-overflow",
             InvocationError::HostcallLimit { .. } => "hostcall-limit",
+            InvocationError::QuotaExceeded(_) => "quota-exceeded",
             InvocationError::Trap { .. } => "trap",
             InvocationError::Denied { .. } => "denied",
             InvocationError::AppError { .. } => "app-error",
@@ -106,6 +110,7 @@ impl InvocationError {
             InvocationError::Denied { .. } => 16,
             InvocationError::Host { .. } => 17,
             InvocationError::HostcallLimit { .. } => 18,
+            InvocationError::QuotaExceeded(_) => 19,
         }
     }
 }
@@ -132,6 +137,12 @@ mod tests {
             },
             InvocationError::StackOverflow { limit: Size(1) },
             InvocationError::HostcallLimit { limit: Size(1) },
+            InvocationError::QuotaExceeded(warden_host_apis::metering::QuotaExceeded {
+                quota: "requests_per_minute",
+                used: 1,
+                limit: 1,
+                resets_at: "then".into(),
+            }),
             InvocationError::Trap {
                 message: "x".into(),
             },

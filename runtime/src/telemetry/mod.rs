@@ -27,6 +27,13 @@ pub mod keys {
     pub const OUTPUT_BYTES: &str = "warden.output.bytes";
     pub const DENIAL: &str = "warden.denial";
     pub const TARGET: &str = "warden.target";
+    pub const EGRESS_KIND: &str = "warden.egress.kind";
+    pub const EGRESS_TARGET: &str = "warden.egress.target";
+    pub const EGRESS_PATTERN: &str = "warden.egress.pattern";
+    pub const EGRESS_BYTES_OUT: &str = "warden.egress.bytes_out";
+    pub const EGRESS_BYTES_IN: &str = "warden.egress.bytes_in";
+    pub const HTTP_METHOD: &str = "http.request.method";
+    pub const HTTP_STATUS: &str = "http.response.status_code";
     pub const LOG_LEVEL: &str = "log.level";
     pub const LOG_MESSAGE: &str = "log.message";
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod guests;
+pub mod upstream;
 
 #[allow(unused_imports)]
 pub use guests::{example, fixture};
@@ -49,6 +50,14 @@ impl TestHost {
             spans,
             dir,
         }
+    }
+
+    /// Stores a secret the way `warden secrets set` does.
+    pub fn set_secret(&self, name: &str, value: &str) {
+        let store =
+            warden_runtime::runtime::open_secrets(self.runtime.platform(), self.runtime.data_dir())
+                .expect("secret store");
+        store.set(name, value.as_bytes()).expect("set secret");
     }
 
     /// Writes an `app.toml` for `component` with extra manifest text.

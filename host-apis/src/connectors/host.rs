@@ -1,0 +1,85 @@
+use crate::bindings::warden::host::connectors::{Error, Host, Request, Response};
+use crate::denial::Denial;
+use crate::egress::governed::{CallError, CallRequest, GovernedEgress, Target};
+
+fn to_wit(error: CallError) -> Error {
+    match error {
+        CallError::Denied {
+            kind: Denial::NotGranted,
+            reason,
+        } => Error::NotGranted(reason),
+        CallError::Denied {
+            kind: Denial::ScopeDenied,
+            reason,
+        } => Error::ScopeDenied(reason),
+        CallError::Denied {
+            kind: Denial::ClassViolation,
+            reason,
+        } => Error::ClassViolation(reason),
+        CallError::Denied { reason, .. } => Error::Upstream(reason),
+        CallError::Quota(q) => Error::QuotaExceeded(q.to_string()),
+        CallError::Timeout(m) => Error::Timeout(m),
+        CallError::Upstream(m) => Error::Upstream(m),
+    }
+}
+
+impl Host for GovernedEgress {
+    async fn call(
+        &mut self,
+        connector: String,
+        request: Request,
+    ) -> wasmtime::Result<Result<Response, Error>> {
+        let Ok(method) = http::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
+        else {
+            return Ok(Err(Error::ScopeDenied(format!(
+                "`{}` is not an HTTP method",
+                request.method
+            ))));
+        };
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in &request.headers {
+            match (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(value),
+            ) {
+                (Ok(n), Ok(v)) => {
+                    headers.append(n, v);
+                }
+                _ => {
+                    return Ok(Err(Error::Upstream(format!(
+                        "header `{name}` is not valid"
+                    ))));
+                }
+            }
+        }
+        let path = if request.path.starts_with('/') {
+            request.path
+        } else {
+            format!("/{}", request.path)
+        };
+        let call = CallRequest {
+            method,
+            target: Target::Connector(connector),
+            path_and_query: path,
+            headers,
+            body: request.body.into(),
+        };
+        Ok(match self.perform(call).await {
+            Ok(inbound) => Ok(Response {
+                status: inbound.status,
+                headers: inbound
+                    .headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: inbound.body.to_vec(),
+            }),
+            Err(e) => Err(to_wit(e)),
+        })
+    }
+}

@@ -1,0 +1,363 @@
+//! One governed outbound call, shared by `wasi:http` and
+//! `warden:host/connectors`: route, quota, credential, send, meter, record.
+//!
+//! Order of checks (each refusal is recorded as a denial and a call record,
+//! and counted): route (grant, scope) -> request size -> quota -> address
+//! (inside the client, after the single DNS lookup). Only after all pass is
+//! the credential fetched and added.
+
+use super::client::{self, Inbound, Outbound, SendError};
+use super::policy::{EgressPolicy, Refusal, Route};
+use crate::connectors::credentials::{Credentials, authority};
+use crate::denial::{Denial, DenialLog};
+use crate::metering::{Counters, Meter, QuotaExceeded};
+use bytes::Bytes;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Everything an app's outbound calls need, built once at load.
+pub struct EgressContext {
+    pub app: String,
+    pub policy: EgressPolicy,
+    pub meter: Arc<Meter>,
+    pub credentials: Arc<Credentials>,
+}
+
+/// What the guest asked to send.
+pub struct CallRequest {
+    pub method: http::Method,
+    pub target: Target,
+    /// Path and query, e.g. `/v0/bases?x=1`. For a connector, relative to
+    /// its base URL.
+    pub path_and_query: String,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+pub enum Target {
+    Url {
+        scheme: String,
+        host: String,
+        port: u16,
+    },
+    Connector(String),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("{reason}")]
+    Denied { kind: Denial, reason: String },
+    #[error("{0}")]
+    Quota(QuotaExceeded),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("{0}")]
+    Upstream(String),
+}
+
+/// One outbound call as the trace shows it: where, which rule, how it went.
+/// Never a credential, a query string or a body.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    /// `connector` or `host`.
+    pub kind: &'static str,
+    /// Connector name or the destination `scheme://host:port`.
+    pub target: String,
+    pub method: String,
+    /// Scope rule or allowed-host entry that let it through, if any.
+    pub pattern: Option<String>,
+    pub status: Option<u16>,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub started: SystemTime,
+    pub duration: Duration,
+    /// `ok`, or the denial / error kind.
+    pub outcome: &'static str,
+}
+
+const MAX_RECORDS: usize = 256;
+
+/// The per-invocation handle: the app's context plus this invocation's
+/// denial log and call records. Cheap to clone into a `'static` future.
+#[derive(Clone)]
+pub struct GovernedEgress {
+    ctx: Arc<EgressContext>,
+    denials: DenialLog,
+    calls: Arc<Mutex<Vec<CallRecord>>>,
+}
+
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+impl GovernedEgress {
+    pub fn new(ctx: Arc<EgressContext>, denials: DenialLog) -> Self {
+        GovernedEgress {
+            ctx,
+            denials,
+            calls: Arc::default(),
+        }
+    }
+
+    pub fn max_request_bytes(&self) -> u64 {
+        self.ctx.policy.rules.max_request_bytes.bytes()
+    }
+
+    pub fn app(&self) -> &str {
+        &self.ctx.app
+    }
+
+    pub fn denials(&self) -> &DenialLog {
+        &self.denials
+    }
+
+    pub fn take_calls(&self) -> Vec<CallRecord> {
+        std::mem::take(&mut *self.calls.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn keep(&self, record: CallRecord) {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        if calls.len() < MAX_RECORDS {
+            calls.push(record);
+        }
+    }
+
+    /// Performs one call under the app's policy.
+    pub async fn perform(&self, request: CallRequest) -> Result<Inbound, CallError> {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let method = request.method.to_string();
+        let policy = &self.ctx.policy;
+        let routed = match &request.target {
+            Target::Url { scheme, host, port } => {
+                policy.route_url(&method, scheme, host, *port, &request.path_and_query)
+            }
+            Target::Connector(name) => {
+                policy.route_connector(name, &method, &request.path_and_query)
+            }
+        };
+        let display_target = match &request.target {
+            Target::Url { scheme, host, port } => {
+                format!("{scheme}://{}", authority(host, *port, scheme))
+            }
+            Target::Connector(name) => name.clone(),
+        };
+        let mut record = CallRecord {
+            kind: if matches!(request.target, Target::Connector(_)) {
+                "connector"
+            } else {
+                "host"
+            },
+            target: display_target.clone(),
+            method: method.clone(),
+            pattern: None,
+            status: None,
+            bytes_out: 0,
+            bytes_in: 0,
+            started,
+            duration: Duration::ZERO,
+            outcome: "ok",
+        };
+        let route = match routed {
+            Ok(route) => route,
+            Err(Refusal { kind, reason }) => {
+                let target = format!("{method} {display_target}");
+                return Err(self.refuse(record, "hosts", kind, target, reason, clock));
+            }
+        };
+        let (scheme, host, port, path, scope, credential) = match route {
+            Route::Connector { grant, pattern } => {
+                record.kind = "connector";
+                record.target = grant.connector.name().to_string();
+                record.pattern = Some(pattern);
+                let c = &grant.connector;
+                let path = match request.target {
+                    Target::Connector(_) => format!("{}{}", c.base_path, request.path_and_query),
+                    Target::Url { .. } => request.path_and_query.clone(),
+                };
+                (
+                    c.scheme.clone(),
+                    c.host.clone(),
+                    c.port,
+                    path,
+                    c.name().to_string(),
+                    Some(grant.connector.clone()),
+                )
+            }
+            Route::Host(entry) => {
+                record.pattern = Some(entry.to_string());
+                let Target::Url { scheme, host, port } = &request.target else {
+                    return Err(CallError::Upstream("host route without a URL".into()));
+                };
+                (
+                    scheme.clone(),
+                    host.clone(),
+                    *port,
+                    request.path_and_query.clone(),
+                    "hosts".to_string(),
+                    None,
+                )
+            }
+        };
+        let rules = policy.rules.clone();
+        if request.body.len() as u64 > rules.max_request_bytes.bytes() {
+            record.outcome = "request-too-large";
+            record.duration = clock.elapsed();
+            self.keep(record);
+            return Err(CallError::Upstream(format!(
+                "request body larger than {} (egress.max_request_bytes)",
+                rules.max_request_bytes
+            )));
+        }
+        let head_out: usize = request
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+            + path.len()
+            + 32;
+        let bytes_out = (head_out + request.body.len()) as u64;
+        if let Err(quota) = self.ctx.meter.check_call(bytes_out) {
+            // Running out of quota is not a denial of access: traced, not
+            // recorded as a policy denial.
+            record.outcome = "quota-exceeded";
+            record.duration = clock.elapsed();
+            self.keep(record);
+            return Err(CallError::Quota(quota));
+        }
+
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in &request.headers {
+            let lower = name.as_str();
+            let credential_header =
+                credential.is_some() && (lower == "authorization" || lower == "cookie");
+            if !HOP_BY_HOP.contains(&lower) && !credential_header {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        if let Some(connector) = &credential {
+            match self.ctx.credentials.headers(connector, &rules).await {
+                Ok(extra) => {
+                    for (name, value) in extra {
+                        headers.insert(name, value);
+                    }
+                }
+                Err(message) => {
+                    record.outcome = "credential-unavailable";
+                    record.duration = clock.elapsed();
+                    self.keep(record);
+                    return Err(CallError::Upstream(format!(
+                        "connector `{scope}` is not usable: {message}"
+                    )));
+                }
+            }
+        }
+        let mut builder = http::Request::builder()
+            .method(request.method.clone())
+            .uri(path.as_str());
+        if let Some(h) = builder.headers_mut() {
+            *h = headers;
+            if let Ok(v) = http::HeaderValue::from_str(&authority(&host, port, &scheme)) {
+                h.insert(http::header::HOST, v);
+            }
+        }
+        let outgoing = builder
+            .body(request.body.clone())
+            .map_err(|e| CallError::Upstream(e.to_string()))?;
+        let result = client::send(
+            Outbound {
+                scheme,
+                host,
+                port,
+                request: outgoing,
+            },
+            &rules,
+        )
+        .await;
+        record.duration = clock.elapsed();
+        record.bytes_out = bytes_out;
+        match result {
+            Ok(inbound) => {
+                record.status = Some(inbound.status);
+                record.bytes_in = inbound.bytes_in;
+                self.ctx.meter.record(
+                    &scope,
+                    Counters {
+                        calls: 1,
+                        bytes_out,
+                        bytes_in: inbound.bytes_in,
+                        ..Counters::default()
+                    },
+                );
+                self.keep(record);
+                Ok(inbound)
+            }
+            Err(SendError::Blocked { host, class }) => {
+                let target = format!("{host} ({class} address)");
+                let reason = format!(
+                    "{host} resolves to a {class} address, which egress blocks unless warden.toml allows its CIDR (egress.allow_cidrs)"
+                );
+                Err(self.refuse(
+                    record,
+                    &scope,
+                    Denial::AddressBlocked,
+                    target,
+                    reason,
+                    clock,
+                ))
+            }
+            Err(e) => {
+                record.outcome = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "upstream-error"
+                };
+                self.ctx.meter.record(
+                    &scope,
+                    Counters {
+                        calls: 1,
+                        bytes_out,
+                        ..Counters::default()
+                    },
+                );
+                self.keep(record);
+                if e.is_timeout() {
+                    Err(CallError::Timeout(e.to_string()))
+                } else {
+                    Err(CallError::Upstream(e.to_string()))
+                }
+            }
+        }
+    }
+
+    fn refuse(
+        &self,
+        mut record: CallRecord,
+        scope: &str,
+        kind: Denial,
+        target: String,
+        reason: String,
+        clock: Instant,
+    ) -> CallError {
+        self.denials.record(kind, target);
+        self.ctx.meter.record(
+            scope,
+            Counters {
+                denials: 1,
+                ..Counters::default()
+            },
+        );
+        record.outcome = kind.as_str();
+        record.duration = clock.elapsed();
+        self.keep(record);
+        CallError::Denied { kind, reason }
+    }
+}

@@ -1,0 +1,131 @@
+//! An app's compiled egress policy and the routing decision: which grant,
+//! if any, lets a request leave.
+//!
+//! | request goes to                                   | decision                               |
+//! |---------------------------------------------------|----------------------------------------|
+//! | a granted connector's base URL, path in a scope   | connector route (credential injected)  |
+//! | a granted connector's base URL, path in no scope  | scope-denied                           |
+//! | an `egress.allowed_hosts` entry                   | host route (no credential)             |
+//! | anything else                                     | egress-denied                          |
+//!
+//! A connector match wins over a host entry for the same destination, so a
+//! scope cannot be bypassed by also listing the host.
+
+use super::config::EgressRules;
+use super::hosts::{AllowedHost, AllowedHosts, normalize_host};
+use crate::connectors::ConnectorGrant;
+use crate::connectors::scope::unsafe_path;
+use crate::denial::Denial;
+use std::sync::Arc;
+
+pub struct EgressPolicy {
+    pub grants: Vec<ConnectorGrant>,
+    pub hosts: AllowedHosts,
+    pub rules: Arc<EgressRules>,
+}
+
+/// Where a permitted request goes.
+pub enum Route<'a> {
+    Connector {
+        grant: &'a ConnectorGrant,
+        /// The matching scope rule, for traces.
+        pattern: String,
+    },
+    Host(&'a AllowedHost),
+}
+
+/// A refused route: the kind for metrics and the reason for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: Denial,
+    pub reason: String,
+}
+
+impl EgressPolicy {
+    /// Routes a `wasi:http` request by its URL.
+    pub fn route_url(
+        &self,
+        method: &str,
+        scheme: &str,
+        host: &str,
+        port: u16,
+        path: &str,
+    ) -> Result<Route<'_>, Refusal> {
+        let host = normalize_host(host);
+        let connector = self.grants.iter().find(|g| {
+            let c = &g.connector;
+            c.scheme == scheme
+                && normalize_host(&c.host) == host
+                && c.port == port
+                && under_base(path, &c.base_path)
+        });
+        if let Some(grant) = connector {
+            let rest = &path[grant.connector.base_path.len()..];
+            let rest = if rest.is_empty() { "/" } else { rest };
+            return self.scope(grant, method, rest);
+        }
+        match self.hosts.find(scheme, &host, port) {
+            Some(entry) => Ok(Route::Host(entry)),
+            None => Err(Refusal {
+                kind: Denial::HttpEgress,
+                reason: format!(
+                    "{scheme}://{host}:{port} is neither a granted connector nor in egress.allowed_hosts"
+                ),
+            }),
+        }
+    }
+
+    /// Routes a `warden:host/connectors` call by connector name.
+    pub fn route_connector(
+        &self,
+        name: &str,
+        method: &str,
+        path: &str,
+    ) -> Result<Route<'_>, Refusal> {
+        let grant = self
+            .grants
+            .iter()
+            .find(|g| g.connector.name() == name)
+            .ok_or_else(|| Refusal {
+                kind: Denial::NotGranted,
+                reason: format!("this app has no grant for connector `{name}`"),
+            })?;
+        self.scope(grant, method, path)
+    }
+
+    fn scope<'a>(
+        &'a self,
+        grant: &'a ConnectorGrant,
+        method: &str,
+        path: &str,
+    ) -> Result<Route<'a>, Refusal> {
+        let bare = path.split(['?', '#']).next().unwrap_or_default();
+        if let Some(why) = unsafe_path(bare) {
+            return Err(Refusal {
+                kind: Denial::ScopeDenied,
+                reason: why.to_string(),
+            });
+        }
+        match grant.matching_rule(method, path) {
+            Some(rule) => Ok(Route::Connector {
+                grant,
+                pattern: rule.to_string(),
+            }),
+            None => Err(Refusal {
+                kind: Denial::ScopeDenied,
+                reason: format!(
+                    "{method} {bare} on `{}` is outside the granted scopes ({})",
+                    grant.connector.name(),
+                    grant.scopes.join(", ")
+                ),
+            }),
+        }
+    }
+}
+
+fn under_base(path: &str, base: &str) -> bool {
+    base.is_empty()
+        || path == base
+        || path.starts_with(&format!("{base}/"))
+        || path.starts_with(&format!("{base}?"))
+}
