@@ -204,3 +204,65 @@ fn denials_are_audited_and_tampering_is_caught_by_audit_verify() {
         "{stdout}"
     );
 }
+
+fn warden_with_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .env("WARDEN_DATA_DIR", data_dir)
+        .env_remove("WARDEN_MASTER_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn warden");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn secrets_are_set_from_stdin_listed_without_values_rotated_and_audited() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let set = warden_with_stdin(
+        data.path(),
+        &["secrets", "set", "crm-token"],
+        "plain-value-123\n",
+    );
+    assert_eq!(set.status.code(), Some(0), "{}", text(&set.stderr));
+    let rotate = warden_with_stdin(
+        data.path(),
+        &["secrets", "rotate", "crm-token"],
+        "plain-value-456",
+    );
+    assert_eq!(rotate.status.code(), Some(0), "{}", text(&rotate.stderr));
+    assert!(text(&rotate.stdout).contains("version 2"));
+
+    let list = warden(data.path(), &["secrets", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json list");
+    assert_eq!(listed[0]["name"], "crm-token");
+    assert_eq!(listed[0]["version"], 2);
+    assert!(!text(&list.stdout).contains("plain-value"));
+
+    for entry in std::fs::read_dir(data.path()).expect("data dir") {
+        let bytes = std::fs::read(entry.expect("entry").path()).unwrap_or_default();
+        assert!(
+            !text(&bytes).contains("plain-value"),
+            "plaintext secret on disk"
+        );
+    }
+    let audit = text(&warden(data.path(), &["audit", "show"]).stdout);
+    assert!(
+        audit.contains("\"secret.set\"") && audit.contains("\"secret.rotated\""),
+        "{audit}"
+    );
+    assert!(!audit.contains("plain-value"));
+
+    let missing = warden_with_stdin(data.path(), &["secrets", "rotate", "nope"], "x");
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(text(&missing.stderr).contains("warden secrets set nope"));
+}

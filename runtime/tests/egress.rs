@@ -447,3 +447,49 @@ fn a_manifest_naming_an_unknown_connector_or_scope_fails_at_load() {
         .to_string();
     assert!(err.contains("egress.allowed_hosts"), "{err}");
 }
+
+#[test]
+fn a_response_head_over_the_header_cap_is_refused() {
+    let upstream = Upstream::start();
+    let host = host_with(
+        &upstream,
+        &format!("{LOOPBACK_ALLOWED}max_header_bytes = \"8KiB\"\n"),
+    );
+    let allowed = format!("\"http://127.0.0.1:{}\"", upstream.addr.port());
+    let report = fetch(&host, &allowed, &["GET", &upstream.url("/bigheaders")]);
+    let out = text(&report.stdout);
+    assert!(
+        out.starts_with("error:") && out.contains("head larger than"),
+        "{out}"
+    );
+}
+
+#[test]
+fn requests_per_minute_refuses_the_invocation_with_a_quota_error() {
+    let upstream = Upstream::start();
+    let host = host_with(&upstream, "");
+    let manifest = host.manifest(
+        "limited",
+        &fixture("noop_handler"),
+        "[quota]\nrequests_per_minute = 2\n",
+    );
+    let app = host.load(&manifest);
+    for _ in 0..2 {
+        assert!(
+            block_on(host.runtime.invoke(&app, InvocationRequest::cli("x")))
+                .result
+                .is_ok()
+        );
+    }
+    let report = block_on(host.runtime.invoke(&app, InvocationRequest::cli("x")));
+    let err = report.result.as_ref().err().expect("third call refused");
+    assert_eq!(err.as_str(), "quota-exceeded");
+    assert_eq!(err.exit_code(), 19);
+    let message = err.to_string();
+    assert!(
+        message.contains("requests_per_minute")
+            && message.contains("used 2 of 2")
+            && message.contains("resets at"),
+        "{message}"
+    );
+}

@@ -2,6 +2,7 @@
 
 mod audit;
 mod run;
+mod secrets;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ pub const EXIT_CONFIG: u8 = 3;
     long_about = "Warden runs micro apps - small internal tools compiled to WebAssembly components - \
 in a sandbox that grants nothing by default, under fuel, memory, time and output limits, \
 with a trace of every invocation and an append-only audit log.",
-    after_help = "Examples:\n  warden run examples/report-formatter/app.toml --input '{\"title\":\"Q3\",\"rows\":[]}'\n  warden run examples/oncall-picker/app.toml -- --team ops alice bob carol\n  warden audit verify"
+    after_help = "Examples:\n  warden run examples/report-formatter/app.toml --input '{\"title\":\"Q3\",\"rows\":[]}'\n  warden run examples/oncall-picker/app.toml -- --team ops alice bob carol\n  printf '%s' \"$TOKEN\" | warden secrets set crm-token\n  warden audit verify"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,6 +31,9 @@ enum Command {
     Run(run::RunArgs),
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Manage connector credentials in the encrypted secret store.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
 }
 
 /// Options every verb that touches the host accepts.
@@ -58,6 +62,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Secrets(cmd) => secrets::run(cmd),
     }
 }
 

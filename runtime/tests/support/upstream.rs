@@ -5,6 +5,7 @@
 //! |------------|------------------------------------------------|
 //! | `/redirect`| 302 to http://127.0.0.2:1/evil                 |
 //! | `/huge`    | 200 with a 12 MiB body                         |
+//! | `/bigheaders` | 200 with 32 KB of headers                   |
 //! | `/slow`    | 200 after 3 s                                  |
 //! | `/token`   | 200 OAuth2 token JSON (`tok-from-idp`, 1 h)    |
 //! | anything   | 200 `ok from upstream`                         |
@@ -140,6 +141,13 @@ async fn answer(
             .status(302)
             .header("location", "http://127.0.0.2:1/evil")
             .body(Full::new(Bytes::new())),
+        "/bigheaders" => {
+            let mut r = response;
+            for i in 0..32 {
+                r = r.header(format!("x-filler-{i}"), "f".repeat(1000));
+            }
+            r.body(Full::new(Bytes::from_static(b"headers")))
+        }
         "/huge" => response.body(Full::new(Bytes::from(vec![b'x'; 12 << 20]))),
         "/slow" => {
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;

@@ -1,0 +1,161 @@
+//! `warden secrets set|rotate|list`: manage connector credentials.
+//!
+//! Values are read from standard input (or a file), never from the command
+//! line, where other users could read them in the process list. Nothing
+//! here ever prints a value.
+
+use super::{ConfigArgs, EXIT_CONFIG, actor};
+use clap::Subcommand;
+use serde_json::json;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use warden_runtime::audit::{AuditEvent, AuditLog};
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Create or replace a secret; the value is read from stdin.
+    #[command(
+        after_help = "Examples:\n  printf '%s' \"$CRM_TOKEN\" | warden secrets set crm-token\n  warden secrets set erp-client --from-file /run/keys/erp-client"
+    )]
+    Set {
+        name: String,
+        /// Read the value from this file instead of stdin.
+        #[arg(long, value_name = "PATH")]
+        from_file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Replace an existing secret's value (fails if it does not exist).
+    #[command(
+        after_help = "Example:\n  printf '%s' \"$NEW_TOKEN\" | warden secrets rotate crm-token"
+    )]
+    Rotate {
+        name: String,
+        #[arg(long, value_name = "PATH")]
+        from_file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List secret names, versions and rotation times (never values).
+    #[command(after_help = "Example:\n  warden secrets list --json")]
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+fn read_value(from_file: &Option<PathBuf>) -> Result<Vec<u8>, String> {
+    let mut value = match from_file {
+        Some(path) => {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        }
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("cannot read stdin: {e}"))?;
+            buf
+        }
+    };
+    while value.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        value.pop();
+    }
+    if value.is_empty() {
+        return Err("the value is empty; pipe it on stdin or pass --from-file".into());
+    }
+    Ok(value)
+}
+
+pub fn run(cmd: SecretsCommand) -> ExitCode {
+    let (config, action) = match &cmd {
+        SecretsCommand::Set { config, .. } => (config, "secret.set"),
+        SecretsCommand::Rotate { config, .. } => (config, "secret.rotated"),
+        SecretsCommand::List { config, .. } => (config, "list"),
+    };
+    let platform = match config.load() {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let data_dir = platform.data_dir();
+    let store = match warden_runtime::runtime::open_secrets(&platform, &data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("warden: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let result = match &cmd {
+        SecretsCommand::List { json, .. } => {
+            return match store.list() {
+                Ok(list) if *json => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&list).unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(list) => {
+                    println!(
+                        "{:<32} {:>7}  {:<20}  ROTATED",
+                        "NAME", "VERSION", "CREATED"
+                    );
+                    for s in list {
+                        println!(
+                            "{:<32} {:>7}  {:<20}  {}",
+                            s.name,
+                            s.version,
+                            s.created,
+                            s.rotated.as_deref().unwrap_or("-")
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("warden: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            };
+        }
+        SecretsCommand::Set {
+            name, from_file, ..
+        } => read_value(from_file).and_then(|v| store.set(name, &v).map_err(|e| e.to_string())),
+        SecretsCommand::Rotate {
+            name, from_file, ..
+        } => read_value(from_file).and_then(|v| store.rotate(name, &v).map_err(|e| e.to_string())),
+    };
+    match result {
+        Ok(info) => {
+            let audit = AuditLog::new(data_dir.join("audit.jsonl"));
+            let event = AuditEvent {
+                kind: action.into(),
+                app: None,
+                actor: actor(),
+                details: json!({ "secret": info.name, "version": info.version }),
+            };
+            if let Err(e) = audit.append(event) {
+                eprintln!(
+                    "warden: the secret was stored but the audit log could not be written: {e}"
+                );
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            println!(
+                "{} `{}` (version {})",
+                if action == "secret.set" {
+                    "stored"
+                } else {
+                    "rotated"
+                },
+                info.name,
+                info.version
+            );
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("warden: {message}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
