@@ -482,7 +482,7 @@ fn requests_per_minute_refuses_the_invocation_with_a_quota_error() {
         );
     }
     let report = block_on(host.runtime.invoke(&app, InvocationRequest::cli("x")));
-    let err = report.result.as_ref().err().expect("third call refused");
+    let err = report.result.as_ref().expect_err("third call refused");
     assert_eq!(err.as_str(), "quota-exceeded");
     assert_eq!(err.exit_code(), 19);
     let message = err.to_string();
