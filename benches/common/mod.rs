@@ -34,3 +34,6 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
+
+#[path = "../../runtime/tests/support/upstream.rs"]
+pub mod upstream;
