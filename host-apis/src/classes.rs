@@ -48,3 +48,41 @@ mod tests {
         assert_eq!(DataClass::default(), DataClass::Public);
     }
 }
+
+/// The data label of one invocation: the highest class it has read.
+/// Shared between the capabilities of the invocation (storage raises it,
+/// egress checks it); it only ever goes up.
+#[derive(Debug, Clone, Default)]
+pub struct Label(std::sync::Arc<std::sync::atomic::AtomicU8>);
+
+impl Label {
+    pub fn get(&self) -> DataClass {
+        match self.0.load(std::sync::atomic::Ordering::Acquire) {
+            0 => DataClass::Public,
+            1 => DataClass::Internal,
+            2 => DataClass::Confidential,
+            _ => DataClass::Regulated,
+        }
+    }
+
+    pub fn raise(&self, class: DataClass) {
+        self.0
+            .fetch_max(class as u8, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    #[test]
+    fn a_label_only_goes_up() {
+        let label = Label::default();
+        assert_eq!(label.get(), DataClass::Public);
+        label.raise(DataClass::Confidential);
+        label.raise(DataClass::Internal);
+        assert_eq!(label.get(), DataClass::Confidential);
+        label.clone().raise(DataClass::Regulated);
+        assert_eq!(label.get(), DataClass::Regulated);
+    }
+}

@@ -8,6 +8,7 @@
 //! call time (never a trap, never a silent success) and the host records a
 //! [`denial::Denial`] for the trace.
 
+pub mod aead;
 pub mod classes;
 pub mod connectors;
 pub mod denial;
@@ -17,6 +18,7 @@ pub mod metering;
 pub mod problem;
 pub mod secrets;
 pub mod sockets;
+pub mod storage;
 pub mod units;
 
 /// Host bindings for the `warden:host/app` world, generated from `wit/`.

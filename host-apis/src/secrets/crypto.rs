@@ -32,6 +32,16 @@ impl MasterKey {
         MasterKey(bytes)
     }
 
+    /// Wraps a data key (or any small secret) under the master key.
+    pub fn wrap(&self, data: &[u8], context: &[u8]) -> Result<Vec<u8>, String> {
+        crate::aead::seal(&self.0, data, context)
+    }
+
+    /// Unwraps what [`MasterKey::wrap`] produced.
+    pub fn unwrap_key(&self, sealed: &[u8], context: &[u8]) -> Option<Vec<u8>> {
+        crate::aead::open(&self.0, sealed, context)
+    }
+
     /// `env` (the value of `WARDEN_MASTER_KEY`) wins, then `file`; with
     /// neither, `default_file` is read, or created with a new random key.
     pub fn resolve(

@@ -1,0 +1,209 @@
+//! `warden:host/storage`: classified buckets with TTL, encryption at rest
+//! and label-based flow control.
+//!
+//! Guarantees:
+//! - an app reaches only the buckets its manifest names, in its own
+//!   namespace (every store operation is keyed by the app's name);
+//! - every value expires (see [`policy::effective_ttl`]) and an expired
+//!   value is never returned, even before the purger removes it;
+//! - values of classes whose rule says `encrypt` (confidential and
+//!   regulated by default) are sealed with AES-256-GCM under a data key per
+//!   app, itself wrapped by the platform master key; deleting the app
+//!   deletes the wrapped key, so its ciphertexts can never be opened again;
+//! - reading raises the invocation's [`Label`](crate::classes::Label);
+//!   writing labelled data into a lower class fails with class-violation.
+
+pub mod config;
+mod host;
+pub mod policy;
+pub mod store;
+
+use crate::classes::{DataClass, Label};
+use crate::problem::Problem;
+use crate::secrets::MasterKey;
+use config::{BucketRequest, ClassRule, StorageRules};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use store::KvStore;
+use wasmtime::component::{HasSelf, Linker};
+
+/// One granted bucket, compiled at load.
+#[derive(Debug, Clone)]
+pub struct BucketGrant {
+    pub class: DataClass,
+    pub ttl: Option<Duration>,
+    pub rule: ClassRule,
+}
+
+/// Everything an app's storage needs, built once at load.
+pub struct StorageContext {
+    pub app: String,
+    pub buckets: BTreeMap<String, BucketGrant>,
+    pub store: Arc<dyn KvStore>,
+    pub rules: StorageRules,
+    /// `quota.storage_bytes`, if set.
+    pub quota_bytes: Option<u64>,
+    data_key: Option<[u8; 32]>,
+}
+
+impl StorageContext {
+    /// Compiles the manifest's buckets against the platform rules. A data
+    /// key is created (or unwrapped) only when some bucket encrypts.
+    pub fn build(
+        app: &str,
+        requests: &[BucketRequest],
+        rules: &StorageRules,
+        quota_bytes: Option<u64>,
+        store: Arc<dyn KvStore>,
+        master: Option<&MasterKey>,
+    ) -> Result<StorageContext, Problem> {
+        let mut buckets = BTreeMap::new();
+        for (i, request) in requests.iter().enumerate() {
+            let at = |f: &str| format!("storage[{i}].{f}");
+            let name = &request.bucket;
+            let valid = !name.is_empty()
+                && name.len() <= 63
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !valid {
+                return Err(Problem::new(
+                    at("bucket"),
+                    format!("`{name}` is not a valid bucket name"),
+                    "use 1-63 characters of a-z, 0-9, '-' and '_'",
+                ));
+            }
+            let rule = rules.rule(request.class);
+            if let Some(ttl) = request.ttl
+                && ttl.get() > rule.max_ttl
+            {
+                return Err(Problem::new(
+                    at("ttl"),
+                    format!(
+                        "{ttl} is longer than the {} class keeps data ({})",
+                        request.class,
+                        humantime::format_duration(rule.max_ttl)
+                    ),
+                    format!(
+                        "lower the ttl, or ask the platform team about `storage.classes.{}.max_ttl`",
+                        request.class
+                    ),
+                ));
+            }
+            if rule.approval {
+                return Err(Problem::new(
+                    at("class"),
+                    format!(
+                        "bucket `{name}` holds {} data, which needs approval before use",
+                        request.class
+                    ),
+                    format!(
+                        "get the app reviewed and approved, or (for local development only) set `storage.classes.{}.approval = false` in warden.toml",
+                        request.class
+                    ),
+                ));
+            }
+            if buckets
+                .insert(
+                    name.clone(),
+                    BucketGrant {
+                        class: request.class,
+                        ttl: request.ttl.map(|t| t.get()),
+                        rule,
+                    },
+                )
+                .is_some()
+            {
+                return Err(Problem::new(
+                    at("bucket"),
+                    format!("bucket `{name}` is listed twice"),
+                    "list each bucket once",
+                ));
+            }
+        }
+        let data_key = if buckets.values().any(|b| b.rule.encrypt) {
+            let master = master.ok_or_else(|| {
+                Problem::new(
+                    "storage",
+                    "encrypted buckets need the master key, and none is available",
+                    "set WARDEN_MASTER_KEY or `secrets.master_key_file`",
+                )
+            })?;
+            Some(data_key(app, store.as_ref(), master)?)
+        } else {
+            None
+        };
+        Ok(StorageContext {
+            app: app.to_string(),
+            buckets,
+            store,
+            rules: rules.clone(),
+            quota_bytes,
+            data_key,
+        })
+    }
+}
+
+/// The app's data key: unwrapped from the store, or created and stored.
+fn data_key(app: &str, store: &dyn KvStore, master: &MasterKey) -> Result<[u8; 32], Problem> {
+    let context = format!("warden-data-key:{app}");
+    let fail =
+        |m: String| Problem::new("storage", m, "check the master key and the data directory");
+    if store.data_key(app).map_err(fail)?.is_none() {
+        let key = crate::aead::random_key().map_err(fail)?;
+        let wrapped = master.wrap(&key, context.as_bytes()).map_err(fail)?;
+        store.put_data_key(app, &wrapped).map_err(fail)?;
+    }
+    let wrapped = store
+        .data_key(app)
+        .map_err(fail)?
+        .ok_or_else(|| fail("the data key vanished".into()))?;
+    let key = master
+        .unwrap_key(&wrapped, context.as_bytes())
+        .ok_or_else(|| {
+            fail(format!(
+                "the data key of `{app}` does not open with this master key"
+            ))
+        })?;
+    key.try_into()
+        .map_err(|_| fail("the data key has the wrong size".into()))
+}
+
+/// One invocation's view of storage.
+pub struct StorageState {
+    pub(crate) ctx: Arc<StorageContext>,
+    pub(crate) label: Label,
+    pub reads: u64,
+    pub writes: u64,
+}
+
+impl StorageState {
+    pub fn new(ctx: Arc<StorageContext>, label: Label) -> Self {
+        StorageState {
+            ctx,
+            label,
+            reads: 0,
+            writes: 0,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Links `warden:host/storage`; `get` finds the invocation's state.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut StorageState,
+) -> wasmtime::Result<()> {
+    crate::bindings::warden::host::storage::add_to_linker::<T, HasSelf<StorageState>>(linker, get)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,265 @@
+use super::config::BucketRequest;
+use super::store::{KvStore, SqliteKv};
+use super::*;
+use crate::bindings::warden::host::storage::{Error, Host};
+use crate::units::Dur;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    store: Arc<SqliteKv>,
+    master: MasterKey,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("storage.db");
+    let store = Arc::new(SqliteKv::open(&db).expect("open"));
+    Fixture {
+        _dir: dir,
+        db,
+        store,
+        master: MasterKey::from_bytes([9; 32]),
+    }
+}
+
+fn bucket(name: &str, class: DataClass) -> BucketRequest {
+    BucketRequest {
+        bucket: name.into(),
+        class,
+        ttl: None,
+    }
+}
+
+fn state(f: &Fixture, app: &str, buckets: &[BucketRequest], quota: Option<u64>) -> StorageState {
+    let ctx = StorageContext::build(
+        app,
+        buckets,
+        &StorageRules::default(),
+        quota,
+        f.store.clone(),
+        Some(&f.master),
+    )
+    .expect("build");
+    StorageState::new(Arc::new(ctx), Label::default())
+}
+
+fn ok<T>(r: wasmtime::Result<Result<T, Error>>) -> T {
+    r.expect("no trap").expect("storage call")
+}
+
+#[test]
+fn values_round_trip_and_apps_see_only_their_own_buckets() {
+    let f = fixture();
+    let mut a = state(&f, "app-a", &[bucket("cache", DataClass::Internal)], None);
+    let mut b = state(&f, "app-b", &[bucket("cache", DataClass::Internal)], None);
+    ok(a.set("cache".into(), "k".into(), b"from a".to_vec(), None));
+    assert_eq!(
+        ok(a.get("cache".into(), "k".into())),
+        Some(b"from a".to_vec())
+    );
+    assert_eq!(
+        ok(b.get("cache".into(), "k".into())),
+        None,
+        "app-b read app-a's value"
+    );
+    let err = a
+        .get("other".into(), "k".into())
+        .expect("no trap")
+        .expect_err("ungranted");
+    assert!(matches!(err, Error::NotGranted(m) if m.contains("granted: cache")));
+}
+
+#[test]
+fn confidential_values_are_not_in_the_database_file_in_plaintext() {
+    let f = fixture();
+    let mut s = state(
+        &f,
+        "hr",
+        &[
+            bucket("people", DataClass::Confidential),
+            bucket("notes", DataClass::Public),
+        ],
+        None,
+    );
+    ok(s.set(
+        "people".into(),
+        "alice".into(),
+        b"salary=123456-SECRET".to_vec(),
+        None,
+    ));
+    ok(s.set(
+        "notes".into(),
+        "n".into(),
+        b"public-note-visible".to_vec(),
+        None,
+    ));
+    drop(s);
+    let mut raw = std::fs::read(&f.db).unwrap_or_default();
+    raw.extend(std::fs::read(f.db.with_extension("db-wal")).unwrap_or_default());
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        !text.contains("123456-SECRET"),
+        "confidential plaintext on disk"
+    );
+    assert!(
+        text.contains("public-note-visible"),
+        "the check must be able to see plaintext"
+    );
+}
+
+#[test]
+fn deleting_an_app_destroys_its_key_and_data() {
+    let f = fixture();
+    let mut s = state(&f, "hr", &[bucket("people", DataClass::Confidential)], None);
+    ok(s.set("people".into(), "alice".into(), b"v".to_vec(), None));
+    let wrapped_before = f.store.data_key("hr").expect("key").expect("exists");
+    assert_eq!(f.store.delete_app("hr").expect("delete"), 1);
+    assert!(f.store.data_key("hr").expect("key").is_none());
+    // A re-created app gets a new key: old ciphertexts could never open.
+    let mut again = state(&f, "hr", &[bucket("people", DataClass::Confidential)], None);
+    assert_eq!(ok(again.get("people".into(), "alice".into())), None);
+    assert_ne!(
+        f.store.data_key("hr").expect("key").expect("exists"),
+        wrapped_before
+    );
+}
+
+#[test]
+fn expired_values_are_never_returned_even_before_purge() {
+    let f = fixture();
+    let mut s = state(&f, "app", &[bucket("cache", DataClass::Internal)], None);
+    f.store
+        .set("app", "cache", "old", b"stale", now_ms() - 1)
+        .expect("set");
+    assert_eq!(ok(s.get("cache".into(), "old".into())), None);
+    assert!(!ok(s.exists("cache".into(), "old".into())));
+    assert!(
+        ok(s.list_keys("cache".into(), "".into(), None, 10))
+            .keys
+            .is_empty()
+    );
+    assert_eq!(f.store.purge_expired(now_ms(), 100).expect("purge"), 1);
+    assert_eq!(f.store.usage("app").expect("usage").keys, 0);
+}
+
+#[test]
+fn a_purge_touches_only_expired_entries() {
+    let f = fixture();
+    let later = now_ms() + 3_600_000;
+    for i in 0..50 {
+        f.store
+            .set("app", "b", &format!("live-{i}"), b"x", later)
+            .expect("set");
+    }
+    for i in 0..5 {
+        f.store
+            .set("app", "b", &format!("dead-{i}"), b"x", 1)
+            .expect("set");
+    }
+    assert_eq!(f.store.purge_expired(now_ms(), 2).expect("purge"), 2);
+    assert_eq!(f.store.purge_expired(now_ms(), 100).expect("purge"), 3);
+    assert_eq!(f.store.usage("app").expect("usage").keys, 50);
+}
+
+#[test]
+fn reading_raises_the_label_and_labelled_data_cannot_move_down() {
+    let f = fixture();
+    let mut s = state(
+        &f,
+        "app",
+        &[
+            bucket("secret", DataClass::Confidential),
+            bucket("cache", DataClass::Internal),
+        ],
+        None,
+    );
+    ok(s.set(
+        "cache".into(),
+        "k".into(),
+        b"fine before reading".to_vec(),
+        None,
+    ));
+    ok(s.set("secret".into(), "k".into(), b"v".to_vec(), None));
+    assert_eq!(s.label.get(), DataClass::Public, "writing does not label");
+    ok(s.get("secret".into(), "k".into()));
+    assert_eq!(s.label.get(), DataClass::Confidential);
+    let err = s
+        .set("cache".into(), "k2".into(), b"v".to_vec(), None)
+        .expect("no trap")
+        .expect_err("downgrade");
+    assert!(matches!(err, Error::ClassViolation(m) if m.contains("confidential")));
+    ok(s.set(
+        "secret".into(),
+        "k2".into(),
+        b"same class is fine".to_vec(),
+        None,
+    ));
+}
+
+#[test]
+fn quotas_and_size_caps_are_enforced() {
+    let f = fixture();
+    let mut s = state(&f, "app", &[bucket("b", DataClass::Internal)], Some(100));
+    ok(s.set("b".into(), "a".into(), vec![0; 60], None));
+    let err = s
+        .set("b".into(), "c".into(), vec![0; 60], None)
+        .expect("no trap")
+        .expect_err("over quota");
+    assert!(matches!(err, Error::QuotaExceeded(m) if m.contains("storage_bytes")));
+    // Replacing a value gets credit for the old one.
+    ok(s.set("b".into(), "a".into(), vec![0; 90], None));
+    let big = vec![0u8; (StorageRules::default().max_value_bytes.bytes() + 1) as usize];
+    let mut unlimited = state(&f, "other", &[bucket("b", DataClass::Internal)], None);
+    assert!(matches!(
+        unlimited
+            .set("b".into(), "k".into(), big, None)
+            .expect("no trap"),
+        Err(Error::TooLarge(_))
+    ));
+}
+
+#[test]
+fn keys_are_listed_by_prefix_in_pages() {
+    let f = fixture();
+    let mut s = state(&f, "app", &[bucket("b", DataClass::Public)], None);
+    for k in ["user:1", "user:2", "user:3", "team:1"] {
+        ok(s.set("b".into(), k.into(), b"v".to_vec(), None));
+    }
+    let first = ok(s.list_keys("b".into(), "user:".into(), None, 2));
+    assert_eq!(first.keys, ["user:1", "user:2"]);
+    let second = ok(s.list_keys("b".into(), "user:".into(), first.cursor, 2));
+    assert_eq!(second.keys, ["user:3"]);
+    assert_eq!(second.cursor, None);
+}
+
+#[test]
+fn bucket_ttls_above_the_class_maximum_and_regulated_buckets_are_refused_at_load() {
+    let f = fixture();
+    let long = BucketRequest {
+        bucket: "b".into(),
+        class: DataClass::Regulated,
+        ttl: Some(Dur(Duration::from_secs(30 * 86_400))),
+    };
+    let err = StorageContext::build(
+        "app",
+        &[long],
+        &StorageRules::default(),
+        None,
+        f.store.clone(),
+        Some(&f.master),
+    )
+    .err();
+    assert_eq!(err.map(|p| p.field), Some("storage[0].ttl".to_string()));
+    let regulated = bucket("r", DataClass::Regulated);
+    let err = StorageContext::build(
+        "app",
+        &[regulated],
+        &StorageRules::default(),
+        None,
+        f.store.clone(),
+        Some(&f.master),
+    )
+    .err();
+    assert!(err.is_some_and(|p| p.problem.contains("needs approval")));
+}
