@@ -68,7 +68,7 @@ fn main() -> anyhow::Result<()> {
             assert_eq!(&body[..], b"ok from upstream");
         })
     };
-    let egress = GovernedEgress::new(app.egress.clone(), DenialLog::default());
+    let egress = GovernedEgress::new(app.egress.clone(), DenialLog::default(), Default::default());
     let governed = || {
         rt.block_on(async {
             let inbound = egress

@@ -15,12 +15,16 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use warden_host_apis::bindings::AppPre;
+use warden_host_apis::classes::DataClass;
 use warden_host_apis::connectors::Connector;
 use warden_host_apis::connectors::credentials::Credentials;
 use warden_host_apis::egress::governed::EgressContext;
 use warden_host_apis::egress::hosts::AllowedHosts;
 use warden_host_apis::egress::policy::EgressPolicy;
 use warden_host_apis::metering::{Meter, UsageStore};
+use warden_host_apis::secrets::MasterKey;
+use warden_host_apis::storage::StorageContext;
+use warden_host_apis::storage::store::KvStore;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -39,6 +43,8 @@ pub struct LoadedApp {
     pub(crate) entry: Entry,
     /// Grants, allowlist, meter and credentials for outbound calls.
     pub egress: Arc<EgressContext>,
+    /// Buckets, class rules and the data key for storage.
+    pub storage: Arc<StorageContext>,
 }
 
 /// The pre-linked entry point of each world.
@@ -70,6 +76,9 @@ pub(crate) struct LoadContext<'a> {
     pub catalog: &'a [Arc<Connector>],
     pub usage: &'a Arc<UsageStore>,
     pub credentials: &'a Arc<Credentials>,
+    pub storage: &'a Arc<dyn KvStore>,
+    /// Called only when a bucket needs encryption.
+    pub master_key: &'a (dyn Fn() -> Option<MasterKey> + 'a),
 }
 
 /// Compiles the manifest's connector grants and allowed hosts.
@@ -99,6 +108,13 @@ fn egress_context(
             grants,
             hosts,
             rules: Arc::new(cx.platform.egress.clone()),
+            class_connectors: [
+                DataClass::Public,
+                DataClass::Internal,
+                DataClass::Confidential,
+                DataClass::Regulated,
+            ]
+            .map(|c| cx.platform.storage.rule(c).connectors),
         },
         meter: Arc::new(meter),
         credentials: cx.credentials.clone(),
@@ -115,6 +131,20 @@ pub(crate) fn load(cx: LoadContext<'_>, manifest_path: &Path) -> Result<LoadedAp
     } = cx;
     let manifest = AppManifest::load(manifest_path)?;
     let egress = Arc::new(egress_context(&cx, &manifest, manifest_path)?);
+    let needs_key = manifest
+        .storage
+        .iter()
+        .any(|b| platform.storage.rule(b.class).encrypt);
+    let master = if needs_key { (cx.master_key)() } else { None };
+    let storage = StorageContext::build(
+        &manifest.app.name,
+        &manifest.storage,
+        &platform.storage,
+        manifest.quota.storage_bytes.map(|s| s.bytes()),
+        cx.storage.clone(),
+        master.as_ref(),
+    )
+    .map_err(|p| ConfigError::invalid(manifest_path, p.field, p.problem, p.fix))?;
     let limits = manifest.limits.resolve(&platform.defaults);
     if let Some((field, value, max)) = limits.exceeding(&platform.maximums).first() {
         return Err(ConfigError::invalid(
@@ -211,5 +241,6 @@ pub(crate) fn load(cx: LoadContext<'_>, manifest_path: &Path) -> Result<LoadedAp
         digest: hex::encode(Sha256::digest(&bytes)),
         entry,
         egress,
+        storage: Arc::new(storage),
     })
 }

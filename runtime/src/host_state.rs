@@ -9,9 +9,11 @@
 
 use crate::limiter::Limiter;
 use std::sync::Arc;
+use warden_host_apis::classes::Label;
 use warden_host_apis::denial::{Denial, DenialLog};
 use warden_host_apis::egress::governed::{EgressContext, GovernedEgress};
 use warden_host_apis::log::{LogLimits, LogState};
+use warden_host_apis::storage::{StorageContext, StorageState};
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -22,6 +24,7 @@ pub struct HostState {
     table: ResourceTable,
     http: WasiHttpCtx,
     pub egress: GovernedEgress,
+    pub storage: StorageState,
     pub log: LogState,
     pub limiter: Limiter,
     pub denials: DenialLog,
@@ -43,7 +46,9 @@ impl HostState {
         memory_limit: usize,
         log_limits: LogLimits,
         egress: Arc<EgressContext>,
+        storage: Arc<StorageContext>,
     ) -> (HostState, Captured) {
+        let label = Label::default();
         let stdout = MemoryOutputPipe::new(output_cap);
         let stderr = MemoryOutputPipe::new(output_cap);
         let denials = DenialLog::default();
@@ -67,7 +72,8 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            egress: GovernedEgress::new(egress, denials.clone()),
+            egress: GovernedEgress::new(egress, denials.clone(), label.clone()),
+            storage: StorageState::new(storage, label),
             log: LogState::new(log_limits),
             limiter: Limiter::new(memory_limit),
             denials: denials.clone(),
@@ -112,6 +118,7 @@ pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     warden_host_apis::log::add_to_linker(&mut linker, |s: &mut HostState| &mut s.log)?;
     warden_host_apis::connectors::add_to_linker(&mut linker, |s: &mut HostState| &mut s.egress)?;
+    warden_host_apis::storage::add_to_linker(&mut linker, |s: &mut HostState| &mut s.storage)?;
     deny_preopens(&mut linker)?;
     Ok(linker)
 }

@@ -14,6 +14,7 @@ use warden_host_apis::connectors::Connector;
 use warden_host_apis::connectors::credentials::Credentials;
 use warden_host_apis::metering::UsageStore;
 use warden_host_apis::secrets::{MasterKey, SecretStore};
+use warden_host_apis::storage::store::{KvStore, SqliteKv};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
@@ -29,17 +30,24 @@ pub struct Runtime {
     catalog: Vec<Arc<Connector>>,
     usage: Arc<UsageStore>,
     credentials: Arc<Credentials>,
+    storage: Arc<dyn KvStore>,
+    master_key: std::sync::OnceLock<Option<MasterKey>>,
+}
+
+/// The master key from `WARDEN_MASTER_KEY`, the configured file, or
+/// `<data_dir>/master.key` (created on first use).
+pub fn master_key(platform: &PlatformConfig, data_dir: &Path) -> anyhow::Result<MasterKey> {
+    Ok(MasterKey::resolve(
+        std::env::var("WARDEN_MASTER_KEY").ok(),
+        platform.secrets.master_key_file.as_deref(),
+        &data_dir.join("master.key"),
+    )?)
 }
 
 /// Opens the secret store under the master key from `WARDEN_MASTER_KEY`,
 /// the configured file, or `<data_dir>/master.key` (created on first use).
 pub fn open_secrets(platform: &PlatformConfig, data_dir: &Path) -> anyhow::Result<SecretStore> {
-    let key = MasterKey::resolve(
-        std::env::var("WARDEN_MASTER_KEY").ok(),
-        platform.secrets.master_key_file.as_deref(),
-        &data_dir.join("master.key"),
-    )?;
-    Ok(SecretStore::open(data_dir, key))
+    Ok(SecretStore::open(data_dir, master_key(platform, data_dir)?))
 }
 
 impl Runtime {
@@ -87,6 +95,11 @@ impl Runtime {
             None
         };
         let credentials = Arc::new(Credentials::new(secrets));
+        let storage_path = data_dir.join("storage.db");
+        let storage: Arc<dyn KvStore> = Arc::new(
+            SqliteKv::open(&storage_path)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", storage_path.display()))?,
+        );
         Ok(Runtime {
             engine,
             linker,
@@ -99,6 +112,8 @@ impl Runtime {
             catalog,
             usage,
             credentials,
+            storage,
+            master_key: std::sync::OnceLock::new(),
         })
     }
 
@@ -113,6 +128,8 @@ impl Runtime {
                 catalog: &self.catalog,
                 usage: &self.usage,
                 credentials: &self.credentials,
+                storage: &self.storage,
+                master_key: &|| self.master_key().cloned(),
             },
             manifest_path,
         )
@@ -140,6 +157,25 @@ impl Runtime {
 
     pub fn artifact_cache(&self) -> &ArtifactCache {
         &self.cache
+    }
+
+    /// The master key, resolved once; `None` if it cannot be had (the
+    /// error is reported where encryption is needed).
+    fn master_key(&self) -> Option<&MasterKey> {
+        self.master_key
+            .get_or_init(|| match master_key(&self.platform, &self.data_dir) {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    eprintln!("warden: {e:#}");
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// The storage backend (for purges and maintenance).
+    pub fn storage(&self) -> &Arc<dyn KvStore> {
+        &self.storage
     }
 
     /// Connector credentials (for tests and metrics: token fetch counts).

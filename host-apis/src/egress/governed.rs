@@ -8,6 +8,7 @@
 
 use super::client::{self, Inbound, Outbound, SendError};
 use super::policy::{EgressPolicy, Refusal, Route};
+use crate::classes::Label;
 use crate::connectors::credentials::{Credentials, authority};
 use crate::denial::{Denial, DenialLog};
 use crate::metering::{Counters, Meter, QuotaExceeded};
@@ -83,6 +84,7 @@ const MAX_RECORDS: usize = 256;
 pub struct GovernedEgress {
     ctx: Arc<EgressContext>,
     denials: DenialLog,
+    label: Label,
     calls: Arc<Mutex<Vec<CallRecord>>>,
 }
 
@@ -99,10 +101,12 @@ const HOP_BY_HOP: [&str; 9] = [
 ];
 
 impl GovernedEgress {
-    pub fn new(ctx: Arc<EgressContext>, denials: DenialLog) -> Self {
+    /// `label` is the invocation's data label, shared with storage.
+    pub fn new(ctx: Arc<EgressContext>, denials: DenialLog, label: Label) -> Self {
         GovernedEgress {
             ctx,
             denials,
+            label,
             calls: Arc::default(),
         }
     }
@@ -166,6 +170,8 @@ impl GovernedEgress {
             duration: Duration::ZERO,
             outcome: "ok",
         };
+        let routed =
+            routed.and_then(|route| policy.clears(&route, self.label.get()).map(|()| route));
         let route = match routed {
             Ok(route) => route,
             Err(Refusal { kind, reason }) => {

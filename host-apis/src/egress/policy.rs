@@ -13,15 +13,20 @@
 
 use super::config::EgressRules;
 use super::hosts::{AllowedHost, AllowedHosts, normalize_host};
+use crate::classes::DataClass;
 use crate::connectors::ConnectorGrant;
 use crate::connectors::scope::unsafe_path;
 use crate::denial::Denial;
+use crate::storage::policy::{may_send_to_connector, may_send_to_host};
 use std::sync::Arc;
 
 pub struct EgressPolicy {
     pub grants: Vec<ConnectorGrant>,
     pub hosts: AllowedHosts,
     pub rules: Arc<EgressRules>,
+    /// Per class (public..regulated), the connectors the storage class rule
+    /// lists as allowed receivers; `None` means any cleared connector.
+    pub class_connectors: [Option<Vec<String>>; 4],
 }
 
 /// Where a permitted request goes.
@@ -119,6 +124,38 @@ impl EgressPolicy {
                     grant.scopes.join(", ")
                 ),
             }),
+        }
+    }
+}
+
+impl EgressPolicy {
+    /// Label check: may data labelled `label` take `route`?
+    pub fn clears(&self, route: &Route<'_>, label: DataClass) -> Result<(), Refusal> {
+        let (ok, to, cleared) = match route {
+            Route::Connector { grant, .. } => {
+                let c = &grant.connector;
+                let listed = self.class_connectors[label as usize].as_deref();
+                (
+                    may_send_to_connector(label, c.spec.max_class, c.name(), listed),
+                    c.name().to_string(),
+                    c.spec.max_class,
+                )
+            }
+            Route::Host(entry) => (
+                may_send_to_host(label),
+                entry.to_string(),
+                DataClass::Public,
+            ),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Refusal {
+                kind: Denial::ClassViolation,
+                reason: format!(
+                    "this invocation has read {label} data and {to} is cleared for {cleared} at most"
+                ),
+            })
         }
     }
 }

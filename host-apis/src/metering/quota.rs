@@ -15,6 +15,8 @@ pub struct QuotaRequest {
     pub connector_calls: Option<u64>,
     /// Invocations per minute.
     pub requests_per_minute: Option<u64>,
+    /// Bytes of keys and values the app may keep in storage.
+    pub storage_bytes: Option<Size>,
 }
 
 /// Effective quotas of an app. `None` means unlimited.

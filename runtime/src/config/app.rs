@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use warden_host_apis::connectors::ConnectorRequest;
 use warden_host_apis::egress::config::EgressRequest;
 use warden_host_apis::metering::QuotaRequest;
+use warden_host_apis::storage::config::BucketRequest;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +28,9 @@ pub struct AppManifest {
     pub connectors: Vec<ConnectorRequest>,
     #[serde(default)]
     pub egress: EgressRequest,
+    /// Buckets the app keeps data in.
+    #[serde(default)]
+    pub storage: Vec<BucketRequest>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use warden_host_apis::connectors::{ConnectorRules, ConnectorSpec};
 use warden_host_apis::egress::config::EgressRules;
+use warden_host_apis::storage::config::StorageRules;
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -32,6 +33,8 @@ pub struct PlatformConfig {
     /// Network rules for all outbound traffic.
     pub egress: EgressRules,
     pub secrets: SecretSettings,
+    /// Classified storage: per-class TTL, encryption and approval rules.
+    pub storage: StorageRules,
 }
 
 /// Where the secret store's master key comes from when

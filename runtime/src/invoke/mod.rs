@@ -156,6 +156,7 @@ impl Runtime {
             limits.memory.as_usize(),
             log_limits,
             app.egress.clone(),
+            app.storage.clone(),
         );
         let mut store = Store::new(self.engine(), state);
         store.limiter(|s| &mut s.limiter);

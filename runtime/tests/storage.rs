@@ -1,0 +1,257 @@
+//! Classified storage from real guests: buckets, expiry, label-based egress
+//! against a real upstream, purge, and durability across a SIGKILL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+use support::upstream::Upstream;
+use support::{TestHost, block_on, fixture, text};
+use warden_host_apis::classes::{DataClass, Label};
+use warden_host_apis::storage::config::{BucketRequest, StorageRules};
+use warden_host_apis::storage::store::{KvStore, SqliteKv};
+use warden_host_apis::storage::{StorageContext, StorageState};
+use warden_runtime::invoke::InvocationRequest;
+
+const BUCKETS: &str = r#"
+[[storage]]
+bucket = "people"
+class = "confidential"
+
+[[storage]]
+bucket = "cache"
+class = "internal"
+ttl = "1h"
+"#;
+
+fn run(host: &TestHost, name: &str, extra: &str, ops: &str) -> Vec<String> {
+    let manifest = host.manifest(name, &fixture("kv_app"), extra);
+    let app = host.load(&manifest);
+    let report = block_on(host.runtime.invoke(&app, InvocationRequest::cli(ops)));
+    let output = report.result.expect("kv app runs");
+    serde_json::from_slice(&output).expect("json results")
+}
+
+#[test]
+fn a_guest_stores_reads_lists_and_deletes_in_its_own_buckets() {
+    let host = TestHost::new();
+    let results = run(
+        &host,
+        "kv",
+        BUCKETS,
+        r#"[{"op":"set","bucket":"cache","key":"a:1","value":"one"},
+            {"op":"set","bucket":"cache","key":"a:2","value":"two"},
+            {"op":"get","bucket":"cache","key":"a:1"},
+            {"op":"keys","bucket":"cache","prefix":"a:"},
+            {"op":"delete","bucket":"cache","key":"a:1"},
+            {"op":"get","bucket":"cache","key":"a:1"},
+            {"op":"get","bucket":"nope","key":"x"}]"#,
+    );
+    assert_eq!(
+        &results[..6],
+        ["ok", "ok", "one", "a:1,a:2", "true", "none"]
+    );
+    assert!(results[6].contains("NotGranted"), "{results:?}");
+
+    let other = run(
+        &host,
+        "other-app",
+        BUCKETS,
+        r#"[{"op":"get","bucket":"cache","key":"a:2"}]"#,
+    );
+    assert_eq!(other, ["none"], "another app saw this app's data");
+}
+
+#[test]
+fn a_value_past_its_ttl_is_not_returned() {
+    let host = TestHost::new();
+    let set = run(
+        &host,
+        "kv",
+        BUCKETS,
+        r#"[{"op":"set","bucket":"cache","key":"k","value":"v","ttl":1}]"#,
+    );
+    assert_eq!(set, ["ok"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let got = run(
+        &host,
+        "kv",
+        BUCKETS,
+        r#"[{"op":"get","bucket":"cache","key":"k"}]"#,
+    );
+    assert_eq!(got, ["none"]);
+    assert_eq!(
+        host.runtime
+            .storage()
+            .purge_expired(u64::MAX / 2, 1000)
+            .expect("purge"),
+        1
+    );
+}
+
+#[test]
+fn reading_confidential_data_blocks_a_connector_cleared_only_for_internal() {
+    let upstream = Upstream::start();
+    let config = format!(
+        "[egress]\nallow_cidrs = [\"127.0.0.1/32\"]\n[[connectors]]\nname = \"crm\"\nbase_url = \"{}\"\nmax_class = \"internal\"\nscopes = {{ read = [\"GET /**\"] }}\n",
+        upstream.url("/api")
+    );
+    let host = TestHost::with_config(&config);
+    let grants = format!("{BUCKETS}\n[[connectors]]\nname = \"crm\"\nscopes = [\"read\"]\n");
+    let results = run(
+        &host,
+        "leaky",
+        &grants,
+        r#"[{"op":"call","connector":"crm","path":"/before"},
+            {"op":"set","bucket":"people","key":"alice","value":"salary 100k"},
+            {"op":"get","bucket":"people","key":"alice"},
+            {"op":"call","connector":"crm","path":"/after"},
+            {"op":"set","bucket":"cache","key":"copy","value":"salary 100k"}]"#,
+    );
+    assert_eq!(results[0], "status 200");
+    assert_eq!(results[2], "salary 100k");
+    assert!(
+        results[3].contains("ClassViolation") && results[3].contains("confidential"),
+        "{results:?}"
+    );
+    assert!(results[4].contains("ClassViolation"), "{results:?}");
+    assert_eq!(
+        upstream.hits("/api/after"),
+        0,
+        "labelled data left through a lower-cleared connector"
+    );
+    assert_eq!(upstream.hits("/api/before"), 1);
+}
+
+#[test]
+fn purge_deletes_what_expired_and_leaves_the_rest() {
+    let host = TestHost::new();
+    run(
+        &host,
+        "kv",
+        BUCKETS,
+        r#"[{"op":"set","bucket":"cache","key":"stay","value":"v"}]"#,
+    );
+    let store = host.runtime.storage();
+    store
+        .set("kv", "cache", "gone", b"v", 1)
+        .expect("set expired");
+    assert_eq!(
+        store
+            .purge_expired(warden_host_apis::storage::now_ms(), 1000)
+            .expect("purge"),
+        1
+    );
+    assert_eq!(store.usage("kv").expect("usage").keys, 1);
+}
+
+/// Child side of the SIGKILL test: writes keys forever, printing each one
+/// after `set` returned (the acknowledgement a guest would get).
+fn writer(db: &str) {
+    let store: Arc<dyn KvStore> = Arc::new(SqliteKv::open(std::path::Path::new(db)).expect("open"));
+    let bucket = BucketRequest {
+        bucket: "log".into(),
+        class: DataClass::Internal,
+        ttl: None,
+    };
+    let ctx = StorageContext::build(
+        "writer",
+        &[bucket],
+        &StorageRules::default(),
+        None,
+        store,
+        None,
+    )
+    .expect("ctx");
+    let mut state = StorageState::new(Arc::new(ctx), Label::default());
+    use std::io::Write;
+    use warden_host_apis::bindings::warden::host::storage::Host;
+    let mut out = std::io::stdout();
+    for i in 0.. {
+        state
+            .set("log".into(), format!("key-{i}"), vec![b'v'; 256], None)
+            .expect("trap")
+            .expect("set");
+        writeln!(out, "acked {i}").expect("stdout");
+        out.flush().expect("flush");
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_a_sigkill() {
+    if let Ok(db) = std::env::var("WARDEN_KV_WRITER_DB") {
+        writer(&db);
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("storage.db");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args([
+            "--exact",
+            "acknowledged_writes_survive_a_sigkill",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("WARDEN_KV_WRITER_DB", &db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn writer");
+    let mut acked = Vec::new();
+    let reader = BufReader::new(child.stdout.take().expect("stdout"));
+    for line in reader.lines() {
+        let line = line.expect("line");
+        if let Some(n) = line.strip_prefix("acked ") {
+            acked.push(n.parse::<u64>().expect("number"));
+            if acked.len() == 300 {
+                child.kill().expect("SIGKILL");
+                break;
+            }
+        }
+    }
+    let _ = child.wait();
+    assert_eq!(acked.len(), 300);
+    let store = SqliteKv::open(&db).expect("reopen after crash");
+    let now = warden_host_apis::storage::now_ms();
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|i| {
+            store
+                .get("writer", "log", &format!("key-{i}"), now)
+                .expect("get")
+                .is_none()
+        })
+        .collect();
+    assert!(missing.is_empty(), "acknowledged keys lost: {missing:?}");
+    assert!(store.usage("writer").expect("usage").keys >= 300);
+}
+
+#[test]
+fn confidential_values_written_by_a_guest_are_encrypted_on_disk() {
+    let host = TestHost::new();
+    run(
+        &host,
+        "hr",
+        BUCKETS,
+        r#"[{"op":"set","bucket":"people","key":"bob","value":"PLAINTEXT-SALARY-424242"}]"#,
+    );
+    let data = host.runtime.data_dir();
+    let mut raw = std::fs::read(data.join("storage.db")).unwrap_or_default();
+    raw.extend(std::fs::read(data.join("storage.db-wal")).unwrap_or_default());
+    assert!(
+        !text(&raw).contains("PLAINTEXT-SALARY"),
+        "confidential plaintext in the database file"
+    );
+    assert!(
+        text(&raw).contains("bob"),
+        "the key itself is stored in the clear, so the scan must see the row"
+    );
+    let back = run(
+        &host,
+        "hr",
+        BUCKETS,
+        r#"[{"op":"get","bucket":"people","key":"bob"}]"#,
+    );
+    assert_eq!(back, ["PLAINTEXT-SALARY-424242"]);
+}
