@@ -20,6 +20,7 @@ pub mod engine;
 pub mod host_state;
 pub mod invoke;
 pub mod limiter;
+pub mod purge;
 pub mod runtime;
 pub mod telemetry;
 pub mod world;

@@ -255,3 +255,37 @@ fn confidential_values_written_by_a_guest_are_encrypted_on_disk() {
     );
     assert_eq!(back, ["PLAINTEXT-SALARY-424242"]);
 }
+
+#[test]
+fn the_cli_purges_now_and_deletes_an_apps_data_with_an_audit_entry() {
+    let data = tempfile::tempdir().expect("temp dir");
+    {
+        let store = SqliteKv::open(&data.path().join("storage.db")).expect("open");
+        store.set("app", "b", "expired", b"v", 1).expect("set");
+        store
+            .set("app", "b", "live", b"v", u64::MAX / 4)
+            .expect("set");
+    }
+    let warden = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .env("WARDEN_DATA_DIR", data.path())
+            .output()
+            .expect("run warden")
+    };
+    let purge = warden(&["storage", "purge", "--json"]);
+    assert_eq!(purge.status.code(), Some(0), "{}", text(&purge.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&purge.stdout).expect("json");
+    assert_eq!(report["purged"], 1);
+
+    assert_eq!(
+        warden(&["storage", "delete-app", "app"]).status.code(),
+        Some(2)
+    );
+    let deleted = warden(&["storage", "delete-app", "app", "--yes"]);
+    assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stderr));
+    assert!(text(&deleted.stdout).contains("deleted 1 values"));
+    let audit = text(&warden(&["audit", "show", "--app", "app"]).stdout);
+    assert!(audit.contains("storage.app-deleted"), "{audit}");
+    assert!(warden(&["audit", "verify"]).status.success());
+}

@@ -3,6 +3,7 @@
 mod audit;
 mod run;
 mod secrets;
+mod storage;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ enum Command {
     /// Manage connector credentials in the encrypted secret store.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Maintain classified storage: purge expired values, delete an app's data.
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
 }
 
 /// Options every verb that touches the host accepts.
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Secrets(cmd) => secrets::run(cmd),
+        Command::Storage(cmd) => storage::run(cmd),
     }
 }
 

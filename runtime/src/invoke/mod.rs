@@ -81,6 +81,8 @@ pub struct Usage {
     pub log_records: u64,
     pub logs_dropped: u64,
     pub denials: u64,
+    pub storage_reads: u64,
+    pub storage_writes: u64,
 }
 
 /// The full account of one invocation.
@@ -234,6 +236,8 @@ impl Runtime {
             log_records: logs.len() as u64,
             logs_dropped: log.dropped(),
             denials: denials.len() as u64,
+            storage_reads: state.storage.reads,
+            storage_writes: state.storage.writes,
         };
         record_calls(tracer, &cx, &state.egress.take_calls());
         record_on_span(&cx, &usage, error.as_ref(), &logs, &denials);
@@ -278,6 +282,8 @@ fn refused(
         log_records: 0,
         logs_dropped: 0,
         denials: 0,
+        storage_reads: 0,
+        storage_writes: 0,
     };
     record_on_span(cx, &usage, Some(&error), &[], &[]);
     InvocationReport {
@@ -366,6 +372,8 @@ fn record_on_span(
         KeyValue::new(keys::PEAK_MEMORY, usage.peak_memory_bytes as i64),
         KeyValue::new(keys::DURATION_US, usage.wall_time_us as i64),
         KeyValue::new(keys::OUTPUT_BYTES, usage.output_bytes as i64),
+        KeyValue::new(keys::STORAGE_READS, usage.storage_reads as i64),
+        KeyValue::new(keys::STORAGE_WRITES, usage.storage_writes as i64),
     ]);
     if let Some(e) = error {
         span.set_status(Status::error(e.to_string()));

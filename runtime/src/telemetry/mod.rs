@@ -34,6 +34,9 @@ pub mod keys {
     pub const EGRESS_BYTES_IN: &str = "warden.egress.bytes_in";
     pub const HTTP_METHOD: &str = "http.request.method";
     pub const HTTP_STATUS: &str = "http.response.status_code";
+    pub const PURGED: &str = "warden.storage.purged";
+    pub const STORAGE_READS: &str = "warden.storage.reads";
+    pub const STORAGE_WRITES: &str = "warden.storage.writes";
     pub const LOG_LEVEL: &str = "log.level";
     pub const LOG_MESSAGE: &str = "log.message";
 }

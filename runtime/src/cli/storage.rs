@@ -1,0 +1,105 @@
+//! `warden storage purge|delete-app`.
+
+use super::{ConfigArgs, EXIT_CONFIG, actor};
+use clap::Subcommand;
+use serde_json::json;
+use std::process::ExitCode;
+use warden_runtime::Runtime;
+use warden_runtime::audit::AuditEvent;
+
+#[derive(Subcommand)]
+pub enum StorageCommand {
+    /// Delete every expired value now (warden serve also does this on
+    /// `storage.purge_interval`).
+    #[command(after_help = "Example:\n  warden storage purge --json")]
+    Purge {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Delete all of an app's stored data and destroy its data key, so no
+    /// copy of its encrypted values (backups included) can be opened again.
+    #[command(after_help = "Example:\n  warden storage delete-app expense-dashboard --yes")]
+    DeleteApp {
+        app: String,
+        /// Confirm: this cannot be undone.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+fn runtime(config: &ConfigArgs) -> Result<Runtime, ExitCode> {
+    let platform = config.load()?;
+    Runtime::new(platform, warden_runtime::telemetry::disabled()).map_err(|e| {
+        eprintln!("warden: {e:#}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+pub fn run(cmd: StorageCommand) -> ExitCode {
+    match cmd {
+        StorageCommand::Purge { json, config } => {
+            let runtime = match runtime(&config) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            match runtime.purge_expired() {
+                Ok(report) if json => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(report) => {
+                    println!(
+                        "purged {} expired values in {} µs",
+                        report.purged, report.duration_us
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("warden: purge failed: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
+        StorageCommand::DeleteApp { app, yes, config } => {
+            if !yes {
+                eprintln!(
+                    "warden: this deletes every value of `{app}` and its key for good; pass --yes to confirm"
+                );
+                return ExitCode::from(2);
+            }
+            let runtime = match runtime(&config) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            match runtime.storage().delete_app(&app) {
+                Ok(n) => {
+                    let event = AuditEvent {
+                        kind: "storage.app-deleted".into(),
+                        app: Some(app.clone()),
+                        actor: actor(),
+                        details: json!({ "values_deleted": n, "data_key": "destroyed" }),
+                    };
+                    if let Err(e) = runtime.audit().append(event) {
+                        eprintln!(
+                            "warden: data deleted but the audit log could not be written: {e}"
+                        );
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                    println!("deleted {n} values of `{app}` and destroyed its data key");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("warden: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
+    }
+}
