@@ -12,6 +12,7 @@ pub mod aead;
 pub mod classes;
 pub mod connectors;
 pub mod denial;
+pub mod dlp;
 pub mod egress;
 pub mod log;
 pub mod metering;

@@ -18,6 +18,7 @@ use warden_host_apis::bindings::AppPre;
 use warden_host_apis::classes::DataClass;
 use warden_host_apis::connectors::Connector;
 use warden_host_apis::connectors::credentials::Credentials;
+use warden_host_apis::dlp::Scanner;
 use warden_host_apis::egress::governed::EgressContext;
 use warden_host_apis::egress::hosts::AllowedHosts;
 use warden_host_apis::egress::policy::EgressPolicy;
@@ -79,6 +80,7 @@ pub(crate) struct LoadContext<'a> {
     pub storage: &'a Arc<dyn KvStore>,
     /// Called only when a bucket needs encryption.
     pub master_key: &'a (dyn Fn() -> Option<MasterKey> + 'a),
+    pub dlp: &'a Arc<Scanner>,
 }
 
 /// Compiles the manifest's connector grants and allowed hosts.
@@ -118,6 +120,8 @@ fn egress_context(
         },
         meter: Arc::new(meter),
         credentials: cx.credentials.clone(),
+        dlp: cx.dlp.clone(),
+        dlp_rules: cx.platform.dlp.outbound.clone(),
     })
 }
 
@@ -144,6 +148,7 @@ pub(crate) fn load(cx: LoadContext<'_>, manifest_path: &Path) -> Result<LoadedAp
         cx.storage.clone(),
         master.as_ref(),
     )
+    .map(|s| s.with_dlp(cx.dlp.clone(), platform.dlp.storage.clone()))
     .map_err(|p| ConfigError::invalid(manifest_path, p.field, p.problem, p.fix))?;
     let limits = manifest.limits.resolve(&platform.defaults);
     if let Some((field, value, max)) = limits.exceeding(&platform.maximums).first() {

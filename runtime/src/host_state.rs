@@ -73,7 +73,7 @@ impl HostState {
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
             egress: GovernedEgress::new(egress, denials.clone(), label.clone()),
-            storage: StorageState::new(storage, label),
+            storage: StorageState::new(storage, label).with_denials(denials.clone()),
             log: LogState::new(log_limits),
             limiter: Limiter::new(memory_limit),
             denials: denials.clone(),

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use warden_host_apis::connectors::Connector;
 use warden_host_apis::connectors::credentials::Credentials;
+use warden_host_apis::dlp::Scanner;
 use warden_host_apis::metering::UsageStore;
 use warden_host_apis::secrets::{MasterKey, SecretStore};
 use warden_host_apis::storage::store::{KvStore, SqliteKv};
@@ -32,6 +33,22 @@ pub struct Runtime {
     credentials: Arc<Credentials>,
     storage: Arc<dyn KvStore>,
     master_key: std::sync::OnceLock<Option<MasterKey>>,
+    dlp: Arc<Scanner>,
+}
+
+/// The DLP token salt: random, created once per data directory, so
+/// redaction tokens are stable on this host but useless elsewhere.
+fn dlp_salt(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let path = data_dir.join("dlp.salt");
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(salt) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(salt);
+    }
+    let salt = warden_host_apis::aead::random_key().map_err(|e| anyhow::anyhow!(e))?;
+    std::fs::write(&path, salt)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(salt)
 }
 
 /// The master key from `WARDEN_MASTER_KEY`, the configured file, or
@@ -100,6 +117,7 @@ impl Runtime {
             SqliteKv::open(&storage_path)
                 .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", storage_path.display()))?,
         );
+        let dlp = Arc::new(Scanner::new(dlp_salt(&data_dir)?)?);
         Ok(Runtime {
             engine,
             linker,
@@ -114,6 +132,7 @@ impl Runtime {
             credentials,
             storage,
             master_key: std::sync::OnceLock::new(),
+            dlp,
         })
     }
 
@@ -130,6 +149,7 @@ impl Runtime {
                 credentials: &self.credentials,
                 storage: &self.storage,
                 master_key: &|| self.master_key().cloned(),
+                dlp: &self.dlp,
             },
             manifest_path,
         )

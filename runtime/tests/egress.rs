@@ -493,3 +493,56 @@ fn requests_per_minute_refuses_the_invocation_with_a_quota_error() {
         "{message}"
     );
 }
+
+#[test]
+fn dlp_redacts_bodies_to_public_hosts_and_blocks_where_configured() {
+    let upstream = Upstream::start();
+    let host = host_with(
+        &upstream,
+        &format!("{LOOPBACK_ALLOWED}\n[dlp.outbound]\ninternal = \"block\"\n"),
+    );
+    let allowed = format!("\"http://127.0.0.1:{}\"", upstream.addr.port());
+    let report = fetch(
+        &host,
+        &allowed,
+        &[
+            "POST",
+            &upstream.url("/plain"),
+            "customer bob@example.com paid",
+        ],
+    );
+    assert!(
+        text(&report.stdout).contains("status 200"),
+        "{}",
+        text(&report.stdout)
+    );
+    let body = &upstream.seen()[0].body;
+    assert!(
+        body.starts_with("customer [REDACTED:email:") && !body.contains("bob@"),
+        "{body}"
+    );
+
+    // crm is cleared for internal, where this platform blocks findings.
+    let report = call(
+        &host,
+        "[[connectors]]\nname = \"crm\"\nscopes = [\"read\", \"write\"]\n",
+        r#"{"connector":"crm","method":"POST","path":"/contacts","body":"card 4111 1111 1111 1111"}"#,
+    );
+    let err = report
+        .result
+        .as_ref()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("card=1"), "{err}");
+    assert_eq!(upstream.hits("/api/contacts"), 0);
+    let denial = &report.denials[0];
+    assert_eq!(denial.kind.as_str(), "dlp-blocked");
+    assert!(!denial.target.contains("4111"), "{}", denial.target);
+    let spans = host.spans.get_finished_spans().expect("spans");
+    let blocked = spans
+        .iter()
+        .filter(|s| s.name == "egress")
+        .find(|s| format!("{:?}", s.attributes).contains("dlp-blocked"));
+    assert!(blocked.is_some_and(|s| format!("{:?}", s.attributes).contains("card=1")));
+}

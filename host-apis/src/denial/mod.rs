@@ -25,6 +25,8 @@ pub enum Denial {
     AddressBlocked,
     /// Data of a class the destination is not cleared for.
     ClassViolation,
+    /// Sensitive values (DLP patterns) the destination may not receive.
+    DlpBlocked,
 }
 
 impl Denial {
@@ -37,6 +39,7 @@ impl Denial {
             Denial::ScopeDenied => "scope-denied",
             Denial::AddressBlocked => "address-blocked",
             Denial::ClassViolation => "class-violation",
+            Denial::DlpBlocked => "dlp-blocked",
         }
     }
 }

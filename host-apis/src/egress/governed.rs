@@ -8,9 +8,10 @@
 
 use super::client::{self, Inbound, Outbound, SendError};
 use super::policy::{EgressPolicy, Refusal, Route};
-use crate::classes::Label;
+use crate::classes::{DataClass, Label};
 use crate::connectors::credentials::{Credentials, authority};
 use crate::denial::{Denial, DenialLog};
+use crate::dlp::{ActionByClass, Scanner, Verdict, describe};
 use crate::metering::{Counters, Meter, QuotaExceeded};
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,8 @@ pub struct EgressContext {
     pub policy: EgressPolicy,
     pub meter: Arc<Meter>,
     pub credentials: Arc<Credentials>,
+    pub dlp: Arc<Scanner>,
+    pub dlp_rules: ActionByClass,
 }
 
 /// What the guest asked to send.
@@ -74,6 +77,8 @@ pub struct CallRecord {
     pub duration: Duration,
     /// `ok`, or the denial / error kind.
     pub outcome: &'static str,
+    /// DLP findings by pattern (`email=2`), empty if none.
+    pub dlp: String,
 }
 
 const MAX_RECORDS: usize = 256;
@@ -169,6 +174,7 @@ impl GovernedEgress {
             started,
             duration: Duration::ZERO,
             outcome: "ok",
+            dlp: String::new(),
         };
         let routed =
             routed.and_then(|route| policy.clears(&route, self.label.get()).map(|()| route));
@@ -213,6 +219,31 @@ impl GovernedEgress {
                 )
             }
         };
+        let clearance = credential
+            .as_ref()
+            .map(|c| c.spec.max_class)
+            .unwrap_or(DataClass::Public);
+        let mut request = request;
+        match self
+            .ctx
+            .dlp
+            .apply(&request.body, self.ctx.dlp_rules.for_class(clearance))
+        {
+            Verdict::Pass(hits) => record.dlp = describe(&hits),
+            Verdict::Redacted(body, hits) => {
+                record.dlp = describe(&hits);
+                request.body = Bytes::from(body);
+            }
+            Verdict::Blocked(hits) => {
+                record.dlp = describe(&hits);
+                let target = format!("{method} {} ({})", record.target, record.dlp);
+                let reason = format!(
+                    "the request body holds sensitive values ({}) that {} (cleared for {clearance}) may not receive",
+                    record.dlp, record.target
+                );
+                return Err(self.refuse(record, &scope, Denial::DlpBlocked, target, reason, clock));
+            }
+        }
         let rules = policy.rules.clone();
         if request.body.len() as u64 > rules.max_request_bytes.bytes() {
             record.outcome = "request-too-large";

@@ -2,6 +2,8 @@ use super::policy::{effective_ttl, may_write};
 use super::store::Replaced;
 use super::{BucketGrant, StorageState, now_ms};
 use crate::bindings::warden::host::storage::{Error, Host, KeyPage};
+use crate::denial::Denial;
+use crate::dlp::{Verdict, describe};
 
 fn aad(app: &str, bucket: &str, key: &str) -> Vec<u8> {
     format!("{app}\0{bucket}\0{key}").into_bytes()
@@ -180,6 +182,26 @@ impl StorageState {
                 usage.keys, ctx.rules.max_keys
             )));
         }
+        let value = match &ctx.dlp {
+            None => value,
+            Some((scanner, actions)) => match scanner.apply(&value, actions.for_class(grant.class))
+            {
+                Verdict::Pass(_) => value,
+                Verdict::Redacted(redacted, _) => redacted,
+                Verdict::Blocked(hits) => {
+                    self.denials.record(
+                        Denial::DlpBlocked,
+                        format!("write to bucket `{bucket}` ({})", describe(&hits)),
+                    );
+                    return Err(Error::ClassViolation(format!(
+                        "the value holds sensitive data ({}) that a {} bucket may not store (`dlp.storage.{}` in warden.toml)",
+                        describe(&hits),
+                        grant.class,
+                        grant.class
+                    )));
+                }
+            },
+        };
         let ttl = effective_ttl(
             ttl_seconds.map(std::time::Duration::from_secs),
             grant.ttl,

@@ -19,6 +19,8 @@ pub mod policy;
 pub mod store;
 
 use crate::classes::{DataClass, Label};
+use crate::denial::DenialLog;
+use crate::dlp::{ActionByClass, Scanner};
 use crate::problem::Problem;
 use crate::secrets::MasterKey;
 use config::{BucketRequest, ClassRule, StorageRules};
@@ -45,6 +47,7 @@ pub struct StorageContext {
     /// `quota.storage_bytes`, if set.
     pub quota_bytes: Option<u64>,
     data_key: Option<[u8; 32]>,
+    dlp: Option<(Arc<Scanner>, ActionByClass)>,
 }
 
 impl StorageContext {
@@ -141,7 +144,14 @@ impl StorageContext {
             rules: rules.clone(),
             quota_bytes,
             data_key,
+            dlp: None,
         })
+    }
+
+    /// Scans values written into buckets, acting by the bucket's class.
+    pub fn with_dlp(mut self, scanner: Arc<Scanner>, actions: ActionByClass) -> Self {
+        self.dlp = Some((scanner, actions));
+        self
     }
 }
 
@@ -174,6 +184,7 @@ fn data_key(app: &str, store: &dyn KvStore, master: &MasterKey) -> Result<[u8; 3
 pub struct StorageState {
     pub(crate) ctx: Arc<StorageContext>,
     pub(crate) label: Label,
+    pub(crate) denials: DenialLog,
     pub reads: u64,
     pub writes: u64,
 }
@@ -183,9 +194,16 @@ impl StorageState {
         StorageState {
             ctx,
             label,
+            denials: DenialLog::default(),
             reads: 0,
             writes: 0,
         }
+    }
+
+    /// Records DLP refusals in the invocation's denial log.
+    pub fn with_denials(mut self, denials: DenialLog) -> Self {
+        self.denials = denials;
+        self
     }
 }
 

@@ -263,3 +263,51 @@ fn bucket_ttls_above_the_class_maximum_and_regulated_buckets_are_refused_at_load
     .err();
     assert!(err.is_some_and(|p| p.problem.contains("needs approval")));
 }
+
+#[test]
+fn dlp_redacts_or_blocks_writes_by_bucket_class() {
+    use crate::dlp::{Action, ActionByClass, Scanner};
+    let f = fixture();
+    let buckets = [
+        bucket("open", DataClass::Public),
+        bucket("strict", DataClass::Internal),
+    ];
+    let actions = ActionByClass {
+        public: Action::Redact,
+        internal: Action::Block,
+        ..ActionByClass::default()
+    };
+    let ctx = StorageContext::build(
+        "app",
+        &buckets,
+        &StorageRules::default(),
+        None,
+        f.store.clone(),
+        Some(&f.master),
+    )
+    .expect("build")
+    .with_dlp(Arc::new(Scanner::new([5; 32]).expect("scanner")), actions);
+    let denials = DenialLog::default();
+    let mut s = StorageState::new(Arc::new(ctx), Label::default()).with_denials(denials.clone());
+    ok(s.set(
+        "open".into(),
+        "k".into(),
+        b"mail alice@example.com".to_vec(),
+        None,
+    ));
+    let stored = String::from_utf8(ok(s.get("open".into(), "k".into())).unwrap_or_default())
+        .unwrap_or_default();
+    assert!(stored.starts_with("mail [REDACTED:email:"), "{stored}");
+    let err = s
+        .set(
+            "strict".into(),
+            "k".into(),
+            b"card 4111 1111 1111 1111".to_vec(),
+            None,
+        )
+        .expect("no trap")
+        .expect_err("blocked");
+    assert!(matches!(err, Error::ClassViolation(m) if m.contains("card=1")));
+    assert_eq!(denials.records()[0].kind.as_str(), "dlp-blocked");
+    assert!(!denials.records()[0].target.contains("4111"));
+}

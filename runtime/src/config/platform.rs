@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use warden_host_apis::connectors::{ConnectorRules, ConnectorSpec};
+use warden_host_apis::dlp::DlpRules;
 use warden_host_apis::egress::config::EgressRules;
 use warden_host_apis::storage::config::StorageRules;
 
@@ -35,6 +36,8 @@ pub struct PlatformConfig {
     pub secrets: SecretSettings,
     /// Classified storage: per-class TTL, encryption and approval rules.
     pub storage: StorageRules,
+    /// What to do with sensitive values leaving or moving down.
+    pub dlp: DlpRules,
 }
 
 /// Where the secret store's master key comes from when

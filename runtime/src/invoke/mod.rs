@@ -315,6 +315,9 @@ fn record_calls(tracer: &opentelemetry_sdk::trace::SdkTracer, cx: &Context, call
         if let Some(pattern) = &call.pattern {
             attributes.push(KeyValue::new(keys::EGRESS_PATTERN, pattern.clone()));
         }
+        if !call.dlp.is_empty() {
+            attributes.push(KeyValue::new(keys::DLP_HITS, call.dlp.clone()));
+        }
         if let Some(status) = call.status {
             attributes.push(KeyValue::new(keys::HTTP_STATUS, i64::from(status)));
         }

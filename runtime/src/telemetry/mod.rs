@@ -34,6 +34,7 @@ pub mod keys {
     pub const EGRESS_BYTES_IN: &str = "warden.egress.bytes_in";
     pub const HTTP_METHOD: &str = "http.request.method";
     pub const HTTP_STATUS: &str = "http.response.status_code";
+    pub const DLP_HITS: &str = "warden.dlp.hits";
     pub const PURGED: &str = "warden.storage.purged";
     pub const STORAGE_READS: &str = "warden.storage.reads";
     pub const STORAGE_WRITES: &str = "warden.storage.writes";
