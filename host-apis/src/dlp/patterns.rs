@@ -52,7 +52,7 @@ pub fn luhn(bytes: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn ssn(bytes: &[u8]) -> bool {
