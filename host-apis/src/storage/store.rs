@@ -58,8 +58,11 @@ pub trait KvStore: Send + Sync {
     fn put_data_key(&self, app: &str, wrapped: &[u8]) -> Result<(), String>;
 }
 
+/// Two connections: writes serialize on one, reads use the other, so in
+/// WAL mode a long purge or a burst of writes never blocks a read.
 pub struct SqliteKv {
     conn: Mutex<Connection>,
+    reader: Mutex<Connection>,
 }
 
 fn err(e: rusqlite::Error) -> String {
@@ -85,13 +88,22 @@ impl SqliteKv {
              CREATE TABLE IF NOT EXISTS data_keys (app TEXT PRIMARY KEY, wrapped BLOB NOT NULL);",
         )
         .map_err(err)?;
+        let reader = Connection::open(path).map_err(err)?;
+        reader
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
         Ok(SqliteKv {
             conn: Mutex::new(conn),
+            reader: Mutex::new(reader),
         })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -101,7 +113,7 @@ fn charge(key: &str, value_len: usize) -> i64 {
 
 impl KvStore for SqliteKv {
     fn get(&self, app: &str, bucket: &str, key: &str, now: u64) -> Result<Option<Vec<u8>>, String> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn
             .prepare_cached("SELECT value FROM kv WHERE app = ?1 AND bucket = ?2 AND key = ?3 AND expires_at > ?4")
             .map_err(err)?;
@@ -184,7 +196,7 @@ impl KvStore for SqliteKv {
         limit: u32,
         now: u64,
     ) -> Result<Vec<String>, String> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn
             .prepare_cached(
                 "SELECT key FROM kv WHERE app = ?1 AND bucket = ?2 AND key > ?3 AND substr(key, 1, length(?4)) = ?4
