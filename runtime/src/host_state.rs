@@ -119,6 +119,9 @@ pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     warden_host_apis::log::add_to_linker(&mut linker, |s: &mut HostState| &mut s.log)?;
     warden_host_apis::connectors::add_to_linker(&mut linker, |s: &mut HostState| &mut s.egress)?;
     warden_host_apis::storage::add_to_linker(&mut linker, |s: &mut HostState| &mut s.storage)?;
+    warden_host_apis::storage::keyvalue::add_to_linker(&mut linker, |s: &mut HostState| {
+        &mut s.storage
+    })?;
     deny_preopens(&mut linker)?;
     Ok(linker)
 }

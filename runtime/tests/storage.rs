@@ -289,3 +289,40 @@ fn the_cli_purges_now_and_deletes_an_apps_data_with_an_audit_entry() {
     assert!(audit.contains("storage.app-deleted"), "{audit}");
     assert!(warden(&["audit", "verify"]).status.success());
 }
+
+#[test]
+fn wasi_keyvalue_components_use_the_same_governed_buckets() {
+    let host = TestHost::new();
+    let manifest = host.manifest("kvc", &fixture("keyvalue_client"), BUCKETS);
+    let app = host.load(&manifest);
+    let client = |args: &[&str]| {
+        let args = args.iter().map(|s| s.to_string()).collect();
+        let report = block_on(
+            host.runtime
+                .invoke(&app, InvocationRequest::cli(Vec::new()).with_args(args)),
+        );
+        text(&report.stdout)
+    };
+    assert_eq!(client(&["cache", "set", "k", "v1"]), "Ok(())\n");
+    assert_eq!(client(&["cache", "get", "k"]), "v1\n");
+    assert!(client(&["secrets", "get", "k"]).contains("NoSuchStore"));
+    for i in 0..150 {
+        client(&["cache", "set", &format!("key-{i:03}"), "x"]);
+    }
+    assert_eq!(client(&["cache", "list"]), "151 keys\n");
+    // The same app reading through warden:host/storage sees the same value.
+    let results = run(
+        &host,
+        "kvc",
+        BUCKETS,
+        r#"[{"op":"get","bucket":"cache","key":"k"}]"#,
+    );
+    assert_eq!(results, ["v1"]);
+    let other_app = run(
+        &host,
+        "someone-else",
+        BUCKETS,
+        r#"[{"op":"get","bucket":"cache","key":"k"}]"#,
+    );
+    assert_eq!(other_app, ["none"]);
+}

@@ -30,7 +30,7 @@ impl StorageState {
         Ok(())
     }
 
-    fn read(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    pub(crate) fn read(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
         let grant = self.bucket(bucket)?;
         self.check_key(key)?;
         self.reads += 1;
@@ -83,15 +83,7 @@ impl Host for StorageState {
     }
 
     fn delete(&mut self, bucket: String, key: String) -> wasmtime::Result<Result<bool, Error>> {
-        let result = self.bucket(&bucket).and_then(|_| {
-            self.check_key(&key)?;
-            self.writes += 1;
-            self.ctx
-                .store
-                .delete(&self.ctx.app, &bucket, &key)
-                .map_err(Error::Internal)
-        });
-        Ok(result)
+        Ok(self.remove(&bucket, &key))
     }
 
     fn list_keys(
@@ -101,33 +93,51 @@ impl Host for StorageState {
         cursor: Option<String>,
         limit: u32,
     ) -> wasmtime::Result<Result<KeyPage, Error>> {
-        let result = self.bucket(&bucket).and_then(|grant| {
-            let limit = limit.clamp(1, 1000);
-            self.reads += 1;
-            let ctx = &self.ctx;
-            let keys = ctx
-                .store
-                .list(
-                    &ctx.app,
-                    &bucket,
-                    &prefix,
-                    cursor.as_deref(),
-                    limit + 1,
-                    now_ms(),
-                )
-                .map_err(Error::Internal)?;
-            self.label.raise(grant.class);
-            let more = keys.len() > limit as usize;
-            let keys: Vec<String> = keys.into_iter().take(limit as usize).collect();
-            let cursor = if more { keys.last().cloned() } else { None };
-            Ok(KeyPage { keys, cursor })
-        });
-        Ok(result)
+        Ok(self.page(&bucket, &prefix, cursor, limit))
     }
 }
 
 impl StorageState {
-    fn write(
+    pub(crate) fn remove(&mut self, bucket: &str, key: &str) -> Result<bool, Error> {
+        self.bucket(bucket)?;
+        self.check_key(key)?;
+        self.writes += 1;
+        self.ctx
+            .store
+            .delete(&self.ctx.app, bucket, key)
+            .map_err(Error::Internal)
+    }
+
+    pub(crate) fn page(
+        &mut self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<KeyPage, Error> {
+        let grant = self.bucket(bucket)?;
+        let limit = limit.clamp(1, 1000);
+        self.reads += 1;
+        let ctx = &self.ctx;
+        let keys = ctx
+            .store
+            .list(
+                &ctx.app,
+                bucket,
+                prefix,
+                cursor.as_deref(),
+                limit + 1,
+                now_ms(),
+            )
+            .map_err(Error::Internal)?;
+        self.label.raise(grant.class);
+        let more = keys.len() > limit as usize;
+        let keys: Vec<String> = keys.into_iter().take(limit as usize).collect();
+        let cursor = if more { keys.last().cloned() } else { None };
+        Ok(KeyPage { keys, cursor })
+    }
+
+    pub(crate) fn write(
         &mut self,
         bucket: &str,
         key: &str,

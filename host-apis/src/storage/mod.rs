@@ -15,6 +15,7 @@
 
 pub mod config;
 mod host;
+pub mod keyvalue;
 pub mod policy;
 pub mod store;
 
@@ -185,6 +186,7 @@ pub struct StorageState {
     pub(crate) ctx: Arc<StorageContext>,
     pub(crate) label: Label,
     pub(crate) denials: DenialLog,
+    pub(crate) table: wasmtime::component::ResourceTable,
     pub reads: u64,
     pub writes: u64,
 }
@@ -195,6 +197,7 @@ impl StorageState {
             ctx,
             label,
             denials: DenialLog::default(),
+            table: wasmtime::component::ResourceTable::new(),
             reads: 0,
             writes: 0,
         }
