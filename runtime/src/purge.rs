@@ -49,3 +49,21 @@ impl Runtime {
         Ok(report)
     }
 }
+
+/// Runs a purge every `storage.purge_interval` until the runtime is
+/// dropped (the task holds only a weak reference). Used by long-running
+/// hosts; `warden storage purge` runs one pass on demand.
+pub fn spawn_purger(runtime: &std::sync::Arc<Runtime>) -> tokio::task::JoinHandle<()> {
+    let weak = std::sync::Arc::downgrade(runtime);
+    let interval = runtime.platform().storage.purge_interval.get();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(runtime) = weak.upgrade() else { break };
+            let result = tokio::task::spawn_blocking(move || runtime.purge_expired()).await;
+            if let Ok(Err(e)) = result {
+                eprintln!("warden: storage purge failed: {e}");
+            }
+        }
+    })
+}

@@ -326,3 +326,33 @@ fn wasi_keyvalue_components_use_the_same_governed_buckets() {
     );
     assert_eq!(other_app, ["none"]);
 }
+
+#[test]
+fn the_background_purger_removes_expired_values_within_its_interval() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\n[storage]\npurge_interval = \"100ms\"\n",
+    )
+    .expect("write");
+    let platform = warden_runtime::config::PlatformConfig::load(&config).expect("config");
+    let runtime = Arc::new(
+        warden_runtime::Runtime::new(platform, warden_runtime::telemetry::disabled())
+            .expect("runtime"),
+    );
+    runtime
+        .storage()
+        .set("app", "b", "expired", b"v", 1)
+        .expect("set");
+    runtime
+        .storage()
+        .set("app", "b", "live", b"v", u64::MAX / 4)
+        .expect("set");
+    block_on(async {
+        let purger = warden_runtime::purge::spawn_purger(&runtime);
+        tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+        purger.abort();
+    });
+    assert_eq!(runtime.storage().usage("app").expect("usage").keys, 1);
+}

@@ -311,3 +311,30 @@ fn dlp_redacts_or_blocks_writes_by_bucket_class() {
     assert_eq!(denials.records()[0].kind.as_str(), "dlp-blocked");
     assert!(!denials.records()[0].target.contains("4111"));
 }
+
+#[test]
+fn the_key_count_cap_refuses_new_keys_but_not_overwrites() {
+    let f = fixture();
+    let rules = StorageRules {
+        max_keys: 2,
+        ..StorageRules::default()
+    };
+    let ctx = StorageContext::build(
+        "app",
+        &[bucket("b", DataClass::Internal)],
+        &rules,
+        None,
+        f.store.clone(),
+        None,
+    )
+    .expect("build");
+    let mut s = StorageState::new(Arc::new(ctx), Label::default());
+    ok(s.set("b".into(), "one".into(), b"1".to_vec(), None));
+    ok(s.set("b".into(), "two".into(), b"2".to_vec(), None));
+    let err = s
+        .set("b".into(), "three".into(), b"3".to_vec(), None)
+        .expect("no trap")
+        .expect_err("cap");
+    assert!(matches!(err, Error::QuotaExceeded(m) if m.contains("max_keys")));
+    ok(s.set("b".into(), "two".into(), b"22".to_vec(), None));
+}
