@@ -37,13 +37,11 @@ fn main() -> anyhow::Result<()> {
     warden_runtime::runtime::open_secrets(&platform, &dir.path().join("data"))?
         .set("crm-token", b"bench-token")?;
     let runtime = Runtime::new(platform, warden_runtime::telemetry::disabled())?;
-    let manifest = dir.path().join("app.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[app]\nname = \"bench\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[[connectors]]\nname = \"crm\"\nscopes = [\"read\"]\n",
-            guests::fixture("connector_call").display()
-        ),
+    let manifest = common::write_manifest(
+        dir.path(),
+        "bench",
+        &guests::fixture("connector_call"),
+        "[[connectors]]\nname = \"crm\"\nscopes = [\"read\"]",
     )?;
     let app = runtime.load_app(&manifest)?;
     let rt = tokio::runtime::Builder::new_current_thread()

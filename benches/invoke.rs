@@ -38,14 +38,7 @@ impl WasiView for Bare {
 fn main() -> anyhow::Result<()> {
     let component = guests::fixture("noop_handler");
     let dir = tempfile::tempdir()?;
-    let manifest = dir.path().join("noop.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[app]\nname = \"noop\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n",
-            component.display()
-        ),
-    )?;
+    let manifest = common::write_manifest(dir.path(), "noop", &component, "")?;
     let platform = PlatformConfig {
         data_dir: Some(dir.path().join("data")),
         ..PlatformConfig::builtin()

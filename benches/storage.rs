@@ -76,13 +76,11 @@ fn main() -> anyhow::Result<()> {
     println!("(target: host get p50 <= 5 µs)");
 
     // Guest round trip through the kv-app fixture.
-    let manifest = dir.path().join("kv.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[app]\nname = \"kv\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[[storage]]\nbucket = \"cache\"\nclass = \"internal\"\n",
-            guests::fixture("kv_app").display()
-        ),
+    let manifest = common::write_manifest(
+        dir.path(),
+        "kv",
+        &guests::fixture("kv_app"),
+        "[[storage]]\nbucket = \"cache\"\nclass = \"internal\"",
     )?;
     let platform = PlatformConfig {
         data_dir: Some(dir.path().join("data")),

@@ -37,3 +37,19 @@ pub fn micros(d: Duration) -> f64 {
 
 #[path = "../../runtime/tests/support/upstream.rs"]
 pub mod upstream;
+
+/// Writes `<dir>/<name>.toml` for `component` with extra manifest text.
+pub fn write_manifest(
+    dir: &std::path::Path,
+    name: &str,
+    component: &std::path::Path,
+    extra: &str,
+) -> std::io::Result<std::path::PathBuf> {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "[app]\nname = \"{name}\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n{extra}\n",
+        component.display()
+    );
+    std::fs::write(&path, text)?;
+    Ok(path)
+}

@@ -63,6 +63,14 @@ fn fetch(host: &TestHost, allowed: &str, args: &[&str]) -> InvocationReport {
     )
 }
 
+/// Sends `GET path` to the upstream as an `allowed_hosts` entry on a host
+/// that allows loopback plus `egress_extra`; returns what the guest printed.
+fn fetch_allowed(upstream: &Upstream, egress_extra: &str, path: &str) -> String {
+    let host = host_with(upstream, &format!("{LOOPBACK_ALLOWED}{egress_extra}"));
+    let allowed = format!("\"http://127.0.0.1:{}\"", upstream.addr.port());
+    text(&fetch(&host, &allowed, &["GET", &upstream.url(path)]).stdout)
+}
+
 const READ_GRANT: &str = "[[connectors]]\nname = \"crm\"\nscopes = [\"read\"]\n";
 
 #[test]
@@ -281,10 +289,7 @@ fn wasi_http_to_a_connector_url_gets_the_credential_and_the_scope_check() {
 #[test]
 fn redirects_are_returned_not_followed() {
     let upstream = Upstream::start();
-    let host = host_with(&upstream, LOOPBACK_ALLOWED);
-    let allowed = format!("\"http://127.0.0.1:{}\"", upstream.addr.port());
-    let report = fetch(&host, &allowed, &["GET", &upstream.url("/redirect")]);
-    let out = text(&report.stdout);
+    let out = fetch_allowed(&upstream, "", "/redirect");
     assert!(
         out.contains("status 302") && out.contains("127.0.0.2:1/evil"),
         "{out}"
@@ -295,13 +300,7 @@ fn redirects_are_returned_not_followed() {
 #[test]
 fn a_huge_response_is_cut_at_the_cap() {
     let upstream = Upstream::start();
-    let host = host_with(
-        &upstream,
-        &format!("{LOOPBACK_ALLOWED}max_response_bytes = \"1MiB\"\n"),
-    );
-    let allowed = format!("\"http://127.0.0.1:{}\"", upstream.addr.port());
-    let report = fetch(&host, &allowed, &["GET", &upstream.url("/huge")]);
-    let out = text(&report.stdout);
+    let out = fetch_allowed(&upstream, "max_response_bytes = \"1MiB\"\n", "/huge");
     assert!(
         out.starts_with("error:") && out.contains("larger than 1048576"),
         "{out}"
@@ -311,18 +310,9 @@ fn a_huge_response_is_cut_at_the_cap() {
 #[test]
 fn a_slow_upstream_is_timed_out() {
     let upstream = Upstream::start();
-    let host = host_with(
-        &upstream,
-        &format!("{LOOPBACK_ALLOWED}first_byte_timeout = \"300ms\"\n"),
-    );
-    let allowed = format!("\"http://127.0.0.1:{}\"", upstream.addr.port());
     let started = std::time::Instant::now();
-    let report = fetch(&host, &allowed, &["GET", &upstream.url("/slow")]);
-    assert!(
-        text(&report.stdout).contains("HttpResponseTimeout"),
-        "{}",
-        text(&report.stdout)
-    );
+    let out = fetch_allowed(&upstream, "first_byte_timeout = \"300ms\"\n", "/slow");
+    assert!(out.contains("HttpResponseTimeout"), "{out}");
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
 
@@ -451,13 +441,7 @@ fn a_manifest_naming_an_unknown_connector_or_scope_fails_at_load() {
 #[test]
 fn a_response_head_over_the_header_cap_is_refused() {
     let upstream = Upstream::start();
-    let host = host_with(
-        &upstream,
-        &format!("{LOOPBACK_ALLOWED}max_header_bytes = \"8KiB\"\n"),
-    );
-    let allowed = format!("\"http://127.0.0.1:{}\"", upstream.addr.port());
-    let report = fetch(&host, &allowed, &["GET", &upstream.url("/bigheaders")]);
-    let out = text(&report.stdout);
+    let out = fetch_allowed(&upstream, "max_header_bytes = \"8KiB\"\n", "/bigheaders");
     assert!(
         out.starts_with("error:") && out.contains("head larger than"),
         "{out}"
