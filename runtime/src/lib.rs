@@ -22,6 +22,7 @@ pub mod invoke;
 pub mod limiter;
 pub mod purge;
 pub mod runtime;
+pub mod serve;
 pub mod telemetry;
 pub mod world;
 

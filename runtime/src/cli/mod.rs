@@ -3,6 +3,7 @@
 mod audit;
 mod run;
 mod secrets;
+mod serve;
 mod storage;
 
 use clap::{Parser, Subcommand};
@@ -20,7 +21,8 @@ pub const EXIT_CONFIG: u8 = 3;
     long_about = "Warden runs micro apps - small internal tools compiled to WebAssembly components - \
 in a sandbox that grants nothing by default, under fuel, memory, time and output limits, \
 with a trace of every invocation and an append-only audit log.",
-    after_help = "Examples:\n  warden run examples/report-formatter/app.toml --input '{\"title\":\"Q3\",\"rows\":[]}'\n  warden run examples/oncall-picker/app.toml -- --team ops alice bob carol\n  printf '%s' \"$TOKEN\" | warden secrets set crm-token\n  warden audit verify"
+    after_help = "Examples:\n  warden run examples/report-formatter/app.toml --input '{\"title\":\"Q3\",\"rows\":[]}'\n  warden run examples/oncall-picker/app.toml -- --week 48 alice bob carol
+  warden serve --app examples/hello-http/app.toml\n  printf '%s' \"$TOKEN\" | warden secrets set crm-token\n  warden audit verify"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,6 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Run(run::RunArgs),
+    Serve(serve::ServeArgs),
     #[command(subcommand)]
     Audit(audit::AuditCommand),
     /// Manage connector credentials in the encrypted secret store.
@@ -65,6 +68,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Secrets(cmd) => secrets::run(cmd),
         Command::Storage(cmd) => storage::run(cmd),

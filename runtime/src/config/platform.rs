@@ -38,6 +38,33 @@ pub struct PlatformConfig {
     pub storage: StorageRules,
     /// What to do with sensitive values leaving or moving down.
     pub dlp: DlpRules,
+    /// `warden serve`: listener and per-app HTTP limits.
+    pub serve: ServeSettings,
+}
+
+/// `[serve]` in `warden.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSettings {
+    /// Where HTTP-triggered apps are served.
+    pub listen: String,
+    /// Largest request body an app receives; larger requests get 413.
+    pub max_request_body: Size,
+    /// Requests one app may run at once; more get 429.
+    pub max_concurrency_per_app: u32,
+    /// How long a shutdown waits for in-flight requests.
+    pub drain_timeout: Dur,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            listen: "127.0.0.1:8080".into(),
+            max_request_body: Size::mib(1),
+            max_concurrency_per_app: 32,
+            drain_timeout: Dur(Duration::from_secs(30)),
+        }
+    }
 }
 
 /// Where the secret store's master key comes from when

@@ -18,6 +18,7 @@ pub(crate) struct CallResult {
     pub end: CallEnd,
     pub output: Vec<u8>,
     pub http_status: Option<u16>,
+    pub http_headers: http::HeaderMap,
     /// The handler's return value or response body was over the cap.
     pub output_over_cap: bool,
 }
@@ -28,6 +29,7 @@ impl CallResult {
             end: CallEnd::Failed(error),
             output: Vec::new(),
             http_status: None,
+            http_headers: http::HeaderMap::new(),
             output_over_cap: false,
         }
     }
@@ -40,6 +42,8 @@ pub(crate) struct CallInput<'a> {
     pub max_output: usize,
     pub tracer: &'a SdkTracer,
     pub parent: &'a Context,
+    /// Method, path and headers of an HTTP-triggered call.
+    pub http: Option<&'a super::HttpParts>,
 }
 
 fn phase(call: &CallInput<'_>, name: &'static str) -> Context {
@@ -73,11 +77,13 @@ pub(crate) async fn run(
                     end: CallEnd::Returned(Ok(())),
                     output,
                     http_status: None,
+                    http_headers: http::HeaderMap::new(),
                 },
                 Ok(Err(message)) => CallResult {
                     end: CallEnd::Returned(Err(message)),
                     output: Vec::new(),
                     http_status: None,
+                    http_headers: http::HeaderMap::new(),
                     output_over_cap: false,
                 },
                 Err(e) => CallResult::failed(e),
@@ -103,6 +109,7 @@ pub(crate) async fn run(
                 end,
                 output: Vec::new(),
                 http_status: None,
+                http_headers: http::HeaderMap::new(),
                 output_over_cap: false,
             }
         }
@@ -117,14 +124,26 @@ async fn run_proxy(
     store: &mut Store<HostState>,
     call: CallInput<'_>,
 ) -> CallResult {
-    let method = if call.input.is_empty() { "GET" } else { "POST" };
     let body = Full::new(Bytes::copy_from_slice(call.input))
         .map_err::<_, wasmtime_wasi_http::Error>(|never| match never {});
-    let request = match hyper::Request::builder()
-        .method(method)
-        .uri(format!("http://localhost{}", call.route))
-        .body(body)
-    {
+    let mut builder = hyper::Request::builder();
+    match call.http {
+        Some(parts) => {
+            builder = builder
+                .method(parts.method.clone())
+                .uri(format!("http://localhost{}", parts.path_and_query));
+            if let Some(headers) = builder.headers_mut() {
+                *headers = parts.headers.clone();
+            }
+        }
+        None => {
+            let method = if call.input.is_empty() { "GET" } else { "POST" };
+            builder = builder
+                .method(method)
+                .uri(format!("http://localhost{}", call.route));
+        }
+    }
+    let request = match builder.body(body) {
         Ok(r) => r,
         Err(e) => return CallResult::failed(wasmtime::Error::msg(e.to_string())),
     };
@@ -157,14 +176,15 @@ async fn run_proxy(
             Err(_) => return Err("the component did not send a response".to_string()),
         };
         let status = response.status().as_u16();
-        let mut body = response.into_body();
+        let (parts, mut body) = response.into_parts();
+        let headers = parts.headers;
         let mut bytes = Vec::new();
         while let Some(frame) = body.frame().await {
             match frame {
                 Ok(frame) => {
                     if let Some(data) = frame.data_ref() {
                         if bytes.len() + data.len() > max {
-                            return Ok((status, bytes, true));
+                            return Ok((status, headers, bytes, true));
                         }
                         bytes.extend_from_slice(data);
                     }
@@ -172,7 +192,7 @@ async fn run_proxy(
                 Err(e) => return Err(format!("the response body failed: {e:?}")),
             }
         }
-        Ok((status, bytes, false))
+        Ok((status, headers, bytes, false))
     };
     let (handled, read) = tokio::join!(handle, read);
     span.span().end();
@@ -180,16 +200,18 @@ async fn run_proxy(
         return CallResult::failed(e);
     }
     match read {
-        Ok((status, output, over)) => CallResult {
+        Ok((status, headers, output, over)) => CallResult {
             end: CallEnd::Returned(Ok(())),
             output,
             http_status: Some(status),
+            http_headers: headers,
             output_over_cap: over,
         },
         Err(message) => CallResult {
             end: CallEnd::Returned(Err(message)),
             output: Vec::new(),
             http_status: None,
+            http_headers: http::HeaderMap::new(),
             output_over_cap: false,
         },
     }

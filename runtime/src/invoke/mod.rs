@@ -51,6 +51,16 @@ pub struct InvocationRequest {
     pub trigger: Trigger,
     pub input: Vec<u8>,
     pub args: Vec<String>,
+    /// For HTTP triggers: the request line and headers (`input` is the body).
+    pub http: Option<HttpParts>,
+}
+
+/// The parts of an incoming HTTP request a component sees besides its body.
+#[derive(Debug, Clone)]
+pub struct HttpParts {
+    pub method: http::Method,
+    pub path_and_query: String,
+    pub headers: http::HeaderMap,
 }
 
 impl InvocationRequest {
@@ -59,6 +69,17 @@ impl InvocationRequest {
             trigger: Trigger::Cli,
             input: input.into(),
             args: Vec::new(),
+            http: None,
+        }
+    }
+
+    /// An HTTP-triggered invocation.
+    pub fn http(parts: HttpParts, body: Vec<u8>) -> Self {
+        InvocationRequest {
+            trigger: Trigger::Http,
+            input: body,
+            args: Vec::new(),
+            http: Some(parts),
         }
     }
 
@@ -94,6 +115,8 @@ pub struct InvocationReport {
     pub result: Result<Vec<u8>, InvocationError>,
     /// Status of the response, for `wasi:http/proxy` apps.
     pub http_status: Option<u16>,
+    /// Response headers, for `wasi:http/proxy` apps.
+    pub http_headers: http::HeaderMap,
     pub usage: Usage,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
@@ -189,6 +212,7 @@ impl Runtime {
                         max_output: output_cap,
                         tracer,
                         parent: &cx,
+                        http: request.http.as_ref(),
                     },
                 );
                 match tokio::time::timeout(backstop, call).await {
@@ -254,6 +278,7 @@ impl Runtime {
             trigger: request.trigger,
             result,
             http_status: call_result.http_status,
+            http_headers: call_result.http_headers,
             usage,
             stdout,
             stderr,
@@ -292,6 +317,7 @@ fn refused(
         trigger,
         result: Err(error),
         http_status: None,
+        http_headers: http::HeaderMap::new(),
         usage,
         stdout: Vec::new(),
         stderr: Vec::new(),
@@ -338,6 +364,7 @@ fn call_failed(error: wasmtime::Error) -> call::CallResult {
         end: CallEnd::Failed(error),
         output: Vec::new(),
         http_status: None,
+        http_headers: http::HeaderMap::new(),
         output_over_cap: false,
     }
 }

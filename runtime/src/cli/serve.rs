@@ -1,0 +1,131 @@
+//! `warden serve`: run the host with the given apps until SIGTERM/Ctrl-C.
+
+use super::{ConfigArgs, EXIT_CONFIG};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use warden_runtime::Runtime;
+use warden_runtime::serve::{Server, bind};
+
+/// Serve apps over HTTP: each request runs in a fresh sandbox under the
+/// app's limits, quotas and concurrency cap.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  warden serve --app examples/hello-http/app.toml
+  warden serve --app examples/hello-http/app.toml --app examples/report-formatter/app.toml --listen 127.0.0.1:9000
+  curl http://127.0.0.1:8080/hello/ada
+
+Apps answer on their `[http] route`. SIGTERM or Ctrl-C stops accepting and
+drains in-flight requests (up to `serve.drain_timeout`).")]
+pub struct ServeArgs {
+    /// An app to serve (repeatable).
+    #[arg(long = "app", value_name = "APP.toml")]
+    apps: Vec<PathBuf>,
+    /// Address to listen on (default: `serve.listen`, 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let platform = match args.config.load() {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| platform.serve.listen.clone());
+    let runtime = match Runtime::new(platform, warden_runtime::telemetry::disabled()) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            eprintln!("warden: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let mut apps = Vec::new();
+    for path in &args.apps {
+        match runtime.load_app(path) {
+            Ok(app) => apps.push(app),
+            Err(e) => {
+                eprintln!("warden: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
+    let server = match Server::new(runtime.clone(), apps) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("warden: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let tokio = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("warden: cannot start the async runtime: {e}");
+            return ExitCode::from(17);
+        }
+    };
+    tokio.block_on(async move {
+        let (listener, addr) = match bind(&listen).await {
+            Ok(bound) => bound,
+            Err(e) => {
+                eprintln!("warden: cannot listen on {listen}: {e}\n  fix: pick a free address with --listen or `serve.listen`");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        if server.apps().is_empty() {
+            eprintln!("warden: no HTTP apps given; pass --app APP.toml for apps with an [http] route");
+        }
+        for served in server.apps() {
+            eprintln!(
+                "warden: serving {}@{} ({}) on http://{addr}{}",
+                served.app.name(),
+                served.app.version(),
+                served.app.world,
+                served.route
+            );
+        }
+        let _purger = warden_runtime::purge::spawn_purger(&runtime);
+        match server.run(listener, shutdown_signal()).await {
+            Ok(()) => {
+                eprintln!("warden: stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("warden: server error: {e}");
+                ExitCode::from(17)
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    eprintln!("warden: shutting down; draining in-flight requests");
+}

@@ -1,0 +1,236 @@
+//! `warden serve`: the long-running host. Serves HTTP-triggered apps on
+//! their routes, each request in a fresh instance from the app's
+//! `InstancePre`, under the app's limits, quota and concurrency cap.
+//!
+//! Guarantees: an unknown route is 404; an app at its concurrency cap or
+//! over `requests_per_minute` gets 429 with `Retry-After`; a killed app gets
+//! 503; a request body over `serve.max_request_body` gets 413; a failing
+//! app gets a generic error with a request id, never host internals. One
+//! app spinning or growing memory is stopped by its own limits while the
+//! others keep answering. On shutdown the listener closes at once and
+//! in-flight requests drain for up to `serve.drain_timeout`.
+
+pub mod respond;
+pub mod routes;
+
+use crate::app::LoadedApp;
+use crate::config::ConfigError;
+use crate::invoke::{HttpParts, InvocationRequest};
+use crate::runtime::Runtime;
+use crate::world::World;
+use bytes::Bytes;
+use http::StatusCode;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use respond::Response;
+use routes::{Route, RouteTable};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// One app as the server holds it.
+pub struct ServedApp {
+    pub app: LoadedApp,
+    pub route: String,
+    concurrency: Semaphore,
+    killed: AtomicBool,
+}
+
+impl ServedApp {
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
+}
+
+pub struct Server {
+    runtime: Arc<Runtime>,
+    apps: Vec<Arc<ServedApp>>,
+    routes: RouteTable<usize>,
+    requests: AtomicU64,
+}
+
+impl Server {
+    /// Builds the route table. Apps without `[http] route` are not served
+    /// over HTTP; a command app with a route is an error.
+    pub fn new(runtime: Arc<Runtime>, apps: Vec<LoadedApp>) -> Result<Server, ConfigError> {
+        let mut routes = RouteTable::default();
+        let mut served = Vec::new();
+        let per_app = runtime.platform().serve.max_concurrency_per_app as usize;
+        for app in apps {
+            let Some(http) = app.manifest.http.clone() else {
+                continue;
+            };
+            if app.world == World::Command {
+                return Err(ConfigError::invalid(
+                    &app.manifest_path,
+                    "http.route",
+                    "a wasi:cli/command app cannot answer HTTP requests",
+                    "remove [http], or build the app for wasi:http/proxy or the warden:host/app world",
+                ));
+            }
+            let route = Route::parse(&http.route).map_err(|p| {
+                ConfigError::invalid(
+                    &app.manifest_path,
+                    "http.route",
+                    p,
+                    "write a path such as \"/expense/...\"",
+                )
+            })?;
+            routes.insert(route, served.len()).map_err(|p| {
+                ConfigError::invalid(
+                    &app.manifest_path,
+                    "http.route",
+                    format!("`{}`: {p}", http.route),
+                    "give each app its own route",
+                )
+            })?;
+            served.push(Arc::new(ServedApp {
+                app,
+                route: http.route,
+                concurrency: Semaphore::new(per_app),
+                killed: AtomicBool::new(false),
+            }));
+        }
+        Ok(Server {
+            runtime,
+            apps: served,
+            routes,
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    pub fn apps(&self) -> &[Arc<ServedApp>] {
+        &self.apps
+    }
+
+    pub fn app(&self, name: &str) -> Option<&Arc<ServedApp>> {
+        self.apps.iter().find(|a| a.app.name() == name)
+    }
+
+    fn request_id(&self) -> String {
+        format!(
+            "{:08x}-{:06x}",
+            std::process::id(),
+            self.requests.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, request: hyper::Request<Incoming>) -> Response {
+        let id = self.request_id();
+        let path = request.uri().path().to_string();
+        let Some(served) = self.routes.find(&path).and_then(|&i| self.apps.get(i)) else {
+            return respond::error(StatusCode::NOT_FOUND, "no app serves this path", &id);
+        };
+        if served.is_killed() {
+            return respond::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this app has been stopped by an operator",
+                &id,
+            );
+        }
+        let Ok(_permit) = served.concurrency.try_acquire() else {
+            return respond::too_many("too many requests in flight for this app", 1, &id);
+        };
+        let (parts, body) = request.into_parts();
+        let max = self.runtime.platform().serve.max_request_body.as_usize();
+        let body: Bytes = match Limited::new(body, max).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return respond::error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large",
+                    &id,
+                );
+            }
+            Err(_) => {
+                return respond::error(
+                    StatusCode::BAD_REQUEST,
+                    "could not read the request body",
+                    &id,
+                );
+            }
+        };
+        let http = HttpParts {
+            method: parts.method,
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or(path),
+            headers: parts.headers,
+        };
+        let report = self
+            .runtime
+            .invoke(&served.app, InvocationRequest::http(http, body.to_vec()))
+            .await;
+        if let Err(e) = &report.result {
+            eprintln!(
+                "warden: request {id} to `{}` failed: {e}",
+                served.app.name()
+            );
+        }
+        respond::from_report(report, &id)
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains.
+    pub async fn run(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let drain = self.runtime.platform().serve.drain_timeout.get();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            eprintln!("warden: accept failed: {e}");
+                            continue;
+                        }
+                    };
+                    let server = self.clone();
+                    let service = service_fn(move |req| {
+                        let server = server.clone();
+                        async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+                    });
+                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                }
+                _ = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        tokio::select! {
+            _ = graceful.shutdown() => {}
+            _ = tokio::time::sleep(drain) => eprintln!("warden: drain timeout; closing remaining connections"),
+        }
+        Ok(())
+    }
+}
+
+/// Binds `addr` (use port 0 for any) and returns the listener and address.
+pub async fn bind(addr: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}

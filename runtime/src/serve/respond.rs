@@ -1,0 +1,138 @@
+//! Turning an invocation report into the HTTP response a client sees.
+//!
+//! Clients get a status that says what kind of failure it was and a short
+//! message with a request id — never a trap message, a stack, a path on the
+//! host or a limit's internals; operators find the details under that
+//! request id in the host's log and trace.
+
+use crate::invoke::InvocationReport;
+use crate::invoke::outcome::InvocationError;
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use http_body_util::Full;
+use std::time::SystemTime;
+
+pub type Response = http::Response<Full<Bytes>>;
+
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// A small JSON error body with the request id.
+pub fn error(status: StatusCode, message: &str, request_id: &str) -> Response {
+    let body = serde_json::json!({ "error": message, "request_id": request_id }).to_string();
+    let mut response = http::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", id);
+    }
+    response
+}
+
+/// `Retry-After` seconds until an RFC 3339 instant (at least 1).
+pub fn retry_after(resets_at: &str) -> u64 {
+    humantime::parse_rfc3339(resets_at)
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::now()).ok())
+        .map(|d| d.as_secs() + 1)
+        .unwrap_or(1)
+        .max(1)
+}
+
+pub fn too_many(message: &str, retry_secs: u64, request_id: &str) -> Response {
+    let mut response = error(StatusCode::TOO_MANY_REQUESTS, message, request_id);
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(retry_secs));
+    response
+}
+
+pub fn from_report(report: InvocationReport, request_id: &str) -> Response {
+    match report.result {
+        Ok(output) => {
+            let status = report
+                .http_status
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::OK);
+            let mut response = http::Response::new(Full::new(Bytes::from(output)));
+            *response.status_mut() = status;
+            let headers = response.headers_mut();
+            if report.http_status.is_some() {
+                for (name, value) in &report.http_headers {
+                    if !HOP_BY_HOP.contains(&name.as_str()) && name != http::header::CONTENT_LENGTH
+                    {
+                        headers.append(name.clone(), value.clone());
+                    }
+                }
+            } else {
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                );
+            }
+            if let Ok(id) = HeaderValue::from_str(request_id) {
+                headers.insert("x-request-id", id);
+            }
+            response
+        }
+        Err(InvocationError::QuotaExceeded(q)) => too_many(
+            &format!("quota `{}` exhausted", q.quota),
+            retry_after(&q.resets_at),
+            request_id,
+        ),
+        Err(InvocationError::Timeout { .. }) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the app did not answer in time",
+            request_id,
+        ),
+        Err(InvocationError::AppError { .. }) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the app reported an error",
+            request_id,
+        ),
+        Err(InvocationError::Host { .. }) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the host is busy; try again",
+            request_id,
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the app failed",
+            request_id,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_counts_seconds_until_the_reset() {
+        let soon = humantime::format_rfc3339_seconds(
+            SystemTime::now() + std::time::Duration::from_secs(30),
+        )
+        .to_string();
+        let secs = retry_after(&soon);
+        assert!((29..=31).contains(&secs), "{secs}");
+        assert_eq!(retry_after("garbage"), 1);
+    }
+
+    #[test]
+    fn error_bodies_carry_only_a_message_and_the_request_id() {
+        let response = error(StatusCode::INTERNAL_SERVER_ERROR, "the app failed", "req-1");
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()["x-request-id"], "req-1");
+    }
+}

@@ -1,0 +1,263 @@
+//! `warden serve` through real HTTP on loopback: routing, the examples,
+//! limits per app, 413/429/503, a noisy neighbour, graceful shutdown.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use support::{TestHost, example, fixture};
+use warden_runtime::serve::{Server, bind};
+
+struct Running {
+    addr: SocketAddr,
+    server: Arc<Server>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<std::thread::JoinHandle<()>>,
+    _host: TestHost,
+}
+
+impl Running {
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts a server in its own thread and runtime with the given apps.
+fn start(config: &str, apps: &[(&str, std::path::PathBuf, &str)]) -> Running {
+    let host = TestHost::with_config(config);
+    let platform = host.runtime.platform().clone();
+    let runtime = Arc::new(
+        warden_runtime::Runtime::new(platform, warden_runtime::telemetry::disabled())
+            .expect("runtime"),
+    );
+    let loaded: Vec<_> = apps
+        .iter()
+        .map(|(name, component, extra)| {
+            runtime
+                .load_app(&host.manifest(name, component, extra))
+                .expect("load")
+        })
+        .collect();
+    let server = Arc::new(Server::new(runtime, loaded).expect("server"));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let serving = server.clone();
+    let done = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async move {
+            let (listener, addr) = bind("127.0.0.1:0").await.expect("bind");
+            addr_tx.send(addr).expect("addr");
+            serving
+                .run(listener, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .expect("serve");
+        });
+    });
+    let addr = addr_rx.recv().expect("server address");
+    Running {
+        addr,
+        server,
+        stop: Some(stop_tx),
+        done: Some(done),
+        _host: host,
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+async fn send(addr: SocketAddr, method: &str, path: &str, body: &str) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string())
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Reply {
+    support::block_on(send(addr, method, path, body))
+}
+
+fn examples() -> Vec<(&'static str, std::path::PathBuf, &'static str)> {
+    let dir = example("hello-http").parent().expect("dir").to_path_buf();
+    let hello = dir.join("../target/wasm32-wasip2/release/hello_http.wasm");
+    let report = dir.join("../target/wasm32-wasip2/release/report_formatter.wasm");
+    vec![
+        ("hello-http", hello, "[http]\nroute = \"/hello/...\""),
+        ("report", report, "[http]\nroute = \"/report\""),
+    ]
+}
+
+#[test]
+fn the_examples_answer_on_their_routes_and_unknown_paths_are_404() {
+    let running = start("", &examples());
+    let hello = request(running.addr, "GET", "/hello/ada", "");
+    assert_eq!((hello.status, hello.body.as_str()), (200, "hello, ada\n"));
+    assert_eq!(hello.headers["content-type"], "text/plain; charset=utf-8");
+    let report = request(
+        running.addr,
+        "POST",
+        "/report",
+        r#"{"title":"T","rows":[{"name":"a","amount":2}]}"#,
+    );
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert!(report.body.contains("TOTAL"));
+    let missing = request(running.addr, "GET", "/nothing", "");
+    assert_eq!(missing.status, 404);
+    assert!(missing.headers.contains_key("x-request-id"));
+}
+
+#[test]
+fn a_noisy_neighbour_is_contained_while_another_app_keeps_answering() {
+    let mut apps = examples();
+    apps.push(("noisy", fixture("noop_handler"), "[http]\nroute = \"/noisy\"\n[limits]\nfuel = 50_000_000\nmemory = \"16MiB\"\ntimeout = \"2s\""));
+    let running = start("", &apps);
+    let addr = running.addr;
+    support::block_on(async move {
+        let spinners: Vec<_> = (0..3)
+            .map(|i| {
+                tokio::spawn(send(
+                    addr,
+                    "POST",
+                    "/noisy",
+                    if i % 2 == 0 { "spin" } else { "grow" },
+                ))
+            })
+            .collect();
+        for _ in 0..10 {
+            let hello = send(addr, "GET", "/hello/bo", "").await;
+            assert_eq!((hello.status, hello.body.as_str()), (200, "hello, bo\n"));
+        }
+        for s in spinners {
+            let reply = s.await.expect("join");
+            assert_eq!(reply.status, 500, "{}", reply.body);
+            assert!(
+                !reply.body.contains("fuel") && !reply.body.contains("memory"),
+                "leaked internals: {}",
+                reply.body
+            );
+        }
+    });
+    assert_eq!(request(addr, "POST", "/noisy", "ok").body, "ok");
+}
+
+#[test]
+fn a_quota_gives_429_with_retry_after_and_a_big_body_413() {
+    let running = start(
+        "[serve]\nmax_request_body = \"1KiB\"\n",
+        &[(
+            "noop",
+            fixture("noop_handler"),
+            "[http]\nroute = \"/noop\"\n[quota]\nrequests_per_minute = 2",
+        )],
+    );
+    let big = "x".repeat(4096);
+    assert_eq!(request(running.addr, "POST", "/noop", &big).status, 413);
+    assert_eq!(request(running.addr, "POST", "/noop", "a").status, 200);
+    assert_eq!(request(running.addr, "POST", "/noop", "b").status, 200);
+    let limited = request(running.addr, "POST", "/noop", "c");
+    assert_eq!(limited.status, 429);
+    let retry: u64 = limited.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=61).contains(&retry), "{retry}");
+}
+
+#[test]
+fn the_concurrency_cap_sheds_load_with_429_and_a_killed_app_gets_503() {
+    let running = start(
+        "[serve]\nmax_concurrency_per_app = 1\n",
+        &[(
+            "noop",
+            fixture("noop_handler"),
+            "[http]\nroute = \"/noop\"\n[limits]\nfuel = 10_000_000_000\ntimeout = \"1s\"",
+        )],
+    );
+    let addr = running.addr;
+    support::block_on(async move {
+        let slow = tokio::spawn(send(addr, "POST", "/noop", "spin"));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let shed = send(addr, "POST", "/noop", "x").await;
+        assert_eq!(shed.status, 429);
+        let slow = slow.await.expect("join").status;
+        assert!(
+            slow == 504 || slow == 500,
+            "the spinning request ends by its own limit: {slow}"
+        );
+    });
+    running.server.app("noop").expect("served").kill();
+    assert_eq!(request(addr, "POST", "/noop", "x").status, 503);
+}
+
+#[test]
+fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
+    let mut running = start(
+        "",
+        &[(
+            "noop",
+            fixture("noop_handler"),
+            "[http]\nroute = \"/noop\"\n[limits]\nfuel = 400_000_000\ntimeout = \"5s\"",
+        )],
+    );
+    let addr = running.addr;
+    let in_flight = std::thread::spawn(move || request(addr, "POST", "/noop", "spin"));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    running.stop();
+    let reply = in_flight.join().expect("join");
+    assert_eq!(
+        reply.status, 500,
+        "the in-flight request got its answer: {}",
+        reply.body
+    );
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the listener is closed"
+    );
+}
