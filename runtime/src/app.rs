@@ -22,6 +22,7 @@ use warden_host_apis::dlp::Scanner;
 use warden_host_apis::egress::governed::EgressContext;
 use warden_host_apis::egress::hosts::AllowedHosts;
 use warden_host_apis::egress::policy::EgressPolicy;
+use warden_host_apis::kill::KillSwitch;
 use warden_host_apis::metering::{Meter, UsageStore};
 use warden_host_apis::secrets::MasterKey;
 use warden_host_apis::storage::StorageContext;
@@ -46,6 +47,13 @@ pub struct LoadedApp {
     pub egress: Arc<EgressContext>,
     /// Buckets, class rules and the data key for storage.
     pub storage: Arc<StorageContext>,
+}
+
+impl LoadedApp {
+    /// The app's kill switch (shared with its egress context).
+    pub fn kill_switch(&self) -> &Arc<KillSwitch> {
+        &self.egress.kill
+    }
 }
 
 /// The pre-linked entry point of each world.
@@ -81,6 +89,8 @@ pub(crate) struct LoadContext<'a> {
     /// Called only when a bucket needs encryption.
     pub master_key: &'a (dyn Fn() -> Option<MasterKey> + 'a),
     pub dlp: &'a Arc<Scanner>,
+    /// The kill switch of an app, by name.
+    pub kill: &'a (dyn Fn(&str) -> Arc<KillSwitch> + 'a),
 }
 
 /// Compiles the manifest's connector grants and allowed hosts.
@@ -122,6 +132,7 @@ fn egress_context(
         credentials: cx.credentials.clone(),
         dlp: cx.dlp.clone(),
         dlp_rules: cx.platform.dlp.outbound.clone(),
+        kill: (cx.kill)(&manifest.app.name),
     })
 }
 

@@ -19,6 +19,7 @@ pub mod config;
 pub mod engine;
 pub mod host_state;
 pub mod invoke;
+pub mod kills;
 pub mod limiter;
 pub mod purge;
 pub mod runtime;

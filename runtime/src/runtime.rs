@@ -34,6 +34,9 @@ pub struct Runtime {
     storage: Arc<dyn KvStore>,
     master_key: std::sync::OnceLock<Option<MasterKey>>,
     dlp: Arc<Scanner>,
+    switches: std::sync::Mutex<
+        std::collections::HashMap<String, Arc<warden_host_apis::kill::KillSwitch>>,
+    >,
 }
 
 /// The DLP token salt: random, created once per data directory, so
@@ -133,11 +136,13 @@ impl Runtime {
             storage,
             master_key: std::sync::OnceLock::new(),
             dlp,
+            switches: std::sync::Mutex::default(),
         })
     }
 
     /// Loads and checks an app (see [`crate::app`]).
     pub fn load_app(&self, manifest_path: &Path) -> Result<LoadedApp, ConfigError> {
+        let kill = &|name: &str| self.kill_switch(name);
         app::load(
             app::LoadContext {
                 engine: &self.engine,
@@ -150,6 +155,7 @@ impl Runtime {
                 storage: &self.storage,
                 master_key: &|| self.master_key().cloned(),
                 dlp: &self.dlp,
+                kill,
             },
             manifest_path,
         )
@@ -191,6 +197,13 @@ impl Runtime {
                 }
             })
             .as_ref()
+    }
+
+    pub(crate) fn switches(
+        &self,
+    ) -> &std::sync::Mutex<std::collections::HashMap<String, Arc<warden_host_apis::kill::KillSwitch>>>
+    {
+        &self.switches
     }
 
     /// The storage backend (for purges and maintenance).

@@ -266,3 +266,34 @@ fn secrets_are_set_from_stdin_listed_without_values_rotated_and_audited() {
     assert_eq!(missing.status.code(), Some(3));
     assert!(text(&missing.stderr).contains("warden secrets set nope"));
 }
+
+#[test]
+fn a_killed_app_stays_killed_across_runs_until_unkilled() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let manifest = fixture_manifest(data.path(), "noop_handler", "");
+    let kill = warden(
+        data.path(),
+        &["kill", "noop-handler", "--reason", "leaking"],
+    );
+    assert_eq!(kill.status.code(), Some(0), "{}", text(&kill.stderr));
+    let run = warden(data.path(), &["run", &manifest, "--input", "x"]);
+    assert_eq!(run.status.code(), Some(20), "{}", text(&run.stderr));
+    assert!(text(&run.stderr).contains("stopped by an operator"));
+    assert_eq!(
+        warden(data.path(), &["unkill", "noop-handler"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        warden(data.path(), &["run", &manifest, "--input", "x"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let audit = text(&warden(data.path(), &["audit", "show", "--app", "noop-handler"]).stdout);
+    assert!(
+        audit.contains("app.killed") && audit.contains("leaking") && audit.contains("app.unkilled"),
+        "{audit}"
+    );
+}

@@ -123,6 +123,18 @@ fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Reply {
     support::block_on(send(addr, method, path, body))
 }
 
+/// Waits (up to 10 s) until `app` has a request running.
+async fn wait_in_flight(server: &Server, app: &str) {
+    let served = server.app(app).expect("served app");
+    for _ in 0..1000 {
+        if served.in_flight() > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no request of `{app}` got in flight");
+}
+
 fn examples() -> Vec<(&'static str, std::path::PathBuf, &'static str)> {
     let dir = example("hello-http").parent().expect("dir").to_path_buf();
     let hello = dir.join("../target/wasm32-wasip2/release/hello_http.wasm");
@@ -213,17 +225,18 @@ fn a_quota_gives_429_with_retry_after_and_a_big_body_413() {
 #[test]
 fn the_concurrency_cap_sheds_load_with_429_and_a_killed_app_gets_503() {
     let running = start(
-        "[serve]\nmax_concurrency_per_app = 1\n",
+        "[serve]\nmax_concurrency_per_app = 1\n[maximums]\nfuel = 1_000_000_000_000\n",
         &[(
             "noop",
             fixture("noop_handler"),
-            "[http]\nroute = \"/noop\"\n[limits]\nfuel = 10_000_000_000\ntimeout = \"1s\"",
+            "[http]\nroute = \"/noop\"\n[limits]\nfuel = 1_000_000_000_000\ntimeout = \"3s\"",
         )],
     );
     let addr = running.addr;
+    let server = running.server.clone();
     support::block_on(async move {
         let slow = tokio::spawn(send(addr, "POST", "/noop", "spin"));
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        wait_in_flight(&server, "noop").await;
         let shed = send(addr, "POST", "/noop", "x").await;
         assert_eq!(shed.status, 429);
         let slow = slow.await.expect("join").status;
@@ -232,7 +245,11 @@ fn the_concurrency_cap_sheds_load_with_429_and_a_killed_app_gets_503() {
             "the spinning request ends by its own limit: {slow}"
         );
     });
-    running.server.app("noop").expect("served").kill();
+    running
+        .server
+        .runtime()
+        .kill("noop", "load test", "tester")
+        .expect("kill");
     assert_eq!(request(addr, "POST", "/noop", "x").status, 503);
 }
 
@@ -260,4 +277,65 @@ fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
         std::net::TcpStream::connect(addr).is_err(),
         "the listener is closed"
     );
+}
+
+#[test]
+fn a_kill_traps_in_flight_requests_at_once_and_refuses_new_ones() {
+    let running = start(
+        "[maximums]\nfuel = 1_000_000_000_000\n",
+        &[(
+            "noop",
+            fixture("noop_handler"),
+            "[http]\nroute = \"/noop\"\n[limits]\nfuel = 1_000_000_000_000\ntimeout = \"20s\"",
+        )],
+    );
+    let addr = running.addr;
+    let runtime = running.server.runtime().clone();
+    let in_flight = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let reply = request(addr, "POST", "/noop", "spin");
+        (reply, started.elapsed())
+    });
+    support::block_on(wait_in_flight(&running.server, "noop"));
+    let killed_at = std::time::Instant::now();
+    runtime.kill("noop", "test kill", "tester").expect("kill");
+    let (reply, _) = in_flight.join().expect("join");
+    let latency = killed_at.elapsed();
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        latency < std::time::Duration::from_millis(500),
+        "kill took {latency:?}"
+    );
+    assert_eq!(request(addr, "POST", "/noop", "x").status, 503);
+    let audit = runtime.audit().entries().expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.kind == "app.killed" && e.details["reason"] == "test kill")
+    );
+
+    runtime.unkill("noop", "tester").expect("unkill");
+    assert_eq!(request(addr, "POST", "/noop", "back").body, "back");
+}
+
+#[test]
+fn a_kill_from_the_cli_reaches_a_running_host() {
+    let running = start(
+        "",
+        &[("noop", fixture("noop_handler"), "[http]\nroute = \"/noop\"")],
+    );
+    assert_eq!(request(running.addr, "POST", "/noop", "x").status, 200);
+    let data_dir = running.server.runtime().data_dir().to_path_buf();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["kill", "noop", "--reason", "from the cli"])
+        .env("WARDEN_DATA_DIR", &data_dir)
+        .output()
+        .expect("warden kill");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(request(running.addr, "POST", "/noop", "x").status, 503);
 }

@@ -27,6 +27,8 @@ pub enum Denial {
     ClassViolation,
     /// Sensitive values (DLP patterns) the destination may not receive.
     DlpBlocked,
+    /// The app was killed: nothing leaves, no credential is used.
+    Killed,
 }
 
 impl Denial {
@@ -40,6 +42,7 @@ impl Denial {
             Denial::AddressBlocked => "address-blocked",
             Denial::ClassViolation => "class-violation",
             Denial::DlpBlocked => "dlp-blocked",
+            Denial::Killed => "killed",
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::classes::{DataClass, Label};
 use crate::connectors::credentials::{Credentials, authority};
 use crate::denial::{Denial, DenialLog};
 use crate::dlp::{ActionByClass, Scanner, Verdict, describe};
+use crate::kill::KillSwitch;
 use crate::metering::{Counters, Meter, QuotaExceeded};
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,8 @@ pub struct EgressContext {
     pub credentials: Arc<Credentials>,
     pub dlp: Arc<Scanner>,
     pub dlp_rules: ActionByClass,
+    /// A killed app's calls are refused and its credentials withheld.
+    pub kill: Arc<KillSwitch>,
 }
 
 /// What the guest asked to send.
@@ -141,6 +144,12 @@ impl GovernedEgress {
 
     /// Performs one call under the app's policy.
     pub async fn perform(&self, request: CallRequest) -> Result<Inbound, CallError> {
+        if self.ctx.kill.is_killed() {
+            return Err(CallError::Denied {
+                kind: Denial::Killed,
+                reason: "the app was killed by an operator; its credentials are withheld".into(),
+            });
+        }
         let started = SystemTime::now();
         let clock = Instant::now();
         let method = request.method.to_string();

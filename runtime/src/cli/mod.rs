@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Each verb lives in its own file.
 
 mod audit;
+mod kill;
 mod run;
 mod secrets;
 mod serve;
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     Run(run::RunArgs),
     Serve(serve::ServeArgs),
+    Kill(kill::KillArgs),
+    Unkill(kill::UnkillArgs),
     #[command(subcommand)]
     Audit(audit::AuditCommand),
     /// Manage connector credentials in the encrypted secret store.
@@ -69,6 +72,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Kill(args) => kill::kill(args),
+        Command::Unkill(args) => kill::unkill(args),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Secrets(cmd) => secrets::run(cmd),
         Command::Storage(cmd) => storage::run(cmd),

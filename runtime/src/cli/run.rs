@@ -27,7 +27,7 @@ use warden_runtime::telemetry;
 
 Exit status: 0 ok, 1 the app failed, 2 usage error, 3 manifest or config error,
 10 fuel exhausted, 11 timeout, 12 memory limit, 13 output limit,
-14 stack overflow, 15 trap, 16 denied, 17 host error, 18 hostcall limit, 19 quota.")]
+14 stack overflow, 15 trap, 16 denied, 17 host error, 18 hostcall limit, 19 quota, 20 killed.")]
 pub struct RunArgs {
     /// The app's manifest.
     #[arg(value_name = "APP.toml")]

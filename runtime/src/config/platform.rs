@@ -20,10 +20,16 @@ use warden_host_apis::storage::config::StorageRules;
 pub struct PlatformConfig {
     /// Where Warden keeps its state: artifact cache, audit log.
     pub data_dir: Option<PathBuf>,
-    /// Limits an app gets for anything its manifest leaves out.
+    /// Limits an app gets for anything its manifest leaves out. A partial
+    /// table keeps the built-in default for the fields it leaves out.
+    #[serde(deserialize_with = "partial_defaults")]
     pub defaults: Limits,
-    /// Ceilings no app may exceed.
-    #[serde(default = "Limits::default_maximums")]
+    /// Ceilings no app may exceed; a partial table keeps the built-in
+    /// maximum for the fields it leaves out.
+    #[serde(
+        default = "Limits::default_maximums",
+        deserialize_with = "partial_maximums"
+    )]
     pub maximums: Limits,
     pub engine: EngineSettings,
     pub logs: LogSettings,
@@ -116,6 +122,14 @@ impl Default for LogSettings {
             max_bytes: Size::kib(256),
         }
     }
+}
+
+fn partial_defaults<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Limits, D::Error> {
+    Ok(super::limits::LimitRequest::deserialize(d)?.resolve(&Limits::default()))
+}
+
+fn partial_maximums<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Limits, D::Error> {
+    Ok(super::limits::LimitRequest::deserialize(d)?.resolve(&Limits::default_maximums()))
 }
 
 const FIX_SYNTAX: &str =
@@ -223,9 +237,12 @@ mod tests {
 
     #[test]
     fn partial_tables_keep_defaults_for_the_rest() -> Result<(), ConfigError> {
-        let config = load_str("[maximums]\nmemory = \"128MiB\"\n")?;
+        let config = load_str("[maximums]\nmemory = \"128MiB\"\n[defaults]\nfuel = 7\n")?;
         assert_eq!(config.maximums.memory, Size::mib(128));
-        assert_eq!(config.maximums.fuel, Limits::default().fuel);
+        assert_eq!(config.maximums.fuel, Limits::default_maximums().fuel);
+        assert_eq!(config.maximums.timeout, Limits::default_maximums().timeout);
+        assert_eq!(config.defaults.fuel, 7);
+        assert_eq!(config.defaults.memory, Limits::default().memory);
         Ok(())
     }
 

@@ -21,6 +21,8 @@ pub(crate) struct Evidence<'a> {
     pub full_stream: Option<&'static str>,
     pub denials: &'a [DenialRecord],
     pub timed_out: bool,
+    /// The kill switch ended the call.
+    pub killed: bool,
 }
 
 /// How the guest call itself ended.
@@ -33,6 +35,10 @@ pub(crate) enum CallEnd {
 
 /// Classifies the end of a call. `None` means success.
 pub(crate) fn classify(end: &CallEnd, ev: &Evidence<'_>) -> Option<InvocationError> {
+    let killed = matches!(end, CallEnd::Failed(e) if e.downcast_ref::<warden_host_apis::kill::Killed>().is_some());
+    if ev.killed || killed {
+        return Some(InvocationError::Killed);
+    }
     if ev.timed_out {
         return Some(InvocationError::Timeout {
             limit: ev.limits.timeout,
@@ -142,6 +148,7 @@ mod tests {
             full_stream: None,
             denials,
             timed_out: false,
+            killed: false,
         }
     }
 

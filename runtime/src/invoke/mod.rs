@@ -159,6 +159,9 @@ impl Runtime {
             max_bytes: platform.logs.max_bytes.as_usize(),
         };
         let output_cap = limits.max_output.as_usize();
+        if app.kill_switch().is_killed() {
+            return refused(app, request.trigger, &cx, InvocationError::Killed, started);
+        }
         if let Err(quota) = app.egress.meter.check_invocation() {
             return refused(
                 app,
@@ -187,8 +190,21 @@ impl Runtime {
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(limits.hostcall_bytes.as_usize());
         let tick = platform.engine.epoch_tick.get();
-        store.set_epoch_deadline(deadline_ticks(limits.timeout.get(), tick));
-        store.epoch_deadline_trap();
+        // Check every tick: the kill switch ends a running guest within one
+        // tick; the deadline is counted down here rather than set once.
+        let kill = app.kill_switch().clone();
+        let mut ticks_left = deadline_ticks(limits.timeout.get(), tick);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if kill.is_killed() {
+                return Err(wasmtime::Error::new(warden_host_apis::kill::Killed));
+            }
+            ticks_left = ticks_left.saturating_sub(1);
+            if ticks_left == 0 {
+                return Err(wasmtime::Error::new(wasmtime::Trap::Interrupt));
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
 
         let route = app
             .manifest
@@ -200,8 +216,9 @@ impl Runtime {
         // The epoch deadline traps running Wasm; this backstop also ends an
         // invocation that is parked in a host call past its deadline.
         let backstop = limits.timeout.get() + tick * 4 + Duration::from_millis(50);
-        let (call_result, timed_out) = match store.set_fuel(limits.fuel) {
-            Err(e) => (call_failed(e), false),
+        let kill = app.kill_switch().clone();
+        let (call_result, timed_out, killed) = match store.set_fuel(limits.fuel) {
+            Err(e) => (call_failed(e), false, false),
             Ok(()) => {
                 let call = call::run(
                     &app.entry,
@@ -215,9 +232,14 @@ impl Runtime {
                         http: request.http.as_ref(),
                     },
                 );
-                match tokio::time::timeout(backstop, call).await {
-                    Ok(result) => (result, false),
-                    Err(_) => (call_failed(wasmtime::Error::msg("deadline passed")), true),
+                // A guest parked in a host call sees no epoch ticks: the
+                // backstop and the kill switch end it from outside.
+                tokio::select! {
+                    result = tokio::time::timeout(backstop, call) => match result {
+                        Ok(result) => (result, false, false),
+                        Err(_) => (call_failed(wasmtime::Error::msg("deadline passed")), true, false),
+                    },
+                    _ = kill.killed() => (call_failed(wasmtime::Error::new(warden_host_apis::kill::Killed)), false, true),
                 }
             }
         };
@@ -245,6 +267,7 @@ impl Runtime {
             full_stream,
             denials: &denials,
             timed_out,
+            killed,
         };
         let error = classify(&call_result.end, &evidence);
         let mut log = state.log;

@@ -58,6 +58,9 @@ pub enum InvocationError {
     #[error("was refused: {0}")]
     QuotaExceeded(warden_host_apis::metering::QuotaExceeded),
 
+    #[error("was stopped by an operator (kill switch)")]
+    Killed,
+
     #[error("trapped: {message}")]
     Trap { message: String },
 
@@ -89,6 +92,7 @@ impl InvocationError {
             InvocationError::StackOverflow { .. } => "stack-overflow",
             InvocationError::HostcallLimit { .. } => "hostcall-limit",
             InvocationError::QuotaExceeded(_) => "quota-exceeded",
+            InvocationError::Killed => "killed",
             InvocationError::Trap { .. } => "trap",
             InvocationError::Denied { .. } => "denied",
             InvocationError::AppError { .. } => "app-error",
@@ -111,6 +115,7 @@ impl InvocationError {
             InvocationError::Host { .. } => 17,
             InvocationError::HostcallLimit { .. } => 18,
             InvocationError::QuotaExceeded(_) => 19,
+            InvocationError::Killed => 20,
         }
     }
 }

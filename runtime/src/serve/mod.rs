@@ -30,7 +30,7 @@ use routes::{Route, RouteTable};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -39,16 +39,17 @@ pub struct ServedApp {
     pub app: LoadedApp,
     pub route: String,
     concurrency: Semaphore,
-    killed: AtomicBool,
+    limit: usize,
 }
 
 impl ServedApp {
-    pub fn kill(&self) {
-        self.killed.store(true, Ordering::SeqCst);
+    pub fn is_killed(&self) -> bool {
+        self.app.kill_switch().is_killed()
     }
 
-    pub fn is_killed(&self) -> bool {
-        self.killed.load(Ordering::SeqCst)
+    /// Requests of this app running now.
+    pub fn in_flight(&self) -> usize {
+        self.limit - self.concurrency.available_permits()
     }
 }
 
@@ -98,7 +99,7 @@ impl Server {
                 app,
                 route: http.route,
                 concurrency: Semaphore::new(per_app),
-                killed: AtomicBool::new(false),
+                limit: per_app,
             }));
         }
         Ok(Server {
@@ -115,6 +116,10 @@ impl Server {
 
     pub fn app(&self, name: &str) -> Option<&Arc<ServedApp>> {
         self.apps.iter().find(|a| a.app.name() == name)
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
     }
 
     fn request_id(&self) -> String {
@@ -193,6 +198,7 @@ impl Server {
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let watch = self.watch_kills();
         let drain = self.runtime.platform().serve.drain_timeout.get();
         tokio::pin!(shutdown);
         loop {
@@ -224,7 +230,32 @@ impl Server {
             _ = graceful.shutdown() => {}
             _ = tokio::time::sleep(drain) => eprintln!("warden: drain timeout; closing remaining connections"),
         }
+        watch.abort();
         Ok(())
+    }
+}
+
+impl Server {
+    /// Picks up kills and unkills made by other processes (`warden kill`)
+    /// by watching `killed.json`; stops with the server.
+    fn watch_kills(&self) -> tokio::task::JoinHandle<()> {
+        let runtime = Arc::downgrade(&self.runtime);
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                let Some(runtime) = runtime.upgrade() else {
+                    break;
+                };
+                let modified = std::fs::metadata(runtime.data_dir().join("killed.json"))
+                    .and_then(|m| m.modified())
+                    .ok();
+                if modified != last {
+                    last = modified;
+                    runtime.refresh_kills();
+                }
+            }
+        })
     }
 }
 

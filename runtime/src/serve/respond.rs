@@ -91,6 +91,11 @@ pub fn from_report(report: InvocationReport, request_id: &str) -> Response {
             retry_after(&q.resets_at),
             request_id,
         ),
+        Err(InvocationError::Killed) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this app has been stopped by an operator",
+            request_id,
+        ),
         Err(InvocationError::Timeout { .. }) => error(
             StatusCode::GATEWAY_TIMEOUT,
             "the app did not answer in time",
