@@ -64,6 +64,10 @@ impl Runtime {
     /// Stops `app` now and for good (until unkilled); audited.
     pub fn kill(&self, app: &str, reason: &str, actor: &str) -> std::io::Result<()> {
         self.kill_switch(app).kill();
+        // Advance the epoch now so running guests check their switch at
+        // once instead of at the next tick (others lose at most a tick of
+        // their deadline).
+        self.engine().increment_epoch();
         let path = self.kills_path();
         let mut state = read_state(&path);
         let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -109,12 +113,19 @@ impl Runtime {
     pub fn refresh_kills(&self) {
         let state = read_state(&self.kills_path());
         let switches = self.switches().lock().unwrap_or_else(|p| p.into_inner());
+        let mut newly_killed = false;
         for (app, switch) in switches.iter() {
             match (state.contains_key(app), switch.is_killed()) {
-                (true, false) => switch.kill(),
+                (true, false) => {
+                    switch.kill();
+                    newly_killed = true;
+                }
                 (false, true) => switch.revive(),
                 _ => {}
             }
+        }
+        if newly_killed {
+            self.engine().increment_epoch();
         }
     }
 
