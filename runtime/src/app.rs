@@ -47,6 +47,8 @@ pub struct LoadedApp {
     pub egress: Arc<EgressContext>,
     /// Buckets, class rules and the data key for storage.
     pub storage: Arc<StorageContext>,
+    /// Parsed `[[schedule]]` entries.
+    pub schedules: Vec<crate::schedule::Schedule>,
 }
 
 impl LoadedApp {
@@ -146,6 +148,27 @@ pub(crate) fn load(cx: LoadContext<'_>, manifest_path: &Path) -> Result<LoadedAp
     } = cx;
     let manifest = AppManifest::load(manifest_path)?;
     let egress = Arc::new(egress_context(&cx, &manifest, manifest_path)?);
+    let schedules = manifest
+        .schedule
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            crate::schedule::parse(&s.cron)
+                .map(|cron| crate::schedule::Schedule {
+                    text: s.cron.clone(),
+                    cron,
+                    input: s.input.clone().into_bytes(),
+                })
+                .map_err(|p| {
+                    ConfigError::invalid(
+                        manifest_path,
+                        format!("schedule[{i}].cron"),
+                        p,
+                        "see the cron table in README.md",
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let needs_key = manifest
         .storage
         .iter()
@@ -258,5 +281,6 @@ pub(crate) fn load(cx: LoadContext<'_>, manifest_path: &Path) -> Result<LoadedAp
         entry,
         egress,
         storage: Arc::new(storage),
+        schedules,
     })
 }

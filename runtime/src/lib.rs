@@ -23,6 +23,7 @@ pub mod kills;
 pub mod limiter;
 pub mod purge;
 pub mod runtime;
+pub mod schedule;
 pub mod serve;
 pub mod telemetry;
 pub mod world;

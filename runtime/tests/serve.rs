@@ -339,3 +339,68 @@ fn a_kill_from_the_cli_reaches_a_running_host() {
     std::thread::sleep(std::time::Duration::from_millis(600));
     assert_eq!(request(running.addr, "POST", "/noop", "x").status, 503);
 }
+
+#[test]
+fn schedules_run_on_time_and_never_overlap() {
+    let running = start(
+        "[maximums]\nfuel = 1_000_000_000_000\n",
+        &[
+            (
+                "ticker",
+                fixture("noop_handler"),
+                "[[schedule]]\ncron = \"* * * * * *\"\ninput = \"log\"",
+            ),
+            (
+                "slowpoke",
+                fixture("noop_handler"),
+                "[[schedule]]\ncron = \"* * * * * *\"\ninput = \"spin\"\n[limits]\nfuel = 1_000_000_000_000\ntimeout = \"1500ms\"",
+            ),
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(3600));
+    let ticker = running
+        .server
+        .schedule_stats("ticker")
+        .expect("ticker scheduled");
+    let slow = running
+        .server
+        .schedule_stats("slowpoke")
+        .expect("slowpoke scheduled");
+    use std::sync::atomic::Ordering::Relaxed;
+    let ticks = ticker.runs.load(Relaxed);
+    assert!(
+        (2..=4).contains(&ticks),
+        "every-second schedule ran {ticks} times in 3.6 s"
+    );
+    assert_eq!(ticker.skipped.load(Relaxed), 0);
+    let slow_runs = slow.runs.load(Relaxed);
+    assert!(
+        slow_runs <= 2,
+        "a 1.5 s job every second cannot complete more than 2 runs in 3.6 s: {slow_runs}"
+    );
+    assert!(
+        slow.skipped.load(Relaxed) >= 1,
+        "fire times during a run are skipped"
+    );
+    assert!(!slow.overlapped.load(Relaxed));
+}
+
+#[test]
+fn a_bad_cron_pattern_is_refused_at_load() {
+    let host = TestHost::new();
+    let manifest = host.manifest(
+        "bad",
+        &fixture("noop_handler"),
+        "[[schedule]]\ncron = \"every morning\"",
+    );
+    let err = host
+        .runtime
+        .load_app(&manifest)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("schedule[0].cron") && err.contains("0 7 * * MON-FRI"),
+        "{err}"
+    );
+}

@@ -80,8 +80,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
-        if server.apps().is_empty() {
-            eprintln!("warden: no HTTP apps given; pass --app APP.toml for apps with an [http] route");
+        if server.all_apps().is_empty() {
+            eprintln!("warden: no apps given; pass --app APP.toml (apps with an [http] route or [[schedule]])");
+        }
+        for app in server.all_apps().iter().filter(|a| !a.schedules.is_empty()) {
+            let patterns: Vec<&str> = app.schedules.iter().map(|s| s.text.as_str()).collect();
+            eprintln!("warden: scheduling {}@{} on {} (UTC)", app.name(), app.version(), patterns.join(", "));
         }
         for served in server.apps() {
             eprintln!(

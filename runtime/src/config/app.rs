@@ -31,6 +31,21 @@ pub struct AppManifest {
     /// Buckets the app keeps data in.
     #[serde(default)]
     pub storage: Vec<BucketRequest>,
+    /// Cron triggers.
+    #[serde(default)]
+    pub schedule: Vec<ScheduleRequest>,
+}
+
+/// One `[[schedule]]` entry: when to run the app, and with what input.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    /// Five fields (minute precision) or six (seconds first), UTC:
+    /// `"0 7 * * MON-FRI"`, `"*/30 * * * * *"`, `"@hourly"`.
+    pub cron: String,
+    /// Handler input (or HTTP body) for each run.
+    #[serde(default)]
+    pub input: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

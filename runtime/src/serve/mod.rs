@@ -36,7 +36,7 @@ use tokio::sync::Semaphore;
 
 /// One app as the server holds it.
 pub struct ServedApp {
-    pub app: LoadedApp,
+    pub app: Arc<LoadedApp>,
     pub route: String,
     concurrency: Semaphore,
     limit: usize,
@@ -56,6 +56,9 @@ impl ServedApp {
 pub struct Server {
     runtime: Arc<Runtime>,
     apps: Vec<Arc<ServedApp>>,
+    /// Every loaded app, HTTP or not (schedules run for all of them).
+    all: Vec<Arc<LoadedApp>>,
+    schedules: std::sync::Mutex<Vec<(String, Arc<crate::schedule::ScheduleStats>)>>,
     routes: RouteTable<usize>,
     requests: AtomicU64,
 }
@@ -67,7 +70,9 @@ impl Server {
         let mut routes = RouteTable::default();
         let mut served = Vec::new();
         let per_app = runtime.platform().serve.max_concurrency_per_app as usize;
-        for app in apps {
+        let all: Vec<Arc<LoadedApp>> = apps.into_iter().map(Arc::new).collect();
+        for app in &all {
+            let app = app.clone();
             let Some(http) = app.manifest.http.clone() else {
                 continue;
             };
@@ -105,6 +110,8 @@ impl Server {
         Ok(Server {
             runtime,
             apps: served,
+            all,
+            schedules: std::sync::Mutex::default(),
             routes,
             requests: AtomicU64::new(0),
         })
@@ -116,6 +123,20 @@ impl Server {
 
     pub fn app(&self, name: &str) -> Option<&Arc<ServedApp>> {
         self.apps.iter().find(|a| a.app.name() == name)
+    }
+
+    /// Scheduler counters of `app`, once the server runs.
+    pub fn schedule_stats(&self, app: &str) -> Option<Arc<crate::schedule::ScheduleStats>> {
+        let schedules = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
+        schedules
+            .iter()
+            .find(|(name, _)| name == app)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// Every loaded app, HTTP-triggered or not.
+    pub fn all_apps(&self) -> &[Arc<LoadedApp>] {
+        &self.all
     }
 
     pub fn runtime(&self) -> &Arc<Runtime> {
@@ -199,6 +220,15 @@ impl Server {
     ) -> std::io::Result<()> {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let watch = self.watch_kills();
+        let mut schedule_tasks = Vec::new();
+        for app in self.all.iter().filter(|a| !a.schedules.is_empty()) {
+            let (stats, tasks) = crate::schedule::spawn(self.runtime.clone(), app.clone());
+            self.schedules
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((app.name().to_string(), stats));
+            schedule_tasks.extend(tasks);
+        }
         let drain = self.runtime.platform().serve.drain_timeout.get();
         tokio::pin!(shutdown);
         loop {
@@ -226,6 +256,9 @@ impl Server {
             }
         }
         drop(listener);
+        for task in &schedule_tasks {
+            task.abort();
+        }
         tokio::select! {
             _ = graceful.shutdown() => {}
             _ = tokio::time::sleep(drain) => eprintln!("warden: drain timeout; closing remaining connections"),

@@ -35,6 +35,7 @@ pub mod keys {
     pub const HTTP_METHOD: &str = "http.request.method";
     pub const HTTP_STATUS: &str = "http.response.status_code";
     pub const DLP_HITS: &str = "warden.dlp.hits";
+    pub const SCHEDULE: &str = "warden.schedule";
     pub const PURGED: &str = "warden.storage.purged";
     pub const STORAGE_READS: &str = "warden.storage.reads";
     pub const STORAGE_WRITES: &str = "warden.storage.writes";
