@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 pub mod app;
 pub mod artifact_cache;
 pub mod audit;

@@ -20,6 +20,10 @@ pub struct KillArgs {
     /// Why: recorded in the audit log.
     #[arg(long)]
     reason: String,
+    /// Kill through a running host's admin API (token from WARDEN_TOKEN)
+    /// instead of writing the local data directory.
+    #[arg(long, env = "WARDEN_SERVER")]
+    server: Option<String>,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -29,6 +33,9 @@ pub struct KillArgs {
 #[command(after_help = "Example:\n  warden unkill expense-dashboard")]
 pub struct UnkillArgs {
     app: String,
+    /// Unkill through a running host's admin API.
+    #[arg(long, env = "WARDEN_SERVER")]
+    server: Option<String>,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -42,6 +49,15 @@ fn runtime(config: &ConfigArgs) -> Result<Runtime, ExitCode> {
 }
 
 pub fn kill(args: KillArgs) -> ExitCode {
+    if let Some(server) = &args.server {
+        let body = serde_json::json!({ "reason": args.reason });
+        return super::client::report(super::client::call(
+            server,
+            "POST",
+            &format!("/v1/apps/{}/kill", args.app),
+            Some(body),
+        ));
+    }
     let runtime = match runtime(&args.config) {
         Ok(r) => r,
         Err(code) => return code,
@@ -59,6 +75,14 @@ pub fn kill(args: KillArgs) -> ExitCode {
 }
 
 pub fn unkill(args: UnkillArgs) -> ExitCode {
+    if let Some(server) = &args.server {
+        return super::client::report(super::client::call(
+            server,
+            "POST",
+            &format!("/v1/apps/{}/unkill", args.app),
+            None,
+        ));
+    }
     let runtime = match runtime(&args.config) {
         Ok(r) => r,
         Err(code) => return code,

@@ -1,11 +1,13 @@
 //! Command-line parsing and dispatch. Each verb lives in its own file.
 
 mod audit;
+mod client;
 mod kill;
 mod run;
 mod secrets;
 mod serve;
 mod storage;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -36,6 +38,24 @@ enum Command {
     Serve(serve::ServeArgs),
     Kill(kill::KillArgs),
     Unkill(kill::UnkillArgs),
+    /// List the apps a running host serves (admin API).
+    #[command(
+        after_help = "Example:\n  WARDEN_TOKEN=... warden apps --server http://127.0.0.1:8081"
+    )]
+    Apps {
+        #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
+        server: String,
+    },
+    /// Show one app's state, limits, quota usage, grants and schedules (admin API).
+    #[command(after_help = "Example:\n  WARDEN_TOKEN=... warden inspect report-formatter")]
+    Inspect {
+        app: String,
+        #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
+        server: String,
+    },
+    /// Create and list admin API tokens.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     #[command(subcommand)]
     Audit(audit::AuditCommand),
     /// Manage connector credentials in the encrypted secret store.
@@ -74,6 +94,14 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Kill(args) => kill::kill(args),
         Command::Unkill(args) => kill::unkill(args),
+        Command::Apps { server } => client::report(client::call(&server, "GET", "/v1/apps", None)),
+        Command::Inspect { app, server } => client::report(client::call(
+            &server,
+            "GET",
+            &format!("/v1/apps/{app}"),
+            None,
+        )),
+        Command::Tokens(cmd) => tokens::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Secrets(cmd) => secrets::run(cmd),
         Command::Storage(cmd) => storage::run(cmd),

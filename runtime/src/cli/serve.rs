@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// Address to listen on (default: `serve.listen`, 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// Address of the admin API (default: `serve.admin_listen`, 127.0.0.1:8081).
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<String>,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -38,6 +41,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
         .listen
         .clone()
         .unwrap_or_else(|| platform.serve.listen.clone());
+    let admin_listen = args
+        .admin_listen
+        .clone()
+        .unwrap_or_else(|| platform.serve.admin_listen.clone());
     let runtime = match Runtime::new(platform, warden_runtime::telemetry::disabled()) {
         Ok(r) => Arc::new(r),
         Err(e) => {
@@ -96,8 +103,41 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 served.route
             );
         }
+        let (admin_listener, admin_addr) = match bind(&admin_listen).await {
+            Ok(bound) => bound,
+            Err(e) => {
+                eprintln!("warden: cannot listen on {admin_listen} for the admin API: {e}\n  fix: pick a free address with --admin-listen or `serve.admin_listen`");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        eprintln!("warden: admin API on http://{admin_addr} (tokens: `warden tokens create`)");
         let _purger = warden_runtime::purge::spawn_purger(&runtime);
-        match server.run(listener, shutdown_signal()).await {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let admin_state = warden_runtime::admin::AdminState {
+            server: server.clone(),
+            tokens: Arc::new(warden_runtime::admin::tokens::TokenStore::new(runtime.data_dir())),
+        };
+        let mut admin_stop = stop_rx.clone();
+        let admin = tokio::spawn(async move {
+            let router = warden_runtime::admin::router(admin_state);
+            axum::serve(admin_listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = admin_stop.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+        let mut app_stop = stop_rx.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let served = server
+            .run(listener, async move {
+                let _ = app_stop.wait_for(|stop| *stop).await;
+            })
+            .await;
+        let _ = admin.await;
+        match served {
             Ok(()) => {
                 eprintln!("warden: stopped");
                 ExitCode::SUCCESS

@@ -54,6 +54,8 @@ pub struct PlatformConfig {
 pub struct ServeSettings {
     /// Where HTTP-triggered apps are served.
     pub listen: String,
+    /// Where the admin API listens (keep it off public interfaces).
+    pub admin_listen: String,
     /// Largest request body an app receives; larger requests get 413.
     pub max_request_body: Size,
     /// Requests one app may run at once; more get 429.
@@ -66,6 +68,7 @@ impl Default for ServeSettings {
     fn default() -> Self {
         ServeSettings {
             listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:8081".into(),
             max_request_body: Size::mib(1),
             max_concurrency_per_app: 32,
             drain_timeout: Dur(Duration::from_secs(30)),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod guests;
+pub mod serving;
 pub mod upstream;
 
 #[allow(unused_imports)]

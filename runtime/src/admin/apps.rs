@@ -1,0 +1,168 @@
+//! App endpoints: list, inspect, kill, unkill, and the audit log.
+
+use super::tokens::{Principal, Role};
+use super::{AdminState, ApiError, require};
+use crate::app::LoadedApp;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use warden_host_apis::metering::{ALL, Window};
+
+fn visible(principal: &Principal, app: &LoadedApp) -> bool {
+    principal.role != Role::Creator
+        || app.manifest.app.owner.as_deref() == Some(principal.name.as_str())
+}
+
+fn find(state: &AdminState, principal: &Principal, name: &str) -> Result<Arc<LoadedApp>, ApiError> {
+    state
+        .server
+        .all_apps()
+        .iter()
+        .find(|a| a.name() == name && visible(principal, a))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&format!("app `{name}`")))
+}
+
+fn summary(state: &AdminState, app: &LoadedApp) -> Value {
+    json!({
+        "name": app.name(),
+        "version": app.version(),
+        "world": app.world,
+        "owner": app.manifest.app.owner,
+        "team": app.manifest.app.team,
+        "route": app.manifest.http.as_ref().map(|h| h.route.clone()),
+        "state": if app.kill_switch().is_killed() { "killed" } else { "running" },
+        "kill": state.server.runtime().kill_state().get(app.name()),
+    })
+}
+
+pub async fn list(State(state): State<AdminState>, principal: Principal) -> Json<Value> {
+    let apps: Vec<Value> = state
+        .server
+        .all_apps()
+        .iter()
+        .filter(|a| visible(&principal, a))
+        .map(|a| summary(&state, a))
+        .collect();
+    Json(json!({ "apps": apps }))
+}
+
+pub async fn inspect(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let app = find(&state, &principal, &name)?;
+    let mut out = summary(&state, &app);
+    let today = app.egress.meter.usage(ALL, &Window::day_now());
+    let quota = app.egress.meter.limits();
+    let limits = app.limits;
+    out["digest"] = json!(app.digest);
+    out["limits"] = json!({
+        "fuel": limits.fuel,
+        "memory": limits.memory.to_string(),
+        "timeout": limits.timeout.to_string(),
+        "max_output": limits.max_output.to_string(),
+    });
+    out["usage_today"] = json!(today);
+    out["quota"] = json!({
+        "egress_bytes": { "used": today.bytes_out + today.bytes_in, "limit": quota.egress_bytes, "resets_at": Window::day_now().resets_at() },
+        "connector_calls": { "used": today.calls, "limit": quota.connector_calls, "resets_at": Window::day_now().resets_at() },
+        "requests_per_minute": { "limit": quota.requests_per_minute },
+    });
+    out["grants"] = json!({
+        "connectors": app.manifest.connectors,
+        "allowed_hosts": app.manifest.egress.allowed_hosts,
+        "storage": app.manifest.storage,
+    });
+    out["schedules"] = json!(
+        app.schedules
+            .iter()
+            .map(|s| s.text.clone())
+            .collect::<Vec<_>>()
+    );
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+pub struct KillBody {
+    reason: String,
+}
+
+pub async fn kill(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    Json(body): Json<KillBody>,
+) -> Result<Json<Value>, ApiError> {
+    require(&principal, &[Role::Admin])?;
+    find(&state, &principal, &name)?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError(
+            axum::http::StatusCode::BAD_REQUEST,
+            "a reason is required".into(),
+        ));
+    }
+    state
+        .server
+        .runtime()
+        .kill(&name, &body.reason, &format!("token:{}", principal.name))
+        .map_err(|e| {
+            ApiError(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("kill not recorded: {e}"),
+            )
+        })?;
+    Ok(Json(json!({ "app": name, "state": "killed" })))
+}
+
+pub async fn unkill(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require(&principal, &[Role::Admin])?;
+    find(&state, &principal, &name)?;
+    state
+        .server
+        .runtime()
+        .unkill(&name, &format!("token:{}", principal.name))
+        .map_err(|e| {
+            ApiError(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("unkill not recorded: {e}"),
+            )
+        })?;
+    Ok(Json(json!({ "app": name, "state": "running" })))
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    app: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn audit(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require(&principal, &[Role::Admin, Role::Auditor])?;
+    let log = state.server.runtime().audit();
+    let entries = log.entries().map_err(|e| {
+        ApiError(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("audit log unreadable: {e}"),
+        )
+    })?;
+    let filtered: Vec<_> = entries
+        .into_iter()
+        .filter(|e| q.app.is_none() || e.app == q.app)
+        .collect();
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let tail: Vec<_> = filtered[filtered.len().saturating_sub(limit)..].to_vec();
+    let verify = log.verify().map(|r| r.is_intact()).unwrap_or(false);
+    Ok(Json(json!({ "intact": verify, "entries": tail })))
+}
