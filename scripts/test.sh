@@ -4,4 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
-cargo test --workspace --all-targets "$@"
+# Benches are built (so they cannot rot) but not run here: they measure,
+# and `cargo bench -p warden-benches` runs them.
+cargo build --workspace --all-targets
+cargo test --workspace "$@"

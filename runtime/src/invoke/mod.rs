@@ -288,7 +288,7 @@ impl Runtime {
         };
         record_calls(tracer, &cx, &state.egress.take_calls());
         record_on_span(&cx, &usage, error.as_ref(), &logs, &denials);
-        if let Err(e) = app.egress.meter.flush() {
+        if let Err(e) = app.egress.meter.flush_if_due() {
             eprintln!("warden: usage counters for `{}` not saved: {e}", app.name());
         }
         let result = match error {
