@@ -49,12 +49,20 @@ impl Counters {
 /// Where counters for all scopes of an app are summed.
 pub const ALL: &str = "*";
 
+/// scope -> window id -> counters. Nested so the hot path looks scopes up
+/// by `&str` without allocating.
+type ByScope = BTreeMap<String, BTreeMap<u64, Counters>>;
+
 #[derive(Default)]
 struct State {
-    /// (scope, window key) -> total known (stored at load + local since).
-    totals: BTreeMap<(String, String), Counters>,
-    /// (scope, window key) -> not yet written.
-    pending: BTreeMap<(String, String), Counters>,
+    /// Totals known (stored when the window was first used + local since).
+    totals: ByScope,
+    /// Deltas not yet written.
+    pending: ByScope,
+}
+
+fn slot<'a>(map: &'a mut ByScope, scope: &str, window: u64) -> Option<&'a mut Counters> {
+    map.get_mut(scope).and_then(|w| w.get_mut(&window))
 }
 
 /// One app's meter, shared by all its invocations.
@@ -85,17 +93,25 @@ impl Meter {
         &self.limits
     }
 
-    fn total(&self, state: &mut State, scope: &str, window: &Window) -> Counters {
-        let key = (scope.to_string(), window.key());
-        if let Some(c) = state.totals.get(&key) {
-            return *c;
+    fn total<'a>(&self, state: &'a mut State, scope: &str, window: &Window) -> &'a mut Counters {
+        let id = window.id();
+        if slot(&mut state.totals, scope, id).is_none() {
+            let stored = self
+                .store
+                .get(&self.app, scope, &window.key())
+                .unwrap_or_default();
+            state
+                .totals
+                .entry(scope.to_string())
+                .or_default()
+                .insert(id, stored);
         }
-        let stored = self
-            .store
-            .get(&self.app, scope, &window.key())
-            .unwrap_or_default();
-        state.totals.insert(key, stored);
-        stored
+        state
+            .totals
+            .entry(scope.to_string())
+            .or_default()
+            .entry(id)
+            .or_default()
     }
 
     /// Adds `delta` to `scope` and to the app total, in the day and minute
@@ -105,14 +121,17 @@ impl Meter {
         let scopes: &[&str] = if scope == ALL { &[ALL] } else { &[scope, ALL] };
         for window in [Window::day_now(), Window::minute_now()] {
             for &s in scopes {
-                let mut total = self.total(&mut state, s, &window);
-                total.add(&delta);
-                state.totals.insert((s.to_string(), window.key()), total);
-                state
-                    .pending
-                    .entry((s.to_string(), window.key()))
-                    .or_default()
-                    .add(&delta);
+                self.total(&mut state, s, &window).add(&delta);
+                match slot(&mut state.pending, s, window.id()) {
+                    Some(pending) => pending.add(&delta),
+                    None => {
+                        state
+                            .pending
+                            .entry(s.to_string())
+                            .or_default()
+                            .insert(window.id(), delta);
+                    }
+                }
             }
         }
     }
@@ -120,7 +139,7 @@ impl Meter {
     /// Today's (or this minute's) counters for a scope.
     pub fn usage(&self, scope: &str, window: &Window) -> Counters {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        self.total(&mut state, scope, window)
+        *self.total(&mut state, scope, window)
     }
 
     /// May one more outbound call of `bytes_out` bytes go out?
@@ -156,7 +175,15 @@ impl Meter {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             std::mem::take(&mut state.pending)
         };
-        let rows: Vec<_> = pending.into_iter().filter(|(_, c)| !c.is_zero()).collect();
+        let rows: Vec<_> = pending
+            .into_iter()
+            .flat_map(|(scope, windows)| {
+                windows
+                    .into_iter()
+                    .map(move |(id, c)| ((scope.clone(), Window::from_id(id).key()), c))
+            })
+            .filter(|(_, c)| !c.is_zero())
+            .collect();
         if rows.is_empty() {
             return Ok(());
         }

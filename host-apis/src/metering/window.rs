@@ -29,6 +29,18 @@ impl Window {
         Window::containing(SystemTime::now(), 60)
     }
 
+    /// A compact id for in-memory maps: start and kind in one number.
+    pub fn id(&self) -> u64 {
+        (self.start << 1) | u64::from(self.length == 86_400)
+    }
+
+    pub fn from_id(id: u64) -> Window {
+        Window {
+            start: id >> 1,
+            length: if id & 1 == 1 { 86_400 } else { 60 },
+        }
+    }
+
     /// Stable key: `d:<start>` or `m:<start>` (Unix seconds).
     pub fn key(&self) -> String {
         let kind = if self.length == 86_400 { "d" } else { "m" };
@@ -52,5 +64,8 @@ mod tests {
         let day = Window::day_at(at);
         assert_eq!(day.resets_at(), "2025-11-28T00:00:00Z");
         assert_eq!(day.key(), "d:1764201600");
+        assert_eq!(Window::from_id(day.id()), day);
+        let minute = Window::minute_now();
+        assert_eq!(Window::from_id(minute.id()), minute);
     }
 }

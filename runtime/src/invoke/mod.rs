@@ -351,6 +351,9 @@ fn refused(
 
 /// One child span per outbound call, with the call's own start and end.
 fn record_calls(tracer: &opentelemetry_sdk::trace::SdkTracer, cx: &Context, calls: &[CallRecord]) {
+    if !cx.span().is_recording() {
+        return;
+    }
     for call in calls {
         let mut attributes = vec![
             KeyValue::new(keys::EGRESS_KIND, call.kind),
@@ -400,6 +403,9 @@ fn record_on_span(
     denials: &[DenialRecord],
 ) {
     let span = cx.span();
+    if !span.is_recording() {
+        return;
+    }
     for record in logs {
         span.add_event(
             "log",
