@@ -3,7 +3,6 @@
 use super::{ConfigArgs, EXIT_CONFIG, actor};
 use clap::Args;
 use std::process::ExitCode;
-use warden_runtime::Runtime;
 
 /// Stop an app at once: new requests are refused (503), running ones are
 /// trapped within one epoch tick, its credentials are withheld. Persists
@@ -40,14 +39,6 @@ pub struct UnkillArgs {
     config: ConfigArgs,
 }
 
-fn runtime(config: &ConfigArgs) -> Result<Runtime, ExitCode> {
-    let platform = config.load()?;
-    Runtime::new(platform, warden_runtime::telemetry::disabled()).map_err(|e| {
-        eprintln!("warden: {e:#}");
-        ExitCode::from(EXIT_CONFIG)
-    })
-}
-
 pub fn kill(args: KillArgs) -> ExitCode {
     if let Some(server) = &args.server {
         let body = serde_json::json!({ "reason": args.reason });
@@ -58,7 +49,7 @@ pub fn kill(args: KillArgs) -> ExitCode {
             Some(body),
         ));
     }
-    let runtime = match runtime(&args.config) {
+    let runtime = match args.config.runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -83,7 +74,7 @@ pub fn unkill(args: UnkillArgs) -> ExitCode {
             None,
         ));
     }
-    let runtime = match runtime(&args.config) {
+    let runtime = match args.config.runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };

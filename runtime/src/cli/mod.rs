@@ -87,6 +87,29 @@ impl ConfigArgs {
     }
 }
 
+impl ConfigArgs {
+    /// A runtime for a one-shot maintenance verb, errors already reported.
+    pub fn runtime(&self) -> Result<warden_runtime::Runtime, ExitCode> {
+        let platform = self.load()?;
+        warden_runtime::Runtime::new(platform, warden_runtime::telemetry::disabled()).map_err(|e| {
+            eprintln!("warden: {e:#}");
+            ExitCode::from(EXIT_CONFIG)
+        })
+    }
+}
+
+/// The async runtime the CLI verbs run on, errors already reported.
+pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("warden: cannot start the async runtime: {e}");
+            ExitCode::from(17)
+        })
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

@@ -90,16 +90,9 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let tokio = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let tokio = match super::tokio_runtime() {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("warden: cannot start the async runtime: {e}");
-            return ExitCode::from(17);
-        }
+        Err(code) => return code,
     };
     let request = InvocationRequest::cli(input).with_args(args.args.clone());
     let report = tokio.block_on(runtime.invoke(&app, request));

@@ -4,7 +4,6 @@ use super::{ConfigArgs, EXIT_CONFIG, actor};
 use clap::Subcommand;
 use serde_json::json;
 use std::process::ExitCode;
-use warden_runtime::Runtime;
 use warden_runtime::audit::AuditEvent;
 
 #[derive(Subcommand)]
@@ -31,18 +30,10 @@ pub enum StorageCommand {
     },
 }
 
-fn runtime(config: &ConfigArgs) -> Result<Runtime, ExitCode> {
-    let platform = config.load()?;
-    Runtime::new(platform, warden_runtime::telemetry::disabled()).map_err(|e| {
-        eprintln!("warden: {e:#}");
-        ExitCode::from(EXIT_CONFIG)
-    })
-}
-
 pub fn run(cmd: StorageCommand) -> ExitCode {
     match cmd {
         StorageCommand::Purge { json, config } => {
-            let runtime = match runtime(&config) {
+            let runtime = match config.runtime() {
                 Ok(r) => r,
                 Err(code) => return code,
             };
@@ -74,7 +65,7 @@ pub fn run(cmd: StorageCommand) -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
-            let runtime = match runtime(&config) {
+            let runtime = match config.runtime() {
                 Ok(r) => r,
                 Err(code) => return code,
             };
