@@ -17,6 +17,7 @@ pub mod app;
 pub mod artifact_cache;
 pub mod audit;
 pub mod config;
+pub mod containment;
 pub mod engine;
 pub mod host_state;
 pub mod invoke;

@@ -37,6 +37,7 @@ pub struct Runtime {
     switches: std::sync::Mutex<
         std::collections::HashMap<String, Arc<warden_host_apis::kill::KillSwitch>>,
     >,
+    tally: crate::containment::Tally,
 }
 
 /// The DLP token salt: random, created once per data directory, so
@@ -137,6 +138,7 @@ impl Runtime {
             master_key: std::sync::OnceLock::new(),
             dlp,
             switches: std::sync::Mutex::default(),
+            tally: crate::containment::Tally::default(),
         })
     }
 
@@ -204,6 +206,14 @@ impl Runtime {
     ) -> &std::sync::Mutex<std::collections::HashMap<String, Arc<warden_host_apis::kill::KillSwitch>>>
     {
         &self.switches
+    }
+
+    pub(crate) fn tally(&self) -> &crate::containment::Tally {
+        &self.tally
+    }
+
+    pub(crate) fn dlp(&self) -> &Scanner {
+        &self.dlp
     }
 
     /// The storage backend (for purges and maintenance).

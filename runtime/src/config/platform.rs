@@ -46,6 +46,8 @@ pub struct PlatformConfig {
     pub dlp: DlpRules,
     /// `warden serve`: listener and per-app HTTP limits.
     pub serve: ServeSettings,
+    /// Rules that kill a misbehaving app automatically.
+    pub containment: crate::containment::ContainmentRules,
 }
 
 /// `[serve]` in `warden.toml`.

@@ -295,7 +295,7 @@ impl Runtime {
             None => Ok(call_result.output),
             Some(e) => Err(e),
         };
-        InvocationReport {
+        let report = InvocationReport {
             app: app.name().to_string(),
             version: app.version().to_string(),
             trigger: request.trigger,
@@ -307,7 +307,9 @@ impl Runtime {
             stderr,
             logs,
             denials,
-        }
+        };
+        self.contain(app, &report);
+        report
     }
 }
 

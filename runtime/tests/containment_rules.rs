@@ -1,0 +1,83 @@
+//! Automated containment end to end: a misbehaving app is killed by the
+//! platform's rules, the kill is audited, and the app stays stopped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use support::{TestHost, block_on, fixture};
+use warden_runtime::invoke::InvocationRequest;
+
+#[test]
+fn repeated_denials_trip_the_rule_and_kill_the_app() {
+    let host = TestHost::with_config("[containment]\nmax_denials_per_minute = 8\n");
+    let manifest = host.manifest("prober", &fixture("open_socket"), "");
+    let app = host.load(&manifest);
+    let mut outcomes = Vec::new();
+    for _ in 0..4 {
+        outcomes.push(
+            block_on(
+                host.runtime
+                    .invoke(&app, InvocationRequest::cli(Vec::new())),
+            )
+            .outcome(),
+        );
+    }
+    // Each run is refused four effects (two connects, a bind, a filesystem
+    // lookup): denials add up across runs and the second run trips the rule.
+    assert_eq!(outcomes, ["denied", "denied", "killed", "killed"]);
+    let audit = host.runtime.audit().entries().expect("audit");
+    let trip = audit
+        .iter()
+        .find(|e| e.kind == "containment.triggered")
+        .expect("containment event");
+    assert_eq!(trip.details["rule"], "max_denials_per_minute");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.kind == "app.killed" && e.actor == "warden:containment")
+    );
+    assert!(host.runtime.audit().verify().expect("verify").is_intact());
+}
+
+#[test]
+fn a_secret_in_the_output_kills_the_app() {
+    let host = TestHost::with_config("[containment]\nkill_on_secret_in_output = true\n");
+    let manifest = host.manifest("echo", &fixture("noop_handler"), "");
+    let app = host.load(&manifest);
+    let ok = block_on(
+        host.runtime
+            .invoke(&app, InvocationRequest::cli("harmless text")),
+    );
+    assert_eq!(ok.outcome(), "ok");
+    let leak = block_on(
+        host.runtime
+            .invoke(&app, InvocationRequest::cli("key: AKIAIOSFODNN7EXAMPLE")),
+    );
+    assert_eq!(leak.outcome(), "ok", "the leaking call itself completed");
+    let after = block_on(host.runtime.invoke(&app, InvocationRequest::cli("x")));
+    assert_eq!(after.outcome(), "killed");
+    let state = host.runtime.kill_state();
+    assert!(
+        state["echo"].reason.contains("kill_on_secret_in_output"),
+        "{:?}",
+        state
+    );
+}
+
+#[test]
+fn without_rules_nothing_is_killed() {
+    let host = TestHost::new();
+    let manifest = host.manifest("prober", &fixture("open_socket"), "");
+    let app = host.load(&manifest);
+    for _ in 0..5 {
+        assert_eq!(
+            block_on(
+                host.runtime
+                    .invoke(&app, InvocationRequest::cli(Vec::new()))
+            )
+            .outcome(),
+            "denied"
+        );
+    }
+}
