@@ -9,7 +9,6 @@ pub mod outcome;
 
 use crate::app::LoadedApp;
 use crate::config::Size;
-use crate::engine::deadline_ticks;
 use crate::host_state::HostState;
 use crate::runtime::Runtime;
 use crate::telemetry::keys;
@@ -191,16 +190,17 @@ impl Runtime {
         store.set_hostcall_fuel(limits.hostcall_bytes.as_usize());
         let tick = platform.engine.epoch_tick.get();
         // Check every tick: the kill switch ends a running guest within one
-        // tick; the deadline is counted down here rather than set once.
+        // tick. The deadline is wall-clock time, compared at each check, so
+        // extra epoch bumps (a kill elsewhere advances the epoch) can only
+        // make the check earlier, never end a call before its time.
         let kill = app.kill_switch().clone();
-        let mut ticks_left = deadline_ticks(limits.timeout.get(), tick);
+        let deadline = Instant::now() + limits.timeout.get();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if kill.is_killed() {
                 return Err(wasmtime::Error::new(warden_host_apis::kill::Killed));
             }
-            ticks_left = ticks_left.saturating_sub(1);
-            if ticks_left == 0 {
+            if Instant::now() >= deadline {
                 return Err(wasmtime::Error::new(wasmtime::Trap::Interrupt));
             }
             Ok(wasmtime::UpdateDeadline::Continue(1))
