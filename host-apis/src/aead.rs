@@ -5,7 +5,8 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 
-const NONCE: usize = 12;
+/// Bytes of nonce at the front of every sealed message.
+pub const NONCE: usize = 12;
 
 /// `nonce || ciphertext+tag`. Fails only if the OS has no randomness.
 pub fn seal(key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, String> {

@@ -14,7 +14,7 @@
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -75,7 +75,7 @@ impl ArtifactCache {
         }
         let artifact = engine.precompile_component(bytes)?;
         self.compiles.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = write_atomically(&path, &artifact) {
+        if let Err(e) = crate::fsutil::write_atomically(&path, &artifact) {
             eprintln!(
                 "warden: cannot cache the compiled component at {} ({e}); it will be compiled again next time",
                 path.display()
@@ -93,18 +93,4 @@ impl ArtifactCache {
     pub fn compiles(&self) -> u64 {
         self.compiles.load(Ordering::Relaxed)
     }
-}
-
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("artifact")
-    ));
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
 }

@@ -58,24 +58,3 @@ fn start_ticker(engine: &Engine, tick: Duration) {
         .map(|_| ())
         .unwrap_or_else(|e| eprintln!("warden: cannot start the epoch ticker: {e}"));
 }
-
-/// Epoch ticks that cover `timeout`, plus one so a deadline never fires
-/// early because the call started just before a tick.
-pub fn deadline_ticks(timeout: Duration, tick: Duration) -> u64 {
-    let tick_ns = tick.as_nanos().max(1);
-    let ticks = timeout.as_nanos().div_ceil(tick_ns);
-    u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deadlines_round_up_and_add_one_tick() {
-        let tick = Duration::from_millis(10);
-        assert_eq!(deadline_ticks(Duration::from_millis(100), tick), 11);
-        assert_eq!(deadline_ticks(Duration::from_millis(101), tick), 12);
-        assert_eq!(deadline_ticks(Duration::ZERO, tick), 1);
-    }
-}

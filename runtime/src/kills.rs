@@ -32,12 +32,8 @@ pub fn read_state(path: &Path) -> KillState {
 }
 
 fn write_state(path: &Path, state: &KillState) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?,
-    )?;
-    std::fs::rename(tmp, path)
+    let json = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+    crate::fsutil::write_atomically(path, &json)
 }
 
 impl Runtime {
@@ -63,11 +59,7 @@ impl Runtime {
 
     /// Stops `app` now and for good (until unkilled); audited.
     pub fn kill(&self, app: &str, reason: &str, actor: &str) -> std::io::Result<()> {
-        self.kill_switch(app).kill();
-        // Advance the epoch now so running guests check their switch at
-        // once instead of at the next tick (others lose at most a tick of
-        // their deadline).
-        self.engine().increment_epoch();
+        self.pull(&self.kill_switch(app));
         let path = self.kills_path();
         let mut state = read_state(&path);
         let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -113,20 +105,21 @@ impl Runtime {
     pub fn refresh_kills(&self) {
         let state = read_state(&self.kills_path());
         let switches = self.switches().lock().unwrap_or_else(|p| p.into_inner());
-        let mut newly_killed = false;
         for (app, switch) in switches.iter() {
             match (state.contains_key(app), switch.is_killed()) {
-                (true, false) => {
-                    switch.kill();
-                    newly_killed = true;
-                }
+                (true, false) => self.pull(switch),
                 (false, true) => switch.revive(),
                 _ => {}
             }
         }
-        if newly_killed {
-            self.engine().increment_epoch();
-        }
+    }
+
+    /// Pulls a switch and advances the epoch, so running guests check it at
+    /// once instead of at the next tick (a deadline is wall-clock time, so
+    /// the extra tick shortens nobody's).
+    fn pull(&self, switch: &KillSwitch) {
+        switch.kill();
+        self.engine().increment_epoch();
     }
 
     pub fn kill_state(&self) -> KillState {

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod config;
 pub mod containment;
 pub mod engine;
+pub mod fsutil;
 pub mod host_state;
 pub mod invoke;
 pub mod kills;

@@ -29,15 +29,6 @@ use governed::{CallError, CallRequest, GovernedEgress, Target};
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{WasiBody, WasiHttpHooks};
 
-/// `scheme://authority` of a request: enough to say where it was going
-/// without recording the path or query, which may carry data.
-pub fn destination_of<B>(request: &http::Request<B>) -> String {
-    let uri = request.uri();
-    let scheme = uri.scheme_str().unwrap_or("https");
-    let authority = uri.authority().map(|a| a.as_str()).unwrap_or("<none>");
-    format!("{scheme}://{authority}")
-}
-
 type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
 type ResponseFuture = Box<
     dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<WasiBody>, IoFuture)>> + Send,
@@ -124,19 +115,5 @@ impl WasiHttpHooks for GovernedEgress {
             let response = governed_send(egress, request, max_body).await?;
             Ok((response, Box::new(async { Ok(()) }) as IoFuture))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn destination_keeps_scheme_and_authority_but_not_path_or_query() {
-        let request = http::Request::builder()
-            .uri("https://api.example.com:8443/v1/users?email=a@b.c")
-            .body(())
-            .unwrap_or_default();
-        assert_eq!(destination_of(&request), "https://api.example.com:8443");
     }
 }

@@ -1,8 +1,6 @@
 //! Sealing and opening secret values with the master key.
 
 use super::{Sealed, SecretError, SecretInfo, SecretValue};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
 use std::path::Path;
 
 /// The 256-bit key every secret is sealed under.
@@ -66,9 +64,7 @@ impl MasterKey {
     }
 
     fn create(path: &Path) -> Result<MasterKey, SecretError> {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key)
-            .map_err(|e| SecretError::MasterKey(format!("no randomness: {e}")))?;
+        let key = crate::aead::random_key().map_err(SecretError::MasterKey)?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 SecretError::MasterKey(format!("cannot create {}: {e}", dir.display()))
@@ -79,46 +75,30 @@ impl MasterKey {
         Ok(MasterKey(key))
     }
 
+    /// Seals `value` under the master key, bound to the secret's name.
+    /// Stored as separate nonce and ciphertext fields (the file format).
     pub(super) fn seal(&self, info: SecretInfo, value: &[u8]) -> Result<Sealed, SecretError> {
-        let mut nonce = [0u8; 12];
-        getrandom::fill(&mut nonce)
-            .map_err(|e| SecretError::MasterKey(format!("no randomness: {e}")))?;
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0));
-        let ciphertext = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: value,
-                    aad: info.name.as_bytes(),
-                },
-            )
-            .map_err(|_| SecretError::Decrypt(info.name.clone()))?;
+        let sealed = crate::aead::seal(&self.0, value, info.name.as_bytes())
+            .map_err(SecretError::MasterKey)?;
+        let (nonce, ciphertext) = sealed.split_at(crate::aead::NONCE);
         Ok(Sealed {
-            info,
             nonce: hex::encode(nonce),
             ciphertext: hex::encode(ciphertext),
+            info,
         })
     }
 
     pub(super) fn open(&self, sealed: &Sealed) -> Result<SecretValue, SecretError> {
         let name = &sealed.info.name;
-        let nonce = hex::decode(&sealed.nonce).map_err(|_| SecretError::Decrypt(name.clone()))?;
-        let ciphertext =
-            hex::decode(&sealed.ciphertext).map_err(|_| SecretError::Decrypt(name.clone()))?;
-        if nonce.len() != 12 {
-            return Err(SecretError::Decrypt(name.clone()));
+        let decrypt = || SecretError::Decrypt(name.clone());
+        let mut joined = hex::decode(&sealed.nonce).map_err(|_| decrypt())?;
+        if joined.len() != crate::aead::NONCE {
+            return Err(decrypt());
         }
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0));
-        cipher
-            .decrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &ciphertext,
-                    aad: name.as_bytes(),
-                },
-            )
+        joined.extend(hex::decode(&sealed.ciphertext).map_err(|_| decrypt())?);
+        crate::aead::open(&self.0, &joined, name.as_bytes())
             .map(SecretValue)
-            .map_err(|_| SecretError::Decrypt(name.clone()))
+            .ok_or_else(decrypt)
     }
 }
 

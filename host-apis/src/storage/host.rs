@@ -164,29 +164,31 @@ impl StorageState {
         }
         let usage = ctx.store.usage(&ctx.app).map_err(Error::Internal)?;
         let charge = (key.len() + value.len()) as u64;
+        // Size of the entry this write replaces, read at most once and only
+        // when a cap is close.
+        let mut replaced: Option<Option<u64>> = None;
+        let mut replaced_size = || -> Result<Option<u64>, Error> {
+            if replaced.is_none() {
+                let stored = ctx
+                    .store
+                    .get(&ctx.app, bucket, key, 0)
+                    .map_err(Error::Internal)?;
+                replaced = Some(stored.map(|v| (key.len() + v.len()) as u64));
+            }
+            Ok(replaced.flatten())
+        };
         if let Some(limit) = ctx.quota_bytes
             && usage.bytes + charge > limit
         {
-            let replaced = ctx
-                .store
-                .get(&ctx.app, bucket, key, 0)
-                .map_err(Error::Internal)?
-                .map(|v| (key.len() + v.len()) as u64)
-                .unwrap_or(0);
-            if usage.bytes + charge - replaced.min(usage.bytes) > limit {
+            let credit = replaced_size()?.unwrap_or(0).min(usage.bytes);
+            if usage.bytes + charge - credit > limit {
                 return Err(Error::QuotaExceeded(format!(
                     "quota `storage_bytes` exhausted: used {} of {limit} bytes (`quota.storage_bytes` in app.toml)",
                     usage.bytes
                 )));
             }
         }
-        if usage.keys >= ctx.rules.max_keys
-            && ctx
-                .store
-                .get(&ctx.app, bucket, key, 0)
-                .map_err(Error::Internal)?
-                .is_none()
-        {
+        if usage.keys >= ctx.rules.max_keys && replaced_size()?.is_none() {
             return Err(Error::QuotaExceeded(format!(
                 "key limit reached: {} of {} keys (`storage.max_keys` in warden.toml)",
                 usage.keys, ctx.rules.max_keys

@@ -3,6 +3,7 @@
 use super::tokens::{Principal, Role};
 use super::{AdminState, ApiError, require};
 use crate::app::LoadedApp;
+use crate::kills::KillState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
@@ -25,7 +26,7 @@ fn find(state: &AdminState, principal: &Principal, name: &str) -> Result<Arc<Loa
         .ok_or_else(|| ApiError::not_found(&format!("app `{name}`")))
 }
 
-fn summary(state: &AdminState, app: &LoadedApp) -> Value {
+fn summary(kills: &KillState, app: &LoadedApp) -> Value {
     json!({
         "name": app.name(),
         "version": app.version(),
@@ -34,17 +35,18 @@ fn summary(state: &AdminState, app: &LoadedApp) -> Value {
         "team": app.manifest.app.team,
         "route": app.manifest.http.as_ref().map(|h| h.route.clone()),
         "state": if app.kill_switch().is_killed() { "killed" } else { "running" },
-        "kill": state.server.runtime().kill_state().get(app.name()),
+        "kill": kills.get(app.name()),
     })
 }
 
 pub async fn list(State(state): State<AdminState>, principal: Principal) -> Json<Value> {
+    let kills = state.server.runtime().kill_state();
     let apps: Vec<Value> = state
         .server
         .all_apps()
         .iter()
         .filter(|a| visible(&principal, a))
-        .map(|a| summary(&state, a))
+        .map(|a| summary(&kills, a))
         .collect();
     Json(json!({ "apps": apps }))
 }
@@ -55,7 +57,7 @@ pub async fn inspect(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let app = find(&state, &principal, &name)?;
-    let mut out = summary(&state, &app);
+    let mut out = summary(&state.server.runtime().kill_state(), &app);
     let today = app.egress.meter.usage(ALL, &Window::day_now());
     let quota = app.egress.meter.limits();
     let limits = app.limits;
@@ -151,7 +153,7 @@ pub async fn audit(
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let log = state.server.runtime().audit();
-    let entries = log.entries().map_err(|e| {
+    let (entries, report) = log.read().map_err(|e| {
         ApiError(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             format!("audit log unreadable: {e}"),
@@ -163,6 +165,7 @@ pub async fn audit(
         .collect();
     let limit = q.limit.unwrap_or(100).min(10_000);
     let tail: Vec<_> = filtered[filtered.len().saturating_sub(limit)..].to_vec();
-    let verify = log.verify().map(|r| r.is_intact()).unwrap_or(false);
-    Ok(Json(json!({ "intact": verify, "entries": tail })))
+    Ok(Json(
+        json!({ "intact": report.is_intact(), "entries": tail }),
+    ))
 }

@@ -85,12 +85,8 @@ impl TokenStore {
             hash: hash(&token),
             created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         });
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::rename(tmp, &self.path)?;
+        let json = serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?;
+        crate::fsutil::write_atomically(&self.path, &json)?;
         Ok(token)
     }
 

@@ -94,38 +94,44 @@ impl AuditLog {
     }
 
     fn write_head(&self, head: &Head) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("head.tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec(head).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::rename(&tmp, self.head_path())
+        let json = serde_json::to_vec(head).map_err(std::io::Error::other)?;
+        crate::fsutil::write_atomically(&self.head_path(), &json)
+    }
+
+    fn text(&self) -> std::io::Result<String> {
+        match std::fs::read_to_string(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            other => other,
+        }
     }
 
     /// All entries, in file order. Lines that do not parse are skipped;
     /// use [`AuditLog::verify`] to find them.
     pub fn entries(&self) -> std::io::Result<Vec<AuditEntry>> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        Ok(text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect())
+        Ok(parse_entries(&self.text()?))
     }
 
     /// Checks the whole chain and the head; reports the first problem.
     pub fn verify(&self) -> std::io::Result<VerifyReport> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e),
-        };
-        let head = self.read_head().map(|h| (h.seq, h.hash));
-        Ok(verify::verify(&text, head))
+        Ok(self.check(&self.text()?))
     }
+
+    /// Entries and the verification of the same read of the file.
+    pub fn read(&self) -> std::io::Result<(Vec<AuditEntry>, VerifyReport)> {
+        let text = self.text()?;
+        Ok((parse_entries(&text), self.check(&text)))
+    }
+
+    fn check(&self, text: &str) -> VerifyReport {
+        let head = self.read_head().map(|h| (h.seq, h.hash));
+        verify::verify(text, head)
+    }
+}
+
+fn parse_entries(text: &str) -> Vec<AuditEntry> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// Reads the last complete entry by scanning backwards from the end.

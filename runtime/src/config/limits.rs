@@ -22,8 +22,7 @@ pub struct LimitRequest {
 
 /// A complete set of limits: the platform's defaults or maximums, or the
 /// effective limits of one app.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct Limits {
     /// Deterministic CPU budget per invocation, in wasmtime fuel units
     /// (roughly one per simple Wasm instruction).
