@@ -49,6 +49,8 @@ pub struct LoadedApp {
     pub storage: Arc<StorageContext>,
     /// Parsed `[[schedule]]` entries.
     pub schedules: Vec<crate::schedule::Schedule>,
+    /// How it was loaded (review state, quota override), to reload it.
+    pub options: LoadOptions,
 }
 
 impl LoadedApp {
@@ -77,6 +79,16 @@ impl LoadedApp {
 
 const FIX_BUILD: &str = "build it with `cargo build --release --target wasm32-wasip2` (or your toolchain's equivalent) and point `app.component` at the .wasm file; the path is relative to app.toml";
 const WORLDS: &str = "export `warden:host/handler` (the warden:host/app world, see sdk/), `wasi:cli/run` (a command) or `wasi:http/incoming-handler` (wasi:http/proxy)";
+
+/// What the host knows about an app beyond its manifest.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// A reviewer approved this version: classes that need approval are
+    /// open to it.
+    pub approved: bool,
+    /// The operator's quota override, applied over the manifest's `[quota]`.
+    pub quota: Option<warden_host_apis::metering::QuotaRequest>,
+}
 
 /// The parts of the runtime loading needs.
 pub(crate) struct LoadContext<'a> {
@@ -138,7 +150,11 @@ fn egress_context(
     })
 }
 
-pub(crate) fn load(cx: LoadContext<'_>, manifest_path: &Path) -> Result<LoadedApp, ConfigError> {
+pub(crate) fn load(
+    cx: LoadContext<'_>,
+    manifest_path: &Path,
+    options: &LoadOptions,
+) -> Result<LoadedApp, ConfigError> {
     let LoadContext {
         engine,
         linker,
@@ -146,7 +162,10 @@ pub(crate) fn load(cx: LoadContext<'_>, manifest_path: &Path) -> Result<LoadedAp
         platform,
         ..
     } = cx;
-    let manifest = AppManifest::load(manifest_path)?;
+    let mut manifest = AppManifest::load(manifest_path)?;
+    if let Some(quota) = &options.quota {
+        manifest.quota = manifest.quota.overlay(quota);
+    }
     let egress = Arc::new(egress_context(&cx, &manifest, manifest_path)?);
     let schedules = manifest
         .schedule
@@ -174,10 +193,15 @@ pub(crate) fn load(cx: LoadContext<'_>, manifest_path: &Path) -> Result<LoadedAp
         .iter()
         .any(|b| platform.storage.rule(b.class).encrypt);
     let master = if needs_key { (cx.master_key)() } else { None };
+    let storage_rules = if options.approved {
+        platform.storage.approved()
+    } else {
+        platform.storage.clone()
+    };
     let storage = StorageContext::build(
         &manifest.app.name,
         &manifest.storage,
-        &platform.storage,
+        &storage_rules,
         manifest.quota.storage_bytes.map(|s| s.bytes()),
         cx.storage.clone(),
         master.as_ref(),
@@ -282,5 +306,6 @@ pub(crate) fn load(cx: LoadContext<'_>, manifest_path: &Path) -> Result<LoadedAp
         egress,
         storage: Arc::new(storage),
         schedules,
+        options: options.clone(),
     })
 }

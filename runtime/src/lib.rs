@@ -25,6 +25,7 @@ pub mod invoke;
 pub mod kills;
 pub mod limiter;
 pub mod purge;
+pub mod registry;
 pub mod runtime;
 pub mod schedule;
 pub mod serve;

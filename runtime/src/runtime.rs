@@ -38,6 +38,7 @@ pub struct Runtime {
         std::collections::HashMap<String, Arc<warden_host_apis::kill::KillSwitch>>,
     >,
     tally: crate::containment::Tally,
+    registry: crate::registry::Registry,
 }
 
 /// The DLP token salt: random, created once per data directory, so
@@ -122,6 +123,12 @@ impl Runtime {
                 .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", storage_path.display()))?,
         );
         let dlp = Arc::new(Scanner::new(dlp_salt(&data_dir)?)?);
+        let registry = crate::registry::Registry::open(&data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the deploy registry {}: {e}",
+                data_dir.join("registry.db").display()
+            )
+        })?;
         Ok(Runtime {
             engine,
             linker,
@@ -139,11 +146,22 @@ impl Runtime {
             dlp,
             switches: std::sync::Mutex::default(),
             tally: crate::containment::Tally::default(),
+            registry,
         })
     }
 
     /// Loads and checks an app (see [`crate::app`]).
     pub fn load_app(&self, manifest_path: &Path) -> Result<LoadedApp, ConfigError> {
+        self.load_app_with(manifest_path, &app::LoadOptions::default())
+    }
+
+    /// Loads an app with what the host knows beyond its manifest: review
+    /// state and quota overrides.
+    pub fn load_app_with(
+        &self,
+        manifest_path: &Path,
+        options: &app::LoadOptions,
+    ) -> Result<LoadedApp, ConfigError> {
         let kill = &|name: &str| self.kill_switch(name);
         app::load(
             app::LoadContext {
@@ -160,6 +178,7 @@ impl Runtime {
                 kill,
             },
             manifest_path,
+            options,
         )
     }
 
@@ -206,6 +225,20 @@ impl Runtime {
     ) -> &std::sync::Mutex<std::collections::HashMap<String, Arc<warden_host_apis::kill::KillSwitch>>>
     {
         &self.switches
+    }
+
+    /// Deployed versions, review state, quota overrides and templates.
+    pub fn registry(&self) -> &crate::registry::Registry {
+        &self.registry
+    }
+
+    /// A template by name: `warden.toml` first, then the admin API's.
+    pub fn template(&self, name: &str) -> Option<crate::registry::Template> {
+        self.platform
+            .templates
+            .get(name)
+            .cloned()
+            .or_else(|| self.registry.template(name).ok().flatten())
     }
 
     pub(crate) fn tally(&self) -> &crate::containment::Tally {

@@ -28,6 +28,17 @@ pub struct QuotaLimits {
 }
 
 impl QuotaRequest {
+    /// This request with every field `over` sets replaced by it: how an
+    /// operator's override applies on top of the manifest.
+    pub fn overlay(&self, over: &QuotaRequest) -> QuotaRequest {
+        QuotaRequest {
+            egress_bytes: over.egress_bytes.or(self.egress_bytes),
+            connector_calls: over.connector_calls.or(self.connector_calls),
+            requests_per_minute: over.requests_per_minute.or(self.requests_per_minute),
+            storage_bytes: over.storage_bytes.or(self.storage_bytes),
+        }
+    }
+
     pub fn limits(&self) -> QuotaLimits {
         QuotaLimits {
             egress_bytes: self.egress_bytes.map(|s| s.bytes()),

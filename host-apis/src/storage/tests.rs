@@ -254,7 +254,7 @@ fn bucket_ttls_above_the_class_maximum_and_regulated_buckets_are_refused_at_load
     let regulated = bucket("r", DataClass::Regulated);
     let err = StorageContext::build(
         "app",
-        &[regulated],
+        std::slice::from_ref(&regulated),
         &StorageRules::default(),
         None,
         f.store.clone(),
@@ -262,6 +262,20 @@ fn bucket_ttls_above_the_class_maximum_and_regulated_buckets_are_refused_at_load
     )
     .err();
     assert!(err.is_some_and(|p| p.problem.contains("needs approval")));
+    let approved = StorageContext::build(
+        "app",
+        &[regulated],
+        &StorageRules::default().approved(),
+        None,
+        f.store.clone(),
+        Some(&f.master),
+    );
+    let grant = approved.map(|ctx| ctx.buckets["r"].rule.clone());
+    assert!(
+        grant.as_ref().is_ok_and(|r| r.encrypt && !r.approval),
+        "{:?}",
+        grant.err()
+    );
 }
 
 #[test]

@@ -62,6 +62,8 @@ pub async fn inspect(
     let quota = app.egress.meter.limits();
     let limits = app.limits;
     out["digest"] = json!(app.digest);
+    out["artifact"] = json!(app.artifact);
+    out["approved"] = json!(app.options.approved);
     out["limits"] = json!({
         "fuel": limits.fuel,
         "memory": limits.memory.to_string(),

@@ -4,17 +4,27 @@
 //! Authentication: `Authorization: Bearer <token>` from `warden tokens
 //! create`. Roles decide what a token may do:
 //!
-//! | endpoint                         | creator | reviewer | admin | auditor |
-//! |----------------------------------|---------|----------|-------|---------|
-//! | `GET /v1/apps`, `GET /v1/apps/{app}` | own apps | all  | all   | all     |
-//! | `POST /v1/apps/{app}/kill`, `/unkill` | —   | —        | yes   | —       |
-//! | `GET /v1/audit`                  | —       | —        | yes   | yes     |
+//! | endpoint                                   | creator  | reviewer | admin | auditor |
+//! |--------------------------------------------|----------|----------|-------|---------|
+//! | `GET /v1/apps`, `/v1/apps/{app}`, `…/versions` | own apps | all | all   | all     |
+//! | `POST /v1/apps` (deploy)                   | own apps | —        | yes   | —       |
+//! | `GET /v1/reviews` (pending deploys)        | own      | all      | all   | all     |
+//! | `POST /v1/apps/{app}/approve`, `/reject`   | —        | others' apps | — | —       |
+//! | `POST /v1/apps/{app}/kill`, `/unkill`      | —        | —        | yes   | —       |
+//! | `PUT /v1/apps/{app}/quota`                 | —        | —        | yes   | —       |
+//! | `GET /v1/secrets`                          | —        | —        | yes   | yes     |
+//! | `PUT /v1/secrets/{name}`                   | —        | —        | yes   | —       |
+//! | `GET /v1/templates`                        | yes      | yes      | yes   | yes     |
+//! | `PUT /v1/templates/{name}`                 | —        | —        | yes   | —       |
+//! | `GET /v1/audit`                            | —        | —        | yes   | yes     |
 //!
 //! No token: 401. A token without the role: 403. Every change is an audit
 //! event with the token's name as actor. Error bodies say what was wrong,
 //! never why a token failed beyond "missing or unknown".
 
 mod apps;
+mod deploys;
+mod operate;
 pub mod tokens;
 
 use crate::serve::Server;
@@ -23,7 +33,7 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::json;
 use std::sync::Arc;
 use tokens::{Principal, Role, TokenStore};
@@ -97,10 +107,33 @@ pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
 }
 
 pub fn router(state: AdminState) -> axum::Router {
+    let max_component = state
+        .server
+        .runtime()
+        .platform()
+        .serve
+        .max_component_size
+        .as_usize();
+    // base64 grows the component by a third; the manifest is small.
+    let deploy_limit = max_component / 3 * 4 + 1024 * 1024;
     axum::Router::new()
         .route("/openapi.json", get(openapi))
-        .route("/v1/apps", get(apps::list))
+        .route(
+            "/v1/apps",
+            get(apps::list)
+                .post(deploys::deploy)
+                .layer(axum::extract::DefaultBodyLimit::max(deploy_limit)),
+        )
         .route("/v1/apps/{app}", get(apps::inspect))
+        .route("/v1/apps/{app}/versions", get(deploys::versions))
+        .route("/v1/apps/{app}/approve", post(deploys::approve))
+        .route("/v1/apps/{app}/reject", post(deploys::reject))
+        .route("/v1/apps/{app}/quota", put(operate::set_quota))
+        .route("/v1/reviews", get(deploys::pending))
+        .route("/v1/secrets", get(operate::list_secrets))
+        .route("/v1/secrets/{name}", put(operate::put_secret))
+        .route("/v1/templates", get(operate::list_templates))
+        .route("/v1/templates/{name}", put(operate::put_template))
         .route("/v1/apps/{app}/kill", post(apps::kill))
         .route("/v1/apps/{app}/unkill", post(apps::unkill))
         .route("/v1/audit", get(apps::audit))

@@ -2,6 +2,7 @@
 
 mod audit;
 mod client;
+mod deploy;
 mod kill;
 mod run;
 mod secrets;
@@ -36,6 +37,9 @@ struct Cli {
 enum Command {
     Run(run::RunArgs),
     Serve(serve::ServeArgs),
+    Deploy(deploy::DeployArgs),
+    Approve(deploy::ApproveArgs),
+    Reject(deploy::RejectArgs),
     Kill(kill::KillArgs),
     Unkill(kill::UnkillArgs),
     /// List the apps a running host serves (admin API).
@@ -115,6 +119,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Deploy(args) => deploy::deploy(args),
+        Command::Approve(args) => deploy::approve(args),
+        Command::Reject(args) => deploy::reject(args),
         Command::Kill(args) => kill::kill(args),
         Command::Unkill(args) => kill::unkill(args),
         Command::Apps { server } => client::report(client::call(&server, "GET", "/v1/apps", None)),

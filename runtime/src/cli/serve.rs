@@ -8,13 +8,15 @@ use std::sync::Arc;
 use warden_runtime::Runtime;
 use warden_runtime::serve::{Server, bind};
 
-/// Serve apps over HTTP: each request runs in a fresh sandbox under the
-/// app's limits, quotas and concurrency cap.
+/// Serve apps over HTTP and on schedules: each request runs in a fresh
+/// sandbox under the app's limits, quotas and concurrency cap. Apps come
+/// from `--app` and from earlier deploys (kept in the data directory).
 #[derive(Args)]
 #[command(after_help = "Examples:
   warden serve --app examples/hello-http/app.toml
   warden serve --app examples/hello-http/app.toml --app examples/report-formatter/app.toml --listen 127.0.0.1:9000
   curl http://127.0.0.1:8080/hello/ada
+  warden tokens create --name alice --role creator; WARDEN_TOKEN=... warden deploy app.toml
 
 Apps answer on their `[http] route`. SIGTERM or Ctrl-C stops accepting and
 drains in-flight requests (up to `serve.drain_timeout`).")]
@@ -69,6 +71,22 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    for app in server.all_apps() {
+        if runtime
+            .registry()
+            .quota(app.name())
+            .ok()
+            .flatten()
+            .is_some()
+            && let Err(e) = server.reload(app.name())
+        {
+            eprintln!("warden: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
+    for problem in server.restore() {
+        eprintln!("warden: {problem}");
+    }
     let tokio = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,8 +105,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
+        eprintln!("warden: listening on http://{addr}");
         if server.all_apps().is_empty() {
-            eprintln!("warden: no apps given; pass --app APP.toml (apps with an [http] route or [[schedule]])");
+            eprintln!("warden: no apps yet; pass --app APP.toml, or deploy with `warden deploy APP.toml`");
         }
         for app in server.all_apps().iter().filter(|a| !a.schedules.is_empty()) {
             let patterns: Vec<&str> = app.schedules.iter().map(|s| s.text.as_str()).collect();

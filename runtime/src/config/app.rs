@@ -88,7 +88,13 @@ impl AppManifest {
     /// Reads and checks `app.toml` on its own (platform checks come later).
     pub fn load(path: &Path) -> Result<AppManifest, ConfigError> {
         let text = read_file(path)?;
-        let manifest: AppManifest = parse_toml(path, &text, FIX_SYNTAX)?;
+        AppManifest::parse(path, &text)
+    }
+
+    /// Parses and checks manifest text; `path` names it in errors (for a
+    /// deploy, the name the client sent).
+    pub fn parse(path: &Path, text: &str) -> Result<AppManifest, ConfigError> {
+        let manifest: AppManifest = parse_toml(path, text, FIX_SYNTAX)?;
         manifest.validate(path)?;
         Ok(manifest)
     }

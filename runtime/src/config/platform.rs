@@ -48,6 +48,9 @@ pub struct PlatformConfig {
     pub serve: ServeSettings,
     /// Rules that kill a misbehaving app automatically.
     pub containment: crate::containment::ContainmentRules,
+    /// Blueprints apps may stay within to go live without review
+    /// (`[templates.NAME]`); more can be added through the admin API.
+    pub templates: std::collections::BTreeMap<String, crate::registry::Template>,
 }
 
 /// `[serve]` in `warden.toml`.
@@ -64,6 +67,9 @@ pub struct ServeSettings {
     pub max_concurrency_per_app: u32,
     /// How long a shutdown waits for in-flight requests.
     pub drain_timeout: Dur,
+    /// Largest component a deploy may upload (componentize-py output is
+    /// about 40 MiB).
+    pub max_component_size: Size,
 }
 
 impl Default for ServeSettings {
@@ -74,6 +80,7 @@ impl Default for ServeSettings {
             max_request_body: Size::mib(1),
             max_concurrency_per_app: 32,
             drain_timeout: Dur(Duration::from_secs(30)),
+            max_component_size: Size::mib(100),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! others keep answering. On shutdown the listener closes at once and
 //! in-flight requests drain for up to `serve.drain_timeout`.
 
+pub mod deployed;
 pub mod respond;
 pub mod routes;
 
@@ -34,7 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-/// One app as the server holds it.
+/// One app as the server holds it: the app and its concurrency slots.
 pub struct ServedApp {
     pub app: Arc<LoadedApp>,
     pub route: String,
@@ -53,26 +54,27 @@ impl ServedApp {
     }
 }
 
-pub struct Server {
-    runtime: Arc<Runtime>,
-    apps: Vec<Arc<ServedApp>>,
+/// The apps a server holds at one moment. A deploy builds a new set and
+/// swaps it in; requests already routed keep the set they started with.
+struct AppSet {
+    served: Vec<Arc<ServedApp>>,
     /// Every loaded app, HTTP or not (schedules run for all of them).
     all: Vec<Arc<LoadedApp>>,
-    schedules: std::sync::Mutex<Vec<(String, Arc<crate::schedule::ScheduleStats>)>>,
     routes: RouteTable<usize>,
-    requests: AtomicU64,
 }
 
-impl Server {
+impl AppSet {
     /// Builds the route table. Apps without `[http] route` are not served
-    /// over HTTP; a command app with a route is an error.
-    pub fn new(runtime: Arc<Runtime>, apps: Vec<LoadedApp>) -> Result<Server, ConfigError> {
+    /// over HTTP; a command app with a route is an error. Apps already in
+    /// `previous` keep their concurrency slots.
+    fn build(
+        per_app: usize,
+        all: Vec<Arc<LoadedApp>>,
+        previous: Option<&AppSet>,
+    ) -> Result<AppSet, ConfigError> {
         let mut routes = RouteTable::default();
         let mut served = Vec::new();
-        let per_app = runtime.platform().serve.max_concurrency_per_app as usize;
-        let all: Vec<Arc<LoadedApp>> = apps.into_iter().map(Arc::new).collect();
         for app in &all {
-            let app = app.clone();
             let Some(http) = app.manifest.http.clone() else {
                 continue;
             };
@@ -100,43 +102,135 @@ impl Server {
                     "give each app its own route",
                 )
             })?;
-            served.push(Arc::new(ServedApp {
-                app,
-                route: http.route,
-                concurrency: Semaphore::new(per_app),
-                limit: per_app,
+            let kept = previous.and_then(|set| {
+                set.served
+                    .iter()
+                    .find(|s| Arc::ptr_eq(&s.app, app))
+                    .cloned()
+            });
+            served.push(kept.unwrap_or_else(|| {
+                Arc::new(ServedApp {
+                    app: app.clone(),
+                    route: http.route,
+                    concurrency: Semaphore::new(per_app),
+                    limit: per_app,
+                })
             }));
         }
+        Ok(AppSet {
+            served,
+            all,
+            routes,
+        })
+    }
+}
+
+type ScheduleTasks = (
+    Arc<crate::schedule::ScheduleStats>,
+    Vec<tokio::task::JoinHandle<()>>,
+);
+
+pub struct Server {
+    runtime: Arc<Runtime>,
+    set: std::sync::RwLock<Arc<AppSet>>,
+    /// Serializes changes to the set (deploys, reloads).
+    changing: std::sync::Mutex<()>,
+    /// Set once `run` has started the schedules.
+    started: std::sync::atomic::AtomicBool,
+    schedules: std::sync::Mutex<std::collections::HashMap<String, ScheduleTasks>>,
+    requests: AtomicU64,
+}
+
+impl Server {
+    /// A server for `apps`; fails if two share a route or a command app
+    /// has one.
+    pub fn new(runtime: Arc<Runtime>, apps: Vec<LoadedApp>) -> Result<Server, ConfigError> {
+        let per_app = runtime.platform().serve.max_concurrency_per_app as usize;
+        let all = apps.into_iter().map(Arc::new).collect();
+        let set = AppSet::build(per_app, all, None)?;
         Ok(Server {
             runtime,
-            apps: served,
-            all,
+            set: std::sync::RwLock::new(Arc::new(set)),
+            changing: std::sync::Mutex::default(),
+            started: std::sync::atomic::AtomicBool::new(false),
             schedules: std::sync::Mutex::default(),
-            routes,
             requests: AtomicU64::new(0),
         })
     }
 
-    pub fn apps(&self) -> &[Arc<ServedApp>] {
-        &self.apps
+    fn current(&self) -> Arc<AppSet> {
+        self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn app(&self, name: &str) -> Option<&Arc<ServedApp>> {
-        self.apps.iter().find(|a| a.app.name() == name)
+    /// Serves `app` from now on, replacing any app of the same name (its
+    /// in-flight requests finish on the old version). Fails, changing
+    /// nothing, if its route is taken by another app.
+    pub fn install(&self, app: LoadedApp) -> Result<Arc<LoadedApp>, ConfigError> {
+        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.current();
+        let app = Arc::new(app);
+        let mut all: Vec<Arc<LoadedApp>> = current
+            .all
+            .iter()
+            .filter(|a| a.name() != app.name())
+            .cloned()
+            .collect();
+        all.push(app.clone());
+        let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
+        let set = AppSet::build(per_app, all, Some(&current))?;
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        if self.started.load(Ordering::SeqCst) {
+            self.start_schedules(&app);
+        }
+        Ok(app)
+    }
+
+    /// (Re)starts the schedules of `app`, stopping those of the version it
+    /// replaces.
+    fn start_schedules(&self, app: &Arc<LoadedApp>) {
+        let mut schedules = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, tasks)) = schedules.remove(app.name()) {
+            for task in tasks {
+                task.abort();
+            }
+        }
+        if !app.schedules.is_empty() {
+            let entry = crate::schedule::spawn(self.runtime.clone(), app.clone());
+            schedules.insert(app.name().to_string(), entry);
+        }
+    }
+
+    /// The HTTP-served apps, by route.
+    pub fn apps(&self) -> Vec<Arc<ServedApp>> {
+        self.current().served.clone()
+    }
+
+    pub fn app(&self, name: &str) -> Option<Arc<ServedApp>> {
+        self.current()
+            .served
+            .iter()
+            .find(|a| a.app.name() == name)
+            .cloned()
     }
 
     /// Scheduler counters of `app`, once the server runs.
     pub fn schedule_stats(&self, app: &str) -> Option<Arc<crate::schedule::ScheduleStats>> {
         let schedules = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
-        schedules
-            .iter()
-            .find(|(name, _)| name == app)
-            .map(|(_, s)| s.clone())
+        schedules.get(app).map(|(stats, _)| stats.clone())
     }
 
     /// Every loaded app, HTTP-triggered or not.
-    pub fn all_apps(&self) -> &[Arc<LoadedApp>] {
-        &self.all
+    pub fn all_apps(&self) -> Vec<Arc<LoadedApp>> {
+        self.current().all.clone()
+    }
+
+    /// The loaded app called `name`, if served.
+    pub fn loaded(&self, name: &str) -> Option<Arc<LoadedApp>> {
+        self.current()
+            .all
+            .iter()
+            .find(|a| a.name() == name)
+            .cloned()
     }
 
     pub fn runtime(&self) -> &Arc<Runtime> {
@@ -155,7 +249,13 @@ impl Server {
     pub async fn handle(&self, request: hyper::Request<Incoming>) -> Response {
         let id = self.request_id();
         let path = request.uri().path().to_string();
-        let Some(served) = self.routes.find(&path).and_then(|&i| self.apps.get(i)) else {
+        let set = self.current();
+        let Some(served) = set
+            .routes
+            .find(&path)
+            .and_then(|&i| set.served.get(i))
+            .cloned()
+        else {
             return respond::error(StatusCode::NOT_FOUND, "no app serves this path", &id);
         };
         if served.is_killed() {
@@ -220,14 +320,12 @@ impl Server {
     ) -> std::io::Result<()> {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let watch = self.watch_kills();
-        let mut schedule_tasks = Vec::new();
-        for app in self.all.iter().filter(|a| !a.schedules.is_empty()) {
-            let (stats, tasks) = crate::schedule::spawn(self.runtime.clone(), app.clone());
-            self.schedules
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((app.name().to_string(), stats));
-            schedule_tasks.extend(tasks);
+        {
+            let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+            self.started.store(true, Ordering::SeqCst);
+            for app in self.current().all.iter() {
+                self.start_schedules(app);
+            }
         }
         let drain = self.runtime.platform().serve.drain_timeout.get();
         tokio::pin!(shutdown);
@@ -256,7 +354,14 @@ impl Server {
             }
         }
         drop(listener);
-        for task in &schedule_tasks {
+        let stopped: Vec<ScheduleTasks> = self
+            .schedules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, entry)| entry)
+            .collect();
+        for task in stopped.iter().flat_map(|(_, tasks)| tasks) {
             task.abort();
         }
         tokio::select! {

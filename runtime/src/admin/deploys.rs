@@ -1,0 +1,353 @@
+//! Deploy, review and version endpoints.
+//!
+//! A deploy uploads a manifest and a component. Warden stores both, checks
+//! the app completely (it compiles, links, stays under the platform's
+//! maximums), then either serves it at once — when it stays within its
+//! template — or holds it for a reviewer, listing every grant beyond the
+//! template. A reviewer approves or rejects held deploys of other people's
+//! apps, never their own. Every step is an audit event with its actor.
+
+use super::tokens::{Principal, Role};
+use super::{AdminState, ApiError, require};
+use crate::audit::AuditEvent;
+use crate::config::AppManifest;
+use crate::registry::{Deployment, NewDeploy, Status, review};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployBody {
+    /// The app's `app.toml`, as text.
+    manifest: String,
+    /// The component, base64.
+    component: String,
+}
+
+fn internal(what: &str) -> impl FnOnce(String) -> ApiError + '_ {
+    move |e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {e}"))
+}
+
+fn actor(principal: &Principal) -> String {
+    format!("token:{}", principal.name)
+}
+
+/// Records an audit event; a deploy step that cannot be audited fails.
+fn audit(state: &AdminState, event: AuditEvent) -> Result<(), ApiError> {
+    state
+        .server
+        .runtime()
+        .audit()
+        .append(event)
+        .map(|_| ())
+        .map_err(|e| internal("the audit log could not be written")(e.to_string()))
+}
+
+/// Who owns `app` so far (the owner of its latest deploy, or of the app
+/// served from a local manifest).
+fn current_owner(state: &AdminState, app: &str) -> Option<Option<String>> {
+    if let Some(latest) = state
+        .server
+        .runtime()
+        .registry()
+        .versions(app)
+        .ok()
+        .and_then(|v| v.into_iter().next())
+    {
+        return Some(latest.owner);
+    }
+    state
+        .server
+        .loaded(app)
+        .map(|a| a.manifest.app.owner.clone())
+}
+
+pub async fn deploy(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Json(body): Json<DeployBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require(&principal, &[Role::Creator, Role::Admin])?;
+    let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
+    let label = std::path::Path::new("app.toml");
+    let manifest = AppManifest::parse(label, &body.manifest).map_err(|e| bad(e.to_string()))?;
+    let table: toml::Table = toml::from_str(&body.manifest).map_err(|e| bad(e.to_string()))?;
+    let name = manifest.app.name.clone();
+    let owner = match (principal.role, &manifest.app.owner) {
+        (Role::Creator, Some(owner)) if *owner != principal.name => {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "app.toml: app.owner is `{owner}`, but creators deploy only their own apps\n  fix: set app.owner = \"{}\" or leave it out",
+                    principal.name
+                ),
+            ));
+        }
+        (Role::Creator, _) => Some(principal.name.clone()),
+        (_, owner) => owner.clone(),
+    };
+    if principal.role == Role::Creator
+        && let Some(existing) = current_owner(&state, &name)
+        && existing.as_deref() != Some(principal.name.as_str())
+    {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("app `{name}` belongs to someone else; pick another app.name"),
+        ));
+    }
+    if state.server.loaded(&name).is_some_and(|a| {
+        !a.manifest_path
+            .starts_with(state.server.runtime().data_dir())
+    }) {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "app `{name}` is served from a local manifest (--app) on this host; stop serving it there first"
+            ),
+        ));
+    }
+    let component = base64::engine::general_purpose::STANDARD
+        .decode(body.component.trim())
+        .map_err(|e| bad(format!("component: not base64 ({e})")))?;
+    let digest = hex::encode(Sha256::digest(&component));
+    let runtime = state.server.runtime().clone();
+    let deployment = runtime
+        .registry()
+        .stage(NewDeploy {
+            app: &name,
+            version: &manifest.app.version,
+            owner: owner.as_deref(),
+            deployed_by: &principal.name,
+            manifest: table,
+            component: &component,
+            digest: &digest,
+        })
+        .map_err(|e| internal("the deploy could not be stored")(format!("{e:#}")))?;
+    drop(component);
+    // Check everything now, so a deploy that cannot run fails here and not
+    // when a reviewer approves it.
+    let checking = deployment.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let mut approved = checking;
+        approved.approved = true;
+        crate::serve::deployed::load(&runtime, &approved)
+    })
+    .await
+    .map_err(|e| internal("the deploy check stopped")(e.to_string()))?;
+    let registry = state.server.runtime().registry();
+    let app = match loaded {
+        Ok(app) => app,
+        Err(e) => {
+            let _ = registry.fail(deployment.id, &e.to_string());
+            return Err(bad(e.to_string()));
+        }
+    };
+    let template = manifest
+        .app
+        .template
+        .as_deref()
+        .and_then(|t| state.server.runtime().template(t));
+    let reasons = review::reasons(
+        &manifest,
+        template.as_ref(),
+        &state.server.runtime().platform().storage,
+    );
+    let details = json!({
+        "version": deployment.version,
+        "digest": deployment.digest,
+        "deploy": deployment.id,
+        "artifact": app.artifact,
+        "status": if reasons.is_empty() { "active" } else { "pending" },
+        "reasons": reasons,
+    });
+    if reasons.is_empty() {
+        if let Err(e) = state.server.install(app) {
+            let _ = registry.fail(deployment.id, &e.to_string());
+            return Err(ApiError(StatusCode::CONFLICT, e.to_string()));
+        }
+        registry
+            .activate(deployment.id, None)
+            .map_err(|e| internal("the deploy could not be recorded")(e.to_string()))?;
+    } else {
+        registry
+            .hold(deployment.id, &reasons)
+            .map_err(|e| internal("the deploy could not be recorded")(e.to_string()))?;
+    }
+    audit(
+        &state,
+        AuditEvent {
+            kind: "app.deployed".into(),
+            app: Some(name.clone()),
+            actor: actor(&principal),
+            details: details.clone(),
+        },
+    )?;
+    let status = if reasons.is_empty() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let mut out = details;
+    out["app"] = json!(name);
+    Ok((status, Json(out)))
+}
+
+fn visible(principal: &Principal, d: &Deployment) -> bool {
+    principal.role != Role::Creator || d.owner.as_deref() == Some(principal.name.as_str())
+}
+
+pub async fn versions(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let all = state
+        .server
+        .runtime()
+        .registry()
+        .versions(&name)
+        .map_err(|e| internal("the registry could not be read")(e.to_string()))?;
+    let visible: Vec<&Deployment> = all.iter().filter(|d| visible(&principal, d)).collect();
+    if visible.is_empty() {
+        return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
+    }
+    Ok(Json(json!({ "app": name, "versions": visible })))
+}
+
+/// Deploys waiting for a reviewer (reviewers, admins and auditors see all;
+/// creators their own).
+pub async fn pending(
+    State(state): State<AdminState>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    let all = state
+        .server
+        .runtime()
+        .registry()
+        .pending()
+        .map_err(|e| internal("the registry could not be read")(e.to_string()))?;
+    let visible: Vec<&Deployment> = all.iter().filter(|d| visible(&principal, d)).collect();
+    Ok(Json(json!({ "pending": visible })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    /// The version to review (default: the latest pending one).
+    version: Option<String>,
+    /// Why; required to reject.
+    note: Option<String>,
+}
+
+/// The pending deploy a review is about; refuses reviewers' own apps.
+fn pending_for(
+    state: &AdminState,
+    principal: &Principal,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Deployment, ApiError> {
+    require(principal, &[Role::Reviewer])?;
+    let versions = state
+        .server
+        .runtime()
+        .registry()
+        .versions(name)
+        .map_err(|e| internal("the registry could not be read")(e.to_string()))?;
+    let deployment = versions
+        .into_iter()
+        .find(|d| d.status == Status::Pending && version.is_none_or(|v| d.version == v))
+        .ok_or_else(|| {
+            ApiError::not_found(&format!(
+                "a pending deploy of `{name}`{}",
+                version.map(|v| format!(" version {v}")).unwrap_or_default()
+            ))
+        })?;
+    if deployment.deployed_by == principal.name
+        || deployment.owner.as_deref() == Some(principal.name.as_str())
+    {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "reviewers may not review their own apps; ask another reviewer".into(),
+        ));
+    }
+    Ok(deployment)
+}
+
+pub async fn approve(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    body: Option<Json<ReviewBody>>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let mut deployment = pending_for(&state, &principal, &name, body.version.as_deref())?;
+    deployment.approved = true;
+    let runtime = state.server.runtime().clone();
+    let loading = deployment.clone();
+    let app = tokio::task::spawn_blocking(move || crate::serve::deployed::load(&runtime, &loading))
+        .await
+        .map_err(|e| internal("loading stopped")(e.to_string()))?
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
+    state
+        .server
+        .install(app)
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
+    let note = body.note.unwrap_or_default();
+    state
+        .server
+        .runtime()
+        .registry()
+        .activate(deployment.id, Some((&principal.name, &note)))
+        .map_err(|e| internal("the approval could not be recorded")(e.to_string()))?;
+    audit(
+        &state,
+        AuditEvent {
+            kind: "app.approved".into(),
+            app: Some(name.clone()),
+            actor: actor(&principal),
+            details: json!({ "version": deployment.version, "deploy": deployment.id, "note": note, "reasons": deployment.reasons }),
+        },
+    )?;
+    Ok(Json(
+        json!({ "app": name, "version": deployment.version, "status": "active" }),
+    ))
+}
+
+pub async fn reject(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    Json(body): Json<ReviewBody>,
+) -> Result<Json<Value>, ApiError> {
+    let deployment = pending_for(&state, &principal, &name, body.version.as_deref())?;
+    let note = body.note.unwrap_or_default();
+    if note.trim().is_empty() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "say why in `note`; the creator sees it".into(),
+        ));
+    }
+    state
+        .server
+        .runtime()
+        .registry()
+        .reject(deployment.id, &principal.name, &note)
+        .map_err(|e| internal("the rejection could not be recorded")(e.to_string()))?;
+    audit(
+        &state,
+        AuditEvent {
+            kind: "app.rejected".into(),
+            app: Some(name.clone()),
+            actor: actor(&principal),
+            details: json!({ "version": deployment.version, "deploy": deployment.id, "note": note }),
+        },
+    )?;
+    Ok(Json(
+        json!({ "app": name, "version": deployment.version, "status": "rejected" }),
+    ))
+}

@@ -1,0 +1,203 @@
+//! Operator endpoints: quota overrides, secrets and templates (admin only;
+//! auditors may read the lists). Secret values go in and never come out.
+
+use super::tokens::{Principal, Role};
+use super::{AdminState, ApiError, require};
+use crate::audit::AuditEvent;
+use crate::registry::Template;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warden_host_apis::metering::QuotaRequest;
+
+fn failed(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {e}"))
+}
+
+fn record(
+    state: &AdminState,
+    kind: &str,
+    app: Option<&str>,
+    principal: &Principal,
+    details: Value,
+) -> Result<(), ApiError> {
+    state
+        .server
+        .runtime()
+        .audit()
+        .append(AuditEvent {
+            kind: kind.into(),
+            app: app.map(str::to_string),
+            actor: format!("token:{}", principal.name),
+            details,
+        })
+        .map(|_| ())
+        .map_err(|e| failed("the audit log could not be written", e))
+}
+
+/// Sets an app's quota override (fields left out keep the manifest's);
+/// the app is reloaded and the new limits apply to its next invocation.
+pub async fn set_quota(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    Json(quota): Json<QuotaRequest>,
+) -> Result<Json<Value>, ApiError> {
+    require(&principal, &[Role::Admin])?;
+    let known = state.server.loaded(&name).is_some()
+        || state
+            .server
+            .runtime()
+            .registry()
+            .versions(&name)
+            .is_ok_and(|v| !v.is_empty());
+    if !known {
+        return Err(ApiError::not_found(&format!("app `{name}`")));
+    }
+    state
+        .server
+        .runtime()
+        .registry()
+        .set_quota(&name, &quota, &principal.name)
+        .map_err(|e| failed("the quota could not be stored", e))?;
+    let server = state.server.clone();
+    let reloading = name.clone();
+    tokio::task::spawn_blocking(move || server.reload(&reloading))
+        .await
+        .map_err(|e| failed("reloading stopped", e))?
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
+    record(
+        &state,
+        "quota.set",
+        Some(&name),
+        &principal,
+        json!({ "quota": quota }),
+    )?;
+    let effective = state.server.loaded(&name).map(|a| a.manifest.quota.clone());
+    Ok(Json(
+        json!({ "app": name, "override": quota, "effective": effective }),
+    ))
+}
+
+pub async fn list_secrets(
+    State(state): State<AdminState>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    require(&principal, &[Role::Admin, Role::Auditor])?;
+    let runtime = state.server.runtime();
+    let store = crate::runtime::open_secrets(runtime.platform(), runtime.data_dir())
+        .map_err(|e| failed("the secret store could not be opened", format!("{e:#}")))?;
+    let list = store
+        .list()
+        .map_err(|e| failed("the secret store could not be read", e))?;
+    Ok(Json(json!({ "secrets": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretBody {
+    value: String,
+}
+
+/// Creates or rotates a secret. The answer and the audit event carry the
+/// name and version only.
+pub async fn put_secret(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    Json(body): Json<SecretBody>,
+) -> Result<Json<Value>, ApiError> {
+    require(&principal, &[Role::Admin])?;
+    if body.value.is_empty() {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "`value` is empty".into()));
+    }
+    let runtime = state.server.runtime();
+    let store = crate::runtime::open_secrets(runtime.platform(), runtime.data_dir())
+        .map_err(|e| failed("the secret store could not be opened", format!("{e:#}")))?;
+    let info = store
+        .set(&name, body.value.as_bytes())
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let kind = if info.version > 1 {
+        "secret.rotated"
+    } else {
+        "secret.set"
+    };
+    record(
+        &state,
+        kind,
+        None,
+        &principal,
+        json!({ "secret": info.name, "version": info.version }),
+    )?;
+    Ok(Json(
+        json!({ "secret": info.name, "version": info.version }),
+    ))
+}
+
+/// Every template, from `warden.toml` and from the API (any role may read:
+/// creators pick one to stay within).
+pub async fn list_templates(
+    State(state): State<AdminState>,
+    _principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    let runtime = state.server.runtime();
+    let mut out = serde_json::Map::new();
+    for (name, template) in &runtime.platform().templates {
+        out.insert(
+            name.clone(),
+            json!({ "source": "warden.toml", "template": template }),
+        );
+    }
+    for (name, template) in runtime
+        .registry()
+        .templates()
+        .map_err(|e| failed("the registry could not be read", e))?
+    {
+        out.entry(name)
+            .or_insert(json!({ "source": "api", "template": template }));
+    }
+    Ok(Json(json!({ "templates": out })))
+}
+
+pub async fn put_template(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    Json(template): Json<Template>,
+) -> Result<Json<Value>, ApiError> {
+    require(&principal, &[Role::Admin])?;
+    let runtime = state.server.runtime();
+    if runtime.platform().templates.contains_key(&name) {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("template `{name}` is defined in warden.toml; change it there"),
+        ));
+    }
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{name}` is not a valid template name; use 1-63 characters of a-z, 0-9 and '-'"
+            ),
+        ));
+    }
+    runtime
+        .registry()
+        .set_template(&name, &template, &principal.name)
+        .map_err(|e| failed("the template could not be stored", e))?;
+    record(
+        &state,
+        "template.set",
+        None,
+        &principal,
+        json!({ "template": name, "body": template }),
+    )?;
+    Ok(Json(json!({ "template": name })))
+}

@@ -1,0 +1,111 @@
+//! `warden deploy`, `approve` and `reject`: the admin API verbs creators
+//! and reviewers use against a running host.
+
+use super::client;
+use base64::Engine as _;
+use clap::Args;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Deploy an app (its manifest and component) to a running host.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  WARDEN_TOKEN=... warden deploy examples/hello-http/app.toml
+  WARDEN_TOKEN=... warden deploy app.toml --server http://warden.internal:8081
+
+An app that stays within its template (or asks for no connectors, hosts or
+confidential storage) is served at once; otherwise it waits for a reviewer
+and the answer lists why.")]
+pub struct DeployArgs {
+    /// The app's manifest; its `app.component` is uploaded with it.
+    manifest: PathBuf,
+    #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
+    server: String,
+}
+
+pub fn deploy(args: DeployArgs) -> ExitCode {
+    let manifest = match warden_runtime::config::AppManifest::load(&args.manifest) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("warden: {e}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let component_path = manifest.component_path(&args.manifest);
+    let (text, component) = match (
+        std::fs::read_to_string(&args.manifest),
+        std::fs::read(&component_path),
+    ) {
+        (Ok(t), Ok(c)) => (t, c),
+        (Err(e), _) => {
+            eprintln!("warden: cannot read {}: {e}", args.manifest.display());
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+        (_, Err(e)) => {
+            eprintln!(
+                "warden: {}: app.component: cannot read {}: {e}\n  fix: build the component first (see the app's README)",
+                args.manifest.display(),
+                component_path.display()
+            );
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let body = json!({
+        "manifest": text,
+        "component": base64::engine::general_purpose::STANDARD.encode(component),
+    });
+    client::report(client::call(&args.server, "POST", "/v1/apps", Some(body)))
+}
+
+/// Approve a pending deploy of someone else's app (reviewer role).
+#[derive(Args)]
+#[command(after_help = "Examples:
+  WARDEN_TOKEN=... warden approve expense-dashboard --note \"scopes checked with finance\"
+  WARDEN_TOKEN=... warden approve expense-dashboard --version 1.2.0")]
+pub struct ApproveArgs {
+    app: String,
+    /// The version to approve (default: the latest pending one).
+    #[arg(long)]
+    version: Option<String>,
+    /// A note kept with the approval.
+    #[arg(long)]
+    note: Option<String>,
+    #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
+    server: String,
+}
+
+pub fn approve(args: ApproveArgs) -> ExitCode {
+    let body = json!({ "version": args.version, "note": args.note });
+    client::report(client::call(
+        &args.server,
+        "POST",
+        &format!("/v1/apps/{}/approve", args.app),
+        Some(body),
+    ))
+}
+
+/// Reject a pending deploy, saying why (reviewer role).
+#[derive(Args)]
+#[command(after_help = "Example:
+  WARDEN_TOKEN=... warden reject expense-dashboard --reason \"needs the read scope only\"")]
+pub struct RejectArgs {
+    app: String,
+    /// Why; the creator sees it.
+    #[arg(long)]
+    reason: String,
+    #[arg(long)]
+    version: Option<String>,
+    #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
+    server: String,
+}
+
+pub fn reject(args: RejectArgs) -> ExitCode {
+    let body = json!({ "version": args.version, "note": args.reason });
+    client::report(client::call(
+        &args.server,
+        "POST",
+        &format!("/v1/apps/{}/reject", args.app),
+        Some(body),
+    ))
+}

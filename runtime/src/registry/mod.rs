@@ -1,0 +1,328 @@
+//! The deploy registry: every version of every app deployed through the
+//! admin API, its review state, and the operator's quota overrides and
+//! templates, in `registry.db` (SQLite) in the data directory.
+//!
+//! Components are kept content-addressed in `components/<sha256>.wasm` and
+//! each deploy's manifest in `deploys/<id>/app.toml` (pointing at its
+//! component), so a restart loads exactly what was approved, from the
+//! artifact cache, without recompiling. A deploy is recorded only after
+//! both files are written and synced; a crash in between leaves an unused
+//! file, never a record without its files.
+
+pub mod review;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use warden_host_apis::metering::QuotaRequest;
+
+pub use review::Template;
+
+/// Where a deploy stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Waiting for a reviewer; not served.
+    Pending,
+    /// Served (the one active version of its app).
+    Active,
+    /// Turned down by a reviewer; never served.
+    Rejected,
+    /// Was active; a later version replaced it.
+    Superseded,
+    /// Did not pass the checks at deploy (the error is the review note).
+    Failed,
+}
+
+impl Status {
+    fn parse(s: &str) -> Status {
+        match s {
+            "active" => Status::Active,
+            "rejected" => Status::Rejected,
+            "superseded" => Status::Superseded,
+            "failed" => Status::Failed,
+            _ => Status::Pending,
+        }
+    }
+}
+
+/// One deployed version.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deployment {
+    pub id: i64,
+    pub app: String,
+    pub version: String,
+    pub digest: String,
+    pub owner: Option<String>,
+    pub deployed_by: String,
+    pub deployed_at: String,
+    pub status: Status,
+    /// Why it needed review (empty: it went live at once).
+    pub reasons: Vec<String>,
+    /// Whether a reviewer approved it (unlocks approval-only data classes).
+    pub approved: bool,
+    pub reviewed_by: Option<String>,
+    pub review_note: Option<String>,
+    #[serde(skip)]
+    pub manifest_path: PathBuf,
+}
+
+pub struct Registry {
+    dir: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS deployments (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  app TEXT NOT NULL, version TEXT NOT NULL, digest TEXT NOT NULL,
+  owner TEXT, deployed_by TEXT NOT NULL, deployed_at TEXT NOT NULL,
+  status TEXT NOT NULL, reasons TEXT NOT NULL, approved INTEGER NOT NULL,
+  reviewed_by TEXT, review_note TEXT, manifest_path TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS deployments_app ON deployments(app, status);
+CREATE TABLE IF NOT EXISTS quotas (
+  app TEXT PRIMARY KEY, quota TEXT NOT NULL, set_by TEXT NOT NULL, set_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS templates (
+  name TEXT PRIMARY KEY, template TEXT NOT NULL, set_by TEXT NOT NULL, set_at TEXT NOT NULL);
+";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
+    let reasons: String = r.get(8)?;
+    let status: String = r.get(7)?;
+    let path: String = r.get(12)?;
+    Ok(Deployment {
+        id: r.get(0)?,
+        app: r.get(1)?,
+        version: r.get(2)?,
+        digest: r.get(3)?,
+        owner: r.get(4)?,
+        deployed_by: r.get(5)?,
+        deployed_at: r.get(6)?,
+        status: Status::parse(&status),
+        reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+        approved: r.get::<_, i64>(9)? != 0,
+        reviewed_by: r.get(10)?,
+        review_note: r.get(11)?,
+        manifest_path: PathBuf::from(path),
+    })
+}
+
+const COLUMNS: &str = "id, app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, reviewed_by, review_note, manifest_path";
+
+/// What a new deploy brings.
+pub struct NewDeploy<'a> {
+    pub app: &'a str,
+    pub version: &'a str,
+    pub owner: Option<&'a str>,
+    pub deployed_by: &'a str,
+    /// The manifest as TOML, its `app.component` to be replaced.
+    pub manifest: toml::Table,
+    pub component: &'a [u8],
+    pub digest: &'a str,
+}
+
+impl Registry {
+    /// Opens (creating if needed) the registry in `data_dir`.
+    pub fn open(data_dir: &Path) -> rusqlite::Result<Registry> {
+        let conn = Connection::open(data_dir.join("registry.db"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Registry {
+            dir: data_dir.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stores the component and manifest files, then records the deploy as
+    /// pending. Returns the record.
+    pub fn stage(&self, new: NewDeploy<'_>) -> anyhow::Result<Deployment> {
+        let components = self.dir.join("components");
+        std::fs::create_dir_all(&components)?;
+        let component = components.join(format!("{}.wasm", new.digest));
+        if !component.exists() {
+            crate::fsutil::write_atomically(&component, new.component)?;
+        }
+        let mut manifest = new.manifest;
+        if let Some(toml::Value::Table(app)) = manifest.get_mut("app") {
+            app.insert(
+                "component".into(),
+                toml::Value::String(component.to_string_lossy().into_owned()),
+            );
+            if let Some(owner) = new.owner {
+                app.insert("owner".into(), toml::Value::String(owner.to_string()));
+            }
+        }
+        let text = toml::to_string(&manifest)?;
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO deployments (app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, manifest_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '[]', 0, '')",
+            params![new.app, new.version, new.digest, new.owner, new.deployed_by, now()],
+        )?;
+        let id = tx.last_insert_rowid();
+        let dir = self.dir.join("deploys").join(id.to_string());
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("app.toml");
+        crate::fsutil::write_atomically(&path, text.as_bytes())?;
+        tx.execute(
+            "UPDATE deployments SET manifest_path = ?1 WHERE id = ?2",
+            params![path.to_string_lossy(), id],
+        )?;
+        tx.commit()?;
+        drop(conn);
+        self.get(id)?
+            .ok_or_else(|| anyhow::anyhow!("deploy {id} vanished after it was recorded"))
+    }
+
+    pub fn get(&self, id: i64) -> rusqlite::Result<Option<Deployment>> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1"),
+                [id],
+                row,
+            )
+            .optional()
+    }
+
+    /// Every version of `app`, newest first.
+    pub fn versions(&self, app: &str) -> rusqlite::Result<Vec<Deployment>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM deployments WHERE app = ?1 ORDER BY id DESC"
+        ))?;
+        stmt.query_map([app], row)?.collect()
+    }
+
+    /// The active version of every app, to serve at start-up.
+    pub fn active(&self) -> rusqlite::Result<Vec<Deployment>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM deployments WHERE status = 'active' ORDER BY app"
+        ))?;
+        stmt.query_map([], row)?.collect()
+    }
+
+    /// Every pending deploy, oldest first.
+    pub fn pending(&self) -> rusqlite::Result<Vec<Deployment>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM deployments WHERE status = 'pending' ORDER BY id"
+        ))?;
+        stmt.query_map([], row)?.collect()
+    }
+
+    /// Marks deploy `id` pending with `reasons`.
+    pub fn hold(&self, id: i64, reasons: &[String]) -> rusqlite::Result<()> {
+        let reasons = serde_json::to_string(reasons).unwrap_or_else(|_| "[]".into());
+        self.conn().execute(
+            "UPDATE deployments SET status = 'pending', reasons = ?1 WHERE id = ?2",
+            params![reasons, id],
+        )?;
+        Ok(())
+    }
+
+    /// Makes deploy `id` the active version of its app; the version
+    /// active before is superseded. `review` records who approved it.
+    pub fn activate(&self, id: i64, review: Option<(&str, &str)>) -> rusqlite::Result<()> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE deployments SET status = 'superseded' WHERE status = 'active' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
+            [id],
+        )?;
+        match review {
+            Some((by, note)) => tx.execute(
+                "UPDATE deployments SET status = 'active', approved = 1, reviewed_by = ?2, review_note = ?3 WHERE id = ?1",
+                params![id, by, note],
+            )?,
+            None => tx.execute(
+                "UPDATE deployments SET status = 'active' WHERE id = ?1",
+                [id],
+            )?,
+        };
+        tx.commit()
+    }
+
+    pub fn reject(&self, id: i64, by: &str, note: &str) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "UPDATE deployments SET status = 'rejected', reviewed_by = ?2, review_note = ?3 WHERE id = ?1",
+            params![id, by, note],
+        )?;
+        Ok(())
+    }
+
+    /// Marks deploy `id` failed with the error that stopped it.
+    pub fn fail(&self, id: i64, error: &str) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "UPDATE deployments SET status = 'failed', reviewed_by = 'warden', review_note = ?2 WHERE id = ?1",
+            params![id, error],
+        )?;
+        Ok(())
+    }
+
+    /// The operator's quota override for `app`, if any.
+    pub fn quota(&self, app: &str) -> rusqlite::Result<Option<QuotaRequest>> {
+        let text: Option<String> = self
+            .conn()
+            .query_row("SELECT quota FROM quotas WHERE app = ?1", [app], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    pub fn set_quota(&self, app: &str, quota: &QuotaRequest, by: &str) -> rusqlite::Result<()> {
+        let text = serde_json::to_string(quota).unwrap_or_default();
+        self.conn().execute(
+            "INSERT INTO quotas (app, quota, set_by, set_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(app) DO UPDATE SET quota = excluded.quota, set_by = excluded.set_by, set_at = excluded.set_at",
+            params![app, text, by, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn template(&self, name: &str) -> rusqlite::Result<Option<Template>> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT template FROM templates WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    pub fn templates(&self) -> rusqlite::Result<Vec<(String, Template)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, template FROM templates ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (name, text) = r?;
+            if let Ok(t) = serde_json::from_str(&text) {
+                out.push((name, t));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn set_template(&self, name: &str, template: &Template, by: &str) -> rusqlite::Result<()> {
+        let text = serde_json::to_string(template).unwrap_or_default();
+        self.conn().execute(
+            "INSERT INTO templates (name, template, set_by, set_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET template = excluded.template, set_by = excluded.set_by, set_at = excluded.set_at",
+            params![name, text, by, now()],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! Which deploys need a reviewer: those that ask for more than their
+//! template allows, and those that touch data whose class rule demands
+//! approval.
+//!
+//! A template is a platform blueprint ("read-only dashboard": these
+//! connectors with these scopes, these hosts, data up to this class). An
+//! app that names a template and stays within it goes live at once; every
+//! grant beyond it is listed as a reason, and the deploy waits for a
+//! reviewer. An app with no template is held to the empty template, so an
+//! app with no connectors, no hosts and only public or internal storage
+//! needs no review.
+
+use crate::config::AppManifest;
+use serde::{Deserialize, Serialize};
+use warden_host_apis::classes::DataClass;
+use warden_host_apis::connectors::config::ConnectorRequest;
+use warden_host_apis::storage::config::StorageRules;
+
+/// A platform blueprint an app may stay within (`[templates.NAME]` in
+/// `warden.toml`, or managed through the admin API).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub description: Option<String>,
+    /// Connectors and the scopes within them an app may ask for.
+    #[serde(default)]
+    pub connectors: Vec<ConnectorRequest>,
+    /// Plain egress destinations an app may list, exactly as written.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// The highest storage class an app may keep (default: internal).
+    pub max_class: Option<DataClass>,
+}
+
+impl Template {
+    fn max_class(&self) -> DataClass {
+        self.max_class.unwrap_or(DataClass::Internal)
+    }
+}
+
+/// Why `manifest` needs a reviewer; empty when it may go live at once.
+pub fn reasons(
+    manifest: &AppManifest,
+    template: Option<&Template>,
+    rules: &StorageRules,
+) -> Vec<String> {
+    let empty = Template::default();
+    let (base, label) = match (template, &manifest.app.template) {
+        (Some(t), Some(name)) => (t, format!("template `{name}`")),
+        _ => (&empty, "no template".to_string()),
+    };
+    let mut out = Vec::new();
+    for request in &manifest.connectors {
+        let allowed = base.connectors.iter().find(|c| c.name == request.name);
+        match allowed {
+            None => out.push(format!("connector `{}` is not in {label}", request.name)),
+            Some(allowed) => {
+                for scope in request
+                    .scopes
+                    .iter()
+                    .filter(|s| !allowed.scopes.contains(s))
+                {
+                    out.push(format!(
+                        "connector `{}` scope `{scope}` is not in {label}",
+                        request.name
+                    ));
+                }
+            }
+        }
+    }
+    for host in &manifest.egress.allowed_hosts {
+        if !base.allowed_hosts.contains(host) {
+            out.push(format!("egress host `{host}` is not in {label}"));
+        }
+    }
+    for bucket in &manifest.storage {
+        if bucket.class > base.max_class() {
+            out.push(format!(
+                "bucket `{}` holds {} data; {label} allows up to {}",
+                bucket.bucket,
+                bucket.class,
+                base.max_class()
+            ));
+        } else if rules.rule(bucket.class).approval {
+            out.push(format!(
+                "bucket `{}` holds {} data, which always needs approval",
+                bucket.bucket, bucket.class
+            ));
+        }
+    }
+    if manifest.app.template.is_some() && template.is_none() {
+        out.push(format!(
+            "template `{}` does not exist on this host",
+            manifest.app.template.as_deref().unwrap_or_default()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(extra: &str, template: Option<&str>) -> AppManifest {
+        let template = template
+            .map(|t| format!("template = \"{t}\"\n"))
+            .unwrap_or_default();
+        let text = format!(
+            "[app]\nname = \"a\"\nversion = \"1.0.0\"\ncomponent = \"a.wasm\"\n{template}{extra}"
+        );
+        toml::from_str(&text).unwrap_or_else(|e| unreachable!("test manifest: {e}"))
+    }
+
+    fn dashboard() -> Template {
+        toml::from_str(
+            "connectors = [{ name = \"crm\", scopes = [\"GET /contacts/**\"] }]\nallowed_hosts = [\"https://api.example.com\"]\nmax_class = \"confidential\"",
+        )
+        .unwrap_or_else(|e| unreachable!("test template: {e}"))
+    }
+
+    #[test]
+    fn an_app_without_grants_needs_no_review() {
+        let m = manifest("[[storage]]\nbucket = \"c\"\nclass = \"internal\"", None);
+        assert!(reasons(&m, None, &StorageRules::default()).is_empty());
+    }
+
+    #[test]
+    fn grants_without_a_template_each_need_review() {
+        let m = manifest(
+            "[[connectors]]\nname = \"crm\"\nscopes = [\"GET /contacts/**\"]\n[egress]\nallowed_hosts = [\"https://x.example\"]\n[[storage]]\nbucket = \"c\"\nclass = \"confidential\"",
+            None,
+        );
+        let r = reasons(&m, None, &StorageRules::default());
+        assert_eq!(r.len(), 3, "{r:?}");
+        assert!(r[0].contains("connector `crm`") && r[0].contains("no template"));
+    }
+
+    #[test]
+    fn staying_within_a_template_needs_no_review_and_going_beyond_does() {
+        let within = manifest(
+            "[[connectors]]\nname = \"crm\"\nscopes = [\"GET /contacts/**\"]\n[[storage]]\nbucket = \"c\"\nclass = \"confidential\"",
+            Some("dash"),
+        );
+        let t = dashboard();
+        assert!(reasons(&within, Some(&t), &StorageRules::default()).is_empty());
+        let beyond = manifest(
+            "[[connectors]]\nname = \"crm\"\nscopes = [\"POST /contacts\"]",
+            Some("dash"),
+        );
+        let r = reasons(&beyond, Some(&t), &StorageRules::default());
+        assert_eq!(
+            r,
+            vec!["connector `crm` scope `POST /contacts` is not in template `dash`".to_string()]
+        );
+    }
+
+    #[test]
+    fn regulated_data_always_needs_review_and_unknown_templates_are_named() {
+        let mut t = dashboard();
+        t.max_class = Some(DataClass::Regulated);
+        let m = manifest(
+            "[[storage]]\nbucket = \"hr\"\nclass = \"regulated\"",
+            Some("dash"),
+        );
+        let r = reasons(&m, Some(&t), &StorageRules::default());
+        assert!(r[0].contains("always needs approval"), "{r:?}");
+        let r = reasons(&m, None, &StorageRules::default());
+        assert!(
+            r.iter()
+                .any(|x| x.contains("template `dash` does not exist")),
+            "{r:?}"
+        );
+    }
+}

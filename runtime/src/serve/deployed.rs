@@ -1,0 +1,66 @@
+//! Serving what the deploy registry holds: at start-up every active
+//! version comes back (from the artifact cache, without recompiling), and
+//! an operator's quota change reloads the app it applies to.
+
+use super::Server;
+use crate::app::{LoadOptions, LoadedApp};
+use crate::config::ConfigError;
+use crate::registry::Deployment;
+use crate::runtime::Runtime;
+
+/// Loads a deployed version with its review state and quota override.
+pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, ConfigError> {
+    let quota = runtime.registry().quota(&deployment.app).ok().flatten();
+    runtime.load_app_with(
+        &deployment.manifest_path,
+        &LoadOptions {
+            approved: deployment.approved,
+            quota,
+        },
+    )
+}
+
+impl Server {
+    /// Serves every active deploy in the registry. An app already served
+    /// (given with `--app`) keeps its place. Returns one message per
+    /// deploy that could not be served; the others are served regardless.
+    pub fn restore(&self) -> Vec<String> {
+        let active = match self.runtime.registry().active() {
+            Ok(active) => active,
+            Err(e) => return vec![format!("cannot read the deploy registry: {e}")],
+        };
+        let mut problems = Vec::new();
+        for deployment in active {
+            if self.loaded(&deployment.app).is_some() {
+                problems.push(format!(
+                    "{}@{} is deployed but a local --app of the same name is served instead",
+                    deployment.app, deployment.version
+                ));
+                continue;
+            }
+            if let Err(e) = load(&self.runtime, &deployment).and_then(|app| self.install(app)) {
+                problems.push(format!(
+                    "{}@{} (deploy {}) is not served: {e}",
+                    deployment.app, deployment.version, deployment.id
+                ));
+            }
+        }
+        problems
+    }
+
+    /// Reloads `name` as it was loaded, with its current quota override,
+    /// and serves the result.
+    pub fn reload(&self, name: &str) -> Result<(), ConfigError> {
+        let Some(current) = self.loaded(name) else {
+            return Ok(());
+        };
+        let options = LoadOptions {
+            approved: current.options.approved,
+            quota: self.runtime.registry().quota(name).ok().flatten(),
+        };
+        let app = self
+            .runtime
+            .load_app_with(&current.manifest_path, &options)?;
+        self.install(app).map(|_| ())
+    }
+}

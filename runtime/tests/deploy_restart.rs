@@ -1,0 +1,207 @@
+//! The `warden` binary as an operator runs it: `warden serve` with nothing
+//! configured, apps deployed with `warden deploy`, reviewed with `warden
+//! approve`, and the same apps served after a restart from the artifact
+//! cache.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use support::example;
+use support::serving::request;
+
+struct Host {
+    child: Child,
+    app_addr: SocketAddr,
+    admin: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Host {
+    fn start(data_dir: &Path) -> Host {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .env("WARDEN_DATA_DIR", data_dir)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start warden serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut app_addr, mut admin) = (None, None);
+        while app_addr.is_none() || admin.is_none() {
+            let line = lines
+                .recv_timeout(Duration::from_secs(60))
+                .expect("warden serve announces its listeners");
+            if let Some(a) = line.strip_prefix("warden: listening on http://") {
+                app_addr = a.parse().ok();
+            }
+            if let Some(rest) = line.strip_prefix("warden: admin API on ") {
+                admin = rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        Host {
+            child,
+            app_addr: app_addr.expect("app address"),
+            admin: admin.expect("admin address"),
+            lines,
+        }
+    }
+
+    fn stop(mut self) -> Vec<String> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+        self.lines.try_iter().collect()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn warden(data_dir: &Path, token: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
+    cmd.args(args).env("WARDEN_DATA_DIR", data_dir);
+    if let Some(token) = token {
+        cmd.env("WARDEN_TOKEN", token);
+    }
+    cmd.output().expect("run warden")
+}
+
+fn token(data_dir: &Path, name: &str, role: &str) -> String {
+    let out = warden(
+        data_dir,
+        None,
+        &["tokens", "create", "--name", name, "--role", role],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stdout {} stderr {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json answer")
+}
+
+#[test]
+fn deployed_apps_are_served_again_after_a_restart_without_recompiling() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path();
+    let creator = token(data, "alice@example.com", "creator");
+    let reviewer = token(data, "bob", "reviewer");
+
+    let host = Host::start(data);
+    assert_eq!(request(host.app_addr, "GET", "/hello/ada", "").status, 404);
+
+    let manifest = example("hello-http");
+    let deployed = json(&warden(
+        data,
+        Some(&creator),
+        &[
+            "deploy",
+            manifest.to_str().unwrap(),
+            "--server",
+            &host.admin,
+        ],
+    ));
+    assert_eq!(deployed["status"], "active", "{deployed}");
+    assert_eq!(deployed["artifact"], "compiled");
+    let reply = request(host.app_addr, "GET", "/hello/ada", "");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.body.contains("ada"), "{}", reply.body);
+
+    // A version that asks for an egress host waits for a reviewer.
+    let bigger = dir.path().join("hello-2.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+        .replace(
+            "component = \"../",
+            &format!(
+                "component = \"{}/",
+                manifest.parent().unwrap().parent().unwrap().display()
+            ),
+        )
+        + "\n[egress]\nallowed_hosts = [\"https://api.example.com\"]\n";
+    std::fs::write(&bigger, text).unwrap();
+    let held = json(&warden(
+        data,
+        Some(&creator),
+        &["deploy", bigger.to_str().unwrap(), "--server", &host.admin],
+    ));
+    assert_eq!(held["status"], "pending", "{held}");
+    assert!(
+        held["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("api.example.com")
+    );
+    let approved = json(&warden(
+        data,
+        Some(&reviewer),
+        &[
+            "approve",
+            "hello-http",
+            "--note",
+            "host checked",
+            "--server",
+            &host.admin,
+        ],
+    ));
+    assert_eq!(approved["version"], "1.1.0");
+    let stderr = host.stop();
+    assert!(stderr.iter().any(|l| l.contains("stopped")), "{stderr:?}");
+
+    // Restart: the approved version is served, from the cached artifact.
+    let host = Host::start(data);
+    let reply = request(host.app_addr, "GET", "/hello/grace", "");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let inspected = json(&warden(
+        data,
+        Some(&reviewer),
+        &["inspect", "hello-http", "--server", &host.admin],
+    ));
+    assert_eq!(inspected["version"], "1.1.0", "{inspected}");
+    assert_eq!(inspected["artifact"], "cached", "{inspected}");
+    assert_eq!(inspected["approved"], true);
+    host.stop();
+
+    let audit = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();
+    for kind in ["\"app.deployed\"", "\"app.approved\""] {
+        assert!(audit.contains(kind), "{kind} audited");
+    }
+    assert!(audit.contains("token:bob") && audit.contains("token:alice@example.com"));
+}
