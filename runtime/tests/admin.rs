@@ -5,22 +5,14 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use support::admin_api::{Admin, admin_with, deploy_body};
 use support::fixture;
-use support::serving::{Running, send_with, start};
-use warden_runtime::admin::tokens::{Role, TokenStore};
-use warden_runtime::admin::{AdminState, router};
-
-struct Admin {
-    addr: SocketAddr,
-    tokens: Vec<(Role, String)>,
-    running: Running,
-    _thread: std::thread::JoinHandle<()>,
-}
+use support::serving::send_with;
+use warden_runtime::admin::tokens::Role;
 
 fn admin() -> Admin {
-    let running = start(
+    // `owned` belongs to the creator token's holder (by name), `other` not.
+    admin_with(
         "",
         &[
             (
@@ -34,47 +26,7 @@ fn admin() -> Admin {
                 "owner = \"someone-else\"\n[http]\nroute = \"/other\"",
             ),
         ],
-    );
-    // `owned` belongs to the creator token's holder (by name), `other` not.
-    let dir = running.server.runtime().data_dir().to_path_buf();
-    let store = TokenStore::new(&dir);
-    let tokens: Vec<(Role, String)> = [Role::Creator, Role::Reviewer, Role::Admin, Role::Auditor]
-        .into_iter()
-        .map(|role| {
-            (
-                role,
-                store
-                    .create(&format!("{}-user", role.as_str()), role)
-                    .expect("token"),
-            )
-        })
-        .collect();
-    let state = AdminState {
-        server: running.server.clone(),
-        tokens: Arc::new(TokenStore::new(&dir)),
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("rt");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr")).expect("send");
-            axum::serve(listener, router(state)).await.expect("admin");
-        });
-    });
-    let addr = rx.recv().expect("admin address");
-    Admin {
-        addr,
-        tokens,
-        running,
-        _thread: thread,
-    }
+    )
 }
 
 fn call(
@@ -84,24 +36,7 @@ fn call(
     path: &str,
     body: &str,
 ) -> (u16, serde_json::Value) {
-    let token = role.map(|r| {
-        a.tokens
-            .iter()
-            .find(|(x, _)| *x == r)
-            .expect("token")
-            .1
-            .clone()
-    });
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![("content-type", "application/json")];
-    if let Some(auth) = &auth {
-        headers.push(("authorization", auth.as_str()));
-    }
-    let reply = support::block_on(send_with(a.addr, method, path, body, &headers));
-    (
-        reply.status,
-        serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::Null),
-    )
+    a.call(role, method, path, body)
 }
 
 /// Method, path, body and the status each role gets.
@@ -112,6 +47,13 @@ fn every_role_gets_exactly_its_endpoints() {
     let a = admin();
     use Role::*;
     let all = [Creator, Reviewer, Admin, Auditor];
+    let deploy = deploy_body(
+        "deployed",
+        "1.0.0",
+        &fixture("noop_handler"),
+        "owner = \"creator-user\"",
+    );
+    let deploy: &'static String = Box::leak(Box::new(deploy));
     let cases: Vec<Case> = vec![
         (
             "GET",
@@ -167,6 +109,91 @@ fn every_role_gets_exactly_its_endpoints() {
                 (Reviewer, 403),
                 (Auditor, 403),
                 (Admin, 200),
+            ],
+        ),
+        (
+            "GET",
+            "/v1/reviews",
+            "",
+            all.iter().map(|r| (*r, 200)).collect(),
+        ),
+        (
+            "GET",
+            "/v1/templates",
+            "",
+            all.iter().map(|r| (*r, 200)).collect(),
+        ),
+        (
+            "PUT",
+            "/v1/templates/matrix",
+            r#"{"max_class":"internal"}"#,
+            vec![
+                (Creator, 403),
+                (Reviewer, 403),
+                (Auditor, 403),
+                (Admin, 200),
+            ],
+        ),
+        (
+            "PUT",
+            "/v1/apps/other/quota",
+            r#"{"requests_per_minute":1000}"#,
+            vec![
+                (Creator, 403),
+                (Reviewer, 403),
+                (Auditor, 403),
+                (Admin, 200),
+            ],
+        ),
+        (
+            "GET",
+            "/v1/secrets",
+            "",
+            vec![
+                (Creator, 403),
+                (Reviewer, 403),
+                (Auditor, 200),
+                (Admin, 200),
+            ],
+        ),
+        (
+            "PUT",
+            "/v1/secrets/matrix-secret",
+            r#"{"value":"s3cret"}"#,
+            vec![
+                (Creator, 403),
+                (Reviewer, 403),
+                (Auditor, 403),
+                (Admin, 200),
+            ],
+        ),
+        (
+            "POST",
+            "/v1/apps",
+            deploy.as_str(),
+            vec![
+                (Reviewer, 403),
+                (Auditor, 403),
+                (Creator, 201),
+                (Admin, 201),
+            ],
+        ),
+        (
+            "GET",
+            "/v1/apps/deployed/versions",
+            "",
+            all.iter().map(|r| (*r, 200)).collect(),
+        ),
+        (
+            "POST",
+            "/v1/apps/deployed/approve",
+            "{}",
+            // No deploy is pending: the reviewer gets past the role check.
+            vec![
+                (Creator, 403),
+                (Auditor, 403),
+                (Admin, 403),
+                (Reviewer, 404),
             ],
         ),
     ];
@@ -268,6 +295,15 @@ fn the_openapi_document_lists_every_route() {
         "/v1/apps/{app}/kill",
         "/v1/apps/{app}/unkill",
         "/v1/audit",
+        "/v1/apps/{app}/versions",
+        "/v1/apps/{app}/approve",
+        "/v1/apps/{app}/reject",
+        "/v1/apps/{app}/quota",
+        "/v1/reviews",
+        "/v1/secrets",
+        "/v1/secrets/{name}",
+        "/v1/templates",
+        "/v1/templates/{name}",
     ] {
         assert!(
             doc["paths"][path].is_object(),

@@ -2,6 +2,7 @@
 //! from inline `warden.toml` / `app.toml` text.
 #![allow(dead_code)]
 
+pub mod admin_api;
 pub mod guests;
 pub mod serving;
 pub mod upstream;

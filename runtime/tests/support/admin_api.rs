@@ -1,0 +1,123 @@
+//! The admin API on loopback next to a serving host, with one token per
+//! role (named `<role>-user`), and a JSON client for it.
+#![allow(dead_code)]
+
+use super::serving::{Running, send_with, start};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use warden_runtime::admin::tokens::{Role, TokenStore};
+use warden_runtime::admin::{AdminState, router};
+
+pub struct Admin {
+    pub addr: SocketAddr,
+    pub tokens: Vec<(Role, String)>,
+    pub running: Running,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+/// A host serving `apps` under `config`, with its admin API.
+pub fn admin_with(config: &str, apps: &[(&str, std::path::PathBuf, &str)]) -> Admin {
+    let running = start(config, apps);
+    let dir = running.server.runtime().data_dir().to_path_buf();
+    let store = TokenStore::new(&dir);
+    let tokens: Vec<(Role, String)> = [Role::Creator, Role::Reviewer, Role::Admin, Role::Auditor]
+        .into_iter()
+        .map(|role| {
+            (
+                role,
+                store
+                    .create(&format!("{}-user", role.as_str()), role)
+                    .expect("token"),
+            )
+        })
+        .collect();
+    let state = AdminState {
+        server: running.server.clone(),
+        tokens: Arc::new(TokenStore::new(&dir)),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("send");
+            axum::serve(listener, router(state)).await.expect("admin");
+        });
+    });
+    let addr = rx.recv().expect("admin address");
+    Admin {
+        addr,
+        tokens,
+        running,
+        _thread: thread,
+    }
+}
+
+impl Admin {
+    /// Creates another token (for a second creator or reviewer).
+    pub fn token(&self, name: &str, role: Role) -> String {
+        TokenStore::new(self.running.server.runtime().data_dir())
+            .create(name, role)
+            .expect("token")
+    }
+
+    /// Calls the API as `role`'s token (or with none).
+    pub fn call(
+        &self,
+        role: Option<Role>,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
+        let token = role.map(|r| {
+            self.tokens
+                .iter()
+                .find(|(x, _)| *x == r)
+                .expect("token")
+                .1
+                .clone()
+        });
+        self.call_with(token.as_deref(), method, path, body)
+    }
+
+    /// Calls the API with `token`.
+    pub fn call_with(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(auth) = &auth {
+            headers.push(("authorization", auth.as_str()));
+        }
+        let reply = super::block_on(send_with(self.addr, method, path, body, &headers));
+        (
+            reply.status,
+            serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+/// The JSON body of a deploy: an `app.toml` for `name` (version, then
+/// `extra` lines in `[app]` and after) and the component at `component`.
+pub fn deploy_body(name: &str, version: &str, component: &std::path::Path, extra: &str) -> String {
+    use base64::Engine as _;
+    let bytes = std::fs::read(component).expect("component");
+    let manifest = format!(
+        "[app]\nname = \"{name}\"\nversion = \"{version}\"\ncomponent = \"app.wasm\"\n{extra}\n"
+    );
+    serde_json::json!({
+        "manifest": manifest,
+        "component": base64::engine::general_purpose::STANDARD.encode(bytes),
+    })
+    .to_string()
+}
