@@ -11,7 +11,9 @@
 //! A trip kills the app through the kill switch (audited as `app.killed`
 //! with actor `warden:containment`), adds a `containment.triggered` audit
 //! event naming the rule and the figures, and prints an alert on the host's
-//! log. Every rule is off unless set: containment is a platform decision.
+//! log. With `alert_webhook = "https://…"` the alert is also posted there
+//! as JSON (see [`crate::alert`]). Every rule is off unless set:
+//! containment is a platform decision.
 
 use crate::audit::AuditEvent;
 use crate::invoke::InvocationReport;
@@ -30,6 +32,8 @@ pub struct ContainmentRules {
     pub max_dlp_blocks_per_minute: Option<u64>,
     pub max_egress_bytes_per_minute: Option<Size>,
     pub kill_on_secret_in_output: bool,
+    /// Where alerts are posted (JSON), e.g. a chat or paging hook.
+    pub alert_webhook: Option<String>,
 }
 
 impl ContainmentRules {
@@ -140,8 +144,30 @@ impl Runtime {
             actor: "warden:containment".into(),
             details: json!({ "rule": rule, "figures": figures }),
         };
-        if let Err(e) = self.audit().append(event) {
-            eprintln!("warden: containment event not audited: {e}");
+        let seq = match self.audit().append(event) {
+            Ok(entry) => Some(entry.seq),
+            Err(e) => {
+                eprintln!("warden: containment event not audited: {e}");
+                None
+            }
+        };
+        if let Some(url) = rules
+            .alert_webhook
+            .as_deref()
+            .and_then(|u| crate::alert::check_url(u).ok())
+        {
+            let body = json!({
+                "event": "containment.triggered",
+                "app": app.name(),
+                "version": app.version(),
+                "rule": rule,
+                "figures": figures,
+                "action": "killed",
+                "audit_seq": seq,
+                "at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                "runbook": app.manifest.app.runbook,
+            });
+            crate::alert::deliver(url, body, self.platform().egress.clone());
         }
     }
 }

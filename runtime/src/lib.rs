@@ -13,6 +13,7 @@
 //! ```
 
 pub mod admin;
+pub mod alert;
 pub mod app;
 pub mod artifact_cache;
 pub mod audit;

@@ -81,3 +81,51 @@ fn without_rules_nothing_is_killed() {
         );
     }
 }
+
+#[test]
+fn a_trip_posts_an_alert_to_the_webhook() {
+    let hook = support::upstream::Upstream::start();
+    let host = TestHost::with_config(&format!(
+        "[egress]\nallow_cidrs = [\"127.0.0.1/32\"]\n[containment]\nkill_on_secret_in_output = true\nalert_webhook = \"{}\"\n",
+        hook.url("/alerts")
+    ));
+    let manifest = host.manifest("echo", &fixture("noop_handler"), "");
+    let app = host.load(&manifest);
+    let leak = block_on(
+        host.runtime
+            .invoke(&app, InvocationRequest::cli("key: AKIAIOSFODNN7EXAMPLE")),
+    );
+    assert_eq!(leak.outcome(), "ok");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while hook.hits("/alerts") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let seen = hook.seen();
+    let alert = seen
+        .iter()
+        .find(|s| s.path == "/alerts")
+        .expect("the webhook got the alert");
+    let body: serde_json::Value = serde_json::from_str(&alert.body).expect("json alert");
+    assert_eq!(body["event"], "containment.triggered");
+    assert_eq!(body["app"], "echo");
+    assert_eq!(body["rule"], "kill_on_secret_in_output");
+    assert_eq!(body["action"], "killed");
+    assert!(body["audit_seq"].is_u64(), "{body}");
+    assert!(
+        !alert.body.contains("AKIAIOSFODNN7EXAMPLE"),
+        "the alert names the pattern, never the secret"
+    );
+}
+
+#[test]
+fn a_malformed_webhook_url_is_refused_at_config_load() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("warden.toml");
+    std::fs::write(
+        &path,
+        "[containment]\nalert_webhook = \"hooks.example.com\"\n",
+    )
+    .expect("write");
+    let err = warden_runtime::config::PlatformConfig::load(&path).expect_err("refused");
+    assert_eq!(err.field(), Some("containment.alert_webhook"));
+}

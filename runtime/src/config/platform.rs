@@ -183,6 +183,16 @@ impl PlatformConfig {
         {
             return Err(ConfigError::invalid(path, p.field, p.problem, p.fix));
         }
+        if let Some(hook) = &self.containment.alert_webhook
+            && let Err(problem) = crate::alert::check_url(hook)
+        {
+            return Err(ConfigError::invalid(
+                path,
+                "containment.alert_webhook",
+                problem,
+                "write the full URL of the hook, e.g. \"https://hooks.example.com/warden\"",
+            ));
+        }
         if self.engine.max_instances == 0 {
             return Err(ConfigError::invalid(
                 path,
