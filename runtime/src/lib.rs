@@ -25,6 +25,7 @@ pub mod host_state;
 pub mod invoke;
 pub mod kills;
 pub mod limiter;
+pub mod platform_http;
 pub mod purge;
 pub mod registry;
 pub mod runtime;

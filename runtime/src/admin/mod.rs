@@ -1,8 +1,10 @@
 //! The admin API: JSON over HTTP on its own listener (default
 //! 127.0.0.1:8081), described by `GET /openapi.json`.
 //!
-//! Authentication: `Authorization: Bearer <token>` from `warden tokens
-//! create`. Roles decide what a token may do:
+//! Authentication: `Authorization: Bearer <token>` with a token from
+//! `warden tokens create`, or — when `[admin.oidc]` is configured — a JWT
+//! from the company's identity provider (see [`oidc`]). Roles decide what
+//! a caller may do:
 //!
 //! | endpoint                                   | creator  | reviewer | admin | auditor |
 //! |--------------------------------------------|----------|----------|-------|---------|
@@ -24,6 +26,7 @@
 
 mod apps;
 mod deploys;
+pub mod oidc;
 mod operate;
 pub mod tokens;
 
@@ -42,6 +45,25 @@ use tokens::{Principal, Role, TokenStore};
 pub struct AdminState {
     pub server: Arc<Server>,
     pub tokens: Arc<TokenStore>,
+    /// Set when `[admin.oidc]` is configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
+}
+
+impl AdminState {
+    /// The admin API of `server`: its token store and, if configured, OIDC.
+    pub fn new(server: Arc<Server>) -> AdminState {
+        let runtime = server.runtime();
+        AdminState {
+            tokens: Arc::new(TokenStore::new(runtime.data_dir())),
+            oidc: runtime
+                .platform()
+                .admin
+                .oidc
+                .clone()
+                .map(|s| Arc::new(oidc::Oidc::new(s))),
+            server,
+        }
+    }
 }
 
 /// An API error: status and a message for the caller.
@@ -80,12 +102,17 @@ impl FromRequestParts<AdminState> for Principal {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        token.and_then(|t| state.tokens.verify(t)).ok_or_else(|| {
-            ApiError(
-                StatusCode::UNAUTHORIZED,
-                "missing or unknown bearer token".into(),
-            )
-        })
+        let unauthorized = |m: String| ApiError(StatusCode::UNAUTHORIZED, m);
+        match (token, &state.oidc) {
+            (Some(t), Some(oidc)) if !t.starts_with("wdn_") => {
+                oidc.verify(t).await.map_err(unauthorized)
+            }
+            (Some(t), _) => state
+                .tokens
+                .verify(t)
+                .ok_or_else(|| unauthorized("missing or unknown bearer token".into())),
+            (None, _) => Err(unauthorized("missing or unknown bearer token".into())),
+        }
     }
 }
 

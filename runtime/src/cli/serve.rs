@@ -132,10 +132,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         eprintln!("warden: admin API on http://{admin_addr} (tokens: `warden tokens create`)");
         let _purger = warden_runtime::purge::spawn_purger(&runtime);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let admin_state = warden_runtime::admin::AdminState {
-            server: server.clone(),
-            tokens: Arc::new(warden_runtime::admin::tokens::TokenStore::new(runtime.data_dir())),
-        };
+        let admin_state = warden_runtime::admin::AdminState::new(server.clone());
         let mut admin_stop = stop_rx.clone();
         let admin = tokio::spawn(async move {
             let router = warden_runtime::admin::router(admin_state);

@@ -48,9 +48,19 @@ pub struct PlatformConfig {
     pub serve: ServeSettings,
     /// Rules that kill a misbehaving app automatically.
     pub containment: crate::containment::ContainmentRules,
+    /// The admin API: optional OIDC sign-in.
+    pub admin: AdminSettings,
     /// Blueprints apps may stay within to go live without review
     /// (`[templates.NAME]`); more can be added through the admin API.
     pub templates: std::collections::BTreeMap<String, crate::registry::Template>,
+}
+
+/// `[admin]` in `warden.toml`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Accept JWTs from this identity provider besides Warden's own tokens.
+    pub oidc: Option<crate::admin::oidc::OidcSettings>,
 }
 
 /// `[serve]` in `warden.toml`.
@@ -192,6 +202,9 @@ impl PlatformConfig {
                 problem,
                 "write the full URL of the hook, e.g. \"https://hooks.example.com/warden\"",
             ));
+        }
+        if let Some((field, problem, fix)) = self.admin.oidc.as_ref().and_then(|o| o.problem()) {
+            return Err(ConfigError::invalid(path, field, problem, fix));
         }
         if self.engine.max_instances == 0 {
             return Err(ConfigError::invalid(

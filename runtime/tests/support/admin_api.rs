@@ -4,7 +4,6 @@
 
 use super::serving::{Running, send_with, start};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use warden_runtime::admin::tokens::{Role, TokenStore};
 use warden_runtime::admin::{AdminState, router};
 
@@ -31,10 +30,7 @@ pub fn admin_with(config: &str, apps: &[(&str, std::path::PathBuf, &str)]) -> Ad
             )
         })
         .collect();
-    let state = AdminState {
-        server: running.server.clone(),
-        tokens: Arc::new(TokenStore::new(&dir)),
-    };
+    let state = AdminState::new(running.server.clone());
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()

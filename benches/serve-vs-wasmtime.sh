@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Side-by-side: the same wasi:http hello component (examples/hello-http)
+# served by Warden (governance on: fuel, memory, deadline, quotas, kill
+# switch, metering) and by `wasmtime serve` 48.0.8, loaded by `oha` on
+# loopback. Prints requests/s, p50 and p99 for each and the ratio.
+#
+#   ./benches/serve-vs-wasmtime.sh                 # 10 s per side, 32 connections
+#   DURATION=30s CONNECTIONS=64 ./benches/serve-vs-wasmtime.sh
+#
+# Tools (wasmtime-cli 48.0.8 and oha) are installed with `cargo install`
+# into $WARDEN_BENCH_TOOLS (default target/bench-tools) on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+TOOLS="${WARDEN_BENCH_TOOLS:-$PWD/target/bench-tools}"
+WARDEN_PORT="${WARDEN_PORT:-18080}"
+WASMTIME_PORT="${WASMTIME_PORT:-18090}"
+
+if [ ! -x "$TOOLS/bin/wasmtime" ] || ! "$TOOLS/bin/wasmtime" --version | grep -q "48.0.8"; then
+  cargo install --locked wasmtime-cli@48.0.8 --root "$TOOLS"
+fi
+if [ ! -x "$TOOLS/bin/oha" ]; then
+  cargo install --locked oha --root "$TOOLS"
+fi
+./scripts/setup.sh >/dev/null
+cargo build --release -p warden-runtime --bin warden
+
+COMPONENT=examples/target/wasm32-wasip2/release/hello_http.wasm
+DATA="$(mktemp -d)"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+
+wait_for() {
+  for _ in $(seq 1 200); do
+    if curl -fsS -o /dev/null "$1"; then return 0; fi
+    sleep 0.1
+  done
+  echo "bench: $1 never answered" >&2
+  exit 1
+}
+
+WARDEN_DATA_DIR="$DATA/warden" target/release/warden serve \
+  --app examples/hello-http/app.toml \
+  --listen "127.0.0.1:$WARDEN_PORT" --admin-listen "127.0.0.1:0" 2>"$DATA/warden.log" &
+PIDS+=($!)
+"$TOOLS/bin/wasmtime" serve --addr "127.0.0.1:$WASMTIME_PORT" -Scli "$COMPONENT" 2>"$DATA/wasmtime.log" &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$WARDEN_PORT/hello/bench"
+wait_for "http://127.0.0.1:$WASMTIME_PORT/hello/bench"
+
+load() { # name url -> json file
+  "$TOOLS/bin/oha" --no-tui -n 2000 -c "$CONNECTIONS" "$2" >/dev/null # warm-up
+  "$TOOLS/bin/oha" --no-tui --output-format json -z "$DURATION" -c "$CONNECTIONS" "$2" >"$DATA/$1.json"
+}
+load wasmtime "http://127.0.0.1:$WASMTIME_PORT/hello/bench"
+load warden "http://127.0.0.1:$WARDEN_PORT/hello/bench"
+
+python3 - "$DATA" "$DURATION" "$CONNECTIONS" <<'PY'
+import json, sys
+data, duration, conns = sys.argv[1:4]
+def figures(name):
+    d = json.load(open(f"{data}/{name}.json"))
+    s, p = d["summary"], d["latencyPercentiles"]
+    codes = d.get("statusCodeDistribution", {})
+    ok = sum(v for k, v in codes.items() if k.startswith("2"))
+    total = sum(codes.values()) or 1
+    return s["requestsPerSec"], p["p50"] * 1e3, p["p99"] * 1e3, ok / total
+w = figures("warden"); t = figures("wasmtime")
+print(f"hello-http, {duration} per side, {conns} connections, loopback, oha keep-alive")
+print(f"{'server':<18}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'2xx':>8}")
+for name, f in (("wasmtime serve", t), ("warden serve", w)):
+    print(f"{name:<18}{f[0]:>12.0f}{f[1]:>10.3f}{f[2]:>10.3f}{f[3]:>8.1%}")
+print(f"ratio warden/wasmtime: req/s {w[0]/t[0]:.2f}x, p50 {w[1]/t[1]:.2f}x, p99 {w[2]/t[2]:.2f}x (target req/s >= 1.00x)")
+PY
