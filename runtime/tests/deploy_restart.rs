@@ -7,81 +7,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 use support::example;
+use support::process::Host;
 use support::serving::request;
-
-struct Host {
-    child: Child,
-    app_addr: SocketAddr,
-    admin: String,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Host {
-    fn start(data_dir: &Path) -> Host {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
-            .env("WARDEN_DATA_DIR", data_dir)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start warden serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (mut app_addr, mut admin) = (None, None);
-        while app_addr.is_none() || admin.is_none() {
-            let line = lines
-                .recv_timeout(Duration::from_secs(60))
-                .expect("warden serve announces its listeners");
-            if let Some(a) = line.strip_prefix("warden: listening on http://") {
-                app_addr = a.parse().ok();
-            }
-            if let Some(rest) = line.strip_prefix("warden: admin API on ") {
-                admin = rest.split_whitespace().next().map(str::to_string);
-            }
-        }
-        Host {
-            child,
-            app_addr: app_addr.expect("app address"),
-            admin: admin.expect("admin address"),
-            lines,
-        }
-    }
-
-    fn stop(mut self) -> Vec<String> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
-        self.lines.try_iter().collect()
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn warden(data_dir: &Path, token: Option<&str>, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
@@ -123,7 +53,7 @@ fn deployed_apps_are_served_again_after_a_restart_without_recompiling() {
     let creator = token(data, "alice@example.com", "creator");
     let reviewer = token(data, "bob", "reviewer");
 
-    let host = Host::start(data);
+    let host = Host::start(data, &[]);
     assert_eq!(request(host.app_addr, "GET", "/hello/ada", "").status, 404);
 
     let manifest = example("hello-http");
@@ -186,7 +116,7 @@ fn deployed_apps_are_served_again_after_a_restart_without_recompiling() {
     assert!(stderr.iter().any(|l| l.contains("stopped")), "{stderr:?}");
 
     // Restart: the approved version is served, from the cached artifact.
-    let host = Host::start(data);
+    let host = Host::start(data, &[]);
     let reply = request(host.app_addr, "GET", "/hello/grace", "");
     assert_eq!(reply.status, 200, "{}", reply.body);
     let inspected = json(&warden(

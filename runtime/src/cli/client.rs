@@ -1,5 +1,7 @@
 //! A small admin API client for the CLI verbs that talk to a running host
-//! (`--server`, token from `WARDEN_TOKEN`).
+//! (`--server`, token from `WARDEN_TOKEN`). `https://` servers are checked
+//! against the web PKI roots plus, if set, the PEM CA in `WARDEN_CA_CERT`
+//! (for a host with a private or self-signed certificate).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -16,11 +18,16 @@ pub fn call(
     let token = std::env::var("WARDEN_TOKEN")
         .map_err(|_| "set WARDEN_TOKEN to a token from `warden tokens create`".to_string())?;
     let url = url::Url::parse(server).map_err(|e| format!("--server `{server}`: {e}"))?;
-    if url.scheme() != "http" {
+    if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
-            "--server `{server}`: only http:// is supported by this client"
+            "--server `{server}`: use an http:// or https:// URL"
         ));
     }
+    let tls = if url.scheme() == "https" {
+        Some(tls_connector()?)
+    } else {
+        None
+    };
     let host = url.host_str().unwrap_or("127.0.0.1").to_string();
     let port = url.port_or_known_default().unwrap_or(8081);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -31,10 +38,28 @@ pub fn call(
         let stream = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| format!("cannot reach {server}: {e} (is `warden serve` running?)"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
+        let mut sender = match tls {
+            None => {
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::spawn(conn);
+                sender
+            }
+            Some(connector) => {
+                let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| format!("--server `{server}`: {e}"))?;
+                let stream = connector
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("TLS with {server} failed: {e} (for a private CA, set WARDEN_CA_CERT to its PEM file)"))?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::spawn(conn);
+                sender
+            }
+        };
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let request = http::Request::builder()
             .method(method)
@@ -58,6 +83,34 @@ pub fn call(
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Ok((status, value))
     })
+}
+
+/// A TLS client trusting the web PKI roots and `WARDEN_CA_CERT`, if set.
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = tokio_rustls::rustls::RootCertStore::from_iter(
+        webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
+    );
+    if let Ok(path) = std::env::var("WARDEN_CA_CERT") {
+        let certs = CertificateDer::pem_file_iter(&path)
+            .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("WARDEN_CA_CERT: cannot read {path}: {e}"))?;
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("WARDEN_CA_CERT: {path}: {e}"))?;
+        }
+    }
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        config,
+    )))
 }
 
 /// Prints the result of an admin call; exit code 0 on 2xx, 1 otherwise.

@@ -105,7 +105,16 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
-        eprintln!("warden: listening on http://{addr}");
+        let tls = match runtime.platform().serve.tls.as_ref().map(warden_runtime::serve::tls::acceptor) {
+            None => None,
+            Some(Ok(acceptor)) => Some(acceptor),
+            Some(Err(e)) => {
+                eprintln!("warden: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("warden: listening on {scheme}://{addr}");
         if server.all_apps().is_empty() {
             eprintln!("warden: no apps yet; pass --app APP.toml, or deploy with `warden deploy APP.toml`");
         }
@@ -115,7 +124,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
         for served in server.apps() {
             eprintln!(
-                "warden: serving {}@{} ({}) on http://{addr}{}",
+                "warden: serving {}@{} ({}) on {scheme}://{addr}{}",
                 served.app.name(),
                 served.app.version(),
                 served.app.world,
@@ -129,18 +138,24 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
-        eprintln!("warden: admin API on http://{admin_addr} (tokens: `warden tokens create`)");
+        eprintln!("warden: admin API on {scheme}://{admin_addr} (tokens: `warden tokens create`)");
         let _purger = warden_runtime::purge::spawn_purger(&runtime);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let admin_state = warden_runtime::admin::AdminState::new(server.clone());
         let mut admin_stop = stop_rx.clone();
+        let admin_tls = tls.clone();
         let admin = tokio::spawn(async move {
             let router = warden_runtime::admin::router(admin_state);
-            axum::serve(admin_listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = admin_stop.wait_for(|stop| *stop).await;
-                })
-                .await
+            let stop = async move {
+                let _ = admin_stop.wait_for(|stop| *stop).await;
+            };
+            match admin_tls {
+                None => axum::serve(admin_listener, router).with_graceful_shutdown(stop).await,
+                Some(acceptor) => {
+                    let listener = warden_runtime::serve::tls::TlsListener::new(admin_listener, acceptor)?;
+                    axum::serve(listener, router).with_graceful_shutdown(stop).await
+                }
+            }
         });
         let mut app_stop = stop_rx.clone();
         tokio::spawn(async move {
@@ -148,7 +163,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             let _ = stop_tx.send(true);
         });
         let served = server
-            .run(listener, async move {
+            .run_with(listener, tls, async move {
                 let _ = app_stop.wait_for(|stop| *stop).await;
             })
             .await;

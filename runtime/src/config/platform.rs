@@ -77,6 +77,8 @@ pub struct ServeSettings {
     pub max_concurrency_per_app: u32,
     /// How long a shutdown waits for in-flight requests.
     pub drain_timeout: Dur,
+    /// Serve both listeners over TLS with this certificate and key.
+    pub tls: Option<crate::serve::tls::TlsSettings>,
     /// Largest component a deploy may upload (componentize-py output is
     /// about 40 MiB).
     pub max_component_size: Size,
@@ -91,6 +93,7 @@ impl Default for ServeSettings {
             max_concurrency_per_app: 32,
             drain_timeout: Dur(Duration::from_secs(30)),
             max_component_size: Size::mib(100),
+            tls: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 pub mod deployed;
 pub mod respond;
 pub mod routes;
+pub mod tls;
 
 use crate::app::LoadedApp;
 use crate::config::ConfigError;
@@ -318,6 +319,16 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        self.run_with(listener, None, shutdown).await
+    }
+
+    /// [`Server::run`], speaking TLS when `tls` is given.
+    pub async fn run_with(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let watch = self.watch_kills();
         {
@@ -344,10 +355,22 @@ impl Server {
                         let server = server.clone();
                         async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
                     });
-                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
+                    let watcher = graceful.watcher();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        let _ = conn.await;
+                        match tls {
+                            None => {
+                                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                                let _ = watcher.watch(conn).await;
+                            }
+                            Some(acceptor) => {
+                                let Some(stream) = tls::handshake(&acceptor, stream).await else {
+                                    return;
+                                };
+                                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                                let _ = watcher.watch(conn).await;
+                            }
+                        }
                     });
                 }
                 _ = &mut shutdown => break,

@@ -1,0 +1,139 @@
+//! Optional TLS for both listeners (rustls), from PEM files named in
+//! `[serve.tls]`:
+//!
+//! ```toml
+//! [serve.tls]
+//! cert = "/etc/warden/tls/cert.pem"   # the chain, leaf first
+//! key = "/etc/warden/tls/key.pem"     # PKCS#8, PKCS#1 or SEC1
+//! ```
+//!
+//! TLS 1.2 and 1.3 only, with rustls' safe defaults; HTTP/1.1 is announced
+//! over ALPN. A handshake that fails or takes longer than 10 s drops that
+//! connection only.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// How long a client has to finish the handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `[serve.tls]` in `warden.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Builds the acceptor; errors name the file and the problem.
+pub fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&settings.cert)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            format!(
+                "serve.tls.cert: cannot read certificates from {}: {e}",
+                settings.cert.display()
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "serve.tls.cert: {} holds no PEM certificate",
+            settings.cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&settings.key).map_err(|e| {
+        format!(
+            "serve.tls.key: cannot read a private key from {}: {e}",
+            settings.key.display()
+        )
+    })?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("serve.tls: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("serve.tls: the key does not fit the certificate: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Completes the handshake on an accepted connection.
+pub async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        _ => None,
+    }
+}
+
+/// A TLS listener for axum (the admin API). Connections are accepted and
+/// their handshakes run concurrently, each bounded by
+/// [`HANDSHAKE_TIMEOUT`], so a slow client holds up no one else.
+pub struct TlsListener {
+    ready: tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl TlsListener {
+    pub fn new(inner: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<TlsListener> {
+        let local = inner.local_addr()?;
+        let (tx, ready) = tokio::sync::mpsc::channel(64);
+        let accepting = tokio::spawn(async move {
+            loop {
+                let (stream, addr) = match inner.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        eprintln!("warden: admin accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    if let Some(tls) = handshake(&acceptor, stream).await {
+                        let _ = tx.send((tls, addr)).await;
+                    }
+                });
+            }
+        });
+        Ok(TlsListener {
+            ready,
+            local,
+            accepting,
+        })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accept task only ends with the listener.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
