@@ -79,3 +79,22 @@ pub fn example(name: &str) -> PathBuf {
     build_guests();
     examples_dir().join(name).join("app.toml")
 }
+
+/// Builds the Python and JavaScript examples once (componentize-py and
+/// componentize-js, see `scripts/build-foreign-examples.sh`); returns the
+/// manifest of `name` (`hello-py` or `hello-js`).
+pub fn foreign_example(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = Command::new(repo_root().join("scripts/build-foreign-examples.sh"))
+            .output()
+            .expect("run scripts/build-foreign-examples.sh");
+        assert!(
+            out.status.success(),
+            "building the Python and JavaScript examples failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    examples_dir().join(name).join("app.toml")
+}
