@@ -17,6 +17,8 @@ CONNECTIONS="${CONNECTIONS:-32}"
 TOOLS="${WARDEN_BENCH_TOOLS:-$PWD/target/bench-tools}"
 WARDEN_PORT="${WARDEN_PORT:-18080}"
 WASMTIME_PORT="${WASMTIME_PORT:-18090}"
+# Extra flags for `wasmtime serve`, e.g. WASMTIME_FLAGS="-O pooling-allocator=y".
+WASMTIME_FLAGS="${WASMTIME_FLAGS:-}"
 
 if [ ! -x "$TOOLS/bin/wasmtime" ] || ! "$TOOLS/bin/wasmtime" --version | grep -q "48.0.8"; then
   cargo install --locked wasmtime-cli@48.0.8 --root "$TOOLS"
@@ -39,7 +41,7 @@ trap cleanup EXIT
 
 wait_for() {
   for _ in $(seq 1 200); do
-    if curl -fsS -o /dev/null "$1"; then return 0; fi
+    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
     sleep 0.1
   done
   echo "bench: $1 never answered" >&2
@@ -50,7 +52,8 @@ WARDEN_DATA_DIR="$DATA/warden" target/release/warden serve \
   --app examples/hello-http/app.toml \
   --listen "127.0.0.1:$WARDEN_PORT" --admin-listen "127.0.0.1:0" 2>"$DATA/warden.log" &
 PIDS+=($!)
-"$TOOLS/bin/wasmtime" serve --addr "127.0.0.1:$WASMTIME_PORT" -Scli "$COMPONENT" 2>"$DATA/wasmtime.log" &
+# shellcheck disable=SC2086
+"$TOOLS/bin/wasmtime" serve --addr "127.0.0.1:$WASMTIME_PORT" -Scli $WASMTIME_FLAGS "$COMPONENT" 2>"$DATA/wasmtime.log" &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$WARDEN_PORT/hello/bench"
 wait_for "http://127.0.0.1:$WASMTIME_PORT/hello/bench"
@@ -63,7 +66,7 @@ load wasmtime "http://127.0.0.1:$WASMTIME_PORT/hello/bench"
 load warden "http://127.0.0.1:$WARDEN_PORT/hello/bench"
 
 python3 - "$DATA" "$DURATION" "$CONNECTIONS" <<'PY'
-import json, sys
+import json, os, sys
 data, duration, conns = sys.argv[1:4]
 def figures(name):
     d = json.load(open(f"{data}/{name}.json"))
@@ -73,7 +76,8 @@ def figures(name):
     total = sum(codes.values()) or 1
     return s["requestsPerSec"], p["p50"] * 1e3, p["p99"] * 1e3, ok / total
 w = figures("warden"); t = figures("wasmtime")
-print(f"hello-http, {duration} per side, {conns} connections, loopback, oha keep-alive")
+flags = os.environ.get("WASMTIME_FLAGS", "") or "defaults"
+print(f"hello-http, {duration} per side, {conns} connections, loopback, oha keep-alive; wasmtime serve: {flags}")
 print(f"{'server':<18}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'2xx':>8}")
 for name, f in (("wasmtime serve", t), ("warden serve", w)):
     print(f"{name:<18}{f[0]:>12.0f}{f[1]:>10.3f}{f[2]:>10.3f}{f[3]:>8.1%}")
