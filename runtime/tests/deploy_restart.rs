@@ -93,6 +93,12 @@ fn deployed_apps_are_served_again_after_a_restart_without_recompiling() {
         &["deploy", bigger.to_str().unwrap(), "--server", &host.admin],
     ));
     assert_eq!(held["status"], "pending", "{held}");
+    let queue = json(&warden(
+        data,
+        Some(&reviewer),
+        &["reviews", "--server", &host.admin],
+    ));
+    assert_eq!(queue["pending"][0]["version"], "1.1.0", "{queue}");
     assert!(
         held["reasons"][0]
             .as_str()
@@ -127,6 +133,15 @@ fn deployed_apps_are_served_again_after_a_restart_without_recompiling() {
     assert_eq!(inspected["version"], "1.1.0", "{inspected}");
     assert_eq!(inspected["artifact"], "cached", "{inspected}");
     assert_eq!(inspected["approved"], true);
+    let versions = json(&warden(
+        data,
+        Some(&creator),
+        &["versions", "hello-http", "--server", &host.admin],
+    ));
+    assert_eq!(
+        versions["versions"][1]["status"], "superseded",
+        "{versions}"
+    );
     host.stop();
 
     let audit = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();

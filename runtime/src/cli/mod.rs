@@ -57,6 +57,19 @@ enum Command {
         #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
         server: String,
     },
+    /// List every deployed version of an app with its review state (admin API).
+    #[command(after_help = "Example:\n  WARDEN_TOKEN=... warden versions expense-dashboard")]
+    Versions {
+        app: String,
+        #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
+        server: String,
+    },
+    /// List deploys waiting for a reviewer, with the reasons (admin API).
+    #[command(after_help = "Example:\n  WARDEN_TOKEN=... warden reviews")]
+    Reviews {
+        #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
+        server: String,
+    },
     /// Create and list admin API tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -131,6 +144,15 @@ pub fn main() -> ExitCode {
             &format!("/v1/apps/{app}"),
             None,
         )),
+        Command::Versions { app, server } => client::report(client::call(
+            &server,
+            "GET",
+            &format!("/v1/apps/{app}/versions"),
+            None,
+        )),
+        Command::Reviews { server } => {
+            client::report(client::call(&server, "GET", "/v1/reviews", None))
+        }
         Command::Tokens(cmd) => tokens::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Secrets(cmd) => secrets::run(cmd),
