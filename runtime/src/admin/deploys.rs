@@ -8,8 +8,7 @@
 //! apps, never their own. Every step is an audit event with its actor.
 
 use super::tokens::{Principal, Role};
-use super::{AdminState, ApiError, require};
-use crate::audit::AuditEvent;
+use super::{AdminState, ApiError, record, require};
 use crate::config::AppManifest;
 use crate::registry::{Deployment, NewDeploy, Status, review};
 use axum::Json;
@@ -27,25 +26,6 @@ pub struct DeployBody {
     manifest: String,
     /// The component, base64.
     component: String,
-}
-
-fn internal(what: &str) -> impl FnOnce(String) -> ApiError + '_ {
-    move |e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {e}"))
-}
-
-fn actor(principal: &Principal) -> String {
-    format!("token:{}", principal.name)
-}
-
-/// Records an audit event; a deploy step that cannot be audited fails.
-fn audit(state: &AdminState, event: AuditEvent) -> Result<(), ApiError> {
-    state
-        .server
-        .runtime()
-        .audit()
-        .append(event)
-        .map(|_| ())
-        .map_err(|e| internal("the audit log could not be written")(e.to_string()))
 }
 
 /// Who owns `app` so far (the owner of its latest deploy, or of the app
@@ -127,7 +107,7 @@ pub async fn deploy(
             component: &component,
             digest: &digest,
         })
-        .map_err(|e| internal("the deploy could not be stored")(format!("{e:#}")))?;
+        .map_err(|e| ApiError::internal("the deploy could not be stored", format!("{e:#}")))?;
     drop(component);
     // Check everything now, so a deploy that cannot run fails here and not
     // when a reviewer approves it.
@@ -138,7 +118,7 @@ pub async fn deploy(
         crate::serve::deployed::load(&runtime, &approved)
     })
     .await
-    .map_err(|e| internal("the deploy check stopped")(e.to_string()))?;
+    .map_err(|e| ApiError::internal("the deploy check stopped", e))?;
     let registry = state.server.runtime().registry();
     let app = match loaded {
         Ok(app) => app,
@@ -172,20 +152,18 @@ pub async fn deploy(
         }
         registry
             .activate(deployment.id, None)
-            .map_err(|e| internal("the deploy could not be recorded")(e.to_string()))?;
+            .map_err(|e| ApiError::internal("the deploy could not be recorded", e))?;
     } else {
         registry
             .hold(deployment.id, &reasons)
-            .map_err(|e| internal("the deploy could not be recorded")(e.to_string()))?;
+            .map_err(|e| ApiError::internal("the deploy could not be recorded", e))?;
     }
-    audit(
+    record(
         &state,
-        AuditEvent {
-            kind: "app.deployed".into(),
-            app: Some(name.clone()),
-            actor: actor(&principal),
-            details: details.clone(),
-        },
+        "app.deployed",
+        Some(&name),
+        &principal,
+        details.clone(),
     )?;
     let status = if reasons.is_empty() {
         StatusCode::CREATED
@@ -211,7 +189,7 @@ pub async fn versions(
         .runtime()
         .registry()
         .versions(&name)
-        .map_err(|e| internal("the registry could not be read")(e.to_string()))?;
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     let visible: Vec<&Deployment> = all.iter().filter(|d| visible(&principal, d)).collect();
     if visible.is_empty() {
         return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
@@ -230,7 +208,7 @@ pub async fn pending(
         .runtime()
         .registry()
         .pending()
-        .map_err(|e| internal("the registry could not be read")(e.to_string()))?;
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     let visible: Vec<&Deployment> = all.iter().filter(|d| visible(&principal, d)).collect();
     Ok(Json(json!({ "pending": visible })))
 }
@@ -257,7 +235,7 @@ fn pending_for(
         .runtime()
         .registry()
         .versions(name)
-        .map_err(|e| internal("the registry could not be read")(e.to_string()))?;
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     let deployment = versions
         .into_iter()
         .find(|d| d.status == Status::Pending && version.is_none_or(|v| d.version == v))
@@ -291,7 +269,7 @@ pub async fn approve(
     let loading = deployment.clone();
     let app = tokio::task::spawn_blocking(move || crate::serve::deployed::load(&runtime, &loading))
         .await
-        .map_err(|e| internal("loading stopped")(e.to_string()))?
+        .map_err(|e| ApiError::internal("loading stopped", e))?
         .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
     state
         .server
@@ -303,15 +281,13 @@ pub async fn approve(
         .runtime()
         .registry()
         .activate(deployment.id, Some((&principal.name, &note)))
-        .map_err(|e| internal("the approval could not be recorded")(e.to_string()))?;
-    audit(
+        .map_err(|e| ApiError::internal("the approval could not be recorded", e))?;
+    record(
         &state,
-        AuditEvent {
-            kind: "app.approved".into(),
-            app: Some(name.clone()),
-            actor: actor(&principal),
-            details: json!({ "version": deployment.version, "deploy": deployment.id, "note": note, "reasons": deployment.reasons }),
-        },
+        "app.approved",
+        Some(&name),
+        &principal,
+        json!({ "version": deployment.version, "deploy": deployment.id, "note": note, "reasons": deployment.reasons }),
     )?;
     Ok(Json(
         json!({ "app": name, "version": deployment.version, "status": "active" }),
@@ -337,15 +313,13 @@ pub async fn reject(
         .runtime()
         .registry()
         .reject(deployment.id, &principal.name, &note)
-        .map_err(|e| internal("the rejection could not be recorded")(e.to_string()))?;
-    audit(
+        .map_err(|e| ApiError::internal("the rejection could not be recorded", e))?;
+    record(
         &state,
-        AuditEvent {
-            kind: "app.rejected".into(),
-            app: Some(name.clone()),
-            actor: actor(&principal),
-            details: json!({ "version": deployment.version, "deploy": deployment.id, "note": note }),
-        },
+        "app.rejected",
+        Some(&name),
+        &principal,
+        json!({ "version": deployment.version, "deploy": deployment.id, "note": note }),
     )?;
     Ok(Json(
         json!({ "app": name, "version": deployment.version, "status": "rejected" }),

@@ -87,6 +87,34 @@ impl ApiError {
     pub fn not_found(what: &str) -> ApiError {
         ApiError(StatusCode::NOT_FOUND, format!("{what} not found"))
     }
+
+    /// 500: what could not be done, and why.
+    pub fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {e}"))
+    }
+}
+
+/// Records an admin action with its actor (`token:<name>`); an action
+/// that cannot be audited fails.
+pub fn record(
+    state: &AdminState,
+    kind: &str,
+    app: Option<&str>,
+    principal: &Principal,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    state
+        .server
+        .runtime()
+        .audit()
+        .append(crate::audit::AuditEvent {
+            kind: kind.into(),
+            app: app.map(str::to_string),
+            actor: format!("token:{}", principal.name),
+            details,
+        })
+        .map(|_| ())
+        .map_err(|e| ApiError::internal("the audit log could not be written", e))
 }
 
 impl FromRequestParts<AdminState> for Principal {

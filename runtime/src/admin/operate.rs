@@ -2,8 +2,7 @@
 //! auditors may read the lists). Secret values go in and never come out.
 
 use super::tokens::{Principal, Role};
-use super::{AdminState, ApiError, require};
-use crate::audit::AuditEvent;
+use super::{AdminState, ApiError, record, require};
 use crate::registry::Template;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -11,31 +10,6 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use warden_host_apis::metering::QuotaRequest;
-
-fn failed(what: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {e}"))
-}
-
-fn record(
-    state: &AdminState,
-    kind: &str,
-    app: Option<&str>,
-    principal: &Principal,
-    details: Value,
-) -> Result<(), ApiError> {
-    state
-        .server
-        .runtime()
-        .audit()
-        .append(AuditEvent {
-            kind: kind.into(),
-            app: app.map(str::to_string),
-            actor: format!("token:{}", principal.name),
-            details,
-        })
-        .map(|_| ())
-        .map_err(|e| failed("the audit log could not be written", e))
-}
 
 /// Sets an app's quota override (fields left out keep the manifest's);
 /// the app is reloaded and the new limits apply to its next invocation.
@@ -61,12 +35,12 @@ pub async fn set_quota(
         .runtime()
         .registry()
         .set_quota(&name, &quota, &principal.name)
-        .map_err(|e| failed("the quota could not be stored", e))?;
+        .map_err(|e| ApiError::internal("the quota could not be stored", e))?;
     let server = state.server.clone();
     let reloading = name.clone();
     tokio::task::spawn_blocking(move || server.reload(&reloading))
         .await
-        .map_err(|e| failed("reloading stopped", e))?
+        .map_err(|e| ApiError::internal("reloading stopped", e))?
         .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
     record(
         &state,
@@ -87,11 +61,13 @@ pub async fn list_secrets(
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let runtime = state.server.runtime();
-    let store = crate::runtime::open_secrets(runtime.platform(), runtime.data_dir())
-        .map_err(|e| failed("the secret store could not be opened", format!("{e:#}")))?;
+    let store =
+        crate::runtime::open_secrets(runtime.platform(), runtime.data_dir()).map_err(|e| {
+            ApiError::internal("the secret store could not be opened", format!("{e:#}"))
+        })?;
     let list = store
         .list()
-        .map_err(|e| failed("the secret store could not be read", e))?;
+        .map_err(|e| ApiError::internal("the secret store could not be read", e))?;
     Ok(Json(json!({ "secrets": list })))
 }
 
@@ -114,8 +90,10 @@ pub async fn put_secret(
         return Err(ApiError(StatusCode::BAD_REQUEST, "`value` is empty".into()));
     }
     let runtime = state.server.runtime();
-    let store = crate::runtime::open_secrets(runtime.platform(), runtime.data_dir())
-        .map_err(|e| failed("the secret store could not be opened", format!("{e:#}")))?;
+    let store =
+        crate::runtime::open_secrets(runtime.platform(), runtime.data_dir()).map_err(|e| {
+            ApiError::internal("the secret store could not be opened", format!("{e:#}"))
+        })?;
     let info = store
         .set(&name, body.value.as_bytes())
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
@@ -153,7 +131,7 @@ pub async fn list_templates(
     for (name, template) in runtime
         .registry()
         .templates()
-        .map_err(|e| failed("the registry could not be read", e))?
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?
     {
         out.entry(name)
             .or_insert(json!({ "source": "api", "template": template }));
@@ -191,7 +169,7 @@ pub async fn put_template(
     runtime
         .registry()
         .set_template(&name, &template, &principal.name)
-        .map_err(|e| failed("the template could not be stored", e))?;
+        .map_err(|e| ApiError::internal("the template could not be stored", e))?;
     record(
         &state,
         "template.set",
