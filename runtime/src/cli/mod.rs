@@ -9,6 +9,7 @@ mod secrets;
 mod serve;
 mod storage;
 mod tokens;
+mod traces;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -70,6 +71,7 @@ enum Command {
         #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
         server: String,
     },
+    Traces(traces::TracesArgs),
     /// Create and list admin API tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -153,6 +155,7 @@ pub fn main() -> ExitCode {
         Command::Reviews { server } => {
             client::report(client::call(&server, "GET", "/v1/reviews", None))
         }
+        Command::Traces(args) => traces::run(args),
         Command::Tokens(cmd) => tokens::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Secrets(cmd) => secrets::run(cmd),

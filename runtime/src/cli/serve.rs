@@ -47,7 +47,18 @@ pub fn run(args: ServeArgs) -> ExitCode {
         .admin_listen
         .clone()
         .unwrap_or_else(|| platform.serve.admin_listen.clone());
-    let runtime = match Runtime::new(platform, warden_runtime::telemetry::disabled()) {
+    let telemetry = match warden_runtime::telemetry::HostTelemetry::start(
+        &platform.telemetry,
+        &platform.data_dir(),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("warden: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let provider = telemetry.provider.clone();
+    let runtime = match Runtime::new(platform, telemetry.provider) {
         Ok(r) => Arc::new(r),
         Err(e) => {
             eprintln!("warden: {e:#}");
@@ -168,6 +179,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
             })
             .await;
         let _ = admin.await;
+        // Spans of the last requests reach the store before the exit.
+        let _ = provider.force_flush();
         match served {
             Ok(()) => {
                 eprintln!("warden: stopped");

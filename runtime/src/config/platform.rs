@@ -48,6 +48,8 @@ pub struct PlatformConfig {
     pub serve: ServeSettings,
     /// Rules that kill a misbehaving app automatically.
     pub containment: crate::containment::ContainmentRules,
+    /// Span retention and export.
+    pub telemetry: crate::telemetry::TelemetrySettings,
     /// The admin API: optional OIDC sign-in.
     pub admin: AdminSettings,
     /// Blueprints apps may stay within to go live without review

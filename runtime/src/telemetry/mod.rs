@@ -7,11 +7,18 @@
 //! all through the same code path. Span attributes never hold payloads or
 //! secrets: names, sizes, counts, durations and outcome kinds only.
 
+pub mod pipeline;
+pub mod store;
 mod tree;
 
-pub use tree::render_tree;
+pub use tree::{render_stored, render_tree};
 
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use warden_host_apis::units::Dur;
 
 /// Attribute keys, stable for dashboards and tests.
 pub mod keys {
@@ -58,4 +65,56 @@ pub fn in_memory() -> (SdkTracerProvider, InMemorySpanExporter) {
         .with_simple_exporter(exporter.clone())
         .build();
     (provider, exporter)
+}
+
+/// `[telemetry]` in `warden.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// How long the embedded store keeps spans.
+    pub keep: Dur,
+    /// Most spans the embedded store keeps (oldest go first).
+    pub max_spans: u64,
+    /// Spans waiting for the store and exporter; more are dropped (counted).
+    pub queue: usize,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            keep: Dur(Duration::from_secs(24 * 3600)),
+            max_spans: 500_000,
+            queue: 8192,
+        }
+    }
+}
+
+/// Tracing for a long-running host: every span recorded (or sampled as the
+/// caller's `traceparent` says), kept in the embedded store and exported
+/// if configured, through the non-blocking [`pipeline`].
+pub struct HostTelemetry {
+    pub provider: SdkTracerProvider,
+    pub stats: Arc<pipeline::PipelineStats>,
+}
+
+impl HostTelemetry {
+    pub fn start(settings: &TelemetrySettings, data_dir: &Path) -> anyhow::Result<HostTelemetry> {
+        std::fs::create_dir_all(data_dir)?;
+        let store = store::SpanStore::open(data_dir, settings.keep.get(), settings.max_spans)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open the span store {}: {e}",
+                    data_dir.join("traces.db").display()
+                )
+            })?;
+        let pipeline = pipeline::Pipeline::start(Some(Arc::new(store)), None, settings.queue);
+        let stats = pipeline.stats();
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+                opentelemetry_sdk::trace::Sampler::AlwaysOn,
+            )))
+            .with_span_processor(pipeline)
+            .build();
+        Ok(HostTelemetry { provider, stats })
+    }
 }

@@ -1,52 +1,53 @@
-//! Renders recorded spans as an indented tree for the terminal.
+//! Renders spans as an indented tree for the terminal (`warden run
+//! --trace`, `warden traces`).
 
-use opentelemetry::trace::SpanId;
+use super::store::{StoredSpan, stored};
 use opentelemetry_sdk::trace::SpanData;
 use std::fmt::Write;
 
+/// Renders recorded spans (see [`render_stored`]).
+pub fn render_tree(spans: &[SpanData]) -> String {
+    let stored: Vec<StoredSpan> = spans.iter().map(stored).collect();
+    render_stored(&stored)
+}
+
 /// Renders `spans` as trees, roots first in start order, each line with the
 /// span's duration and attributes and its events indented below it.
-pub fn render_tree(spans: &[SpanData]) -> String {
-    let mut sorted: Vec<&SpanData> = spans.iter().collect();
-    sorted.sort_by_key(|s| s.start_time);
-    let ids: Vec<SpanId> = sorted.iter().map(|s| s.span_context.span_id()).collect();
+pub fn render_stored(spans: &[StoredSpan]) -> String {
+    let mut sorted: Vec<&StoredSpan> = spans.iter().collect();
+    sorted.sort_by_key(|s| s.start_us);
     let mut out = String::new();
     for span in &sorted {
-        if !ids.contains(&span.parent_span_id) {
+        if !sorted.iter().any(|p| p.span_id == span.parent_id) {
             render(span, &sorted, "", &mut out);
         }
     }
     out
 }
 
-fn render(span: &SpanData, all: &[&SpanData], indent: &str, out: &mut String) {
-    let duration = span
-        .end_time
-        .duration_since(span.start_time)
-        .unwrap_or_default();
-    let attrs: Vec<String> = span
-        .attributes
-        .iter()
-        .map(|kv| format!("{}={}", kv.key, kv.value))
-        .collect();
+fn fields(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    map.iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn render(span: &StoredSpan, all: &[&StoredSpan], indent: &str, out: &mut String) {
     let _ = writeln!(
         out,
         "{indent}{} {:.3}ms {}",
         span.name,
-        duration.as_secs_f64() * 1000.0,
-        attrs.join(" ")
+        span.duration_us as f64 / 1000.0,
+        fields(&span.attributes)
     );
-    for event in span.events.iter() {
-        let attrs: Vec<String> = event
-            .attributes
-            .iter()
-            .map(|kv| format!("{}={}", kv.key, kv.value))
-            .collect();
-        let _ = writeln!(out, "{indent}  · {} {}", event.name, attrs.join(" "));
+    for (name, attrs) in &span.events {
+        let _ = writeln!(out, "{indent}  · {name} {}", fields(attrs));
     }
-    let id = span.span_context.span_id();
     let child_indent = format!("{indent}  ");
-    for child in all.iter().filter(|s| s.parent_span_id == id) {
+    for child in all.iter().filter(|s| s.parent_id == span.span_id) {
         render(child, all, &child_indent, out);
     }
 }

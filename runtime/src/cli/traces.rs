@@ -1,0 +1,137 @@
+//! `warden traces <app>`: the recent invocations of an app as span trees,
+//! from the embedded span store a `warden serve` host keeps in its data
+//! directory. No collector needed.
+
+use super::{ConfigArgs, EXIT_CONFIG};
+use clap::Args;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use warden_runtime::telemetry::render_stored;
+use warden_runtime::telemetry::store::{SpanStore, StoredSpan, TraceQuery};
+
+/// Show an app's recent invocations as span trees with durations.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  warden traces report-formatter
+  warden traces report-formatter --errors --since 1h
+  warden traces hello-http --follow
+  warden traces hello-http --json --limit 100
+
+Reads the span store of the data directory (WARDEN_DATA_DIR or data_dir in
+warden.toml) that `warden serve` writes; spans are kept for `telemetry.keep`.")]
+pub struct TracesArgs {
+    app: String,
+    /// Only invocations that did not end `ok`.
+    #[arg(long)]
+    errors: bool,
+    /// Only invocations newer than this, e.g. 15m, 2h, 1d.
+    #[arg(long, value_name = "DURATION")]
+    since: Option<humantime::Duration>,
+    /// How many invocations at most.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Keep printing new invocations as they arrive (Ctrl-C stops).
+    #[arg(long)]
+    follow: bool,
+    /// One JSON object per invocation: its spans, with attributes.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}
+
+fn print(root: &StoredSpan, spans: &[StoredSpan], json: bool) {
+    if json {
+        let line = serde_json::json!({
+            "trace_id": root.trace_id,
+            "app": root.app,
+            "start_us": root.start_us,
+            "duration_us": root.duration_us,
+            "outcome": root.outcome,
+            "spans": spans,
+        });
+        println!("{line}");
+    } else {
+        let at = UNIX_EPOCH + Duration::from_micros(root.start_us.max(0) as u64);
+        println!(
+            "{} trace {} {}",
+            humantime::format_rfc3339_millis(at),
+            root.trace_id,
+            root.outcome.as_deref().unwrap_or("-")
+        );
+        print!("{}", render_stored(spans));
+        println!();
+    }
+}
+
+pub fn run(args: TracesArgs) -> ExitCode {
+    let platform = match args.config.load() {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let data_dir = platform.data_dir();
+    if !data_dir.join("traces.db").exists() {
+        eprintln!(
+            "warden: no span store in {} yet\n  fix: run `warden serve` with this data directory (WARDEN_DATA_DIR), or point --config at the host's warden.toml",
+            data_dir.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let keep = platform.telemetry.keep.get();
+    let store = match SpanStore::open(&data_dir, keep, platform.telemetry.max_spans) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "warden: cannot open {}: {e}",
+                data_dir.join("traces.db").display()
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let mut query = TraceQuery {
+        app: args.app.clone(),
+        errors_only: args.errors,
+        since_us: args
+            .since
+            .map(|d| now_us() - Duration::from(d).as_micros() as i64)
+            .unwrap_or(0),
+        limit: args.limit.max(1),
+    };
+    let mut shown = 0usize;
+    loop {
+        let roots = match store.roots(&query) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("warden: cannot read spans: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        for root in roots.iter().rev() {
+            let spans = store.trace(&root.trace_id).unwrap_or_default();
+            print(root, &spans, args.json);
+            shown += 1;
+        }
+        if let Some(newest) = roots.first() {
+            query.since_us = newest.start_us;
+        }
+        if !args.follow {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    if shown == 0 && !args.json {
+        eprintln!(
+            "warden: no {}invocations of `{}` in the span store",
+            if args.errors { "failed " } else { "" },
+            args.app
+        );
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,98 @@
+//! The embedded span store: `warden serve` keeps every invocation's spans
+//! in the data directory, and `warden traces` shows them without any
+//! collector.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use support::process::Host;
+use support::serving::request;
+use support::{example, fixture};
+
+fn warden(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .env("WARDEN_DATA_DIR", data)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn served_requests_become_span_trees_that_warden_traces_shows() {
+    let data = tempfile::tempdir().unwrap();
+    let noop = data.path().join("noop.toml");
+    std::fs::write(
+        &noop,
+        format!(
+            "[app]\nname = \"noop\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[http]\nroute = \"/noop\"\n",
+            fixture("noop_handler").display()
+        ),
+    )
+    .unwrap();
+    let host = Host::start(
+        data.path(),
+        &[
+            "--app",
+            example("hello-http").to_str().unwrap(),
+            "--app",
+            noop.to_str().unwrap(),
+        ],
+    );
+    for name in ["ada", "grace", "linus"] {
+        assert_eq!(
+            request(host.app_addr, "GET", &format!("/hello/{name}"), "").status,
+            200
+        );
+    }
+    assert_eq!(request(host.app_addr, "POST", "/noop", "ok").status, 200);
+    assert_eq!(request(host.app_addr, "POST", "/noop", "fail").status, 500);
+    host.stop();
+
+    let out = warden(data.path(), &["traces", "hello-http"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("\ninvocation ").count(), 3, "{text}");
+    assert!(text.contains("warden.trigger=http"), "{text}");
+    assert!(
+        text.contains("  instantiate ") && text.contains("  call "),
+        "{text}"
+    );
+
+    let out = warden(data.path(), &["traces", "noop", "--errors", "--json"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "only the failed call: {lines:?}");
+    assert_eq!(lines[0]["outcome"], "app-error");
+    assert!(lines[0]["spans"].as_array().unwrap().len() >= 2);
+
+    let out = warden(
+        data.path(),
+        &["traces", "noop", "--since", "1h", "--limit", "1"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches("\ninvocation ")
+            .count(),
+        1
+    );
+    let out = warden(data.path(), &["traces", "nobody"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no invocations of `nobody`"));
+}
+
+#[test]
+fn traces_without_a_span_store_say_how_to_get_one() {
+    let data = tempfile::tempdir().unwrap();
+    let out = warden(data.path(), &["traces", "x"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warden serve"));
+}
