@@ -530,3 +530,40 @@ fn dlp_redacts_bodies_to_public_hosts_and_blocks_where_configured() {
         .find(|s| format!("{:?}", s.attributes).contains("dlp-blocked"));
     assert!(blocked.is_some_and(|s| format!("{:?}", s.attributes).contains("card=1")));
 }
+
+#[test]
+fn an_invocation_continues_the_callers_trace_and_passes_it_on() {
+    let upstream = Upstream::start();
+    let host = host_with(&upstream, LOOPBACK_ALLOWED);
+    let manifest = host.manifest("crm-app", &fixture("connector_call"), READ_GRANT);
+    let app = host.load(&manifest);
+    let mut request = InvocationRequest::cli(
+        r#"{"connector":"crm","method":"GET","path":"/contacts/7","headers":[["traceparent","00-11111111111111111111111111111111-2222222222222222-01"]]}"#,
+    );
+    let caller = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        format!("00-{caller}-00f067aa0ba902b7-01").parse().unwrap(),
+    );
+    request.parent = warden_runtime::telemetry::propagation::extract(&headers);
+    let report = block_on(host.runtime.invoke(&app, request));
+    assert!(report.result.is_ok());
+    let spans = host.spans.get_finished_spans().unwrap();
+    let root = spans.iter().find(|s| s.name == "invocation").unwrap();
+    assert_eq!(root.span_context.trace_id().to_string(), caller);
+    assert_eq!(root.parent_span_id.to_string(), "00f067aa0ba902b7");
+    let egress = spans.iter().find(|s| s.name == "egress").unwrap();
+    let seen = upstream.seen();
+    let sent = seen
+        .iter()
+        .find(|s| s.path.ends_with("/contacts/7"))
+        .and_then(|s| s.headers.iter().find(|(k, _)| k == "traceparent"))
+        .map(|(_, v)| v.clone())
+        .expect("traceparent sent upstream");
+    assert_eq!(
+        sent,
+        format!("00-{caller}-{}-01", egress.span_context.span_id()),
+        "the guest's own traceparent is replaced by the host's"
+    );
+}

@@ -47,7 +47,17 @@ fn served_requests_become_span_trees_that_warden_traces_shows() {
             200
         );
     }
-    assert_eq!(request(host.app_addr, "POST", "/noop", "ok").status, 200);
+    let traced = support::block_on(support::serving::send_with(
+        host.app_addr,
+        "POST",
+        "/noop",
+        "ok",
+        &[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )],
+    ));
+    assert_eq!(traced.status, 200);
     assert_eq!(request(host.app_addr, "POST", "/noop", "fail").status, 500);
     host.stop();
 

@@ -82,6 +82,23 @@ pub struct CallRecord {
     pub outcome: &'static str,
     /// DLP findings by pattern (`email=2`), empty if none.
     pub dlp: String,
+    /// The span id sent in `traceparent` (16 hex digits), so the trace
+    /// shows the call under the id the destination saw.
+    pub span_id: Option<String>,
+}
+
+/// The W3C trace context an invocation propagates on its outbound calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceParent {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    pub sampled: bool,
+}
+
+fn random_span_id() -> Option<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).ok()?;
+    (bytes != [0; 8]).then(|| hex::encode(bytes))
 }
 
 const MAX_RECORDS: usize = 256;
@@ -94,6 +111,7 @@ pub struct GovernedEgress {
     denials: DenialLog,
     label: Label,
     calls: Arc<Mutex<Vec<CallRecord>>>,
+    trace: Option<TraceParent>,
 }
 
 const HOP_BY_HOP: [&str; 9] = [
@@ -116,7 +134,13 @@ impl GovernedEgress {
             denials,
             label,
             calls: Arc::default(),
+            trace: None,
         }
+    }
+
+    /// Outbound calls carry `traceparent` for this trace from now on.
+    pub fn set_trace(&mut self, trace: TraceParent) {
+        self.trace = Some(trace);
     }
 
     pub fn max_request_bytes(&self) -> u64 {
@@ -184,6 +208,7 @@ impl GovernedEgress {
             duration: Duration::ZERO,
             outcome: "ok",
             dlp: String::new(),
+            span_id: None,
         };
         let routed =
             routed.and_then(|route| policy.clears(&route, self.label.get()).map(|()| route));
@@ -304,6 +329,22 @@ impl GovernedEgress {
                         "connector `{scope}` is not usable: {message}"
                     )));
                 }
+            }
+        }
+        // The host's trace context replaces any the guest wrote.
+        headers.remove("traceparent");
+        headers.remove("tracestate");
+        if let Some(trace) = &self.trace
+            && let Some(span_id) = random_span_id()
+        {
+            let value = format!(
+                "00-{}-{span_id}-{}",
+                trace.trace_id,
+                if trace.sampled { "01" } else { "00" }
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&value) {
+                headers.insert("traceparent", v);
+                record.span_id = Some(span_id);
             }
         }
         let mut builder = http::Request::builder()

@@ -52,6 +52,8 @@ pub struct InvocationRequest {
     pub args: Vec<String>,
     /// For HTTP triggers: the request line and headers (`input` is the body).
     pub http: Option<HttpParts>,
+    /// The caller's trace (W3C `traceparent`), continued by this invocation.
+    pub parent: Option<opentelemetry::trace::SpanContext>,
 }
 
 /// The parts of an incoming HTTP request a component sees besides its body.
@@ -69,6 +71,7 @@ impl InvocationRequest {
             input: input.into(),
             args: Vec::new(),
             http: None,
+            parent: None,
         }
     }
 
@@ -78,6 +81,7 @@ impl InvocationRequest {
             trigger: Trigger::Http,
             input: body,
             args: Vec::new(),
+            parent: crate::telemetry::propagation::extract(&parts.headers),
             http: Some(parts),
         }
     }
@@ -145,7 +149,13 @@ impl Runtime {
                 KeyValue::new(keys::TRIGGER, request.trigger.as_str()),
                 KeyValue::new(keys::WORLD, app.world.as_str()),
             ])
-            .start(tracer);
+            .start_with_context(
+                tracer,
+                &match &request.parent {
+                    Some(parent) => Context::new().with_remote_span_context(parent.clone()),
+                    None => Context::new(),
+                },
+            );
         let cx = Context::new().with_span(span);
 
         let limits = app.limits;
@@ -185,6 +195,16 @@ impl Runtime {
             app.egress.clone(),
             app.storage.clone(),
         );
+        let mut state = state;
+        let span_context = cx.span().span_context().clone();
+        if span_context.is_valid() {
+            state
+                .egress
+                .set_trace(warden_host_apis::egress::governed::TraceParent {
+                    trace_id: span_context.trace_id().to_string(),
+                    sampled: span_context.is_sampled(),
+                });
+        }
         let mut store = Store::new(self.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(limits.hostcall_bytes.as_usize());
@@ -375,8 +395,15 @@ fn record_calls(tracer: &opentelemetry_sdk::trace::SdkTracer, cx: &Context, call
         if let Some(status) = call.status {
             attributes.push(KeyValue::new(keys::HTTP_STATUS, i64::from(status)));
         }
-        let mut span = tracer
-            .span_builder("egress")
+        let mut builder = tracer.span_builder("egress");
+        if let Some(id) = call
+            .span_id
+            .as_deref()
+            .and_then(|id| opentelemetry::trace::SpanId::from_hex(id).ok())
+        {
+            builder = builder.with_span_id(id);
+        }
+        let mut span = builder
             .with_start_time(call.started)
             .with_attributes(attributes)
             .start_with_context(tracer, cx);

@@ -8,6 +8,7 @@
 //! secrets: names, sizes, counts, durations and outcome kinds only.
 
 pub mod pipeline;
+pub mod propagation;
 pub mod store;
 mod tree;
 
