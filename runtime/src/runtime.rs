@@ -39,6 +39,7 @@ pub struct Runtime {
     >,
     tally: crate::containment::Tally,
     registry: crate::registry::Registry,
+    instruments: crate::telemetry::signals::Instruments,
 }
 
 /// The DLP token salt: random, created once per data directory, so
@@ -147,6 +148,9 @@ impl Runtime {
             switches: std::sync::Mutex::default(),
             tally: crate::containment::Tally::default(),
             registry,
+            instruments: crate::telemetry::signals::Instruments::new(
+                &opentelemetry::global::meter("warden"),
+            ),
         })
     }
 
@@ -239,6 +243,10 @@ impl Runtime {
             .get(name)
             .cloned()
             .or_else(|| self.registry.template(name).ok().flatten())
+    }
+
+    pub(crate) fn instruments(&self) -> &crate::telemetry::signals::Instruments {
+        &self.instruments
     }
 
     pub(crate) fn tally(&self) -> &crate::containment::Tally {

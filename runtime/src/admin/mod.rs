@@ -47,6 +47,8 @@ pub struct AdminState {
     pub tokens: Arc<TokenStore>,
     /// Set when `[admin.oidc]` is configured.
     pub oidc: Option<Arc<oidc::Oidc>>,
+    /// The host's telemetry pipeline counters, when it has one.
+    pub telemetry: Option<Arc<crate::telemetry::pipeline::PipelineStats>>,
 }
 
 impl AdminState {
@@ -62,7 +64,14 @@ impl AdminState {
                 .clone()
                 .map(|s| Arc::new(oidc::Oidc::new(s))),
             server,
+            telemetry: None,
         }
+    }
+
+    /// Reports `stats` on `GET /v1/telemetry`.
+    pub fn with_telemetry(mut self, stats: Arc<crate::telemetry::pipeline::PipelineStats>) -> Self {
+        self.telemetry = Some(stats);
+        self
     }
 }
 
@@ -192,7 +201,27 @@ pub fn router(state: AdminState) -> axum::Router {
         .route("/v1/apps/{app}/kill", post(apps::kill))
         .route("/v1/apps/{app}/unkill", post(apps::unkill))
         .route("/v1/audit", get(apps::audit))
+        .route("/v1/telemetry", get(telemetry_stats))
         .with_state(state)
+}
+
+/// Span pipeline counters: queued, stored, dropped (queue full),
+/// exported, export_failed. Any role.
+async fn telemetry_stats(
+    axum::extract::State(state): axum::extract::State<AdminState>,
+    _principal: Principal,
+) -> Json<serde_json::Value> {
+    use std::sync::atomic::Ordering::Relaxed;
+    Json(match &state.telemetry {
+        None => json!({ "spans": null }),
+        Some(s) => json!({ "spans": {
+            "queued": s.queued.load(Relaxed),
+            "stored": s.stored.load(Relaxed),
+            "dropped": s.dropped.load(Relaxed),
+            "exported": s.exported.load(Relaxed),
+            "export_failed": s.export_failed.load(Relaxed),
+        }}),
+    })
 }
 
 async fn openapi() -> Json<serde_json::Value> {

@@ -57,8 +57,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let provider = telemetry.provider.clone();
-    let runtime = match Runtime::new(platform, telemetry.provider) {
+    let runtime = match Runtime::new(platform, telemetry.provider.clone()) {
         Ok(r) => Arc::new(r),
         Err(e) => {
             eprintln!("warden: {e:#}");
@@ -97,6 +96,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
     for problem in server.restore() {
         eprintln!("warden: {problem}");
+    }
+    warden_runtime::serve::quota_gauge::register(&server);
+    if telemetry.exporting {
+        eprintln!("warden: exporting traces, metrics and logs over OTLP");
     }
     let tokio = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -152,7 +155,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         eprintln!("warden: admin API on {scheme}://{admin_addr} (tokens: `warden tokens create`)");
         let _purger = warden_runtime::purge::spawn_purger(&runtime);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let admin_state = warden_runtime::admin::AdminState::new(server.clone());
+        let admin_state = warden_runtime::admin::AdminState::new(server.clone())
+            .with_telemetry(telemetry.stats.clone());
         let mut admin_stop = stop_rx.clone();
         let admin_tls = tls.clone();
         let admin = tokio::spawn(async move {
@@ -179,8 +183,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
             })
             .await;
         let _ = admin.await;
-        // Spans of the last requests reach the store before the exit.
-        let _ = provider.force_flush();
+        // Spans, metrics and logs of the last requests leave before the exit.
+        telemetry.flush();
         match served {
             Ok(()) => {
                 eprintln!("warden: stopped");

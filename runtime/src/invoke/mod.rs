@@ -169,16 +169,20 @@ impl Runtime {
         };
         let output_cap = limits.max_output.as_usize();
         if app.kill_switch().is_killed() {
-            return refused(app, request.trigger, &cx, InvocationError::Killed, started);
+            let report = refused(app, request.trigger, &cx, InvocationError::Killed, started);
+            self.instruments().record(&report, &[]);
+            return report;
         }
         if let Err(quota) = app.egress.meter.check_invocation() {
-            return refused(
+            let report = refused(
                 app,
                 request.trigger,
                 &cx,
                 InvocationError::QuotaExceeded(quota),
                 started,
             );
+            self.instruments().record(&report, &[]);
+            return report;
         }
         app.egress.meter.record(
             ALL,
@@ -306,7 +310,8 @@ impl Runtime {
             storage_reads: state.storage.reads,
             storage_writes: state.storage.writes,
         };
-        record_calls(tracer, &cx, &state.egress.take_calls());
+        let calls = state.egress.take_calls();
+        record_calls(tracer, &cx, &calls);
         record_on_span(&cx, &usage, error.as_ref(), &logs, &denials);
         if let Err(e) = app.egress.meter.flush_if_due() {
             eprintln!("warden: usage counters for `{}` not saved: {e}", app.name());
@@ -328,6 +333,12 @@ impl Runtime {
             logs,
             denials,
         };
+        self.instruments().record(&report, &calls);
+        crate::telemetry::signals::emit_logs(
+            &report,
+            &crate::telemetry::signals::span_context(&cx),
+            platform.logs.max_records as usize,
+        );
         self.contain(app, &report);
         report
     }

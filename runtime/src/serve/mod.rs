@@ -11,6 +11,7 @@
 //! in-flight requests drain for up to `serve.drain_timeout`.
 
 pub mod deployed;
+pub mod quota_gauge;
 pub mod respond;
 pub mod routes;
 pub mod tls;

@@ -7,8 +7,10 @@
 //! all through the same code path. Span attributes never hold payloads or
 //! secrets: names, sizes, counts, durations and outcome kinds only.
 
+pub mod otlp;
 pub mod pipeline;
 pub mod propagation;
+pub mod signals;
 pub mod store;
 mod tree;
 
@@ -78,6 +80,8 @@ pub struct TelemetrySettings {
     pub max_spans: u64,
     /// Spans waiting for the store and exporter; more are dropped (counted).
     pub queue: usize,
+    /// Export over OTLP/HTTP (also turned on by `OTEL_EXPORTER_OTLP_*`).
+    pub otlp: Option<otlp::OtlpSettings>,
 }
 
 impl Default for TelemetrySettings {
@@ -86,6 +90,7 @@ impl Default for TelemetrySettings {
             keep: Dur(Duration::from_secs(24 * 3600)),
             max_spans: 500_000,
             queue: 8192,
+            otlp: None,
         }
     }
 }
@@ -96,6 +101,10 @@ impl Default for TelemetrySettings {
 pub struct HostTelemetry {
     pub provider: SdkTracerProvider,
     pub stats: Arc<pipeline::PipelineStats>,
+    /// Set when metrics are exported (also installed as the global one).
+    pub meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
+    /// Whether OTLP export is on.
+    pub exporting: bool,
 }
 
 impl HostTelemetry {
@@ -108,7 +117,20 @@ impl HostTelemetry {
                     data_dir.join("traces.db").display()
                 )
             })?;
-        let pipeline = pipeline::Pipeline::start(Some(Arc::new(store)), None, settings.queue);
+        let exporting = otlp::enabled(settings.otlp.as_ref());
+        let mut sink: Option<Box<dyn pipeline::SpanSink>> = None;
+        let mut meters = None;
+        if exporting {
+            let config = settings.otlp.as_ref();
+            sink = Some(Box::new(
+                otlp::OtlpSpans::build(config).map_err(|e| anyhow::anyhow!(e))?,
+            ));
+            let provider = otlp::metrics_provider(config).map_err(|e| anyhow::anyhow!(e))?;
+            opentelemetry::global::set_meter_provider(provider.clone());
+            meters = Some(provider);
+            signals::install_logs(otlp::logs_provider(config).map_err(|e| anyhow::anyhow!(e))?);
+        }
+        let pipeline = pipeline::Pipeline::start(Some(Arc::new(store)), sink, settings.queue);
         let stats = pipeline.stats();
         let provider = SdkTracerProvider::builder()
             .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
@@ -116,6 +138,20 @@ impl HostTelemetry {
             )))
             .with_span_processor(pipeline)
             .build();
-        Ok(HostTelemetry { provider, stats })
+        Ok(HostTelemetry {
+            provider,
+            stats,
+            meters,
+            exporting,
+        })
+    }
+
+    /// Pushes what is buffered (spans, metrics, logs) before the host exits.
+    pub fn flush(&self) {
+        let _ = self.provider.force_flush();
+        if let Some(meters) = &self.meters {
+            let _ = meters.force_flush();
+        }
+        signals::flush_logs();
     }
 }

@@ -19,6 +19,11 @@ pub struct Host {
 impl Host {
     /// Starts `warden serve` on free loopback ports with `args` added.
     pub fn start(data_dir: &Path, args: &[&str]) -> Host {
+        Host::start_with_env(data_dir, args, &[])
+    }
+
+    /// [`Host::start`] with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Host {
         let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
             .args([
                 "serve",
@@ -28,6 +33,7 @@ impl Host {
                 "127.0.0.1:0",
             ])
             .args(args)
+            .envs(env.iter().copied())
             .env("WARDEN_DATA_DIR", data_dir)
             .stderr(Stdio::piped())
             .spawn()

@@ -1,0 +1,147 @@
+//! Export over OTLP (HTTP/protobuf) to a company's collector: spans through
+//! the telemetry pipeline, metrics through a periodic reader, logs through
+//! a batch processor — each on its own thread, none on an invocation's path.
+//!
+//! Configured by `[telemetry.otlp]` in `warden.toml` or by the standard
+//! variables (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`,
+//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`); the file wins.
+//! A collector that is down costs a timeout on the exporter threads; spans
+//! that cannot be queued or sent are counted (see `PipelineStats`).
+
+use super::pipeline::SpanSink;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use warden_host_apis::units::Dur;
+
+/// `[telemetry.otlp]` in `warden.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpSettings {
+    /// The collector's base URL, e.g. `http://collector:4318`; `/v1/traces`,
+    /// `/v1/metrics` and `/v1/logs` are added.
+    pub endpoint: Option<String>,
+    /// Extra request headers (e.g. an API key for a hosted backend).
+    pub headers: BTreeMap<String, String>,
+    pub timeout: Dur,
+    /// How often metrics are pushed.
+    pub metrics_interval: Dur,
+}
+
+impl Default for OtlpSettings {
+    fn default() -> Self {
+        OtlpSettings {
+            endpoint: None,
+            headers: BTreeMap::new(),
+            timeout: Dur(Duration::from_secs(10)),
+            metrics_interval: Dur(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// Whether export is on: configured in the file or by the environment.
+pub fn enabled(settings: Option<&OtlpSettings>) -> bool {
+    settings.is_some()
+        || [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        ]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
+}
+
+pub fn resource() -> Resource {
+    Resource::builder_empty()
+        .with_service_name("warden")
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build()
+}
+
+fn configure<B: WithExportConfig + WithHttpConfig>(
+    builder: B,
+    settings: Option<&OtlpSettings>,
+    path: &str,
+) -> B {
+    let Some(settings) = settings else {
+        return builder;
+    };
+    let mut builder = builder.with_timeout(settings.timeout.get());
+    if let Some(base) = &settings.endpoint {
+        builder = builder.with_endpoint(format!("{}{path}", base.trim_end_matches('/')));
+    }
+    if !settings.headers.is_empty() {
+        builder = builder.with_headers(settings.headers.clone().into_iter().collect());
+    }
+    builder
+}
+
+/// The span exporter as a pipeline sink.
+pub struct OtlpSpans {
+    exporter: opentelemetry_otlp::SpanExporter,
+}
+
+impl SpanSink for OtlpSpans {
+    fn send(&mut self, batch: &[SpanData]) -> Result<(), String> {
+        futures_executor::block_on(self.exporter.export(batch.to_vec())).map_err(|e| e.to_string())
+    }
+}
+
+impl OtlpSpans {
+    pub fn build(settings: Option<&OtlpSettings>) -> Result<OtlpSpans, String> {
+        let mut exporter = configure(
+            opentelemetry_otlp::SpanExporter::builder().with_http(),
+            settings,
+            "/v1/traces",
+        )
+        .build()
+        .map_err(|e| format!("telemetry.otlp: {e}"))?;
+        exporter.set_resource(&resource());
+        Ok(OtlpSpans { exporter })
+    }
+}
+
+pub fn metrics_provider(
+    settings: Option<&OtlpSettings>,
+) -> Result<opentelemetry_sdk::metrics::SdkMeterProvider, String> {
+    let exporter = configure(
+        opentelemetry_otlp::MetricExporter::builder().with_http(),
+        settings,
+        "/v1/metrics",
+    )
+    .build()
+    .map_err(|e| format!("telemetry.otlp: {e}"))?;
+    let interval = settings
+        .map(|s| s.metrics_interval.get())
+        .unwrap_or(Duration::from_secs(10));
+    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
+        .with_interval(interval)
+        .build();
+    Ok(opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_resource(resource())
+        .with_reader(reader)
+        .build())
+}
+
+pub fn logs_provider(
+    settings: Option<&OtlpSettings>,
+) -> Result<opentelemetry_sdk::logs::SdkLoggerProvider, String> {
+    let exporter = configure(
+        opentelemetry_otlp::LogExporter::builder().with_http(),
+        settings,
+        "/v1/logs",
+    )
+    .build()
+    .map_err(|e| format!("telemetry.otlp: {e}"))?;
+    Ok(opentelemetry_sdk::logs::SdkLoggerProvider::builder()
+        .with_resource(resource())
+        .with_batch_exporter(exporter)
+        .build())
+}

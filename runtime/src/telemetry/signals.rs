@@ -1,0 +1,183 @@
+//! Metrics and logs per app, as OpenTelemetry instruments and log records.
+//!
+//! Metrics (all with `warden.app`): `warden.invocations` (with
+//! `warden.outcome`, `warden.trigger`), `warden.invocation.duration` (s),
+//! `warden.fuel.used`, `warden.memory.peak` (bytes), `warden.egress.calls`
+//! (with `warden.egress.kind`, `warden.outcome`), `warden.egress.bytes`
+//! (with `direction`), `warden.storage.operations` (with `operation`),
+//! `warden.output.bytes`, and the gauge `warden.quota.utilization` (with
+//! `warden.quota`, 0..1) registered by the server.
+//!
+//! Logs: each guest `log` record and each stdout/stderr line becomes an
+//! OTel log record with the app's attributes and the invocation's trace,
+//! at most `logs.max_records` per invocation.
+//!
+//! Both go through the global meter provider and the installed logger
+//! provider; when export is off they are no-ops costing an atomic load.
+
+use super::keys;
+use crate::invoke::InvocationReport;
+use opentelemetry::KeyValue;
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::trace::{SpanContext, TraceContextExt};
+use std::sync::OnceLock;
+use warden_host_apis::egress::governed::CallRecord;
+use warden_host_apis::log::{Level, level_name};
+
+/// The instruments, built once from the global meter provider.
+pub struct Instruments {
+    invocations: Counter<u64>,
+    duration: Histogram<f64>,
+    fuel: Histogram<u64>,
+    memory: Histogram<u64>,
+    output: Counter<u64>,
+    egress_calls: Counter<u64>,
+    egress_bytes: Counter<u64>,
+    storage_ops: Counter<u64>,
+}
+
+impl Instruments {
+    pub fn new(meter: &Meter) -> Instruments {
+        Instruments {
+            invocations: meter
+                .u64_counter("warden.invocations")
+                .with_description("Invocations by app, outcome and trigger")
+                .build(),
+            duration: meter
+                .f64_histogram("warden.invocation.duration")
+                .with_unit("s")
+                .with_boundaries(vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                ])
+                .build(),
+            fuel: meter.u64_histogram("warden.fuel.used").build(),
+            memory: meter
+                .u64_histogram("warden.memory.peak")
+                .with_unit("By")
+                .build(),
+            output: meter
+                .u64_counter("warden.output.bytes")
+                .with_unit("By")
+                .build(),
+            egress_calls: meter.u64_counter("warden.egress.calls").build(),
+            egress_bytes: meter
+                .u64_counter("warden.egress.bytes")
+                .with_unit("By")
+                .build(),
+            storage_ops: meter.u64_counter("warden.storage.operations").build(),
+        }
+    }
+
+    /// Records a finished invocation and its outbound calls.
+    pub fn record(&self, report: &InvocationReport, calls: &[CallRecord]) {
+        let app = KeyValue::new(keys::APP, report.app.clone());
+        self.invocations.add(
+            1,
+            &[
+                app.clone(),
+                KeyValue::new(keys::OUTCOME, report.outcome()),
+                KeyValue::new(keys::TRIGGER, report.trigger.as_str()),
+            ],
+        );
+        let just_app = std::slice::from_ref(&app);
+        let usage = &report.usage;
+        self.duration
+            .record(usage.wall_time_us as f64 / 1e6, just_app);
+        self.fuel.record(usage.fuel_used, just_app);
+        self.memory.record(usage.peak_memory_bytes, just_app);
+        self.output.add(usage.output_bytes, just_app);
+        for (op, count) in [
+            ("read", usage.storage_reads),
+            ("write", usage.storage_writes),
+        ] {
+            if count > 0 {
+                self.storage_ops
+                    .add(count, &[app.clone(), KeyValue::new("operation", op)]);
+            }
+        }
+        for call in calls {
+            self.egress_calls.add(
+                1,
+                &[
+                    app.clone(),
+                    KeyValue::new(keys::EGRESS_KIND, call.kind),
+                    KeyValue::new(keys::OUTCOME, call.outcome),
+                ],
+            );
+            for (direction, bytes) in [("out", call.bytes_out), ("in", call.bytes_in)] {
+                if bytes > 0 {
+                    self.egress_bytes
+                        .add(bytes, &[app.clone(), KeyValue::new("direction", direction)]);
+                }
+            }
+        }
+    }
+}
+
+static LOGGER: OnceLock<opentelemetry_sdk::logs::SdkLoggerProvider> = OnceLock::new();
+
+/// Sends guest logs to `provider` from now on (once per process).
+pub fn install_logs(provider: opentelemetry_sdk::logs::SdkLoggerProvider) {
+    let _ = LOGGER.set(provider);
+}
+
+/// Flushes buffered log records (at shutdown).
+pub fn flush_logs() {
+    if let Some(provider) = LOGGER.get() {
+        let _ = provider.force_flush();
+    }
+}
+
+fn severity(level: Level) -> Severity {
+    match level {
+        Level::Trace => Severity::Trace,
+        Level::Debug => Severity::Debug,
+        Level::Info => Severity::Info,
+        Level::Warn => Severity::Warn,
+        Level::Error => Severity::Error,
+    }
+}
+
+/// Emits the invocation's logs and output lines as OTel log records.
+pub fn emit_logs(report: &InvocationReport, trace: &SpanContext, max_records: usize) {
+    let Some(provider) = LOGGER.get() else {
+        return;
+    };
+    let logger = provider.logger("warden.guest");
+    let lines = |bytes: &[u8], level: Level, stream: &'static str| {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| (level, l.to_string(), stream))
+            .collect::<Vec<_>>()
+    };
+    let records = report
+        .logs
+        .iter()
+        .map(|r| (r.level, r.message.clone(), "log"))
+        .chain(lines(&report.stdout, Level::Info, "stdout"))
+        .chain(lines(&report.stderr, Level::Warn, "stderr"))
+        .take(max_records);
+    for (level, message, stream) in records {
+        let mut record = logger.create_log_record();
+        record.set_severity_number(severity(level));
+        record.set_severity_text(level_name(level));
+        record.set_body(AnyValue::from(message));
+        record.add_attributes([
+            (keys::APP, AnyValue::from(report.app.clone())),
+            (keys::VERSION, AnyValue::from(report.version.clone())),
+            ("warden.log.stream", AnyValue::from(stream)),
+        ]);
+        if trace.is_valid() {
+            record.set_trace_context(trace.trace_id(), trace.span_id(), Some(trace.trace_flags()));
+        }
+        logger.emit(record);
+    }
+}
+
+/// The span context of `cx`'s span, for log correlation.
+pub fn span_context(cx: &opentelemetry::Context) -> SpanContext {
+    cx.span().span_context().clone()
+}
