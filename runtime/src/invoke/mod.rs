@@ -337,7 +337,7 @@ impl Runtime {
         crate::telemetry::signals::emit_logs(
             &report,
             &crate::telemetry::signals::span_context(&cx),
-            platform.logs.max_records as usize,
+            platform.logs.max_records,
         );
         self.contain(app, &report);
         report
