@@ -128,7 +128,7 @@ fn deployed_apps_are_served_again_after_a_restart_without_recompiling() {
     let inspected = json(&warden(
         data,
         Some(&reviewer),
-        &["inspect", "hello-http", "--server", &host.admin],
+        &["inspect", "hello-http", "--json", "--server", &host.admin],
     ));
     assert_eq!(inspected["version"], "1.1.0", "{inspected}");
     assert_eq!(inspected["artifact"], "cached", "{inspected}");

@@ -11,12 +11,16 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use warden_host_apis::metering::{ALL, Window};
 
-fn visible(principal: &Principal, app: &LoadedApp) -> bool {
+pub fn visible(principal: &Principal, app: &LoadedApp) -> bool {
     principal.role != Role::Creator
         || app.manifest.app.owner.as_deref() == Some(principal.name.as_str())
 }
 
-fn find(state: &AdminState, principal: &Principal, name: &str) -> Result<Arc<LoadedApp>, ApiError> {
+pub fn find(
+    state: &AdminState,
+    principal: &Principal,
+    name: &str,
+) -> Result<Arc<LoadedApp>, ApiError> {
     state
         .server
         .all_apps()
@@ -24,6 +28,52 @@ fn find(state: &AdminState, principal: &Principal, name: &str) -> Result<Arc<Loa
         .find(|a| a.name() == name && visible(principal, a))
         .cloned()
         .ok_or_else(|| ApiError::not_found(&format!("app `{name}`")))
+}
+
+/// Each quota of `app`: used, limit (null: none) and when its window resets.
+pub fn quota_bars(app: &LoadedApp) -> Vec<Value> {
+    let meter = &app.egress.meter;
+    let limits = meter.limits();
+    let (day, minute) = (Window::day_now(), Window::minute_now());
+    let today = meter.usage(ALL, &day);
+    let this_minute = meter.usage(ALL, &minute);
+    [
+        ("egress_bytes", today.bytes_out + today.bytes_in, limits.egress_bytes, &day),
+        ("connector_calls", today.calls, limits.connector_calls, &day),
+        ("requests_per_minute", this_minute.invocations, limits.requests_per_minute, &minute),
+    ]
+    .into_iter()
+    .map(|(quota, used, limit, window)| {
+        json!({ "quota": quota, "used": used, "limit": limit, "resets_at": window.resets_at() })
+    })
+    .collect()
+}
+
+/// The last failed invocations of `app` from the span store.
+fn recent_errors(state: &AdminState, app: &str) -> Vec<Value> {
+    let Some(spans) = &state.spans else {
+        return Vec::new();
+    };
+    let query = crate::telemetry::store::TraceQuery {
+        app: app.to_string(),
+        errors_only: true,
+        since_us: 0,
+        limit: 5,
+    };
+    spans
+        .roots(&query)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| {
+            json!({
+                "trace_id": r.trace_id,
+                "start_us": r.start_us,
+                "duration_us": r.duration_us,
+                "outcome": r.outcome,
+                "trigger": r.attributes.get(crate::telemetry::keys::TRIGGER),
+            })
+        })
+        .collect()
 }
 
 fn summary(kills: &KillState, app: &LoadedApp) -> Value {
@@ -59,7 +109,6 @@ pub async fn inspect(
     let app = find(&state, &principal, &name)?;
     let mut out = summary(&state.server.runtime().kill_state(), &app);
     let today = app.egress.meter.usage(ALL, &Window::day_now());
-    let quota = app.egress.meter.limits();
     let limits = app.limits;
     out["digest"] = json!(app.digest);
     out["artifact"] = json!(app.artifact);
@@ -71,11 +120,8 @@ pub async fn inspect(
         "max_output": limits.max_output.to_string(),
     });
     out["usage_today"] = json!(today);
-    out["quota"] = json!({
-        "egress_bytes": { "used": today.bytes_out + today.bytes_in, "limit": quota.egress_bytes, "resets_at": Window::day_now().resets_at() },
-        "connector_calls": { "used": today.calls, "limit": quota.connector_calls, "resets_at": Window::day_now().resets_at() },
-        "requests_per_minute": { "limit": quota.requests_per_minute },
-    });
+    out["quota"] = json!(quota_bars(&app));
+    out["recent_errors"] = json!(recent_errors(&state, app.name()));
     out["grants"] = json!({
         "connectors": app.manifest.connectors,
         "allowed_hosts": app.manifest.egress.allowed_hosts,

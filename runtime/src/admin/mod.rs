@@ -26,6 +26,7 @@
 
 mod apps;
 mod deploys;
+mod observe;
 pub mod oidc;
 mod operate;
 pub mod tokens;
@@ -49,6 +50,8 @@ pub struct AdminState {
     pub oidc: Option<Arc<oidc::Oidc>>,
     /// The host's telemetry pipeline counters, when it has one.
     pub telemetry: Option<Arc<crate::telemetry::pipeline::PipelineStats>>,
+    /// The embedded span store, for traces, usage charts and `top`.
+    pub spans: Option<Arc<crate::telemetry::store::SpanStore>>,
 }
 
 impl AdminState {
@@ -63,6 +66,14 @@ impl AdminState {
                 .oidc
                 .clone()
                 .map(|s| Arc::new(oidc::Oidc::new(s))),
+            spans: crate::telemetry::store::SpanStore::open(
+                runtime.data_dir(),
+                runtime.platform().telemetry.keep.get(),
+                runtime.platform().telemetry.max_spans,
+            )
+            .map(Arc::new)
+            .map_err(|e| eprintln!("warden: the admin API cannot read spans: {e}"))
+            .ok(),
             server,
             telemetry: None,
         }
@@ -202,6 +213,9 @@ pub fn router(state: AdminState) -> axum::Router {
         .route("/v1/apps/{app}/unkill", post(apps::unkill))
         .route("/v1/audit", get(apps::audit))
         .route("/v1/telemetry", get(telemetry_stats))
+        .route("/v1/top", get(observe::top))
+        .route("/v1/apps/{app}/traces", get(observe::traces))
+        .route("/v1/apps/{app}/usage", get(observe::usage))
         .with_state(state)
 }
 

@@ -4,6 +4,7 @@ mod audit;
 mod client;
 mod deploy;
 mod kill;
+mod observe;
 mod run;
 mod secrets;
 mod serve;
@@ -51,10 +52,32 @@ enum Command {
         #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
         server: String,
     },
-    /// Show one app's state, limits, quota usage, grants and schedules (admin API).
-    #[command(after_help = "Example:\n  WARDEN_TOKEN=... warden inspect report-formatter")]
+    /// Show one app's state, version, limits, quota bars and recent errors (admin API).
+    #[command(
+        after_help = "Examples:\n  WARDEN_TOKEN=... warden inspect report-formatter\n  WARDEN_TOKEN=... warden inspect report-formatter --json"
+    )]
     Inspect {
         app: String,
+        /// The full answer as JSON (grants, schedules, usage included).
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
+        server: String,
+    },
+    /// A live per-app table: state, in-flight, requests and errors in the last minute, p50/p99, quota use (admin API).
+    #[command(
+        after_help = "Examples:\n  WARDEN_TOKEN=... warden top\n  WARDEN_TOKEN=... warden top --once --json"
+    )]
+    Top {
+        /// Print once and exit.
+        #[arg(long)]
+        once: bool,
+        /// One JSON object per refresh.
+        #[arg(long)]
+        json: bool,
+        /// Refresh interval.
+        #[arg(long, default_value = "2s")]
+        every: humantime::Duration,
         #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
         server: String,
     },
@@ -140,12 +163,13 @@ pub fn main() -> ExitCode {
         Command::Kill(args) => kill::kill(args),
         Command::Unkill(args) => kill::unkill(args),
         Command::Apps { server } => client::report(client::call(&server, "GET", "/v1/apps", None)),
-        Command::Inspect { app, server } => client::report(client::call(
-            &server,
-            "GET",
-            &format!("/v1/apps/{app}"),
-            None,
-        )),
+        Command::Inspect { app, json, server } => observe::inspect(&server, &app, json),
+        Command::Top {
+            once,
+            json,
+            every,
+            server,
+        } => observe::top(&server, json, once, every.into()),
         Command::Versions { app, server } => client::report(client::call(
             &server,
             "GET",

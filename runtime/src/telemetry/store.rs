@@ -120,6 +120,40 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSpan> {
 const COLUMNS: &str =
     "trace_id, span_id, parent_id, app, name, start_us, duration_us, outcome, attributes, events";
 
+/// An app's invocations in a window: counts and latency percentiles.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WindowStats {
+    pub app: String,
+    /// Start of the window (unix microseconds).
+    pub start_us: i64,
+    pub invocations: u64,
+    /// Invocations that did not end `ok`.
+    pub errors: u64,
+    pub p50_us: i64,
+    pub p99_us: i64,
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn window(app: &str, start_us: i64, mut rows: Vec<(i64, bool)>) -> WindowStats {
+    rows.sort_unstable();
+    let durations: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    WindowStats {
+        app: app.to_string(),
+        start_us,
+        invocations: rows.len() as u64,
+        errors: rows.iter().filter(|r| !r.1).count() as u64,
+        p50_us: percentile(&durations, 50.0),
+        p99_us: percentile(&durations, 99.0),
+    }
+}
+
 /// Which traces to list.
 #[derive(Debug, Clone, Default)]
 pub struct TraceQuery {
@@ -231,8 +265,88 @@ impl SpanStore {
         stmt.query_map([trace_id], row)?.collect()
     }
 
+    /// Durations and success of `app`'s invocations since `since_us`
+    /// (every app when `app` is `None`).
+    fn invocations(
+        &self,
+        app: Option<&str>,
+        since_us: i64,
+    ) -> rusqlite::Result<Vec<(String, i64, i64, bool)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT app, start_us, duration_us, outcome = 'ok' FROM spans \
+             WHERE app IS NOT NULL AND name = 'invocation' AND start_us > ?1 AND (?2 IS NULL OR app = ?2)",
+        )?;
+        stmt.query_map(params![since_us, app], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, Option<bool>>(3)?.unwrap_or(false),
+            ))
+        })?
+        .collect()
+    }
+
+    /// Per-app counts and latency since `since_us` (for `warden top`).
+    pub fn window_stats(&self, since_us: i64) -> rusqlite::Result<Vec<WindowStats>> {
+        let mut by_app: std::collections::BTreeMap<String, Vec<(i64, bool)>> = Default::default();
+        for (app, _, duration, ok) in self.invocations(None, since_us)? {
+            by_app.entry(app).or_default().push((duration, ok));
+        }
+        Ok(by_app
+            .into_iter()
+            .map(|(app, rows)| window(&app, since_us, rows))
+            .collect())
+    }
+
+    /// `app`'s invocations since `since_us` in buckets of `bucket_us`,
+    /// oldest first, empty buckets included (for usage charts and SLOs).
+    pub fn series(
+        &self,
+        app: &str,
+        since_us: i64,
+        bucket_us: i64,
+    ) -> rusqlite::Result<Vec<WindowStats>> {
+        let bucket_us = bucket_us.max(1);
+        let first = since_us - since_us.rem_euclid(bucket_us);
+        let now = micros(SystemTime::now());
+        let count = ((now - first) / bucket_us + 1).clamp(1, 10_000) as usize;
+        let mut buckets: Vec<Vec<(i64, bool)>> = vec![Vec::new(); count];
+        for (_, start, duration, ok) in self.invocations(Some(app), since_us)? {
+            let i = ((start - first) / bucket_us) as usize;
+            if let Some(b) = buckets.get_mut(i) {
+                b.push((duration, ok));
+            }
+        }
+        Ok(buckets
+            .into_iter()
+            .enumerate()
+            .map(|(i, rows)| window(app, first + i as i64 * bucket_us, rows))
+            .collect())
+    }
+
     pub fn count(&self) -> rusqlite::Result<u64> {
         self.conn()
             .query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let d: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&d, 50.0), 50);
+        assert_eq!(percentile(&d, 99.0), 99);
+        assert_eq!(percentile(&[7], 99.0), 7);
+        assert_eq!(percentile(&[], 50.0), 0);
+        let w = window("a", 0, vec![(30, true), (10, false), (20, true)]);
+        assert_eq!(
+            (w.invocations, w.errors, w.p50_us, w.p99_us),
+            (3, 1, 20, 30)
+        );
     }
 }

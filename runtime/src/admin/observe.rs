@@ -1,0 +1,143 @@
+//! What operators look at: an app's traces, its usage over time, and the
+//! live per-app table behind `warden top` and the dashboard. Read from the
+//! embedded span store; creators see their own apps only.
+
+use super::apps::{find, quota_bars};
+use super::tokens::Principal;
+use super::{AdminState, ApiError};
+use crate::telemetry::store::{SpanStore, TraceQuery};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}
+
+fn store(state: &AdminState) -> Result<&Arc<SpanStore>, ApiError> {
+    state
+        .spans
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("the span store is not available", "see the host's log"))
+}
+
+#[derive(Deserialize)]
+pub struct TracesQuery {
+    errors: Option<bool>,
+    /// e.g. `15m`, `2h`.
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+fn since_us(text: Option<&str>) -> Result<i64, ApiError> {
+    match text {
+        None => Ok(0),
+        Some(t) => humantime::parse_duration(t)
+            .map(|d| now_us() - d.as_micros() as i64)
+            .map_err(|e| {
+                ApiError(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    format!("since: `{t}` is not a duration ({e}); write e.g. 15m or 2h"),
+                )
+            }),
+    }
+}
+
+/// The app's recent invocations, each with all its spans.
+pub async fn traces(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    Query(q): Query<TracesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    find(&state, &principal, &name)?;
+    let store = store(&state)?;
+    let query = TraceQuery {
+        app: name.clone(),
+        errors_only: q.errors.unwrap_or(false),
+        since_us: since_us(q.since.as_deref())?,
+        limit: q.limit.unwrap_or(20).clamp(1, 500),
+    };
+    let roots = store
+        .roots(&query)
+        .map_err(|e| ApiError::internal("spans could not be read", e))?;
+    let traces: Vec<Value> = roots
+        .into_iter()
+        .map(|root| {
+            let spans = store.trace(&root.trace_id).unwrap_or_default();
+            json!({
+                "trace_id": root.trace_id,
+                "start_us": root.start_us,
+                "duration_us": root.duration_us,
+                "outcome": root.outcome,
+                "spans": spans,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "app": name, "traces": traces })))
+}
+
+#[derive(Deserialize)]
+pub struct UsageQuery {
+    /// How many minutes back (default 60, at most 1440).
+    minutes: Option<i64>,
+}
+
+/// Invocations, errors and latency per minute.
+pub async fn usage(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    Query(q): Query<UsageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    find(&state, &principal, &name)?;
+    let minutes = q.minutes.unwrap_or(60).clamp(1, 1440);
+    let since = now_us() - minutes * 60_000_000;
+    let buckets = store(&state)?
+        .series(&name, since, 60_000_000)
+        .map_err(|e| ApiError::internal("spans could not be read", e))?;
+    Ok(Json(
+        json!({ "app": name, "bucket": "1m", "buckets": buckets }),
+    ))
+}
+
+/// Every visible app: state, in-flight requests, the last minute's
+/// invocations, errors and latency, and quota use.
+pub async fn top(
+    State(state): State<AdminState>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    let minute = store(&state)?
+        .window_stats(now_us() - 60_000_000)
+        .map_err(|e| ApiError::internal("spans could not be read", e))?;
+    let served = state.server.apps();
+    let apps: Vec<Value> = state
+        .server
+        .all_apps()
+        .iter()
+        .filter(|a| super::apps::visible(&principal, a))
+        .map(|app| {
+            let last = minute.iter().find(|w| w.app == app.name());
+            json!({
+                "name": app.name(),
+                "version": app.version(),
+                "state": if app.kill_switch().is_killed() { "killed" } else { "running" },
+                "in_flight": served.iter().find(|s| s.app.name() == app.name()).map(|s| s.in_flight()),
+                "last_minute": {
+                    "invocations": last.map(|w| w.invocations).unwrap_or(0),
+                    "errors": last.map(|w| w.errors).unwrap_or(0),
+                    "p50_us": last.map(|w| w.p50_us).unwrap_or(0),
+                    "p99_us": last.map(|w| w.p99_us).unwrap_or(0),
+                },
+                "quota": quota_bars(app),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "apps": apps })))
+}

@@ -1,0 +1,181 @@
+//! `warden inspect` and `warden top`: an operator's view of a running host
+//! through the admin API, as text (bars, tables) or `--json`.
+
+use super::client;
+use serde_json::Value;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const BAR: usize = 24;
+
+/// `[#####.....]  used / limit` for one quota.
+pub fn bar(used: u64, limit: Option<u64>) -> String {
+    match limit.filter(|l| *l > 0) {
+        None => format!("[{}]  {used} (no limit)", " ".repeat(BAR)),
+        Some(limit) => {
+            let share = (used as f64 / limit as f64).min(1.0);
+            let filled = (share * BAR as f64).round() as usize;
+            format!(
+                "[{}{}]  {used} / {limit} ({:.0}%)",
+                "#".repeat(filled),
+                ".".repeat(BAR - filled),
+                used as f64 * 100.0 / limit as f64
+            )
+        }
+    }
+}
+
+fn micros(v: &Value) -> String {
+    let us = v.as_i64().unwrap_or(0);
+    if us >= 1_000_000 {
+        format!("{:.2}s", us as f64 / 1e6)
+    } else {
+        format!("{:.2}ms", us as f64 / 1e3)
+    }
+}
+
+fn at(v: &Value) -> String {
+    let us = v.as_i64().unwrap_or(0).max(0) as u64;
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_micros(us)).to_string()
+}
+
+fn render_inspect(v: &Value) -> String {
+    let mut out = String::new();
+    let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+    out += &format!("{} {}  [{}]\n", s("name"), s("version"), s("state"));
+    if let Some(reason) = v["kill"]["reason"].as_str() {
+        out += &format!(
+            "  killed: {reason} (by {})\n",
+            v["kill"]["actor"].as_str().unwrap_or("?")
+        );
+    }
+    out += &format!(
+        "  owner {}  team {}  world {}  route {}\n  artifact {}  approved {}  digest {}\n",
+        s("owner"),
+        s("team"),
+        s("world"),
+        s("route"),
+        s("artifact"),
+        v["approved"],
+        &s("digest")[..s("digest").len().min(16)]
+    );
+    let l = &v["limits"];
+    out += &format!(
+        "  limits: fuel {}  memory {}  timeout {}  output {}\n",
+        l["fuel"],
+        l["memory"].as_str().unwrap_or("-"),
+        l["timeout"].as_str().unwrap_or("-"),
+        l["max_output"].as_str().unwrap_or("-")
+    );
+    out += "  quotas:\n";
+    for q in v["quota"].as_array().into_iter().flatten() {
+        out += &format!(
+            "    {:<20} {}  resets {}\n",
+            q["quota"].as_str().unwrap_or("?"),
+            bar(q["used"].as_u64().unwrap_or(0), q["limit"].as_u64()),
+            q["resets_at"].as_str().unwrap_or("-")
+        );
+    }
+    let errors = v["recent_errors"].as_array().cloned().unwrap_or_default();
+    if errors.is_empty() {
+        out += "  recent errors: none\n";
+    } else {
+        out += "  recent errors:\n";
+        for e in errors {
+            out += &format!(
+                "    {}  {:<16} {:>9}  trace {}\n",
+                at(&e["start_us"]),
+                e["outcome"].as_str().unwrap_or("?"),
+                micros(&e["duration_us"]),
+                e["trace_id"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    out
+}
+
+pub fn inspect(server: &str, app: &str, json: bool) -> ExitCode {
+    match client::call(server, "GET", &format!("/v1/apps/{app}"), None) {
+        Ok((200, value)) if !json => {
+            print!("{}", render_inspect(&value));
+            ExitCode::SUCCESS
+        }
+        other => client::report(other),
+    }
+}
+
+fn render_top(v: &Value) -> String {
+    let mut out = format!(
+        "{:<24} {:<8} {:>8} {:>9} {:>7} {:>10} {:>10}  {}\n",
+        "APP", "STATE", "IN-FLT", "REQ/MIN", "ERR", "P50", "P99", "QUOTA (highest use)"
+    );
+    for a in v["apps"].as_array().into_iter().flatten() {
+        let m = &a["last_minute"];
+        let highest = a["quota"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|q| {
+                let limit = q["limit"].as_u64().filter(|l| *l > 0)?;
+                Some((
+                    q["used"].as_u64().unwrap_or(0) as f64 / limit as f64,
+                    q["quota"].as_str().unwrap_or("?").to_string(),
+                ))
+            })
+            .max_by(|x, y| x.0.total_cmp(&y.0))
+            .map(|(share, name)| format!("{name} {:.0}%", share * 100.0))
+            .unwrap_or_else(|| "-".into());
+        out += &format!(
+            "{:<24} {:<8} {:>8} {:>9} {:>7} {:>10} {:>10}  {}\n",
+            a["name"].as_str().unwrap_or("?"),
+            a["state"].as_str().unwrap_or("?"),
+            a["in_flight"]
+                .as_u64()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
+            m["invocations"],
+            m["errors"],
+            micros(&m["p50_us"]),
+            micros(&m["p99_us"]),
+            highest
+        );
+    }
+    out
+}
+
+pub fn top(server: &str, json: bool, once: bool, every: Duration) -> ExitCode {
+    loop {
+        match client::call(server, "GET", "/v1/top", None) {
+            Ok((200, value)) => {
+                if json {
+                    println!("{value}");
+                } else {
+                    if !once {
+                        print!("\x1b[2J\x1b[H");
+                    }
+                    print!("{}", render_top(&value));
+                }
+            }
+            other => return client::report(other),
+        }
+        if once {
+            return ExitCode::SUCCESS;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_show_the_share_used_and_say_when_there_is_no_limit() {
+        assert_eq!(
+            bar(50, Some(100)),
+            format!("[{}{}]  50 / 100 (50%)", "#".repeat(12), ".".repeat(12))
+        );
+        assert!(bar(500, Some(100)).starts_with(&format!("[{}]", "#".repeat(24))));
+        assert!(bar(3, None).ends_with("3 (no limit)"));
+    }
+}
