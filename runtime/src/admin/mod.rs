@@ -19,6 +19,8 @@
 //! | `GET /v1/templates`                        | yes      | yes      | yes   | yes     |
 //! | `PUT /v1/templates/{name}`                 | —        | —        | yes   | —       |
 //! | `GET /v1/audit`                            | —        | —        | yes   | yes     |
+//! | `GET /v1/top`, `/v1/apps/{app}/traces`, `…/usage`, `/v1/telemetry` | own apps | all | all | all |
+//! | `GET /dashboard` (static page; its data needs a token) | — | — | — | — |
 //!
 //! No token: 401. A token without the role: 403. Every change is an audit
 //! event with the token's name as actor. Error bodies say what was wrong,
@@ -193,6 +195,7 @@ pub fn router(state: AdminState) -> axum::Router {
     let deploy_limit = max_component / 3 * 4 + 1024 * 1024;
     axum::Router::new()
         .route("/openapi.json", get(openapi))
+        .route("/dashboard", get(dashboard))
         .route(
             "/v1/apps",
             get(apps::list)
@@ -236,6 +239,24 @@ async fn telemetry_stats(
             "export_failed": s.export_failed.load(Relaxed),
         }}),
     })
+}
+
+/// The dashboard: one static page; every figure on it comes from the API
+/// with the token the operator pastes (kept in the tab's session storage),
+/// so it shows exactly what that token's role may see.
+async fn dashboard() -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+            ),
+            (axum::http::header::X_FRAME_OPTIONS, "DENY"),
+            (axum::http::header::REFERRER_POLICY, "no-referrer"),
+        ],
+        include_str!("dashboard.html"),
+    )
 }
 
 async fn openapi() -> Json<serde_json::Value> {

@@ -1,0 +1,54 @@
+// Drives the dashboard in headless Chromium (Debian's `chromium`) with
+// playwright-core: signs in, opens an app, waits for its trace waterfall,
+// usage chart and the audit tail, keeps a screenshot, and prints what it
+// saw as JSON for the Rust test to check.
+//   node drive-dashboard.cjs <admin-url> <token> <screenshot.png> <node_modules>
+const path = require("path");
+const [, , url, token, shot, modules] = process.argv;
+const { chromium } = require(path.join(modules, "playwright-core"));
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 960 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  await page.goto(url + "/dashboard");
+  await page.waitForSelector("#login:not([hidden])");
+  await page.fill("#token", token);
+  await page.click("#connect");
+  await page.waitForSelector('#apps tr[data-app="noop"]', { timeout: 15000 });
+  await page.click('#apps tr[data-app="noop"]');
+  await page.waitForSelector("#waterfall .span-bar", { timeout: 15000 });
+  await page.waitForSelector("#usage-chart rect.bar", { timeout: 15000 });
+  await page.waitForSelector("#audit-list li", { timeout: 15000 });
+  // Pick the failed invocation so the waterfall shows it.
+  const failed = await page.$("#traces-list button.error");
+  if (failed) {
+    await failed.click();
+    await page.waitForSelector("#traces-list button.error.selected");
+  }
+  const seen = {
+    apps: await page.$$eval("#apps tr", (rows) => rows.map((r) => r.dataset.app)),
+    states: await page.$$eval("#apps tr td:nth-child(3)", (c) => c.map((x) => x.textContent)),
+    meters: await page.$$eval("#apps .meter", (m) => m.length),
+    traces: await page.$$eval("#traces-list button", (b) => b.length),
+    spanBars: await page.$$eval("#waterfall .span-bar", (b) => b.length),
+    errorBars: await page.$$eval("#waterfall .span-bar.error", (b) => b.length),
+    waterfallRows: await page.$$eval("#waterfall .row span:first-child", (s) => s.map((x) => x.textContent)),
+    usageBars: await page.$$eval("#usage-chart rect.bar", (r) => r.length),
+    audit: await page.$$eval("#audit-list li", (l) => l.map((x) => x.textContent)),
+    errors,
+  };
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log(JSON.stringify(seen));
+  await browser.close();
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,130 @@
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium`,
+//! driven by playwright-core) signs in with a token and sees the apps with
+//! state and quota bars, a trace waterfall, usage bars and the audit tail.
+//! The screenshot is kept in `target/test-artifacts/dashboard.png`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::process::Command;
+use support::guests::repo_root;
+use support::process::Host;
+use support::serving::{request, send_with};
+use support::{example, fixture};
+
+#[test]
+fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
+    let setup = Command::new(repo_root().join("scripts/setup-browser.sh"))
+        .output()
+        .expect("run scripts/setup-browser.sh");
+    assert!(
+        setup.status.success(),
+        "installing chromium and playwright-core failed:\n{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let data = tempfile::tempdir().unwrap();
+    let token = {
+        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["tokens", "create", "--name", "ops", "--role", "admin"])
+            .env("WARDEN_DATA_DIR", data.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let noop = data.path().join("noop.toml");
+    std::fs::write(
+        &noop,
+        format!(
+            "[app]\nname = \"noop\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[quota]\nrequests_per_minute = 50\n[http]\nroute = \"/noop\"\n",
+            fixture("noop_handler").display()
+        ),
+    )
+    .unwrap();
+    let host = Host::start(
+        data.path(),
+        &[
+            "--app",
+            example("hello-http").to_str().unwrap(),
+            "--app",
+            noop.to_str().unwrap(),
+        ],
+    );
+    for _ in 0..3 {
+        assert_eq!(request(host.app_addr, "POST", "/noop", "ok").status, 200);
+        assert_eq!(request(host.app_addr, "GET", "/hello/dash", "").status, 200);
+    }
+    assert_eq!(request(host.app_addr, "POST", "/noop", "fail").status, 500);
+    let admin: std::net::SocketAddr = host.admin.trim_start_matches("http://").parse().unwrap();
+    let auth = format!("Bearer {token}");
+    let killed = support::block_on(send_with(
+        admin,
+        "POST",
+        "/v1/apps/hello-http/kill",
+        r#"{"reason":"dashboard test"}"#,
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ],
+    ));
+    assert_eq!(killed.status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+
+    let shots = repo_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = Command::new("node")
+        .arg(repo_root().join("runtime/tests/browser/drive-dashboard.cjs"))
+        .arg(&host.admin)
+        .arg(&token)
+        .arg(&shot)
+        .arg(repo_root().join("target/browser/node_modules"))
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "the browser run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let apps: Vec<&str> = seen["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(apps, vec!["hello-http", "noop"], "{seen}");
+    assert_eq!(seen["states"][0], "killed", "{seen}");
+    assert!(
+        seen["meters"].as_u64().unwrap() >= 1,
+        "quota bar for noop: {seen}"
+    );
+    assert!(seen["traces"].as_u64().unwrap() >= 4, "{seen}");
+    assert!(
+        seen["spanBars"].as_u64().unwrap() >= 3,
+        "invocation, instantiate, call: {seen}"
+    );
+    assert!(
+        seen["errorBars"].as_u64().unwrap() >= 1,
+        "the failed trace is red: {seen}"
+    );
+    assert!(seen["usageBars"].as_u64().unwrap() >= 1, "{seen}");
+    assert!(
+        seen["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("app.killed")),
+        "{seen}"
+    );
+    assert_eq!(seen["errors"], serde_json::json!([]), "no script errors");
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a real screenshot"
+    );
+    host.stop();
+}
