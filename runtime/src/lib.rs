@@ -31,6 +31,7 @@ pub mod registry;
 pub mod runtime;
 pub mod schedule;
 pub mod serve;
+pub mod slo;
 pub mod telemetry;
 pub mod world;
 

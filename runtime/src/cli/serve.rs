@@ -154,6 +154,19 @@ pub fn run(args: ServeArgs) -> ExitCode {
         };
         eprintln!("warden: admin API on {scheme}://{admin_addr} (tokens: `warden tokens create`)");
         let _purger = warden_runtime::purge::spawn_purger(&runtime);
+        let _slo = warden_runtime::telemetry::store::SpanStore::open(
+            runtime.data_dir(),
+            runtime.platform().telemetry.keep.get(),
+            runtime.platform().telemetry.max_spans,
+        )
+        .map(|store| {
+            warden_runtime::slo::spawn(
+                &server,
+                Arc::new(store),
+                runtime.platform().telemetry.slo_interval.get(),
+            )
+        })
+        .map_err(|e| eprintln!("warden: SLOs are not watched: {e}"));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let admin_state = warden_runtime::admin::AdminState::new(server.clone())
             .with_telemetry(telemetry.stats.clone());

@@ -34,6 +34,8 @@ pub struct AppManifest {
     /// Cron triggers.
     #[serde(default)]
     pub schedule: Vec<ScheduleRequest>,
+    /// Service-level objectives, watched by `warden serve`.
+    pub slo: Option<crate::slo::SloRequest>,
 }
 
 /// One `[[schedule]]` entry: when to run the app, and with what input.
@@ -122,6 +124,14 @@ impl AppManifest {
                 "app.version",
                 format!("`{}` is not a semantic version ({e})", self.app.version),
                 "write it as MAJOR.MINOR.PATCH, e.g. \"1.2.0\"",
+            ));
+        }
+        if let Some((field, problem)) = self.slo.as_ref().and_then(|s| s.problem()) {
+            return Err(ConfigError::invalid(
+                path,
+                field,
+                problem,
+                "write e.g. `error_rate = 0.01` and `latency = { percentile = 99.0, threshold = \"250ms\" }`",
             ));
         }
         if let Some(http) = &self.http

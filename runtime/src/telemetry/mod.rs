@@ -82,6 +82,8 @@ pub struct TelemetrySettings {
     pub queue: usize,
     /// Export over OTLP/HTTP (also turned on by `OTEL_EXPORTER_OTLP_*`).
     pub otlp: Option<otlp::OtlpSettings>,
+    /// How often `warden serve` checks apps' `[slo]` burn rates.
+    pub slo_interval: Dur,
 }
 
 impl Default for TelemetrySettings {
@@ -91,6 +93,7 @@ impl Default for TelemetrySettings {
             max_spans: 500_000,
             queue: 8192,
             otlp: None,
+            slo_interval: Dur(Duration::from_secs(30)),
         }
     }
 }

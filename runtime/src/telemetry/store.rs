@@ -288,6 +288,15 @@ impl SpanStore {
         .collect()
     }
 
+    /// Duration and success of each of `app`'s invocations since `since_us`.
+    pub fn outcomes(&self, app: &str, since_us: i64) -> rusqlite::Result<Vec<(i64, bool)>> {
+        Ok(self
+            .invocations(Some(app), since_us)?
+            .into_iter()
+            .map(|(_, _, duration, ok)| (duration, ok))
+            .collect())
+    }
+
     /// Per-app counts and latency since `since_us` (for `warden top`).
     pub fn window_stats(&self, since_us: i64) -> rusqlite::Result<Vec<WindowStats>> {
         let mut by_app: std::collections::BTreeMap<String, Vec<(i64, bool)>> = Default::default();

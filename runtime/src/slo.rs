@@ -1,0 +1,229 @@
+//! Service-level objectives per app, with burn-rate alerts.
+//!
+//! ```toml
+//! [slo]
+//! latency = { percentile = 99.0, threshold = "250ms" }  # 99% of invocations under 250 ms
+//! error_rate = 0.01                                      # at most 1% fail
+//! ```
+//!
+//! Each objective leaves an error budget (1% above). The burn rate of a
+//! window is the share of bad invocations in it divided by the budget: 1
+//! spends the budget exactly over the SLO period, 14.4 spends a 30-day
+//! budget's 2% in an hour. Alerts follow the multi-window rule of the
+//! Google SRE workbook — both windows must burn, so a short spike that is
+//! over does not page and a slow leak is still caught:
+//!
+//! | severity | long window | short window | burn rate ≥ |
+//! |----------|-------------|--------------|-------------|
+//! | page     | 1 h         | 5 min        | 14.4        |
+//! | ticket   | 6 h         | 30 min       | 6           |
+//!
+//! A long window needs at least 10 invocations. An alert is an audit event
+//! `slo.burn` (actor `warden:slo`), an ALERT line on the host's log and a
+//! post to `containment.alert_webhook` if set; it repeats at most once an
+//! hour per app, objective and severity while the burn lasts.
+
+use crate::audit::AuditEvent;
+use crate::serve::Server;
+use crate::telemetry::store::SpanStore;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use warden_host_apis::units::Dur;
+
+/// `[slo]` in `app.toml`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SloRequest {
+    pub latency: Option<LatencyObjective>,
+    /// Highest share of failed invocations, e.g. 0.01 for 1%.
+    pub error_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyObjective {
+    /// e.g. 99.0: that share of invocations must finish under `threshold`.
+    pub percentile: f64,
+    pub threshold: Dur,
+}
+
+impl SloRequest {
+    /// What is wrong with the objectives, as (field, problem).
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        if let Some(rate) = self.error_rate
+            && !(rate > 0.0 && rate < 1.0)
+        {
+            return Some(("slo.error_rate", format!("{rate} is not between 0 and 1")));
+        }
+        if let Some(l) = &self.latency
+            && !(l.percentile > 0.0 && l.percentile < 100.0)
+        {
+            return Some((
+                "slo.latency.percentile",
+                format!("{} is not between 0 and 100", l.percentile),
+            ));
+        }
+        None
+    }
+
+    /// Each objective as (name, error budget, latency threshold in µs).
+    fn objectives(&self) -> Vec<(&'static str, f64, Option<i64>)> {
+        let mut out = Vec::new();
+        if let Some(rate) = self.error_rate {
+            out.push(("error_rate", rate, None));
+        }
+        if let Some(l) = &self.latency {
+            out.push((
+                "latency",
+                1.0 - l.percentile / 100.0,
+                Some(l.threshold.get().as_micros() as i64),
+            ));
+        }
+        out
+    }
+}
+
+/// (severity, long window, short window, burn-rate threshold).
+const RULES: [(&str, u64, u64, f64); 2] =
+    [("page", 3600, 300, 14.4), ("ticket", 6 * 3600, 1800, 6.0)];
+const MIN_EVENTS: u64 = 10;
+const REPEAT: Duration = Duration::from_secs(3600);
+
+/// Bad and total invocations of `app` since `since_us`.
+fn tally(store: &SpanStore, app: &str, since_us: i64, latency_us: Option<i64>) -> (u64, u64) {
+    store
+        .outcomes(app, since_us)
+        .map(|rows| {
+            let bad = rows
+                .iter()
+                .filter(|(duration, ok)| match latency_us {
+                    Some(limit) => *duration > limit,
+                    None => !ok,
+                })
+                .count() as u64;
+            (bad, rows.len() as u64)
+        })
+        .unwrap_or((0, 0))
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}
+
+/// One evaluation: the alerts that fire now (not yet debounced).
+pub fn evaluate(store: &SpanStore, app: &str, slo: &SloRequest) -> Vec<serde_json::Value> {
+    let now = now_us();
+    let mut alerts = Vec::new();
+    for (objective, budget, latency_us) in slo.objectives() {
+        for (severity, long, short, threshold) in RULES {
+            let (long_bad, long_total) =
+                tally(store, app, now - long as i64 * 1_000_000, latency_us);
+            if long_total < MIN_EVENTS {
+                continue;
+            }
+            let (short_bad, short_total) =
+                tally(store, app, now - short as i64 * 1_000_000, latency_us);
+            let burn = |bad: u64, total: u64| {
+                if total == 0 {
+                    0.0
+                } else {
+                    (bad as f64 / total as f64) / budget
+                }
+            };
+            let (long_burn, short_burn) =
+                (burn(long_bad, long_total), burn(short_bad, short_total));
+            if long_burn >= threshold && short_burn >= threshold {
+                alerts.push(json!({
+                    "slo": objective,
+                    "severity": severity,
+                    "burn_rate": { "long": long_burn, "short": short_burn, "threshold": threshold },
+                    "windows": { "long_s": long, "short_s": short },
+                    "bad": long_bad,
+                    "total": long_total,
+                    "budget": budget,
+                }));
+                // A page covers the ticket for the same objective.
+                break;
+            }
+        }
+    }
+    alerts
+}
+
+/// Evaluates every served app's objectives every `interval` until the
+/// server is gone.
+pub fn spawn(
+    server: &Arc<Server>,
+    store: Arc<SpanStore>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let server = Arc::downgrade(server);
+    tokio::spawn(async move {
+        let mut last: HashMap<(String, String, String), Instant> = HashMap::new();
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(server) = server.upgrade() else {
+                break;
+            };
+            for app in server.all_apps() {
+                let Some(slo) = &app.manifest.slo else {
+                    continue;
+                };
+                for alert in evaluate(&store, app.name(), slo) {
+                    let key = (
+                        app.name().to_string(),
+                        alert["slo"].as_str().unwrap_or_default().to_string(),
+                        alert["severity"].as_str().unwrap_or_default().to_string(),
+                    );
+                    if last.get(&key).is_some_and(|t| t.elapsed() < REPEAT) {
+                        continue;
+                    }
+                    last.insert(key, Instant::now());
+                    raise(&server, app.name(), app.version(), alert);
+                }
+            }
+        }
+    })
+}
+
+fn raise(server: &Server, app: &str, version: &str, alert: serde_json::Value) {
+    let runtime = server.runtime();
+    eprintln!(
+        "warden: ALERT: `{app}` is burning its {} budget ({} burn rate {:.1} over {} s)",
+        alert["slo"].as_str().unwrap_or("?"),
+        alert["severity"].as_str().unwrap_or("?"),
+        alert["burn_rate"]["long"].as_f64().unwrap_or(0.0),
+        alert["windows"]["long_s"]
+    );
+    let seq = runtime
+        .audit()
+        .append(AuditEvent {
+            kind: "slo.burn".into(),
+            app: Some(app.to_string()),
+            actor: "warden:slo".into(),
+            details: alert.clone(),
+        })
+        .map(|e| e.seq)
+        .map_err(|e| eprintln!("warden: slo.burn not audited: {e}"))
+        .ok();
+    if let Some(url) = runtime
+        .platform()
+        .containment
+        .alert_webhook
+        .as_deref()
+        .and_then(|u| crate::alert::check_url(u).ok())
+    {
+        let mut body = alert;
+        body["event"] = json!("slo.burn");
+        body["app"] = json!(app);
+        body["version"] = json!(version);
+        body["audit_seq"] = json!(seq);
+        crate::alert::deliver(url, body, runtime.platform().egress.clone());
+    }
+}
