@@ -51,6 +51,9 @@ pub struct LoadedApp {
     pub schedules: Vec<crate::schedule::Schedule>,
     /// How it was loaded (review state, quota override), to reload it.
     pub options: LoadOptions,
+    /// `warden.app` and `warden.app.version` for spans, built once so an
+    /// invocation clones a reference instead of copying strings.
+    pub(crate) span_attributes: [opentelemetry::KeyValue; 2],
 }
 
 impl LoadedApp {
@@ -296,7 +299,6 @@ pub(crate) fn load(
         World::HttpProxy => Entry::HttpProxy(ProxyPre::new(pre).map_err(entry_error)?),
     };
     Ok(LoadedApp {
-        manifest,
         manifest_path: manifest_path.to_path_buf(),
         limits,
         world,
@@ -305,6 +307,17 @@ pub(crate) fn load(
         entry,
         egress,
         storage: Arc::new(storage),
+        span_attributes: [
+            opentelemetry::KeyValue::new(
+                crate::telemetry::keys::APP,
+                opentelemetry::StringValue::from(Arc::<str>::from(manifest.app.name.as_str())),
+            ),
+            opentelemetry::KeyValue::new(
+                crate::telemetry::keys::VERSION,
+                opentelemetry::StringValue::from(Arc::<str>::from(manifest.app.version.as_str())),
+            ),
+        ],
+        manifest,
         schedules,
         options: options.clone(),
     })

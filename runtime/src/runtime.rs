@@ -39,7 +39,7 @@ pub struct Runtime {
     >,
     tally: crate::containment::Tally,
     registry: crate::registry::Registry,
-    instruments: crate::telemetry::signals::Instruments,
+    instruments: Arc<crate::telemetry::signals::Instruments>,
 }
 
 /// The DLP token salt: random, created once per data directory, so
@@ -148,9 +148,9 @@ impl Runtime {
             switches: std::sync::Mutex::default(),
             tally: crate::containment::Tally::default(),
             registry,
-            instruments: crate::telemetry::signals::Instruments::new(
+            instruments: Arc::new(crate::telemetry::signals::Instruments::new(
                 &opentelemetry::global::meter("warden"),
-            ),
+            )),
         })
     }
 
@@ -245,8 +245,13 @@ impl Runtime {
             .or_else(|| self.registry.template(name).ok().flatten())
     }
 
-    pub(crate) fn instruments(&self) -> &crate::telemetry::signals::Instruments {
+    pub(crate) fn instruments(&self) -> &Arc<crate::telemetry::signals::Instruments> {
         &self.instruments
+    }
+
+    /// Records queued metric samples now (before a shutdown flush).
+    pub fn flush_metrics(&self) {
+        self.instruments.drain();
     }
 
     pub(crate) fn tally(&self) -> &crate::containment::Tally {

@@ -197,6 +197,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             .await;
         let _ = admin.await;
         // Spans, metrics and logs of the last requests leave before the exit.
+        runtime.flush_metrics();
         telemetry.flush();
         match served {
             Ok(()) => {

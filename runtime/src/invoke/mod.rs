@@ -144,8 +144,8 @@ impl Runtime {
         let span = tracer
             .span_builder("invocation")
             .with_attributes([
-                KeyValue::new(keys::APP, app.name().to_string()),
-                KeyValue::new(keys::VERSION, app.version().to_string()),
+                app.span_attributes[0].clone(),
+                app.span_attributes[1].clone(),
                 KeyValue::new(keys::TRIGGER, request.trigger.as_str()),
                 KeyValue::new(keys::WORLD, app.world.as_str()),
             ])
@@ -170,7 +170,8 @@ impl Runtime {
         let output_cap = limits.max_output.as_usize();
         if app.kill_switch().is_killed() {
             let report = refused(app, request.trigger, &cx, InvocationError::Killed, started);
-            self.instruments().record(&report, &[]);
+            self.instruments()
+                .record(&app.span_attributes[0], &report, &[]);
             return report;
         }
         if let Err(quota) = app.egress.meter.check_invocation() {
@@ -181,7 +182,8 @@ impl Runtime {
                 InvocationError::QuotaExceeded(quota),
                 started,
             );
-            self.instruments().record(&report, &[]);
+            self.instruments()
+                .record(&app.span_attributes[0], &report, &[]);
             return report;
         }
         app.egress.meter.record(
@@ -333,7 +335,8 @@ impl Runtime {
             logs,
             denials,
         };
-        self.instruments().record(&report, &calls);
+        self.instruments()
+            .record(&app.span_attributes[0], &report, &calls);
         crate::telemetry::signals::emit_logs(
             &report,
             &crate::telemetry::signals::span_context(&cx),

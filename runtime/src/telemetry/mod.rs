@@ -74,6 +74,9 @@ pub fn in_memory() -> (SdkTracerProvider, InMemorySpanExporter) {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetrySettings {
+    /// Record spans in `warden serve` (the store, export, SLOs and the
+    /// dashboard's traces need it). Off only to measure its cost.
+    pub enabled: bool,
     /// How long the embedded store keeps spans.
     pub keep: Dur,
     /// Most spans the embedded store keeps (oldest go first).
@@ -89,6 +92,7 @@ pub struct TelemetrySettings {
 impl Default for TelemetrySettings {
     fn default() -> Self {
         TelemetrySettings {
+            enabled: true,
             keep: Dur(Duration::from_secs(24 * 3600)),
             max_spans: 500_000,
             queue: 8192,
@@ -112,6 +116,14 @@ pub struct HostTelemetry {
 
 impl HostTelemetry {
     pub fn start(settings: &TelemetrySettings, data_dir: &Path) -> anyhow::Result<HostTelemetry> {
+        if !settings.enabled {
+            return Ok(HostTelemetry {
+                provider: disabled(),
+                stats: Arc::default(),
+                meters: None,
+                exporting: false,
+            });
+        }
         std::fs::create_dir_all(data_dir)?;
         let store = store::SpanStore::open(data_dir, settings.keep.get(), settings.max_spans)
             .map_err(|e| {

@@ -1,20 +1,21 @@
 //! The telemetry pipeline of a long-running host: finished spans go into a
-//! bounded queue and a worker thread hands them, in batches, to the
+//! bounded buffer and a worker thread hands them, in batches, to the
 //! embedded span store and (when configured) the OTLP exporter.
 //!
-//! An invocation never waits on it: ending a span is a `try_send`; when the
-//! queue is full the span is dropped and counted. A slow or absent
-//! collector only delays the worker, whose own queue then fills and drops
+//! An invocation never waits on it: ending a span is a push under a lock
+//! held for nanoseconds — no channel wake-up, no system call; the worker
+//! wakes on its own every 200 ms, or once when a full batch is ready. When
+//! the buffer is full the span is dropped and counted. A slow or absent
+//! collector only delays the worker; the buffer then fills and drops
 //! (counted) — the host keeps serving.
 
 use super::store::SpanStore;
 use opentelemetry::Context;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 /// Somewhere spans go after the store (the OTLP exporter).
 pub trait SpanSink: Send {
@@ -22,131 +23,122 @@ pub trait SpanSink: Send {
     fn send(&mut self, batch: &[SpanData]) -> Result<(), String>;
 }
 
-/// What the pipeline did, for `warden inspect`, metrics and tests.
+/// What the pipeline did, for `GET /v1/telemetry`, benches and tests.
 #[derive(Debug, Default)]
 pub struct PipelineStats {
     pub queued: AtomicU64,
     pub stored: AtomicU64,
-    /// Dropped because the queue was full.
+    /// Dropped because the buffer was full.
     pub dropped: AtomicU64,
     pub exported: AtomicU64,
     /// Spans in batches the exporter failed to send.
     pub export_failed: AtomicU64,
 }
 
-enum Message {
-    Span(Box<SpanData>),
-    Flush(SyncSender<()>),
-}
-
-#[derive(Debug)]
-pub struct Pipeline {
-    queue: SyncSender<Message>,
-    stats: Arc<PipelineStats>,
-}
-
 const BATCH: usize = 512;
 const DELAY: Duration = Duration::from_millis(200);
 
+struct Destinations {
+    store: Option<Arc<SpanStore>>,
+    sink: Option<Box<dyn SpanSink>>,
+}
+
+struct Shared {
+    buffer: Mutex<Vec<SpanData>>,
+    ready: Condvar,
+    capacity: usize,
+    /// Held while a batch is delivered (by the worker or a flush).
+    destinations: Mutex<Destinations>,
+    stats: Arc<PipelineStats>,
+    stopped: AtomicBool,
+}
+
+pub struct Pipeline {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("stats", &self.shared.stats)
+            .finish()
+    }
+}
+
 impl Pipeline {
-    /// Starts the worker. `capacity` bounds the queue.
+    /// Starts the worker. `capacity` bounds the buffer.
     pub fn start(
         store: Option<Arc<SpanStore>>,
-        mut sink: Option<Box<dyn SpanSink>>,
+        sink: Option<Box<dyn SpanSink>>,
         capacity: usize,
     ) -> Pipeline {
-        let (queue, rx) = sync_channel(capacity.max(1));
-        let stats = Arc::new(PipelineStats::default());
-        let worker_stats = stats.clone();
+        let shared = Arc::new(Shared {
+            buffer: Mutex::new(Vec::with_capacity(BATCH)),
+            ready: Condvar::new(),
+            capacity: capacity.max(1),
+            destinations: Mutex::new(Destinations { store, sink }),
+            stats: Arc::default(),
+            stopped: AtomicBool::new(false),
+        });
+        let worker = Arc::downgrade(&shared);
         let spawned = std::thread::Builder::new()
             .name("warden-telemetry".into())
-            .spawn(move || work(rx, store, sink.as_deref_mut(), &worker_stats));
+            .spawn(move || {
+                while let Some(shared) = worker.upgrade() {
+                    if shared.stopped.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    {
+                        let buffer = shared.buffer.lock().unwrap_or_else(|p| p.into_inner());
+                        if buffer.len() < BATCH {
+                            let _ = shared.ready.wait_timeout(buffer, DELAY);
+                        }
+                    }
+                    shared.deliver();
+                }
+            });
         if let Err(e) = spawned {
-            eprintln!("warden: telemetry worker did not start ({e}); spans will be dropped");
+            eprintln!(
+                "warden: telemetry worker did not start ({e}); spans stay buffered until a flush"
+            );
         }
-        Pipeline { queue, stats }
+        Pipeline { shared }
     }
 
     pub fn stats(&self) -> Arc<PipelineStats> {
-        self.stats.clone()
+        self.shared.stats.clone()
     }
 }
 
-fn deliver(
-    batch: &mut Vec<SpanData>,
-    store: &Option<Arc<SpanStore>>,
-    sink: &mut Option<&mut (dyn SpanSink + 'static)>,
-    stats: &PipelineStats,
-) {
-    if batch.is_empty() {
-        return;
-    }
-    if let Some(store) = store {
-        match store.record(batch) {
-            Ok(()) => {
-                stats
-                    .stored
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            }
-            Err(e) => eprintln!("warden: {} spans not stored: {e}", batch.len()),
+impl Shared {
+    /// Takes what is buffered and hands it to the store and the sink.
+    fn deliver(&self) {
+        let mut destinations = self.destinations.lock().unwrap_or_else(|p| p.into_inner());
+        let batch = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|p| p.into_inner()));
+        if batch.is_empty() {
+            return;
         }
-    }
-    if let Some(sink) = sink {
-        match sink.send(batch) {
-            Ok(()) => {
-                stats
-                    .exported
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            }
-            Err(e) => {
-                if stats
-                    .export_failed
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed)
-                    == 0
-                {
-                    eprintln!(
-                        "warden: span export failed ({e}); counting further failures quietly"
-                    );
+        let n = batch.len() as u64;
+        if let Some(store) = &destinations.store {
+            match store.record(&batch) {
+                Ok(()) => {
+                    self.stats.stored.fetch_add(n, Ordering::Relaxed);
                 }
+                Err(e) => eprintln!("warden: {n} spans not stored: {e}"),
             }
         }
-    }
-    batch.clear();
-}
-
-fn work(
-    rx: Receiver<Message>,
-    store: Option<Arc<SpanStore>>,
-    mut sink: Option<&mut (dyn SpanSink + 'static)>,
-    stats: &PipelineStats,
-) {
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut oldest: Option<Instant> = None;
-    loop {
-        let wait = oldest
-            .map(|t| DELAY.saturating_sub(t.elapsed()))
-            .unwrap_or(Duration::from_secs(3600));
-        match rx.recv_timeout(wait) {
-            Ok(Message::Span(span)) => {
-                batch.push(*span);
-                oldest.get_or_insert_with(Instant::now);
-                if batch.len() >= BATCH {
-                    deliver(&mut batch, &store, &mut sink, stats);
-                    oldest = None;
+        if let Some(sink) = destinations.sink.as_mut() {
+            match sink.send(&batch) {
+                Ok(()) => {
+                    self.stats.exported.fetch_add(n, Ordering::Relaxed);
                 }
-            }
-            Ok(Message::Flush(done)) => {
-                deliver(&mut batch, &store, &mut sink, stats);
-                oldest = None;
-                let _ = done.send(());
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                deliver(&mut batch, &store, &mut sink, stats);
-                oldest = None;
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                deliver(&mut batch, &store, &mut sink, stats);
-                return;
+                Err(e) => {
+                    if self.stats.export_failed.fetch_add(n, Ordering::Relaxed) == 0 {
+                        eprintln!(
+                            "warden: span export failed ({e}); counting further failures quietly"
+                        );
+                    }
+                }
             }
         }
     }
@@ -156,25 +148,35 @@ impl SpanProcessor for Pipeline {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        match self.queue.try_send(Message::Span(Box::new(span))) {
-            Ok(()) => {
-                self.stats.queued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        let shared = &self.shared;
+        let mut buffer = shared.buffer.lock().unwrap_or_else(|p| p.into_inner());
+        if buffer.len() >= shared.capacity {
+            drop(buffer);
+            shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        buffer.push(span);
+        let full = buffer.len() == BATCH;
+        drop(buffer);
+        shared.stats.queued.fetch_add(1, Ordering::Relaxed);
+        if full {
+            shared.ready.notify_one();
         }
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        let (done, wait) = sync_channel(1);
-        if self.queue.send(Message::Flush(done)).is_ok() {
-            let _ = wait.recv_timeout(Duration::from_secs(10));
-        }
+        // On a thread of its own: the exporter's blocking HTTP client must
+        // not run on (or be dropped by) an async runtime's thread.
+        std::thread::scope(|s| {
+            let _ = s.spawn(|| self.shared.deliver()).join();
+        });
         Ok(())
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        self.force_flush()
+        let _ = self.force_flush();
+        self.shared.stopped.store(true, Ordering::Relaxed);
+        self.shared.ready.notify_one();
+        Ok(())
     }
 }

@@ -25,6 +25,23 @@ use std::sync::OnceLock;
 use warden_host_apis::egress::governed::CallRecord;
 use warden_host_apis::log::{Level, level_name};
 
+/// What one invocation contributes to the metrics, queued on the
+/// invocation's thread (a push under a short lock) and recorded into the
+/// instruments by the `warden-metrics` thread.
+struct Sample {
+    app: KeyValue,
+    outcome: &'static str,
+    trigger: &'static str,
+    duration_s: f64,
+    fuel: u64,
+    memory: u64,
+    output: u64,
+    storage_reads: u64,
+    storage_writes: u64,
+    /// (kind, outcome, bytes out, bytes in) per outbound call.
+    calls: Vec<(&'static str, &'static str, u64, u64)>,
+}
+
 /// The instruments, built once from the global meter provider.
 pub struct Instruments {
     invocations: Counter<u64>,
@@ -35,7 +52,13 @@ pub struct Instruments {
     egress_calls: Counter<u64>,
     egress_bytes: Counter<u64>,
     storage_ops: Counter<u64>,
+    pending: std::sync::Mutex<Vec<Sample>>,
+    dropped: std::sync::atomic::AtomicU64,
+    drainer: OnceLock<()>,
 }
+
+/// Samples waiting beyond this are dropped (and counted).
+const MAX_PENDING: usize = 65_536;
 
 impl Instruments {
     pub fn new(meter: &Meter) -> Instruments {
@@ -67,49 +90,97 @@ impl Instruments {
                 .with_unit("By")
                 .build(),
             storage_ops: meter.u64_counter("warden.storage.operations").build(),
+            pending: std::sync::Mutex::default(),
+            dropped: std::sync::atomic::AtomicU64::new(0),
+            drainer: OnceLock::new(),
         }
     }
 
-    /// Records a finished invocation and its outbound calls.
-    pub fn record(&self, report: &InvocationReport, calls: &[CallRecord]) {
-        let app = KeyValue::new(keys::APP, report.app.clone());
-        self.invocations.add(
-            1,
-            &[
-                app.clone(),
-                KeyValue::new(keys::OUTCOME, report.outcome()),
-                KeyValue::new(keys::TRIGGER, report.trigger.as_str()),
-            ],
-        );
-        let just_app = std::slice::from_ref(&app);
+    /// Queues a finished invocation and its outbound calls for recording.
+    pub fn record(
+        self: &std::sync::Arc<Self>,
+        app: &KeyValue,
+        report: &InvocationReport,
+        calls: &[CallRecord],
+    ) {
         let usage = &report.usage;
-        self.duration
-            .record(usage.wall_time_us as f64 / 1e6, just_app);
-        self.fuel.record(usage.fuel_used, just_app);
-        self.memory.record(usage.peak_memory_bytes, just_app);
-        self.output.add(usage.output_bytes, just_app);
-        for (op, count) in [
-            ("read", usage.storage_reads),
-            ("write", usage.storage_writes),
-        ] {
-            if count > 0 {
-                self.storage_ops
-                    .add(count, &[app.clone(), KeyValue::new("operation", op)]);
+        let sample = Sample {
+            app: app.clone(),
+            outcome: report.outcome(),
+            trigger: report.trigger.as_str(),
+            duration_s: usage.wall_time_us as f64 / 1e6,
+            fuel: usage.fuel_used,
+            memory: usage.peak_memory_bytes,
+            output: usage.output_bytes,
+            storage_reads: usage.storage_reads,
+            storage_writes: usage.storage_writes,
+            calls: calls
+                .iter()
+                .map(|c| (c.kind, c.outcome, c.bytes_out, c.bytes_in))
+                .collect(),
+        };
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if pending.len() >= MAX_PENDING {
+                self.dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return;
             }
+            pending.push(sample);
         }
-        for call in calls {
-            self.egress_calls.add(
+        self.drainer.get_or_init(|| {
+            let weak = std::sync::Arc::downgrade(self);
+            let _ = std::thread::Builder::new()
+                .name("warden-metrics".into())
+                .spawn(move || {
+                    while let Some(instruments) = weak.upgrade() {
+                        instruments.drain();
+                        drop(instruments);
+                        std::thread::sleep(std::time::Duration::from_millis(250));
+                    }
+                });
+        });
+    }
+
+    /// Records every queued sample into the instruments (the drain thread
+    /// does this four times a second; a shutdown does it once more).
+    pub fn drain(&self) {
+        let samples = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for s in samples {
+            let app = s.app;
+            self.invocations.add(
                 1,
                 &[
                     app.clone(),
-                    KeyValue::new(keys::EGRESS_KIND, call.kind),
-                    KeyValue::new(keys::OUTCOME, call.outcome),
+                    KeyValue::new(keys::OUTCOME, s.outcome),
+                    KeyValue::new(keys::TRIGGER, s.trigger),
                 ],
             );
-            for (direction, bytes) in [("out", call.bytes_out), ("in", call.bytes_in)] {
-                if bytes > 0 {
-                    self.egress_bytes
-                        .add(bytes, &[app.clone(), KeyValue::new("direction", direction)]);
+            let just_app = std::slice::from_ref(&app);
+            self.duration.record(s.duration_s, just_app);
+            self.fuel.record(s.fuel, just_app);
+            self.memory.record(s.memory, just_app);
+            self.output.add(s.output, just_app);
+            for (op, count) in [("read", s.storage_reads), ("write", s.storage_writes)] {
+                if count > 0 {
+                    self.storage_ops
+                        .add(count, &[app.clone(), KeyValue::new("operation", op)]);
+                }
+            }
+            for (kind, outcome, bytes_out, bytes_in) in s.calls {
+                self.egress_calls.add(
+                    1,
+                    &[
+                        app.clone(),
+                        KeyValue::new(keys::EGRESS_KIND, kind),
+                        KeyValue::new(keys::OUTCOME, outcome),
+                    ],
+                );
+                for (direction, bytes) in [("out", bytes_out), ("in", bytes_in)] {
+                    if bytes > 0 {
+                        self.egress_bytes
+                            .add(bytes, &[app.clone(), KeyValue::new("direction", direction)]);
+                    }
                 }
             }
         }
