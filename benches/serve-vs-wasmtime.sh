@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side: the same wasi:http hello component (examples/hello-http)
 # served by Warden (governance on: fuel, memory, deadline, quotas, kill
-# switch, metering) and by `wasmtime serve` 48.0.8, loaded by `oha` on
-# loopback. Prints requests/s, p50 and p99 for each and the ratio.
+# switch, metering, every request traced into the span store) and by
+# `wasmtime serve` 48.0.8, loaded by `oha` on loopback. Prints requests/s,
+# p50 and p99 for each and the ratio. Warden also runs once with
+# `[telemetry] enabled = false`, to show what tracing costs under load.
 #
 #   ./benches/serve-vs-wasmtime.sh                 # 10 s per side, 32 connections
 #   DURATION=30s CONNECTIONS=64 ./benches/serve-vs-wasmtime.sh
@@ -17,6 +19,7 @@ CONNECTIONS="${CONNECTIONS:-32}"
 TOOLS="${WARDEN_BENCH_TOOLS:-$PWD/target/bench-tools}"
 WARDEN_PORT="${WARDEN_PORT:-18080}"
 WASMTIME_PORT="${WASMTIME_PORT:-18090}"
+QUIET_PORT="${QUIET_PORT:-18085}"
 # Extra flags for `wasmtime serve`, e.g. WASMTIME_FLAGS="-O pooling-allocator=y".
 WASMTIME_FLAGS="${WASMTIME_FLAGS:-}"
 
@@ -53,10 +56,16 @@ WARDEN_DATA_DIR="$DATA/warden" target/release/warden serve \
   --listen "127.0.0.1:$WARDEN_PORT" --admin-listen "127.0.0.1:0" 2>"$DATA/warden.log" &
 PIDS+=($!)
 # shellcheck disable=SC2086
+printf '[telemetry]\nenabled = false\n' >"$DATA/quiet.toml"
+WARDEN_DATA_DIR="$DATA/quiet" target/release/warden serve --config "$DATA/quiet.toml" \
+  --app examples/hello-http/app.toml \
+  --listen "127.0.0.1:$QUIET_PORT" --admin-listen "127.0.0.1:0" 2>"$DATA/quiet.log" &
+PIDS+=($!)
 "$TOOLS/bin/wasmtime" serve --addr "127.0.0.1:$WASMTIME_PORT" -Scli $WASMTIME_FLAGS "$COMPONENT" 2>"$DATA/wasmtime.log" &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$WARDEN_PORT/hello/bench"
 wait_for "http://127.0.0.1:$WASMTIME_PORT/hello/bench"
+wait_for "http://127.0.0.1:$QUIET_PORT/hello/bench"
 
 load() { # name url -> json file
   "$TOOLS/bin/oha" --no-tui -n 2000 -c "$CONNECTIONS" "$2" >/dev/null # warm-up
@@ -64,6 +73,7 @@ load() { # name url -> json file
 }
 load wasmtime "http://127.0.0.1:$WASMTIME_PORT/hello/bench"
 load warden "http://127.0.0.1:$WARDEN_PORT/hello/bench"
+load quiet "http://127.0.0.1:$QUIET_PORT/hello/bench"
 
 python3 - "$DATA" "$DURATION" "$CONNECTIONS" <<'PY'
 import json, os, sys
@@ -75,11 +85,12 @@ def figures(name):
     ok = sum(v for k, v in codes.items() if k.startswith("2"))
     total = sum(codes.values()) or 1
     return s["requestsPerSec"], p["p50"] * 1e3, p["p99"] * 1e3, ok / total
-w = figures("warden"); t = figures("wasmtime")
+w = figures("warden"); t = figures("wasmtime"); q = figures("quiet")
 flags = os.environ.get("WASMTIME_FLAGS", "") or "defaults"
 print(f"hello-http, {duration} per side, {conns} connections, loopback, oha keep-alive; wasmtime serve: {flags}")
 print(f"{'server':<18}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'2xx':>8}")
-for name, f in (("wasmtime serve", t), ("warden serve", w)):
+for name, f in (("wasmtime serve", t), ("warden serve", w), ("warden, no traces", q)):
     print(f"{name:<18}{f[0]:>12.0f}{f[1]:>10.3f}{f[2]:>10.3f}{f[3]:>8.1%}")
 print(f"ratio warden/wasmtime: req/s {w[0]/t[0]:.2f}x, p50 {w[1]/t[1]:.2f}x, p99 {w[2]/t[2]:.2f}x (target req/s >= 1.00x)")
+print(f"tracing under load: req/s {(w[0]/q[0]-1)*100:+.1f}%, p50 {(w[1]/q[1]-1)*100:+.1f}%, p99 {(w[2]/q[2]-1)*100:+.1f}% (traced vs not)")
 PY
