@@ -79,7 +79,8 @@ pub struct TelemetrySettings {
     pub enabled: bool,
     /// How long the embedded store keeps spans.
     pub keep: Dur,
-    /// Most spans the embedded store keeps (oldest go first).
+    /// Most traces (a root span with its children) the embedded store
+    /// keeps; the oldest go first.
     pub max_spans: u64,
     /// Spans waiting for the store and exporter; more are dropped (counted).
     pub queue: usize,

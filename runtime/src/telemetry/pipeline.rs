@@ -175,6 +175,17 @@ impl SpanProcessor for Pipeline {
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         let _ = self.force_flush();
+        let destinations = self
+            .shared
+            .destinations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(store) = &destinations.store
+            && let Err(e) = store.flush_waiting()
+        {
+            eprintln!("warden: spans without their root not stored: {e}");
+        }
+        drop(destinations);
         self.shared.stopped.store(true, Ordering::Relaxed);
         self.shared.ready.notify_one();
         Ok(())

@@ -3,11 +3,14 @@
 //! did without any collector.
 //!
 //! Spans arrive in batches from the telemetry pipeline's worker thread,
-//! never from an invocation. Spans that carry `warden.app` (invocations,
-//! schedule skips) are indexed by app and start time; their children are
-//! found through the trace id. Retention: spans older than
-//! `telemetry.keep` go, and past `telemetry.max_spans` the oldest go first;
-//! pruning runs every few thousand spans.
+//! never from an invocation. One row per root span (an invocation, a
+//! schedule skip, a purge) holds the root and, as JSON, its children:
+//! children end before their root, so they wait (at most 30 s) until it
+//! arrives — one insert per invocation instead of one per span. Roots are
+//! indexed by app and start time and by trace id. Retention: rows older
+//! than `telemetry.keep` go, and past `telemetry.max_spans` rows the oldest
+//! go first; pruning runs every few thousand rows and walks rows in
+//! insertion order, so it needs no extra index.
 
 use super::keys;
 use opentelemetry::Value;
@@ -19,7 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One stored span.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct StoredSpan {
     pub trace_id: String,
     pub span_id: String,
@@ -40,16 +43,20 @@ pub struct SpanStore {
     keep: Duration,
     max_spans: u64,
     since_prune: Mutex<u64>,
+    /// Children waiting for their root, by trace id.
+    waiting: Mutex<std::collections::HashMap<String, (std::time::Instant, Vec<StoredSpan>)>>,
 }
 
+/// How long a child waits for its root before it is stored alone.
+const WAIT: Duration = Duration::from_secs(30);
+
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS spans (
+CREATE TABLE IF NOT EXISTS trace_rows (
   trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_id TEXT NOT NULL,
   app TEXT, name TEXT NOT NULL, start_us INTEGER NOT NULL, duration_us INTEGER NOT NULL,
-  outcome TEXT, attributes TEXT NOT NULL, events TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS spans_app ON spans(app, start_us) WHERE app IS NOT NULL;
-CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id);
-CREATE INDEX IF NOT EXISTS spans_start ON spans(start_us);
+  outcome TEXT, attributes TEXT NOT NULL, events TEXT NOT NULL, children TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS trace_rows_app ON trace_rows(app, start_us) WHERE app IS NOT NULL;
+CREATE INDEX IF NOT EXISTS trace_rows_trace ON trace_rows(trace_id);
 ";
 
 fn micros(t: SystemTime) -> i64 {
@@ -120,6 +127,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSpan> {
 const COLUMNS: &str =
     "trace_id, span_id, parent_id, app, name, start_us, duration_us, outcome, attributes, events";
 
+/// A root: it names an app, or it has no local parent.
+fn is_root(span: &StoredSpan) -> bool {
+    span.app.is_some() || span.parent_id == "0000000000000000"
+}
+
 /// An app's invocations in a window: counts and latency percentiles.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct WindowStats {
@@ -177,6 +189,7 @@ impl SpanStore {
             keep,
             max_spans,
             since_prune: Mutex::new(0),
+            waiting: Mutex::default(),
         })
     }
 
@@ -184,17 +197,66 @@ impl SpanStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stores a batch in one transaction.
+    /// Stores a batch in one transaction: each root with the children
+    /// that came before it; children without their root wait.
     pub fn record(&self, batch: &[SpanData]) -> rusqlite::Result<()> {
+        let mut rows: Vec<(StoredSpan, Vec<StoredSpan>)> = Vec::new();
+        {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            for span in batch.iter().map(stored) {
+                if is_root(&span) {
+                    let children = waiting
+                        .remove(&span.trace_id)
+                        .map(|(_, c)| c)
+                        .unwrap_or_default();
+                    rows.push((span, children));
+                } else {
+                    waiting
+                        .entry(span.trace_id.clone())
+                        .or_insert_with(|| (std::time::Instant::now(), Vec::new()))
+                        .1
+                        .push(span);
+                }
+            }
+            let expired: Vec<String> = waiting
+                .iter()
+                .filter(|(_, (since, _))| since.elapsed() >= WAIT)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in expired {
+                if let Some((_, children)) = waiting.remove(&id) {
+                    rows.extend(children.into_iter().map(|c| (c, Vec::new())));
+                }
+            }
+        }
+        self.insert(&rows)
+    }
+
+    /// Stores the children still waiting for a root (at shutdown).
+    pub fn flush_waiting(&self) -> rusqlite::Result<()> {
+        let rows: Vec<(StoredSpan, Vec<StoredSpan>)> = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .flat_map(|(_, (_, children))| children)
+            .map(|c| (c, Vec::new()))
+            .collect();
+        self.insert(&rows)
+    }
+
+    fn insert(&self, rows: &[(StoredSpan, Vec<StoredSpan>)]) -> rusqlite::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         {
             let conn = self.conn();
             let tx = conn.unchecked_transaction()?;
             {
                 let mut insert = tx.prepare_cached(&format!(
-                    "INSERT INTO spans ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                    "INSERT INTO trace_rows ({COLUMNS}, children) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                 ))?;
-                for span in batch {
-                    let s = stored(span);
+                for (s, children) in rows {
                     insert.execute(params![
                         s.trace_id,
                         s.span_id,
@@ -204,8 +266,9 @@ impl SpanStore {
                         s.start_us,
                         s.duration_us,
                         s.outcome,
-                        serde_json::Value::Object(s.attributes).to_string(),
+                        serde_json::to_string(&s.attributes).unwrap_or_default(),
                         serde_json::to_string(&s.events).unwrap_or_default(),
+                        serde_json::to_string(children).unwrap_or_default(),
                     ])?;
                 }
             }
@@ -213,8 +276,8 @@ impl SpanStore {
         }
         let due = {
             let mut since = self.since_prune.lock().unwrap_or_else(|p| p.into_inner());
-            *since += batch.len() as u64;
-            let due = *since >= 5_000;
+            *since += rows.len() as u64;
+            let due = *since >= 2_000;
             if due {
                 *since = 0;
             }
@@ -226,16 +289,25 @@ impl SpanStore {
         Ok(())
     }
 
-    /// Drops spans past the retention time and the size cap.
+    /// Drops rows past the retention time and the size cap, oldest first
+    /// (rows are walked in insertion order, which is time order).
     pub fn prune(&self) -> rusqlite::Result<u64> {
         let cutoff = micros(SystemTime::now()) - self.keep.as_micros() as i64;
         let conn = self.conn();
-        let mut removed = conn.execute("DELETE FROM spans WHERE start_us < ?1", [cutoff])? as u64;
-        let count: u64 = conn.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
-        if count > self.max_spans {
+        let mut removed = conn.execute(
+            "DELETE FROM trace_rows WHERE rowid < (SELECT COALESCE((SELECT rowid FROM trace_rows WHERE start_us >= ?1 ORDER BY rowid LIMIT 1), (SELECT MAX(rowid) + 1 FROM trace_rows)))",
+            [cutoff],
+        )? as u64;
+        let (first, last): (Option<i64>, Option<i64>) =
+            conn.query_row("SELECT MIN(rowid), MAX(rowid) FROM trace_rows", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        if let (Some(first), Some(last)) = (first, last)
+            && (last - first + 1) as u64 > self.max_spans
+        {
             removed += conn.execute(
-                "DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans ORDER BY start_us LIMIT ?1)",
-                [count - self.max_spans],
+                "DELETE FROM trace_rows WHERE rowid <= ?1",
+                [last - self.max_spans as i64],
             )? as u64;
         }
         Ok(removed)
@@ -250,7 +322,7 @@ impl SpanStore {
             ""
         };
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM spans WHERE app = ?1 AND start_us > ?2 {errors} ORDER BY start_us DESC LIMIT ?3"
+            "SELECT {COLUMNS} FROM trace_rows WHERE app = ?1 AND start_us > ?2 {errors} ORDER BY start_us DESC LIMIT ?3"
         ))?;
         stmt.query_map(params![q.app, q.since_us, q.limit as i64], row)?
             .collect()
@@ -260,9 +332,20 @@ impl SpanStore {
     pub fn trace(&self, trace_id: &str) -> rusqlite::Result<Vec<StoredSpan>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM spans WHERE trace_id = ?1 ORDER BY start_us"
+            "SELECT {COLUMNS}, children FROM trace_rows WHERE trace_id = ?1"
         ))?;
-        stmt.query_map([trace_id], row)?.collect()
+        let rows = stmt.query_map([trace_id], |r| {
+            let children: String = r.get(10)?;
+            Ok((row(r)?, children))
+        })?;
+        let mut spans = Vec::new();
+        for found in rows {
+            let (root, children) = found?;
+            spans.push(root);
+            spans.extend(serde_json::from_str::<Vec<StoredSpan>>(&children).unwrap_or_default());
+        }
+        spans.sort_by_key(|s| s.start_us);
+        Ok(spans)
     }
 
     /// Durations and success of `app`'s invocations since `since_us`
@@ -274,7 +357,7 @@ impl SpanStore {
     ) -> rusqlite::Result<Vec<(String, i64, i64, bool)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT app, start_us, duration_us, outcome = 'ok' FROM spans \
+            "SELECT app, start_us, duration_us, outcome = 'ok' FROM trace_rows \
              WHERE app IS NOT NULL AND name = 'invocation' AND start_us > ?1 AND (?2 IS NULL OR app = ?2)",
         )?;
         stmt.query_map(params![since_us, app], |r| {
@@ -335,15 +418,108 @@ impl SpanStore {
             .collect())
     }
 
+    /// Stored rows (roots, and children whose root never came).
     pub fn count(&self) -> rusqlite::Result<u64> {
         self.conn()
-            .query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM trace_rows", [], |r| r.get(0))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::KeyValue;
+    use opentelemetry::trace::{Span as _, TraceContextExt, Tracer, TracerProvider as _};
+
+    /// Finished spans: per app one invocation with two children, started
+    /// `age` ago.
+    fn spans(apps: &[&str], age: Duration) -> Vec<SpanData> {
+        let (provider, exporter) = crate::telemetry::in_memory();
+        let tracer = provider.tracer("test");
+        let start = SystemTime::now() - age;
+        for app in apps {
+            let root = tracer
+                .span_builder("invocation")
+                .with_start_time(start)
+                .with_attributes([
+                    KeyValue::new(keys::APP, app.to_string()),
+                    KeyValue::new(keys::OUTCOME, "ok"),
+                ])
+                .start(&tracer);
+            let cx = opentelemetry::Context::new().with_span(root);
+            for name in ["instantiate", "call"] {
+                let mut child = tracer
+                    .span_builder(name)
+                    .with_start_time(start)
+                    .start_with_context(&tracer, &cx);
+                child.end_with_timestamp(start + Duration::from_micros(10));
+            }
+            cx.span()
+                .end_with_timestamp(start + Duration::from_micros(30));
+        }
+        exporter.get_finished_spans().unwrap_or_default()
+    }
+
+    fn store(keep: Duration, max: u64) -> (tempfile::TempDir, SpanStore) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let store = SpanStore::open(dir.path(), keep, max).unwrap_or_else(|e| unreachable!("{e}"));
+        (dir, store)
+    }
+
+    #[test]
+    fn a_root_and_its_children_are_one_row_and_come_back_as_one_trace() {
+        let (_dir, store) = store(Duration::from_secs(3600), 1000);
+        let batch = spans(&["a"], Duration::ZERO);
+        // Children first, root in the next batch: the children wait.
+        store
+            .record(&batch[..2])
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(store.count().ok(), Some(0));
+        store
+            .record(&batch[2..])
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(store.count().ok(), Some(1));
+        let q = TraceQuery {
+            app: "a".into(),
+            errors_only: false,
+            since_us: 0,
+            limit: 10,
+        };
+        let roots = store.roots(&q).unwrap_or_default();
+        let trace = store.trace(&roots[0].trace_id).unwrap_or_default();
+        let names: Vec<&str> = trace.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names.len(), 3);
+        assert!(names.contains(&"instantiate") && names.contains(&"call"));
+    }
+
+    #[test]
+    fn pruning_drops_rows_past_the_age_and_the_count_caps() {
+        let (_dir, store) = store(Duration::from_secs(3600), 5);
+        store
+            .record(&spans(&["old1", "old2"], Duration::from_secs(7200)))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        store
+            .record(&spans(
+                &["n1", "n2", "n3", "n4", "n5", "n6"],
+                Duration::ZERO,
+            ))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(store.count().ok(), Some(8));
+        assert_eq!(
+            store.prune().ok(),
+            Some(3),
+            "2 too old, then 1 over the cap of 5"
+        );
+        let q = |app: &str| TraceQuery {
+            app: app.into(),
+            errors_only: false,
+            since_us: 0,
+            limit: 10,
+        };
+        assert!(store.roots(&q("old1")).unwrap_or_default().is_empty());
+        assert!(store.roots(&q("n1")).unwrap_or_default().is_empty());
+        assert_eq!(store.roots(&q("n6")).unwrap_or_default().len(), 1);
+    }
 
     #[test]
     fn percentiles_take_the_nearest_rank() {
