@@ -87,6 +87,40 @@ fn main() -> anyhow::Result<()> {
         micros(percentile(&b, 99.0)),
         (b50.as_secs_f64() / a50.as_secs_f64() - 1.0) * 100.0
     );
+    // The store's own cost: invocation-shaped traces written in batches of 512.
+    let (provider, exporter) = warden_runtime::telemetry::in_memory();
+    let recording = Runtime::new(platform("store-source"), provider)?;
+    let app_rec = recording.load_app(&manifest)?;
+    for _ in 0..512 {
+        rt.block_on(recording.invoke(&app_rec, InvocationRequest::cli(b"x".to_vec())));
+    }
+    let batch = exporter.get_finished_spans()?;
+    let store = warden_runtime::telemetry::store::SpanStore::open(
+        &dir.path().join("store-bench"),
+        Duration::from_secs(86_400),
+        10_000_000,
+    )
+    .or_else(|_| {
+        std::fs::create_dir_all(dir.path().join("store-bench"))?;
+        warden_runtime::telemetry::store::SpanStore::open(
+            &dir.path().join("store-bench"),
+            Duration::from_secs(86_400),
+            10_000_000,
+        )
+        .map_err(anyhow::Error::from)
+    })?;
+    let rounds = 40;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        store.record(&batch)?;
+    }
+    let per_trace = started.elapsed() / (rounds * 512);
+    println!(
+        "span store: {:.1} µs per invocation trace ({} spans) on the worker thread = {:.0} traces/s per core",
+        micros(per_trace),
+        batch.len() / 512,
+        1.0 / per_trace.as_secs_f64()
+    );
     let stats = &telemetry.stats;
     use std::sync::atomic::Ordering::Relaxed;
     println!(

@@ -44,7 +44,7 @@ pub struct SpanStore {
     max_spans: u64,
     since_prune: Mutex<u64>,
     /// Children waiting for their root, by trace id.
-    waiting: Mutex<std::collections::HashMap<String, (std::time::Instant, Vec<StoredSpan>)>>,
+    waiting: Mutex<std::collections::HashMap<String, (std::time::Instant, Vec<Pending>)>>,
 }
 
 /// How long a child waits for its root before it is stored alone.
@@ -54,10 +54,17 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS trace_rows (
   trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_id TEXT NOT NULL,
   app TEXT, name TEXT NOT NULL, start_us INTEGER NOT NULL, duration_us INTEGER NOT NULL,
-  outcome TEXT, attributes TEXT NOT NULL, events TEXT NOT NULL, children TEXT NOT NULL);
+  outcome TEXT, attributes TEXT NOT NULL, events TEXT NOT NULL, children TEXT NOT NULL,
+  trace_key INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS trace_rows_app ON trace_rows(app, start_us) WHERE app IS NOT NULL;
-CREATE INDEX IF NOT EXISTS trace_rows_trace ON trace_rows(trace_id);
+CREATE INDEX IF NOT EXISTS trace_rows_key ON trace_rows(trace_key);
 ";
+
+/// A short integer key for a trace id (its first 64 bits), so the trace
+/// index holds integers, not 32-character strings.
+fn trace_key(trace_id: &str) -> i64 {
+    u64::from_str_radix(trace_id.get(..16).unwrap_or("0"), 16).unwrap_or(0) as i64
+}
 
 fn micros(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -107,6 +114,99 @@ pub fn stored(span: &SpanData) -> StoredSpan {
     }
 }
 
+/// Span attributes as a JSON object, serialized straight from the span.
+struct AttrsJson<'a>(&'a [opentelemetry::KeyValue]);
+
+impl Serialize for AttrsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for kv in self.0 {
+            match &kv.value {
+                Value::Bool(b) => map.serialize_entry(kv.key.as_str(), b)?,
+                Value::I64(i) => map.serialize_entry(kv.key.as_str(), i)?,
+                Value::F64(f) => map.serialize_entry(kv.key.as_str(), f)?,
+                Value::String(text) => map.serialize_entry(kv.key.as_str(), text.as_str())?,
+                other => map.serialize_entry(kv.key.as_str(), &other.to_string())?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// A finished span ready to be written: ids, indexed fields, and its
+/// attributes and events already as JSON.
+struct Pending {
+    trace_id: String,
+    span_id: String,
+    parent_id: String,
+    app: Option<String>,
+    name: String,
+    start_us: i64,
+    duration_us: i64,
+    outcome: Option<String>,
+    attributes: String,
+    events: String,
+}
+
+impl Pending {
+    fn of(span: &SpanData) -> Pending {
+        let text = |key: &str| {
+            span.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .and_then(|kv| match &kv.value {
+                    Value::String(s) => Some(s.as_str().to_string()),
+                    _ => None,
+                })
+        };
+        let events: Vec<(&str, AttrsJson<'_>)> = span
+            .events
+            .iter()
+            .map(|e| (e.name.as_ref(), AttrsJson(&e.attributes)))
+            .collect();
+        Pending {
+            trace_id: span.span_context.trace_id().to_string(),
+            span_id: span.span_context.span_id().to_string(),
+            parent_id: span.parent_span_id.to_string(),
+            app: text(keys::APP),
+            name: span.name.to_string(),
+            start_us: micros(span.start_time),
+            duration_us: span
+                .end_time
+                .duration_since(span.start_time)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or_default(),
+            outcome: text(keys::OUTCOME),
+            attributes: serde_json::to_string(&AttrsJson(&span.attributes)).unwrap_or_default(),
+            events: serde_json::to_string(&events).unwrap_or_default(),
+        }
+    }
+
+    fn is_root(&self) -> bool {
+        self.app.is_some() || self.parent_id == "0000000000000000"
+    }
+
+    /// This span as a [`StoredSpan`] JSON object (for a root's children).
+    fn json(&self) -> String {
+        let text = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        let optional = |s: &Option<String>| s.as_deref().map(text).unwrap_or_else(|| "null".into());
+        format!(
+            "{{\"trace_id\":{},\"span_id\":{},\"parent_id\":{},\"app\":{},\"name\":{},\"start_us\":{},\"duration_us\":{},\"outcome\":{},\"attributes\":{},\"events\":{}}}",
+            text(&self.trace_id),
+            text(&self.span_id),
+            text(&self.parent_id),
+            optional(&self.app),
+            text(&self.name),
+            self.start_us,
+            self.duration_us,
+            optional(&self.outcome),
+            self.attributes,
+            self.events
+        )
+    }
+}
+
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSpan> {
     let attrs: String = r.get(8)?;
     let events: String = r.get(9)?;
@@ -126,11 +226,6 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSpan> {
 
 const COLUMNS: &str =
     "trace_id, span_id, parent_id, app, name, start_us, duration_us, outcome, attributes, events";
-
-/// A root: it names an app, or it has no local parent.
-fn is_root(span: &StoredSpan) -> bool {
-    span.app.is_some() || span.parent_id == "0000000000000000"
-}
 
 /// An app's invocations in a window: counts and latency percentiles.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -182,7 +277,8 @@ impl SpanStore {
         let conn = Connection::open(data_dir.join("traces.db"))?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Telemetry, not records: a power cut may lose the last spans.
+        conn.pragma_update(None, "synchronous", "OFF")?;
         conn.execute_batch(SCHEMA)?;
         Ok(SpanStore {
             conn: Mutex::new(conn),
@@ -200,11 +296,11 @@ impl SpanStore {
     /// Stores a batch in one transaction: each root with the children
     /// that came before it; children without their root wait.
     pub fn record(&self, batch: &[SpanData]) -> rusqlite::Result<()> {
-        let mut rows: Vec<(StoredSpan, Vec<StoredSpan>)> = Vec::new();
+        let mut rows: Vec<(Pending, Vec<Pending>)> = Vec::new();
         {
             let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            for span in batch.iter().map(stored) {
-                if is_root(&span) {
+            for span in batch.iter().map(Pending::of) {
+                if span.is_root() {
                     let children = waiting
                         .remove(&span.trace_id)
                         .map(|(_, c)| c)
@@ -234,7 +330,7 @@ impl SpanStore {
 
     /// Stores the children still waiting for a root (at shutdown).
     pub fn flush_waiting(&self) -> rusqlite::Result<()> {
-        let rows: Vec<(StoredSpan, Vec<StoredSpan>)> = self
+        let rows: Vec<(Pending, Vec<Pending>)> = self
             .waiting
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -245,7 +341,7 @@ impl SpanStore {
         self.insert(&rows)
     }
 
-    fn insert(&self, rows: &[(StoredSpan, Vec<StoredSpan>)]) -> rusqlite::Result<()> {
+    fn insert(&self, rows: &[(Pending, Vec<Pending>)]) -> rusqlite::Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -254,9 +350,17 @@ impl SpanStore {
             let tx = conn.unchecked_transaction()?;
             {
                 let mut insert = tx.prepare_cached(&format!(
-                    "INSERT INTO trace_rows ({COLUMNS}, children) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                    "INSERT INTO trace_rows ({COLUMNS}, children, trace_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                 ))?;
                 for (s, children) in rows {
+                    let children = format!(
+                        "[{}]",
+                        children
+                            .iter()
+                            .map(Pending::json)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
                     insert.execute(params![
                         s.trace_id,
                         s.span_id,
@@ -266,9 +370,10 @@ impl SpanStore {
                         s.start_us,
                         s.duration_us,
                         s.outcome,
-                        serde_json::to_string(&s.attributes).unwrap_or_default(),
-                        serde_json::to_string(&s.events).unwrap_or_default(),
-                        serde_json::to_string(children).unwrap_or_default(),
+                        s.attributes,
+                        s.events,
+                        children,
+                        trace_key(&s.trace_id),
                     ])?;
                 }
             }
@@ -332,9 +437,9 @@ impl SpanStore {
     pub fn trace(&self, trace_id: &str) -> rusqlite::Result<Vec<StoredSpan>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS}, children FROM trace_rows WHERE trace_id = ?1"
+            "SELECT {COLUMNS}, children FROM trace_rows WHERE trace_key = ?1 AND trace_id = ?2"
         ))?;
-        let rows = stmt.query_map([trace_id], |r| {
+        let rows = stmt.query_map(params![trace_key(trace_id), trace_id], |r| {
             let children: String = r.get(10)?;
             Ok((row(r)?, children))
         })?;
