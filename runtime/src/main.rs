@@ -2,6 +2,12 @@
 
 mod cli;
 
+/// A host allocates on one thread and frees on another all the time
+/// (requests on the async workers, spans and samples on the telemetry
+/// threads); mimalloc keeps that cheap where the system allocator contends.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
