@@ -95,16 +95,13 @@ const REPEAT: Duration = Duration::from_secs(3600);
 /// Bad and total invocations of `app` since `since_us`.
 fn tally(store: &SpanStore, app: &str, since_us: i64, latency_us: Option<i64>) -> (u64, u64) {
     store
-        .outcomes(app, since_us)
-        .map(|rows| {
-            let bad = rows
-                .iter()
-                .filter(|(duration, ok)| match latency_us {
-                    Some(limit) => *duration > limit,
-                    None => !ok,
-                })
-                .count() as u64;
-            (bad, rows.len() as u64)
+        .tally(app, since_us)
+        .map(|t| {
+            let bad = match latency_us {
+                Some(limit) => t.slower_than(limit),
+                None => t.errors,
+            };
+            (bad, t.invocations)
         })
         .unwrap_or((0, 0))
 }

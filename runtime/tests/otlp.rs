@@ -211,8 +211,10 @@ fn spans_metrics_and_logs_arrive_at_the_collector_with_app_attributes() {
     ] {
         assert!(names.contains(name), "{name} missing from {names:?}");
     }
+    // Cumulative sums: the last export has every app.
     let invocations = metrics
         .iter()
+        .rev()
         .find(|m| m.name == "warden.invocations")
         .unwrap();
     let rendered = format!("{invocations:?}");

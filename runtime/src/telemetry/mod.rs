@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod propagation;
 pub mod signals;
 pub mod store;
+pub mod tally;
 mod tree;
 
 pub use tree::{render_stored, render_tree};
@@ -84,6 +85,10 @@ pub struct TelemetrySettings {
     pub max_spans: u64,
     /// Spans waiting for the store and exporter; more are dropped (counted).
     pub queue: usize,
+    /// Successful invocation traces the store keeps per app per second
+    /// (0: all). Failed ones are always kept, export gets every span, and
+    /// counts and latency (top, usage, SLOs) include every invocation.
+    pub keep_ok_per_second: u64,
     /// Export over OTLP/HTTP (also turned on by `OTEL_EXPORTER_OTLP_*`).
     pub otlp: Option<otlp::OtlpSettings>,
     /// How often `warden serve` checks apps' `[slo]` burn rates.
@@ -97,6 +102,7 @@ impl Default for TelemetrySettings {
             keep: Dur(Duration::from_secs(24 * 3600)),
             max_spans: 500_000,
             queue: 8192,
+            keep_ok_per_second: 100,
             otlp: None,
             slo_interval: Dur(Duration::from_secs(30)),
         }
@@ -132,7 +138,8 @@ impl HostTelemetry {
                     "cannot open the span store {}: {e}",
                     data_dir.join("traces.db").display()
                 )
-            })?;
+            })?
+            .sampled(settings.keep_ok_per_second);
         let exporting = otlp::enabled(settings.otlp.as_ref());
         let mut sink: Option<Box<dyn pipeline::SpanSink>> = None;
         let mut meters = None;

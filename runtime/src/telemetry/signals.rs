@@ -53,6 +53,9 @@ pub struct Instruments {
     egress_bytes: Counter<u64>,
     storage_ops: Counter<u64>,
     pending: std::sync::Mutex<Vec<Sample>>,
+    /// Held for a whole drain, so a shutdown's drain waits for one in
+    /// progress and the final export has every sample.
+    draining: std::sync::Mutex<()>,
     dropped: std::sync::atomic::AtomicU64,
     drainer: OnceLock<()>,
 }
@@ -91,6 +94,7 @@ impl Instruments {
                 .build(),
             storage_ops: meter.u64_counter("warden.storage.operations").build(),
             pending: std::sync::Mutex::default(),
+            draining: std::sync::Mutex::default(),
             dropped: std::sync::atomic::AtomicU64::new(0),
             drainer: OnceLock::new(),
         }
@@ -145,6 +149,7 @@ impl Instruments {
     /// Records every queued sample into the instruments (the drain thread
     /// does this four times a second; a shutdown does it once more).
     pub fn drain(&self) {
+        let _draining = self.draining.lock().unwrap_or_else(|p| p.into_inner());
         let samples = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         for s in samples {
             let app = s.app;

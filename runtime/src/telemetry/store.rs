@@ -13,6 +13,7 @@
 //! insertion order, so it needs no extra index.
 
 use super::keys;
+use super::tally::Tally;
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 use rusqlite::{Connection, params};
@@ -43,9 +44,19 @@ pub struct SpanStore {
     keep: Duration,
     max_spans: u64,
     since_prune: Mutex<u64>,
+    /// Successful invocation traces kept per app per second (0: all);
+    /// failed ones are always kept. Tallies count every invocation.
+    ok_per_second: u64,
+    /// Per app: the current second and the traces kept in it.
+    kept: Mutex<std::collections::HashMap<String, (i64, u64)>>,
+    /// Successful traces not kept because of `ok_per_second`.
+    pub sampled_out: std::sync::atomic::AtomicU64,
     /// Children waiting for their root, by trace id.
     waiting: Mutex<std::collections::HashMap<String, (std::time::Instant, Vec<Pending>)>>,
 }
+
+/// The resolution of the per-app tallies: 10 s.
+const TALLY_US: i64 = 10_000_000;
 
 /// How long a child waits for its root before it is stored alone.
 const WAIT: Duration = Duration::from_secs(30);
@@ -58,6 +69,8 @@ CREATE TABLE IF NOT EXISTS trace_rows (
   trace_key INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS trace_rows_app ON trace_rows(app, start_us) WHERE app IS NOT NULL;
 CREATE INDEX IF NOT EXISTS trace_rows_key ON trace_rows(trace_key);
+CREATE TABLE IF NOT EXISTS usage_buckets (
+  app TEXT NOT NULL, bucket INTEGER NOT NULL, tally TEXT NOT NULL, PRIMARY KEY (app, bucket));
 ";
 
 /// A short integer key for a trace id (its first 64 bits), so the trace
@@ -240,24 +253,14 @@ pub struct WindowStats {
     pub p99_us: i64,
 }
 
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn window(app: &str, start_us: i64, mut rows: Vec<(i64, bool)>) -> WindowStats {
-    rows.sort_unstable();
-    let durations: Vec<i64> = rows.iter().map(|r| r.0).collect();
+fn window(app: &str, start_us: i64, tally: &Tally) -> WindowStats {
     WindowStats {
         app: app.to_string(),
         start_us,
-        invocations: rows.len() as u64,
-        errors: rows.iter().filter(|r| !r.1).count() as u64,
-        p50_us: percentile(&durations, 50.0),
-        p99_us: percentile(&durations, 99.0),
+        invocations: tally.invocations,
+        errors: tally.errors,
+        p50_us: tally.percentile(50.0),
+        p99_us: tally.percentile(99.0),
     }
 }
 
@@ -286,7 +289,42 @@ impl SpanStore {
             max_spans,
             since_prune: Mutex::new(0),
             waiting: Mutex::default(),
+            ok_per_second: 0,
+            kept: Mutex::default(),
+            sampled_out: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Keeps at most `n` successful invocation traces per app per second
+    /// (0 keeps all).
+    pub fn sampled(mut self, n: u64) -> SpanStore {
+        self.ok_per_second = n;
+        self
+    }
+
+    /// Whether to keep this root's trace row (invocations are tallied
+    /// either way).
+    fn keep(&self, root: &Pending) -> bool {
+        let (Some(app), true) = (&root.app, self.ok_per_second > 0) else {
+            return true;
+        };
+        if root.outcome.as_deref() != Some("ok") {
+            return true;
+        }
+        let second = root.start_us.div_euclid(1_000_000);
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = kept.entry(app.clone()).or_insert((second, 0));
+        if entry.0 != second {
+            *entry = (second, 0);
+        }
+        if entry.1 < self.ok_per_second {
+            entry.1 += 1;
+            true
+        } else {
+            self.sampled_out
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            false
+        }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -297,6 +335,7 @@ impl SpanStore {
     /// that came before it; children without their root wait.
     pub fn record(&self, batch: &[SpanData]) -> rusqlite::Result<()> {
         let mut rows: Vec<(Pending, Vec<Pending>)> = Vec::new();
+        let mut tallies: std::collections::HashMap<(String, i64), Tally> = Default::default();
         {
             let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
             for span in batch.iter().map(Pending::of) {
@@ -305,7 +344,15 @@ impl SpanStore {
                         .remove(&span.trace_id)
                         .map(|(_, c)| c)
                         .unwrap_or_default();
-                    rows.push((span, children));
+                    if let (Some(app), "invocation") = (&span.app, span.name.as_str()) {
+                        tallies
+                            .entry((app.clone(), span.start_us.div_euclid(TALLY_US)))
+                            .or_default()
+                            .add(span.duration_us, span.outcome.as_deref() == Some("ok"));
+                    }
+                    if self.keep(&span) {
+                        rows.push((span, children));
+                    }
                 } else {
                     waiting
                         .entry(span.trace_id.clone())
@@ -325,7 +372,40 @@ impl SpanStore {
                 }
             }
         }
-        self.insert(&rows)
+        self.insert(&rows)?;
+        self.add_tallies(&tallies)
+    }
+
+    fn add_tallies(
+        &self,
+        tallies: &std::collections::HashMap<(String, i64), Tally>,
+    ) -> rusqlite::Result<()> {
+        if tallies.is_empty() {
+            return Ok(());
+        }
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut read = tx
+                .prepare_cached("SELECT tally FROM usage_buckets WHERE app = ?1 AND bucket = ?2")?;
+            let mut write = tx.prepare_cached(
+                "INSERT OR REPLACE INTO usage_buckets (app, bucket, tally) VALUES (?1, ?2, ?3)",
+            )?;
+            for ((app, bucket), add) in tallies {
+                let mut tally: Tally = read
+                    .query_row(params![app, bucket], |r| r.get::<_, String>(0))
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                tally.merge(add);
+                write.execute(params![
+                    app,
+                    bucket,
+                    serde_json::to_string(&tally).unwrap_or_default()
+                ])?;
+            }
+        }
+        tx.commit()
     }
 
     /// Stores the children still waiting for a root (at shutdown).
@@ -453,73 +533,70 @@ impl SpanStore {
         Ok(spans)
     }
 
-    /// Durations and success of `app`'s invocations since `since_us`
-    /// (every app when `app` is `None`).
-    fn invocations(
+    /// 10-second tallies since `since_us` (every app when `app` is `None`).
+    fn tallies(
         &self,
         app: Option<&str>,
         since_us: i64,
-    ) -> rusqlite::Result<Vec<(String, i64, i64, bool)>> {
+    ) -> rusqlite::Result<Vec<(String, i64, Tally)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT app, start_us, duration_us, outcome = 'ok' FROM trace_rows \
-             WHERE app IS NOT NULL AND name = 'invocation' AND start_us > ?1 AND (?2 IS NULL OR app = ?2)",
+            "SELECT app, bucket, tally FROM usage_buckets WHERE bucket >= ?1 AND (?2 IS NULL OR app = ?2)",
         )?;
-        stmt.query_map(params![since_us, app], |r| {
+        stmt.query_map(params![since_us.div_euclid(TALLY_US), app], |r| {
+            let text: String = r.get(2)?;
             Ok((
                 r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get::<_, Option<bool>>(3)?.unwrap_or(false),
+                r.get::<_, i64>(1)? * TALLY_US,
+                serde_json::from_str(&text).unwrap_or_default(),
             ))
         })?
         .collect()
     }
 
-    /// Duration and success of each of `app`'s invocations since `since_us`.
-    pub fn outcomes(&self, app: &str, since_us: i64) -> rusqlite::Result<Vec<(i64, bool)>> {
-        Ok(self
-            .invocations(Some(app), since_us)?
-            .into_iter()
-            .map(|(_, _, duration, ok)| (duration, ok))
-            .collect())
+    /// All of `app`'s invocations since `since_us` (10-second resolution).
+    pub fn tally(&self, app: &str, since_us: i64) -> rusqlite::Result<Tally> {
+        let mut total = Tally::default();
+        for (_, _, t) in self.tallies(Some(app), since_us)? {
+            total.merge(&t);
+        }
+        Ok(total)
     }
 
     /// Per-app counts and latency since `since_us` (for `warden top`).
     pub fn window_stats(&self, since_us: i64) -> rusqlite::Result<Vec<WindowStats>> {
-        let mut by_app: std::collections::BTreeMap<String, Vec<(i64, bool)>> = Default::default();
-        for (app, _, duration, ok) in self.invocations(None, since_us)? {
-            by_app.entry(app).or_default().push((duration, ok));
+        let mut by_app: std::collections::BTreeMap<String, Tally> = Default::default();
+        for (app, _, t) in self.tallies(None, since_us)? {
+            by_app.entry(app).or_default().merge(&t);
         }
         Ok(by_app
             .into_iter()
-            .map(|(app, rows)| window(&app, since_us, rows))
+            .map(|(app, t)| window(&app, since_us, &t))
             .collect())
     }
 
-    /// `app`'s invocations since `since_us` in buckets of `bucket_us`,
-    /// oldest first, empty buckets included (for usage charts and SLOs).
+    /// `app`'s invocations since `since_us` in buckets of `bucket_us` (a
+    /// multiple of 10 s), oldest first, empty buckets included.
     pub fn series(
         &self,
         app: &str,
         since_us: i64,
         bucket_us: i64,
     ) -> rusqlite::Result<Vec<WindowStats>> {
-        let bucket_us = bucket_us.max(1);
+        let bucket_us = bucket_us.max(TALLY_US);
         let first = since_us - since_us.rem_euclid(bucket_us);
         let now = micros(SystemTime::now());
         let count = ((now - first) / bucket_us + 1).clamp(1, 10_000) as usize;
-        let mut buckets: Vec<Vec<(i64, bool)>> = vec![Vec::new(); count];
-        for (_, start, duration, ok) in self.invocations(Some(app), since_us)? {
-            let i = ((start - first) / bucket_us) as usize;
-            if let Some(b) = buckets.get_mut(i) {
-                b.push((duration, ok));
+        let mut buckets: Vec<Tally> = vec![Tally::default(); count];
+        for (_, start, t) in self.tallies(Some(app), first)? {
+            if let Some(b) = buckets.get_mut(((start - first) / bucket_us) as usize) {
+                b.merge(&t);
             }
         }
         Ok(buckets
-            .into_iter()
+            .iter()
             .enumerate()
-            .map(|(i, rows)| window(app, first + i as i64 * bucket_us, rows))
+            .map(|(i, t)| window(app, first + i as i64 * bucket_us, t))
             .collect())
     }
 
@@ -598,6 +675,25 @@ mod tests {
     }
 
     #[test]
+    fn past_the_per_second_budget_successes_are_tallied_but_not_kept() {
+        let (_dir, store) = store(Duration::from_secs(3600), 1000);
+        let store = store.sampled(2);
+        store
+            .record(&spans(&["a", "a", "a", "a", "a"], Duration::ZERO))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(store.count().ok(), Some(2));
+        assert_eq!(
+            store.sampled_out.load(std::sync::atomic::Ordering::Relaxed),
+            3
+        );
+        let tally = store.tally("a", 0).unwrap_or_default();
+        assert_eq!((tally.invocations, tally.errors), (5, 0));
+        let top = store.window_stats(0).unwrap_or_default();
+        assert_eq!(top[0].invocations, 5);
+        assert!(top[0].p99_us >= 30, "{:?}", top[0]);
+    }
+
+    #[test]
     fn pruning_drops_rows_past_the_age_and_the_count_caps() {
         let (_dir, store) = store(Duration::from_secs(3600), 5);
         store
@@ -624,19 +720,5 @@ mod tests {
         assert!(store.roots(&q("old1")).unwrap_or_default().is_empty());
         assert!(store.roots(&q("n1")).unwrap_or_default().is_empty());
         assert_eq!(store.roots(&q("n6")).unwrap_or_default().len(), 1);
-    }
-
-    #[test]
-    fn percentiles_take_the_nearest_rank() {
-        let d: Vec<i64> = (1..=100).collect();
-        assert_eq!(percentile(&d, 50.0), 50);
-        assert_eq!(percentile(&d, 99.0), 99);
-        assert_eq!(percentile(&[7], 99.0), 7);
-        assert_eq!(percentile(&[], 50.0), 0);
-        let w = window("a", 0, vec![(30, true), (10, false), (20, true)]);
-        assert_eq!(
-            (w.invocations, w.errors, w.p50_us, w.p99_us),
-            (3, 1, 20, 30)
-        );
     }
 }
