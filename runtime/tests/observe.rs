@@ -74,6 +74,7 @@ fn inspect_top_traces_and_usage_show_what_apps_did() {
     ));
     assert!(text.starts_with("noop 1.0.0  [running]"), "{text}");
     assert!(text.contains("requests_per_minute"), "{text}");
+    assert!(text.contains("grants: connectors none"), "{text}");
     assert!(text.contains("5 / 100 (5%)"), "{text}");
     assert!(
         text.contains("recent errors:") && text.contains("app-error"),

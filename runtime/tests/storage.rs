@@ -356,3 +356,55 @@ fn the_background_purger_removes_expired_values_within_its_interval() {
     });
     assert_eq!(runtime.storage().usage("app").expect("usage").keys, 1);
 }
+
+#[test]
+fn each_storage_call_is_a_child_span_without_key_or_value() {
+    let host = TestHost::new();
+    run(
+        &host,
+        "kv",
+        BUCKETS,
+        r#"[{"op":"set","bucket":"people","key":"secret-key-name","value":"secret-value"},
+            {"op":"get","bucket":"people","key":"secret-key-name"},
+            {"op":"get","bucket":"nope","key":"x"}]"#,
+    );
+    let spans = host.spans.get_finished_spans().unwrap();
+    let root = spans.iter().find(|s| s.name == "invocation").unwrap();
+    let storage: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "storage" && !format!("{:?}", s.attributes).contains("\"open\""))
+        .collect();
+    assert_eq!(
+        storage.len(),
+        2,
+        "set and get (the third call fails at open)"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name == "storage" && format!("{:?}", s.attributes).contains("not-granted"))
+    );
+    let rendered: Vec<String> = storage
+        .iter()
+        .map(|s| format!("{:?}", s.attributes))
+        .collect();
+    assert!(
+        rendered[0].contains("\"set\"")
+            && rendered[0].contains("people")
+            && rendered[0].contains("I64(12)"),
+        "{}",
+        rendered[0]
+    );
+    assert!(
+        rendered[1].contains("\"get\"") && rendered[1].contains("I64(12)"),
+        "{}",
+        rendered[1]
+    );
+    for (span, text) in storage.iter().zip(&rendered) {
+        assert_eq!(span.parent_span_id, root.span_context.span_id());
+        assert!(
+            !text.contains("secret-key-name") && !text.contains("secret-value"),
+            "{text}"
+        );
+    }
+}

@@ -30,7 +30,7 @@ impl StorageState {
         Ok(())
     }
 
-    pub(crate) fn read(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    fn read_inner(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
         let grant = self.bucket(bucket)?;
         self.check_key(key)?;
         self.reads += 1;
@@ -57,7 +57,12 @@ impl StorageState {
 
 impl Host for StorageState {
     fn open(&mut self, bucket: String) -> wasmtime::Result<Result<String, Error>> {
-        Ok(self.bucket(&bucket).map(|g| g.class.as_str().to_string()))
+        Ok(self.traced(
+            "open",
+            &bucket,
+            |_| 0,
+            |s| s.bucket(&bucket).map(|g| g.class.as_str().to_string()),
+        ))
     }
 
     fn get(
@@ -98,7 +103,7 @@ impl Host for StorageState {
 }
 
 impl StorageState {
-    pub(crate) fn remove(&mut self, bucket: &str, key: &str) -> Result<bool, Error> {
+    fn remove_inner(&mut self, bucket: &str, key: &str) -> Result<bool, Error> {
         self.bucket(bucket)?;
         self.check_key(key)?;
         self.writes += 1;
@@ -108,7 +113,7 @@ impl StorageState {
             .map_err(Error::Internal)
     }
 
-    pub(crate) fn page(
+    fn page_inner(
         &mut self,
         bucket: &str,
         prefix: &str,
@@ -137,7 +142,7 @@ impl StorageState {
         Ok(KeyPage { keys, cursor })
     }
 
-    pub(crate) fn write(
+    fn write_inner(
         &mut self,
         bucket: &str,
         key: &str,
@@ -232,5 +237,87 @@ impl StorageState {
             .set(&ctx.app, bucket, key, &stored, expires_at)
             .map_err(Error::Internal)?;
         Ok(())
+    }
+}
+
+/// What a storage error is called in traces.
+fn error_kind(e: &Error) -> &'static str {
+    match e {
+        Error::NotGranted(_) => "not-granted",
+        Error::TooLarge(_) => "too-large",
+        Error::QuotaExceeded(_) => "quota-exceeded",
+        Error::ClassViolation(_) => "class-violation",
+        Error::Internal(_) => "internal",
+    }
+}
+
+/// The traced entry points: each call is timed and kept as a
+/// [`super::StorageOp`] for the invocation's trace and metrics.
+impl StorageState {
+    fn traced<T>(
+        &mut self,
+        op: &'static str,
+        bucket: &str,
+        bytes: impl Fn(&T) -> u64,
+        call: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let started = std::time::SystemTime::now();
+        let clock = std::time::Instant::now();
+        let result = call(self);
+        if self.ops.len() < super::MAX_OPS {
+            self.ops.push(super::StorageOp {
+                op,
+                bucket: bucket.to_string(),
+                started,
+                duration: clock.elapsed(),
+                bytes: result.as_ref().map(&bytes).unwrap_or(0),
+                outcome: result.as_ref().err().map(error_kind).unwrap_or("ok"),
+            });
+        }
+        result
+    }
+
+    pub(crate) fn read(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.traced(
+            "get",
+            bucket,
+            |v: &Option<Vec<u8>>| v.as_ref().map_or(0, |v| v.len() as u64),
+            |s| s.read_inner(bucket, key),
+        )
+    }
+
+    pub(crate) fn remove(&mut self, bucket: &str, key: &str) -> Result<bool, Error> {
+        self.traced("delete", bucket, |_| 0, |s| s.remove_inner(bucket, key))
+    }
+
+    pub(crate) fn page(
+        &mut self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<KeyPage, Error> {
+        self.traced(
+            "list",
+            bucket,
+            |_| 0,
+            |s| s.page_inner(bucket, prefix, cursor, limit),
+        )
+    }
+
+    pub(crate) fn write(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+    ) -> Result<(), Error> {
+        let size = value.len() as u64;
+        self.traced(
+            "set",
+            bucket,
+            move |_| size,
+            |s| s.write_inner(bucket, key, value, ttl_seconds),
+        )
     }
 }

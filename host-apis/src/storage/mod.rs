@@ -189,7 +189,26 @@ pub struct StorageState {
     pub(crate) table: wasmtime::component::ResourceTable,
     pub reads: u64,
     pub writes: u64,
+    /// Each storage call of the invocation, for its trace (at most
+    /// [`MAX_OPS`]; the counters above count them all).
+    pub ops: Vec<StorageOp>,
 }
+
+/// One storage call as the trace shows it: never a key or a value.
+#[derive(Debug, Clone)]
+pub struct StorageOp {
+    /// `open`, `get`, `set`, `delete` or `list`.
+    pub op: &'static str,
+    pub bucket: String,
+    pub started: std::time::SystemTime,
+    pub duration: std::time::Duration,
+    /// Value bytes read or written.
+    pub bytes: u64,
+    /// `ok` or the error kind.
+    pub outcome: &'static str,
+}
+
+pub(crate) const MAX_OPS: usize = 256;
 
 impl StorageState {
     pub fn new(ctx: Arc<StorageContext>, label: Label) -> Self {
@@ -200,6 +219,7 @@ impl StorageState {
             table: wasmtime::component::ResourceTable::new(),
             reads: 0,
             writes: 0,
+            ops: Vec::new(),
         }
     }
 

@@ -67,6 +67,56 @@ fn render_inspect(v: &Value) -> String {
         l["timeout"].as_str().unwrap_or("-"),
         l["max_output"].as_str().unwrap_or("-")
     );
+    let grants = &v["grants"];
+    let connectors: Vec<String> = grants["connectors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let scopes: Vec<&str> = c["scopes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str())
+                .collect();
+            format!(
+                "{} ({})",
+                c["name"].as_str().unwrap_or("?"),
+                scopes.join(", ")
+            )
+        })
+        .collect();
+    let hosts: Vec<&str> = grants["allowed_hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_str())
+        .collect();
+    let buckets: Vec<String> = grants["storage"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| {
+            format!(
+                "{} [{}]",
+                b["bucket"].as_str().unwrap_or("?"),
+                b["class"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    out += &format!(
+        "  grants: connectors {}\n          hosts {}\n          storage {}\n",
+        list(connectors),
+        list(hosts.into_iter().map(str::to_string).collect()),
+        list(buckets)
+    );
     out += "  quotas:\n";
     for q in v["quota"].as_array().into_iter().flatten() {
         out += &format!(

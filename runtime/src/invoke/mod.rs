@@ -171,7 +171,7 @@ impl Runtime {
         if app.kill_switch().is_killed() {
             let report = refused(app, request.trigger, &cx, InvocationError::Killed, started);
             self.instruments()
-                .record(&app.span_attributes[0], &report, &[]);
+                .record(&app.span_attributes[0], &report, &[], &[]);
             return report;
         }
         if let Err(quota) = app.egress.meter.check_invocation() {
@@ -183,7 +183,7 @@ impl Runtime {
                 started,
             );
             self.instruments()
-                .record(&app.span_attributes[0], &report, &[]);
+                .record(&app.span_attributes[0], &report, &[], &[]);
             return report;
         }
         app.egress.meter.record(
@@ -271,7 +271,7 @@ impl Runtime {
         };
 
         let fuel_left = store.get_fuel().unwrap_or(0);
-        let state = store.into_data();
+        let mut state = store.into_data();
         let stdout = captured.stdout.contents().to_vec();
         let stderr = captured.stderr.contents().to_vec();
         let denials = captured.denials.records();
@@ -314,6 +314,8 @@ impl Runtime {
         };
         let calls = state.egress.take_calls();
         record_calls(tracer, &cx, &calls);
+        let storage_ops = std::mem::take(&mut state.storage.ops);
+        record_storage(tracer, &cx, &storage_ops);
         record_on_span(&cx, &usage, error.as_ref(), &logs, &denials);
         if let Err(e) = app.egress.meter.flush_if_due() {
             eprintln!("warden: usage counters for `{}` not saved: {e}", app.name());
@@ -336,7 +338,7 @@ impl Runtime {
             denials,
         };
         self.instruments()
-            .record(&app.span_attributes[0], &report, &calls);
+            .record(&app.span_attributes[0], &report, &calls, &storage_ops);
         crate::telemetry::signals::emit_logs(
             &report,
             &crate::telemetry::signals::span_context(&cx),
@@ -425,6 +427,33 @@ fn record_calls(tracer: &opentelemetry_sdk::trace::SdkTracer, cx: &Context, call
             span.set_status(Status::error(call.outcome));
         }
         span.end_with_timestamp(call.started + call.duration);
+    }
+}
+
+/// One child span per storage call, under the invocation's span.
+fn record_storage(
+    tracer: &opentelemetry_sdk::trace::SdkTracer,
+    cx: &Context,
+    ops: &[warden_host_apis::storage::StorageOp],
+) {
+    if !cx.span().is_recording() {
+        return;
+    }
+    for op in ops {
+        let mut span = tracer
+            .span_builder("storage")
+            .with_start_time(op.started)
+            .with_attributes([
+                KeyValue::new(keys::STORAGE_OP, op.op),
+                KeyValue::new(keys::STORAGE_BUCKET, op.bucket.clone()),
+                KeyValue::new(keys::STORAGE_BYTES, op.bytes as i64),
+                KeyValue::new(keys::OUTCOME, op.outcome),
+            ])
+            .start_with_context(tracer, cx);
+        if op.outcome != "ok" {
+            span.set_status(Status::error(op.outcome));
+        }
+        span.end_with_timestamp(op.started + op.duration);
     }
 }
 

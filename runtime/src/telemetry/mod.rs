@@ -50,6 +50,9 @@ pub mod keys {
     pub const PURGED: &str = "warden.storage.purged";
     pub const STORAGE_READS: &str = "warden.storage.reads";
     pub const STORAGE_WRITES: &str = "warden.storage.writes";
+    pub const STORAGE_OP: &str = "warden.storage.op";
+    pub const STORAGE_BUCKET: &str = "warden.storage.bucket";
+    pub const STORAGE_BYTES: &str = "warden.storage.bytes";
     pub const LOG_LEVEL: &str = "log.level";
     pub const LOG_MESSAGE: &str = "log.message";
 }

@@ -4,7 +4,8 @@
 //! `warden.outcome`, `warden.trigger`), `warden.invocation.duration` (s),
 //! `warden.fuel.used`, `warden.memory.peak` (bytes), `warden.egress.calls`
 //! (with `warden.egress.kind`, `warden.outcome`), `warden.egress.bytes`
-//! (with `direction`), `warden.storage.operations` (with `operation`),
+//! (with `direction`), `warden.storage.operations` and `warden.storage.bytes`
+//! (with `operation`: get, set, delete, list),
 //! `warden.output.bytes`, and the gauge `warden.quota.utilization` (with
 //! `warden.quota`, 0..1) registered by the server.
 //!
@@ -36,8 +37,8 @@ struct Sample {
     fuel: u64,
     memory: u64,
     output: u64,
-    storage_reads: u64,
-    storage_writes: u64,
+    /// (operation, value bytes) per storage call.
+    storage: Vec<(&'static str, u64)>,
     /// (kind, outcome, bytes out, bytes in) per outbound call.
     calls: Vec<(&'static str, &'static str, u64, u64)>,
 }
@@ -52,6 +53,7 @@ pub struct Instruments {
     egress_calls: Counter<u64>,
     egress_bytes: Counter<u64>,
     storage_ops: Counter<u64>,
+    storage_bytes: Counter<u64>,
     pending: std::sync::Mutex<Vec<Sample>>,
     /// Held for a whole drain, so a shutdown's drain waits for one in
     /// progress and the final export has every sample.
@@ -93,6 +95,10 @@ impl Instruments {
                 .with_unit("By")
                 .build(),
             storage_ops: meter.u64_counter("warden.storage.operations").build(),
+            storage_bytes: meter
+                .u64_counter("warden.storage.bytes")
+                .with_unit("By")
+                .build(),
             pending: std::sync::Mutex::default(),
             draining: std::sync::Mutex::default(),
             dropped: std::sync::atomic::AtomicU64::new(0),
@@ -106,6 +112,7 @@ impl Instruments {
         app: &KeyValue,
         report: &InvocationReport,
         calls: &[CallRecord],
+        storage: &[warden_host_apis::storage::StorageOp],
     ) {
         let usage = &report.usage;
         let sample = Sample {
@@ -116,8 +123,7 @@ impl Instruments {
             fuel: usage.fuel_used,
             memory: usage.peak_memory_bytes,
             output: usage.output_bytes,
-            storage_reads: usage.storage_reads,
-            storage_writes: usage.storage_writes,
+            storage: storage.iter().map(|op| (op.op, op.bytes)).collect(),
             calls: calls
                 .iter()
                 .map(|c| (c.kind, c.outcome, c.bytes_out, c.bytes_in))
@@ -166,10 +172,11 @@ impl Instruments {
             self.fuel.record(s.fuel, just_app);
             self.memory.record(s.memory, just_app);
             self.output.add(s.output, just_app);
-            for (op, count) in [("read", s.storage_reads), ("write", s.storage_writes)] {
-                if count > 0 {
-                    self.storage_ops
-                        .add(count, &[app.clone(), KeyValue::new("operation", op)]);
+            for (op, bytes) in s.storage {
+                let attributes = [app.clone(), KeyValue::new("operation", op)];
+                self.storage_ops.add(1, &attributes);
+                if bytes > 0 {
+                    self.storage_bytes.add(bytes, &attributes);
                 }
             }
             for (kind, outcome, bytes_out, bytes_in) in s.calls {
