@@ -304,6 +304,11 @@ fn the_openapi_document_lists_every_route() {
         "/v1/secrets/{name}",
         "/v1/templates",
         "/v1/templates/{name}",
+        "/v1/top",
+        "/v1/apps/{app}/traces",
+        "/v1/apps/{app}/usage",
+        "/v1/telemetry",
+        "/dashboard",
     ] {
         assert!(
             doc["paths"][path].is_object(),
