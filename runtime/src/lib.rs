@@ -27,6 +27,7 @@ pub mod kills;
 pub mod limiter;
 pub mod platform_http;
 pub mod purge;
+pub mod quota_use;
 pub mod registry;
 pub mod runtime;
 pub mod schedule;

@@ -408,3 +408,23 @@ fn each_storage_call_is_a_child_span_without_key_or_value() {
         );
     }
 }
+
+#[test]
+fn stored_bytes_and_keys_count_against_their_quotas_in_the_usage_report() {
+    let host = TestHost::new();
+    let extra = format!("{BUCKETS}\n[quota]\nstorage_bytes = \"1MiB\"\n");
+    let manifest = host.manifest("kv", &fixture("kv_app"), &extra);
+    let app = host.load(&manifest);
+    let report = block_on(host.runtime.invoke(
+        &app,
+        InvocationRequest::cli(r#"[{"op":"set","bucket":"cache","key":"k","value":"0123456789"}]"#),
+    ));
+    assert!(report.result.is_ok());
+    let quotas = warden_runtime::quota_use::quota_use(&app);
+    let bytes = quotas.iter().find(|q| q.quota == "storage_bytes").unwrap();
+    assert!(bytes.used >= 11, "{bytes:?}");
+    assert_eq!(bytes.limit, Some(1024 * 1024));
+    assert!(bytes.utilization().unwrap() > 0.0);
+    let keys = quotas.iter().find(|q| q.quota == "storage_keys").unwrap();
+    assert_eq!(keys.used, 1);
+}

@@ -30,23 +30,13 @@ pub fn find(
         .ok_or_else(|| ApiError::not_found(&format!("app `{name}`")))
 }
 
-/// Each quota of `app`: used, limit (null: none) and when its window resets.
+/// Each quota of `app`: used, limit (null: none) and when its window
+/// resets (null: it does not).
 pub fn quota_bars(app: &LoadedApp) -> Vec<Value> {
-    let meter = &app.egress.meter;
-    let limits = meter.limits();
-    let (day, minute) = (Window::day_now(), Window::minute_now());
-    let today = meter.usage(ALL, &day);
-    let this_minute = meter.usage(ALL, &minute);
-    [
-        ("egress_bytes", today.bytes_out + today.bytes_in, limits.egress_bytes, &day),
-        ("connector_calls", today.calls, limits.connector_calls, &day),
-        ("requests_per_minute", this_minute.invocations, limits.requests_per_minute, &minute),
-    ]
-    .into_iter()
-    .map(|(quota, used, limit, window)| {
-        json!({ "quota": quota, "used": used, "limit": limit, "resets_at": window.resets_at() })
-    })
-    .collect()
+    crate::quota_use::quota_use(app)
+        .into_iter()
+        .map(|q| json!(q))
+        .collect()
 }
 
 /// The last failed invocations of `app` from the span store.

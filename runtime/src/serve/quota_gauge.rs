@@ -5,7 +5,6 @@ use super::Server;
 use crate::telemetry::keys;
 use opentelemetry::KeyValue;
 use std::sync::Arc;
-use warden_host_apis::metering::{ALL, Window};
 
 /// Registers the gauge on the global meter provider for `server`'s apps.
 pub fn register(server: &Arc<Server>) {
@@ -18,30 +17,13 @@ pub fn register(server: &Arc<Server>) {
                 return;
             };
             for app in server.all_apps() {
-                let meter = &app.egress.meter;
-                let limits = meter.limits();
-                let day = meter.usage(ALL, &Window::day_now());
-                let minute = meter.usage(ALL, &Window::minute_now());
-                let quotas = [
-                    (
-                        "egress_bytes",
-                        day.bytes_out + day.bytes_in,
-                        limits.egress_bytes,
-                    ),
-                    ("connector_calls", day.calls, limits.connector_calls),
-                    (
-                        "requests_per_minute",
-                        minute.invocations,
-                        limits.requests_per_minute,
-                    ),
-                ];
-                for (quota, used, limit) in quotas {
-                    if let Some(limit) = limit.filter(|l| *l > 0) {
+                for q in crate::quota_use::quota_use(&app) {
+                    if let Some(share) = q.utilization() {
                         observer.observe(
-                            used as f64 / limit as f64,
+                            share,
                             &[
                                 KeyValue::new(keys::APP, app.name().to_string()),
-                                KeyValue::new("warden.quota", quota),
+                                KeyValue::new("warden.quota", q.quota),
                             ],
                         );
                     }
