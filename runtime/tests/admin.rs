@@ -119,6 +119,35 @@ fn every_role_gets_exactly_its_endpoints() {
         ),
         (
             "GET",
+            "/v1/top",
+            "",
+            all.iter().map(|r| (*r, 200)).collect(),
+        ),
+        (
+            "GET",
+            "/v1/telemetry",
+            "",
+            all.iter().map(|r| (*r, 200)).collect(),
+        ),
+        (
+            "GET",
+            "/v1/apps/other/traces",
+            "",
+            vec![
+                (Creator, 404),
+                (Reviewer, 200),
+                (Admin, 200),
+                (Auditor, 200),
+            ],
+        ),
+        (
+            "GET",
+            "/v1/apps/owned/usage",
+            "",
+            all.iter().map(|r| (*r, 200)).collect(),
+        ),
+        (
+            "GET",
             "/v1/templates",
             "",
             all.iter().map(|r| (*r, 200)).collect(),
