@@ -8,10 +8,10 @@
 mod support;
 
 use std::process::Command;
+use support::example;
 use support::guests::repo_root;
-use support::process::Host;
+use support::process::{Host, noop_app, token};
 use support::serving::{request, send_with};
-use support::{example, fixture};
 
 #[test]
 fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
@@ -24,23 +24,8 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
         String::from_utf8_lossy(&setup.stderr)
     );
     let data = tempfile::tempdir().unwrap();
-    let token = {
-        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args(["tokens", "create", "--name", "ops", "--role", "admin"])
-            .env("WARDEN_DATA_DIR", data.path())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let noop = data.path().join("noop.toml");
-    std::fs::write(
-        &noop,
-        format!(
-            "[app]\nname = \"noop\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[quota]\nrequests_per_minute = 50\n[http]\nroute = \"/noop\"\n",
-            fixture("noop_handler").display()
-        ),
-    )
-    .unwrap();
+    let token = token(data.path(), "ops", "admin");
+    let noop = noop_app(data.path(), "noop", "[quota]\nrequests_per_minute = 50");
     let host = Host::start(
         data.path(),
         &[
@@ -55,7 +40,7 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
         assert_eq!(request(host.app_addr, "GET", "/hello/dash", "").status, 200);
     }
     assert_eq!(request(host.app_addr, "POST", "/noop", "fail").status, 500);
-    let admin: std::net::SocketAddr = host.admin.trim_start_matches("http://").parse().unwrap();
+    let admin = host.admin_addr();
     let auth = format!("Bearer {token}");
     let killed = support::block_on(send_with(
         admin,

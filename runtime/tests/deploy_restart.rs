@@ -10,7 +10,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 use support::example;
-use support::process::Host;
+use support::process::{Host, token};
 use support::serving::request;
 
 fn warden(data_dir: &Path, token: Option<&str>, args: &[&str]) -> std::process::Output {
@@ -20,20 +20,6 @@ fn warden(data_dir: &Path, token: Option<&str>, args: &[&str]) -> std::process::
         cmd.env("WARDEN_TOKEN", token);
     }
     cmd.output().expect("run warden")
-}
-
-fn token(data_dir: &Path, name: &str, role: &str) -> String {
-    let out = warden(
-        data_dir,
-        None,
-        &["tokens", "create", "--name", name, "--role", role],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn json(out: &std::process::Output) -> serde_json::Value {

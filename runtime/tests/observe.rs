@@ -8,9 +8,9 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use support::process::Host;
+use support::example;
+use support::process::{Host, noop_app, token};
 use support::serving::{request, send_with};
-use support::{example, fixture};
 
 fn warden(data: &Path, token: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_warden"))
@@ -33,23 +33,8 @@ fn stdout(out: &std::process::Output) -> String {
 #[test]
 fn inspect_top_traces_and_usage_show_what_apps_did() {
     let data = tempfile::tempdir().unwrap();
-    let token = {
-        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args(["tokens", "create", "--name", "ops", "--role", "admin"])
-            .env("WARDEN_DATA_DIR", data.path())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let noop = data.path().join("noop.toml");
-    std::fs::write(
-        &noop,
-        format!(
-            "[app]\nname = \"noop\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[quota]\nrequests_per_minute = 100\n[http]\nroute = \"/noop\"\n",
-            fixture("noop_handler").display()
-        ),
-    )
-    .unwrap();
+    let token = token(data.path(), "ops", "admin");
+    let noop = noop_app(data.path(), "noop", "[quota]\nrequests_per_minute = 100");
     let host = Host::start(
         data.path(),
         &[
@@ -111,7 +96,7 @@ fn inspect_top_traces_and_usage_show_what_apps_did() {
         "{table}"
     );
 
-    let admin: std::net::SocketAddr = host.admin.trim_start_matches("http://").parse().unwrap();
+    let admin = host.admin_addr();
     let auth = format!("Bearer {token}");
     let get = |path: &str| -> serde_json::Value {
         let reply = support::block_on(send_with(

@@ -247,14 +247,7 @@ fn a_collector_that_is_down_stalls_nothing_and_failures_are_counted() {
     let url = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
     let data = tempfile::tempdir().unwrap();
-    let token = {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args(["tokens", "create", "--name", "ops", "--role", "auditor"])
-            .env("WARDEN_DATA_DIR", data.path())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let token = support::process::token(data.path(), "ops", "auditor");
     let mut args: Vec<String> = apps(data.path());
     args.truncate(2);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -269,7 +262,7 @@ fn a_collector_that_is_down_stalls_nothing_and_failures_are_counted() {
         "50 requests took {:?} with the collector down",
         started.elapsed()
     );
-    let admin: std::net::SocketAddr = host.admin.trim_start_matches("http://").parse().unwrap();
+    let admin = host.admin_addr();
     let auth = format!("Bearer {token}");
     wait_for("failed exports to be counted", || {
         let reply = support::block_on(support::serving::send_with(

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use support::example;
-use support::process::Host;
+use support::process::{Host, token};
 use tokio_rustls::rustls;
 
 struct Tls {
@@ -97,12 +97,7 @@ fn both_listeners_speak_tls_and_the_cli_trusts_a_private_ca() {
     let tls = Tls::new();
     let data = tempfile::tempdir().unwrap();
     let manifest = example("hello-http");
-    let token = warden(
-        data.path(),
-        &[],
-        &["tokens", "create", "--name", "ops", "--role", "auditor"],
-    );
-    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+    let token = token(data.path(), "ops", "auditor");
     let host = Host::start(
         data.path(),
         &[

@@ -8,9 +8,9 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use support::process::Host;
+use support::example;
+use support::process::{Host, noop_app};
 use support::serving::request;
-use support::{example, fixture};
 
 fn warden(data: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_warden"))
@@ -23,15 +23,7 @@ fn warden(data: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn served_requests_become_span_trees_that_warden_traces_shows() {
     let data = tempfile::tempdir().unwrap();
-    let noop = data.path().join("noop.toml");
-    std::fs::write(
-        &noop,
-        format!(
-            "[app]\nname = \"noop\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[http]\nroute = \"/noop\"\n",
-            fixture("noop_handler").display()
-        ),
-    )
-    .unwrap();
+    let noop = noop_app(data.path(), "noop", "");
     let host = Host::start(
         data.path(),
         &[

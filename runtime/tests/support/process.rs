@@ -87,3 +87,43 @@ impl Drop for Host {
         let _ = self.child.wait();
     }
 }
+
+impl Host {
+    /// The admin API's socket address (plain-HTTP hosts).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .trim_start_matches("http://")
+            .parse()
+            .expect("admin address")
+    }
+}
+
+/// Creates an admin API token in `data_dir` with the CLI; returns it.
+pub fn token(data_dir: &Path, name: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["tokens", "create", "--name", name, "--role", role])
+        .env("WARDEN_DATA_DIR", data_dir)
+        .output()
+        .expect("run warden tokens create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Writes `<dir>/<name>.toml`: the `noop_handler` fixture as app `name`
+/// 1.0.0 served on `/<name>`, with `extra` TOML (tables) appended.
+pub fn noop_app(dir: &Path, name: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[app]\nname = \"{name}\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[http]\nroute = \"/{name}\"\n{extra}\n",
+            super::fixture("noop_handler").display()
+        ),
+    )
+    .expect("write app.toml");
+    path
+}
