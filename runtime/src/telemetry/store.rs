@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One stored span.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct StoredSpan {
     pub trace_id: String,
     pub span_id: String,
@@ -85,46 +85,10 @@ fn micros(t: SystemTime) -> i64 {
         .unwrap_or_default()
 }
 
-fn json_value(v: &Value) -> serde_json::Value {
-    match v {
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::I64(i) => serde_json::Value::from(*i),
-        Value::F64(f) => serde_json::Value::from(*f),
-        other => serde_json::Value::String(other.to_string()),
-    }
-}
-
-fn attributes<'a>(
-    kvs: impl Iterator<Item = &'a opentelemetry::KeyValue>,
-) -> serde_json::Map<String, serde_json::Value> {
-    kvs.map(|kv| (kv.key.to_string(), json_value(&kv.value)))
-        .collect()
-}
-
-/// The stored form of a finished span.
+/// The stored form of a finished span (what the store would write, read
+/// back): for rendering spans that were never stored (`warden run --trace`).
 pub fn stored(span: &SpanData) -> StoredSpan {
-    let attrs = attributes(span.attributes.iter());
-    let text = |key: &str| attrs.get(key).and_then(|v| v.as_str()).map(str::to_string);
-    StoredSpan {
-        trace_id: span.span_context.trace_id().to_string(),
-        span_id: span.span_context.span_id().to_string(),
-        parent_id: span.parent_span_id.to_string(),
-        app: text(keys::APP),
-        name: span.name.to_string(),
-        start_us: micros(span.start_time),
-        duration_us: span
-            .end_time
-            .duration_since(span.start_time)
-            .map(|d| d.as_micros() as i64)
-            .unwrap_or_default(),
-        outcome: text(keys::OUTCOME),
-        events: span
-            .events
-            .iter()
-            .map(|e| (e.name.to_string(), attributes(e.attributes.iter())))
-            .collect(),
-        attributes: attrs,
-    }
+    serde_json::from_str(&Pending::of(span).json()).unwrap_or_default()
 }
 
 /// Span attributes as a JSON object, serialized straight from the span.
