@@ -28,7 +28,7 @@ pub const EXIT_CONFIG: u8 = 3;
 in a sandbox that grants nothing by default, under fuel, memory, time and output limits, \
 with a trace of every invocation and an append-only audit log.",
     after_help = "Examples:\n  warden run examples/report-formatter/app.toml --input '{\"title\":\"Q3\",\"rows\":[]}'\n  warden run examples/oncall-picker/app.toml -- --week 48 alice bob carol
-  warden serve --app examples/hello-http/app.toml\n  printf '%s' \"$TOKEN\" | warden secrets set crm-token\n  warden audit verify"
+  warden serve --app examples/hello-http/app.toml\n  WARDEN_TOKEN=... warden deploy examples/hello-http/app.toml\n  WARDEN_TOKEN=... warden top\n  warden traces hello-http --errors --since 1h\n  printf '%s' \"$TOKEN\" | warden secrets set crm-token\n  warden audit verify"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -98,6 +98,7 @@ enum Command {
     /// Create and list admin API tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Verify and export the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
     /// Manage connector credentials in the encrypted secret store.

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use warden_runtime::Runtime;
 use warden_runtime::serve::{Server, bind};
 
-/// Serve apps over HTTP and on schedules: each request runs in a fresh
-/// sandbox under the app's limits, quotas and concurrency cap. Apps come
-/// from `--app` and from earlier deploys (kept in the data directory).
+/// Serve apps over HTTP and on schedules, with the admin API and dashboard.
+///
+/// Each request runs in a fresh sandbox under the app's limits, quotas and
+/// concurrency cap. Apps come from `--app` and from earlier deploys (kept
+/// in the data directory).
 #[derive(Args)]
 #[command(after_help = "Examples:
   warden serve --app examples/hello-http/app.toml
