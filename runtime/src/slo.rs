@@ -113,6 +113,36 @@ fn now_us() -> i64 {
         .unwrap_or_default()
 }
 
+/// Where each objective stands over the last hour and the last day: bad
+/// and total invocations and the burn rate (for `warden inspect`).
+pub fn status(store: &SpanStore, app: &str, slo: &SloRequest) -> Vec<serde_json::Value> {
+    let now = now_us();
+    slo.objectives()
+        .into_iter()
+        .map(|(objective, budget, latency_us)| {
+            let mut windows = serde_json::Map::new();
+            for (label, seconds) in [("1h", 3600i64), ("24h", 86_400)] {
+                let (bad, total) = tally(store, app, now - seconds * 1_000_000, latency_us);
+                let burn = if total == 0 {
+                    0.0
+                } else {
+                    (bad as f64 / total as f64) / budget
+                };
+                windows.insert(
+                    label.into(),
+                    json!({ "bad": bad, "total": total, "burn_rate": burn }),
+                );
+            }
+            json!({
+                "slo": objective,
+                "budget": budget,
+                "threshold_us": latency_us,
+                "windows": windows,
+            })
+        })
+        .collect()
+}
+
 /// One evaluation: the alerts that fire now (not yet debounced).
 pub fn evaluate(store: &SpanStore, app: &str, slo: &SloRequest) -> Vec<serde_json::Value> {
     let now = now_us();

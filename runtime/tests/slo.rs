@@ -76,6 +76,17 @@ fn burning_the_error_or_latency_budget_raises_an_alert_and_a_healthy_app_does_no
     }
     // A few more evaluations: no repeats, nothing for the healthy app.
     std::thread::sleep(Duration::from_millis(800));
+    let token = support::process::token(data.path(), "ops", "auditor");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["inspect", "failing", "--server", &host.admin])
+        .env("WARDEN_TOKEN", &token)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("slo error rate under 5.00%: 1h 12/12 bad, burn 20.0x"),
+        "{text}"
+    );
     host.stop();
     let alerts = burns(data.path());
     let summary: Vec<(String, String, String)> = alerts

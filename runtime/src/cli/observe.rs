@@ -126,6 +126,29 @@ fn render_inspect(v: &Value) -> String {
             q["resets_at"].as_str().unwrap_or("-")
         );
     }
+    for o in v["slo"].as_array().into_iter().flatten() {
+        let objective = match o["threshold_us"].as_i64() {
+            Some(t) => format!(
+                "latency: {:.2}% under {}",
+                (1.0 - o["budget"].as_f64().unwrap_or(0.0)) * 100.0,
+                micros(&serde_json::json!(t))
+            ),
+            None => format!(
+                "error rate under {:.2}%",
+                o["budget"].as_f64().unwrap_or(0.0) * 100.0
+            ),
+        };
+        let window = |w: &str| {
+            let x = &o["windows"][w];
+            format!(
+                "{w} {}/{} bad, burn {:.1}x",
+                x["bad"],
+                x["total"],
+                x["burn_rate"].as_f64().unwrap_or(0.0)
+            )
+        };
+        out += &format!("  slo {objective}: {}; {}\n", window("1h"), window("24h"));
+    }
     let errors = v["recent_errors"].as_array().cloned().unwrap_or_default();
     if errors.is_empty() {
         out += "  recent errors: none\n";
