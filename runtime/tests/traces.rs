@@ -98,3 +98,38 @@ fn traces_without_a_span_store_say_how_to_get_one() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("warden serve"));
 }
+
+#[test]
+fn follow_prints_new_invocations_as_they_arrive() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let noop = support::process::noop_app(data.path(), "noop", "");
+    let host = Host::start(data.path(), &["--app", noop.to_str().unwrap()]);
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["traces", "noop", "--follow", "--json"])
+        .env("WARDEN_DATA_DIR", data.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    for input in ["ok", "fail"] {
+        request(host.app_addr, "POST", "/noop", input);
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("--follow printed the new invocation");
+        let trace: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let expected = if input == "ok" { "ok" } else { "app-error" };
+        assert_eq!(trace["outcome"], expected, "{line}");
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    host.stop();
+}
