@@ -249,6 +249,11 @@ impl Runtime {
         &self.instruments
     }
 
+    /// Metric samples dropped because their queue was full.
+    pub fn metric_samples_dropped(&self) -> u64 {
+        self.instruments.dropped()
+    }
+
     /// Records queued metric samples now (before a shutdown flush).
     pub fn flush_metrics(&self) {
         self.instruments.drain();

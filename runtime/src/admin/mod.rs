@@ -222,23 +222,27 @@ pub fn router(state: AdminState) -> axum::Router {
         .with_state(state)
 }
 
-/// Span pipeline counters: queued, stored, dropped (queue full),
-/// exported, export_failed. Any role.
+/// Telemetry counters: spans queued, stored, dropped (queue full),
+/// exported and failed to export; metric samples dropped. Any role.
 async fn telemetry_stats(
     axum::extract::State(state): axum::extract::State<AdminState>,
     _principal: Principal,
 ) -> Json<serde_json::Value> {
     use std::sync::atomic::Ordering::Relaxed;
-    Json(match &state.telemetry {
-        None => json!({ "spans": null }),
-        Some(s) => json!({ "spans": {
+    let spans = match &state.telemetry {
+        None => serde_json::Value::Null,
+        Some(s) => json!({
             "queued": s.queued.load(Relaxed),
             "stored": s.stored.load(Relaxed),
             "dropped": s.dropped.load(Relaxed),
             "exported": s.exported.load(Relaxed),
             "export_failed": s.export_failed.load(Relaxed),
-        }}),
-    })
+        }),
+    };
+    Json(json!({
+        "spans": spans,
+        "metrics": { "samples_dropped": state.server.runtime().metric_samples_dropped() },
+    }))
 }
 
 /// The dashboard: one static page; every figure on it comes from the API

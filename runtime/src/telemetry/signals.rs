@@ -152,6 +152,11 @@ impl Instruments {
         });
     }
 
+    /// Metric samples dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Records every queued sample into the instruments (the drain thread
     /// does this four times a second; a shutdown does it once more).
     pub fn drain(&self) {
