@@ -15,9 +15,11 @@
 use super::keys;
 use super::tally::Tally;
 use opentelemetry::Value;
+use opentelemetry::trace::TraceId;
 use opentelemetry_sdk::trace::SpanData;
 use rusqlite::{Connection, params};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -48,11 +50,11 @@ pub struct SpanStore {
     /// failed ones are always kept. Tallies count every invocation.
     ok_per_second: u64,
     /// Per app: the current second and the traces kept in it.
-    kept: Mutex<std::collections::HashMap<String, (i64, u64)>>,
+    kept: Mutex<HashMap<String, (i64, u64)>>,
     /// Successful traces not kept because of `ok_per_second`.
     pub sampled_out: std::sync::atomic::AtomicU64,
     /// Children waiting for their root, by trace id.
-    waiting: Mutex<std::collections::HashMap<String, (std::time::Instant, Vec<Pending>)>>,
+    waiting: Mutex<HashMap<TraceId, (std::time::Instant, Vec<Pending>)>>,
 }
 
 /// The resolution of the per-app tallies: 10 s.
@@ -126,17 +128,33 @@ struct Pending {
     events: String,
 }
 
+/// A string attribute of a span, borrowed.
+fn text_attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a str> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .and_then(|kv| match &kv.value {
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        })
+}
+
+/// A root: it names an app, or it has no local parent.
+fn is_root(span: &SpanData) -> bool {
+    text_attribute(span, keys::APP).is_some()
+        || span.parent_span_id == opentelemetry::trace::SpanId::INVALID
+}
+
+fn duration_us(span: &SpanData) -> i64 {
+    span.end_time
+        .duration_since(span.start_time)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}
+
 impl Pending {
     fn of(span: &SpanData) -> Pending {
-        let text = |key: &str| {
-            span.attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == key)
-                .and_then(|kv| match &kv.value {
-                    Value::String(s) => Some(s.as_str().to_string()),
-                    _ => None,
-                })
-        };
+        let text = |key: &str| text_attribute(span, key).map(str::to_string);
         let events: Vec<(&str, AttrsJson<'_>)> = span
             .events
             .iter()
@@ -149,19 +167,11 @@ impl Pending {
             app: text(keys::APP),
             name: span.name.to_string(),
             start_us: micros(span.start_time),
-            duration_us: span
-                .end_time
-                .duration_since(span.start_time)
-                .map(|d| d.as_micros() as i64)
-                .unwrap_or_default(),
+            duration_us: duration_us(span),
             outcome: text(keys::OUTCOME),
             attributes: serde_json::to_string(&AttrsJson(&span.attributes)).unwrap_or_default(),
             events: serde_json::to_string(&events).unwrap_or_default(),
         }
-    }
-
-    fn is_root(&self) -> bool {
-        self.app.is_some() || self.parent_id == "0000000000000000"
     }
 
     /// This span as a [`StoredSpan`] JSON object (for a root's children).
@@ -268,16 +278,16 @@ impl SpanStore {
 
     /// Whether to keep this root's trace row (invocations are tallied
     /// either way).
-    fn keep(&self, root: &Pending) -> bool {
-        let (Some(app), true) = (&root.app, self.ok_per_second > 0) else {
+    fn keep(&self, root: &SpanData) -> bool {
+        let (Some(app), true) = (text_attribute(root, keys::APP), self.ok_per_second > 0) else {
             return true;
         };
-        if root.outcome.as_deref() != Some("ok") {
+        if text_attribute(root, keys::OUTCOME) != Some("ok") {
             return true;
         }
-        let second = root.start_us.div_euclid(1_000_000);
+        let second = micros(root.start_time).div_euclid(1_000_000);
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = kept.entry(app.clone()).or_insert((second, 0));
+        let entry = kept.entry(app.to_string()).or_insert((second, 0));
         if entry.0 != second {
             *entry = (second, 0);
         }
@@ -295,40 +305,53 @@ impl SpanStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stores a batch in one transaction: each root with the children
-    /// that came before it; children without their root wait.
+    /// Stores a batch: each kept root with its children, and the tallies
+    /// of every invocation. Roots decide first whether their trace is kept,
+    /// so a sampled-out trace costs no JSON; children whose root is in a
+    /// later batch wait for it.
     pub fn record(&self, batch: &[SpanData]) -> rusqlite::Result<()> {
+        let mut tallies: HashMap<(String, i64), Tally> = HashMap::new();
+        let mut kept: HashMap<TraceId, bool> = HashMap::new();
+        for root in batch.iter().filter(|s| is_root(s)) {
+            if let (Some(app), "invocation") = (text_attribute(root, keys::APP), root.name.as_ref())
+            {
+                tallies
+                    .entry((
+                        app.to_string(),
+                        micros(root.start_time).div_euclid(TALLY_US),
+                    ))
+                    .or_default()
+                    .add(
+                        duration_us(root),
+                        text_attribute(root, keys::OUTCOME) == Some("ok"),
+                    );
+            }
+            kept.insert(root.span_context.trace_id(), self.keep(root));
+        }
         let mut rows: Vec<(Pending, Vec<Pending>)> = Vec::new();
-        let mut tallies: std::collections::HashMap<(String, i64), Tally> = Default::default();
         {
             let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            for span in batch.iter().map(Pending::of) {
-                if span.is_root() {
-                    let children = waiting
-                        .remove(&span.trace_id)
-                        .map(|(_, c)| c)
-                        .unwrap_or_default();
-                    if let (Some(app), "invocation") = (&span.app, span.name.as_str()) {
-                        tallies
-                            .entry((app.clone(), span.start_us.div_euclid(TALLY_US)))
-                            .or_default()
-                            .add(span.duration_us, span.outcome.as_deref() == Some("ok"));
-                    }
-                    if self.keep(&span) {
-                        rows.push((span, children));
-                    }
-                } else {
+            for span in batch.iter().filter(|s| !is_root(s)) {
+                let trace = span.span_context.trace_id();
+                if kept.get(&trace) != Some(&false) {
                     waiting
-                        .entry(span.trace_id.clone())
+                        .entry(trace)
                         .or_insert_with(|| (std::time::Instant::now(), Vec::new()))
                         .1
-                        .push(span);
+                        .push(Pending::of(span));
                 }
             }
-            let expired: Vec<String> = waiting
+            for root in batch.iter().filter(|s| is_root(s)) {
+                let trace = root.span_context.trace_id();
+                let children = waiting.remove(&trace).map(|(_, c)| c).unwrap_or_default();
+                if kept.get(&trace) == Some(&true) {
+                    rows.push((Pending::of(root), children));
+                }
+            }
+            let expired: Vec<TraceId> = waiting
                 .iter()
                 .filter(|(_, (since, _))| since.elapsed() >= WAIT)
-                .map(|(id, _)| id.clone())
+                .map(|(id, _)| *id)
                 .collect();
             for id in expired {
                 if let Some((_, children)) = waiting.remove(&id) {
@@ -336,40 +359,33 @@ impl SpanStore {
                 }
             }
         }
-        self.insert(&rows)?;
-        self.add_tallies(&tallies)
+        self.insert(&rows, &tallies)
     }
 
+    /// Adds `tallies` to the stored 10-second buckets, in `tx`.
     fn add_tallies(
-        &self,
-        tallies: &std::collections::HashMap<(String, i64), Tally>,
+        tx: &rusqlite::Transaction<'_>,
+        tallies: &HashMap<(String, i64), Tally>,
     ) -> rusqlite::Result<()> {
-        if tallies.is_empty() {
-            return Ok(());
+        let mut read =
+            tx.prepare_cached("SELECT tally FROM usage_buckets WHERE app = ?1 AND bucket = ?2")?;
+        let mut write = tx.prepare_cached(
+            "INSERT OR REPLACE INTO usage_buckets (app, bucket, tally) VALUES (?1, ?2, ?3)",
+        )?;
+        for ((app, bucket), add) in tallies {
+            let mut tally: Tally = read
+                .query_row(params![app, bucket], |r| r.get::<_, String>(0))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default();
+            tally.merge(add);
+            write.execute(params![
+                app,
+                bucket,
+                serde_json::to_string(&tally).unwrap_or_default()
+            ])?;
         }
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        {
-            let mut read = tx
-                .prepare_cached("SELECT tally FROM usage_buckets WHERE app = ?1 AND bucket = ?2")?;
-            let mut write = tx.prepare_cached(
-                "INSERT OR REPLACE INTO usage_buckets (app, bucket, tally) VALUES (?1, ?2, ?3)",
-            )?;
-            for ((app, bucket), add) in tallies {
-                let mut tally: Tally = read
-                    .query_row(params![app, bucket], |r| r.get::<_, String>(0))
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok())
-                    .unwrap_or_default();
-                tally.merge(add);
-                write.execute(params![
-                    app,
-                    bucket,
-                    serde_json::to_string(&tally).unwrap_or_default()
-                ])?;
-            }
-        }
-        tx.commit()
+        Ok(())
     }
 
     /// Stores the children still waiting for a root (at shutdown).
@@ -382,11 +398,16 @@ impl SpanStore {
             .flat_map(|(_, (_, children))| children)
             .map(|c| (c, Vec::new()))
             .collect();
-        self.insert(&rows)
+        self.insert(&rows, &HashMap::new())
     }
 
-    fn insert(&self, rows: &[(Pending, Vec<Pending>)]) -> rusqlite::Result<()> {
-        if rows.is_empty() {
+    /// Writes trace rows and tallies in one transaction.
+    fn insert(
+        &self,
+        rows: &[(Pending, Vec<Pending>)],
+        tallies: &HashMap<(String, i64), Tally>,
+    ) -> rusqlite::Result<()> {
+        if rows.is_empty() && tallies.is_empty() {
             return Ok(());
         }
         {
@@ -421,6 +442,7 @@ impl SpanStore {
                     ])?;
                 }
             }
+            Self::add_tallies(&tx, tallies)?;
             tx.commit()?;
         }
         let due = {
