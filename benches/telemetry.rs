@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
             .build(),
         )
         .build();
-    opentelemetry::global::set_meter_provider(meters.clone());
+    warden_runtime::telemetry::signals::install_metrics(meters.clone());
     let on_platform = platform("on");
     let telemetry = HostTelemetry::start(&on_platform.telemetry, &on_platform.data_dir())?;
     let variant = std::env::var("VARIANT").unwrap_or_default();

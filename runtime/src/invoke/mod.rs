@@ -169,22 +169,16 @@ impl Runtime {
         };
         let output_cap = limits.max_output.as_usize();
         if app.kill_switch().is_killed() {
-            let report = refused(app, request.trigger, &cx, InvocationError::Killed, started);
-            self.instruments()
-                .record(&app.span_attributes[0], &report, &[], &[]);
-            return report;
+            return self.refused(app, request.trigger, &cx, InvocationError::Killed, started);
         }
         if let Err(quota) = app.egress.meter.check_invocation() {
-            let report = refused(
+            return self.refused(
                 app,
                 request.trigger,
                 &cx,
                 InvocationError::QuotaExceeded(quota),
                 started,
             );
-            self.instruments()
-                .record(&app.span_attributes[0], &report, &[], &[]);
-            return report;
         }
         app.egress.meter.record(
             ALL,
@@ -349,41 +343,48 @@ impl Runtime {
     }
 }
 
-/// The report of an invocation refused before it started.
-fn refused(
-    app: &LoadedApp,
-    trigger: Trigger,
-    cx: &Context,
-    error: InvocationError,
-    started: Instant,
-) -> InvocationReport {
-    let usage = Usage {
-        fuel_used: 0,
-        fuel_limit: app.limits.fuel,
-        wall_time_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        peak_memory_bytes: 0,
-        output_bytes: 0,
-        stdout_bytes: 0,
-        stderr_bytes: 0,
-        log_records: 0,
-        logs_dropped: 0,
-        denials: 0,
-        storage_reads: 0,
-        storage_writes: 0,
-    };
-    record_on_span(cx, &usage, Some(&error), &[], &[]);
-    InvocationReport {
-        app: app.name().to_string(),
-        version: app.version().to_string(),
-        trigger,
-        result: Err(error),
-        http_status: None,
-        http_headers: http::HeaderMap::new(),
-        usage,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        logs: Vec::new(),
-        denials: Vec::new(),
+impl Runtime {
+    /// The report of an invocation refused before it started (traced and
+    /// counted like any other).
+    fn refused(
+        &self,
+        app: &LoadedApp,
+        trigger: Trigger,
+        cx: &Context,
+        error: InvocationError,
+        started: Instant,
+    ) -> InvocationReport {
+        let usage = Usage {
+            fuel_used: 0,
+            fuel_limit: app.limits.fuel,
+            wall_time_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            peak_memory_bytes: 0,
+            output_bytes: 0,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            log_records: 0,
+            logs_dropped: 0,
+            denials: 0,
+            storage_reads: 0,
+            storage_writes: 0,
+        };
+        record_on_span(cx, &usage, Some(&error), &[], &[]);
+        let report = InvocationReport {
+            app: app.name().to_string(),
+            version: app.version().to_string(),
+            trigger,
+            result: Err(error),
+            http_status: None,
+            http_headers: http::HeaderMap::new(),
+            usage,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            logs: Vec::new(),
+            denials: Vec::new(),
+        };
+        self.instruments()
+            .record(&app.span_attributes[0], &report, &[], &[]);
+        report
     }
 }
 

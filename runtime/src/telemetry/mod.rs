@@ -152,7 +152,7 @@ impl HostTelemetry {
                 otlp::OtlpSpans::build(config).map_err(|e| anyhow::anyhow!(e))?,
             ));
             let provider = otlp::metrics_provider(config).map_err(|e| anyhow::anyhow!(e))?;
-            opentelemetry::global::set_meter_provider(provider.clone());
+            signals::install_metrics(provider.clone());
             meters = Some(provider);
             signals::install_logs(otlp::logs_provider(config).map_err(|e| anyhow::anyhow!(e))?);
         }

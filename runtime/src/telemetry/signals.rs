@@ -13,8 +13,9 @@
 //! OTel log record with the app's attributes and the invocation's trace,
 //! at most `logs.max_records` per invocation.
 //!
-//! Both go through the global meter provider and the installed logger
-//! provider; when export is off they are no-ops costing an atomic load.
+//! Both go through the installed meter and logger providers (see
+//! [`install_metrics`], [`install_logs`]); when export is off they cost an
+//! atomic load per invocation.
 
 use super::keys;
 use crate::invoke::InvocationReport;
@@ -114,6 +115,9 @@ impl Instruments {
         calls: &[CallRecord],
         storage: &[warden_host_apis::storage::StorageOp],
     ) {
+        if !METRICS.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         let usage = &report.usage;
         let sample = Sample {
             app: app.clone(),
@@ -205,6 +209,18 @@ impl Instruments {
 }
 
 static LOGGER: OnceLock<opentelemetry_sdk::logs::SdkLoggerProvider> = OnceLock::new();
+
+/// Set once a real meter provider is installed; until then an invocation
+/// queues no metric sample (the instruments would discard it).
+static METRICS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes `provider` the global meter provider and turns sample recording
+/// on. Install it before building the `Runtime`, whose instruments come
+/// from the global provider.
+pub fn install_metrics(provider: opentelemetry_sdk::metrics::SdkMeterProvider) {
+    opentelemetry::global::set_meter_provider(provider);
+    METRICS.store(true, std::sync::atomic::Ordering::Release);
+}
 
 /// Sends guest logs to `provider` from now on (once per process).
 pub fn install_logs(provider: opentelemetry_sdk::logs::SdkLoggerProvider) {
