@@ -68,7 +68,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     };
     let mut apps = Vec::new();
     for path in &args.apps {
-        match runtime.load_app(path) {
+        match warden_runtime::serve::deployed::load_local(&runtime, path) {
             Ok(app) => apps.push(app),
             Err(e) => {
                 eprintln!("warden: {e}");
@@ -83,19 +83,6 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    for app in server.all_apps() {
-        if runtime
-            .registry()
-            .quota(app.name())
-            .ok()
-            .flatten()
-            .is_some()
-            && let Err(e) = server.reload(app.name())
-        {
-            eprintln!("warden: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    }
     for problem in server.restore() {
         eprintln!("warden: {problem}");
     }
@@ -156,22 +143,21 @@ pub fn run(args: ServeArgs) -> ExitCode {
         };
         eprintln!("warden: admin API on {scheme}://{admin_addr} (tokens: `warden tokens create`)");
         let _purger = warden_runtime::purge::spawn_purger(&runtime);
-        let _slo = warden_runtime::telemetry::store::SpanStore::open(
-            runtime.data_dir(),
-            runtime.platform().telemetry.keep.get(),
-            runtime.platform().telemetry.max_spans,
-        )
-        .map(|store| {
-            warden_runtime::slo::spawn(
-                &server,
-                Arc::new(store),
-                runtime.platform().telemetry.slo_interval.get(),
-            )
-        })
-        .map_err(|e| eprintln!("warden: SLOs are not watched: {e}"));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let admin_state = warden_runtime::admin::AdminState::new(server.clone())
             .with_telemetry(telemetry.stats.clone());
+        // SLOs are read from the same span store reader as the admin API.
+        let _slo = match &admin_state.spans {
+            Some(store) => Some(warden_runtime::slo::spawn(
+                &server,
+                store.clone(),
+                runtime.platform().telemetry.slo_interval.get(),
+            )),
+            None => {
+                eprintln!("warden: SLOs are not watched: the span store did not open");
+                None
+            }
+        };
         let mut admin_stop = stop_rx.clone();
         let admin_tls = tls.clone();
         let admin = tokio::spawn(async move {

@@ -8,16 +8,28 @@ use crate::config::ConfigError;
 use crate::registry::Deployment;
 use crate::runtime::Runtime;
 
+/// How `app` loads on this host: its review state and the operator's
+/// quota override, if any.
+fn options(runtime: &Runtime, app: &str, approved: bool) -> LoadOptions {
+    LoadOptions {
+        approved,
+        quota: runtime.registry().quota(app).ok().flatten(),
+    }
+}
+
 /// Loads a deployed version with its review state and quota override.
 pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, ConfigError> {
-    let quota = runtime.registry().quota(&deployment.app).ok().flatten();
     runtime.load_app_with(
         &deployment.manifest_path,
-        &LoadOptions {
-            approved: deployment.approved,
-            quota,
-        },
+        &options(runtime, &deployment.app, deployment.approved),
     )
+}
+
+/// Loads an app given on the command line (`--app`), with the operator's
+/// quota override for its name.
+pub fn load_local(runtime: &Runtime, manifest: &std::path::Path) -> Result<LoadedApp, ConfigError> {
+    let name = crate::config::AppManifest::load(manifest)?.app.name;
+    runtime.load_app_with(manifest, &options(runtime, &name, false))
 }
 
 impl Server {
@@ -54,13 +66,10 @@ impl Server {
         let Some(current) = self.loaded(name) else {
             return Ok(());
         };
-        let options = LoadOptions {
-            approved: current.options.approved,
-            quota: self.runtime.registry().quota(name).ok().flatten(),
-        };
-        let app = self
-            .runtime
-            .load_app_with(&current.manifest_path, &options)?;
+        let app = self.runtime.load_app_with(
+            &current.manifest_path,
+            &options(&self.runtime, name, current.options.approved),
+        )?;
         self.install(app).map(|_| ())
     }
 }
