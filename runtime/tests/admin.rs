@@ -40,7 +40,7 @@ fn call(
 }
 
 /// Method, path, body and the status each role gets.
-type Case = (&'static str, &'static str, &'static str, Vec<(Role, u16)>);
+type Case<'a> = (&'a str, &'a str, &'a str, Vec<(Role, u16)>);
 
 #[test]
 fn every_role_gets_exactly_its_endpoints() {
@@ -53,31 +53,29 @@ fn every_role_gets_exactly_its_endpoints() {
         &fixture("noop_handler"),
         "owner = \"creator-user\"",
     );
-    let deploy: &'static String = Box::leak(Box::new(deploy));
+    let everyone = || all.iter().map(|r| (*r, 200)).collect::<Vec<_>>();
+    // State-changing calls: the admin goes last, after the refusals.
+    let admin_only = || {
+        vec![
+            (Creator, 403),
+            (Reviewer, 403),
+            (Auditor, 403),
+            (Admin, 200),
+        ]
+    };
+    // Another owner's app does not exist for a creator.
+    let all_but_creators = || {
+        vec![
+            (Creator, 404),
+            (Reviewer, 200),
+            (Admin, 200),
+            (Auditor, 200),
+        ]
+    };
     let cases: Vec<Case> = vec![
-        (
-            "GET",
-            "/v1/apps",
-            "",
-            all.iter().map(|r| (*r, 200)).collect(),
-        ),
-        (
-            "GET",
-            "/v1/apps/owned",
-            "",
-            all.iter().map(|r| (*r, 200)).collect(),
-        ),
-        (
-            "GET",
-            "/v1/apps/other",
-            "",
-            vec![
-                (Creator, 404),
-                (Reviewer, 200),
-                (Admin, 200),
-                (Auditor, 200),
-            ],
-        ),
+        ("GET", "/v1/apps", "", everyone()),
+        ("GET", "/v1/apps/owned", "", everyone()),
+        ("GET", "/v1/apps/other", "", all_but_creators()),
         (
             "GET",
             "/v1/audit",
@@ -93,86 +91,26 @@ fn every_role_gets_exactly_its_endpoints() {
             "POST",
             "/v1/apps/other/kill",
             r#"{"reason":"matrix"}"#,
-            vec![
-                (Creator, 403),
-                (Reviewer, 403),
-                (Auditor, 403),
-                (Admin, 200),
-            ],
+            admin_only(),
         ),
-        (
-            "POST",
-            "/v1/apps/other/unkill",
-            "",
-            vec![
-                (Creator, 403),
-                (Reviewer, 403),
-                (Auditor, 403),
-                (Admin, 200),
-            ],
-        ),
-        (
-            "GET",
-            "/v1/reviews",
-            "",
-            all.iter().map(|r| (*r, 200)).collect(),
-        ),
-        (
-            "GET",
-            "/v1/top",
-            "",
-            all.iter().map(|r| (*r, 200)).collect(),
-        ),
-        (
-            "GET",
-            "/v1/telemetry",
-            "",
-            all.iter().map(|r| (*r, 200)).collect(),
-        ),
-        (
-            "GET",
-            "/v1/apps/other/traces",
-            "",
-            vec![
-                (Creator, 404),
-                (Reviewer, 200),
-                (Admin, 200),
-                (Auditor, 200),
-            ],
-        ),
-        (
-            "GET",
-            "/v1/apps/owned/usage",
-            "",
-            all.iter().map(|r| (*r, 200)).collect(),
-        ),
-        (
-            "GET",
-            "/v1/templates",
-            "",
-            all.iter().map(|r| (*r, 200)).collect(),
-        ),
+        ("POST", "/v1/apps/other/unkill", "", admin_only()),
+        ("GET", "/v1/reviews", "", everyone()),
+        ("GET", "/v1/top", "", everyone()),
+        ("GET", "/v1/telemetry", "", everyone()),
+        ("GET", "/v1/apps/other/traces", "", all_but_creators()),
+        ("GET", "/v1/apps/owned/usage", "", everyone()),
+        ("GET", "/v1/templates", "", everyone()),
         (
             "PUT",
             "/v1/templates/matrix",
             r#"{"max_class":"internal"}"#,
-            vec![
-                (Creator, 403),
-                (Reviewer, 403),
-                (Auditor, 403),
-                (Admin, 200),
-            ],
+            admin_only(),
         ),
         (
             "PUT",
             "/v1/apps/other/quota",
             r#"{"requests_per_minute":1000}"#,
-            vec![
-                (Creator, 403),
-                (Reviewer, 403),
-                (Auditor, 403),
-                (Admin, 200),
-            ],
+            admin_only(),
         ),
         (
             "GET",
@@ -189,12 +127,7 @@ fn every_role_gets_exactly_its_endpoints() {
             "PUT",
             "/v1/secrets/matrix-secret",
             r#"{"value":"s3cret"}"#,
-            vec![
-                (Creator, 403),
-                (Reviewer, 403),
-                (Auditor, 403),
-                (Admin, 200),
-            ],
+            admin_only(),
         ),
         (
             "POST",
@@ -207,12 +140,7 @@ fn every_role_gets_exactly_its_endpoints() {
                 (Admin, 201),
             ],
         ),
-        (
-            "GET",
-            "/v1/apps/deployed/versions",
-            "",
-            all.iter().map(|r| (*r, 200)).collect(),
-        ),
+        ("GET", "/v1/apps/deployed/versions", "", everyone()),
         (
             "POST",
             "/v1/apps/deployed/approve",
