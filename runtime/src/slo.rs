@@ -26,6 +26,7 @@
 use crate::audit::AuditEvent;
 use crate::serve::Server;
 use crate::telemetry::store::SpanStore;
+use crate::telemetry::tally::Tally;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
@@ -92,18 +93,48 @@ const RULES: [(&str, u64, u64, f64); 2] =
 const MIN_EVENTS: u64 = 10;
 const REPEAT: Duration = Duration::from_secs(3600);
 
-/// Bad and total invocations of `app` since `since_us`.
-fn tally(store: &SpanStore, app: &str, since_us: i64, latency_us: Option<i64>) -> (u64, u64) {
-    store
-        .tally(app, since_us)
-        .map(|t| {
-            let bad = match latency_us {
-                Some(limit) => t.slower_than(limit),
-                None => t.errors,
-            };
-            (bad, t.invocations)
-        })
-        .unwrap_or((0, 0))
+/// `app`'s tallies over the last `seconds`, each window read once however
+/// many objectives and rules look at it.
+struct Windows<'a> {
+    store: &'a SpanStore,
+    app: &'a str,
+    now: i64,
+    read: HashMap<u64, Tally>,
+}
+
+impl Windows<'_> {
+    /// Bad and total invocations in the window, for an objective with
+    /// `latency_us` (latency) or without (errors).
+    fn bad_total(&mut self, seconds: u64, latency_us: Option<i64>) -> (u64, u64) {
+        let (store, app, since) = (self.store, self.app, self.now - seconds as i64 * 1_000_000);
+        let t = self
+            .read
+            .entry(seconds)
+            .or_insert_with(|| store.tally(app, since).unwrap_or_default());
+        let bad = match latency_us {
+            Some(limit) => t.slower_than(limit),
+            None => t.errors,
+        };
+        (bad, t.invocations)
+    }
+}
+
+fn windows<'a>(store: &'a SpanStore, app: &'a str) -> Windows<'a> {
+    Windows {
+        store,
+        app,
+        now: now_us(),
+        read: HashMap::new(),
+    }
+}
+
+/// Bad share over the budget: 1.0 spends the budget exactly.
+fn burn(bad: u64, total: u64, budget: f64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        (bad as f64 / total as f64) / budget
+    }
 }
 
 fn now_us() -> i64 {
@@ -116,21 +147,16 @@ fn now_us() -> i64 {
 /// Where each objective stands over the last hour and the last day: bad
 /// and total invocations and the burn rate (for `warden inspect`).
 pub fn status(store: &SpanStore, app: &str, slo: &SloRequest) -> Vec<serde_json::Value> {
-    let now = now_us();
+    let mut read = windows(store, app);
     slo.objectives()
         .into_iter()
         .map(|(objective, budget, latency_us)| {
             let mut windows = serde_json::Map::new();
-            for (label, seconds) in [("1h", 3600i64), ("24h", 86_400)] {
-                let (bad, total) = tally(store, app, now - seconds * 1_000_000, latency_us);
-                let burn = if total == 0 {
-                    0.0
-                } else {
-                    (bad as f64 / total as f64) / budget
-                };
+            for (label, seconds) in [("1h", 3600u64), ("24h", 86_400)] {
+                let (bad, total) = read.bad_total(seconds, latency_us);
                 windows.insert(
                     label.into(),
-                    json!({ "bad": bad, "total": total, "burn_rate": burn }),
+                    json!({ "bad": bad, "total": total, "burn_rate": burn(bad, total, budget) }),
                 );
             }
             json!({
@@ -145,26 +171,19 @@ pub fn status(store: &SpanStore, app: &str, slo: &SloRequest) -> Vec<serde_json:
 
 /// One evaluation: the alerts that fire now (not yet debounced).
 pub fn evaluate(store: &SpanStore, app: &str, slo: &SloRequest) -> Vec<serde_json::Value> {
-    let now = now_us();
+    let mut read = windows(store, app);
     let mut alerts = Vec::new();
     for (objective, budget, latency_us) in slo.objectives() {
         for (severity, long, short, threshold) in RULES {
-            let (long_bad, long_total) =
-                tally(store, app, now - long as i64 * 1_000_000, latency_us);
+            let (long_bad, long_total) = read.bad_total(long, latency_us);
             if long_total < MIN_EVENTS {
                 continue;
             }
-            let (short_bad, short_total) =
-                tally(store, app, now - short as i64 * 1_000_000, latency_us);
-            let burn = |bad: u64, total: u64| {
-                if total == 0 {
-                    0.0
-                } else {
-                    (bad as f64 / total as f64) / budget
-                }
-            };
-            let (long_burn, short_burn) =
-                (burn(long_bad, long_total), burn(short_bad, short_total));
+            let (short_bad, short_total) = read.bad_total(short, latency_us);
+            let (long_burn, short_burn) = (
+                burn(long_bad, long_total, budget),
+                burn(short_bad, short_total, budget),
+            );
             if long_burn >= threshold && short_burn >= threshold {
                 alerts.push(json!({
                     "slo": objective,
