@@ -10,7 +10,7 @@
 use crate::artifact_cache::{ArtifactCache, ArtifactSource};
 use crate::config::{AppManifest, ConfigError, Limits, PlatformConfig};
 use crate::host_state::HostState;
-use crate::world::{BinaryKind, World, binary_kind};
+use crate::world::{BinaryKind, Unchosen, World, binary_kind};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -166,16 +166,45 @@ pub(crate) fn load(
         ..
     } = cx;
     let mut manifest = AppManifest::load(manifest_path)?;
-    if let Some(quota) = &options.quota {
-        manifest.quota = manifest.quota.overlay(quota);
+    manifest.quota = platform
+        .quotas
+        .resolve(&manifest.quota)
+        .map_err(|(field, value, max)| {
+            ConfigError::invalid(
+                manifest_path,
+                format!("quota.{field}"),
+                format!("{value} is above the platform maximum of {max}"),
+                format!(
+                    "lower `quota.{field}` to at most {max}, or ask the platform team to raise `quotas.maximums.{field}` in warden.toml"
+                ),
+            )
+        })?;
+    // An operator's override applies on top, maximum or not: it is the
+    // platform's own decision.
+    if let Some(over) = &options.quota {
+        manifest.quota = manifest.quota.overlay(over);
     }
     let egress = Arc::new(egress_context(&cx, &manifest, manifest_path)?);
+    let rules = &platform.schedules;
+    if manifest.schedule.len() > rules.max_per_app {
+        return Err(ConfigError::invalid(
+            manifest_path,
+            "schedule",
+            format!(
+                "{} [[schedule]] entries; the platform allows {} per app",
+                manifest.schedule.len(),
+                rules.max_per_app
+            ),
+            "merge patterns (one pattern can list several times, e.g. \"0 7,12,18 * * *\"), or ask the platform team to raise `schedules.max_per_app`",
+        ));
+    }
+    let now = chrono::Utc::now();
     let schedules = manifest
         .schedule
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            crate::schedule::parse(&s.cron)
+            crate::schedule::parse_checked(&s.cron, rules, now)
                 .map(|cron| crate::schedule::Schedule {
                     text: s.cron.clone(),
                     cron,
@@ -186,7 +215,7 @@ pub(crate) fn load(
                         manifest_path,
                         format!("schedule[{i}].cron"),
                         p,
-                        "see the cron table in README.md",
+                        "write a pattern that fires, no more often than `schedules.min_interval` (see the cron table in README.md)",
                     )
                 })
         })
@@ -274,17 +303,12 @@ pub(crate) fn load(
             "import only WASI 0.2 and warden:host interfaces (see host-apis/wit); remove the import or ask the platform team for a capability",
         )
     })?;
-    let world = World::of(engine, &component).ok_or_else(|| {
-        ConfigError::invalid(
-            manifest_path,
-            "app.component",
-            format!(
-                "{} has no entry point Warden can call",
-                component_path.display()
-            ),
-            format!("the component must {WORLDS}"),
-        )
-    })?;
+    let world = World::choose(
+        &World::offered(engine, &component),
+        manifest.app.world,
+        manifest.http.is_some(),
+    )
+    .map_err(|unchosen| entry_unchosen(manifest_path, &component_path, unchosen))?;
     let entry_error = |e: wasmtime::Error| {
         ConfigError::invalid(
             manifest_path,
@@ -321,4 +345,64 @@ pub(crate) fn load(
         schedules,
         options: options.clone(),
     })
+}
+
+/// The load error for a component whose entry point cannot be picked:
+/// what it exports and the field that chooses.
+fn entry_unchosen(manifest_path: &Path, component_path: &Path, unchosen: Unchosen) -> ConfigError {
+    let list = |worlds: &[World]| {
+        worlds
+            .iter()
+            .map(|w| format!("`{}` ({w})", w.export()))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    match unchosen {
+        Unchosen::None => ConfigError::invalid(
+            manifest_path,
+            "app.component",
+            format!(
+                "{} has no entry point Warden can call",
+                component_path.display()
+            ),
+            format!("the component must {WORLDS}"),
+        ),
+        Unchosen::NotExported { chosen, offered } => ConfigError::invalid(
+            manifest_path,
+            "app.world",
+            format!(
+                "`{chosen}` is chosen but {} does not export `{}`; it exports {}",
+                component_path.display(),
+                chosen.export(),
+                if offered.is_empty() {
+                    "no entry point".to_string()
+                } else {
+                    list(&offered)
+                }
+            ),
+            "set `app.world` to a world the component exports, or rebuild the component",
+        ),
+        Unchosen::Ambiguous(offered) => ConfigError::invalid(
+            manifest_path,
+            "app.world",
+            format!(
+                "{} exports {}, and the manifest does not say which to run",
+                component_path.display(),
+                list(&offered)
+            ),
+            format!(
+                "set `world = \"{}\"` under [app]{}",
+                offered
+                    .iter()
+                    .map(|w| w.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\" or \""),
+                if offered.contains(&World::HttpProxy) && !offered.contains(&World::App) {
+                    ", or add `[http] route = \"/...\"` to serve it over HTTP"
+                } else {
+                    ""
+                }
+            ),
+        ),
+    }
 }

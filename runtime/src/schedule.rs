@@ -12,16 +12,19 @@
 //! Missed-run policy: fire times that passed while the app was running or
 //! the host was down are not caught up; the next run is the next fire time
 //! after now. Every run is an invocation span with `warden.trigger=schedule`;
-//! every skip is a `schedule.skipped` span.
+//! skips are counted (`warden inspect`), not traced one by one.
+//!
+//! Checked at load against `[schedules]` in `warden.toml`: at most
+//! `max_per_app` entries (default 10), no two fire times of a pattern
+//! closer than `min_interval` (default 1 minute), and a pattern must fire
+//! at least once more — `0 0 30 2 *`, `0 0 31 4 *` or a past year is
+//! refused, naming `schedule[N].cron`.
 
 use crate::app::LoadedApp;
 use crate::invoke::{InvocationRequest, Trigger};
 use crate::runtime::Runtime;
-use crate::telemetry::keys;
 use chrono::Utc;
 use croner::Cron;
-use opentelemetry::KeyValue;
-use opentelemetry::trace::{Span, Tracer};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,11 +37,69 @@ pub struct Schedule {
     pub input: Vec<u8>,
 }
 
+/// `[schedules]` in `warden.toml`: how often and how many schedules an
+/// app may have. The defaults follow Cloudflare Workers' cron triggers
+/// (at most once a minute); a platform that wants second-level schedules
+/// lowers `min_interval` on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleRules {
+    /// Shortest time between two fire times of one pattern.
+    pub min_interval: crate::config::Dur,
+    /// Most `[[schedule]]` entries one app may have.
+    pub max_per_app: usize,
+}
+
+impl Default for ScheduleRules {
+    fn default() -> Self {
+        ScheduleRules {
+            min_interval: crate::config::Dur(std::time::Duration::from_secs(60)),
+            max_per_app: 10,
+        }
+    }
+}
+
+/// Fire times looked at to find a pattern's shortest interval: enough to
+/// cover any burst a single pattern can have (60 seconds of a minute).
+const INTERVAL_SAMPLE: usize = 512;
+
 /// Parses a pattern, with a message that shows an accepted form.
 pub fn parse(text: &str) -> Result<Cron, String> {
     Cron::from_str(text).map_err(|e| {
         format!("`{text}` is not a cron pattern ({e}); write it like \"0 7 * * MON-FRI\" or \"*/30 * * * * *\"")
     })
+}
+
+/// Parses a pattern and checks it against the platform's rules at `now`:
+/// it must fire at least once more (`0 0 30 2 *` never does, nor a year in
+/// the past) and never twice within `rules.min_interval`.
+pub fn parse_checked(
+    text: &str,
+    rules: &ScheduleRules,
+    now: chrono::DateTime<Utc>,
+) -> Result<Cron, String> {
+    let cron = parse(text)?;
+    let first = cron.find_next_occurrence(&now, false).map_err(|_| {
+        format!(
+            "`{text}` never fires (no matching date after {})",
+            now.format("%Y-%m-%d")
+        )
+    })?;
+    let mut previous = first;
+    for next in cron.iter_after(first).take(INTERVAL_SAMPLE) {
+        let gap = (next - previous).to_std().unwrap_or_default();
+        if gap < rules.min_interval.get() {
+            return Err(format!(
+                "`{text}` fires {} apart (at {} and {}); the platform's minimum is {}",
+                humantime::format_duration(gap),
+                previous.format("%Y-%m-%d %H:%M:%S"),
+                next.format("%H:%M:%S"),
+                rules.min_interval
+            ));
+        }
+        previous = next;
+    }
+    Ok(cron)
 }
 
 /// Counters of one app's scheduler, for tests and `warden inspect`.
@@ -54,6 +115,7 @@ pub struct ScheduleStats {
 
 /// Starts one task per schedule of `app`; they stop when aborted.
 pub fn spawn(
+    on: &tokio::runtime::Handle,
     runtime: Arc<Runtime>,
     app: Arc<LoadedApp>,
 ) -> (Arc<ScheduleStats>, Vec<tokio::task::JoinHandle<()>>) {
@@ -63,7 +125,7 @@ pub fn spawn(
         .iter()
         .cloned()
         .map(|schedule| {
-            tokio::spawn(run_schedule(
+            on.spawn(run_schedule(
                 runtime.clone(),
                 app.clone(),
                 schedule,
@@ -93,12 +155,9 @@ async fn run_schedule(
         let wait = (next - now).to_std().unwrap_or_default();
         tokio::time::sleep(wait).await;
         if stats.running.swap(true, Ordering::SeqCst) {
+            // Counted, not traced one by one: an app whose schedules
+            // overlap must not fill the span store with skips.
             stats.skipped.fetch_add(1, Ordering::Relaxed);
-            let mut span = runtime.tracer().start("schedule.skipped");
-            span.set_attribute(KeyValue::new(keys::APP, app.name().to_string()));
-            span.set_attribute(KeyValue::new(keys::SCHEDULE, schedule.text.clone()));
-            span.set_attribute(KeyValue::new(keys::OUTCOME, "skipped-overlap"));
-            span.end();
             continue;
         }
         let request = InvocationRequest {
@@ -146,6 +205,51 @@ mod tests {
         }
         let err = parse("every morning").err().unwrap_or_default();
         assert!(err.contains("0 7 * * MON-FRI"), "{err}");
+    }
+
+    fn at(text: &str) -> chrono::DateTime<Utc> {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn patterns_that_never_fire_are_refused() {
+        let rules = ScheduleRules::default();
+        let now = at("2026-11-30T12:00:00Z");
+        for never in ["0 0 30 2 *", "0 0 31 4 *", "0 0 0 1 1 * 2020"] {
+            let err = parse_checked(never, &rules, now).err().unwrap_or_default();
+            assert!(err.contains("never fires"), "{never}: {err}");
+        }
+        assert!(
+            parse_checked("0 0 29 2 *", &rules, now).is_ok(),
+            "leap days come"
+        );
+    }
+
+    #[test]
+    fn patterns_firing_closer_than_the_minimum_interval_are_refused() {
+        let rules = ScheduleRules::default();
+        let now = at("2026-11-30T12:00:00Z");
+        let err = parse_checked("* * * * * *", &rules, now)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("1s apart") && err.contains("1m"), "{err}");
+        let err = parse_checked("0,30 * * * * *", &rules, now)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("30s apart"), "{err}");
+        assert!(
+            parse_checked("0 0,1 * * * *", &rules, now).is_ok(),
+            "exactly the minimum"
+        );
+        assert!(parse_checked("*/5 * * * *", &rules, now).is_ok());
+        assert!(parse_checked("0 7 * * MON-FRI", &rules, now).is_ok());
+        let seconds = ScheduleRules {
+            min_interval: crate::config::Dur(std::time::Duration::from_secs(1)),
+            ..rules
+        };
+        assert!(parse_checked("* * * * * *", &seconds, now).is_ok());
     }
 
     #[test]

@@ -7,18 +7,34 @@
 //! | `wasi:cli/run@0.2.x`                | `wasi:cli/command`  | ARGS in, stdout out    |
 //! | `wasi:http/incoming-handler@0.2.x`  | `wasi:http/proxy`   | one HTTP request       |
 //!
-//! Anything else is refused at load with the list above.
+//! Anything else is refused at load with the list above. A component may
+//! export several (std Rust, componentize-py and others add `wasi:cli/run`
+//! to HTTP components); [`World::choose`] decides from the manifest, and
+//! `app.world` settles what the manifest alone cannot.
 
 use std::fmt;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum World {
+    #[serde(rename = "warden:host/app")]
     App,
+    #[serde(rename = "wasi:cli/command")]
     Command,
+    #[serde(rename = "wasi:http/proxy")]
     HttpProxy,
+}
+
+/// Why no single entry point could be picked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unchosen {
+    /// The component exports none of the entry points.
+    None,
+    /// `app.world` names an entry point the component does not export.
+    NotExported { chosen: World, offered: Vec<World> },
+    /// Several entry points fit and nothing in the manifest picks one.
+    Ambiguous(Vec<World>),
 }
 
 impl World {
@@ -30,23 +46,78 @@ impl World {
         }
     }
 
-    /// Finds the world from the component's exports; the Warden handler
-    /// wins when a component exports several entry points.
-    pub fn of(engine: &Engine, component: &Component) -> Option<World> {
+    /// The export that makes a component this world.
+    pub fn export(self) -> &'static str {
+        match self {
+            World::App => "warden:host/handler",
+            World::Command => "wasi:cli/run",
+            World::HttpProxy => "wasi:http/incoming-handler",
+        }
+    }
+
+    /// The entry points a component exports, in a fixed order.
+    pub fn offered(engine: &Engine, component: &Component) -> Vec<World> {
         let exports: Vec<String> = component
             .component_type()
             .exports(engine)
             .map(|(name, _)| name.to_string())
             .collect();
         let has = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
-        if has("warden:host/handler@0.1") {
-            Some(World::App)
-        } else if has("wasi:cli/run@0.2") {
-            Some(World::Command)
-        } else if has("wasi:http/incoming-handler@0.2") {
-            Some(World::HttpProxy)
+        [
+            (World::App, "warden:host/handler@0.1"),
+            (World::Command, "wasi:cli/run@0.2"),
+            (World::HttpProxy, "wasi:http/incoming-handler@0.2"),
+        ]
+        .into_iter()
+        .filter(|(_, prefix)| has(prefix))
+        .map(|(world, _)| world)
+        .collect()
+    }
+
+    /// Picks the entry point, once, at load. `chosen` is `app.world`;
+    /// `http` says the manifest has an `[http]` route.
+    ///
+    /// | exports                 | `[http]` | runs as                        |
+    /// |-------------------------|----------|--------------------------------|
+    /// | one entry point         | either   | that one                       |
+    /// | `run` + incoming-handler| yes      | wasi:http/proxy (toolchains add `run`) |
+    /// | `run` + incoming-handler| no       | refused: say `app.world`       |
+    /// | handler + anything      | no       | warden:host/app                |
+    /// | handler + incoming-handler | yes   | refused: say `app.world`       |
+    ///
+    /// `app.world` always wins when the component exports it.
+    pub fn choose(offered: &[World], chosen: Option<World>, http: bool) -> Result<World, Unchosen> {
+        if let Some(chosen) = chosen {
+            return if offered.contains(&chosen) {
+                Ok(chosen)
+            } else {
+                Err(Unchosen::NotExported {
+                    chosen,
+                    offered: offered.to_vec(),
+                })
+            };
+        }
+        let fitting: Vec<World> = if http {
+            // A command cannot answer requests; its `run` is a leftover.
+            let answering: Vec<World> = offered
+                .iter()
+                .copied()
+                .filter(|w| *w != World::Command)
+                .collect();
+            if answering.is_empty() {
+                offered.to_vec()
+            } else {
+                answering
+            }
+        } else if offered.contains(&World::App) {
+            vec![World::App]
         } else {
-            None
+            offered.to_vec()
+        };
+        match fitting.as_slice() {
+            [] => Err(Unchosen::None),
+            [one] => Ok(*one),
+            _ => Err(Unchosen::Ambiguous(fitting)),
         }
     }
 }
@@ -78,6 +149,50 @@ pub fn binary_kind(bytes: &[u8]) -> BinaryKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use World::{App, Command, HttpProxy};
+
+    #[test]
+    fn a_route_serves_a_component_that_also_exports_run_over_http() {
+        assert_eq!(
+            World::choose(&[Command, HttpProxy], None, true),
+            Ok(HttpProxy)
+        );
+    }
+
+    #[test]
+    fn run_and_incoming_handler_without_a_route_is_ambiguous() {
+        assert_eq!(
+            World::choose(&[Command, HttpProxy], None, false),
+            Err(Unchosen::Ambiguous(vec![Command, HttpProxy]))
+        );
+        assert_eq!(
+            World::choose(&[Command, HttpProxy], Some(Command), false),
+            Ok(Command)
+        );
+    }
+
+    #[test]
+    fn the_warden_handler_wins_without_a_route_and_is_ambiguous_with_one() {
+        assert_eq!(World::choose(&[App, Command], None, false), Ok(App));
+        assert_eq!(
+            World::choose(&[App, HttpProxy], None, true),
+            Err(Unchosen::Ambiguous(vec![App, HttpProxy]))
+        );
+        assert_eq!(World::choose(&[App], None, true), Ok(App));
+    }
+
+    #[test]
+    fn a_chosen_world_must_be_exported_and_no_export_is_refused() {
+        assert_eq!(
+            World::choose(&[Command], Some(HttpProxy), true),
+            Err(Unchosen::NotExported {
+                chosen: HttpProxy,
+                offered: vec![Command]
+            })
+        );
+        assert_eq!(World::choose(&[], None, false), Err(Unchosen::None));
+        assert_eq!(World::choose(&[Command], None, true), Ok(Command));
+    }
 
     #[test]
     fn core_modules_and_garbage_are_told_apart_from_components() {

@@ -98,26 +98,25 @@ fn a_quota_gives_429_with_retry_after_and_a_big_body_413() {
 #[test]
 fn the_concurrency_cap_sheds_load_with_429_and_a_killed_app_gets_503() {
     let running = start(
-        "[serve]\nmax_concurrency_per_app = 1\n",
-        &[("noop", fixture("noop_handler"), "[http]\nroute = \"/noop\"")],
+        "[serve]\nmax_concurrency_per_app = 1\n[maximums]\nfuel = 1_000_000_000_000\n",
+        &[(
+            "noop",
+            fixture("noop_handler"),
+            "[http]\nroute = \"/noop\"\n[limits]\nfuel = 1_000_000_000_000\ntimeout = \"2s\"",
+        )],
     );
     let addr = running.addr;
     let server = running.server.clone();
-    // Hold the only slot deterministically: a request whose body is still
-    // arriving keeps its slot while the host waits for the rest.
-    let mut holder = std::net::TcpStream::connect(addr).expect("connect");
-    use std::io::Write;
-    holder
-        .write_all(b"POST /noop HTTP/1.1\r\nhost: test\r\ncontent-length: 100\r\n\r\npartial")
-        .expect("write");
+    // Hold the only slot deterministically: a guest spinning until its
+    // deadline. (A body still arriving holds no slot; see slow_clients.rs.)
     support::block_on(async move {
+        let holder = tokio::spawn(send(addr, "POST", "/noop", "spin"));
         wait_in_flight(&server, "noop").await;
         let shed = send(addr, "POST", "/noop", "x").await;
         assert_eq!(shed.status, 429, "{}", shed.body);
         assert_eq!(shed.headers["retry-after"], "1");
+        assert_eq!(holder.await.expect("holder").status, 504);
     });
-    drop(holder);
-    std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(
         request(addr, "POST", "/noop", "free again").body,
         "free again"
@@ -220,7 +219,7 @@ fn a_kill_from_the_cli_reaches_a_running_host() {
 #[test]
 fn schedules_run_on_time_and_never_overlap() {
     let running = start(
-        "[maximums]\nfuel = 1_000_000_000_000\n",
+        "[maximums]\nfuel = 1_000_000_000_000\n[schedules]\nmin_interval = \"1s\"\n",
         &[
             (
                 "ticker",
@@ -270,14 +269,108 @@ fn a_bad_cron_pattern_is_refused_at_load() {
         &fixture("noop_handler"),
         "[[schedule]]\ncron = \"every morning\"",
     );
-    let err = host
-        .runtime
-        .load_app(&manifest)
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let err = host.load_error(&manifest);
     assert!(
         err.contains("schedule[0].cron") && err.contains("0 7 * * MON-FRI"),
         "{err}"
     );
+}
+
+#[test]
+fn schedules_that_never_fire_too_often_or_too_many_are_refused_at_load() {
+    let host = TestHost::new();
+    let cases = [
+        (
+            "[[schedule]]\ncron = \"0 0 30 2 *\"",
+            "schedule[0].cron",
+            "never fires",
+        ),
+        (
+            "[[schedule]]\ncron = \"@daily\"\n[[schedule]]\ncron = \"0 0 31 4 *\"",
+            "schedule[1].cron",
+            "never fires",
+        ),
+        (
+            "[[schedule]]\ncron = \"* * * * * *\"",
+            "schedule[0].cron",
+            "minimum is 1m",
+        ),
+    ];
+    for (i, (schedule, field, problem)) in cases.into_iter().enumerate() {
+        let manifest = host.manifest(&format!("cron{i}"), &fixture("noop_handler"), schedule);
+        let err = host.load_error(&manifest);
+        assert!(
+            err.contains(field) && err.contains(problem),
+            "{schedule}: {err}"
+        );
+    }
+    let many = "[[schedule]]\ncron = \"@hourly\"\n".repeat(11);
+    let manifest = host.manifest("many", &fixture("noop_handler"), &many);
+    let err = host.load_error(&manifest);
+    assert!(
+        err.contains("11 [[schedule]] entries") && err.contains("schedules.max_per_app"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_schedule_that_never_fires_stops_warden_run_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("app.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[app]\nname = \"feb30\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[[schedule]]\ncron = \"0 0 30 2 *\"\n",
+            fixture("noop_handler").display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "serve",
+            "--app",
+            manifest.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("WARDEN_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("schedule[0].cron") && err.contains("never fires"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inspect_reports_scheduled_runs_and_skipped_fire_times() {
+    let admin = support::admin_api::admin_with(
+        "[maximums]\nfuel = 1_000_000_000_000\n[schedules]\nmin_interval = \"1s\"\n",
+        &[(
+            "slowpoke",
+            fixture("noop_handler"),
+            "[[schedule]]\ncron = \"* * * * * *\"\ninput = \"spin\"\n[limits]\nfuel = 1_000_000_000_000\ntimeout = \"1500ms\"",
+        )],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let runs = loop {
+        let (status, body) = admin.call(
+            Some(warden_runtime::admin::tokens::Role::Auditor),
+            "GET",
+            "/v1/apps/slowpoke",
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+        let runs = body["schedule_runs"].clone();
+        if runs["skipped"].as_u64().unwrap_or(0) >= 1 || std::time::Instant::now() > deadline {
+            break runs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(runs["skipped"].as_u64().unwrap_or(0) >= 1, "{runs}");
+    assert!(runs["runs"].as_u64().is_some(), "{runs}");
 }

@@ -77,16 +77,24 @@ fn burning_the_error_or_latency_budget_raises_an_alert_and_a_healthy_app_does_no
     // A few more evaluations: no repeats, nothing for the healthy app.
     std::thread::sleep(Duration::from_millis(800));
     let token = support::process::token(data.path(), "ops", "auditor");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["inspect", "failing", "--server", &host.admin])
-        .env("WARDEN_TOKEN", &token)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("slo error rate under 5.00%: 1h 12/12 bad, burn 20.0x"),
-        "{text}"
-    );
+    // The store takes the last requests' tallies on its own thread: wait
+    // for all twelve rather than for a fixed time.
+    let inspect = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["inspect", "failing", "--server", &host.admin])
+            .env("WARDEN_TOKEN", &token)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let expected = "slo error rate under 5.00%: 1h 12/12 bad, burn 20.0x";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut text = inspect();
+    while !text.contains(expected) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        text = inspect();
+    }
+    assert!(text.contains(expected), "{text}");
     host.stop();
     let alerts = burns(data.path());
     let summary: Vec<(String, String, String)> = alerts
@@ -114,7 +122,14 @@ fn burning_the_error_or_latency_budget_raises_an_alert_and_a_healthy_app_does_no
         failing["details"]["burn_rate"]["long"].as_f64().unwrap(),
         20.0
     );
-    assert_eq!(failing["details"]["total"], 12);
+    // The alert fires at the first evaluation where the rule holds, which
+    // needs 10 invocations: on a busy machine that may come before all 12
+    // requests were sent.
+    let total = failing["details"]["total"].as_u64().unwrap();
+    assert!(
+        (10..=12).contains(&total),
+        "alert counted {total} invocations"
+    );
 }
 
 #[test]

@@ -428,3 +428,35 @@ fn stored_bytes_and_keys_count_against_their_quotas_in_the_usage_report() {
     let keys = quotas.iter().find(|q| q.quota == "storage_keys").unwrap();
     assert_eq!(keys.used, 1);
 }
+
+#[test]
+fn an_app_without_a_storage_quota_gets_the_platform_default_and_cannot_ask_past_the_maximum() {
+    let host = TestHost::with_config(
+        "[quotas.defaults]\nstorage_bytes = \"16B\"\n[quotas.maximums]\nstorage_bytes = \"1MiB\"\n",
+    );
+    let app = host.load(&host.manifest("kv", &fixture("kv_app"), BUCKETS));
+    let quotas = warden_runtime::quota_use::quota_use(&app);
+    let bytes = quotas.iter().find(|q| q.quota == "storage_bytes").unwrap();
+    assert_eq!(bytes.limit, Some(16));
+    let report = block_on(host.runtime.invoke(
+        &app,
+        InvocationRequest::cli(
+            r#"[{"op":"set","bucket":"cache","key":"k","value":"0123456789012345678901234567890123456789"}]"#,
+        ),
+    ));
+    let out = String::from_utf8_lossy(report.result.as_deref().unwrap_or_default()).into_owned();
+    assert!(
+        out.to_lowercase().contains("quota"),
+        "a write past the default quota is refused: {out}"
+    );
+    let greedy = host.manifest(
+        "greedy",
+        &fixture("kv_app"),
+        &format!("{BUCKETS}\n[quota]\nstorage_bytes = \"100GiB\"\n"),
+    );
+    let err = host.load_error(&greedy);
+    assert!(
+        err.contains("quota.storage_bytes") && err.contains("quotas.maximums.storage_bytes"),
+        "{err}"
+    );
+}

@@ -48,6 +48,87 @@ impl QuotaRequest {
     }
 }
 
+/// `[quotas]` in `warden.toml`: what an app gets for a quota its manifest
+/// leaves out, and the most it may ask for. Built in: 50 MiB of storage by
+/// default and 1 GiB at most, since stored bytes stay on the host's disk
+/// until their TTL; the other quotas are unlimited unless the platform
+/// sets them.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaRules {
+    pub defaults: QuotaRequest,
+    pub maximums: QuotaRequest,
+}
+
+impl Default for QuotaRules {
+    fn default() -> Self {
+        QuotaRules {
+            defaults: QuotaRequest {
+                storage_bytes: Some(Size::mib(50)),
+                ..QuotaRequest::default()
+            },
+            maximums: QuotaRequest {
+                storage_bytes: Some(Size::mib(1024)),
+                ..QuotaRequest::default()
+            },
+        }
+    }
+}
+
+/// A quota asked for above the platform's maximum: field, asked, maximum.
+pub type OverMaximum = (&'static str, String, String);
+
+impl QuotaRules {
+    /// The app's quotas: each field its own, else the platform default;
+    /// an asked value above the maximum is refused. (A default above the
+    /// maximum is lowered to it.)
+    pub fn resolve(&self, asked: &QuotaRequest) -> Result<QuotaRequest, OverMaximum> {
+        fn one<T: Copy + PartialOrd + ToString>(
+            field: &'static str,
+            asked: Option<T>,
+            default: Option<T>,
+            max: Option<T>,
+        ) -> Result<Option<T>, OverMaximum> {
+            match (asked, max) {
+                (Some(a), Some(m)) if a > m => Err((field, a.to_string(), m.to_string())),
+                (Some(a), _) => Ok(Some(a)),
+                (None, Some(m)) => Ok(Some(match default {
+                    Some(d) if d < m => d,
+                    _ => m,
+                })),
+                (None, None) => Ok(default),
+            }
+        }
+        let (d, m) = (&self.defaults, &self.maximums);
+        Ok(QuotaRequest {
+            egress_bytes: one(
+                "egress_bytes",
+                asked.egress_bytes,
+                d.egress_bytes,
+                m.egress_bytes,
+            )?,
+            connector_calls: one(
+                "connector_calls",
+                asked.connector_calls,
+                d.connector_calls,
+                m.connector_calls,
+            )?,
+            requests_per_minute: one(
+                "requests_per_minute",
+                asked.requests_per_minute,
+                d.requests_per_minute,
+                m.requests_per_minute,
+            )?,
+            storage_bytes: one(
+                "storage_bytes",
+                asked.storage_bytes,
+                d.storage_bytes,
+                m.storage_bytes,
+            )?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error(
     "quota `{quota}` exhausted: used {used} of {limit}; resets at {resets_at} (`quota.{quota}` in app.toml)"
@@ -108,6 +189,43 @@ pub(super) fn check_invocation(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_gets_a_default_and_a_ceiling_when_the_manifest_says_nothing() {
+        let rules = QuotaRules::default();
+        let resolved = rules.resolve(&QuotaRequest::default());
+        assert_eq!(resolved.map(|q| q.storage_bytes), Ok(Some(Size::mib(50))));
+        let greedy = QuotaRequest {
+            storage_bytes: Some(Size::mib(100 * 1024)),
+            ..QuotaRequest::default()
+        };
+        let err = rules.resolve(&greedy).err();
+        assert_eq!(err.map(|e| e.0), Some("storage_bytes"));
+        let modest = QuotaRequest {
+            storage_bytes: Some(Size::mib(200)),
+            ..QuotaRequest::default()
+        };
+        assert_eq!(
+            rules.resolve(&modest).map(|q| q.storage_bytes),
+            Ok(Some(Size::mib(200)))
+        );
+    }
+
+    #[test]
+    fn a_maximum_without_a_default_becomes_the_default() {
+        let rules = QuotaRules {
+            defaults: QuotaRequest::default(),
+            maximums: QuotaRequest {
+                connector_calls: Some(100),
+                ..QuotaRequest::default()
+            },
+        };
+        let resolved = rules.resolve(&QuotaRequest::default());
+        assert_eq!(
+            resolved.map(|q| (q.connector_calls, q.egress_bytes)),
+            Ok((Some(100), None))
+        );
+    }
 
     #[test]
     fn calls_are_refused_once_the_daily_count_is_reached() {

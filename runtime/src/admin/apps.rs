@@ -126,6 +126,13 @@ pub async fn inspect(
             .map(|s| s.text.clone())
             .collect::<Vec<_>>()
     );
+    if let Some(stats) = state.server.schedule_stats(app.name()) {
+        use std::sync::atomic::Ordering::Relaxed;
+        out["schedule_runs"] = json!({
+            "runs": stats.runs.load(Relaxed),
+            "skipped": stats.skipped.load(Relaxed),
+        });
+    }
     Ok(Json(out))
 }
 

@@ -28,6 +28,7 @@
 
 mod apps;
 mod deploys;
+pub mod listener;
 mod observe;
 pub mod oidc;
 mod operate;

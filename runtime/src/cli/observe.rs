@@ -117,6 +117,15 @@ fn render_inspect(v: &Value) -> String {
         list(hosts.into_iter().map(str::to_string).collect()),
         list(buckets)
     );
+    if let Some(schedules) = v["schedules"].as_array().filter(|s| !s.is_empty()) {
+        let patterns: Vec<&str> = schedules.iter().filter_map(|p| p.as_str()).collect();
+        out += &format!(
+            "  schedules: {}  runs {}  skipped {}\n",
+            patterns.join(", "),
+            v["schedule_runs"]["runs"],
+            v["schedule_runs"]["skipped"]
+        );
+    }
     out += "  quotas:\n";
     for q in v["quota"].as_array().into_iter().flatten() {
         out += &format!(

@@ -134,13 +134,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 served.route
             );
         }
-        let (admin_listener, admin_addr) = match bind(&admin_listen).await {
-            Ok(bound) => bound,
+        let admin_listener = match std::net::TcpListener::bind(&admin_listen) {
+            Ok(listener) => listener,
             Err(e) => {
                 eprintln!("warden: cannot listen on {admin_listen} for the admin API: {e}\n  fix: pick a free address with --admin-listen or `serve.admin_listen`");
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
+        let admin_addr = admin_listener.local_addr().map(|a| a.to_string()).unwrap_or(admin_listen);
         eprintln!("warden: admin API on {scheme}://{admin_addr} (tokens: `warden tokens create`)");
         let _purger = warden_runtime::purge::spawn_purger(&runtime);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -158,21 +159,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 None
             }
         };
-        let mut admin_stop = stop_rx.clone();
-        let admin_tls = tls.clone();
-        let admin = tokio::spawn(async move {
-            let router = warden_runtime::admin::router(admin_state);
-            let stop = async move {
-                let _ = admin_stop.wait_for(|stop| *stop).await;
-            };
-            match admin_tls {
-                None => axum::serve(admin_listener, router).with_graceful_shutdown(stop).await,
-                Some(acceptor) => {
-                    let listener = warden_runtime::serve::tls::TlsListener::new(admin_listener, acceptor)?;
-                    axum::serve(listener, router).with_graceful_shutdown(stop).await
-                }
+        // The admin API has its own thread and runtime: guests busy on
+        // every app worker cannot delay a kill.
+        let admin = match warden_runtime::admin::listener::spawn(admin_state, admin_listener, tls.clone(), stop_rx.clone()) {
+            Ok(admin) => admin,
+            Err(e) => {
+                eprintln!("warden: cannot start the admin API: {e}");
+                return ExitCode::from(17);
             }
-        });
+        };
         let mut app_stop = stop_rx.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -183,7 +178,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 let _ = app_stop.wait_for(|stop| *stop).await;
             })
             .await;
-        let _ = admin.await;
+        let _ = tokio::task::spawn_blocking(move || admin.join()).await;
         // Spans, metrics and logs of the last requests leave before the exit.
         runtime.flush_metrics();
         telemetry.flush();

@@ -65,6 +65,10 @@ pub struct AppSection {
     pub cost_center: Option<String>,
     pub template: Option<String>,
     pub runbook: Option<Runbook>,
+    /// Which entry point to run when the component exports several
+    /// (`"wasi:http/proxy"`, `"wasi:cli/command"`, `"warden:host/app"`);
+    /// see [`crate::world::World::choose`].
+    pub world: Option<crate::world::World>,
 }
 
 /// Who to call and what to do when the app misbehaves.

@@ -46,6 +46,11 @@ pub struct PlatformConfig {
     pub dlp: DlpRules,
     /// `warden serve`: listener and per-app HTTP limits.
     pub serve: ServeSettings,
+    /// Quotas an app gets when its manifest leaves them out, and the most
+    /// it may ask for.
+    pub quotas: warden_host_apis::metering::QuotaRules,
+    /// How often and how many `[[schedule]]` triggers an app may have.
+    pub schedules: crate::schedule::ScheduleRules,
     /// Rules that kill a misbehaving app automatically.
     pub containment: crate::containment::ContainmentRules,
     /// Span retention and export.
@@ -84,6 +89,18 @@ pub struct ServeSettings {
     /// Largest component a deploy may upload (componentize-py output is
     /// about 40 MiB).
     pub max_component_size: Size,
+    /// Time a client has to send a complete request head, counted from
+    /// when the server starts waiting (so also the keep-alive idle
+    /// timeout); then the connection is closed.
+    pub head_timeout: Dur,
+    /// Time a client has to send the whole body after the head; then 408.
+    pub body_timeout: Dur,
+    /// Largest request head (request line and headers); larger gets 431.
+    pub max_header_size: Size,
+    /// Connections open at once, per listener; more are answered 503.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address, per listener.
+    pub max_connections_per_peer: usize,
 }
 
 impl Default for ServeSettings {
@@ -96,6 +113,46 @@ impl Default for ServeSettings {
             drain_timeout: Dur(Duration::from_secs(30)),
             max_component_size: Size::mib(100),
             tls: None,
+            head_timeout: Dur(Duration::from_secs(10)),
+            body_timeout: Dur(Duration::from_secs(30)),
+            max_header_size: Size::kib(32),
+            max_connections: 1024,
+            max_connections_per_peer: 64,
+        }
+    }
+}
+
+impl ServeSettings {
+    /// Zero would refuse every client or close every connection at once.
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let zero = [
+            ("head_timeout", self.head_timeout.get().is_zero(), "10s"),
+            ("body_timeout", self.body_timeout.get().is_zero(), "30s"),
+            (
+                "max_header_size",
+                self.max_header_size.bytes() < 1024,
+                "\"32KiB\"",
+            ),
+            ("max_connections", self.max_connections == 0, "1024"),
+            (
+                "max_connections_per_peer",
+                self.max_connections_per_peer == 0,
+                "64",
+            ),
+            (
+                "max_concurrency_per_app",
+                self.max_concurrency_per_app == 0,
+                "32",
+            ),
+        ];
+        match zero.iter().find(|(_, bad, _)| *bad) {
+            Some((field, _, default)) => Err(ConfigError::invalid(
+                path,
+                format!("serve.{field}"),
+                "is too small to serve anything",
+                format!("leave it out for the default ({default}) or raise it"),
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -227,7 +284,7 @@ impl PlatformConfig {
                 "use 1ms or more (10ms is the default)",
             ));
         }
-        Ok(())
+        self.serve.validate(path)
     }
 
     /// The data directory: `data_dir` if set, else `$WARDEN_DATA_DIR`, else

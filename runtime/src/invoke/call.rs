@@ -194,12 +194,21 @@ async fn run_proxy(
         }
         Ok((status, headers, bytes, false))
     };
-    let (handled, read) = tokio::join!(handle, read);
+    let (handled, read) = handle_then_read(handle, read).await;
     span.span().end();
     if let Err(e) = handled {
         return CallResult::failed(e);
     }
     match read {
+        Ok((status, ..)) if !answerable(status) => CallResult {
+            end: CallEnd::Returned(Err(format!(
+                "the component answered with status {status}; a response must have a final status from 200 to 599"
+            ))),
+            output: Vec::new(),
+            http_status: None,
+            http_headers: http::HeaderMap::new(),
+            output_over_cap: false,
+        },
         Ok((status, headers, output, over)) => CallResult {
             end: CallEnd::Returned(Ok(())),
             output,
@@ -214,5 +223,65 @@ async fn run_proxy(
             http_headers: http::HeaderMap::new(),
             output_over_cap: false,
         },
+    }
+}
+
+/// Whether a guest's status can be sent as the final answer. 1xx are
+/// interim responses (101 would switch the client's connection to a
+/// protocol the host does not speak) and HTTP has no status above 599
+/// (RFC 9110, section 15), so those are the app's fault, not an answer.
+fn answerable(status: u16) -> bool {
+    (200..=599).contains(&status)
+}
+
+/// Runs the handler and the response reader together. A handler that
+/// fails (a trap, a kill, fuel) ends the call at once: the response
+/// outparam it never set is still in the store, so waiting for it would
+/// last until the deadline.
+async fn handle_then_read<H, R, T>(handle: H, read: R) -> (wasmtime::Result<()>, R::Output)
+where
+    H: std::future::Future<Output = wasmtime::Result<()>>,
+    R: std::future::Future<Output = Result<T, String>>,
+{
+    tokio::pin!(handle, read);
+    let mut handled = None;
+    loop {
+        tokio::select! {
+            result = &mut handle, if handled.is_none() => match result {
+                Err(e) => return (Err(e), Err("the handler failed before answering".into())),
+                Ok(()) => handled = Some(Ok(())),
+            },
+            response = &mut read => {
+                let handled = match handled {
+                    Some(done) => done,
+                    None => handle.await,
+                };
+                return (handled, response);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_final_statuses_from_200_to_599_are_answers() {
+        for ok in [200, 204, 301, 404, 500, 599] {
+            assert!(answerable(ok), "{ok}");
+        }
+        for bad in [100, 101, 103, 199, 600, 999] {
+            assert!(!answerable(bad), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_fails_ends_the_call_without_waiting_for_its_response() {
+        let never = std::future::pending::<Result<(), String>>();
+        let failing = async { Err(wasmtime::Error::msg("trap")) };
+        let (handled, read) = handle_then_read(failing, never).await;
+        assert!(handled.is_err());
+        assert!(read.is_err());
     }
 }

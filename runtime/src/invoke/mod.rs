@@ -223,7 +223,10 @@ impl Runtime {
             if Instant::now() >= deadline {
                 return Err(wasmtime::Error::new(wasmtime::Trap::Interrupt));
             }
-            Ok(wasmtime::UpdateDeadline::Continue(1))
+            // Yield to the executor at every tick: a CPU-bound guest then
+            // shares its worker thread with other requests, timers and
+            // kills instead of holding it until its deadline.
+            Ok(wasmtime::UpdateDeadline::Yield(1))
         });
 
         let route = app

@@ -10,6 +10,7 @@
 //! others keep answering. On shutdown the listener closes at once and
 //! in-flight requests drain for up to `serve.drain_timeout`.
 
+pub mod connections;
 pub mod deployed;
 pub mod quota_gauge;
 pub mod respond;
@@ -25,9 +26,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use respond::Response;
 use routes::{Route, RouteTable};
 use std::future::Future;
@@ -139,6 +138,9 @@ pub struct Server {
     changing: std::sync::Mutex<()>,
     /// Set once `run` has started the schedules.
     started: std::sync::atomic::AtomicBool,
+    /// The async runtime that serves apps; schedules run there, even when
+    /// a deploy through the admin API (on its own runtime) starts them.
+    apps_runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     schedules: std::sync::Mutex<std::collections::HashMap<String, ScheduleTasks>>,
     requests: AtomicU64,
 }
@@ -155,6 +157,7 @@ impl Server {
             set: std::sync::RwLock::new(Arc::new(set)),
             changing: std::sync::Mutex::default(),
             started: std::sync::atomic::AtomicBool::new(false),
+            apps_runtime: std::sync::OnceLock::new(),
             schedules: std::sync::Mutex::default(),
             requests: AtomicU64::new(0),
         })
@@ -197,7 +200,19 @@ impl Server {
             }
         }
         if !app.schedules.is_empty() {
-            let entry = crate::schedule::spawn(self.runtime.clone(), app.clone());
+            let Some(handle) = self
+                .apps_runtime
+                .get()
+                .cloned()
+                .or_else(|| tokio::runtime::Handle::try_current().ok())
+            else {
+                eprintln!(
+                    "warden: schedules of `{}` not started: the server is not running",
+                    app.name()
+                );
+                return;
+            };
+            let entry = crate::schedule::spawn(&handle, self.runtime.clone(), app.clone());
             schedules.insert(app.name().to_string(), entry);
         }
     }
@@ -267,14 +282,14 @@ impl Server {
                 &id,
             );
         }
-        let Ok(_permit) = served.concurrency.try_acquire() else {
-            return respond::too_many("too many requests in flight for this app", 1, &id);
-        };
         let (parts, body) = request.into_parts();
-        let max = self.runtime.platform().serve.max_request_body.as_usize();
-        let body: Bytes = match Limited::new(body, max).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e)
+        let serve = &self.runtime.platform().serve;
+        let max = serve.max_request_body.as_usize();
+        let reading =
+            tokio::time::timeout(serve.body_timeout.get(), Limited::new(body, max).collect());
+        let body: Bytes = match reading.await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e))
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some() =>
             {
@@ -284,13 +299,19 @@ impl Server {
                     &id,
                 );
             }
-            Err(_) => {
+            Ok(Err(_)) => {
                 return respond::error(
                     StatusCode::BAD_REQUEST,
                     "could not read the request body",
                     &id,
                 );
             }
+            Err(_) => return respond::request_timeout(&id),
+        };
+        // The slot is taken only now: a client that never finishes its body
+        // holds no slot of the app.
+        let Ok(_permit) = served.concurrency.try_acquire() else {
+            return respond::too_many("too many requests in flight for this app", 1, &id);
         };
         let http = HttpParts {
             method: parts.method,
@@ -334,49 +355,38 @@ impl Server {
         let watch = self.watch_kills();
         {
             let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = self.apps_runtime.set(tokio::runtime::Handle::current());
             self.started.store(true, Ordering::SeqCst);
             for app in self.current().all.iter() {
                 self.start_schedules(app);
             }
         }
         let drain = self.runtime.platform().serve.drain_timeout.get();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, _) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            eprintln!("warden: accept failed: {e}");
-                            continue;
-                        }
-                    };
-                    let server = self.clone();
-                    let service = service_fn(move |req| {
-                        let server = server.clone();
-                        async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
-                    });
-                    let watcher = graceful.watcher();
-                    let tls = tls.clone();
-                    tokio::spawn(async move {
-                        match tls {
-                            None => {
-                                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                                let _ = watcher.watch(conn).await;
-                            }
-                            Some(acceptor) => {
-                                let Some(stream) = tls::handshake(&acceptor, stream).await else {
-                                    return;
-                                };
-                                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                                let _ = watcher.watch(conn).await;
-                            }
-                        }
-                    });
-                }
-                _ = &mut shutdown => break,
-            }
-        }
+        let gate = connections::Gate::new(connections::ClientLimits::of(
+            &self.runtime.platform().serve,
+        ));
+        let server = self.clone();
+        connections::accept_loop(
+            &listener,
+            &gate,
+            "app listener",
+            shutdown,
+            |stream, admission| {
+                let server = server.clone();
+                let service = service_fn(move |req| {
+                    let server = server.clone();
+                    async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+                });
+                connections::serve_http1(
+                    stream,
+                    admission,
+                    tls.clone(),
+                    graceful.watcher(),
+                    service,
+                )
+            },
+        )
+        .await;
         drop(listener);
         let stopped: Vec<ScheduleTasks> = self
             .schedules
@@ -392,32 +402,50 @@ impl Server {
             _ = graceful.shutdown() => {}
             _ = tokio::time::sleep(drain) => eprintln!("warden: drain timeout; closing remaining connections"),
         }
-        watch.abort();
+        drop(watch);
         Ok(())
     }
 }
 
 impl Server {
     /// Picks up kills and unkills made by other processes (`warden kill`)
-    /// by watching `killed.json`; stops with the server.
-    fn watch_kills(&self) -> tokio::task::JoinHandle<()> {
+    /// by watching `killed.json`, on a thread of its own so that busy
+    /// guests cannot delay it; stops with the server.
+    fn watch_kills(&self) -> KillWatch {
         let runtime = Arc::downgrade(&self.runtime);
-        tokio::spawn(async move {
-            let mut last = None;
-            loop {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                let Some(runtime) = runtime.upgrade() else {
-                    break;
-                };
-                let modified = std::fs::metadata(runtime.data_dir().join("killed.json"))
-                    .and_then(|m| m.modified())
-                    .ok();
-                if modified != last {
-                    last = modified;
-                    runtime.refresh_kills();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("warden-kills".into())
+            .spawn(move || {
+                let mut last = None;
+                while !stopping.load(Ordering::SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    let Some(runtime) = runtime.upgrade() else {
+                        break;
+                    };
+                    let modified = std::fs::metadata(runtime.data_dir().join("killed.json"))
+                        .and_then(|m| m.modified())
+                        .ok();
+                    if modified != last {
+                        last = modified;
+                        runtime.refresh_kills();
+                    }
                 }
-            }
-        })
+            });
+        if let Err(e) = &spawned {
+            eprintln!("warden: cannot watch for kills made by `warden kill`: {e}");
+        }
+        KillWatch(stop)
+    }
+}
+
+/// Stops the kill watcher when dropped.
+struct KillWatch(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for KillWatch {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 

@@ -50,6 +50,20 @@ pub fn retry_after(resets_at: &str) -> u64 {
         .max(1)
 }
 
+/// 408: the client did not send its body in time. The connection is
+/// closed, since what it still sends would be read as a new request.
+pub fn request_timeout(request_id: &str) -> Response {
+    let mut response = error(
+        StatusCode::REQUEST_TIMEOUT,
+        "the request body did not arrive in time",
+        request_id,
+    );
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 pub fn too_many(message: &str, retry_secs: u64, request_id: &str) -> Response {
     let mut response = error(StatusCode::TOO_MANY_REQUESTS, message, request_id);
     response

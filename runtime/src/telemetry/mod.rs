@@ -84,8 +84,11 @@ pub struct TelemetrySettings {
     /// How long the embedded store keeps spans.
     pub keep: Dur,
     /// Most traces (a root span with its children) the embedded store
-    /// keeps; the oldest go first.
+    /// keeps; past it the app with the most loses its oldest first.
     pub max_spans: u64,
+    /// Most traces the store keeps of one app, so that one app cannot
+    /// evict the others' (default: a tenth of `max_spans`).
+    pub max_spans_per_app: u64,
     /// Spans waiting for the store and exporter; more are dropped (counted).
     pub queue: usize,
     /// Successful invocation traces the store keeps per app per second
@@ -104,6 +107,7 @@ impl Default for TelemetrySettings {
             enabled: true,
             keep: Dur(Duration::from_secs(24 * 3600)),
             max_spans: 500_000,
+            max_spans_per_app: 50_000,
             queue: 8192,
             keep_ok_per_second: 100,
             otlp: None,
@@ -142,7 +146,8 @@ impl HostTelemetry {
                     data_dir.join("traces.db").display()
                 )
             })?
-            .sampled(settings.keep_ok_per_second);
+            .sampled(settings.keep_ok_per_second)
+            .per_app(settings.max_spans_per_app);
         let exporting = otlp::enabled(settings.otlp.as_ref());
         let mut sink: Option<Box<dyn pipeline::SpanSink>> = None;
         let mut meters = None;

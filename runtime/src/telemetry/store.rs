@@ -8,9 +8,11 @@
 //! children end before their root, so they wait (at most 30 s) until it
 //! arrives — one insert per invocation instead of one per span. Roots are
 //! indexed by app and start time and by trace id. Retention: rows older
-//! than `telemetry.keep` go, and past `telemetry.max_spans` rows the oldest
-//! go first; pruning runs every few thousand rows and walks rows in
-//! insertion order, so it needs no extra index.
+//! than `telemetry.keep` go; each app keeps at most
+//! `telemetry.max_spans_per_app` rows, and past `telemetry.max_spans` the
+//! app with the most rows loses first — its successes before its
+//! failures — so one app flooding the store evicts only its own traces.
+//! Pruning runs every few thousand rows.
 
 use super::keys;
 use super::tally::Tally;
@@ -45,6 +47,8 @@ pub struct SpanStore {
     conn: Mutex<Connection>,
     keep: Duration,
     max_spans: u64,
+    /// Most rows one app keeps (its share), whatever room is left.
+    per_app: u64,
     since_prune: Mutex<u64>,
     /// Successful invocation traces kept per app per second (0: all);
     /// failed ones are always kept. Tallies count every invocation.
@@ -55,6 +59,63 @@ pub struct SpanStore {
     pub sampled_out: std::sync::atomic::AtomicU64,
     /// Children waiting for their root, by trace id.
     waiting: Mutex<HashMap<TraceId, (std::time::Instant, Vec<Pending>)>>,
+}
+
+/// One app's rows in the store, and how many of them to cut.
+#[derive(Debug, Clone, PartialEq)]
+struct Share {
+    app: Option<String>,
+    rows: u64,
+    /// Its oldest row: of apps with as many rows, the oldest loses first.
+    first: i64,
+    cut: u64,
+}
+
+/// Decides how many rows each app loses: first every app above `per_app`
+/// down to it, then, while the store is above `max`, always the app with
+/// the most rows. So one app flooding the store only ever evicts its own
+/// traces, and an app with few traces keeps them all.
+fn plan_cuts(shares: &mut [Share], per_app: u64, max: u64) {
+    let mut total = 0;
+    for share in shares.iter_mut() {
+        share.cut = share.rows.saturating_sub(per_app);
+        total += share.rows - share.cut;
+    }
+    let mut heap: std::collections::BinaryHeap<(u64, std::cmp::Reverse<i64>, usize)> = shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.rows - s.cut, std::cmp::Reverse(s.first), i))
+        .collect();
+    while total > max {
+        let Some((kept, first, i)) = heap.pop() else {
+            break;
+        };
+        // Cut the largest down to the next largest (at least one row).
+        let next = heap.peek().map(|top| top.0).unwrap_or(0);
+        let cut = (kept - next).max(1).min(total - max).min(kept);
+        shares[i].cut += cut;
+        total -= cut;
+        if kept > cut {
+            heap.push((kept - cut, first, i));
+        }
+    }
+}
+
+/// Deletes the `n` oldest rows of `app`: successful traces first, then
+/// failures (which an app's own flood can evict, no other app's).
+fn cut_oldest(conn: &Connection, app: Option<&str>, n: u64) -> rusqlite::Result<u64> {
+    let ok = conn.execute(
+        "DELETE FROM trace_rows WHERE rowid IN (SELECT rowid FROM trace_rows WHERE app IS ?1 AND outcome IS 'ok' ORDER BY start_us LIMIT ?2)",
+        params![app, n as i64],
+    )? as u64;
+    if ok >= n {
+        return Ok(ok);
+    }
+    let rest = conn.execute(
+        "DELETE FROM trace_rows WHERE rowid IN (SELECT rowid FROM trace_rows WHERE app IS ?1 ORDER BY start_us LIMIT ?2)",
+        params![app, (n - ok) as i64],
+    )? as u64;
+    Ok(ok + rest)
 }
 
 /// The resolution of the per-app tallies: 10 s.
@@ -261,12 +322,19 @@ impl SpanStore {
             conn: Mutex::new(conn),
             keep,
             max_spans,
+            per_app: max_spans,
             since_prune: Mutex::new(0),
             waiting: Mutex::default(),
             ok_per_second: 0,
             kept: Mutex::default(),
             sampled_out: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Keeps at most `n` trace rows of one app (its share of the store).
+    pub fn per_app(mut self, n: u64) -> SpanStore {
+        self.per_app = n;
+        self
     }
 
     /// Keeps at most `n` successful invocation traces per app per second
@@ -469,17 +537,20 @@ impl SpanStore {
             "DELETE FROM trace_rows WHERE rowid < (SELECT COALESCE((SELECT rowid FROM trace_rows WHERE start_us >= ?1 ORDER BY rowid LIMIT 1), (SELECT MAX(rowid) + 1 FROM trace_rows)))",
             [cutoff],
         )? as u64;
-        let (first, last): (Option<i64>, Option<i64>) =
-            conn.query_row("SELECT MIN(rowid), MAX(rowid) FROM trace_rows", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        if let (Some(first), Some(last)) = (first, last)
-            && (last - first + 1) as u64 > self.max_spans
-        {
-            removed += conn.execute(
-                "DELETE FROM trace_rows WHERE rowid <= ?1",
-                [last - self.max_spans as i64],
-            )? as u64;
+        let mut shares: Vec<Share> = conn
+            .prepare("SELECT app, COUNT(*), MIN(rowid) FROM trace_rows GROUP BY app")?
+            .query_map([], |r| {
+                Ok(Share {
+                    app: r.get(0)?,
+                    rows: r.get::<_, i64>(1)? as u64,
+                    first: r.get(2)?,
+                    cut: 0,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        plan_cuts(&mut shares, self.per_app, self.max_spans);
+        for share in shares.iter().filter(|s| s.cut > 0) {
+            removed += cut_oldest(&conn, share.app.as_deref(), share.cut)?;
         }
         Ok(removed)
     }
@@ -602,16 +673,22 @@ mod tests {
     /// Finished spans: per app one invocation with two children, started
     /// `age` ago.
     fn spans(apps: &[&str], age: Duration) -> Vec<SpanData> {
+        let with_outcomes: Vec<(&str, &str)> = apps.iter().map(|a| (*a, "ok")).collect();
+        spans_with(&with_outcomes, age)
+    }
+
+    /// Like [`spans`], each root with its own outcome.
+    fn spans_with(apps: &[(&str, &str)], age: Duration) -> Vec<SpanData> {
         let (provider, exporter) = crate::telemetry::in_memory();
         let tracer = provider.tracer("test");
         let start = SystemTime::now() - age;
-        for app in apps {
+        for (app, outcome) in apps {
             let root = tracer
                 .span_builder("invocation")
                 .with_start_time(start)
                 .with_attributes([
                     KeyValue::new(keys::APP, app.to_string()),
-                    KeyValue::new(keys::OUTCOME, "ok"),
+                    KeyValue::new(keys::OUTCOME, outcome.to_string()),
                 ])
                 .start(&tracer);
             let cx = opentelemetry::Context::new().with_span(root);
@@ -706,5 +783,53 @@ mod tests {
         assert!(store.roots(&q("old1")).unwrap_or_default().is_empty());
         assert!(store.roots(&q("n1")).unwrap_or_default().is_empty());
         assert_eq!(store.roots(&q("n6")).unwrap_or_default().len(), 1);
+    }
+
+    #[test]
+    fn a_flooding_app_evicts_only_its_own_traces_and_keeps_its_failures_longest() {
+        let (_dir, store) = store(Duration::from_secs(3600), 10);
+        let store = store.per_app(8);
+        let mut quiet = vec![("quiet", "ok"), ("quiet", "trap")];
+        let mut flood: Vec<(&str, &str)> = (0..20)
+            .map(|i| ("flood", if i % 7 == 0 { "timeout" } else { "ok" }))
+            .collect();
+        quiet.append(&mut flood);
+        store
+            .record(&spans_with(&quiet, Duration::ZERO))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        store.prune().unwrap_or_else(|e| unreachable!("{e}"));
+        let q = |app: &str, errors_only| TraceQuery {
+            app: app.into(),
+            errors_only,
+            since_us: 0,
+            limit: 100,
+        };
+        assert_eq!(store.roots(&q("quiet", false)).unwrap_or_default().len(), 2);
+        assert_eq!(store.roots(&q("flood", false)).unwrap_or_default().len(), 8);
+        assert_eq!(
+            store.roots(&q("flood", true)).unwrap_or_default().len(),
+            3,
+            "the flood's failures outlive its successes"
+        );
+    }
+
+    #[test]
+    fn over_the_total_the_app_with_the_most_rows_is_cut_first() {
+        let share = |app: &str, rows, first| Share {
+            app: Some(app.into()),
+            rows,
+            first,
+            cut: 0,
+        };
+        let mut shares = vec![share("a", 50, 1), share("b", 5, 2), share("c", 30, 3)];
+        plan_cuts(&mut shares, 40, 60);
+        let cuts: Vec<u64> = shares.iter().map(|s| s.cut).collect();
+        assert_eq!(
+            cuts,
+            [10 + 13, 0, 2],
+            "a to its share of 40, then a and c levelled at 27 and 28"
+        );
+        let kept: u64 = shares.iter().map(|s| s.rows - s.cut).sum();
+        assert_eq!(kept, 60);
     }
 }

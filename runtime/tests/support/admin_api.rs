@@ -4,14 +4,16 @@
 
 use super::serving::{Running, send_with, start};
 use std::net::SocketAddr;
+use warden_runtime::admin::AdminState;
 use warden_runtime::admin::tokens::{Role, TokenStore};
-use warden_runtime::admin::{AdminState, router};
 
 pub struct Admin {
     pub addr: SocketAddr,
     pub tokens: Vec<(Role, String)>,
     pub running: Running,
     _thread: std::thread::JoinHandle<()>,
+    /// Dropping it stops the admin API.
+    _stop: tokio::sync::watch::Sender<bool>,
 }
 
 /// A host serving `apps` under `config`, with its admin API.
@@ -31,27 +33,18 @@ pub fn admin_with(config: &str, apps: &[(&str, std::path::PathBuf, &str)]) -> Ad
         })
         .collect();
     let state = AdminState::new(running.server.clone());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("rt");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr")).expect("send");
-            axum::serve(listener, router(state)).await.expect("admin");
-        });
-    });
-    let addr = rx.recv().expect("admin address");
+    // The admin API as `warden serve` runs it: its own thread and runtime.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("admin address");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let thread = warden_runtime::admin::listener::spawn(state, listener, None, stopped)
+        .expect("admin API thread");
     Admin {
         addr,
         tokens,
         running,
         _thread: thread,
+        _stop: stop,
     }
 }
 

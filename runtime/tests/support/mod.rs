@@ -74,6 +74,15 @@ impl TestHost {
         path
     }
 
+    /// The load error of `manifest`, rendered (empty if it loads).
+    pub fn load_error(&self, manifest: &Path) -> String {
+        self.runtime
+            .load_app(manifest)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
     pub fn load(&self, manifest: &Path) -> LoadedApp {
         self.runtime
             .load_app(manifest)

@@ -24,7 +24,28 @@ impl Host {
 
     /// [`Host::start`] with extra environment variables.
     pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Host {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        Host::spawn(
+            Command::new(env!("CARGO_BIN_EXE_warden")),
+            data_dir,
+            args,
+            env,
+        )
+    }
+
+    /// [`Host::start`] in a process that may open at most `files` file
+    /// descriptors (`ulimit -n`).
+    pub fn start_with_file_limit(data_dir: &Path, args: &[&str], files: u32) -> Host {
+        let mut shell = Command::new("sh");
+        shell.args([
+            "-c",
+            &format!("ulimit -n {files} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_warden"),
+        ]);
+        Host::spawn(shell, data_dir, args, &[])
+    }
+
+    fn spawn(mut command: Command, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Host {
+        let mut child = command
             .args([
                 "serve",
                 "--listen",

@@ -1,0 +1,352 @@
+//! Connection hygiene for both listeners (apps and admin API): what a
+//! client may hold of the host, and for how long.
+//!
+//! Threat model: a client that opens connections and sends nothing, sends
+//! a request head or body a byte at a time, or never finishes a header
+//! line, and a host that has run out of file descriptors. None of them may
+//! hold an app's concurrency slot, grow memory without bound, or spin the
+//! accept loop. Fail-closed rules:
+//!
+//! | what                          | bound (`[serve]` key, default)                         | then                              |
+//! |-------------------------------|--------------------------------------------------------|-----------------------------------|
+//! | request head, incl. keep-alive idle | `head_timeout`, 10 s, from when the server starts waiting for a request | connection closed |
+//! | request head size             | `max_header_size`, 32 KiB                              | 431, closed                       |
+//! | request body                  | `body_timeout`, 30 s, after the head                   | 408, closed                       |
+//! | open connections              | `max_connections`, 1024 per listener                   | 503 `Retry-After: 1`, closed      |
+//! | open connections of one peer  | `max_connections_per_peer`, 64 per IP address          | 503 `Retry-After: 1`, closed      |
+//! | `accept` failing (EMFILE, …)  | backoff 5 ms doubling to 1 s                           | one log line per 10 s, with a count |
+//!
+//! hyper counts the head deadline from the moment it waits for a request,
+//! so the same deadline is the keep-alive idle timeout. An app's
+//! concurrency slot is taken only once its whole body has arrived (see
+//! [`crate::serve::Server::handle`]).
+
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+/// The client bounds of one listener, from `[serve]`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientLimits {
+    pub head_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_header_size: usize,
+    pub max_connections: usize,
+    pub max_connections_per_peer: usize,
+}
+
+impl ClientLimits {
+    pub fn of(serve: &crate::config::platform::ServeSettings) -> ClientLimits {
+        ClientLimits {
+            head_timeout: serve.head_timeout.get(),
+            body_timeout: serve.body_timeout.get(),
+            max_header_size: serve.max_header_size.as_usize(),
+            max_connections: serve.max_connections,
+            max_connections_per_peer: serve.max_connections_per_peer,
+        }
+    }
+
+    /// An HTTP/1.1 connection builder with the head deadline and size cap.
+    pub fn http1(&self) -> hyper::server::conn::http1::Builder {
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.head_timeout)
+            .max_header_size(self.max_header_size);
+        builder
+    }
+}
+
+/// Counts open connections, in total and per peer address.
+#[derive(Debug)]
+pub struct Gate {
+    limits: ClientLimits,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// Why a connection was turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Full,
+    PeerFull,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Full => "too many open connections",
+            Refusal::PeerFull => "too many open connections from this address",
+        }
+    }
+}
+
+/// One admitted connection; dropping it frees its place.
+#[derive(Debug)]
+pub struct Admission {
+    gate: Arc<Gate>,
+    peer: IpAddr,
+}
+
+impl Admission {
+    /// The bounds of the listener that admitted this connection.
+    pub fn limits(&self) -> &ClientLimits {
+        &self.gate.limits
+    }
+}
+
+impl Gate {
+    pub fn new(limits: ClientLimits) -> Arc<Gate> {
+        Arc::new(Gate {
+            limits,
+            open: Mutex::default(),
+        })
+    }
+
+    pub fn limits(&self) -> &ClientLimits {
+        &self.limits
+    }
+
+    /// Admits a connection from `peer`, or says why not.
+    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Admission, Refusal> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.0 >= self.limits.max_connections {
+            return Err(Refusal::Full);
+        }
+        let of_peer = open.1.get(&peer).copied().unwrap_or(0);
+        if of_peer >= self.limits.max_connections_per_peer {
+            return Err(Refusal::PeerFull);
+        }
+        open.0 += 1;
+        open.1.insert(peer, of_peer + 1);
+        Ok(Admission {
+            gate: self.clone(),
+            peer,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut open = self.gate.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.0 = open.0.saturating_sub(1);
+        if let Some(n) = open.1.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// Tells a turned-away client why, without waiting on it, and closes.
+async fn turn_away(mut stream: TcpStream, refusal: Refusal) {
+    let body = format!("{{\"error\":\"{}\"}}", refusal.as_str());
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_millis(100), async {
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+/// Backoff and rate-limited logging for a failing `accept`.
+#[derive(Debug)]
+pub struct AcceptBackoff {
+    label: &'static str,
+    delay: Duration,
+    last_log: Option<Instant>,
+    suppressed: u64,
+}
+
+const FIRST_DELAY: Duration = Duration::from_millis(5);
+const MAX_DELAY: Duration = Duration::from_secs(1);
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl AcceptBackoff {
+    pub fn new(label: &'static str) -> AcceptBackoff {
+        AcceptBackoff {
+            label,
+            delay: FIRST_DELAY,
+            last_log: None,
+            suppressed: 0,
+        }
+    }
+
+    /// After a failed accept: the line to log, if one is due, and how long
+    /// to wait before accepting again.
+    pub fn failed(&mut self, error: &std::io::Error, now: Instant) -> (Option<String>, Duration) {
+        let wait = self.delay;
+        self.delay = (self.delay * 2).min(MAX_DELAY);
+        let due = self
+            .last_log
+            .is_none_or(|t| now.duration_since(t) >= LOG_EVERY);
+        if !due {
+            self.suppressed += 1;
+            return (None, wait);
+        }
+        let line = if self.suppressed > 0 {
+            format!(
+                "warden: {} accept failed: {error} ({} more failures since the last report; retrying with backoff)",
+                self.label, self.suppressed
+            )
+        } else {
+            format!(
+                "warden: {} accept failed: {error} (retrying with backoff)",
+                self.label
+            )
+        };
+        self.last_log = Some(now);
+        self.suppressed = 0;
+        (Some(line), wait)
+    }
+
+    /// After a successful accept.
+    pub fn succeeded(&mut self) {
+        self.delay = FIRST_DELAY;
+    }
+}
+
+/// Serves HTTP/1.1 on one admitted connection (after the TLS handshake
+/// when `tls` is given), under its listener's bounds, until it closes or a
+/// graceful shutdown ends it.
+pub async fn serve_http1<S, B>(
+    stream: TcpStream,
+    admission: Admission,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    service: S,
+) where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let http1 = admission.limits().http1();
+    match tls {
+        None => {
+            let conn = http1.serve_connection(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn).await;
+        }
+        Some(acceptor) => {
+            let Some(stream) = super::tls::handshake(&acceptor, stream).await else {
+                return;
+            };
+            let conn = http1.serve_connection(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn).await;
+        }
+    }
+    drop(admission);
+}
+
+/// Accepts connections until `stop` resolves, admitting each through
+/// `gate` and handing it to `serve` in its own task; a refused connection
+/// is answered 503 and closed.
+pub async fn accept_loop<S, F>(
+    listener: &TcpListener,
+    gate: &Arc<Gate>,
+    label: &'static str,
+    stop: impl std::future::Future<Output = ()>,
+    serve: S,
+) where
+    S: Fn(TcpStream, Admission) -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut backoff = AcceptBackoff::new(label);
+    tokio::pin!(stop);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stop => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                backoff.succeeded();
+                accepted
+            }
+            Err(e) => {
+                let (line, wait) = backoff.failed(&e, Instant::now());
+                if let Some(line) = line {
+                    eprintln!("{line}");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => continue,
+                    _ = &mut stop => return,
+                }
+            }
+        };
+        match gate.admit(peer.ip()) {
+            Ok(admission) => {
+                tokio::spawn(serve(stream, admission));
+            }
+            Err(refusal) => {
+                tokio::spawn(turn_away(stream, refusal));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(total: usize, per_peer: usize) -> ClientLimits {
+        ClientLimits {
+            head_timeout: Duration::from_secs(1),
+            body_timeout: Duration::from_secs(1),
+            max_header_size: 1024,
+            max_connections: total,
+            max_connections_per_peer: per_peer,
+        }
+    }
+
+    #[test]
+    fn connections_past_the_per_peer_and_total_caps_are_refused_and_freed_on_drop() {
+        let gate = Gate::new(limits(3, 2));
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        let first = gate.admit(a);
+        let second = gate.admit(a);
+        assert!(first.is_ok() && second.is_ok());
+        assert_eq!(gate.admit(a).err(), Some(Refusal::PeerFull));
+        let third = gate.admit(b);
+        assert!(third.is_ok());
+        assert_eq!(gate.admit(b).err(), Some(Refusal::Full));
+        drop(first);
+        assert_eq!(gate.open(), 2);
+        assert!(gate.admit(a).is_ok(), "a freed place is free again");
+    }
+
+    #[test]
+    fn a_failing_accept_backs_off_and_logs_once_per_interval_with_a_count() {
+        let mut backoff = AcceptBackoff::new("app");
+        let error = std::io::Error::from_raw_os_error(24);
+        let start = Instant::now();
+        let mut lines = Vec::new();
+        let mut waits = Vec::new();
+        for i in 0..1_000u64 {
+            let (line, wait) = backoff.failed(&error, start + Duration::from_millis(i * 20));
+            lines.extend(line);
+            waits.push(wait);
+        }
+        assert_eq!(waits[0], FIRST_DELAY);
+        assert_eq!(waits[1], FIRST_DELAY * 2);
+        assert_eq!(*waits.last().unwrap_or(&Duration::ZERO), MAX_DELAY);
+        // 1,000 failures over 20 s: one line per 10 s, not one per failure.
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[1].contains("499 more failures"), "{}", lines[1]);
+        backoff.succeeded();
+        assert_eq!(backoff.failed(&error, start).1, FIRST_DELAY);
+    }
+}
