@@ -12,6 +12,7 @@
 //! a half-written artifact under a real key; an artifact that fails to load
 //! is recompiled and replaced.
 
+use crate::compile::{ChildCompiler, Slots};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
@@ -32,10 +33,15 @@ pub struct ArtifactCache {
     engine_key: String,
     hits: AtomicU64,
     compiles: AtomicU64,
+    /// Compiles at once (see [`crate::compile`]).
+    slots: Slots,
+    /// Set by `warden`: compile in a child process under a time budget.
+    child: std::sync::OnceLock<ChildCompiler>,
 }
 
 impl ArtifactCache {
-    pub fn new(engine: &Engine, dir: PathBuf) -> Self {
+    /// A cache in `dir` compiling at most `parallel` components at once.
+    pub fn new(engine: &Engine, dir: PathBuf, parallel: usize) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         ArtifactCache {
@@ -43,6 +49,36 @@ impl ArtifactCache {
             engine_key: format!("{:016x}", hasher.finish()),
             hits: AtomicU64::new(0),
             compiles: AtomicU64::new(0),
+            slots: Slots::new(parallel),
+            child: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Compiles from now on with `compiler` (a child process under a
+    /// budget) instead of in this process.
+    pub fn compile_in_child(&self, compiler: ChildCompiler) {
+        let _ = self.child.set(compiler);
+    }
+
+    /// The cached artifact for `bytes`, if one loads.
+    fn cached(&self, engine: &Engine, path: &std::path::Path) -> Option<Component> {
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file is named by the hash of its source and only
+        // Warden writes into this directory (see the module doc).
+        match unsafe { Component::deserialize_file(engine, path) } {
+            Ok(component) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(component)
+            }
+            Err(e) => {
+                eprintln!(
+                    "warden: cached artifact {} is unusable ({e}); recompiling",
+                    path.display()
+                );
+                None
+            }
         }
     }
 
@@ -59,19 +95,22 @@ impl ArtifactCache {
         bytes: &[u8],
     ) -> anyhow::Result<(Component, ArtifactSource)> {
         let path = self.path_for(bytes);
-        if path.exists() {
-            // SAFETY: the file is named by the hash of its source and only
-            // Warden writes into this directory (see the module doc).
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => {
-                    self.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok((component, ArtifactSource::Cached));
-                }
-                Err(e) => eprintln!(
-                    "warden: cached artifact {} is unusable ({e}); recompiling",
-                    path.display()
-                ),
-            }
+        if let Some(component) = self.cached(engine, &path) {
+            return Ok((component, ArtifactSource::Cached));
+        }
+        let _slot = self.slots.take();
+        // A load of the same component may have compiled it meanwhile.
+        if let Some(component) = self.cached(engine, &path) {
+            return Ok((component, ArtifactSource::Cached));
+        }
+        if let Some(child) = self.child.get() {
+            std::fs::create_dir_all(&self.dir)?;
+            child.compile(bytes, &path)?;
+            self.compiles.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: Warden's own compiler wrote this file a moment ago,
+            // under its content hash, for an engine with these settings.
+            let component = unsafe { Component::deserialize_file(engine, &path)? };
+            return Ok((component, ArtifactSource::Compiled));
         }
         let artifact = engine.precompile_component(bytes)?;
         self.compiles.fetch_add(1, Ordering::Relaxed);

@@ -86,7 +86,11 @@ impl Runtime {
         })?;
         let engine = crate::engine::build(&platform)?;
         let linker = host_state::linker(&engine)?;
-        let cache = ArtifactCache::new(&engine, data_dir.join("artifacts"));
+        let cache = ArtifactCache::new(
+            &engine,
+            data_dir.join("artifacts"),
+            platform.deploys.max_parallel_compiles,
+        );
         let audit = AuditLog::new(data_dir.join("audit.jsonl"));
         let tracer = provider.tracer("warden");
         let catalog = warden_host_apis::connectors::compile_catalog(
@@ -208,6 +212,16 @@ impl Runtime {
 
     pub fn artifact_cache(&self) -> &ArtifactCache {
         &self.cache
+    }
+
+    /// Compiles components from now on in child processes of `program`
+    /// (the `warden` binary), each stopped after `deploys.compile_timeout`.
+    pub fn compile_in_child(&self, program: PathBuf) {
+        self.cache.compile_in_child(crate::compile::ChildCompiler {
+            program,
+            budget: self.platform.deploys.compile_timeout.get(),
+            facts: crate::compile::EngineFacts::of(&self.platform),
+        });
     }
 
     /// The master key, resolved once; `None` if it cannot be had (the

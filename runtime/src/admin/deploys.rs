@@ -53,6 +53,29 @@ pub async fn deploy(
     Json(body): Json<DeployBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     require(&principal, &[Role::Creator, Role::Admin])?;
+    let _in_progress = state.deploys.take(principal.name.clone()).map_err(|full| {
+        let (what, key) = match full {
+            crate::caps::Full::Total => ("deploys are", "max_concurrent"),
+            crate::caps::Full::Key => ("of your deploys are", "max_concurrent_per_creator"),
+        };
+        let limit = match full {
+            crate::caps::Full::Total => state.server.runtime().platform().deploys.max_concurrent,
+            crate::caps::Full::Key => {
+                state
+                    .server
+                    .runtime()
+                    .platform()
+                    .deploys
+                    .max_concurrent_per_creator
+            }
+        };
+        ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{limit} {what} in progress (`deploys.{key}`); try again when one has finished"
+            ),
+        )
+    })?;
     let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
     let label = std::path::Path::new("app.toml");
     let manifest = AppManifest::parse(label, &body.manifest).map_err(|e| bad(e.to_string()))?;

@@ -55,6 +55,8 @@ pub struct AdminState {
     pub telemetry: Option<Arc<crate::telemetry::pipeline::PipelineStats>>,
     /// The embedded span store, for traces, usage charts and `top`.
     pub spans: Option<Arc<crate::telemetry::store::SpanStore>>,
+    /// Deploys in progress, in total and per caller.
+    pub deploys: Arc<crate::caps::Caps<String>>,
 }
 
 impl AdminState {
@@ -77,6 +79,10 @@ impl AdminState {
             .map(Arc::new)
             .map_err(|e| eprintln!("warden: the admin API cannot read spans: {e}"))
             .ok(),
+            deploys: crate::caps::Caps::new(
+                runtime.platform().deploys.max_concurrent,
+                runtime.platform().deploys.max_concurrent_per_creator,
+            ),
             server,
             telemetry: None,
         }

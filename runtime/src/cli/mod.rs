@@ -107,6 +107,17 @@ enum Command {
     /// Maintain classified storage: purge expired values, delete an app's data.
     #[command(subcommand)]
     Storage(storage::StorageCommand),
+    /// Internal: compile one component for this host's engine. `warden`
+    /// runs it as a child process so a compile can be stopped at its budget.
+    #[command(hide = true)]
+    CompileComponent {
+        #[arg(long)]
+        engine: String,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
 /// Options every verb that touches the host accepts.
@@ -185,6 +196,26 @@ pub fn main() -> ExitCode {
         Command::Audit(cmd) => audit::run(cmd),
         Command::Secrets(cmd) => secrets::run(cmd),
         Command::Storage(cmd) => storage::run(cmd),
+        Command::CompileComponent {
+            engine,
+            input,
+            output,
+        } => match warden_runtime::compile::child_main(&engine, &input, &output) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+/// Has `runtime` compile components in child processes of this binary,
+/// under the platform's compile budget.
+pub fn compile_in_child(runtime: &warden_runtime::Runtime) {
+    match std::env::current_exe() {
+        Ok(exe) => runtime.compile_in_child(exe),
+        Err(e) => eprintln!("warden: compiling in process, without a time budget: {e}"),
     }
 }
 

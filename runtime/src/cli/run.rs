@@ -83,6 +83,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    super::compile_in_child(&runtime);
     let app = match runtime.load_app(&args.manifest) {
         Ok(app) => app,
         Err(e) => {

@@ -66,6 +66,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    super::compile_in_child(&runtime);
     let mut apps = Vec::new();
     for path in &args.apps {
         match warden_runtime::serve::deployed::load_local(&runtime, path) {

@@ -49,6 +49,8 @@ pub struct PlatformConfig {
     /// Quotas an app gets when its manifest leaves them out, and the most
     /// it may ask for.
     pub quotas: warden_host_apis::metering::QuotaRules,
+    /// What one deploy may cost: compile budget, parallelism, versions kept.
+    pub deploys: super::deploys::DeploySettings,
     /// How often and how many `[[schedule]]` triggers an app may have.
     pub schedules: crate::schedule::ScheduleRules,
     /// Rules that kill a misbehaving app automatically.
@@ -282,6 +284,14 @@ impl PlatformConfig {
                 "engine.epoch_tick",
                 format!("{} is too fine a tick", self.engine.epoch_tick),
                 "use 1ms or more (10ms is the default)",
+            ));
+        }
+        if let Some(field) = self.deploys.zero_field() {
+            return Err(ConfigError::invalid(
+                path,
+                format!("deploys.{field}"),
+                "must be above zero",
+                "leave it out for the default (see the [deploys] table in README.md)",
             ));
         }
         self.serve.validate(path)

@@ -21,10 +21,10 @@
 //! concurrency slot is taken only once its whole body has arrived (see
 //! [`crate::serve::Server::handle`]).
 
+use crate::caps::{Caps, Full, Held};
 use hyper_util::rt::TokioIo;
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -61,40 +61,24 @@ impl ClientLimits {
     }
 }
 
-/// Counts open connections, in total and per peer address.
+/// Counts open connections of one listener, in total and per peer address.
 #[derive(Debug)]
 pub struct Gate {
     limits: ClientLimits,
-    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
-}
-
-/// Why a connection was turned away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    Full,
-    PeerFull,
-}
-
-impl Refusal {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Refusal::Full => "too many open connections",
-            Refusal::PeerFull => "too many open connections from this address",
-        }
-    }
+    open: Arc<Caps<IpAddr>>,
 }
 
 /// One admitted connection; dropping it frees its place.
 #[derive(Debug)]
 pub struct Admission {
-    gate: Arc<Gate>,
-    peer: IpAddr,
+    limits: ClientLimits,
+    _place: Held<IpAddr>,
 }
 
 impl Admission {
     /// The bounds of the listener that admitted this connection.
     pub fn limits(&self) -> &ClientLimits {
-        &self.gate.limits
+        &self.limits
     }
 }
 
@@ -102,54 +86,29 @@ impl Gate {
     pub fn new(limits: ClientLimits) -> Arc<Gate> {
         Arc::new(Gate {
             limits,
-            open: Mutex::default(),
+            open: Caps::new(limits.max_connections, limits.max_connections_per_peer),
         })
     }
 
-    pub fn limits(&self) -> &ClientLimits {
-        &self.limits
-    }
-
-    /// Admits a connection from `peer`, or says why not.
-    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Admission, Refusal> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if open.0 >= self.limits.max_connections {
-            return Err(Refusal::Full);
-        }
-        let of_peer = open.1.get(&peer).copied().unwrap_or(0);
-        if of_peer >= self.limits.max_connections_per_peer {
-            return Err(Refusal::PeerFull);
-        }
-        open.0 += 1;
-        open.1.insert(peer, of_peer + 1);
-        Ok(Admission {
-            gate: self.clone(),
-            peer,
+    /// Admits a connection from `peer`, or says which cap is full.
+    pub fn admit(&self, peer: IpAddr) -> Result<Admission, Full> {
+        self.open.take(peer).map(|place| Admission {
+            limits: self.limits,
+            _place: place,
         })
-    }
-
-    /// Connections open now.
-    pub fn open(&self) -> usize {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).0
     }
 }
 
-impl Drop for Admission {
-    fn drop(&mut self) {
-        let mut open = self.gate.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.0 = open.0.saturating_sub(1);
-        if let Some(n) = open.1.get_mut(&self.peer) {
-            *n -= 1;
-            if *n == 0 {
-                open.1.remove(&self.peer);
-            }
-        }
+fn refusal(full: Full) -> &'static str {
+    match full {
+        Full::Total => "too many open connections",
+        Full::Key => "too many open connections from this address",
     }
 }
 
 /// Tells a turned-away client why, without waiting on it, and closes.
-async fn turn_away(mut stream: TcpStream, refusal: Refusal) {
-    let body = format!("{{\"error\":\"{}\"}}", refusal.as_str());
+async fn turn_away(mut stream: TcpStream, full: Full) {
+    let body = format!("{{\"error\":\"{}\"}}", refusal(full));
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
@@ -290,8 +249,8 @@ pub async fn accept_loop<S, F>(
             Ok(admission) => {
                 tokio::spawn(serve(stream, admission));
             }
-            Err(refusal) => {
-                tokio::spawn(turn_away(stream, refusal));
+            Err(full) => {
+                tokio::spawn(turn_away(stream, full));
             }
         }
     }
@@ -300,33 +259,6 @@ pub async fn accept_loop<S, F>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn limits(total: usize, per_peer: usize) -> ClientLimits {
-        ClientLimits {
-            head_timeout: Duration::from_secs(1),
-            body_timeout: Duration::from_secs(1),
-            max_header_size: 1024,
-            max_connections: total,
-            max_connections_per_peer: per_peer,
-        }
-    }
-
-    #[test]
-    fn connections_past_the_per_peer_and_total_caps_are_refused_and_freed_on_drop() {
-        let gate = Gate::new(limits(3, 2));
-        let a: IpAddr = [10, 0, 0, 1].into();
-        let b: IpAddr = [10, 0, 0, 2].into();
-        let first = gate.admit(a);
-        let second = gate.admit(a);
-        assert!(first.is_ok() && second.is_ok());
-        assert_eq!(gate.admit(a).err(), Some(Refusal::PeerFull));
-        let third = gate.admit(b);
-        assert!(third.is_ok());
-        assert_eq!(gate.admit(b).err(), Some(Refusal::Full));
-        drop(first);
-        assert_eq!(gate.open(), 2);
-        assert!(gate.admit(a).is_ok(), "a freed place is free again");
-    }
 
     #[test]
     fn a_failing_accept_backs_off_and_logs_once_per_interval_with_a_count() {

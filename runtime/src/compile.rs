@@ -1,0 +1,191 @@
+//! Compiling components under a budget.
+//!
+//! Threat model: a component crafted so that Cranelift takes minutes (a
+//! few hundred KB of functions with tens of thousands of live values) or
+//! many deploys compiling at once would take the host's CPU from every app.
+//! Cranelift cannot be interrupted, so `warden` compiles in a child process
+//! of itself (`warden compile-component`, hidden) that is killed when the
+//! platform's budget (`deploys.compile_timeout`) runs out, and at most
+//! `deploys.max_parallel_compiles` compile at once; the rest wait their
+//! turn. Fail-closed: a child that times out, crashes or writes nothing is
+//! a compile error naming the budget; the host keeps running.
+//!
+//! A library embedder that sets no compiler program compiles in process,
+//! with the same parallelism cap and no time budget.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the child needs to build an engine identical to the host's: the
+/// settings that change generated code.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EngineFacts {
+    pub engine: crate::config::platform::EngineSettings,
+    pub max_memory: crate::config::Size,
+}
+
+impl EngineFacts {
+    pub fn of(platform: &crate::config::PlatformConfig) -> EngineFacts {
+        EngineFacts {
+            engine: platform.engine,
+            max_memory: platform.maximums.memory,
+        }
+    }
+
+    /// The platform the child builds its engine from.
+    fn platform(&self) -> crate::config::PlatformConfig {
+        let mut platform = crate::config::PlatformConfig::builtin();
+        platform.engine = self.engine;
+        platform.maximums.memory = self.max_memory;
+        platform
+    }
+}
+
+/// A counting semaphore for blocking threads (loads run on blocking
+/// threads, never on an async worker).
+#[derive(Debug)]
+pub struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// A taken slot; dropping it frees the slot.
+pub struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    pub fn new(n: usize) -> Slots {
+        Slots {
+            free: Mutex::new(n.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot.
+    pub fn take(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(|p| p.into_inner());
+        *free += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// How a cache miss is compiled.
+#[derive(Debug, Clone)]
+pub struct ChildCompiler {
+    /// The `warden` binary.
+    pub program: PathBuf,
+    pub budget: Duration,
+    pub facts: EngineFacts,
+}
+
+impl ChildCompiler {
+    /// Compiles `bytes` into a precompiled artifact at `output`, in a child
+    /// process killed once `budget` has passed.
+    pub fn compile(&self, bytes: &[u8], output: &Path) -> anyhow::Result<()> {
+        static INPUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = INPUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let input = output.with_extension(format!("input-{}-{n}.wasm", std::process::id()));
+        crate::fsutil::write_atomically(&input, bytes)?;
+        let result = self.run(&input, output);
+        let _ = std::fs::remove_file(&input);
+        result
+    }
+
+    fn run(&self, input: &Path, output: &Path) -> anyhow::Result<()> {
+        let facts = serde_json::to_string(&self.facts)?;
+        let mut child = Command::new(&self.program)
+            .arg("compile-component")
+            .arg("--engine")
+            .arg(facts)
+            .arg("--input")
+            .arg(input)
+            .arg("--output")
+            .arg(output)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!("cannot start the compiler {}: {e}", self.program.display())
+            })?;
+        let deadline = Instant::now() + self.budget;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_file(output);
+                anyhow::bail!(
+                    "compiling took longer than the platform's compile budget of {} (`deploys.compile_timeout` in warden.toml); the component has code that is unusually expensive to compile",
+                    humantime::format_duration(self.budget)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if !status.success() {
+            let mut message = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                use std::io::Read;
+                let _ = stderr.read_to_string(&mut message);
+            }
+            anyhow::bail!("the compiler failed ({status}): {}", message.trim());
+        }
+        Ok(())
+    }
+}
+
+/// The child's side: builds the engine from `facts` and writes the
+/// precompiled artifact of `input` to `output`.
+pub fn child_main(facts: &str, input: &Path, output: &Path) -> anyhow::Result<()> {
+    let facts: EngineFacts = serde_json::from_str(facts)?;
+    let engine = crate::engine::build(&facts.platform())?;
+    let bytes = std::fs::read(input)?;
+    let artifact = engine.precompile_component(&bytes)?;
+    crate::fsutil::write_atomically(output, &artifact)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn no_more_than_the_slots_run_at_once() {
+        let slots = Arc::new(Slots::new(2));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let (slots, running, most) = (slots.clone(), running.clone(), most.clone());
+                std::thread::spawn(move || {
+                    let _slot = slots.take();
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(5));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in threads {
+            let _ = t.join();
+        }
+        assert!(most.load(Ordering::SeqCst) <= 2);
+        assert_eq!(running.load(Ordering::SeqCst), 0);
+    }
+}
