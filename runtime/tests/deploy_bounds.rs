@@ -172,3 +172,164 @@ fn a_compile_bomb_is_refused_at_the_budget_while_apps_and_the_admin_api_answer()
     });
     drop(host);
 }
+
+fn put_component(admin: &support::admin_api::Admin, bytes: Vec<u8>) -> (u16, serde_json::Value) {
+    let token = admin
+        .tokens
+        .iter()
+        .find(|(r, _)| *r == warden_runtime::admin::tokens::Role::Creator)
+        .unwrap()
+        .1
+        .clone();
+    let addr = admin.addr;
+    support::block_on(async move {
+        use http_body_util::BodyExt;
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let request = http::Request::put("/v1/components")
+            .header("host", "admin")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/wasm")
+            .body(http_body_util::Full::new(bytes::Bytes::from(bytes)))
+            .unwrap();
+        match sender.send_request(request).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                (status, serde_json::from_slice(&body).unwrap_or_default())
+            }
+            // The host may close an upload it cut off before reading it all.
+            Err(_) => (0, serde_json::Value::Null),
+        }
+    })
+}
+
+fn uploads_left(data: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(data.join("components"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".upload-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_component_is_uploaded_by_streaming_and_deployed_by_its_digest() {
+    let admin = support::admin_api::admin_with("[serve]\nmax_component_size = \"4MiB\"\n", &[]);
+    let data = admin.running.server.runtime().data_dir().to_path_buf();
+    let noop = std::fs::read(support::fixture("noop_handler")).unwrap();
+    let (status, answer) = put_component(&admin, noop.clone());
+    assert_eq!(status, 201, "{answer}");
+    let digest = answer["sha256"].as_str().unwrap().to_string();
+    assert_eq!(answer["size"], noop.len());
+    assert!(
+        data.join("components")
+            .join(format!("{digest}.wasm"))
+            .is_file()
+    );
+    let manifest = "[app]\nname = \"streamed\"\nversion = \"1.0.0\"\ncomponent = \"app.wasm\"\n[http]\nroute = \"/streamed\"\n";
+    let body = serde_json::json!({ "manifest": manifest, "component_sha256": digest }).to_string();
+    let (status, answer) = admin.call(
+        Some(warden_runtime::admin::tokens::Role::Creator),
+        "POST",
+        "/v1/apps",
+        &body,
+    );
+    assert_eq!(status, 201, "{answer}");
+    let reply = support::serving::request(admin.running.addr, "POST", "/streamed", "hi");
+    assert_eq!(reply.body, "hi");
+    let unknown = serde_json::json!({ "manifest": manifest, "component_sha256": "ab".repeat(32) })
+        .to_string();
+    let (status, answer) = admin.call(
+        Some(warden_runtime::admin::tokens::Role::Creator),
+        "POST",
+        "/v1/apps",
+        &unknown,
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("PUT /v1/components"),
+        "{answer}"
+    );
+    let (status, _) = put_component(&admin, vec![0u8; 5 * 1024 * 1024]);
+    assert!(
+        status == 413 || status == 0,
+        "an upload over the cap is cut off: {status}"
+    );
+    let (status, answer) = put_component(&admin, b"#!/bin/sh\necho hi\n".to_vec());
+    assert_eq!(status, 400, "{answer}");
+    assert!(uploads_left(&data).is_empty(), "{:?}", uploads_left(&data));
+}
+
+#[test]
+fn failed_and_old_versions_files_are_collected_and_kept_ones_stay() {
+    let admin = support::admin_api::admin_with("[deploys]\nkeep_versions = 1\n", &[]);
+    let data = admin.running.server.runtime().data_dir().to_path_buf();
+    let creator = Some(warden_runtime::admin::tokens::Role::Creator);
+    let failing =
+        support::admin_api::deploy_body("vault", "1.0.0", &support::fixture("unsatisfiable"), "");
+    let (status, _) = admin.call(creator, "POST", "/v1/apps", &failing);
+    assert_eq!(status, 400);
+    let mut deploys = Vec::new();
+    for patch in 1..=3 {
+        let body = support::admin_api::deploy_body(
+            "kept",
+            &format!("1.0.{patch}"),
+            &support::fixture("noop_handler"),
+            "[http]\nroute = \"/kept\"",
+        );
+        let (status, answer) = admin.call(creator, "POST", "/v1/apps", &body);
+        assert_eq!(status, 201, "{answer}");
+        deploys.push(answer["deploy"].as_i64().unwrap());
+    }
+    admin.running.server.collect();
+    let manifest = |id: i64| data.join("deploys").join(id.to_string()).join("app.toml");
+    assert!(
+        !manifest(deploys[0]).exists(),
+        "the oldest superseded version goes"
+    );
+    assert!(
+        manifest(deploys[1]).exists(),
+        "keep_versions = 1 superseded version stays"
+    );
+    assert!(manifest(deploys[2]).exists(), "the active version stays");
+    let unsatisfiable = std::fs::read(support::fixture("unsatisfiable")).unwrap();
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&unsatisfiable))
+    };
+    assert!(
+        !data
+            .join("components")
+            .join(format!("{digest}.wasm"))
+            .exists(),
+        "a failed deploy's upload is collected"
+    );
+    let artifacts: Vec<String> = std::fs::read_dir(data.join("artifacts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!artifacts.iter().any(|a| a.starts_with(&digest)), "{artifacts:?}");
+    assert!(!artifacts.is_empty(), "the served version's artifact stays");
+    assert_eq!(
+        support::serving::request(admin.running.addr, "POST", "/kept", "still").body,
+        "still"
+    );
+    let (_, versions) = admin.call(creator, "GET", "/v1/apps/kept/versions", "");
+    assert_eq!(
+        versions["versions"].as_array().map(Vec::len),
+        Some(3),
+        "records stay: {versions}"
+    );
+}

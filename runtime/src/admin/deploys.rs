@@ -24,8 +24,12 @@ use sha2::{Digest, Sha256};
 pub struct DeployBody {
     /// The app's `app.toml`, as text.
     manifest: String,
-    /// The component, base64.
-    component: String,
+    /// The component, base64 (small components).
+    #[serde(default)]
+    component: Option<String>,
+    /// Or the SHA-256 of a component uploaded with `PUT /v1/components`.
+    #[serde(default)]
+    component_sha256: Option<String>,
 }
 
 /// Who owns `app` so far (the owner of its latest deploy, or of the app
@@ -47,10 +51,26 @@ fn current_owner(state: &AdminState, app: &str) -> Option<Option<String>> {
         .map(|a| a.manifest.app.owner.clone())
 }
 
+/// Collects what the deploys before left behind, off the request path.
+fn collect_after(state: &AdminState) {
+    let server = state.server.clone();
+    tokio::task::spawn_blocking(move || server.collect());
+}
+
 pub async fn deploy(
     State(state): State<AdminState>,
     principal: Principal,
     Json(body): Json<DeployBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let answer = deploy_checked(&state, principal, body).await;
+    collect_after(&state);
+    answer
+}
+
+async fn deploy_checked(
+    state: &AdminState,
+    principal: Principal,
+    body: DeployBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     require(&principal, &[Role::Creator, Role::Admin])?;
     let _in_progress = state.deploys.take(principal.name.clone()).map_err(|full| {
@@ -95,7 +115,7 @@ pub async fn deploy(
         (_, owner) => owner.clone(),
     };
     if principal.role == Role::Creator
-        && let Some(existing) = current_owner(&state, &name)
+        && let Some(existing) = current_owner(state, &name)
         && existing.as_deref() != Some(principal.name.as_str())
     {
         return Err(ApiError(
@@ -114,11 +134,37 @@ pub async fn deploy(
             ),
         ));
     }
-    let component = base64::engine::general_purpose::STANDARD
-        .decode(body.component.trim())
-        .map_err(|e| bad(format!("component: not base64 ({e})")))?;
-    let digest = hex::encode(Sha256::digest(&component));
     let runtime = state.server.runtime().clone();
+    let (component, digest) = match (&body.component, &body.component_sha256) {
+        (Some(encoded), None) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|e| bad(format!("component: not base64 ({e})")))?;
+            let digest = hex::encode(Sha256::digest(&bytes));
+            (Some(bytes), digest)
+        }
+        (None, Some(digest)) => {
+            let digest = digest.trim().to_ascii_lowercase();
+            let uploaded = digest.len() == 64
+                && digest.bytes().all(|b| b.is_ascii_hexdigit())
+                && runtime
+                    .data_dir()
+                    .join("components")
+                    .join(format!("{digest}.wasm"))
+                    .is_file();
+            if !uploaded {
+                return Err(bad(format!(
+                    "component_sha256: no uploaded component has the digest `{digest}`\n  fix: upload it first with `PUT /v1/components` (warden deploy does both)"
+                )));
+            }
+            (None, digest)
+        }
+        _ => {
+            return Err(bad(
+                "give the component either as `component` (base64) or as `component_sha256` (uploaded with PUT /v1/components), not both".into(),
+            ));
+        }
+    };
     let deployment = runtime
         .registry()
         .stage(NewDeploy {
@@ -127,7 +173,7 @@ pub async fn deploy(
             owner: owner.as_deref(),
             deployed_by: &principal.name,
             manifest: table,
-            component: &component,
+            component: component.as_deref(),
             digest: &digest,
         })
         .map_err(|e| ApiError::internal("the deploy could not be stored", format!("{e:#}")))?;
@@ -182,7 +228,7 @@ pub async fn deploy(
             .map_err(|e| ApiError::internal("the deploy could not be recorded", e))?;
     }
     record(
-        &state,
+        state,
         "app.deployed",
         Some(&name),
         &principal,
@@ -312,6 +358,7 @@ pub async fn approve(
         &principal,
         json!({ "version": deployment.version, "deploy": deployment.id, "note": note, "reasons": deployment.reasons }),
     )?;
+    collect_after(&state);
     Ok(Json(
         json!({ "app": name, "version": deployment.version, "status": "active" }),
     ))
@@ -344,6 +391,7 @@ pub async fn reject(
         &principal,
         json!({ "version": deployment.version, "deploy": deployment.id, "note": note }),
     )?;
+    collect_after(&state);
     Ok(Json(
         json!({ "app": name, "version": deployment.version, "status": "rejected" }),
     ))

@@ -9,6 +9,7 @@
 //! | endpoint                                   | creator  | reviewer | admin | auditor |
 //! |--------------------------------------------|----------|----------|-------|---------|
 //! | `GET /v1/apps`, `/v1/apps/{app}`, `…/versions` | own apps | all | all   | all     |
+//! | `PUT /v1/components` (upload, streamed)    | yes      | —        | yes   | —       |
 //! | `POST /v1/apps` (deploy)                   | own apps | —        | yes   | —       |
 //! | `GET /v1/reviews` (pending deploys)        | own      | all      | all   | all     |
 //! | `POST /v1/apps/{app}/approve`, `/reject`   | —        | others' apps | — | —       |
@@ -33,6 +34,7 @@ mod observe;
 pub mod oidc;
 mod operate;
 pub mod tokens;
+mod uploads;
 
 use crate::serve::Server;
 use axum::Json;
@@ -208,6 +210,10 @@ pub fn router(state: AdminState) -> axum::Router {
             get(apps::list)
                 .post(deploys::deploy)
                 .layer(axum::extract::DefaultBodyLimit::max(deploy_limit)),
+        )
+        .route(
+            "/v1/components",
+            put(uploads::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/v1/apps/{app}", get(apps::inspect))
         .route("/v1/apps/{app}/versions", get(deploys::versions))

@@ -15,6 +15,24 @@ pub fn call(
     path: &str,
     body: Option<Value>,
 ) -> Result<(u16, Value), String> {
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    send(
+        server,
+        method,
+        path,
+        "application/json",
+        Bytes::from(payload),
+    )
+}
+
+/// Sends `payload` as `content_type`; returns the status and the JSON body.
+pub fn send(
+    server: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    payload: Bytes,
+) -> Result<(u16, Value), String> {
     let token = std::env::var("WARDEN_TOKEN")
         .map_err(|_| "set WARDEN_TOKEN to a token from `warden tokens create`".to_string())?;
     let url = url::Url::parse(server).map_err(|e| format!("--server `{server}`: {e}"))?;
@@ -60,14 +78,13 @@ pub fn call(
                 sender
             }
         };
-        let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let request = http::Request::builder()
             .method(method)
             .uri(path)
             .header(http::header::HOST, format!("{host}:{port}"))
             .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(payload)))
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(Full::new(payload))
             .map_err(|e| e.to_string())?;
         let response = sender
             .send_request(request)

@@ -2,7 +2,6 @@
 //! and reviewers use against a running host.
 
 use super::client;
-use base64::Engine as _;
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
@@ -51,9 +50,28 @@ pub fn deploy(args: DeployArgs) -> ExitCode {
             return ExitCode::from(super::EXIT_CONFIG);
         }
     };
+    // The component goes first, streamed to the host's disk; the deploy
+    // then names it by digest.
+    let uploaded = client::send(
+        &args.server,
+        "PUT",
+        "/v1/components",
+        "application/wasm",
+        bytes::Bytes::from(component),
+    );
+    let digest = match uploaded {
+        Ok((201, answer)) if answer["sha256"].is_string() => {
+            answer["sha256"].as_str().unwrap_or_default().to_string()
+        }
+        Ok((status, answer)) if (200..300).contains(&status) => {
+            eprintln!("warden: the upload was answered {status} without a digest: {answer}");
+            return ExitCode::from(1);
+        }
+        other => return client::report(other),
+    };
     let body = json!({
         "manifest": text,
-        "component": base64::engine::general_purpose::STANDARD.encode(component),
+        "component_sha256": digest,
     });
     client::report(client::call(&args.server, "POST", "/v1/apps", Some(body)))
 }

@@ -87,6 +87,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     for problem in server.restore() {
         eprintln!("warden: {problem}");
     }
+    server.collect();
     warden_runtime::serve::quota_gauge::register(&server);
     if telemetry.exporting {
         eprintln!("warden: exporting traces, metrics and logs over OTLP");

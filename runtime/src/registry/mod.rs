@@ -9,6 +9,7 @@
 //! both files are written and synced; a crash in between leaves an unused
 //! file, never a record without its files.
 
+pub mod collect;
 pub mod review;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -122,7 +123,9 @@ pub struct NewDeploy<'a> {
     pub deployed_by: &'a str,
     /// The manifest as TOML, its `app.component` to be replaced.
     pub manifest: toml::Table,
-    pub component: &'a [u8],
+    /// The component's bytes, or `None` when it was uploaded already and
+    /// is stored under `digest`.
+    pub component: Option<&'a [u8]>,
     pub digest: &'a str,
 }
 
@@ -150,8 +153,14 @@ impl Registry {
         let components = self.dir.join("components");
         std::fs::create_dir_all(&components)?;
         let component = components.join(format!("{}.wasm", new.digest));
-        if !component.exists() {
-            crate::fsutil::write_atomically(&component, new.component)?;
+        match new.component {
+            Some(bytes) if !component.exists() => {
+                crate::fsutil::write_atomically(&component, bytes)?;
+            }
+            None if !component.is_file() => {
+                anyhow::bail!("no uploaded component has the digest {}", new.digest);
+            }
+            _ => {}
         }
         let mut manifest = new.manifest;
         if let Some(toml::Value::Table(app)) = manifest.get_mut("app") {

@@ -73,3 +73,29 @@ impl Server {
         self.install(app).map(|_| ())
     }
 }
+
+impl Server {
+    /// Removes the files of versions no longer kept, components nothing
+    /// names and artifacts nothing serves (see
+    /// [`crate::registry::collect`]); logs what went.
+    pub fn collect(&self) {
+        let served: std::collections::BTreeSet<String> =
+            self.all_apps().iter().map(|a| a.digest.clone()).collect();
+        let runtime = &self.runtime;
+        match runtime.registry().collect(
+            runtime.platform().deploys.keep_versions,
+            &served,
+            &runtime.data_dir().join("artifacts"),
+        ) {
+            Ok(c) if c.manifests + c.components + c.artifacts > 0 => eprintln!(
+                "warden: collected {} old manifests, {} components and {} artifacts ({})",
+                c.manifests,
+                c.components,
+                c.artifacts,
+                crate::invoke::human_bytes(c.bytes)
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("warden: collecting old deploy files failed: {e:#}"),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Collecting what deploys leave behind, so that a host that takes deploys
+//! for months does not fill its disk.
+//!
+//! Kept: the files of every active and pending version, and of the newest
+//! `deploys.keep_versions` superseded versions of each app (rollback
+//! candidates). Collected: the files of failed and rejected versions and of
+//! older superseded ones (their records stay, for history and audit), any
+//! component no kept version names, and any compiled artifact of a
+//! component neither kept nor served. Uploads and artifacts younger than
+//! [`GRACE`] are left alone: a deploy may be about to name them, or a
+//! `warden run` may have just compiled them.
+
+use super::{Deployment, Registry, Status};
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// How long an unnamed upload or unused artifact is left alone.
+pub const GRACE: Duration = Duration::from_secs(3600);
+
+/// What one collection removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Collected {
+    pub manifests: usize,
+    pub components: usize,
+    pub artifacts: usize,
+    pub bytes: u64,
+}
+
+/// The deploys whose files are kept, of all deploys (any order).
+pub fn kept(deployments: &[Deployment], keep_versions: usize) -> HashSet<i64> {
+    let mut by_app: std::collections::BTreeMap<&str, Vec<&Deployment>> = Default::default();
+    for d in deployments {
+        by_app.entry(d.app.as_str()).or_default().push(d);
+    }
+    let mut kept = HashSet::new();
+    for versions in by_app.values_mut() {
+        versions.sort_by_key(|d| std::cmp::Reverse(d.id));
+        let mut superseded = 0;
+        for d in versions.iter() {
+            let keep = match d.status {
+                Status::Active | Status::Pending => true,
+                Status::Superseded => {
+                    superseded += 1;
+                    superseded <= keep_versions
+                }
+                Status::Failed | Status::Rejected => false,
+            };
+            if keep {
+                kept.insert(d.id);
+            }
+        }
+    }
+    kept
+}
+
+fn older_than(path: &Path, age: Duration, now: SystemTime) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map(|t| now.duration_since(t).unwrap_or_default() >= age)
+        .unwrap_or(false)
+}
+
+fn remove(path: &Path, collected: &mut Collected) -> bool {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path).is_ok()
+    } else {
+        std::fs::remove_file(path).is_ok()
+    };
+    if removed {
+        collected.bytes += size;
+    }
+    removed
+}
+
+impl Registry {
+    /// Every deploy of every app.
+    pub fn all(&self) -> rusqlite::Result<Vec<Deployment>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM deployments ORDER BY id",
+            super::COLUMNS
+        ))?;
+        stmt.query_map([], super::row)?.collect()
+    }
+
+    /// Removes the files nothing needs any more (see the module doc).
+    /// `served` are the digests of components served now (including local
+    /// `--app` ones, whose artifacts live in the same cache).
+    pub fn collect(
+        &self,
+        keep_versions: usize,
+        served: &BTreeSet<String>,
+        artifacts: &Path,
+    ) -> anyhow::Result<Collected> {
+        let now = SystemTime::now();
+        let deployments = self.all()?;
+        let kept = kept(&deployments, keep_versions);
+        let mut collected = Collected::default();
+        let mut digests: BTreeSet<String> = served.clone();
+        let mut dropped: BTreeSet<&str> = BTreeSet::new();
+        for d in &deployments {
+            if kept.contains(&d.id) {
+                digests.insert(d.digest.clone());
+                continue;
+            }
+            dropped.insert(&d.digest);
+            if let Some(dir) = d.manifest_path.parent().filter(|p| p.exists())
+                && dir.starts_with(self.dir.join("deploys"))
+                && remove(dir, &mut collected)
+            {
+                collected.manifests += 1;
+            }
+        }
+        for entry in read_dir(&self.dir.join("components")) {
+            let name = file_name(&entry);
+            let digest = name.strip_suffix(".wasm").unwrap_or(&name);
+            // A component only collected versions name goes now; one no
+            // version names yet (an upload) after the grace period.
+            let unused = !digests.contains(digest)
+                && (dropped.contains(digest) || older_than(&entry, GRACE, now));
+            if unused && remove(&entry, &mut collected) {
+                collected.components += 1;
+            }
+        }
+        for entry in read_dir(artifacts) {
+            let name = file_name(&entry);
+            let digest = name.split(['-', '.']).next().unwrap_or_default();
+            let unused = !digests.contains(digest)
+                && (dropped.contains(digest) || older_than(&entry, GRACE, now));
+            if unused && remove(&entry, &mut collected) {
+                collected.artifacts += 1;
+            }
+        }
+        Ok(collected)
+    }
+}
+
+fn read_dir(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deploy(id: i64, app: &str, status: Status) -> Deployment {
+        Deployment {
+            id,
+            app: app.into(),
+            version: format!("1.0.{id}"),
+            digest: format!("d{id}"),
+            owner: None,
+            deployed_by: "t".into(),
+            deployed_at: String::new(),
+            status,
+            reasons: Vec::new(),
+            approved: false,
+            reviewed_by: None,
+            review_note: None,
+            manifest_path: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn active_pending_and_the_newest_superseded_versions_are_kept() {
+        use Status::*;
+        let all = vec![
+            deploy(1, "a", Superseded),
+            deploy(2, "a", Superseded),
+            deploy(3, "a", Failed),
+            deploy(4, "a", Superseded),
+            deploy(5, "a", Active),
+            deploy(6, "a", Pending),
+            deploy(7, "a", Rejected),
+            deploy(8, "b", Superseded),
+            deploy(9, "b", Active),
+        ];
+        let mut kept: Vec<i64> = kept(&all, 2).into_iter().collect();
+        kept.sort();
+        assert_eq!(kept, [2, 4, 5, 6, 8, 9]);
+        let mut none: Vec<i64> = super::kept(&all, 0).into_iter().collect();
+        none.sort();
+        assert_eq!(none, [5, 6, 9]);
+    }
+}
