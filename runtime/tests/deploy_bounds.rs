@@ -320,7 +320,10 @@ fn failed_and_old_versions_files_are_collected_and_kept_ones_stay() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(!artifacts.iter().any(|a| a.starts_with(&digest)), "{artifacts:?}");
+    assert!(
+        !artifacts.iter().any(|a| a.starts_with(&digest)),
+        "{artifacts:?}"
+    );
     assert!(!artifacts.is_empty(), "the served version's artifact stays");
     assert_eq!(
         support::serving::request(admin.running.addr, "POST", "/kept", "still").body,
