@@ -222,7 +222,7 @@ fn uploads_left(data: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn a_component_is_uploaded_by_streaming_and_deployed_by_its_digest() {
-    let admin = support::admin_api::admin_with("[serve]\nmax_component_size = \"4MiB\"\n", &[]);
+    let admin = support::admin_api::admin_with("[serve]\nmax_component_size = \"64MiB\"\n", &[]);
     let data = admin.running.server.runtime().data_dir().to_path_buf();
     let noop = std::fs::read(support::fixture("noop_handler")).unwrap();
     let (status, answer) = put_component(&admin, noop.clone());
@@ -261,11 +261,25 @@ fn a_component_is_uploaded_by_streaming_and_deployed_by_its_digest() {
             .contains("PUT /v1/components"),
         "{answer}"
     );
-    let (status, _) = put_component(&admin, vec![0u8; 5 * 1024 * 1024]);
+    let (status, _) = put_component(&admin, vec![0u8; 65 * 1024 * 1024]);
     assert!(
         status == 413 || status == 0,
         "an upload over the cap is cut off: {status}"
     );
+    // Inline base64 is for components up to 16 MiB only (it is held in
+    // memory), whatever `max_component_size` allows.
+    let inline = serde_json::json!({
+        "manifest": manifest,
+        "component": "A".repeat(24 * 1024 * 1024),
+    })
+    .to_string();
+    let (status, _) = admin.call(
+        Some(warden_runtime::admin::tokens::Role::Creator),
+        "POST",
+        "/v1/apps",
+        &inline,
+    );
+    assert_eq!(status, 413);
     let (status, answer) = put_component(&admin, b"#!/bin/sh\necho hi\n".to_vec());
     assert_eq!(status, 400, "{answer}");
     assert!(uploads_left(&data).is_empty(), "{:?}", uploads_left(&data));

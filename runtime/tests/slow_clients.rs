@@ -74,6 +74,29 @@ fn three_hundred_unfinished_heads_are_closed_and_others_are_served_meanwhile() {
 }
 
 #[test]
+fn an_idle_keep_alive_connection_is_closed_after_the_head_timeout() {
+    let running = start(
+        "[serve]\nhead_timeout = \"1s\"\n",
+        &[("noop", fixture("noop_handler"), "[http]\nroute = \"/noop\"")],
+    );
+    let addr = running.addr;
+    support::block_on(async move {
+        let mut stream = open(
+            addr,
+            b"POST /noop HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi",
+        )
+        .await;
+        let mut status = [0u8; 12];
+        stream.read_exact(&mut status).await.unwrap();
+        assert_eq!(&status, b"HTTP/1.1 200");
+        // Nothing more is sent: the connection, idle between requests, is
+        // closed by the server.
+        let rest = read_until_closed(&mut stream, Duration::from_secs(30)).await;
+        assert!(rest.ends_with("hi"), "{rest}");
+    });
+}
+
+#[test]
 fn connections_past_the_per_peer_cap_are_answered_503_and_closed() {
     let running = start(
         "[serve]\nmax_connections_per_peer = 4\n",

@@ -192,6 +192,9 @@ pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
     }
 }
 
+/// Largest component a deploy may carry inline as base64 (16 MiB).
+pub const INLINE_COMPONENT_MAX: usize = 16 * 1024 * 1024;
+
 pub fn router(state: AdminState) -> axum::Router {
     let max_component = state
         .server
@@ -200,8 +203,12 @@ pub fn router(state: AdminState) -> axum::Router {
         .serve
         .max_component_size
         .as_usize();
-    // base64 grows the component by a third; the manifest is small.
-    let deploy_limit = max_component / 3 * 4 + 1024 * 1024;
+    // A component inline in the deploy's JSON is held in memory several
+    // times over (body, base64 text, bytes), so only small ones come that
+    // way; larger ones are uploaded with `PUT /v1/components`, streamed to
+    // disk. base64 grows the component by a third; the manifest is small.
+    let inline = max_component.min(INLINE_COMPONENT_MAX);
+    let deploy_limit = inline / 3 * 4 + 1024 * 1024;
     axum::Router::new()
         .route("/openapi.json", get(openapi))
         .route("/dashboard", get(dashboard))

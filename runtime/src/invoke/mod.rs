@@ -257,12 +257,15 @@ impl Runtime {
                 );
                 // A guest parked in a host call sees no epoch ticks: the
                 // backstop and the kill switch end it from outside.
+                // The kill is looked at first: a guest that yielded at a
+                // tick and is resumed after a kill ends without running on.
                 tokio::select! {
+                    biased;
+                    _ = kill.killed() => (call_failed(wasmtime::Error::new(warden_host_apis::kill::Killed)), false, true),
                     result = tokio::time::timeout(backstop, call) => match result {
                         Ok(result) => (result, false, false),
                         Err(_) => (call_failed(wasmtime::Error::msg("deadline passed")), true, false),
                     },
-                    _ = kill.killed() => (call_failed(wasmtime::Error::new(warden_host_apis::kill::Killed)), false, true),
                 }
             }
         };
