@@ -119,7 +119,7 @@ impl Default for ServeSettings {
             body_timeout: Dur(Duration::from_secs(30)),
             max_header_size: Size::kib(32),
             max_connections: 1024,
-            max_connections_per_peer: 64,
+            max_connections_per_peer: 256,
         }
     }
 }
@@ -139,7 +139,7 @@ impl ServeSettings {
             (
                 "max_connections_per_peer",
                 self.max_connections_per_peer == 0,
-                "64",
+                "256",
             ),
             (
                 "max_concurrency_per_app",

@@ -13,7 +13,7 @@
 //! | request head size             | `max_header_size`, 32 KiB                              | 431, closed                       |
 //! | request body                  | `body_timeout`, 30 s, after the head                   | 408, closed                       |
 //! | open connections              | `max_connections`, 1024 per listener                   | 503 `Retry-After: 1`, closed      |
-//! | open connections of one peer  | `max_connections_per_peer`, 64 per IP address          | 503 `Retry-After: 1`, closed      |
+//! | open connections of one peer  | `max_connections_per_peer`, 256 per IP address         | 503 `Retry-After: 1`, closed      |
 //! | `accept` failing (EMFILE, …)  | backoff 5 ms doubling to 1 s                           | one log line per 10 s, with a count |
 //!
 //! hyper counts the head deadline from the moment it waits for a request,
