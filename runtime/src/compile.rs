@@ -10,6 +10,11 @@
 //! turn. Fail-closed: a child that times out, crashes or writes nothing is
 //! a compile error naming the budget; the host keeps running.
 //!
+//! The child runs at a lower scheduling priority (nice 10), so a compile
+//! takes idle cores before the ones serving requests. It has no memory cap
+//! of its own: wasmtime's engine reserves large address ranges, which
+//! `RLIMIT_AS` would refuse.
+//!
 //! A library embedder that sets no compiler program compiles in process,
 //! with the same parallelism cap and no time budget.
 
@@ -96,7 +101,10 @@ impl ChildCompiler {
     pub fn compile(&self, bytes: &[u8], output: &Path) -> anyhow::Result<()> {
         static INPUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = INPUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let input = output.with_extension(format!("input-{}-{n}.wasm", std::process::id()));
+        // Named apart from artifacts (which start with a digest), so one a
+        // crash leaves behind is collected like any unused file.
+        let dir = output.parent().unwrap_or(Path::new("."));
+        let input = dir.join(format!(".compile-input-{}-{n}.wasm", std::process::id()));
         crate::fsutil::write_atomically(&input, bytes)?;
         let result = self.run(&input, output);
         let _ = std::fs::remove_file(&input);
@@ -120,6 +128,15 @@ impl ChildCompiler {
             .map_err(|e| {
                 anyhow::anyhow!("cannot start the compiler {}: {e}", self.program.display())
             })?;
+        // Read what the child says as it says it, so a chatty compiler
+        // never blocks on a full pipe.
+        let said = child.stderr.take().map(|mut stderr| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+                text
+            })
+        });
         let deadline = Instant::now() + self.budget;
         let status = loop {
             if let Some(status) = child.try_wait()? {
@@ -137,11 +154,7 @@ impl ChildCompiler {
             std::thread::sleep(Duration::from_millis(20));
         };
         if !status.success() {
-            let mut message = String::new();
-            if let Some(mut stderr) = child.stderr.take() {
-                use std::io::Read;
-                let _ = stderr.read_to_string(&mut message);
-            }
+            let message = said.and_then(|t| t.join().ok()).unwrap_or_default();
             anyhow::bail!("the compiler failed ({status}): {}", message.trim());
         }
         Ok(())
@@ -151,6 +164,10 @@ impl ChildCompiler {
 /// The child's side: builds the engine from `facts` and writes the
 /// precompiled artifact of `input` to `output`.
 pub fn child_main(facts: &str, input: &Path, output: &Path) -> anyhow::Result<()> {
+    // Below the serving host in the scheduler: a compile uses idle cores,
+    // not the ones requests need. (Best effort; failure changes nothing.)
+    // SAFETY: setpriority on this process only reads its arguments.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
     let facts: EngineFacts = serde_json::from_str(facts)?;
     let engine = crate::engine::build(&facts.platform())?;
     let bytes = std::fs::read(input)?;

@@ -47,7 +47,12 @@ fn a_kill_answers_and_ends_sixteen_spinning_guests_long_before_their_deadline() 
         // guests); the admin API still answers.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let auth = format!("Bearer {token}");
-        let listed = send_with(admin, "GET", "/v1/apps", "", &[("authorization", &auth)]).await;
+        let listed = tokio::time::timeout(
+            Duration::from_secs(5),
+            send_with(admin, "GET", "/v1/apps", "", &[("authorization", &auth)]),
+        )
+        .await
+        .expect("the admin API answers while guests spin");
         assert_eq!(listed.status, 200, "{}", listed.body);
         let killed = tokio::time::timeout(
             Duration::from_secs(5),

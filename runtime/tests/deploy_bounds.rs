@@ -63,9 +63,11 @@ fn compile_bomb(modules: usize, live: u32) -> Vec<u8> {
 fn compiling(data: &std::path::Path) -> bool {
     std::fs::read_dir(data.join("artifacts"))
         .map(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().contains(".input-"))
+            entries.flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".compile-input-")
+            })
         })
         .unwrap_or(false)
 }
@@ -118,8 +120,26 @@ fn a_compile_bomb_is_refused_at_the_budget_while_apps_and_the_admin_api_answer()
             waited += 1;
             assert!(waited < 1_000, "the deploy never started compiling");
         }
-        // While it compiles: the app answers, the admin API answers, and a
-        // second deploy of the same creator waits for no compile slot: 429.
+        // While it compiles, a second deploy of the same creator is refused
+        // at once (429), not queued behind the compile.
+        let second = send_with(
+            admin,
+            "POST",
+            "/v1/apps",
+            &body,
+            &[
+                ("authorization", &alice_auth),
+                ("content-type", "application/json"),
+            ],
+        )
+        .await;
+        assert_eq!(second.status, 429, "{}", second.body);
+        assert!(
+            second.body.contains("deploys.max_concurrent_per_creator"),
+            "{}",
+            second.body
+        );
+        // While it compiles: the app and the admin API answer.
         let reply = tokio::time::timeout(Duration::from_secs(3), send(app, "POST", "/noop", "hi"))
             .await
             .expect("requests are served while a deploy compiles");
@@ -138,23 +158,6 @@ fn a_compile_bomb_is_refused_at_the_budget_while_apps_and_the_admin_api_answer()
         .await
         .expect("the admin API answers while a deploy compiles");
         assert_eq!(listed.status, 200);
-        let second = send_with(
-            admin,
-            "POST",
-            "/v1/apps",
-            &body,
-            &[
-                ("authorization", &alice_auth),
-                ("content-type", "application/json"),
-            ],
-        )
-        .await;
-        assert_eq!(second.status, 429, "{}", second.body);
-        assert!(
-            second.body.contains("deploys.max_concurrent_per_creator"),
-            "{}",
-            second.body
-        );
         let refused = tokio::time::timeout(Duration::from_secs(60), deploying)
             .await
             .expect("the budget ends the compile")
@@ -306,7 +309,20 @@ fn failed_and_old_versions_files_are_collected_and_kept_ones_stay() {
         assert_eq!(status, 201, "{answer}");
         deploys.push(answer["deploy"].as_i64().unwrap());
     }
-    admin.running.server.collect();
+    // What `warden serve` runs after each deploy, without the grace period
+    // that spares fresh files.
+    let runtime = admin.running.server.runtime();
+    let served: std::collections::BTreeSet<String> = admin
+        .running
+        .server
+        .all_apps()
+        .iter()
+        .map(|a| a.digest.clone())
+        .collect();
+    runtime
+        .registry()
+        .collect(1, &served, &data.join("artifacts"), Duration::ZERO)
+        .unwrap();
     let manifest = |id: i64| data.join("deploys").join(id.to_string()).join("app.toml");
     assert!(
         !manifest(deploys[0]).exists(),
@@ -349,4 +365,36 @@ fn failed_and_old_versions_files_are_collected_and_kept_ones_stay() {
         Some(3),
         "records stay: {versions}"
     );
+}
+
+#[test]
+fn a_slow_upload_that_keeps_sending_is_not_cut_off_by_the_body_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let admin = support::admin_api::admin_with("[serve]\nbody_timeout = \"1s\"\n", &[]);
+    let token = admin
+        .tokens
+        .iter()
+        .find(|(r, _)| *r == warden_runtime::admin::tokens::Role::Creator)
+        .unwrap()
+        .1
+        .clone();
+    let component = std::fs::read(support::fixture("noop_handler")).unwrap();
+    let addr = admin.addr;
+    let answer = support::block_on(async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "PUT /v1/components HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {token}\r\nContent-Type: application/wasm\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            component.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Four parts 600 ms apart: 2.4 s in all, never 1 s without progress.
+        for part in component.chunks(component.len().div_ceil(4)) {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            stream.write_all(part).await.unwrap();
+        }
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
+    });
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
 }

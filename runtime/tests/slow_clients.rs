@@ -97,6 +97,53 @@ fn an_idle_keep_alive_connection_is_closed_after_the_head_timeout() {
 }
 
 #[test]
+fn a_client_that_stops_reading_its_responses_is_disconnected() {
+    let running = start(
+        "[serve]\nsend_timeout = \"1s\"\nhead_timeout = \"60s\"\nbody_timeout = \"60s\"\nmax_request_body = \"4MiB\"\n",
+        &[("noop", fixture("noop_handler"), "[http]\nroute = \"/noop\"")],
+    );
+    let addr = running.addr;
+    support::block_on(async move {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        // 32 pipelined 1 MiB echoes: far more answer than socket buffers
+        // hold, and this client reads none of it.
+        let sending = tokio::spawn(async move {
+            let body = vec![b'x'; 1024 * 1024];
+            for _ in 0..32 {
+                let head = format!(
+                    "POST /noop HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                if writer.write_all(head.as_bytes()).await.is_err()
+                    || writer.write_all(&body).await.is_err()
+                {
+                    return;
+                }
+            }
+            // Keep the write half open: only the server may end this.
+            std::future::pending::<()>().await;
+        });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Without the send deadline the server would wait on this client for
+        // the keep-alive minute; with it the connection is gone already.
+        let mut sink = Vec::new();
+        let drained =
+            tokio::time::timeout(Duration::from_secs(20), reader.read_to_end(&mut sink)).await;
+        assert!(
+            drained.is_ok(),
+            "the server kept a client that does not read"
+        );
+        assert!(
+            sink.len() < 32 * 1024 * 1024,
+            "not every answer was sent: {} bytes",
+            sink.len()
+        );
+        sending.abort();
+    });
+}
+
+#[test]
 fn connections_past_the_per_peer_cap_are_answered_503_and_closed() {
     let running = start(
         "[serve]\nmax_connections_per_peer = 4\n",

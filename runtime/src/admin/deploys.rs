@@ -57,37 +57,20 @@ fn collect_after(state: &AdminState) {
     tokio::task::spawn_blocking(move || server.collect());
 }
 
-pub async fn deploy(
-    State(state): State<AdminState>,
-    principal: Principal,
-    Json(body): Json<DeployBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let answer = deploy_checked(&state, principal, body).await;
-    collect_after(&state);
-    answer
-}
-
-async fn deploy_checked(
+/// A place among the deploys in progress for `principal`, or 429.
+pub(super) fn deploy_place(
     state: &AdminState,
-    principal: Principal,
-    body: DeployBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require(&principal, &[Role::Creator, Role::Admin])?;
-    let _in_progress = state.deploys.take(principal.name.clone()).map_err(|full| {
-        let (what, key) = match full {
-            crate::caps::Full::Total => ("deploys are", "max_concurrent"),
-            crate::caps::Full::Key => ("of your deploys are", "max_concurrent_per_creator"),
-        };
-        let limit = match full {
-            crate::caps::Full::Total => state.server.runtime().platform().deploys.max_concurrent,
-            crate::caps::Full::Key => {
-                state
-                    .server
-                    .runtime()
-                    .platform()
-                    .deploys
-                    .max_concurrent_per_creator
-            }
+    principal: &Principal,
+) -> Result<crate::caps::Held<String>, ApiError> {
+    let deploys = &state.server.runtime().platform().deploys;
+    state.deploys.take(principal.name.clone()).map_err(|full| {
+        let (what, key, limit) = match full {
+            crate::caps::Full::Total => ("deploys are", "max_concurrent", deploys.max_concurrent),
+            crate::caps::Full::Key => (
+                "of your deploys are",
+                "max_concurrent_per_creator",
+                deploys.max_concurrent_per_creator,
+            ),
         };
         ApiError(
             StatusCode::TOO_MANY_REQUESTS,
@@ -95,7 +78,62 @@ async fn deploy_checked(
                 "{limit} {what} in progress (`deploys.{key}`); try again when one has finished"
             ),
         )
+    })
+}
+
+/// `POST /v1/apps`. The role and the caps are checked before the body is
+/// read; the deploy then runs in a task of its own that holds its place
+/// until it is done, so a client that hangs up cannot start more.
+pub async fn deploy(
+    State(state): State<AdminState>,
+    principal: Principal,
+    body: axum::body::Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require(&principal, &[Role::Creator, Role::Admin])?;
+    let place = deploy_place(&state, &principal)?;
+    let limit = super::inline_deploy_limit(state.server.runtime().platform());
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if too_large {
+            ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the deploy body is too large for an inline component; upload the component with PUT /v1/components and deploy it by `component_sha256` (warden deploy does)".into(),
+            )
+        } else {
+            ApiError(StatusCode::BAD_REQUEST, format!("the deploy body could not be read: {e}"))
+        }
     })?;
+    let body: DeployBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the deploy body is not {{\"manifest\", \"component_sha256\" | \"component\"}}: {e}"
+            ),
+        )
+    })?;
+    drop(bytes);
+    let task_state = state.clone();
+    let deploying = tokio::spawn(async move {
+        let _place = place;
+        let answer = deploy_checked(&task_state, principal, body).await;
+        // Collect after a deploy that stored something (live, held or failed).
+        if matches!(&answer, Ok(_) | Err(ApiError(StatusCode::BAD_REQUEST, _))) {
+            collect_after(&task_state);
+        }
+        answer
+    });
+    deploying
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal("the deploy stopped", e)))
+}
+
+async fn deploy_checked(
+    state: &AdminState,
+    principal: Principal,
+    body: DeployBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
     let label = std::path::Path::new("app.toml");
     let manifest = AppManifest::parse(label, &body.manifest).map_err(|e| bad(e.to_string()))?;

@@ -1,4 +1,4 @@
-//! Where the admin API runs: a thread and async runtime of its own, so
+//! Where the admin API runs: threads and an async runtime of its own, so
 //! that guests burning CPU on every app worker cannot delay a kill or any
 //! other admin call, behind the same connection bounds as the app
 //! listener ([`crate::serve::connections`]).
@@ -26,7 +26,11 @@ pub fn spawn(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     listener.set_nonblocking(true)?;
     let limits = ClientLimits::of(&state.server.runtime().platform().serve);
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Two workers: one slow handler (an audit verify, a large upload)
+    // does not hold up a kill.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("warden-admin")
         .enable_all()
         .build()?;
     std::thread::Builder::new()
@@ -72,8 +76,10 @@ pub fn spawn(
         })
 }
 
-/// Routes one request, its body bounded by `body_timeout`: a client that
-/// stops sending mid-body gets 408, whatever the handler made of the cut.
+/// Routes one request, its body bounded by `body_timeout` without
+/// progress (uploads of large components take longer than that in total):
+/// a client that stops sending mid-body gets 408, whatever the handler
+/// made of the cut.
 async fn answer(
     router: axum::Router,
     request: hyper::Request<Incoming>,
@@ -83,6 +89,7 @@ async fn answer(
     let (parts, body) = request.into_parts();
     let body = Body::new(Deadline {
         inner: body,
+        limit: body_timeout,
         sleep: Box::pin(tokio::time::sleep(body_timeout)),
         expired: expired.clone(),
     });
@@ -104,9 +111,10 @@ async fn answer(
     Ok(response)
 }
 
-/// A request body that fails once its deadline has passed.
+/// A request body that fails once `limit` has passed without a frame.
 struct Deadline {
     inner: Incoming,
+    limit: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
     expired: Arc<AtomicBool>,
 }
@@ -131,6 +139,8 @@ impl hyper::body::Body for Deadline {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            let next = tokio::time::Instant::now() + self.limit;
+            self.sleep.as_mut().reset(next);
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         if self.sleep.as_mut().poll(cx).is_ready() {

@@ -195,29 +195,25 @@ pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
 /// Largest component a deploy may carry inline as base64 (16 MiB).
 pub const INLINE_COMPONENT_MAX: usize = 16 * 1024 * 1024;
 
-pub fn router(state: AdminState) -> axum::Router {
-    let max_component = state
-        .server
-        .runtime()
-        .platform()
-        .serve
-        .max_component_size
-        .as_usize();
+/// Largest deploy body (JSON with an inline base64 component) read.
+pub fn inline_deploy_limit(platform: &crate::config::PlatformConfig) -> usize {
     // A component inline in the deploy's JSON is held in memory several
     // times over (body, base64 text, bytes), so only small ones come that
     // way; larger ones are uploaded with `PUT /v1/components`, streamed to
     // disk. base64 grows the component by a third; the manifest is small.
-    let inline = max_component.min(INLINE_COMPONENT_MAX);
-    let deploy_limit = inline / 3 * 4 + 1024 * 1024;
+    let inline = platform
+        .serve
+        .max_component_size
+        .as_usize()
+        .min(INLINE_COMPONENT_MAX);
+    inline / 3 * 4 + 1024 * 1024
+}
+
+pub fn router(state: AdminState) -> axum::Router {
     axum::Router::new()
         .route("/openapi.json", get(openapi))
         .route("/dashboard", get(dashboard))
-        .route(
-            "/v1/apps",
-            get(apps::list)
-                .post(deploys::deploy)
-                .layer(axum::extract::DefaultBodyLimit::max(deploy_limit)),
-        )
+        .route("/v1/apps", get(apps::list).post(deploys::deploy))
         .route(
             "/v1/components",
             put(uploads::upload).layer(axum::extract::DefaultBodyLimit::disable()),

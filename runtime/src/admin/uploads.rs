@@ -38,6 +38,8 @@ pub async fn upload(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     require(&principal, &[Role::Creator, Role::Admin])?;
+    // An upload is part of a deploy: it counts against the same caps.
+    let _place = super::deploys::deploy_place(&state, &principal)?;
     let runtime = state.server.runtime();
     let max = runtime.platform().serve.max_component_size.bytes();
     let dir = runtime.data_dir().join("components");
@@ -92,8 +94,12 @@ pub async fn upload(
         ));
     }
     let path = dir.join(format!("{digest}.wasm"));
-    std::fs::rename(&temp, &path)
-        .map_err(|e| ApiError::internal("the upload could not be stored", e))?;
+    {
+        // Not while a collection decides what to remove.
+        let _files = runtime.registry().files();
+        std::fs::rename(&temp, &path)
+            .map_err(|e| ApiError::internal("the upload could not be stored", e))?;
+    }
     partial.0 = None;
     Ok((
         StatusCode::CREATED,

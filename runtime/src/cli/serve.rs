@@ -41,6 +41,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
+    if let Some(files) = warden_runtime::serve::file_limit::raise_file_limit() {
+        // Both listeners at their caps, plus the host's own files.
+        let wanted = 2 * platform.serve.max_connections as u64 + 256;
+        if files < wanted {
+            eprintln!(
+                "warden: this process may open {files} files, fewer than the {wanted} that 2 × serve.max_connections needs; past it, `accept` fails (and backs off) before connections are answered 503\n  fix: raise `ulimit -n`, or lower serve.max_connections"
+            );
+        }
+    }
     let listen = args
         .listen
         .clone()

@@ -95,8 +95,12 @@ pub struct ServeSettings {
     /// when the server starts waiting (so also the keep-alive idle
     /// timeout); then the connection is closed.
     pub head_timeout: Dur,
-    /// Time a client has to send the whole body after the head; then 408.
+    /// Time a client has to send the whole body after the head (on the
+    /// admin API: time without progress, for large uploads); then 408.
     pub body_timeout: Dur,
+    /// Time one write of a response may wait for a client that does not
+    /// read; then the connection is closed.
+    pub send_timeout: Dur,
     /// Largest request head (request line and headers); larger gets 431.
     pub max_header_size: Size,
     /// Connections open at once, per listener; more are answered 503.
@@ -117,6 +121,7 @@ impl Default for ServeSettings {
             tls: None,
             head_timeout: Dur(Duration::from_secs(10)),
             body_timeout: Dur(Duration::from_secs(30)),
+            send_timeout: Dur(Duration::from_secs(30)),
             max_header_size: Size::kib(32),
             max_connections: 1024,
             max_connections_per_peer: 256,
@@ -130,6 +135,7 @@ impl ServeSettings {
         let zero = [
             ("head_timeout", self.head_timeout.get().is_zero(), "10s"),
             ("body_timeout", self.body_timeout.get().is_zero(), "30s"),
+            ("send_timeout", self.send_timeout.get().is_zero(), "30s"),
             (
                 "max_header_size",
                 self.max_header_size.bytes() < 1024,

@@ -3,12 +3,14 @@
 //!
 //! Kept: the files of every active and pending version, and of the newest
 //! `deploys.keep_versions` superseded versions of each app (rollback
-//! candidates). Collected: the files of failed and rejected versions and of
-//! older superseded ones (their records stay, for history and audit), any
-//! component no kept version names, and any compiled artifact of a
-//! component neither kept nor served. Uploads and artifacts younger than
-//! [`GRACE`] are left alone: a deploy may be about to name them, or a
-//! `warden run` may have just compiled them.
+//! candidates). Collected: the manifests of failed and rejected versions
+//! and of older superseded ones (their records stay, for history and
+//! audit), and, once older than [`GRACE`], any component no kept version
+//! names and any compiled artifact of a component neither kept nor served
+//! (a deploy may be about to name a fresh upload, or a `warden run` may
+//! have just compiled it). Collection and the adding of files (staging a
+//! deploy, storing an upload) take one lock, so a file is never removed
+//! between a deploy's check and its record.
 
 use super::{Deployment, Registry, Status};
 use std::collections::{BTreeSet, HashSet};
@@ -93,19 +95,19 @@ impl Registry {
         keep_versions: usize,
         served: &BTreeSet<String>,
         artifacts: &Path,
+        grace: Duration,
     ) -> anyhow::Result<Collected> {
+        let _files = self.files();
         let now = SystemTime::now();
         let deployments = self.all()?;
         let kept = kept(&deployments, keep_versions);
         let mut collected = Collected::default();
         let mut digests: BTreeSet<String> = served.clone();
-        let mut dropped: BTreeSet<&str> = BTreeSet::new();
         for d in &deployments {
             if kept.contains(&d.id) {
                 digests.insert(d.digest.clone());
                 continue;
             }
-            dropped.insert(&d.digest);
             if let Some(dir) = d.manifest_path.parent().filter(|p| p.exists())
                 && dir.starts_with(self.dir.join("deploys"))
                 && remove(dir, &mut collected)
@@ -116,10 +118,10 @@ impl Registry {
         for entry in read_dir(&self.dir.join("components")) {
             let name = file_name(&entry);
             let digest = name.strip_suffix(".wasm").unwrap_or(&name);
-            // A component only collected versions name goes now; one no
-            // version names yet (an upload) after the grace period.
-            let unused = !digests.contains(digest)
-                && (dropped.contains(digest) || older_than(&entry, GRACE, now));
+            // Whether only collected versions name it or none does yet
+            // (an upload), it goes once it is older than the grace period:
+            // the same component may be deployed again meanwhile.
+            let unused = !digests.contains(digest) && older_than(&entry, grace, now);
             if unused && remove(&entry, &mut collected) {
                 collected.components += 1;
             }
@@ -127,8 +129,7 @@ impl Registry {
         for entry in read_dir(artifacts) {
             let name = file_name(&entry);
             let digest = name.split(['-', '.']).next().unwrap_or_default();
-            let unused = !digests.contains(digest)
-                && (dropped.contains(digest) || older_than(&entry, GRACE, now));
+            let unused = !digests.contains(digest) && older_than(&entry, grace, now);
             if unused && remove(&entry, &mut collected) {
                 collected.artifacts += 1;
             }

@@ -72,6 +72,9 @@ pub struct Deployment {
 pub struct Registry {
     dir: PathBuf,
     conn: Mutex<Connection>,
+    /// Held while files are added (stage, uploads) or collected, so a
+    /// collection never removes a file a deploy is about to name.
+    files: Mutex<()>,
 }
 
 fn now() -> String {
@@ -140,7 +143,13 @@ impl Registry {
         Ok(Registry {
             dir: data_dir.to_path_buf(),
             conn: Mutex::new(conn),
+            files: Mutex::new(()),
         })
+    }
+
+    /// The lock between adding files and collecting them.
+    pub fn files(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.files.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -150,6 +159,7 @@ impl Registry {
     /// Stores the component and manifest files, then records the deploy as
     /// pending. Returns the record.
     pub fn stage(&self, new: NewDeploy<'_>) -> anyhow::Result<Deployment> {
+        let _files = self.files();
         let components = self.dir.join("components");
         std::fs::create_dir_all(&components)?;
         let component = components.join(format!("{}.wasm", new.digest));

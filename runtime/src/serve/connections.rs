@@ -11,9 +11,10 @@
 //! |-------------------------------|--------------------------------------------------------|-----------------------------------|
 //! | request head, incl. keep-alive idle | `head_timeout`, 10 s, from when the server starts waiting for a request | connection closed |
 //! | request head size             | `max_header_size`, 32 KiB                              | 431, closed                       |
-//! | request body                  | `body_timeout`, 30 s, after the head                   | 408, closed                       |
+//! | request body                  | `body_timeout`, 30 s, after the head (admin API: without progress) | 408, closed           |
+//! | response, client not reading  | `send_timeout`, 30 s without progress                  | connection closed                 |
 //! | open connections              | `max_connections`, 1024 per listener                   | 503 `Retry-After: 1`, closed      |
-//! | open connections of one peer  | `max_connections_per_peer`, 256 per IP address         | 503 `Retry-After: 1`, closed      |
+//! | open connections of one peer  | `max_connections_per_peer`, 256 per IPv4 address or IPv6 /64 | 503 `Retry-After: 1`, closed |
 //! | `accept` failing (EMFILE, …)  | backoff 5 ms doubling to 1 s                           | one log line per 10 s, with a count |
 //!
 //! hyper counts the head deadline from the moment it waits for a request,
@@ -34,6 +35,8 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct ClientLimits {
     pub head_timeout: Duration,
     pub body_timeout: Duration,
+    /// How long one write of a response may wait for the client to read.
+    pub send_timeout: Duration,
     pub max_header_size: usize,
     pub max_connections: usize,
     pub max_connections_per_peer: usize,
@@ -44,6 +47,7 @@ impl ClientLimits {
         ClientLimits {
             head_timeout: serve.head_timeout.get(),
             body_timeout: serve.body_timeout.get(),
+            send_timeout: serve.send_timeout.get(),
             max_header_size: serve.max_header_size.as_usize(),
             max_connections: serve.max_connections,
             max_connections_per_peer: serve.max_connections_per_peer,
@@ -92,10 +96,26 @@ impl Gate {
 
     /// Admits a connection from `peer`, or says which cap is full.
     pub fn admit(&self, peer: IpAddr) -> Result<Admission, Full> {
-        self.open.take(peer).map(|place| Admission {
+        self.open.take(peer_key(peer)).map(|place| Admission {
             limits: self.limits,
             _place: place,
         })
+    }
+}
+
+/// What counts as one peer: an IPv4 address, or an IPv6 /64 (the
+/// smallest prefix a site is usually given, so one host cannot pose as
+/// many by cycling through its addresses).
+fn peer_key(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
     }
 }
 
@@ -128,6 +148,9 @@ pub struct AcceptBackoff {
     last_log: Option<Instant>,
     suppressed: u64,
 }
+
+/// Refused connections answered at once; more are just closed.
+const MAX_TURNING_AWAY: usize = 64;
 
 const FIRST_DELAY: Duration = Duration::from_millis(5);
 const MAX_DELAY: Duration = Duration::from_secs(1);
@@ -193,6 +216,7 @@ pub async fn serve_http1<S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let http1 = admission.limits().http1();
+    let stream = super::send_deadline::SendDeadline::new(stream, admission.limits().send_timeout);
     match tls {
         None => {
             let conn = http1.serve_connection(TokioIo::new(stream), service);
@@ -223,6 +247,9 @@ pub async fn accept_loop<S, F>(
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let mut backoff = AcceptBackoff::new(label);
+    // Connections being answered 503; past this many, a refused one is
+    // closed at once (each holds a descriptor while it is answered).
+    let turning_away = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     tokio::pin!(stop);
     loop {
         let accepted = tokio::select! {
@@ -250,7 +277,17 @@ pub async fn accept_loop<S, F>(
                 tokio::spawn(serve(stream, admission));
             }
             Err(full) => {
-                tokio::spawn(turn_away(stream, full));
+                use std::sync::atomic::Ordering::SeqCst;
+                if turning_away.fetch_add(1, SeqCst) < MAX_TURNING_AWAY {
+                    let counter = turning_away.clone();
+                    tokio::spawn(async move {
+                        turn_away(stream, full).await;
+                        counter.fetch_sub(1, SeqCst);
+                    });
+                } else {
+                    turning_away.fetch_sub(1, SeqCst);
+                    drop(stream);
+                }
             }
         }
     }
@@ -259,6 +296,19 @@ pub async fn accept_loop<S, F>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_peers_count_by_their_64_bit_prefix_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap_or(IpAddr::from([0u8; 4]));
+        let b: IpAddr = "2001:db8:1:2:ffff::9"
+            .parse()
+            .unwrap_or(IpAddr::from([0u8; 4]));
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap_or(IpAddr::from([0u8; 4]));
+        assert_eq!(peer_key(a), peer_key(b));
+        assert_ne!(peer_key(a), peer_key(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap_or(IpAddr::from([0u8; 4]));
+        assert_eq!(peer_key(mapped), IpAddr::from([10, 0, 0, 1]));
+    }
 
     #[test]
     fn a_failing_accept_backs_off_and_logs_once_per_interval_with_a_count() {

@@ -79,14 +79,26 @@ impl Server {
     /// names and artifacts nothing serves (see
     /// [`crate::registry::collect`]); logs what went.
     pub fn collect(&self) {
+        // One collection at a time; one asked for meanwhile is skipped
+        // (the running one sees the same state or newer).
+        if self
+            .collecting
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
         let served: std::collections::BTreeSet<String> =
             self.all_apps().iter().map(|a| a.digest.clone()).collect();
         let runtime = &self.runtime;
-        match runtime.registry().collect(
+        let collected = runtime.registry().collect(
             runtime.platform().deploys.keep_versions,
             &served,
             &runtime.data_dir().join("artifacts"),
-        ) {
+            crate::registry::collect::GRACE,
+        );
+        self.collecting
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        match collected {
             Ok(c) if c.manifests + c.components + c.artifacts > 0 => eprintln!(
                 "warden: collected {} old manifests, {} components and {} artifacts ({})",
                 c.manifests,

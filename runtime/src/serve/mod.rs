@@ -12,9 +12,11 @@
 
 pub mod connections;
 pub mod deployed;
+pub mod file_limit;
 pub mod quota_gauge;
 pub mod respond;
 pub mod routes;
+pub mod send_deadline;
 pub mod tls;
 
 use crate::app::LoadedApp;
@@ -141,6 +143,8 @@ pub struct Server {
     /// The async runtime that serves apps; schedules run there, even when
     /// a deploy through the admin API (on its own runtime) starts them.
     apps_runtime: std::sync::OnceLock<tokio::runtime::Handle>,
+    /// Set while a collection of old deploy files runs.
+    collecting: std::sync::atomic::AtomicBool,
     schedules: std::sync::Mutex<std::collections::HashMap<String, ScheduleTasks>>,
     requests: AtomicU64,
 }
@@ -158,6 +162,7 @@ impl Server {
             changing: std::sync::Mutex::default(),
             started: std::sync::atomic::AtomicBool::new(false),
             apps_runtime: std::sync::OnceLock::new(),
+            collecting: std::sync::atomic::AtomicBool::new(false),
             schedules: std::sync::Mutex::default(),
             requests: AtomicU64::new(0),
         })

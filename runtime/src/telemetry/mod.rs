@@ -87,7 +87,7 @@ pub struct TelemetrySettings {
     /// keeps; past it the app with the most loses its oldest first.
     pub max_spans: u64,
     /// Most traces the store keeps of one app, so that one app cannot
-    /// evict the others' (default: a tenth of `max_spans`).
+    /// evict the others' (default 50,000; never more than `max_spans`).
     pub max_spans_per_app: u64,
     /// Spans waiting for the store and exporter; more are dropped (counted).
     pub queue: usize,
@@ -147,7 +147,7 @@ impl HostTelemetry {
                 )
             })?
             .sampled(settings.keep_ok_per_second)
-            .per_app(settings.max_spans_per_app);
+            .per_app(settings.max_spans_per_app.min(settings.max_spans));
         let exporting = otlp::enabled(settings.otlp.as_ref());
         let mut sink: Option<Box<dyn pipeline::SpanSink>> = None;
         let mut meters = None;
