@@ -177,13 +177,7 @@ fn a_compile_bomb_is_refused_at_the_budget_while_apps_and_the_admin_api_answer()
 }
 
 fn put_component(admin: &support::admin_api::Admin, bytes: Vec<u8>) -> (u16, serde_json::Value) {
-    let token = admin
-        .tokens
-        .iter()
-        .find(|(r, _)| *r == warden_runtime::admin::tokens::Role::Creator)
-        .unwrap()
-        .1
-        .clone();
+    let token = admin.token_of(warden_runtime::admin::tokens::Role::Creator);
     let addr = admin.addr;
     support::block_on(async move {
         use http_body_util::BodyExt;
@@ -371,13 +365,7 @@ fn failed_and_old_versions_files_are_collected_and_kept_ones_stay() {
 fn a_slow_upload_that_keeps_sending_is_not_cut_off_by_the_body_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let admin = support::admin_api::admin_with("[serve]\nbody_timeout = \"1s\"\n", &[]);
-    let token = admin
-        .tokens
-        .iter()
-        .find(|(r, _)| *r == warden_runtime::admin::tokens::Role::Creator)
-        .unwrap()
-        .1
-        .clone();
+    let token = admin.token_of(warden_runtime::admin::tokens::Role::Creator);
     let component = std::fs::read(support::fixture("noop_handler")).unwrap();
     let addr = admin.addr;
     let answer = support::block_on(async move {

@@ -56,6 +56,16 @@ impl Admin {
             .expect("token")
     }
 
+    /// The token made for `role`.
+    pub fn token_of(&self, role: Role) -> String {
+        self.tokens
+            .iter()
+            .find(|(x, _)| *x == role)
+            .expect("token")
+            .1
+            .clone()
+    }
+
     /// Calls the API as `role`'s token (or with none).
     pub fn call(
         &self,
@@ -64,14 +74,7 @@ impl Admin {
         path: &str,
         body: &str,
     ) -> (u16, serde_json::Value) {
-        let token = role.map(|r| {
-            self.tokens
-                .iter()
-                .find(|(x, _)| *x == r)
-                .expect("token")
-                .1
-                .clone()
-        });
+        let token = role.map(|r| self.token_of(r));
         self.call_with(token.as_deref(), method, path, body)
     }
 
