@@ -20,6 +20,7 @@ pub mod metering;
 pub mod problem;
 pub mod secrets;
 pub mod sockets;
+pub mod sqlite;
 pub mod storage;
 pub mod units;
 

@@ -24,11 +24,28 @@ pub struct KillRecord {
 
 pub type KillState = BTreeMap<String, KillRecord>;
 
+/// The kill state in `path` (none if the file does not exist yet), or
+/// the lenient view of it: an unreadable file counts as no kills.
 pub fn read_state(path: &Path) -> KillState {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+    read_state_strict(path).unwrap_or_default()
+}
+
+/// The kill state, or an error if the file exists but cannot be read or
+/// parsed — a read-modify-write must never start from a guess.
+fn read_state_strict(path: &Path) -> std::io::Result<KillState> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} is not valid kill state ({e}); restore it from a backup or the audit log",
+                    path.display()
+                ),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KillState::default()),
+        Err(e) => Err(e),
+    }
 }
 
 fn write_state(path: &Path, state: &KillState) -> std::io::Result<()> {
@@ -61,17 +78,19 @@ impl Runtime {
     pub fn kill(&self, app: &str, reason: &str, actor: &str) -> std::io::Result<()> {
         self.pull(&self.kill_switch(app));
         let path = self.kills_path();
-        let mut state = read_state(&path);
-        let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        state.insert(
-            app.to_string(),
-            KillRecord {
-                reason: reason.to_string(),
-                actor: actor.to_string(),
-                at,
-            },
-        );
-        write_state(&path, &state)?;
+        crate::fsutil::update_locked(&path, || {
+            let mut state = read_state_strict(&path)?;
+            let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+            state.insert(
+                app.to_string(),
+                KillRecord {
+                    reason: reason.to_string(),
+                    actor: actor.to_string(),
+                    at,
+                },
+            );
+            write_state(&path, &state)
+        })?;
         self.audit()
             .append(AuditEvent {
                 kind: "app.killed".into(),
@@ -83,35 +102,77 @@ impl Runtime {
     }
 
     /// Lets `app` run again; audited.
+    /// Lets `app` run again; audited. The `app.unkilled` entry is written
+    /// before the kill state changes, so a host that sees the switch gone
+    /// always finds the unkill on record (see [`Runtime::refresh_kills`]).
     pub fn unkill(&self, app: &str, actor: &str) -> std::io::Result<bool> {
         let path = self.kills_path();
-        let mut state = read_state(&path);
-        let was = state.remove(app).is_some();
-        write_state(&path, &state)?;
-        self.kill_switch(app).revive();
-        if was {
+        let was = crate::fsutil::update_locked(&path, || {
+            let mut state = read_state_strict(&path)?;
+            // Killed by the file, or by the record (an entry lost from the
+            // file still keeps a serving host's switch pulled).
+            let in_file = state.remove(app).is_some();
+            if !in_file && self.last_kill_event(app).as_deref() != Some("app.killed") {
+                return Ok(false);
+            }
             self.audit().append(AuditEvent {
                 kind: "app.unkilled".into(),
                 app: Some(app.to_string()),
                 actor: actor.to_string(),
                 details: json!({}),
             })?;
-        }
+            write_state(&path, &state)?;
+            Ok(true)
+        })?;
+        self.kill_switch(app).revive();
         Ok(was)
     }
 
     /// Applies the persisted state to this runtime's switches (for kills
     /// made by another process, e.g. the `warden kill` CLI).
+    ///
+    /// A switch is revived only when the audit log's last kill event for
+    /// the app is an `app.unkilled`: a kill state file that lost an entry
+    /// (a bad restore, a hand edit) never brings a killed app back.
     pub fn refresh_kills(&self) {
-        let state = read_state(&self.kills_path());
+        let state = match read_state_strict(&self.kills_path()) {
+            Ok(state) => state,
+            Err(e) => {
+                eprintln!("warden: kill state not refreshed: {e}");
+                return;
+            }
+        };
         let switches = self.switches().lock().unwrap_or_else(|p| p.into_inner());
         for (app, switch) in switches.iter() {
             match (state.contains_key(app), switch.is_killed()) {
                 (true, false) => self.pull(switch),
-                (false, true) => switch.revive(),
+                (false, true) if self.unkill_on_record(app) => switch.revive(),
+                (false, true) => eprintln!(
+                    "warden: `{app}` is missing from killed.json but no app.unkilled is on record; it stays killed"
+                ),
                 _ => {}
             }
         }
+    }
+
+    /// Whether the last kill or unkill of `app` in the audit log is an
+    /// unkill.
+    fn unkill_on_record(&self, app: &str) -> bool {
+        self.last_kill_event(app).as_deref() == Some("app.unkilled")
+    }
+
+    /// The kind of the last `app.killed` or `app.unkilled` entry of `app`.
+    fn last_kill_event(&self, app: &str) -> Option<String> {
+        self.audit()
+            .entries()
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .find(|e| {
+                e.app.as_deref() == Some(app)
+                    && matches!(e.kind.as_str(), "app.killed" | "app.unkilled")
+            })
+            .map(|e| e.kind)
     }
 
     /// Pulls a switch and advances the epoch, so running guests check it at

@@ -43,18 +43,34 @@ pub struct Runtime {
 }
 
 /// The DLP token salt: random, created once per data directory, so
-/// redaction tokens are stable on this host but useless elsewhere.
+/// redaction tokens are stable on this host but useless elsewhere. Two
+/// processes starting at once agree on one salt: a new salt is linked into
+/// place only if none is there yet.
 fn dlp_salt(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
     let path = data_dir.join("dlp.salt");
-    if let Ok(bytes) = std::fs::read(&path)
-        && let Ok(salt) = <[u8; 32]>::try_from(bytes.as_slice())
-    {
-        return Ok(salt);
+    for _ in 0..50 {
+        if let Ok(bytes) = std::fs::read(&path) {
+            if let Ok(salt) = <[u8; 32]>::try_from(bytes.as_slice()) {
+                return Ok(salt);
+            }
+            anyhow::bail!(
+                "{} is not a 32-byte salt; restore it from a backup (a new one changes every redaction token)",
+                path.display()
+            );
+        }
+        let salt = warden_host_apis::aead::random_key().map_err(|e| anyhow::anyhow!(e))?;
+        let tmp = data_dir.join(format!(".tmp-{}-dlp.salt", std::process::id()));
+        std::fs::write(&tmp, salt)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => return Ok(salt),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => anyhow::bail!("cannot create {}: {e}", path.display()),
+        }
     }
-    let salt = warden_host_apis::aead::random_key().map_err(|e| anyhow::anyhow!(e))?;
-    std::fs::write(&path, salt)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    Ok(salt)
+    anyhow::bail!("{} could not be read or created", path.display())
 }
 
 /// The master key from `WARDEN_MASTER_KEY`, the configured file, or

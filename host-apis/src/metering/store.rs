@@ -12,11 +12,9 @@ pub struct UsageStore {
 
 impl UsageStore {
     pub fn open(path: &Path) -> Result<UsageStore, rusqlite::Error> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(
+        let conn = crate::sqlite::open_wal(
+            path,
+            "NORMAL",
             "CREATE TABLE IF NOT EXISTS usage (
                 app TEXT NOT NULL, scope TEXT NOT NULL, window TEXT NOT NULL,
                 calls INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0,

@@ -71,14 +71,9 @@ fn err(e: rusqlite::Error) -> String {
 
 impl SqliteKv {
     pub fn open(path: &Path) -> Result<SqliteKv, String> {
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
-        conn.execute_batch(
+        let conn = crate::sqlite::open_wal(
+            path,
+            "NORMAL",
             "CREATE TABLE IF NOT EXISTS kv (
                 app TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
                 value BLOB NOT NULL, expires_at INTEGER NOT NULL,

@@ -66,6 +66,21 @@ impl TokenStore {
         }
     }
 
+    /// The records, or an error if the file exists but does not parse (a
+    /// change must not start from a guess and drop everyone's tokens).
+    fn read_strict(&self) -> std::io::Result<Vec<TokenRecord>> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} does not parse ({e})", self.path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn read(&self) -> Vec<TokenRecord> {
         std::fs::read_to_string(&self.path)
             .ok()
@@ -78,15 +93,18 @@ impl TokenStore {
     pub fn create(&self, name: &str, role: Role) -> std::io::Result<String> {
         let bytes = warden_host_apis::aead::random_key().map_err(std::io::Error::other)?;
         let token = format!("wdn_{}", hex::encode(bytes));
-        let mut all = self.read();
-        all.push(TokenRecord {
-            name: name.to_string(),
-            role,
-            hash: hash(&token),
-            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        });
-        let json = serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?;
-        crate::fsutil::write_atomically(&self.path, &json)?;
+        crate::fsutil::update_locked(&self.path, || {
+            let mut all = self.read_strict()?;
+            all.push(TokenRecord {
+                name: name.to_string(),
+                role,
+                hash: hash(&token),
+                created: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                    .to_string(),
+            });
+            let json = serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?;
+            crate::fsutil::write_atomically(&self.path, &json)
+        })?;
         Ok(token)
     }
 

@@ -135,11 +135,8 @@ pub struct NewDeploy<'a> {
 impl Registry {
     /// Opens (creating if needed) the registry in `data_dir`.
     pub fn open(data_dir: &Path) -> rusqlite::Result<Registry> {
-        let conn = Connection::open(data_dir.join("registry.db"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
+        let conn =
+            warden_host_apis::sqlite::open_wal(&data_dir.join("registry.db"), "FULL", SCHEMA)?;
         Ok(Registry {
             dir: data_dir.to_path_buf(),
             conn: Mutex::new(conn),

@@ -312,12 +312,8 @@ pub struct TraceQuery {
 
 impl SpanStore {
     pub fn open(data_dir: &Path, keep: Duration, max_spans: u64) -> rusqlite::Result<SpanStore> {
-        let conn = Connection::open(data_dir.join("traces.db"))?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
         // Telemetry, not records: a power cut may lose the last spans.
-        conn.pragma_update(None, "synchronous", "OFF")?;
-        conn.execute_batch(SCHEMA)?;
+        let conn = warden_host_apis::sqlite::open_wal(&data_dir.join("traces.db"), "OFF", SCHEMA)?;
         Ok(SpanStore {
             conn: Mutex::new(conn),
             keep,

@@ -1,0 +1,68 @@
+//! Opening Warden's SQLite files when several processes may open them at
+//! the same moment (ten `warden kill` at once, a CLI next to a serving
+//! host).
+//!
+//! SQLite answers `SQLITE_BUSY` at once, without waiting in the busy
+//! handler, while another connection switches a new database to WAL mode
+//! or recovers its WAL; a plain open then fails with "database is locked".
+//! [`open_wal`] retries the whole opening step for a bounded time instead.
+
+use rusqlite::{Connection, ErrorCode};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long an open keeps retrying a busy database.
+const OPEN_PATIENCE: Duration = Duration::from_secs(10);
+
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == ErrorCode::DatabaseBusy || f.code == ErrorCode::DatabaseLocked)
+}
+
+/// Opens `path` with a 5 s busy timeout, in WAL mode with `synchronous`
+/// as given, and runs `schema`, retrying the whole step while another
+/// process holds the database in a way the busy handler does not cover.
+pub fn open_wal(path: &Path, synchronous: &str, schema: &str) -> rusqlite::Result<Connection> {
+    let deadline = Instant::now() + OPEN_PATIENCE;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let opened = (|| {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", synchronous)?;
+            conn.execute_batch(schema)?;
+            Ok(conn)
+        })();
+        match opened {
+            Err(e) if busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_threads_opening_a_new_database_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let path = dir.path().join("new.db");
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    open_wal(&path, "NORMAL", "CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+                        .map(|_| ())
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(matches!(t.join(), Ok(Ok(()))));
+        }
+    }
+}

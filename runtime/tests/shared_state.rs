@@ -1,0 +1,116 @@
+//! Shared state files lose no write: kills and tokens made by many
+//! processes at once are all kept, and a serving host never revives a
+//! killed app without an unkill on record.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::process::{Host, noop_app};
+use support::serving::request;
+
+fn warden(data: &std::path::Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .env("WARDEN_DATA_DIR", data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn ten_kills_at_once_are_all_kept_and_audited() {
+    let data = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..10).map(|i| format!("k{i:02}")).collect();
+    let children: Vec<_> = names
+        .iter()
+        .map(|n| warden(data.path(), &["kill", n, "--reason", "drill"]))
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("killed.json")).unwrap())
+            .unwrap();
+    for name in &names {
+        assert!(state.get(name).is_some(), "{name} missing from {state}");
+    }
+    let audit = std::fs::read_to_string(data.path().join("audit.jsonl")).unwrap();
+    assert_eq!(audit.matches("\"app.killed\"").count(), 10);
+}
+
+#[test]
+fn ten_tokens_created_at_once_all_work() {
+    let data = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..10)
+        .map(|i| {
+            warden(
+                data.path(),
+                &[
+                    "tokens",
+                    "create",
+                    "--name",
+                    &format!("t{i}"),
+                    "--role",
+                    "auditor",
+                ],
+            )
+        })
+        .collect();
+    for child in children {
+        assert!(child.wait_with_output().unwrap().status.success());
+    }
+    let tokens: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("tokens.json")).unwrap())
+            .unwrap();
+    assert_eq!(tokens.len(), 10);
+}
+
+#[test]
+fn a_kill_lost_from_the_state_file_does_not_revive_the_app_but_an_unkill_does() {
+    let data = tempfile::tempdir().unwrap();
+    let app = noop_app(data.path(), "noop", "");
+    let host = Host::start(data.path(), &["--app", app.to_str().unwrap()]);
+    let status = |want: u16| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = request(host.app_addr, "POST", "/noop", "x").status;
+            if got == want || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(status(200), 200);
+    let out = warden(data.path(), &["kill", "noop", "--reason", "drill"])
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(status(503), 503);
+    // The entry disappears from the file without an unkill (a restore, a
+    // hand edit, a lost write): the host keeps the app stopped.
+    std::fs::write(data.path().join("killed.json"), "{}").unwrap();
+    std::thread::sleep(Duration::from_millis(1_000));
+    assert_eq!(request(host.app_addr, "POST", "/noop", "x").status, 503);
+    // An unkill still finds the kill on record and brings the app back.
+    let out = warden(data.path(), &["unkill", "noop"])
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit = std::fs::read_to_string(data.path().join("audit.jsonl")).unwrap();
+    assert_eq!(audit.matches("\"app.unkilled\"").count(), 1);
+    assert_eq!(status(200), 200);
+    drop(host);
+}
