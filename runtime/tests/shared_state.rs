@@ -114,3 +114,67 @@ fn a_kill_lost_from_the_state_file_does_not_revive_the_app_but_an_unkill_does() 
     assert_eq!(status(200), 200);
     drop(host);
 }
+
+fn set_secret(data: &std::path::Path, name: &str) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["secrets", "set", name])
+        .env("WARDEN_DATA_DIR", data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"s3cr3t-value")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_torn_last_audit_line_is_cut_audited_and_the_next_entry_chains() {
+    let data = tempfile::tempdir().unwrap();
+    set_secret(data.path(), "first");
+    let log = data.path().join("audit.jsonl");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str("{\"seq\":2,\"time\"");
+    std::fs::write(&log, text).unwrap();
+    set_secret(data.path(), "second");
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["secret.set", "audit.repaired", "secret.set"],
+        "{entries:?}"
+    );
+    assert_eq!(entries[1]["seq"], 2);
+    assert_eq!(entries[1]["prev"], entries[0]["hash"]);
+    assert_eq!(entries[2]["seq"], 3);
+    let out = warden(data.path(), &["audit", "verify"])
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let shown = warden(data.path(), &["audit", "show"])
+        .wait_with_output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("second"));
+}

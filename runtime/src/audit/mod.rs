@@ -11,9 +11,12 @@
 //! Durability: an append returns only after the line is written and synced;
 //! appends from several processes are serialized with an exclusive file
 //! lock. If a crash lands between the append and the head update, the next
-//! append notices the head is stale and rebuilds it from the file.
+//! append notices the head is stale and rebuilds it from the file; if it
+//! lands inside an append, the torn last line is set aside and the cut
+//! audited before the next entry (see [`torn`]).
 
 mod entry;
+mod torn;
 mod verify;
 
 pub use entry::{AuditEntry, AuditEvent};
@@ -67,7 +70,27 @@ impl AuditLog {
         result
     }
 
+    /// Repairs a torn last line (recording the cut), then appends `event`.
     fn append_locked(&self, file: &mut File, event: AuditEvent) -> std::io::Result<AuditEntry> {
+        if let Some(torn::Repair::Cut { bytes, kept_in }) = torn::repair_tail(&self.path, file)? {
+            self.append_entry(
+                file,
+                AuditEvent {
+                    kind: "audit.repaired".into(),
+                    app: None,
+                    actor: "warden".into(),
+                    details: serde_json::json!({
+                        "cut_bytes": bytes,
+                        "kept_in": kept_in,
+                        "why": "an incomplete last line (a write cut short) was set aside",
+                    }),
+                },
+            )?;
+        }
+        self.append_entry(file, event)
+    }
+
+    fn append_entry(&self, file: &mut File, event: AuditEvent) -> std::io::Result<AuditEntry> {
         let len = file.metadata()?.len();
         let (seq, prev) = match self.read_head() {
             Some(head) if head.len == len => (head.seq, head.hash),

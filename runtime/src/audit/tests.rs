@@ -116,3 +116,42 @@ fn a_stale_head_after_a_crash_does_not_break_the_chain() -> std::io::Result<()> 
     assert_eq!(report.entries, 4);
     Ok(())
 }
+
+#[test]
+fn a_torn_last_line_is_set_aside_and_the_next_entry_chains_to_the_last_complete_one()
+-> std::io::Result<()> {
+    let (_dir, log) = log_with(1)?;
+    let mut file = std::fs::OpenOptions::new().append(true).open(log.path())?;
+    std::io::Write::write_all(&mut file, b"{\"seq\":2,\"time\"")?;
+    drop(file);
+    let report = log.verify()?;
+    assert!(
+        report
+            .problem
+            .as_ref()
+            .is_some_and(|p| p.reason.contains("incomplete last line")),
+        "{report:?}"
+    );
+    let entry = log.append(event(2))?;
+    let entries = log.entries()?;
+    let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["policy.denied", "audit.repaired", "policy.denied"]);
+    assert_eq!(entry.seq, 3);
+    assert_eq!(entries[1].prev, entries[0].hash);
+    assert!(log.verify()?.is_intact());
+    let torn = std::fs::read_to_string(log.path().with_extension("torn"))?;
+    assert_eq!(torn, "{\"seq\":2,\"time\"\n");
+    Ok(())
+}
+
+#[test]
+fn a_whole_entry_missing_only_its_newline_is_kept() -> std::io::Result<()> {
+    let (_dir, log) = log_with(2)?;
+    let text = std::fs::read_to_string(log.path())?;
+    std::fs::write(log.path(), text.trim_end_matches('\n'))?;
+    log.append(event(3))?;
+    let seqs: Vec<u64> = log.entries()?.into_iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert!(log.verify()?.is_intact());
+    Ok(())
+}
