@@ -62,6 +62,29 @@ pub fn update_locked<T>(
     result
 }
 
+/// Entries of `dir` (and `dir` itself) that users other than the owner may
+/// read or write, with their modes: what a start-up check warns about.
+pub fn not_private(dir: &Path) -> Vec<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+    };
+    let mut loose = Vec::new();
+    let entries = std::fs::read_dir(dir)
+        .map(|e| e.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for path in std::iter::once(dir.to_path_buf()).chain(entries) {
+        if let Some(m) = mode(&path)
+            && m & 0o077 != 0
+        {
+            loose.push((path, m));
+        }
+    }
+    loose
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,5 +9,11 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // Everything Warden writes — stored data, the audit log, tokens, keys,
+    // components — is for this user only: files 0600, directories 0700.
+    // SAFETY: umask only sets this process's file mode creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     cli::main()
 }

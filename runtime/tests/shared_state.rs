@@ -178,3 +178,36 @@ fn a_torn_last_audit_line_is_cut_audited_and_the_next_entry_chains() {
         .unwrap();
     assert!(String::from_utf8_lossy(&shown.stdout).contains("second"));
 }
+
+#[test]
+fn the_data_directory_and_its_files_are_private_and_looser_ones_are_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let out = warden(
+        &data,
+        &["tokens", "create", "--name", "ops", "--role", "admin"],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(out.status.success());
+    let _ = warden(&data, &["kill", "x", "--reason", "drill"]).wait_with_output();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for entry in std::fs::read_dir(&data).unwrap().flatten() {
+        let path = entry.path();
+        let want = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&path), want, "{}", path.display());
+    }
+    // A file made looser by hand is named at start-up.
+    let audit = data.join("audit.jsonl");
+    std::fs::set_permissions(&audit, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let host = Host::start(&data, &[]);
+    let lines = host.stop();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("open to other users") && l.contains("audit.jsonl (644)")),
+        "{lines:?}"
+    );
+}

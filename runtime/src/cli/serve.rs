@@ -76,6 +76,22 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     super::compile_in_child(&runtime);
+    let loose = warden_runtime::fsutil::not_private(runtime.data_dir());
+    if !loose.is_empty() {
+        let listed: Vec<String> = loose
+            .iter()
+            .take(5)
+            .map(|(p, m)| format!("{} ({m:o})", p.display()))
+            .collect();
+        eprintln!(
+            "warden: {} entries of the data directory are open to other users: {}{}\n  fix: chmod 700 {} && chmod -R go-rwx {}",
+            loose.len(),
+            listed.join(", "),
+            if loose.len() > 5 { ", ..." } else { "" },
+            runtime.data_dir().display(),
+            runtime.data_dir().display()
+        );
+    }
     let mut apps = Vec::new();
     for path in &args.apps {
         match warden_runtime::serve::deployed::load_local(&runtime, path) {
@@ -112,6 +128,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     tokio.block_on(async move {
+        let signals = StopSignals::register();
         let (listener, addr) = match bind(&listen).await {
             Ok(bound) => bound,
             Err(e) => {
@@ -181,7 +198,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         };
         let mut app_stop = stop_rx.clone();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signals.received().await;
             let _ = stop_tx.send(true);
         });
         let served = server
@@ -206,26 +223,36 @@ pub fn run(args: ServeArgs) -> ExitCode {
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+/// SIGTERM and SIGINT, registered at once (before the listeners are
+/// announced), so a stop signal sent the moment the host is up drains it
+/// instead of killing it with the default action.
+struct StopSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn register() -> StopSignals {
+        use tokio::signal::unix::{SignalKind, signal};
+        StopSignals {
+            term: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    async fn received(mut self) {
+        async fn one(signal: Option<&mut tokio::signal::unix::Signal>) {
+            match signal {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(self.term.as_mut()) => {}
+            _ = one(self.interrupt.as_mut()) => {}
+        }
+        eprintln!("warden: shutting down; draining in-flight requests");
     }
-    eprintln!("warden: shutting down; draining in-flight requests");
 }

@@ -14,6 +14,8 @@ pub struct Host {
     /// The admin API's base URL.
     pub admin: String,
     lines: mpsc::Receiver<String>,
+    /// What it printed until it announced its listeners.
+    startup: Vec<String>,
 }
 
 impl Host {
@@ -69,10 +71,12 @@ impl Host {
             }
         });
         let (mut app_addr, mut admin) = (None, None);
+        let mut startup = Vec::new();
         while app_addr.is_none() || admin.is_none() {
             let line = lines
                 .recv_timeout(Duration::from_secs(60))
                 .expect("warden serve announces its listeners");
+            startup.push(line.clone());
             if let Some(a) = line
                 .strip_prefix("warden: listening on http://")
                 .or_else(|| line.strip_prefix("warden: listening on https://"))
@@ -88,17 +92,20 @@ impl Host {
             app_addr: app_addr.expect("app address"),
             admin: admin.expect("admin address"),
             lines,
+            startup,
         }
     }
 
-    /// SIGTERM, then the lines it printed since start-up.
+    /// SIGTERM, then every line it printed.
     pub fn stop(mut self) -> Vec<String> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
-        self.lines.try_iter().collect()
+        let mut all = std::mem::take(&mut self.startup);
+        all.extend(self.lines.try_iter());
+        all
     }
 }
 
