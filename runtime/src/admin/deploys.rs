@@ -230,8 +230,9 @@ async fn deploy_checked(
     let app = match loaded {
         Ok(app) => app,
         Err(e) => {
-            let _ = registry.fail(deployment.id, &e.to_string());
-            return Err(bad(e.to_string()));
+            let message = for_caller(state.server.runtime().data_dir(), &e.to_string());
+            let _ = registry.fail(deployment.id, &message);
+            return Err(bad(message));
         }
     };
     let template = manifest
@@ -433,4 +434,41 @@ pub async fn reject(
     Ok(Json(
         json!({ "app": name, "version": deployment.version, "status": "rejected" }),
     ))
+}
+
+/// `text` without the host's data-directory paths: a deploy's manifest is
+/// named `app.toml` and other files by their place inside the data
+/// directory, so a creator learns nothing of the host's layout.
+fn for_caller(data_dir: &std::path::Path, text: &str) -> String {
+    let dir = data_dir.display().to_string();
+    let deploys = format!("{dir}/deploys/");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&deploys) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + deploys.len()..];
+        // `<id>/` names the deploy's own directory: drop it too.
+        let id = after.bytes().take_while(u8::is_ascii_digit).count();
+        rest = match after[id..].strip_prefix('/') {
+            Some(tail) if id > 0 => tail,
+            _ => after,
+        };
+    }
+    out.push_str(rest);
+    out.replace(&format!("{dir}/"), "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_for_callers_name_files_without_the_hosts_paths() {
+        let dir = std::path::Path::new("/var/lib/warden");
+        let text = "/var/lib/warden/deploys/12/app.toml: field `app.component`: /var/lib/warden/components/ab.wasm does not compile";
+        assert_eq!(
+            for_caller(dir, text),
+            "app.toml: field `app.component`: components/ab.wasm does not compile"
+        );
+    }
 }

@@ -155,6 +155,18 @@ impl FromRequestParts<AdminState> for Principal {
         parts: &mut Parts,
         state: &AdminState,
     ) -> Result<Self, Self::Rejection> {
+        if parts
+            .headers
+            .get_all(axum::http::header::AUTHORIZATION)
+            .iter()
+            .nth(1)
+            .is_some()
+        {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "send one Authorization header".into(),
+            ));
+        }
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)

@@ -38,14 +38,20 @@ pub struct TracesQuery {
 fn since_us(text: Option<&str>) -> Result<i64, ApiError> {
     match text {
         None => Ok(0),
-        Some(t) => humantime::parse_duration(t)
-            .map(|d| now_us() - d.as_micros() as i64)
-            .map_err(|e| {
+        Some(t) => {
+            let back = humantime::parse_duration(t).map_err(|e| {
                 ApiError(
                     axum::http::StatusCode::BAD_REQUEST,
                     format!("since: `{t}` is not a duration ({e}); write e.g. 15m or 2h"),
                 )
-            }),
+            })?;
+            // Range-checked: a duration past the epoch reads as "all".
+            Ok(i64::try_from(back.as_micros())
+                .ok()
+                .and_then(|b| now_us().checked_sub(b))
+                .unwrap_or(0)
+                .max(0))
+        }
     }
 }
 

@@ -83,9 +83,17 @@ pub async fn put_secret(
     State(state): State<AdminState>,
     principal: Principal,
     Path(name): Path<String>,
-    Json(body): Json<SecretBody>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
+    // Parsed here, after the role check, and never echoed: serde's own
+    // message would quote a value that is not a string.
+    let body: SecretBody = serde_json::from_slice(&body).map_err(|_| {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the body must be {\"value\": \"<the secret as a string>\"}".into(),
+        )
+    })?;
     if body.value.is_empty() {
         return Err(ApiError(StatusCode::BAD_REQUEST, "`value` is empty".into()));
     }

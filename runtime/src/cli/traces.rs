@@ -100,7 +100,13 @@ pub fn run(args: TracesArgs) -> ExitCode {
         errors_only: args.errors,
         since_us: args
             .since
-            .map(|d| now_us() - Duration::from(d).as_micros() as i64)
+            .map(|d| {
+                i64::try_from(Duration::from(d).as_micros())
+                    .ok()
+                    .and_then(|b| now_us().checked_sub(b))
+                    .unwrap_or(0)
+                    .max(0)
+            })
             .unwrap_or(0),
         limit: args.limit.max(1),
     };

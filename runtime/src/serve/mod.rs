@@ -147,6 +147,8 @@ pub struct Server {
     collecting: std::sync::atomic::AtomicBool,
     schedules: std::sync::Mutex<std::collections::HashMap<String, ScheduleTasks>>,
     requests: AtomicU64,
+    /// The random key of request ids.
+    ids: std::hash::RandomState,
 }
 
 impl Server {
@@ -165,6 +167,7 @@ impl Server {
             collecting: std::sync::atomic::AtomicBool::new(false),
             schedules: std::sync::Mutex::default(),
             requests: AtomicU64::new(0),
+            ids: std::hash::RandomState::new(),
         })
     }
 
@@ -259,12 +262,14 @@ impl Server {
         &self.runtime
     }
 
+    /// A request id that tells a caller nothing about the host (no
+    /// process id, no request count): a keyed hash of a counter, with a
+    /// key chosen at random per process.
     fn request_id(&self) -> String {
-        format!(
-            "{:08x}-{:06x}",
-            std::process::id(),
-            self.requests.fetch_add(1, Ordering::Relaxed)
-        )
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = self.ids.build_hasher();
+        hasher.write_u64(self.requests.fetch_add(1, Ordering::Relaxed));
+        format!("{:016x}", hasher.finish())
     }
 
     /// Answers one request.

@@ -1,0 +1,108 @@
+//! Nothing internal in an answer: no host paths in deploy errors, no
+//! secret values echoed, random request ids, one Authorization header,
+//! range-checked durations, roles checked before bodies are parsed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use support::admin_api::{admin_with, deploy_body};
+use support::fixture;
+use support::serving::send_with;
+use warden_runtime::admin::tokens::Role;
+
+#[test]
+fn a_failed_deploy_names_the_manifest_field_without_the_hosts_data_directory() {
+    let admin = admin_with("", &[]);
+    let data = admin
+        .running
+        .server
+        .runtime()
+        .data_dir()
+        .display()
+        .to_string();
+    let body = deploy_body("vault", "1.0.0", &fixture("unsatisfiable"), "");
+    let (status, answer) = admin.call(Some(Role::Creator), "POST", "/v1/apps", &body);
+    assert_eq!(status, 400);
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("app.component"), "{error}");
+    assert!(!error.contains(&data), "{error}");
+    let (_, versions) = admin.call(Some(Role::Creator), "GET", "/v1/apps/vault/versions", "");
+    assert!(!versions.to_string().contains(&data), "{versions}");
+}
+
+#[test]
+fn a_secret_body_of_the_wrong_type_is_refused_without_echoing_it_and_roles_come_first() {
+    let admin = admin_with("", &[]);
+    let (status, answer) = admin.call(
+        Some(Role::Admin),
+        "PUT",
+        "/v1/secrets/crm",
+        r#"{"value": 918273645}"#,
+    );
+    assert_eq!(status, 422);
+    assert!(!answer.to_string().contains("918273645"), "{answer}");
+    let (status, _) = admin.call(
+        Some(Role::Auditor),
+        "PUT",
+        "/v1/secrets/crm",
+        "not json at all",
+    );
+    assert_eq!(status, 403, "the role is checked before the body");
+    let (status, _) = admin.call(Some(Role::Auditor), "POST", "/v1/apps", "not json at all");
+    assert_eq!(status, 403, "the role is checked before the body");
+}
+
+#[test]
+fn two_authorization_headers_are_refused() {
+    let admin = admin_with("", &[]);
+    let token = admin.token_of(Role::Admin);
+    let auth = format!("Bearer {token}");
+    let reply = support::block_on(send_with(
+        admin.addr,
+        "GET",
+        "/v1/apps",
+        "",
+        &[
+            ("authorization", &auth),
+            ("authorization", "Bearer wdn_other"),
+        ],
+    ));
+    assert_eq!(reply.status, 400, "{}", reply.body);
+}
+
+#[test]
+fn an_enormous_since_reads_as_everything_and_does_not_panic() {
+    let admin = admin_with(
+        "",
+        &[("noop", fixture("noop_handler"), "[http]\nroute = \"/noop\"")],
+    );
+    for since in ["9223372036855s", "1000000000y"] {
+        let (status, answer) = admin.call(
+            Some(Role::Auditor),
+            "GET",
+            &format!("/v1/apps/noop/traces?since={since}"),
+            "",
+        );
+        assert_eq!(status, 200, "{since}: {answer}");
+    }
+}
+
+#[test]
+fn request_ids_reveal_neither_the_process_nor_a_count() {
+    let running = support::serving::start("", &[]);
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            support::serving::request(running.addr, "GET", "/nothing", "").headers["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let pid = format!("{:08x}", std::process::id());
+    for id in &ids {
+        assert_eq!(id.len(), 16, "{id}");
+        assert!(!id.contains(&pid), "{id}");
+    }
+    assert!(ids[0] != ids[1] && ids[1] != ids[2], "{ids:?}");
+}
