@@ -106,3 +106,63 @@ fn request_ids_reveal_neither_the_process_nor_a_count() {
     }
     assert!(ids[0] != ids[1] && ids[1] != ids[2], "{ids:?}");
 }
+
+#[test]
+fn a_shared_traceparent_does_not_show_one_owner_the_other_owners_spans() {
+    let data = tempfile::tempdir().unwrap();
+    let app = |name: &str, owner: &str| {
+        let path = data.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[app]\nname = \"{name}\"\nversion = \"1.0.0\"\nowner = \"{owner}\"\ncomponent = \"{}\"\n[http]\nroute = \"/{name}\"\n",
+                fixture("noop_handler").display()
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let (mine, theirs) = (app("mine", "alice"), app("theirs", "bob"));
+    let host = support::process::Host::start(data.path(), &["--app", &mine, "--app", &theirs]);
+    let alice = support::process::token(data.path(), "alice", "creator");
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for path in ["/mine", "/theirs"] {
+        let reply = support::block_on(send_with(
+            host.app_addr,
+            "POST",
+            path,
+            "x",
+            &[("traceparent", parent)],
+        ));
+        assert_eq!(reply.status, 200);
+    }
+    let auth = format!("Bearer {alice}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let spans = loop {
+        let reply = support::block_on(send_with(
+            host.admin_addr(),
+            "GET",
+            "/v1/apps/mine/traces",
+            "",
+            &[("authorization", &auth)],
+        ));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let answer: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        let spans = answer["traces"][0]["spans"].clone();
+        if spans.as_array().is_some_and(|s| !s.is_empty()) || std::time::Instant::now() > deadline {
+            break spans;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let apps: Vec<&str> = spans
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["app"].as_str())
+        .collect();
+    assert!(apps.contains(&"mine"), "{spans}");
+    assert!(
+        !apps.contains(&"theirs"),
+        "bob's span leaked to alice: {spans}"
+    );
+}

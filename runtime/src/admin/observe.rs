@@ -76,7 +76,7 @@ pub async fn traces(
     let traces: Vec<Value> = roots
         .into_iter()
         .map(|root| {
-            let spans = store.trace(&root.trace_id).unwrap_or_default();
+            let spans = store.trace_of(&root.trace_id, &name).unwrap_or_default();
             json!({
                 "trace_id": root.trace_id,
                 "start_us": root.start_us,

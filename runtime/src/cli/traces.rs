@@ -120,7 +120,9 @@ pub fn run(args: TracesArgs) -> ExitCode {
             }
         };
         for root in roots.iter().rev() {
-            let spans = store.trace(&root.trace_id).unwrap_or_default();
+            let spans = store
+                .trace_of(&root.trace_id, &args.app)
+                .unwrap_or_default();
             print(root, &spans, args.json);
             shown += 1;
         }

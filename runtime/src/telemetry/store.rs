@@ -568,11 +568,22 @@ impl SpanStore {
 
     /// Every stored span of a trace, in start order.
     pub fn trace(&self, trace_id: &str) -> rusqlite::Result<Vec<StoredSpan>> {
+        self.trace_rows(trace_id, None)
+    }
+
+    /// The spans of `app` in one trace. A trace id is chosen by whoever
+    /// sends the `traceparent`, so other apps' invocations may share it:
+    /// they are left out, and so are spans whose app is not known.
+    pub fn trace_of(&self, trace_id: &str, app: &str) -> rusqlite::Result<Vec<StoredSpan>> {
+        self.trace_rows(trace_id, Some(app))
+    }
+
+    fn trace_rows(&self, trace_id: &str, app: Option<&str>) -> rusqlite::Result<Vec<StoredSpan>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS}, children FROM trace_rows WHERE trace_key = ?1 AND trace_id = ?2"
+            "SELECT {COLUMNS}, children FROM trace_rows WHERE trace_key = ?1 AND trace_id = ?2 AND (?3 IS NULL OR app = ?3)"
         ))?;
-        let rows = stmt.query_map(params![trace_key(trace_id), trace_id], |r| {
+        let rows = stmt.query_map(params![trace_key(trace_id), trace_id, app], |r| {
             let children: String = r.get(10)?;
             Ok((row(r)?, children))
         })?;
