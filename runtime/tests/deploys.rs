@@ -394,3 +394,53 @@ fn secrets_set_through_the_api_are_listed_and_audited_without_their_value() {
     );
     assert_eq!(status, 400);
 }
+
+#[test]
+fn a_creator_cannot_take_or_enclose_another_owners_route_or_the_root() {
+    let a = host();
+    let alice = a.token_of(Role::Creator);
+    let body = deploy_body(
+        "hello",
+        "1.0.0",
+        &fixture("noop_handler"),
+        &app_extra("/hello/...", ""),
+    );
+    let (status, out) = a.call_with(Some(&alice), "POST", "/v1/apps", &body);
+    assert_eq!(status, 201, "{out}");
+    let mallory = a.token("mallory", Role::Creator);
+    for (n, route) in ["/hello/ada", "/hello", "/hello/...", "/...", "/"]
+        .iter()
+        .enumerate()
+    {
+        let body = deploy_body(
+            &format!("grab{n}"),
+            "1.0.0",
+            &fixture("noop_handler"),
+            &app_extra(route, ""),
+        );
+        let (status, out) = a.call_with(Some(&mallory), "POST", "/v1/apps", &body);
+        assert_eq!(status, 403, "{route}: {out}");
+        assert!(
+            out["error"].as_str().unwrap().contains("http.route"),
+            "{out}"
+        );
+    }
+    // The owner may nest her own apps; an admin may place any route.
+    let body = deploy_body(
+        "hello-ada",
+        "1.0.0",
+        &fixture("noop_handler"),
+        &app_extra("/hello/ada", ""),
+    );
+    let (status, out) = a.call_with(Some(&alice), "POST", "/v1/apps", &body);
+    assert_eq!(status, 201, "{out}");
+    let body = deploy_body(
+        "front",
+        "1.0.0",
+        &fixture("noop_handler"),
+        &app_extra("/...", ""),
+    );
+    let (status, out) = a.call(Some(Role::Admin), "POST", "/v1/apps", &body);
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(request(a.running.addr, "POST", "/hello/bob", "x").body, "x");
+}

@@ -166,3 +166,17 @@ fn a_101_from_a_guest_does_not_break_the_next_pipelined_request() {
     assert_eq!(statuses, ["500", "500", "200"], "{text}");
     assert_eq!(text.matches("request_id").count(), 2, "{text}");
 }
+
+#[test]
+fn a_cookie_an_app_sets_is_kept_to_its_route_and_host() {
+    let running = start("", &[("bad", fixture("http_misbehaving"), ROUTE)]);
+    let reply = support::block_on(send(running.addr, "GET", "/bad/cookie", ""));
+    assert_eq!(reply.status, 200);
+    let cookies: Vec<&str> = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies, ["sid=1; Path=/bad"]);
+}

@@ -51,6 +51,43 @@ fn current_owner(state: &AdminState, app: &str) -> Option<Option<String>> {
         .map(|a| a.manifest.app.owner.clone())
 }
 
+/// A creator's route may not share a path with another owner's app (the
+/// requests — bodies, `Authorization`, cookies — would reach the wrong
+/// app), nor claim the origin's root; an admin may do either, on purpose.
+fn route_is_free(
+    state: &AdminState,
+    name: &str,
+    owner: Option<&str>,
+    route: &str,
+) -> Result<(), ApiError> {
+    let forbidden = |m: String| ApiError(StatusCode::FORBIDDEN, m);
+    let Ok(wanted) = crate::serve::routes::Route::parse(route) else {
+        // The load check names the field and the fix.
+        return Ok(());
+    };
+    if wanted.is_root() {
+        return Err(forbidden(format!(
+            "app.toml: http.route `{route}` claims the whole origin; only an admin may deploy it\n  fix: serve the app under its own path, e.g. \"/{name}/...\""
+        )));
+    }
+    for served in state.server.apps() {
+        let theirs = served.app.manifest.app.owner.as_deref();
+        if served.app.name() == name || (theirs == owner && owner.is_some()) {
+            continue;
+        }
+        let taken =
+            crate::serve::routes::Route::parse(&served.route).is_ok_and(|r| r.overlaps(&wanted));
+        if taken {
+            return Err(forbidden(format!(
+                "app.toml: http.route `{route}` overlaps `{}` of app `{}`, which belongs to someone else\n  fix: pick a path no other owner's app serves, e.g. \"/{name}/...\"",
+                served.route,
+                served.app.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Collects what the deploys before left behind, off the request path.
 fn collect_after(state: &AdminState) {
     let server = state.server.clone();
@@ -160,6 +197,11 @@ async fn deploy_checked(
             StatusCode::FORBIDDEN,
             format!("app `{name}` belongs to someone else; pick another app.name"),
         ));
+    }
+    if principal.role == Role::Creator
+        && let Some(http) = &manifest.http
+    {
+        route_is_free(state, &name, owner.as_deref(), &http.route)?;
     }
     if state.server.loaded(&name).is_some_and(|a| {
         !a.manifest_path

@@ -11,6 +11,7 @@
 //! in-flight requests drain for up to `serve.drain_timeout`.
 
 pub mod connections;
+pub mod cookies;
 pub mod deployed;
 pub mod file_limit;
 pub mod quota_gauge;
@@ -342,7 +343,9 @@ impl Server {
                 served.app.name()
             );
         }
-        respond::from_report(report, &id)
+        let mut response = respond::from_report(report, &id);
+        cookies::scope_all(response.headers_mut(), &cookies::route_path(&served.route));
+        response
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains.

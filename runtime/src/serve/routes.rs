@@ -46,6 +46,27 @@ impl Route {
         }
     }
 
+    /// Whether some path matches both routes: one is nested in, equal to
+    /// the prefix of, or encloses the other.
+    pub fn overlaps(&self, other: &Route) -> bool {
+        let within = |wide: &Route, path: &str| {
+            wide.prefix.is_empty()
+                || path == wide.prefix
+                || path.starts_with(&format!("{}/", wide.prefix))
+        };
+        match (self.wildcard, other.wildcard) {
+            (false, false) => self.prefix == other.prefix,
+            (true, false) => within(self, &other.prefix),
+            (false, true) => within(other, &self.prefix),
+            (true, true) => within(self, &other.prefix) || within(other, &self.prefix),
+        }
+    }
+
+    /// `/` or `/...`: the origin's root, which only the platform may give.
+    pub fn is_root(&self) -> bool {
+        self.prefix.is_empty()
+    }
+
     /// Longer prefixes are more specific; exact beats wildcard.
     fn specificity(&self) -> (usize, bool) {
         (self.prefix.len(), !self.wildcard)
@@ -88,6 +109,36 @@ impl<T> RouteTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn route(text: &str) -> Route {
+        Route::parse(text).unwrap_or(Route {
+            prefix: "?".into(),
+            wildcard: false,
+        })
+    }
+
+    #[test]
+    fn routes_overlap_when_nested_equal_to_a_prefix_or_enclosing() {
+        let hello = route("/hello/...");
+        for other in [
+            "/hello/ada",
+            "/hello",
+            "/hello/...",
+            "/...",
+            "/hello/ada/...",
+        ] {
+            assert!(hello.overlaps(&route(other)), "{other}");
+            assert!(route(other).overlaps(&hello), "{other} (reversed)");
+        }
+        // `/` (exact) is only the root path, which `/hello/...` never
+        // matches; a creator is refused it as the root anyway.
+        for apart in ["/helloworld", "/hell", "/other/...", "/status", "/"] {
+            assert!(!hello.overlaps(&route(apart)), "{apart}");
+        }
+        assert!(route("/status").overlaps(&route("/status")));
+        assert!(!route("/status").overlaps(&route("/status/x")));
+        assert!(route("/").is_root() && route("/...").is_root() && !hello.is_root());
+    }
 
     fn table(routes: &[&str]) -> RouteTable<String> {
         let mut t = RouteTable::default();
