@@ -75,12 +75,64 @@ fn dlp_salt(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
 
 /// The master key from `WARDEN_MASTER_KEY`, the configured file, or
 /// `<data_dir>/master.key` (created on first use).
+///
+/// A new key is created only for a data directory with nothing sealed
+/// yet: with sealed secrets or storage keys and no key, this fails naming
+/// the key file, since a new key would make all of them unreadable.
 pub fn master_key(platform: &PlatformConfig, data_dir: &Path) -> anyhow::Result<MasterKey> {
+    let from_env = std::env::var("WARDEN_MASTER_KEY").is_ok_and(|k| !k.trim().is_empty());
+    let default_file = data_dir.join("master.key");
+    let file = platform
+        .secrets
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| default_file.clone());
+    if !from_env && !file.exists() {
+        let sealed = sealed_data(data_dir);
+        if !sealed.is_empty() {
+            anyhow::bail!(
+                "the master key {} is missing, but {} is sealed under it\n  fix: restore the key file (or set WARDEN_MASTER_KEY to its 64 hex digits); a new key would make that data unreadable, so none is created",
+                file.display(),
+                sealed.join(" and ")
+            );
+        }
+    }
     Ok(MasterKey::resolve(
         std::env::var("WARDEN_MASTER_KEY").ok(),
         platform.secrets.master_key_file.as_deref(),
         &data_dir.join("master.key"),
     )?)
+}
+
+/// What in `data_dir` is sealed under the master key, for an error that
+/// says what a lost key would cost.
+fn sealed_data(data_dir: &Path) -> Vec<String> {
+    let mut sealed = Vec::new();
+    let secrets = data_dir.join("secrets.json");
+    let count = std::fs::read(&secrets)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&b).ok())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if count > 0 {
+        sealed.push(format!("{} ({count} secrets)", secrets.display()));
+    }
+    let storage = data_dir.join("storage.db");
+    if storage.exists() {
+        let keys: i64 = rusqlite::Connection::open_with_flags(
+            &storage,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM data_keys", [], |r| r.get(0)))
+        .unwrap_or(0);
+        if keys > 0 {
+            sealed.push(format!(
+                "{} (the data keys of {keys} apps)",
+                storage.display()
+            ));
+        }
+    }
+    sealed
 }
 
 /// Opens the secret store under the master key from `WARDEN_MASTER_KEY`,

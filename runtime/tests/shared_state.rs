@@ -211,3 +211,33 @@ fn the_data_directory_and_its_files_are_private_and_looser_ones_are_reported() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_missing_master_key_is_never_silently_replaced_while_sealed_data_exists() {
+    let data = tempfile::tempdir().unwrap();
+    set_secret(data.path(), "crm-token");
+    let key = data.path().join("master.key");
+    std::fs::rename(&key, data.path().join("master.key.moved")).unwrap();
+    for args in [&["secrets", "list"][..], &["secrets", "set", "other"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .env("WARDEN_DATA_DIR", data.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} must refuse");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("master.key") && err.contains("missing"),
+            "{args:?}: {err}"
+        );
+        assert!(!key.exists(), "{args:?} created a new key");
+    }
+    // Restored, everything reads again.
+    std::fs::rename(data.path().join("master.key.moved"), &key).unwrap();
+    let out = warden(data.path(), &["secrets", "list"])
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("crm-token"));
+}
