@@ -505,6 +505,15 @@ fn dlp_redacts_bodies_to_public_hosts_and_blocks_where_configured() {
         body.starts_with("customer [REDACTED:email:") && !body.contains("bob@"),
         "{body}"
     );
+    // The whole redacted body arrives, framed by Warden, not by the length
+    // the guest declared for its original body.
+    assert!(body.ends_with("] paid"), "{body}");
+    let length = upstream.seen()[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map(|(_, v)| v.clone());
+    assert_eq!(length, Some(body.len().to_string()));
 
     // crm is cleared for internal, where this platform blocks findings.
     let report = call(

@@ -114,17 +114,24 @@ pub struct GovernedEgress {
     trace: Option<TraceParent>,
 }
 
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-];
+/// Headers that frame a message or steer a connection: Warden writes them
+/// itself, from the body it actually sends or hands on, never as a guest
+/// or an upstream gave them (a guest's `content-length` for a body DLP
+/// then rewrote would cut the body short or stall the upstream).
+pub fn is_framing(name: &str) -> bool {
+    const FRAMING: [&str; 8] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "host",
+    ];
+    let name = name.to_ascii_lowercase();
+    FRAMING.contains(&name.as_str()) || name.starts_with("proxy-")
+}
 
 impl GovernedEgress {
     /// `label` is the invocation's data label, shared with storage.
@@ -310,7 +317,7 @@ impl GovernedEgress {
             let lower = name.as_str();
             let credential_header =
                 credential.is_some() && (lower == "authorization" || lower == "cookie");
-            if !HOP_BY_HOP.contains(&lower) && !credential_header {
+            if !is_framing(lower) && !credential_header {
                 headers.append(name.clone(), value.clone());
             }
         }
@@ -372,7 +379,21 @@ impl GovernedEgress {
         record.duration = clock.elapsed();
         record.bytes_out = bytes_out;
         match result {
-            Ok(inbound) => {
+            Ok(mut inbound) => {
+                // The guest gets the body Warden read, framed to match.
+                let framing: Vec<http::HeaderName> = inbound
+                    .headers
+                    .keys()
+                    .filter(|k| is_framing(k.as_str()))
+                    .cloned()
+                    .collect();
+                for name in framing {
+                    inbound.headers.remove(name);
+                }
+                inbound.headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(inbound.body.len()),
+                );
                 record.status = Some(inbound.status);
                 record.bytes_in = inbound.bytes_in;
                 self.ctx.meter.record(
@@ -446,5 +467,31 @@ impl GovernedEgress {
         record.duration = clock.elapsed();
         self.keep(record);
         CallError::Denied { kind, reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_framing;
+
+    #[test]
+    fn framing_and_connection_headers_are_warden_s_to_write() {
+        for name in [
+            "content-length",
+            "Transfer-Encoding",
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "upgrade",
+            "host",
+            "proxy-authorization",
+            "Proxy-Connection",
+        ] {
+            assert!(is_framing(name), "{name}");
+        }
+        for name in ["content-type", "authorization", "x-request-id", "accept"] {
+            assert!(!is_framing(name), "{name}");
+        }
     }
 }

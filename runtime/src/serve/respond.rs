@@ -14,16 +14,6 @@ use std::time::SystemTime;
 
 pub type Response = http::Response<Full<Bytes>>;
 
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// A small JSON error body with the request id.
 pub fn error(status: StatusCode, message: &str, request_id: &str) -> Response {
     let body = serde_json::json!({ "error": message, "request_id": request_id }).to_string();
@@ -84,8 +74,7 @@ pub fn from_report(report: InvocationReport, request_id: &str) -> Response {
             let headers = response.headers_mut();
             if report.http_status.is_some() {
                 for (name, value) in &report.http_headers {
-                    if !HOP_BY_HOP.contains(&name.as_str()) && name != http::header::CONTENT_LENGTH
-                    {
+                    if !warden_host_apis::egress::governed::is_framing(name.as_str()) {
                         headers.append(name.clone(), value.clone());
                     }
                 }
