@@ -25,7 +25,11 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
     );
     let data = tempfile::tempdir().unwrap();
     let token = token(data.path(), "ops", "admin");
-    let noop = noop_app(data.path(), "noop", "[quota]\nrequests_per_minute = 50");
+    let noop = noop_app(
+        data.path(),
+        "noop",
+        "[quota]\nrequests_per_minute = 50\nconnector_calls = 0",
+    );
     let host = Host::start(
         data.path(),
         &[
@@ -41,6 +45,13 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
     }
     assert_eq!(request(host.app_addr, "POST", "/noop", "fail").status, 500);
     let admin = host.admin_addr();
+    let page = support::block_on(send_with(admin, "GET", "/dashboard", "", &[]));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("script-src 'unsafe-inline'"),
+        "{csp}"
+    );
+    assert!(!page.body.contains("<script>"), "no inline script");
     let auth = format!("Bearer {token}");
     let killed = support::block_on(send_with(
         admin,
@@ -86,6 +97,14 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
     assert!(
         seen["meters"].as_u64().unwrap() >= 1,
         "quota bar for noop: {seen}"
+    );
+    assert!(
+        seen["quotas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q.as_str().unwrap().contains("connector_calls0 / 0")),
+        "a quota of 0 is shown as 0, not as no limit: {seen}"
     );
     assert!(seen["traces"].as_u64().unwrap() >= 4, "{seen}");
     assert!(

@@ -1,0 +1,162 @@
+"use strict";
+const state = { token: sessionStorage.getItem("warden-token") || "", app: null, trace: null };
+
+async function api(path) {
+  const r = await fetch(path, { headers: { "Authorization": "Bearer " + state.token } });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) { const e = new Error(body.error || ("HTTP " + r.status)); e.status = r.status; throw e; }
+  return body;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v); else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+const ms = us => us >= 1e6 ? (us / 1e6).toFixed(2) + " s" : (us / 1e3).toFixed(2) + " ms";
+
+function quotaBars(quota) {
+  const wrap = el("div");
+  for (const q of quota) {
+    // A quota of 0 is a limit (nothing allowed), not the absence of one.
+    if (q.limit === null || q.limit === undefined) continue;
+    const share = q.limit === 0 ? 1 : Math.min(1, q.used / q.limit);
+    const fill = el("div", { class: share > 0.8 ? "high" : "", style: "width:" + (share * 100).toFixed(1) + "%" });
+    wrap.append(el("div", { class: "quota", title: "resets " + q.resets_at }, el("span", {}, q.quota), el("div", { class: "meter" }, fill), el("span", {}, q.used + " / " + q.limit)));
+  }
+  if (!wrap.childElementCount) wrap.append(el("span", { class: "muted" }, "no limits"));
+  return wrap;
+}
+
+async function loadApps() {
+  const top = await api("/v1/top");
+  const body = document.getElementById("apps");
+  body.replaceChildren();
+  for (const a of top.apps) {
+    const row = el("tr", { "data-app": a.name, class: a.name === state.app ? "selected" : "", onclick: () => selectApp(a.name) },
+      el("td", {}, a.name), el("td", {}, a.version), el("td", { class: "state-" + a.state }, a.state),
+      el("td", {}, a.in_flight ?? "-"), el("td", {}, a.last_minute.invocations), el("td", {}, a.last_minute.errors),
+      el("td", {}, ms(a.last_minute.p50_us)), el("td", {}, ms(a.last_minute.p99_us)), el("td", {}, quotaBars(a.quota)));
+    body.append(row);
+  }
+  document.getElementById("apps-section").hidden = false;
+}
+
+function drawWaterfall(trace) {
+  const box = document.getElementById("waterfall");
+  box.replaceChildren();
+  const spans = trace.spans.slice().sort((a, b) => a.start_us - b.start_us);
+  const ids = new Set(spans.map(s => s.span_id));
+  const start = Math.min(...spans.map(s => s.start_us));
+  const end = Math.max(...spans.map(s => s.start_us + s.duration_us));
+  const total = Math.max(1, end - start);
+  const depth = new Map();
+  const depthOf = s => {
+    if (depth.has(s.span_id)) return depth.get(s.span_id);
+    const parent = spans.find(p => p.span_id === s.parent_id);
+    const d = parent && ids.has(parent.span_id) ? depthOf(parent) + 1 : 0;
+    depth.set(s.span_id, d);
+    return d;
+  };
+  for (const s of spans) {
+    const left = ((s.start_us - start) / total) * 100, width = (s.duration_us / total) * 100;
+    const failed = s.outcome && s.outcome !== "ok";
+    const bar = el("div", { class: "span-bar" + (failed ? " error" : ""), style: `left:${left}%;width:${width}%`, title: JSON.stringify(s.attributes) });
+    box.append(el("div", { class: "row" },
+      el("span", { style: "padding-left:" + depthOf(s) * 14 + "px" }, s.name + (s.outcome ? " · " + s.outcome : "")),
+      el("div", { class: "track" }, bar), el("span", { class: "muted" }, ms(s.duration_us))));
+  }
+}
+
+async function loadTraces() {
+  const data = await api(`/v1/apps/${encodeURIComponent(state.app)}/traces?limit=15`);
+  const list = document.getElementById("traces-list");
+  list.replaceChildren();
+  if (!data.traces.length) { document.getElementById("waterfall").replaceChildren(el("p", { class: "muted" }, "no traces yet")); return; }
+  const chosen = data.traces.find(t => t.trace_id === state.trace) || data.traces[0];
+  state.trace = chosen.trace_id;
+  for (const t of data.traces) {
+    const cls = (t.outcome !== "ok" ? "error " : "") + (t.trace_id === state.trace ? "selected" : "");
+    list.append(el("button", { class: cls, onclick: () => { state.trace = t.trace_id; loadTraces(); } },
+      new Date(t.start_us / 1000).toLocaleTimeString() + " " + t.outcome + " " + ms(t.duration_us)));
+  }
+  drawWaterfall(chosen);
+}
+
+async function loadUsage() {
+  const data = await api(`/v1/apps/${encodeURIComponent(state.app)}/usage?minutes=60`);
+  const buckets = data.buckets, w = 600, h = 120, bw = w / Math.max(1, buckets.length);
+  const max = Math.max(1, ...buckets.map(b => b.invocations));
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${w} ${h + 16}`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  buckets.forEach((b, i) => {
+    for (const [cls, value] of [["bar", b.invocations], ["errors", b.errors]]) {
+      if (!value) continue;
+      const r = document.createElementNS(ns, "rect");
+      const bh = (value / max) * h;
+      r.setAttribute("class", cls); r.setAttribute("x", i * bw + 1); r.setAttribute("width", Math.max(1, bw - 2));
+      r.setAttribute("y", h - bh); r.setAttribute("height", bh);
+      const title = document.createElementNS(ns, "title");
+      title.textContent = `${new Date(b.start_us / 1000).toLocaleTimeString()}: ${b.invocations} invocations, ${b.errors} errors, p99 ${ms(b.p99_us)}`;
+      r.append(title); svg.append(r);
+    }
+  });
+  const label = document.createElementNS(ns, "text");
+  label.setAttribute("x", 2); label.setAttribute("y", h + 14); label.setAttribute("font-size", "11"); label.setAttribute("fill", "#6b7385");
+  label.textContent = `peak ${max}/min`;
+  svg.append(label);
+  document.getElementById("usage-chart").replaceChildren(svg);
+  document.getElementById("usage").hidden = false;
+}
+
+async function loadAudit() {
+  const list = document.getElementById("audit-list");
+  try {
+    const data = await api("/v1/audit?limit=25");
+    list.replaceChildren(...data.entries.slice().reverse().map(e =>
+      el("li", {}, `${e.time} ${e.kind} ${e.app ? "· " + e.app + " " : ""}by ${e.actor}`)));
+    if (!data.intact) list.prepend(el("li", { class: "state-killed" }, "the audit chain does not verify"));
+  } catch (e) {
+    list.replaceChildren(el("li", { class: "muted" }, e.status === 403 ? "your role may not read the audit log" : e.message));
+  }
+  document.getElementById("audit").hidden = false;
+}
+
+async function selectApp(name) {
+  state.app = name; state.trace = null;
+  document.getElementById("detail-title").textContent = name + " — traces";
+  document.getElementById("detail").hidden = false;
+  for (const row of document.querySelectorAll("#apps tr")) row.classList.toggle("selected", row.dataset.app === name);
+  await Promise.all([loadTraces(), loadUsage()]);
+}
+
+async function refresh() {
+  try {
+    await loadApps();
+    await loadAudit();
+    if (state.app) await Promise.all([loadTraces(), loadUsage()]);
+    document.getElementById("login").hidden = true;
+  } catch (e) {
+    if (e.status === 401) { sessionStorage.removeItem("warden-token"); showLogin(e.message); }
+  }
+}
+
+function showLogin(message) {
+  document.getElementById("login").hidden = false;
+  document.getElementById("login-error").textContent = message || "";
+}
+
+document.getElementById("connect").addEventListener("click", () => {
+  state.token = document.getElementById("token").value.trim();
+  sessionStorage.setItem("warden-token", state.token);
+  refresh();
+});
+
+if (state.token) refresh(); else showLogin();
+setInterval(() => { if (state.token) refresh(); }, 5000);
