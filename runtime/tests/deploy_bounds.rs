@@ -242,8 +242,9 @@ fn a_component_is_uploaded_by_streaming_and_deployed_by_its_digest() {
     assert_eq!(status, 201, "{answer}");
     let reply = support::serving::request(admin.running.addr, "POST", "/streamed", "hi");
     assert_eq!(reply.body, "hi");
-    let unknown = serde_json::json!({ "manifest": manifest, "component_sha256": "ab".repeat(32) })
-        .to_string();
+    let next = manifest.replace("1.0.0", "1.0.1");
+    let unknown =
+        serde_json::json!({ "manifest": next, "component_sha256": "ab".repeat(32) }).to_string();
     let (status, answer) = admin.call(
         Some(warden_runtime::admin::tokens::Role::Creator),
         "POST",

@@ -444,3 +444,60 @@ fn a_creator_cannot_take_or_enclose_another_owners_route_or_the_root() {
     assert_eq!(status, 201, "{out}");
     assert_eq!(request(a.running.addr, "POST", "/hello/bob", "x").body, "x");
 }
+
+#[test]
+fn a_deployed_version_never_changes_and_an_approval_names_what_was_reviewed() {
+    let a = host();
+    let creator = a.token_of(Role::Creator);
+    let held = |version: &str, hosts: &str| {
+        deploy_body(
+            "kv",
+            version,
+            &fixture("noop_handler"),
+            &app_extra("/kv", &format!("[egress]\nallowed_hosts = [{hosts}]")),
+        )
+    };
+    let (status, first) = a.call_with(
+        Some(&creator),
+        "POST",
+        "/v1/apps",
+        &held("1.0.0", "\"https://api.example.com\""),
+    );
+    assert_eq!(status, 202, "{first}");
+    // The issue's input: the same version again, now with an exfiltration host.
+    let (status, again) = a.call_with(
+        Some(&creator),
+        "POST",
+        "/v1/apps",
+        &held("1.0.0", "\"https://exfil.example.com\""),
+    );
+    assert_eq!(status, 409, "{again}");
+    assert!(
+        again["error"].as_str().unwrap().contains("app.version"),
+        "{again}"
+    );
+    // A newer version replaces the pending one; the older can no longer be approved.
+    let (status, second) = a.call_with(
+        Some(&creator),
+        "POST",
+        "/v1/apps",
+        &held("1.0.1", "\"https://api.example.com\""),
+    );
+    assert_eq!(status, 202, "{second}");
+    let (status, _) = a.call(
+        Some(Role::Reviewer),
+        "POST",
+        "/v1/apps/kv/approve",
+        r#"{"version":"1.0.0"}"#,
+    );
+    assert_eq!(status, 404, "the replaced deploy is not pending any more");
+    let wrong =
+        serde_json::json!({ "deploy": second["deploy"], "digest": "00".repeat(32) }).to_string();
+    let (status, out) = a.call(Some(Role::Reviewer), "POST", "/v1/apps/kv/approve", &wrong);
+    assert_eq!(status, 409, "{out}");
+    let exact =
+        serde_json::json!({ "deploy": second["deploy"], "digest": second["digest"] }).to_string();
+    let (status, out) = a.call(Some(Role::Reviewer), "POST", "/v1/apps/kv/approve", &exact);
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["version"], "1.0.1");
+}

@@ -214,6 +214,30 @@ async fn deploy_checked(
             ),
         ));
     }
+    // A version, once deployed, means one manifest and one component: what
+    // a reviewer read is what an approval of that version turns on.
+    let taken = state
+        .server
+        .runtime()
+        .registry()
+        .versions(&name)
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?
+        .into_iter()
+        .find(|d| d.version == manifest.app.version && d.status != Status::Failed);
+    if let Some(d) = taken {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "app.toml: app.version `{}` of `{name}` was deployed already (deploy {}, {}); a deployed version never changes\n  fix: raise app.version",
+                d.version,
+                d.id,
+                serde_json::to_value(d.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
     let runtime = state.server.runtime().clone();
     let (component, digest) = match (&body.component, &body.component_sha256) {
         (Some(encoded), None) => {
@@ -368,6 +392,10 @@ pub async fn pending(
 pub struct ReviewBody {
     /// The version to review (default: the latest pending one).
     version: Option<String>,
+    /// The exact deploy reviewed (its id in `/v1/reviews`).
+    deploy: Option<i64>,
+    /// The component digest the reviewer saw; refused if it differs.
+    digest: Option<String>,
     /// Why; required to reject.
     note: Option<String>,
 }
@@ -377,8 +405,9 @@ fn pending_for(
     state: &AdminState,
     principal: &Principal,
     name: &str,
-    version: Option<&str>,
+    exact: &ReviewBody,
 ) -> Result<Deployment, ApiError> {
+    let version = exact.version.as_deref();
     require(principal, &[Role::Reviewer])?;
     let versions = state
         .server
@@ -388,13 +417,28 @@ fn pending_for(
         .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     let deployment = versions
         .into_iter()
-        .find(|d| d.status == Status::Pending && version.is_none_or(|v| d.version == v))
+        .find(|d| {
+            d.status == Status::Pending
+                && version.is_none_or(|v| d.version == v)
+                && exact.deploy.is_none_or(|id| d.id == id)
+        })
         .ok_or_else(|| {
             ApiError::not_found(&format!(
                 "a pending deploy of `{name}`{}",
                 version.map(|v| format!(" version {v}")).unwrap_or_default()
             ))
         })?;
+    if let Some(digest) = &exact.digest
+        && !digest.eq_ignore_ascii_case(&deployment.digest)
+    {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "deploy {} of `{name}` has component {}, not the {digest} given; review what is pending now",
+                deployment.id, deployment.digest
+            ),
+        ));
+    }
     if deployment.deployed_by == principal.name
         || deployment.owner.as_deref() == Some(principal.name.as_str())
     {
@@ -413,7 +457,7 @@ pub async fn approve(
     body: Option<Json<ReviewBody>>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body.map(|b| b.0).unwrap_or_default();
-    let mut deployment = pending_for(&state, &principal, &name, body.version.as_deref())?;
+    let mut deployment = pending_for(&state, &principal, &name, &body)?;
     deployment.approved = true;
     let runtime = state.server.runtime().clone();
     let loading = deployment.clone();
@@ -451,7 +495,7 @@ pub async fn reject(
     Path(name): Path<String>,
     Json(body): Json<ReviewBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let deployment = pending_for(&state, &principal, &name, body.version.as_deref())?;
+    let deployment = pending_for(&state, &principal, &name, &body)?;
     let note = body.note.unwrap_or_default();
     if note.trim().is_empty() {
         return Err(ApiError(

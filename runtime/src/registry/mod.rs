@@ -239,13 +239,20 @@ impl Registry {
     }
 
     /// Marks deploy `id` pending with `reasons`.
+    /// Older pending deploys of `id`'s app will not be reviewed: the newer
+    /// deploy replaces them (a reviewer approves exactly what is pending).
+    const CANCEL_OLDER: &str = "UPDATE deployments SET status = 'superseded', review_note = 'replaced by deploy ' || ?1 || ' before review' WHERE status = 'pending' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id < ?1";
+
     pub fn hold(&self, id: i64, reasons: &[String]) -> rusqlite::Result<()> {
         let reasons = serde_json::to_string(reasons).unwrap_or_else(|_| "[]".into());
-        self.conn().execute(
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        tx.execute(Self::CANCEL_OLDER, [id])?;
+        tx.execute(
             "UPDATE deployments SET status = 'pending', reasons = ?1 WHERE id = ?2",
             params![reasons, id],
         )?;
-        Ok(())
+        tx.commit()
     }
 
     /// Makes deploy `id` the active version of its app; the version
@@ -257,6 +264,7 @@ impl Registry {
             "UPDATE deployments SET status = 'superseded' WHERE status = 'active' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
             [id],
         )?;
+        tx.execute(Self::CANCEL_OLDER, [id])?;
         match review {
             Some((by, note)) => tx.execute(
                 "UPDATE deployments SET status = 'active', approved = 1, reviewed_by = ?2, review_note = ?3 WHERE id = ?1",
