@@ -12,7 +12,8 @@
 //! Missed-run policy: fire times that passed while the app was running or
 //! the host was down are not caught up; the next run is the next fire time
 //! after now. Every run is an invocation span with `warden.trigger=schedule`;
-//! skips are counted (`warden inspect`), not traced one by one.
+//! skips are counted (`warden inspect`), not traced one by one. While an
+//! app is killed its schedules are paused: fire times are counted, not run.
 //!
 //! Checked at load against `[schedules]` in `warden.toml`: at most
 //! `max_per_app` entries (default 10), no two fire times of a pattern
@@ -107,6 +108,8 @@ pub fn parse_checked(
 pub struct ScheduleStats {
     pub runs: AtomicU64,
     pub skipped: AtomicU64,
+    /// Fire times that came while the app was killed: not run, not traced.
+    pub paused: AtomicU64,
     running: AtomicBool,
     in_flight: std::sync::atomic::AtomicU32,
     /// Set if two runs of the app were ever in flight at once (must not be).
@@ -154,6 +157,11 @@ async fn run_schedule(
         };
         let wait = (next - now).to_std().unwrap_or_default();
         tokio::time::sleep(wait).await;
+        // A killed app's schedules are paused, not run into a refusal.
+        if app.kill_switch().is_killed() {
+            stats.paused.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         if stats.running.swap(true, Ordering::SeqCst) {
             // Counted, not traced one by one: an app whose schedules
             // overlap must not fill the span store with skips.

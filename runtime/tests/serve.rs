@@ -374,3 +374,42 @@ fn inspect_reports_scheduled_runs_and_skipped_fire_times() {
     assert!(runs["skipped"].as_u64().unwrap_or(0) >= 1, "{runs}");
     assert!(runs["runs"].as_u64().is_some(), "{runs}");
 }
+
+#[test]
+fn a_killed_apps_schedules_are_paused_not_run() {
+    let running = start(
+        "[schedules]\nmin_interval = \"1s\"\n",
+        &[(
+            "ticker",
+            fixture("noop_handler"),
+            "[[schedule]]\ncron = \"* * * * * *\"\ninput = \"log\"",
+        )],
+    );
+    use std::sync::atomic::Ordering::Relaxed;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while running.server.schedule_stats("ticker").is_none() && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stats = || running.server.schedule_stats("ticker").expect("scheduled");
+    while stats().runs.load(Relaxed) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(stats().runs.load(Relaxed) >= 1);
+    running
+        .server
+        .runtime()
+        .kill("ticker", "drill", "tester")
+        .expect("kill");
+    // A run that had already started may still finish; after that, none.
+    std::thread::sleep(std::time::Duration::from_millis(1_200));
+    let runs = stats().runs.load(Relaxed);
+    while stats().paused.load(Relaxed) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        stats().paused.load(Relaxed) >= 2,
+        "fire times while killed are counted"
+    );
+    assert_eq!(stats().runs.load(Relaxed), runs, "no run while killed");
+}

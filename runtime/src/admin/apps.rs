@@ -131,6 +131,7 @@ pub async fn inspect(
         out["schedule_runs"] = json!({
             "runs": stats.runs.load(Relaxed),
             "skipped": stats.skipped.load(Relaxed),
+            "paused": stats.paused.load(Relaxed),
         });
     }
     Ok(Json(out))
