@@ -66,7 +66,12 @@ impl Runtime {
             .entry(app.to_string())
             .or_insert_with(|| {
                 let switch = Arc::new(KillSwitch::default());
-                if read_state(&self.kills_path()).contains_key(app) {
+                // Fail closed: an unreadable kill state, or a kill on record
+                // without its unkill, keeps the app stopped.
+                let in_file = read_state_strict(&self.kills_path())
+                    .map(|state| state.contains_key(app))
+                    .unwrap_or(true);
+                if in_file || self.last_kill_event(app).as_deref() == Some("app.killed") {
                     switch.kill();
                 }
                 switch
@@ -78,6 +83,8 @@ impl Runtime {
     pub fn kill(&self, app: &str, reason: &str, actor: &str) -> std::io::Result<()> {
         self.pull(&self.kill_switch(app));
         let path = self.kills_path();
+        // Audited inside the lock, as an unkill is, so the record and the
+        // file always change in the same order.
         crate::fsutil::update_locked(&path, || {
             let mut state = read_state_strict(&path)?;
             let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -89,16 +96,14 @@ impl Runtime {
                     at,
                 },
             );
-            write_state(&path, &state)
-        })?;
-        self.audit()
-            .append(AuditEvent {
+            self.audit().append(AuditEvent {
                 kind: "app.killed".into(),
                 app: Some(app.to_string()),
                 actor: actor.to_string(),
                 details: json!({ "reason": reason }),
-            })
-            .map(|_| ())
+            })?;
+            write_state(&path, &state)
+        })
     }
 
     /// Lets `app` run again; audited.

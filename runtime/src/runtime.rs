@@ -109,22 +109,31 @@ pub fn master_key(platform: &PlatformConfig, data_dir: &Path) -> anyhow::Result<
 fn sealed_data(data_dir: &Path) -> Vec<String> {
     let mut sealed = Vec::new();
     let secrets = data_dir.join("secrets.json");
-    let count = std::fs::read(&secrets)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&b).ok())
-        .map(|m| m.len())
-        .unwrap_or(0);
-    if count > 0 {
-        sealed.push(format!("{} ({count} secrets)", secrets.display()));
+    // Fail closed: a file that exists but cannot be read counts as sealed.
+    match std::fs::read(&secrets) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(_) => sealed.push(format!("{} (unreadable)", secrets.display())),
+        Ok(bytes) => {
+            match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes) {
+                Ok(m) if m.is_empty() => {}
+                Ok(m) => sealed.push(format!("{} ({} secrets)", secrets.display(), m.len())),
+                Err(_) => sealed.push(format!("{} (unreadable)", secrets.display())),
+            }
+        }
     }
     let storage = data_dir.join("storage.db");
     if storage.exists() {
-        let keys: i64 = rusqlite::Connection::open_with_flags(
+        // A database without the table has sealed nothing; one that cannot
+        // be read at all counts as sealed.
+        let keys: i64 = match rusqlite::Connection::open_with_flags(
             &storage,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .and_then(|c| c.query_row("SELECT COUNT(*) FROM data_keys", [], |r| r.get(0)))
-        .unwrap_or(0);
+        ) {
+            Ok(c) => c
+                .query_row("SELECT COUNT(*) FROM data_keys", [], |r| r.get(0))
+                .unwrap_or(0),
+            Err(_) => 1,
+        };
         if keys > 0 {
             sealed.push(format!(
                 "{} (the data keys of {keys} apps)",

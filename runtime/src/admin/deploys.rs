@@ -75,6 +75,11 @@ fn route_is_free(
         if served.app.name() == name || (theirs == owner && owner.is_some()) {
             continue;
         }
+        // A root catch-all (`/...`, placed by an admin) is the platform's
+        // fallback: a more specific route wins over it by design.
+        if crate::serve::routes::Route::parse(&served.route).is_ok_and(|r| r.is_root()) {
+            continue;
+        }
         let taken =
             crate::serve::routes::Route::parse(&served.route).is_ok_and(|r| r.overlaps(&wanted));
         if taken {
@@ -321,8 +326,9 @@ async fn deploy_checked(
     });
     if reasons.is_empty() {
         if let Err(e) = state.server.install(app) {
-            let _ = registry.fail(deployment.id, &e.to_string());
-            return Err(ApiError(StatusCode::CONFLICT, e.to_string()));
+            let message = for_caller(state.server.runtime().data_dir(), &e.to_string());
+            let _ = registry.fail(deployment.id, &message);
+            return Err(ApiError(StatusCode::CONFLICT, message));
         }
         registry
             .activate(deployment.id, None)

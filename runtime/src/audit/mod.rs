@@ -72,7 +72,10 @@ impl AuditLog {
 
     /// Repairs a torn last line (recording the cut), then appends `event`.
     fn append_locked(&self, file: &mut File, event: AuditEvent) -> std::io::Result<AuditEntry> {
-        if let Some(torn::Repair::Cut { bytes, kept_in }) = torn::repair_tail(&self.path, file)? {
+        let acknowledged = self.read_head().map(|h| h.len);
+        if let Some(torn::Repair::Cut { bytes, kept_in }) =
+            torn::repair_tail(&self.path, file, acknowledged)?
+        {
             self.append_entry(
                 file,
                 AuditEvent {
@@ -171,8 +174,14 @@ fn last_entry(file: &mut File) -> std::io::Result<Option<AuditEntry>> {
         if start > 0 && !lines.is_empty() {
             lines.remove(0); // may be a partial line
         }
-        if let Some(last) = lines.last() {
-            return Ok(serde_json::from_str(last).ok());
+        // The last line that is an entry: a broken line left for verify
+        // to report does not restart the chain.
+        if let Some(entry) = lines
+            .iter()
+            .rev()
+            .find_map(|l| serde_json::from_str::<AuditEntry>(l).ok())
+        {
+            return Ok(Some(entry));
         }
         if start == 0 {
             return Ok(None);

@@ -155,3 +155,21 @@ fn a_whole_entry_missing_only_its_newline_is_kept() -> std::io::Result<()> {
     assert!(log.verify()?.is_intact());
     Ok(())
 }
+
+#[test]
+fn bytes_cut_from_an_acknowledged_entry_stay_evident_after_the_next_append() -> std::io::Result<()>
+{
+    let (_dir, log) = log_with(2)?;
+    let text = std::fs::read_to_string(log.path())?;
+    // Chop the end of the last acknowledged entry (not a crash: the head
+    // records its full length).
+    std::fs::write(log.path(), &text[..text.len() - 10])?;
+    let next = log.append(event(3))?;
+    assert_eq!(next.seq, 2, "chains on from the last whole entry");
+    assert!(!log.verify()?.is_intact(), "the cut stays evident");
+    assert!(
+        !log.path().with_extension("torn").exists(),
+        "nothing was set aside"
+    );
+    Ok(())
+}

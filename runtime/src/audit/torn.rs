@@ -17,6 +17,9 @@ use std::path::Path;
 pub(super) enum Repair {
     /// A whole entry lacked only its newline; it was kept.
     Completed,
+    /// Acknowledged bytes were cut from the log (tampering, not a crash):
+    /// the broken line was closed and left for `verify` to report.
+    Kept,
     /// `bytes` of an incomplete line were cut and kept in `kept_in`.
     Cut { bytes: u64, kept_in: String },
 }
@@ -46,13 +49,25 @@ fn read_range(file: &mut File, from: u64, to: u64) -> std::io::Result<Vec<u8>> {
 }
 
 /// Repairs the end of the log open in `file` (locked by the caller), if
-/// its last line is torn.
-pub(super) fn repair_tail(log: &Path, file: &mut File) -> std::io::Result<Option<Repair>> {
+/// its last line is torn. `acknowledged` is the length the head file
+/// records: bytes below it were acknowledged, so a "torn" line there is a
+/// cut, not a crash — it is only closed with a newline and stays in the
+/// log, where `verify` keeps reporting it.
+pub(super) fn repair_tail(
+    log: &Path,
+    file: &mut File,
+    acknowledged: Option<u64>,
+) -> std::io::Result<Option<Repair>> {
     let len = file.metadata()?.len();
     if len == 0 || read_range(file, len - 1, len)? == b"\n" {
         return Ok(None);
     }
     let start = line_start(file, len)?;
+    if acknowledged.is_some_and(|acked| acked > start) {
+        file.write_all(b"\n")?;
+        file.sync_data()?;
+        return Ok(Some(Repair::Kept));
+    }
     let fragment = read_range(file, start, len)?;
     if let Ok(entry) = serde_json::from_slice::<AuditEntry>(&fragment)
         && entry.hash == entry.compute_hash()

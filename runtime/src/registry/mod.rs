@@ -239,8 +239,8 @@ impl Registry {
     }
 
     /// Marks deploy `id` pending with `reasons`.
-    /// Older pending deploys of `id`'s app will not be reviewed: the newer
-    /// deploy replaces them (a reviewer approves exactly what is pending).
+    /// Cancels older pending deploys of `id`'s app: the newer deploy
+    /// replaces them (a reviewer approves exactly what is pending).
     const CANCEL_OLDER: &str = "UPDATE deployments SET status = 'superseded', review_note = 'replaced by deploy ' || ?1 || ' before review' WHERE status = 'pending' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id < ?1";
 
     pub fn hold(&self, id: i64, reasons: &[String]) -> rusqlite::Result<()> {
@@ -249,7 +249,7 @@ impl Registry {
         let tx = conn.unchecked_transaction()?;
         tx.execute(Self::CANCEL_OLDER, [id])?;
         tx.execute(
-            "UPDATE deployments SET status = 'pending', reasons = ?1 WHERE id = ?2",
+            "UPDATE deployments SET status = 'pending', reasons = ?1 WHERE id = ?2 AND status = 'pending'",
             params![reasons, id],
         )?;
         tx.commit()

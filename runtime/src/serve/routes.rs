@@ -28,6 +28,12 @@ impl Route {
         if prefix.contains("...") || prefix.contains('*') {
             return Err(format!("`{text}`: only a trailing `/...` is a wildcard"));
         }
+        if prefix.contains("//")
+            || (prefix.is_empty() && text.len() > 1 && !wildcard)
+            || text.starts_with("//")
+        {
+            return Err(format!("`{text}`: a route has no empty path segments"));
+        }
         Ok(Route { prefix, wildcard })
     }
 
@@ -138,6 +144,9 @@ mod tests {
         assert!(route("/status").overlaps(&route("/status")));
         assert!(!route("/status").overlaps(&route("/status/x")));
         assert!(route("/").is_root() && route("/...").is_root() && !hello.is_root());
+        for empty in ["//...", "//", "/a//b", "//x/..."] {
+            assert!(Route::parse(empty).is_err(), "{empty}");
+        }
     }
 
     fn table(routes: &[&str]) -> RouteTable<String> {
