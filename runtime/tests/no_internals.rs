@@ -138,6 +138,30 @@ fn a_shared_traceparent_does_not_show_one_owner_the_other_owners_spans() {
     }
     let auth = format!("Bearer {alice}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Both apps' spans are stored before alice looks (else the check below
+    // could pass only because bob's had not arrived yet).
+    let ops = format!(
+        "Bearer {}",
+        support::process::token(data.path(), "ops", "auditor")
+    );
+    loop {
+        let reply = support::block_on(send_with(
+            host.admin_addr(),
+            "GET",
+            "/v1/apps/theirs/traces",
+            "",
+            &[("authorization", &ops)],
+        ));
+        let answer: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
+        if answer["traces"].as_array().is_some_and(|t| !t.is_empty()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bob's trace was never stored"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let spans = loop {
         let reply = support::block_on(send_with(
             host.admin_addr(),

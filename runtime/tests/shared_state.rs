@@ -78,11 +78,12 @@ fn ten_tokens_created_at_once_all_work() {
 fn a_kill_lost_from_the_state_file_does_not_revive_the_app_but_an_unkill_does() {
     let data = tempfile::tempdir().unwrap();
     let app = noop_app(data.path(), "noop", "");
-    let host = Host::start(data.path(), &["--app", app.to_str().unwrap()]);
+    let mut host = Host::start(data.path(), &["--app", app.to_str().unwrap()]);
+    let addr = host.app_addr;
     let status = |want: u16| {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let got = request(host.app_addr, "POST", "/noop", "x").status;
+            let got = request(addr, "POST", "/noop", "x").status;
             if got == want || Instant::now() > deadline {
                 return got;
             }
@@ -98,8 +99,11 @@ fn a_kill_lost_from_the_state_file_does_not_revive_the_app_but_an_unkill_does() 
     // The entry disappears from the file without an unkill (a restore, a
     // hand edit, a lost write): the host keeps the app stopped.
     std::fs::write(data.path().join("killed.json"), "{}").unwrap();
-    std::thread::sleep(Duration::from_millis(1_000));
-    assert_eq!(request(host.app_addr, "POST", "/noop", "x").status, 503);
+    assert!(
+        host.wait_line("no app.unkilled is on record", Duration::from_secs(10)),
+        "the host saw the change and kept the app stopped"
+    );
+    assert_eq!(request(addr, "POST", "/noop", "x").status, 503);
     // An unkill still finds the kill on record and brings the app back.
     let out = warden(data.path(), &["unkill", "noop"])
         .wait_with_output()

@@ -70,9 +70,26 @@ impl MasterKey {
                 SecretError::MasterKey(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        write_private(path, hex::encode(key).as_bytes())
-            .map_err(|e| SecretError::MasterKey(format!("cannot write {}: {e}", path.display())))?;
-        Ok(MasterKey(key))
+        // Linked into place only if no key is there yet: two first starts
+        // at once agree on one key instead of the second replacing the first.
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        write_private(&tmp, hex::encode(key).as_bytes())
+            .map_err(|e| SecretError::MasterKey(format!("cannot write {}: {e}", tmp.display())))?;
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(MasterKey(key)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    SecretError::MasterKey(format!("cannot read {}: {e}", path.display()))
+                })?;
+                parse_hex(&text, &path.display().to_string())
+            }
+            Err(e) => Err(SecretError::MasterKey(format!(
+                "cannot create {}: {e}",
+                path.display()
+            ))),
+        }
     }
 
     /// Seals `value` under the master key, bound to the secret's name.

@@ -96,6 +96,27 @@ impl Host {
         }
     }
 
+    /// Waits (up to `within`) for a printed line containing `needle`.
+    pub fn wait_line(&mut self, needle: &str, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        if self.startup.iter().any(|l| l.contains(needle)) {
+            return true;
+        }
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.startup.push(line);
+                    if found {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
     /// SIGTERM, then every line it printed.
     pub fn stop(mut self) -> Vec<String> {
         let _ = Command::new("kill")
