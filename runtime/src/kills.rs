@@ -167,17 +167,25 @@ impl Runtime {
     }
 
     /// The kind of the last `app.killed` or `app.unkilled` entry of `app`.
+    /// The log is read once per change of its length (one pass for every
+    /// app a start-up loads), not once per question.
     fn last_kill_event(&self, app: &str) -> Option<String> {
-        self.audit()
-            .entries()
-            .unwrap_or_default()
-            .into_iter()
-            .rev()
-            .find(|e| {
-                e.app.as_deref() == Some(app)
-                    && matches!(e.kind.as_str(), "app.killed" | "app.unkilled")
-            })
-            .map(|e| e.kind)
+        let len = std::fs::metadata(self.audit().path())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let mut record = self.kill_record().lock().unwrap_or_else(|p| p.into_inner());
+        if record.as_ref().map(|(seen, _)| *seen) != Some(len) {
+            let mut last = std::collections::HashMap::new();
+            for entry in self.audit().entries().unwrap_or_default() {
+                if let Some(app) = entry.app
+                    && matches!(entry.kind.as_str(), "app.killed" | "app.unkilled")
+                {
+                    last.insert(app, entry.kind);
+                }
+            }
+            *record = Some((len, last));
+        }
+        record.as_ref().and_then(|(_, last)| last.get(app).cloned())
     }
 
     /// Pulls a switch and advances the epoch, so running guests check it at

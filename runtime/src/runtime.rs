@@ -19,6 +19,8 @@ use warden_host_apis::storage::store::{KvStore, SqliteKv};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+type KillRecordCache = std::sync::Mutex<Option<(u64, std::collections::HashMap<String, String>)>>;
+
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
@@ -34,6 +36,9 @@ pub struct Runtime {
     storage: Arc<dyn KvStore>,
     master_key: std::sync::OnceLock<Option<MasterKey>>,
     dlp: Arc<Scanner>,
+    /// Last kill or unkill per app in the audit log, with the log length
+    /// it was read at (see `kills.rs`).
+    kill_record: KillRecordCache,
     switches: std::sync::Mutex<
         std::collections::HashMap<String, Arc<warden_host_apis::kill::KillSwitch>>,
     >,
@@ -226,6 +231,7 @@ impl Runtime {
             storage,
             master_key: std::sync::OnceLock::new(),
             dlp,
+            kill_record: std::sync::Mutex::default(),
             switches: std::sync::Mutex::default(),
             tally: crate::containment::Tally::default(),
             registry,
@@ -313,6 +319,10 @@ impl Runtime {
                 }
             })
             .as_ref()
+    }
+
+    pub(crate) fn kill_record(&self) -> &KillRecordCache {
+        &self.kill_record
     }
 
     pub(crate) fn switches(

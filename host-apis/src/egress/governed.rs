@@ -129,8 +129,10 @@ pub fn is_framing(name: &str) -> bool {
         "upgrade",
         "host",
     ];
-    let name = name.to_ascii_lowercase();
-    FRAMING.contains(&name.as_str()) || name.starts_with("proxy-")
+    FRAMING.iter().any(|f| f.eq_ignore_ascii_case(name))
+        || name
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"))
 }
 
 impl GovernedEgress {

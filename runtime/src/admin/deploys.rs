@@ -77,11 +77,8 @@ fn route_is_free(
         }
         // A root catch-all (`/...`, placed by an admin) is the platform's
         // fallback: a more specific route wins over it by design.
-        if crate::serve::routes::Route::parse(&served.route).is_ok_and(|r| r.is_root()) {
-            continue;
-        }
-        let taken =
-            crate::serve::routes::Route::parse(&served.route).is_ok_and(|r| r.overlaps(&wanted));
+        let taken = crate::serve::routes::Route::parse(&served.route)
+            .is_ok_and(|r| !r.is_root() && r.overlaps(&wanted));
         if taken {
             return Err(forbidden(format!(
                 "app.toml: http.route `{route}` overlaps `{}` of app `{}`, which belongs to someone else\n  fix: pick a path no other owner's app serves, e.g. \"/{name}/...\"",

@@ -55,8 +55,8 @@ pub fn scoped(set_cookie: &str, scope: &str) -> String {
     out
 }
 
-/// Rewrites every `Set-Cookie` of `headers` to `scope`.
-pub fn scope_all(headers: &mut http::HeaderMap, scope: &str) {
+/// Rewrites every `Set-Cookie` of `headers` to the path of `route`.
+pub fn scope_all(headers: &mut http::HeaderMap, route: &str) {
     let values: Vec<HeaderValue> = headers
         .get_all(http::header::SET_COOKIE)
         .iter()
@@ -65,12 +65,13 @@ pub fn scope_all(headers: &mut http::HeaderMap, scope: &str) {
     if values.is_empty() {
         return;
     }
+    let scope = route_path(route);
     headers.remove(http::header::SET_COOKIE);
     for value in values {
         let Ok(text) = value.to_str() else {
             continue; // not text: dropped rather than passed on unscoped
         };
-        if let Ok(v) = HeaderValue::from_str(&scoped(text, scope)) {
+        if let Ok(v) = HeaderValue::from_str(&scoped(text, &scope)) {
             headers.append(http::header::SET_COOKIE, v);
         }
     }

@@ -344,7 +344,7 @@ impl Server {
             );
         }
         let mut response = respond::from_report(report, &id);
-        cookies::scope_all(response.headers_mut(), &cookies::route_path(&served.route));
+        cookies::scope_all(response.headers_mut(), &served.route);
         response
     }
 
