@@ -11,7 +11,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use support::admin_api::{Admin, admin_with};
+use support::admin_api::{Admin, admin_with, deploy_body};
+use support::fixture;
+use warden_runtime::admin::oidc::{Oidc, OidcSettings};
 use warden_runtime::admin::tokens::Role;
 
 /// An Ed25519 signing key and its public JWK.
@@ -50,6 +52,7 @@ fn claims(name: &str, role: Value) -> Value {
         "aud": "warden",
         "exp": now() + 300,
         "email": name,
+        "email_verified": true,
         "warden_role": role,
     })
 }
@@ -96,22 +99,46 @@ fn a_valid_jwt_signs_in_with_its_role_and_name() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["kind"] == "template.set" && e["actor"] == "token:ada@example.com"),
+            .any(|e| e["kind"] == "template.set" && e["actor"] == "oidc:ada@example.com"),
         "{audit}"
     );
 }
 
+/// The settings of the test provider, reading its keys from `jwks`.
+fn settings(jwks: &std::path::Path, name_claim: &str) -> OidcSettings {
+    toml::from_str(&format!(
+        "issuer = \"https://idp.test\"\naudience = \"warden\"\njwks_file = \"{}\"\nname_claim = \"{name_claim}\"\n",
+        jwks.display()
+    ))
+    .unwrap()
+}
+
+fn verify(oidc: &Oidc, token: &str) -> Result<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(oidc.verify(token)).map(|p| p.name)
+}
+
 #[test]
-fn forged_expired_misaddressed_and_roleless_jwts_are_refused_with_the_reason() {
+fn forged_expired_early_misaddressed_and_roleless_jwts_get_one_generic_401() {
     let k1 = key("k1");
     let impostor = key("k1");
-    let (a, _dir) = host_with_jwks_file(&[&k1]);
+    let (a, dir) = host_with_jwks_file(&[&k1]);
+    let oidc = Oidc::new(settings(&dir.path().join("jwks.json"), "email"));
     let mut expired = claims("ada@example.com", json!("admin"));
     expired["exp"] = json!(now() - 3600);
+    let mut early = claims("ada@example.com", json!("admin"));
+    early["nbf"] = json!(now() + 3600);
     let mut elsewhere = claims("ada@example.com", json!("admin"));
     elsewhere["aud"] = json!("another-app");
     let mut other_issuer = claims("ada@example.com", json!("admin"));
     other_issuer["iss"] = json!("https://evil.test");
+    let mut unverified = claims("ada@example.com", json!("admin"));
+    unverified["email_verified"] = json!(false);
+    let mut unsaid = claims("ada@example.com", json!("admin"));
+    unsaid.as_object_mut().unwrap().remove("email_verified");
     let hs256 = jsonwebtoken::encode(
         &Header {
             kid: Some("k1".into()),
@@ -127,8 +154,11 @@ fn forged_expired_misaddressed_and_roleless_jwts_are_refused_with_the_reason() {
             "InvalidSignature",
         ),
         (sign(&k1, "k1", expired), "ExpiredSignature"),
+        (sign(&k1, "k1", early), "ImmatureSignature"),
         (sign(&k1, "k1", elsewhere), "InvalidAudience"),
         (sign(&k1, "k1", other_issuer), "InvalidIssuer"),
+        (sign(&k1, "k1", unverified), "is not verified"),
+        (sign(&k1, "k1", unsaid), "is not verified"),
         (
             sign(&k1, "k9", claims("ada@example.com", json!("admin"))),
             "no key `k9`",
@@ -149,26 +179,81 @@ fn forged_expired_misaddressed_and_roleless_jwts_are_refused_with_the_reason() {
         ("not.a.jwt".to_string(), "not a JWT"),
     ];
     for (token, reason) in cases {
+        // The host's log gets the reason...
+        let error = verify(&oidc, &token).expect_err(reason);
+        assert!(error.contains(reason), "expected `{reason}` in `{error}`");
+        // ...the caller one answer that tells a prober nothing.
         let (status, out) = get(&a, &token, "/v1/apps");
         assert_eq!(status, 401, "{reason}: {out}");
-        let error = out["error"].as_str().unwrap_or_default();
-        assert!(error.contains(reason), "expected `{reason}` in `{error}`");
+        assert_eq!(
+            out["error"], "missing, unknown or invalid bearer token",
+            "{reason}"
+        );
     }
+    // A verified email is the principal, lower-cased (one person, one name).
+    let mut shouting = claims("Ada@Example.COM", json!("admin"));
+    shouting["email_verified"] = json!("true");
+    assert_eq!(
+        verify(&oidc, &sign(&k1, "k1", shouting)).unwrap(),
+        "ada@example.com"
+    );
 }
 
-/// A JWKS endpoint on loopback that counts fetches and can rotate keys.
+#[test]
+fn a_subject_is_qualified_by_its_issuer_and_never_acts_as_a_warden_token_of_that_name() {
+    let k1 = key("k1");
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, json!({ "keys": [k1.jwk] }).to_string()).unwrap();
+    let mut alice_claims = claims("alice@example.com", json!("creator"));
+    alice_claims["sub"] = json!("alice");
+    let alice_jwt = sign(&k1, "k1", alice_claims);
+    assert_eq!(
+        verify(&Oidc::new(settings(&jwks, "sub")), &alice_jwt).unwrap(),
+        "https://idp.test#alice"
+    );
+
+    let a = admin_with(
+        &format!(
+            "[admin.oidc]\nissuer = \"https://idp.test\"\naudience = \"warden\"\njwks_file = \"{}\"\n",
+            jwks.display()
+        ),
+        &[],
+    );
+    let alice_token = a.token("alice", Role::Creator);
+    let body = deploy_body("alices-app", "1.0.0", &fixture("noop_handler"), "");
+    let (status, out) = a.call_with(Some(&alice_token), "POST", "/v1/apps", &body);
+    assert_eq!(status, 201, "{out}");
+    let (status, _) = get(&a, &alice_jwt, "/v1/apps/alices-app/versions");
+    assert_eq!(status, 404, "the JWT's alice is not the token's alice");
+    let next = deploy_body("alices-app", "1.0.1", &fixture("noop_handler"), "");
+    let (status, out) = a.call_with(Some(&alice_jwt), "POST", "/v1/apps", &next);
+    assert_eq!(status, 403, "{out}");
+    assert!(
+        out["error"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to someone else"),
+        "{out}"
+    );
+}
+
+/// A JWKS endpoint on loopback that counts fetches, can rotate keys and
+/// can be down (answering 503).
 struct Provider {
     url: String,
     keys: Arc<Mutex<Value>>,
     fetches: Arc<Mutex<u32>>,
+    down: Arc<Mutex<bool>>,
     _thread: std::thread::JoinHandle<()>,
 }
 
 fn provider(initial: Value) -> Provider {
     let keys = Arc::new(Mutex::new(initial));
     let fetches = Arc::new(Mutex::new(0u32));
+    let down = Arc::new(Mutex::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
-    let (k, f) = (keys.clone(), fetches.clone());
+    let (k, f, d) = (keys.clone(), fetches.clone(), down.clone());
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -178,10 +263,14 @@ fn provider(initial: Value) -> Provider {
             let app = axum::Router::new().route(
                 "/jwks.json",
                 axum::routing::get(move || {
-                    let (k, f) = (k.clone(), f.clone());
+                    let (k, f, d) = (k.clone(), f.clone(), d.clone());
                     async move {
+                        use axum::response::IntoResponse;
                         *f.lock().unwrap() += 1;
-                        axum::Json(k.lock().unwrap().clone())
+                        if *d.lock().unwrap() {
+                            return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                        }
+                        axum::Json(k.lock().unwrap().clone()).into_response()
                     }
                 }),
             );
@@ -195,6 +284,7 @@ fn provider(initial: Value) -> Provider {
         url: format!("http://{addr}/jwks.json"),
         keys,
         fetches,
+        down,
         _thread: thread,
     }
 }
@@ -205,7 +295,7 @@ fn the_jwks_is_fetched_once_cached_and_refetched_when_the_provider_rotates_keys(
     let k2 = key("k2");
     let idp = provider(json!({ "keys": [k1.jwk] }));
     let config = format!(
-        "[admin.oidc]\nissuer = \"https://idp.test\"\naudience = \"warden\"\njwks_url = \"{}\"\nname_claim = \"email\"\n",
+        "[admin.oidc]\nissuer = \"https://idp.test\"\naudience = \"warden\"\njwks_url = \"{}\"\nname_claim = \"email\"\nallow_http_loopback = true\n",
         idp.url
     );
     let a = admin_with(&config, &[]);
@@ -238,19 +328,57 @@ fn the_jwks_is_fetched_once_cached_and_refetched_when_the_provider_rotates_keys(
 }
 
 #[test]
-fn a_config_with_both_or_neither_jwks_source_is_refused() {
+fn a_provider_that_is_down_is_asked_once_per_interval_not_once_per_request() {
+    let k1 = key("k1");
+    let idp = provider(json!({ "keys": [k1.jwk] }));
+    *idp.down.lock().unwrap() = true;
+    let config = format!(
+        "[admin.oidc]\nissuer = \"https://idp.test\"\naudience = \"warden\"\njwks_url = \"{}\"\nname_claim = \"email\"\nallow_http_loopback = true\n",
+        idp.url
+    );
+    let a = admin_with(&config, &[]);
+    let token = sign(&k1, "k1", claims("audra@example.com", json!("auditor")));
+    for _ in 0..6 {
+        assert_eq!(get(&a, &token, "/v1/audit").0, 401);
+    }
+    assert_eq!(
+        *idp.fetches.lock().unwrap(),
+        1,
+        "one fetch for six refused requests"
+    );
+    // Warden's own tokens do not depend on the provider.
+    assert_eq!(a.call(Some(Role::Auditor), "GET", "/v1/audit", "").0, 200);
+}
+
+#[test]
+fn a_config_with_both_or_neither_jwks_source_or_a_plain_http_url_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warden.toml");
     for extra in [
         "",
         "jwks_url = \"https://idp.test/jwks\"\njwks_file = \"/x\"\n",
+        "jwks_url = \"http://idp.test/jwks\"\n",
+        "jwks_url = \"http://idp.test/jwks\"\nallow_http_loopback = true\n",
+        "jwks_url = \"http://127.0.0.1:9/jwks\"\n",
     ] {
         std::fs::write(
             &path,
             format!("[admin.oidc]\nissuer = \"https://idp.test\"\naudience = \"warden\"\n{extra}"),
         )
         .unwrap();
-        let err = warden_runtime::config::PlatformConfig::load(&path).expect_err("refused");
+        let err = warden_runtime::config::PlatformConfig::load(&path).expect_err(extra);
         assert_eq!(err.field(), Some("admin.oidc.jwks_url"), "{err}");
+    }
+    for fine in [
+        "jwks_url = \"https://idp.test/jwks\"\n",
+        "jwks_url = \"http://127.0.0.1:9/jwks\"\nallow_http_loopback = true\n",
+        "jwks_url = \"http://[::1]:9/jwks\"\nallow_http_loopback = true\n",
+    ] {
+        std::fs::write(
+            &path,
+            format!("[admin.oidc]\nissuer = \"https://idp.test\"\naudience = \"warden\"\n{fine}"),
+        )
+        .unwrap();
+        warden_runtime::config::PlatformConfig::load(&path).expect(fine);
     }
 }

@@ -159,7 +159,7 @@ pub async fn kill(
     state
         .server
         .runtime()
-        .kill(&name, &body.reason, &format!("token:{}", principal.name))
+        .kill(&name, &body.reason, &principal.actor())
         .map_err(|e| {
             ApiError(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -179,7 +179,7 @@ pub async fn unkill(
     state
         .server
         .runtime()
-        .unkill(&name, &format!("token:{}", principal.name))
+        .unkill(&name, &principal.actor())
         .map_err(|e| {
             ApiError(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,

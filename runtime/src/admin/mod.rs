@@ -25,7 +25,7 @@
 //!
 //! No token: 401. A token without the role: 403. Every change is an audit
 //! event with the token's name as actor. Error bodies say what was wrong,
-//! never why a token failed beyond "missing or unknown".
+//! never why a token failed: that goes to the host's log.
 
 mod apps;
 mod deploys;
@@ -141,12 +141,15 @@ pub fn record(
         .append(crate::audit::AuditEvent {
             kind: kind.into(),
             app: app.map(str::to_string),
-            actor: format!("token:{}", principal.name),
+            actor: principal.actor(),
             details,
         })
         .map(|_| ())
         .map_err(|e| ApiError::internal("the audit log could not be written", e))
 }
+
+/// The one answer to a credential that does not sign in, whatever failed.
+const REFUSED: &str = "missing, unknown or invalid bearer token";
 
 impl FromRequestParts<AdminState> for Principal {
     type Rejection = ApiError;
@@ -176,13 +179,18 @@ impl FromRequestParts<AdminState> for Principal {
         let unauthorized = |m: String| ApiError(StatusCode::UNAUTHORIZED, m);
         match (token, &state.oidc) {
             (Some(t), Some(oidc)) if !t.starts_with("wdn_") => {
-                oidc.verify(t).await.map_err(unauthorized)
+                oidc.verify(t).await.map_err(|reason| {
+                    // The reason helps an operator, and would help an
+                    // attacker probing which check a forged token fails.
+                    eprintln!("warden: admin API: a JWT was refused: {reason}");
+                    unauthorized(REFUSED.into())
+                })
             }
             (Some(t), _) => state
                 .tokens
                 .verify(t)
-                .ok_or_else(|| unauthorized("missing or unknown bearer token".into())),
-            (None, _) => Err(unauthorized("missing or unknown bearer token".into())),
+                .ok_or_else(|| unauthorized(REFUSED.into())),
+            (None, _) => Err(unauthorized(REFUSED.into())),
         }
     }
 }

@@ -9,23 +9,36 @@
 //! jwks_url = "https://idp.example.com/.well-known/jwks.json"  # or jwks_file = "..."
 //! role_claim = "warden_role"   # "creator" | "reviewer" | "admin" | "auditor"
 //! name_claim = "email"         # who the caller is (default "sub")
+//! # allow_http_loopback = true  # only for a provider on this machine
 //! ```
 //!
 //! Rules: the signature must verify with a key from the JWKS whose `kid`
 //! the token names (asymmetric keys only: RSA, EC, Ed25519 — a symmetric
 //! key in a JWKS is ignored); the algorithm must fit the key's type, so a
 //! token cannot pick a weaker one; `iss`, `aud` and `exp` are required and
-//! checked (60 s leeway); the role claim must be exactly one Warden role.
-//! The JWKS is cached and fetched again after `refresh`, or when a token
-//! names an unknown `kid` (at most once every 30 s, so forged `kid`s cannot
-//! make Warden hammer the provider).
+//! checked, and `nbf` when present (60 s leeway either way); the role
+//! claim must be exactly one Warden role.
+//!
+//! Who the caller is (the [`Principal`] name) is namespaced by where it
+//! comes from, as Kubernetes does for OIDC users: with `name_claim =
+//! "email"` the (lower-cased) email, and only when `email_verified` is
+//! true — an unverified email could be anyone's; any other claim is
+//! qualified by the issuer, `<issuer>#<value>`, so a JWT with
+//! `sub = "alice"` is never the Warden token named `alice`.
+//!
+//! The JWKS URL must be `https`; plain `http` is accepted only for a
+//! loopback host and only with `allow_http_loopback = true`. The JWKS is
+//! cached and fetched again after `refresh`, or when a token names an
+//! unknown `kid` (a key rotation) — at most once every 30 s for unknown
+//! `kid`s, and at most once every 30 s after a failed fetch, so forged
+//! `kid`s or a provider that is down cannot make Warden hammer it (tokens
+//! are refused in the meantime when no keys are cached).
 
-use super::tokens::{Principal, Role};
+use super::tokens::{Principal, Role, Via};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use warden_host_apis::egress::config::EgressRules;
 use warden_host_apis::units::Dur;
@@ -44,7 +57,14 @@ pub struct OidcSettings {
     pub name_claim: String,
     #[serde(default = "default_refresh")]
     pub refresh: Dur,
+    /// Accept an `http://` JWKS URL on a loopback host (a provider on this
+    /// machine, or a test); never any other plain-HTTP URL.
+    #[serde(default)]
+    pub allow_http_loopback: bool,
 }
+
+/// The least time between two JWKS fetches, whatever prompts them.
+pub const MIN_REFETCH: Duration = Duration::from_secs(30);
 
 fn default_role_claim() -> String {
     "warden_role".into()
@@ -67,15 +87,37 @@ impl OidcSettings {
                 "set exactly one of jwks_url and jwks_file".into(),
                 "point jwks_url at the provider's JWKS (see its /.well-known/openid-configuration)",
             )),
-            (Some(url), None) => crate::platform_http::check_url(url).err().map(|p| {
-                (
+            (Some(url), None) => match crate::platform_http::check_url(url) {
+                Err(p) => Some((
                     "admin.oidc.jwks_url",
                     p,
                     "write the full https:// URL of the JWKS",
-                )
-            }),
+                )),
+                Ok(u) if u.scheme() == "https" => None,
+                Ok(u) if is_loopback(&u) && self.allow_http_loopback => None,
+                Ok(u) if is_loopback(&u) => Some((
+                    "admin.oidc.jwks_url",
+                    format!("`{url}` is plain http"),
+                    "use https, or set admin.oidc.allow_http_loopback = true for a provider on this machine",
+                )),
+                Ok(_) => Some((
+                    "admin.oidc.jwks_url",
+                    format!("`{url}` is plain http: anyone on the path could swap the keys"),
+                    "write the https:// URL of the JWKS",
+                )),
+            },
             (None, Some(_)) => None,
         }
+    }
+}
+
+/// Whether `url` names this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -84,10 +126,39 @@ struct Cached {
     fetched: Instant,
 }
 
+/// The provider's keys as last fetched, and how fetching went.
+#[derive(Default)]
+struct Keys {
+    cached: Option<Cached>,
+    /// The last fetch of any kind, and whether it failed.
+    last_attempt: Option<(Instant, bool)>,
+    /// The last fetch prompted by a token naming an unknown `kid`.
+    last_for_unknown_kid: Option<Instant>,
+}
+
+impl Keys {
+    /// Whether a fetch may go out now for a token naming `kid`: the first
+    /// one, a scheduled refresh, a retry at most once per [`MIN_REFETCH`]
+    /// after a failure, and at most one per interval for unknown `kid`s.
+    fn may_fetch(&self, kid: &str, refresh: Duration) -> bool {
+        let recent = |t: Instant| t.elapsed() < MIN_REFETCH;
+        if self
+            .last_attempt
+            .is_some_and(|(t, failed)| failed && recent(t))
+        {
+            return false;
+        }
+        match &self.cached {
+            None => true,
+            Some(c) if c.fetched.elapsed() >= refresh => true,
+            Some(c) => c.keys.find(kid).is_none() && !self.last_for_unknown_kid.is_some_and(recent),
+        }
+    }
+}
+
 pub struct Oidc {
     settings: OidcSettings,
-    cache: tokio::sync::Mutex<Option<Cached>>,
-    last_forced: Mutex<Option<Instant>>,
+    keys: tokio::sync::Mutex<Keys>,
 }
 
 /// The algorithms a key may verify: fixed by its type, never by the token.
@@ -115,8 +186,7 @@ impl Oidc {
     pub fn new(settings: OidcSettings) -> Oidc {
         Oidc {
             settings,
-            cache: tokio::sync::Mutex::new(None),
-            last_forced: Mutex::new(None),
+            keys: tokio::sync::Mutex::new(Keys::default()),
         }
     }
 
@@ -149,40 +219,72 @@ impl Oidc {
         serde_json::from_slice(&bytes).map_err(|e| format!("the JWKS is not valid: {e}"))
     }
 
-    /// The key named `kid`, from the cache or a fresh fetch.
+    /// The key named `kid`, from the cache or a fresh fetch. Requests that
+    /// arrive during a fetch wait for it rather than start their own.
     async fn key(&self, kid: &str) -> Result<Jwk, String> {
-        let mut cache = self.cache.lock().await;
-        let stale = cache
-            .as_ref()
-            .is_none_or(|c| c.fetched.elapsed() >= self.settings.refresh.get());
-        let missing = cache.as_ref().is_some_and(|c| c.keys.find(kid).is_none());
-        let may_force = {
-            let mut last = self.last_forced.lock().unwrap_or_else(|p| p.into_inner());
-            let ok = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(30));
-            if ok && missing {
-                *last = Some(Instant::now());
+        let mut keys = self.keys.lock().await;
+        if keys.may_fetch(kid, self.settings.refresh.get()) {
+            let now = Instant::now();
+            if keys
+                .cached
+                .as_ref()
+                .is_some_and(|c| c.keys.find(kid).is_none())
+            {
+                keys.last_for_unknown_kid = Some(now);
             }
-            ok
-        };
-        if stale || (missing && may_force) {
-            match self.fetch().await {
-                Ok(keys) => {
-                    *cache = Some(Cached {
-                        keys,
+            let fetched = self.fetch().await;
+            keys.last_attempt = Some((now, fetched.is_err()));
+            match fetched {
+                Ok(set) => {
+                    keys.cached = Some(Cached {
+                        keys: set,
                         fetched: Instant::now(),
                     })
                 }
-                Err(e) if cache.is_none() => return Err(e),
+                Err(e) if keys.cached.is_none() => return Err(e),
                 Err(e) => eprintln!("warden: keeping the cached JWKS: {e}"),
             }
         }
-        cache
-            .as_ref()
-            .and_then(|c| c.keys.find(kid).cloned())
+        let cached = keys.cached.as_ref().ok_or_else(|| {
+            format!(
+                "the identity provider's keys could not be fetched, and the next try is at most {} s away",
+                MIN_REFETCH.as_secs()
+            )
+        })?;
+        cached
+            .keys
+            .find(kid)
+            .cloned()
             .ok_or_else(|| format!("no key `{kid}` in the provider's JWKS"))
     }
 
-    /// Verifies a JWT and returns who it is from.
+    /// The principal name the claims give (see the module's rules).
+    fn principal_name(&self, claims: &serde_json::Value) -> Result<String, String> {
+        let claim = self.settings.name_claim.as_str();
+        let value = claims[claim]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| format!("the JWT has no `{claim}` claim"))?;
+        if claim != "email" {
+            return Ok(format!("{}#{value}", self.settings.issuer));
+        }
+        // Some providers send the flag as a string (AWS Cognito does).
+        let verified = match &claims["email_verified"] {
+            serde_json::Value::Bool(b) => *b,
+            serde_json::Value::String(s) => s == "true",
+            _ => false,
+        };
+        if verified {
+            Ok(value.to_lowercase())
+        } else {
+            Err(format!(
+                "the JWT's email `{value}` is not verified (`email_verified` is not true); Warden names people by verified emails only"
+            ))
+        }
+    }
+
+    /// Verifies a JWT and returns who it is from; the error says why not
+    /// (for the host's log: callers get a generic 401).
     pub async fn verify(&self, token: &str) -> Result<Principal, String> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| format!("not a JWT: {e}"))?;
         let kid = header.kid.ok_or("the JWT names no key (`kid`)")?;
@@ -194,14 +296,12 @@ impl Oidc {
         validation.leeway = 60;
         validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&[&self.settings.audience]);
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
             .map_err(|e| format!("JWT rejected: {e}"))?;
         let claims = data.claims;
-        let name = claims[&self.settings.name_claim]
-            .as_str()
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| format!("the JWT has no `{}` claim", self.settings.name_claim))?;
+        let name = self.principal_name(&claims)?;
         let roles: Vec<&str> = match &claims[&self.settings.role_claim] {
             serde_json::Value::String(s) => vec![s.as_str()],
             serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
@@ -213,8 +313,9 @@ impl Oidc {
             .collect();
         match known.as_slice() {
             [role] => Ok(Principal {
-                name: name.to_string(),
+                name,
                 role: *role,
+                via: Via::Oidc,
             }),
             [] => Err(format!(
                 "the JWT's `{}` claim names no Warden role (creator, reviewer, admin, auditor)",

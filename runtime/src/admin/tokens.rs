@@ -44,11 +44,59 @@ pub struct TokenRecord {
     pub created: String,
 }
 
+/// How a caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A Warden token (`warden tokens create`).
+    Token,
+    /// A JWT from the identity provider in `[admin.oidc]`.
+    Oidc,
+}
+
 /// Who a request is from.
+///
+/// `name` is the principal: the one name a person has in Warden whatever
+/// credential they present, compared for ownership and for the
+/// owner/reviewer separation. Names are namespaced by where they come
+/// from, so no two sources can produce the same one by accident: a
+/// Warden token's name is plain (`alice`, or a person's email), an OIDC
+/// subject is qualified by its issuer (`https://idp.example.com#alice`),
+/// and an OIDC email is used as is only when the provider says it is
+/// verified — so a token named after a person's email and that person's
+/// sign-in are one principal, as intended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub name: String,
     pub role: Role,
+    pub via: Via,
+}
+
+impl Principal {
+    /// The audit log's actor: how they signed in and who they are.
+    pub fn actor(&self) -> String {
+        match self.via {
+            Via::Token => format!("token:{}", self.name),
+            Via::Oidc => format!("oidc:{}", self.name),
+        }
+    }
+}
+
+/// Why `name` cannot name a token, if it cannot. Token names are plain
+/// (letters, digits, `.`, `_`, `-`, `+`, `@`; at most 64), so none can
+/// pose as an issuer-qualified OIDC principal (`https://…#sub`).
+pub fn name_problem(name: &str) -> Option<String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '@');
+    if name.is_empty() || name.len() > 64 {
+        Some("a token name has 1 to 64 characters".into())
+    } else if let Some(c) = name.chars().find(|c| !plain(*c)) {
+        Some(format!(
+            "a token name may hold letters, digits, `.`, `_`, `-`, `+` and `@`, not `{c}`"
+        ))
+    } else if name.starts_with(['-', '.']) {
+        Some("a token name starts with a letter or digit".into())
+    } else {
+        None
+    }
 }
 
 pub struct TokenStore {
@@ -90,7 +138,14 @@ impl TokenStore {
 
     /// Creates a token for `name` with `role`; returns the token (the only
     /// time it exists outside the caller).
+    /// Refused (`InvalidInput`) for a name [`name_problem`] rejects.
     pub fn create(&self, name: &str, role: Role) -> std::io::Result<String> {
+        if let Some(problem) = name_problem(name) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("`{name}`: {problem}"),
+            ));
+        }
         let bytes = warden_host_apis::aead::random_key().map_err(std::io::Error::other)?;
         let token = format!("wdn_{}", hex::encode(bytes));
         crate::fsutil::update_locked(&self.path, || {
@@ -117,6 +172,7 @@ impl TokenStore {
                 found = Some(Principal {
                     name: record.name,
                     role: record.role,
+                    via: Via::Token,
                 });
             }
         }
@@ -142,11 +198,36 @@ mod tests {
             store.verify(&token),
             Some(Principal {
                 name: "alice".into(),
-                role: Role::Admin
+                role: Role::Admin,
+                via: Via::Token,
             })
         );
         assert_eq!(store.verify("wdn_guess"), None);
         let raw = std::fs::read_to_string(dir.path().join("tokens.json")).expect("file");
         assert!(!raw.contains(&token[4..]));
+    }
+
+    #[test]
+    fn token_names_cannot_pose_as_issuer_qualified_principals() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = TokenStore::new(dir.path());
+        for ok in ["alice", "erin.review", "ada@example.com", "ci-bot_2", "a+b"] {
+            assert_eq!(name_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "https://idp.example.com#alice",
+            "idp#alice",
+            "token:alice",
+            "a b",
+            "-flag",
+            ".hidden",
+            &"x".repeat(65),
+        ] {
+            assert!(name_problem(bad).is_some(), "{bad:?}");
+            let err = store.create(bad, Role::Admin).expect_err("refused");
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
+        }
+        assert!(!dir.path().join("tokens.json").exists(), "nothing written");
     }
 }

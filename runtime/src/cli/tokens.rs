@@ -12,7 +12,10 @@ pub enum TokensCommand {
         after_help = "Examples:\n  warden tokens create --name alice --role admin\n  export WARDEN_TOKEN=$(warden tokens create --name ci --role creator)"
     )]
     Create {
-        /// Who holds it: the actor name in the audit log.
+        /// Who holds it: the principal (owner of what they deploy, actor in
+        /// the audit log). Letters, digits, `.`, `_`, `-`, `+`, `@`. Name a
+        /// person's token by their email to make it the same principal as
+        /// their OIDC sign-in (when the provider verifies emails).
         #[arg(long)]
         name: String,
         #[arg(long, value_enum)]
