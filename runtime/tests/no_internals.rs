@@ -54,6 +54,46 @@ fn a_secret_body_of_the_wrong_type_is_refused_without_echoing_it_and_roles_come_
 }
 
 #[test]
+fn every_change_checks_the_role_before_it_reads_the_body() {
+    let admin = admin_with(
+        "",
+        &[("noop", fixture("noop_handler"), "[http]\nroute = \"/noop\"")],
+    );
+    let junk = "{ not json";
+    // (role without the right, method, path): each would be a 422 for the
+    // role that has it, and is a 403 before the body is looked at.
+    let cases = [
+        (Role::Auditor, "POST", "/v1/apps/noop/kill"),
+        (Role::Creator, "POST", "/v1/apps/noop/kill"),
+        (Role::Auditor, "POST", "/v1/apps/noop/approve"),
+        (Role::Creator, "POST", "/v1/apps/noop/reject"),
+        (Role::Reviewer, "PUT", "/v1/apps/noop/quota"),
+        (Role::Creator, "PUT", "/v1/templates/t"),
+        (Role::Reviewer, "PUT", "/v1/secrets/s"),
+        (Role::Reviewer, "POST", "/v1/apps"),
+        (Role::Auditor, "DELETE", "/v1/apps/noop"),
+    ];
+    for (role, method, path) in cases {
+        let (status, answer) = admin.call(Some(role), method, path, junk);
+        assert_eq!(status, 403, "{role:?} {method} {path}: {answer}");
+    }
+    for (role, method, path) in [
+        (Role::Admin, "POST", "/v1/apps/noop/kill"),
+        (Role::Admin, "PUT", "/v1/apps/noop/quota"),
+        (Role::Admin, "PUT", "/v1/templates/t"),
+        (Role::Reviewer, "POST", "/v1/apps/noop/reject"),
+    ] {
+        let (status, answer) = admin.call(Some(role), method, path, junk);
+        assert_eq!(status, 422, "{role:?} {method} {path}: {answer}");
+    }
+    assert_eq!(
+        support::serving::request(admin.running.addr, "GET", "/noop", "").status,
+        200,
+        "nothing was killed"
+    );
+}
+
+#[test]
 fn two_authorization_headers_are_refused() {
     let admin = admin_with("", &[]);
     let token = admin.token_of(Role::Admin);

@@ -146,10 +146,11 @@ pub async fn kill(
     State(state): State<AdminState>,
     principal: Principal,
     Path(name): Path<String>,
-    Json(body): Json<KillBody>,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
     find(&state, &principal, &name)?;
+    let body: KillBody = super::require_json(body).await?;
     if body.reason.trim().is_empty() {
         return Err(ApiError(
             axum::http::StatusCode::BAD_REQUEST,

@@ -10,7 +10,7 @@
 use super::tokens::{Principal, Role};
 use super::{AdminState, ApiError, record, require};
 use crate::config::AppManifest;
-use crate::registry::{Deployment, NewDeploy, Status, review};
+use crate::registry::{Deployment, NewDeploy, Refusal, Status, review};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -32,62 +32,38 @@ pub struct DeployBody {
     component_sha256: Option<String>,
 }
 
-/// Who owns `app` so far (the owner of its latest deploy, or of the app
-/// served from a local manifest).
-fn current_owner(state: &AdminState, app: &str) -> Option<Option<String>> {
-    if let Some(latest) = state
-        .server
-        .runtime()
-        .registry()
-        .versions(app)
-        .ok()
-        .and_then(|v| v.into_iter().next())
-    {
-        return Some(latest.owner);
-    }
-    state
-        .server
-        .loaded(app)
-        .map(|a| a.manifest.app.owner.clone())
+fn name_taken(name: &str) -> ApiError {
+    ApiError(
+        StatusCode::FORBIDDEN,
+        format!(
+            "app.toml: app.name: app `{name}` belongs to someone else\n  fix: pick another app.name"
+        ),
+    )
 }
 
-/// A creator's route may not share a path with another owner's app (the
-/// requests — bodies, `Authorization`, cookies — would reach the wrong
-/// app), nor claim the origin's root; an admin may do either, on purpose.
-fn route_is_free(
-    state: &AdminState,
-    name: &str,
-    owner: Option<&str>,
-    route: &str,
-) -> Result<(), ApiError> {
-    let forbidden = |m: String| ApiError(StatusCode::FORBIDDEN, m);
-    let Ok(wanted) = crate::serve::routes::Route::parse(route) else {
-        // The load check names the field and the fix.
-        return Ok(());
+/// Serves `app` from now on; `owned` applies the route rules for owners
+/// (a creator's deploy). A route conflict is 403, anything else 409, both
+/// without the host's paths.
+fn install(state: &AdminState, app: crate::app::LoadedApp, owned: bool) -> Result<(), ApiError> {
+    let answer = if owned {
+        state.server.install_owned(app).map(drop)
+    } else {
+        state
+            .server
+            .install(app)
+            .map(drop)
+            .map_err(crate::serve::Refused::Config)
     };
-    if wanted.is_root() {
-        return Err(forbidden(format!(
-            "app.toml: http.route `{route}` claims the whole origin; only an admin may deploy it\n  fix: serve the app under its own path, e.g. \"/{name}/...\""
-        )));
-    }
-    for served in state.server.apps() {
-        let theirs = served.app.manifest.app.owner.as_deref();
-        if served.app.name() == name || (theirs == owner && owner.is_some()) {
-            continue;
-        }
-        // A root catch-all (`/...`, placed by an admin) is the platform's
-        // fallback: a more specific route wins over it by design.
-        let taken = crate::serve::routes::Route::parse(&served.route)
-            .is_ok_and(|r| !r.is_root() && r.overlaps(&wanted));
-        if taken {
-            return Err(forbidden(format!(
-                "app.toml: http.route `{route}` overlaps `{}` of app `{}`, which belongs to someone else\n  fix: pick a path no other owner's app serves, e.g. \"/{name}/...\"",
-                served.route,
-                served.app.name()
-            )));
-        }
-    }
-    Ok(())
+    answer.map_err(|e| {
+        let status = match e {
+            crate::serve::Refused::Route(_) => StatusCode::FORBIDDEN,
+            crate::serve::Refused::Config(_) => StatusCode::CONFLICT,
+        };
+        ApiError(
+            status,
+            for_caller(state.server.runtime().data_dir(), &e.to_string()),
+        )
+    })
 }
 
 /// Collects what the deploys before left behind, off the request path.
@@ -191,19 +167,36 @@ async fn deploy_checked(
         (Role::Creator, _) => Some(principal.name.clone()),
         (_, owner) => owner.clone(),
     };
+    // The registry decides who holds a name when the deploy is recorded;
+    // this early answer spares a creator the upload of a doomed deploy.
+    let taken = |holder: Option<&str>| holder != owner.as_deref();
+    let held = state
+        .server
+        .runtime()
+        .registry()
+        .owner(&name)
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     if principal.role == Role::Creator
-        && let Some(existing) = current_owner(state, &name)
-        && existing.as_deref() != Some(principal.name.as_str())
+        && (held.as_ref().is_some_and(|h| taken(h.as_deref()))
+            || state
+                .server
+                .loaded(&name)
+                .is_some_and(|a| taken(a.manifest.app.owner.as_deref())))
     {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("app `{name}` belongs to someone else; pick another app.name"),
-        ));
+        return Err(name_taken(&name));
     }
+    // Checked again when it goes live (install_owned); here it spares the
+    // creator an upload and a compile that cannot be served.
     if principal.role == Role::Creator
         && let Some(http) = &manifest.http
+        && let Some(conflict) = crate::serve::route_owners::conflict(
+            &state.server.apps(),
+            &name,
+            owner.as_deref(),
+            &http.route,
+        )
     {
-        route_is_free(state, &name, owner.as_deref(), &http.route)?;
+        return Err(ApiError(StatusCode::FORBIDDEN, conflict.to_string()));
     }
     if state.server.loaded(&name).is_some_and(|a| {
         !a.manifest_path
@@ -213,30 +206,6 @@ async fn deploy_checked(
             StatusCode::CONFLICT,
             format!(
                 "app `{name}` is served from a local manifest (--app) on this host; stop serving it there first"
-            ),
-        ));
-    }
-    // A version, once deployed, means one manifest and one component: what
-    // a reviewer read is what an approval of that version turns on.
-    let taken = state
-        .server
-        .runtime()
-        .registry()
-        .versions(&name)
-        .map_err(|e| ApiError::internal("the registry could not be read", e))?
-        .into_iter()
-        .find(|d| d.version == manifest.app.version && d.status != Status::Failed);
-    if let Some(d) = taken {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            format!(
-                "app.toml: app.version `{}` of `{name}` was deployed already (deploy {}, {}); a deployed version never changes\n  fix: raise app.version",
-                d.version,
-                d.id,
-                serde_json::to_value(d.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
             ),
         ));
     }
@@ -278,11 +247,21 @@ async fn deploy_checked(
             version: &manifest.app.version,
             owner: owner.as_deref(),
             deployed_by: &principal.name,
+            deployed_as: principal.role.as_str(),
+            owner_must_match: principal.role == Role::Creator,
             manifest: table,
             component: component.as_deref(),
             digest: &digest,
         })
-        .map_err(|e| ApiError::internal("the deploy could not be stored", format!("{e:#}")))?;
+        .map_err(|e| match e.downcast_ref::<Refusal>() {
+            // A version, once deployed, means one manifest and one
+            // component: what a reviewer read is what an approval turns on.
+            Some(refusal @ Refusal::VersionTaken(_)) => {
+                ApiError(StatusCode::CONFLICT, refusal.to_string())
+            }
+            Some(Refusal::NameTaken) => name_taken(&name),
+            None => ApiError::internal("the deploy could not be stored", format!("{e:#}")),
+        })?;
     drop(component);
     // Check everything now, so a deploy that cannot run fails here and not
     // when a reviewer approves it.
@@ -322,10 +301,9 @@ async fn deploy_checked(
         "reasons": reasons,
     });
     if reasons.is_empty() {
-        if let Err(e) = state.server.install(app) {
-            let message = for_caller(state.server.runtime().data_dir(), &e.to_string());
-            let _ = registry.fail(deployment.id, &message);
-            return Err(ApiError(StatusCode::CONFLICT, message));
+        if let Err(e) = install(state, app, principal.role == Role::Creator) {
+            let _ = registry.fail(deployment.id, &e.1);
+            return Err(e);
         }
         registry
             .activate(deployment.id, None)
@@ -411,7 +389,6 @@ fn pending_for(
     exact: &ReviewBody,
 ) -> Result<Deployment, ApiError> {
     let version = exact.version.as_deref();
-    require(principal, &[Role::Reviewer])?;
     let versions = state
         .server
         .runtime()
@@ -457,9 +434,10 @@ pub async fn approve(
     State(state): State<AdminState>,
     principal: Principal,
     Path(name): Path<String>,
-    body: Option<Json<ReviewBody>>,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body.map(|b| b.0).unwrap_or_default();
+    require(&principal, &[Role::Reviewer])?;
+    let body: ReviewBody = super::read_json(body).await?.unwrap_or_default();
     let mut deployment = pending_for(&state, &principal, &name, &body)?;
     deployment.approved = true;
     let runtime = state.server.runtime().clone();
@@ -468,10 +446,10 @@ pub async fn approve(
         .await
         .map_err(|e| ApiError::internal("loading stopped", e))?
         .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
-    state
-        .server
-        .install(app)
-        .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
+    // Deploys recorded before Warden kept the deployer's role count as a
+    // creator's: the owner rules apply unless an admin deployed it.
+    let owned = deployment.deployed_as.as_deref() != Some(Role::Admin.as_str());
+    install(&state, app, owned)?;
     let note = body.note.unwrap_or_default();
     state
         .server
@@ -496,8 +474,10 @@ pub async fn reject(
     State(state): State<AdminState>,
     principal: Principal,
     Path(name): Path<String>,
-    Json(body): Json<ReviewBody>,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
+    require(&principal, &[Role::Reviewer])?;
+    let body: ReviewBody = super::require_json(body).await?;
     let deployment = pending_for(&state, &principal, &name, &body)?;
     let note = body.note.unwrap_or_default();
     if note.trim().is_empty() {
@@ -522,6 +502,60 @@ pub async fn reject(
     collect_after(&state);
     Ok(Json(
         json!({ "app": name, "version": deployment.version, "status": "rejected" }),
+    ))
+}
+
+/// `DELETE /v1/apps/{app}` (admin): every deploy of the app is marked
+/// deleted (kept as a record in `versions`), it stops being served and
+/// its schedules stop, its quota override and its stored data (rows and
+/// data key) are removed, and its name is free for anyone — data kept
+/// under the name would otherwise pass to the next app that takes it.
+/// The kill switch, audit entries and spans stay. An app served from a
+/// local manifest is refused (409): it is removed where it is configured.
+pub async fn delete(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require(&principal, &[Role::Admin])?;
+    let runtime = state.server.runtime().clone();
+    if state
+        .server
+        .loaded(&name)
+        .is_some_and(|a| !a.manifest_path.starts_with(runtime.data_dir()))
+    {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "app `{name}` is served from a local manifest (warden.toml or --app); remove it there"
+            ),
+        ));
+    }
+    let deploys = runtime
+        .registry()
+        .delete_app(&name, &principal.actor())
+        .map_err(|e| ApiError::internal("the registry could not be changed", e))?;
+    if deploys == 0 {
+        return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
+    }
+    state
+        .server
+        .remove(&name)
+        .map_err(|e| ApiError::internal("the app could not be unloaded", e))?;
+    let rows = runtime
+        .storage()
+        .delete_app(&name)
+        .map_err(|e| ApiError::internal("its stored data could not be deleted", e))?;
+    record(
+        &state,
+        "app.deleted",
+        Some(&name),
+        &principal,
+        json!({ "deploys": deploys, "storage_rows": rows }),
+    )?;
+    collect_after(&state);
+    Ok(Json(
+        json!({ "app": name, "deploys_deleted": deploys, "storage_rows_deleted": rows }),
     ))
 }
 

@@ -14,6 +14,7 @@
 //! | `GET /v1/reviews` (pending deploys)        | own      | all      | all   | all     |
 //! | `POST /v1/apps/{app}/approve`, `/reject`   | —        | others' apps | — | —       |
 //! | `POST /v1/apps/{app}/kill`, `/unkill`      | —        | —        | yes   | —       |
+//! | `DELETE /v1/apps/{app}` (deploys and data) | —        | —        | yes   | —       |
 //! | `PUT /v1/apps/{app}/quota`                 | —        | —        | yes   | —       |
 //! | `GET /v1/secrets`                          | —        | —        | yes   | yes     |
 //! | `PUT /v1/secrets/{name}`                   | —        | —        | yes   | —       |
@@ -212,6 +213,58 @@ pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
     }
 }
 
+/// Largest small JSON body (kill, review, quota, template, secret): 1 MiB.
+pub const SMALL_BODY_MAX: usize = 1024 * 1024;
+
+/// The request body, read only now — handlers call this after checking
+/// the caller's role, so a caller without the role is refused before any
+/// of their body is read or parsed. 413 above [`SMALL_BODY_MAX`].
+pub async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, SMALL_BODY_MAX)
+        .await
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is larger than {SMALL_BODY_MAX} bytes"),
+                )
+            } else {
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body could not be read: {e}"),
+                )
+            }
+        })
+}
+
+/// The body as JSON `T` (see [`read_body`]); an empty body is `None`.
+/// A body that does not parse is a 422 naming what was wrong.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    body: axum::body::Body,
+) -> Result<Option<T>, ApiError> {
+    let bytes = read_body(body).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("the body: {e}")))
+}
+
+/// The body as JSON `T`; an empty body is a 422 too.
+pub async fn require_json<T: serde::de::DeserializeOwned>(
+    body: axum::body::Body,
+) -> Result<T, ApiError> {
+    read_json(body).await?.ok_or_else(|| {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the body is empty; this request needs a JSON body".into(),
+        )
+    })
+}
+
 /// Largest component a deploy may carry inline as base64 (16 MiB).
 pub const INLINE_COMPONENT_MAX: usize = 16 * 1024 * 1024;
 
@@ -239,7 +292,7 @@ pub fn router(state: AdminState) -> axum::Router {
             "/v1/components",
             put(uploads::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
-        .route("/v1/apps/{app}", get(apps::inspect))
+        .route("/v1/apps/{app}", get(apps::inspect).delete(deploys::delete))
         .route("/v1/apps/{app}/versions", get(deploys::versions))
         .route("/v1/apps/{app}/approve", post(deploys::approve))
         .route("/v1/apps/{app}/reject", post(deploys::reject))

@@ -17,9 +17,10 @@ pub async fn set_quota(
     State(state): State<AdminState>,
     principal: Principal,
     Path(name): Path<String>,
-    Json(quota): Json<QuotaRequest>,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
+    let quota: QuotaRequest = super::require_json(body).await?;
     let known = state.server.loaded(&name).is_some()
         || state
             .server
@@ -83,9 +84,10 @@ pub async fn put_secret(
     State(state): State<AdminState>,
     principal: Principal,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
+    let body = super::read_body(body).await?;
     // Parsed here, after the role check, and never echoed: serde's own
     // message would quote a value that is not a string.
     let body: SecretBody = serde_json::from_slice(&body).map_err(|_| {
@@ -151,9 +153,10 @@ pub async fn put_template(
     State(state): State<AdminState>,
     principal: Principal,
     Path(name): Path<String>,
-    Json(template): Json<Template>,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
+    let template: Template = super::require_json(body).await?;
     let runtime = state.server.runtime();
     if runtime.platform().templates.contains_key(&name) {
         return Err(ApiError(

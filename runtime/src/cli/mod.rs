@@ -88,6 +88,19 @@ enum Command {
         #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
         server: String,
     },
+    /// Delete an app: every deploy (kept as a record), its stored data and
+    /// quota override; it stops being served and its name is free (admin).
+    #[command(
+        after_help = "Example:\n  WARDEN_TOKEN=... warden delete payroll --yes\n\nIts audit entries and traces stay. An app served from warden.toml or --app\nis removed there instead."
+    )]
+    Delete {
+        app: String,
+        /// Confirm: its stored data cannot be brought back.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
+        server: String,
+    },
     /// List deploys waiting for a reviewer, with the reasons (admin API).
     #[command(after_help = "Example:\n  WARDEN_TOKEN=... warden reviews")]
     Reviews {
@@ -188,6 +201,20 @@ pub fn main() -> ExitCode {
             &format!("/v1/apps/{app}/versions"),
             None,
         )),
+        Command::Delete { app, yes, server } => {
+            if !yes {
+                eprintln!(
+                    "warden: deleting `{app}` removes its stored data for good; run again with --yes"
+                );
+                return ExitCode::from(2);
+            }
+            client::report(client::call(
+                &server,
+                "DELETE",
+                &format!("/v1/apps/{app}"),
+                None,
+            ))
+        }
         Command::Reviews { server } => {
             client::report(client::call(&server, "GET", "/v1/reviews", None))
         }

@@ -46,7 +46,7 @@ pub fn kept(deployments: &[Deployment], keep_versions: usize) -> HashSet<i64> {
                     superseded += 1;
                     superseded <= keep_versions
                 }
-                Status::Failed | Status::Rejected => false,
+                Status::Failed | Status::Rejected | Status::Deleted => false,
             };
             if keep {
                 kept.insert(d.id);
@@ -169,6 +169,7 @@ mod tests {
             reviewed_by: None,
             review_note: None,
             manifest_path: PathBuf::new(),
+            deployed_as: None,
         }
     }
 
@@ -185,6 +186,7 @@ mod tests {
             deploy(7, "a", Rejected),
             deploy(8, "b", Superseded),
             deploy(9, "b", Active),
+            deploy(10, "c", Deleted),
         ];
         let mut kept: Vec<i64> = kept(&all, 2).into_iter().collect();
         kept.sort();

@@ -34,6 +34,8 @@ pub enum Status {
     Superseded,
     /// Did not pass the checks at deploy (the error is the review note).
     Failed,
+    /// Removed by an admin with the whole app; kept as a record only.
+    Deleted,
 }
 
 impl Status {
@@ -43,6 +45,7 @@ impl Status {
             "rejected" => Status::Rejected,
             "superseded" => Status::Superseded,
             "failed" => Status::Failed,
+            "deleted" => Status::Deleted,
             _ => Status::Pending,
         }
     }
@@ -59,6 +62,10 @@ pub struct Deployment {
     pub deployed_by: String,
     pub deployed_at: String,
     pub status: Status,
+    /// The deployer's role (`creator`, `admin`), which decides whether the
+    /// route rules for owners apply when it goes live; unknown (`None`) for
+    /// deploys recorded before Warden kept it, treated as a creator's.
+    pub deployed_as: Option<String>,
     /// Why it needed review (empty: it went live at once).
     pub reasons: Vec<String>,
     /// Whether a reviewer approved it (unlocks approval-only data classes).
@@ -87,13 +94,31 @@ CREATE TABLE IF NOT EXISTS deployments (
   app TEXT NOT NULL, version TEXT NOT NULL, digest TEXT NOT NULL,
   owner TEXT, deployed_by TEXT NOT NULL, deployed_at TEXT NOT NULL,
   status TEXT NOT NULL, reasons TEXT NOT NULL, approved INTEGER NOT NULL,
-  reviewed_by TEXT, review_note TEXT, manifest_path TEXT NOT NULL);
+  reviewed_by TEXT, review_note TEXT, manifest_path TEXT NOT NULL,
+  deployed_as TEXT);
 CREATE INDEX IF NOT EXISTS deployments_app ON deployments(app, status);
 CREATE TABLE IF NOT EXISTS quotas (
   app TEXT PRIMARY KEY, quota TEXT NOT NULL, set_by TEXT NOT NULL, set_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS templates (
   name TEXT PRIMARY KEY, template TEXT NOT NULL, set_by TEXT NOT NULL, set_at TEXT NOT NULL);
 ";
+
+/// Brings a registry made by an older Warden up to [`SCHEMA`]'s columns.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_role = conn
+        .prepare("SELECT 1 FROM pragma_table_info('deployments') WHERE name = 'deployed_as'")?
+        .exists([])?;
+    if !has_role {
+        match conn.execute("ALTER TABLE deployments ADD COLUMN deployed_as TEXT", []) {
+            // Another process added it in between.
+            Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("duplicate column") => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(())
+}
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
     let reasons: String = r.get(8)?;
@@ -113,10 +138,58 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
         reviewed_by: r.get(10)?,
         review_note: r.get(11)?,
         manifest_path: PathBuf::from(path),
+        deployed_as: r.get(13)?,
     })
 }
 
-const COLUMNS: &str = "id, app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, reviewed_by, review_note, manifest_path";
+const COLUMNS: &str = "id, app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, reviewed_by, review_note, manifest_path, deployed_as";
+
+/// Statuses of deploys that hold their app's name and version: a failed
+/// deploy claims nothing, and an admin's delete frees both.
+const CLAIMING: &str = "status NOT IN ('failed', 'deleted')";
+
+/// Why a deploy was not recorded.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The version exists already (this deploy of it).
+    VersionTaken(Box<Deployment>),
+    /// The app's name is held by another owner.
+    NameTaken,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::VersionTaken(d) => write!(
+                f,
+                "app.toml: app.version `{}` of `{}` was deployed already (deploy {}, {}); a deployed version never changes\n  fix: raise app.version",
+                d.version,
+                d.app,
+                d.id,
+                d.status.as_str()
+            ),
+            Refusal::NameTaken => write!(
+                f,
+                "app.toml: app.name: this app belongs to someone else\n  fix: pick another app.name"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Active => "active",
+            Status::Rejected => "rejected",
+            Status::Superseded => "superseded",
+            Status::Failed => "failed",
+            Status::Deleted => "deleted",
+        }
+    }
+}
 
 /// What a new deploy brings.
 pub struct NewDeploy<'a> {
@@ -124,6 +197,11 @@ pub struct NewDeploy<'a> {
     pub version: &'a str,
     pub owner: Option<&'a str>,
     pub deployed_by: &'a str,
+    /// The deployer's role (see [`Deployment::deployed_as`]).
+    pub deployed_as: &'a str,
+    /// Whether the name must not be held by another owner (a creator's
+    /// deploy; an admin may deploy any app).
+    pub owner_must_match: bool,
     /// The manifest as TOML, its `app.component` to be replaced.
     pub manifest: toml::Table,
     /// The component's bytes, or `None` when it was uploaded already and
@@ -137,6 +215,7 @@ impl Registry {
     pub fn open(data_dir: &Path) -> rusqlite::Result<Registry> {
         let conn =
             warden_host_apis::sqlite::open_wal(&data_dir.join("registry.db"), "FULL", SCHEMA)?;
+        migrate(&conn)?;
         Ok(Registry {
             dir: data_dir.to_path_buf(),
             conn: Mutex::new(conn),
@@ -180,11 +259,28 @@ impl Registry {
             }
         }
         let text = toml::to_string(&manifest)?;
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
+        let mut conn = self.conn();
+        // IMMEDIATE: the checks and the insert are one step, also against
+        // another process deploying into the same data directory.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let claims: Vec<Deployment> = tx
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM deployments WHERE app = ?1 AND {CLAIMING} ORDER BY id DESC"
+            ))?
+            .query_map([new.app], row)?
+            .collect::<rusqlite::Result<_>>()?;
+        if new.owner_must_match
+            && let Some(latest) = claims.first()
+            && latest.owner.as_deref() != new.owner
+        {
+            return Err(Refusal::NameTaken.into());
+        }
+        if let Some(d) = claims.into_iter().find(|d| d.version == new.version) {
+            return Err(Refusal::VersionTaken(Box::new(d)).into());
+        }
         tx.execute(
-            "INSERT INTO deployments (app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, manifest_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '[]', 0, '')",
-            params![new.app, new.version, new.digest, new.owner, new.deployed_by, now()],
+            "INSERT INTO deployments (app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, manifest_path, deployed_as) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '[]', 0, '', ?7)",
+            params![new.app, new.version, new.digest, new.owner, new.deployed_by, now(), new.deployed_as],
         )?;
         let id = tx.last_insert_rowid();
         let dir = self.dir.join("deploys").join(id.to_string());
@@ -209,6 +305,35 @@ impl Registry {
                 row,
             )
             .optional()
+    }
+
+    /// The owner of `app` so far: the owner of its latest deploy that
+    /// claims the name (failed and deleted ones do not). `None` when no
+    /// deploy claims it; `Some(None)` when it is claimed without an owner.
+    pub fn owner(&self, app: &str) -> rusqlite::Result<Option<Option<String>>> {
+        self.conn()
+            .query_row(
+                &format!(
+                    "SELECT owner FROM deployments WHERE app = ?1 AND {CLAIMING} ORDER BY id DESC LIMIT 1"
+                ),
+                [app],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+
+    /// Marks every deploy of `app` deleted and drops its quota override,
+    /// freeing its name; returns how many deploys were marked.
+    pub fn delete_app(&self, app: &str, by: &str) -> rusqlite::Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE deployments SET status = 'deleted', review_note = 'deleted by ' || ?2 WHERE app = ?1 AND status != 'deleted'",
+            params![app, by],
+        )?;
+        tx.execute("DELETE FROM quotas WHERE app = ?1", [app])?;
+        tx.commit()?;
+        Ok(n)
     }
 
     /// Every version of `app`, newest first.
@@ -348,5 +473,38 @@ impl Registry {
             params![name, text, by, now()],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_from_before_deployed_as_gains_the_column_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let old = Connection::open(dir.path().join("registry.db")).expect("old db");
+        old.execute_batch(
+            "CREATE TABLE deployments (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              app TEXT NOT NULL, version TEXT NOT NULL, digest TEXT NOT NULL,
+              owner TEXT, deployed_by TEXT NOT NULL, deployed_at TEXT NOT NULL,
+              status TEXT NOT NULL, reasons TEXT NOT NULL, approved INTEGER NOT NULL,
+              reviewed_by TEXT, review_note TEXT, manifest_path TEXT NOT NULL);
+             INSERT INTO deployments (app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, manifest_path)
+               VALUES ('kv', '1.0.0', 'd', 'erin', 'erin', 't', 'active', '[]', 0, '/x');",
+        )
+        .expect("old schema");
+        drop(old);
+        let registry = Registry::open(dir.path()).expect("migrated");
+        let versions = registry.versions("kv").expect("read");
+        assert_eq!(versions.len(), 1);
+        assert_eq!(versions[0].deployed_as, None);
+        assert_eq!(
+            registry.owner("kv").expect("owner"),
+            Some(Some("erin".into()))
+        );
+        // A second open finds the column in place.
+        Registry::open(dir.path()).expect("opened again");
     }
 }

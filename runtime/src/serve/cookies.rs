@@ -4,7 +4,9 @@
 //! cookie of the same name. Warden scopes every `Set-Cookie` an app sends
 //! to the app's own route: a `Path` outside the route (or none) becomes
 //! the route's path, and a `Domain` attribute is dropped (the cookie stays
-//! with this host). Path scoping keeps apps from stepping on each other's
+//! with this host). A `__Host-` cookie needs `Path=/` (RFC 6265bis
+//! §4.1.3.2), so below the root a browser drops it; apps use `__Secure-`.
+//! Path scoping keeps apps from stepping on each other's
 //! cookies; it is not a wall between scripts of one origin — apps that
 //! must not trust each other belong on separate hosts.
 

@@ -16,6 +16,7 @@ pub mod deployed;
 pub mod file_limit;
 pub mod quota_gauge;
 pub mod respond;
+pub mod route_owners;
 pub mod routes;
 pub mod send_deadline;
 pub mod tls;
@@ -55,6 +56,24 @@ impl ServedApp {
     /// Requests of this app running now.
     pub fn in_flight(&self) -> usize {
         self.limit - self.concurrency.available_permits()
+    }
+}
+
+/// Why an app was not installed.
+#[derive(Debug)]
+pub enum Refused {
+    /// Its route takes another owner's path, or the root.
+    Route(route_owners::Conflict),
+    /// It does not fit next to the apps served (e.g. the same route).
+    Config(ConfigError),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Route(c) => c.fmt(f),
+            Refused::Config(e) => e.fmt(f),
+        }
     }
 }
 
@@ -180,8 +199,40 @@ impl Server {
     /// in-flight requests finish on the old version). Fails, changing
     /// nothing, if its route is taken by another app.
     pub fn install(&self, app: LoadedApp) -> Result<Arc<LoadedApp>, ConfigError> {
+        self.install_checked(app, false).map_err(|e| match e {
+            Refused::Config(e) => e,
+            // Not reached: the owner check runs only when asked for.
+            Refused::Route(c) => ConfigError::invalid(
+                std::path::Path::new("app.toml"),
+                "http.route",
+                c.to_string(),
+                "pick another route",
+            ),
+        })
+    }
+
+    /// Like [`Server::install`] for a creator's app: refused when its route
+    /// takes another owner's path or the root ([`route_owners`]). Checked
+    /// under the lock that installs, so two deploys, or an approval and a
+    /// deploy, cannot both take one path.
+    pub fn install_owned(&self, app: LoadedApp) -> Result<Arc<LoadedApp>, Refused> {
+        self.install_checked(app, true)
+    }
+
+    fn install_checked(&self, app: LoadedApp, owned: bool) -> Result<Arc<LoadedApp>, Refused> {
         let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.current();
+        if owned
+            && let Some(http) = &app.manifest.http
+            && let Some(conflict) = route_owners::conflict(
+                &current.served,
+                app.name(),
+                app.manifest.app.owner.as_deref(),
+                &http.route,
+            )
+        {
+            return Err(Refused::Route(conflict));
+        }
         let app = Arc::new(app);
         let mut all: Vec<Arc<LoadedApp>> = current
             .all
@@ -191,12 +242,39 @@ impl Server {
             .collect();
         all.push(app.clone());
         let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
-        let set = AppSet::build(per_app, all, Some(&current))?;
+        let set = AppSet::build(per_app, all, Some(&current)).map_err(Refused::Config)?;
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         if self.started.load(Ordering::SeqCst) {
             self.start_schedules(&app);
         }
         Ok(app)
+    }
+
+    /// Stops serving the app called `name` (its in-flight requests
+    /// finish) and stops its schedules; returns it, or `None` when no app
+    /// of that name is served.
+    pub fn remove(&self, name: &str) -> Result<Option<Arc<LoadedApp>>, ConfigError> {
+        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.current();
+        let Some(removed) = current.all.iter().find(|a| a.name() == name).cloned() else {
+            return Ok(None);
+        };
+        let all = current
+            .all
+            .iter()
+            .filter(|a| a.name() != name)
+            .cloned()
+            .collect();
+        let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
+        let set = AppSet::build(per_app, all, Some(&current))?;
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        let mut schedules = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, tasks)) = schedules.remove(name) {
+            for task in tasks {
+                task.abort();
+            }
+        }
+        Ok(Some(removed))
     }
 
     /// (Re)starts the schedules of `app`, stopping those of the version it
