@@ -102,11 +102,60 @@ pub fn master_key(platform: &PlatformConfig, data_dir: &Path) -> anyhow::Result<
             );
         }
     }
-    Ok(MasterKey::resolve(
+    let key = MasterKey::resolve(
         std::env::var("WARDEN_MASTER_KEY").ok(),
         platform.secrets.master_key_file.as_deref(),
         &data_dir.join("master.key"),
-    )?)
+    )?;
+    if !opens_what_is_sealed(&key, data_dir) {
+        let source = if from_env {
+            "WARDEN_MASTER_KEY".to_string()
+        } else {
+            file.display().to_string()
+        };
+        anyhow::bail!(
+            "the master key in {source} is not the key {} was sealed with\n  fix: restore the key file this data directory was created with (or set WARDEN_MASTER_KEY to its 64 hex digits); nothing is sealed under another key",
+            sealed_data(data_dir).join(" and ")
+        );
+    }
+    Ok(key)
+}
+
+/// Whether `key` opens what `data_dir` has sealed: true when nothing is
+/// sealed, or when at least one secret or storage data key opens (so one
+/// tampered entry reads as tampering, not as a wrong key). A wrong key
+/// opens none.
+fn opens_what_is_sealed(key: &MasterKey, data_dir: &Path) -> bool {
+    let mut tried = false;
+    let secrets = SecretStore::open(data_dir, key.clone());
+    if let Ok(list) = secrets.list() {
+        for info in list.iter().take(16) {
+            tried = true;
+            if secrets.get(&info.name).is_ok() {
+                return true;
+            }
+        }
+    }
+    let storage = data_dir.join("storage.db");
+    if storage.exists()
+        && let Ok(conn) = rusqlite::Connection::open_with_flags(
+            &storage,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        && let Ok(mut stmt) = conn.prepare("SELECT app, wrapped FROM data_keys LIMIT 16")
+        && let Ok(rows) = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+    {
+        for (app, wrapped) in rows.flatten() {
+            tried = true;
+            let context = warden_host_apis::storage::data_key_context(&app);
+            if key.unwrap_key(&wrapped, context.as_bytes()).is_some() {
+                return true;
+            }
+        }
+    }
+    !tried
 }
 
 /// What in `data_dir` is sealed under the master key, for an error that

@@ -245,3 +245,70 @@ fn a_missing_master_key_is_never_silently_replaced_while_sealed_data_exists() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("crm-token"));
 }
+
+#[test]
+fn a_wrong_master_key_is_refused_naming_the_key_and_seals_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    set_secret(data.path(), "crm-token");
+    let key = data.path().join("master.key");
+    let right = std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&key, "11".repeat(32)).unwrap();
+    let before = std::fs::read(data.path().join("secrets.json")).unwrap();
+    for args in [&["secrets", "list"][..], &["secrets", "set", "other"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .env("WARDEN_DATA_DIR", data.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} must refuse");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("master.key") && err.contains("not the key"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(data.path().join("secrets.json")).unwrap(),
+        before,
+        "nothing was sealed under the wrong key"
+    );
+    // The same through the environment variable.
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["secrets", "list"])
+        .env("WARDEN_DATA_DIR", data.path())
+        .env("WARDEN_MASTER_KEY", "22".repeat(32))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARDEN_MASTER_KEY"));
+    std::fs::write(&key, right).unwrap();
+    let out = warden(data.path(), &["secrets", "list"])
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn a_wrong_master_key_is_refused_when_only_storage_is_sealed() {
+    use warden_host_apis::secrets::MasterKey;
+    use warden_host_apis::storage::store::{KvStore, SqliteKv};
+    let data = tempfile::tempdir().unwrap();
+    let right = MasterKey::from_bytes([7; 32]);
+    let store = SqliteKv::open(&data.path().join("storage.db")).unwrap();
+    let context = warden_host_apis::storage::data_key_context("notes");
+    store
+        .put_data_key("notes", &right.wrap(&[1; 32], context.as_bytes()).unwrap())
+        .unwrap();
+    drop(store);
+    std::fs::write(data.path().join("master.key"), "33".repeat(32)).unwrap();
+    let platform = warden_runtime::config::PlatformConfig::default();
+    let err = warden_runtime::runtime::master_key(&platform, data.path())
+        .expect_err("a wrong key is refused");
+    assert!(
+        err.to_string().contains("not the key") && err.to_string().contains("storage.db"),
+        "{err}"
+    );
+    std::fs::write(data.path().join("master.key"), hex::encode([7u8; 32])).unwrap();
+    warden_runtime::runtime::master_key(&platform, data.path()).expect("the right key opens");
+}
