@@ -33,6 +33,7 @@ pub mod quota_use;
 pub mod registry;
 pub mod runtime;
 pub mod schedule;
+pub mod scheduler_lease;
 pub mod serve;
 pub mod slo;
 pub mod telemetry;

@@ -413,3 +413,51 @@ fn a_killed_apps_schedules_are_paused_not_run() {
     );
     assert_eq!(stats().runs.load(Relaxed), runs, "no run while killed");
 }
+
+#[test]
+fn two_hosts_on_one_data_directory_run_each_schedule_once_and_the_second_takes_over() {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::{Duration, Instant};
+    let shared = tempfile::tempdir().unwrap();
+    let config = format!(
+        "data_dir = \"{}\"\n[schedules]\nmin_interval = \"1s\"\n",
+        shared.path().display()
+    );
+    let ticker = [(
+        "ticker",
+        fixture("noop_handler"),
+        "[http]\nroute = \"/ticker\"\n[[schedule]]\ncron = \"* * * * * *\"\ninput = \"log\"",
+    )];
+    let mut first = start(&config, &ticker);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !first.server.runs_schedules() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        first.server.runs_schedules(),
+        "the first host takes the lease"
+    );
+    let second = start(&config, &ticker);
+    let stats = |r: &support::serving::Running| r.server.schedule_stats("ticker");
+    while stats(&first).is_none_or(|s| s.runs.load(Relaxed) < 2) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(stats(&first).is_some_and(|s| s.runs.load(Relaxed) >= 2));
+    assert!(
+        !second.server.runs_schedules(),
+        "one scheduler per data directory"
+    );
+    assert!(stats(&second).is_none(), "the second host runs no schedule");
+    // Both answer requests.
+    assert_eq!(request(first.addr, "POST", "/ticker", "x").status, 200);
+    assert_eq!(request(second.addr, "POST", "/ticker", "x").status, 200);
+
+    first.stop();
+    while stats(&second).is_none_or(|s| s.runs.load(Relaxed) < 1) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        stats(&second).is_some_and(|s| s.runs.load(Relaxed) >= 1),
+        "the second host took over when the first stopped"
+    );
+}

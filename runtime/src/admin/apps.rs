@@ -126,6 +126,11 @@ pub async fn inspect(
             .map(|s| s.text.clone())
             .collect::<Vec<_>>()
     );
+    // Which host holds the lease is in the hosts' logs, not in answers.
+    if !app.schedules.is_empty() && !state.server.runs_schedules() {
+        out["scheduler"] =
+            json!("another host on this data directory; this one takes over when it stops");
+    }
     if let Some(stats) = state.server.schedule_stats(app.name()) {
         use std::sync::atomic::Ordering::Relaxed;
         out["schedule_runs"] = json!({

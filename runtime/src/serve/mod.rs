@@ -158,14 +158,16 @@ pub struct Server {
     set: std::sync::RwLock<Arc<AppSet>>,
     /// Serializes changes to the set (deploys, reloads).
     changing: std::sync::Mutex<()>,
-    /// Set once `run` has started the schedules.
-    started: std::sync::atomic::AtomicBool,
     /// The async runtime that serves apps; schedules run there, even when
     /// a deploy through the admin API (on its own runtime) starts them.
     apps_runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     /// Set while a collection of old deploy files runs.
     collecting: std::sync::atomic::AtomicBool,
     schedules: std::sync::Mutex<std::collections::HashMap<String, ScheduleTasks>>,
+    /// Whether this host holds the data directory's scheduler lease (see
+    /// [`crate::scheduler_lease`]): only then do schedules run here.
+    scheduling: std::sync::atomic::AtomicBool,
+    lease: std::sync::Mutex<Option<crate::scheduler_lease::Lease>>,
     requests: AtomicU64,
     /// The random key of request ids.
     ids: std::hash::RandomState,
@@ -182,10 +184,11 @@ impl Server {
             runtime,
             set: std::sync::RwLock::new(Arc::new(set)),
             changing: std::sync::Mutex::default(),
-            started: std::sync::atomic::AtomicBool::new(false),
             apps_runtime: std::sync::OnceLock::new(),
             collecting: std::sync::atomic::AtomicBool::new(false),
             schedules: std::sync::Mutex::default(),
+            scheduling: std::sync::atomic::AtomicBool::new(false),
+            lease: std::sync::Mutex::default(),
             requests: AtomicU64::new(0),
             ids: std::hash::RandomState::new(),
         })
@@ -244,7 +247,7 @@ impl Server {
         let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
         let set = AppSet::build(per_app, all, Some(&current)).map_err(Refused::Config)?;
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
-        if self.started.load(Ordering::SeqCst) {
+        if self.scheduling.load(Ordering::SeqCst) {
             self.start_schedules(&app);
         }
         Ok(app)
@@ -447,11 +450,8 @@ impl Server {
         {
             let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
             let _ = self.apps_runtime.set(tokio::runtime::Handle::current());
-            self.started.store(true, Ordering::SeqCst);
-            for app in self.current().all.iter() {
-                self.start_schedules(app);
-            }
         }
+        let leasing = tokio::spawn(self.clone().take_scheduler_lease());
         let drain = self.runtime.platform().serve.drain_timeout.get();
         let gate = connections::Gate::new(connections::ClientLimits::of(
             &self.runtime.platform().serve,
@@ -479,6 +479,11 @@ impl Server {
         )
         .await;
         drop(listener);
+        leasing.abort();
+        {
+            let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+            self.scheduling.store(false, Ordering::SeqCst);
+        }
         let stopped: Vec<ScheduleTasks> = self
             .schedules
             .lock()
@@ -494,7 +499,53 @@ impl Server {
             _ = tokio::time::sleep(drain) => eprintln!("warden: drain timeout; closing remaining connections"),
         }
         drop(watch);
+        // Another host may run the schedules from now on.
+        *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
+    }
+
+    /// Takes the data directory's scheduler lease, waiting for it while
+    /// another host holds it, then starts every app's schedules.
+    async fn take_scheduler_lease(self: Arc<Self>) {
+        let dir = self.runtime.data_dir().to_path_buf();
+        let mut waiting = false;
+        loop {
+            match crate::scheduler_lease::try_take(&dir) {
+                Ok(Some(lease)) => {
+                    let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+                    *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = Some(lease);
+                    self.scheduling.store(true, Ordering::SeqCst);
+                    for app in self.current().all.iter() {
+                        self.start_schedules(app);
+                    }
+                    if waiting {
+                        eprintln!(
+                            "warden: this host now runs the schedules of {}",
+                            dir.display()
+                        );
+                    }
+                    return;
+                }
+                Ok(None) if !waiting => eprintln!(
+                    "warden: another host runs the schedules of {} ({}); this one serves requests and takes over when that host stops",
+                    dir.display(),
+                    crate::scheduler_lease::holder(&dir)
+                ),
+                Err(e) if !waiting => eprintln!(
+                    "warden: the scheduler lease {} cannot be taken ({e}); schedules wait, retrying every {} s",
+                    crate::scheduler_lease::path(&dir).display(),
+                    crate::scheduler_lease::RETRY.as_secs()
+                ),
+                _ => {}
+            }
+            waiting = true;
+            tokio::time::sleep(crate::scheduler_lease::RETRY).await;
+        }
+    }
+
+    /// Whether this host runs the schedules of its data directory.
+    pub fn runs_schedules(&self) -> bool {
+        self.scheduling.load(Ordering::SeqCst)
     }
 }
 
