@@ -479,6 +479,30 @@ fn requests_per_minute_refuses_the_invocation_with_a_quota_error() {
 }
 
 #[test]
+fn a_head_answer_keeps_the_length_it_declares_and_a_get_is_framed_by_its_body() {
+    let upstream = Upstream::start();
+    let host = host_with(&upstream, LOOPBACK_ALLOWED);
+    let allowed = format!("\"http://127.0.0.1:{}\"", upstream.addr.port());
+    let length_of = |method: &str| {
+        let report = fetch(&host, &allowed, &[method, &upstream.url("/plain")]);
+        let out = text(&report.stdout);
+        let lengths: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("header content-length: "))
+            .map(str::to_string)
+            .collect();
+        (lengths, out)
+    };
+    let body = "ok from upstream";
+    let (lengths, out) = length_of("GET");
+    assert_eq!(lengths, [body.len().to_string()], "{out}");
+    // A HEAD answer has no body; its length describes the resource.
+    let (lengths, out) = length_of("HEAD");
+    assert_eq!(lengths, [body.len().to_string()], "{out}");
+    assert!(out.contains("body \n") || out.ends_with("body "), "{out}");
+}
+
+#[test]
 fn dlp_redacts_bodies_to_public_hosts_and_blocks_where_configured() {
     let upstream = Upstream::start();
     let host = host_with(

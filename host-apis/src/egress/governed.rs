@@ -382,7 +382,17 @@ impl GovernedEgress {
         record.bytes_out = bytes_out;
         match result {
             Ok(mut inbound) => {
-                // The guest gets the body Warden read, framed to match.
+                // The guest gets the body Warden read, framed to match —
+                // except where a response has no body by definition (a
+                // HEAD, 204, 304: RFC 9110 §8.6), whose `content-length`
+                // describes the resource and is kept when it is a number.
+                let bodiless =
+                    request.method == http::Method::HEAD || matches!(inbound.status, 204 | 304);
+                let declared = inbound
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
                 let framing: Vec<http::HeaderName> = inbound
                     .headers
                     .keys()
@@ -392,10 +402,16 @@ impl GovernedEgress {
                 for name in framing {
                     inbound.headers.remove(name);
                 }
-                inbound.headers.insert(
-                    http::header::CONTENT_LENGTH,
-                    http::HeaderValue::from(inbound.body.len()),
-                );
+                let length = match (bodiless, declared) {
+                    (true, Some(n)) if inbound.status != 204 => Some(n),
+                    (true, _) => None,
+                    (false, _) => Some(inbound.body.len() as u64),
+                };
+                if let Some(n) = length {
+                    inbound
+                        .headers
+                        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
+                }
                 record.status = Some(inbound.status);
                 record.bytes_in = inbound.bytes_in;
                 self.ctx.meter.record(
