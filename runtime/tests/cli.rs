@@ -13,6 +13,8 @@ fn warden(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(args)
         .env("WARDEN_DATA_DIR", data_dir)
+        .env_remove("WARDEN_TOKEN")
+        .env_remove("WARDEN_SERVER")
         .output()
         .expect("run warden")
 }
@@ -271,11 +273,34 @@ fn secrets_are_set_from_stdin_listed_without_values_rotated_and_audited() {
 fn a_killed_app_stays_killed_across_runs_until_unkilled() {
     let data = tempfile::tempdir().expect("temp dir");
     let manifest = fixture_manifest(data.path(), "noop_handler", "");
+    let first = warden(data.path(), &["run", &manifest, "--input", "x"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    // No host serves this data directory: a kill would stop nothing now,
+    // so it is refused and not recorded unless asked for --offline.
     let kill = warden(
         data.path(),
         &["kill", "noop-handler", "--reason", "leaking"],
     );
+    assert_eq!(kill.status.code(), Some(4), "{}", text(&kill.stderr));
+    assert!(text(&kill.stderr).contains("no running host serves"));
+    assert!(!data.path().join("killed.json").exists());
+    // A name the data directory does not know is a mistake, not a kill.
+    let typo = warden(
+        data.path(),
+        &["kill", "noop-handlr", "--reason", "leaking", "--offline"],
+    );
+    assert_eq!(typo.status.code(), Some(3), "{}", text(&typo.stderr));
+    assert!(
+        text(&typo.stderr).contains("it knows: noop-handler"),
+        "{}",
+        text(&typo.stderr)
+    );
+    let kill = warden(
+        data.path(),
+        &["kill", "noop-handler", "--reason", "leaking", "--offline"],
+    );
     assert_eq!(kill.status.code(), Some(0), "{}", text(&kill.stderr));
+    assert!(text(&kill.stdout).contains("recorded offline"));
     let run = warden(data.path(), &["run", &manifest, "--input", "x"]);
     assert_eq!(run.status.code(), Some(20), "{}", text(&run.stderr));
     assert!(text(&run.stderr).contains("stopped by an operator"));
@@ -295,5 +320,54 @@ fn a_killed_app_stays_killed_across_runs_until_unkilled() {
     assert!(
         audit.contains("app.killed") && audit.contains("leaking") && audit.contains("app.unkilled"),
         "{audit}"
+    );
+}
+
+#[test]
+fn an_empty_or_relative_xdg_data_home_counts_as_unset() {
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    for xdg in ["", "relative/dir"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["kill", "x", "--reason", "r", "--offline"])
+            .current_dir(cwd.path())
+            .env_remove("WARDEN_DATA_DIR")
+            .env_remove("WARDEN_TOKEN")
+            .env_remove("WARDEN_SERVER")
+            .env("XDG_DATA_HOME", xdg)
+            .env("HOME", home.path())
+            .output()
+            .expect("run warden");
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        let expected = home.path().join(".local/share/warden");
+        assert!(
+            err.contains(&expected.display().to_string()),
+            "{xdg:?}: {err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(cwd.path()).expect("cwd").count(),
+            0,
+            "{xdg:?}: nothing created in the working directory"
+        );
+    }
+}
+
+#[test]
+fn a_token_in_the_environment_sends_a_kill_to_the_server_not_the_local_files() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["kill", "payroll", "--reason", "drill"])
+        .env("WARDEN_DATA_DIR", data.path())
+        .env("WARDEN_TOKEN", "wdn_not_a_real_token")
+        .env_remove("WARDEN_SERVER")
+        .output()
+        .expect("run warden");
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("127.0.0.1:8081"), "{err}");
+    assert!(
+        !data.path().join("killed.json").exists(),
+        "nothing written locally"
     );
 }

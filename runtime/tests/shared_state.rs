@@ -15,6 +15,8 @@ fn warden(data: &std::path::Path, args: &[&str]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(args)
         .env("WARDEN_DATA_DIR", data)
+        .env_remove("WARDEN_TOKEN")
+        .env_remove("WARDEN_SERVER")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -25,6 +27,17 @@ fn warden(data: &std::path::Path, args: &[&str]) -> std::process::Child {
 fn ten_kills_at_once_are_all_kept_and_audited() {
     let data = tempfile::tempdir().unwrap();
     let names: Vec<String> = (0..10).map(|i| format!("k{i:02}")).collect();
+    // The input: a host serving the ten apps, killed from ten
+    // processes at once.
+    let manifests: Vec<String> = names
+        .iter()
+        .map(|n| noop_app(data.path(), n, "").display().to_string())
+        .collect();
+    let args: Vec<&str> = manifests
+        .iter()
+        .flat_map(|m| ["--app", m.as_str()])
+        .collect();
+    let host = Host::start(data.path(), &args);
     let children: Vec<_> = names
         .iter()
         .map(|n| warden(data.path(), &["kill", n, "--reason", "drill"]))
@@ -45,6 +58,19 @@ fn ten_kills_at_once_are_all_kept_and_audited() {
     }
     let audit = std::fs::read_to_string(data.path().join("audit.jsonl")).unwrap();
     assert_eq!(audit.matches("\"app.killed\"").count(), 10);
+    for name in &names {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while request(host.app_addr, "POST", &format!("/{name}"), "x").status != 503
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            request(host.app_addr, "POST", &format!("/{name}"), "x").status,
+            503,
+            "{name} is stopped"
+        );
+    }
 }
 
 #[test]
@@ -195,7 +221,17 @@ fn the_data_directory_and_its_files_are_private_and_looser_ones_are_reported() {
     .wait_with_output()
     .unwrap();
     assert!(out.status.success());
-    let _ = warden(&data, &["kill", "x", "--reason", "drill"]).wait_with_output();
+    let app = noop_app(parent.path(), "x", "");
+    let host = Host::start(&data, &["--app", app.to_str().unwrap()]);
+    let out = warden(&data, &["kill", "x", "--reason", "drill"])
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    host.stop();
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700);
     for entry in std::fs::read_dir(&data).unwrap().flatten() {

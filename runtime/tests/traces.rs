@@ -92,6 +92,45 @@ fn served_requests_become_span_trees_that_warden_traces_shows() {
 }
 
 #[test]
+fn requests_refused_because_the_app_is_killed_are_traced() {
+    let data = tempfile::tempdir().unwrap();
+    let noop = noop_app(data.path(), "noop", "");
+    let host = Host::start(data.path(), &["--app", noop.to_str().unwrap()]);
+    assert_eq!(request(host.app_addr, "POST", "/noop", "ok").status, 200);
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["kill", "noop", "--reason", "drill"])
+        .env("WARDEN_DATA_DIR", data.path())
+        .env_remove("WARDEN_TOKEN")
+        .env_remove("WARDEN_SERVER")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("stop it within"),
+        "the kill says a running host applies it"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while request(host.app_addr, "POST", "/noop", "ok").status != 503
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(request(host.app_addr, "POST", "/noop", "ok").status, 503);
+    host.stop();
+    let out = warden(data.path(), &["traces", "noop", "--errors", "--json"]);
+    let killed = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|t| t["outcome"] == "killed")
+        .count();
+    assert!(killed >= 1, "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
 fn traces_without_a_span_store_say_how_to_get_one() {
     let data = tempfile::tempdir().unwrap();
     let out = warden(data.path(), &["traces", "x"]);

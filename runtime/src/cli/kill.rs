@@ -1,6 +1,6 @@
 //! `warden kill` / `warden unkill`: the operator's stop switch.
 
-use super::{ConfigArgs, EXIT_CONFIG, actor};
+use super::{ConfigArgs, DEFAULT_SERVER, EXIT_CONFIG, actor};
 use clap::Args;
 use std::process::ExitCode;
 
@@ -9,11 +9,17 @@ use std::process::ExitCode;
 /// until `warden unkill`; audited.
 #[derive(Args)]
 #[command(after_help = "Examples:
-  warden kill expense-dashboard --reason \"exfiltrating customer emails\"
-  warden unkill expense-dashboard
+  WARDEN_TOKEN=... warden kill expense-dashboard --reason \"exfiltrating customer emails\"
+  warden kill expense-dashboard --reason \"...\" --config /etc/warden/warden.toml
+  warden kill expense-dashboard --reason \"...\" --offline   # no host running: applies at the next start
 
-A host serving from the same data directory picks the change up within
-~200 ms.")]
+Where the kill goes: --server (or WARDEN_SERVER) — or WARDEN_TOKEN alone, with
+no --config and no --offline — sends it to a running host's admin API
+(default http://127.0.0.1:8081). Otherwise it is written to the data directory
+of --config (or the default one): the app must be one that directory knows
+(exit 3 names those it knows), and a host must be serving it, which picks the
+kill up within ~200 ms; with no host running, nothing is recorded and the exit
+code is 4 unless --offline is given.")]
 pub struct KillArgs {
     app: String,
     /// Why: recorded in the audit log.
@@ -23,8 +29,26 @@ pub struct KillArgs {
     /// instead of writing the local data directory.
     #[arg(long, env = "WARDEN_SERVER")]
     server: Option<String>,
+    /// Record the kill even though no running host serves the data
+    /// directory (it applies when a host starts).
+    #[arg(long)]
+    offline: bool,
     #[command(flatten)]
     config: ConfigArgs,
+}
+
+/// Exit code of a local kill that no running host would apply.
+pub const EXIT_NOT_SERVED: u8 = 4;
+
+/// Where a kill or unkill goes: the admin API at `server`, or — when only
+/// a token is in the environment and nothing points at a local data
+/// directory — the admin API's default address.
+fn remote(server: &Option<String>, config: &ConfigArgs, offline: bool) -> Option<String> {
+    let token = std::env::var("WARDEN_TOKEN").is_ok_and(|t| !t.trim().is_empty());
+    server
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| (token && config.config.is_none() && !offline).then(|| DEFAULT_SERVER.into()))
 }
 
 /// Let a killed app run again; audited.
@@ -40,35 +64,86 @@ pub struct UnkillArgs {
 }
 
 pub fn kill(args: KillArgs) -> ExitCode {
-    if let Some(server) = &args.server {
+    if let Some(server) = remote(&args.server, &args.config, args.offline) {
         let body = serde_json::json!({ "reason": args.reason });
         return super::client::report(super::client::call(
-            server,
+            &server,
             "POST",
             &format!("/v1/apps/{}/kill", args.app),
             Some(body),
         ));
     }
+    let platform = match args.config.load() {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let dir = platform.data_dir();
+    if !dir.is_dir() {
+        eprintln!(
+            "warden: {} does not exist: no host has run with this data directory, so there is nothing to kill\n  fix: pass --config with the warden.toml of the host that serves `{}`, or --server with its admin API",
+            dir.display(),
+            args.app
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let runtime = match args.config.runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
-    match runtime.kill(&args.app, &args.reason, &actor()) {
-        Ok(()) => {
-            println!("killed `{}`: {}", args.app, args.reason);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("warden: could not record the kill: {e}");
-            ExitCode::from(EXIT_CONFIG)
-        }
+    let hosts = warden_runtime::presence::live(&dir);
+    let known = warden_runtime::known_apps::known_apps(&runtime, &hosts);
+    if !known.contains(&args.app) {
+        let list: Vec<&str> = known.iter().map(String::as_str).collect();
+        eprintln!(
+            "warden: {} knows no app `{}`; it knows: {}\n  fix: check the name, or point at the host that serves it with --config or --server",
+            dir.display(),
+            args.app,
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(", ")
+            }
+        );
+        return ExitCode::from(EXIT_CONFIG);
     }
+    if hosts.is_empty() && !args.offline {
+        eprintln!(
+            "warden: no running host serves {}, so nothing would stop now; nothing was recorded\n  fix: kill through the host that serves `{}` (--server URL, or --config with its warden.toml), or pass --offline to record the kill for the next start",
+            dir.display(),
+            args.app
+        );
+        return ExitCode::from(EXIT_NOT_SERVED);
+    }
+    if let Err(e) = runtime.kill(&args.app, &args.reason, &actor()) {
+        eprintln!("warden: could not record the kill: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    println!("killed `{}`: {}", args.app, args.reason);
+    let serving: Vec<String> = hosts
+        .iter()
+        .filter(|h| h.apps.contains(&args.app))
+        .map(|h| h.pid.to_string())
+        .collect();
+    if !serving.is_empty() {
+        println!(
+            "the host(s) serving it (pid {}) stop it within ~200 ms",
+            serving.join(", ")
+        );
+    } else if hosts.is_empty() {
+        println!("recorded offline: it applies when a host starts on this data directory");
+    } else {
+        println!(
+            "recorded: no running host serves `{}` now; it stays killed when one does",
+            args.app
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 pub fn unkill(args: UnkillArgs) -> ExitCode {
-    if let Some(server) = &args.server {
+    if let Some(server) = remote(&args.server, &args.config, false) {
         return super::client::report(super::client::call(
-            server,
+            &server,
             "POST",
             &format!("/v1/apps/{}/unkill", args.app),
             None,

@@ -19,6 +19,9 @@ use std::process::ExitCode;
 /// Exit code for a configuration or manifest error.
 pub const EXIT_CONFIG: u8 = 3;
 
+/// The admin API's default address (`serve.admin_listen`).
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8081";
+
 #[derive(Parser)]
 #[command(
     name = "warden",

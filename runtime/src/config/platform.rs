@@ -305,17 +305,20 @@ impl PlatformConfig {
 
     /// The data directory: `data_dir` if set, else `$WARDEN_DATA_DIR`, else
     /// `$XDG_DATA_HOME/warden`, else `~/.local/share/warden`, else `.warden`.
+    /// An empty variable counts as unset, and a relative `XDG_DATA_HOME` is
+    /// ignored, as the XDG Base Directory Specification says.
     pub fn data_dir(&self) -> PathBuf {
         if let Some(dir) = &self.data_dir {
             return dir.clone();
         }
-        if let Some(dir) = std::env::var_os("WARDEN_DATA_DIR") {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        if let Some(dir) = var("WARDEN_DATA_DIR") {
             return PathBuf::from(dir);
         }
-        if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        if let Some(dir) = var("XDG_DATA_HOME").filter(|d| std::path::Path::new(d).is_absolute()) {
             return PathBuf::from(dir).join("warden");
         }
-        if let Some(home) = std::env::var_os("HOME") {
+        if let Some(home) = var("HOME") {
             return PathBuf::from(home).join(".local/share/warden");
         }
         PathBuf::from(".warden")

@@ -322,6 +322,15 @@ impl Registry {
             .optional()
     }
 
+    /// The names of every app with a deploy that claims its name.
+    pub fn names(&self) -> rusqlite::Result<std::collections::BTreeSet<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT DISTINCT app FROM deployments WHERE {CLAIMING}"
+        ))?;
+        stmt.query_map([], |r| r.get(0))?.collect()
+    }
+
     /// Marks every deploy of `app` deleted and drops its quota override,
     /// freeing its name; returns how many deploys were marked.
     pub fn delete_app(&self, app: &str, by: &str) -> rusqlite::Result<usize> {

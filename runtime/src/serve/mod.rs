@@ -59,6 +59,19 @@ impl ServedApp {
     }
 }
 
+/// What an invocation sees of a request's head.
+fn http_parts(parts: http::request::Parts, path: String) -> HttpParts {
+    HttpParts {
+        method: parts.method,
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or(path),
+        headers: parts.headers,
+    }
+}
+
 /// Why an app was not installed.
 #[derive(Debug)]
 pub enum Refused {
@@ -168,6 +181,8 @@ pub struct Server {
     /// [`crate::scheduler_lease`]): only then do schedules run here.
     scheduling: std::sync::atomic::AtomicBool,
     lease: std::sync::Mutex<Option<crate::scheduler_lease::Lease>>,
+    /// This host's presence file while it serves (see [`crate::presence`]).
+    presence: std::sync::Mutex<Option<crate::presence::Presence>>,
     requests: AtomicU64,
     /// The random key of request ids.
     ids: std::hash::RandomState,
@@ -189,6 +204,7 @@ impl Server {
             schedules: std::sync::Mutex::default(),
             scheduling: std::sync::atomic::AtomicBool::new(false),
             lease: std::sync::Mutex::default(),
+            presence: std::sync::Mutex::default(),
             requests: AtomicU64::new(0),
             ids: std::hash::RandomState::new(),
         })
@@ -247,6 +263,7 @@ impl Server {
         let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
         let set = AppSet::build(per_app, all, Some(&current)).map_err(Refused::Config)?;
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        self.publish();
         if self.scheduling.load(Ordering::SeqCst) {
             self.start_schedules(&app);
         }
@@ -271,6 +288,7 @@ impl Server {
         let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
         let set = AppSet::build(per_app, all, Some(&current))?;
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        self.publish();
         let mut schedules = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, tasks)) = schedules.remove(name) {
             for task in tasks {
@@ -278,6 +296,23 @@ impl Server {
             }
         }
         Ok(Some(removed))
+    }
+
+    /// Writes the names of the apps served now into this host's presence
+    /// file, if it has one. Called with `changing` held.
+    fn publish(&self) {
+        let presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(presence) = presence.as_ref() {
+            let names = self
+                .current()
+                .all
+                .iter()
+                .map(|a| a.name().to_string())
+                .collect();
+            if let Err(e) = presence.serving(names) {
+                eprintln!("warden: the presence file could not be updated: {e}");
+            }
+        }
     }
 
     /// (Re)starts the schedules of `app`, stopping those of the version it
@@ -367,14 +402,20 @@ impl Server {
         else {
             return respond::error(StatusCode::NOT_FOUND, "no app serves this path", &id);
         };
-        if served.is_killed() {
-            return respond::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "this app has been stopped by an operator",
-                &id,
-            );
-        }
         let (parts, body) = request.into_parts();
+        if served.is_killed() {
+            // Refused before its body is read, and traced like every other
+            // refusal: the invocation ends at its kill check, before the guest.
+            drop(body);
+            let report = self
+                .runtime
+                .invoke(
+                    &served.app,
+                    InvocationRequest::http(http_parts(parts, path), Vec::new()),
+                )
+                .await;
+            return respond::from_report(report, &id);
+        }
         let serve = &self.runtime.platform().serve;
         let max = serve.max_request_body.as_usize();
         let reading =
@@ -405,18 +446,12 @@ impl Server {
         let Ok(_permit) = served.concurrency.try_acquire() else {
             return respond::too_many("too many requests in flight for this app", 1, &id);
         };
-        let http = HttpParts {
-            method: parts.method,
-            path_and_query: parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or(path),
-            headers: parts.headers,
-        };
         let report = self
             .runtime
-            .invoke(&served.app, InvocationRequest::http(http, body.to_vec()))
+            .invoke(
+                &served.app,
+                InvocationRequest::http(http_parts(parts, path), body.to_vec()),
+            )
             .await;
         if let Err(e) = &report.result {
             eprintln!(
@@ -450,6 +485,23 @@ impl Server {
         {
             let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
             let _ = self.apps_runtime.set(tokio::runtime::Handle::current());
+            let listen = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let names = self
+                .current()
+                .all
+                .iter()
+                .map(|a| a.name().to_string())
+                .collect();
+            match crate::presence::Presence::announce(self.runtime.data_dir(), &listen, names) {
+                Ok(p) => *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = Some(p),
+                Err(e) => eprintln!(
+                    "warden: this host could not announce itself in {}/hosts ({e}); `warden kill` on this data directory will not see it — use --server",
+                    self.runtime.data_dir().display()
+                ),
+            }
         }
         let leasing = tokio::spawn(self.clone().take_scheduler_lease());
         let drain = self.runtime.platform().serve.drain_timeout.get();
@@ -501,6 +553,7 @@ impl Server {
         drop(watch);
         // Another host may run the schedules from now on.
         *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
 
