@@ -107,55 +107,98 @@ pub fn master_key(platform: &PlatformConfig, data_dir: &Path) -> anyhow::Result<
         platform.secrets.master_key_file.as_deref(),
         &data_dir.join("master.key"),
     )?;
-    if !opens_what_is_sealed(&key, data_dir) {
-        let source = if from_env {
+    let source = || {
+        if from_env {
             "WARDEN_MASTER_KEY".to_string()
         } else {
             file.display().to_string()
-        };
-        anyhow::bail!(
-            "the master key in {source} is not the key {} was sealed with\n  fix: restore the key file this data directory was created with (or set WARDEN_MASTER_KEY to its 64 hex digits); nothing is sealed under another key",
+        }
+    };
+    match check_key(&key, data_dir) {
+        KeyCheck::Opens => Ok(key),
+        KeyCheck::WrongKey => anyhow::bail!(
+            "the master key in {} is not the key {} was sealed with\n  fix: restore the key file this data directory was created with (or set WARDEN_MASTER_KEY to its 64 hex digits); nothing is sealed under another key",
+            source(),
             sealed_data(data_dir).join(" and ")
-        );
+        ),
+        KeyCheck::Unreadable(what) => anyhow::bail!(
+            "the master key in {} cannot be checked against what it sealed: {what}\n  fix: make the file readable (or restore it from a backup); nothing is sealed until the key is known to be the right one",
+            source()
+        ),
     }
-    Ok(key)
 }
 
-/// Whether `key` opens what `data_dir` has sealed: true when nothing is
-/// sealed, or when at least one secret or storage data key opens (so one
-/// tampered entry reads as tampering, not as a wrong key). A wrong key
-/// opens none.
-fn opens_what_is_sealed(key: &MasterKey, data_dir: &Path) -> bool {
+/// Whether a master key opens what a data directory has sealed.
+enum KeyCheck {
+    /// Nothing is sealed, or at least one secret or storage data key opens
+    /// (so one tampered entry reads as tampering, not as a wrong key).
+    Opens,
+    /// Something is sealed and nothing of it opens.
+    WrongKey,
+    /// What is sealed cannot be read to tell.
+    Unreadable(String),
+}
+
+fn check_key(key: &MasterKey, data_dir: &Path) -> KeyCheck {
     let mut tried = false;
     let secrets = SecretStore::open(data_dir, key.clone());
-    if let Ok(list) = secrets.list() {
-        for info in list.iter().take(16) {
-            tried = true;
-            if secrets.get(&info.name).is_ok() {
-                return true;
+    match secrets.list() {
+        Err(e) => return KeyCheck::Unreadable(e.to_string()),
+        Ok(list) => {
+            for info in list.iter().take(16) {
+                tried = true;
+                if secrets.get(&info.name).is_ok() {
+                    return KeyCheck::Opens;
+                }
             }
         }
     }
     let storage = data_dir.join("storage.db");
-    if storage.exists()
-        && let Ok(conn) = rusqlite::Connection::open_with_flags(
+    if storage.exists() {
+        let unreadable =
+            |e: rusqlite::Error| KeyCheck::Unreadable(format!("{}: {e}", storage.display()));
+        let conn = match rusqlite::Connection::open_with_flags(
             &storage,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        && let Ok(mut stmt) = conn.prepare("SELECT app, wrapped FROM data_keys LIMIT 16")
-        && let Ok(rows) = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
-    {
-        for (app, wrapped) in rows.flatten() {
-            tried = true;
-            let context = warden_host_apis::storage::data_key_context(&app);
-            if key.unwrap_key(&wrapped, context.as_bytes()).is_some() {
-                return true;
+        ) {
+            Ok(c) => c,
+            Err(e) => return unreadable(e),
+        };
+        let has_table = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'data_keys'")
+            .and_then(|mut s| s.exists([]));
+        match has_table {
+            Err(e) => return unreadable(e),
+            Ok(false) => {}
+            Ok(true) => {
+                let rows = conn
+                    .prepare("SELECT app, wrapped FROM data_keys LIMIT 16")
+                    .and_then(|mut stmt| {
+                        stmt.query_map([], |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                    });
+                match rows {
+                    Err(e) => return unreadable(e),
+                    Ok(rows) => {
+                        for (app, wrapped) in rows {
+                            tried = true;
+                            let context = warden_host_apis::storage::data_key_context(&app);
+                            if key.unwrap_key(&wrapped, context.as_bytes()).is_some() {
+                                return KeyCheck::Opens;
+                            }
+                        }
+                    }
+                }
             }
         }
     }
-    !tried
+    if tried {
+        KeyCheck::WrongKey
+    } else {
+        KeyCheck::Opens
+    }
 }
 
 /// What in `data_dir` is sealed under the master key, for an error that

@@ -483,8 +483,8 @@ fn a_head_answer_keeps_the_length_it_declares_and_a_get_is_framed_by_its_body() 
     let upstream = Upstream::start();
     let host = host_with(&upstream, LOOPBACK_ALLOWED);
     let allowed = format!("\"http://127.0.0.1:{}\"", upstream.addr.port());
-    let length_of = |method: &str| {
-        let report = fetch(&host, &allowed, &[method, &upstream.url("/plain")]);
+    let length_of = |method: &str, path: &str| {
+        let report = fetch(&host, &allowed, &[method, &upstream.url(path)]);
         let out = text(&report.stdout);
         let lengths: Vec<String> = out
             .lines()
@@ -494,12 +494,49 @@ fn a_head_answer_keeps_the_length_it_declares_and_a_get_is_framed_by_its_body() 
         (lengths, out)
     };
     let body = "ok from upstream";
-    let (lengths, out) = length_of("GET");
+    let (lengths, out) = length_of("GET", "/plain");
     assert_eq!(lengths, [body.len().to_string()], "{out}");
-    // A HEAD answer has no body; its length describes the resource.
-    let (lengths, out) = length_of("HEAD");
+    assert!(out.contains(&format!("body {body}")), "{out}");
+    // A HEAD or 304 answer has no body; its length describes the resource.
+    let (lengths, out) = length_of("HEAD", "/plain");
     assert_eq!(lengths, [body.len().to_string()], "{out}");
-    assert!(out.contains("body \n") || out.ends_with("body "), "{out}");
+    assert_eq!(out.lines().last(), Some("body "), "no body: {out}");
+    // A 204 has no length at all (RFC 9110 §8.6).
+    let (lengths, out) = length_of("GET", "/nocontent");
+    assert!(lengths.is_empty(), "{out}");
+
+    // A 304 may declare the length of what did not change (hyper never
+    // sends one, so this upstream writes its answer by hand).
+    let raw = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = raw.local_addr().unwrap().port();
+    let answering = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = raw.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        stream
+            .write_all(
+                b"HTTP/1.1 304 Not Modified\r\ncontent-length: 16\r\nconnection: close\r\n\r\n",
+            )
+            .unwrap();
+    });
+    let allowed = format!("{allowed}, \"http://127.0.0.1:{port}\"");
+    let report = fetch(
+        &host,
+        &allowed,
+        &["GET", &format!("http://127.0.0.1:{port}/cached")],
+    );
+    answering.join().unwrap();
+    let out = text(&report.stdout);
+    assert!(out.contains("status 304"), "{out}");
+    assert!(out.contains("header content-length: 16"), "{out}");
 }
 
 #[test]

@@ -104,6 +104,12 @@ fn an_admin_deletes_an_app_its_data_and_quota_and_frees_its_name() {
         .unwrap_or_else(|| panic!("audited: {audit}"));
     assert_eq!(deleted["actor"], "token:admin-user");
 
+    // Repeating it is safe (a delete that failed part way finishes so).
+    let (status, again) = a.call(Some(Role::Admin), "DELETE", "/v1/apps/payroll", "");
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["deploys_deleted"], 0, "{again}");
+    assert_eq!(again["killed"], false, "{again}");
+
     // Another creator may now take the name, even its old version string.
     let frank = a.token("frank", Role::Creator);
     let (status, out) = deploy(&a, &frank, "payroll", "1.0.0", "/payroll");
@@ -198,4 +204,28 @@ fn an_approval_cannot_put_a_route_over_an_app_another_owner_made_live_meanwhile(
     );
     let (_, versions) = a.call_with(Some(&alice), "GET", "/v1/apps/hello/versions", "");
     assert_eq!(versions["versions"][0]["status"], "pending", "{versions}");
+}
+
+#[test]
+fn a_delete_racing_a_deploy_leaves_what_is_served_matching_what_is_recorded() {
+    let a = admin_with("", &[]);
+    let erin = a.token("erin", Role::Creator);
+    let (status, out) = deploy(&a, &erin, "payroll", "1.0.0", "/payroll");
+    assert_eq!(status, 201, "{out}");
+    std::thread::scope(|scope| {
+        let deploying = scope.spawn(|| deploy(&a, &erin, "payroll", "1.0.1", "/payroll"));
+        let (status, out) = a.call(Some(Role::Admin), "DELETE", "/v1/apps/payroll", "");
+        assert_eq!(status, 200, "{out}");
+        let (status, out) = deploying.join().unwrap();
+        // Either order is fine; what is served must match the record.
+        assert!(matches!(status, 201 | 403), "{status} {out}");
+    });
+    let (_, versions) = a.call(Some(Role::Auditor), "GET", "/v1/apps/payroll/versions", "");
+    let active = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["status"] == "active");
+    let served = request(a.running.addr, "GET", "/payroll", "").status == 200;
+    assert_eq!(served, active, "{versions}");
 }

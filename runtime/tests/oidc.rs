@@ -382,3 +382,87 @@ fn a_config_with_both_or_neither_jwks_source_or_a_plain_http_url_is_refused() {
         warden_runtime::config::PlatformConfig::load(&path).expect(fine);
     }
 }
+
+#[test]
+fn the_host_log_says_why_a_jwt_was_refused_escaped_and_at_most_once_a_second() {
+    use support::process::{Host, noop_app};
+    let k1 = key("k1");
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, json!({ "keys": [k1.jwk] }).to_string()).unwrap();
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin.oidc]\nissuer = \"https://idp.test\"\naudience = \"warden\"\njwks_file = \"{}\"\nname_claim = \"email\"\n",
+            jwks.display()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let app = noop_app(dir.path(), "noop", "");
+    let mut host = Host::start(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--app",
+            app.to_str().unwrap(),
+        ],
+    );
+    let mut expired = claims("ada@example.com", json!("admin"));
+    expired["exp"] = json!(now() - 3600);
+    let admin = host.admin_addr();
+    let send = |token: &str| {
+        let auth = format!("Bearer {token}");
+        support::block_on(support::serving::send_with(
+            admin,
+            "GET",
+            "/v1/apps",
+            "",
+            &[("authorization", auth.as_str())],
+        ))
+        .status
+    };
+    assert_eq!(send(&sign(&k1, "k1", expired)), 401);
+    assert!(
+        host.wait_line(
+            "a JWT was refused: JWT rejected: ExpiredSignature",
+            std::time::Duration::from_secs(10)
+        ),
+        "the reason is in the host's log"
+    );
+    // A forged `kid` with a line break cannot forge a log line, and a burst
+    // of refusals is summed up rather than written one per request.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let started = std::time::Instant::now();
+    let forged = sign(
+        &k1,
+        "k9\nwarden: all is well",
+        claims("a@b.c", json!("admin")),
+    );
+    for _ in 0..20 {
+        assert_eq!(send(&forged), 401);
+    }
+    let seconds = started.elapsed().as_secs();
+    let lines = host.stop();
+    let refusals: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("a JWT was refused"))
+        .collect();
+    assert!(
+        !lines.iter().any(|l| l.starts_with("warden: all is well")),
+        "{lines:?}"
+    );
+    assert!(
+        refusals
+            .iter()
+            .any(|l| l.contains("no key `k9\\nwarden: all is well`")),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals.len() as u64 <= seconds + 2,
+        "{} lines for 21 refusals in {seconds} s: {refusals:?}",
+        refusals.len()
+    );
+}

@@ -156,13 +156,13 @@ impl StorageContext {
     }
 }
 
-/// The app's data key: unwrapped from the store, or created and stored.
 /// What an app's data key is wrapped under besides the master key, so a
 /// wrapped key moved to another app's row does not open.
 pub fn data_key_context(app: &str) -> String {
     format!("warden-data-key:{app}")
 }
 
+/// The app's data key: unwrapped from the store, or created and stored.
 fn data_key(app: &str, store: &dyn KvStore, master: &MasterKey) -> Result<[u8; 32], Problem> {
     let context = data_key_context(app);
     let fail =

@@ -127,9 +127,16 @@ pub async fn inspect(
             .collect::<Vec<_>>()
     );
     // Which host holds the lease is in the hosts' logs, not in answers.
-    if !app.schedules.is_empty() && !state.server.runs_schedules() {
-        out["scheduler"] =
-            json!("another host on this data directory; this one takes over when it stops");
+    if !app.schedules.is_empty() {
+        use crate::serve::SchedulerLease;
+        out["scheduler"] = json!(match state.server.scheduler_lease() {
+            SchedulerLease::Held => "this host",
+            SchedulerLease::OtherHost =>
+                "another host on this data directory; this one takes over when it stops",
+            SchedulerLease::Failed =>
+                "none: this host cannot take the scheduler lease (see its log) and keeps trying",
+            SchedulerLease::NotTried => "not started yet",
+        });
     }
     if let Some(stats) = state.server.schedule_stats(app.name()) {
         use std::sync::atomic::Ordering::Relaxed;

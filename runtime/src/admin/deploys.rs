@@ -32,15 +32,6 @@ pub struct DeployBody {
     component_sha256: Option<String>,
 }
 
-fn name_taken(name: &str) -> ApiError {
-    ApiError(
-        StatusCode::FORBIDDEN,
-        format!(
-            "app.toml: app.name: app `{name}` belongs to someone else\n  fix: pick another app.name"
-        ),
-    )
-}
-
 /// Serves `app` from now on; `owned` applies the route rules for owners
 /// (a creator's deploy). A route conflict is 403, anything else 409, both
 /// without the host's paths.
@@ -107,19 +98,12 @@ pub async fn deploy(
     require(&principal, &[Role::Creator, Role::Admin])?;
     let place = deploy_place(&state, &principal)?;
     let limit = super::inline_deploy_limit(state.server.runtime().platform());
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
-        if too_large {
-            ApiError(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the deploy body is too large for an inline component; upload the component with PUT /v1/components and deploy it by `component_sha256` (warden deploy does)".into(),
-            )
-        } else {
-            ApiError(StatusCode::BAD_REQUEST, format!("the deploy body could not be read: {e}"))
-        }
-    })?;
+    let bytes = super::read_body_within(
+        body,
+        limit,
+        "the deploy body is too large for an inline component; upload the component with PUT /v1/components and deploy it by `component_sha256` (warden deploy does)",
+    )
+    .await?;
     let body: DeployBody = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -154,6 +138,7 @@ async fn deploy_checked(
     let manifest = AppManifest::parse(label, &body.manifest).map_err(|e| bad(e.to_string()))?;
     let table: toml::Table = toml::from_str(&body.manifest).map_err(|e| bad(e.to_string()))?;
     let name = manifest.app.name.clone();
+    let _app = state.app_locks.lock(&name).await;
     let owner = match (principal.role, &manifest.app.owner) {
         (Role::Creator, Some(owner)) if *owner != principal.name => {
             return Err(ApiError(
@@ -183,7 +168,10 @@ async fn deploy_checked(
                 .loaded(&name)
                 .is_some_and(|a| taken(a.manifest.app.owner.as_deref())))
     {
-        return Err(name_taken(&name));
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            Refusal::NameTaken(name.clone()).to_string(),
+        ));
     }
     // Checked again when it goes live (install_owned); here it spares the
     // creator an upload and a compile that cannot be served.
@@ -259,7 +247,9 @@ async fn deploy_checked(
             Some(refusal @ Refusal::VersionTaken(_)) => {
                 ApiError(StatusCode::CONFLICT, refusal.to_string())
             }
-            Some(Refusal::NameTaken) => name_taken(&name),
+            Some(refusal @ Refusal::NameTaken(_)) => {
+                ApiError(StatusCode::FORBIDDEN, refusal.to_string())
+            }
             None => ApiError::internal("the deploy could not be stored", format!("{e:#}")),
         })?;
     drop(component);
@@ -305,9 +295,12 @@ async fn deploy_checked(
             let _ = registry.fail(deployment.id, &e.1);
             return Err(e);
         }
-        registry
+        let activated = registry
             .activate(deployment.id, None)
             .map_err(|e| ApiError::internal("the deploy could not be recorded", e))?;
+        if !activated {
+            return Err(withdrawn(state, &name, &deployment));
+        }
     } else {
         registry
             .hold(deployment.id, &reasons)
@@ -438,6 +431,7 @@ pub async fn approve(
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Reviewer])?;
     let body: ReviewBody = super::read_json(body).await?.unwrap_or_default();
+    let _app = state.app_locks.lock(&name).await;
     let mut deployment = pending_for(&state, &principal, &name, &body)?;
     deployment.approved = true;
     let runtime = state.server.runtime().clone();
@@ -451,12 +445,15 @@ pub async fn approve(
     let owned = deployment.deployed_as.as_deref() != Some(Role::Admin.as_str());
     install(&state, app, owned)?;
     let note = body.note.unwrap_or_default();
-    state
+    let activated = state
         .server
         .runtime()
         .registry()
         .activate(deployment.id, Some((&principal.name, &note)))
         .map_err(|e| ApiError::internal("the approval could not be recorded", e))?;
+    if !activated {
+        return Err(withdrawn(&state, &name, &deployment));
+    }
     record(
         &state,
         "app.approved",
@@ -478,6 +475,7 @@ pub async fn reject(
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Reviewer])?;
     let body: ReviewBody = super::require_json(body).await?;
+    let _app = state.app_locks.lock(&name).await;
     let deployment = pending_for(&state, &principal, &name, &body)?;
     let note = body.note.unwrap_or_default();
     if note.trim().is_empty() {
@@ -507,17 +505,20 @@ pub async fn reject(
 
 /// `DELETE /v1/apps/{app}` (admin): every deploy of the app is marked
 /// deleted (kept as a record in `versions`), it stops being served and
-/// its schedules stop, its quota override and its stored data (rows and
-/// data key) are removed, and its name is free for anyone — data kept
-/// under the name would otherwise pass to the next app that takes it.
-/// The kill switch, audit entries and spans stay. An app served from a
-/// local manifest is refused (409): it is removed where it is configured.
+/// its schedules stop, its quota override, stored data (rows and data
+/// key), spans and usage tallies are removed, and its name is free for
+/// anyone — what is kept under the name would otherwise pass to the next
+/// app that takes it. The kill switch and the audit entries stay. An app
+/// served from a local manifest is refused (409): it is removed where it
+/// is configured. Safe to repeat: a delete that failed part way finishes
+/// on the next call.
 pub async fn delete(
     State(state): State<AdminState>,
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
+    let _app = state.app_locks.lock(&name).await;
     let runtime = state.server.runtime().clone();
     if state
         .server
@@ -531,13 +532,17 @@ pub async fn delete(
             ),
         ));
     }
+    let known = runtime
+        .registry()
+        .versions(&name)
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
+    if known.is_empty() {
+        return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
+    }
     let deploys = runtime
         .registry()
         .delete_app(&name, &principal.actor())
         .map_err(|e| ApiError::internal("the registry could not be changed", e))?;
-    if deploys == 0 {
-        return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
-    }
     state
         .server
         .remove(&name)
@@ -546,17 +551,44 @@ pub async fn delete(
         .storage()
         .delete_app(&name)
         .map_err(|e| ApiError::internal("its stored data could not be deleted", e))?;
+    let invocations = match &state.spans {
+        Some(spans) => spans
+            .delete_app(&name)
+            .map_err(|e| ApiError::internal("its spans could not be deleted", e))?,
+        None => 0,
+    };
+    let killed = runtime.kill_state().contains_key(&name);
     record(
         &state,
         "app.deleted",
         Some(&name),
         &principal,
-        json!({ "deploys": deploys, "storage_rows": rows }),
+        json!({ "deploys": deploys, "storage_rows": rows, "invocations": invocations }),
     )?;
     collect_after(&state);
-    Ok(Json(
-        json!({ "app": name, "deploys_deleted": deploys, "storage_rows_deleted": rows }),
-    ))
+    Ok(Json(json!({
+        "app": name,
+        "deploys_deleted": deploys,
+        "storage_rows_deleted": rows,
+        "invocations_deleted": invocations,
+        "killed": killed,
+    })))
+}
+
+/// The answer when a deploy went live in memory but its record had been
+/// withdrawn meanwhile (by another host on the data directory): the app
+/// is taken out again, so what is served matches what is recorded.
+fn withdrawn(state: &AdminState, name: &str, deployment: &Deployment) -> ApiError {
+    if let Err(e) = state.server.remove(name) {
+        eprintln!("warden: `{name}` could not be unloaded after its deploy was withdrawn: {e}");
+    }
+    ApiError(
+        StatusCode::CONFLICT,
+        format!(
+            "deploy {} of `{name}` was cancelled, reviewed or deleted while it was checked; nothing of it is served",
+            deployment.id
+        ),
+    )
 }
 
 /// `text` without the host's data-directory paths: a deploy's manifest is

@@ -25,9 +25,10 @@
 //! | `GET /dashboard`, `/dashboard.js` (static; the data needs a token) | — | — | — | — |
 //!
 //! No token: 401. A token without the role: 403. Every change is an audit
-//! event with the token's name as actor. Error bodies say what was wrong,
+//! event with the caller as actor (`token:NAME`, `oidc:NAME`). Error bodies say what was wrong,
 //! never why a token failed: that goes to the host's log.
 
+mod app_locks;
 mod apps;
 mod deploys;
 pub mod listener;
@@ -60,6 +61,8 @@ pub struct AdminState {
     pub spans: Option<Arc<crate::telemetry::store::SpanStore>>,
     /// Deploys in progress, in total and per caller.
     pub deploys: Arc<crate::caps::Caps<String>>,
+    /// One change at a time per app (deploy, review, delete).
+    pub app_locks: Arc<app_locks::AppLocks>,
 }
 
 impl AdminState {
@@ -86,6 +89,7 @@ impl AdminState {
                 runtime.platform().deploys.max_concurrent,
                 runtime.platform().deploys.max_concurrent_per_creator,
             ),
+            app_locks: Arc::default(),
             server,
             telemetry: None,
         }
@@ -149,6 +153,35 @@ pub fn record(
         .map_err(|e| ApiError::internal("the audit log could not be written", e))
 }
 
+/// Logs why a JWT was refused: escaped (the reason may quote the caller's
+/// text, such as a `kid`) and at most one line per second, saying how
+/// many refusals the quiet time left out — a flood of forged tokens does
+/// not flood the host's log.
+fn log_refusal(reason: &str) {
+    static LAST: std::sync::Mutex<(Option<std::time::Instant>, u64)> =
+        std::sync::Mutex::new((None, 0));
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let quiet = last
+        .0
+        .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1));
+    if quiet {
+        last.1 += 1;
+        return;
+    }
+    let left_out = std::mem::take(&mut last.1);
+    last.0 = Some(std::time::Instant::now());
+    drop(last);
+    let more = if left_out > 0 {
+        format!(" ({left_out} more refused in the second before)")
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "warden: admin API: a JWT was refused: {}{more}",
+        reason.escape_debug()
+    );
+}
+
 /// The one answer to a credential that does not sign in, whatever failed.
 const REFUSED: &str = "missing, unknown or invalid bearer token";
 
@@ -183,7 +216,7 @@ impl FromRequestParts<AdminState> for Principal {
                 oidc.verify(t).await.map_err(|reason| {
                     // The reason helps an operator, and would help an
                     // attacker probing which check a forged token fails.
-                    eprintln!("warden: admin API: a JWT was refused: {reason}");
+                    log_refusal(&reason);
                     unauthorized(REFUSED.into())
                 })
             }
@@ -220,23 +253,33 @@ pub const SMALL_BODY_MAX: usize = 1024 * 1024;
 /// the caller's role, so a caller without the role is refused before any
 /// of their body is read or parsed. 413 above [`SMALL_BODY_MAX`].
 pub async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, SMALL_BODY_MAX)
-        .await
-        .map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                ApiError(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the body is larger than {SMALL_BODY_MAX} bytes"),
-                )
-            } else {
-                ApiError(
-                    StatusCode::BAD_REQUEST,
-                    format!("the body could not be read: {e}"),
-                )
-            }
-        })
+    read_body_within(
+        body,
+        SMALL_BODY_MAX,
+        &format!("the body is larger than {SMALL_BODY_MAX} bytes"),
+    )
+    .await
+}
+
+/// [`read_body`] with its own `limit` and 413 message.
+pub async fn read_body_within(
+    body: axum::body::Body,
+    limit: usize,
+    too_large: &str,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let over = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if over {
+            ApiError(StatusCode::PAYLOAD_TOO_LARGE, too_large.into())
+        } else {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read: {e}"),
+            )
+        }
+    })
 }
 
 /// The body as JSON `T` (see [`read_body`]); an empty body is `None`.

@@ -204,6 +204,8 @@ impl Oidc {
                         "0.0.0.0/0".parse().map_err(|e| format!("{e}"))?,
                         "::/0".parse().map_err(|e| format!("{e}"))?,
                     ],
+                    // Requests wait for a fetch: keep it short.
+                    total_timeout: Dur(Duration::from_secs(10)),
                     ..EgressRules::default()
                 };
                 let reply = crate::platform_http::request(&url, http::Method::GET, None, &rules)
@@ -224,15 +226,17 @@ impl Oidc {
     async fn key(&self, kid: &str) -> Result<Jwk, String> {
         let mut keys = self.keys.lock().await;
         if keys.may_fetch(kid, self.settings.refresh.get()) {
-            let now = Instant::now();
-            if keys
+            let for_unknown_kid = keys
                 .cached
                 .as_ref()
-                .is_some_and(|c| c.keys.find(kid).is_none())
-            {
+                .is_some_and(|c| c.keys.find(kid).is_none());
+            let fetched = self.fetch().await;
+            // Stamped when the fetch ended, so a provider slower than the
+            // interval still gets one fetch per interval, not back to back.
+            let now = Instant::now();
+            if for_unknown_kid {
                 keys.last_for_unknown_kid = Some(now);
             }
-            let fetched = self.fetch().await;
             keys.last_attempt = Some((now, fetched.is_err()));
             match fetched {
                 Ok(set) => {

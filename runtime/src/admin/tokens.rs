@@ -138,8 +138,12 @@ impl TokenStore {
 
     /// Creates a token for `name` with `role`; returns the token (the only
     /// time it exists outside the caller).
-    /// Refused (`InvalidInput`) for a name [`name_problem`] rejects.
+    /// Refused (`InvalidInput`) for a name [`name_problem`] rejects. The
+    /// name is kept lower-cased: `Ada@example.com` and `ada@example.com`
+    /// are one person, as their OIDC sign-in is.
     pub fn create(&self, name: &str, role: Role) -> std::io::Result<String> {
+        let name = name.to_lowercase();
+        let name = name.as_str();
         if let Some(problem) = name_problem(name) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -163,20 +167,31 @@ impl TokenStore {
         Ok(token)
     }
 
-    /// The principal a presented token belongs to.
+    /// The principal a presented token belongs to. A token recorded before
+    /// names were checked, under a name [`name_problem`] rejects, signs in
+    /// no one (it could pose as an OIDC principal); the host's log says so.
     pub fn verify(&self, token: &str) -> Option<Principal> {
         let presented = hash(token);
         let mut found = None;
         for record in self.read() {
             if bool::from(record.hash.as_bytes().ct_eq(presented.as_bytes())) {
-                found = Some(Principal {
-                    name: record.name,
-                    role: record.role,
-                    via: Via::Token,
-                });
+                found = Some(record);
             }
         }
-        found
+        let record = found?;
+        let name = record.name.to_lowercase();
+        if let Some(problem) = name_problem(&name) {
+            eprintln!(
+                "warden: admin API: the token named {:?} is refused: {problem}; revoke it and create one under a plain name",
+                record.name
+            );
+            return None;
+        }
+        Some(Principal {
+            name,
+            role: record.role,
+            via: Via::Token,
+        })
     }
 
     pub fn list(&self) -> Vec<TokenRecord> {
@@ -229,5 +244,37 @@ mod tests {
             assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
         }
         assert!(!dir.path().join("tokens.json").exists(), "nothing written");
+    }
+
+    #[test]
+    fn names_are_one_case_and_a_legacy_token_with_a_bad_name_signs_in_no_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = TokenStore::new(dir.path());
+        let token = store
+            .create("Ada@Example.com", Role::Creator)
+            .expect("create");
+        assert_eq!(
+            store.verify(&token).map(|p| p.name).as_deref(),
+            Some("ada@example.com")
+        );
+        // A record written before names were checked.
+        let legacy = "wdn_legacy";
+        let mut all: Vec<TokenRecord> = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("tokens.json")).expect("read"),
+        )
+        .expect("parse");
+        all.push(TokenRecord {
+            name: "https://idp.example.com#alice".into(),
+            role: Role::Admin,
+            hash: hash(legacy),
+            created: String::new(),
+        });
+        std::fs::write(
+            dir.path().join("tokens.json"),
+            serde_json::to_vec(&all).expect("json"),
+        )
+        .expect("write");
+        assert_eq!(store.verify(legacy), None);
+        assert!(store.verify(&token).is_some());
     }
 }

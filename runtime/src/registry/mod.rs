@@ -154,7 +154,7 @@ pub enum Refusal {
     /// The version exists already (this deploy of it).
     VersionTaken(Box<Deployment>),
     /// The app's name is held by another owner.
-    NameTaken,
+    NameTaken(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -168,9 +168,9 @@ impl std::fmt::Display for Refusal {
                 d.id,
                 d.status.as_str()
             ),
-            Refusal::NameTaken => write!(
+            Refusal::NameTaken(name) => write!(
                 f,
-                "app.toml: app.name: this app belongs to someone else\n  fix: pick another app.name"
+                "app.toml: app.name: app `{name}` belongs to someone else\n  fix: pick another app.name"
             ),
         }
     }
@@ -273,7 +273,7 @@ impl Registry {
             && let Some(latest) = claims.first()
             && latest.owner.as_deref() != new.owner
         {
-            return Err(Refusal::NameTaken.into());
+            return Err(Refusal::NameTaken(new.app.to_string()).into());
         }
         if let Some(d) = claims.into_iter().find(|d| d.version == new.version) {
             return Err(Refusal::VersionTaken(Box::new(d)).into());
@@ -389,11 +389,21 @@ impl Registry {
         tx.commit()
     }
 
-    /// Makes deploy `id` the active version of its app; the version
-    /// active before is superseded. `review` records who approved it.
-    pub fn activate(&self, id: i64, review: Option<(&str, &str)>) -> rusqlite::Result<()> {
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
+    /// Makes deploy `id` the active version of its app, if it is still
+    /// pending (not cancelled, rejected or deleted meanwhile: then nothing
+    /// changes and the answer is `false`); the version active before is
+    /// superseded. `review` records who approved it.
+    pub fn activate(&self, id: i64, review: Option<(&str, &str)>) -> rusqlite::Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let pending: bool = tx.query_row(
+            "SELECT COUNT(*) FROM deployments WHERE id = ?1 AND status = 'pending'",
+            [id],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !pending {
+            return Ok(false);
+        }
         tx.execute(
             "UPDATE deployments SET status = 'superseded' WHERE status = 'active' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
             [id],
@@ -409,7 +419,8 @@ impl Registry {
                 [id],
             )?,
         };
-        tx.commit()
+        tx.commit()?;
+        Ok(true)
     }
 
     pub fn reject(&self, id: i64, by: &str, note: &str) -> rusqlite::Result<()> {

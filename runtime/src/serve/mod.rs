@@ -72,6 +72,19 @@ fn http_parts(parts: http::request::Parts, path: String) -> HttpParts {
     }
 }
 
+/// Where a host stands with its data directory's scheduler lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedulerLease {
+    /// Not tried yet (the host is starting, or not serving).
+    NotTried = 0,
+    /// This host runs the schedules.
+    Held = 1,
+    /// Another host on the data directory runs them.
+    OtherHost = 2,
+    /// The lease file could not be locked (see the host's log).
+    Failed = 3,
+}
+
 /// Why an app was not installed.
 #[derive(Debug)]
 pub enum Refused {
@@ -180,6 +193,8 @@ pub struct Server {
     /// Whether this host holds the data directory's scheduler lease (see
     /// [`crate::scheduler_lease`]): only then do schedules run here.
     scheduling: std::sync::atomic::AtomicBool,
+    /// What the last try for the lease found ([`SchedulerLease`] as u8).
+    lease_seen: std::sync::atomic::AtomicU8,
     lease: std::sync::Mutex<Option<crate::scheduler_lease::Lease>>,
     /// This host's presence file while it serves (see [`crate::presence`]).
     presence: std::sync::Mutex<Option<crate::presence::Presence>>,
@@ -203,6 +218,7 @@ impl Server {
             collecting: std::sync::atomic::AtomicBool::new(false),
             schedules: std::sync::Mutex::default(),
             scheduling: std::sync::atomic::AtomicBool::new(false),
+            lease_seen: std::sync::atomic::AtomicU8::new(SchedulerLease::NotTried as u8),
             lease: std::sync::Mutex::default(),
             presence: std::sync::Mutex::default(),
             requests: AtomicU64::new(0),
@@ -561,17 +577,19 @@ impl Server {
     /// another host holds it, then starts every app's schedules.
     async fn take_scheduler_lease(self: Arc<Self>) {
         let dir = self.runtime.data_dir().to_path_buf();
-        let mut waiting = false;
+        let mut said = String::new();
         loop {
-            match crate::scheduler_lease::try_take(&dir) {
+            let (seen, line) = match crate::scheduler_lease::try_take(&dir) {
                 Ok(Some(lease)) => {
                     let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
                     *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = Some(lease);
                     self.scheduling.store(true, Ordering::SeqCst);
+                    self.lease_seen
+                        .store(SchedulerLease::Held as u8, Ordering::SeqCst);
                     for app in self.current().all.iter() {
                         self.start_schedules(app);
                     }
-                    if waiting {
+                    if !said.is_empty() {
                         eprintln!(
                             "warden: this host now runs the schedules of {}",
                             dir.display()
@@ -579,20 +597,40 @@ impl Server {
                     }
                     return;
                 }
-                Ok(None) if !waiting => eprintln!(
-                    "warden: another host runs the schedules of {} ({}); this one serves requests and takes over when that host stops",
-                    dir.display(),
-                    crate::scheduler_lease::holder(&dir)
+                Ok(None) => (
+                    SchedulerLease::OtherHost,
+                    format!(
+                        "warden: another host runs the schedules of {} ({}); this one serves requests and takes over when that host stops",
+                        dir.display(),
+                        crate::scheduler_lease::holder(&dir)
+                    ),
                 ),
-                Err(e) if !waiting => eprintln!(
-                    "warden: the scheduler lease {} cannot be taken ({e}); schedules wait, retrying every {} s",
-                    crate::scheduler_lease::path(&dir).display(),
-                    crate::scheduler_lease::RETRY.as_secs()
+                Err(e) => (
+                    SchedulerLease::Failed,
+                    format!(
+                        "warden: the scheduler lease {} cannot be taken ({e}); schedules wait, retrying every {} s",
+                        crate::scheduler_lease::path(&dir).display(),
+                        crate::scheduler_lease::RETRY.as_secs()
+                    ),
                 ),
-                _ => {}
+            };
+            self.lease_seen.store(seen as u8, Ordering::SeqCst);
+            // Said once, and again only when it changes.
+            if line != said {
+                eprintln!("{line}");
+                said = line;
             }
-            waiting = true;
             tokio::time::sleep(crate::scheduler_lease::RETRY).await;
+        }
+    }
+
+    /// Where this host stands with its data directory's scheduler lease.
+    pub fn scheduler_lease(&self) -> SchedulerLease {
+        match self.lease_seen.load(Ordering::SeqCst) {
+            x if x == SchedulerLease::Held as u8 => SchedulerLease::Held,
+            x if x == SchedulerLease::OtherHost as u8 => SchedulerLease::OtherHost,
+            x if x == SchedulerLease::Failed as u8 => SchedulerLease::Failed,
+            _ => SchedulerLease::NotTried,
         }
     }
 

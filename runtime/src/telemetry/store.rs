@@ -551,6 +551,18 @@ impl SpanStore {
         Ok(removed)
     }
 
+    /// Removes every span and usage tally of `app` (an app deleted by an
+    /// admin: its name may pass to another owner, its history must not).
+    /// Returns the invocations removed.
+    pub fn delete_app(&self, app: &str) -> rusqlite::Result<u64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let removed = tx.execute("DELETE FROM trace_rows WHERE app = ?1", [app])? as u64;
+        tx.execute("DELETE FROM usage_buckets WHERE app = ?1", [app])?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
     /// The newest invocation spans of an app, newest first.
     pub fn roots(&self, q: &TraceQuery) -> rusqlite::Result<Vec<StoredSpan>> {
         let conn = self.conn();
@@ -742,6 +754,19 @@ mod tests {
         let names: Vec<&str> = trace.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names.len(), 3);
         assert!(names.contains(&"instantiate") && names.contains(&"call"));
+    }
+
+    #[test]
+    fn deleting_an_app_removes_its_spans_and_tallies_and_no_one_elses() {
+        let (_dir, store) = store(Duration::from_secs(3600), 1000);
+        store
+            .record(&spans(&["gone", "kept", "gone"], Duration::ZERO))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(store.count().ok(), Some(3));
+        assert_eq!(store.delete_app("gone").ok(), Some(2));
+        assert_eq!(store.count().ok(), Some(1));
+        assert_eq!(store.tally("gone", 0).map(|t| t.invocations).ok(), Some(0));
+        assert_eq!(store.tally("kept", 0).map(|t| t.invocations).ok(), Some(1));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! | path       | answer                                         |
 //! |------------|------------------------------------------------|
 //! | `/redirect`| 302 to http://127.0.0.2:1/evil                 |
+//! | `/nocontent` | 204                                          |
 //! | `/huge`    | 200 with a 12 MiB body                         |
 //! | `/bigheaders` | 200 with 32 KB of headers                   |
 //! | `/slow`    | 200 after 3 s                                  |
@@ -137,6 +138,7 @@ async fn answer(
     });
     let response = hyper::Response::builder().header("x-upstream", "yes");
     let response = match path.split('?').next().unwrap_or_default() {
+        "/nocontent" => response.status(204).body(Full::new(Bytes::new())),
         "/redirect" => response
             .status(302)
             .header("location", "http://127.0.0.2:1/evil")
