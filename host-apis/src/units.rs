@@ -93,8 +93,39 @@ impl Dur {
 }
 
 impl fmt::Display for Dur {
+    /// As people write durations: whole days, hours, minutes, seconds and
+    /// milliseconds, largest first (`90d`, `1h 30m`, `250ms`) — never
+    /// humantime's 30.44-day months (`2months 29days 2h 52m 48s` for 90d).
+    /// Below a millisecond, microseconds or nanoseconds. Parses back to
+    /// the same value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        const UNITS: [(&str, u128); 5] = [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+            ("ms", 1),
+        ];
+        let nanos = self.0.as_nanos();
+        if nanos == 0 {
+            return f.write_str("0s");
+        }
+        if !nanos.is_multiple_of(1_000_000) {
+            return if nanos.is_multiple_of(1_000) {
+                write!(f, "{}us", nanos / 1_000)
+            } else {
+                write!(f, "{nanos}ns")
+            };
+        }
+        let mut left = nanos / 1_000_000;
+        let mut parts = Vec::new();
+        for (unit, size) in UNITS {
+            if left >= size {
+                parts.push(format!("{}{unit}", left / size));
+                left %= size;
+            }
+        }
+        f.write_str(&parts.join(" "))
     }
 }
 
@@ -125,6 +156,25 @@ impl Serialize for Dur {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_shown_as_people_write_them_and_parse_back() {
+        for (text, shown) in [
+            ("90d", "90d"),
+            ("1h 30m", "1h 30m"),
+            ("90m", "1h 30m"),
+            ("250ms", "250ms"),
+            ("2s", "2s"),
+            ("1m 30s", "1m 30s"),
+            ("0s", "0s"),
+            ("1500us", "1500us"),
+            ("8h", "8h"),
+        ] {
+            let d: Dur = text.parse().unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(d.to_string(), shown, "{text}");
+            assert_eq!(shown.parse::<Dur>().ok(), Some(d), "{shown} parses back");
+        }
+    }
 
     #[test]
     fn sizes_accept_binary_and_decimal_units_and_plain_bytes() {

@@ -148,7 +148,7 @@ impl ChildCompiler {
                 let _ = std::fs::remove_file(output);
                 anyhow::bail!(
                     "compiling took longer than the platform's compile budget of {} (`deploys.compile_timeout` in warden.toml); the component has code that is unusually expensive to compile",
-                    humantime::format_duration(self.budget)
+                    crate::config::Dur(self.budget)
                 );
             }
             std::thread::sleep(Duration::from_millis(20));

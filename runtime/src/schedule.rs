@@ -92,7 +92,7 @@ pub fn parse_checked(
         if gap < rules.min_interval.get() {
             return Err(format!(
                 "`{text}` fires {} apart (at {} and {}); the platform's minimum is {}",
-                humantime::format_duration(gap),
+                crate::config::Dur(gap),
                 previous.format("%Y-%m-%d %H:%M:%S"),
                 next.format("%H:%M:%S"),
                 rules.min_interval

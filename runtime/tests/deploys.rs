@@ -72,12 +72,19 @@ fn approval_is_for_other_peoples_apps_and_unlocks_regulated_storage() {
     let (_, queue) = a.call(Some(Role::Reviewer), "GET", "/v1/reviews", "");
     assert_eq!(queue["pending"][0]["app"], "hr-notes", "{queue}");
 
-    // The creator holding a reviewer token cannot approve their own app.
+    // The creator made a reviewer (one name holds one role: the creator
+    // token is revoked in the same step) still cannot approve their own app.
     let own = a.token("creator-user", Role::Reviewer);
     let (status, refused) = a.call_with(Some(&own), "POST", "/v1/apps/hr-notes/approve", "{}");
     assert_eq!(status, 403, "{refused}");
     assert!(refused["error"].as_str().unwrap().contains("own apps"));
     assert_eq!(served(&a, "/hr"), 404);
+    let (status, refused) = a.call(Some(Role::Creator), "GET", "/v1/apps", "");
+    assert_eq!(status, 401);
+    assert!(
+        refused["error"].as_str().unwrap().contains("revoked"),
+        "{refused}"
+    );
 
     let (status, approved) = a.call(
         Some(Role::Reviewer),
@@ -91,7 +98,7 @@ fn approval_is_for_other_peoples_apps_and_unlocks_regulated_storage() {
     assert_eq!(inspect["approved"], true);
     let (_, queue) = a.call(Some(Role::Reviewer), "GET", "/v1/reviews", "");
     assert_eq!(queue["pending"].as_array().map(Vec::len), Some(0));
-    let (_, versions) = a.call(Some(Role::Creator), "GET", "/v1/apps/hr-notes/versions", "");
+    let (_, versions) = a.call(Some(Role::Auditor), "GET", "/v1/apps/hr-notes/versions", "");
     assert_eq!(versions["versions"][0]["status"], "active");
     assert_eq!(versions["versions"][0]["reviewed_by"], "reviewer-user");
     assert_eq!(

@@ -91,13 +91,18 @@ fn ten_tokens_created_at_once_all_work() {
             )
         })
         .collect();
-    for child in children {
-        assert!(child.wait_with_output().unwrap().status.success());
+    let store = warden_runtime::admin::tokens::TokenStore::new(data.path());
+    for (i, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(store.verify(&token).map(|p| p.name), Ok(format!("t{i}")));
     }
-    let tokens: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(data.path().join("tokens.json")).unwrap())
-            .unwrap();
-    assert_eq!(tokens.len(), 10);
+    assert_eq!(store.list().unwrap().len(), 10);
 }
 
 #[test]

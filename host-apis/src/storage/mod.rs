@@ -87,7 +87,7 @@ impl StorageContext {
                     format!(
                         "{ttl} is longer than the {} class keeps data ({})",
                         request.class,
-                        humantime::format_duration(rule.max_ttl)
+                        crate::units::Dur(rule.max_ttl)
                     ),
                     format!(
                         "lower the ttl, or ask the platform team about `storage.classes.{}.max_ttl`",

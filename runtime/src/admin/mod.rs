@@ -18,6 +18,8 @@
 //! | `PUT /v1/apps/{app}/quota`                 | —        | —        | yes   | —       |
 //! | `GET /v1/secrets`                          | —        | —        | yes   | yes     |
 //! | `PUT /v1/secrets/{name}`                   | —        | —        | yes   | —       |
+//! | `GET /v1/tokens`                           | —        | —        | yes   | yes     |
+//! | `POST /v1/tokens`, `DELETE /v1/tokens/{name-or-id}` | — | —      | yes   | —       |
 //! | `GET /v1/templates`                        | yes      | yes      | yes   | yes     |
 //! | `PUT /v1/templates/{name}`                 | —        | —        | yes   | —       |
 //! | `GET /v1/audit`                            | —        | —        | yes   | yes     |
@@ -35,6 +37,8 @@ pub mod listener;
 mod observe;
 pub mod oidc;
 mod operate;
+mod token_endpoints;
+pub mod token_store;
 pub mod tokens;
 mod uploads;
 
@@ -47,6 +51,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::json;
 use std::sync::Arc;
+use token_store::Refused;
 use tokens::{Principal, Role, TokenStore};
 
 #[derive(Clone)]
@@ -220,10 +225,16 @@ impl FromRequestParts<AdminState> for Principal {
                     unauthorized(REFUSED.into())
                 })
             }
-            (Some(t), _) => state
-                .tokens
-                .verify(t)
-                .ok_or_else(|| unauthorized(REFUSED.into())),
+            (Some(t), _) => state.tokens.verify(t).map_err(|refused| match refused {
+                // Its holder learns why, and what to do.
+                Refused::Expired(at) => unauthorized(format!(
+                    "this token expired at {at}; ask an admin for a new one (warden tokens create)"
+                )),
+                Refused::Revoked(at) => unauthorized(format!(
+                    "this token was revoked at {at}; ask an admin for a new one"
+                )),
+                Refused::Unknown => unauthorized(REFUSED.into()),
+            }),
             (None, _) => Err(unauthorized(REFUSED.into())),
         }
     }
@@ -343,6 +354,14 @@ pub fn router(state: AdminState) -> axum::Router {
         .route("/v1/reviews", get(deploys::pending))
         .route("/v1/secrets", get(operate::list_secrets))
         .route("/v1/secrets/{name}", put(operate::put_secret))
+        .route(
+            "/v1/tokens",
+            get(token_endpoints::list).post(token_endpoints::create),
+        )
+        .route(
+            "/v1/tokens/{which}",
+            axum::routing::delete(token_endpoints::revoke),
+        )
         .route("/v1/templates", get(operate::list_templates))
         .route("/v1/templates/{name}", put(operate::put_template))
         .route("/v1/apps/{app}/kill", post(apps::kill))

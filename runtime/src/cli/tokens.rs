@@ -1,71 +1,266 @@
-//! `warden tokens create|list`: admin API credentials.
+//! `warden tokens create|list|revoke`: admin API credentials, on this
+//! host's data directory or, with `--server`, through the admin API.
 
-use super::ConfigArgs;
+use super::{ConfigArgs, EXIT_CONFIG, actor};
 use clap::Subcommand;
+use serde_json::{Value, json};
 use std::process::ExitCode;
+use warden_runtime::admin::token_store::{NewToken, TokenError};
 use warden_runtime::admin::tokens::{Role, TokenStore};
+use warden_runtime::config::units::Dur;
 
 #[derive(Subcommand)]
 pub enum TokensCommand {
     /// Create a token; it is printed once and stored only as a hash.
-    #[command(
-        after_help = "Examples:\n  warden tokens create --name alice --role admin\n  export WARDEN_TOKEN=$(warden tokens create --name ci --role creator)"
-    )]
+    #[command(after_help = "Examples:
+  warden tokens create --name alice@example.com --role creator --ttl 8h
+  export WARDEN_TOKEN=$(warden tokens create --name ci --role creator)
+  warden tokens create --name erin --role reviewer --replace   # erin was a creator
+  WARDEN_TOKEN=$ADMIN warden tokens create --name bob --role auditor --server http://127.0.0.1:8081
+
+Every token expires: --ttl, at most admin.token_max_ttl (90d by default,
+which is also the default ttl). One name holds one role: giving a name a
+second role is refused unless --replace revokes its old tokens in the same
+step. Creating a token is audited (token.created).")]
     Create {
         /// Who holds it: the principal (owner of what they deploy, actor in
-        /// the audit log). Letters, digits, `.`, `_`, `-`, `+`, `@`. Name a
-        /// person's token by their email to make it the same principal as
-        /// their OIDC sign-in (when the provider verifies emails).
+        /// the audit log). Letters, digits, `.`, `_`, `-`, `+`, `@`; kept
+        /// lower-case. Name a person's token by their email to make it the
+        /// same principal as their OIDC sign-in.
         #[arg(long)]
         name: String,
         #[arg(long, value_enum)]
         role: Role,
+        /// How long it lives, e.g. `8h`, `30d`.
+        #[arg(long)]
+        ttl: Option<Dur>,
+        /// Revoke the name's tokens of another role in the same step.
+        #[arg(long)]
+        replace: bool,
+        /// Create it through a running host's admin API (admin token in
+        /// WARDEN_TOKEN) instead of this data directory.
+        #[arg(long)]
+        server: Option<String>,
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// List token names, roles and creation times (never tokens).
+    /// List tokens: id, name, role, expiry, last use and state (never the
+    /// tokens themselves).
+    #[command(
+        after_help = "Examples:\n  warden tokens list\n  warden tokens list --json\n  WARDEN_TOKEN=... warden tokens list --server http://127.0.0.1:8081"
+    )]
     List {
+        /// One JSON object per token instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// List through a running host's admin API.
+        #[arg(long, env = "WARDEN_SERVER")]
+        server: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Revoke a token by its id, or every active token of a name; audited
+    /// (token.revoked). A revoked token is refused saying so.
+    #[command(
+        after_help = "Examples:\n  warden tokens revoke 3f9a1c02b7de\n  warden tokens revoke alice@example.com"
+    )]
+    Revoke {
+        /// A token id (from `tokens list`) or a name.
+        which: String,
+        /// Revoke through a running host's admin API.
+        #[arg(long, env = "WARDEN_SERVER")]
+        server: Option<String>,
         #[command(flatten)]
         config: ConfigArgs,
     },
 }
 
+fn failed(e: TokenError) -> ExitCode {
+    eprintln!("warden: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// The table `tokens list` prints.
+fn print_table(tokens: &[Value]) {
+    println!(
+        "{:<12}  {:<28} {:<8} {:<20} {:<20} {:<20} STATE",
+        "ID", "NAME", "ROLE", "EXPIRES", "LAST USED", "CREATED"
+    );
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    for t in tokens {
+        let expires = if t["expires"].is_null() {
+            "never (imported)".to_string()
+        } else {
+            text(&t["expires"])
+        };
+        println!(
+            "{:<12}  {:<28} {:<8} {:<20} {:<20} {:<20} {}",
+            text(&t["id"]),
+            text(&t["name"]),
+            text(&t["role"]),
+            expires,
+            text(&t["last_used"]),
+            text(&t["created"]),
+            text(&t["state"]),
+        );
+    }
+}
+
+fn print_list(tokens: &[Value], as_json: bool) {
+    if as_json {
+        for t in tokens {
+            println!("{t}");
+        }
+    } else {
+        print_table(tokens);
+    }
+}
+
 pub fn run(cmd: TokensCommand) -> ExitCode {
     match cmd {
-        TokensCommand::Create { name, role, config } => {
+        TokensCommand::Create {
+            name,
+            role,
+            ttl,
+            replace,
+            server: Some(server),
+            ..
+        } => {
+            let body = json!({ "name": name, "role": role, "ttl": ttl, "replace": replace });
+            match super::client::call(&server, "POST", "/v1/tokens", Some(body)) {
+                Ok((201, out)) => {
+                    println!("{}", out["token"].as_str().unwrap_or_default());
+                    eprintln!(
+                        "warden: token {} for `{}` ({}) created, expires {}; it will not be shown again",
+                        out["id"].as_str().unwrap_or_default(),
+                        out["name"].as_str().unwrap_or_default(),
+                        out["role"].as_str().unwrap_or_default(),
+                        out["expires"].as_str().unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                other => super::client::report(other),
+            }
+        }
+        TokensCommand::Create {
+            name,
+            role,
+            ttl,
+            replace,
+            server: None,
+            config,
+        } => {
+            let runtime = match config.runtime() {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            let by = actor();
+            let created = TokenStore::new(runtime.data_dir()).create_audited(
+                NewToken {
+                    name: &name,
+                    role,
+                    ttl: ttl.map(Dur::get),
+                    max_ttl: runtime.platform().admin.token_max_ttl.get(),
+                    by: &by,
+                    replace,
+                },
+                runtime.audit(),
+            );
+            match created {
+                Ok(created) => {
+                    println!("{}", created.token);
+                    for old in &created.replaced {
+                        eprintln!(
+                            "warden: revoked token {} ({} as {})",
+                            old.id,
+                            old.name,
+                            old.role.as_str()
+                        );
+                    }
+                    eprintln!(
+                        "warden: token {} for `{}` ({}) created, expires {}; it will not be shown again",
+                        created.record.id,
+                        created.record.name,
+                        role.as_str(),
+                        created.record.expires.as_deref().unwrap_or("never")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => failed(e),
+            }
+        }
+        TokensCommand::List {
+            json,
+            server: Some(server),
+            ..
+        } => match super::client::call(&server, "GET", "/v1/tokens", None) {
+            Ok((200, out)) => {
+                print_list(
+                    out["tokens"].as_array().map(Vec::as_slice).unwrap_or(&[]),
+                    json,
+                );
+                ExitCode::SUCCESS
+            }
+            other => super::client::report(other),
+        },
+        TokensCommand::List {
+            json,
+            server: None,
+            config,
+        } => {
             let platform = match config.load() {
                 Ok(p) => p,
                 Err(code) => return code,
             };
             let dir = platform.data_dir();
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                eprintln!("warden: cannot create {}: {e}", dir.display());
-                return ExitCode::from(super::EXIT_CONFIG);
+            if !dir.is_dir() {
+                eprintln!(
+                    "warden: {} does not exist: no tokens were ever created there\n  fix: pass --config with your host's warden.toml, or --server with its admin API",
+                    dir.display()
+                );
+                return ExitCode::from(EXIT_CONFIG);
             }
-            match TokenStore::new(&dir).create(&name, role) {
-                Ok(token) => {
-                    println!("{token}");
-                    eprintln!(
-                        "warden: token for `{name}` ({}) created; it will not be shown again",
-                        role.as_str()
-                    );
+            match TokenStore::new(&dir).list() {
+                Ok(tokens) => {
+                    let values: Vec<Value> = tokens.iter().map(|t| json!(t)).collect();
+                    print_list(&values, json);
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
-                    eprintln!("warden: {e}");
-                    ExitCode::from(super::EXIT_CONFIG)
-                }
+                Err(e) => failed(e),
             }
         }
-        TokensCommand::List { config } => {
-            let platform = match config.load() {
-                Ok(p) => p,
+        TokensCommand::Revoke {
+            which,
+            server: Some(server),
+            ..
+        } => super::client::report(super::client::call(
+            &server,
+            "DELETE",
+            &format!("/v1/tokens/{which}"),
+            None,
+        )),
+        TokensCommand::Revoke {
+            which,
+            server: None,
+            config,
+        } => {
+            let runtime = match config.runtime() {
+                Ok(r) => r,
                 Err(code) => return code,
             };
-            for t in TokenStore::new(&platform.data_dir()).list() {
-                println!("{:<24} {:<9} {}", t.name, t.role.as_str(), t.created);
+            match TokenStore::new(runtime.data_dir()).revoke_audited(
+                &which,
+                &actor(),
+                runtime.audit(),
+            ) {
+                Ok(revoked) => {
+                    for r in revoked {
+                        println!("revoked token {} ({} as {})", r.id, r.name, r.role.as_str());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => failed(e),
             }
-            ExitCode::SUCCESS
         }
     }
 }

@@ -65,11 +65,23 @@ pub struct PlatformConfig {
 }
 
 /// `[admin]` in `warden.toml`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminSettings {
     /// Accept JWTs from this identity provider besides Warden's own tokens.
     pub oidc: Option<crate::admin::oidc::OidcSettings>,
+    /// The longest a Warden token may live, and how long one lives when
+    /// its creator names no `--ttl` (default 90 days).
+    pub token_max_ttl: Dur,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            oidc: None,
+            token_max_ttl: Dur(std::time::Duration::from_secs(90 * 86_400)),
+        }
+    }
 }
 
 /// `[serve]` in `warden.toml`.
@@ -290,6 +302,14 @@ impl PlatformConfig {
                 "engine.epoch_tick",
                 format!("{} is too fine a tick", self.engine.epoch_tick),
                 "use 1ms or more (10ms is the default)",
+            ));
+        }
+        if self.admin.token_max_ttl.get().is_zero() {
+            return Err(ConfigError::invalid(
+                path,
+                "admin.token_max_ttl",
+                "must be above zero",
+                "write how long a token may live, e.g. \"90d\" or \"8h\"",
             ));
         }
         if let Some(field) = self.deploys.zero_field() {

@@ -5,6 +5,7 @@
 use super::serving::{Running, send_with, start};
 use std::net::SocketAddr;
 use warden_runtime::admin::AdminState;
+use warden_runtime::admin::token_store::NewToken;
 use warden_runtime::admin::tokens::{Role, TokenStore};
 
 pub struct Admin {
@@ -20,15 +21,12 @@ pub struct Admin {
 pub fn admin_with(config: &str, apps: &[(&str, std::path::PathBuf, &str)]) -> Admin {
     let running = start(config, apps);
     let dir = running.server.runtime().data_dir().to_path_buf();
-    let store = TokenStore::new(&dir);
     let tokens: Vec<(Role, String)> = [Role::Creator, Role::Reviewer, Role::Admin, Role::Auditor]
         .into_iter()
         .map(|role| {
             (
                 role,
-                store
-                    .create(&format!("{}-user", role.as_str()), role)
-                    .expect("token"),
+                create_token(&dir, &format!("{}-user", role.as_str()), role),
             )
         })
         .collect();
@@ -49,11 +47,10 @@ pub fn admin_with(config: &str, apps: &[(&str, std::path::PathBuf, &str)]) -> Ad
 }
 
 impl Admin {
-    /// Creates another token (for a second creator or reviewer).
+    /// Creates another token (for a second creator or reviewer); a name
+    /// that held another role gets this one instead.
     pub fn token(&self, name: &str, role: Role) -> String {
-        TokenStore::new(self.running.server.runtime().data_dir())
-            .create(name, role)
-            .expect("token")
+        create_token(self.running.server.runtime().data_dir(), name, role)
     }
 
     /// The token made for `role`.
@@ -97,6 +94,22 @@ impl Admin {
             serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::Null),
         )
     }
+}
+
+/// A token for `name` as `role` in `dir` (revoking the name's tokens of
+/// another role), valid for a day.
+pub fn create_token(dir: &std::path::Path, name: &str, role: Role) -> String {
+    TokenStore::new(dir)
+        .create(NewToken {
+            name,
+            role,
+            ttl: None,
+            max_ttl: std::time::Duration::from_secs(86_400),
+            by: "test",
+            replace: true,
+        })
+        .expect("token")
+        .token
 }
 
 /// The JSON body of a deploy: an `app.toml` for `name` (version, then
