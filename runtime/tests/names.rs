@@ -150,6 +150,7 @@ fn two_deploys_of_one_version_at_once_record_exactly_one() {
                             owner: Some("erin"),
                             deployed_by: "erin",
                             deployed_as: "creator",
+                            manifest_sha256: "00",
                             owner_must_match: true,
                             manifest,
                             component: Some(component),

@@ -79,15 +79,52 @@ fn summary(kills: &KillState, app: &LoadedApp) -> Value {
     })
 }
 
+/// Apps not served here whose newest deploy waits for a reviewer, as the
+/// caller may see them: an app held at its first deploy exists too.
+fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> Vec<Value> {
+    let pending = state
+        .server
+        .runtime()
+        .registry()
+        .pending()
+        .unwrap_or_default();
+    let mut seen = std::collections::BTreeMap::new();
+    for d in pending.into_iter().rev() {
+        let mine =
+            principal.role != Role::Creator || d.owner.as_deref() == Some(principal.name.as_str());
+        if mine
+            && only.is_none_or(|n| n == d.app)
+            && state.server.loaded(&d.app).is_none()
+            && !seen.contains_key(&d.app)
+        {
+            seen.insert(d.app.clone(), d);
+        }
+    }
+    seen.into_values()
+        .map(|d| {
+            json!({
+                "name": d.app,
+                "version": d.version,
+                "owner": d.owner,
+                "state": "pending",
+                "deploy": d.id,
+                "reasons": d.reasons,
+                "next": format!("held for review: `warden review show {} {}` shows why; a reviewer approves it", d.app, d.version),
+            })
+        })
+        .collect()
+}
+
 pub async fn list(State(state): State<AdminState>, principal: Principal) -> Json<Value> {
     let kills = state.server.runtime().kill_state();
-    let apps: Vec<Value> = state
+    let mut apps: Vec<Value> = state
         .server
         .all_apps()
         .iter()
         .filter(|a| visible(&principal, a))
         .map(|a| summary(&kills, a))
         .collect();
+    apps.extend(held_only(&state, &principal, None));
     Json(json!({ "apps": apps }))
 }
 
@@ -96,7 +133,15 @@ pub async fn inspect(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let app = find(&state, &principal, &name)?;
+    let app = match find(&state, &principal, &name) {
+        Ok(app) => app,
+        Err(not_served) => {
+            return held_only(&state, &principal, Some(&name))
+                .pop()
+                .map(Json)
+                .ok_or(not_served);
+        }
+    };
     let mut out = summary(&state.server.runtime().kill_state(), &app);
     let today = app.egress.meter.usage(ALL, &Window::day_now());
     let limits = app.limits;

@@ -197,6 +197,7 @@ async fn deploy_checked(
             ),
         ));
     }
+    let manifest_sha256 = hex::encode(Sha256::digest(body.manifest.as_bytes()));
     let runtime = state.server.runtime().clone();
     let (component, digest) = match (&body.component, &body.component_sha256) {
         (Some(encoded), None) => {
@@ -236,6 +237,7 @@ async fn deploy_checked(
             owner: owner.as_deref(),
             deployed_by: &principal.name,
             deployed_as: principal.role.as_str(),
+            manifest_sha256: &manifest_sha256,
             owner_must_match: principal.role == Role::Creator,
             manifest: table,
             component: component.as_deref(),
@@ -285,6 +287,8 @@ async fn deploy_checked(
     let details = json!({
         "version": deployment.version,
         "digest": deployment.digest,
+        "component_sha256": deployment.digest,
+        "manifest_sha256": manifest_sha256,
         "deploy": deployment.id,
         "artifact": app.artifact,
         "status": if reasons.is_empty() { "active" } else { "pending" },
@@ -459,7 +463,14 @@ pub async fn approve(
         "app.approved",
         Some(&name),
         &principal,
-        json!({ "version": deployment.version, "deploy": deployment.id, "note": note, "reasons": deployment.reasons }),
+        json!({
+            "version": deployment.version,
+            "deploy": deployment.id,
+            "note": note,
+            "reasons": deployment.reasons,
+            "component_sha256": deployment.digest,
+            "manifest_sha256": deployment.manifest_sha256,
+        }),
     )?;
     collect_after(&state);
     Ok(Json(

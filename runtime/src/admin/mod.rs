@@ -8,7 +8,7 @@
 //!
 //! | endpoint                                   | creator  | reviewer | admin | auditor |
 //! |--------------------------------------------|----------|----------|-------|---------|
-//! | `GET /v1/apps`, `/v1/apps/{app}`, `…/versions` | own apps | all | all   | all     |
+//! | `GET /v1/apps`, `/v1/apps/{app}`, `…/versions`, `…/versions/{v}` | own apps | all | all | all |
 //! | `PUT /v1/components` (upload, streamed)    | yes      | —        | yes   | —       |
 //! | `POST /v1/apps` (deploy)                   | own apps | —        | yes   | —       |
 //! | `GET /v1/reviews` (pending deploys)        | own      | all      | all   | all     |
@@ -37,6 +37,7 @@ pub mod listener;
 mod observe;
 pub mod oidc;
 mod operate;
+mod review_show;
 mod token_endpoints;
 pub mod token_store;
 pub mod tokens;
@@ -348,6 +349,7 @@ pub fn router(state: AdminState) -> axum::Router {
         )
         .route("/v1/apps/{app}", get(apps::inspect).delete(deploys::delete))
         .route("/v1/apps/{app}/versions", get(deploys::versions))
+        .route("/v1/apps/{app}/versions/{version}", get(review_show::show))
         .route("/v1/apps/{app}/approve", post(deploys::approve))
         .route("/v1/apps/{app}/reject", post(deploys::reject))
         .route("/v1/apps/{app}/quota", put(operate::set_quota))

@@ -80,12 +80,19 @@ pub fn deploy(args: DeployArgs) -> ExitCode {
 #[derive(Args)]
 #[command(after_help = "Examples:
   WARDEN_TOKEN=... warden approve expense-dashboard --note \"scopes checked with finance\"
-  WARDEN_TOKEN=... warden approve expense-dashboard --version 1.2.0")]
+  WARDEN_TOKEN=... warden approve expense-dashboard --version 1.2.0
+  WARDEN_TOKEN=... warden approve expense-dashboard --deploy 12 --digest 9f2c…   # exactly what `warden review show` showed")]
 pub struct ApproveArgs {
     app: String,
     /// The version to approve (default: the latest pending one).
     #[arg(long)]
     version: Option<String>,
+    /// The exact deploy reviewed (its id in `warden review show`).
+    #[arg(long)]
+    deploy: Option<i64>,
+    /// The component SHA-256 reviewed; refused if what is pending differs.
+    #[arg(long)]
+    digest: Option<String>,
     /// A note kept with the approval.
     #[arg(long)]
     note: Option<String>,
@@ -94,7 +101,7 @@ pub struct ApproveArgs {
 }
 
 pub fn approve(args: ApproveArgs) -> ExitCode {
-    let body = json!({ "version": args.version, "note": args.note });
+    let body = json!({ "version": args.version, "deploy": args.deploy, "digest": args.digest, "note": args.note });
     client::report(client::call(
         &args.server,
         "POST",
@@ -114,12 +121,15 @@ pub struct RejectArgs {
     reason: String,
     #[arg(long)]
     version: Option<String>,
+    /// The exact deploy reviewed (its id in `warden review show`).
+    #[arg(long)]
+    deploy: Option<i64>,
     #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
     server: String,
 }
 
 pub fn reject(args: RejectArgs) -> ExitCode {
-    let body = json!({ "version": args.version, "note": args.reason });
+    let body = json!({ "version": args.version, "deploy": args.deploy, "note": args.reason });
     client::report(client::call(
         &args.server,
         "POST",

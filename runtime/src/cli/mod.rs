@@ -5,6 +5,7 @@ mod client;
 mod deploy;
 mod kill;
 mod observe;
+mod review;
 mod run;
 mod secrets;
 mod serve;
@@ -104,6 +105,9 @@ enum Command {
         #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
         server: String,
     },
+    /// Show a version as a reviewer needs it (admin API).
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
     /// List deploys waiting for a reviewer, with the reasons (admin API).
     #[command(after_help = "Example:\n  WARDEN_TOKEN=... warden reviews")]
     Reviews {
@@ -218,6 +222,7 @@ pub fn main() -> ExitCode {
                 None,
             ))
         }
+        Command::Review(cmd) => review::run(cmd),
         Command::Reviews { server } => {
             client::report(client::call(&server, "GET", "/v1/reviews", None))
         }

@@ -43,6 +43,14 @@ fn render_inspect(v: &Value) -> String {
     let mut out = String::new();
     let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
     out += &format!("{} {}  [{}]\n", s("name"), s("version"), s("state"));
+    if v["state"] == "pending" {
+        out += &format!("  owner {}  deploy {}\n", s("owner"), v["deploy"]);
+        for reason in v["reasons"].as_array().into_iter().flatten() {
+            out += &format!("  held: {}\n", reason.as_str().unwrap_or("?"));
+        }
+        out += &format!("  next: {}\n", s("next"));
+        return out;
+    }
     if let Some(reason) = v["kill"]["reason"].as_str() {
         out += &format!(
             "  killed: {reason} (by {})\n",

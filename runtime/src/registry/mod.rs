@@ -10,6 +10,7 @@
 //! file, never a record without its files.
 
 pub mod collect;
+pub mod compare;
 pub mod review;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -66,6 +67,9 @@ pub struct Deployment {
     /// route rules for owners apply when it goes live; unknown (`None`) for
     /// deploys recorded before Warden kept it, treated as a creator's.
     pub deployed_as: Option<String>,
+    /// SHA-256 of the manifest as the deployer sent it (hex); `None` for
+    /// deploys recorded before Warden kept it.
+    pub manifest_sha256: Option<String>,
     /// Why it needed review (empty: it went live at once).
     pub reasons: Vec<String>,
     /// Whether a reviewer approved it (unlocks approval-only data classes).
@@ -95,7 +99,7 @@ CREATE TABLE IF NOT EXISTS deployments (
   owner TEXT, deployed_by TEXT NOT NULL, deployed_at TEXT NOT NULL,
   status TEXT NOT NULL, reasons TEXT NOT NULL, approved INTEGER NOT NULL,
   reviewed_by TEXT, review_note TEXT, manifest_path TEXT NOT NULL,
-  deployed_as TEXT);
+  deployed_as TEXT, manifest_sha256 TEXT);
 CREATE INDEX IF NOT EXISTS deployments_app ON deployments(app, status);
 CREATE TABLE IF NOT EXISTS quotas (
   app TEXT PRIMARY KEY, quota TEXT NOT NULL, set_by TEXT NOT NULL, set_at TEXT NOT NULL);
@@ -103,13 +107,23 @@ CREATE TABLE IF NOT EXISTS templates (
   name TEXT PRIMARY KEY, template TEXT NOT NULL, set_by TEXT NOT NULL, set_at TEXT NOT NULL);
 ";
 
+/// Columns added after the first release, with their types: a registry
+/// made by an older Warden gains them when opened.
+const ADDED_COLUMNS: [(&str, &str); 2] = [("deployed_as", "TEXT"), ("manifest_sha256", "TEXT")];
+
 /// Brings a registry made by an older Warden up to [`SCHEMA`]'s columns.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_role = conn
-        .prepare("SELECT 1 FROM pragma_table_info('deployments') WHERE name = 'deployed_as'")?
-        .exists([])?;
-    if !has_role {
-        match conn.execute("ALTER TABLE deployments ADD COLUMN deployed_as TEXT", []) {
+    for (column, kind) in ADDED_COLUMNS {
+        let present = conn
+            .prepare("SELECT 1 FROM pragma_table_info('deployments') WHERE name = ?1")?
+            .exists([column])?;
+        if present {
+            continue;
+        }
+        match conn.execute(
+            &format!("ALTER TABLE deployments ADD COLUMN {column} {kind}"),
+            [],
+        ) {
             // Another process added it in between.
             Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("duplicate column") => {}
             other => {
@@ -139,10 +153,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
         review_note: r.get(11)?,
         manifest_path: PathBuf::from(path),
         deployed_as: r.get(13)?,
+        manifest_sha256: r.get(14)?,
     })
 }
 
-const COLUMNS: &str = "id, app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, reviewed_by, review_note, manifest_path, deployed_as";
+const COLUMNS: &str = "id, app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, reviewed_by, review_note, manifest_path, deployed_as, manifest_sha256";
 
 /// Statuses of deploys that hold their app's name and version: a failed
 /// deploy claims nothing, and an admin's delete frees both.
@@ -199,6 +214,8 @@ pub struct NewDeploy<'a> {
     pub deployed_by: &'a str,
     /// The deployer's role (see [`Deployment::deployed_as`]).
     pub deployed_as: &'a str,
+    /// SHA-256 of the manifest as sent (hex).
+    pub manifest_sha256: &'a str,
     /// Whether the name must not be held by another owner (a creator's
     /// deploy; an admin may deploy any app).
     pub owner_must_match: bool,
@@ -279,8 +296,8 @@ impl Registry {
             return Err(Refusal::VersionTaken(Box::new(d)).into());
         }
         tx.execute(
-            "INSERT INTO deployments (app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, manifest_path, deployed_as) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '[]', 0, '', ?7)",
-            params![new.app, new.version, new.digest, new.owner, new.deployed_by, now(), new.deployed_as],
+            "INSERT INTO deployments (app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, manifest_path, deployed_as, manifest_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '[]', 0, '', ?7, ?8)",
+            params![new.app, new.version, new.digest, new.owner, new.deployed_by, now(), new.deployed_as, new.manifest_sha256],
         )?;
         let id = tx.last_insert_rowid();
         let dir = self.dir.join("deploys").join(id.to_string());
