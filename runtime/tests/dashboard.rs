@@ -132,3 +132,99 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
     );
     host.stop();
 }
+
+#[test]
+fn a_reviewer_sees_why_a_deploy_is_held_and_what_changed_and_approves_it_in_the_dashboard() {
+    let setup = Command::new(repo_root().join("scripts/setup-browser.sh"))
+        .output()
+        .expect("run scripts/setup-browser.sh");
+    assert!(
+        setup.status.success(),
+        "installing chromium and playwright-core failed:\n{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let data = tempfile::tempdir().unwrap();
+    let creator = token(data.path(), "cora", "creator");
+    let reviewer = token(data.path(), "rita", "reviewer");
+    let host = Host::start(data.path(), &[]);
+    let admin = host.admin_addr();
+    let deploy = |version: &str, extra: &str| {
+        let body = support::admin_api::deploy_body(
+            "notes",
+            version,
+            &support::fixture("noop_handler"),
+            &format!("[http]\nroute = \"/notes\"\n{extra}"),
+        );
+        let auth = format!("Bearer {creator}");
+        support::block_on(send_with(
+            admin,
+            "POST",
+            "/v1/apps",
+            &body,
+            &[
+                ("authorization", auth.as_str()),
+                ("content-type", "application/json"),
+            ],
+        ))
+    };
+    assert_eq!(deploy("1.0.0", "").status, 201);
+    let held = deploy(
+        "1.1.0",
+        "[egress]\nallowed_hosts = [\"https://api.example.com\"]",
+    );
+    assert_eq!(held.status, 202, "{}", held.body);
+
+    let shots = repo_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("dashboard-reviews.png");
+    let out = Command::new("node")
+        .arg(repo_root().join("runtime/tests/browser/drive-reviews.cjs"))
+        .arg(&host.admin)
+        .arg(&reviewer)
+        .arg(&shot)
+        .arg(repo_root().join("target/browser/node_modules"))
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "the browser run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(seen["who"], "rita (reviewer)", "{seen}");
+    assert_eq!(seen["reviews"], serde_json::json!(["notes"]), "{seen}");
+    assert!(
+        seen["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("api.example.com")),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["changes"],
+        serde_json::json!(["~ allowed_hosts: added https://api.example.com; removed none"]),
+        "{seen}"
+    );
+    assert_eq!(seen["buttons"], serde_json::json!(["Approve", "Reject"]));
+    assert!(
+        seen["after"].as_str().unwrap().contains("nothing waits"),
+        "{seen}"
+    );
+    assert_eq!(seen["errors"], serde_json::json!([]), "no script errors");
+    // The approval took effect and is on record with its reviewer.
+    let versions = support::block_on(send_with(
+        admin,
+        "GET",
+        "/v1/apps/notes/versions",
+        "",
+        &[("authorization", format!("Bearer {reviewer}").as_str())],
+    ));
+    let versions: serde_json::Value = serde_json::from_str(&versions.body).unwrap();
+    assert_eq!(versions["versions"][0]["version"], "1.1.0");
+    assert_eq!(versions["versions"][0]["status"], "active");
+    assert_eq!(versions["versions"][0]["reviewed_by"], "rita");
+    host.stop();
+}

@@ -144,6 +144,16 @@ fn an_app_held_at_its_first_deploy_is_listed_and_inspected_as_pending() {
     );
     let (status, out) = a.call(Some(Role::Creator), "POST", "/v1/apps", &body);
     assert_eq!(status, 202, "{out}");
+    // Without a template the answer reads sensibly and says how to go live.
+    assert_eq!(
+        out["reasons"][0],
+        "egress host `https://api.example.com` needs a reviewer: the app names no template that allows it"
+    );
+    let next = out["next"].as_str().unwrap();
+    assert!(
+        next.contains("warden review show fresh 0.1.0") && next.contains("name a template"),
+        "{next}"
+    );
     let (_, apps) = a.call(Some(Role::Creator), "GET", "/v1/apps", "");
     let listed = apps["apps"]
         .as_array()

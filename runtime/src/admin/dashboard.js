@@ -1,8 +1,10 @@
 "use strict";
 const state = { token: sessionStorage.getItem("warden-token") || "", app: null, trace: null };
 
-async function api(path) {
-  const r = await fetch(path, { headers: { "Authorization": "Bearer " + state.token } });
+async function api(path, method = "GET", payload = undefined) {
+  const init = { method, headers: { "Authorization": "Bearer " + state.token } };
+  if (payload !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(payload); }
+  const r = await fetch(path, init);
   const body = await r.json().catch(() => ({}));
   if (!r.ok) { const e = new Error(body.error || ("HTTP " + r.status)); e.status = r.status; throw e; }
   return body;
@@ -117,6 +119,12 @@ async function loadUsage() {
 
 async function loadAudit() {
   const list = document.getElementById("audit-list");
+  if (state.role !== "admin" && state.role !== "auditor") {
+    // Not asked for at all: the answer would be a 403.
+    list.replaceChildren(el("li", { class: "muted" }, "your role may not read the audit log"));
+    document.getElementById("audit").hidden = false;
+    return;
+  }
   try {
     const data = await api("/v1/audit?limit=25");
     list.replaceChildren(...data.entries.slice().reverse().map(e =>
@@ -126,6 +134,53 @@ async function loadAudit() {
     list.replaceChildren(el("li", { class: "muted" }, e.status === 403 ? "your role may not read the audit log" : e.message));
   }
   document.getElementById("audit").hidden = false;
+}
+
+// One change as a line: "+ path: value", "- path: value", "~ path: …".
+function changeLine(c) {
+  const v = x => Array.isArray(x) ? (x.length ? x.join(", ") : "none") : JSON.stringify(x);
+  if (c.change === "added") return "+ " + c.path + ": " + v(c.this);
+  if (c.change === "removed") return "- " + c.path + ": " + v(c.live);
+  if (Array.isArray(c.this)) return "~ " + c.path + ": added " + v(c.this) + "; removed " + v(c.live);
+  return "~ " + c.path + ": " + v(c.live) + " → " + v(c.this);
+}
+
+// Pending deploys with why they are held and what changed from the live
+// version; a reviewer approves or rejects exactly the deploy shown.
+async function loadReviews() {
+  const box = document.getElementById("reviews-list");
+  const queue = await api("/v1/reviews");
+  const cards = [];
+  for (const d of queue.pending) {
+    const shown = await api(`/v1/apps/${encodeURIComponent(d.app)}/versions/${encodeURIComponent(d.version)}`);
+    const card = el("div", { class: "review", "data-app": d.app, "data-deploy": String(d.id) },
+      el("h3", {}, `${d.app} ${d.version}`, el("span", { class: "muted" }, ` deploy ${d.id} by ${d.deployed_by}`)),
+      el("div", { class: "muted" }, "component sha256:" + shown.component_sha256));
+    card.append(el("div", {}, "held because:"),
+      el("ul", { class: "reasons" }, ...shown.reasons.map(r => el("li", {}, r))));
+    const changes = shown.changes_from_live;
+    card.append(el("div", {}, shown.live ? `changes from live ${shown.live.version}:` : "first version:"),
+      el("ul", { class: "changes" }, ...(changes.length ? changes.map(c => el("li", {}, changeLine(c))) : [el("li", { class: "muted" }, "none")])));
+    if (state.role === "reviewer") {
+      const note = el("input", { class: "note", placeholder: "note (required to reject)" });
+      const result = el("span", { class: "result muted" });
+      const act = async (verb) => {
+        try {
+          const payload = { deploy: d.id, note: note.value };
+          if (verb === "approve") payload.digest = shown.component_sha256;
+          const done = await api(`/v1/apps/${encodeURIComponent(d.app)}/${verb}`, "POST", payload);
+          result.textContent = done.status;
+          setTimeout(refresh, 300);
+        } catch (e) { result.textContent = e.message; }
+      };
+      card.append(el("div", { class: "actions" }, note,
+        el("button", { class: "approve", onclick: () => act("approve") }, "Approve"),
+        el("button", { class: "reject", onclick: () => act("reject") }, "Reject"), result));
+    }
+    cards.push(card);
+  }
+  box.replaceChildren(...(cards.length ? cards : [el("p", { class: "muted" }, "nothing waits for review")]));
+  document.getElementById("reviews").hidden = false;
 }
 
 async function selectApp(name) {
@@ -138,7 +193,11 @@ async function selectApp(name) {
 
 async function refresh() {
   try {
+    const me = await api("/v1/whoami");
+    state.role = me.role;
+    document.getElementById("who").textContent = me.name + " (" + me.role + ")";
     await loadApps();
+    await loadReviews();
     await loadAudit();
     if (state.app) await Promise.all([loadTraces(), loadUsage()]);
     document.getElementById("login").hidden = true;

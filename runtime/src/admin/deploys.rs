@@ -32,6 +32,18 @@ pub struct DeployBody {
     component_sha256: Option<String>,
 }
 
+/// What a creator can do about a held deploy.
+fn held_next(name: &str, version: &str, has_template: bool) -> String {
+    let template = if has_template {
+        "or stay within the app's template (its allowance: `warden review show`)"
+    } else {
+        "or name a template that allows these grants in app.template (`GET /v1/templates` lists them) and deploy again"
+    };
+    format!(
+        "held for a reviewer: a reviewer approves it (they see it with `warden review show {name} {version}`), {template}"
+    )
+}
+
 /// Serves `app` from now on; `owned` applies the route rules for owners
 /// (a creator's deploy). A route conflict is 403, anything else 409, both
 /// without the host's paths.
@@ -324,6 +336,13 @@ async fn deploy_checked(
     };
     let mut out = details;
     out["app"] = json!(name);
+    if status == StatusCode::ACCEPTED {
+        out["next"] = json!(held_next(
+            &name,
+            &manifest.app.version,
+            manifest.app.template.is_some()
+        ));
+    }
     Ok((status, Json(out)))
 }
 

@@ -24,6 +24,7 @@
 //! | `PUT /v1/templates/{name}`                 | —        | —        | yes   | —       |
 //! | `GET /v1/audit`                            | —        | —        | yes   | yes     |
 //! | `GET /v1/top`, `/v1/apps/{app}/traces`, `…/usage`, `/v1/telemetry` | own apps | all | all | all |
+//! | `GET /v1/whoami` (name, role, actor)       | yes      | yes      | yes   | yes     |
 //! | `GET /dashboard`, `/dashboard.js` (static; the data needs a token) | — | — | — | — |
 //!
 //! No token: 401. A token without the role: 403. Every change is an audit
@@ -370,10 +371,21 @@ pub fn router(state: AdminState) -> axum::Router {
         .route("/v1/apps/{app}/unkill", post(apps::unkill))
         .route("/v1/audit", get(apps::audit))
         .route("/v1/telemetry", get(telemetry_stats))
+        .route("/v1/whoami", get(whoami))
         .route("/v1/top", get(observe::top))
         .route("/v1/apps/{app}/traces", get(observe::traces))
         .route("/v1/apps/{app}/usage", get(observe::usage))
         .with_state(state)
+}
+
+/// Who the caller is: principal name, role and how they signed in (any
+/// role; the dashboard shows what the role may do).
+async fn whoami(principal: Principal) -> Json<serde_json::Value> {
+    Json(json!({
+        "name": principal.name,
+        "role": principal.role.as_str(),
+        "actor": principal.actor(),
+    }))
 }
 
 /// Telemetry counters: spans queued, stored, dropped (queue full),

@@ -73,7 +73,16 @@ pub fn deploy(args: DeployArgs) -> ExitCode {
         "manifest": text,
         "component_sha256": digest,
     });
-    client::report(client::call(&args.server, "POST", "/v1/apps", Some(body)))
+    let answer = client::call(&args.server, "POST", "/v1/apps", Some(body));
+    let next = match &answer {
+        Ok((202, out)) => out["next"].as_str().map(str::to_string),
+        _ => None,
+    };
+    let code = client::report(answer);
+    if let Some(next) = next {
+        eprintln!("warden: {next}");
+    }
+    code
 }
 
 /// Approve a pending deploy of someone else's app (reviewer role).

@@ -45,41 +45,52 @@ pub fn reasons(
     rules: &StorageRules,
 ) -> Vec<String> {
     let empty = Template::default();
-    let (base, label) = match (template, &manifest.app.template) {
-        (Some(t), Some(name)) => (t, format!("template `{name}`")),
-        _ => (&empty, "no template".to_string()),
+    let named = match (template, &manifest.app.template) {
+        (Some(t), Some(name)) => Some((t, name)),
+        _ => None,
+    };
+    let base = named.map(|(t, _)| t).unwrap_or(&empty);
+    // "… is not in template `t`", or, with no template, what that means.
+    let beyond = |what: String| match named {
+        Some((_, name)) => format!("{what} is not in template `{name}`"),
+        None => format!("{what} needs a reviewer: the app names no template that allows it"),
     };
     let mut out = Vec::new();
     for request in &manifest.connectors {
         let allowed = base.connectors.iter().find(|c| c.name == request.name);
         match allowed {
-            None => out.push(format!("connector `{}` is not in {label}", request.name)),
+            None => out.push(beyond(format!("connector `{}`", request.name))),
             Some(allowed) => {
                 for scope in request
                     .scopes
                     .iter()
                     .filter(|s| !allowed.scopes.contains(s))
                 {
-                    out.push(format!(
-                        "connector `{}` scope `{scope}` is not in {label}",
+                    out.push(beyond(format!(
+                        "connector `{}` scope `{scope}`",
                         request.name
-                    ));
+                    )));
                 }
             }
         }
     }
     for host in &manifest.egress.allowed_hosts {
         if !base.allowed_hosts.contains(host) {
-            out.push(format!("egress host `{host}` is not in {label}"));
+            out.push(beyond(format!("egress host `{host}`")));
         }
     }
     for bucket in &manifest.storage {
         if bucket.class > base.max_class() {
+            let allows = match named {
+                Some((_, name)) => format!("template `{name}` allows up to {}", base.max_class()),
+                None => format!(
+                    "without a template, data up to {} goes live without review",
+                    base.max_class()
+                ),
+            };
             out.push(format!(
-                "bucket `{}` holds {} data; {label} allows up to {}",
-                bucket.bucket,
-                bucket.class,
-                base.max_class()
+                "bucket `{}` holds {} data; {allows}",
+                bucket.bucket, bucket.class
             ));
         } else if rules.rule(bucket.class).approval {
             out.push(format!(
@@ -132,7 +143,7 @@ mod tests {
         );
         let r = reasons(&m, None, &StorageRules::default());
         assert_eq!(r.len(), 3, "{r:?}");
-        assert!(r[0].contains("connector `crm`") && r[0].contains("no template"));
+        assert!(r[0].contains("connector `crm`") && r[0].contains("names no template"));
     }
 
     #[test]

@@ -1,0 +1,44 @@
+// Drives the dashboard's review queue in headless Chromium: signs in as a
+// reviewer, reads the held deploy's reasons and changes from the live
+// version, approves it with the button, waits until the queue is empty,
+// and prints what it saw as JSON for the Rust test to check.
+//   node drive-reviews.cjs <admin-url> <token> <screenshot.png> <node_modules>
+const path = require("path");
+const [, , url, token, shot, modules] = process.argv;
+const { chromium } = require(path.join(modules, "playwright-core"));
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 960 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  await page.goto(url + "/dashboard");
+  await page.waitForSelector("#login:not([hidden])");
+  await page.fill("#token", token);
+  await page.click("#connect");
+  await page.waitForSelector("#reviews .review", { timeout: 15000 });
+  const seen = {
+    who: await page.$eval("#who", (w) => w.textContent),
+    reviews: await page.$$eval("#reviews .review", (r) => r.map((x) => x.dataset.app)),
+    reasons: await page.$$eval("#reviews .review .reasons li", (l) => l.map((x) => x.textContent)),
+    changes: await page.$$eval("#reviews .review .changes li", (l) => l.map((x) => x.textContent)),
+    buttons: await page.$$eval("#reviews .review button", (b) => b.map((x) => x.textContent)),
+  };
+  await page.screenshot({ path: shot, fullPage: true });
+  await page.click("#reviews .review button.approve");
+  await page.waitForSelector("#reviews .review .result:text('active')", { timeout: 15000 });
+  await page.waitForFunction(() => !document.querySelector("#reviews .review"), null, { timeout: 15000 });
+  seen.after = await page.$eval("#reviews-list", (l) => l.textContent);
+  seen.errors = errors;
+  console.log(JSON.stringify(seen));
+  await browser.close();
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
