@@ -103,10 +103,11 @@ impl Runtime {
                 details: json!({ "reason": reason }),
             })?;
             write_state(&path, &state)
-        })
+        })?;
+        tracing::info!(app, actor, reason, "app killed");
+        Ok(())
     }
 
-    /// Lets `app` run again; audited.
     /// Lets `app` run again; audited. The `app.unkilled` entry is written
     /// before the kill state changes, so a host that sees the switch gone
     /// always finds the unkill on record (see [`Runtime::refresh_kills`]).
@@ -130,6 +131,9 @@ impl Runtime {
             Ok(true)
         })?;
         self.kill_switch(app).revive();
+        if was {
+            tracing::info!(app, actor, "app unkilled");
+        }
         Ok(was)
     }
 
@@ -150,8 +154,19 @@ impl Runtime {
         let switches = self.switches().lock().unwrap_or_else(|p| p.into_inner());
         for (app, switch) in switches.iter() {
             match (state.contains_key(app), switch.is_killed()) {
-                (true, false) => self.pull(switch),
-                (false, true) if self.unkill_on_record(app) => switch.revive(),
+                (true, false) => {
+                    self.pull(switch);
+                    let by = state.get(app).map(|k| k.actor.as_str()).unwrap_or("?");
+                    tracing::info!(
+                        app = app.as_str(),
+                        actor = by,
+                        "app killed (from killed.json)"
+                    );
+                }
+                (false, true) if self.unkill_on_record(app) => {
+                    switch.revive();
+                    tracing::info!(app = app.as_str(), "app unkilled (from killed.json)");
+                }
                 (false, true) => eprintln!(
                     "warden: `{app}` is missing from killed.json but no app.unkilled is on record; it stays killed"
                 ),

@@ -23,6 +23,7 @@ pub mod config;
 pub mod containment;
 pub mod engine;
 pub mod fsutil;
+pub mod host_log;
 pub mod host_state;
 pub mod invoke;
 pub mod kills;

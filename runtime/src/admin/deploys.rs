@@ -329,6 +329,18 @@ async fn deploy_checked(
         &principal,
         details.clone(),
     )?;
+    tracing::info!(
+        app = name.as_str(),
+        version = deployment.version.as_str(),
+        deploy = deployment.id,
+        actor = principal.actor().as_str(),
+        status = if reasons.is_empty() {
+            "active"
+        } else {
+            "pending"
+        },
+        "app deployed"
+    );
     let status = if reasons.is_empty() {
         StatusCode::CREATED
     } else {
@@ -491,6 +503,13 @@ pub async fn approve(
             "manifest_sha256": deployment.manifest_sha256,
         }),
     )?;
+    tracing::info!(
+        app = name.as_str(),
+        version = deployment.version.as_str(),
+        deploy = deployment.id,
+        actor = principal.actor().as_str(),
+        "app approved"
+    );
     collect_after(&state);
     Ok(Json(
         json!({ "app": name, "version": deployment.version, "status": "active" }),
@@ -527,6 +546,13 @@ pub async fn reject(
         &principal,
         json!({ "version": deployment.version, "deploy": deployment.id, "note": note }),
     )?;
+    tracing::info!(
+        app = name.as_str(),
+        version = deployment.version.as_str(),
+        deploy = deployment.id,
+        actor = principal.actor().as_str(),
+        "app rejected"
+    );
     collect_after(&state);
     Ok(Json(
         json!({ "app": name, "version": deployment.version, "status": "rejected" }),
@@ -595,6 +621,12 @@ pub async fn delete(
         &principal,
         json!({ "deploys": deploys, "storage_rows": rows, "invocations": invocations }),
     )?;
+    tracing::info!(
+        app = name.as_str(),
+        deploys,
+        actor = principal.actor().as_str(),
+        "app deleted"
+    );
     collect_after(&state);
     Ok(Json(json!({
         "app": name,

@@ -37,6 +37,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
+    warden_runtime::host_log::init();
     let platform = match args.config.load() {
         Ok(p) => p,
         Err(code) => return code,

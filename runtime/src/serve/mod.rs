@@ -280,6 +280,20 @@ impl Server {
         let set = AppSet::build(per_app, all, Some(&current)).map_err(Refused::Config)?;
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         self.publish();
+        let before = current
+            .all
+            .iter()
+            .find(|a| a.name() == app.name())
+            .and_then(|a| a.manifest.http.as_ref().map(|h| h.route.clone()));
+        let after = app.manifest.http.as_ref().map(|h| h.route.clone());
+        if before != after {
+            tracing::info!(
+                app = app.name(),
+                from = before.as_deref().unwrap_or("-"),
+                to = after.as_deref().unwrap_or("-"),
+                "route changed"
+            );
+        }
         if self.scheduling.load(Ordering::SeqCst) {
             self.start_schedules(&app);
         }
@@ -305,6 +319,9 @@ impl Server {
         let set = AppSet::build(per_app, all, Some(&current))?;
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         self.publish();
+        if let Some(route) = removed.manifest.http.as_ref().map(|h| h.route.as_str()) {
+            tracing::info!(app = name, from = route, to = "-", "route changed");
+        }
         let mut schedules = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, tasks)) = schedules.remove(name) {
             for task in tasks {
