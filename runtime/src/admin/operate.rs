@@ -177,6 +177,12 @@ pub async fn put_template(
             ),
         ));
     }
+    if let Some((field, problem, fix)) = template.problem(&runtime.platform().connectors) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("template `{name}`: {field}: {problem}\n  fix: {fix}"),
+        ));
+    }
     runtime
         .registry()
         .set_template(&name, &template, &principal.name)

@@ -77,6 +77,25 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     super::compile_in_child(&runtime);
+    match warden_runtime::config::changes::audit_changes(
+        runtime.platform(),
+        runtime.data_dir(),
+        runtime.audit(),
+    ) {
+        Ok(Some(entry)) => tracing::info!(
+            digest = entry.details["digest"].as_str().unwrap_or_default(),
+            changes = entry.details["changes"].as_array().map_or(0, Vec::len),
+            "governance settings changed since the last start (audited: config.changed)"
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!(
+                "warden: the change of the governance settings could not be audited: {e:#}
+  fix: make the audit log writable; Warden does not start with changes it cannot record"
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
     let loose = warden_runtime::fsutil::not_private(runtime.data_dir());
     if !loose.is_empty() {
         let listed: Vec<String> = loose

@@ -1,6 +1,7 @@
 //! The two configuration files and the types they share.
 
 pub mod app;
+pub mod changes;
 pub mod deploys;
 pub mod error;
 pub mod limits;

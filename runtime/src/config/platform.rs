@@ -304,6 +304,16 @@ impl PlatformConfig {
                 "use 1ms or more (10ms is the default)",
             ));
         }
+        for (name, template) in &self.templates {
+            if let Some((field, problem, fix)) = template.problem(&self.connectors) {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!("templates.{name}.{field}"),
+                    problem,
+                    fix,
+                ));
+            }
+        }
         if self.admin.token_max_ttl.get().is_zero() {
             return Err(ConfigError::invalid(
                 path,

@@ -13,7 +13,7 @@
 use crate::config::AppManifest;
 use serde::{Deserialize, Serialize};
 use warden_host_apis::classes::DataClass;
-use warden_host_apis::connectors::config::ConnectorRequest;
+use warden_host_apis::connectors::config::{ConnectorRequest, ConnectorSpec};
 use warden_host_apis::storage::config::StorageRules;
 
 /// A platform blueprint an app may stay within (`[templates.NAME]` in
@@ -35,6 +35,54 @@ pub struct Template {
 impl Template {
     fn max_class(&self) -> DataClass {
         self.max_class.unwrap_or(DataClass::Internal)
+    }
+
+    /// What in this template the connector catalog does not have, as
+    /// (field, problem, fix): a template that names an unknown connector
+    /// or scope would wave through grants no app can ever be given.
+    pub fn problem(&self, catalog: &[ConnectorSpec]) -> Option<(String, String, String)> {
+        let names = || {
+            let all: Vec<&str> = catalog.iter().map(|c| c.name.as_str()).collect();
+            if all.is_empty() {
+                "the catalog is empty".to_string()
+            } else {
+                format!("the catalog has: {}", all.join(", "))
+            }
+        };
+        for (i, request) in self.connectors.iter().enumerate() {
+            let Some(spec) = catalog.iter().find(|c| c.name == request.name) else {
+                return Some((
+                    format!("connectors[{i}].name"),
+                    format!("no connector `{}` in the catalog", request.name),
+                    format!("name a connector from the catalog ({})", names()),
+                ));
+            };
+            if let Some(scope) = request
+                .scopes
+                .iter()
+                .find(|s| !spec.scopes.contains_key(*s))
+            {
+                return Some((
+                    format!("connectors[{i}].scopes"),
+                    format!("connector `{}` has no scope `{scope}`", request.name),
+                    format!(
+                        "use one of: {}",
+                        spec.scopes.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        for (i, host) in self.allowed_hosts.iter().enumerate() {
+            let one = std::slice::from_ref(host);
+            if let Err(problem) = warden_host_apis::egress::hosts::AllowedHosts::parse(one) {
+                return Some((
+                    format!("allowed_hosts[{i}]"),
+                    problem,
+                    "write it as scheme://host[:port], as an app would".to_string(),
+                ));
+            }
+        }
+        None
     }
 }
 

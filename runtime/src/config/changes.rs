@@ -1,0 +1,90 @@
+//! `config.changed`: the platform settings that decide what apps may do —
+//! the connector catalog and its rules, egress and address rules, storage
+//! class rules, DLP, maximums and quota ceilings, containment, templates
+//! from the file, admin sign-in — are digested at every start of `warden
+//! serve`; when the digest differs from the previous start's, the change is
+//! audited with the digest and, path by path, what changed. A platform
+//! setting that widens what apps may do is a governance event like a grant.
+//!
+//! The previous start's view is kept in `<data_dir>/config.governance.json`.
+
+use super::PlatformConfig;
+use crate::audit::{AuditEntry, AuditEvent, AuditLog};
+use crate::registry::compare;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// At most this many changed paths are listed in one entry (the digest
+/// covers all of them).
+const MAX_LISTED: usize = 100;
+
+/// The governance-relevant settings, as one JSON document with sorted
+/// keys (so equal settings give equal digests). Connectors are keyed by
+/// name, so a change to one connector is a change at its path.
+pub fn governance_view(platform: &PlatformConfig) -> Value {
+    let connectors: serde_json::Map<String, Value> = platform
+        .connectors
+        .iter()
+        .map(|c| (c.name.clone(), json!(c)))
+        .collect();
+    json!({
+        "connectors": connectors,
+        "connector_rules": platform.connector_rules,
+        "egress": platform.egress,
+        "storage": platform.storage,
+        "dlp": platform.dlp,
+        "maximums": platform.maximums,
+        "quotas": platform.quotas,
+        "containment": platform.containment,
+        "templates": platform.templates,
+        "admin": platform.admin,
+    })
+}
+
+/// Audits a change of the governance settings since the previous start,
+/// if there is one; returns the entry written.
+pub fn audit_changes(
+    platform: &PlatformConfig,
+    data_dir: &Path,
+    audit: &AuditLog,
+) -> anyhow::Result<Option<AuditEntry>> {
+    let view = governance_view(platform);
+    let digest = hex::encode(Sha256::digest(view.to_string().as_bytes()));
+    let seen_path = data_dir.join("config.governance.json");
+    let previous: Option<Value> = std::fs::read(&seen_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let previous_digest = previous
+        .as_ref()
+        .and_then(|p| p["digest"].as_str())
+        .map(str::to_string);
+    if previous_digest.as_deref() == Some(digest.as_str()) {
+        return Ok(None);
+    }
+    let before = previous
+        .as_ref()
+        .map(|p| p["view"].clone())
+        .unwrap_or_else(|| json!({}));
+    let changes = compare::diff(&before, &view);
+    let listed: Vec<Value> = changes
+        .iter()
+        .take(MAX_LISTED)
+        .map(|c| json!({ "path": c.path, "change": c.change }))
+        .collect();
+    let entry = audit.append(AuditEvent {
+        kind: "config.changed".into(),
+        app: None,
+        actor: "warden".into(),
+        details: json!({
+            "digest": digest,
+            "previous": previous_digest,
+            "first_start": previous.is_none(),
+            "changes": listed,
+            "more": changes.len().saturating_sub(MAX_LISTED),
+        }),
+    })?;
+    let seen = json!({ "digest": digest, "view": view });
+    crate::fsutil::write_atomically(&seen_path, seen.to_string().as_bytes())?;
+    Ok(Some(entry))
+}
