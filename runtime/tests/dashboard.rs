@@ -43,7 +43,9 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
         assert_eq!(request(host.app_addr, "POST", "/noop", "ok").status, 200);
         assert_eq!(request(host.app_addr, "GET", "/hello/dash", "").status, 200);
     }
-    assert_eq!(request(host.app_addr, "POST", "/noop", "fail").status, 500);
+    let failed = support::block_on(send_with(host.app_addr, "POST", "/noop", "fail", &[]));
+    assert_eq!(failed.status, 500);
+    let request_id = failed.headers["x-request-id"].to_str().unwrap().to_string();
     let admin = host.admin_addr();
     let page = support::block_on(send_with(admin, "GET", "/dashboard", "", &[]));
     let csp = page.headers["content-security-policy"].to_str().unwrap();
@@ -116,6 +118,11 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
         "the failed trace is red: {seen}"
     );
     assert!(seen["usageBars"].as_u64().unwrap() >= 1, "{seen}");
+    let facts = seen["traceFacts"].as_str().unwrap();
+    assert!(
+        facts.contains(&format!("request {request_id}")) && facts.contains("error: "),
+        "the failed request is found by its id, with why: {seen}"
+    );
     assert!(
         seen["audit"]
             .as_array()

@@ -50,8 +50,39 @@ fn served_requests_become_span_trees_that_warden_traces_shows() {
         )],
     ));
     assert_eq!(traced.status, 200);
-    assert_eq!(request(host.app_addr, "POST", "/noop", "fail").status, 500);
+    let failed = support::block_on(support::serving::send_with(
+        host.app_addr,
+        "POST",
+        "/noop",
+        "fail",
+        &[],
+    ));
+    assert_eq!(failed.status, 500);
+    let request_id = failed.headers["x-request-id"].to_str().unwrap().to_string();
     host.stop();
+
+    // The failure is found from the id its caller was given, with why.
+    let out = warden(
+        data.path(),
+        &["traces", "noop", "--request-id", &request_id, "--json"],
+    );
+    let found: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["request_id"], request_id.as_str());
+    assert_eq!(found[0]["outcome"], "app-error");
+    assert!(
+        found[0]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{found:?}"
+    );
+    let out = warden(data.path(), &["traces", "noop", "--errors"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("request {request_id}")) && text.contains("  error: "),
+        "{text}"
+    );
 
     let out = warden(data.path(), &["traces", "hello-http"]);
     assert!(

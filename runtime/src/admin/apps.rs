@@ -49,6 +49,7 @@ fn recent_errors(state: &AdminState, app: &str) -> Vec<Value> {
         errors_only: true,
         since_us: 0,
         limit: 5,
+        request_id: None,
     };
     spans
         .roots(&query)

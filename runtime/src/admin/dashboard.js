@@ -87,6 +87,14 @@ async function loadTraces() {
       new Date(t.start_us / 1000).toLocaleTimeString() + " " + t.outcome + " " + ms(t.duration_us)));
   }
   drawWaterfall(chosen);
+  const root = chosen.spans.find(s => s.name === "invocation") || {};
+  const attrs = root.attributes || {};
+  const facts = [];
+  if (attrs["warden.request_id"]) facts.push("request " + attrs["warden.request_id"]);
+  if (attrs["warden.error"]) facts.push("error: " + attrs["warden.error"]);
+  const box = document.getElementById("trace-facts");
+  box.textContent = facts.join(" · ");
+  box.className = attrs["warden.error"] ? "state-killed" : "muted";
 }
 
 async function loadUsage() {

@@ -29,6 +29,8 @@ fn store(state: &AdminState) -> Result<&Arc<SpanStore>, ApiError> {
 
 #[derive(Deserialize)]
 pub struct TracesQuery {
+    /// Only the invocation answered with this `x-request-id`.
+    request_id: Option<String>,
     errors: Option<bool>,
     /// e.g. `15m`, `2h`.
     since: Option<String>,
@@ -69,6 +71,7 @@ pub async fn traces(
         errors_only: q.errors.unwrap_or(false),
         since_us: since_us(q.since.as_deref())?,
         limit: q.limit.unwrap_or(20).clamp(1, 500),
+        request_id: q.request_id.clone(),
     };
     let roots = store
         .roots(&query)

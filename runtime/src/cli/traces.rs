@@ -30,6 +30,10 @@ pub struct TracesArgs {
     /// How many invocations at most.
     #[arg(long, default_value_t = 20)]
     limit: usize,
+    /// Only the invocation answered with this `x-request-id` (from an
+    /// error page or a client's log).
+    #[arg(long, value_name = "ID")]
+    request_id: Option<String>,
     /// Keep printing new invocations as they arrive (Ctrl-C stops).
     #[arg(long)]
     follow: bool,
@@ -48,6 +52,12 @@ fn now_us() -> i64 {
 }
 
 fn print(root: &StoredSpan, spans: &[StoredSpan], json: bool) {
+    use warden_runtime::telemetry::keys;
+    let error = root.attributes.get(keys::ERROR).and_then(|v| v.as_str());
+    let request_id = root
+        .attributes
+        .get(keys::REQUEST_ID)
+        .and_then(|v| v.as_str());
     if json {
         let line = serde_json::json!({
             "trace_id": root.trace_id,
@@ -55,17 +65,25 @@ fn print(root: &StoredSpan, spans: &[StoredSpan], json: bool) {
             "start_us": root.start_us,
             "duration_us": root.duration_us,
             "outcome": root.outcome,
+            "request_id": request_id,
+            "error": error,
             "spans": spans,
         });
         println!("{line}");
     } else {
         let at = UNIX_EPOCH + Duration::from_micros(root.start_us.max(0) as u64);
         println!(
-            "{} trace {} {}",
+            "{} trace {} {}{}",
             humantime::format_rfc3339_millis(at),
             root.trace_id,
-            root.outcome.as_deref().unwrap_or("-")
+            root.outcome.as_deref().unwrap_or("-"),
+            request_id
+                .map(|id| format!("  request {id}"))
+                .unwrap_or_default()
         );
+        if let Some(error) = error {
+            println!("  error: {error}");
+        }
         print!("{}", render_stored(spans));
         println!();
     }
@@ -109,6 +127,7 @@ pub fn run(args: TracesArgs) -> ExitCode {
             })
             .unwrap_or(0),
         limit: args.limit.max(1),
+        request_id: args.request_id.clone(),
     };
     let mut shown = 0usize;
     loop {

@@ -54,6 +54,9 @@ pub struct InvocationRequest {
     pub http: Option<HttpParts>,
     /// The caller's trace (W3C `traceparent`), continued by this invocation.
     pub parent: Option<opentelemetry::trace::SpanContext>,
+    /// The `x-request-id` the caller is answered with, kept on the span so
+    /// a failure can be found from it.
+    pub request_id: Option<String>,
 }
 
 /// The parts of an incoming HTTP request a component sees besides its body.
@@ -72,6 +75,7 @@ impl InvocationRequest {
             args: Vec::new(),
             http: None,
             parent: None,
+            request_id: None,
         }
     }
 
@@ -83,7 +87,14 @@ impl InvocationRequest {
             args: Vec::new(),
             parent: crate::telemetry::propagation::extract(&parts.headers),
             http: Some(parts),
+            request_id: None,
         }
+    }
+
+    /// Keeps `id` (the answer's `x-request-id`) on the invocation's span.
+    pub fn with_request_id(mut self, id: &str) -> Self {
+        self.request_id = Some(id.to_string());
+        self
     }
 
     pub fn with_args(mut self, args: Vec<String>) -> Self {
@@ -157,6 +168,10 @@ impl Runtime {
                 },
             );
         let cx = Context::new().with_span(span);
+        if let Some(id) = &request.request_id {
+            cx.span()
+                .set_attribute(KeyValue::new(keys::REQUEST_ID, id.clone()));
+        }
 
         let limits = app.limits;
         let platform = self.platform();
@@ -316,7 +331,7 @@ impl Runtime {
         record_calls(tracer, &cx, &calls);
         let storage_ops = std::mem::take(&mut state.storage.ops);
         record_storage(tracer, &cx, &storage_ops);
-        record_on_span(&cx, &usage, error.as_ref(), &logs, &denials);
+        record_on_span(&cx, &usage, error.as_ref(), &logs, &denials, self.dlp());
         if let Err(e) = app.egress.meter.flush_if_due() {
             eprintln!("warden: usage counters for `{}` not saved: {e}", app.name());
         }
@@ -374,7 +389,7 @@ impl Runtime {
             storage_reads: 0,
             storage_writes: 0,
         };
-        record_on_span(cx, &usage, Some(&error), &[], &[]);
+        record_on_span(cx, &usage, Some(&error), &[], &[], self.dlp());
         let report = InvocationReport {
             app: app.name().to_string(),
             version: app.version().to_string(),
@@ -474,12 +489,31 @@ fn call_failed(error: wasmtime::Error) -> call::CallResult {
     }
 }
 
+/// Longest error message kept on a span, in bytes.
+pub const MAX_SPAN_ERROR: usize = 1024;
+
+/// `message` as a span may keep it: sensitive values redacted (it may
+/// quote the app's data), at most [`MAX_SPAN_ERROR`] bytes.
+pub fn span_error(message: &str, dlp: &warden_host_apis::dlp::Scanner) -> String {
+    let findings = dlp.scan(message.as_bytes());
+    let redacted = String::from_utf8_lossy(&dlp.redact(message.as_bytes(), &findings)).into_owned();
+    if redacted.len() <= MAX_SPAN_ERROR {
+        return redacted;
+    }
+    let mut cut = MAX_SPAN_ERROR - 3;
+    while !redacted.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...", &redacted[..cut])
+}
+
 fn record_on_span(
     cx: &Context,
     usage: &Usage,
     error: Option<&InvocationError>,
     logs: &[LogRecord],
     denials: &[DenialRecord],
+    dlp: &warden_host_apis::dlp::Scanner,
 ) {
     let span = cx.span();
     if !span.is_recording() {
@@ -514,7 +548,9 @@ fn record_on_span(
         KeyValue::new(keys::STORAGE_WRITES, usage.storage_writes as i64),
     ]);
     if let Some(e) = error {
-        span.set_status(Status::error(e.to_string()));
+        let message = span_error(&e.to_string(), dlp);
+        span.set_attribute(KeyValue::new(keys::ERROR, message.clone()));
+        span.set_status(Status::error(message));
     }
     span.end();
 }
@@ -522,4 +558,24 @@ fn record_on_span(
 /// Renders a byte count for people.
 pub fn human_bytes(n: u64) -> String {
     Size(n).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_on_a_span_is_redacted_and_bounded() {
+        let dlp =
+            warden_host_apis::dlp::Scanner::new([7; 32]).unwrap_or_else(|e| unreachable!("{e}"));
+        let short = span_error("cannot mail ada@example.com: refused", &dlp);
+        assert!(!short.contains("ada@example.com"), "{short}");
+        assert!(short.starts_with("cannot mail [REDACTED:email:"), "{short}");
+        let long = span_error(&"é".repeat(4000), &dlp);
+        assert!(
+            long.len() <= MAX_SPAN_ERROR && long.ends_with("..."),
+            "{}",
+            long.len()
+        );
+    }
 }

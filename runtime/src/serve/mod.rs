@@ -444,7 +444,8 @@ impl Server {
                 .runtime
                 .invoke(
                     &served.app,
-                    InvocationRequest::http(http_parts(parts, path), Vec::new()),
+                    InvocationRequest::http(http_parts(parts, path), Vec::new())
+                        .with_request_id(&id),
                 )
                 .await;
             return respond::from_report(report, &id);
@@ -483,7 +484,8 @@ impl Server {
             .runtime
             .invoke(
                 &served.app,
-                InvocationRequest::http(http_parts(parts, path), body.to_vec()),
+                InvocationRequest::http(http_parts(parts, path), body.to_vec())
+                    .with_request_id(&id),
             )
             .await;
         if let Err(e) = &report.result {

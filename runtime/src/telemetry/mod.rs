@@ -31,6 +31,10 @@ pub mod keys {
     pub const TRIGGER: &str = "warden.trigger";
     pub const WORLD: &str = "warden.world";
     pub const OUTCOME: &str = "warden.outcome";
+    /// The `x-request-id` the caller got (HTTP triggers).
+    pub const REQUEST_ID: &str = "warden.request_id";
+    /// Why the invocation failed: bounded, DLP-redacted.
+    pub const ERROR: &str = "warden.error";
     pub const FUEL_USED: &str = "warden.fuel.used";
     pub const FUEL_LIMIT: &str = "warden.fuel.limit";
     pub const PEAK_MEMORY: &str = "warden.memory.peak_bytes";

@@ -308,6 +308,8 @@ pub struct TraceQuery {
     /// Unix microseconds; only traces that started after it.
     pub since_us: i64,
     pub limit: usize,
+    /// Only the invocation answered with this `x-request-id`.
+    pub request_id: Option<String>,
 }
 
 impl SpanStore {
@@ -571,10 +573,18 @@ impl SpanStore {
         } else {
             ""
         };
+        // The id as its attribute is written, so only that attribute matches.
+        let needle = q.request_id.as_ref().map(|id| {
+            format!(
+                "{}:{}",
+                serde_json::Value::from(super::keys::REQUEST_ID),
+                serde_json::Value::from(id.as_str())
+            )
+        });
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM trace_rows WHERE app = ?1 AND start_us > ?2 {errors} ORDER BY start_us DESC LIMIT ?3"
+            "SELECT {COLUMNS} FROM trace_rows WHERE app = ?1 AND start_us > ?2 {errors} AND (?4 IS NULL OR instr(attributes, ?4) > 0) ORDER BY start_us DESC LIMIT ?3"
         ))?;
-        stmt.query_map(params![q.app, q.since_us, q.limit as i64], row)?
+        stmt.query_map(params![q.app, q.since_us, q.limit as i64, needle], row)?
             .collect()
     }
 
@@ -748,6 +758,7 @@ mod tests {
             errors_only: false,
             since_us: 0,
             limit: 10,
+            request_id: None,
         };
         let roots = store.roots(&q).unwrap_or_default();
         let trace = store.trace(&roots[0].trace_id).unwrap_or_default();
@@ -811,6 +822,7 @@ mod tests {
             errors_only: false,
             since_us: 0,
             limit: 10,
+            request_id: None,
         };
         assert!(store.roots(&q("old1")).unwrap_or_default().is_empty());
         assert!(store.roots(&q("n1")).unwrap_or_default().is_empty());
@@ -835,6 +847,7 @@ mod tests {
             errors_only,
             since_us: 0,
             limit: 100,
+            request_id: None,
         };
         assert_eq!(store.roots(&q("quiet", false)).unwrap_or_default().len(), 2);
         assert_eq!(store.roots(&q("flood", false)).unwrap_or_default().len(), 8);

@@ -43,6 +43,7 @@ const { chromium } = require(path.join(modules, "playwright-core"));
     errorBars: await page.$$eval("#waterfall .span-bar.error", (b) => b.length),
     waterfallRows: await page.$$eval("#waterfall .row span:first-child", (s) => s.map((x) => x.textContent)),
     usageBars: await page.$$eval("#usage-chart rect.bar", (r) => r.length),
+    traceFacts: await page.$eval("#trace-facts", (p) => p.textContent),
     audit: await page.$$eval("#audit-list li", (l) => l.map((x) => x.textContent)),
     errors,
   };
