@@ -18,6 +18,7 @@ pub mod kill;
 pub mod log;
 pub mod metering;
 pub mod problem;
+pub mod reply;
 pub mod secrets;
 pub mod sockets;
 pub mod sqlite;

@@ -26,6 +26,8 @@ pub struct HostState {
     pub egress: GovernedEgress,
     pub storage: StorageState,
     pub log: LogState,
+    /// The status and content type an HTTP-triggered handler asked for.
+    pub reply: warden_host_apis::reply::ReplyState,
     pub limiter: Limiter,
     pub denials: DenialLog,
 }
@@ -75,6 +77,7 @@ impl HostState {
             egress: GovernedEgress::new(egress, denials.clone(), label.clone()),
             storage: StorageState::new(storage, label).with_denials(denials.clone()),
             log: LogState::new(log_limits),
+            reply: Default::default(),
             limiter: Limiter::new(memory_limit),
             denials: denials.clone(),
         };
@@ -117,6 +120,7 @@ pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     warden_host_apis::log::add_to_linker(&mut linker, |s: &mut HostState| &mut s.log)?;
+    warden_host_apis::reply::add_to_linker(&mut linker, |s: &mut HostState| &mut s.reply)?;
     warden_host_apis::connectors::add_to_linker(&mut linker, |s: &mut HostState| &mut s.egress)?;
     warden_host_apis::storage::add_to_linker(&mut linker, |s: &mut HostState| &mut s.storage)?;
     warden_host_apis::storage::keyvalue::add_to_linker(&mut linker, |s: &mut HostState| {

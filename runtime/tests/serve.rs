@@ -461,3 +461,25 @@ fn two_hosts_on_one_data_directory_run_each_schedule_once_and_the_second_takes_o
         "the second host took over when the first stopped"
     );
 }
+
+#[test]
+fn a_handler_answers_with_the_status_and_content_type_it_chose_and_a_plain_error_stays_500() {
+    let running = start(
+        "",
+        &[("noop", fixture("noop_handler"), "[http]\nroute = \"/noop\"")],
+    );
+    let bad = request(running.addr, "POST", "/noop", "bad");
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body, "bad input: send anything but `bad`");
+    assert_eq!(bad.headers["content-type"], "text/plain; charset=utf-8");
+    assert!(bad.headers.contains_key("x-request-id"));
+    let json = request(running.addr, "POST", "/noop", "json");
+    assert_eq!(json.status, 200);
+    assert_eq!(json.headers["content-type"], "application/json");
+    assert_eq!(json.body, r#"{"ok":true}"#);
+    let plain = request(running.addr, "POST", "/noop", "x");
+    assert_eq!(plain.headers["content-type"], "application/octet-stream");
+    let failed = request(running.addr, "POST", "/noop", "fail");
+    assert_eq!(failed.status, 500);
+    assert!(!failed.body.contains("asked to fail"), "{}", failed.body);
+}

@@ -40,6 +40,7 @@ pub mod bindings {
 
 pub mod connectors;
 pub mod log;
+pub mod reply;
 pub mod storage;
 
 /// A micro app's entry point.

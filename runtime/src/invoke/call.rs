@@ -71,21 +71,43 @@ pub(crate) async fn run(
                 .call_handle(&mut *store, call.input)
                 .await;
             span.span().end();
+            let reply = std::mem::take(&mut store.data_mut().reply);
+            let http = call.http.is_some();
             match result {
-                Ok(Ok(output)) => CallResult {
-                    output_over_cap: output.len() > call.max_output,
-                    end: CallEnd::Returned(Ok(())),
-                    output,
-                    http_status: None,
-                    http_headers: http::HeaderMap::new(),
-                },
-                Ok(Err(message)) => CallResult {
-                    end: CallEnd::Returned(Err(message)),
-                    output: Vec::new(),
-                    http_status: None,
-                    http_headers: http::HeaderMap::new(),
-                    output_over_cap: false,
-                },
+                Ok(Ok(output)) => {
+                    let (http_status, http_headers) = if http {
+                        answer(
+                            reply.status.unwrap_or(200),
+                            reply.content_type,
+                            "application/octet-stream",
+                        )
+                    } else {
+                        (None, http::HeaderMap::new())
+                    };
+                    CallResult {
+                        output_over_cap: output.len() > call.max_output,
+                        end: CallEnd::Returned(Ok(())),
+                        output,
+                        http_status,
+                        http_headers,
+                    }
+                }
+                Ok(Err(message)) => {
+                    // Only a 4xx or 5xx the handler chose shows its message.
+                    let (http_status, http_headers) = match reply.status {
+                        Some(status) if http && status >= 400 => {
+                            answer(status, None, "text/plain; charset=utf-8")
+                        }
+                        _ => (None, http::HeaderMap::new()),
+                    };
+                    CallResult {
+                        end: CallEnd::Returned(Err(message)),
+                        output: Vec::new(),
+                        http_status,
+                        http_headers,
+                        output_over_cap: false,
+                    }
+                }
                 Err(e) => CallResult::failed(e),
             }
         }
@@ -115,6 +137,20 @@ pub(crate) async fn run(
         }
         Entry::HttpProxy(pre) => run_proxy(pre, store, call).await,
     }
+}
+
+/// The status and headers of a handler's answer over HTTP.
+fn answer(
+    status: u16,
+    content_type: Option<http::HeaderValue>,
+    default: &'static str,
+) -> (Option<u16>, http::HeaderMap) {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        content_type.unwrap_or(http::HeaderValue::from_static(default)),
+    );
+    (Some(status), headers)
 }
 
 /// Sends one request to a `wasi:http/proxy` component: `GET route`, or

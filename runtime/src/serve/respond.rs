@@ -94,6 +94,23 @@ pub fn from_report(report: InvocationReport, request_id: &str) -> Response {
             retry_after(&q.resets_at),
             request_id,
         ),
+        // The handler chose a 4xx or 5xx for its failure (warden:host/reply):
+        // its message is the answer.
+        Err(InvocationError::AppError { message })
+            if report.http_status.is_some_and(|s| s >= 400) =>
+        {
+            let status = report
+                .http_status
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = http::Response::new(Full::new(Bytes::from(message)));
+            *response.status_mut() = status;
+            response.headers_mut().extend(report.http_headers);
+            if let Ok(id) = HeaderValue::from_str(request_id) {
+                response.headers_mut().insert("x-request-id", id);
+            }
+            response
+        }
         Err(InvocationError::Killed) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "this app has been stopped by an operator",
