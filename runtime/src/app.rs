@@ -115,6 +115,7 @@ fn egress_context(
     cx: &LoadContext<'_>,
     manifest: &AppManifest,
     path: &Path,
+    quota_sources: warden_host_apis::metering::QuotaSources,
 ) -> Result<EgressContext, ConfigError> {
     let grants = warden_host_apis::connectors::grant(&manifest.connectors, cx.catalog)
         .map_err(|p| ConfigError::invalid(path, p.field, p.problem, p.fix))?;
@@ -128,7 +129,7 @@ fn egress_context(
     })?;
     let meter = Meter::new(
         &manifest.app.name,
-        manifest.quota.limits(),
+        manifest.quota.limits(quota_sources),
         cx.usage.clone(),
     );
     Ok(EgressContext {
@@ -166,6 +167,9 @@ pub(crate) fn load(
         ..
     } = cx;
     let mut manifest = AppManifest::load(manifest_path)?;
+    // Who set each quota, so a refusal can say whom to ask.
+    let quota_sources =
+        warden_host_apis::metering::QuotaSources::of(&manifest.quota, options.quota.as_ref());
     manifest.quota = platform
         .quotas
         .resolve(&manifest.quota)
@@ -184,7 +188,12 @@ pub(crate) fn load(
     if let Some(over) = &options.quota {
         manifest.quota = manifest.quota.overlay(over);
     }
-    let egress = Arc::new(egress_context(&cx, &manifest, manifest_path)?);
+    let egress = Arc::new(egress_context(
+        &cx,
+        &manifest,
+        manifest_path,
+        quota_sources,
+    )?);
     let rules = &platform.schedules;
     if manifest.schedule.len() > rules.max_per_app {
         return Err(ConfigError::invalid(
@@ -238,7 +247,10 @@ pub(crate) fn load(
         cx.storage.clone(),
         master.as_ref(),
     )
-    .map(|s| s.with_dlp(cx.dlp.clone(), platform.dlp.storage.clone()))
+    .map(|s| {
+        s.with_dlp(cx.dlp.clone(), platform.dlp.storage.clone())
+            .with_quota_set_by(quota_sources.storage_bytes)
+    })
     .map_err(|p| ConfigError::invalid(manifest_path, p.field, p.problem, p.fix))?;
     let limits = manifest.limits.resolve(&platform.defaults);
     if let Some((field, value, max)) = limits.exceeding(&platform.maximums).first() {

@@ -86,6 +86,33 @@ fn each_limit_has_its_own_exit_code_and_a_message_naming_the_field() {
 }
 
 #[test]
+fn each_denial_says_its_own_kind_and_what_to_do() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let socket = fixture_manifest(data.path(), "open_socket", "");
+    let out = warden(data.path(), &["run", &socket]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("[socket-denied]: apps get no sockets"),
+        "{stderr}"
+    );
+    // An outbound request to a host the app did not list (loopback, and
+    // refused before any connection is made).
+    let fetch = fixture_manifest(data.path(), "http_fetch", "");
+    let out = warden(
+        data.path(),
+        &["run", &fetch, "--", "GET", "http://127.0.0.1:9/x"],
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "[egress-denied]: the destination is not in the app's [egress] allowed_hosts"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("has no grant for it;"), "{stderr}");
+}
+
+#[test]
 fn json_reports_usage_and_a_second_run_reuses_the_compiled_artifact() {
     let data = tempfile::tempdir().expect("temp dir");
     let manifest = fixture_manifest(data.path(), "noop_handler", "");
@@ -370,4 +397,29 @@ fn a_token_in_the_environment_sends_a_kill_to_the_server_not_the_local_files() {
         !data.path().join("killed.json").exists(),
         "nothing written locally"
     );
+}
+
+#[test]
+fn commands_that_read_say_when_the_data_directory_is_empty_or_unrelated() {
+    let empty = tempfile::tempdir().expect("temp dir");
+    std::fs::write(empty.path().join("notes.txt"), "not warden's").expect("write");
+    let missing = empty.path().join("nowhere");
+    for dir in [empty.path().to_path_buf(), missing.clone()] {
+        for args in [
+            &["audit", "show"][..],
+            &["audit", "verify"][..],
+            &["secrets", "list"][..],
+            &["tokens", "list"][..],
+        ] {
+            let out = warden(&dir, args);
+            assert_eq!(out.status.code(), Some(3), "{args:?} on {}", dir.display());
+            let err = text(&out.stderr);
+            assert!(
+                err.contains("holds no Warden data") || err.contains("does not exist"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    assert!(!empty.path().join("master.key").exists(), "nothing created");
+    assert!(!missing.exists(), "nothing created");
 }

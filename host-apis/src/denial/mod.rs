@@ -45,6 +45,36 @@ impl Denial {
             Denial::Killed => "killed",
         }
     }
+
+    /// Why it was refused and what to do, for the person reading `warden
+    /// run`'s output: each kind says its own reason.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Denial::Socket => {
+                "apps get no sockets; reach the network through [egress] allowed_hosts or a connector"
+            }
+            Denial::HttpEgress => {
+                "the destination is not in the app's [egress] allowed_hosts; add it there (a reviewer may need to approve it)"
+            }
+            Denial::Filesystem => "apps get no host files; keep data in a [[storage]] bucket",
+            Denial::NotGranted => {
+                "the app has no grant for it; ask for it in app.toml (a reviewer may need to approve it)"
+            }
+            Denial::ScopeDenied => {
+                "the request is outside every scope the app was granted; ask for the scope that covers it in app.toml"
+            }
+            Denial::AddressBlocked => {
+                "the destination resolves to an address the platform blocks (private, loopback, cloud metadata); the platform team decides [egress] allow_cidrs"
+            }
+            Denial::ClassViolation => {
+                "the invocation holds data of a class this destination is not cleared for; keep that data away from it"
+            }
+            Denial::DlpBlocked => {
+                "the data carried sensitive values the platform's DLP rules block for this destination"
+            }
+            Denial::Killed => "an operator stopped the app (warden unkill lets it run again)",
+        }
+    }
 }
 
 /// One refused effect and what it was aimed at (`10.0.0.1:80`, `https://x.y`).

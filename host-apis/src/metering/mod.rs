@@ -15,7 +15,7 @@ mod quota;
 mod store;
 mod window;
 
-pub use quota::{QuotaExceeded, QuotaLimits, QuotaRequest, QuotaRules};
+pub use quota::{QuotaExceeded, QuotaLimits, QuotaRequest, QuotaRules, QuotaSource, QuotaSources};
 pub use store::UsageStore;
 pub use window::Window;
 

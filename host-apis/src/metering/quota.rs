@@ -25,6 +25,74 @@ pub struct QuotaLimits {
     pub egress_bytes: Option<u64>,
     pub connector_calls: Option<u64>,
     pub requests_per_minute: Option<u64>,
+    /// Where each limit came from, for a refusal that says whom to ask.
+    pub sources: QuotaSources,
+}
+
+/// Who set a quota.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaSource {
+    /// `quota.NAME` in the app's manifest.
+    #[default]
+    App,
+    /// The platform's `quotas.defaults.NAME`: the manifest left it out.
+    PlatformDefault,
+    /// An operator's override (`PUT /v1/apps/{app}/quota`).
+    Override,
+}
+
+impl QuotaSource {
+    /// Where `quota` is set, as a refusal names it.
+    pub fn where_set(self, quota: &str) -> String {
+        match self {
+            QuotaSource::App => format!("`quota.{quota}` in app.toml"),
+            QuotaSource::PlatformDefault => {
+                format!("the platform's default `quotas.defaults.{quota}` in warden.toml")
+            }
+            QuotaSource::Override => format!(
+                "an admin override of `{quota}` (PUT /v1/apps/APP/quota; `warden inspect` shows it)"
+            ),
+        }
+    }
+}
+
+/// Where each quota of an app came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaSources {
+    pub egress_bytes: QuotaSource,
+    pub connector_calls: QuotaSource,
+    pub requests_per_minute: QuotaSource,
+    pub storage_bytes: QuotaSource,
+}
+
+impl QuotaSources {
+    /// The sources of quotas resolved from `asked` (the manifest), the
+    /// platform's defaults, and `over` (an operator's override) on top.
+    pub fn of(asked: &QuotaRequest, over: Option<&QuotaRequest>) -> QuotaSources {
+        let pick = |in_manifest: bool, in_override: bool| {
+            if in_override {
+                QuotaSource::Override
+            } else if in_manifest {
+                QuotaSource::App
+            } else {
+                QuotaSource::PlatformDefault
+            }
+        };
+        let over = over.cloned().unwrap_or_default();
+        QuotaSources {
+            egress_bytes: pick(asked.egress_bytes.is_some(), over.egress_bytes.is_some()),
+            connector_calls: pick(
+                asked.connector_calls.is_some(),
+                over.connector_calls.is_some(),
+            ),
+            requests_per_minute: pick(
+                asked.requests_per_minute.is_some(),
+                over.requests_per_minute.is_some(),
+            ),
+            storage_bytes: pick(asked.storage_bytes.is_some(), over.storage_bytes.is_some()),
+        }
+    }
 }
 
 impl QuotaRequest {
@@ -39,11 +107,13 @@ impl QuotaRequest {
         }
     }
 
-    pub fn limits(&self) -> QuotaLimits {
+    /// The limits, each set where `sources` says.
+    pub fn limits(&self, sources: QuotaSources) -> QuotaLimits {
         QuotaLimits {
             egress_bytes: self.egress_bytes.map(|s| s.bytes()),
             connector_calls: self.connector_calls,
             requests_per_minute: self.requests_per_minute,
+            sources,
         }
     }
 }
@@ -131,13 +201,16 @@ impl QuotaRules {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error(
-    "quota `{quota}` exhausted: used {used} of {limit}; resets at {resets_at} (`quota.{quota}` in app.toml)"
+    "quota `{quota}` exhausted: used {used} of {limit}; resets at {resets_at} (set by {})",
+    set_by.where_set(quota)
 )]
 pub struct QuotaExceeded {
     pub quota: &'static str,
     pub used: u64,
     pub limit: u64,
     pub resets_at: String,
+    /// Who set the limit.
+    pub set_by: QuotaSource,
 }
 
 pub(super) fn check_call(
@@ -154,6 +227,7 @@ pub(super) fn check_call(
             used: today.calls,
             limit,
             resets_at: day.resets_at(),
+            set_by: limits.sources.connector_calls,
         });
     }
     if let Some(limit) = limits.egress_bytes {
@@ -164,6 +238,7 @@ pub(super) fn check_call(
                 used,
                 limit,
                 resets_at: day.resets_at(),
+                set_by: limits.sources.egress_bytes,
             });
         }
     }
@@ -181,8 +256,49 @@ pub(super) fn check_invocation(
             used: minute.invocations,
             limit,
             resets_at: window.resets_at(),
+            set_by: limits.sources.requests_per_minute,
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_who_set_the_limit() {
+        let asked = QuotaRequest {
+            requests_per_minute: Some(5),
+            ..QuotaRequest::default()
+        };
+        let over = QuotaRequest {
+            connector_calls: Some(0),
+            ..QuotaRequest::default()
+        };
+        let sources = QuotaSources::of(&asked, Some(&over));
+        assert_eq!(sources.requests_per_minute, QuotaSource::App);
+        assert_eq!(sources.connector_calls, QuotaSource::Override);
+        assert_eq!(sources.egress_bytes, QuotaSource::PlatformDefault);
+        let limits = asked.overlay(&over).limits(sources);
+        let err = check_call(&limits, &Counters::default(), 0, &Window::day_now())
+            .expect_err("no calls allowed");
+        let text = err.to_string();
+        assert!(
+            text.contains("an admin override of `connector_calls`"),
+            "{text}"
+        );
+        let minute = Counters {
+            invocations: 5,
+            ..Counters::default()
+        };
+        let text = check_invocation(&limits, &minute, &Window::minute_now())
+            .expect_err("over")
+            .to_string();
+        assert!(
+            text.contains("`quota.requests_per_minute` in app.toml"),
+            "{text}"
+        );
     }
 }
 

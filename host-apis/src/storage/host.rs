@@ -188,8 +188,9 @@ impl StorageState {
             let credit = replaced_size()?.unwrap_or(0).min(usage.bytes);
             if usage.bytes + charge - credit > limit {
                 return Err(Error::QuotaExceeded(format!(
-                    "quota `storage_bytes` exhausted: used {} of {limit} bytes (`quota.storage_bytes` in app.toml)",
-                    usage.bytes
+                    "quota `storage_bytes` exhausted: used {} of {limit} bytes (set by {})",
+                    usage.bytes,
+                    ctx.quota_set_by.where_set("storage_bytes")
                 )));
             }
         }

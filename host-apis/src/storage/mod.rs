@@ -47,6 +47,8 @@ pub struct StorageContext {
     pub rules: StorageRules,
     /// `quota.storage_bytes`, if set.
     pub quota_bytes: Option<u64>,
+    /// Who set `quota_bytes`, for a refusal that says whom to ask.
+    pub quota_set_by: crate::metering::QuotaSource,
     data_key: Option<[u8; 32]>,
     dlp: Option<(Arc<Scanner>, ActionByClass)>,
 }
@@ -144,9 +146,16 @@ impl StorageContext {
             store,
             rules: rules.clone(),
             quota_bytes,
+            quota_set_by: crate::metering::QuotaSource::App,
             data_key,
             dlp: None,
         })
+    }
+
+    /// Records who set the storage quota.
+    pub fn with_quota_set_by(mut self, set_by: crate::metering::QuotaSource) -> Self {
+        self.quota_set_by = set_by;
+        self
     }
 
     /// Scans values written into buckets, acting by the bucket's class.

@@ -34,7 +34,8 @@ pub enum AuditCommand {
 
 fn open(config: &ConfigArgs) -> Result<AuditLog, ExitCode> {
     let platform = config.load()?;
-    Ok(AuditLog::new(platform.data_dir().join("audit.jsonl")))
+    let dir = super::data_dir_to_read(&platform)?;
+    Ok(AuditLog::new(dir.join("audit.jsonl")))
 }
 
 pub fn run(cmd: AuditCommand) -> ExitCode {

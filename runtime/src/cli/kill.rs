@@ -77,15 +77,10 @@ pub fn kill(args: KillArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let dir = platform.data_dir();
-    if !dir.is_dir() {
-        eprintln!(
-            "warden: {} does not exist: no host has run with this data directory, so there is nothing to kill\n  fix: pass --config with the warden.toml of the host that serves `{}`, or --server with its admin API",
-            dir.display(),
-            args.app
-        );
-        return ExitCode::from(EXIT_CONFIG);
-    }
+    let dir = match super::data_dir_to_read(&platform) {
+        Ok(dir) => dir,
+        Err(code) => return code,
+    };
     let runtime = match args.config.runtime() {
         Ok(r) => r,
         Err(code) => return code,

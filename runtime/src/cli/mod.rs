@@ -20,6 +20,48 @@ use std::process::ExitCode;
 /// Exit code for a configuration or manifest error.
 pub const EXIT_CONFIG: u8 = 3;
 
+/// What only a data directory Warden has used holds.
+const DATA_MARKERS: [&str; 11] = [
+    "audit.jsonl",
+    "registry.db",
+    "usage.db",
+    "traces.db",
+    "killed.json",
+    "tokens.db",
+    "tokens.json",
+    "secrets.json",
+    "storage.db",
+    "master.key",
+    "components",
+];
+
+/// The data directory of `platform` for a command that reads it: an
+/// error that says so when it does not exist, or exists but holds nothing
+/// of Warden's (the wrong `WARDEN_DATA_DIR` or `--config`), instead of an
+/// empty answer that looks like "nothing happened".
+pub fn data_dir_to_read(
+    platform: &warden_runtime::config::PlatformConfig,
+) -> Result<std::path::PathBuf, ExitCode> {
+    let dir = platform.data_dir();
+    let problem = if !dir.is_dir() {
+        Some("does not exist")
+    } else if !DATA_MARKERS.iter().any(|m| dir.join(m).exists()) {
+        Some("holds no Warden data")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(dir),
+        Some(problem) => {
+            eprintln!(
+                "warden: the data directory {} {problem}: no host has run with it\n  fix: point at your host's data with --config (its warden.toml) or WARDEN_DATA_DIR, or use --server where the command has it",
+                dir.display()
+            );
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}
+
 /// The admin API's default address (`serve.admin_listen`).
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8081";
 

@@ -162,6 +162,16 @@ fn print_human(report: &InvocationReport) {
             report.app, report.usage.logs_dropped
         );
     }
+    // Each refusal says its own kind and what to do, whether or not the app
+    // got over it.
+    for denial in &report.denials {
+        eprintln!(
+            "warden: denied {} [{}]: {}",
+            denial.target,
+            denial.kind.as_str(),
+            denial.kind.explain()
+        );
+    }
     match &report.result {
         Ok(output) => {
             if let Some(status) = report.http_status {
@@ -173,13 +183,6 @@ fn print_human(report: &InvocationReport) {
             }
         }
         Err(e) => {
-            for denial in &report.denials {
-                eprintln!(
-                    "warden: denied {} [{}]: the app has no grant for it",
-                    denial.target,
-                    denial.kind.as_str()
-                );
-            }
             eprintln!(
                 "warden: app `{}` {e} [fuel {}/{}, peak memory {}, {} µs]",
                 report.app,

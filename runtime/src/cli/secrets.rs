@@ -79,7 +79,16 @@ pub fn run(cmd: SecretsCommand) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let data_dir = platform.data_dir();
+    // Listing reads: an empty or unrelated directory is named, not given
+    // a new master key.
+    let data_dir = if action == "list" {
+        match super::data_dir_to_read(&platform) {
+            Ok(dir) => dir,
+            Err(code) => return code,
+        }
+    } else {
+        platform.data_dir()
+    };
     let store = match warden_runtime::runtime::open_secrets(&platform, &data_dir) {
         Ok(s) => s,
         Err(e) => {

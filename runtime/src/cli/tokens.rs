@@ -212,14 +212,10 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
                 Ok(p) => p,
                 Err(code) => return code,
             };
-            let dir = platform.data_dir();
-            if !dir.is_dir() {
-                eprintln!(
-                    "warden: {} does not exist: no tokens were ever created there\n  fix: pass --config with your host's warden.toml, or --server with its admin API",
-                    dir.display()
-                );
-                return ExitCode::from(EXIT_CONFIG);
-            }
+            let dir = match super::data_dir_to_read(&platform) {
+                Ok(dir) => dir,
+                Err(code) => return code,
+            };
             match TokenStore::new(&dir).list() {
                 Ok(tokens) => {
                     let values: Vec<Value> = tokens.iter().map(|t| json!(t)).collect();

@@ -147,6 +147,7 @@ mod tests {
                 used: 1,
                 limit: 1,
                 resets_at: "then".into(),
+                set_by: warden_host_apis::metering::QuotaSource::App,
             }),
             InvocationError::Trap {
                 message: "x".into(),
