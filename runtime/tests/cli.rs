@@ -207,7 +207,10 @@ fn denials_are_audited_and_tampering_is_caught_by_audit_verify() {
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
     assert!(text(&verify.stdout).contains("ok: 3 entries"));
 
-    let show = warden(data.path(), &["audit", "show", "--app", "open-socket"]);
+    let show = warden(
+        data.path(),
+        &["audit", "show", "--app", "open-socket", "--json"],
+    );
     let entries: Vec<serde_json::Value> = text(&show.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))
@@ -272,9 +275,15 @@ fn secrets_are_set_from_stdin_listed_without_values_rotated_and_audited() {
     assert!(text(&rotate.stdout).contains("version 2"));
 
     let list = warden(data.path(), &["secrets", "list", "--json"]);
-    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json list");
-    assert_eq!(listed[0]["name"], "crm-token");
-    assert_eq!(listed[0]["version"], 2);
+    let listed: serde_json::Value =
+        serde_json::from_str(text(&list.stdout).lines().next().expect("a line")).expect("json");
+    assert_eq!(listed["name"], "crm-token");
+    assert_eq!(listed["version"], 2);
+    let table = text(&warden(data.path(), &["secrets", "list"]).stdout);
+    assert!(
+        table.starts_with("NAME") && table.contains("crm-token"),
+        "{table}"
+    );
     assert!(!text(&list.stdout).contains("plain-value"));
 
     for entry in std::fs::read_dir(data.path()).expect("data dir") {
@@ -284,7 +293,7 @@ fn secrets_are_set_from_stdin_listed_without_values_rotated_and_audited() {
             "plaintext secret on disk"
         );
     }
-    let audit = text(&warden(data.path(), &["audit", "show"]).stdout);
+    let audit = text(&warden(data.path(), &["audit", "show", "--json"]).stdout);
     assert!(
         audit.contains("\"secret.set\"") && audit.contains("\"secret.rotated\""),
         "{audit}"
@@ -343,7 +352,13 @@ fn a_killed_app_stays_killed_across_runs_until_unkilled() {
             .code(),
         Some(0)
     );
-    let audit = text(&warden(data.path(), &["audit", "show", "--app", "noop-handler"]).stdout);
+    let audit = text(
+        &warden(
+            data.path(),
+            &["audit", "show", "--app", "noop-handler", "--json"],
+        )
+        .stdout,
+    );
     assert!(
         audit.contains("app.killed") && audit.contains("leaking") && audit.contains("app.unkilled"),
         "{audit}"

@@ -82,9 +82,15 @@ fn deployed_apps_are_served_again_after_a_restart_without_recompiling() {
     let queue = json(&warden(
         data,
         Some(&reviewer),
-        &["reviews", "--server", &host.admin],
+        &["reviews", "--server", &host.admin, "--json"],
     ));
-    assert_eq!(queue["pending"][0]["version"], "1.1.0", "{queue}");
+    assert_eq!(queue["version"], "1.1.0", "{queue}");
+    let table = warden(data, Some(&reviewer), &["reviews", "--server", &host.admin]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.starts_with("APP") && table.contains("hello-http") && table.contains("1.1.0"),
+        "{table}"
+    );
     assert!(
         held["reasons"][0]
             .as_str()
@@ -119,15 +125,16 @@ fn deployed_apps_are_served_again_after_a_restart_without_recompiling() {
     assert_eq!(inspected["version"], "1.1.0", "{inspected}");
     assert_eq!(inspected["artifact"], "cached", "{inspected}");
     assert_eq!(inspected["approved"], true);
-    let versions = json(&warden(
+    let versions = warden(
         data,
         Some(&creator),
-        &["versions", "hello-http", "--server", &host.admin],
-    ));
-    assert_eq!(
-        versions["versions"][1]["status"], "superseded",
-        "{versions}"
+        &["versions", "hello-http", "--server", &host.admin, "--json"],
     );
+    let versions: Vec<serde_json::Value> = String::from_utf8_lossy(&versions.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(versions[1]["status"], "superseded", "{versions:?}");
     host.stop();
 
     let audit = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();

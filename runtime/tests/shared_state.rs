@@ -208,7 +208,7 @@ fn a_torn_last_audit_line_is_cut_audited_and_the_next_entry_chains() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let shown = warden(data.path(), &["audit", "show"])
+    let shown = warden(data.path(), &["audit", "show", "--json"])
         .wait_with_output()
         .unwrap();
     assert!(String::from_utf8_lossy(&shown.stdout).contains("second"));

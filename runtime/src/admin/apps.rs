@@ -248,6 +248,22 @@ pub async fn unkill(
     Ok(Json(json!({ "app": name, "state": "running" })))
 }
 
+/// `GET /v1/audit/verify`: the hash chain checked on the host (admins
+/// and auditors), as `warden audit verify` reports it.
+pub async fn verify_audit(
+    State(state): State<AdminState>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    require(&principal, &[Role::Admin, Role::Auditor])?;
+    let report = state.server.runtime().audit().verify().map_err(|e| {
+        ApiError(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("audit log unreadable: {e}"),
+        )
+    })?;
+    Ok(Json(json!(report)))
+}
+
 #[derive(Deserialize)]
 pub struct AuditQuery {
     app: Option<String>,

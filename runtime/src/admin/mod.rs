@@ -22,7 +22,7 @@
 //! | `POST /v1/tokens`, `DELETE /v1/tokens/{name-or-id}` | — | —      | yes   | —       |
 //! | `GET /v1/templates`                        | yes      | yes      | yes   | yes     |
 //! | `PUT /v1/templates/{name}`                 | —        | —        | yes   | —       |
-//! | `GET /v1/audit`                            | —        | —        | yes   | yes     |
+//! | `GET /v1/audit`, `/v1/audit/verify`        | —        | —        | yes   | yes     |
 //! | `GET /v1/top`, `/v1/apps/{app}/traces`, `…/usage`, `/v1/telemetry` | own apps | all | all | all |
 //! | `GET /v1/whoami` (name, role, actor)       | yes      | yes      | yes   | yes     |
 //! | `GET /dashboard`, `/dashboard.js` (static; the data needs a token) | — | — | — | — |
@@ -370,6 +370,7 @@ pub fn router(state: AdminState) -> axum::Router {
         .route("/v1/apps/{app}/kill", post(apps::kill))
         .route("/v1/apps/{app}/unkill", post(apps::unkill))
         .route("/v1/audit", get(apps::audit))
+        .route("/v1/audit/verify", get(apps::verify_audit))
         .route("/v1/telemetry", get(telemetry_stats))
         .route("/v1/whoami", get(whoami))
         .route("/v1/top", get(observe::top))

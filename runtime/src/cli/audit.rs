@@ -18,10 +18,15 @@ pub enum AuditCommand {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// Verify through a running host's admin API (admin or auditor
+        /// token in WARDEN_TOKEN).
+        #[arg(long, env = "WARDEN_SERVER")]
+        server: Option<String>,
     },
-    /// Print the audit log's entries as JSON lines (for export or review).
+    /// Show the audit log's entries: a table, or JSON lines with --json
+    /// (for export).
     #[command(
-        after_help = "Examples:\n  warden audit show > audit-export.jsonl\n  warden audit show --app report-formatter"
+        after_help = "Examples:\n  warden audit show --app report-formatter\n  warden audit show --json > audit-export.jsonl\n  WARDEN_TOKEN=$AUDITOR warden audit show --server https://warden.internal:8081 --limit 500"
     )]
     Show {
         #[command(flatten)]
@@ -29,7 +34,54 @@ pub enum AuditCommand {
         /// Only entries about this app.
         #[arg(long)]
         app: Option<String>,
+        /// One JSON object per entry instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The newest this many (over the admin API, at most 10000).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Read through a running host's admin API (admin or auditor token
+        /// in WARDEN_TOKEN).
+        #[arg(long, env = "WARDEN_SERVER")]
+        server: Option<String>,
     },
+}
+
+/// The columns of `audit show`.
+const COLUMNS: [super::table::Column<'static>; 5] = [
+    ("SEQ", "seq"),
+    ("TIME", "time"),
+    ("KIND", "kind"),
+    ("APP", "app"),
+    ("ACTOR", "actor"),
+];
+
+/// Prints a verify report (from the file or the server) and its exit code.
+fn print_verify(report: &serde_json::Value, source: &str, json: bool) -> ExitCode {
+    let intact = report["problem"].is_null();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        );
+    } else if intact {
+        println!(
+            "ok: {} entries, hash chain intact ({source})",
+            report["entries"]
+        );
+    } else {
+        println!(
+            "TAMPERED: {source} line {}: {}\n({} entries before it verify)",
+            report["problem"]["line"],
+            report["problem"]["reason"].as_str().unwrap_or("?"),
+            report["entries"]
+        );
+    }
+    if intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn open(config: &ConfigArgs) -> Result<AuditLog, ExitCode> {
@@ -40,64 +92,77 @@ fn open(config: &ConfigArgs) -> Result<AuditLog, ExitCode> {
 
 pub fn run(cmd: AuditCommand) -> ExitCode {
     match cmd {
-        AuditCommand::Verify { config, json } => {
+        AuditCommand::Verify {
+            config,
+            json,
+            server,
+        } => {
+            if let Some(server) = super::remote(&server, &config, false) {
+                return match super::client::call(&server, "GET", "/v1/audit/verify", None) {
+                    Ok((200, report)) => print_verify(&report, &server, json),
+                    other => super::client::report(other),
+                };
+            }
             let log = match open(&config) {
                 Ok(log) => log,
                 Err(code) => return code,
             };
-            let report = match log.verify() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("warden: cannot read {}: {e}", log.path().display());
-                    return ExitCode::from(EXIT_CONFIG);
-                }
-            };
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
-            } else if let Some(p) = &report.problem {
-                println!(
-                    "TAMPERED: {} line {}: {}\n({} entries before it verify)",
-                    log.path().display(),
-                    p.line,
-                    p.reason,
-                    report.entries
-                );
-            } else {
-                println!(
-                    "ok: {} entries, hash chain intact ({})",
-                    report.entries,
-                    log.path().display()
-                );
-            }
-            if report.is_intact() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        AuditCommand::Show { config, app } => {
-            let log = match open(&config) {
-                Ok(log) => log,
-                Err(code) => return code,
-            };
-            match log.entries() {
-                Ok(entries) => {
-                    for entry in entries
-                        .iter()
-                        .filter(|e| app.is_none() || e.app.as_deref() == app.as_deref())
-                    {
-                        println!("{}", serde_json::to_string(entry).unwrap_or_default());
-                    }
-                    ExitCode::SUCCESS
-                }
+            match log.verify() {
+                Ok(report) => print_verify(
+                    &serde_json::to_value(&report).unwrap_or_default(),
+                    &log.path().display().to_string(),
+                    json,
+                ),
                 Err(e) => {
                     eprintln!("warden: cannot read {}: {e}", log.path().display());
                     ExitCode::from(EXIT_CONFIG)
                 }
             }
+        }
+        AuditCommand::Show {
+            config,
+            app,
+            json,
+            limit,
+            server,
+        } => {
+            let entries: Vec<serde_json::Value> = match super::remote(&server, &config, false) {
+                Some(server) => {
+                    let mut path = format!("/v1/audit?limit={}", limit.unwrap_or(10_000));
+                    if let Some(app) = &app {
+                        path += &format!("&app={app}");
+                    }
+                    match super::lists::fetch(&server, &path, "entries") {
+                        Ok(entries) => entries,
+                        Err(code) => return code,
+                    }
+                }
+                None => {
+                    let log = match open(&config) {
+                        Ok(log) => log,
+                        Err(code) => return code,
+                    };
+                    match log.entries() {
+                        Ok(entries) => {
+                            let mut chosen: Vec<serde_json::Value> = entries
+                                .iter()
+                                .filter(|e| app.is_none() || e.app.as_deref() == app.as_deref())
+                                .map(|e| serde_json::to_value(e).unwrap_or_default())
+                                .collect();
+                            if let Some(n) = limit {
+                                chosen.drain(..chosen.len().saturating_sub(n));
+                            }
+                            chosen
+                        }
+                        Err(e) => {
+                            eprintln!("warden: cannot read {}: {e}", log.path().display());
+                            return ExitCode::from(EXIT_CONFIG);
+                        }
+                    }
+                }
+            };
+            print!("{}", super::table::render(&entries, &COLUMNS, json));
+            ExitCode::SUCCESS
         }
     }
 }

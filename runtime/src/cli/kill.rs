@@ -1,6 +1,6 @@
 //! `warden kill` / `warden unkill`: the operator's stop switch.
 
-use super::{ConfigArgs, DEFAULT_SERVER, EXIT_CONFIG, actor};
+use super::{ConfigArgs, EXIT_CONFIG, actor};
 use clap::Args;
 use std::process::ExitCode;
 
@@ -40,17 +40,6 @@ pub struct KillArgs {
 /// Exit code of a local kill that no running host would apply.
 pub const EXIT_NOT_SERVED: u8 = 4;
 
-/// Where a kill or unkill goes: the admin API at `server`, or — when only
-/// a token is in the environment and nothing points at a local data
-/// directory — the admin API's default address.
-fn remote(server: &Option<String>, config: &ConfigArgs, offline: bool) -> Option<String> {
-    let token = std::env::var("WARDEN_TOKEN").is_ok_and(|t| !t.trim().is_empty());
-    server
-        .clone()
-        .filter(|s| !s.trim().is_empty())
-        .or_else(|| (token && config.config.is_none() && !offline).then(|| DEFAULT_SERVER.into()))
-}
-
 /// Let a killed app run again; audited.
 #[derive(Args)]
 #[command(after_help = "Example:\n  warden unkill expense-dashboard")]
@@ -64,7 +53,7 @@ pub struct UnkillArgs {
 }
 
 pub fn kill(args: KillArgs) -> ExitCode {
-    if let Some(server) = remote(&args.server, &args.config, args.offline) {
+    if let Some(server) = super::remote(&args.server, &args.config, args.offline) {
         let body = serde_json::json!({ "reason": args.reason });
         return super::client::report(super::client::call(
             &server,
@@ -136,7 +125,7 @@ pub fn kill(args: KillArgs) -> ExitCode {
 }
 
 pub fn unkill(args: UnkillArgs) -> ExitCode {
-    if let Some(server) = remote(&args.server, &args.config, false) {
+    if let Some(server) = super::remote(&args.server, &args.config, false) {
         return super::client::report(super::client::call(
             &server,
             "POST",

@@ -4,12 +4,14 @@ mod audit;
 mod client;
 mod deploy;
 mod kill;
+mod lists;
 mod observe;
 mod review;
 mod run;
 mod secrets;
 mod serve;
 mod storage;
+mod table;
 mod tokens;
 mod traces;
 
@@ -65,6 +67,18 @@ pub fn data_dir_to_read(
 /// The admin API's default address (`serve.admin_listen`).
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8081";
 
+/// Whether a command that works locally or remotely goes to a running
+/// host's admin API, and where: `--server` (or `WARDEN_SERVER`), or — when
+/// only a token is in the environment and neither `--config` nor
+/// `--offline` points at a local data directory — the default address.
+pub fn remote(server: &Option<String>, config: &ConfigArgs, offline: bool) -> Option<String> {
+    let token = std::env::var("WARDEN_TOKEN").is_ok_and(|t| !t.trim().is_empty());
+    server
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| (token && config.config.is_none() && !offline).then(|| DEFAULT_SERVER.into()))
+}
+
 #[derive(Parser)]
 #[command(
     name = "warden",
@@ -90,14 +104,12 @@ enum Command {
     Reject(deploy::RejectArgs),
     Kill(kill::KillArgs),
     Unkill(kill::UnkillArgs),
-    /// List the apps a running host serves (admin API).
+    /// List apps: served, held for review, killed (admin API, or the data
+    /// directory on the host).
     #[command(
-        after_help = "Example:\n  WARDEN_TOKEN=... warden apps --server http://127.0.0.1:8081"
+        after_help = "Examples:\n  WARDEN_TOKEN=... warden apps                 # the host at http://127.0.0.1:8081\n  warden apps --server https://warden.internal:8081\n  warden apps --config /etc/warden/warden.toml --json   # on the host, from its data directory"
     )]
-    Apps {
-        #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
-        server: String,
-    },
+    Apps(lists::ListArgs),
     /// Show one app's state, version, limits, quota bars and recent errors (admin API).
     #[command(
         after_help = "Examples:\n  WARDEN_TOKEN=... warden inspect report-formatter\n  WARDEN_TOKEN=... warden inspect report-formatter --json"
@@ -127,12 +139,15 @@ enum Command {
         #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
         server: String,
     },
-    /// List every deployed version of an app with its review state (admin API).
-    #[command(after_help = "Example:\n  WARDEN_TOKEN=... warden versions expense-dashboard")]
+    /// List every deployed version of an app with its review state (admin
+    /// API, or the data directory on the host).
+    #[command(
+        after_help = "Examples:\n  WARDEN_TOKEN=... warden versions expense-dashboard\n  warden versions expense-dashboard --config /etc/warden/warden.toml --json"
+    )]
     Versions {
         app: String,
-        #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
-        server: String,
+        #[command(flatten)]
+        list: lists::ListArgs,
     },
     /// Delete an app: every deploy (kept as a record), its stored data and
     /// quota override; it stops being served and its name is free (admin).
@@ -150,12 +165,12 @@ enum Command {
     /// Show a version as a reviewer needs it (admin API).
     #[command(subcommand)]
     Review(review::ReviewCommand),
-    /// List deploys waiting for a reviewer, with the reasons (admin API).
-    #[command(after_help = "Example:\n  WARDEN_TOKEN=... warden reviews")]
-    Reviews {
-        #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
-        server: String,
-    },
+    /// List deploys waiting for a reviewer, with the reasons (admin API, or
+    /// the data directory on the host).
+    #[command(
+        after_help = "Examples:\n  WARDEN_TOKEN=... warden reviews\n  WARDEN_TOKEN=... warden reviews --json"
+    )]
+    Reviews(lists::ListArgs),
     Traces(traces::TracesArgs),
     /// Create and list admin API tokens.
     #[command(subcommand)]
@@ -236,7 +251,7 @@ pub fn main() -> ExitCode {
         Command::Reject(args) => deploy::reject(args),
         Command::Kill(args) => kill::kill(args),
         Command::Unkill(args) => kill::unkill(args),
-        Command::Apps { server } => client::report(client::call(&server, "GET", "/v1/apps", None)),
+        Command::Apps(args) => lists::apps(args),
         Command::Inspect { app, json, server } => observe::inspect(&server, &app, json),
         Command::Top {
             once,
@@ -244,12 +259,7 @@ pub fn main() -> ExitCode {
             every,
             server,
         } => observe::top(&server, json, once, every.into()),
-        Command::Versions { app, server } => client::report(client::call(
-            &server,
-            "GET",
-            &format!("/v1/apps/{app}/versions"),
-            None,
-        )),
+        Command::Versions { app, list } => lists::versions(&app, list),
         Command::Delete { app, yes, server } => {
             if !yes {
                 eprintln!(
@@ -265,9 +275,7 @@ pub fn main() -> ExitCode {
             ))
         }
         Command::Review(cmd) => review::run(cmd),
-        Command::Reviews { server } => {
-            client::report(client::call(&server, "GET", "/v1/reviews", None))
-        }
+        Command::Reviews(args) => lists::reviews(args),
         Command::Traces(args) => traces::run(args),
         Command::Tokens(cmd) => tokens::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),

@@ -38,10 +38,16 @@ pub enum SecretsCommand {
         config: ConfigArgs,
     },
     /// List secret names, versions and rotation times (never values).
-    #[command(after_help = "Example:\n  warden secrets list --json")]
+    #[command(
+        after_help = "Examples:\n  warden secrets list\n  warden secrets list --json\n  WARDEN_TOKEN=$ADMIN warden secrets list --server http://127.0.0.1:8081"
+    )]
     List {
+        /// One JSON object per secret instead of a table.
         #[arg(long)]
         json: bool,
+        /// List through a running host's admin API (admin or auditor).
+        #[arg(long, env = "WARDEN_SERVER")]
+        server: Option<String>,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -69,7 +75,30 @@ fn read_value(from_file: &Option<PathBuf>) -> Result<Vec<u8>, String> {
     Ok(value)
 }
 
+/// The columns of `secrets list`.
+const COLUMNS: [super::table::Column<'static>; 4] = [
+    ("NAME", "name"),
+    ("VERSION", "version"),
+    ("CREATED", "created"),
+    ("ROTATED", "rotated"),
+];
+
 pub fn run(cmd: SecretsCommand) -> ExitCode {
+    if let SecretsCommand::List {
+        json,
+        server,
+        config,
+    } = &cmd
+        && let Some(server) = super::remote(server, config, false)
+    {
+        return match super::lists::fetch(&server, "/v1/secrets", "secrets") {
+            Ok(rows) => {
+                print!("{}", super::table::render(&rows, &COLUMNS, *json));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        };
+    }
     let (config, action) = match &cmd {
         SecretsCommand::Set { config, .. } => (config, "secret.set"),
         SecretsCommand::Rotate { config, .. } => (config, "secret.rotated"),
@@ -99,27 +128,12 @@ pub fn run(cmd: SecretsCommand) -> ExitCode {
     let result = match &cmd {
         SecretsCommand::List { json, .. } => {
             return match store.list() {
-                Ok(list) if *json => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&list).unwrap_or_default()
-                    );
-                    ExitCode::SUCCESS
-                }
                 Ok(list) => {
-                    println!(
-                        "{:<32} {:>7}  {:<20}  ROTATED",
-                        "NAME", "VERSION", "CREATED"
-                    );
-                    for s in list {
-                        println!(
-                            "{:<32} {:>7}  {:<20}  {}",
-                            s.name,
-                            s.version,
-                            s.created,
-                            s.rotated.as_deref().unwrap_or("-")
-                        );
-                    }
+                    let rows: Vec<serde_json::Value> = list
+                        .iter()
+                        .map(|s| serde_json::to_value(s).unwrap_or_default())
+                        .collect();
+                    print!("{}", super::table::render(&rows, &COLUMNS, *json));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -40,6 +40,10 @@ pub struct TracesArgs {
     /// One JSON object per invocation: its spans, with attributes.
     #[arg(long)]
     json: bool,
+    /// Read through a running host's admin API (token in WARDEN_TOKEN)
+    /// instead of the data directory's span store.
+    #[arg(long, env = "WARDEN_SERVER")]
+    server: Option<String>,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -89,7 +93,57 @@ fn print(root: &StoredSpan, spans: &[StoredSpan], json: bool) {
     }
 }
 
+/// The app's traces from a running host's admin API, printed as locally.
+fn run_remote(args: &TracesArgs, server: &str) -> ExitCode {
+    if args.follow {
+        eprintln!(
+            "warden: --follow reads the span store on the host; run it there (--config), or poll without --follow"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let mut path = format!(
+        "/v1/apps/{}/traces?limit={}&errors={}",
+        args.app,
+        args.limit.clamp(1, 500),
+        args.errors
+    );
+    if let Some(since) = args.since {
+        path += &format!("&since={}s", Duration::from(since).as_secs());
+    }
+    if let Some(id) = &args.request_id {
+        path += &format!("&request_id={id}");
+    }
+    let traces = match super::lists::fetch(server, &path, "traces") {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    // Oldest first, as the local listing prints them.
+    for trace in traces.iter().rev() {
+        let spans: Vec<StoredSpan> =
+            serde_json::from_value(trace["spans"].clone()).unwrap_or_default();
+        let Some(root) = spans
+            .iter()
+            .find(|s| s.name == "invocation")
+            .or_else(|| spans.first())
+        else {
+            continue;
+        };
+        print(root, &spans, args.json);
+    }
+    if traces.is_empty() && !args.json {
+        eprintln!(
+            "warden: no {}invocations of `{}` on {server}",
+            if args.errors { "failed " } else { "" },
+            args.app
+        );
+    }
+    ExitCode::SUCCESS
+}
+
 pub fn run(args: TracesArgs) -> ExitCode {
+    if let Some(server) = super::remote(&args.server, &args.config, false) {
+        return run_remote(&args, &server);
+    }
     let platform = match args.config.load() {
         Ok(p) => p,
         Err(code) => return code,

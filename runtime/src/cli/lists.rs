@@ -1,0 +1,180 @@
+//! `warden apps`, `reviews`, `versions APP`: the same lists from a running
+//! host's admin API (with `--server`, `WARDEN_SERVER`, or a token in the
+//! environment) or from the data directory on the host itself.
+
+use super::table::{Column, render};
+use super::{ConfigArgs, client};
+use clap::Args;
+use serde_json::{Value, json};
+use std::process::ExitCode;
+use warden_runtime::registry::Status;
+
+/// Where a list comes from and how it is printed.
+#[derive(Args)]
+pub struct ListArgs {
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Ask a running host's admin API (token from WARDEN_TOKEN); without
+    /// it (and without WARDEN_TOKEN) the data directory is read.
+    #[arg(long, env = "WARDEN_SERVER")]
+    pub server: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// The rows under `key` of the admin API's answer to `GET path`, or the
+/// exit code after saying why there are none.
+pub fn fetch(server: &str, path: &str, key: &str) -> Result<Vec<Value>, ExitCode> {
+    match client::call(server, "GET", path, None) {
+        Ok((200, out)) => Ok(out[key].as_array().cloned().unwrap_or_default()),
+        other => Err(client::report(other)),
+    }
+}
+
+/// Rows from the server or from `local`, printed with `columns`.
+fn list(
+    args: &ListArgs,
+    path: &str,
+    key: &str,
+    columns: &[Column<'_>],
+    local: impl FnOnce(&warden_runtime::Runtime) -> Result<Vec<Value>, String>,
+) -> ExitCode {
+    let rows = match super::remote(&args.server, &args.config, false) {
+        Some(server) => match fetch(&server, path, key) {
+            Ok(rows) => rows,
+            Err(code) => return code,
+        },
+        None => {
+            let platform = match args.config.load() {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            if let Err(code) = super::data_dir_to_read(&platform) {
+                return code;
+            }
+            let runtime = match args.config.runtime() {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            match local(&runtime) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    eprintln!("warden: {e}");
+                    return ExitCode::from(super::EXIT_CONFIG);
+                }
+            }
+        }
+    };
+    print!("{}", render(&rows, columns, args.json));
+    ExitCode::SUCCESS
+}
+
+/// The apps a data directory knows, as `GET /v1/apps` lists them: served
+/// (by a host running on it), held for review, killed, or only seen run.
+fn local_apps(runtime: &warden_runtime::Runtime) -> Result<Vec<Value>, String> {
+    let dir = runtime.data_dir();
+    let hosts = warden_runtime::presence::live(dir);
+    let kills = runtime.kill_state();
+    let mut rows = Vec::new();
+    for name in warden_runtime::known_apps::known_apps(runtime, &hosts) {
+        let versions = runtime
+            .registry()
+            .versions(&name)
+            .map_err(|e| format!("the registry cannot be read: {e}"))?;
+        let active = versions.iter().find(|d| d.status == Status::Active);
+        let pending = versions.iter().find(|d| d.status == Status::Pending);
+        let served = hosts.iter().any(|h| h.apps.contains(&name));
+        let shown = active.or(pending);
+        let route = shown
+            .and_then(|d| warden_runtime::config::AppManifest::load(&d.manifest_path).ok())
+            .and_then(|m| m.http.map(|h| h.route));
+        let state = if kills.contains_key(&name) {
+            "killed"
+        } else if served || active.is_some() {
+            "running"
+        } else if pending.is_some() {
+            "pending"
+        } else {
+            "not served"
+        };
+        rows.push(json!({
+            "name": name,
+            "version": shown.map(|d| d.version.clone()),
+            "state": state,
+            "owner": shown.and_then(|d| d.owner.clone()),
+            "route": route,
+            "kill": kills.get(&name),
+        }));
+    }
+    Ok(rows)
+}
+
+pub fn apps(args: ListArgs) -> ExitCode {
+    list(
+        &args,
+        "/v1/apps",
+        "apps",
+        &[
+            ("NAME", "name"),
+            ("VERSION", "version"),
+            ("STATE", "state"),
+            ("OWNER", "owner"),
+            ("ROUTE", "route"),
+        ],
+        local_apps,
+    )
+}
+
+pub fn reviews(args: ListArgs) -> ExitCode {
+    list(
+        &args,
+        "/v1/reviews",
+        "pending",
+        &[
+            ("APP", "app"),
+            ("VERSION", "version"),
+            ("DEPLOY", "id"),
+            ("BY", "deployed_by"),
+            ("AT", "deployed_at"),
+            ("WHY", "reasons"),
+        ],
+        |runtime| {
+            let pending = runtime
+                .registry()
+                .pending()
+                .map_err(|e| format!("the registry cannot be read: {e}"))?;
+            Ok(pending.iter().map(|d| json!(d)).collect())
+        },
+    )
+}
+
+pub fn versions(app: &str, args: ListArgs) -> ExitCode {
+    list(
+        &args,
+        &format!("/v1/apps/{app}/versions"),
+        "versions",
+        &[
+            ("VERSION", "version"),
+            ("DEPLOY", "id"),
+            ("STATUS", "status"),
+            ("BY", "deployed_by"),
+            ("AT", "deployed_at"),
+            ("REVIEWED BY", "reviewed_by"),
+            ("NOTE", "review_note"),
+        ],
+        |runtime| {
+            let all = runtime
+                .registry()
+                .versions(app)
+                .map_err(|e| format!("the registry cannot be read: {e}"))?;
+            if all.is_empty() {
+                return Err(format!(
+                    "no deploys of `{app}` in {}",
+                    runtime.data_dir().display()
+                ));
+            }
+            Ok(all.iter().map(|d| json!(d)).collect())
+        },
+    )
+}
