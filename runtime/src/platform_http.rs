@@ -16,11 +16,27 @@ pub fn check_url(text: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
+/// A request body and its content type.
+pub enum Body<'a> {
+    Json(&'a serde_json::Value),
+    /// `application/x-www-form-urlencoded` (an OAuth 2.0 token request).
+    Form(&'a [(&'a str, &'a str)]),
+}
+
 /// The request for `method url` with an optional JSON body.
 pub fn outbound(
     url: &url::Url,
     method: http::Method,
     json: Option<&serde_json::Value>,
+) -> Option<Outbound> {
+    outbound_with(url, method, json.map(Body::Json))
+}
+
+/// The request for `method url` with an optional body.
+pub fn outbound_with(
+    url: &url::Url,
+    method: http::Method,
+    body: Option<Body<'_>>,
 ) -> Option<Outbound> {
     let host = url.host_str()?.trim_matches(['[', ']']).to_string();
     let port = url.port_or_known_default()?;
@@ -33,10 +49,21 @@ pub fn outbound(
         .uri(path)
         .header(http::header::HOST, url.authority())
         .header(http::header::USER_AGENT, "warden/1");
-    let body = match json {
-        Some(value) => {
+    let body = match body {
+        Some(Body::Json(value)) => {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
             Bytes::from(value.to_string())
+        }
+        Some(Body::Form(fields)) => {
+            request = request.header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in fields {
+                form.append_pair(k, v);
+            }
+            Bytes::from(form.finish())
         }
         None => Bytes::new(),
     };
@@ -47,6 +74,17 @@ pub fn outbound(
         port,
         request,
     })
+}
+
+/// POSTs `fields` as a form to `url` under `rules`.
+pub async fn post_form(
+    url: &url::Url,
+    fields: &[(&str, &str)],
+    rules: &EgressRules,
+) -> Result<Inbound, SendError> {
+    let outbound = outbound_with(url, http::Method::POST, Some(Body::Form(fields)))
+        .ok_or_else(|| SendError::Upstream(format!("cannot build a request for {url}")))?;
+    send(outbound, rules).await
 }
 
 /// Sends one request under `rules`.

@@ -235,3 +235,83 @@ fn a_reviewer_sees_why_a_deploy_is_held_and_what_changed_and_approves_it_in_the_
     assert_eq!(versions["versions"][0]["reviewed_by"], "rita");
     host.stop();
 }
+
+#[test]
+fn an_admin_signs_in_through_the_identity_provider_with_pkce_and_kills_and_unkills_an_app() {
+    let setup = Command::new(repo_root().join("scripts/setup-browser.sh"))
+        .output()
+        .expect("run scripts/setup-browser.sh");
+    assert!(
+        setup.status.success(),
+        "installing chromium and playwright-core failed:\n{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let idp = support::idp::Idp::start(
+        "warden-dashboard",
+        serde_json::json!({ "email": "Ada@Example.com", "email_verified": true, "warden_role": "admin" }),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin.oidc]\nissuer = \"{u}\"\naudience = \"warden-dashboard\"\njwks_url = \"{u}/jwks.json\"\nname_claim = \"email\"\nallow_http_loopback = true\nclient_id = \"warden-dashboard\"\nauthorization_endpoint = \"{u}/authorize\"\ntoken_endpoint = \"{u}/token\"\n",
+            u = idp.url
+        ),
+    )
+    .unwrap();
+    let noop = noop_app(data.path(), "noop", "");
+    let host = Host::start(
+        &data.path().join("data"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--app",
+            noop.to_str().unwrap(),
+        ],
+    );
+    let shots = repo_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(repo_root().join("runtime/tests/browser/drive-oidc.cjs"))
+        .arg(&host.admin)
+        .arg("noop")
+        .arg(shots.join("dashboard-oidc.png"))
+        .arg(repo_root().join("target/browser/node_modules"))
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "the browser run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(seen["who"], "ada@example.com (admin)", "{seen}");
+    assert!(
+        seen["address"].as_str().unwrap().ends_with("/dashboard"),
+        "the code is not left in the address bar: {seen}"
+    );
+    assert_eq!(seen["token"], 3, "the dashboard holds the ID token (a JWT)");
+    assert_eq!(seen["withoutReason"], "say why in the reason field first");
+    assert_eq!(seen["afterKill"], "killed", "{seen}");
+    assert_eq!(seen["afterUnkill"], "running", "{seen}");
+    assert_eq!(seen["errors"], serde_json::json!([]), "no script errors");
+    let idp_seen = idp.seen.lock().unwrap().clone();
+    assert_eq!(
+        idp_seen.exchanged, 1,
+        "one code, exchanged with its verifier: {idp_seen:?}"
+    );
+    assert!(idp_seen.refused.is_empty(), "{idp_seen:?}");
+    host.stop();
+    let audit = std::fs::read_to_string(data.path().join("data/audit.jsonl")).unwrap();
+    let kinds: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["kind"] == "app.killed" || e["kind"] == "app.unkilled")
+        .collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert_eq!(kinds[0]["actor"], "oidc:ada@example.com");
+    assert_eq!(kinds[0]["details"]["reason"], "drill from the dashboard");
+}

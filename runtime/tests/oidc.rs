@@ -427,7 +427,7 @@ fn the_host_log_says_why_a_jwt_was_refused_escaped_and_at_most_once_a_second() {
     assert_eq!(send(&sign(&k1, "k1", expired)), 401);
     assert!(
         host.wait_line(
-            "a JWT was refused: JWT rejected: ExpiredSignature",
+            "a sign-in was refused: JWT rejected: ExpiredSignature",
             std::time::Duration::from_secs(10)
         ),
         "the reason is in the host's log"
@@ -448,7 +448,7 @@ fn the_host_log_says_why_a_jwt_was_refused_escaped_and_at_most_once_a_second() {
     let lines = host.stop();
     let refusals: Vec<&String> = lines
         .iter()
-        .filter(|l| l.contains("a JWT was refused"))
+        .filter(|l| l.contains("a sign-in was refused"))
         .collect();
     assert!(
         !lines.iter().any(|l| l.starts_with("warden: all is well")),
@@ -465,4 +465,87 @@ fn the_host_log_says_why_a_jwt_was_refused_escaped_and_at_most_once_a_second() {
         "{} lines for 21 refusals in {seconds} s: {refusals:?}",
         refusals.len()
     );
+}
+
+#[test]
+fn a_code_is_exchanged_only_with_its_pkce_verifier_and_a_partial_sign_in_config_is_refused() {
+    use sha2::{Digest, Sha256};
+    let idp = support::idp::Idp::start(
+        "warden-dashboard",
+        json!({ "email": "rita@example.com", "email_verified": true, "warden_role": "reviewer" }),
+    );
+    let config = format!(
+        "[admin.oidc]\nissuer = \"{u}\"\naudience = \"warden-dashboard\"\njwks_url = \"{u}/jwks.json\"\nname_claim = \"email\"\nallow_http_loopback = true\nclient_id = \"warden-dashboard\"\nauthorization_endpoint = \"{u}/authorize\"\ntoken_endpoint = \"{u}/token\"\n",
+        u = idp.url
+    );
+    let a = admin_with(&config, &[]);
+    let (status, sign_in) = a.call(None, "GET", "/v1/oidc/config", "");
+    assert_eq!(status, 200);
+    assert_eq!(sign_in["enabled"], true);
+    assert_eq!(sign_in["client_id"], "warden-dashboard");
+    let idp_addr: std::net::SocketAddr = idp.url.trim_start_matches("http://").parse().unwrap();
+    let redirect = "http://127.0.0.1:1/dashboard";
+    let code_for = |verifier: &str| {
+        let challenge =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier));
+        let reply = support::block_on(support::serving::send_with(
+            idp_addr,
+            "GET",
+            &format!(
+                "/authorize?response_type=code&client_id=warden-dashboard&redirect_uri={redirect}&state=s&code_challenge={challenge}&code_challenge_method=S256"
+            ),
+            "",
+            &[],
+        ));
+        let location = reply.headers["location"].to_str().unwrap().to_string();
+        let code = location
+            .split("code=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        code.to_string()
+    };
+    let exchange = |code: &str, verifier: &str| {
+        a.call(
+            None,
+            "POST",
+            "/v1/oidc/token",
+            &json!({ "code": code, "code_verifier": verifier, "redirect_uri": redirect })
+                .to_string(),
+        )
+    };
+    let code = code_for("the-right-verifier-with-enough-characters-43");
+    let (status, out) = exchange(&code, "someone-elses-verifier-with-enough-chars-43");
+    assert_eq!(status, 401, "{out}");
+    assert_eq!(out["error"], "missing, unknown or invalid bearer token");
+    assert_eq!(
+        idp.seen.lock().unwrap().refused,
+        ["code_verifier does not match the challenge"]
+    );
+
+    let verifier = "the-right-verifier-with-enough-characters-43";
+    let code = code_for(verifier);
+    let (status, out) = exchange(&code, verifier);
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["name"], "rita@example.com");
+    assert_eq!(out["role"], "reviewer");
+    let token = out["id_token"].as_str().unwrap();
+    assert_eq!(a.call_with(Some(token), "GET", "/v1/reviews", "").0, 200);
+
+    // Without sign-in configured, the dashboard is told so.
+    let plain = admin_with("", &[]);
+    let (status, sign_in) = plain.call(None, "GET", "/v1/oidc/config", "");
+    assert_eq!((status, sign_in["enabled"].clone()), (200, json!(false)));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.toml");
+    std::fs::write(
+        &path,
+        "[admin.oidc]\nissuer = \"https://idp.test\"\naudience = \"warden\"\njwks_url = \"https://idp.test/jwks\"\nclient_id = \"warden-dashboard\"\n",
+    )
+    .unwrap();
+    let err = warden_runtime::config::PlatformConfig::load(&path).expect_err("partial");
+    assert_eq!(err.field(), Some("admin.oidc.client_id"), "{err}");
 }

@@ -34,6 +34,25 @@ function quotaBars(quota) {
   return wrap;
 }
 
+// Kill and unkill, for admins: the reason is required and audited.
+function switchButtons(a) {
+  if (state.role !== "admin") return el("td", {});
+  const act = async (event, verb) => {
+    event.stopPropagation();
+    const note = document.getElementById("switch-result");
+    const reason = document.getElementById("kill-reason").value.trim();
+    if (verb === "kill" && !reason) { note.textContent = "say why in the reason field first"; return; }
+    try {
+      await api(`/v1/apps/${encodeURIComponent(a.name)}/${verb}`, "POST", verb === "kill" ? { reason } : undefined);
+      note.textContent = `${a.name}: ${verb === "kill" ? "killed" : "running again"}`;
+      await loadApps();
+    } catch (e) { note.textContent = e.message; }
+  };
+  return el("td", {}, a.state === "killed"
+    ? el("button", { class: "unkill", onclick: e => act(e, "unkill") }, "Unkill")
+    : el("button", { class: "kill", onclick: e => act(e, "kill") }, "Kill"));
+}
+
 async function loadApps() {
   const top = await api("/v1/top");
   const body = document.getElementById("apps");
@@ -42,9 +61,11 @@ async function loadApps() {
     const row = el("tr", { "data-app": a.name, class: a.name === state.app ? "selected" : "", onclick: () => selectApp(a.name) },
       el("td", {}, a.name), el("td", {}, a.version), el("td", { class: "state-" + a.state }, a.state),
       el("td", {}, a.in_flight ?? "-"), el("td", {}, a.last_minute.invocations), el("td", {}, a.last_minute.errors),
-      el("td", {}, ms(a.last_minute.p50_us)), el("td", {}, ms(a.last_minute.p99_us)), el("td", {}, quotaBars(a.quota)));
+      el("td", {}, ms(a.last_minute.p50_us)), el("td", {}, ms(a.last_minute.p99_us)), el("td", {}, quotaBars(a.quota)),
+      switchButtons(a));
     body.append(row);
   }
+  document.getElementById("switches").hidden = state.role !== "admin";
   document.getElementById("apps-section").hidden = false;
 }
 
@@ -214,9 +235,50 @@ async function refresh() {
   }
 }
 
-function showLogin(message) {
+async function showLogin(message) {
   document.getElementById("login").hidden = false;
   document.getElementById("login-error").textContent = message || "";
+  const config = await fetch("/v1/oidc/config").then(r => r.json()).catch(() => ({}));
+  if (config.enabled) {
+    state.oidc = config;
+    document.getElementById("oidc").hidden = false;
+  }
+}
+
+const b64url = bytes => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const redirectUri = () => location.origin + "/dashboard";
+
+// Sign-in with the identity provider: authorization code with PKCE (S256).
+async function signIn() {
+  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  const nonce = b64url(crypto.getRandomValues(new Uint8Array(16)));
+  sessionStorage.setItem("warden-pkce", JSON.stringify({ verifier, state: nonce }));
+  const url = new URL(state.oidc.authorization_endpoint);
+  for (const [k, v] of Object.entries({
+    response_type: "code", client_id: state.oidc.client_id, redirect_uri: redirectUri(),
+    scope: state.oidc.scopes, state: nonce, code_challenge: b64url(new Uint8Array(digest)), code_challenge_method: "S256",
+  })) url.searchParams.set(k, v);
+  location.assign(url.toString());
+}
+
+// Back from the provider: the code is exchanged (by Warden) for the token.
+async function finishSignIn(params) {
+  const saved = JSON.parse(sessionStorage.getItem("warden-pkce") || "{}");
+  sessionStorage.removeItem("warden-pkce");
+  history.replaceState(null, "", "/dashboard");
+  if (!saved.verifier || params.get("state") !== saved.state) { showLogin("the sign-in did not start here; try again"); return; }
+  try {
+    const answer = await fetch("/v1/oidc/token", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ code: params.get("code"), code_verifier: saved.verifier, redirect_uri: redirectUri() }),
+    });
+    const body = await answer.json().catch(() => ({}));
+    if (!answer.ok) { showLogin(body.error || "sign-in refused"); return; }
+    state.token = body.id_token;
+    sessionStorage.setItem("warden-token", state.token);
+    refresh();
+  } catch (e) { showLogin(e.message); }
 }
 
 document.getElementById("connect").addEventListener("click", () => {
@@ -224,6 +286,10 @@ document.getElementById("connect").addEventListener("click", () => {
   sessionStorage.setItem("warden-token", state.token);
   refresh();
 });
+document.getElementById("oidc-login").addEventListener("click", signIn);
 
-if (state.token) refresh(); else showLogin();
+const params = new URLSearchParams(location.search);
+if (params.has("code")) finishSignIn(params);
+else if (params.has("error")) { history.replaceState(null, "", "/dashboard"); showLogin("the identity provider said: " + params.get("error")); }
+else if (state.token) refresh(); else showLogin();
 setInterval(() => { if (state.token) refresh(); }, 5000);

@@ -25,6 +25,7 @@
 //! | `GET /v1/audit`, `/v1/audit/verify`        | —        | —        | yes   | yes     |
 //! | `GET /v1/top`, `/v1/apps/{app}/traces`, `…/usage`, `/v1/telemetry` | own apps | all | all | all |
 //! | `GET /v1/whoami` (name, role, actor)       | yes      | yes      | yes   | yes     |
+//! | `GET /v1/oidc/config`, `POST /v1/oidc/token` (dashboard sign-in; no token) | — | — | — | — |
 //! | `GET /dashboard`, `/dashboard.js` (static; the data needs a token) | — | — | — | — |
 //!
 //! No token: 401. A token without the role: 403. Every change is an audit
@@ -184,7 +185,7 @@ fn log_refusal(reason: &str) {
         String::new()
     };
     eprintln!(
-        "warden: admin API: a JWT was refused: {}{more}",
+        "warden: admin API: a sign-in was refused: {}{more}",
         reason.escape_debug()
     );
 }
@@ -373,10 +374,63 @@ pub fn router(state: AdminState) -> axum::Router {
         .route("/v1/audit/verify", get(apps::verify_audit))
         .route("/v1/telemetry", get(telemetry_stats))
         .route("/v1/whoami", get(whoami))
+        .route("/v1/oidc/config", get(oidc_config))
+        .route("/v1/oidc/token", post(oidc_token))
         .route("/v1/top", get(observe::top))
         .route("/v1/apps/{app}/traces", get(observe::traces))
         .route("/v1/apps/{app}/usage", get(observe::usage))
         .with_state(state)
+}
+
+/// `GET /v1/oidc/config` (no token: the dashboard asks before anyone has
+/// signed in): where the browser signs in, and `enabled: false` when
+/// dashboard sign-in is not configured.
+async fn oidc_config(
+    axum::extract::State(state): axum::extract::State<AdminState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut config = state
+        .oidc
+        .as_ref()
+        .and_then(|o| o.sign_in())
+        .unwrap_or_else(|| json!({}));
+    config["enabled"] = json!(!config.as_object().is_some_and(|o| o.is_empty()));
+    Ok(Json(config))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeExchange {
+    code: String,
+    code_verifier: String,
+    redirect_uri: String,
+}
+
+/// `POST /v1/oidc/token` (no token: this is how one is got): exchanges
+/// the provider's code and the PKCE verifier for the ID token, verified
+/// like any bearer token. A refusal is one generic 401; why is in the
+/// host's log.
+async fn oidc_token(
+    axum::extract::State(state): axum::extract::State<AdminState>,
+    body: axum::body::Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(oidc) = &state.oidc else {
+        return Err(ApiError::not_found("dashboard sign-in"));
+    };
+    let body: CodeExchange = require_json(body).await?;
+    match oidc
+        .exchange(&body.code, &body.code_verifier, &body.redirect_uri)
+        .await
+    {
+        Ok((token, principal)) => Ok(Json(json!({
+            "id_token": token,
+            "name": principal.name,
+            "role": principal.role.as_str(),
+        }))),
+        Err(reason) => {
+            log_refusal(&reason);
+            Err(ApiError(StatusCode::UNAUTHORIZED, REFUSED.into()))
+        }
+    }
 }
 
 /// Who the caller is: principal name, role and how they signed in (any

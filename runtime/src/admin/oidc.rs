@@ -10,7 +10,18 @@
 //! role_claim = "warden_role"   # "creator" | "reviewer" | "admin" | "auditor"
 //! name_claim = "email"         # who the caller is (default "sub")
 //! # allow_http_loopback = true  # only for a provider on this machine
+//! # dashboard sign-in (authorization code + PKCE):
+//! client_id = "warden-dashboard"
+//! authorization_endpoint = "https://idp.example.com/authorize"
+//! token_endpoint = "https://idp.example.com/token"
 //! ```
+//!
+//! Dashboard sign-in: the dashboard sends the browser to the provider with
+//! a PKCE challenge (RFC 7636, S256); the provider sends it back with a
+//! code; Warden exchanges code and verifier at the token endpoint (so the
+//! page's content security policy stays `connect-src 'self'`) and hands
+//! the dashboard the ID token, which it then presents like any bearer
+//! token.
 //!
 //! Rules: the signature must verify with a key from the JWKS whose `kid`
 //! the token names (asymmetric keys only: RSA, EC, Ed25519 — a symmetric
@@ -57,10 +68,25 @@ pub struct OidcSettings {
     pub name_claim: String,
     #[serde(default = "default_refresh")]
     pub refresh: Dur,
-    /// Accept an `http://` JWKS URL on a loopback host (a provider on this
-    /// machine, or a test); never any other plain-HTTP URL.
+    /// Accept `http://` provider URLs on a loopback host (a provider on
+    /// this machine, or a test); never any other plain-HTTP URL.
     #[serde(default)]
     pub allow_http_loopback: bool,
+    /// Dashboard sign-in (authorization code flow with PKCE, RFC 7636):
+    /// the dashboard's client id at the provider; set with the two
+    /// endpoints below. The `audience` is usually this client id.
+    pub client_id: Option<String>,
+    /// Where the browser goes to sign in.
+    pub authorization_endpoint: Option<String>,
+    /// Where Warden exchanges the code for the ID token.
+    pub token_endpoint: Option<String>,
+    /// The scopes asked for at sign-in.
+    #[serde(default = "default_scopes")]
+    pub scopes: String,
+}
+
+fn default_scopes() -> String {
+    "openid email".into()
 }
 
 /// The least time between two JWKS fetches, whatever prompts them.
@@ -79,33 +105,64 @@ fn default_refresh() -> Dur {
 }
 
 impl OidcSettings {
+    /// Why `url` (the value of `field`) cannot be used: not a URL, or plain
+    /// http outside the loopback exception.
+    fn url_problem(
+        &self,
+        field: &'static str,
+        url: &str,
+    ) -> Option<(&'static str, String, &'static str)> {
+        match crate::platform_http::check_url(url) {
+            Err(p) => Some((field, p, "write the full https:// URL")),
+            Ok(u) if u.scheme() == "https" => None,
+            Ok(u) if is_loopback(&u) && self.allow_http_loopback => None,
+            Ok(u) if is_loopback(&u) => Some((
+                field,
+                format!("`{url}` is plain http"),
+                "use https, or set admin.oidc.allow_http_loopback = true for a provider on this machine",
+            )),
+            Ok(_) => Some((
+                field,
+                format!(
+                    "`{url}` is plain http: anyone on the path could read or swap what it carries"
+                ),
+                "write the https:// URL",
+            )),
+        }
+    }
+
     /// What is wrong with the settings, as (field, problem, fix).
     pub fn problem(&self) -> Option<(&'static str, String, &'static str)> {
+        let sign_in = [
+            &self.client_id,
+            &self.authorization_endpoint,
+            &self.token_endpoint,
+        ];
+        if sign_in.iter().any(|v| v.is_some()) && sign_in.iter().any(|v| v.is_none()) {
+            return Some((
+                "admin.oidc.client_id",
+                "dashboard sign-in needs client_id, authorization_endpoint and token_endpoint together".into(),
+                "set all three (from the provider's /.well-known/openid-configuration), or none",
+            ));
+        }
+        for (field, url) in [
+            (
+                "admin.oidc.authorization_endpoint",
+                &self.authorization_endpoint,
+            ),
+            ("admin.oidc.token_endpoint", &self.token_endpoint),
+        ] {
+            if let Some(problem) = url.as_deref().and_then(|u| self.url_problem(field, u)) {
+                return Some(problem);
+            }
+        }
         match (&self.jwks_url, &self.jwks_file) {
             (Some(_), Some(_)) | (None, None) => Some((
                 "admin.oidc.jwks_url",
                 "set exactly one of jwks_url and jwks_file".into(),
                 "point jwks_url at the provider's JWKS (see its /.well-known/openid-configuration)",
             )),
-            (Some(url), None) => match crate::platform_http::check_url(url) {
-                Err(p) => Some((
-                    "admin.oidc.jwks_url",
-                    p,
-                    "write the full https:// URL of the JWKS",
-                )),
-                Ok(u) if u.scheme() == "https" => None,
-                Ok(u) if is_loopback(&u) && self.allow_http_loopback => None,
-                Ok(u) if is_loopback(&u) => Some((
-                    "admin.oidc.jwks_url",
-                    format!("`{url}` is plain http"),
-                    "use https, or set admin.oidc.allow_http_loopback = true for a provider on this machine",
-                )),
-                Ok(_) => Some((
-                    "admin.oidc.jwks_url",
-                    format!("`{url}` is plain http: anyone on the path could swap the keys"),
-                    "write the https:// URL of the JWKS",
-                )),
-            },
+            (Some(url), None) => self.url_problem("admin.oidc.jwks_url", url),
             (None, Some(_)) => None,
         }
     }
@@ -159,7 +216,14 @@ impl Keys {
 pub struct Oidc {
     settings: OidcSettings,
     keys: tokio::sync::Mutex<Keys>,
+    /// Code exchanges in the current window: the token endpoint is open to
+    /// anyone, and each call costs a request to the provider.
+    exchanges: std::sync::Mutex<(Instant, u32)>,
 }
+
+/// At most this many code exchanges per [`EXCHANGE_WINDOW`].
+pub const MAX_EXCHANGES: u32 = 20;
+pub const EXCHANGE_WINDOW: Duration = Duration::from_secs(10);
 
 /// The algorithms a key may verify: fixed by its type, never by the token.
 fn algorithms(jwk: &Jwk) -> Option<Vec<Algorithm>> {
@@ -187,7 +251,94 @@ impl Oidc {
         Oidc {
             settings,
             keys: tokio::sync::Mutex::new(Keys::default()),
+            exchanges: std::sync::Mutex::new((Instant::now(), 0)),
         }
+    }
+
+    /// The rules for the host's own requests to the provider: it is the
+    /// platform's own choice and may live on a private network, so app
+    /// address rules do not apply; requests wait for it, so it is short.
+    fn provider_rules() -> Result<EgressRules, String> {
+        Ok(EgressRules {
+            allow_cidrs: vec![
+                "0.0.0.0/0".parse().map_err(|e| format!("{e}"))?,
+                "::/0".parse().map_err(|e| format!("{e}"))?,
+            ],
+            total_timeout: Dur(Duration::from_secs(10)),
+            ..EgressRules::default()
+        })
+    }
+
+    /// What the dashboard needs to start a sign-in, when it is configured:
+    /// where to send the browser, as which client, for which scopes.
+    pub fn sign_in(&self) -> Option<serde_json::Value> {
+        let s = &self.settings;
+        Some(serde_json::json!({
+            "authorization_endpoint": s.authorization_endpoint.as_ref()?,
+            "client_id": s.client_id.as_ref()?,
+            "scopes": s.scopes,
+        }))
+    }
+
+    /// Exchanges an authorization code (with the PKCE verifier the browser
+    /// kept) for the provider's ID token, and verifies it as any bearer
+    /// token is verified. Returns the token and who it names. The error
+    /// says why, for the host's log.
+    pub async fn exchange(
+        &self,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<(String, Principal), String> {
+        let s = &self.settings;
+        let (Some(client_id), Some(endpoint)) = (&s.client_id, &s.token_endpoint) else {
+            return Err("dashboard sign-in is not configured".into());
+        };
+        {
+            let mut window = self.exchanges.lock().unwrap_or_else(|p| p.into_inner());
+            if window.0.elapsed() >= EXCHANGE_WINDOW {
+                *window = (Instant::now(), 0);
+            }
+            if window.1 >= MAX_EXCHANGES {
+                return Err(format!(
+                    "more than {MAX_EXCHANGES} sign-ins in {} s; try again shortly",
+                    EXCHANGE_WINDOW.as_secs()
+                ));
+            }
+            window.1 += 1;
+        }
+        let url = crate::platform_http::check_url(endpoint)?;
+        let reply = crate::platform_http::post_form(
+            &url,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("client_id", client_id),
+                ("code_verifier", verifier),
+            ],
+            &Self::provider_rules()?,
+        )
+        .await
+        .map_err(|e| format!("the token endpoint {url} could not be reached: {e}"))?;
+        if reply.status != 200 {
+            return Err(format!(
+                "the token endpoint {url} answered {}: {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ));
+        }
+        let answer: serde_json::Value = serde_json::from_slice(&reply.body)
+            .map_err(|e| format!("the token endpoint's answer is not JSON: {e}"))?;
+        let token = answer["id_token"]
+            .as_str()
+            .ok_or("the token endpoint's answer has no id_token")?
+            .to_string();
+        let principal = self.verify(&token).await?;
+        Ok((token, principal))
     }
 
     async fn fetch(&self) -> Result<JwkSet, String> {
@@ -197,17 +348,7 @@ impl Oidc {
             }
             (None, Some(url)) => {
                 let url = crate::platform_http::check_url(url)?;
-                // The provider is the platform's own choice: it may live on
-                // a private network, so app address rules do not apply.
-                let rules = EgressRules {
-                    allow_cidrs: vec![
-                        "0.0.0.0/0".parse().map_err(|e| format!("{e}"))?,
-                        "::/0".parse().map_err(|e| format!("{e}"))?,
-                    ],
-                    // Requests wait for a fetch: keep it short.
-                    total_timeout: Dur(Duration::from_secs(10)),
-                    ..EgressRules::default()
-                };
+                let rules = Self::provider_rules()?;
                 let reply = crate::platform_http::request(&url, http::Method::GET, None, &rules)
                     .await
                     .map_err(|e| format!("cannot fetch the JWKS from {url}: {e}"))?;

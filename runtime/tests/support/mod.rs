@@ -4,6 +4,7 @@
 
 pub mod admin_api;
 pub mod guests;
+pub mod idp;
 pub mod process;
 pub mod serving;
 pub mod upstream;

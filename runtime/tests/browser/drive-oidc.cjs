@@ -1,0 +1,47 @@
+// Signs in to the dashboard through the identity provider (authorization
+// code with PKCE) in headless Chromium, then uses the admin's kill and
+// unkill buttons on one app, and prints what it saw as JSON.
+//   node drive-oidc.cjs <admin-url> <app> <screenshot.png> <node_modules>
+const path = require("path");
+const [, , url, app, shot, modules] = process.argv;
+const { chromium } = require(path.join(modules, "playwright-core"));
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 960 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  await page.goto(url + "/dashboard");
+  await page.waitForSelector("#oidc:not([hidden])", { timeout: 15000 });
+  await page.click("#oidc-login");
+  // To the provider and back: the apps table appears once signed in.
+  await page.waitForSelector(`#apps tr[data-app="${app}"]`, { timeout: 15000 });
+  const seen = {
+    who: await page.$eval("#who", (w) => w.textContent),
+    address: page.url(),
+    token: await page.evaluate(() => (sessionStorage.getItem("warden-token") || "").split(".").length),
+  };
+  const row = `#apps tr[data-app="${app}"]`;
+  await page.click(`${row} button.kill`);
+  seen.withoutReason = await page.$eval("#switch-result", (r) => r.textContent);
+  await page.fill("#kill-reason", "drill from the dashboard");
+  await page.click(`${row} button.kill`);
+  await page.waitForSelector(`${row} td.state-killed`, { timeout: 15000 });
+  seen.afterKill = await page.$eval(`${row} td:nth-child(3)`, (c) => c.textContent);
+  await page.screenshot({ path: shot, fullPage: true });
+  await page.click(`${row} button.unkill`);
+  await page.waitForSelector(`${row} td.state-running`, { timeout: 15000 });
+  seen.afterUnkill = await page.$eval(`${row} td:nth-child(3)`, (c) => c.textContent);
+  seen.errors = errors;
+  console.log(JSON.stringify(seen));
+  await browser.close();
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
