@@ -24,6 +24,7 @@ struct Bare {
     wasi: WasiCtx,
     table: ResourceTable,
     log: LogState,
+    reply: warden_host_apis::reply::ReplyState,
 }
 
 impl WasiView for Bare {
@@ -54,6 +55,7 @@ fn main() -> anyhow::Result<()> {
     let mut linker: Linker<Bare> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     warden_host_apis::log::add_to_linker(&mut linker, |s: &mut Bare| &mut s.log)?;
+    warden_host_apis::reply::add_to_linker(&mut linker, |s: &mut Bare| &mut s.reply)?;
     let bytes = std::fs::read(&component)?;
     let compiled = wasmtime::component::Component::new(&engine, &bytes)?;
     let bare_pre = AppPre::new(linker.instantiate_pre(&compiled)?)?;
@@ -65,6 +67,7 @@ fn main() -> anyhow::Result<()> {
                     wasi: WasiCtx::builder().build(),
                     table: ResourceTable::new(),
                     log: LogState::default(),
+                    reply: Default::default(),
                 },
             );
             store.set_fuel(u64::MAX / 2).ok();
