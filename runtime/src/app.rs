@@ -168,8 +168,11 @@ pub(crate) fn load(
     } = cx;
     let mut manifest = AppManifest::load(manifest_path)?;
     // Who set each quota, so a refusal can say whom to ask.
-    let quota_sources =
-        warden_host_apis::metering::QuotaSources::of(&manifest.quota, options.quota.as_ref());
+    let quota_sources = warden_host_apis::metering::QuotaSources::of(
+        &manifest.quota,
+        options.quota.as_ref(),
+        &platform.quotas,
+    );
     manifest.quota = platform
         .quotas
         .resolve(&manifest.quota)

@@ -27,6 +27,9 @@ pub struct HostInfo {
     pub listen: String,
     /// The apps it serves (names), sorted.
     pub apps: Vec<String>,
+    /// The version of each app it serves.
+    #[serde(default)]
+    pub versions: std::collections::BTreeMap<String, String>,
 }
 
 /// This host's presence; dropping it removes the file and the lock.
@@ -42,7 +45,11 @@ fn dir(data_dir: &Path) -> PathBuf {
 
 impl Presence {
     /// Announces a host serving `apps` on `listen` in `data_dir`.
-    pub fn announce(data_dir: &Path, listen: &str, apps: Vec<String>) -> std::io::Result<Presence> {
+    pub fn announce(
+        data_dir: &Path,
+        listen: &str,
+        apps: Vec<(String, String)>,
+    ) -> std::io::Result<Presence> {
         let dir = dir(data_dir);
         std::fs::create_dir_all(&dir)?;
         let nonce =
@@ -66,6 +73,7 @@ impl Presence {
                     .to_string(),
                 listen: listen.to_string(),
                 apps: Vec::new(),
+                versions: Default::default(),
             }),
         };
         presence.serving(apps)?;
@@ -73,14 +81,18 @@ impl Presence {
         Ok(presence)
     }
 
-    /// Records that the host now serves `apps`.
-    pub fn serving(&self, mut apps: Vec<String>) -> std::io::Result<()> {
-        apps.sort();
+    /// Records that the host now serves `apps` (name, version).
+    pub fn serving(&self, apps: Vec<(String, String)>) -> std::io::Result<()> {
         let mut info = self.info.lock().unwrap_or_else(|p| p.into_inner());
-        info.apps = apps;
+        info.apps = apps.iter().map(|(name, _)| name.clone()).collect();
+        info.apps.sort();
+        info.versions = apps.into_iter().collect();
         let json = serde_json::to_vec(&*info).map_err(std::io::Error::other)?;
-        self.file.set_len(0)?;
-        self.file.write_all_at(&json, 0)
+        // Written over the old text, then cut to length: a reader sees the
+        // old list or the new one (followed, for a moment, by the old
+        // one's tail, which it ignores), never an empty file.
+        self.file.write_all_at(&json, 0)?;
+        self.file.set_len(json.len() as u64)
     }
 }
 
@@ -89,6 +101,23 @@ impl Drop for Presence {
         // Removed while still locked, so no reader sees it unlocked first.
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// The first JSON document of a presence file (what follows it, the tail
+/// of a longer list being cut, is ignored); tried a few times, since a
+/// host may be rewriting it.
+fn read_info(path: &Path) -> Option<HostInfo> {
+    for _ in 0..5 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let first = serde_json::Deserializer::from_str(&text)
+            .into_iter::<HostInfo>()
+            .next();
+        if let Some(Ok(info)) = first {
+            return Some(info);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    None
 }
 
 /// The hosts serving `data_dir` now. Files of hosts that have ended are
@@ -113,8 +142,7 @@ pub fn live(data_dir: &Path) -> Vec<HostInfo> {
                 let _ = std::fs::remove_file(&path);
             }
             Err(TryLockError::WouldBlock) => {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                hosts.push(serde_json::from_str(&text).unwrap_or_else(|_| {
+                hosts.push(read_info(&path).unwrap_or_else(|| {
                     HostInfo {
                         pid: path
                             .file_stem()
@@ -125,6 +153,7 @@ pub fn live(data_dir: &Path) -> Vec<HostInfo> {
                         started: String::new(),
                         listen: String::new(),
                         apps: Vec::new(),
+                        versions: Default::default(),
                     }
                 }));
             }
@@ -143,15 +172,19 @@ mod tests {
     fn a_host_is_live_while_its_presence_is_held_and_gone_after() {
         let data = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
         assert!(live(data.path()).is_empty());
-        let presence =
-            Presence::announce(data.path(), "127.0.0.1:8080", vec!["b".into(), "a".into()])
-                .unwrap_or_else(|e| unreachable!("{e}"));
+        let presence = Presence::announce(
+            data.path(),
+            "127.0.0.1:8080",
+            vec![("b".into(), "2".into()), ("a".into(), "1".into())],
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
         let hosts = live(data.path());
         assert_eq!(hosts.len(), 1);
         assert_eq!(hosts[0].apps, ["a", "b"]);
+        assert_eq!(hosts[0].versions["b"], "2");
         assert_eq!(hosts[0].pid, std::process::id());
         presence
-            .serving(vec!["c".into()])
+            .serving(vec![("c".into(), "3".into())])
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(live(data.path())[0].apps, ["c"]);
         drop(presence);

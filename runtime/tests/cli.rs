@@ -393,6 +393,25 @@ fn an_empty_or_relative_xdg_data_home_counts_as_unset() {
             "{xdg:?}: nothing created in the working directory"
         );
     }
+    // With no HOME either, the last resort is `.warden` here: named, and
+    // still nothing created.
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["kill", "x", "--reason", "r", "--offline"])
+        .current_dir(cwd.path())
+        .env_remove("WARDEN_DATA_DIR")
+        .env_remove("WARDEN_TOKEN")
+        .env_remove("WARDEN_SERVER")
+        .env("XDG_DATA_HOME", "")
+        .env("HOME", "")
+        .output()
+        .expect("run warden");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(".warden does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(cwd.path()).expect("cwd").count(), 0);
 }
 
 #[test]
@@ -407,7 +426,10 @@ fn a_token_in_the_environment_sends_a_kill_to_the_server_not_the_local_files() {
         .expect("run warden");
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("127.0.0.1:8081"), "{err}");
+    assert!(
+        err.contains("cannot reach http://127.0.0.1:8081"),
+        "it went to the admin API's default address: {err}"
+    );
     assert!(
         !data.path().join("killed.json").exists(),
         "nothing written locally"

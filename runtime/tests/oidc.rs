@@ -533,6 +533,10 @@ fn a_code_is_exchanged_only_with_its_pkce_verifier_and_a_partial_sign_in_config_
     assert_eq!(out["role"], "reviewer");
     let token = out["id_token"].as_str().unwrap();
     assert_eq!(a.call_with(Some(token), "GET", "/v1/reviews", "").0, 200);
+    // One client cannot spend everyone's sign-ins: past the limit, 429.
+    let statuses: Vec<u16> = (0..12).map(|_| exchange("junk", "junk").0).collect();
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(statuses.iter().take(8).all(|s| *s == 401), "{statuses:?}");
 
     // Without sign-in configured, the dashboard is told so.
     let plain = admin_with("", &[]);

@@ -118,10 +118,36 @@ fn lists_read_the_same_from_the_server_and_from_the_data_directory() {
             );
         }
     }
-    // The held app shows as pending both ways.
-    let apps = lines(&warden(data.path(), None, &["apps", "--json"]));
-    let notes = apps.iter().find(|a| a["name"] == "notes").unwrap();
-    assert_eq!(notes["state"], "pending", "{apps:?}");
+    // Apps read the same both ways: name, version and state.
+    let summary = |rows: Vec<serde_json::Value>| {
+        let mut rows: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|a| {
+                (
+                    a["name"].to_string(),
+                    a["version"].to_string(),
+                    a["state"].to_string(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let local = summary(lines(&warden(data.path(), None, &["apps", "--json"])));
+    let remote = summary(lines(&warden(
+        data.path(),
+        Some(&admin),
+        &["apps", "--json", "--server", &server],
+    )));
+    assert_eq!(local, remote);
+    assert!(
+        local.contains(&("\"notes\"".into(), "\"1.0.0\"".into(), "\"pending\"".into())),
+        "{local:?}"
+    );
+    assert!(
+        local.contains(&("\"noop\"".into(), "\"1.0.0\"".into(), "\"running\"".into())),
+        "{local:?}"
+    );
     // Verify, both ways.
     for token in [None, Some(admin.as_str())] {
         let mut args = vec!["audit", "verify"];

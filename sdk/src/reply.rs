@@ -33,8 +33,8 @@ pub fn content_type(value: &str) -> Result<(), String> {
 
 /// A failure the caller reads: sets `status` (400-599) and returns
 /// `message`, to return as the handler's `Err` — the answer is `status`
-/// with `message` as its `text/plain` body. A status below 400 is answered
-/// 500, as any other error.
+/// with `message` as its `text/plain` body. A status below 400 becomes
+/// 500, still with `message` as the body.
 pub fn refuse(status: u16, message: &str) -> String {
     let _ = reply::set_status(if status >= 400 { status } else { 500 });
     message.to_string()

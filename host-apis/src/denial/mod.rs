@@ -61,7 +61,7 @@ impl Denial {
                 "the app has no grant for it; ask for it in app.toml (a reviewer may need to approve it)"
             }
             Denial::ScopeDenied => {
-                "the request is outside every scope the app was granted; ask for the scope that covers it in app.toml"
+                "the request is outside every scope the app was granted (or its path is unsafe, e.g. `..`); ask for the scope that covers it in app.toml"
             }
             Denial::AddressBlocked => {
                 "the destination resolves to an address the platform blocks (private, loopback, cloud metadata); the platform team decides [egress] allow_cidrs"

@@ -38,6 +38,9 @@ pub enum QuotaSource {
     App,
     /// The platform's `quotas.defaults.NAME`: the manifest left it out.
     PlatformDefault,
+    /// The platform's `quotas.maximums.NAME`: the manifest left it out
+    /// and no lower default applies.
+    PlatformMaximum,
     /// An operator's override (`PUT /v1/apps/{app}/quota`).
     Override,
 }
@@ -49,6 +52,9 @@ impl QuotaSource {
             QuotaSource::App => format!("`quota.{quota}` in app.toml"),
             QuotaSource::PlatformDefault => {
                 format!("the platform's default `quotas.defaults.{quota}` in warden.toml")
+            }
+            QuotaSource::PlatformMaximum => {
+                format!("the platform's maximum `quotas.maximums.{quota}` in warden.toml")
             }
             QuotaSource::Override => format!(
                 "an admin override of `{quota}` (PUT /v1/apps/APP/quota; `warden inspect` shows it)"
@@ -67,30 +73,34 @@ pub struct QuotaSources {
 }
 
 impl QuotaSources {
-    /// The sources of quotas resolved from `asked` (the manifest), the
-    /// platform's defaults, and `over` (an operator's override) on top.
-    pub fn of(asked: &QuotaRequest, over: Option<&QuotaRequest>) -> QuotaSources {
-        let pick = |in_manifest: bool, in_override: bool| {
-            if in_override {
+    /// The sources of quotas resolved from `asked` (the manifest) under
+    /// `rules` (as [`QuotaRules::resolve`] picks: a default below the
+    /// maximum, else the maximum), with `over` (an operator's override) on
+    /// top.
+    pub fn of(
+        asked: &QuotaRequest,
+        over: Option<&QuotaRequest>,
+        rules: &QuotaRules,
+    ) -> QuotaSources {
+        let over = over.cloned().unwrap_or_default();
+        let pick = |field: fn(&QuotaRequest) -> Option<u64>| {
+            if field(&over).is_some() {
                 QuotaSource::Override
-            } else if in_manifest {
+            } else if field(asked).is_some() {
                 QuotaSource::App
             } else {
-                QuotaSource::PlatformDefault
+                match (field(&rules.defaults), field(&rules.maximums)) {
+                    (Some(d), Some(m)) if d < m => QuotaSource::PlatformDefault,
+                    (_, Some(_)) => QuotaSource::PlatformMaximum,
+                    _ => QuotaSource::PlatformDefault,
+                }
             }
         };
-        let over = over.cloned().unwrap_or_default();
         QuotaSources {
-            egress_bytes: pick(asked.egress_bytes.is_some(), over.egress_bytes.is_some()),
-            connector_calls: pick(
-                asked.connector_calls.is_some(),
-                over.connector_calls.is_some(),
-            ),
-            requests_per_minute: pick(
-                asked.requests_per_minute.is_some(),
-                over.requests_per_minute.is_some(),
-            ),
-            storage_bytes: pick(asked.storage_bytes.is_some(), over.storage_bytes.is_some()),
+            egress_bytes: pick(|q| q.egress_bytes.map(|s| s.bytes())),
+            connector_calls: pick(|q| q.connector_calls),
+            requests_per_minute: pick(|q| q.requests_per_minute),
+            storage_bytes: pick(|q| q.storage_bytes.map(|s| s.bytes())),
         }
     }
 }
@@ -276,10 +286,18 @@ mod source_tests {
             connector_calls: Some(0),
             ..QuotaRequest::default()
         };
-        let sources = QuotaSources::of(&asked, Some(&over));
+        let rules = QuotaRules {
+            maximums: QuotaRequest {
+                egress_bytes: Some(Size::mib(10)),
+                ..QuotaRules::default().maximums
+            },
+            ..QuotaRules::default()
+        };
+        let sources = QuotaSources::of(&asked, Some(&over), &rules);
         assert_eq!(sources.requests_per_minute, QuotaSource::App);
         assert_eq!(sources.connector_calls, QuotaSource::Override);
-        assert_eq!(sources.egress_bytes, QuotaSource::PlatformDefault);
+        assert_eq!(sources.egress_bytes, QuotaSource::PlatformMaximum);
+        assert_eq!(sources.storage_bytes, QuotaSource::PlatformDefault);
         let limits = asked.overlay(&over).limits(sources);
         let err = check_call(&limits, &Counters::default(), 0, &Window::day_now())
             .expect_err("no calls allowed");

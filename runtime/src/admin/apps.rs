@@ -91,9 +91,7 @@ fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> V
         .unwrap_or_default();
     let mut seen = std::collections::BTreeMap::new();
     for d in pending.into_iter().rev() {
-        let mine =
-            principal.role != Role::Creator || d.owner.as_deref() == Some(principal.name.as_str());
-        if mine
+        if super::deploys::visible(principal, &d)
             && only.is_none_or(|n| n == d.app)
             && state.server.loaded(&d.app).is_none()
             && !seen.contains_key(&d.app)

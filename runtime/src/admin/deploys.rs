@@ -311,11 +311,13 @@ async fn deploy_checked(
             let _ = registry.fail(deployment.id, &e.1);
             return Err(e);
         }
-        let activated = registry
-            .activate(deployment.id, None)
-            .map_err(|e| ApiError::internal("the deploy could not be recorded", e))?;
-        if !activated {
-            return Err(withdrawn(state, &name, &deployment));
+        match registry.activate(deployment.id, None) {
+            Ok(true) => {}
+            Ok(false) => return Err(withdrawn(state, &name, &deployment).await),
+            Err(e) => {
+                restore_recorded(state, &name).await;
+                return Err(ApiError::internal("the deploy could not be recorded", e));
+            }
         }
     } else {
         registry
@@ -358,7 +360,8 @@ async fn deploy_checked(
     Ok((status, Json(out)))
 }
 
-fn visible(principal: &Principal, d: &Deployment) -> bool {
+/// Whether `principal` may see deploy `d`: creators see their own.
+pub(super) fn visible(principal: &Principal, d: &Deployment) -> bool {
     principal.role != Role::Creator || d.owner.as_deref() == Some(principal.name.as_str())
 }
 
@@ -484,10 +487,14 @@ pub async fn approve(
         .server
         .runtime()
         .registry()
-        .activate(deployment.id, Some((&principal.name, &note)))
-        .map_err(|e| ApiError::internal("the approval could not be recorded", e))?;
-    if !activated {
-        return Err(withdrawn(&state, &name, &deployment));
+        .activate(deployment.id, Some((&principal.name, &note)));
+    match activated {
+        Ok(true) => {}
+        Ok(false) => return Err(withdrawn(&state, &name, &deployment).await),
+        Err(e) => {
+            restore_recorded(&state, &name).await;
+            return Err(ApiError::internal("the approval could not be recorded", e));
+        }
     }
     record(
         &state,
@@ -638,12 +645,10 @@ pub async fn delete(
 }
 
 /// The answer when a deploy went live in memory but its record had been
-/// withdrawn meanwhile (by another host on the data directory): the app
-/// is taken out again, so what is served matches what is recorded.
-fn withdrawn(state: &AdminState, name: &str, deployment: &Deployment) -> ApiError {
-    if let Err(e) = state.server.remove(name) {
-        eprintln!("warden: `{name}` could not be unloaded after its deploy was withdrawn: {e}");
-    }
+/// withdrawn meanwhile (by another host on the data directory): what the
+/// registry records as live is served again.
+async fn withdrawn(state: &AdminState, name: &str, deployment: &Deployment) -> ApiError {
+    restore_recorded(state, name).await;
     ApiError(
         StatusCode::CONFLICT,
         format!(
@@ -651,6 +656,42 @@ fn withdrawn(state: &AdminState, name: &str, deployment: &Deployment) -> ApiErro
             deployment.id
         ),
     )
+}
+
+/// Serves what the registry records as the live version of `name` again
+/// — after a deploy went live in memory but could not be recorded — or,
+/// with none recorded, nothing: what is served matches what is recorded.
+async fn restore_recorded(state: &AdminState, name: &str) {
+    let runtime = state.server.runtime().clone();
+    let active = runtime
+        .registry()
+        .versions(name)
+        .ok()
+        .and_then(|all| all.into_iter().find(|d| d.status == Status::Active));
+    let restored = match active {
+        Some(d) => {
+            let loading = runtime.clone();
+            match tokio::task::spawn_blocking(move || crate::serve::deployed::load(&loading, &d))
+                .await
+            {
+                Ok(Ok(app)) => state
+                    .server
+                    .install(app)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        None => state
+            .server
+            .remove(name)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(e) = restored {
+        eprintln!("warden: `{name}` could not be put back as recorded: {e}; restart the host");
+    }
 }
 
 /// `text` without the host's data-directory paths: a deploy's manifest is

@@ -58,9 +58,15 @@ pub fn spawn(
                     |stream, admission| {
                         let router = router.clone();
                         let body_timeout = admission.limits().body_timeout;
-                        let service = hyper::service::service_fn(move |request| {
-                            answer(router.clone(), request, body_timeout)
-                        });
+                        let peer = stream.peer_addr().ok().map(|a| Peer(a.ip()));
+                        let service = hyper::service::service_fn(
+                            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                                if let Some(peer) = peer {
+                                    request.extensions_mut().insert(peer);
+                                }
+                                answer(router.clone(), request, body_timeout)
+                            },
+                        );
                         connections::serve_http1(
                             stream,
                             admission,
@@ -75,6 +81,11 @@ pub fn spawn(
             });
         })
 }
+
+/// The address a request came from (for per-client limits of endpoints
+/// anyone may call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub std::net::IpAddr);
 
 /// Routes one request, its body bounded by `body_timeout` without
 /// progress (uploads of large components take longer than that in total):

@@ -78,7 +78,10 @@ impl AdminState {
     pub fn new(server: Arc<Server>) -> AdminState {
         let runtime = server.runtime();
         AdminState {
-            tokens: Arc::new(TokenStore::new(runtime.data_dir())),
+            tokens: Arc::new(
+                TokenStore::new(runtime.data_dir())
+                    .with_max_ttl(runtime.platform().admin.token_max_ttl.get()),
+            ),
             oidc: runtime
                 .platform()
                 .admin
@@ -411,22 +414,42 @@ struct CodeExchange {
 /// host's log.
 async fn oidc_token(
     axum::extract::State(state): axum::extract::State<AdminState>,
+    peer: Option<axum::Extension<listener::Peer>>,
     body: axum::body::Body,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let Some(oidc) = &state.oidc else {
+) -> Result<Response, ApiError> {
+    let Some(oidc) = state.oidc.as_ref().filter(|o| o.sign_in().is_some()) else {
         return Err(ApiError::not_found("dashboard sign-in"));
     };
     let body: CodeExchange = require_json(body).await?;
+    let client = peer.map(|p| p.0.0);
     match oidc
-        .exchange(&body.code, &body.code_verifier, &body.redirect_uri)
+        .exchange(&body.code, &body.code_verifier, &body.redirect_uri, client)
         .await
     {
         Ok((token, principal)) => Ok(Json(json!({
             "id_token": token,
             "name": principal.name,
             "role": principal.role.as_str(),
-        }))),
-        Err(reason) => {
+        }))
+        .into_response()),
+        Err(oidc::ExchangeError::TooMany) => {
+            let mut answer = ApiError(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "more than {} sign-ins from this address in {} s; try again shortly",
+                    oidc::MAX_EXCHANGES,
+                    oidc::EXCHANGE_WINDOW.as_secs()
+                ),
+            )
+            .into_response();
+            answer.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(oidc::EXCHANGE_WINDOW.as_secs()),
+            );
+            Ok(answer)
+        }
+        Err(oidc::ExchangeError::NotConfigured) => Err(ApiError::not_found("dashboard sign-in")),
+        Err(oidc::ExchangeError::Refused(reason)) => {
             log_refusal(&reason);
             Err(ApiError(StatusCode::UNAUTHORIZED, REFUSED.into()))
         }

@@ -216,14 +216,27 @@ impl Keys {
 pub struct Oidc {
     settings: OidcSettings,
     keys: tokio::sync::Mutex<Keys>,
-    /// Code exchanges in the current window: the token endpoint is open to
-    /// anyone, and each call costs a request to the provider.
-    exchanges: std::sync::Mutex<(Instant, u32)>,
+    /// Code exchanges per client address in the current window: the
+    /// exchange is open to anyone and each costs a request to the
+    /// provider, so one client cannot spend everyone's sign-ins.
+    exchanges: std::sync::Mutex<(Instant, std::collections::HashMap<std::net::IpAddr, u32>)>,
 }
 
-/// At most this many code exchanges per [`EXCHANGE_WINDOW`].
-pub const MAX_EXCHANGES: u32 = 20;
+/// At most this many code exchanges per client address per
+/// [`EXCHANGE_WINDOW`].
+pub const MAX_EXCHANGES: u32 = 10;
 pub const EXCHANGE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Why a code exchange gave no token.
+#[derive(Debug)]
+pub enum ExchangeError {
+    /// This client exchanged [`MAX_EXCHANGES`] codes in the window.
+    TooMany,
+    /// Dashboard sign-in is not configured.
+    NotConfigured,
+    /// Refused: why, for the host's log.
+    Refused(String),
+}
 
 /// The algorithms a key may verify: fixed by its type, never by the token.
 fn algorithms(jwk: &Jwk) -> Option<Vec<Algorithm>> {
@@ -251,7 +264,7 @@ impl Oidc {
         Oidc {
             settings,
             keys: tokio::sync::Mutex::new(Keys::default()),
-            exchanges: std::sync::Mutex::new((Instant::now(), 0)),
+            exchanges: std::sync::Mutex::new((Instant::now(), Default::default())),
         }
     }
 
@@ -289,24 +302,37 @@ impl Oidc {
         code: &str,
         verifier: &str,
         redirect_uri: &str,
-    ) -> Result<(String, Principal), String> {
+        client: Option<std::net::IpAddr>,
+    ) -> Result<(String, Principal), ExchangeError> {
         let s = &self.settings;
         let (Some(client_id), Some(endpoint)) = (&s.client_id, &s.token_endpoint) else {
-            return Err("dashboard sign-in is not configured".into());
+            return Err(ExchangeError::NotConfigured);
         };
         {
             let mut window = self.exchanges.lock().unwrap_or_else(|p| p.into_inner());
             if window.0.elapsed() >= EXCHANGE_WINDOW {
-                *window = (Instant::now(), 0);
+                *window = (Instant::now(), Default::default());
             }
-            if window.1 >= MAX_EXCHANGES {
-                return Err(format!(
-                    "more than {MAX_EXCHANGES} sign-ins in {} s; try again shortly",
-                    EXCHANGE_WINDOW.as_secs()
-                ));
+            let key = client.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+            let used = window.1.entry(key).or_insert(0);
+            if *used >= MAX_EXCHANGES {
+                return Err(ExchangeError::TooMany);
             }
-            window.1 += 1;
+            *used += 1;
         }
+        self.exchange_checked(client_id, endpoint, code, verifier, redirect_uri)
+            .await
+            .map_err(ExchangeError::Refused)
+    }
+
+    async fn exchange_checked(
+        &self,
+        client_id: &str,
+        endpoint: &str,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<(String, Principal), String> {
         let url = crate::platform_http::check_url(endpoint)?;
         let reply = crate::platform_http::post_form(
             &url,

@@ -2,7 +2,7 @@
 //! it — the full manifest, its grants, the reasons it is held, what changed
 //! from the live version, and what its template allows.
 
-use super::tokens::{Principal, Role};
+use super::tokens::Principal;
 use super::{AdminState, ApiError};
 use crate::config::AppManifest;
 use crate::registry::{Deployment, Status, compare, review};
@@ -31,9 +31,7 @@ pub async fn show(
         .registry()
         .versions(&name)
         .map_err(|e| ApiError::internal("the registry could not be read", e))?;
-    let visible = |d: &Deployment| {
-        principal.role != Role::Creator || d.owner.as_deref() == Some(principal.name.as_str())
-    };
+    let visible = |d: &Deployment| super::deploys::visible(&principal, d);
     // A version may also have failed deploys; the one that holds it first.
     let this = all
         .iter()

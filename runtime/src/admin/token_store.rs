@@ -105,6 +105,8 @@ pub struct TokenStore {
     db: PathBuf,
     legacy: PathBuf,
     conn: Mutex<Option<Connection>>,
+    /// The platform's `admin.token_max_ttl`, in seconds, applied on read.
+    max_ttl: Option<u64>,
 }
 
 fn hash(token: &str) -> String {
@@ -135,9 +137,17 @@ fn role_of(text: &str) -> Role {
 const COLUMNS: &str =
     "id, name, role, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at";
 
-fn record(r: &rusqlite::Row<'_>, at: u64) -> rusqlite::Result<TokenRecord> {
+/// A row as a record at time `at`. With `max_ttl` (seconds), no token
+/// outlives its creation by more: a lowered maximum applies to tokens
+/// made before, and tokens imported without an expiry get one.
+fn record(r: &rusqlite::Row<'_>, at: u64, max_ttl: Option<u64>) -> rusqlite::Result<TokenRecord> {
     let role: String = r.get(2)?;
-    let expires: Option<u64> = r.get(5)?;
+    let created: u64 = r.get(3)?;
+    let cap = max_ttl.map(|m| created.saturating_add(m));
+    let expires: Option<u64> = match (r.get::<_, Option<u64>>(5)?, cap) {
+        (Some(e), Some(c)) => Some(e.min(c)),
+        (e, c) => e.or(c),
+    };
     let revoked: Option<u64> = r.get(6)?;
     let state = if revoked.is_some() {
         "revoked"
@@ -150,7 +160,7 @@ fn record(r: &rusqlite::Row<'_>, at: u64) -> rusqlite::Result<TokenRecord> {
         id: r.get(0)?,
         name: r.get(1)?,
         role: role_of(&role),
-        created: rfc3339(r.get(3)?),
+        created: rfc3339(created),
         created_by: r.get(4)?,
         expires: expires.map(rfc3339),
         revoked: revoked.map(rfc3339),
@@ -160,8 +170,9 @@ fn record(r: &rusqlite::Row<'_>, at: u64) -> rusqlite::Result<TokenRecord> {
     })
 }
 
-/// Imports `tokens.json` from before `tokens.db` existed, once.
-fn import_legacy(conn: &mut Connection, legacy: &Path) -> rusqlite::Result<()> {
+/// The tokens of `legacy` (a `tokens.json` from an earlier version) put
+/// into `conn`'s table.
+fn import_legacy_into(conn: &mut Connection, legacy: &Path) -> rusqlite::Result<()> {
     #[derive(serde::Deserialize)]
     struct Old {
         name: String,
@@ -192,7 +203,16 @@ fn import_legacy(conn: &mut Connection, legacy: &Path) -> rusqlite::Result<()> {
             params![&t.hash[..12.min(t.hash.len())], t.name, t.role.as_str(), created, t.hash],
         )?;
     }
-    tx.commit()?;
+    tx.commit()
+}
+
+/// Imports `tokens.json` from before `tokens.db` existed, once: the file
+/// is renamed after its tokens are in.
+fn import_legacy(conn: &mut Connection, legacy: &Path) -> rusqlite::Result<()> {
+    if !legacy.exists() {
+        return Ok(());
+    }
+    import_legacy_into(conn, legacy)?;
     let _ = std::fs::rename(legacy, legacy.with_extension("json.imported"));
     Ok(())
 }
@@ -205,22 +225,26 @@ impl TokenStore {
             db: data_dir.join("tokens.db"),
             legacy: data_dir.join("tokens.json"),
             conn: Mutex::new(None),
+            max_ttl: None,
         }
+    }
+
+    /// Caps every token's life at `max_ttl` from its creation, also for
+    /// tokens made under a longer maximum or imported without expiry.
+    pub fn with_max_ttl(mut self, max_ttl: Duration) -> TokenStore {
+        self.max_ttl = Some(max_ttl.as_secs());
+        self
     }
 
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, TokenError>,
     ) -> Result<T, TokenError> {
-        let store = |e: rusqlite::Error| TokenError::Store {
-            path: self.db.clone(),
-            message: e.to_string(),
-        };
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         if conn.is_none() {
-            let mut opened =
-                warden_host_apis::sqlite::open_wal(&self.db, "FULL", SCHEMA).map_err(store)?;
-            import_legacy(&mut opened, &self.legacy).map_err(store)?;
+            let mut opened = warden_host_apis::sqlite::open_wal(&self.db, "FULL", SCHEMA)
+                .map_err(|e| self.store_error(e))?;
+            import_legacy(&mut opened, &self.legacy).map_err(|e| self.store_error(e))?;
             *conn = Some(opened);
         }
         match conn.as_mut() {
@@ -269,7 +293,7 @@ impl TokenStore {
                     "SELECT {COLUMNS} FROM tokens WHERE name = ?1 AND role != ?2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?3)"
                 ))
                 .and_then(|mut s| {
-                    s.query_map(params![name, new.role.as_str(), at], |r| record(r, at))?
+                    s.query_map(params![name, new.role.as_str(), at], |r| record(r, at, self.max_ttl))?
                         .collect()
                 })
                 .map_err(|e| self.store_error(e))?;
@@ -333,7 +357,7 @@ impl TokenStore {
                 .query_row(
                     &format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"),
                     [hash(token)],
-                    |r| record(r, at),
+                    |r| record(r, at, self.max_ttl),
                 )
                 .optional()
                 .map_err(|e| self.store_error(e))?;
@@ -388,7 +412,7 @@ impl TokenStore {
                 .prepare(&format!(
                     "SELECT {COLUMNS} FROM tokens WHERE (id = ?1 OR name = ?1) AND revoked_at IS NULL"
                 ))
-                .and_then(|mut s| s.query_map([&which], |r| record(r, at))?.collect())
+                .and_then(|mut s| s.query_map([&which], |r| record(r, at, self.max_ttl))?.collect())
                 .map_err(|e| self.store_error(e))?;
             if hit.is_empty() {
                 return Err(TokenError::NotFound(which.clone()));
@@ -411,6 +435,58 @@ impl TokenStore {
         })
     }
 
+    /// Makes `records` active again (undoing a replace that could not be
+    /// audited).
+    fn unrevoke(&self, records: &[TokenRecord]) -> Result<(), TokenError> {
+        self.with(|conn| {
+            for r in records {
+                conn.execute(
+                    "UPDATE tokens SET revoked_at = NULL, revoked_by = NULL WHERE id = ?1",
+                    [&r.id],
+                )
+                .map_err(|e| self.store_error(e))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every token, oldest first, read without changing anything: the
+    /// store is opened read-only, and a `tokens.json` from an earlier
+    /// version is read, not imported (for `warden tokens list`, which may
+    /// run as another user than the host).
+    pub fn peek(&self) -> Result<Vec<TokenRecord>, TokenError> {
+        let at = now();
+        if !self.db.exists() {
+            return Ok(self.legacy_records(at));
+        }
+        let conn =
+            Connection::open_with_flags(&self.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| self.store_error(e))?;
+        conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM tokens ORDER BY created_at, id"
+        ))
+        .and_then(|mut s| s.query_map([], |r| record(r, at, self.max_ttl))?.collect())
+        .map_err(|e| self.store_error(e))
+    }
+
+    /// The tokens of a `tokens.json` not imported yet, as records.
+    fn legacy_records(&self, at: u64) -> Vec<TokenRecord> {
+        let Ok(conn) = Connection::open_in_memory() else {
+            return Vec::new();
+        };
+        let mut conn = conn;
+        if conn.execute_batch(SCHEMA).is_err()
+            || import_legacy_into(&mut conn, &self.legacy).is_err()
+        {
+            return Vec::new();
+        }
+        conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM tokens ORDER BY created_at, id"
+        ))
+        .and_then(|mut s| s.query_map([], |r| record(r, at, self.max_ttl))?.collect())
+        .unwrap_or_default()
+    }
+
     /// Every token, oldest first.
     pub fn list(&self) -> Result<Vec<TokenRecord>, TokenError> {
         let at = now();
@@ -418,7 +494,7 @@ impl TokenStore {
             conn.prepare(&format!(
                 "SELECT {COLUMNS} FROM tokens ORDER BY created_at, id"
             ))
-            .and_then(|mut s| s.query_map([], |r| record(r, at))?.collect())
+            .and_then(|mut s| s.query_map([], |r| record(r, at, self.max_ttl))?.collect())
             .map_err(|e| self.store_error(e))
         })
     }
@@ -460,11 +536,14 @@ impl TokenStore {
         );
         for event in events {
             if let Err(e) = audit.append(event) {
+                // Undone as a whole: the new token revoked, the replaced
+                // ones active again — nothing changed that is not on record.
                 let _ = self.revoke(&created.record.id, "warden");
+                let _ = self.unrevoke(&created.replaced);
                 return Err(TokenError::Store {
                     path: self.db.clone(),
                     message: format!(
-                        "the audit log could not be written ({e}); the token was revoked again"
+                        "the audit log could not be written ({e}); nothing was changed"
                     ),
                 });
             }

@@ -126,7 +126,9 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
             limit,
             server,
         } => {
-            let entries: Vec<serde_json::Value> = match super::remote(&server, &config, false) {
+            let remote = super::remote(&server, &config, false);
+            let remote_cap = remote.as_ref().map(|_| limit.unwrap_or(10_000).min(10_000));
+            let entries: Vec<serde_json::Value> = match remote {
                 Some(server) => {
                     let mut path = format!("/v1/audit?limit={}", limit.unwrap_or(10_000));
                     if let Some(app) = &app {
@@ -162,6 +164,12 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                 }
             };
             print!("{}", super::table::render(&entries, &COLUMNS, json));
+            if remote_cap.is_some_and(|cap| entries.len() >= cap) {
+                eprintln!(
+                    "warden: showing the newest {} entries, the most the admin API returns; export the whole log on the host (without --server)",
+                    entries.len()
+                );
+            }
             ExitCode::SUCCESS
         }
     }

@@ -17,9 +17,9 @@ Where the kill goes: --server (or WARDEN_SERVER) — or WARDEN_TOKEN alone, with
 no --config and no --offline — sends it to a running host's admin API
 (default http://127.0.0.1:8081). Otherwise it is written to the data directory
 of --config (or the default one): the app must be one that directory knows
-(exit 3 names those it knows), and a host must be serving it, which picks the
-kill up within ~200 ms; with no host running, nothing is recorded and the exit
-code is 4 unless --offline is given.")]
+(exit 3 names those it knows), and a host must be serving that data directory
+(it picks the kill up within ~200 ms); with no host running, nothing is
+recorded and the exit code is 4 unless --offline is given.")]
 pub struct KillArgs {
     app: String,
     /// Why: recorded in the audit log.

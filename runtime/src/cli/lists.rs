@@ -89,18 +89,22 @@ fn local_apps(runtime: &warden_runtime::Runtime) -> Result<Vec<Value>, String> {
         let route = shown
             .and_then(|d| warden_runtime::config::AppManifest::load(&d.manifest_path).ok())
             .and_then(|m| m.http.map(|h| h.route));
+        // "running" only when a host on this directory serves it now.
         let state = if kills.contains_key(&name) {
             "killed"
-        } else if served || active.is_some() {
+        } else if served {
             "running"
+        } else if active.is_some() {
+            "active (no host serves it now)"
         } else if pending.is_some() {
             "pending"
         } else {
             "not served"
         };
+        let served_version = hosts.iter().find_map(|h| h.versions.get(&name).cloned());
         rows.push(json!({
             "name": name,
-            "version": shown.map(|d| d.version.clone()),
+            "version": served_version.or_else(|| shown.map(|d| d.version.clone())),
             "state": state,
             "owner": shown.and_then(|d| d.owner.clone()),
             "route": route,

@@ -172,7 +172,7 @@ enum Command {
     )]
     Reviews(lists::ListArgs),
     Traces(traces::TracesArgs),
-    /// Create and list admin API tokens.
+    /// Create, list and revoke admin API tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
     /// Verify and export the hash-chained audit log.

@@ -179,6 +179,12 @@ pub fn render(v: &Value) -> String {
         .flatten()
         .map(|(name, scopes)| format!("{name} [{}]", list(scopes)))
         .collect();
+    let schedules: Vec<String> = g["schedules"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(cron, input)| format!("{cron} (input {})", text(input)))
+        .collect();
     let buckets: Vec<String> = g["storage"]
         .as_object()
         .into_iter()
@@ -199,7 +205,11 @@ pub fn render(v: &Value) -> String {
         } else {
             buckets.join(", ")
         },
-        list(&g["schedules"]),
+        if schedules.is_empty() {
+            "none".into()
+        } else {
+            schedules.join(", ")
+        },
         g["limits"],
         g["quota"],
     );

@@ -39,7 +39,7 @@ step. Creating a token is audited (token.created).")]
         replace: bool,
         /// Create it through a running host's admin API (admin token in
         /// WARDEN_TOKEN) instead of this data directory.
-        #[arg(long)]
+        #[arg(long, env = "WARDEN_SERVER")]
         server: Option<String>,
         #[command(flatten)]
         config: ConfigArgs,
@@ -80,52 +80,44 @@ fn failed(e: TokenError) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
-/// The table `tokens list` prints.
-fn print_table(tokens: &[Value]) {
-    println!(
-        "{:<12}  {:<28} {:<8} {:<20} {:<20} {:<20} STATE",
-        "ID", "NAME", "ROLE", "EXPIRES", "LAST USED", "CREATED"
-    );
-    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
-    for t in tokens {
-        let expires = if t["expires"].is_null() {
-            "never (imported)".to_string()
-        } else {
-            text(&t["expires"])
-        };
-        println!(
-            "{:<12}  {:<28} {:<8} {:<20} {:<20} {:<20} {}",
-            text(&t["id"]),
-            text(&t["name"]),
-            text(&t["role"]),
-            expires,
-            text(&t["last_used"]),
-            text(&t["created"]),
-            text(&t["state"]),
-        );
-    }
-}
+/// The columns of `tokens list`.
+const COLUMNS: [super::table::Column<'static>; 7] = [
+    ("ID", "id"),
+    ("NAME", "name"),
+    ("ROLE", "role"),
+    ("EXPIRES", "expires"),
+    ("LAST USED", "last_used"),
+    ("CREATED", "created"),
+    ("STATE", "state"),
+];
 
 fn print_list(tokens: &[Value], as_json: bool) {
-    if as_json {
-        for t in tokens {
-            println!("{t}");
-        }
-    } else {
-        print_table(tokens);
-    }
+    print!("{}", super::table::render(tokens, &COLUMNS, as_json));
+}
+
+/// The admin API to send `cmd` to, by the rules every command follows.
+fn server_of(cmd: &TokensCommand) -> Option<String> {
+    let (server, config) = match cmd {
+        TokensCommand::Create { server, config, .. }
+        | TokensCommand::List { server, config, .. }
+        | TokensCommand::Revoke { server, config, .. } => (server, config),
+    };
+    super::remote(server, config, false)
 }
 
 pub fn run(cmd: TokensCommand) -> ExitCode {
-    match cmd {
-        TokensCommand::Create {
-            name,
-            role,
-            ttl,
-            replace,
-            server: Some(server),
-            ..
-        } => {
+    let remote = server_of(&cmd);
+    match (cmd, remote) {
+        (
+            TokensCommand::Create {
+                name,
+                role,
+                ttl,
+                replace,
+                ..
+            },
+            Some(server),
+        ) => {
             let body = json!({ "name": name, "role": role, "ttl": ttl, "replace": replace });
             match super::client::call(&server, "POST", "/v1/tokens", Some(body)) {
                 Ok((201, out)) => {
@@ -142,14 +134,17 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
                 other => super::client::report(other),
             }
         }
-        TokensCommand::Create {
-            name,
-            role,
-            ttl,
-            replace,
-            server: None,
-            config,
-        } => {
+        (
+            TokensCommand::Create {
+                name,
+                role,
+                ttl,
+                replace,
+                config,
+                ..
+            },
+            None,
+        ) => {
             let runtime = match config.runtime() {
                 Ok(r) => r,
                 Err(code) => return code,
@@ -184,30 +179,32 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
                         role.as_str(),
                         created.record.expires.as_deref().unwrap_or("never")
                     );
+                    // Where it counts: a host using this data directory.
+                    let dir = runtime.data_dir();
+                    let serving = if warden_runtime::presence::live(dir).is_empty() {
+                        "no host serves it now; a host started with it accepts the token"
+                    } else {
+                        "the host serving it accepts the token now"
+                    };
+                    eprintln!("warden: stored in {}: {serving}", dir.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => failed(e),
             }
         }
-        TokensCommand::List {
-            json,
-            server: Some(server),
-            ..
-        } => match super::client::call(&server, "GET", "/v1/tokens", None) {
-            Ok((200, out)) => {
-                print_list(
-                    out["tokens"].as_array().map(Vec::as_slice).unwrap_or(&[]),
-                    json,
-                );
-                ExitCode::SUCCESS
+        (TokensCommand::List { json, .. }, Some(server)) => {
+            match super::client::call(&server, "GET", "/v1/tokens", None) {
+                Ok((200, out)) => {
+                    print_list(
+                        out["tokens"].as_array().map(Vec::as_slice).unwrap_or(&[]),
+                        json,
+                    );
+                    ExitCode::SUCCESS
+                }
+                other => super::client::report(other),
             }
-            other => super::client::report(other),
-        },
-        TokensCommand::List {
-            json,
-            server: None,
-            config,
-        } => {
+        }
+        (TokensCommand::List { json, config, .. }, None) => {
             let platform = match config.load() {
                 Ok(p) => p,
                 Err(code) => return code,
@@ -216,7 +213,8 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
                 Ok(dir) => dir,
                 Err(code) => return code,
             };
-            match TokenStore::new(&dir).list() {
+            let store = TokenStore::new(&dir).with_max_ttl(platform.admin.token_max_ttl.get());
+            match store.peek() {
                 Ok(tokens) => {
                     let values: Vec<Value> = tokens.iter().map(|t| json!(t)).collect();
                     print_list(&values, json);
@@ -225,21 +223,10 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
                 Err(e) => failed(e),
             }
         }
-        TokensCommand::Revoke {
-            which,
-            server: Some(server),
-            ..
-        } => super::client::report(super::client::call(
-            &server,
-            "DELETE",
-            &format!("/v1/tokens/{which}"),
-            None,
-        )),
-        TokensCommand::Revoke {
-            which,
-            server: None,
-            config,
-        } => {
+        (TokensCommand::Revoke { which, .. }, Some(server)) => super::client::report(
+            super::client::call(&server, "DELETE", &format!("/v1/tokens/{which}"), None),
+        ),
+        (TokensCommand::Revoke { which, config, .. }, None) => {
             let runtime = match config.runtime() {
                 Ok(r) => r,
                 Err(code) => return code,

@@ -85,6 +85,12 @@ pub fn audit_changes(
         }),
     })?;
     let seen = json!({ "digest": digest, "view": view });
-    crate::fsutil::write_atomically(&seen_path, seen.to_string().as_bytes())?;
+    if let Err(e) = crate::fsutil::write_atomically(&seen_path, seen.to_string().as_bytes()) {
+        // Audited already; the next start will audit the same change again.
+        eprintln!(
+            "warden: {} could not be written ({e}); the next start audits this change again",
+            seen_path.display()
+        );
+    }
     Ok(Some(entry))
 }

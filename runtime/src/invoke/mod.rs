@@ -148,9 +148,22 @@ impl InvocationReport {
 }
 
 impl Runtime {
-    /// Runs one invocation of `app` under its limits.
-    pub async fn invoke(&self, app: &LoadedApp, request: InvocationRequest) -> InvocationReport {
+    /// Records an invocation of `app` refused before it started (the app
+    /// is killed): its span and report, without checking anything again —
+    /// the caller decided, and the guest must not run on a changed mind.
+    pub fn refuse(
+        &self,
+        app: &LoadedApp,
+        request: &InvocationRequest,
+        error: InvocationError,
+    ) -> InvocationReport {
         let started = Instant::now();
+        let cx = self.invocation_span(app, request);
+        self.refused(app, request.trigger, &cx, error, started)
+    }
+
+    /// The invocation's span, continuing the caller's trace.
+    fn invocation_span(&self, app: &LoadedApp, request: &InvocationRequest) -> Context {
         let tracer = self.tracer();
         let span = tracer
             .span_builder("invocation")
@@ -172,6 +185,14 @@ impl Runtime {
             cx.span()
                 .set_attribute(KeyValue::new(keys::REQUEST_ID, id.clone()));
         }
+        cx
+    }
+
+    /// Runs one invocation of `app` under its limits.
+    pub async fn invoke(&self, app: &LoadedApp, request: InvocationRequest) -> InvocationReport {
+        let started = Instant::now();
+        let cx = self.invocation_span(app, &request);
+        let tracer = self.tracer();
 
         let limits = app.limits;
         let platform = self.platform();

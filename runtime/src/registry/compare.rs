@@ -8,8 +8,9 @@ use serde_json::{Map, Value, json};
 
 /// The grants and limits of `manifest` that a review is about, keyed so
 /// that one grant is one path: `connectors.crm` → its scopes,
-/// `storage.notes` → class and TTL, `allowed_hosts`, `schedules`, `limits`,
-/// `quota`, `route`.
+/// `storage.notes` → class and TTL, `schedules.<cron>` → its input,
+/// `allowed_hosts`, `limits`, `quota`, `route`; and what runs, for whom:
+/// `component` (its digest, in a deploy), `owner`, `template`, `world`.
 pub fn grants(manifest: &AppManifest) -> Value {
     let connectors: Map<String, Value> = manifest
         .connectors
@@ -26,12 +27,23 @@ pub fn grants(manifest: &AppManifest) -> Value {
             )
         })
         .collect();
+    let schedules: serde_json::Map<String, Value> = manifest
+        .schedule
+        .iter()
+        .map(|s| (s.cron.clone(), json!(s.input)))
+        .collect();
     json!({
+        // What runs and who answers for it, besides what it may do: a new
+        // component with the same grants is still a change to review.
+        "component": manifest.app.component,
+        "owner": manifest.app.owner,
+        "template": manifest.app.template,
+        "world": manifest.app.world,
         "route": manifest.http.as_ref().map(|h| h.route.clone()),
         "connectors": connectors,
         "allowed_hosts": manifest.egress.allowed_hosts,
         "storage": storage,
-        "schedules": manifest.schedule.iter().map(|s| s.cron.clone()).collect::<Vec<_>>(),
+        "schedules": schedules,
         "limits": manifest.limits,
         "quota": manifest.quota,
     })

@@ -340,7 +340,7 @@ impl Server {
                 .current()
                 .all
                 .iter()
-                .map(|a| a.name().to_string())
+                .map(|a| (a.name().to_string(), a.version().to_string()))
                 .collect();
             if let Err(e) = presence.serving(names) {
                 eprintln!("warden: the presence file could not be updated: {e}");
@@ -438,16 +438,16 @@ impl Server {
         let (parts, body) = request.into_parts();
         if served.is_killed() {
             // Refused before its body is read, and traced like every other
-            // refusal: the invocation ends at its kill check, before the guest.
+            // refusal — without a second look at the switch, so an unkill
+            // landing now cannot run the guest on an empty body.
             drop(body);
-            let report = self
-                .runtime
-                .invoke(
-                    &served.app,
-                    InvocationRequest::http(http_parts(parts, path), Vec::new())
-                        .with_request_id(&id),
-                )
-                .await;
+            let request =
+                InvocationRequest::http(http_parts(parts, path), Vec::new()).with_request_id(&id);
+            let report = self.runtime.refuse(
+                &served.app,
+                &request,
+                crate::invoke::outcome::InvocationError::Killed,
+            );
             return respond::from_report(report, &id);
         }
         let serve = &self.runtime.platform().serve;
@@ -528,7 +528,7 @@ impl Server {
                 .current()
                 .all
                 .iter()
-                .map(|a| a.name().to_string())
+                .map(|a| (a.name().to_string(), a.version().to_string()))
                 .collect();
             match crate::presence::Presence::announce(self.runtime.data_dir(), &listen, names) {
                 Ok(p) => *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = Some(p),
