@@ -13,8 +13,8 @@ use support::guests::repo_root;
 use support::process::{Host, noop_app, token};
 use support::serving::{request, send_with};
 
-#[test]
-fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
+/// Installs headless Chromium and playwright-core (the project's script).
+fn setup_browser() {
     let setup = Command::new(repo_root().join("scripts/setup-browser.sh"))
         .output()
         .expect("run scripts/setup-browser.sh");
@@ -23,6 +23,29 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
         "installing chromium and playwright-core failed:\n{}",
         String::from_utf8_lossy(&setup.stderr)
     );
+}
+
+/// Runs a browser driver under `runtime/tests/browser` with `args` (and
+/// the node_modules it needs last); returns the JSON it printed.
+fn drive(script: &str, args: &[std::ffi::OsString]) -> serde_json::Value {
+    let out = Command::new("node")
+        .arg(repo_root().join("runtime/tests/browser").join(script))
+        .args(args)
+        .arg(repo_root().join("target/browser/node_modules"))
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "the browser run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap()
+}
+
+#[test]
+fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
+    setup_browser();
     let data = tempfile::tempdir().unwrap();
     let token = token(data.path(), "ops", "admin");
     let noop = noop_app(
@@ -72,22 +95,14 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("dashboard.png");
     let _ = std::fs::remove_file(&shot);
-    let out = Command::new("node")
-        .arg(repo_root().join("runtime/tests/browser/drive-dashboard.cjs"))
-        .arg(&host.admin)
-        .arg(&token)
-        .arg(&shot)
-        .arg(repo_root().join("target/browser/node_modules"))
-        .output()
-        .expect("run node");
-    assert!(
-        out.status.success(),
-        "the browser run failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let seen = drive(
+        "drive-dashboard.cjs",
+        &[
+            host.admin.clone().into(),
+            token.clone().into(),
+            shot.clone().into(),
+        ],
     );
-    let seen: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
     let apps: Vec<&str> = seen["apps"]
         .as_array()
         .unwrap()
@@ -142,14 +157,7 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
 
 #[test]
 fn a_reviewer_sees_why_a_deploy_is_held_and_what_changed_and_approves_it_in_the_dashboard() {
-    let setup = Command::new(repo_root().join("scripts/setup-browser.sh"))
-        .output()
-        .expect("run scripts/setup-browser.sh");
-    assert!(
-        setup.status.success(),
-        "installing chromium and playwright-core failed:\n{}",
-        String::from_utf8_lossy(&setup.stderr)
-    );
+    setup_browser();
     let data = tempfile::tempdir().unwrap();
     let creator = token(data.path(), "cora", "creator");
     let reviewer = token(data.path(), "rita", "reviewer");
@@ -184,22 +192,14 @@ fn a_reviewer_sees_why_a_deploy_is_held_and_what_changed_and_approves_it_in_the_
     let shots = repo_root().join("target/test-artifacts");
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("dashboard-reviews.png");
-    let out = Command::new("node")
-        .arg(repo_root().join("runtime/tests/browser/drive-reviews.cjs"))
-        .arg(&host.admin)
-        .arg(&reviewer)
-        .arg(&shot)
-        .arg(repo_root().join("target/browser/node_modules"))
-        .output()
-        .expect("run node");
-    assert!(
-        out.status.success(),
-        "the browser run failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let seen = drive(
+        "drive-reviews.cjs",
+        &[
+            host.admin.clone().into(),
+            reviewer.clone().into(),
+            shot.clone().into(),
+        ],
     );
-    let seen: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
     assert_eq!(seen["who"], "rita (reviewer)", "{seen}");
     assert_eq!(seen["reviews"], serde_json::json!(["notes"]), "{seen}");
     assert!(
@@ -238,14 +238,7 @@ fn a_reviewer_sees_why_a_deploy_is_held_and_what_changed_and_approves_it_in_the_
 
 #[test]
 fn an_admin_signs_in_through_the_identity_provider_with_pkce_and_kills_and_unkills_an_app() {
-    let setup = Command::new(repo_root().join("scripts/setup-browser.sh"))
-        .output()
-        .expect("run scripts/setup-browser.sh");
-    assert!(
-        setup.status.success(),
-        "installing chromium and playwright-core failed:\n{}",
-        String::from_utf8_lossy(&setup.stderr)
-    );
+    setup_browser();
     let idp = support::idp::Idp::start(
         "warden-dashboard",
         serde_json::json!({ "email": "Ada@Example.com", "email_verified": true, "warden_role": "admin" }),
@@ -272,22 +265,14 @@ fn an_admin_signs_in_through_the_identity_provider_with_pkce_and_kills_and_unkil
     );
     let shots = repo_root().join("target/test-artifacts");
     std::fs::create_dir_all(&shots).unwrap();
-    let out = Command::new("node")
-        .arg(repo_root().join("runtime/tests/browser/drive-oidc.cjs"))
-        .arg(&host.admin)
-        .arg("noop")
-        .arg(shots.join("dashboard-oidc.png"))
-        .arg(repo_root().join("target/browser/node_modules"))
-        .output()
-        .expect("run node");
-    assert!(
-        out.status.success(),
-        "the browser run failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let seen = drive(
+        "drive-oidc.cjs",
+        &[
+            host.admin.clone().into(),
+            "noop".into(),
+            shots.join("dashboard-oidc.png").into(),
+        ],
     );
-    let seen: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
     assert_eq!(seen["who"], "ada@example.com (admin)", "{seen}");
     assert!(
         seen["address"].as_str().unwrap().ends_with("/dashboard"),

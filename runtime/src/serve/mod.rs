@@ -331,17 +331,21 @@ impl Server {
         Ok(Some(removed))
     }
 
+    /// Each app served now, with its version (what a presence file says).
+    fn served_versions(&self) -> Vec<(String, String)> {
+        self.current()
+            .all
+            .iter()
+            .map(|a| (a.name().to_string(), a.version().to_string()))
+            .collect()
+    }
+
     /// Writes the names of the apps served now into this host's presence
     /// file, if it has one. Called with `changing` held.
     fn publish(&self) {
         let presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(presence) = presence.as_ref() {
-            let names = self
-                .current()
-                .all
-                .iter()
-                .map(|a| (a.name().to_string(), a.version().to_string()))
-                .collect();
+            let names = self.served_versions();
             if let Err(e) = presence.serving(names) {
                 eprintln!("warden: the presence file could not be updated: {e}");
             }
@@ -524,12 +528,7 @@ impl Server {
                 .local_addr()
                 .map(|a| a.to_string())
                 .unwrap_or_default();
-            let names = self
-                .current()
-                .all
-                .iter()
-                .map(|a| (a.name().to_string(), a.version().to_string()))
-                .collect();
+            let names = self.served_versions();
             match crate::presence::Presence::announce(self.runtime.data_dir(), &listen, names) {
                 Ok(p) => *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = Some(p),
                 Err(e) => eprintln!(

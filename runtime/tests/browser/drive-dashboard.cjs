@@ -3,21 +3,10 @@
 // usage chart and the audit tail, keeps a screenshot, and prints what it
 // saw as JSON for the Rust test to check.
 //   node drive-dashboard.cjs <admin-url> <token> <screenshot.png> <node_modules>
-const path = require("path");
 const [, , url, token, shot, modules] = process.argv;
-const { chromium } = require(path.join(modules, "playwright-core"));
+const { run } = require("./launch.cjs");
 
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 960 } });
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
+run(modules, async (page) => {
   await page.goto(url + "/dashboard");
   await page.waitForSelector("#login:not([hidden])");
   await page.fill("#token", token);
@@ -45,12 +34,7 @@ const { chromium } = require(path.join(modules, "playwright-core"));
     usageBars: await page.$$eval("#usage-chart rect.bar", (r) => r.length),
     traceFacts: await page.$eval("#trace-facts", (p) => p.textContent),
     audit: await page.$$eval("#audit-list li", (l) => l.map((x) => x.textContent)),
-    errors,
   };
   await page.screenshot({ path: shot, fullPage: true });
-  console.log(JSON.stringify(seen));
-  await browser.close();
-})().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  return seen;
 });

@@ -2,21 +2,10 @@
 // code with PKCE) in headless Chromium, then uses the admin's kill and
 // unkill buttons on one app, and prints what it saw as JSON.
 //   node drive-oidc.cjs <admin-url> <app> <screenshot.png> <node_modules>
-const path = require("path");
 const [, , url, app, shot, modules] = process.argv;
-const { chromium } = require(path.join(modules, "playwright-core"));
+const { run } = require("./launch.cjs");
 
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 960 } });
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
+run(modules, async (page) => {
   await page.goto(url + "/dashboard");
   await page.waitForSelector("#oidc:not([hidden])", { timeout: 15000 });
   await page.click("#oidc-login");
@@ -38,10 +27,5 @@ const { chromium } = require(path.join(modules, "playwright-core"));
   await page.click(`${row} button.unkill`);
   await page.waitForSelector(`${row} td.state-running`, { timeout: 15000 });
   seen.afterUnkill = await page.$eval(`${row} td:nth-child(3)`, (c) => c.textContent);
-  seen.errors = errors;
-  console.log(JSON.stringify(seen));
-  await browser.close();
-})().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  return seen;
 });

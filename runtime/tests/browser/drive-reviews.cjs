@@ -3,21 +3,10 @@
 // version, approves it with the button, waits until the queue is empty,
 // and prints what it saw as JSON for the Rust test to check.
 //   node drive-reviews.cjs <admin-url> <token> <screenshot.png> <node_modules>
-const path = require("path");
 const [, , url, token, shot, modules] = process.argv;
-const { chromium } = require(path.join(modules, "playwright-core"));
+const { run } = require("./launch.cjs");
 
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 960 } });
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
+run(modules, async (page) => {
   await page.goto(url + "/dashboard");
   await page.waitForSelector("#login:not([hidden])");
   await page.fill("#token", token);
@@ -35,10 +24,5 @@ const { chromium } = require(path.join(modules, "playwright-core"));
   await page.waitForSelector("#reviews .review .result:text('active')", { timeout: 15000 });
   await page.waitForFunction(() => !document.querySelector("#reviews .review"), null, { timeout: 15000 });
   seen.after = await page.$eval("#reviews-list", (l) => l.textContent);
-  seen.errors = errors;
-  console.log(JSON.stringify(seen));
-  await browser.close();
-})().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  return seen;
 });
