@@ -307,6 +307,17 @@ pub(crate) fn load(
             FIX_BUILD,
         )
     })?;
+    if let Some(version) = World::outdated_warden_host(engine, &component) {
+        return Err(ConfigError::invalid(
+            manifest_path,
+            "app.component",
+            format!(
+                "{} was built against warden:host@{version}, which this Warden no longer serves (warden:host@0.2.0 reports refusals as typed denials)",
+                component_path.display()
+            ),
+            "rebuild it with the current SDK (sdk/, warden:host@0.2.0); the code needs no change unless it matches on connector or storage error variants",
+        ));
+    }
     let pre = linker.instantiate_pre(&component).map_err(|e| {
         ConfigError::invalid(
             manifest_path,

@@ -55,6 +55,18 @@ impl World {
         }
     }
 
+    /// The `warden:host` version a component was built against, when it is
+    /// one this Warden no longer serves (0.1: errors without typed
+    /// denials). Such a component fails to link; this names why.
+    pub fn outdated_warden_host(engine: &Engine, component: &Component) -> Option<String> {
+        let ty = component.component_type();
+        ty.imports(engine)
+            .map(|(name, _)| name.to_string())
+            .chain(ty.exports(engine).map(|(name, _)| name.to_string()))
+            .find(|name| name.starts_with("warden:host/") && name.contains("@0.1"))
+            .and_then(|name| name.split('@').nth(1).map(str::to_string))
+    }
+
     /// The entry points a component exports, in a fixed order.
     pub fn offered(engine: &Engine, component: &Component) -> Vec<World> {
         let exports: Vec<String> = component
@@ -64,7 +76,7 @@ impl World {
             .collect();
         let has = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
         [
-            (World::App, "warden:host/handler@0.1"),
+            (World::App, "warden:host/handler@0.2"),
             (World::Command, "wasi:cli/run@0.2"),
             (World::HttpProxy, "wasi:http/incoming-handler@0.2"),
         ]

@@ -589,6 +589,11 @@ fn dlp_redacts_bodies_to_public_hosts_and_blocks_where_configured() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("card=1"), "{err}");
+    // The guest is told the platform refused, not that the SaaS failed.
+    assert!(
+        err.contains("DlpBlocked") && !err.contains("Upstream"),
+        "{err}"
+    );
     assert_eq!(upstream.hits("/api/contacts"), 0);
     let denial = &report.denials[0];
     assert_eq!(denial.kind.as_str(), "dlp-blocked");

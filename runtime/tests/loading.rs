@@ -124,3 +124,30 @@ fn a_corrupt_cached_artifact_is_recompiled_not_trusted() {
     let app = host.load(&manifest);
     assert_eq!(app.artifact, ArtifactSource::Compiled);
 }
+
+#[test]
+fn a_component_built_against_warden_host_0_1_is_told_to_rebuild() {
+    use wasm_encoder::{
+        Component, ComponentImportSection, ComponentTypeRef, ComponentTypeSection, InstanceType,
+    };
+    // A component that imports the old `warden:host/log` (no functions
+    // needed: the name is what an old SDK build carries).
+    let mut component = Component::new();
+    let mut types = ComponentTypeSection::new();
+    types.instance(&InstanceType::new());
+    component.section(&types);
+    let mut imports = ComponentImportSection::new();
+    imports.import("warden:host/log@0.1.0", ComponentTypeRef::Instance(0));
+    component.section(&imports);
+    let host = TestHost::new();
+    let old = host.dir.path().join("old.wasm");
+    std::fs::write(&old, component.finish()).unwrap();
+    let manifest = host.manifest("old", &old, "");
+    let (field, message) = load_error(&host, &manifest);
+    assert_eq!(field.as_deref(), Some("app.component"));
+    assert!(
+        message.contains("warden:host@0.1.0")
+            && message.contains("rebuild it with the current SDK"),
+        "{message}"
+    );
+}

@@ -2,21 +2,11 @@ use crate::bindings::warden::host::connectors::{Error, Host, Request, Response};
 use crate::denial::Denial;
 use crate::egress::governed::{CallError, CallRequest, GovernedEgress, Target};
 
+/// A call's failure as the guest receives it: every refusal by the
+/// platform is a denial with its kind, never an upstream failure.
 fn to_wit(error: CallError) -> Error {
     match error {
-        CallError::Denied {
-            kind: Denial::NotGranted,
-            reason,
-        } => Error::NotGranted(reason),
-        CallError::Denied {
-            kind: Denial::ScopeDenied,
-            reason,
-        } => Error::ScopeDenied(reason),
-        CallError::Denied {
-            kind: Denial::ClassViolation,
-            reason,
-        } => Error::ClassViolation(reason),
-        CallError::Denied { reason, .. } => Error::Upstream(reason),
+        CallError::Denied { kind, reason } => Error::Denied(kind.to_wit(reason)),
         CallError::Quota(q) => Error::QuotaExceeded(q.to_string()),
         CallError::Timeout(m) => Error::Timeout(m),
         CallError::Upstream(m) => Error::Upstream(m),
@@ -31,10 +21,9 @@ impl Host for GovernedEgress {
     ) -> wasmtime::Result<Result<Response, Error>> {
         let Ok(method) = http::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
         else {
-            return Ok(Err(Error::ScopeDenied(format!(
-                "`{}` is not an HTTP method",
-                request.method
-            ))));
+            return Ok(Err(Error::Denied(
+                Denial::ScopeDenied.to_wit(format!("`{}` is not an HTTP method", request.method)),
+            )));
         };
         let mut headers = http::HeaderMap::new();
         for (name, value) in &request.headers {

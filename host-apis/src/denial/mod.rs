@@ -46,6 +46,38 @@ impl Denial {
         }
     }
 
+    /// The denial as a guest receives it (`warden:host/types.denial`): the
+    /// one mapping from Warden's kinds to the WIT's, for every interface.
+    pub fn to_wit(self, message: String) -> crate::bindings::warden::host::types::Denial {
+        use crate::bindings::warden::host::types::DenialKind as Kind;
+        let kind = match self {
+            Denial::Socket | Denial::Filesystem | Denial::NotGranted => Kind::NotGranted,
+            Denial::HttpEgress => Kind::EgressDenied,
+            Denial::ScopeDenied => Kind::ScopeDenied,
+            Denial::AddressBlocked => Kind::AddressBlocked,
+            Denial::ClassViolation => Kind::ClassViolation,
+            Denial::DlpBlocked => Kind::DlpBlocked,
+            Denial::Killed => Kind::Killed,
+        };
+        crate::bindings::warden::host::types::Denial { kind, message }
+    }
+
+    /// The kind a guest received, back as Warden's (for traces). Socket
+    /// and file refusals never reach a guest as a WIT denial, so
+    /// `not-granted` is read as such.
+    pub fn from_wit(kind: crate::bindings::warden::host::types::DenialKind) -> Denial {
+        use crate::bindings::warden::host::types::DenialKind as Kind;
+        match kind {
+            Kind::NotGranted => Denial::NotGranted,
+            Kind::EgressDenied => Denial::HttpEgress,
+            Kind::ScopeDenied => Denial::ScopeDenied,
+            Kind::AddressBlocked => Denial::AddressBlocked,
+            Kind::ClassViolation => Denial::ClassViolation,
+            Kind::DlpBlocked => Denial::DlpBlocked,
+            Kind::Killed => Denial::Killed,
+        }
+    }
+
     /// Why it was refused and what to do, for the person reading `warden
     /// run`'s output: each kind says its own reason.
     pub fn explain(self) -> &'static str {
@@ -131,5 +163,33 @@ mod tests {
         assert_eq!(records.len(), MAX_KEPT);
         assert_eq!(records[0].target, "10.0.0.0:80");
         assert_eq!(records[0].kind.as_str(), "socket-denied");
+    }
+}
+
+#[cfg(test)]
+mod wit_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_a_guest_can_receive_maps_back_to_itself() {
+        for kind in [
+            Denial::NotGranted,
+            Denial::HttpEgress,
+            Denial::ScopeDenied,
+            Denial::AddressBlocked,
+            Denial::ClassViolation,
+            Denial::DlpBlocked,
+            Denial::Killed,
+        ] {
+            let wit = kind.to_wit("why".into());
+            assert_eq!(Denial::from_wit(wit.kind), kind, "{}", kind.as_str());
+            assert_eq!(wit.message, "why");
+        }
+        // Sockets and files are refused by WASI itself; as a WIT kind they
+        // read as not granted.
+        assert_eq!(
+            Denial::from_wit(Denial::Socket.to_wit(String::new()).kind),
+            Denial::NotGranted
+        );
     }
 }

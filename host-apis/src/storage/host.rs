@@ -13,10 +13,10 @@ impl StorageState {
     fn bucket(&self, name: &str) -> Result<BucketGrant, Error> {
         self.ctx.buckets.get(name).cloned().ok_or_else(|| {
             let granted: Vec<&str> = self.ctx.buckets.keys().map(String::as_str).collect();
-            Error::NotGranted(format!(
+            Error::Denied(Denial::NotGranted.to_wit(format!(
                 "no bucket `{name}` in this app's manifest (granted: {})",
                 granted.join(", ")
-            ))
+            )))
         })
     }
 
@@ -153,10 +153,10 @@ impl StorageState {
         self.check_key(key)?;
         let label = self.label.get();
         if !may_write(label, grant.class) {
-            return Err(Error::ClassViolation(format!(
+            return Err(Error::Denied(Denial::ClassViolation.to_wit(format!(
                 "this invocation has read {label} data and `{bucket}` is {}; data may not move to a lower class",
                 grant.class
-            )));
+            ))));
         }
         let ctx = self.ctx.clone();
         let max_value = ctx.rules.max_value_bytes.bytes();
@@ -211,12 +211,12 @@ impl StorageState {
                         Denial::DlpBlocked,
                         format!("write to bucket `{bucket}` ({})", describe(&hits)),
                     );
-                    return Err(Error::ClassViolation(format!(
+                    return Err(Error::Denied(Denial::DlpBlocked.to_wit(format!(
                         "the value holds sensitive data ({}) that a {} bucket may not store (`dlp.storage.{}` in warden.toml)",
                         describe(&hits),
                         grant.class,
                         grant.class
-                    )));
+                    ))));
                 }
             },
         };
@@ -244,10 +244,9 @@ impl StorageState {
 /// What a storage error is called in traces.
 fn error_kind(e: &Error) -> &'static str {
     match e {
-        Error::NotGranted(_) => "not-granted",
+        Error::Denied(d) => Denial::from_wit(d.kind).as_str(),
         Error::TooLarge(_) => "too-large",
         Error::QuotaExceeded(_) => "quota-exceeded",
-        Error::ClassViolation(_) => "class-violation",
         Error::Internal(_) => "internal",
     }
 }

@@ -31,8 +31,12 @@ const PAGE: u32 = 100;
 
 fn convert(error: WardenError) -> Error {
     match error {
-        WardenError::NotGranted(_) => Error::AccessDenied,
-        WardenError::ClassViolation(m) => Error::Other(format!("class-violation: {m}")),
+        WardenError::Denied(d)
+            if d.kind == crate::bindings::warden::host::types::DenialKind::NotGranted =>
+        {
+            Error::AccessDenied
+        }
+        WardenError::Denied(d) => Error::Other(format!("denied: {}", d.message)),
         WardenError::QuotaExceeded(m) => Error::Other(format!("quota-exceeded: {m}")),
         WardenError::TooLarge(m) => Error::Other(format!("too-large: {m}")),
         WardenError::Internal(m) => Error::Other(m),

@@ -2,6 +2,7 @@ use super::config::BucketRequest;
 use super::store::{KvStore, SqliteKv};
 use super::*;
 use crate::bindings::warden::host::storage::{Error, Host};
+use crate::bindings::warden::host::types::DenialKind;
 use crate::units::Dur;
 
 struct Fixture {
@@ -67,7 +68,9 @@ fn values_round_trip_and_apps_see_only_their_own_buckets() {
         .get("other".into(), "k".into())
         .expect("no trap")
         .expect_err("ungranted");
-    assert!(matches!(err, Error::NotGranted(m) if m.contains("granted: cache")));
+    assert!(
+        matches!(err, Error::Denied(d) if d.kind == DenialKind::NotGranted && d.message.contains("granted: cache"))
+    );
 }
 
 #[test]
@@ -188,7 +191,9 @@ fn reading_raises_the_label_and_labelled_data_cannot_move_down() {
         .set("cache".into(), "k2".into(), b"v".to_vec(), None)
         .expect("no trap")
         .expect_err("downgrade");
-    assert!(matches!(err, Error::ClassViolation(m) if m.contains("confidential")));
+    assert!(
+        matches!(err, Error::Denied(d) if d.kind == DenialKind::ClassViolation && d.message.contains("confidential"))
+    );
     ok(s.set(
         "secret".into(),
         "k2".into(),
@@ -321,7 +326,9 @@ fn dlp_redacts_or_blocks_writes_by_bucket_class() {
         )
         .expect("no trap")
         .expect_err("blocked");
-    assert!(matches!(err, Error::ClassViolation(m) if m.contains("card=1")));
+    assert!(
+        matches!(err, Error::Denied(d) if d.kind == DenialKind::DlpBlocked && d.message.contains("card=1"))
+    );
     assert_eq!(denials.records()[0].kind.as_str(), "dlp-blocked");
     assert!(!denials.records()[0].target.contains("4111"));
 }
