@@ -139,7 +139,7 @@ impl Runtime {
             );
         }
         let event = AuditEvent {
-            kind: "containment.triggered".into(),
+            kind: crate::audit::AuditKind::ContainmentTriggered,
             app: Some(app.name().to_string()),
             actor: "warden:containment".into(),
             details: json!({ "rule": rule, "figures": figures }),

@@ -6,7 +6,7 @@
 //! kill and unkill is an audit event. One [`KillSwitch`] exists per app
 //! name in a runtime, shared by every loaded version of that app.
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::runtime::Runtime;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -71,7 +71,9 @@ impl Runtime {
                 let in_file = read_state_strict(&self.kills_path())
                     .map(|state| state.contains_key(app))
                     .unwrap_or(true);
-                if in_file || self.last_kill_event(app).as_deref() == Some("app.killed") {
+                if in_file
+                    || self.last_kill_event(app).as_deref() == Some(AuditKind::AppKilled.as_str())
+                {
                     switch.kill();
                 }
                 switch
@@ -97,7 +99,7 @@ impl Runtime {
                 },
             );
             self.audit().append(AuditEvent {
-                kind: "app.killed".into(),
+                kind: AuditKind::AppKilled,
                 app: Some(app.to_string()),
                 actor: actor.to_string(),
                 details: json!({ "reason": reason }),
@@ -118,11 +120,13 @@ impl Runtime {
             // Killed by the file, or by the record (an entry lost from the
             // file still keeps a serving host's switch pulled).
             let in_file = state.remove(app).is_some();
-            if !in_file && self.last_kill_event(app).as_deref() != Some("app.killed") {
+            if !in_file
+                && self.last_kill_event(app).as_deref() != Some(AuditKind::AppKilled.as_str())
+            {
                 return Ok(false);
             }
             self.audit().append(AuditEvent {
-                kind: "app.unkilled".into(),
+                kind: AuditKind::AppUnkilled,
                 app: Some(app.to_string()),
                 actor: actor.to_string(),
                 details: json!({}),
@@ -178,7 +182,7 @@ impl Runtime {
     /// Whether the last kill or unkill of `app` in the audit log is an
     /// unkill.
     fn unkill_on_record(&self, app: &str) -> bool {
-        self.last_kill_event(app).as_deref() == Some("app.unkilled")
+        self.last_kill_event(app).as_deref() == Some(AuditKind::AppUnkilled.as_str())
     }
 
     /// The kind of the last `app.killed` or `app.unkilled` entry of `app`.
@@ -193,7 +197,9 @@ impl Runtime {
             let mut last = std::collections::HashMap::new();
             for entry in self.audit().entries().unwrap_or_default() {
                 if let Some(app) = entry.app
-                    && matches!(entry.kind.as_str(), "app.killed" | "app.unkilled")
+                    && [AuditKind::AppKilled, AuditKind::AppUnkilled]
+                        .iter()
+                        .any(|k| k.as_str() == entry.kind)
                 {
                     last.insert(app, entry.kind);
                 }

@@ -250,7 +250,7 @@ fn raise(server: &Server, app: &str, version: &str, alert: serde_json::Value) {
     let seq = runtime
         .audit()
         .append(AuditEvent {
-            kind: "slo.burn".into(),
+            kind: crate::audit::AuditKind::SloBurn,
             app: Some(app.to_string()),
             actor: "warden:slo".into(),
             details: alert.clone(),

@@ -326,7 +326,7 @@ async fn deploy_checked(
     }
     record(
         state,
-        "app.deployed",
+        crate::audit::AuditKind::AppDeployed,
         Some(&name),
         &principal,
         details.clone(),
@@ -498,7 +498,7 @@ pub async fn approve(
     }
     record(
         &state,
-        "app.approved",
+        crate::audit::AuditKind::AppApproved,
         Some(&name),
         &principal,
         json!({
@@ -548,7 +548,7 @@ pub async fn reject(
         .map_err(|e| ApiError::internal("the rejection could not be recorded", e))?;
     record(
         &state,
-        "app.rejected",
+        crate::audit::AuditKind::AppRejected,
         Some(&name),
         &principal,
         json!({ "version": deployment.version, "deploy": deployment.id, "note": note }),
@@ -623,7 +623,7 @@ pub async fn delete(
     let killed = runtime.kill_state().contains_key(&name);
     record(
         &state,
-        "app.deleted",
+        crate::audit::AuditKind::AppDeleted,
         Some(&name),
         &principal,
         json!({ "deploys": deploys, "storage_rows": rows, "invocations": invocations }),

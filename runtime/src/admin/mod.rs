@@ -145,7 +145,7 @@ impl ApiError {
 /// that cannot be audited fails.
 pub fn record(
     state: &AdminState,
-    kind: &str,
+    kind: crate::audit::AuditKind,
     app: Option<&str>,
     principal: &Principal,
     details: serde_json::Value,
@@ -155,7 +155,7 @@ pub fn record(
         .runtime()
         .audit()
         .append(crate::audit::AuditEvent {
-            kind: kind.into(),
+            kind,
             app: app.map(str::to_string),
             actor: principal.actor(),
             details,

@@ -45,7 +45,7 @@ pub async fn set_quota(
         .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
     record(
         &state,
-        "quota.set",
+        crate::audit::AuditKind::QuotaSet,
         Some(&name),
         &principal,
         json!({ "quota": quota }),
@@ -108,9 +108,9 @@ pub async fn put_secret(
         .set(&name, body.value.as_bytes())
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
     let kind = if info.version > 1 {
-        "secret.rotated"
+        crate::audit::AuditKind::SecretRotated
     } else {
-        "secret.set"
+        crate::audit::AuditKind::SecretSet
     };
     record(
         &state,
@@ -189,7 +189,7 @@ pub async fn put_template(
         .map_err(|e| ApiError::internal("the template could not be stored", e))?;
     record(
         &state,
-        "template.set",
+        crate::audit::AuditKind::TemplateSet,
         None,
         &principal,
         json!({ "template": name, "body": template }),

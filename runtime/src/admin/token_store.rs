@@ -502,9 +502,13 @@ impl TokenStore {
 
 /// The audit event of a token change: who holds it and its id, never the
 /// token.
-fn token_event(kind: &str, record: &TokenRecord, actor: &str) -> crate::audit::AuditEvent {
+fn token_event(
+    kind: crate::audit::AuditKind,
+    record: &TokenRecord,
+    actor: &str,
+) -> crate::audit::AuditEvent {
     crate::audit::AuditEvent {
-        kind: kind.into(),
+        kind,
         app: None,
         actor: actor.into(),
         details: serde_json::json!({
@@ -527,12 +531,16 @@ impl TokenStore {
     ) -> Result<Created, TokenError> {
         let by = new.by.to_string();
         let created = self.create(new)?;
-        let mut events = vec![token_event("token.created", &created.record, &by)];
+        let mut events = vec![token_event(
+            crate::audit::AuditKind::TokenCreated,
+            &created.record,
+            &by,
+        )];
         events.extend(
             created
                 .replaced
                 .iter()
-                .map(|r| token_event("token.revoked", r, &by)),
+                .map(|r| token_event(crate::audit::AuditKind::TokenRevoked, r, &by)),
         );
         for event in events {
             if let Err(e) = audit.append(event) {
@@ -561,7 +569,7 @@ impl TokenStore {
         let revoked = self.revoke(which, by)?;
         for r in &revoked {
             audit
-                .append(token_event("token.revoked", r, by))
+                .append(token_event(crate::audit::AuditKind::TokenRevoked, r, by))
                 .map_err(|e| TokenError::Store {
                     path: self.db.clone(),
                     message: format!("revoked, but the audit log could not be written: {e}"),

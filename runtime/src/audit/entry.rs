@@ -3,11 +3,66 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Every kind of event Warden writes to the audit log, each with its one
+/// spelling (dotted: `app.killed`). Entries read back keep their kind as
+/// text, so a log written by another version still reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditKind {
+    AppDeployed,
+    AppApproved,
+    AppRejected,
+    AppDeleted,
+    AppKilled,
+    AppUnkilled,
+    SecretSet,
+    SecretRotated,
+    TemplateSet,
+    QuotaSet,
+    TokenCreated,
+    TokenRevoked,
+    ConfigChanged,
+    SloBurn,
+    ContainmentTriggered,
+    PolicyDenied,
+    AuditRepaired,
+    StorageAppDeleted,
+}
+
+impl AuditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::AppDeployed => "app.deployed",
+            AuditKind::AppApproved => "app.approved",
+            AuditKind::AppRejected => "app.rejected",
+            AuditKind::AppDeleted => "app.deleted",
+            AuditKind::AppKilled => "app.killed",
+            AuditKind::AppUnkilled => "app.unkilled",
+            AuditKind::SecretSet => "secret.set",
+            AuditKind::SecretRotated => "secret.rotated",
+            AuditKind::TemplateSet => "template.set",
+            AuditKind::QuotaSet => "quota.set",
+            AuditKind::TokenCreated => "token.created",
+            AuditKind::TokenRevoked => "token.revoked",
+            AuditKind::ConfigChanged => "config.changed",
+            AuditKind::SloBurn => "slo.burn",
+            AuditKind::ContainmentTriggered => "containment.triggered",
+            AuditKind::PolicyDenied => "policy.denied",
+            AuditKind::AuditRepaired => "audit.repaired",
+            AuditKind::StorageAppDeleted => "storage.app-deleted",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What happened, before it is sealed into the chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {
-    /// Dotted event kind, e.g. `policy.denied`, `app.deployed`, `app.killed`.
-    pub kind: String,
+    pub kind: AuditKind,
     pub app: Option<String>,
     /// Who caused it: a user, a token's name, or `warden` for the host.
     pub actor: String,
@@ -46,7 +101,7 @@ impl AuditEntry {
         let mut entry = AuditEntry {
             seq,
             time,
-            kind: event.kind,
+            kind: event.kind.as_str().to_string(),
             app: event.app,
             actor: event.actor,
             details: event.details,
@@ -73,5 +128,46 @@ impl AuditEntry {
         hasher.update(b"\n");
         hasher.update(&json);
         hex::encode(hasher.finalize())
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_has_one_dotted_spelling_of_its_own() {
+        let all = [
+            AuditKind::AppDeployed,
+            AuditKind::AppApproved,
+            AuditKind::AppRejected,
+            AuditKind::AppDeleted,
+            AuditKind::AppKilled,
+            AuditKind::AppUnkilled,
+            AuditKind::SecretSet,
+            AuditKind::SecretRotated,
+            AuditKind::TemplateSet,
+            AuditKind::QuotaSet,
+            AuditKind::TokenCreated,
+            AuditKind::TokenRevoked,
+            AuditKind::ConfigChanged,
+            AuditKind::SloBurn,
+            AuditKind::ContainmentTriggered,
+            AuditKind::PolicyDenied,
+            AuditKind::AuditRepaired,
+            AuditKind::StorageAppDeleted,
+        ];
+        let spellings: std::collections::HashSet<&str> = all.iter().map(|k| k.as_str()).collect();
+        assert_eq!(spellings.len(), all.len(), "two kinds share a spelling");
+        for kind in all {
+            let text = kind.as_str();
+            assert!(
+                text.contains('.')
+                    && text
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '.' || c == '-'),
+                "{text}"
+            );
+        }
     }
 }

@@ -19,7 +19,7 @@ mod entry;
 mod torn;
 mod verify;
 
-pub use entry::{AuditEntry, AuditEvent};
+pub use entry::{AuditEntry, AuditEvent, AuditKind};
 pub use verify::{Problem, VerifyReport};
 
 use serde::{Deserialize, Serialize};
@@ -79,7 +79,7 @@ impl AuditLog {
             self.append_entry(
                 file,
                 AuditEvent {
-                    kind: "audit.repaired".into(),
+                    kind: crate::audit::AuditKind::AuditRepaired,
                     app: None,
                     actor: "warden".into(),
                     details: serde_json::json!({

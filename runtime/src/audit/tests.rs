@@ -2,7 +2,7 @@ use super::*;
 
 fn event(n: u32) -> AuditEvent {
     AuditEvent {
-        kind: "policy.denied".into(),
+        kind: crate::audit::AuditKind::PolicyDenied,
         app: Some("report".into()),
         actor: "tester".into(),
         details: serde_json::json!({ "n": n }),

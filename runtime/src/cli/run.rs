@@ -126,7 +126,7 @@ fn audit_denials(runtime: &Runtime, report: &InvocationReport) {
         .map(|d| json!({ "denial": d.kind.as_str(), "target": d.target }))
         .collect();
     let event = AuditEvent {
-        kind: "policy.denied".into(),
+        kind: warden_runtime::audit::AuditKind::PolicyDenied,
         app: Some(report.app.clone()),
         actor: actor(),
         details: json!({

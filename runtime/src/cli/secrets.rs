@@ -152,8 +152,14 @@ pub fn run(cmd: SecretsCommand) -> ExitCode {
     match result {
         Ok(info) => {
             let audit = AuditLog::new(data_dir.join("audit.jsonl"));
+            // As the admin API does: a new version of a secret is a rotation.
+            let kind = if info.version > 1 {
+                warden_runtime::audit::AuditKind::SecretRotated
+            } else {
+                warden_runtime::audit::AuditKind::SecretSet
+            };
             let event = AuditEvent {
-                kind: action.into(),
+                kind,
                 app: None,
                 actor: actor(),
                 details: json!({ "secret": info.name, "version": info.version }),

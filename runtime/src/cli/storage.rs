@@ -72,7 +72,7 @@ pub fn run(cmd: StorageCommand) -> ExitCode {
             match runtime.storage().delete_app(&app) {
                 Ok(n) => {
                     let event = AuditEvent {
-                        kind: "storage.app-deleted".into(),
+                        kind: warden_runtime::audit::AuditKind::StorageAppDeleted,
                         app: Some(app.clone()),
                         actor: actor(),
                         details: json!({ "values_deleted": n, "data_key": "destroyed" }),

@@ -73,7 +73,7 @@ pub fn audit_changes(
         .map(|c| json!({ "path": c.path, "change": c.change }))
         .collect();
     let entry = audit.append(AuditEvent {
-        kind: "config.changed".into(),
+        kind: crate::audit::AuditKind::ConfigChanged,
         app: None,
         actor: "warden".into(),
         details: json!({
