@@ -166,3 +166,183 @@ fn under_base(path: &str, base: &str) -> bool {
         || path.starts_with(&format!("{base}/"))
         || path.starts_with(&format!("{base}?"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::config::{
+        ConnectorRequest, ConnectorRules, ConnectorSpec, compile_catalog,
+    };
+
+    fn policy(allowed_hosts: &[&str]) -> EgressPolicy {
+        let spec: ConnectorSpec = serde_json::from_value(serde_json::json!({
+            "name": "crm",
+            "base_url": "https://crm.example.com/api",
+            "max_class": "internal",
+            "scopes": { "read": ["GET /contacts/**"], "write": ["POST /contacts"] },
+        }))
+        .unwrap_or_else(|e| unreachable!("test catalog: {e}"));
+        let specs = vec![spec];
+        let catalog: Vec<Arc<_>> = compile_catalog(&specs, &ConnectorRules::default())
+            .unwrap_or_else(|e| unreachable!("{e:?}"))
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let grants = crate::connectors::grant::grant(
+            &[ConnectorRequest {
+                name: "crm".into(),
+                scopes: vec!["read".into()],
+            }],
+            &catalog,
+        )
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        let hosts: Vec<String> = allowed_hosts.iter().map(|h| h.to_string()).collect();
+        EgressPolicy {
+            grants,
+            hosts: AllowedHosts::parse(&hosts).unwrap_or_else(|e| unreachable!("{e}")),
+            rules: Arc::new(EgressRules::default()),
+            class_connectors: Default::default(),
+        }
+    }
+
+    /// What a route decision is called in the table below.
+    fn decision(r: Result<Route<'_>, Refusal>) -> &'static str {
+        match r {
+            Ok(Route::Connector { .. }) => "connector",
+            Ok(Route::Host(_)) => "host",
+            Err(refusal) => refusal.kind.as_str(),
+        }
+    }
+
+    #[test]
+    fn requests_are_routed_by_the_module_table() {
+        let p = policy(&["https://api.example.com", "https://crm.example.com"]);
+        // (method, scheme, host, port, path) -> decision
+        let cases = [
+            (
+                "GET",
+                "https",
+                "crm.example.com",
+                443,
+                "/api/contacts/7",
+                "connector",
+            ),
+            (
+                "GET",
+                "https",
+                "CRM.example.com.",
+                443,
+                "/api/contacts/7",
+                "connector",
+            ),
+            (
+                "POST",
+                "https",
+                "crm.example.com",
+                443,
+                "/api/contacts",
+                "scope-denied",
+            ),
+            (
+                "GET",
+                "https",
+                "crm.example.com",
+                443,
+                "/api/contacts/../admin",
+                "scope-denied",
+            ),
+            // A connector match wins over listing the same host: no bypass.
+            (
+                "GET",
+                "https",
+                "crm.example.com",
+                443,
+                "/api/admin",
+                "scope-denied",
+            ),
+            // Outside the connector's base path, the host entry applies.
+            ("GET", "https", "crm.example.com", 443, "/other", "host"),
+            ("GET", "https", "api.example.com", 443, "/anything", "host"),
+            (
+                "GET",
+                "http",
+                "api.example.com",
+                80,
+                "/anything",
+                "egress-denied",
+            ),
+            (
+                "GET",
+                "https",
+                "api.example.com",
+                8443,
+                "/anything",
+                "egress-denied",
+            ),
+            (
+                "GET",
+                "https",
+                "exfil.example.com",
+                443,
+                "/",
+                "egress-denied",
+            ),
+        ];
+        for (method, scheme, host, port, path, want) in cases {
+            let got = decision(p.route_url(method, scheme, host, port, path));
+            assert_eq!(got, want, "{method} {scheme}://{host}:{port}{path}");
+        }
+        assert_eq!(
+            decision(p.route_connector("crm", "GET", "/contacts/1")),
+            "connector"
+        );
+        assert_eq!(
+            decision(p.route_connector("erp", "GET", "/x")),
+            "not-granted"
+        );
+        assert_eq!(
+            decision(p.route_connector("crm", "DELETE", "/contacts/1")),
+            "scope-denied"
+        );
+    }
+
+    #[test]
+    fn labelled_data_takes_only_routes_cleared_for_it() {
+        let p = policy(&["https://api.example.com"]);
+        let connector = p
+            .route_connector("crm", "GET", "/contacts/1")
+            .unwrap_or_else(|e| unreachable!("{e:?}"));
+        let host = p
+            .route_url("GET", "https", "api.example.com", 443, "/")
+            .unwrap_or_else(|e| unreachable!("{e:?}"));
+        // (route, label) -> cleared?  crm is cleared for internal; plain
+        // hosts for public only.
+        let cases = [
+            (&connector, DataClass::Public, true),
+            (&connector, DataClass::Internal, true),
+            (&connector, DataClass::Confidential, false),
+            (&host, DataClass::Public, true),
+            (&host, DataClass::Internal, false),
+        ];
+        for (route, label, cleared) in cases {
+            let got = p.clears(route, label);
+            assert_eq!(got.is_ok(), cleared, "{label}: {got:?}");
+            if let Err(refusal) = got {
+                assert_eq!(refusal.kind, Denial::ClassViolation);
+            }
+        }
+    }
+
+    #[test]
+    fn a_path_is_under_a_base_only_at_a_segment_boundary() {
+        for (path, base, under) in [
+            ("/api/x", "/api", true),
+            ("/api", "/api", true),
+            ("/api?q=1", "/api", true),
+            ("/apix", "/api", false),
+            ("/x", "", true),
+        ] {
+            assert_eq!(under_base(path, base), under, "{path} under {base}");
+        }
+    }
+}
