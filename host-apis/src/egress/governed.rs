@@ -62,6 +62,33 @@ pub enum CallError {
     Upstream(String),
 }
 
+/// How an outbound call ended, as traces and metrics name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    Ok,
+    /// Refused by the platform (the denial's own name).
+    Denied(Denial),
+    RequestTooLarge,
+    QuotaExceeded,
+    CredentialUnavailable,
+    Timeout,
+    UpstreamError,
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::Denied(kind) => kind.as_str(),
+            CallOutcome::RequestTooLarge => "request-too-large",
+            CallOutcome::QuotaExceeded => "quota-exceeded",
+            CallOutcome::CredentialUnavailable => "credential-unavailable",
+            CallOutcome::Timeout => "timeout",
+            CallOutcome::UpstreamError => "upstream-error",
+        }
+    }
+}
+
 /// One outbound call as the trace shows it: where, which rule, how it went.
 /// Never a credential, a query string or a body.
 #[derive(Debug, Clone)]
@@ -79,7 +106,7 @@ pub struct CallRecord {
     pub started: SystemTime,
     pub duration: Duration,
     /// `ok`, or the denial / error kind.
-    pub outcome: &'static str,
+    pub outcome: CallOutcome,
     /// DLP findings by pattern (`email=2`), empty if none.
     pub dlp: String,
     /// The span id sent in `traceparent` (16 hex digits), so the trace
@@ -215,7 +242,7 @@ impl GovernedEgress {
             bytes_in: 0,
             started,
             duration: Duration::ZERO,
-            outcome: "ok",
+            outcome: CallOutcome::Ok,
             dlp: String::new(),
             span_id: None,
         };
@@ -289,7 +316,7 @@ impl GovernedEgress {
         }
         let rules = policy.rules.clone();
         if request.body.len() as u64 > rules.max_request_bytes.bytes() {
-            record.outcome = "request-too-large";
+            record.outcome = CallOutcome::RequestTooLarge;
             record.duration = clock.elapsed();
             self.keep(record);
             return Err(CallError::Upstream(format!(
@@ -308,7 +335,7 @@ impl GovernedEgress {
         if let Err(quota) = self.ctx.meter.check_call(bytes_out) {
             // Running out of quota is not a denial of access: traced, not
             // recorded as a policy denial.
-            record.outcome = "quota-exceeded";
+            record.outcome = CallOutcome::QuotaExceeded;
             record.duration = clock.elapsed();
             self.keep(record);
             return Err(CallError::Quota(quota));
@@ -331,7 +358,7 @@ impl GovernedEgress {
                     }
                 }
                 Err(message) => {
-                    record.outcome = "credential-unavailable";
+                    record.outcome = CallOutcome::CredentialUnavailable;
                     record.duration = clock.elapsed();
                     self.keep(record);
                     return Err(CallError::Upstream(format!(
@@ -442,9 +469,9 @@ impl GovernedEgress {
             }
             Err(e) => {
                 record.outcome = if e.is_timeout() {
-                    "timeout"
+                    CallOutcome::Timeout
                 } else {
-                    "upstream-error"
+                    CallOutcome::UpstreamError
                 };
                 self.ctx.meter.record(
                     &scope,
@@ -481,7 +508,7 @@ impl GovernedEgress {
                 ..Counters::default()
             },
         );
-        record.outcome = kind.as_str();
+        record.outcome = CallOutcome::Denied(kind);
         record.duration = clock.elapsed();
         self.keep(record);
         CallError::Denied { kind, reason }

@@ -1,6 +1,6 @@
 use super::policy::{effective_ttl, may_write};
 use super::store::Replaced;
-use super::{BucketGrant, StorageState, now_ms};
+use super::{BucketGrant, StorageOutcome, StorageState, now_ms};
 use crate::bindings::warden::host::storage::{Error, Host, KeyPage};
 use crate::denial::Denial;
 use crate::dlp::{Verdict, describe};
@@ -241,13 +241,13 @@ impl StorageState {
     }
 }
 
-/// What a storage error is called in traces.
-fn error_kind(e: &Error) -> &'static str {
+/// How a storage error ended the call, for traces.
+fn error_kind(e: &Error) -> StorageOutcome {
     match e {
-        Error::Denied(d) => Denial::from_wit(d.kind).as_str(),
-        Error::TooLarge(_) => "too-large",
-        Error::QuotaExceeded(_) => "quota-exceeded",
-        Error::Internal(_) => "internal",
+        Error::Denied(d) => StorageOutcome::Denied(Denial::from_wit(d.kind)),
+        Error::TooLarge(_) => StorageOutcome::TooLarge,
+        Error::QuotaExceeded(_) => StorageOutcome::QuotaExceeded,
+        Error::Internal(_) => StorageOutcome::Internal,
     }
 }
 
@@ -271,7 +271,11 @@ impl StorageState {
                 started,
                 duration: clock.elapsed(),
                 bytes: result.as_ref().map(&bytes).unwrap_or(0),
-                outcome: result.as_ref().err().map(error_kind).unwrap_or("ok"),
+                outcome: result
+                    .as_ref()
+                    .err()
+                    .map(error_kind)
+                    .unwrap_or(StorageOutcome::Ok),
             });
         }
         result

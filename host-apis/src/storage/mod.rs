@@ -219,11 +219,34 @@ pub struct StorageOp {
     pub duration: std::time::Duration,
     /// Value bytes read or written.
     pub bytes: u64,
-    /// `ok` or the error kind.
-    pub outcome: &'static str,
+    /// How it ended.
+    pub outcome: StorageOutcome,
 }
 
 pub(crate) const MAX_OPS: usize = 256;
+
+/// How a storage call ended, as traces and metrics name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageOutcome {
+    Ok,
+    /// Refused by the platform (the denial's own name).
+    Denied(crate::denial::Denial),
+    TooLarge,
+    QuotaExceeded,
+    Internal,
+}
+
+impl StorageOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageOutcome::Ok => "ok",
+            StorageOutcome::Denied(kind) => kind.as_str(),
+            StorageOutcome::TooLarge => "too-large",
+            StorageOutcome::QuotaExceeded => "quota-exceeded",
+            StorageOutcome::Internal => "internal",
+        }
+    }
+}
 
 impl StorageState {
     pub fn new(ctx: Arc<StorageContext>, label: Label) -> Self {

@@ -442,7 +442,7 @@ fn record_calls(tracer: &opentelemetry_sdk::trace::SdkTracer, cx: &Context, call
             KeyValue::new(keys::HTTP_METHOD, call.method.clone()),
             KeyValue::new(keys::EGRESS_BYTES_OUT, call.bytes_out as i64),
             KeyValue::new(keys::EGRESS_BYTES_IN, call.bytes_in as i64),
-            KeyValue::new(keys::OUTCOME, call.outcome),
+            KeyValue::new(keys::OUTCOME, call.outcome.as_str()),
             KeyValue::new(keys::DURATION_US, call.duration.as_micros() as i64),
         ];
         if let Some(pattern) = &call.pattern {
@@ -466,8 +466,8 @@ fn record_calls(tracer: &opentelemetry_sdk::trace::SdkTracer, cx: &Context, call
             .with_start_time(call.started)
             .with_attributes(attributes)
             .start_with_context(tracer, cx);
-        if call.outcome != "ok" {
-            span.set_status(Status::error(call.outcome));
+        if call.outcome != warden_host_apis::egress::governed::CallOutcome::Ok {
+            span.set_status(Status::error(call.outcome.as_str()));
         }
         span.end_with_timestamp(call.started + call.duration);
     }
@@ -490,11 +490,11 @@ fn record_storage(
                 KeyValue::new(keys::STORAGE_OP, op.op),
                 KeyValue::new(keys::STORAGE_BUCKET, op.bucket.clone()),
                 KeyValue::new(keys::STORAGE_BYTES, op.bytes as i64),
-                KeyValue::new(keys::OUTCOME, op.outcome),
+                KeyValue::new(keys::OUTCOME, op.outcome.as_str()),
             ])
             .start_with_context(tracer, cx);
-        if op.outcome != "ok" {
-            span.set_status(Status::error(op.outcome));
+        if op.outcome != warden_host_apis::storage::StorageOutcome::Ok {
+            span.set_status(Status::error(op.outcome.as_str()));
         }
         span.end_with_timestamp(op.started + op.duration);
     }

@@ -130,7 +130,7 @@ impl Instruments {
             storage: storage.iter().map(|op| (op.op, op.bytes)).collect(),
             calls: calls
                 .iter()
-                .map(|c| (c.kind, c.outcome, c.bytes_out, c.bytes_in))
+                .map(|c| (c.kind, c.outcome.as_str(), c.bytes_out, c.bytes_in))
                 .collect(),
         };
         {
