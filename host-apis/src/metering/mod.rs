@@ -159,14 +159,23 @@ impl Meter {
     /// Writes pending deltas if the last write is over a second old: keeps
     /// SQLite off the per-invocation path while bounding what a crash loses.
     pub fn flush_if_due(&self) -> Result<(), rusqlite::Error> {
-        {
-            let mut last = self.last_flush.lock().unwrap_or_else(|p| p.into_inner());
-            if last.elapsed() < FLUSH_EVERY {
-                return Ok(());
-            }
-            *last = std::time::Instant::now();
+        if self.take_flush_turn() {
+            self.flush()
+        } else {
+            Ok(())
         }
-        self.flush()
+    }
+
+    /// Whether a flush is due now; if so, the turn is taken (the caller
+    /// flushes, e.g. off the invocation's thread) and the next is a
+    /// second away.
+    pub fn take_flush_turn(&self) -> bool {
+        let mut last = self.last_flush.lock().unwrap_or_else(|p| p.into_inner());
+        if last.elapsed() < FLUSH_EVERY {
+            return false;
+        }
+        *last = std::time::Instant::now();
+        true
     }
 
     /// Writes pending deltas. Cheap when nothing happened.

@@ -353,8 +353,19 @@ impl Runtime {
         let storage_ops = std::mem::take(&mut state.storage.ops);
         record_storage(tracer, &cx, &storage_ops);
         record_on_span(&cx, &usage, error.as_ref(), &logs, &denials, self.dlp());
-        if let Err(e) = app.egress.meter.flush_if_due() {
-            eprintln!("warden: usage counters for `{}` not saved: {e}", app.name());
+        // The counters' write to SQLite leaves the invocation's thread.
+        if app.egress.meter.take_flush_turn() {
+            let egress = app.egress.clone();
+            let name = app.name().to_string();
+            let flush = move || {
+                if let Err(e) = egress.meter.flush() {
+                    eprintln!("warden: usage counters for `{name}` not saved: {e}");
+                }
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn_blocking(flush)),
+                Err(_) => flush(),
+            }
         }
         let result = match error {
             None => Ok(call_result.output),
