@@ -89,6 +89,70 @@ impl CallOutcome {
     }
 }
 
+/// Where a routed call goes, and what it may carry there.
+struct Destination {
+    scheme: String,
+    host: String,
+    port: u16,
+    /// Path and query as sent (a connector's base path included).
+    path: String,
+    /// The quota scope: the connector's name, or `hosts`.
+    scope: String,
+    /// The highest data class the destination is cleared for.
+    clearance: DataClass,
+    /// The connector whose credential the host adds.
+    credential: Option<Arc<crate::connectors::config::Connector>>,
+}
+
+/// The guest's headers as they may go out: framing headers dropped (Warden
+/// frames what it sends), and for a connector the guest's own
+/// `authorization` and `cookie` dropped (the host adds the credential);
+/// the host's trace context replaces any the guest wrote.
+fn outbound_headers(guest: &http::HeaderMap, connector: bool) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in guest {
+        let lower = name.as_str();
+        let credential_header = connector && (lower == "authorization" || lower == "cookie");
+        let trace_header = lower == "traceparent" || lower == "tracestate";
+        if !is_framing(lower) && !credential_header && !trace_header {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers
+}
+
+/// The answer's framing as the guest gets it: the body Warden read, with
+/// a matching `content-length` — except where a response has no body by
+/// definition (a HEAD, 204, 304: RFC 9110 §8.6), whose `content-length`
+/// describes the resource and is kept when it is a number (a 204 gets none).
+fn reframe(inbound: &mut Inbound, head: bool) {
+    let bodiless = head || matches!(inbound.status, 204 | 304);
+    let declared = inbound
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let framing: Vec<http::HeaderName> = inbound
+        .headers
+        .keys()
+        .filter(|k| is_framing(k.as_str()))
+        .cloned()
+        .collect();
+    for name in framing {
+        inbound.headers.remove(name);
+    }
+    let length = match (bodiless, declared) {
+        (true, Some(n)) if inbound.status != 204 => Some(n),
+        (true, _) => None,
+        (false, _) => Some(inbound.body.len() as u64),
+    };
+    if let Some(n) = length {
+        inbound
+            .headers
+            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
+    }
+}
+
 /// One outbound call as the trace shows it: where, which rule, how it went.
 /// Never a credential, a query string or a body.
 #[derive(Debug, Clone)]
@@ -112,6 +176,34 @@ pub struct CallRecord {
     /// The span id sent in `traceparent` (16 hex digits), so the trace
     /// shows the call under the id the destination saw.
     pub span_id: Option<String>,
+}
+
+impl CallRecord {
+    /// The record of `request` before any stage ran: where it was headed,
+    /// as the guest named it.
+    fn start(request: &CallRequest) -> CallRecord {
+        let (kind, target) = match &request.target {
+            Target::Url { scheme, host, port } => (
+                "host",
+                format!("{scheme}://{}", authority(host, *port, scheme)),
+            ),
+            Target::Connector(name) => ("connector", name.clone()),
+        };
+        CallRecord {
+            kind,
+            target,
+            method: request.method.to_string(),
+            pattern: None,
+            status: None,
+            bytes_out: 0,
+            bytes_in: 0,
+            started: SystemTime::now(),
+            duration: Duration::ZERO,
+            outcome: CallOutcome::Ok,
+            dlp: String::new(),
+            span_id: None,
+        }
+    }
 }
 
 /// The W3C trace context an invocation propagates on its outbound calls.
@@ -202,7 +294,11 @@ impl GovernedEgress {
         }
     }
 
-    /// Performs one call under the app's policy.
+    /// Performs one call under the app's policy, stage by stage:
+    /// route → clear (label) → scan (DLP) → admit (size, quota) →
+    /// authorize (headers, credential) → send → account. Each stage that
+    /// refuses records the call and says why; only after all pass is the
+    /// credential fetched and the request sent.
     pub async fn perform(&self, request: CallRequest) -> Result<Inbound, CallError> {
         if self.ctx.kill.is_killed() {
             return Err(CallError::Denied {
@@ -210,52 +306,56 @@ impl GovernedEgress {
                 reason: "the app was killed by an operator; its credentials are withheld".into(),
             });
         }
-        let started = SystemTime::now();
         let clock = Instant::now();
-        let method = request.method.to_string();
+        let mut record = CallRecord::start(&request);
+        let dest = self.route(&request, &mut record, clock)?;
+        let mut request = request;
+        self.scan(&mut request, &dest, &mut record, clock)?;
+        let bytes_out = self.admit(&request, &dest, &mut record, clock)?;
+        let outgoing = self.authorize(&request, &dest, &mut record, clock).await?;
+        let head = request.method == http::Method::HEAD;
+        let result = client::send(
+            Outbound {
+                scheme: dest.scheme,
+                host: dest.host,
+                port: dest.port,
+                request: outgoing,
+            },
+            &self.ctx.policy.rules,
+        )
+        .await;
+        record.duration = clock.elapsed();
+        record.bytes_out = bytes_out;
+        self.account(result, head, &dest.scope, bytes_out, record, clock)
+    }
+
+    /// Route and clear: the grant or allowed host the request goes to, if
+    /// any, and whether the invocation's data label may take it.
+    fn route(
+        &self,
+        request: &CallRequest,
+        record: &mut CallRecord,
+        clock: Instant,
+    ) -> Result<Destination, CallError> {
         let policy = &self.ctx.policy;
+        let method = request.method.as_str();
         let routed = match &request.target {
             Target::Url { scheme, host, port } => {
-                policy.route_url(&method, scheme, host, *port, &request.path_and_query)
+                policy.route_url(method, scheme, host, *port, &request.path_and_query)
             }
             Target::Connector(name) => {
-                policy.route_connector(name, &method, &request.path_and_query)
+                policy.route_connector(name, method, &request.path_and_query)
             }
-        };
-        let display_target = match &request.target {
-            Target::Url { scheme, host, port } => {
-                format!("{scheme}://{}", authority(host, *port, scheme))
-            }
-            Target::Connector(name) => name.clone(),
-        };
-        let mut record = CallRecord {
-            kind: if matches!(request.target, Target::Connector(_)) {
-                "connector"
-            } else {
-                "host"
-            },
-            target: display_target.clone(),
-            method: method.clone(),
-            pattern: None,
-            status: None,
-            bytes_out: 0,
-            bytes_in: 0,
-            started,
-            duration: Duration::ZERO,
-            outcome: CallOutcome::Ok,
-            dlp: String::new(),
-            span_id: None,
-        };
-        let routed =
-            routed.and_then(|route| policy.clears(&route, self.label.get()).map(|()| route));
+        }
+        .and_then(|route| policy.clears(&route, self.label.get()).map(|()| route));
         let route = match routed {
             Ok(route) => route,
             Err(Refusal { kind, reason }) => {
-                let target = format!("{method} {display_target}");
-                return Err(self.refuse(record, "hosts", kind, target, reason, clock));
+                let target = format!("{method} {}", record.target);
+                return Err(self.refuse(record.clone(), "hosts", kind, target, reason, clock));
             }
         };
-        let (scheme, host, port, path, scope, credential) = match route {
+        Ok(match route {
             Route::Connector { grant, pattern } => {
                 record.kind = "connector";
                 record.target = grant.connector.name().to_string();
@@ -265,35 +365,44 @@ impl GovernedEgress {
                     Target::Connector(_) => format!("{}{}", c.base_path, request.path_and_query),
                     Target::Url { .. } => request.path_and_query.clone(),
                 };
-                (
-                    c.scheme.clone(),
-                    c.host.clone(),
-                    c.port,
+                Destination {
+                    scheme: c.scheme.clone(),
+                    host: c.host.clone(),
+                    port: c.port,
                     path,
-                    c.name().to_string(),
-                    Some(grant.connector.clone()),
-                )
+                    scope: c.name().to_string(),
+                    clearance: c.spec.max_class,
+                    credential: Some(grant.connector.clone()),
+                }
             }
             Route::Host(entry) => {
                 record.pattern = Some(entry.to_string());
                 let Target::Url { scheme, host, port } = &request.target else {
                     return Err(CallError::Upstream("host route without a URL".into()));
                 };
-                (
-                    scheme.clone(),
-                    host.clone(),
-                    *port,
-                    request.path_and_query.clone(),
-                    "hosts".to_string(),
-                    None,
-                )
+                Destination {
+                    scheme: scheme.clone(),
+                    host: host.clone(),
+                    port: *port,
+                    path: request.path_and_query.clone(),
+                    scope: "hosts".to_string(),
+                    clearance: DataClass::Public,
+                    credential: None,
+                }
             }
-        };
-        let clearance = credential
-            .as_ref()
-            .map(|c| c.spec.max_class)
-            .unwrap_or(DataClass::Public);
-        let mut request = request;
+        })
+    }
+
+    /// Scan: sensitive values in the body pass, are redacted or block the
+    /// call, by the destination's clearance.
+    fn scan(
+        &self,
+        request: &mut CallRequest,
+        dest: &Destination,
+        record: &mut CallRecord,
+        clock: Instant,
+    ) -> Result<(), CallError> {
+        let clearance = dest.clearance;
         match self
             .ctx
             .dlp
@@ -306,19 +415,38 @@ impl GovernedEgress {
             }
             Verdict::Blocked(hits) => {
                 record.dlp = describe(&hits);
-                let target = format!("{method} {} ({})", record.target, record.dlp);
+                let target = format!("{} {} ({})", request.method, record.target, record.dlp);
                 let reason = format!(
                     "the request body holds sensitive values ({}) that {} (cleared for {clearance}) may not receive",
                     record.dlp, record.target
                 );
-                return Err(self.refuse(record, &scope, Denial::DlpBlocked, target, reason, clock));
+                return Err(self.refuse(
+                    record.clone(),
+                    &dest.scope,
+                    Denial::DlpBlocked,
+                    target,
+                    reason,
+                    clock,
+                ));
             }
         }
-        let rules = policy.rules.clone();
+        Ok(())
+    }
+
+    /// Admit: the request is within `max_request_bytes` and the app's call
+    /// and egress quotas; returns the bytes it sends.
+    fn admit(
+        &self,
+        request: &CallRequest,
+        dest: &Destination,
+        record: &mut CallRecord,
+        clock: Instant,
+    ) -> Result<u64, CallError> {
+        let rules = &self.ctx.policy.rules;
         if request.body.len() as u64 > rules.max_request_bytes.bytes() {
             record.outcome = CallOutcome::RequestTooLarge;
             record.duration = clock.elapsed();
-            self.keep(record);
+            self.keep(record.clone());
             return Err(CallError::Upstream(format!(
                 "request body larger than {} (egress.max_request_bytes)",
                 rules.max_request_bytes
@@ -329,7 +457,7 @@ impl GovernedEgress {
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum::<usize>()
-            + path.len()
+            + dest.path.len()
             + 32;
         let bytes_out = (head_out + request.body.len()) as u64;
         if let Err(quota) = self.ctx.meter.check_call(bytes_out) {
@@ -337,21 +465,30 @@ impl GovernedEgress {
             // recorded as a policy denial.
             record.outcome = CallOutcome::QuotaExceeded;
             record.duration = clock.elapsed();
-            self.keep(record);
+            self.keep(record.clone());
             return Err(CallError::Quota(quota));
         }
+        Ok(bytes_out)
+    }
 
-        let mut headers = http::HeaderMap::new();
-        for (name, value) in &request.headers {
-            let lower = name.as_str();
-            let credential_header =
-                credential.is_some() && (lower == "authorization" || lower == "cookie");
-            if !is_framing(lower) && !credential_header {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-        if let Some(connector) = &credential {
-            match self.ctx.credentials.headers(connector, &rules).await {
+    /// Authorize: the headers that go out — the guest's without framing
+    /// and (for a connector) credential headers, the connector's
+    /// credential, this trace's `traceparent` — on the request to send.
+    async fn authorize(
+        &self,
+        request: &CallRequest,
+        dest: &Destination,
+        record: &mut CallRecord,
+        clock: Instant,
+    ) -> Result<http::Request<Bytes>, CallError> {
+        let mut headers = outbound_headers(&request.headers, dest.credential.is_some());
+        if let Some(connector) = &dest.credential {
+            match self
+                .ctx
+                .credentials
+                .headers(connector, &self.ctx.policy.rules)
+                .await
+            {
                 Ok(extra) => {
                     for (name, value) in extra {
                         headers.insert(name, value);
@@ -360,16 +497,14 @@ impl GovernedEgress {
                 Err(message) => {
                     record.outcome = CallOutcome::CredentialUnavailable;
                     record.duration = clock.elapsed();
-                    self.keep(record);
+                    self.keep(record.clone());
                     return Err(CallError::Upstream(format!(
-                        "connector `{scope}` is not usable: {message}"
+                        "connector `{}` is not usable: {message}",
+                        dest.scope
                     )));
                 }
             }
         }
-        // The host's trace context replaces any the guest wrote.
-        headers.remove("traceparent");
-        headers.remove("tracestate");
         if let Some(trace) = &self.trace
             && let Some(span_id) = random_span_id()
         {
@@ -385,64 +520,38 @@ impl GovernedEgress {
         }
         let mut builder = http::Request::builder()
             .method(request.method.clone())
-            .uri(path.as_str());
+            .uri(dest.path.as_str());
         if let Some(h) = builder.headers_mut() {
             *h = headers;
-            if let Ok(v) = http::HeaderValue::from_str(&authority(&host, port, &scheme)) {
+            if let Ok(v) =
+                http::HeaderValue::from_str(&authority(&dest.host, dest.port, &dest.scheme))
+            {
                 h.insert(http::header::HOST, v);
             }
         }
-        let outgoing = builder
+        builder
             .body(request.body.clone())
-            .map_err(|e| CallError::Upstream(e.to_string()))?;
-        let result = client::send(
-            Outbound {
-                scheme,
-                host,
-                port,
-                request: outgoing,
-            },
-            &rules,
-        )
-        .await;
-        record.duration = clock.elapsed();
-        record.bytes_out = bytes_out;
+            .map_err(|e| CallError::Upstream(e.to_string()))
+    }
+
+    /// Account: what came back, metered and recorded; the answer reframed
+    /// for the guest, or the failure as the guest should see it.
+    fn account(
+        &self,
+        result: Result<Inbound, SendError>,
+        head: bool,
+        scope: &str,
+        bytes_out: u64,
+        mut record: CallRecord,
+        clock: Instant,
+    ) -> Result<Inbound, CallError> {
         match result {
             Ok(mut inbound) => {
-                // The guest gets the body Warden read, framed to match —
-                // except where a response has no body by definition (a
-                // HEAD, 204, 304: RFC 9110 §8.6), whose `content-length`
-                // describes the resource and is kept when it is a number.
-                let bodiless =
-                    request.method == http::Method::HEAD || matches!(inbound.status, 204 | 304);
-                let declared = inbound
-                    .headers
-                    .get(http::header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                let framing: Vec<http::HeaderName> = inbound
-                    .headers
-                    .keys()
-                    .filter(|k| is_framing(k.as_str()))
-                    .cloned()
-                    .collect();
-                for name in framing {
-                    inbound.headers.remove(name);
-                }
-                let length = match (bodiless, declared) {
-                    (true, Some(n)) if inbound.status != 204 => Some(n),
-                    (true, _) => None,
-                    (false, _) => Some(inbound.body.len() as u64),
-                };
-                if let Some(n) = length {
-                    inbound
-                        .headers
-                        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
-                }
+                reframe(&mut inbound, head);
                 record.status = Some(inbound.status);
                 record.bytes_in = inbound.bytes_in;
                 self.ctx.meter.record(
-                    &scope,
+                    scope,
                     Counters {
                         calls: 1,
                         bytes_out,
@@ -458,14 +567,7 @@ impl GovernedEgress {
                 let reason = format!(
                     "{host} resolves to a {class} address, which egress blocks unless warden.toml allows its CIDR (egress.allow_cidrs)"
                 );
-                Err(self.refuse(
-                    record,
-                    &scope,
-                    Denial::AddressBlocked,
-                    target,
-                    reason,
-                    clock,
-                ))
+                Err(self.refuse(record, scope, Denial::AddressBlocked, target, reason, clock))
             }
             Err(e) => {
                 record.outcome = if e.is_timeout() {
@@ -474,7 +576,7 @@ impl GovernedEgress {
                     CallOutcome::UpstreamError
                 };
                 self.ctx.meter.record(
-                    &scope,
+                    scope,
                     Counters {
                         calls: 1,
                         bytes_out,
@@ -537,6 +639,83 @@ mod tests {
         }
         for name in ["content-type", "authorization", "x-request-id", "accept"] {
             assert!(!is_framing(name), "{name}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod stage_tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap_or_else(|e| unreachable!("{e}")),
+                http::HeaderValue::from_str(v).unwrap_or_else(|e| unreachable!("{e}")),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn outbound_headers_drop_framing_trace_and_for_connectors_credentials() {
+        let guest = headers(&[
+            ("content-type", "application/json"),
+            ("content-length", "21"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "x"),
+            ("authorization", "Bearer guest"),
+            ("cookie", "a=b"),
+            ("traceparent", "00-forged"),
+            ("x-custom", "kept"),
+        ]);
+        // (to a connector?) -> the header names that go out
+        for (connector, want) in [
+            (true, vec!["content-type", "x-custom"]),
+            (
+                false,
+                vec!["authorization", "content-type", "cookie", "x-custom"],
+            ),
+        ] {
+            let out = outbound_headers(&guest, connector);
+            let mut names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+            names.sort();
+            assert_eq!(names, want, "connector: {connector}");
+        }
+    }
+
+    #[test]
+    fn answers_are_reframed_by_the_body_read_except_bodiless_ones() {
+        // (head request, status, declared length, body) -> content-length
+        type Case<'a> = (bool, u16, Option<&'a str>, &'a str, Option<&'a str>);
+        let cases: [Case<'_>; 6] = [
+            (false, 200, Some("999"), "hello", Some("5")),
+            (false, 200, None, "hello", Some("5")),
+            (true, 200, Some("16"), "", Some("16")),
+            (true, 200, Some("not a number"), "", None),
+            (false, 304, Some("16"), "", Some("16")),
+            (false, 204, Some("16"), "", None),
+        ];
+        for (head, status, declared, body, want) in cases {
+            let mut pairs = vec![("transfer-encoding", "chunked"), ("x-upstream", "yes")];
+            if let Some(d) = declared {
+                pairs.push(("content-length", d));
+            }
+            let mut inbound = Inbound {
+                status,
+                headers: headers(&pairs),
+                body: Bytes::from(body.to_string()),
+                bytes_in: 0,
+            };
+            reframe(&mut inbound, head);
+            let got = inbound
+                .headers
+                .get("content-length")
+                .map(|v| v.to_str().unwrap_or_default().to_string());
+            assert_eq!(got.as_deref(), want, "head {head}, {status}, {declared:?}");
+            assert!(!inbound.headers.contains_key("transfer-encoding"));
+            assert!(inbound.headers.contains_key("x-upstream"));
         }
     }
 }
