@@ -20,6 +20,7 @@ pub mod audit;
 pub mod caps;
 pub mod compile;
 pub mod config;
+pub mod config_changes;
 pub mod containment;
 pub mod engine;
 pub mod fsutil;

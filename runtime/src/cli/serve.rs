@@ -77,7 +77,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     super::compile_in_child(&runtime);
-    match warden_runtime::config::changes::audit_changes(
+    match warden_runtime::config_changes::audit_changes(
         runtime.platform(),
         runtime.data_dir(),
         runtime.audit(),

@@ -1,7 +1,6 @@
 //! The two configuration files and the types they share.
 
 pub mod app;
-pub mod changes;
 pub mod deploys;
 pub mod error;
 pub mod limits;

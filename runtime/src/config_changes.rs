@@ -8,8 +8,8 @@
 //!
 //! The previous start's view is kept in `<data_dir>/config.governance.json`.
 
-use super::PlatformConfig;
 use crate::audit::{AuditEntry, AuditEvent, AuditLog};
+use crate::config::PlatformConfig;
 use crate::registry::compare;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
