@@ -18,32 +18,12 @@
 use crate::audit::AuditEvent;
 use crate::invoke::InvocationReport;
 use crate::runtime::Runtime;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use warden_host_apis::metering::{ALL, Window};
-use warden_host_apis::units::Size;
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ContainmentRules {
-    pub max_denials_per_minute: Option<u64>,
-    pub max_dlp_blocks_per_minute: Option<u64>,
-    pub max_egress_bytes_per_minute: Option<Size>,
-    pub kill_on_secret_in_output: bool,
-    /// Where alerts are posted (JSON), e.g. a chat or paging hook.
-    pub alert_webhook: Option<String>,
-}
-
-impl ContainmentRules {
-    fn any(&self) -> bool {
-        self.max_denials_per_minute.is_some()
-            || self.max_dlp_blocks_per_minute.is_some()
-            || self.max_egress_bytes_per_minute.is_some()
-            || self.kill_on_secret_in_output
-    }
-}
+pub use crate::config::containment::ContainmentRules;
 
 /// Per-app denial counts in the current minute.
 #[derive(Debug, Default)]

@@ -1,10 +1,12 @@
 //! The two configuration files and the types they share.
 
 pub mod app;
+pub mod containment;
 pub mod deploys;
 pub mod error;
 pub mod limits;
 pub mod platform;
+pub mod schedules;
 pub use warden_host_apis::units;
 
 pub use app::AppManifest;

@@ -52,9 +52,9 @@ pub struct PlatformConfig {
     /// What one deploy may cost: compile budget, parallelism, versions kept.
     pub deploys: super::deploys::DeploySettings,
     /// How often and how many `[[schedule]]` triggers an app may have.
-    pub schedules: crate::schedule::ScheduleRules,
+    pub schedules: super::schedules::ScheduleRules,
     /// Rules that kill a misbehaving app automatically.
-    pub containment: crate::containment::ContainmentRules,
+    pub containment: super::containment::ContainmentRules,
     /// Span retention and export.
     pub telemetry: crate::telemetry::TelemetrySettings,
     /// The admin API: optional OIDC sign-in.
