@@ -7,6 +7,7 @@ pub mod error;
 pub mod limits;
 pub mod platform;
 pub mod schedules;
+pub mod tls;
 pub use warden_host_apis::units;
 
 pub use app::AppManifest;

@@ -99,7 +99,7 @@ pub struct ServeSettings {
     /// How long a shutdown waits for in-flight requests.
     pub drain_timeout: Dur,
     /// Serve both listeners over TLS with this certificate and key.
-    pub tls: Option<crate::serve::tls::TlsSettings>,
+    pub tls: Option<super::tls::TlsSettings>,
     /// Largest component a deploy may upload (componentize-py output is
     /// about 40 MiB).
     pub max_component_size: Size,

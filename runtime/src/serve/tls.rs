@@ -11,8 +11,6 @@
 //! over ALPN. A handshake that fails or takes longer than 10 s drops that
 //! connection only.
 
-use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
@@ -22,13 +20,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 /// How long a client has to finish the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `[serve.tls]` in `warden.toml`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TlsSettings {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
+pub use crate::config::tls::TlsSettings;
 
 /// Builds the acceptor; errors name the file and the problem.
 pub fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
