@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
 # Style and lints are enforced, not kept by hand: unformatted code or any
-# clippy warning (unwrap/expect/panic are denied in library code) fails.
+# clippy warning in the workspace crates (unwrap/expect/panic are denied
+# outside tests) fails. The SDK and the guests are separate wasm32 builds.
 for component in rustfmt clippy; do
   if ! rustup component list --installed | grep -q "^$component"; then
     rustup component add "$component"

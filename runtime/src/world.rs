@@ -3,7 +3,7 @@
 //!
 //! | export                              | world               | how it runs            |
 //! |-------------------------------------|---------------------|------------------------|
-//! | `warden:host/handler@0.1.x`         | `warden:host/app`   | bytes in, bytes out    |
+//! | `warden:host/handler@0.2.x`         | `warden:host/app`   | bytes in, bytes out    |
 //! | `wasi:cli/run@0.2.x`                | `wasi:cli/command`  | ARGS in, stdout out    |
 //! | `wasi:http/incoming-handler@0.2.x`  | `wasi:http/proxy`   | one HTTP request       |
 //!
@@ -63,8 +63,16 @@ impl World {
         ty.imports(engine)
             .map(|(name, _)| name.to_string())
             .chain(ty.exports(engine).map(|(name, _)| name.to_string()))
-            .find(|name| name.starts_with("warden:host/") && name.contains("@0.1"))
-            .and_then(|name| name.split('@').nth(1).map(str::to_string))
+            .filter(|name| name.starts_with("warden:host/"))
+            .filter_map(|name| name.split('@').nth(1).map(str::to_string))
+            .find(|version| {
+                // Older than the 0.2 this Warden serves (0.1.x; 0.10 is not).
+                let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
+                matches!(
+                    (parts.next(), parts.next()),
+                    (Some(Some(0)), Some(Some(minor))) if minor < 2
+                )
+            })
     }
 
     /// The entry points a component exports, in a fixed order.

@@ -161,7 +161,9 @@ fn an_ungranted_connector_is_denied() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        err.contains("NotGranted") && err.contains("no grant for connector `billing`"),
+        err.contains("Denied(")
+            && err.contains("NotGranted")
+            && err.contains("no grant for connector `billing`"),
         "{err}"
     );
     assert_eq!(upstream.seen().len(), 0);
@@ -641,4 +643,27 @@ fn an_invocation_continues_the_callers_trace_and_passes_it_on() {
         format!("00-{caller}-{}-01", egress.span_context.span_id()),
         "the guest's own traceparent is replaced by the host's"
     );
+}
+
+#[test]
+fn a_blocked_address_or_a_kill_reaches_the_guest_as_a_denial_not_an_upstream_failure() {
+    let upstream = Upstream::start();
+    // No allow_cidrs: the connector's loopback address is blocked.
+    let host = host_with(&upstream, "");
+    let report = call(
+        &host,
+        READ_GRANT,
+        r#"{"connector":"crm","method":"GET","path":"/contacts/1"}"#,
+    );
+    let err = report
+        .result
+        .as_ref()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("Denied(") && err.contains("AddressBlocked") && !err.contains("Upstream("),
+        "{err}"
+    );
+    assert_eq!(upstream.seen().len(), 0);
 }

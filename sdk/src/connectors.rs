@@ -7,6 +7,8 @@
 
 use crate::bindings::warden::host::connectors::call as host_call;
 pub use crate::bindings::warden::host::connectors::{Error, Request, Response};
+/// A refusal by the platform (`Error::Denied`): its kind and why.
+pub use crate::bindings::warden::host::types::{Denial, DenialKind};
 
 /// Sends `request` to `connector`.
 pub fn call(connector: &str, request: &Request) -> Result<Response, Error> {

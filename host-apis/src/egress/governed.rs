@@ -1,10 +1,15 @@
 //! One governed outbound call, shared by `wasi:http` and
-//! `warden:host/connectors`: route, quota, credential, send, meter, record.
+//! `warden:host/connectors`.
 //!
-//! Order of checks (each refusal is recorded as a denial and a call record,
-//! and counted): route (grant, scope) -> request size -> quota -> address
-//! (inside the client, after the single DNS lookup). Only after all pass is
-//! the credential fetched and added.
+//! Stages, in order: kill switch → route (grant, scope) and clear (data
+//! label) → scan (DLP) → admit (request size, quota) → authorize (headers,
+//! the connector's credential) → send (the single DNS lookup and the address
+//! rules are checked inside the client) → account. Refusals by policy —
+//! route, label, DLP, blocked address — are denials: recorded in the
+//! denial log and as a call record, and counted. A too-large request or a
+//! spent quota is a call record and an error, not a denial. A kill refuses
+//! before anything else and records nothing more. The credential is
+//! fetched only for a call that passed every check before sending.
 
 use super::client::{self, Inbound, Outbound, SendError};
 use super::policy::{EgressPolicy, Refusal, Route};

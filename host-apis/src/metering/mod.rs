@@ -74,8 +74,9 @@ pub struct Meter {
     last_flush: Mutex<std::time::Instant>,
 }
 
-/// Pending deltas are written at most this often from the invocation path;
-/// the rest is written when the meter is dropped.
+/// Pending deltas are written at most this often (off the invocation's
+/// thread, see `take_flush_turn`); the rest is written when the meter is
+/// dropped.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Meter {
@@ -156,16 +157,6 @@ impl Meter {
         quota::check_invocation(&self.limits, &now, &minute)
     }
 
-    /// Writes pending deltas if the last write is over a second old: keeps
-    /// SQLite off the per-invocation path while bounding what a crash loses.
-    pub fn flush_if_due(&self) -> Result<(), rusqlite::Error> {
-        if self.take_flush_turn() {
-            self.flush()
-        } else {
-            Ok(())
-        }
-    }
-
     /// Whether a flush is due now; if so, the turn is taken (the caller
     /// flushes, e.g. off the invocation's thread) and the next is a
     /// second away.
@@ -185,6 +176,7 @@ impl Meter {
             std::mem::take(&mut state.pending)
         };
         let rows: Vec<_> = pending
+            .clone()
             .into_iter()
             .flat_map(|(scope, windows)| {
                 windows
@@ -196,7 +188,26 @@ impl Meter {
         if rows.is_empty() {
             return Ok(());
         }
-        self.store.add_all(&self.app, &rows)
+        let written = self.store.add_all(&self.app, &rows);
+        if written.is_err() {
+            // Not lost: the deltas wait for the next flush.
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            for (scope, windows) in pending {
+                for (id, delta) in windows {
+                    match slot(&mut state.pending, &scope, id) {
+                        Some(kept) => kept.add(&delta),
+                        None => {
+                            state
+                                .pending
+                                .entry(scope.clone())
+                                .or_default()
+                                .insert(id, delta);
+                        }
+                    }
+                }
+            }
+        }
+        written
     }
 }
 

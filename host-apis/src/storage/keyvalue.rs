@@ -36,7 +36,11 @@ fn convert(error: WardenError) -> Error {
         {
             Error::AccessDenied
         }
-        WardenError::Denied(d) => Error::Other(format!("denied: {}", d.message)),
+        WardenError::Denied(d) => Error::Other(format!(
+            "{}: {}",
+            crate::denial::Denial::from_wit(d.kind).as_str(),
+            d.message
+        )),
         WardenError::QuotaExceeded(m) => Error::Other(format!("quota-exceeded: {m}")),
         WardenError::TooLarge(m) => Error::Other(format!("too-large: {m}")),
         WardenError::Internal(m) => Error::Other(m),

@@ -172,10 +172,10 @@ pub fn run(cmd: SecretsCommand) -> ExitCode {
             }
             println!(
                 "{} `{}` (version {})",
-                if action == "secret.set" {
-                    "stored"
-                } else {
+                if info.version > 1 {
                     "rotated"
+                } else {
+                    "stored"
                 },
                 info.name,
                 info.version
