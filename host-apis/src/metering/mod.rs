@@ -65,6 +65,19 @@ fn slot<'a>(map: &'a mut ByScope, scope: &str, window: u64) -> Option<&'a mut Co
     map.get_mut(scope).and_then(|w| w.get_mut(&window))
 }
 
+/// Adds `delta` to `scope`'s counters of `window` in `map`. (Allocates
+/// the scope's name only the first time it is seen.)
+fn add_to(map: &mut ByScope, scope: &str, window: u64, delta: &Counters) {
+    match slot(map, scope, window) {
+        Some(kept) => kept.add(delta),
+        None => {
+            map.entry(scope.to_string())
+                .or_default()
+                .insert(window, *delta);
+        }
+    }
+}
+
 /// One app's meter, shared by all its invocations.
 pub struct Meter {
     app: String,
@@ -123,16 +136,7 @@ impl Meter {
         for window in [Window::day_now(), Window::minute_now()] {
             for &s in scopes {
                 self.total(&mut state, s, &window).add(&delta);
-                match slot(&mut state.pending, s, window.id()) {
-                    Some(pending) => pending.add(&delta),
-                    None => {
-                        state
-                            .pending
-                            .entry(s.to_string())
-                            .or_default()
-                            .insert(window.id(), delta);
-                    }
-                }
+                add_to(&mut state.pending, s, window.id(), &delta);
             }
         }
     }
@@ -194,16 +198,7 @@ impl Meter {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             for (scope, windows) in pending {
                 for (id, delta) in windows {
-                    match slot(&mut state.pending, &scope, id) {
-                        Some(kept) => kept.add(&delta),
-                        None => {
-                            state
-                                .pending
-                                .entry(scope.clone())
-                                .or_default()
-                                .insert(id, delta);
-                        }
-                    }
+                    add_to(&mut state.pending, &scope, id, &delta);
                 }
             }
         }

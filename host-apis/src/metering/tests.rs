@@ -85,3 +85,31 @@ fn the_call_quota_is_enforced_from_stored_usage() {
     let err = restarted.check_call(0).expect_err("exhausted");
     assert_eq!((err.quota, err.used, err.limit), ("connector_calls", 3, 3));
 }
+
+#[test]
+fn deltas_whose_write_failed_wait_for_the_next_flush() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("usage.db");
+    let store = Arc::new(UsageStore::open(&path).expect("open"));
+    let m = Meter::new("app", QuotaLimits::default(), store.clone());
+    m.record(
+        "crm",
+        Counters {
+            calls: 1,
+            ..Counters::default()
+        },
+    );
+    // The table goes away for a moment (a full disk would do the same).
+    let other = rusqlite::Connection::open(&path).expect("second connection");
+    other
+        .execute("ALTER TABLE usage RENAME TO usage_away", [])
+        .expect("rename");
+    assert!(m.flush().is_err(), "the write fails");
+    other
+        .execute("ALTER TABLE usage_away RENAME TO usage", [])
+        .expect("rename back");
+    m.flush().expect("the next flush writes");
+    let day = Window::day_now().key();
+    assert_eq!(store.get("app", "crm", &day).expect("read").calls, 1);
+    assert_eq!(store.get("app", ALL, &day).expect("read").calls, 1);
+}
