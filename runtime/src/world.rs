@@ -16,15 +16,7 @@ use std::fmt;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum World {
-    #[serde(rename = "warden:host/app")]
-    App,
-    #[serde(rename = "wasi:cli/command")]
-    Command,
-    #[serde(rename = "wasi:http/proxy")]
-    HttpProxy,
-}
+pub use crate::config::world::World;
 
 /// Why no single entry point could be picked.
 #[derive(Debug, Clone, PartialEq, Eq)]

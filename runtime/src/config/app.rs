@@ -35,7 +35,7 @@ pub struct AppManifest {
     #[serde(default)]
     pub schedule: Vec<ScheduleRequest>,
     /// Service-level objectives, watched by `warden serve`.
-    pub slo: Option<crate::slo::SloRequest>,
+    pub slo: Option<super::slo::SloRequest>,
 }
 
 /// One `[[schedule]]` entry: when to run the app, and with what input.
@@ -67,8 +67,8 @@ pub struct AppSection {
     pub runbook: Option<Runbook>,
     /// Which entry point to run when the component exports several
     /// (`"wasi:http/proxy"`, `"wasi:cli/command"`, `"warden:host/app"`);
-    /// see [`crate::world::World::choose`].
-    pub world: Option<crate::world::World>,
+    /// see [`super::world::World::choose`].
+    pub world: Option<super::world::World>,
 }
 
 /// Who to call and what to do when the app misbehaves.

@@ -7,7 +7,9 @@ pub mod error;
 pub mod limits;
 pub mod platform;
 pub mod schedules;
+pub mod slo;
 pub mod tls;
+pub mod world;
 pub use warden_host_apis::units;
 
 pub use app::AppManifest;
