@@ -8,6 +8,7 @@ pub mod limits;
 pub mod platform;
 pub mod schedules;
 pub mod slo;
+pub mod templates;
 pub mod tls;
 pub mod world;
 pub use warden_host_apis::units;

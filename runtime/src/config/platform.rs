@@ -61,7 +61,7 @@ pub struct PlatformConfig {
     pub admin: AdminSettings,
     /// Blueprints apps may stay within to go live without review
     /// (`[templates.NAME]`); more can be added through the admin API.
-    pub templates: std::collections::BTreeMap<String, crate::registry::Template>,
+    pub templates: std::collections::BTreeMap<String, super::templates::Template>,
 }
 
 /// `[admin]` in `warden.toml`.
