@@ -7,14 +7,7 @@ use bytes::Bytes;
 use warden_host_apis::egress::client::{Inbound, Outbound, SendError, send};
 use warden_host_apis::egress::config::EgressRules;
 
-/// Checks a URL at config load: absolute http(s) with a host.
-pub fn check_url(text: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!("`{text}` is not an http(s) URL with a host"));
-    }
-    Ok(url)
-}
+pub use crate::config::urls::check_url;
 
 /// A request body and its content type.
 pub enum Body<'a> {

@@ -5,11 +5,14 @@ pub mod containment;
 pub mod deploys;
 pub mod error;
 pub mod limits;
+pub mod oidc;
 pub mod platform;
 pub mod schedules;
 pub mod slo;
+pub mod telemetry;
 pub mod templates;
 pub mod tls;
+pub mod urls;
 pub mod world;
 pub use warden_host_apis::units;
 

@@ -56,7 +56,7 @@ pub struct PlatformConfig {
     /// Rules that kill a misbehaving app automatically.
     pub containment: super::containment::ContainmentRules,
     /// Span retention and export.
-    pub telemetry: crate::telemetry::TelemetrySettings,
+    pub telemetry: super::telemetry::TelemetrySettings,
     /// The admin API: optional OIDC sign-in.
     pub admin: AdminSettings,
     /// Blueprints apps may stay within to go live without review
@@ -69,7 +69,7 @@ pub struct PlatformConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AdminSettings {
     /// Accept JWTs from this identity provider besides Warden's own tokens.
-    pub oidc: Option<crate::admin::oidc::OidcSettings>,
+    pub oidc: Option<super::oidc::OidcSettings>,
     /// The longest a Warden token may live, and how long one lives when
     /// its creator names no `--ttl` (default 90 days).
     pub token_max_ttl: Dur,
@@ -276,7 +276,7 @@ impl PlatformConfig {
             return Err(ConfigError::invalid(path, p.field, p.problem, p.fix));
         }
         if let Some(hook) = &self.containment.alert_webhook
-            && let Err(problem) = crate::alert::check_url(hook)
+            && let Err(problem) = super::urls::check_url(hook)
         {
             return Err(ConfigError::invalid(
                 path,

@@ -18,11 +18,8 @@ mod tree;
 pub use tree::{render_stored, render_tree};
 
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
-use warden_host_apis::units::Dur;
 
 /// Attribute keys, stable for dashboards and tests.
 pub mod keys {
@@ -78,47 +75,7 @@ pub fn in_memory() -> (SdkTracerProvider, InMemorySpanExporter) {
     (provider, exporter)
 }
 
-/// `[telemetry]` in `warden.toml`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct TelemetrySettings {
-    /// Record spans in `warden serve` (the store, export, SLOs and the
-    /// dashboard's traces need it). Off only to measure its cost.
-    pub enabled: bool,
-    /// How long the embedded store keeps spans.
-    pub keep: Dur,
-    /// Most traces (a root span with its children) the embedded store
-    /// keeps; past it the app with the most loses its oldest first.
-    pub max_spans: u64,
-    /// Most traces the store keeps of one app, so that one app cannot
-    /// evict the others' (default 50,000; never more than `max_spans`).
-    pub max_spans_per_app: u64,
-    /// Spans waiting for the store and exporter; more are dropped (counted).
-    pub queue: usize,
-    /// Successful invocation traces the store keeps per app per second
-    /// (0: all). Failed ones are always kept, export gets every span, and
-    /// counts and latency (top, usage, SLOs) include every invocation.
-    pub keep_ok_per_second: u64,
-    /// Export over OTLP/HTTP (also turned on by `OTEL_EXPORTER_OTLP_*`).
-    pub otlp: Option<otlp::OtlpSettings>,
-    /// How often `warden serve` checks apps' `[slo]` burn rates.
-    pub slo_interval: Dur,
-}
-
-impl Default for TelemetrySettings {
-    fn default() -> Self {
-        TelemetrySettings {
-            enabled: true,
-            keep: Dur(Duration::from_secs(24 * 3600)),
-            max_spans: 500_000,
-            max_spans_per_app: 50_000,
-            queue: 8192,
-            keep_ok_per_second: 100,
-            otlp: None,
-            slo_interval: Dur(Duration::from_secs(30)),
-        }
-    }
-}
+pub use crate::config::telemetry::TelemetrySettings;
 
 /// Tracing for a long-running host: every span recorded (or sampled as the
 /// caller's `traceparent` says), kept in the embedded store and exported

@@ -12,35 +12,9 @@ use super::pipeline::SpanSink;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::time::Duration;
-use warden_host_apis::units::Dur;
 
-/// `[telemetry.otlp]` in `warden.toml`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct OtlpSettings {
-    /// The collector's base URL, e.g. `http://collector:4318`; `/v1/traces`,
-    /// `/v1/metrics` and `/v1/logs` are added.
-    pub endpoint: Option<String>,
-    /// Extra request headers (e.g. an API key for a hosted backend).
-    pub headers: BTreeMap<String, String>,
-    pub timeout: Dur,
-    /// How often metrics are pushed.
-    pub metrics_interval: Dur,
-}
-
-impl Default for OtlpSettings {
-    fn default() -> Self {
-        OtlpSettings {
-            endpoint: None,
-            headers: BTreeMap::new(),
-            timeout: Dur(Duration::from_secs(10)),
-            metrics_interval: Dur(Duration::from_secs(10)),
-        }
-    }
-}
+pub use crate::config::telemetry::OtlpSettings;
 
 /// Whether export is on: configured in the file or by the environment.
 pub fn enabled(settings: Option<&OtlpSettings>) -> bool {
