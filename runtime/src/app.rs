@@ -154,19 +154,60 @@ fn egress_context(
     })
 }
 
+/// Loads an app, stage by stage: its manifest, quotas, egress grants,
+/// schedules, storage, limits, then its component and entry point. Each
+/// stage's error names the file, the field and the fix.
 pub(crate) fn load(
     cx: LoadContext<'_>,
     manifest_path: &Path,
     options: &LoadOptions,
 ) -> Result<LoadedApp, ConfigError> {
-    let LoadContext {
-        engine,
-        linker,
-        cache,
-        platform,
-        ..
-    } = cx;
+    let platform = cx.platform;
     let mut manifest = AppManifest::load(manifest_path)?;
+    let quota_sources = resolve_quota(&mut manifest, options, platform, manifest_path)?;
+    let egress = Arc::new(egress_context(
+        &cx,
+        &manifest,
+        manifest_path,
+        quota_sources,
+    )?);
+    let schedules = grant_schedules(&manifest, &platform.schedules, manifest_path)?;
+    let storage = grant_storage(&cx, &manifest, options, manifest_path, quota_sources)?;
+    let limits = resolve_limits(&manifest, platform, manifest_path)?;
+    let (entry, world, artifact, digest) = compile_entry(&cx, &manifest, manifest_path)?;
+    Ok(LoadedApp {
+        manifest_path: manifest_path.to_path_buf(),
+        limits,
+        world,
+        artifact,
+        digest,
+        entry,
+        egress,
+        storage: Arc::new(storage),
+        span_attributes: [
+            opentelemetry::KeyValue::new(
+                crate::telemetry::keys::APP,
+                opentelemetry::StringValue::from(Arc::<str>::from(manifest.app.name.as_str())),
+            ),
+            opentelemetry::KeyValue::new(
+                crate::telemetry::keys::VERSION,
+                opentelemetry::StringValue::from(Arc::<str>::from(manifest.app.version.as_str())),
+            ),
+        ],
+        manifest,
+        schedules,
+        options: options.clone(),
+    })
+}
+
+/// Quotas: the manifest's under the platform's defaults and maximums, an
+/// operator's override on top; returns who set each.
+fn resolve_quota(
+    manifest: &mut AppManifest,
+    options: &LoadOptions,
+    platform: &PlatformConfig,
+    manifest_path: &Path,
+) -> Result<warden_host_apis::metering::QuotaSources, ConfigError> {
     // Who set each quota, so a refusal can say whom to ask.
     let quota_sources = warden_host_apis::metering::QuotaSources::of(
         &manifest.quota,
@@ -191,13 +232,16 @@ pub(crate) fn load(
     if let Some(over) = &options.quota {
         manifest.quota = manifest.quota.overlay(over);
     }
-    let egress = Arc::new(egress_context(
-        &cx,
-        &manifest,
-        manifest_path,
-        quota_sources,
-    )?);
-    let rules = &platform.schedules;
+    Ok(quota_sources)
+}
+
+/// Schedules: at most `schedules.max_per_app`, each a pattern that fires
+/// no more often than `schedules.min_interval`.
+fn grant_schedules(
+    manifest: &AppManifest,
+    rules: &crate::schedule::ScheduleRules,
+    manifest_path: &Path,
+) -> Result<Vec<crate::schedule::Schedule>, ConfigError> {
     if manifest.schedule.len() > rules.max_per_app {
         return Err(ConfigError::invalid(
             manifest_path,
@@ -211,7 +255,7 @@ pub(crate) fn load(
         ));
     }
     let now = chrono::Utc::now();
-    let schedules = manifest
+    manifest
         .schedule
         .iter()
         .enumerate()
@@ -231,7 +275,19 @@ pub(crate) fn load(
                     )
                 })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+}
+
+/// Storage: the manifest's buckets under the class rules (approval opens
+/// the approval-only classes), with a data key when a class encrypts.
+fn grant_storage(
+    cx: &LoadContext<'_>,
+    manifest: &AppManifest,
+    options: &LoadOptions,
+    manifest_path: &Path,
+    quota_sources: warden_host_apis::metering::QuotaSources,
+) -> Result<StorageContext, ConfigError> {
+    let platform = cx.platform;
     let needs_key = manifest
         .storage
         .iter()
@@ -242,7 +298,7 @@ pub(crate) fn load(
     } else {
         platform.storage.clone()
     };
-    let storage = StorageContext::build(
+    StorageContext::build(
         &manifest.app.name,
         &manifest.storage,
         &storage_rules,
@@ -254,7 +310,16 @@ pub(crate) fn load(
         s.with_dlp(cx.dlp.clone(), platform.dlp.storage.clone())
             .with_quota_set_by(quota_sources.storage_bytes)
     })
-    .map_err(|p| ConfigError::invalid(manifest_path, p.field, p.problem, p.fix))?;
+    .map_err(|p| ConfigError::invalid(manifest_path, p.field, p.problem, p.fix))
+}
+
+/// Limits: the manifest's over the platform's defaults, at most its
+/// maximums.
+fn resolve_limits(
+    manifest: &AppManifest,
+    platform: &PlatformConfig,
+    manifest_path: &Path,
+) -> Result<Limits, ConfigError> {
     let limits = manifest.limits.resolve(&platform.defaults);
     if let Some((field, value, max)) = limits.exceeding(&platform.maximums).first() {
         return Err(ConfigError::invalid(
@@ -266,7 +331,23 @@ pub(crate) fn load(
             ),
         ));
     }
+    Ok(limits)
+}
 
+/// The component: read, checked to be a component, compiled (or taken
+/// from the artifact cache), linked, and its entry point chosen. Returns
+/// the entry, its world, where the artifact came from and the digest.
+fn compile_entry(
+    cx: &LoadContext<'_>,
+    manifest: &AppManifest,
+    manifest_path: &Path,
+) -> Result<(Entry, World, ArtifactSource, String), ConfigError> {
+    let LoadContext {
+        engine,
+        linker,
+        cache,
+        ..
+    } = *cx;
     let component_path = manifest.component_path(manifest_path);
     let bytes = std::fs::read(&component_path).map_err(|e| {
         ConfigError::invalid(
@@ -348,29 +429,7 @@ pub(crate) fn load(
         World::Command => Entry::Command(CommandPre::new(pre).map_err(entry_error)?),
         World::HttpProxy => Entry::HttpProxy(ProxyPre::new(pre).map_err(entry_error)?),
     };
-    Ok(LoadedApp {
-        manifest_path: manifest_path.to_path_buf(),
-        limits,
-        world,
-        artifact,
-        digest: hex::encode(Sha256::digest(&bytes)),
-        entry,
-        egress,
-        storage: Arc::new(storage),
-        span_attributes: [
-            opentelemetry::KeyValue::new(
-                crate::telemetry::keys::APP,
-                opentelemetry::StringValue::from(Arc::<str>::from(manifest.app.name.as_str())),
-            ),
-            opentelemetry::KeyValue::new(
-                crate::telemetry::keys::VERSION,
-                opentelemetry::StringValue::from(Arc::<str>::from(manifest.app.version.as_str())),
-            ),
-        ],
-        manifest,
-        schedules,
-        options: options.clone(),
-    })
+    Ok((entry, world, artifact, hex::encode(Sha256::digest(&bytes))))
 }
 
 /// The load error for a component whose entry point cannot be picked:
