@@ -188,6 +188,114 @@ impl Runtime {
         cx
     }
 
+    /// A fresh store for one invocation of `app`: its host state (WASI,
+    /// capabilities, capped pipes), memory limiter, hostcall budget, and an
+    /// epoch callback that ends the guest on a kill or past its deadline
+    /// and otherwise yields at every tick.
+    fn new_store(
+        &self,
+        app: &LoadedApp,
+        args: &[String],
+        log_limits: LogLimits,
+        cx: &Context,
+    ) -> (Store<HostState>, crate::host_state::Captured) {
+        let limits = app.limits;
+        let output_cap = limits.max_output.as_usize();
+        let (state, captured) = HostState::new(
+            args,
+            output_cap,
+            limits.memory.as_usize(),
+            log_limits,
+            app.egress.clone(),
+            app.storage.clone(),
+        );
+        let mut state = state;
+        let span_context = cx.span().span_context().clone();
+        if span_context.is_valid() {
+            state
+                .egress
+                .set_trace(warden_host_apis::egress::governed::TraceParent {
+                    trace_id: span_context.trace_id().to_string(),
+                    sampled: span_context.is_sampled(),
+                });
+        }
+        let mut store = Store::new(self.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(limits.hostcall_bytes.as_usize());
+        // Check every tick: the kill switch ends a running guest within one
+        // tick. The deadline is wall-clock time, compared at each check, so
+        // extra epoch bumps (a kill elsewhere advances the epoch) can only
+        // make the check earlier, never end a call before its time.
+        let kill = app.kill_switch().clone();
+        let deadline = Instant::now() + limits.timeout.get();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if kill.is_killed() {
+                return Err(wasmtime::Error::new(warden_host_apis::kill::Killed));
+            }
+            if Instant::now() >= deadline {
+                return Err(wasmtime::Error::new(wasmtime::Trap::Interrupt));
+            }
+            // Yield to the executor at every tick: a CPU-bound guest then
+            // shares its worker thread with other requests, timers and
+            // kills instead of holding it until its deadline.
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        });
+
+        (store, captured)
+    }
+
+    /// Calls the entry point under the fuel budget, with a backstop for a
+    /// guest parked in a host call past its deadline and the kill switch
+    /// watched from outside. Returns the call's result, whether the
+    /// backstop fired and whether a kill ended it.
+    async fn call_bounded(
+        &self,
+        app: &LoadedApp,
+        store: &mut Store<HostState>,
+        request: &InvocationRequest,
+        route: &str,
+        tracer: &opentelemetry_sdk::trace::SdkTracer,
+        cx: &Context,
+    ) -> (call::CallResult, bool, bool) {
+        let limits = app.limits;
+        let tick = self.platform().engine.epoch_tick.get();
+        let output_cap = limits.max_output.as_usize();
+        // The epoch deadline traps running Wasm; this backstop also ends an
+        // invocation that is parked in a host call past its deadline.
+        let backstop = limits.timeout.get() + tick * 4 + Duration::from_millis(50);
+        let kill = app.kill_switch().clone();
+        match store.set_fuel(limits.fuel) {
+            Err(e) => (call_failed(e), false, false),
+            Ok(()) => {
+                let call = call::run(
+                    &app.entry,
+                    store,
+                    call::CallInput {
+                        input: &request.input,
+                        route,
+                        max_output: output_cap,
+                        tracer,
+                        parent: cx,
+                        http: request.http.as_ref(),
+                    },
+                );
+                // A guest parked in a host call sees no epoch ticks: the
+                // backstop and the kill switch end it from outside.
+                // The kill is looked at first: a guest that yielded at a
+                // tick and is resumed after a kill ends without running on.
+                tokio::select! {
+                    biased;
+                    _ = kill.killed() => (call_failed(wasmtime::Error::new(warden_host_apis::kill::Killed)), false, true),
+                    result = tokio::time::timeout(backstop, call) => match result {
+                        Ok(result) => (result, false, false),
+                        Err(_) => (call_failed(wasmtime::Error::msg("deadline passed")), true, false),
+                    },
+                }
+            }
+        }
+    }
+
     /// Runs one invocation of `app` under its limits.
     pub async fn invoke(&self, app: &LoadedApp, request: InvocationRequest) -> InvocationReport {
         let started = Instant::now();
@@ -223,48 +331,7 @@ impl Runtime {
                 ..Counters::default()
             },
         );
-        let (state, captured) = HostState::new(
-            &args,
-            output_cap,
-            limits.memory.as_usize(),
-            log_limits,
-            app.egress.clone(),
-            app.storage.clone(),
-        );
-        let mut state = state;
-        let span_context = cx.span().span_context().clone();
-        if span_context.is_valid() {
-            state
-                .egress
-                .set_trace(warden_host_apis::egress::governed::TraceParent {
-                    trace_id: span_context.trace_id().to_string(),
-                    sampled: span_context.is_sampled(),
-                });
-        }
-        let mut store = Store::new(self.engine(), state);
-        store.limiter(|s| &mut s.limiter);
-        store.set_hostcall_fuel(limits.hostcall_bytes.as_usize());
-        let tick = platform.engine.epoch_tick.get();
-        // Check every tick: the kill switch ends a running guest within one
-        // tick. The deadline is wall-clock time, compared at each check, so
-        // extra epoch bumps (a kill elsewhere advances the epoch) can only
-        // make the check earlier, never end a call before its time.
-        let kill = app.kill_switch().clone();
-        let deadline = Instant::now() + limits.timeout.get();
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if kill.is_killed() {
-                return Err(wasmtime::Error::new(warden_host_apis::kill::Killed));
-            }
-            if Instant::now() >= deadline {
-                return Err(wasmtime::Error::new(wasmtime::Trap::Interrupt));
-            }
-            // Yield to the executor at every tick: a CPU-bound guest then
-            // shares its worker thread with other requests, timers and
-            // kills instead of holding it until its deadline.
-            Ok(wasmtime::UpdateDeadline::Yield(1))
-        });
-
+        let (mut store, captured) = self.new_store(app, &args, log_limits, &cx);
         let route = app
             .manifest
             .http
@@ -272,39 +339,9 @@ impl Runtime {
             .map(|h| h.route.trim_end_matches("/...").to_string())
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| "/".to_string());
-        // The epoch deadline traps running Wasm; this backstop also ends an
-        // invocation that is parked in a host call past its deadline.
-        let backstop = limits.timeout.get() + tick * 4 + Duration::from_millis(50);
-        let kill = app.kill_switch().clone();
-        let (call_result, timed_out, killed) = match store.set_fuel(limits.fuel) {
-            Err(e) => (call_failed(e), false, false),
-            Ok(()) => {
-                let call = call::run(
-                    &app.entry,
-                    &mut store,
-                    call::CallInput {
-                        input: &request.input,
-                        route: &route,
-                        max_output: output_cap,
-                        tracer,
-                        parent: &cx,
-                        http: request.http.as_ref(),
-                    },
-                );
-                // A guest parked in a host call sees no epoch ticks: the
-                // backstop and the kill switch end it from outside.
-                // The kill is looked at first: a guest that yielded at a
-                // tick and is resumed after a kill ends without running on.
-                tokio::select! {
-                    biased;
-                    _ = kill.killed() => (call_failed(wasmtime::Error::new(warden_host_apis::kill::Killed)), false, true),
-                    result = tokio::time::timeout(backstop, call) => match result {
-                        Ok(result) => (result, false, false),
-                        Err(_) => (call_failed(wasmtime::Error::msg("deadline passed")), true, false),
-                    },
-                }
-            }
-        };
+        let (call_result, timed_out, killed) = self
+            .call_bounded(app, &mut store, &request, &route, tracer, &cx)
+            .await;
 
         let fuel_left = store.get_fuel().unwrap_or(0);
         let mut state = store.into_data();
