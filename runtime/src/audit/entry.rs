@@ -53,12 +53,6 @@ impl AuditKind {
     }
 }
 
-impl std::fmt::Display for AuditKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// What happened, before it is sealed into the chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {

@@ -41,16 +41,7 @@ pub enum SecretsCommand {
     #[command(
         after_help = "Examples:\n  warden secrets list\n  warden secrets list --json\n  WARDEN_TOKEN=$ADMIN warden secrets list --server http://127.0.0.1:8081"
     )]
-    List {
-        /// One JSON object per secret instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// List through a running host's admin API (admin or auditor).
-        #[arg(long, env = "WARDEN_SERVER")]
-        server: Option<String>,
-        #[command(flatten)]
-        config: ConfigArgs,
-    },
+    List(super::lists::ListArgs),
 }
 
 fn read_value(from_file: &Option<PathBuf>) -> Result<Vec<u8>, String> {
@@ -84,25 +75,20 @@ const COLUMNS: [super::table::Column<'static>; 4] = [
 ];
 
 pub fn run(cmd: SecretsCommand) -> ExitCode {
-    if let SecretsCommand::List {
-        json,
-        server,
-        config,
-    } = &cmd
-        && let Some(server) = super::remote(server, config, false)
+    if let SecretsCommand::List(list) = &cmd
+        && let Some(server) = super::remote(&list.server, &list.config, false)
     {
         return match super::lists::fetch(&server, "/v1/secrets", "secrets") {
             Ok(rows) => {
-                print!("{}", super::table::render(&rows, &COLUMNS, *json));
+                print!("{}", super::table::render(&rows, &COLUMNS, list.json));
                 ExitCode::SUCCESS
             }
             Err(code) => code,
         };
     }
-    let (config, action) = match &cmd {
-        SecretsCommand::Set { config, .. } => (config, "secret.set"),
-        SecretsCommand::Rotate { config, .. } => (config, "secret.rotated"),
-        SecretsCommand::List { config, .. } => (config, "list"),
+    let config = match &cmd {
+        SecretsCommand::Set { config, .. } | SecretsCommand::Rotate { config, .. } => config,
+        SecretsCommand::List(list) => &list.config,
     };
     let platform = match config.load() {
         Ok(p) => p,
@@ -110,7 +96,7 @@ pub fn run(cmd: SecretsCommand) -> ExitCode {
     };
     // Listing reads: an empty or unrelated directory is named, not given
     // a new master key.
-    let data_dir = if action == "list" {
+    let data_dir = if matches!(cmd, SecretsCommand::List(_)) {
         match super::data_dir_to_read(&platform) {
             Ok(dir) => dir,
             Err(code) => return code,
@@ -126,14 +112,14 @@ pub fn run(cmd: SecretsCommand) -> ExitCode {
         }
     };
     let result = match &cmd {
-        SecretsCommand::List { json, .. } => {
+        SecretsCommand::List(list) => {
             return match store.list() {
-                Ok(list) => {
-                    let rows: Vec<serde_json::Value> = list
+                Ok(secrets) => {
+                    let rows: Vec<serde_json::Value> = secrets
                         .iter()
                         .map(|s| serde_json::to_value(s).unwrap_or_default())
                         .collect();
-                    print!("{}", super::table::render(&rows, &COLUMNS, *json));
+                    print!("{}", super::table::render(&rows, &COLUMNS, list.json));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -49,16 +49,7 @@ step. Creating a token is audited (token.created).")]
     #[command(
         after_help = "Examples:\n  warden tokens list\n  warden tokens list --json\n  WARDEN_TOKEN=... warden tokens list --server http://127.0.0.1:8081"
     )]
-    List {
-        /// One JSON object per token instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// List through a running host's admin API.
-        #[arg(long, env = "WARDEN_SERVER")]
-        server: Option<String>,
-        #[command(flatten)]
-        config: ConfigArgs,
-    },
+    List(super::lists::ListArgs),
     /// Revoke a token by its id, or every active token of a name; audited
     /// (token.revoked). A revoked token is refused saying so.
     #[command(
@@ -99,8 +90,8 @@ fn print_list(tokens: &[Value], as_json: bool) {
 fn server_of(cmd: &TokensCommand) -> Option<String> {
     let (server, config) = match cmd {
         TokensCommand::Create { server, config, .. }
-        | TokensCommand::List { server, config, .. }
         | TokensCommand::Revoke { server, config, .. } => (server, config),
+        TokensCommand::List(list) => (&list.server, &list.config),
     };
     super::remote(server, config, false)
 }
@@ -192,20 +183,17 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
                 Err(e) => failed(e),
             }
         }
-        (TokensCommand::List { json, .. }, Some(server)) => {
-            match super::client::call(&server, "GET", "/v1/tokens", None) {
-                Ok((200, out)) => {
-                    print_list(
-                        out["tokens"].as_array().map(Vec::as_slice).unwrap_or(&[]),
-                        json,
-                    );
+        (TokensCommand::List(list), Some(server)) => {
+            match super::lists::fetch(&server, "/v1/tokens", "tokens") {
+                Ok(rows) => {
+                    print_list(&rows, list.json);
                     ExitCode::SUCCESS
                 }
-                other => super::client::report(other),
+                Err(code) => code,
             }
         }
-        (TokensCommand::List { json, config, .. }, None) => {
-            let platform = match config.load() {
+        (TokensCommand::List(list), None) => {
+            let platform = match list.config.load() {
                 Ok(p) => p,
                 Err(code) => return code,
             };
@@ -217,7 +205,7 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
             match store.peek() {
                 Ok(tokens) => {
                     let values: Vec<Value> = tokens.iter().map(|t| json!(t)).collect();
-                    print_list(&values, json);
+                    print_list(&values, list.json);
                     ExitCode::SUCCESS
                 }
                 Err(e) => failed(e),

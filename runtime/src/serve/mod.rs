@@ -234,16 +234,8 @@ impl Server {
     /// in-flight requests finish on the old version). Fails, changing
     /// nothing, if its route is taken by another app.
     pub fn install(&self, app: LoadedApp) -> Result<Arc<LoadedApp>, ConfigError> {
-        self.install_checked(app, false).map_err(|e| match e {
-            Refused::Config(e) => e,
-            // Not reached: the owner check runs only when asked for.
-            Refused::Route(c) => ConfigError::invalid(
-                std::path::Path::new("app.toml"),
-                "http.route",
-                c.to_string(),
-                "pick another route",
-            ),
-        })
+        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        self.swap_in(app)
     }
 
     /// Like [`Server::install`] for a creator's app: refused when its route
@@ -251,16 +243,10 @@ impl Server {
     /// under the lock that installs, so two deploys, or an approval and a
     /// deploy, cannot both take one path.
     pub fn install_owned(&self, app: LoadedApp) -> Result<Arc<LoadedApp>, Refused> {
-        self.install_checked(app, true)
-    }
-
-    fn install_checked(&self, app: LoadedApp, owned: bool) -> Result<Arc<LoadedApp>, Refused> {
         let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
-        let current = self.current();
-        if owned
-            && let Some(http) = &app.manifest.http
+        if let Some(http) = &app.manifest.http
             && let Some(conflict) = route_owners::conflict(
-                &current.served,
+                &self.current().served,
                 app.name(),
                 app.manifest.app.owner.as_deref(),
                 &http.route,
@@ -268,6 +254,13 @@ impl Server {
         {
             return Err(Refused::Route(conflict));
         }
+        self.swap_in(app).map_err(Refused::Config)
+    }
+
+    /// Puts `app` in the served set in place of any app of its name.
+    /// Called with `changing` held.
+    fn swap_in(&self, app: LoadedApp) -> Result<Arc<LoadedApp>, ConfigError> {
+        let current = self.current();
         let app = Arc::new(app);
         let mut all: Vec<Arc<LoadedApp>> = current
             .all
@@ -277,7 +270,7 @@ impl Server {
             .collect();
         all.push(app.clone());
         let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
-        let set = AppSet::build(per_app, all, Some(&current)).map_err(Refused::Config)?;
+        let set = AppSet::build(per_app, all, Some(&current))?;
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         self.publish();
         let before = current
