@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use support::{TestHost, block_on, fixture};
 use warden_runtime::invoke::InvocationRequest;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use sha2::{Digest, Sha256};
 use support::admin_api::{admin_with, deploy_body};

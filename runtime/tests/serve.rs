@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use support::serving::{request, send, start, wait_in_flight};
 use support::{TestHost, example, fixture};

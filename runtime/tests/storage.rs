@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
@@ -179,6 +179,13 @@ fn writer(db: &str) {
     }
 }
 
+/// The full name libtest knows `name` in this module by (`storage::NAME`),
+/// for re-running one test in a child process.
+fn this_test(name: &str) -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    format!("{module}::{name}")
+}
+
 #[test]
 fn acknowledged_writes_survive_a_sigkill() {
     if let Ok(db) = std::env::var("WARDEN_KV_WRITER_DB") {
@@ -190,7 +197,7 @@ fn acknowledged_writes_survive_a_sigkill() {
     let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
         .args([
             "--exact",
-            "acknowledged_writes_survive_a_sigkill",
+            &this_test("acknowledged_writes_survive_a_sigkill"),
             "--nocapture",
             "--test-threads=1",
         ])

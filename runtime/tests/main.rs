@@ -1,0 +1,45 @@
+//! Warden's integration tests, as one test binary.
+//!
+//! Each file in this folder is one module here rather than its own crate:
+//! every test binary links the whole runtime with wasmtime (about 200 MB),
+//! and thirty-odd of them filled CI's disk and spent most of the suite's
+//! time in the linker. Run one file's tests with
+//! `cargo test -p warden-runtime --test integration MODULE::`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod admin;
+mod busy_guests;
+mod cli;
+mod config_changes;
+mod containment;
+mod containment_rules;
+mod dashboard;
+mod deploy_bounds;
+mod deploy_restart;
+mod deploys;
+mod egress;
+mod fixtures_used;
+mod foreign;
+mod guest_answers;
+mod host_log;
+mod loading;
+mod names;
+mod no_internals;
+mod observe;
+mod oidc;
+mod one_cli;
+mod otlp;
+mod review;
+mod serve;
+mod shared_state;
+mod slo;
+mod slow_clients;
+mod storage;
+mod tls;
+mod tokens;
+mod traces;
+mod tracing;
+mod worlds;
