@@ -16,8 +16,8 @@ use common::upstream::Upstream;
 use common::{guests, micros, percentile, sample};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use warden_host_apis::denial::DenialLog;
-use warden_host_apis::egress::governed::{CallRequest, GovernedEgress, Target};
+use warden_host_apis::egress::governed::{CallRequest, EgressState, Target};
+use warden_host_apis::invocation::InvocationContext;
 use warden_runtime::Runtime;
 use warden_runtime::config::PlatformConfig;
 use warden_runtime::invoke::InvocationRequest;
@@ -66,7 +66,8 @@ fn main() -> anyhow::Result<()> {
             assert_eq!(&body[..], b"ok from upstream");
         })
     };
-    let egress = GovernedEgress::new(app.egress.clone(), DenialLog::default(), Default::default());
+    let invocation = InvocationContext::new(app.name().into(), app.meter.clone(), app.kill.clone());
+    let egress = EgressState::new(app.grants.egress.clone(), &invocation);
     let governed = || {
         rt.block_on(async {
             let inbound = egress

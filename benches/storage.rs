@@ -17,7 +17,7 @@ use warden_host_apis::classes::{DataClass, Label};
 use warden_host_apis::secrets::MasterKey;
 use warden_host_apis::storage::config::{BucketRequest, StorageRules};
 use warden_host_apis::storage::store::{KvStore, SqliteKv};
-use warden_host_apis::storage::{StorageContext, StorageState, now_ms};
+use warden_host_apis::storage::{StorageGrant, StorageState, now_ms};
 use warden_runtime::Runtime;
 use warden_runtime::config::PlatformConfig;
 use warden_runtime::invoke::InvocationRequest;
@@ -29,7 +29,7 @@ fn state(store: Arc<dyn KvStore>, class: DataClass) -> StorageState {
         ttl: None,
     };
     let master = MasterKey::from_bytes([1; 32]);
-    let ctx = StorageContext::build(
+    let ctx = StorageGrant::build(
         "bench",
         &[bucket],
         &StorageRules::default(),

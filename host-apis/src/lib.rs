@@ -14,6 +14,7 @@ pub mod connectors;
 pub mod denial;
 pub mod dlp;
 pub mod egress;
+pub mod invocation;
 pub mod kill;
 pub mod log;
 pub mod metering;

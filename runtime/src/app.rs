@@ -8,6 +8,8 @@
 //! point Warden can call.
 
 use crate::artifact_cache::{ArtifactCache, ArtifactSource};
+use crate::capabilities::{Capabilities, Grants};
+use crate::capability::GrantInput;
 use crate::config::{AppManifest, ConfigError, Limits, PlatformConfig};
 use crate::host_state::HostState;
 use crate::world::{BinaryKind, Unchosen, World, binary_kind};
@@ -15,18 +17,8 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use warden_host_apis::bindings::AppPre;
-use warden_host_apis::classes::DataClass;
-use warden_host_apis::connectors::Connector;
-use warden_host_apis::connectors::credentials::Credentials;
-use warden_host_apis::dlp::Scanner;
-use warden_host_apis::egress::governed::EgressContext;
-use warden_host_apis::egress::hosts::AllowedHosts;
-use warden_host_apis::egress::policy::EgressPolicy;
 use warden_host_apis::kill::KillSwitch;
 use warden_host_apis::metering::{Meter, UsageStore};
-use warden_host_apis::secrets::MasterKey;
-use warden_host_apis::storage::StorageContext;
-use warden_host_apis::storage::store::KvStore;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -43,10 +35,13 @@ pub struct LoadedApp {
     /// SHA-256 of the component file, hex.
     pub digest: String,
     pub(crate) entry: Entry,
-    /// Grants, allowlist, meter and credentials for outbound calls.
-    pub egress: Arc<EgressContext>,
-    /// Buckets, class rules and the data key for storage.
-    pub storage: Arc<StorageContext>,
+    /// What each capability granted the app (see `crate::capabilities`).
+    pub grants: Grants,
+    /// The app's usage counters and quota limits, shared by its
+    /// invocations and every capability.
+    pub meter: Arc<Meter>,
+    /// The app's kill switch (one per app name in the host).
+    pub kill: Arc<KillSwitch>,
     /// Parsed `[[schedule]]` entries.
     pub schedules: Vec<crate::schedule::Schedule>,
     /// How it was loaded (review state, quota override), to reload it.
@@ -57,9 +52,9 @@ pub struct LoadedApp {
 }
 
 impl LoadedApp {
-    /// The app's kill switch (shared with its egress context).
+    /// The app's kill switch.
     pub fn kill_switch(&self) -> &Arc<KillSwitch> {
-        &self.egress.kill
+        &self.kill
     }
 }
 
@@ -99,64 +94,16 @@ pub(crate) struct LoadContext<'a> {
     pub linker: &'a Linker<HostState>,
     pub cache: &'a ArtifactCache,
     pub platform: &'a PlatformConfig,
-    pub catalog: &'a [Arc<Connector>],
+    /// The host's capabilities, which grant the app what it asks for.
+    pub capabilities: &'a Capabilities,
     pub usage: &'a Arc<UsageStore>,
-    pub credentials: &'a Arc<Credentials>,
-    pub storage: &'a Arc<dyn KvStore>,
-    /// Called only when a bucket needs encryption.
-    pub master_key: &'a (dyn Fn() -> Option<MasterKey> + 'a),
-    pub dlp: &'a Arc<Scanner>,
     /// The kill switch of an app, by name.
     pub kill: &'a (dyn Fn(&str) -> Arc<KillSwitch> + 'a),
 }
 
-/// Compiles the manifest's connector grants and allowed hosts.
-fn egress_context(
-    cx: &LoadContext<'_>,
-    manifest: &AppManifest,
-    path: &Path,
-    quota_sources: warden_host_apis::metering::QuotaSources,
-) -> Result<EgressContext, ConfigError> {
-    let grants = warden_host_apis::connectors::grant(&manifest.connectors, cx.catalog)
-        .map_err(|p| ConfigError::invalid(path, p.field, p.problem, p.fix))?;
-    let hosts = AllowedHosts::parse(&manifest.egress.allowed_hosts).map_err(|problem| {
-        ConfigError::invalid(
-            path,
-            "egress.allowed_hosts",
-            problem,
-            "list approved destinations as scheme://host[:port]; see the allowed_hosts table in README.md",
-        )
-    })?;
-    let meter = Meter::new(
-        &manifest.app.name,
-        manifest.quota.limits(quota_sources),
-        cx.usage.clone(),
-    );
-    Ok(EgressContext {
-        app: manifest.app.name.clone(),
-        policy: EgressPolicy {
-            grants,
-            hosts,
-            rules: Arc::new(cx.platform.egress.clone()),
-            class_connectors: [
-                DataClass::Public,
-                DataClass::Internal,
-                DataClass::Confidential,
-                DataClass::Regulated,
-            ]
-            .map(|c| cx.platform.storage.rule(c).connectors),
-        },
-        meter: Arc::new(meter),
-        credentials: cx.credentials.clone(),
-        dlp: cx.dlp.clone(),
-        dlp_rules: cx.platform.dlp.outbound.clone(),
-        kill: (cx.kill)(&manifest.app.name),
-    })
-}
-
-/// Loads an app, stage by stage: its manifest, quotas, egress grants,
-/// schedules, storage, limits, then its component and entry point. Each
-/// stage's error names the file, the field and the fix.
+/// Loads an app, stage by stage: its manifest, quotas, capability grants,
+/// schedules, limits, then its component and entry point. Each stage's
+/// error names the file, the field and the fix.
 pub(crate) fn load(
     cx: LoadContext<'_>,
     manifest_path: &Path,
@@ -164,15 +111,20 @@ pub(crate) fn load(
 ) -> Result<LoadedApp, ConfigError> {
     let platform = cx.platform;
     let mut manifest = AppManifest::load(manifest_path)?;
-    let quota_sources = resolve_quota(&mut manifest, options, platform, manifest_path)?;
-    let egress = Arc::new(egress_context(
-        &cx,
-        &manifest,
-        manifest_path,
-        quota_sources,
-    )?);
+    let quota = resolve_quota(&mut manifest, options, platform, manifest_path)?;
+    let meter = Arc::new(Meter::new(
+        &manifest.app.name,
+        manifest.quota.limits(quota),
+        cx.usage.clone(),
+    ));
+    let grants = cx.capabilities.grant(&GrantInput {
+        manifest: &manifest,
+        path: manifest_path,
+        platform,
+        options,
+        quota,
+    })?;
     let schedules = grant_schedules(&manifest, &platform.schedules, manifest_path)?;
-    let storage = grant_storage(&cx, &manifest, options, manifest_path, quota_sources)?;
     let limits = resolve_limits(&manifest, platform, manifest_path)?;
     let (entry, world, artifact, digest) = compile_entry(&cx, &manifest, manifest_path)?;
     Ok(LoadedApp {
@@ -182,8 +134,9 @@ pub(crate) fn load(
         artifact,
         digest,
         entry,
-        egress,
-        storage: Arc::new(storage),
+        grants,
+        meter,
+        kill: (cx.kill)(&manifest.app.name),
         span_attributes: [
             opentelemetry::KeyValue::new(
                 crate::telemetry::keys::APP,
@@ -276,41 +229,6 @@ fn grant_schedules(
                 })
         })
         .collect::<Result<Vec<_>, _>>()
-}
-
-/// Storage: the manifest's buckets under the class rules (approval opens
-/// the approval-only classes), with a data key when a class encrypts.
-fn grant_storage(
-    cx: &LoadContext<'_>,
-    manifest: &AppManifest,
-    options: &LoadOptions,
-    manifest_path: &Path,
-    quota_sources: warden_host_apis::metering::QuotaSources,
-) -> Result<StorageContext, ConfigError> {
-    let platform = cx.platform;
-    let needs_key = manifest
-        .storage
-        .iter()
-        .any(|b| platform.storage.rule(b.class).encrypt);
-    let master = if needs_key { (cx.master_key)() } else { None };
-    let storage_rules = if options.approved {
-        platform.storage.approved()
-    } else {
-        platform.storage.clone()
-    };
-    StorageContext::build(
-        &manifest.app.name,
-        &manifest.storage,
-        &storage_rules,
-        manifest.quota.storage_bytes.map(|s| s.bytes()),
-        cx.storage.clone(),
-        master.as_ref(),
-    )
-    .map(|s| {
-        s.with_dlp(cx.dlp.clone(), platform.dlp.storage.clone())
-            .with_quota_set_by(quota_sources.storage_bytes)
-    })
-    .map_err(|p| ConfigError::invalid(manifest_path, p.field, p.problem, p.fix))
 }
 
 /// Limits: the manifest's over the platform's defaults, at most its

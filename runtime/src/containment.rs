@@ -83,7 +83,7 @@ impl Runtime {
             ));
         }
         if let Some(max) = rules.max_egress_bytes_per_minute {
-            let minute = app.egress.meter.usage(ALL, &Window::minute_now());
+            let minute = app.meter.usage(ALL, &Window::minute_now());
             let bytes = minute.bytes_out + minute.bytes_in;
             if bytes >= max.bytes() {
                 tripped = Some((

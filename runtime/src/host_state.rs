@@ -3,17 +3,14 @@
 //!
 //! Deny by default is built here: the WASI context has no preopened
 //! directories, no environment variables, no inherited stdio and a socket
-//! check that refuses every address; outbound HTTP and connector
-//! calls go through `GovernedEgress` (nothing leaves without a grant). Guest stdout and stderr are captured into capped
-//! in-memory pipes.
+//! check that refuses every address; outbound HTTP and connector calls go
+//! through the egress capability (nothing leaves without a grant). Guest
+//! stdout and stderr are captured into capped in-memory pipes.
 
+use crate::capabilities::{Capabilities, Grants, States};
+use crate::capability::InvocationContext;
 use crate::limiter::Limiter;
-use std::sync::Arc;
-use warden_host_apis::classes::Label;
 use warden_host_apis::denial::{Denial, DenialLog};
-use warden_host_apis::egress::governed::{EgressContext, GovernedEgress};
-use warden_host_apis::log::{LogLimits, LogState};
-use warden_host_apis::storage::{StorageContext, StorageState};
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -23,11 +20,8 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     http: WasiHttpCtx,
-    pub egress: GovernedEgress,
-    pub storage: StorageState,
-    pub log: LogState,
-    /// The status and content type an HTTP-triggered handler asked for.
-    pub reply: warden_host_apis::reply::ReplyState,
+    /// Each capability's part of this invocation (see `crate::capabilities`).
+    pub caps: States,
     pub limiter: Limiter,
     pub denials: DenialLog,
 }
@@ -41,19 +35,18 @@ pub struct Captured {
 
 impl HostState {
     /// A fresh, deny-by-default state. `args` is what a `wasi:cli/command`
-    /// guest sees as its argument list (argv[0] first).
+    /// guest sees as its argument list (argv[0] first); `grants` are the
+    /// app's capabilities and `invocation` what they share.
     pub fn new(
         args: &[String],
         output_cap: usize,
         memory_limit: usize,
-        log_limits: LogLimits,
-        egress: Arc<EgressContext>,
-        storage: Arc<StorageContext>,
+        grants: &Grants,
+        invocation: &InvocationContext,
     ) -> (HostState, Captured) {
-        let label = Label::default();
         let stdout = MemoryOutputPipe::new(output_cap);
         let stderr = MemoryOutputPipe::new(output_cap);
-        let denials = DenialLog::default();
+        let denials = invocation.denials.clone();
         let socket_denials = denials.clone();
         let wasi = WasiCtx::builder()
             .args(args)
@@ -74,10 +67,7 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            egress: GovernedEgress::new(egress, denials.clone(), label.clone()),
-            storage: StorageState::new(storage, label).with_denials(denials.clone()),
-            log: LogState::new(log_limits),
-            reply: Default::default(),
+            caps: grants.states(invocation),
             limiter: Limiter::new(memory_limit),
             denials: denials.clone(),
         };
@@ -104,7 +94,8 @@ impl WasiHttpView for HostState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.egress,
+            // Outbound wasi:http requests go through governed egress.
+            hooks: &mut self.caps.egress,
         }
     }
 }
@@ -112,20 +103,12 @@ impl WasiHttpView for HostState {
 /// The version of `wasi:filesystem` the linked WASI implementation exports.
 const PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 
-/// Every interface a guest may import, in one place: all of WASI 0.2
-/// (deny-by-default through [`HostState`]), `wasi:http`, and Warden's own.
-/// Adding a capability adds one line here.
+/// Every interface a guest may import: all of WASI 0.2 (deny-by-default
+/// through [`HostState`]) and each capability in `crate::capabilities`.
 pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    warden_host_apis::log::add_to_linker(&mut linker, |s: &mut HostState| &mut s.log)?;
-    warden_host_apis::reply::add_to_linker(&mut linker, |s: &mut HostState| &mut s.reply)?;
-    warden_host_apis::connectors::add_to_linker(&mut linker, |s: &mut HostState| &mut s.egress)?;
-    warden_host_apis::storage::add_to_linker(&mut linker, |s: &mut HostState| &mut s.storage)?;
-    warden_host_apis::storage::keyvalue::add_to_linker(&mut linker, |s: &mut HostState| {
-        &mut s.storage
-    })?;
+    Capabilities::link(&mut linker)?;
     deny_preopens(&mut linker)?;
     Ok(linker)
 }

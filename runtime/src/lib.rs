@@ -17,6 +17,8 @@ pub mod alert;
 pub mod app;
 pub mod artifact_cache;
 pub mod audit;
+pub mod capabilities;
+pub mod capability;
 pub mod caps;
 pub mod compile;
 pub mod config;

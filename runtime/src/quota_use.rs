@@ -27,7 +27,7 @@ impl QuotaUse {
 
 /// Every quota of `app`.
 pub fn quota_use(app: &LoadedApp) -> Vec<QuotaUse> {
-    let meter = &app.egress.meter;
+    let meter = &app.meter;
     let limits = meter.limits();
     let (day, minute) = (Window::day_now(), Window::minute_now());
     let today = meter.usage(ALL, &day);
@@ -52,19 +52,19 @@ pub fn quota_use(app: &LoadedApp) -> Vec<QuotaUse> {
             resets_at: Some(minute.resets_at()),
         },
     ];
-    if !app.storage.buckets.is_empty()
-        && let Ok(stored) = app.storage.store.usage(app.name())
+    if !app.grants.storage.buckets.is_empty()
+        && let Ok(stored) = app.grants.storage.store.usage(app.name())
     {
         out.push(QuotaUse {
             quota: "storage_bytes",
             used: stored.bytes,
-            limit: app.storage.quota_bytes,
+            limit: app.grants.storage.quota_bytes,
             resets_at: None,
         });
         out.push(QuotaUse {
             quota: "storage_keys",
             used: stored.keys,
-            limit: Some(app.storage.rules.max_keys),
+            limit: Some(app.grants.storage.rules.max_keys),
             resets_at: None,
         });
     }

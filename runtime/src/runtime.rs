@@ -4,6 +4,8 @@
 use crate::app::{self, LoadedApp};
 use crate::artifact_cache::ArtifactCache;
 use crate::audit::AuditLog;
+use crate::capabilities::Capabilities;
+use crate::capability::HostResources;
 use crate::config::{ConfigError, PlatformConfig};
 use crate::host_state::{self, HostState};
 use opentelemetry::trace::TracerProvider as _;
@@ -30,11 +32,11 @@ pub struct Runtime {
     audit: AuditLog,
     tracer: SdkTracer,
     _provider: SdkTracerProvider,
-    catalog: Vec<Arc<Connector>>,
+    /// The host's capabilities (see `crate::capabilities`).
+    capabilities: Capabilities,
     usage: Arc<UsageStore>,
     credentials: Arc<Credentials>,
     storage: Arc<dyn KvStore>,
-    master_key: std::sync::OnceLock<Option<MasterKey>>,
     dlp: Arc<Scanner>,
     /// Last kill or unkill per app in the audit log, with the log length
     /// it was read at (see `kills.rs`).
@@ -45,6 +47,28 @@ pub struct Runtime {
     tally: crate::containment::Tally,
     registry: crate::registry::Registry,
     instruments: Arc<crate::telemetry::signals::Instruments>,
+}
+
+/// The master key, resolved on first use and then kept; `None` if it
+/// cannot be had (the error is printed once and reported again where
+/// encryption needs the key).
+fn lazy_master_key(
+    platform: &PlatformConfig,
+    data_dir: &Path,
+) -> Arc<dyn Fn() -> Option<MasterKey> + Send + Sync> {
+    let platform = platform.clone();
+    let data_dir = data_dir.to_path_buf();
+    let key = std::sync::OnceLock::new();
+    Arc::new(move || {
+        key.get_or_init(|| match master_key(&platform, &data_dir) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                eprintln!("warden: {e:#}");
+                None
+            }
+        })
+        .clone()
+    })
 }
 
 /// The DLP token salt: random, created once per data directory, so
@@ -267,7 +291,7 @@ impl Runtime {
         );
         let audit = AuditLog::new(data_dir.join("audit.jsonl"));
         let tracer = provider.tracer("warden");
-        let catalog = warden_host_apis::connectors::compile_catalog(
+        let catalog: Vec<Arc<Connector>> = warden_host_apis::connectors::compile_catalog(
             &platform.connectors,
             &platform.connector_rules,
         )
@@ -302,6 +326,14 @@ impl Runtime {
                 .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", storage_path.display()))?,
         );
         let dlp = Arc::new(Scanner::new(dlp_salt(&data_dir)?)?);
+        let capabilities = Capabilities::new(&HostResources {
+            platform: &platform,
+            catalog: &catalog,
+            credentials: &credentials,
+            storage: &storage,
+            master_key: &lazy_master_key(&platform, &data_dir),
+            dlp: &dlp,
+        })?;
         let registry = crate::registry::Registry::open(&data_dir).map_err(|e| {
             anyhow::anyhow!(
                 "cannot open the deploy registry {}: {e}",
@@ -317,11 +349,10 @@ impl Runtime {
             audit,
             tracer,
             _provider: provider,
-            catalog,
+            capabilities,
             usage,
             credentials,
             storage,
-            master_key: std::sync::OnceLock::new(),
             dlp,
             kill_record: std::sync::Mutex::default(),
             switches: std::sync::Mutex::default(),
@@ -352,12 +383,8 @@ impl Runtime {
                 linker: &self.linker,
                 cache: &self.cache,
                 platform: &self.platform,
-                catalog: &self.catalog,
+                capabilities: &self.capabilities,
                 usage: &self.usage,
-                credentials: &self.credentials,
-                storage: &self.storage,
-                master_key: &|| self.master_key().cloned(),
-                dlp: &self.dlp,
                 kill,
             },
             manifest_path,
@@ -397,20 +424,6 @@ impl Runtime {
             budget: self.platform.deploys.compile_timeout.get(),
             facts: crate::compile::EngineFacts::of(&self.platform),
         });
-    }
-
-    /// The master key, resolved once; `None` if it cannot be had (the
-    /// error is reported where encryption is needed).
-    fn master_key(&self) -> Option<&MasterKey> {
-        self.master_key
-            .get_or_init(|| match master_key(&self.platform, &self.data_dir) {
-                Ok(key) => Some(key),
-                Err(e) => {
-                    eprintln!("warden: {e:#}");
-                    None
-                }
-            })
-            .as_ref()
     }
 
     pub(crate) fn kill_record(&self) -> &KillRecordCache {

@@ -350,11 +350,11 @@ fn a_quota_override_applies_to_the_next_request_and_is_audited() {
     // The refusal says the limit is an admin's override, not the manifest's.
     use warden_host_apis::metering::QuotaSource;
     let app = a.running.server.loaded("other").unwrap();
-    let sources = app.egress.meter.limits().sources;
+    let sources = app.meter.limits().sources;
     assert_eq!(sources.requests_per_minute, QuotaSource::Override);
     assert_eq!(sources.storage_bytes, QuotaSource::PlatformDefault);
     // A refusal made now says so (unless a new minute has begun).
-    if let Err(err) = app.egress.meter.check_invocation() {
+    if let Err(err) = app.meter.check_invocation() {
         assert!(
             err.to_string()
                 .contains("an admin override of `requests_per_minute`"),

@@ -12,7 +12,7 @@ use support::{TestHost, block_on, fixture, text};
 use warden_host_apis::classes::{DataClass, Label};
 use warden_host_apis::storage::config::{BucketRequest, StorageRules};
 use warden_host_apis::storage::store::{KvStore, SqliteKv};
-use warden_host_apis::storage::{StorageContext, StorageState};
+use warden_host_apis::storage::{StorageGrant, StorageState};
 use warden_runtime::invoke::InvocationRequest;
 
 const BUCKETS: &str = r#"
@@ -156,7 +156,7 @@ fn writer(db: &str) {
         class: DataClass::Internal,
         ttl: None,
     };
-    let ctx = StorageContext::build(
+    let ctx = StorageGrant::build(
         "writer",
         &[bucket],
         &StorageRules::default(),

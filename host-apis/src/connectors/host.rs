@@ -1,6 +1,6 @@
 use crate::bindings::warden::host::connectors::{Error, Host, Request, Response};
 use crate::denial::Denial;
-use crate::egress::governed::{CallError, CallRequest, GovernedEgress, Target};
+use crate::egress::governed::{CallError, CallRequest, EgressState, Target};
 
 /// A call's failure as the guest receives it: every refusal by the
 /// platform is a denial with its kind, never an upstream failure.
@@ -13,7 +13,7 @@ fn to_wit(error: CallError) -> Error {
     }
 }
 
-impl Host for GovernedEgress {
+impl Host for EgressState {
     async fn call(
         &mut self,
         connector: String,

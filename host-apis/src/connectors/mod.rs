@@ -17,15 +17,13 @@ pub use config::{
 };
 pub use grant::{ConnectorGrant, grant};
 
-use crate::egress::governed::GovernedEgress;
+use crate::egress::governed::EgressState;
 use wasmtime::component::{HasSelf, Linker};
 
 /// Links `warden:host/connectors`; `get` finds the invocation's egress.
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
-    get: fn(&mut T) -> &mut GovernedEgress,
+    get: fn(&mut T) -> &mut EgressState,
 ) -> wasmtime::Result<()> {
-    crate::bindings::warden::host::connectors::add_to_linker::<T, HasSelf<GovernedEgress>>(
-        linker, get,
-    )
+    crate::bindings::warden::host::connectors::add_to_linker::<T, HasSelf<EgressState>>(linker, get)
 }

@@ -13,26 +13,23 @@
 
 use super::client::{self, Inbound, Outbound, SendError};
 use super::policy::{EgressPolicy, Refusal, Route};
-use crate::classes::{DataClass, Label};
+use crate::classes::DataClass;
 use crate::connectors::credentials::{Credentials, authority};
 use crate::denial::{Denial, DenialLog};
 use crate::dlp::{ActionByClass, Scanner, Verdict, describe};
-use crate::kill::KillSwitch;
-use crate::metering::{Counters, Meter, QuotaExceeded};
+use crate::invocation::InvocationContext;
+use crate::metering::{Counters, QuotaExceeded};
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Everything an app's outbound calls need, built once at load.
-pub struct EgressContext {
+pub struct EgressGrant {
     pub app: String,
     pub policy: EgressPolicy,
-    pub meter: Arc<Meter>,
     pub credentials: Arc<Credentials>,
     pub dlp: Arc<Scanner>,
     pub dlp_rules: ActionByClass,
-    /// A killed app's calls are refused and its credentials withheld.
-    pub kill: Arc<KillSwitch>,
 }
 
 /// What the guest asked to send.
@@ -211,13 +208,7 @@ impl CallRecord {
     }
 }
 
-/// The W3C trace context an invocation propagates on its outbound calls.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceParent {
-    /// 32 lowercase hex digits.
-    pub trace_id: String,
-    pub sampled: bool,
-}
+pub use crate::invocation::TraceParent;
 
 fn random_span_id() -> Option<String> {
     let mut bytes = [0u8; 8];
@@ -230,12 +221,10 @@ const MAX_RECORDS: usize = 256;
 /// The per-invocation handle: the app's context plus this invocation's
 /// denial log and call records. Cheap to clone into a `'static` future.
 #[derive(Clone)]
-pub struct GovernedEgress {
-    ctx: Arc<EgressContext>,
-    denials: DenialLog,
-    label: Label,
+pub struct EgressState {
+    ctx: Arc<EgressGrant>,
+    invocation: InvocationContext,
     calls: Arc<Mutex<Vec<CallRecord>>>,
-    trace: Option<TraceParent>,
 }
 
 /// Headers that frame a message or steer a connection: Warden writes them
@@ -259,21 +248,16 @@ pub fn is_framing(name: &str) -> bool {
             .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"))
 }
 
-impl GovernedEgress {
-    /// `label` is the invocation's data label, shared with storage.
-    pub fn new(ctx: Arc<EgressContext>, denials: DenialLog, label: Label) -> Self {
-        GovernedEgress {
+impl EgressState {
+    /// One invocation's egress: the app's grant, and the label, denial
+    /// log, meter, kill switch and trace it shares with the other
+    /// capabilities.
+    pub fn new(ctx: Arc<EgressGrant>, invocation: &InvocationContext) -> Self {
+        EgressState {
             ctx,
-            denials,
-            label,
+            invocation: invocation.clone(),
             calls: Arc::default(),
-            trace: None,
         }
-    }
-
-    /// Outbound calls carry `traceparent` for this trace from now on.
-    pub fn set_trace(&mut self, trace: TraceParent) {
-        self.trace = Some(trace);
     }
 
     pub fn max_request_bytes(&self) -> u64 {
@@ -285,7 +269,7 @@ impl GovernedEgress {
     }
 
     pub fn denials(&self) -> &DenialLog {
-        &self.denials
+        &self.invocation.denials
     }
 
     pub fn take_calls(&self) -> Vec<CallRecord> {
@@ -305,7 +289,7 @@ impl GovernedEgress {
     /// refuses records the call and says why; only after all pass is the
     /// credential fetched and the request sent.
     pub async fn perform(&self, request: CallRequest) -> Result<Inbound, CallError> {
-        if self.ctx.kill.is_killed() {
+        if self.invocation.kill.is_killed() {
             return Err(CallError::Denied {
                 kind: Denial::Killed,
                 reason: "the app was killed by an operator; its credentials are withheld".into(),
@@ -352,7 +336,11 @@ impl GovernedEgress {
                 policy.route_connector(name, method, &request.path_and_query)
             }
         }
-        .and_then(|route| policy.clears(&route, self.label.get()).map(|()| route));
+        .and_then(|route| {
+            policy
+                .clears(&route, self.invocation.label.get())
+                .map(|()| route)
+        });
         let route = match routed {
             Ok(route) => route,
             Err(Refusal { kind, reason }) => {
@@ -465,7 +453,7 @@ impl GovernedEgress {
             + dest.path.len()
             + 32;
         let bytes_out = (head_out + request.body.len()) as u64;
-        if let Err(quota) = self.ctx.meter.check_call(bytes_out) {
+        if let Err(quota) = self.invocation.meter.check_call(bytes_out) {
             // Running out of quota is not a denial of access: traced, not
             // recorded as a policy denial.
             record.outcome = CallOutcome::QuotaExceeded;
@@ -510,7 +498,7 @@ impl GovernedEgress {
                 }
             }
         }
-        if let Some(trace) = &self.trace
+        if let Some(trace) = &self.invocation.trace
             && let Some(span_id) = random_span_id()
         {
             let value = format!(
@@ -555,7 +543,7 @@ impl GovernedEgress {
                 reframe(&mut inbound, head);
                 record.status = Some(inbound.status);
                 record.bytes_in = inbound.bytes_in;
-                self.ctx.meter.record(
+                self.invocation.meter.record(
                     scope,
                     Counters {
                         calls: 1,
@@ -580,7 +568,7 @@ impl GovernedEgress {
                 } else {
                     CallOutcome::UpstreamError
                 };
-                self.ctx.meter.record(
+                self.invocation.meter.record(
                     scope,
                     Counters {
                         calls: 1,
@@ -607,8 +595,8 @@ impl GovernedEgress {
         reason: String,
         clock: Instant,
     ) -> CallError {
-        self.denials.record(kind, target);
-        self.ctx.meter.record(
+        self.invocation.denials.record(kind, target);
+        self.invocation.meter.record(
             scope,
             Counters {
                 denials: 1,

@@ -3,7 +3,7 @@
 //! Threat model: a guest that can reach the network can exfiltrate data,
 //! leak whatever it has read, and attack internal services (cloud metadata,
 //! admin panels on private addresses). Every outbound request goes through
-//! [`governed::GovernedEgress`]: it leaves only to a granted connector
+//! [`governed::EgressState`]: it leaves only to a granted connector
 //! (scopes enforced, credential injected by the host) or to an approved
 //! `egress.allowed_hosts` entry, within quota, to an address that is not
 //! blocked; everything else is refused before any connection, with the
@@ -25,7 +25,7 @@ pub mod policy;
 
 use crate::denial::Denial;
 use bytes::Bytes;
-use governed::{CallError, CallRequest, GovernedEgress, Target};
+use governed::{CallError, CallRequest, EgressState, Target};
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{WasiBody, WasiHttpHooks};
 
@@ -48,7 +48,7 @@ fn to_wasi_error(error: CallError) -> wasmtime_wasi_http::Error {
 }
 
 async fn governed_send(
-    egress: GovernedEgress,
+    egress: EgressState,
     request: http::Request<WasiBody>,
     max_body: u64,
 ) -> wasmtime_wasi_http::Result<http::Response<WasiBody>> {
@@ -102,7 +102,7 @@ async fn governed_send(
         .map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
 }
 
-impl WasiHttpHooks for GovernedEgress {
+impl WasiHttpHooks for EgressState {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

@@ -40,7 +40,7 @@ pub struct BucketGrant {
 }
 
 /// Everything an app's storage needs, built once at load.
-pub struct StorageContext {
+pub struct StorageGrant {
     pub app: String,
     pub buckets: BTreeMap<String, BucketGrant>,
     pub store: Arc<dyn KvStore>,
@@ -53,7 +53,7 @@ pub struct StorageContext {
     dlp: Option<(Arc<Scanner>, ActionByClass)>,
 }
 
-impl StorageContext {
+impl StorageGrant {
     /// Compiles the manifest's buckets against the platform rules. A data
     /// key is created (or unwrapped) only when some bucket encrypts.
     pub fn build(
@@ -63,7 +63,7 @@ impl StorageContext {
         quota_bytes: Option<u64>,
         store: Arc<dyn KvStore>,
         master: Option<&MasterKey>,
-    ) -> Result<StorageContext, Problem> {
+    ) -> Result<StorageGrant, Problem> {
         let mut buckets = BTreeMap::new();
         for (i, request) in requests.iter().enumerate() {
             let at = |f: &str| format!("storage[{i}].{f}");
@@ -140,7 +140,7 @@ impl StorageContext {
         } else {
             None
         };
-        Ok(StorageContext {
+        Ok(StorageGrant {
             app: app.to_string(),
             buckets,
             store,
@@ -198,7 +198,7 @@ fn data_key(app: &str, store: &dyn KvStore, master: &MasterKey) -> Result<[u8; 3
 
 /// One invocation's view of storage.
 pub struct StorageState {
-    pub(crate) ctx: Arc<StorageContext>,
+    pub(crate) ctx: Arc<StorageGrant>,
     pub(crate) label: Label,
     pub(crate) denials: DenialLog,
     pub(crate) table: wasmtime::component::ResourceTable,
@@ -249,7 +249,7 @@ impl StorageOutcome {
 }
 
 impl StorageState {
-    pub fn new(ctx: Arc<StorageContext>, label: Label) -> Self {
+    pub fn new(ctx: Arc<StorageGrant>, label: Label) -> Self {
         StorageState {
             ctx,
             label,
@@ -259,6 +259,15 @@ impl StorageState {
             writes: 0,
             ops: Vec::new(),
         }
+    }
+
+    /// One invocation's storage: the app's grant, with the label and
+    /// denial log it shares with the other capabilities.
+    pub fn for_invocation(
+        ctx: Arc<StorageGrant>,
+        invocation: &crate::invocation::InvocationContext,
+    ) -> Self {
+        StorageState::new(ctx, invocation.label.clone()).with_denials(invocation.denials.clone())
     }
 
     /// Records DLP refusals in the invocation's denial log.

@@ -33,7 +33,7 @@ fn bucket(name: &str, class: DataClass) -> BucketRequest {
 }
 
 fn state(f: &Fixture, app: &str, buckets: &[BucketRequest], quota: Option<u64>) -> StorageState {
-    let ctx = StorageContext::build(
+    let ctx = StorageGrant::build(
         app,
         buckets,
         &StorageRules::default(),
@@ -246,7 +246,7 @@ fn bucket_ttls_above_the_class_maximum_and_regulated_buckets_are_refused_at_load
         class: DataClass::Regulated,
         ttl: Some(Dur(Duration::from_secs(30 * 86_400))),
     };
-    let err = StorageContext::build(
+    let err = StorageGrant::build(
         "app",
         &[long],
         &StorageRules::default(),
@@ -257,7 +257,7 @@ fn bucket_ttls_above_the_class_maximum_and_regulated_buckets_are_refused_at_load
     .err();
     assert_eq!(err.map(|p| p.field), Some("storage[0].ttl".to_string()));
     let regulated = bucket("r", DataClass::Regulated);
-    let err = StorageContext::build(
+    let err = StorageGrant::build(
         "app",
         std::slice::from_ref(&regulated),
         &StorageRules::default(),
@@ -267,7 +267,7 @@ fn bucket_ttls_above_the_class_maximum_and_regulated_buckets_are_refused_at_load
     )
     .err();
     assert!(err.is_some_and(|p| p.problem.contains("needs approval")));
-    let approved = StorageContext::build(
+    let approved = StorageGrant::build(
         "app",
         &[regulated],
         &StorageRules::default().approved(),
@@ -296,7 +296,7 @@ fn dlp_redacts_or_blocks_writes_by_bucket_class() {
         internal: Action::Block,
         ..ActionByClass::default()
     };
-    let ctx = StorageContext::build(
+    let ctx = StorageGrant::build(
         "app",
         &buckets,
         &StorageRules::default(),
@@ -340,7 +340,7 @@ fn the_key_count_cap_refuses_new_keys_but_not_overwrites() {
         max_keys: 2,
         ..StorageRules::default()
     };
-    let ctx = StorageContext::build(
+    let ctx = StorageGrant::build(
         "app",
         &[bucket("b", DataClass::Internal)],
         &rules,

@@ -142,7 +142,7 @@ pub async fn inspect(
         }
     };
     let mut out = summary(&state.server.runtime().kill_state(), &app);
-    let today = app.egress.meter.usage(ALL, &Window::day_now());
+    let today = app.meter.usage(ALL, &Window::day_now());
     let limits = app.limits;
     out["digest"] = json!(app.digest);
     out["artifact"] = json!(app.artifact);

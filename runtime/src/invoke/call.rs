@@ -3,12 +3,14 @@
 
 use super::classify::CallEnd;
 use crate::app::Entry;
+use crate::capability::Part;
 use crate::host_state::HostState;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use opentelemetry::Context;
 use opentelemetry::trace::{TraceContextExt, Tracer};
 use opentelemetry_sdk::trace::SdkTracer;
+use warden_host_apis::reply::ReplyState;
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -71,7 +73,7 @@ pub(crate) async fn run(
                 .call_handle(&mut *store, call.input)
                 .await;
             span.span().end();
-            let reply = std::mem::take(&mut store.data_mut().reply);
+            let reply: ReplyState = std::mem::take(store.data_mut().part());
             let http = call.http.is_some();
             match result {
                 Ok(Ok(output)) => {

@@ -8,19 +8,21 @@ mod classify;
 pub mod outcome;
 
 use crate::app::LoadedApp;
+use crate::capability::{Account, InvocationContext};
 use crate::config::Size;
 use crate::host_state::HostState;
 use crate::runtime::Runtime;
 use crate::telemetry::keys;
+use crate::telemetry::signals::CapabilitySample;
 use classify::{CallEnd, Evidence, classify};
-use opentelemetry::trace::{Span, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use outcome::InvocationError;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use warden_host_apis::denial::DenialRecord;
-use warden_host_apis::egress::governed::CallRecord;
-use warden_host_apis::log::{LogLimits, LogRecord, level_name};
+use warden_host_apis::invocation::TraceParent;
+use warden_host_apis::log::{LogRecord, level_name};
 use warden_host_apis::metering::{ALL, Counters};
 use wasmtime::Store;
 
@@ -104,7 +106,7 @@ impl InvocationRequest {
 }
 
 /// What an invocation consumed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Usage {
     pub fuel_used: u64,
     pub fuel_limit: u64,
@@ -196,29 +198,28 @@ impl Runtime {
         &self,
         app: &LoadedApp,
         args: &[String],
-        log_limits: LogLimits,
         cx: &Context,
     ) -> (Store<HostState>, crate::host_state::Captured) {
         let limits = app.limits;
-        let output_cap = limits.max_output.as_usize();
-        let (state, captured) = HostState::new(
-            args,
-            output_cap,
-            limits.memory.as_usize(),
-            log_limits,
-            app.egress.clone(),
-            app.storage.clone(),
+        let mut invocation = InvocationContext::new(
+            std::sync::Arc::from(app.name()),
+            app.meter.clone(),
+            app.kill.clone(),
         );
-        let mut state = state;
         let span_context = cx.span().span_context().clone();
         if span_context.is_valid() {
-            state
-                .egress
-                .set_trace(warden_host_apis::egress::governed::TraceParent {
-                    trace_id: span_context.trace_id().to_string(),
-                    sampled: span_context.is_sampled(),
-                });
+            invocation.trace = Some(TraceParent {
+                trace_id: span_context.trace_id().to_string(),
+                sampled: span_context.is_sampled(),
+            });
         }
+        let (state, captured) = HostState::new(
+            args,
+            limits.max_output.as_usize(),
+            limits.memory.as_usize(),
+            &app.grants,
+            &invocation,
+        );
         let mut store = Store::new(self.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(limits.hostcall_bytes.as_usize());
@@ -307,15 +308,11 @@ impl Runtime {
         let mut args = Vec::with_capacity(request.args.len() + 1);
         args.push(app.name().to_string());
         args.extend(request.args.iter().cloned());
-        let log_limits = LogLimits {
-            max_records: platform.logs.max_records,
-            max_bytes: platform.logs.max_bytes.as_usize(),
-        };
         let output_cap = limits.max_output.as_usize();
         if app.kill_switch().is_killed() {
             return self.refused(app, request.trigger, &cx, InvocationError::Killed, started);
         }
-        if let Err(quota) = app.egress.meter.check_invocation() {
+        if let Err(quota) = app.meter.check_invocation() {
             return self.refused(
                 app,
                 request.trigger,
@@ -324,14 +321,14 @@ impl Runtime {
                 started,
             );
         }
-        app.egress.meter.record(
+        app.meter.record(
             ALL,
             Counters {
                 invocations: 1,
                 ..Counters::default()
             },
         );
-        let (mut store, captured) = self.new_store(app, &args, log_limits, &cx);
+        let (mut store, captured) = self.new_store(app, &args, &cx);
         let route = app
             .manifest
             .http
@@ -369,9 +366,7 @@ impl Runtime {
             killed,
         };
         let error = classify(&call_result.end, &evidence);
-        let mut log = state.log;
-        let logs = log.take_records();
-        let usage = Usage {
+        let mut usage = Usage {
             fuel_used: limits.fuel.saturating_sub(fuel_left),
             fuel_limit: limits.fuel,
             wall_time_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -379,23 +374,25 @@ impl Runtime {
             output_bytes: call_result.output.len() as u64,
             stdout_bytes: stdout.len() as u64,
             stderr_bytes: stderr.len() as u64,
-            log_records: logs.len() as u64,
-            logs_dropped: log.dropped(),
             denials: denials.len() as u64,
-            storage_reads: state.storage.reads,
-            storage_writes: state.storage.writes,
+            ..Usage::default()
         };
-        let calls = state.egress.take_calls();
-        record_calls(tracer, &cx, &calls);
-        let storage_ops = std::mem::take(&mut state.storage.ops);
-        record_storage(tracer, &cx, &storage_ops);
+        let mut logs = Vec::new();
+        let mut sample = CapabilitySample::default();
+        state.caps.account(&mut Account {
+            tracer,
+            span: &cx,
+            usage: &mut usage,
+            logs: &mut logs,
+            metrics: &mut sample,
+        });
         record_on_span(&cx, &usage, error.as_ref(), &logs, &denials, self.dlp());
         // The counters' write to SQLite leaves the invocation's thread.
-        if app.egress.meter.take_flush_turn() {
-            let egress = app.egress.clone();
+        if app.meter.take_flush_turn() {
+            let meter = app.meter.clone();
             let name = app.name().to_string();
             let flush = move || {
-                if let Err(e) = egress.meter.flush() {
+                if let Err(e) = meter.flush() {
                     eprintln!("warden: usage counters for `{name}` not saved: {e}");
                 }
             };
@@ -422,7 +419,7 @@ impl Runtime {
             denials,
         };
         self.instruments()
-            .record(&app.span_attributes[0], &report, &calls, &storage_ops);
+            .record(&app.span_attributes[0], &report, sample);
         crate::telemetry::signals::emit_logs(
             &report,
             &crate::telemetry::signals::span_context(&cx),
@@ -445,18 +442,9 @@ impl Runtime {
         started: Instant,
     ) -> InvocationReport {
         let usage = Usage {
-            fuel_used: 0,
             fuel_limit: app.limits.fuel,
             wall_time_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            peak_memory_bytes: 0,
-            output_bytes: 0,
-            stdout_bytes: 0,
-            stderr_bytes: 0,
-            log_records: 0,
-            logs_dropped: 0,
-            denials: 0,
-            storage_reads: 0,
-            storage_writes: 0,
+            ..Usage::default()
         };
         record_on_span(cx, &usage, Some(&error), &[], &[], self.dlp());
         let report = InvocationReport {
@@ -472,79 +460,12 @@ impl Runtime {
             logs: Vec::new(),
             denials: Vec::new(),
         };
-        self.instruments()
-            .record(&app.span_attributes[0], &report, &[], &[]);
+        self.instruments().record(
+            &app.span_attributes[0],
+            &report,
+            CapabilitySample::default(),
+        );
         report
-    }
-}
-
-/// One child span per outbound call, with the call's own start and end.
-fn record_calls(tracer: &opentelemetry_sdk::trace::SdkTracer, cx: &Context, calls: &[CallRecord]) {
-    if !cx.span().is_recording() {
-        return;
-    }
-    for call in calls {
-        let mut attributes = vec![
-            KeyValue::new(keys::EGRESS_KIND, call.kind),
-            KeyValue::new(keys::EGRESS_TARGET, call.target.clone()),
-            KeyValue::new(keys::HTTP_METHOD, call.method.clone()),
-            KeyValue::new(keys::EGRESS_BYTES_OUT, call.bytes_out as i64),
-            KeyValue::new(keys::EGRESS_BYTES_IN, call.bytes_in as i64),
-            KeyValue::new(keys::OUTCOME, call.outcome.as_str()),
-            KeyValue::new(keys::DURATION_US, call.duration.as_micros() as i64),
-        ];
-        if let Some(pattern) = &call.pattern {
-            attributes.push(KeyValue::new(keys::EGRESS_PATTERN, pattern.clone()));
-        }
-        if !call.dlp.is_empty() {
-            attributes.push(KeyValue::new(keys::DLP_HITS, call.dlp.clone()));
-        }
-        if let Some(status) = call.status {
-            attributes.push(KeyValue::new(keys::HTTP_STATUS, i64::from(status)));
-        }
-        let mut builder = tracer.span_builder("egress");
-        if let Some(id) = call
-            .span_id
-            .as_deref()
-            .and_then(|id| opentelemetry::trace::SpanId::from_hex(id).ok())
-        {
-            builder = builder.with_span_id(id);
-        }
-        let mut span = builder
-            .with_start_time(call.started)
-            .with_attributes(attributes)
-            .start_with_context(tracer, cx);
-        if call.outcome != warden_host_apis::egress::governed::CallOutcome::Ok {
-            span.set_status(Status::error(call.outcome.as_str()));
-        }
-        span.end_with_timestamp(call.started + call.duration);
-    }
-}
-
-/// One child span per storage call, under the invocation's span.
-fn record_storage(
-    tracer: &opentelemetry_sdk::trace::SdkTracer,
-    cx: &Context,
-    ops: &[warden_host_apis::storage::StorageOp],
-) {
-    if !cx.span().is_recording() {
-        return;
-    }
-    for op in ops {
-        let mut span = tracer
-            .span_builder("storage")
-            .with_start_time(op.started)
-            .with_attributes([
-                KeyValue::new(keys::STORAGE_OP, op.op),
-                KeyValue::new(keys::STORAGE_BUCKET, op.bucket.clone()),
-                KeyValue::new(keys::STORAGE_BYTES, op.bytes as i64),
-                KeyValue::new(keys::OUTCOME, op.outcome.as_str()),
-            ])
-            .start_with_context(tracer, cx);
-        if op.outcome != warden_host_apis::storage::StorageOutcome::Ok {
-            span.set_status(Status::error(op.outcome.as_str()));
-        }
-        span.end_with_timestamp(op.started + op.duration);
     }
 }
 

@@ -24,7 +24,6 @@ use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider 
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use std::sync::OnceLock;
-use warden_host_apis::egress::governed::CallRecord;
 use warden_host_apis::log::{Level, level_name};
 
 /// What one invocation contributes to the metrics, queued on the
@@ -38,10 +37,17 @@ struct Sample {
     fuel: u64,
     memory: u64,
     output: u64,
+    caps: CapabilitySample,
+}
+
+/// What capabilities add to an invocation's metric sample (see
+/// `Capability::account`).
+#[derive(Debug, Default)]
+pub struct CapabilitySample {
     /// (operation, value bytes) per storage call.
-    storage: Vec<(&'static str, u64)>,
+    pub storage: Vec<(&'static str, u64)>,
     /// (kind, outcome, bytes out, bytes in) per outbound call.
-    calls: Vec<(&'static str, &'static str, u64, u64)>,
+    pub calls: Vec<(&'static str, &'static str, u64, u64)>,
 }
 
 /// The instruments, built once from the global meter provider.
@@ -107,13 +113,13 @@ impl Instruments {
         }
     }
 
-    /// Queues a finished invocation and its outbound calls for recording.
+    /// Queues a finished invocation and what its capabilities did for
+    /// recording.
     pub fn record(
         self: &std::sync::Arc<Self>,
         app: &KeyValue,
         report: &InvocationReport,
-        calls: &[CallRecord],
-        storage: &[warden_host_apis::storage::StorageOp],
+        caps: CapabilitySample,
     ) {
         if !METRICS.load(std::sync::atomic::Ordering::Acquire) {
             return;
@@ -127,11 +133,7 @@ impl Instruments {
             fuel: usage.fuel_used,
             memory: usage.peak_memory_bytes,
             output: usage.output_bytes,
-            storage: storage.iter().map(|op| (op.op, op.bytes)).collect(),
-            calls: calls
-                .iter()
-                .map(|c| (c.kind, c.outcome.as_str(), c.bytes_out, c.bytes_in))
-                .collect(),
+            caps,
         };
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -181,14 +183,14 @@ impl Instruments {
             self.fuel.record(s.fuel, just_app);
             self.memory.record(s.memory, just_app);
             self.output.add(s.output, just_app);
-            for (op, bytes) in s.storage {
+            for (op, bytes) in s.caps.storage {
                 let attributes = [app.clone(), KeyValue::new("operation", op)];
                 self.storage_ops.add(1, &attributes);
                 if bytes > 0 {
                     self.storage_bytes.add(bytes, &attributes);
                 }
             }
-            for (kind, outcome, bytes_out, bytes_in) in s.calls {
+            for (kind, outcome, bytes_out, bytes_in) in s.caps.calls {
                 self.egress_calls.add(
                     1,
                     &[
