@@ -46,10 +46,6 @@ impl Tally {
     }
 }
 
-/// Secret-looking patterns whose presence in an app's output trips
-/// `kill_on_secret_in_output`.
-const SECRET_PATTERNS: [&str; 3] = ["private-key", "api-key", "jwt"];
-
 impl Runtime {
     /// Applies the containment rules after an invocation.
     pub(crate) fn contain(&self, app: &crate::app::LoadedApp, report: &InvocationReport) {
@@ -99,9 +95,7 @@ impl Runtime {
             };
             let found: Vec<&str> = [output, report.stdout.as_slice(), report.stderr.as_slice()]
                 .iter()
-                .flat_map(|data| self.dlp().scan(data))
-                .map(|f| f.pattern)
-                .filter(|p| SECRET_PATTERNS.contains(p))
+                .flat_map(|data| self.dlp().credentials(data))
                 .collect();
             if let Some(first) = found.first() {
                 tripped = Some(("kill_on_secret_in_output", json!({ "pattern": first })));

@@ -76,6 +76,23 @@ pub struct DlpRules {
     pub storage: ActionByClass,
 }
 
+/// The patterns that find credentials (rather than personal data): a
+/// private key, an API key, a JWT. Containment kills an app that prints
+/// one; configuration refuses to hand one to a guest as a readable value.
+pub const CREDENTIAL_PATTERNS: [&str; 3] = ["private-key", "api-key", "jwt"];
+
+impl Scanner {
+    /// The credential patterns found in `data` (see
+    /// [`CREDENTIAL_PATTERNS`]), in order of appearance.
+    pub fn credentials(&self, data: &[u8]) -> Vec<&'static str> {
+        self.scan(data)
+            .into_iter()
+            .map(|f| f.pattern)
+            .filter(|p| CREDENTIAL_PATTERNS.contains(p))
+            .collect()
+    }
+}
+
 /// One sensitive value found: where, and which pattern. Never the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Finding {

@@ -87,3 +87,13 @@ fn actions_pass_redact_or_block_and_count_by_pattern() {
         Verdict::Pass(Hits::new())
     );
 }
+
+#[test]
+fn credentials_are_the_secret_patterns_only() {
+    let s = scanner();
+    assert_eq!(
+        s.credentials(b"mail ada@example.com the key sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+        vec!["api-key"]
+    );
+    assert!(s.credentials(b"mail ada@example.com").is_empty());
+}
