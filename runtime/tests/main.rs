@@ -42,4 +42,5 @@ mod tls;
 mod tokens;
 mod traces;
 mod tracing;
+mod wasi_config;
 mod worlds;

@@ -7,6 +7,7 @@ pub mod egress;
 pub mod log;
 pub mod reply;
 pub mod storage;
+pub mod wasi_config;
 
 crate::capability::capabilities! {
     /// Outbound HTTP and connector calls, governed.
@@ -17,4 +18,6 @@ crate::capability::capabilities! {
     log: log::Log,
     /// An HTTP handler's status and content type.
     reply: reply::Reply,
+    /// Configuration values through `wasi:config/store`.
+    config: wasi_config::WasiConfig,
 }

@@ -36,6 +36,8 @@ pub struct AppManifest {
     pub schedule: Vec<ScheduleRequest>,
     /// Service-level objectives, watched by `warden serve`.
     pub slo: Option<super::slo::SloRequest>,
+    /// Values the app reads through `wasi:config/store`.
+    pub config: Option<crate::capabilities::wasi_config::ConfigRequest>,
 }
 
 /// One `[[schedule]]` entry: when to run the app, and with what input.

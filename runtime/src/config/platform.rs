@@ -62,6 +62,8 @@ pub struct PlatformConfig {
     /// Blueprints apps may stay within to go live without review
     /// (`[templates.NAME]`); more can be added through the admin API.
     pub templates: std::collections::BTreeMap<String, super::templates::Template>,
+    /// Configuration values per app (`[config.apps.NAME]`), over the app's.
+    pub config: crate::capabilities::wasi_config::ConfigRules,
 }
 
 /// `[admin]` in `warden.toml`.

@@ -1,0 +1,104 @@
+//! `wasi:config/store` as a capability: an app reads its configuration
+//! through the standard WASI interface (`get`, `get-all`), served by the
+//! `wasmtime-wasi-config` crate.
+//!
+//! Request: `[config]` in `app.toml`. Rules: `[config.apps.NAME]` in
+//! `warden.toml`, whose values take precedence over the app's (the
+//! platform decides, e.g., which environment an app talks to). The grant
+//! is the merged table, checked once at load: no key or value the platform
+//! would refuse reaches an invocation, and a value that looks like a
+//! credential (a private key, an API key, a JWT) is refused — secrets reach
+//! upstreams only through connectors. A key nobody set reads as `none`.
+
+mod values;
+
+pub use values::{ConfigRequest, ConfigRules, MAX_KEYS};
+
+use crate::capability::{Capability, GrantInput, HostResources, InvocationContext, Part};
+use crate::config::ConfigError;
+use crate::host_state::HostState;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use warden_host_apis::dlp::Scanner;
+use wasmtime::component::Linker;
+use wasmtime_wasi_config::WasiConfigVariables;
+
+/// The `wasi:config` capability.
+pub struct WasiConfig {
+    dlp: Arc<Scanner>,
+}
+
+/// An app's configuration: its values under the platform's, merged.
+pub struct ConfigGrant {
+    /// The merged values, for the host and its tests.
+    pub values: BTreeMap<String, String>,
+    /// The same values as `wasmtime-wasi-config` serves them.
+    variables: WasiConfigVariables,
+}
+
+/// One invocation's view of its app's configuration.
+pub struct ConfigState {
+    grant: Arc<ConfigGrant>,
+}
+
+impl Capability for WasiConfig {
+    type Grant = ConfigGrant;
+    type State = ConfigState;
+
+    fn new(host: &HostResources<'_>) -> anyhow::Result<Self> {
+        Ok(WasiConfig {
+            dlp: host.dlp.clone(),
+        })
+    }
+
+    fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+        wasmtime_wasi_config::add_to_linker(linker, |s: &mut HostState| {
+            let state: &mut ConfigState = s.part();
+            wasmtime_wasi_config::WasiConfig::from(&state.grant.variables)
+        })
+    }
+
+    fn grant(&self, app: &GrantInput<'_>) -> Result<ConfigGrant, ConfigError> {
+        let name = &app.manifest.app.name;
+        let own = app.manifest.config.as_ref().map(|c| &c.0);
+        let platform = app.platform.config.apps.get(name);
+        let mut values: BTreeMap<String, String> = own.cloned().unwrap_or_default();
+        for (key, value) in platform.into_iter().flatten() {
+            values.insert(key.clone(), value.clone());
+        }
+        if values.len() > MAX_KEYS {
+            return Err(app.invalid(
+                "config",
+                format!(
+                    "the app's and the platform's values make {} keys; at most {MAX_KEYS}",
+                    values.len()
+                ),
+                "keep larger data in storage or behind a connector",
+            ));
+        }
+        for (key, value) in &values {
+            if let Some(pattern) = self.dlp.credentials(value.as_bytes()).first() {
+                let field = if platform.is_some_and(|p| p.contains_key(key)) {
+                    format!("config.{key} (set by warden.toml `config.apps.{name}.{key}`)")
+                } else {
+                    format!("config.{key}")
+                };
+                return Err(app.invalid(
+                    field,
+                    format!(
+                        "the value looks like a credential ({pattern}); a secret cannot be a config value"
+                    ),
+                    "store it with `warden secrets set` and declare a connector whose `auth` names it; the host adds it to the app's requests and the app never reads it",
+                ));
+            }
+        }
+        let variables = values.iter().collect();
+        Ok(ConfigGrant { values, variables })
+    }
+
+    fn state(grant: &Arc<ConfigGrant>, _invocation: &InvocationContext) -> ConfigState {
+        ConfigState {
+            grant: grant.clone(),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `wasi:config/store` end to end: a real guest reads the app's `[config]`
+//! and the platform's `[config.apps.NAME]` through the standard interface;
+//! secrets and credential-looking values are refused at load, naming the
+//! field.
+
+use crate::support;
+use support::{TestHost, block_on, fixture, text};
+use warden_runtime::invoke::InvocationRequest;
+
+fn read(host: &TestHost, manifest: &std::path::Path, args: &[&str]) -> String {
+    let app = host.load(manifest);
+    let report = block_on(host.runtime.invoke(
+        &app,
+        InvocationRequest::cli(Vec::new()).with_args(args.iter().map(|a| a.to_string()).collect()),
+    ));
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    text(&report.stdout)
+}
+
+#[test]
+fn a_guest_reads_its_values_and_the_platforms_win() {
+    let host = TestHost::with_config(
+        "[config.apps.config-reader]\nenvironment = \"production\"\nregion = \"eu-west-1\"\n",
+    );
+    let manifest = host.manifest(
+        "config-reader",
+        &fixture("config_reader"),
+        "[config]\ngreeting = \"hello\"\npage_size = 20\nenvironment = \"staging\"\n",
+    );
+    assert_eq!(read(&host, &manifest, &["get", "greeting"]), "hello\n");
+    assert_eq!(read(&host, &manifest, &["get", "page_size"]), "20\n");
+    assert_eq!(
+        read(&host, &manifest, &["get", "environment"]),
+        "production\n",
+        "the platform's value takes precedence"
+    );
+    assert_eq!(read(&host, &manifest, &["get", "no_such_key"]), "none\n");
+    assert_eq!(
+        read(&host, &manifest, &["all"]),
+        "environment=production\ngreeting=hello\npage_size=20\nregion=eu-west-1\n"
+    );
+}
+
+#[test]
+fn an_app_without_config_reads_nothing() {
+    let host = TestHost::with_config("[config.apps.someone-else]\ntoken_url = \"https://x\"\n");
+    let manifest = host.manifest("config-reader", &fixture("config_reader"), "");
+    assert_eq!(read(&host, &manifest, &["all"]), "");
+    assert_eq!(read(&host, &manifest, &["get", "token_url"]), "none\n");
+}
+
+#[test]
+fn a_secret_is_never_a_config_value() {
+    let host = TestHost::new();
+    let cases = [
+        (
+            "[config]\napi_key = { secret = \"crm-token\" }\n",
+            "config.api_key",
+        ),
+        (
+            "[config]\ntoken = \"${secret:crm-token}\"\n",
+            "config.token",
+        ),
+        (
+            "[config]\nstripe = \"sk_live_4eC39HqLyjWDarjtT1zdp7dc\"\n",
+            "field `config.stripe`: the value looks like a credential (api-key)",
+        ),
+    ];
+    for (extra, field) in cases {
+        let manifest = host.manifest("config-reader", &fixture("config_reader"), extra);
+        let err = host.load_error(&manifest);
+        assert!(err.contains(field), "{extra}: {err}");
+        assert!(err.contains("connector"), "the fix names connectors: {err}");
+    }
+}
+
+#[test]
+fn the_platform_cannot_hand_out_a_credential_either() {
+    let host = TestHost::with_config(
+        "[config.apps.config-reader]\nkey = \"sk_live_4eC39HqLyjWDarjtT1zdp7dc\"\n",
+    );
+    let manifest = host.manifest("config-reader", &fixture("config_reader"), "");
+    let err = host.load_error(&manifest);
+    assert!(
+        err.contains("config.key (set by warden.toml `config.apps.config-reader.key`)"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("warden.toml");
+    std::fs::write(&path, "[config.apps.hello]\nkey = { secret = \"crm\" }\n").expect("write");
+    let err = warden_runtime::config::PlatformConfig::load(&path)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("`config.apps.hello.key` names a secret"),
+        "{err}"
+    );
+    assert!(err.contains("warden.toml"), "{err}");
+}
