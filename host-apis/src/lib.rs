@@ -33,6 +33,7 @@ pub mod bindings {
         world: "app",
         imports: {
             "warden:host/connectors.call": async | trappable,
+            "warden:host/storage": async | trappable,
             default: trappable,
         },
         exports: { default: async },

@@ -53,7 +53,7 @@ pub fn quota_use(app: &LoadedApp) -> Vec<QuotaUse> {
         },
     ];
     if !app.grants.storage.buckets.is_empty()
-        && let Ok(stored) = app.grants.storage.store.usage(app.name())
+        && let Ok(stored) = futures_executor::block_on(app.grants.storage.store.usage(app.name()))
     {
         out.push(QuotaUse {
             quota: "storage_bytes",

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
+use support::Now as _;
 
 use support::admin_api::{Admin, admin_with, deploy_body};
 use support::fixture;
@@ -68,6 +69,7 @@ fn an_admin_deletes_an_app_its_data_and_quota_and_frees_its_name() {
             b"sealed or not, hers",
             u64::MAX,
         )
+        .now()
         .unwrap();
     assert_eq!(request(a.running.addr, "GET", "/payroll", "").status, 200);
 
@@ -87,6 +89,7 @@ fn an_admin_deletes_an_app_its_data_and_quota_and_frees_its_name() {
         runtime
             .storage()
             .get("payroll", "salaries", "ada", 0)
+            .now()
             .unwrap(),
         None,
         "its data went with it"

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
+use support::Now as _;
 
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
@@ -86,6 +87,7 @@ fn a_value_past_its_ttl_is_not_returned() {
         host.runtime
             .storage()
             .purge_expired(u64::MAX / 2, 1000)
+            .now()
             .expect("purge"),
         1
     );
@@ -137,14 +139,16 @@ fn purge_deletes_what_expired_and_leaves_the_rest() {
     let store = host.runtime.storage();
     store
         .set("kv", "cache", "gone", b"v", 1)
+        .now()
         .expect("set expired");
     assert_eq!(
         store
             .purge_expired(warden_host_apis::storage::now_ms(), 1000)
+            .now()
             .expect("purge"),
         1
     );
-    assert_eq!(store.usage("kv").expect("usage").keys, 1);
+    assert_eq!(store.usage("kv").now().expect("usage").keys, 1);
 }
 
 /// Child side of the SIGKILL test: writes keys forever, printing each one
@@ -172,6 +176,7 @@ fn writer(db: &str) {
     for i in 0.. {
         state
             .set("log".into(), format!("key-{i}"), vec![b'v'; 256], None)
+            .now()
             .expect("trap")
             .expect("set");
         writeln!(out, "acked {i}").expect("stdout");
@@ -226,12 +231,13 @@ fn acknowledged_writes_survive_a_sigkill() {
         .filter(|i| {
             store
                 .get("writer", "log", &format!("key-{i}"), now)
+                .now()
                 .expect("get")
                 .is_none()
         })
         .collect();
     assert!(missing.is_empty(), "acknowledged keys lost: {missing:?}");
-    assert!(store.usage("writer").expect("usage").keys >= 300);
+    assert!(store.usage("writer").now().expect("usage").keys >= 300);
 }
 
 #[test]
@@ -268,9 +274,13 @@ fn the_cli_purges_now_and_deletes_an_apps_data_with_an_audit_entry() {
     let data = tempfile::tempdir().expect("temp dir");
     {
         let store = SqliteKv::open(&data.path().join("storage.db")).expect("open");
-        store.set("app", "b", "expired", b"v", 1).expect("set");
+        store
+            .set("app", "b", "expired", b"v", 1)
+            .now()
+            .expect("set");
         store
             .set("app", "b", "live", b"v", u64::MAX / 4)
+            .now()
             .expect("set");
     }
     let warden = |args: &[&str]| {
@@ -351,17 +361,19 @@ fn the_background_purger_removes_expired_values_within_its_interval() {
     runtime
         .storage()
         .set("app", "b", "expired", b"v", 1)
+        .now()
         .expect("set");
     runtime
         .storage()
         .set("app", "b", "live", b"v", u64::MAX / 4)
+        .now()
         .expect("set");
     block_on(async {
         let purger = warden_runtime::purge::spawn_purger(&runtime);
         tokio::time::sleep(std::time::Duration::from_millis(450)).await;
         purger.abort();
     });
-    assert_eq!(runtime.storage().usage("app").expect("usage").keys, 1);
+    assert_eq!(runtime.storage().usage("app").now().expect("usage").keys, 1);
 }
 
 #[test]

@@ -1,9 +1,15 @@
 use super::policy::{effective_ttl, may_write};
-use super::store::Replaced;
+use super::store::{Replaced, StorageError};
 use super::{BucketGrant, StorageOutcome, StorageState, now_ms};
 use crate::bindings::warden::host::storage::{Error, Host, KeyPage};
 use crate::denial::Denial;
 use crate::dlp::{Verdict, describe};
+
+/// A backend failure as the guest sees it: an internal error (the
+/// backend's own message, which names no key or value).
+fn internal(e: StorageError) -> Error {
+    Error::Internal(e.to_string())
+}
 
 fn aad(app: &str, bucket: &str, key: &str) -> Vec<u8> {
     format!("{app}\0{bucket}\0{key}").into_bytes()
@@ -30,7 +36,7 @@ impl StorageState {
         Ok(())
     }
 
-    fn read_inner(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    async fn read_inner(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
         let grant = self.bucket(bucket)?;
         self.check_key(key)?;
         self.reads += 1;
@@ -38,7 +44,8 @@ impl StorageState {
         let stored = ctx
             .store
             .get(&ctx.app, bucket, key, now_ms())
-            .map_err(Error::Internal)?;
+            .await
+            .map_err(internal)?;
         let Some(stored) = stored else {
             return Ok(None);
         };
@@ -56,64 +63,71 @@ impl StorageState {
 }
 
 impl Host for StorageState {
-    fn open(&mut self, bucket: String) -> wasmtime::Result<Result<String, Error>> {
-        Ok(self.traced(
-            "open",
-            &bucket,
-            |_| 0,
-            |s| s.bucket(&bucket).map(|g| g.class.as_str().to_string()),
-        ))
+    async fn open(&mut self, bucket: String) -> wasmtime::Result<Result<String, Error>> {
+        let clock = Clock::start();
+        let result = self.bucket(&bucket).map(|g| g.class.as_str().to_string());
+        self.record("open", &bucket, clock, 0, &result);
+        Ok(result)
     }
 
-    fn get(
+    async fn get(
         &mut self,
         bucket: String,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        Ok(self.read(&bucket, &key))
+        Ok(self.read(&bucket, &key).await)
     }
 
-    fn exists(&mut self, bucket: String, key: String) -> wasmtime::Result<Result<bool, Error>> {
-        Ok(self.read(&bucket, &key).map(|v| v.is_some()))
+    async fn exists(
+        &mut self,
+        bucket: String,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
+        Ok(self.read(&bucket, &key).await.map(|v| v.is_some()))
     }
 
-    fn set(
+    async fn set(
         &mut self,
         bucket: String,
         key: String,
         value: Vec<u8>,
         ttl_seconds: Option<u64>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.write(&bucket, &key, value, ttl_seconds))
+        Ok(self.write(&bucket, &key, value, ttl_seconds).await)
     }
 
-    fn delete(&mut self, bucket: String, key: String) -> wasmtime::Result<Result<bool, Error>> {
-        Ok(self.remove(&bucket, &key))
+    async fn delete(
+        &mut self,
+        bucket: String,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
+        Ok(self.remove(&bucket, &key).await)
     }
 
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         bucket: String,
         prefix: String,
         cursor: Option<String>,
         limit: u32,
     ) -> wasmtime::Result<Result<KeyPage, Error>> {
-        Ok(self.page(&bucket, &prefix, cursor, limit))
+        Ok(self.page(&bucket, &prefix, cursor, limit).await)
     }
 }
 
 impl StorageState {
-    fn remove_inner(&mut self, bucket: &str, key: &str) -> Result<bool, Error> {
+    async fn remove_inner(&mut self, bucket: &str, key: &str) -> Result<bool, Error> {
         self.bucket(bucket)?;
         self.check_key(key)?;
         self.writes += 1;
         self.ctx
             .store
             .delete(&self.ctx.app, bucket, key)
-            .map_err(Error::Internal)
+            .await
+            .map_err(internal)
     }
 
-    fn page_inner(
+    async fn page_inner(
         &mut self,
         bucket: &str,
         prefix: &str,
@@ -134,7 +148,8 @@ impl StorageState {
                 limit + 1,
                 now_ms(),
             )
-            .map_err(Error::Internal)?;
+            .await
+            .map_err(internal)?;
         self.label.raise(grant.class);
         let more = keys.len() > limit as usize;
         let keys: Vec<String> = keys.into_iter().take(limit as usize).collect();
@@ -142,7 +157,7 @@ impl StorageState {
         Ok(KeyPage { keys, cursor })
     }
 
-    fn write_inner(
+    async fn write_inner(
         &mut self,
         bucket: &str,
         key: &str,
@@ -167,25 +182,18 @@ impl StorageState {
                 ctx.rules.max_value_bytes
             )));
         }
-        let usage = ctx.store.usage(&ctx.app).map_err(Error::Internal)?;
+        let usage = ctx.store.usage(&ctx.app).await.map_err(internal)?;
         let charge = (key.len() + value.len()) as u64;
         // Size of the entry this write replaces, read at most once and only
         // when a cap is close.
         let mut replaced: Option<Option<u64>> = None;
-        let mut replaced_size = || -> Result<Option<u64>, Error> {
-            if replaced.is_none() {
-                let stored = ctx
-                    .store
-                    .get(&ctx.app, bucket, key, 0)
-                    .map_err(Error::Internal)?;
-                replaced = Some(stored.map(|v| (key.len() + v.len()) as u64));
-            }
-            Ok(replaced.flatten())
-        };
         if let Some(limit) = ctx.quota_bytes
             && usage.bytes + charge > limit
         {
-            let credit = replaced_size()?.unwrap_or(0).min(usage.bytes);
+            let credit = replaced_size(&ctx, bucket, key, &mut replaced)
+                .await?
+                .unwrap_or(0)
+                .min(usage.bytes);
             if usage.bytes + charge - credit > limit {
                 return Err(Error::QuotaExceeded(format!(
                     "quota `storage_bytes` exhausted: used {} of {limit} bytes (set by {})",
@@ -194,7 +202,11 @@ impl StorageState {
                 )));
             }
         }
-        if usage.keys >= ctx.rules.max_keys && replaced_size()?.is_none() {
+        if usage.keys >= ctx.rules.max_keys
+            && replaced_size(&ctx, bucket, key, &mut replaced)
+                .await?
+                .is_none()
+        {
             return Err(Error::QuotaExceeded(format!(
                 "key limit reached: {} of {} keys (`storage.max_keys` in warden.toml)",
                 usage.keys, ctx.rules.max_keys
@@ -236,9 +248,31 @@ impl StorageState {
         let _: Replaced = ctx
             .store
             .set(&ctx.app, bucket, key, &stored, expires_at)
-            .map_err(Error::Internal)?;
+            .await
+            .map_err(internal)?;
         Ok(())
     }
+}
+
+/// The size (key and value bytes) of the entry a write to `key` would
+/// replace, read once into `cache`.
+async fn replaced_size(
+    ctx: &super::StorageGrant,
+    bucket: &str,
+    key: &str,
+    cache: &mut Option<Option<u64>>,
+) -> Result<Option<u64>, Error> {
+    if let Some(size) = *cache {
+        return Ok(size);
+    }
+    let stored = ctx
+        .store
+        .get(&ctx.app, bucket, key, 0)
+        .await
+        .map_err(internal)?;
+    let size = stored.map(|v| (key.len() + v.len()) as u64);
+    *cache = Some(size);
+    Ok(size)
 }
 
 /// How a storage error ended the call, for traces.
@@ -251,26 +285,39 @@ fn error_kind(e: &Error) -> StorageOutcome {
     }
 }
 
+/// When a storage call started, for its trace.
+struct Clock {
+    started: std::time::SystemTime,
+    clock: std::time::Instant,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            started: std::time::SystemTime::now(),
+            clock: std::time::Instant::now(),
+        }
+    }
+}
+
 /// The traced entry points: each call is timed and kept as a
 /// [`super::StorageOp`] for the invocation's trace and metrics.
 impl StorageState {
-    fn traced<T>(
+    fn record<T>(
         &mut self,
         op: &'static str,
         bucket: &str,
-        bytes: impl Fn(&T) -> u64,
-        call: impl FnOnce(&mut Self) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let started = std::time::SystemTime::now();
-        let clock = std::time::Instant::now();
-        let result = call(self);
+        clock: Clock,
+        bytes: u64,
+        result: &Result<T, Error>,
+    ) {
         if self.ops.len() < super::MAX_OPS {
             self.ops.push(super::StorageOp {
                 op,
                 bucket: bucket.to_string(),
-                started,
-                duration: clock.elapsed(),
-                bytes: result.as_ref().map(&bytes).unwrap_or(0),
+                started: clock.started,
+                duration: clock.clock.elapsed(),
+                bytes: if result.is_ok() { bytes } else { 0 },
                 outcome: result
                     .as_ref()
                     .err()
@@ -278,50 +325,50 @@ impl StorageState {
                     .unwrap_or(StorageOutcome::Ok),
             });
         }
+    }
+
+    pub(crate) async fn read(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let clock = Clock::start();
+        let result = self.read_inner(bucket, key).await;
+        let bytes = match &result {
+            Ok(Some(v)) => v.len() as u64,
+            _ => 0,
+        };
+        self.record("get", bucket, clock, bytes, &result);
         result
     }
 
-    pub(crate) fn read(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        self.traced(
-            "get",
-            bucket,
-            |v: &Option<Vec<u8>>| v.as_ref().map_or(0, |v| v.len() as u64),
-            |s| s.read_inner(bucket, key),
-        )
+    pub(crate) async fn remove(&mut self, bucket: &str, key: &str) -> Result<bool, Error> {
+        let clock = Clock::start();
+        let result = self.remove_inner(bucket, key).await;
+        self.record("delete", bucket, clock, 0, &result);
+        result
     }
 
-    pub(crate) fn remove(&mut self, bucket: &str, key: &str) -> Result<bool, Error> {
-        self.traced("delete", bucket, |_| 0, |s| s.remove_inner(bucket, key))
-    }
-
-    pub(crate) fn page(
+    pub(crate) async fn page(
         &mut self,
         bucket: &str,
         prefix: &str,
         cursor: Option<String>,
         limit: u32,
     ) -> Result<KeyPage, Error> {
-        self.traced(
-            "list",
-            bucket,
-            |_| 0,
-            |s| s.page_inner(bucket, prefix, cursor, limit),
-        )
+        let clock = Clock::start();
+        let result = self.page_inner(bucket, prefix, cursor, limit).await;
+        self.record("list", bucket, clock, 0, &result);
+        result
     }
 
-    pub(crate) fn write(
+    pub(crate) async fn write(
         &mut self,
         bucket: &str,
         key: &str,
         value: Vec<u8>,
         ttl_seconds: Option<u64>,
     ) -> Result<(), Error> {
+        let clock = Clock::start();
         let size = value.len() as u64;
-        self.traced(
-            "set",
-            bucket,
-            move |_| size,
-            |s| s.write_inner(bucket, key, value, ttl_seconds),
-        )
+        let result = self.write_inner(bucket, key, value, ttl_seconds).await;
+        self.record("set", bucket, clock, size, &result);
+        result
     }
 }

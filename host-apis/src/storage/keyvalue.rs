@@ -13,7 +13,7 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "wit-keyvalue",
         world: "warden-keyvalue",
-        imports: { default: trappable },
+        imports: { default: async | trappable },
         with: { "wasi:keyvalue/store.bucket": super::KvBucket },
     });
 }
@@ -54,7 +54,10 @@ impl StorageState {
 }
 
 impl Host for StorageState {
-    fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<KvBucket>, Error>> {
+    async fn open(
+        &mut self,
+        identifier: String,
+    ) -> wasmtime::Result<Result<Resource<KvBucket>, Error>> {
         if !self.ctx.buckets.contains_key(&identifier) {
             return Ok(Err(Error::NoSuchStore));
         }
@@ -66,44 +69,48 @@ impl Host for StorageState {
 }
 
 impl HostBucket for StorageState {
-    fn get(
+    async fn get(
         &mut self,
         bucket: Resource<KvBucket>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let name = self.bucket_name(&bucket)?;
-        Ok(self.read(&name, &key).map_err(convert))
+        Ok(self.read(&name, &key).await.map_err(convert))
     }
 
-    fn set(
+    async fn set(
         &mut self,
         bucket: Resource<KvBucket>,
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
         let name = self.bucket_name(&bucket)?;
-        Ok(self.write(&name, &key, value, None).map_err(convert))
+        Ok(self.write(&name, &key, value, None).await.map_err(convert))
     }
 
-    fn delete(
+    async fn delete(
         &mut self,
         bucket: Resource<KvBucket>,
         key: String,
     ) -> wasmtime::Result<Result<(), Error>> {
         let name = self.bucket_name(&bucket)?;
-        Ok(self.remove(&name, &key).map(|_| ()).map_err(convert))
+        Ok(self.remove(&name, &key).await.map(|_| ()).map_err(convert))
     }
 
-    fn exists(
+    async fn exists(
         &mut self,
         bucket: Resource<KvBucket>,
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
         let name = self.bucket_name(&bucket)?;
-        Ok(self.read(&name, &key).map(|v| v.is_some()).map_err(convert))
+        Ok(self
+            .read(&name, &key)
+            .await
+            .map(|v| v.is_some())
+            .map_err(convert))
     }
 
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         bucket: Resource<KvBucket>,
         cursor: Option<u64>,
@@ -121,7 +128,7 @@ impl HostBucket for StorageState {
                 None => return Ok(Err(Error::Other(format!("unknown cursor {i}")))),
             },
         };
-        let page = match self.page(&name, "", after, PAGE) {
+        let page = match self.page(&name, "", after, PAGE).await {
             Ok(page) => page,
             Err(e) => return Ok(Err(convert(e))),
         };
@@ -139,7 +146,7 @@ impl HostBucket for StorageState {
         }))
     }
 
-    fn drop(&mut self, bucket: Resource<KvBucket>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, bucket: Resource<KvBucket>) -> wasmtime::Result<()> {
         self.table.delete(bucket)?;
         Ok(())
     }

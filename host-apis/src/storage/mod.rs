@@ -172,18 +172,22 @@ pub fn data_key_context(app: &str) -> String {
 }
 
 /// The app's data key: unwrapped from the store, or created and stored.
+/// Runs at load, not on a guest's thread, so it waits for the backend.
 fn data_key(app: &str, store: &dyn KvStore, master: &MasterKey) -> Result<[u8; 32], Problem> {
     let context = data_key_context(app);
     let fail =
         |m: String| Problem::new("storage", m, "check the master key and the data directory");
-    if store.data_key(app).map_err(fail)?.is_none() {
+    let backend = |e: store::StorageError| fail(e.to_string());
+    if futures_executor::block_on(store.data_key(app))
+        .map_err(backend)?
+        .is_none()
+    {
         let key = crate::aead::random_key().map_err(fail)?;
         let wrapped = master.wrap(&key, context.as_bytes()).map_err(fail)?;
-        store.put_data_key(app, &wrapped).map_err(fail)?;
+        futures_executor::block_on(store.put_data_key(app, &wrapped)).map_err(backend)?;
     }
-    let wrapped = store
-        .data_key(app)
-        .map_err(fail)?
+    let wrapped = futures_executor::block_on(store.data_key(app))
+        .map_err(backend)?
         .ok_or_else(|| fail("the data key vanished".into()))?;
     let key = master
         .unwrap_key(&wrapped, context.as_bytes())

@@ -1,16 +1,34 @@
 //! The durable key-value store behind classified storage.
 //!
-//! [`KvStore`] is the seam where a shared database server can replace the
-//! embedded default later; [`SqliteKv`] is the default: one SQLite file in
-//! WAL mode. A write returns only after its transaction committed, so an
+//! [`KvStore`] is the seam where a shared database server replaces the
+//! embedded default: an async trait with typed errors ([`StorageError`]), so
+//! a networked backend plugs in without touching the capability's code.
+//! [`SqliteKv`] is the default: one SQLite file in WAL mode, whose blocking
+//! calls run on tokio's blocking pool, never on the thread that runs a
+//! guest. A write returns only after its transaction committed, so an
 //! acknowledged write survives a crash of the process. Per-app byte and key
 //! totals are kept in their own table, updated in the same transaction, so
 //! quota checks never scan. Expiry has its own index, so a purge costs in
 //! proportion to what expired, not to what is stored.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+/// Why the storage backend could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The embedded SQLite store failed (disk full, corrupt file, busy).
+    #[error("storage: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A networked backend failed (connection lost, server error).
+    #[error("storage backend: {0}")]
+    Backend(String),
+    /// The blocking task that ran the call did not finish (it panicked or
+    /// the runtime is shutting down).
+    #[error("storage: the call did not complete: {0}")]
+    Interrupted(String),
+}
 
 /// Per-app totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,21 +44,33 @@ pub enum Replaced {
     Value { bytes: u64 },
 }
 
+/// The storage backend. Every call is async: the embedded store runs it on
+/// the blocking pool; a networked one awaits its server.
+#[async_trait::async_trait]
 pub trait KvStore: Send + Sync {
-    /// The stored bytes of a live (unexpired at `now`) value.
-    fn get(&self, app: &str, bucket: &str, key: &str, now: u64) -> Result<Option<Vec<u8>>, String>;
-    /// Writes a value; `charge` is the size counted against quotas.
-    fn set(
+    /// The stored bytes of a live (unexpired at `now`, ms since the epoch)
+    /// value.
+    async fn get(
+        &self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+        now: u64,
+    ) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Writes a value that expires at `expires_at` (ms since the epoch).
+    async fn set(
         &self,
         app: &str,
         bucket: &str,
         key: &str,
         value: &[u8],
         expires_at: u64,
-    ) -> Result<Replaced, String>;
-    fn delete(&self, app: &str, bucket: &str, key: &str) -> Result<bool, String>;
-    /// Live keys starting with `prefix`, after `after`, in order.
-    fn list(
+    ) -> Result<Replaced, StorageError>;
+    /// Whether a value was there to delete.
+    async fn delete(&self, app: &str, bucket: &str, key: &str) -> Result<bool, StorageError>;
+    /// Live keys starting with `prefix`, after `after`, in order, at most
+    /// `limit`.
+    async fn list(
         &self,
         app: &str,
         bucket: &str,
@@ -48,29 +78,142 @@ pub trait KvStore: Send + Sync {
         after: Option<&str>,
         limit: u32,
         now: u64,
-    ) -> Result<Vec<String>, String>;
-    fn usage(&self, app: &str) -> Result<AppUsage, String>;
+    ) -> Result<Vec<String>, StorageError>;
+    /// The app's totals (bytes of keys and values, number of keys).
+    async fn usage(&self, app: &str) -> Result<AppUsage, StorageError>;
     /// Deletes up to `limit` values expired at `now`; returns how many.
-    fn purge_expired(&self, now: u64, limit: u32) -> Result<u64, String>;
-    /// Deletes every value of an app and its wrapped data key.
-    fn delete_app(&self, app: &str) -> Result<u64, String>;
-    fn data_key(&self, app: &str) -> Result<Option<Vec<u8>>, String>;
-    fn put_data_key(&self, app: &str, wrapped: &[u8]) -> Result<(), String>;
+    async fn purge_expired(&self, now: u64, limit: u32) -> Result<u64, StorageError>;
+    /// Deletes every value of an app and its wrapped data key; returns how
+    /// many values.
+    async fn delete_app(&self, app: &str) -> Result<u64, StorageError>;
+    /// The app's wrapped data key, if it has one.
+    async fn data_key(&self, app: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Stores the app's wrapped data key unless it has one already.
+    async fn put_data_key(&self, app: &str, wrapped: &[u8]) -> Result<(), StorageError>;
+}
+
+/// The embedded store. Cloning shares the database.
+#[derive(Clone)]
+pub struct SqliteKv {
+    db: Arc<SqliteDb>,
+}
+
+impl SqliteKv {
+    /// Opens (creating if needed) the store at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be opened or its schema created.
+    pub fn open(path: &Path) -> Result<SqliteKv, StorageError> {
+        Ok(SqliteKv {
+            db: Arc::new(SqliteDb::open(path)?),
+        })
+    }
+
+    /// Runs `call` on the blocking pool (inline when there is no tokio
+    /// runtime: then the caller is not a guest's thread).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&SqliteDb) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let db = self.db.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle
+                .spawn_blocking(move || call(&db))
+                .await
+                .map_err(|e| StorageError::Interrupted(e.to_string()))?,
+            Err(_) => call(&db),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl KvStore for SqliteKv {
+    async fn get(
+        &self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+        now: u64,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
+        self.blocking(move |db| db.get(&app, &bucket, &key, now))
+            .await
+    }
+
+    async fn set(
+        &self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: u64,
+    ) -> Result<Replaced, StorageError> {
+        let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
+        let value = value.to_vec();
+        self.blocking(move |db| db.set(&app, &bucket, &key, &value, expires_at))
+            .await
+    }
+
+    async fn delete(&self, app: &str, bucket: &str, key: &str) -> Result<bool, StorageError> {
+        let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
+        self.blocking(move |db| db.delete(&app, &bucket, &key))
+            .await
+    }
+
+    async fn list(
+        &self,
+        app: &str,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+        now: u64,
+    ) -> Result<Vec<String>, StorageError> {
+        let (app, bucket, prefix) = (app.to_owned(), bucket.to_owned(), prefix.to_owned());
+        let after = after.map(str::to_owned);
+        self.blocking(move |db| db.list(&app, &bucket, &prefix, after.as_deref(), limit, now))
+            .await
+    }
+
+    async fn usage(&self, app: &str) -> Result<AppUsage, StorageError> {
+        let app = app.to_owned();
+        self.blocking(move |db| db.usage(&app)).await
+    }
+
+    async fn purge_expired(&self, now: u64, limit: u32) -> Result<u64, StorageError> {
+        self.blocking(move |db| db.purge_expired(now, limit)).await
+    }
+
+    async fn delete_app(&self, app: &str) -> Result<u64, StorageError> {
+        let app = app.to_owned();
+        self.blocking(move |db| db.delete_app(&app)).await
+    }
+
+    async fn data_key(&self, app: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let app = app.to_owned();
+        self.blocking(move |db| db.data_key(&app)).await
+    }
+
+    async fn put_data_key(&self, app: &str, wrapped: &[u8]) -> Result<(), StorageError> {
+        let (app, wrapped) = (app.to_owned(), wrapped.to_vec());
+        self.blocking(move |db| db.put_data_key(&app, &wrapped))
+            .await
+    }
 }
 
 /// Two connections: writes serialize on one, reads use the other, so in
 /// WAL mode a long purge or a burst of writes never blocks a read.
-pub struct SqliteKv {
+struct SqliteDb {
     conn: Mutex<Connection>,
     reader: Mutex<Connection>,
 }
 
-fn err(e: rusqlite::Error) -> String {
-    format!("storage: {e}")
+fn err(e: rusqlite::Error) -> StorageError {
+    StorageError::Sqlite(e)
 }
 
-impl SqliteKv {
-    pub fn open(path: &Path) -> Result<SqliteKv, String> {
+impl SqliteDb {
+    fn open(path: &Path) -> Result<SqliteDb, StorageError> {
         let conn = crate::sqlite::open_wal(
             path,
             "NORMAL",
@@ -87,7 +230,7 @@ impl SqliteKv {
         reader
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
-        Ok(SqliteKv {
+        Ok(SqliteDb {
             conn: Mutex::new(conn),
             reader: Mutex::new(reader),
         })
@@ -106,8 +249,14 @@ fn charge(key: &str, value_len: usize) -> i64 {
     (key.len() + value_len) as i64
 }
 
-impl KvStore for SqliteKv {
-    fn get(&self, app: &str, bucket: &str, key: &str, now: u64) -> Result<Option<Vec<u8>>, String> {
+impl SqliteDb {
+    fn get(
+        &self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+        now: u64,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
         let conn = self.reader();
         let mut stmt = conn
             .prepare_cached("SELECT value FROM kv WHERE app = ?1 AND bucket = ?2 AND key = ?3 AND expires_at > ?4")
@@ -124,9 +273,11 @@ impl KvStore for SqliteKv {
         key: &str,
         value: &[u8],
         expires_at: u64,
-    ) -> Result<Replaced, String> {
+    ) -> Result<Replaced, StorageError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(err)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let old: Option<i64> = tx
             .query_row(
                 "SELECT length(value) FROM kv WHERE app = ?1 AND bucket = ?2 AND key = ?3",
@@ -160,9 +311,11 @@ impl KvStore for SqliteKv {
         })
     }
 
-    fn delete(&self, app: &str, bucket: &str, key: &str) -> Result<bool, String> {
+    fn delete(&self, app: &str, bucket: &str, key: &str) -> Result<bool, StorageError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(err)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let old: Option<i64> = tx
             .query_row(
                 "DELETE FROM kv WHERE app = ?1 AND bucket = ?2 AND key = ?3 RETURNING length(value)",
@@ -190,7 +343,7 @@ impl KvStore for SqliteKv {
         after: Option<&str>,
         limit: u32,
         now: u64,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, StorageError> {
         let conn = self.reader();
         let mut stmt = conn
             .prepare_cached(
@@ -208,7 +361,7 @@ impl KvStore for SqliteKv {
         rows.collect::<Result<Vec<String>, _>>().map_err(err)
     }
 
-    fn usage(&self, app: &str) -> Result<AppUsage, String> {
+    fn usage(&self, app: &str) -> Result<AppUsage, StorageError> {
         let conn = self.conn();
         let row: Option<(i64, i64)> = conn
             .query_row(
@@ -226,9 +379,11 @@ impl KvStore for SqliteKv {
             .unwrap_or_default())
     }
 
-    fn purge_expired(&self, now: u64, limit: u32) -> Result<u64, String> {
+    fn purge_expired(&self, now: u64, limit: u32) -> Result<u64, StorageError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(err)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let purged: Vec<(String, i64)> = {
             let mut stmt = tx
                 .prepare_cached(
@@ -259,9 +414,11 @@ impl KvStore for SqliteKv {
         Ok(purged.len() as u64)
     }
 
-    fn delete_app(&self, app: &str) -> Result<u64, String> {
+    fn delete_app(&self, app: &str) -> Result<u64, StorageError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(err)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         let n = tx
             .execute("DELETE FROM kv WHERE app = ?1", params![app])
             .map_err(err)?;
@@ -273,7 +430,7 @@ impl KvStore for SqliteKv {
         Ok(n as u64)
     }
 
-    fn data_key(&self, app: &str) -> Result<Option<Vec<u8>>, String> {
+    fn data_key(&self, app: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let conn = self.conn();
         conn.query_row(
             "SELECT wrapped FROM data_keys WHERE app = ?1",
@@ -284,7 +441,7 @@ impl KvStore for SqliteKv {
         .map_err(err)
     }
 
-    fn put_data_key(&self, app: &str, wrapped: &[u8]) -> Result<(), String> {
+    fn put_data_key(&self, app: &str, wrapped: &[u8]) -> Result<(), StorageError> {
         let conn = self.conn();
         conn.execute(
             "INSERT OR IGNORE INTO data_keys (app, wrapped) VALUES (?1, ?2)",

@@ -45,8 +45,23 @@ fn state(f: &Fixture, app: &str, buckets: &[BucketRequest], quota: Option<u64>) 
     StorageState::new(Arc::new(ctx), Label::default())
 }
 
-fn ok<T>(r: wasmtime::Result<Result<T, Error>>) -> T {
-    r.expect("no trap").expect("storage call")
+/// Waits for a host call (the storage backend runs inline without a
+/// tokio runtime).
+fn wait<F: std::future::Future>(call: F) -> F::Output {
+    futures_executor::block_on(call)
+}
+
+/// `.now()` waits for a future in a test.
+trait Now: std::future::Future + Sized {
+    fn now(self) -> Self::Output {
+        wait(self)
+    }
+}
+
+impl<F: std::future::Future> Now for F {}
+
+fn ok<T>(r: impl std::future::Future<Output = wasmtime::Result<Result<T, Error>>>) -> T {
+    wait(r).expect("no trap").expect("storage call")
 }
 
 #[test]
@@ -66,6 +81,7 @@ fn values_round_trip_and_apps_see_only_their_own_buckets() {
     );
     let err = a
         .get("other".into(), "k".into())
+        .now()
         .expect("no trap")
         .expect_err("ungranted");
     assert!(
@@ -116,14 +132,14 @@ fn deleting_an_app_destroys_its_key_and_data() {
     let f = fixture();
     let mut s = state(&f, "hr", &[bucket("people", DataClass::Confidential)], None);
     ok(s.set("people".into(), "alice".into(), b"v".to_vec(), None));
-    let wrapped_before = f.store.data_key("hr").expect("key").expect("exists");
-    assert_eq!(f.store.delete_app("hr").expect("delete"), 1);
-    assert!(f.store.data_key("hr").expect("key").is_none());
+    let wrapped_before = f.store.data_key("hr").now().expect("key").expect("exists");
+    assert_eq!(f.store.delete_app("hr").now().expect("delete"), 1);
+    assert!(f.store.data_key("hr").now().expect("key").is_none());
     // A re-created app gets a new key: old ciphertexts could never open.
     let mut again = state(&f, "hr", &[bucket("people", DataClass::Confidential)], None);
     assert_eq!(ok(again.get("people".into(), "alice".into())), None);
     assert_ne!(
-        f.store.data_key("hr").expect("key").expect("exists"),
+        f.store.data_key("hr").now().expect("key").expect("exists"),
         wrapped_before
     );
 }
@@ -134,6 +150,7 @@ fn expired_values_are_never_returned_even_before_purge() {
     let mut s = state(&f, "app", &[bucket("cache", DataClass::Internal)], None);
     f.store
         .set("app", "cache", "old", b"stale", now_ms() - 1)
+        .now()
         .expect("set");
     assert_eq!(ok(s.get("cache".into(), "old".into())), None);
     assert!(!ok(s.exists("cache".into(), "old".into())));
@@ -142,8 +159,11 @@ fn expired_values_are_never_returned_even_before_purge() {
             .keys
             .is_empty()
     );
-    assert_eq!(f.store.purge_expired(now_ms(), 100).expect("purge"), 1);
-    assert_eq!(f.store.usage("app").expect("usage").keys, 0);
+    assert_eq!(
+        f.store.purge_expired(now_ms(), 100).now().expect("purge"),
+        1
+    );
+    assert_eq!(f.store.usage("app").now().expect("usage").keys, 0);
 }
 
 #[test]
@@ -153,16 +173,21 @@ fn a_purge_touches_only_expired_entries() {
     for i in 0..50 {
         f.store
             .set("app", "b", &format!("live-{i}"), b"x", later)
+            .now()
             .expect("set");
     }
     for i in 0..5 {
         f.store
             .set("app", "b", &format!("dead-{i}"), b"x", 1)
+            .now()
             .expect("set");
     }
-    assert_eq!(f.store.purge_expired(now_ms(), 2).expect("purge"), 2);
-    assert_eq!(f.store.purge_expired(now_ms(), 100).expect("purge"), 3);
-    assert_eq!(f.store.usage("app").expect("usage").keys, 50);
+    assert_eq!(f.store.purge_expired(now_ms(), 2).now().expect("purge"), 2);
+    assert_eq!(
+        f.store.purge_expired(now_ms(), 100).now().expect("purge"),
+        3
+    );
+    assert_eq!(f.store.usage("app").now().expect("usage").keys, 50);
 }
 
 #[test]
@@ -189,6 +214,7 @@ fn reading_raises_the_label_and_labelled_data_cannot_move_down() {
     assert_eq!(s.label.get(), DataClass::Confidential);
     let err = s
         .set("cache".into(), "k2".into(), b"v".to_vec(), None)
+        .now()
         .expect("no trap")
         .expect_err("downgrade");
     assert!(
@@ -209,6 +235,7 @@ fn quotas_and_size_caps_are_enforced() {
     ok(s.set("b".into(), "a".into(), vec![0; 60], None));
     let err = s
         .set("b".into(), "c".into(), vec![0; 60], None)
+        .now()
         .expect("no trap")
         .expect_err("over quota");
     assert!(matches!(err, Error::QuotaExceeded(m) if m.contains("storage_bytes")));
@@ -219,6 +246,7 @@ fn quotas_and_size_caps_are_enforced() {
     assert!(matches!(
         unlimited
             .set("b".into(), "k".into(), big, None)
+            .now()
             .expect("no trap"),
         Err(Error::TooLarge(_))
     ));
@@ -324,6 +352,7 @@ fn dlp_redacts_or_blocks_writes_by_bucket_class() {
             b"card 4111 1111 1111 1111".to_vec(),
             None,
         )
+        .now()
         .expect("no trap")
         .expect_err("blocked");
     assert!(
@@ -354,8 +383,44 @@ fn the_key_count_cap_refuses_new_keys_but_not_overwrites() {
     ok(s.set("b".into(), "two".into(), b"2".to_vec(), None));
     let err = s
         .set("b".into(), "three".into(), b"3".to_vec(), None)
+        .now()
         .expect("no trap")
         .expect_err("cap");
     assert!(matches!(err, Error::QuotaExceeded(m) if m.contains("max_keys")));
     ok(s.set("b".into(), "two".into(), b"22".to_vec(), None));
+}
+
+/// A storage call that waits for the database (here: another connection
+/// holds the write lock) must not hold the thread that runs the guest:
+/// on a one-thread runtime, another task runs meanwhile — and it is that
+/// task which releases the lock. Were the SQLite call on the runtime's
+/// thread, the other task could not run, and the write would fail with
+/// SQLITE_BUSY after the store's 5 s busy timeout.
+#[test]
+fn a_waiting_storage_call_leaves_the_guests_thread_free() {
+    let f = fixture();
+    let blocker = rusqlite::Connection::open(&f.db).expect("open");
+    blocker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = f.store.clone();
+    let (write, other) = rt.block_on(async move {
+        let write =
+            tokio::spawn(async move { store.set("app", "b", "k", b"v", u64::MAX / 4).await });
+        let other = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            blocker
+                .execute_batch("COMMIT")
+                .expect("release the write lock");
+            "ran while the write waited"
+        });
+        (write.await, other.await)
+    });
+    assert_eq!(other.expect("other task"), "ran while the write waited");
+    let write = write.expect("write task");
+    assert!(write.is_ok(), "{write:?}");
 }

@@ -613,6 +613,7 @@ pub async fn delete(
     let rows = runtime
         .storage()
         .delete_app(&name)
+        .await
         .map_err(|e| ApiError::internal("its stored data could not be deleted", e))?;
     let invocations = match &state.spans {
         Some(spans) => spans

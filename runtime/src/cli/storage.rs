@@ -69,7 +69,7 @@ pub fn run(cmd: StorageCommand) -> ExitCode {
                 Ok(r) => r,
                 Err(code) => return code,
             };
-            match runtime.storage().delete_app(&app) {
+            match futures_executor::block_on(runtime.storage().delete_app(&app)) {
                 Ok(n) => {
                     let event = AuditEvent {
                         kind: warden_runtime::audit::AuditKind::StorageAppDeleted,
