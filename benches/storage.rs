@@ -16,7 +16,7 @@ use warden_host_apis::bindings::warden::host::storage::Host;
 use warden_host_apis::classes::{DataClass, Label};
 use warden_host_apis::secrets::MasterKey;
 use warden_host_apis::storage::config::{BucketRequest, StorageRules};
-use warden_host_apis::storage::store::{KvStore, SqliteKv};
+use warden_host_apis::storage::store::{KvStore, SqliteKv, WriteCaps};
 use warden_host_apis::storage::{StorageGrant, StorageState, now_ms};
 use warden_runtime::Runtime;
 use warden_runtime::config::PlatformConfig;
@@ -144,6 +144,7 @@ fn main() -> anyhow::Result<()> {
             &format!("expired-{i:08}"),
             b"x",
             1,
+            WriteCaps::default(),
         ))?;
     }
     for i in 0..1_000 {
@@ -153,6 +154,7 @@ fn main() -> anyhow::Result<()> {
             &format!("live-{i}"),
             b"x",
             u64::MAX / 4,
+            WriteCaps::default(),
         ))?;
     }
     println!(

@@ -68,6 +68,7 @@ fn an_admin_deletes_an_app_its_data_and_quota_and_frees_its_name() {
             "ada",
             b"sealed or not, hers",
             u64::MAX,
+            warden_host_apis::storage::store::WriteCaps::default(),
         )
         .now()
         .unwrap();

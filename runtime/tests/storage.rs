@@ -12,7 +12,7 @@ use support::upstream::Upstream;
 use support::{TestHost, block_on, fixture, text};
 use warden_host_apis::classes::{DataClass, Label};
 use warden_host_apis::storage::config::{BucketRequest, StorageRules};
-use warden_host_apis::storage::store::{KvStore, SqliteKv};
+use warden_host_apis::storage::store::{KvStore, SqliteKv, WriteCaps};
 use warden_host_apis::storage::{StorageGrant, StorageState};
 use warden_runtime::invoke::InvocationRequest;
 
@@ -138,7 +138,7 @@ fn purge_deletes_what_expired_and_leaves_the_rest() {
     );
     let store = host.runtime.storage();
     store
-        .set("kv", "cache", "gone", b"v", 1)
+        .set("kv", "cache", "gone", b"v", 1, WriteCaps::default())
         .now()
         .expect("set expired");
     assert_eq!(
@@ -275,11 +275,11 @@ fn the_cli_purges_now_and_deletes_an_apps_data_with_an_audit_entry() {
     {
         let store = SqliteKv::open(&data.path().join("storage.db")).expect("open");
         store
-            .set("app", "b", "expired", b"v", 1)
+            .set("app", "b", "expired", b"v", 1, WriteCaps::default())
             .now()
             .expect("set");
         store
-            .set("app", "b", "live", b"v", u64::MAX / 4)
+            .set("app", "b", "live", b"v", u64::MAX / 4, WriteCaps::default())
             .now()
             .expect("set");
     }
@@ -360,12 +360,12 @@ fn the_background_purger_removes_expired_values_within_its_interval() {
     );
     runtime
         .storage()
-        .set("app", "b", "expired", b"v", 1)
+        .set("app", "b", "expired", b"v", 1, WriteCaps::default())
         .now()
         .expect("set");
     runtime
         .storage()
-        .set("app", "b", "live", b"v", u64::MAX / 4)
+        .set("app", "b", "live", b"v", u64::MAX / 4, WriteCaps::default())
         .now()
         .expect("set");
     block_on(async {

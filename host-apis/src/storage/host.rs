@@ -1,5 +1,5 @@
 use super::policy::{effective_ttl, may_write};
-use super::store::{Replaced, StorageError};
+use super::store::{StorageError, WriteCaps, Written};
 use super::{BucketGrant, StorageOutcome, StorageState, now_ms};
 use crate::bindings::warden::host::storage::{Error, Host, KeyPage};
 use crate::denial::Denial;
@@ -182,36 +182,6 @@ impl StorageState {
                 ctx.rules.max_value_bytes
             )));
         }
-        let usage = ctx.store.usage(&ctx.app).await.map_err(internal)?;
-        let charge = (key.len() + value.len()) as u64;
-        // Size of the entry this write replaces, read at most once and only
-        // when a cap is close.
-        let mut replaced: Option<Option<u64>> = None;
-        if let Some(limit) = ctx.quota_bytes
-            && usage.bytes + charge > limit
-        {
-            let credit = replaced_size(&ctx, bucket, key, &mut replaced)
-                .await?
-                .unwrap_or(0)
-                .min(usage.bytes);
-            if usage.bytes + charge - credit > limit {
-                return Err(Error::QuotaExceeded(format!(
-                    "quota `storage_bytes` exhausted: used {} of {limit} bytes (set by {})",
-                    usage.bytes,
-                    ctx.quota_set_by.where_set("storage_bytes")
-                )));
-            }
-        }
-        if usage.keys >= ctx.rules.max_keys
-            && replaced_size(&ctx, bucket, key, &mut replaced)
-                .await?
-                .is_none()
-        {
-            return Err(Error::QuotaExceeded(format!(
-                "key limit reached: {} of {} keys (`storage.max_keys` in warden.toml)",
-                usage.keys, ctx.rules.max_keys
-            )));
-        }
         let value = match &ctx.dlp {
             None => value,
             Some((scanner, actions)) => match scanner.apply(&value, actions.for_class(grant.class))
@@ -244,35 +214,31 @@ impl StorageState {
             (true, None) => return Err(Error::Internal("no data key".into())),
             (false, _) => value,
         };
-        self.writes += 1;
-        let _: Replaced = ctx
+        let caps = WriteCaps {
+            max_bytes: ctx.quota_bytes,
+            max_keys: Some(ctx.rules.max_keys),
+        };
+        match ctx
             .store
-            .set(&ctx.app, bucket, key, &stored, expires_at)
+            .set(&ctx.app, bucket, key, &stored, expires_at, caps)
             .await
-            .map_err(internal)?;
-        Ok(())
+            .map_err(internal)?
+        {
+            Written::Stored(_) => {
+                self.writes += 1;
+                Ok(())
+            }
+            Written::OverBytes { used } => Err(Error::QuotaExceeded(format!(
+                "quota `storage_bytes` exhausted: used {used} of {} bytes (set by {})",
+                ctx.quota_bytes.unwrap_or(0),
+                ctx.quota_set_by.where_set("storage_bytes")
+            ))),
+            Written::OverKeys { keys } => Err(Error::QuotaExceeded(format!(
+                "key limit reached: {keys} of {} keys (`storage.max_keys` in warden.toml)",
+                ctx.rules.max_keys
+            ))),
+        }
     }
-}
-
-/// The size (key and value bytes) of the entry a write to `key` would
-/// replace, read once into `cache`.
-async fn replaced_size(
-    ctx: &super::StorageGrant,
-    bucket: &str,
-    key: &str,
-    cache: &mut Option<Option<u64>>,
-) -> Result<Option<u64>, Error> {
-    if let Some(size) = *cache {
-        return Ok(size);
-    }
-    let stored = ctx
-        .store
-        .get(&ctx.app, bucket, key, 0)
-        .await
-        .map_err(internal)?;
-    let size = stored.map(|v| (key.len() + v.len()) as u64);
-    *cache = Some(size);
-    Ok(size)
 }
 
 /// How a storage error ended the call, for traces.

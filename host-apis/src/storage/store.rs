@@ -44,6 +44,30 @@ pub enum Replaced {
     Value { bytes: u64 },
 }
 
+/// The app's caps a write must stay within. The backend checks them in
+/// the write's own transaction, so two writes at once cannot both pass a
+/// check that only one of them fits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCaps {
+    /// Most key and value bytes the app may keep (`quota.storage_bytes`).
+    pub max_bytes: Option<u64>,
+    /// Most keys the app may keep (`storage.max_keys`).
+    pub max_keys: Option<u64>,
+}
+
+/// How a write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Stored (committed), replacing what it says.
+    Stored(Replaced),
+    /// Refused: the app's bytes would pass `max_bytes`; `used` is what it
+    /// keeps now.
+    OverBytes { used: u64 },
+    /// Refused: a new key would pass `max_keys`; `keys` is how many it
+    /// keeps now.
+    OverKeys { keys: u64 },
+}
+
 /// The storage backend. Every call is async: the embedded store runs it on
 /// the blocking pool; a networked one awaits its server.
 #[async_trait::async_trait]
@@ -57,7 +81,8 @@ pub trait KvStore: Send + Sync {
         key: &str,
         now: u64,
     ) -> Result<Option<Vec<u8>>, StorageError>;
-    /// Writes a value that expires at `expires_at` (ms since the epoch).
+    /// Writes a value that expires at `expires_at` (ms since the epoch),
+    /// unless it would pass `caps` (counting what it replaces).
     async fn set(
         &self,
         app: &str,
@@ -65,7 +90,8 @@ pub trait KvStore: Send + Sync {
         key: &str,
         value: &[u8],
         expires_at: u64,
-    ) -> Result<Replaced, StorageError>;
+        caps: WriteCaps,
+    ) -> Result<Written, StorageError>;
     /// Whether a value was there to delete.
     async fn delete(&self, app: &str, bucket: &str, key: &str) -> Result<bool, StorageError>;
     /// Live keys starting with `prefix`, after `after`, in order, at most
@@ -147,10 +173,11 @@ impl KvStore for SqliteKv {
         key: &str,
         value: &[u8],
         expires_at: u64,
-    ) -> Result<Replaced, StorageError> {
+        caps: WriteCaps,
+    ) -> Result<Written, StorageError> {
         let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
         let value = value.to_vec();
-        self.blocking(move |db| db.set(&app, &bucket, &key, &value, expires_at))
+        self.blocking(move |db| db.set(&app, &bucket, &key, &value, expires_at, caps))
             .await
     }
 
@@ -245,6 +272,25 @@ impl SqliteDb {
     }
 }
 
+/// The app's totals, read on `conn` (inside a write's transaction when
+/// the write checks its caps).
+fn usage_in(conn: &Connection, app: &str) -> Result<AppUsage, StorageError> {
+    let row: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT bytes, keys FROM kv_usage WHERE app = ?1",
+            params![app],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(err)?;
+    Ok(row
+        .map(|(b, k)| AppUsage {
+            bytes: b.max(0) as u64,
+            keys: k.max(0) as u64,
+        })
+        .unwrap_or_default())
+}
+
 fn charge(key: &str, value_len: usize) -> i64 {
     (key.len() + value_len) as i64
 }
@@ -273,7 +319,8 @@ impl SqliteDb {
         key: &str,
         value: &[u8],
         expires_at: u64,
-    ) -> Result<Replaced, StorageError> {
+        caps: WriteCaps,
+    ) -> Result<Written, StorageError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -286,6 +333,18 @@ impl SqliteDb {
             )
             .optional()
             .map_err(err)?;
+        if caps != WriteCaps::default() {
+            let usage = usage_in(&tx, app)?;
+            let replaced = old.map_or(0, |len| charge(key, len as usize) as u64);
+            let after = (usage.bytes + charge(key, value.len()) as u64)
+                .saturating_sub(replaced.min(usage.bytes));
+            if caps.max_bytes.is_some_and(|max| after > max) {
+                return Ok(Written::OverBytes { used: usage.bytes });
+            }
+            if old.is_none() && caps.max_keys.is_some_and(|max| usage.keys >= max) {
+                return Ok(Written::OverKeys { keys: usage.keys });
+            }
+        }
         tx.execute(
             "INSERT INTO kv (app, bucket, key, value, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (app, bucket, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
@@ -303,12 +362,12 @@ impl SqliteDb {
         )
         .map_err(err)?;
         tx.commit().map_err(err)?;
-        Ok(match old {
+        Ok(Written::Stored(match old {
             Some(len) => Replaced::Value {
                 bytes: charge(key, len as usize) as u64,
             },
             None => Replaced::Nothing,
-        })
+        }))
     }
 
     fn delete(&self, app: &str, bucket: &str, key: &str) -> Result<bool, StorageError> {
@@ -362,21 +421,7 @@ impl SqliteDb {
     }
 
     fn usage(&self, app: &str) -> Result<AppUsage, StorageError> {
-        let conn = self.conn();
-        let row: Option<(i64, i64)> = conn
-            .query_row(
-                "SELECT bytes, keys FROM kv_usage WHERE app = ?1",
-                params![app],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(err)?;
-        Ok(row
-            .map(|(b, k)| AppUsage {
-                bytes: b.max(0) as u64,
-                keys: k.max(0) as u64,
-            })
-            .unwrap_or_default())
+        usage_in(&self.conn(), app)
     }
 
     fn purge_expired(&self, now: u64, limit: u32) -> Result<u64, StorageError> {

@@ -1,5 +1,5 @@
 use super::config::BucketRequest;
-use super::store::{KvStore, SqliteKv};
+use super::store::{KvStore, SqliteKv, WriteCaps, Written};
 use super::*;
 use crate::bindings::warden::host::storage::{Error, Host};
 use crate::bindings::warden::host::types::DenialKind;
@@ -149,7 +149,14 @@ fn expired_values_are_never_returned_even_before_purge() {
     let f = fixture();
     let mut s = state(&f, "app", &[bucket("cache", DataClass::Internal)], None);
     f.store
-        .set("app", "cache", "old", b"stale", now_ms() - 1)
+        .set(
+            "app",
+            "cache",
+            "old",
+            b"stale",
+            now_ms() - 1,
+            WriteCaps::default(),
+        )
         .now()
         .expect("set");
     assert_eq!(ok(s.get("cache".into(), "old".into())), None);
@@ -172,13 +179,27 @@ fn a_purge_touches_only_expired_entries() {
     let later = now_ms() + 3_600_000;
     for i in 0..50 {
         f.store
-            .set("app", "b", &format!("live-{i}"), b"x", later)
+            .set(
+                "app",
+                "b",
+                &format!("live-{i}"),
+                b"x",
+                later,
+                WriteCaps::default(),
+            )
             .now()
             .expect("set");
     }
     for i in 0..5 {
         f.store
-            .set("app", "b", &format!("dead-{i}"), b"x", 1)
+            .set(
+                "app",
+                "b",
+                &format!("dead-{i}"),
+                b"x",
+                1,
+                WriteCaps::default(),
+            )
             .now()
             .expect("set");
     }
@@ -409,8 +430,11 @@ fn a_waiting_storage_call_leaves_the_guests_thread_free() {
         .expect("runtime");
     let store = f.store.clone();
     let (write, other) = rt.block_on(async move {
-        let write =
-            tokio::spawn(async move { store.set("app", "b", "k", b"v", u64::MAX / 4).await });
+        let write = tokio::spawn(async move {
+            store
+                .set("app", "b", "k", b"v", u64::MAX / 4, WriteCaps::default())
+                .await
+        });
         let other = tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             blocker
@@ -423,4 +447,38 @@ fn a_waiting_storage_call_leaves_the_guests_thread_free() {
     assert_eq!(other.expect("other task"), "ran while the write waited");
     let write = write.expect("write task");
     assert!(write.is_ok(), "{write:?}");
+}
+
+/// The caps are checked in the write's own transaction: of two writes at
+/// once that each fit alone but not together, exactly one is stored.
+#[test]
+fn two_writes_at_once_cannot_both_pass_the_quota() {
+    let f = fixture();
+    let caps = WriteCaps {
+        max_bytes: Some(150),
+        max_keys: None,
+    };
+    let writers: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|key| {
+            let store = f.store.clone();
+            std::thread::spawn(move || {
+                wait(store.set("app", "b", key, &[b'v'; 99], u64::MAX / 4, caps)).expect("set")
+            })
+        })
+        .collect();
+    let outcomes: Vec<Written> = writers
+        .into_iter()
+        .map(|w| w.join().expect("writer"))
+        .collect();
+    let stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, Written::Stored(_)))
+        .count();
+    assert_eq!(stored, 1, "{outcomes:?}");
+    assert!(
+        outcomes.contains(&Written::OverBytes { used: 100 }),
+        "{outcomes:?}"
+    );
+    assert_eq!(wait(f.store.usage("app")).expect("usage").bytes, 100);
 }
