@@ -44,6 +44,19 @@ pub fn open_wal(path: &Path, synchronous: &str, schema: &str) -> rusqlite::Resul
     }
 }
 
+/// Runs blocking database work off the calling task's thread: on tokio's
+/// blocking pool inside a runtime (so a guest's worker thread never waits
+/// on SQLite), inline on a plain thread. `Err` carries why the pool task
+/// did not finish (it panicked, or the runtime is shutting down).
+pub async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.spawn_blocking(work).await.map_err(|e| e.to_string()),
+        Err(_) => Ok(work()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -354,7 +354,7 @@ fn a_quota_override_applies_to_the_next_request_and_is_audited() {
     assert_eq!(sources.requests_per_minute, QuotaSource::Override);
     assert_eq!(sources.storage_bytes, QuotaSource::PlatformDefault);
     // A refusal made now says so (unless a new minute has begun).
-    if let Err(err) = app.meter.check_invocation() {
+    if let Err(err) = support::block_on(app.meter.check_invocation()) {
         assert!(
             err.to_string()
                 .contains("an admin override of `requests_per_minute`"),

@@ -297,10 +297,10 @@ impl EgressState {
         }
         let clock = Instant::now();
         let mut record = CallRecord::start(&request);
-        let dest = self.route(&request, &mut record, clock)?;
+        let dest = self.route(&request, &mut record, clock).await?;
         let mut request = request;
-        self.scan(&mut request, &dest, &mut record, clock)?;
-        let bytes_out = self.admit(&request, &dest, &mut record, clock)?;
+        self.scan(&mut request, &dest, &mut record, clock).await?;
+        let bytes_out = self.admit(&request, &dest, &mut record, clock).await?;
         let outgoing = self.authorize(&request, &dest, &mut record, clock).await?;
         let head = request.method == http::Method::HEAD;
         let result = client::send(
@@ -316,11 +316,12 @@ impl EgressState {
         record.duration = clock.elapsed();
         record.bytes_out = bytes_out;
         self.account(result, head, &dest.scope, bytes_out, record, clock)
+            .await
     }
 
     /// Route and clear: the grant or allowed host the request goes to, if
     /// any, and whether the invocation's data label may take it.
-    fn route(
+    async fn route(
         &self,
         request: &CallRequest,
         record: &mut CallRecord,
@@ -345,7 +346,9 @@ impl EgressState {
             Ok(route) => route,
             Err(Refusal { kind, reason }) => {
                 let target = format!("{method} {}", record.target);
-                return Err(self.refuse(record.clone(), "hosts", kind, target, reason, clock));
+                return Err(self
+                    .refuse(record.clone(), "hosts", kind, target, reason, clock)
+                    .await);
             }
         };
         Ok(match route {
@@ -388,7 +391,7 @@ impl EgressState {
 
     /// Scan: sensitive values in the body pass, are redacted or block the
     /// call, by the destination's clearance.
-    fn scan(
+    async fn scan(
         &self,
         request: &mut CallRequest,
         dest: &Destination,
@@ -413,14 +416,16 @@ impl EgressState {
                     "the request body holds sensitive values ({}) that {} (cleared for {clearance}) may not receive",
                     record.dlp, record.target
                 );
-                return Err(self.refuse(
-                    record.clone(),
-                    &dest.scope,
-                    Denial::DlpBlocked,
-                    target,
-                    reason,
-                    clock,
-                ));
+                return Err(self
+                    .refuse(
+                        record.clone(),
+                        &dest.scope,
+                        Denial::DlpBlocked,
+                        target,
+                        reason,
+                        clock,
+                    )
+                    .await);
             }
         }
         Ok(())
@@ -428,7 +433,7 @@ impl EgressState {
 
     /// Admit: the request is within `max_request_bytes` and the app's call
     /// and egress quotas; returns the bytes it sends.
-    fn admit(
+    async fn admit(
         &self,
         request: &CallRequest,
         dest: &Destination,
@@ -453,7 +458,7 @@ impl EgressState {
             + dest.path.len()
             + 32;
         let bytes_out = (head_out + request.body.len()) as u64;
-        if let Err(quota) = self.invocation.meter.check_call(bytes_out) {
+        if let Err(quota) = self.invocation.meter.check_call(bytes_out).await {
             // Running out of quota is not a denial of access: traced, not
             // recorded as a policy denial.
             record.outcome = CallOutcome::QuotaExceeded;
@@ -529,7 +534,7 @@ impl EgressState {
 
     /// Account: what came back, metered and recorded; the answer reframed
     /// for the guest, or the failure as the guest should see it.
-    fn account(
+    async fn account(
         &self,
         result: Result<Inbound, SendError>,
         head: bool,
@@ -543,15 +548,18 @@ impl EgressState {
                 reframe(&mut inbound, head);
                 record.status = Some(inbound.status);
                 record.bytes_in = inbound.bytes_in;
-                self.invocation.meter.record(
-                    scope,
-                    Counters {
-                        calls: 1,
-                        bytes_out,
-                        bytes_in: inbound.bytes_in,
-                        ..Counters::default()
-                    },
-                );
+                self.invocation
+                    .meter
+                    .record(
+                        scope,
+                        Counters {
+                            calls: 1,
+                            bytes_out,
+                            bytes_in: inbound.bytes_in,
+                            ..Counters::default()
+                        },
+                    )
+                    .await;
                 self.keep(record);
                 Ok(inbound)
             }
@@ -560,7 +568,9 @@ impl EgressState {
                 let reason = format!(
                     "{host} resolves to a {class} address, which egress blocks unless warden.toml allows its CIDR (egress.allow_cidrs)"
                 );
-                Err(self.refuse(record, scope, Denial::AddressBlocked, target, reason, clock))
+                Err(self
+                    .refuse(record, scope, Denial::AddressBlocked, target, reason, clock)
+                    .await)
             }
             Err(e) => {
                 record.outcome = if e.is_timeout() {
@@ -568,14 +578,17 @@ impl EgressState {
                 } else {
                     CallOutcome::UpstreamError
                 };
-                self.invocation.meter.record(
-                    scope,
-                    Counters {
-                        calls: 1,
-                        bytes_out,
-                        ..Counters::default()
-                    },
-                );
+                self.invocation
+                    .meter
+                    .record(
+                        scope,
+                        Counters {
+                            calls: 1,
+                            bytes_out,
+                            ..Counters::default()
+                        },
+                    )
+                    .await;
                 self.keep(record);
                 if e.is_timeout() {
                     Err(CallError::Timeout(e.to_string()))
@@ -586,7 +599,7 @@ impl EgressState {
         }
     }
 
-    fn refuse(
+    async fn refuse(
         &self,
         mut record: CallRecord,
         scope: &str,
@@ -596,13 +609,16 @@ impl EgressState {
         clock: Instant,
     ) -> CallError {
         self.invocation.denials.record(kind, target);
-        self.invocation.meter.record(
-            scope,
-            Counters {
-                denials: 1,
-                ..Counters::default()
-            },
-        );
+        self.invocation
+            .meter
+            .record(
+                scope,
+                Counters {
+                    denials: 1,
+                    ..Counters::default()
+                },
+            )
+            .await;
         record.outcome = CallOutcome::Denied(kind);
         record.duration = clock.elapsed();
         self.keep(record);

@@ -16,7 +16,7 @@ mod store;
 mod window;
 
 pub use quota::{QuotaExceeded, QuotaLimits, QuotaRequest, QuotaRules, QuotaSource, QuotaSources};
-pub use store::UsageStore;
+pub use store::{UsageBackend, UsageError, UsageStore};
 pub use window::Window;
 
 use std::collections::BTreeMap;
@@ -82,7 +82,7 @@ fn add_to(map: &mut ByScope, scope: &str, window: u64, delta: &Counters) {
 pub struct Meter {
     app: String,
     limits: QuotaLimits,
-    store: Arc<UsageStore>,
+    store: Arc<dyn UsageBackend>,
     state: Mutex<State>,
     last_flush: Mutex<std::time::Instant>,
 }
@@ -93,7 +93,7 @@ pub struct Meter {
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Meter {
-    pub fn new(app: &str, limits: QuotaLimits, store: Arc<UsageStore>) -> Meter {
+    pub fn new(app: &str, limits: QuotaLimits, store: Arc<dyn UsageBackend>) -> Meter {
         Meter {
             app: app.to_string(),
             limits,
@@ -107,57 +107,95 @@ impl Meter {
         &self.limits
     }
 
-    fn total<'a>(&self, state: &'a mut State, scope: &str, window: &Window) -> &'a mut Counters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the stored counters of `scope` in `window` the first time
+    /// this meter needs them (another process sharing the data directory
+    /// may have counted there); from then on they are kept in memory.
+    /// The read is async: it runs off the caller's thread.
+    async fn load(&self, scope: &str, window: &Window) {
         let id = window.id();
-        if slot(&mut state.totals, scope, id).is_none() {
-            let stored = self
-                .store
-                .get(&self.app, scope, &window.key())
-                .unwrap_or_default();
-            state
-                .totals
-                .entry(scope.to_string())
-                .or_default()
-                .insert(id, stored);
+        if slot(&mut self.lock().totals, scope, id).is_some() {
+            return;
         }
-        state
+        // A failed read counts from zero rather than refusing work: the
+        // meter is the quota, and a fresh window starts at zero anyway.
+        let stored = self
+            .store
+            .get(&self.app, scope, &window.key())
+            .await
+            .unwrap_or_default();
+        self.lock()
             .totals
             .entry(scope.to_string())
             .or_default()
             .entry(id)
-            .or_default()
+            .or_insert(stored);
     }
 
     /// Adds `delta` to `scope` and to the app total, in the day and minute
     /// windows.
-    pub fn record(&self, scope: &str, delta: Counters) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+    pub async fn record(&self, scope: &str, delta: Counters) {
         let scopes: &[&str] = if scope == ALL { &[ALL] } else { &[scope, ALL] };
-        for window in [Window::day_now(), Window::minute_now()] {
+        let windows = [Window::day_now(), Window::minute_now()];
+        for window in &windows {
             for &s in scopes {
-                self.total(&mut state, s, &window).add(&delta);
+                self.load(s, window).await;
+            }
+        }
+        let mut state = self.lock();
+        for window in &windows {
+            for &s in scopes {
+                state
+                    .totals
+                    .entry(s.to_string())
+                    .or_default()
+                    .entry(window.id())
+                    .or_default()
+                    .add(&delta);
                 add_to(&mut state.pending, s, window.id(), &delta);
             }
         }
     }
 
-    /// Today's (or this minute's) counters for a scope.
+    /// Today's (or this minute's) counters for a scope. For the admin API
+    /// and the CLI: a window not yet in memory is read, and waited for.
     pub fn usage(&self, scope: &str, window: &Window) -> Counters {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        *self.total(&mut state, scope, window)
+        futures_executor::block_on(self.load(scope, window));
+        self.lock()
+            .totals
+            .get(scope)
+            .and_then(|w| w.get(&window.id()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The counters already in memory (zero for a window not yet read),
+    /// without touching the backend.
+    fn known(&self, scope: &str, window: &Window) -> Counters {
+        self.lock()
+            .totals
+            .get(scope)
+            .and_then(|w| w.get(&window.id()))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// May one more outbound call of `bytes_out` bytes go out?
-    pub fn check_call(&self, bytes_out: u64) -> Result<(), QuotaExceeded> {
+    pub async fn check_call(&self, bytes_out: u64) -> Result<(), QuotaExceeded> {
         let day = Window::day_now();
-        let today = self.usage(ALL, &day);
+        self.load(ALL, &day).await;
+        let today = self.known(ALL, &day);
         quota::check_call(&self.limits, &today, bytes_out, &day)
     }
 
     /// May one more invocation start this minute?
-    pub fn check_invocation(&self) -> Result<(), QuotaExceeded> {
+    pub async fn check_invocation(&self) -> Result<(), QuotaExceeded> {
         let minute = Window::minute_now();
-        let now = self.usage(ALL, &minute);
+        self.load(ALL, &minute).await;
+        let now = self.known(ALL, &minute);
         quota::check_invocation(&self.limits, &now, &minute)
     }
 
@@ -174,11 +212,12 @@ impl Meter {
     }
 
     /// Writes pending deltas. Cheap when nothing happened.
-    pub fn flush(&self) -> Result<(), rusqlite::Error> {
-        let pending = {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            std::mem::take(&mut state.pending)
-        };
+    ///
+    /// # Errors
+    /// The backend refused the write; the deltas are kept for the next
+    /// flush, so nothing is lost.
+    pub async fn flush(&self) -> Result<(), UsageError> {
+        let pending = std::mem::take(&mut self.lock().pending);
         let rows: Vec<_> = pending
             .clone()
             .into_iter()
@@ -192,10 +231,10 @@ impl Meter {
         if rows.is_empty() {
             return Ok(());
         }
-        let written = self.store.add_all(&self.app, &rows);
+        let written = self.store.add_all(&self.app, &rows).await;
         if written.is_err() {
             // Not lost: the deltas wait for the next flush.
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut state = self.lock();
             for (scope, windows) in pending {
                 for (id, delta) in windows {
                     add_to(&mut state.pending, &scope, id, &delta);
@@ -207,8 +246,10 @@ impl Meter {
 }
 
 impl Drop for Meter {
+    /// The last deltas are written when the app is unloaded (waiting for
+    /// the backend: an unload is not on a guest's thread).
     fn drop(&mut self) {
-        if let Err(e) = self.flush() {
+        if let Err(e) = futures_executor::block_on(self.flush()) {
             eprintln!("warden: usage counters for `{}` not saved: {e}", self.app);
         }
     }

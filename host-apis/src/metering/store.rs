@@ -1,17 +1,90 @@
 //! Counters on disk: one SQLite table of (app, scope, window) rows to which
 //! deltas are added.
+//!
+//! [`UsageBackend`] is the seam a shared database plugs into: async, with
+//! typed errors ([`UsageError`]). [`UsageStore`] is the embedded default,
+//! whose SQLite calls run off the calling task's thread.
 
 use super::Counters;
 use rusqlite::{Connection, params};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+/// Why the usage backend could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// The embedded SQLite store failed.
+    #[error("usage store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A networked backend failed.
+    #[error("usage backend: {0}")]
+    Backend(String),
+    /// The blocking task that ran the call did not finish.
+    #[error("usage store: the call did not complete: {0}")]
+    Interrupted(String),
+}
+
+/// Where the meters keep their counters.
+#[async_trait::async_trait]
+pub trait UsageBackend: Send + Sync {
+    /// The counters of `app` in `scope` (a connector, `hosts`, or the app
+    /// total) for `window` (a day or minute key); zero when none.
+    async fn get(&self, app: &str, scope: &str, window: &str) -> Result<Counters, UsageError>;
+    /// Adds every delta, keyed by (scope, window), in one transaction.
+    async fn add_all(
+        &self,
+        app: &str,
+        rows: &[((String, String), Counters)],
+    ) -> Result<(), UsageError>;
+}
+
+/// The embedded usage store (`usage.db`). Cloning shares the database.
+#[derive(Clone)]
 pub struct UsageStore {
-    conn: Mutex<Connection>,
+    db: Arc<UsageDb>,
 }
 
 impl UsageStore {
-    pub fn open(path: &Path) -> Result<UsageStore, rusqlite::Error> {
+    /// Opens (creating if needed) the store at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be opened or its table created.
+    pub fn open(path: &Path) -> Result<UsageStore, UsageError> {
+        Ok(UsageStore {
+            db: Arc::new(UsageDb::open(path)?),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl UsageBackend for UsageStore {
+    async fn get(&self, app: &str, scope: &str, window: &str) -> Result<Counters, UsageError> {
+        let db = self.db.clone();
+        let (app, scope, window) = (app.to_owned(), scope.to_owned(), window.to_owned());
+        crate::sqlite::off_thread(move || db.get(&app, &scope, &window))
+            .await
+            .map_err(UsageError::Interrupted)?
+    }
+
+    async fn add_all(
+        &self,
+        app: &str,
+        rows: &[((String, String), Counters)],
+    ) -> Result<(), UsageError> {
+        let db = self.db.clone();
+        let (app, rows) = (app.to_owned(), rows.to_vec());
+        crate::sqlite::off_thread(move || db.add_all(&app, &rows))
+            .await
+            .map_err(UsageError::Interrupted)?
+    }
+}
+
+struct UsageDb {
+    conn: Mutex<Connection>,
+}
+
+impl UsageDb {
+    fn open(path: &Path) -> Result<UsageDb, UsageError> {
         let conn = crate::sqlite::open_wal(
             path,
             "NORMAL",
@@ -22,12 +95,12 @@ impl UsageStore {
                 invocations INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (app, scope, window))",
         )?;
-        Ok(UsageStore {
+        Ok(UsageDb {
             conn: Mutex::new(conn),
         })
     }
 
-    pub fn get(&self, app: &str, scope: &str, window: &str) -> Result<Counters, rusqlite::Error> {
+    fn get(&self, app: &str, scope: &str, window: &str) -> Result<Counters, UsageError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let mut stmt = conn.prepare_cached(
             "SELECT calls, bytes_out, bytes_in, denials, invocations FROM usage WHERE app = ?1 AND scope = ?2 AND window = ?3",
@@ -45,14 +118,9 @@ impl UsageStore {
         }
     }
 
-    /// Adds every delta in one transaction.
-    pub fn add_all(
-        &self,
-        app: &str,
-        rows: &[((String, String), Counters)],
-    ) -> Result<(), rusqlite::Error> {
+    fn add_all(&self, app: &str, rows: &[((String, String), Counters)]) -> Result<(), UsageError> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO usage (app, scope, window, calls, bytes_out, bytes_in, denials, invocations)
@@ -75,6 +143,7 @@ impl UsageStore {
                 ])?;
             }
         }
-        tx.commit()
+        tx.commit()?;
+        Ok(())
     }
 }

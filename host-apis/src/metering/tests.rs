@@ -1,5 +1,15 @@
 use super::*;
 
+/// `.now()` waits for a future in a test (the store runs inline without a
+/// tokio runtime).
+trait Now: std::future::Future + Sized {
+    fn now(self) -> Self::Output {
+        futures_executor::block_on(self)
+    }
+}
+
+impl<F: std::future::Future> Now for F {}
+
 fn meter(dir: &std::path::Path, limits: QuotaLimits) -> Meter {
     let store = Arc::new(UsageStore::open(&dir.join("usage.db")).expect("open"));
     Meter::new("app", limits, store)
@@ -16,7 +26,8 @@ fn counters_add_up_per_scope_and_for_the_app() {
             bytes_out: 10,
             ..Counters::default()
         },
-    );
+    )
+    .now();
     m.record(
         "hosts",
         Counters {
@@ -24,7 +35,8 @@ fn counters_add_up_per_scope_and_for_the_app() {
             bytes_in: 5,
             ..Counters::default()
         },
-    );
+    )
+    .now();
     let day = Window::day_now();
     assert_eq!(m.usage("crm", &day).calls, 1);
     assert_eq!(
@@ -43,22 +55,26 @@ fn counters_survive_a_restart_and_add_across_writers() {
     let dir = tempfile::tempdir().expect("temp dir");
     let first = meter(dir.path(), QuotaLimits::default());
     let second = meter(dir.path(), QuotaLimits::default());
-    first.record(
-        "crm",
-        Counters {
-            calls: 2,
-            ..Counters::default()
-        },
-    );
-    second.record(
-        "crm",
-        Counters {
-            calls: 3,
-            ..Counters::default()
-        },
-    );
-    first.flush().expect("flush");
-    second.flush().expect("flush");
+    first
+        .record(
+            "crm",
+            Counters {
+                calls: 2,
+                ..Counters::default()
+            },
+        )
+        .now();
+    second
+        .record(
+            "crm",
+            Counters {
+                calls: 3,
+                ..Counters::default()
+            },
+        )
+        .now();
+    first.flush().now().expect("flush");
+    second.flush().now().expect("flush");
     drop((first, second));
     let reopened = meter(dir.path(), QuotaLimits::default());
     assert_eq!(reopened.usage("crm", &Window::day_now()).calls, 5);
@@ -79,10 +95,11 @@ fn the_call_quota_is_enforced_from_stored_usage() {
             calls: 3,
             ..Counters::default()
         },
-    );
-    m.flush().expect("flush");
+    )
+    .now();
+    m.flush().now().expect("flush");
     let restarted = meter(dir.path(), limits);
-    let err = restarted.check_call(0).expect_err("exhausted");
+    let err = restarted.check_call(0).now().expect_err("exhausted");
     assert_eq!((err.quota, err.used, err.limit), ("connector_calls", 3, 3));
 }
 
@@ -98,18 +115,63 @@ fn deltas_whose_write_failed_wait_for_the_next_flush() {
             calls: 1,
             ..Counters::default()
         },
-    );
+    )
+    .now();
     // The table goes away for a moment (a full disk would do the same).
     let other = rusqlite::Connection::open(&path).expect("second connection");
     other
         .execute("ALTER TABLE usage RENAME TO usage_away", [])
         .expect("rename");
-    assert!(m.flush().is_err(), "the write fails");
+    assert!(m.flush().now().is_err(), "the write fails");
     other
         .execute("ALTER TABLE usage_away RENAME TO usage", [])
         .expect("rename back");
-    m.flush().expect("the next flush writes");
+    m.flush().now().expect("the next flush writes");
     let day = Window::day_now().key();
-    assert_eq!(store.get("app", "crm", &day).expect("read").calls, 1);
-    assert_eq!(store.get("app", ALL, &day).expect("read").calls, 1);
+    assert_eq!(store.get("app", "crm", &day).now().expect("read").calls, 1);
+    assert_eq!(store.get("app", ALL, &day).now().expect("read").calls, 1);
+}
+
+/// The meter writes its counters off the thread that asked: while another
+/// connection holds the write lock, another task on a one-thread runtime
+/// runs — and releases the lock — before the flush finishes. Were the
+/// write on the runtime's thread, the flush would end first (failing after
+/// the store's 5 s busy timeout) and the other task only after it.
+#[test]
+fn a_flush_waiting_for_the_database_leaves_the_thread_free() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let m = Arc::new(meter(dir.path(), QuotaLimits::default()));
+    let blocker = rusqlite::Connection::open(dir.path().join("usage.db")).expect("open");
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (flushed, other) = (order.clone(), order.clone());
+    rt.block_on(async move {
+        m.record(
+            "crm",
+            Counters {
+                calls: 1,
+                ..Counters::default()
+            },
+        )
+        .await;
+        blocker
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+        let flush = tokio::spawn(async move {
+            let result = m.flush().await;
+            flushed.lock().expect("order").push("flush");
+            result
+        });
+        let other = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            blocker.execute_batch("COMMIT").expect("release the lock");
+            other.lock().expect("order").push("other");
+        });
+        other.await.expect("other task");
+        flush.await.expect("flush task").expect("written");
+    });
+    assert_eq!(*order.lock().expect("order"), ["other", "flush"]);
 }

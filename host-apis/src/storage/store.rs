@@ -142,13 +142,9 @@ impl SqliteKv {
         call: impl FnOnce(&SqliteDb) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
         let db = self.db.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => handle
-                .spawn_blocking(move || call(&db))
-                .await
-                .map_err(|e| StorageError::Interrupted(e.to_string()))?,
-            Err(_) => call(&db),
-        }
+        crate::sqlite::off_thread(move || call(&db))
+            .await
+            .map_err(StorageError::Interrupted)?
     }
 }
 

@@ -312,7 +312,7 @@ impl Runtime {
         if app.kill_switch().is_killed() {
             return self.refused(app, request.trigger, &cx, InvocationError::Killed, started);
         }
-        if let Err(quota) = app.meter.check_invocation() {
+        if let Err(quota) = app.meter.check_invocation().await {
             return self.refused(
                 app,
                 request.trigger,
@@ -321,13 +321,15 @@ impl Runtime {
                 started,
             );
         }
-        app.meter.record(
-            ALL,
-            Counters {
-                invocations: 1,
-                ..Counters::default()
-            },
-        );
+        app.meter
+            .record(
+                ALL,
+                Counters {
+                    invocations: 1,
+                    ..Counters::default()
+                },
+            )
+            .await;
         let (mut store, captured) = self.new_store(app, &args, &cx);
         let route = app
             .manifest
@@ -391,14 +393,14 @@ impl Runtime {
         if app.meter.take_flush_turn() {
             let meter = app.meter.clone();
             let name = app.name().to_string();
-            let flush = move || {
-                if let Err(e) = meter.flush() {
+            let flush = async move {
+                if let Err(e) = meter.flush().await {
                     eprintln!("warden: usage counters for `{name}` not saved: {e}");
                 }
             };
             match tokio::runtime::Handle::try_current() {
-                Ok(handle) => drop(handle.spawn_blocking(flush)),
-                Err(_) => flush(),
+                Ok(handle) => drop(handle.spawn(flush)),
+                Err(_) => futures_executor::block_on(flush),
             }
         }
         let result = match error {
