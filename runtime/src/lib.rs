@@ -26,6 +26,7 @@ pub mod config_changes;
 pub mod containment;
 pub mod engine;
 pub mod fsutil;
+pub mod host;
 pub mod host_log;
 pub mod host_state;
 pub mod invoke;

@@ -24,6 +24,7 @@ mod egress;
 mod fixtures_used;
 mod foreign;
 mod guest_answers;
+mod host;
 mod host_log;
 mod loading;
 mod names;

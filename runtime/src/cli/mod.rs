@@ -21,6 +21,8 @@ use std::process::ExitCode;
 
 /// Exit code for a configuration or manifest error.
 pub const EXIT_CONFIG: u8 = 3;
+/// The process could not start a part of itself (a thread, the runtime).
+pub const EXIT_INTERNAL: u8 = 17;
 
 /// What only a data directory Warden has used holds.
 const DATA_MARKERS: [&str; 11] = [
@@ -237,7 +239,7 @@ pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .build()
         .map_err(|e| {
             eprintln!("warden: cannot start the async runtime: {e}");
-            ExitCode::from(17)
+            ExitCode::from(EXIT_INTERNAL)
         })
 }
 
@@ -295,12 +297,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// This binary, to compile components in child processes of it under
+/// the platform's compile budget (`None`, said once, if it cannot be found).
+pub fn this_program() -> Option<PathBuf> {
+    std::env::current_exe()
+        .map_err(|e| eprintln!("warden: compiling in process, without a time budget: {e}"))
+        .ok()
+}
+
 /// Has `runtime` compile components in child processes of this binary,
 /// under the platform's compile budget.
 pub fn compile_in_child(runtime: &warden_runtime::Runtime) {
-    match std::env::current_exe() {
-        Ok(exe) => runtime.compile_in_child(exe),
-        Err(e) => eprintln!("warden: compiling in process, without a time budget: {e}"),
+    if let Some(exe) = this_program() {
+        runtime.compile_in_child(exe);
     }
 }
 
