@@ -22,18 +22,17 @@ pub fn deliver(url: url::Url, body: Value, rules: EgressRules) {
             match crate::platform_http::request(&url, http::Method::POST, Some(&body), &rules).await
             {
                 Ok(reply) if (200..300).contains(&reply.status) => return,
-                Ok(reply) => eprintln!(
-                    "warden: alert webhook {url} answered {} (attempt {})",
+                Ok(reply) => tracing::warn!(
+                    "alert webhook {url} answered {} (attempt {})",
                     reply.status,
                     attempt + 1
                 ),
-                Err(e) => eprintln!(
-                    "warden: alert webhook {url} failed: {e} (attempt {})",
-                    attempt + 1
-                ),
+                Err(e) => {
+                    tracing::warn!("alert webhook {url} failed: {e} (attempt {})", attempt + 1)
+                }
             }
         }
-        eprintln!("warden: alert webhook {url}: gave up after 3 attempts");
+        tracing::warn!("alert webhook {url}: gave up after 3 attempts");
     };
     // Its own thread and runtime: alerts are rare, and delivery must not
     // die with the runtime of the invocation that tripped the rule.
@@ -45,10 +44,10 @@ pub fn deliver(url: url::Url, body: Value, rules: EgressRules) {
                 .build()
             {
                 Ok(rt) => rt.block_on(task),
-                Err(e) => eprintln!("warden: alert webhook: no async runtime: {e}"),
+                Err(e) => tracing::warn!("alert webhook: no async runtime: {e}"),
             }
         });
     if let Err(e) = spawned {
-        eprintln!("warden: alert webhook: cannot start the delivery thread: {e}");
+        tracing::warn!("alert webhook: cannot start the delivery thread: {e}");
     }
 }

@@ -73,8 +73,8 @@ impl ArtifactCache {
                 Some(component)
             }
             Err(e) => {
-                eprintln!(
-                    "warden: cached artifact {} is unusable ({e}); recompiling",
+                tracing::warn!(
+                    "cached artifact {} is unusable ({e}); recompiling",
                     path.display()
                 );
                 None
@@ -115,8 +115,8 @@ impl ArtifactCache {
         let artifact = engine.precompile_component(bytes)?;
         self.compiles.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = crate::fsutil::write_atomically(&path, &artifact) {
-            eprintln!(
-                "warden: cannot cache the compiled component at {} ({e}); it will be compiled again next time",
+            tracing::warn!(
+                "cannot cache the compiled component at {} ({e}); it will be compiled again next time",
                 path.display()
             );
         }

@@ -87,8 +87,8 @@ pub fn audit_changes(
     let seen = json!({ "digest": digest, "view": view });
     if let Err(e) = crate::fsutil::write_atomically(&seen_path, seen.to_string().as_bytes()) {
         // Audited already; the next start will audit the same change again.
-        eprintln!(
-            "warden: {} could not be written ({e}); the next start audits this change again",
+        tracing::warn!(
+            "{} could not be written ({e}); the next start audits this change again",
             seen_path.display()
         );
     }

@@ -105,10 +105,10 @@ impl Runtime {
             return;
         };
         let reason = format!("containment: {rule} tripped ({figures})");
-        eprintln!("warden: ALERT: killing `{}`: {reason}", app.name());
+        tracing::error!("ALERT: killing `{}`: {reason}", app.name());
         if let Err(e) = self.kill(app.name(), &reason, "warden:containment") {
-            eprintln!(
-                "warden: containment could not record the kill of `{}`: {e}",
+            tracing::warn!(
+                "containment could not record the kill of `{}`: {e}",
                 app.name()
             );
         }
@@ -121,7 +121,7 @@ impl Runtime {
         let seq = match self.audit().append(event) {
             Ok(entry) => Some(entry.seq),
             Err(e) => {
-                eprintln!("warden: containment event not audited: {e}");
+                tracing::warn!("containment event not audited: {e}");
                 None
             }
         };

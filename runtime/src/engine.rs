@@ -56,5 +56,5 @@ fn start_ticker(engine: &Engine, tick: Duration) {
             }
         })
         .map(|_| ())
-        .unwrap_or_else(|e| eprintln!("warden: cannot start the epoch ticker: {e}"));
+        .unwrap_or_else(|e| tracing::warn!("cannot start the epoch ticker: {e}"));
 }

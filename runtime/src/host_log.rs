@@ -5,18 +5,60 @@
 //! reading the audit log. (The audit log stays the record; this is the
 //! running commentary.)
 //!
-//! `warden serve` writes it to stderr; `WARDEN_LOG` filters it with
-//! `tracing-subscriber`'s `EnvFilter` syntax (default `info`; e.g.
-//! `WARDEN_LOG=warn` for less).
+//! The library's operational messages (a failed purge, a webhook that gave
+//! up, a lease another host holds) are `tracing` events too, never direct
+//! writes to stderr: an embedder decides where they go.
+//!
+//! `warden serve` writes them to stderr with a timestamp and level; the
+//! other commands write them as `warden: MESSAGE` lines. `WARDEN_LOG`
+//! filters both with `tracing-subscriber`'s `EnvFilter` syntax (default
+//! `info`; e.g. `WARDEN_LOG=warn` for less).
+
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+fn filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+}
 
 /// Installs the stderr writer for `tracing` events, once per process.
 pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)
         .try_init();
+}
+
+/// Installs the stderr writer for a short-lived command: `warden: MESSAGE`
+/// lines (with the event's fields after the message), once per process.
+pub fn init_cli() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_writer(std::io::stderr)
+        .event_format(CommandLine)
+        .try_init();
+}
+
+/// `warden: ` and the event's message and fields, nothing else.
+struct CommandLine;
+
+impl<S, N> FormatEvent<S, N> for CommandLine
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "warden: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }

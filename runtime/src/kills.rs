@@ -151,7 +151,7 @@ impl Runtime {
         let state = match read_state_strict(&self.kills_path()) {
             Ok(state) => state,
             Err(e) => {
-                eprintln!("warden: kill state not refreshed: {e}");
+                tracing::warn!("kill state not refreshed: {e}");
                 return;
             }
         };
@@ -171,8 +171,8 @@ impl Runtime {
                     switch.revive();
                     tracing::info!(app = app.as_str(), "app unkilled (from killed.json)");
                 }
-                (false, true) => eprintln!(
-                    "warden: `{app}` is missing from killed.json but no app.unkilled is on record; it stays killed"
+                (false, true) => tracing::warn!(
+                    "`{app}` is missing from killed.json but no app.unkilled is on record; it stays killed"
                 ),
                 _ => {}
             }

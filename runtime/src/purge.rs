@@ -64,7 +64,7 @@ pub fn spawn_purger(runtime: &std::sync::Arc<Runtime>) -> tokio::task::JoinHandl
             let Some(runtime) = weak.upgrade() else { break };
             let result = tokio::task::spawn_blocking(move || runtime.purge_expired()).await;
             if let Ok(Err(e)) = result {
-                eprintln!("warden: storage purge failed: {e}");
+                tracing::warn!("storage purge failed: {e}");
             }
         }
     })

@@ -63,7 +63,7 @@ fn lazy_master_key(
         key.get_or_init(|| match master_key(&platform, &data_dir) {
             Ok(key) => Some(key),
             Err(e) => {
-                eprintln!("warden: {e:#}");
+                tracing::warn!("{e:#}");
                 None
             }
         })

@@ -128,8 +128,8 @@ async fn run_schedule(
     loop {
         let now = Utc::now();
         let Ok(next) = schedule.cron.find_next_occurrence(&now, false) else {
-            eprintln!(
-                "warden: schedule `{}` of `{}` has no next fire time; stopping it",
+            tracing::warn!(
+                "schedule `{}` of `{}` has no next fire time; stopping it",
                 schedule.text,
                 app.name()
             );
@@ -165,7 +165,7 @@ async fn run_schedule(
             stats_ref.in_flight.fetch_sub(1, Ordering::SeqCst);
             stats_ref.runs.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = &report.result {
-                eprintln!("warden: scheduled run of `{}` failed: {e}", app_ref.name());
+                tracing::warn!("scheduled run of `{}` failed: {e}", app_ref.name());
             }
         });
         let _ = run.await;

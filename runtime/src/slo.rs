@@ -205,8 +205,8 @@ pub fn spawn(
 
 fn raise(server: &Server, app: &str, version: &str, alert: serde_json::Value) {
     let runtime = server.runtime();
-    eprintln!(
-        "warden: ALERT: `{app}` is burning its {} budget ({} burn rate {:.1} over {} s)",
+    tracing::warn!(
+        "ALERT: `{app}` is burning its {} budget ({} burn rate {:.1} over {} s)",
         alert["slo"].as_str().unwrap_or("?"),
         alert["severity"].as_str().unwrap_or("?"),
         alert["burn_rate"]["long"].as_f64().unwrap_or(0.0),
@@ -221,7 +221,7 @@ fn raise(server: &Server, app: &str, version: &str, alert: serde_json::Value) {
             details: alert.clone(),
         })
         .map(|e| e.seq)
-        .map_err(|e| eprintln!("warden: slo.burn not audited: {e}"))
+        .map_err(|e| tracing::warn!("slo.burn not audited: {e}"))
         .ok();
     if let Some(url) = runtime
         .platform()

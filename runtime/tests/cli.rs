@@ -138,6 +138,21 @@ fn json_reports_usage_and_a_second_run_reuses_the_compiled_artifact() {
     let second = warden(data.path(), &["run", &manifest, "--input", "hi", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&second.stdout).expect("json report");
     assert_eq!(report["artifact"], "cached");
+
+    // A damaged cache entry is recompiled, and the library's warning
+    // reaches the user of a command as a `warden: ` line.
+    for entry in std::fs::read_dir(data.path().join("artifacts")).expect("artifacts") {
+        std::fs::write(entry.expect("entry").path(), b"not an artifact").expect("damage");
+    }
+    let third = warden(data.path(), &["run", &manifest, "--input", "hi", "--json"]);
+    assert_eq!(third.status.code(), Some(0), "{}", text(&third.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&third.stdout).expect("json report");
+    assert_eq!(report["artifact"], "compiled");
+    let warning = text(&third.stderr);
+    assert!(
+        warning.starts_with("warden: cached artifact ") && warning.contains("is unusable"),
+        "{warning}"
+    );
 }
 
 #[test]

@@ -691,7 +691,7 @@ async fn restore_recorded(state: &AdminState, name: &str) {
             .map_err(|e| e.to_string()),
     };
     if let Err(e) = restored {
-        eprintln!("warden: `{name}` could not be put back as recorded: {e}; restart the host");
+        tracing::warn!("`{name}` could not be put back as recorded: {e}; restart the host");
     }
 }
 

@@ -40,7 +40,7 @@ pub fn spawn(
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
                     Err(e) => {
-                        eprintln!("warden: the admin API cannot listen: {e}");
+                        tracing::warn!("the admin API cannot listen: {e}");
                         return;
                     }
                 };

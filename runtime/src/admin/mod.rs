@@ -94,7 +94,7 @@ impl AdminState {
                 runtime.platform().telemetry.max_spans,
             )
             .map(Arc::new)
-            .map_err(|e| eprintln!("warden: the admin API cannot read spans: {e}"))
+            .map_err(|e| tracing::warn!("the admin API cannot read spans: {e}"))
             .ok(),
             deploys: crate::caps::Caps::new(
                 runtime.platform().deploys.max_concurrent,
@@ -187,8 +187,8 @@ fn log_refusal(reason: &str) {
     } else {
         String::new()
     };
-    eprintln!(
-        "warden: admin API: a sign-in was refused: {}{more}",
+    tracing::warn!(
+        "admin API: a sign-in was refused: {}{more}",
         reason.escape_debug()
     );
 }

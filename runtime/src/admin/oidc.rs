@@ -292,7 +292,7 @@ impl Oidc {
                     })
                 }
                 Err(e) if keys.cached.is_none() => return Err(e),
-                Err(e) => eprintln!("warden: keeping the cached JWKS: {e}"),
+                Err(e) => tracing::warn!("keeping the cached JWKS: {e}"),
             }
         }
         let cached = keys.cached.as_ref().ok_or_else(|| {

@@ -185,8 +185,8 @@ fn import_legacy_into(conn: &mut Connection, legacy: &Path) -> rusqlite::Result<
         return Ok(());
     };
     let Ok(old) = serde_json::from_str::<Vec<Old>>(&text) else {
-        eprintln!(
-            "warden: {} does not parse; its tokens were not imported (fix or remove it)",
+        tracing::warn!(
+            "{} does not parse; its tokens were not imported (fix or remove it)",
             legacy.display()
         );
         return Ok(());
@@ -376,7 +376,7 @@ impl TokenStore {
             Ok(Some(r)) => r,
             Ok(None) => return Err(Refused::Unknown),
             Err(e) => {
-                eprintln!("warden: admin API: {e}");
+                tracing::warn!("admin API: {e}");
                 return Err(Refused::Unknown);
             }
         };
@@ -387,8 +387,8 @@ impl TokenStore {
         }
         let name = record.name.to_lowercase();
         if let Some(problem) = name_problem(&name) {
-            eprintln!(
-                "warden: admin API: the token named {:?} is refused: {problem}; revoke it and create one under a plain name",
+            tracing::warn!(
+                "admin API: the token named {:?} is refused: {problem}; revoke it and create one under a plain name",
                 record.name
             );
             return Err(Refused::Unknown);

@@ -245,6 +245,10 @@ pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `warden serve` installs its own, timestamped writer.
+    if !matches!(cli.command, Command::Serve(_)) {
+        warden_runtime::host_log::init_cli();
+    }
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Serve(args) => serve::run(args),

@@ -395,7 +395,7 @@ impl Runtime {
             let name = app.name().to_string();
             let flush = async move {
                 if let Err(e) = meter.flush().await {
-                    eprintln!("warden: usage counters for `{name}` not saved: {e}");
+                    tracing::warn!("usage counters for `{name}` not saved: {e}");
                 }
             };
             match tokio::runtime::Handle::try_current() {

@@ -180,12 +180,12 @@ impl AcceptBackoff {
         }
         let line = if self.suppressed > 0 {
             format!(
-                "warden: {} accept failed: {error} ({} more failures since the last report; retrying with backoff)",
+                "{} accept failed: {error} ({} more failures since the last report; retrying with backoff)",
                 self.label, self.suppressed
             )
         } else {
             format!(
-                "warden: {} accept failed: {error} (retrying with backoff)",
+                "{} accept failed: {error} (retrying with backoff)",
                 self.label
             )
         };
@@ -264,7 +264,7 @@ pub async fn accept_loop<S, F>(
             Err(e) => {
                 let (line, wait) = backoff.failed(&e, Instant::now());
                 if let Some(line) = line {
-                    eprintln!("{line}");
+                    tracing::warn!("{line}");
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => continue,

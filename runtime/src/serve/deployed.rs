@@ -99,15 +99,15 @@ impl Server {
         self.collecting
             .store(false, std::sync::atomic::Ordering::SeqCst);
         match collected {
-            Ok(c) if c.manifests + c.components + c.artifacts > 0 => eprintln!(
-                "warden: collected {} old manifests, {} components and {} artifacts ({})",
+            Ok(c) if c.manifests + c.components + c.artifacts > 0 => tracing::info!(
+                "collected {} old manifests, {} components and {} artifacts ({})",
                 c.manifests,
                 c.components,
                 c.artifacts,
                 crate::invoke::human_bytes(c.bytes)
             ),
             Ok(_) => {}
-            Err(e) => eprintln!("warden: collecting old deploy files failed: {e:#}"),
+            Err(e) => tracing::warn!("collecting old deploy files failed: {e:#}"),
         }
     }
 }

@@ -340,7 +340,7 @@ impl Server {
         if let Some(presence) = presence.as_ref() {
             let names = self.served_versions();
             if let Err(e) = presence.serving(names) {
-                eprintln!("warden: the presence file could not be updated: {e}");
+                tracing::warn!("the presence file could not be updated: {e}");
             }
         }
     }
@@ -361,8 +361,8 @@ impl Server {
                 .cloned()
                 .or_else(|| tokio::runtime::Handle::try_current().ok())
             else {
-                eprintln!(
-                    "warden: schedules of `{}` not started: the server is not running",
+                tracing::warn!(
+                    "schedules of `{}` not started: the server is not running",
                     app.name()
                 );
                 return;
@@ -486,10 +486,7 @@ impl Server {
             )
             .await;
         if let Err(e) = &report.result {
-            eprintln!(
-                "warden: request {id} to `{}` failed: {e}",
-                served.app.name()
-            );
+            tracing::warn!("request {id} to `{}` failed: {e}", served.app.name());
         }
         let mut response = respond::from_report(report, &id);
         cookies::scope_all(response.headers_mut(), &served.route);
@@ -524,8 +521,8 @@ impl Server {
             let names = self.served_versions();
             match crate::presence::Presence::announce(self.runtime.data_dir(), &listen, names) {
                 Ok(p) => *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = Some(p),
-                Err(e) => eprintln!(
-                    "warden: this host could not announce itself in {}/hosts ({e}); `warden kill` on this data directory will not see it — use --server",
+                Err(e) => tracing::warn!(
+                    "this host could not announce itself in {}/hosts ({e}); `warden kill` on this data directory will not see it — use --server",
                     self.runtime.data_dir().display()
                 ),
             }
@@ -575,7 +572,7 @@ impl Server {
         }
         tokio::select! {
             _ = graceful.shutdown() => {}
-            _ = tokio::time::sleep(drain) => eprintln!("warden: drain timeout; closing remaining connections"),
+            _ = tokio::time::sleep(drain) => tracing::warn!("drain timeout; closing remaining connections"),
         }
         drop(watch);
         // Another host may run the schedules from now on.
@@ -601,17 +598,14 @@ impl Server {
                         self.start_schedules(app);
                     }
                     if !said.is_empty() {
-                        eprintln!(
-                            "warden: this host now runs the schedules of {}",
-                            dir.display()
-                        );
+                        tracing::warn!("this host now runs the schedules of {}", dir.display());
                     }
                     return;
                 }
                 Ok(None) => (
                     SchedulerLease::OtherHost,
                     format!(
-                        "warden: another host runs the schedules of {} ({}); this one serves requests and takes over when that host stops",
+                        "another host runs the schedules of {} ({}); this one serves requests and takes over when that host stops",
                         dir.display(),
                         crate::scheduler_lease::holder(&dir)
                     ),
@@ -619,7 +613,7 @@ impl Server {
                 Err(e) => (
                     SchedulerLease::Failed,
                     format!(
-                        "warden: the scheduler lease {} cannot be taken ({e}); schedules wait, retrying every {} s",
+                        "the scheduler lease {} cannot be taken ({e}); schedules wait, retrying every {} s",
                         crate::scheduler_lease::path(&dir).display(),
                         crate::scheduler_lease::RETRY.as_secs()
                     ),
@@ -628,7 +622,7 @@ impl Server {
             self.lease_seen.store(seen as u8, Ordering::SeqCst);
             // Said once, and again only when it changes.
             if line != said {
-                eprintln!("{line}");
+                tracing::warn!("{line}");
                 said = line;
             }
             tokio::time::sleep(crate::scheduler_lease::RETRY).await;
@@ -678,7 +672,7 @@ impl Server {
                 }
             });
         if let Err(e) = &spawned {
-            eprintln!("warden: cannot watch for kills made by `warden kill`: {e}");
+            tracing::warn!("cannot watch for kills made by `warden kill`: {e}");
         }
         KillWatch(stop)
     }

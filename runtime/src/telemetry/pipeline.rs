@@ -98,8 +98,8 @@ impl Pipeline {
                 }
             });
         if let Err(e) = spawned {
-            eprintln!(
-                "warden: telemetry worker did not start ({e}); spans stay buffered until a flush"
+            tracing::warn!(
+                "telemetry worker did not start ({e}); spans stay buffered until a flush"
             );
         }
         Pipeline { shared }
@@ -124,7 +124,7 @@ impl Shared {
                 Ok(()) => {
                     self.stats.stored.fetch_add(n, Ordering::Relaxed);
                 }
-                Err(e) => eprintln!("warden: {n} spans not stored: {e}"),
+                Err(e) => tracing::warn!("{n} spans not stored: {e}"),
             }
         }
         if let Some(sink) = destinations.sink.as_mut() {
@@ -134,8 +134,8 @@ impl Shared {
                 }
                 Err(e) => {
                     if self.stats.export_failed.fetch_add(n, Ordering::Relaxed) == 0 {
-                        eprintln!(
-                            "warden: span export failed ({e}); counting further failures quietly"
+                        tracing::warn!(
+                            "span export failed ({e}); counting further failures quietly"
                         );
                     }
                 }
@@ -183,7 +183,7 @@ impl SpanProcessor for Pipeline {
         if let Some(store) = &destinations.store
             && let Err(e) = store.flush_waiting()
         {
-            eprintln!("warden: spans without their root not stored: {e}");
+            tracing::warn!("spans without their root not stored: {e}");
         }
         drop(destinations);
         self.shared.stopped.store(true, Ordering::Relaxed);
