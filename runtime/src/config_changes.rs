@@ -8,7 +8,7 @@
 //!
 //! The previous start's view is kept in `<data_dir>/config.governance.json`.
 
-use crate::audit::{AuditEntry, AuditEvent, AuditLog};
+use crate::audit::{AuditBackend, AuditEntry, AuditEvent};
 use crate::config::PlatformConfig;
 use crate::registry::compare;
 use serde_json::{Value, json};
@@ -47,7 +47,7 @@ pub fn governance_view(platform: &PlatformConfig) -> Value {
 pub fn audit_changes(
     platform: &PlatformConfig,
     data_dir: &Path,
-    audit: &AuditLog,
+    audit: &dyn AuditBackend,
 ) -> anyhow::Result<Option<AuditEntry>> {
     let view = governance_view(platform);
     let digest = hex::encode(Sha256::digest(view.to_string().as_bytes()));
@@ -72,7 +72,7 @@ pub fn audit_changes(
         .take(MAX_LISTED)
         .map(|c| json!({ "path": c.path, "change": c.change }))
         .collect();
-    let entry = audit.append(AuditEvent {
+    let entry = audit.append_blocking(AuditEvent {
         kind: crate::audit::AuditKind::ConfigChanged,
         app: None,
         actor: "warden".into(),

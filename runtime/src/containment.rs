@@ -118,7 +118,7 @@ impl Runtime {
             actor: "warden:containment".into(),
             details: json!({ "rule": rule, "figures": figures }),
         };
-        let seq = match self.audit().append(event) {
+        let seq = match self.audit().append_blocking(event) {
             Ok(entry) => Some(entry.seq),
             Err(e) => {
                 tracing::warn!("containment event not audited: {e}");

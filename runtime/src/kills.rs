@@ -98,12 +98,14 @@ impl Runtime {
                     at,
                 },
             );
-            self.audit().append(AuditEvent {
-                kind: AuditKind::AppKilled,
-                app: Some(app.to_string()),
-                actor: actor.to_string(),
-                details: json!({ "reason": reason }),
-            })?;
+            self.audit()
+                .append_blocking(AuditEvent {
+                    kind: AuditKind::AppKilled,
+                    app: Some(app.to_string()),
+                    actor: actor.to_string(),
+                    details: json!({ "reason": reason }),
+                })
+                .map_err(std::io::Error::other)?;
             write_state(&path, &state)
         })?;
         tracing::info!(app, actor, reason, "app killed");
@@ -125,12 +127,14 @@ impl Runtime {
             {
                 return Ok(false);
             }
-            self.audit().append(AuditEvent {
-                kind: AuditKind::AppUnkilled,
-                app: Some(app.to_string()),
-                actor: actor.to_string(),
-                details: json!({}),
-            })?;
+            self.audit()
+                .append_blocking(AuditEvent {
+                    kind: AuditKind::AppUnkilled,
+                    app: Some(app.to_string()),
+                    actor: actor.to_string(),
+                    details: json!({}),
+                })
+                .map_err(std::io::Error::other)?;
             write_state(&path, &state)?;
             Ok(true)
         })?;
@@ -189,13 +193,12 @@ impl Runtime {
     /// The log is read once per change of its length (one pass for every
     /// app a start-up loads), not once per question.
     fn last_kill_event(&self, app: &str) -> Option<String> {
-        let len = std::fs::metadata(self.audit().path())
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let len = futures_executor::block_on(self.audit().revision()).unwrap_or(0);
         let mut record = self.kill_record().lock().unwrap_or_else(|p| p.into_inner());
         if record.as_ref().map(|(seen, _)| *seen) != Some(len) {
             let mut last = std::collections::HashMap::new();
-            for entry in self.audit().entries().unwrap_or_default() {
+            let entries = self.audit().read_blocking().map(|(e, _)| e);
+            for entry in entries.unwrap_or_default() {
                 if let Some(app) = entry.app
                     && [AuditKind::AppKilled, AuditKind::AppUnkilled]
                         .iter()

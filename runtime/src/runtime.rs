@@ -3,7 +3,7 @@
 
 use crate::app::{self, LoadedApp};
 use crate::artifact_cache::ArtifactCache;
-use crate::audit::AuditLog;
+use crate::audit::{AuditBackend, AuditLog};
 use crate::capabilities::Capabilities;
 use crate::capability::HostResources;
 use crate::config::{ConfigError, PlatformConfig};
@@ -29,7 +29,7 @@ pub struct Runtime {
     cache: ArtifactCache,
     platform: PlatformConfig,
     data_dir: PathBuf,
-    audit: AuditLog,
+    audit: Arc<dyn AuditBackend>,
     tracer: SdkTracer,
     _provider: SdkTracerProvider,
     /// The host's capabilities (see `crate::capabilities`).
@@ -289,7 +289,7 @@ impl Runtime {
             data_dir.join("artifacts"),
             platform.deploys.max_parallel_compiles,
         );
-        let audit = AuditLog::new(data_dir.join("audit.jsonl"));
+        let audit: Arc<dyn AuditBackend> = Arc::new(AuditLog::new(data_dir.join("audit.jsonl")));
         let tracer = provider.tracer("warden");
         let catalog: Vec<Arc<Connector>> = warden_host_apis::connectors::compile_catalog(
             &platform.connectors,
@@ -408,8 +408,9 @@ impl Runtime {
         &self.data_dir
     }
 
-    pub fn audit(&self) -> &AuditLog {
-        &self.audit
+    /// The audit log (see [`crate::audit::AuditBackend`]).
+    pub fn audit(&self) -> &dyn AuditBackend {
+        self.audit.as_ref()
     }
 
     pub fn artifact_cache(&self) -> &ArtifactCache {

@@ -214,7 +214,7 @@ fn raise(server: &Server, app: &str, version: &str, alert: serde_json::Value) {
     );
     let seq = runtime
         .audit()
-        .append(AuditEvent {
+        .append_blocking(AuditEvent {
             kind: crate::audit::AuditKind::SloBurn,
             app: Some(app.to_string()),
             actor: "warden:slo".into(),

@@ -253,7 +253,7 @@ pub async fn verify_audit(
     principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
-    let report = state.server.runtime().audit().verify().map_err(|e| {
+    let report = state.server.runtime().audit().verify().await.map_err(|e| {
         ApiError(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             format!("audit log unreadable: {e}"),
@@ -275,7 +275,7 @@ pub async fn audit(
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let log = state.server.runtime().audit();
-    let (entries, report) = log.read().map_err(|e| {
+    let (entries, report) = log.read().await.map_err(|e| {
         ApiError(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             format!("audit log unreadable: {e}"),

@@ -150,11 +150,12 @@ pub fn record(
     principal: &Principal,
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
+    // The write itself goes to the blocking pool; this waits for it.
     state
         .server
         .runtime()
         .audit()
-        .append(crate::audit::AuditEvent {
+        .append_blocking(crate::audit::AuditEvent {
             kind,
             app: app.map(str::to_string),
             actor: principal.actor(),

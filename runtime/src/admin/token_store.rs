@@ -527,7 +527,7 @@ impl TokenStore {
     pub fn create_audited(
         &self,
         new: NewToken<'_>,
-        audit: &crate::audit::AuditLog,
+        audit: &dyn crate::audit::AuditBackend,
     ) -> Result<Created, TokenError> {
         let by = new.by.to_string();
         let created = self.create(new)?;
@@ -543,7 +543,7 @@ impl TokenStore {
                 .map(|r| token_event(crate::audit::AuditKind::TokenRevoked, r, &by)),
         );
         for event in events {
-            if let Err(e) = audit.append(event) {
+            if let Err(e) = audit.append_blocking(event) {
                 // Undone as a whole: the new token revoked, the replaced
                 // ones active again — nothing changed that is not on record.
                 let _ = self.revoke(&created.record.id, "warden");
@@ -564,12 +564,12 @@ impl TokenStore {
         &self,
         which: &str,
         by: &str,
-        audit: &crate::audit::AuditLog,
+        audit: &dyn crate::audit::AuditBackend,
     ) -> Result<Vec<TokenRecord>, TokenError> {
         let revoked = self.revoke(which, by)?;
         for r in &revoked {
             audit
-                .append(token_event(crate::audit::AuditKind::TokenRevoked, r, by))
+                .append_blocking(token_event(crate::audit::AuditKind::TokenRevoked, r, by))
                 .map_err(|e| TokenError::Store {
                     path: self.db.clone(),
                     message: format!("revoked, but the audit log could not be written: {e}"),

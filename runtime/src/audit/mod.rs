@@ -37,8 +37,101 @@ struct Head {
     len: u64,
 }
 
+/// Why the audit log could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The log file could not be opened, locked, written, synced or read.
+    #[error("audit log {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A networked backend failed.
+    #[error("audit backend: {0}")]
+    Backend(String),
+    /// The blocking task that ran the call did not finish.
+    #[error("audit log: the call did not complete: {0}")]
+    Interrupted(String),
+}
+
+/// Where audit entries are kept: the seam a shared database plugs into.
+/// Every call is async; the file log does its I/O off the caller's thread.
+#[async_trait::async_trait]
+pub trait AuditBackend: Send + Sync {
+    /// Appends `event` durably (written and synced before it returns),
+    /// chained to the entry before it; returns the entry as written.
+    async fn append(&self, event: AuditEvent) -> Result<AuditEntry, AuditError>;
+    /// Every entry, and the verification of the same read.
+    async fn read(&self) -> Result<(Vec<AuditEntry>, VerifyReport), AuditError>;
+    /// A number that changes whenever an entry is appended (the file's
+    /// length, for the file log), so a reader can tell it has seen all.
+    async fn revision(&self) -> Result<u64, AuditError>;
+    /// Where the log is, for messages (a path, a database URL).
+    fn location(&self) -> String;
+
+    /// Every entry, in order. Lines that do not parse are skipped; use
+    /// [`AuditBackend::verify`] to find them.
+    async fn entries(&self) -> Result<Vec<AuditEntry>, AuditError> {
+        Ok(self.read().await?.0)
+    }
+
+    /// Checks the whole chain and the head; reports the first problem.
+    async fn verify(&self) -> Result<VerifyReport, AuditError> {
+        Ok(self.read().await?.1)
+    }
+}
+
+impl dyn AuditBackend + '_ {
+    /// [`AuditBackend::append`], waited for: for code that is not async
+    /// (a CLI command, a kill under its file lock). The I/O still runs off
+    /// the thread when there is a runtime.
+    pub fn append_blocking(&self, event: AuditEvent) -> Result<AuditEntry, AuditError> {
+        futures_executor::block_on(self.append(event))
+    }
+
+    /// [`AuditBackend::read`], waited for.
+    pub fn read_blocking(&self) -> Result<(Vec<AuditEntry>, VerifyReport), AuditError> {
+        futures_executor::block_on(self.read())
+    }
+}
+
+/// The audit log of the data directory `data_dir`.
+pub fn open(data_dir: &Path) -> std::sync::Arc<dyn AuditBackend> {
+    std::sync::Arc::new(AuditLog::new(data_dir.join("audit.jsonl")))
+}
+
+/// The embedded audit log: `audit.jsonl` and its `audit.head`.
+#[derive(Debug, Clone)]
 pub struct AuditLog {
     path: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl AuditBackend for AuditLog {
+    async fn append(&self, event: AuditEvent) -> Result<AuditEntry, AuditError> {
+        let log = self.clone();
+        self.off_thread(move || log.append_now(event)).await
+    }
+
+    async fn read(&self) -> Result<(Vec<AuditEntry>, VerifyReport), AuditError> {
+        let log = self.clone();
+        self.off_thread(move || log.read_now()).await
+    }
+
+    async fn revision(&self) -> Result<u64, AuditError> {
+        let path = self.path.clone();
+        self.off_thread(move || match std::fs::metadata(&path) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
 }
 
 impl AuditLog {
@@ -50,12 +143,26 @@ impl AuditLog {
         &self.path
     }
 
+    /// Runs file work off the caller's thread, naming the file in errors.
+    async fn off_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+    ) -> Result<T, AuditError> {
+        warden_host_apis::sqlite::off_thread(work)
+            .await
+            .map_err(AuditError::Interrupted)?
+            .map_err(|source| AuditError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     fn head_path(&self) -> PathBuf {
         self.path.with_extension("head")
     }
 
-    /// Appends `event`, returning the entry as written.
-    pub fn append(&self, event: AuditEvent) -> std::io::Result<AuditEntry> {
+    /// Appends `event`, returning the entry as written (blocking).
+    fn append_now(&self, event: AuditEvent) -> std::io::Result<AuditEntry> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -131,19 +238,9 @@ impl AuditLog {
         }
     }
 
-    /// All entries, in file order. Lines that do not parse are skipped;
-    /// use [`AuditLog::verify`] to find them.
-    pub fn entries(&self) -> std::io::Result<Vec<AuditEntry>> {
-        Ok(parse_entries(&self.text()?))
-    }
-
-    /// Checks the whole chain and the head; reports the first problem.
-    pub fn verify(&self) -> std::io::Result<VerifyReport> {
-        Ok(self.check(&self.text()?))
-    }
-
-    /// Entries and the verification of the same read of the file.
-    pub fn read(&self) -> std::io::Result<(Vec<AuditEntry>, VerifyReport)> {
+    /// Entries and the verification of the same read of the file
+    /// (blocking).
+    fn read_now(&self) -> std::io::Result<(Vec<AuditEntry>, VerifyReport)> {
         let text = self.text()?;
         Ok((parse_entries(&text), self.check(&text)))
     }

@@ -13,7 +13,7 @@ fn log_with(n: u32) -> std::io::Result<(tempfile::TempDir, AuditLog)> {
     let dir = tempfile::tempdir()?;
     let log = AuditLog::new(dir.path().join("audit.jsonl"));
     for i in 0..n {
-        log.append(event(i))?;
+        log.append_now(event(i))?;
     }
     Ok((dir, log))
 }
@@ -28,7 +28,7 @@ fn rewrite(log: &AuditLog, f: impl FnOnce(&mut Vec<String>)) -> std::io::Result<
 #[test]
 fn an_untouched_log_verifies() -> std::io::Result<()> {
     let (_dir, log) = log_with(5)?;
-    let report = log.verify()?;
+    let report = log.read_now()?.1;
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.entries, 5);
     Ok(())
@@ -37,7 +37,7 @@ fn an_untouched_log_verifies() -> std::io::Result<()> {
 #[test]
 fn entries_chain_to_the_one_before() -> std::io::Result<()> {
     let (_dir, log) = log_with(3)?;
-    let entries = log.entries()?;
+    let entries = log.read_now()?.0;
     assert_eq!(entries[0].prev, GENESIS);
     assert_eq!(entries[1].prev, entries[0].hash);
     assert_eq!(entries[2].seq, 3);
@@ -50,7 +50,7 @@ fn an_edited_entry_is_caught_at_that_entry() -> std::io::Result<()> {
     rewrite(&log, |lines| {
         lines[2] = lines[2].replace("tester", "mallory")
     })?;
-    let problem = log.verify()?.problem;
+    let problem = log.read_now()?.1.problem;
     assert_eq!(problem.as_ref().map(|p| p.line), Some(3));
     assert!(
         problem
@@ -67,7 +67,7 @@ fn a_deleted_entry_is_caught_where_the_gap_starts() -> std::io::Result<()> {
     rewrite(&log, |lines| {
         lines.remove(1);
     })?;
-    let problem = log.verify()?.problem;
+    let problem = log.read_now()?.1.problem;
     assert_eq!(problem.as_ref().map(|p| p.expected_seq), Some(2));
     assert!(
         problem
@@ -82,7 +82,7 @@ fn a_deleted_entry_is_caught_where_the_gap_starts() -> std::io::Result<()> {
 fn reordered_entries_are_caught() -> std::io::Result<()> {
     let (_dir, log) = log_with(5)?;
     rewrite(&log, |lines| lines.swap(3, 4))?;
-    let problem = log.verify()?.problem;
+    let problem = log.read_now()?.1.problem;
     assert_eq!(problem.as_ref().map(|p| p.line), Some(4));
     Ok(())
 }
@@ -93,7 +93,7 @@ fn entries_deleted_at_the_end_are_caught_through_the_head() -> std::io::Result<(
     rewrite(&log, |lines| {
         lines.truncate(3);
     })?;
-    let problem = log.verify()?.problem;
+    let problem = log.read_now()?.1.problem;
     assert!(
         problem
             .map(|p| p.reason)
@@ -107,11 +107,11 @@ fn entries_deleted_at_the_end_are_caught_through_the_head() -> std::io::Result<(
 fn a_stale_head_after_a_crash_does_not_break_the_chain() -> std::io::Result<()> {
     let (_dir, log) = log_with(2)?;
     let head = std::fs::read(log.head_path())?;
-    log.append(event(9))?;
+    log.append_now(event(9))?;
     // Simulate a crash between the append and the head update.
     std::fs::write(log.head_path(), head)?;
-    log.append(event(10))?;
-    let report = log.verify()?;
+    log.append_now(event(10))?;
+    let report = log.read_now()?.1;
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.entries, 4);
     Ok(())
@@ -124,7 +124,7 @@ fn a_torn_last_line_is_set_aside_and_the_next_entry_chains_to_the_last_complete_
     let mut file = std::fs::OpenOptions::new().append(true).open(log.path())?;
     std::io::Write::write_all(&mut file, b"{\"seq\":2,\"time\"")?;
     drop(file);
-    let report = log.verify()?;
+    let report = log.read_now()?.1;
     assert!(
         report
             .problem
@@ -132,13 +132,13 @@ fn a_torn_last_line_is_set_aside_and_the_next_entry_chains_to_the_last_complete_
             .is_some_and(|p| p.reason.contains("incomplete last line")),
         "{report:?}"
     );
-    let entry = log.append(event(2))?;
-    let entries = log.entries()?;
+    let entry = log.append_now(event(2))?;
+    let entries = log.read_now()?.0;
     let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["policy.denied", "audit.repaired", "policy.denied"]);
     assert_eq!(entry.seq, 3);
     assert_eq!(entries[1].prev, entries[0].hash);
-    assert!(log.verify()?.is_intact());
+    assert!(log.read_now()?.1.is_intact());
     let torn = std::fs::read_to_string(log.path().with_extension("torn"))?;
     assert_eq!(torn, "{\"seq\":2,\"time\"\n");
     Ok(())
@@ -149,10 +149,10 @@ fn a_whole_entry_missing_only_its_newline_is_kept() -> std::io::Result<()> {
     let (_dir, log) = log_with(2)?;
     let text = std::fs::read_to_string(log.path())?;
     std::fs::write(log.path(), text.trim_end_matches('\n'))?;
-    log.append(event(3))?;
-    let seqs: Vec<u64> = log.entries()?.into_iter().map(|e| e.seq).collect();
+    log.append_now(event(3))?;
+    let seqs: Vec<u64> = log.read_now()?.0.into_iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [1, 2, 3]);
-    assert!(log.verify()?.is_intact());
+    assert!(log.read_now()?.1.is_intact());
     Ok(())
 }
 
@@ -164,9 +164,9 @@ fn bytes_cut_from_an_acknowledged_entry_stay_evident_after_the_next_append() -> 
     // Chop the end of the last acknowledged entry (not a crash: the head
     // records its full length).
     std::fs::write(log.path(), &text[..text.len() - 10])?;
-    let next = log.append(event(3))?;
+    let next = log.append_now(event(3))?;
     assert_eq!(next.seq, 2, "chains on from the last whole entry");
-    assert!(!log.verify()?.is_intact(), "the cut stays evident");
+    assert!(!log.read_now()?.1.is_intact(), "the cut stays evident");
     assert!(
         !log.path().with_extension("torn").exists(),
         "nothing was set aside"

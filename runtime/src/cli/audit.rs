@@ -3,7 +3,8 @@
 use super::{ConfigArgs, EXIT_CONFIG};
 use clap::Subcommand;
 use std::process::ExitCode;
-use warden_runtime::audit::AuditLog;
+use std::sync::Arc;
+use warden_runtime::audit::AuditBackend;
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
@@ -84,10 +85,10 @@ fn print_verify(report: &serde_json::Value, source: &str, json: bool) -> ExitCod
     }
 }
 
-fn open(config: &ConfigArgs) -> Result<AuditLog, ExitCode> {
+fn open(config: &ConfigArgs) -> Result<Arc<dyn AuditBackend>, ExitCode> {
     let platform = config.load()?;
     let dir = super::data_dir_to_read(&platform)?;
-    Ok(AuditLog::new(dir.join("audit.jsonl")))
+    Ok(warden_runtime::audit::open(&dir))
 }
 
 pub fn run(cmd: AuditCommand) -> ExitCode {
@@ -107,14 +108,14 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                 Ok(log) => log,
                 Err(code) => return code,
             };
-            match log.verify() {
+            match log.read_blocking().map(|(_, report)| report) {
                 Ok(report) => print_verify(
                     &serde_json::to_value(&report).unwrap_or_default(),
-                    &log.path().display().to_string(),
+                    &log.location(),
                     json,
                 ),
                 Err(e) => {
-                    eprintln!("warden: cannot read {}: {e}", log.path().display());
+                    eprintln!("warden: cannot read the audit log: {e}");
                     ExitCode::from(EXIT_CONFIG)
                 }
             }
@@ -144,7 +145,7 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                         Ok(log) => log,
                         Err(code) => return code,
                     };
-                    match log.entries() {
+                    match log.read_blocking().map(|(entries, _)| entries) {
                         Ok(entries) => {
                             let mut chosen: Vec<serde_json::Value> = entries
                                 .iter()
@@ -157,7 +158,7 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                             chosen
                         }
                         Err(e) => {
-                            eprintln!("warden: cannot read {}: {e}", log.path().display());
+                            eprintln!("warden: cannot read the audit log: {e}");
                             return ExitCode::from(EXIT_CONFIG);
                         }
                     }

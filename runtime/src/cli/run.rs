@@ -136,11 +136,8 @@ fn audit_denials(runtime: &Runtime, report: &InvocationReport) {
             "denials": denials,
         }),
     };
-    if let Err(e) = runtime.audit().append(event) {
-        eprintln!(
-            "warden: could not write the audit log {}: {e}",
-            runtime.audit().path().display()
-        );
+    if let Err(e) = runtime.audit().append_blocking(event) {
+        eprintln!("warden: could not write the audit log: {e}");
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use warden_runtime::audit::{AuditEvent, AuditLog};
+use warden_runtime::audit::AuditEvent;
 
 #[derive(Subcommand)]
 pub enum SecretsCommand {
@@ -137,7 +137,7 @@ pub fn run(cmd: SecretsCommand) -> ExitCode {
     };
     match result {
         Ok(info) => {
-            let audit = AuditLog::new(data_dir.join("audit.jsonl"));
+            let audit = warden_runtime::audit::open(&data_dir);
             // As the admin API does: a new version of a secret is a rotation.
             let kind = if info.version > 1 {
                 warden_runtime::audit::AuditKind::SecretRotated
@@ -150,7 +150,7 @@ pub fn run(cmd: SecretsCommand) -> ExitCode {
                 actor: actor(),
                 details: json!({ "secret": info.name, "version": info.version }),
             };
-            if let Err(e) = audit.append(event) {
+            if let Err(e) = audit.append_blocking(event) {
                 eprintln!(
                     "warden: the secret was stored but the audit log could not be written: {e}"
                 );

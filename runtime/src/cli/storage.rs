@@ -77,7 +77,7 @@ pub fn run(cmd: StorageCommand) -> ExitCode {
                         actor: actor(),
                         details: json!({ "values_deleted": n, "data_key": "destroyed" }),
                     };
-                    if let Err(e) = runtime.audit().append(event) {
+                    if let Err(e) = runtime.audit().append_blocking(event) {
                         eprintln!(
                             "warden: data deleted but the audit log could not be written: {e}"
                         );
