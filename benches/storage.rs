@@ -103,7 +103,9 @@ fn main() -> anyhow::Result<()> {
     };
     let runtime = Runtime::new(platform, warden_runtime::telemetry::disabled())?;
     let app = runtime.load_app(&manifest)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // As `warden serve` runs invocations: on a multi-threaded runtime.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
     let set_get = br#"[{"op":"set","bucket":"cache","key":"k","value":"v"},{"op":"get","bucket":"cache","key":"k"}]"#.to_vec();
