@@ -297,30 +297,69 @@ impl Runtime {
         }
     }
 
-    /// Runs one invocation of `app` under its limits.
+    /// Runs one invocation of `app` under its limits: check kill and
+    /// quota, build the store, call, classify, account, report.
     pub async fn invoke(&self, app: &LoadedApp, request: InvocationRequest) -> InvocationReport {
         let started = Instant::now();
         let cx = self.invocation_span(app, &request);
-        let tracer = self.tracer();
-
-        let limits = app.limits;
-        let platform = self.platform();
+        if let Err(refusal) = self.admit(app).await {
+            return self.refused(app, request.trigger, &cx, refusal, started);
+        }
         let mut args = Vec::with_capacity(request.args.len() + 1);
         args.push(app.name().to_string());
         args.extend(request.args.iter().cloned());
-        let output_cap = limits.max_output.as_usize();
+        let (mut store, captured) = self.new_store(app, &args, &cx);
+        let route = app
+            .manifest
+            .http
+            .as_ref()
+            .map(|h| h.route.trim_end_matches("/...").to_string())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "/".to_string());
+        let (call, timed_out, killed) = self
+            .call_bounded(app, &mut store, &request, &route, self.tracer(), &cx)
+            .await;
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        let mut state = store.into_data();
+        let output = Output {
+            stdout: captured.stdout.contents().to_vec(),
+            stderr: captured.stderr.contents().to_vec(),
+            denials: captured.denials.records(),
+        };
+        let error = self.classify_end(app, &call, &state, &output, timed_out, killed);
+        let mut usage = Usage {
+            fuel_used: app.limits.fuel.saturating_sub(fuel_left),
+            fuel_limit: app.limits.fuel,
+            wall_time_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            peak_memory_bytes: state.limiter.peak_memory() as u64,
+            output_bytes: call.output.len() as u64,
+            stdout_bytes: output.stdout.len() as u64,
+            stderr_bytes: output.stderr.len() as u64,
+            denials: output.denials.len() as u64,
+            ..Usage::default()
+        };
+        let (logs, sample) =
+            self.account(app, &mut state, &cx, &mut usage, error.as_ref(), &output);
+        let ended = Ended {
+            call,
+            error,
+            usage,
+            output,
+            logs,
+        };
+        self.report(app, request.trigger, ended, sample, &cx)
+    }
+
+    /// Check kill and quota: an invocation of a killed app, or one past
+    /// `requests_per_minute`, does not start. An admitted one is counted.
+    async fn admit(&self, app: &LoadedApp) -> Result<(), InvocationError> {
         if app.kill_switch().is_killed() {
-            return self.refused(app, request.trigger, &cx, InvocationError::Killed, started);
+            return Err(InvocationError::Killed);
         }
-        if let Err(quota) = app.meter.check_invocation().await {
-            return self.refused(
-                app,
-                request.trigger,
-                &cx,
-                InvocationError::QuotaExceeded(quota),
-                started,
-            );
-        }
+        app.meter
+            .check_invocation()
+            .await
+            .map_err(InvocationError::QuotaExceeded)?;
         app.meter
             .record(
                 ALL,
@@ -330,66 +369,66 @@ impl Runtime {
                 },
             )
             .await;
-        let (mut store, captured) = self.new_store(app, &args, &cx);
-        let route = app
-            .manifest
-            .http
-            .as_ref()
-            .map(|h| h.route.trim_end_matches("/...").to_string())
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| "/".to_string());
-        let (call_result, timed_out, killed) = self
-            .call_bounded(app, &mut store, &request, &route, tracer, &cx)
-            .await;
+        Ok(())
+    }
 
-        let fuel_left = store.get_fuel().unwrap_or(0);
-        let mut state = store.into_data();
-        let stdout = captured.stdout.contents().to_vec();
-        let stderr = captured.stderr.contents().to_vec();
-        let denials = captured.denials.records();
-        let full_stream = if call_result.output_over_cap || stdout.len() >= output_cap {
-            Some(if call_result.output_over_cap {
-                "output"
-            } else {
-                "stdout"
-            })
-        } else if stderr.len() >= output_cap {
+    /// How the call ended, from what it left: its end, a full output
+    /// stream, refused memory growth, denials, the backstop, a kill.
+    fn classify_end(
+        &self,
+        app: &LoadedApp,
+        call: &call::CallResult,
+        state: &HostState,
+        output: &Output,
+        timed_out: bool,
+        killed: bool,
+    ) -> Option<InvocationError> {
+        let cap = app.limits.max_output.as_usize();
+        let full_stream = if call.output_over_cap {
+            Some("output")
+        } else if output.stdout.len() >= cap {
+            Some("stdout")
+        } else if output.stderr.len() >= cap {
             Some("stderr")
         } else {
             None
         };
-        let evidence = Evidence {
-            limits: &limits,
-            max_stack: platform.engine.max_wasm_stack,
-            refused_memory: state.limiter.refused_growth(),
-            full_stream,
-            denials: &denials,
-            timed_out,
-            killed,
-        };
-        let error = classify(&call_result.end, &evidence);
-        let mut usage = Usage {
-            fuel_used: limits.fuel.saturating_sub(fuel_left),
-            fuel_limit: limits.fuel,
-            wall_time_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            peak_memory_bytes: state.limiter.peak_memory() as u64,
-            output_bytes: call_result.output.len() as u64,
-            stdout_bytes: stdout.len() as u64,
-            stderr_bytes: stderr.len() as u64,
-            denials: denials.len() as u64,
-            ..Usage::default()
-        };
+        classify(
+            &call.end,
+            &Evidence {
+                limits: &app.limits,
+                max_stack: self.platform().engine.max_wasm_stack,
+                refused_memory: state.limiter.refused_growth(),
+                full_stream,
+                denials: &output.denials,
+                timed_out,
+                killed,
+            },
+        )
+    }
+
+    /// Each capability's spans, metric samples and usage fields, the
+    /// invocation span's attributes and end, and the meter's flush (off
+    /// the invocation's thread, at most once a second).
+    fn account(
+        &self,
+        app: &LoadedApp,
+        state: &mut HostState,
+        cx: &Context,
+        usage: &mut Usage,
+        error: Option<&InvocationError>,
+        output: &Output,
+    ) -> (Vec<LogRecord>, CapabilitySample) {
         let mut logs = Vec::new();
         let mut sample = CapabilitySample::default();
         state.caps.account(&mut Account {
-            tracer,
-            span: &cx,
-            usage: &mut usage,
+            tracer: self.tracer(),
+            span: cx,
+            usage,
             logs: &mut logs,
             metrics: &mut sample,
         });
-        record_on_span(&cx, &usage, error.as_ref(), &logs, &denials, self.dlp());
-        // The counters' write to SQLite leaves the invocation's thread.
+        record_on_span(cx, usage, error, &logs, &output.denials, self.dlp());
         if app.meter.take_flush_turn() {
             let meter = app.meter.clone();
             let name = app.name().to_string();
@@ -403,33 +442,68 @@ impl Runtime {
                 Err(_) => futures_executor::block_on(flush),
             }
         }
-        let result = match error {
-            None => Ok(call_result.output),
-            Some(e) => Err(e),
-        };
+        (logs, sample)
+    }
+
+    /// The report, its metric sample and logs sent, and the containment
+    /// rules applied to it.
+    fn report(
+        &self,
+        app: &LoadedApp,
+        trigger: Trigger,
+        ended: Ended,
+        sample: CapabilitySample,
+        cx: &Context,
+    ) -> InvocationReport {
+        let Ended {
+            call,
+            error,
+            usage,
+            output,
+            logs,
+        } = ended;
         let report = InvocationReport {
             app: app.name().to_string(),
             version: app.version().to_string(),
-            trigger: request.trigger,
-            result,
-            http_status: call_result.http_status,
-            http_headers: call_result.http_headers,
+            trigger,
+            result: match error {
+                None => Ok(call.output),
+                Some(e) => Err(e),
+            },
+            http_status: call.http_status,
+            http_headers: call.http_headers,
             usage,
-            stdout,
-            stderr,
+            stdout: output.stdout,
+            stderr: output.stderr,
             logs,
-            denials,
+            denials: output.denials,
         };
         self.instruments()
             .record(&app.span_attributes[0], &report, sample);
         crate::telemetry::signals::emit_logs(
             &report,
-            &crate::telemetry::signals::span_context(&cx),
-            platform.logs.max_records,
+            &crate::telemetry::signals::span_context(cx),
+            self.platform().logs.max_records,
         );
         self.contain(app, &report);
         report
     }
+}
+
+/// An invocation that ran, classified and accounted.
+struct Ended {
+    call: call::CallResult,
+    error: Option<InvocationError>,
+    usage: Usage,
+    output: Output,
+    logs: Vec<LogRecord>,
+}
+
+/// What the guest wrote and was refused, read back after the call.
+struct Output {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    denials: Vec<DenialRecord>,
 }
 
 impl Runtime {
