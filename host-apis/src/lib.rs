@@ -26,6 +26,18 @@ pub mod sqlite;
 pub mod storage;
 pub mod units;
 
+/// `.now()` waits for a future in a unit test (the stores run their work
+/// inline when there is no tokio runtime).
+#[cfg(test)]
+pub(crate) trait Now: std::future::Future + Sized {
+    fn now(self) -> Self::Output {
+        futures_executor::block_on(self)
+    }
+}
+
+#[cfg(test)]
+impl<F: std::future::Future> Now for F {}
+
 /// Host bindings for the `warden:host/app` world, generated from `wit/`.
 pub mod bindings {
     wasmtime::component::bindgen!({

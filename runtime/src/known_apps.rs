@@ -6,12 +6,13 @@
 
 use crate::presence::HostInfo;
 use crate::runtime::Runtime;
+use crate::wait::Wait as _;
 use std::collections::BTreeSet;
 
 /// Every app name `runtime`'s data directory knows, with `hosts` the hosts
 /// serving it now ([`crate::presence::live`]).
 pub fn known_apps(runtime: &Runtime, hosts: &[HostInfo]) -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = runtime.registry().names().unwrap_or_default();
+    let mut names: BTreeSet<String> = runtime.registry().names().wait().unwrap_or_default();
     names.extend(hosts.iter().flat_map(|h| h.apps.iter().cloned()));
     names.extend(runtime.kill_state().into_keys());
     names.extend(ran_here(runtime.data_dir()));

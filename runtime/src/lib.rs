@@ -44,6 +44,7 @@ pub mod scheduler_lease;
 pub mod serve;
 pub mod slo;
 pub mod telemetry;
+pub mod wait;
 pub mod world;
 
 pub use runtime::Runtime;

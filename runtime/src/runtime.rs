@@ -45,7 +45,7 @@ pub struct Runtime {
         std::collections::HashMap<String, Arc<warden_host_apis::kill::KillSwitch>>,
     >,
     tally: crate::containment::Tally,
-    registry: crate::registry::Registry,
+    registry: Arc<dyn crate::registry::RegistryBackend>,
     instruments: Arc<crate::telemetry::signals::Instruments>,
 }
 
@@ -334,12 +334,13 @@ impl Runtime {
             master_key: &lazy_master_key(&platform, &data_dir),
             dlp: &dlp,
         })?;
-        let registry = crate::registry::Registry::open(&data_dir).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open the deploy registry {}: {e}",
-                data_dir.join("registry.db").display()
-            )
-        })?;
+        let registry: Arc<dyn crate::registry::RegistryBackend> =
+            Arc::new(crate::registry::Registry::open(&data_dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open the deploy registry {}: {e}",
+                    data_dir.join("registry.db").display()
+                )
+            })?);
         Ok(Runtime {
             engine,
             linker,
@@ -439,17 +440,17 @@ impl Runtime {
     }
 
     /// Deployed versions, review state, quota overrides and templates.
-    pub fn registry(&self) -> &crate::registry::Registry {
-        &self.registry
+    pub fn registry(&self) -> &dyn crate::registry::RegistryBackend {
+        self.registry.as_ref()
     }
 
     /// A template by name: `warden.toml` first, then the admin API's.
     pub fn template(&self, name: &str) -> Option<crate::registry::Template> {
-        self.platform
-            .templates
-            .get(name)
-            .cloned()
-            .or_else(|| self.registry.template(name).ok().flatten())
+        self.platform.templates.get(name).cloned().or_else(|| {
+            futures_executor::block_on(self.registry.template(name))
+                .ok()
+                .flatten()
+        })
     }
 
     pub(crate) fn instruments(&self) -> &Arc<crate::telemetry::signals::Instruments> {

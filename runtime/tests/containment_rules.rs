@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
-use support::Now as _;
+use warden_runtime::wait::Wait as _;
 
 use support::{TestHost, block_on, fixture};
 use warden_runtime::invoke::InvocationRequest;
@@ -27,7 +27,7 @@ fn repeated_denials_trip_the_rule_and_kill_the_app() {
     // Each run is refused four effects (two connects, a bind, a filesystem
     // lookup): denials add up across runs and the second run trips the rule.
     assert_eq!(outcomes, ["denied", "denied", "killed", "killed"]);
-    let audit = host.runtime.audit().entries().now().expect("audit");
+    let audit = host.runtime.audit().entries().wait().expect("audit");
     let trip = audit
         .iter()
         .find(|e| e.kind == "containment.triggered")
@@ -42,7 +42,7 @@ fn repeated_denials_trip_the_rule_and_kill_the_app() {
         host.runtime
             .audit()
             .verify()
-            .now()
+            .wait()
             .expect("verify")
             .is_intact()
     );

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
+use warden_runtime::wait::Wait as _;
 
 use std::time::Duration;
 use support::process::{Host, noop_app, token};
@@ -317,6 +318,7 @@ fn failed_and_old_versions_files_are_collected_and_kept_ones_stay() {
     runtime
         .registry()
         .collect(1, &served, &data.join("artifacts"), Duration::ZERO)
+        .wait()
         .unwrap();
     let manifest = |id: i64| data.join("deploys").join(id.to_string()).join("app.toml");
     assert!(

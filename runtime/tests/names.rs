@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
-use support::Now as _;
+use warden_runtime::wait::Wait as _;
 
 use support::admin_api::{Admin, admin_with, deploy_body};
 use support::fixture;
@@ -70,7 +70,7 @@ fn an_admin_deletes_an_app_its_data_and_quota_and_frees_its_name() {
             u64::MAX,
             warden_host_apis::storage::store::WriteCaps::default(),
         )
-        .now()
+        .wait()
         .unwrap();
     assert_eq!(request(a.running.addr, "GET", "/payroll", "").status, 200);
 
@@ -90,12 +90,12 @@ fn an_admin_deletes_an_app_its_data_and_quota_and_frees_its_name() {
         runtime
             .storage()
             .get("payroll", "salaries", "ada", 0)
-            .now()
+            .wait()
             .unwrap(),
         None,
         "its data went with it"
     );
-    assert_eq!(runtime.registry().quota("payroll").unwrap(), None);
+    assert_eq!(runtime.registry().quota("payroll").wait().unwrap(), None);
     let (_, versions) = a.call(Some(Role::Auditor), "GET", "/v1/apps/payroll/versions", "");
     assert_eq!(versions["versions"][0]["status"], "deleted", "{versions}");
     let (_, audit) = a.call(Some(Role::Auditor), "GET", "/v1/audit?app=payroll", "");
@@ -132,7 +132,7 @@ fn an_app_from_a_local_manifest_is_not_deleted_through_the_api() {
 
 #[test]
 fn two_deploys_of_one_version_at_once_record_exactly_one() {
-    use warden_runtime::registry::{NewDeploy, Refusal, Registry};
+    use warden_runtime::registry::{NewDeploy, Refusal, Registry, RegistryBackend, RegistryError};
     let dir = tempfile::tempdir().unwrap();
     let component = std::fs::read(fixture("noop_handler")).unwrap();
     let digest = "ab".repeat(32);
@@ -149,22 +149,23 @@ fn two_deploys_of_one_version_at_once_record_exactly_one() {
                     .unwrap();
                     registry
                         .stage(NewDeploy {
-                            app: "kv",
-                            version: "1.0.0",
-                            owner: Some("erin"),
-                            deployed_by: "erin",
-                            deployed_as: "creator",
-                            manifest_sha256: "00",
+                            app: "kv".into(),
+                            version: "1.0.0".into(),
+                            owner: Some("erin".into()),
+                            deployed_by: "erin".into(),
+                            deployed_as: "creator".into(),
+                            manifest_sha256: "00".into(),
                             owner_must_match: true,
                             manifest,
-                            component: Some(component),
-                            digest,
+                            component: Some(component.clone()),
+                            digest: digest.clone(),
                         })
+                        .wait()
                         .map(|d| d.id)
                         .map_err(|e| {
                             assert!(
-                                matches!(e.downcast_ref::<Refusal>(), Some(Refusal::VersionTaken(_))),
-                                "{e:#}"
+                                matches!(e, RegistryError::Refused(Refusal::VersionTaken(_))),
+                                "{e}"
                             );
                             e.to_string()
                         })
@@ -175,7 +176,11 @@ fn two_deploys_of_one_version_at_once_record_exactly_one() {
     });
     let recorded = outcomes.iter().filter(|o| o.is_ok()).count();
     assert_eq!(recorded, 1, "{outcomes:?}");
-    let versions = Registry::open(dir.path()).unwrap().versions("kv").unwrap();
+    let versions = Registry::open(dir.path())
+        .unwrap()
+        .versions("kv")
+        .wait()
+        .unwrap();
     assert_eq!(versions.len(), 1);
 }
 

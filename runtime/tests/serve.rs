@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
-use support::Now as _;
+use warden_runtime::wait::Wait as _;
 
 use support::serving::{request, send, start, wait_in_flight};
 use support::{TestHost, example, fixture};
@@ -184,7 +184,7 @@ fn a_kill_traps_in_flight_requests_at_once_and_refuses_new_ones() {
         "kill took {latency:?}"
     );
     assert_eq!(request(addr, "POST", "/noop", "x").status, 503);
-    let audit = runtime.audit().entries().now().expect("audit");
+    let audit = runtime.audit().entries().wait().expect("audit");
     assert!(
         audit
             .iter()

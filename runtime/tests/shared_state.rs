@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
-use support::Now as _;
+use warden_runtime::wait::Wait as _;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -341,7 +341,7 @@ fn a_wrong_master_key_is_refused_when_only_storage_is_sealed() {
     let context = warden_host_apis::storage::data_key_context("notes");
     store
         .put_data_key("notes", &right.wrap(&[1; 32], context.as_bytes()).unwrap())
-        .now()
+        .wait()
         .unwrap();
     drop(store);
     std::fs::write(data.path().join("master.key"), "33".repeat(32)).unwrap();

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
-use support::Now as _;
+use warden_runtime::wait::Wait as _;
 
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
@@ -87,7 +87,7 @@ fn a_value_past_its_ttl_is_not_returned() {
         host.runtime
             .storage()
             .purge_expired(u64::MAX / 2, 1000)
-            .now()
+            .wait()
             .expect("purge"),
         1
     );
@@ -139,16 +139,16 @@ fn purge_deletes_what_expired_and_leaves_the_rest() {
     let store = host.runtime.storage();
     store
         .set("kv", "cache", "gone", b"v", 1, WriteCaps::default())
-        .now()
+        .wait()
         .expect("set expired");
     assert_eq!(
         store
             .purge_expired(warden_host_apis::storage::now_ms(), 1000)
-            .now()
+            .wait()
             .expect("purge"),
         1
     );
-    assert_eq!(store.usage("kv").now().expect("usage").keys, 1);
+    assert_eq!(store.usage("kv").wait().expect("usage").keys, 1);
 }
 
 /// Child side of the SIGKILL test: writes keys forever, printing each one
@@ -176,7 +176,7 @@ fn writer(db: &str) {
     for i in 0.. {
         state
             .set("log".into(), format!("key-{i}"), vec![b'v'; 256], None)
-            .now()
+            .wait()
             .expect("trap")
             .expect("set");
         writeln!(out, "acked {i}").expect("stdout");
@@ -231,13 +231,13 @@ fn acknowledged_writes_survive_a_sigkill() {
         .filter(|i| {
             store
                 .get("writer", "log", &format!("key-{i}"), now)
-                .now()
+                .wait()
                 .expect("get")
                 .is_none()
         })
         .collect();
     assert!(missing.is_empty(), "acknowledged keys lost: {missing:?}");
-    assert!(store.usage("writer").now().expect("usage").keys >= 300);
+    assert!(store.usage("writer").wait().expect("usage").keys >= 300);
 }
 
 #[test]
@@ -276,11 +276,11 @@ fn the_cli_purges_now_and_deletes_an_apps_data_with_an_audit_entry() {
         let store = SqliteKv::open(&data.path().join("storage.db")).expect("open");
         store
             .set("app", "b", "expired", b"v", 1, WriteCaps::default())
-            .now()
+            .wait()
             .expect("set");
         store
             .set("app", "b", "live", b"v", u64::MAX / 4, WriteCaps::default())
-            .now()
+            .wait()
             .expect("set");
     }
     let warden = |args: &[&str]| {
@@ -361,19 +361,22 @@ fn the_background_purger_removes_expired_values_within_its_interval() {
     runtime
         .storage()
         .set("app", "b", "expired", b"v", 1, WriteCaps::default())
-        .now()
+        .wait()
         .expect("set");
     runtime
         .storage()
         .set("app", "b", "live", b"v", u64::MAX / 4, WriteCaps::default())
-        .now()
+        .wait()
         .expect("set");
     block_on(async {
         let purger = warden_runtime::purge::spawn_purger(&runtime);
         tokio::time::sleep(std::time::Duration::from_millis(450)).await;
         purger.abort();
     });
-    assert_eq!(runtime.storage().usage("app").now().expect("usage").keys, 1);
+    assert_eq!(
+        runtime.storage().usage("app").wait().expect("usage").keys,
+        1
+    );
 }
 
 #[test]

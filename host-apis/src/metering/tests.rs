@@ -1,14 +1,5 @@
 use super::*;
-
-/// `.now()` waits for a future in a test (the store runs inline without a
-/// tokio runtime).
-trait Now: std::future::Future + Sized {
-    fn now(self) -> Self::Output {
-        futures_executor::block_on(self)
-    }
-}
-
-impl<F: std::future::Future> Now for F {}
+use crate::Now as _;
 
 fn meter(dir: &std::path::Path, limits: QuotaLimits) -> Meter {
     let store = Arc::new(UsageStore::open(&dir.join("usage.db")).expect("open"));

@@ -1,6 +1,7 @@
 use super::config::BucketRequest;
 use super::store::{KvStore, SqliteKv, WriteCaps, Written};
 use super::*;
+use crate::Now as _;
 use crate::bindings::warden::host::storage::{Error, Host};
 use crate::bindings::warden::host::types::DenialKind;
 use crate::units::Dur;
@@ -50,15 +51,6 @@ fn state(f: &Fixture, app: &str, buckets: &[BucketRequest], quota: Option<u64>) 
 fn wait<F: std::future::Future>(call: F) -> F::Output {
     futures_executor::block_on(call)
 }
-
-/// `.now()` waits for a future in a test.
-trait Now: std::future::Future + Sized {
-    fn now(self) -> Self::Output {
-        wait(self)
-    }
-}
-
-impl<F: std::future::Future> Now for F {}
 
 fn ok<T>(r: impl std::future::Future<Output = wasmtime::Result<Result<T, Error>>>) -> T {
     wait(r).expect("no trap").expect("storage call")

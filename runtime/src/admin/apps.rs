@@ -4,6 +4,7 @@ use super::tokens::{Principal, Role};
 use super::{AdminState, ApiError, require};
 use crate::app::LoadedApp;
 use crate::kills::KillState;
+use crate::wait::Wait as _;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
@@ -88,6 +89,7 @@ fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> V
         .runtime()
         .registry()
         .pending()
+        .wait()
         .unwrap_or_default();
     let mut seen = std::collections::BTreeMap::new();
     for d in pending.into_iter().rev() {

@@ -10,7 +10,8 @@
 use super::tokens::{Principal, Role};
 use super::{AdminState, ApiError, record, require};
 use crate::config::AppManifest;
-use crate::registry::{Deployment, NewDeploy, Refusal, Status, review};
+use crate::registry::{Deployment, NewDeploy, Refusal, RegistryError, Status, review};
+use crate::wait::Wait as _;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -172,6 +173,7 @@ async fn deploy_checked(
         .runtime()
         .registry()
         .owner(&name)
+        .await
         .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     if principal.role == Role::Creator
         && (held.as_ref().is_some_and(|h| taken(h.as_deref()))
@@ -244,29 +246,29 @@ async fn deploy_checked(
     let deployment = runtime
         .registry()
         .stage(NewDeploy {
-            app: &name,
-            version: &manifest.app.version,
-            owner: owner.as_deref(),
-            deployed_by: &principal.name,
-            deployed_as: principal.role.as_str(),
-            manifest_sha256: &manifest_sha256,
+            app: name.clone(),
+            version: manifest.app.version.clone(),
+            owner: owner.clone(),
+            deployed_by: principal.name.clone(),
+            deployed_as: principal.role.as_str().to_string(),
+            manifest_sha256: manifest_sha256.clone(),
             owner_must_match: principal.role == Role::Creator,
             manifest: table,
-            component: component.as_deref(),
-            digest: &digest,
+            component,
+            digest: digest.clone(),
         })
-        .map_err(|e| match e.downcast_ref::<Refusal>() {
+        .await
+        .map_err(|e| match e {
             // A version, once deployed, means one manifest and one
             // component: what a reviewer read is what an approval turns on.
-            Some(refusal @ Refusal::VersionTaken(_)) => {
+            RegistryError::Refused(refusal @ Refusal::VersionTaken(_)) => {
                 ApiError(StatusCode::CONFLICT, refusal.to_string())
             }
-            Some(refusal @ Refusal::NameTaken(_)) => {
+            RegistryError::Refused(refusal @ Refusal::NameTaken(_)) => {
                 ApiError(StatusCode::FORBIDDEN, refusal.to_string())
             }
-            None => ApiError::internal("the deploy could not be stored", format!("{e:#}")),
+            e => ApiError::internal("the deploy could not be stored", format!("{e}")),
         })?;
-    drop(component);
     // Check everything now, so a deploy that cannot run fails here and not
     // when a reviewer approves it.
     let checking = deployment.clone();
@@ -282,7 +284,7 @@ async fn deploy_checked(
         Ok(app) => app,
         Err(e) => {
             let message = for_caller(state.server.runtime().data_dir(), &e.to_string());
-            let _ = registry.fail(deployment.id, &message);
+            let _ = registry.fail(deployment.id, &message).await;
             return Err(bad(message));
         }
     };
@@ -308,10 +310,10 @@ async fn deploy_checked(
     });
     if reasons.is_empty() {
         if let Err(e) = install(state, app, principal.role == Role::Creator) {
-            let _ = registry.fail(deployment.id, &e.1);
+            let _ = registry.fail(deployment.id, &e.1).await;
             return Err(e);
         }
-        match registry.activate(deployment.id, None) {
+        match registry.activate(deployment.id, None).await {
             Ok(true) => {}
             Ok(false) => return Err(withdrawn(state, &name, &deployment).await),
             Err(e) => {
@@ -322,6 +324,7 @@ async fn deploy_checked(
     } else {
         registry
             .hold(deployment.id, &reasons)
+            .await
             .map_err(|e| ApiError::internal("the deploy could not be recorded", e))?;
     }
     record(
@@ -375,6 +378,7 @@ pub async fn versions(
         .runtime()
         .registry()
         .versions(&name)
+        .await
         .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     let visible: Vec<&Deployment> = all.iter().filter(|d| visible(&principal, d)).collect();
     if visible.is_empty() {
@@ -394,6 +398,7 @@ pub async fn pending(
         .runtime()
         .registry()
         .pending()
+        .await
         .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     let visible: Vec<&Deployment> = all.iter().filter(|d| visible(&principal, d)).collect();
     Ok(Json(json!({ "pending": visible })))
@@ -425,6 +430,7 @@ fn pending_for(
         .runtime()
         .registry()
         .versions(name)
+        .wait()
         .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     let deployment = versions
         .into_iter()
@@ -487,7 +493,8 @@ pub async fn approve(
         .server
         .runtime()
         .registry()
-        .activate(deployment.id, Some((&principal.name, &note)));
+        .activate(deployment.id, Some((&principal.name, &note)))
+        .await;
     match activated {
         Ok(true) => {}
         Ok(false) => return Err(withdrawn(&state, &name, &deployment).await),
@@ -545,6 +552,7 @@ pub async fn reject(
         .runtime()
         .registry()
         .reject(deployment.id, &principal.name, &note)
+        .await
         .map_err(|e| ApiError::internal("the rejection could not be recorded", e))?;
     record(
         &state,
@@ -598,6 +606,7 @@ pub async fn delete(
     let known = runtime
         .registry()
         .versions(&name)
+        .await
         .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     if known.is_empty() {
         return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
@@ -605,6 +614,7 @@ pub async fn delete(
     let deploys = runtime
         .registry()
         .delete_app(&name, &principal.actor())
+        .await
         .map_err(|e| ApiError::internal("the registry could not be changed", e))?;
     state
         .server
@@ -667,6 +677,7 @@ async fn restore_recorded(state: &AdminState, name: &str) {
     let active = runtime
         .registry()
         .versions(name)
+        .await
         .ok()
         .and_then(|all| all.into_iter().find(|d| d.status == Status::Active));
     let restored = match active {

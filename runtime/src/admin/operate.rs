@@ -27,6 +27,7 @@ pub async fn set_quota(
             .runtime()
             .registry()
             .versions(&name)
+            .await
             .is_ok_and(|v| !v.is_empty());
     if !known {
         return Err(ApiError::not_found(&format!("app `{name}`")));
@@ -36,6 +37,7 @@ pub async fn set_quota(
         .runtime()
         .registry()
         .set_quota(&name, &quota, &principal.name)
+        .await
         .map_err(|e| ApiError::internal("the quota could not be stored", e))?;
     let server = state.server.clone();
     let reloading = name.clone();
@@ -141,6 +143,7 @@ pub async fn list_templates(
     for (name, template) in runtime
         .registry()
         .templates()
+        .await
         .map_err(|e| ApiError::internal("the registry could not be read", e))?
     {
         out.entry(name)
@@ -186,6 +189,7 @@ pub async fn put_template(
     runtime
         .registry()
         .set_template(&name, &template, &principal.name)
+        .await
         .map_err(|e| ApiError::internal("the template could not be stored", e))?;
     record(
         &state,

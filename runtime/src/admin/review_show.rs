@@ -30,6 +30,7 @@ pub async fn show(
     let all = runtime
         .registry()
         .versions(&name)
+        .await
         .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     let visible = |d: &Deployment| super::deploys::visible(&principal, d);
     // A version may also have failed deploys; the one that holds it first.

@@ -8,6 +8,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use warden_runtime::registry::Status;
+use warden_runtime::wait::Wait as _;
 
 /// Where a list comes from and how it is printed.
 #[derive(Args)]
@@ -81,6 +82,7 @@ fn local_apps(runtime: &warden_runtime::Runtime) -> Result<Vec<Value>, String> {
         let versions = runtime
             .registry()
             .versions(&name)
+            .wait()
             .map_err(|e| format!("the registry cannot be read: {e}"))?;
         let active = versions.iter().find(|d| d.status == Status::Active);
         let pending = versions.iter().find(|d| d.status == Status::Pending);
@@ -147,6 +149,7 @@ pub fn reviews(args: ListArgs) -> ExitCode {
             let pending = runtime
                 .registry()
                 .pending()
+                .wait()
                 .map_err(|e| format!("the registry cannot be read: {e}"))?;
             Ok(pending.iter().map(|d| json!(d)).collect())
         },
@@ -171,6 +174,7 @@ pub fn versions(app: &str, args: ListArgs) -> ExitCode {
             let all = runtime
                 .registry()
                 .versions(app)
+                .wait()
                 .map_err(|e| format!("the registry cannot be read: {e}"))?;
             if all.is_empty() {
                 return Err(format!(

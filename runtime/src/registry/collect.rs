@@ -12,7 +12,7 @@
 //! deploy, storing an upload) take one lock, so a file is never removed
 //! between a deploy's check and its record.
 
-use super::{Deployment, Registry, Status};
+use super::{Deployment, Status};
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -76,7 +76,7 @@ fn remove(path: &Path, collected: &mut Collected) -> bool {
     removed
 }
 
-impl Registry {
+impl super::RegistryDb {
     /// Every deploy of every app.
     pub fn all(&self) -> rusqlite::Result<Vec<Deployment>> {
         let conn = self.conn();

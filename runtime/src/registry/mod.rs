@@ -9,9 +9,12 @@
 //! both files are written and synced; a crash in between leaves an unused
 //! file, never a record without its files.
 
+mod backend;
 pub mod collect;
 pub mod compare;
 pub mod review;
+
+pub use backend::{Registry, RegistryBackend, RegistryError};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -80,7 +83,9 @@ pub struct Deployment {
     pub manifest_path: PathBuf,
 }
 
-pub struct Registry {
+/// The embedded registry's database and files; reached through
+/// [`Registry`], which runs its blocking work off the caller's thread.
+pub(crate) struct RegistryDb {
     dir: PathBuf,
     conn: Mutex<Connection>,
     /// Held while files are added (stage, uploads) or collected, so a
@@ -207,15 +212,16 @@ impl Status {
 }
 
 /// What a new deploy brings.
-pub struct NewDeploy<'a> {
-    pub app: &'a str,
-    pub version: &'a str,
-    pub owner: Option<&'a str>,
-    pub deployed_by: &'a str,
+#[derive(Debug, Clone)]
+pub struct NewDeploy {
+    pub app: String,
+    pub version: String,
+    pub owner: Option<String>,
+    pub deployed_by: String,
     /// The deployer's role (see [`Deployment::deployed_as`]).
-    pub deployed_as: &'a str,
+    pub deployed_as: String,
     /// SHA-256 of the manifest as sent (hex).
-    pub manifest_sha256: &'a str,
+    pub manifest_sha256: String,
     /// Whether the name must not be held by another owner (a creator's
     /// deploy; an admin may deploy any app).
     pub owner_must_match: bool,
@@ -223,17 +229,17 @@ pub struct NewDeploy<'a> {
     pub manifest: toml::Table,
     /// The component's bytes, or `None` when it was uploaded already and
     /// is stored under `digest`.
-    pub component: Option<&'a [u8]>,
-    pub digest: &'a str,
+    pub component: Option<Vec<u8>>,
+    pub digest: String,
 }
 
-impl Registry {
+impl RegistryDb {
     /// Opens (creating if needed) the registry in `data_dir`.
-    pub fn open(data_dir: &Path) -> rusqlite::Result<Registry> {
+    pub(crate) fn open(data_dir: &Path) -> rusqlite::Result<RegistryDb> {
         let conn =
             warden_host_apis::sqlite::open_wal(&data_dir.join("registry.db"), "FULL", SCHEMA)?;
         migrate(&conn)?;
-        Ok(Registry {
+        Ok(RegistryDb {
             dir: data_dir.to_path_buf(),
             conn: Mutex::new(conn),
             files: Mutex::new(()),
@@ -251,12 +257,12 @@ impl Registry {
 
     /// Stores the component and manifest files, then records the deploy as
     /// pending. Returns the record.
-    pub fn stage(&self, new: NewDeploy<'_>) -> anyhow::Result<Deployment> {
+    pub fn stage(&self, new: NewDeploy) -> anyhow::Result<Deployment> {
         let _files = self.files();
         let components = self.dir.join("components");
         std::fs::create_dir_all(&components)?;
         let component = components.join(format!("{}.wasm", new.digest));
-        match new.component {
+        match &new.component {
             Some(bytes) if !component.exists() => {
                 crate::fsutil::write_atomically(&component, bytes)?;
             }
@@ -265,14 +271,14 @@ impl Registry {
             }
             _ => {}
         }
-        let mut manifest = new.manifest;
+        let mut manifest = new.manifest.clone();
         if let Some(toml::Value::Table(app)) = manifest.get_mut("app") {
             app.insert(
                 "component".into(),
                 toml::Value::String(component.to_string_lossy().into_owned()),
             );
-            if let Some(owner) = new.owner {
-                app.insert("owner".into(), toml::Value::String(owner.to_string()));
+            if let Some(owner) = &new.owner {
+                app.insert("owner".into(), toml::Value::String(owner.clone()));
             }
         }
         let text = toml::to_string(&manifest)?;
@@ -284,13 +290,13 @@ impl Registry {
             .prepare(&format!(
                 "SELECT {COLUMNS} FROM deployments WHERE app = ?1 AND {CLAIMING} ORDER BY id DESC"
             ))?
-            .query_map([new.app], row)?
+            .query_map([&new.app], row)?
             .collect::<rusqlite::Result<_>>()?;
         if new.owner_must_match
             && let Some(latest) = claims.first()
-            && latest.owner.as_deref() != new.owner
+            && latest.owner != new.owner
         {
-            return Err(Refusal::NameTaken(new.app.to_string()).into());
+            return Err(Refusal::NameTaken(new.app.clone()).into());
         }
         if let Some(d) = claims.into_iter().find(|d| d.version == new.version) {
             return Err(Refusal::VersionTaken(Box::new(d)).into());
@@ -533,7 +539,7 @@ mod tests {
         )
         .expect("old schema");
         drop(old);
-        let registry = Registry::open(dir.path()).expect("migrated");
+        let registry = RegistryDb::open(dir.path()).expect("migrated");
         let versions = registry.versions("kv").expect("read");
         assert_eq!(versions.len(), 1);
         assert_eq!(versions[0].deployed_as, None);
@@ -542,6 +548,6 @@ mod tests {
             Some(Some("erin".into()))
         );
         // A second open finds the column in place.
-        Registry::open(dir.path()).expect("opened again");
+        RegistryDb::open(dir.path()).expect("opened again");
     }
 }

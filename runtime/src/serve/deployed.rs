@@ -7,13 +7,14 @@ use crate::app::{LoadOptions, LoadedApp};
 use crate::config::ConfigError;
 use crate::registry::Deployment;
 use crate::runtime::Runtime;
+use crate::wait::Wait as _;
 
 /// How `app` loads on this host: its review state and the operator's
 /// quota override, if any.
 fn options(runtime: &Runtime, app: &str, approved: bool) -> LoadOptions {
     LoadOptions {
         approved,
-        quota: runtime.registry().quota(app).ok().flatten(),
+        quota: runtime.registry().quota(app).wait().ok().flatten(),
     }
 }
 
@@ -37,7 +38,7 @@ impl Server {
     /// (given with `--app`) keeps its place. Returns one message per
     /// deploy that could not be served; the others are served regardless.
     pub fn restore(&self) -> Vec<String> {
-        let active = match self.runtime.registry().active() {
+        let active = match self.runtime.registry().active().wait() {
             Ok(active) => active,
             Err(e) => return vec![format!("cannot read the deploy registry: {e}")],
         };
@@ -90,12 +91,15 @@ impl Server {
         let served: std::collections::BTreeSet<String> =
             self.all_apps().iter().map(|a| a.digest.clone()).collect();
         let runtime = &self.runtime;
-        let collected = runtime.registry().collect(
-            runtime.platform().deploys.keep_versions,
-            &served,
-            &runtime.data_dir().join("artifacts"),
-            crate::registry::collect::GRACE,
-        );
+        let collected = runtime
+            .registry()
+            .collect(
+                runtime.platform().deploys.keep_versions,
+                &served,
+                &runtime.data_dir().join("artifacts"),
+                crate::registry::collect::GRACE,
+            )
+            .wait();
         self.collecting
             .store(false, std::sync::atomic::Ordering::SeqCst);
         match collected {

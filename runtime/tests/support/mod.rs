@@ -117,13 +117,3 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
-
-/// `.now()` waits for a future where a test calls an async API from
-/// plain code (the storage backend runs inline without a runtime).
-pub trait Now: std::future::Future + Sized {
-    fn now(self) -> Self::Output {
-        futures_executor::block_on(self)
-    }
-}
-
-impl<F: std::future::Future> Now for F {}

@@ -1,0 +1,236 @@
+//! The registry behind an async trait: the seam a shared database plugs
+//! into. [`Registry`] is the embedded default (`registry.db` and the
+//! deploy files in the data directory), whose blocking work runs off the
+//! caller's thread.
+
+use super::collect::Collected;
+use super::{Deployment, NewDeploy, Refusal, RegistryDb, Template};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, MutexGuard};
+use std::time::Duration;
+use warden_host_apis::metering::QuotaRequest;
+
+/// Why the registry could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The deploy is refused: its version exists, or its name is another
+    /// owner's.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The embedded database failed.
+    #[error("registry: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A deploy's files could not be written, read or removed.
+    #[error("registry files: {0:#}")]
+    Files(anyhow::Error),
+    /// A networked backend failed.
+    #[error("registry backend: {0}")]
+    Backend(String),
+    /// The blocking task that ran the call did not finish.
+    #[error("registry: the call did not complete: {0}")]
+    Interrupted(String),
+}
+
+impl From<anyhow::Error> for RegistryError {
+    /// A refusal or a database error keeps its kind; anything else is a
+    /// file error.
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<Refusal>() {
+            Ok(refusal) => RegistryError::Refused(refusal),
+            Err(e) => match e.downcast::<rusqlite::Error>() {
+                Ok(sqlite) => RegistryError::Sqlite(sqlite),
+                Err(e) => RegistryError::Files(e),
+            },
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, RegistryError>;
+
+/// Deploys, versions, review state, quota overrides and templates.
+#[async_trait::async_trait]
+pub trait RegistryBackend: Send + Sync {
+    /// The lock between adding deploy files and collecting them (held by
+    /// uploads while they write a component).
+    fn files(&self) -> MutexGuard<'_, ()>;
+    /// Stores the deploy's files, then records it as pending; the name and
+    /// version checks and the insert are one step.
+    async fn stage(&self, new: NewDeploy) -> Result<Deployment>;
+    async fn get(&self, id: i64) -> Result<Option<Deployment>>;
+    /// The owner of `app` so far: `None` when no deploy claims the name,
+    /// `Some(None)` when one claims it without an owner.
+    async fn owner(&self, app: &str) -> Result<Option<Option<String>>>;
+    /// Every app name any deploy has used.
+    async fn names(&self) -> Result<BTreeSet<String>>;
+    /// Marks every deploy of `app` deleted; returns how many.
+    async fn delete_app(&self, app: &str, by: &str) -> Result<usize>;
+    /// Every deploy of `app`, newest first.
+    async fn versions(&self, app: &str) -> Result<Vec<Deployment>>;
+    /// The active deploy of each app.
+    async fn active(&self) -> Result<Vec<Deployment>>;
+    /// Deploys waiting for a reviewer.
+    async fn pending(&self) -> Result<Vec<Deployment>>;
+    /// Keeps a deploy pending, with the reasons it needs review.
+    async fn hold(&self, id: i64, reasons: &[String]) -> Result<()>;
+    /// Makes a deploy the active version of its app (the previous one is
+    /// superseded); `review` is (reviewer, note). `false` if it was not
+    /// pending.
+    async fn activate(&self, id: i64, review: Option<(&str, &str)>) -> Result<bool>;
+    async fn reject(&self, id: i64, by: &str, note: &str) -> Result<()>;
+    /// Records that a deploy did not pass its checks.
+    async fn fail(&self, id: i64, error: &str) -> Result<()>;
+    /// The operator's quota override of `app`.
+    async fn quota(&self, app: &str) -> Result<Option<QuotaRequest>>;
+    async fn set_quota(&self, app: &str, quota: &QuotaRequest, by: &str) -> Result<()>;
+    async fn template(&self, name: &str) -> Result<Option<Template>>;
+    async fn templates(&self) -> Result<Vec<(String, Template)>>;
+    async fn set_template(&self, name: &str, template: &Template, by: &str) -> Result<()>;
+    /// Removes the files nothing needs any more, keeping `keep_versions`
+    /// per app, the components `served` now, and anything younger than
+    /// `grace`.
+    async fn collect(
+        &self,
+        keep_versions: usize,
+        served: &BTreeSet<String>,
+        artifacts: &Path,
+        grace: Duration,
+    ) -> Result<Collected>;
+}
+
+/// The embedded registry. Cloning shares it.
+#[derive(Clone)]
+pub struct Registry {
+    db: Arc<RegistryDb>,
+}
+
+impl Registry {
+    /// Opens (creating or migrating if needed) the registry in `data_dir`.
+    ///
+    /// # Errors
+    /// `registry.db` cannot be opened or migrated.
+    pub fn open(data_dir: &Path) -> Result<Registry> {
+        Ok(Registry {
+            db: Arc::new(RegistryDb::open(data_dir)?),
+        })
+    }
+
+    /// Runs `work` on the database off the caller's thread.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&RegistryDb) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.db.clone();
+        warden_host_apis::sqlite::off_thread(move || work(&db))
+            .await
+            .map_err(RegistryError::Interrupted)?
+    }
+}
+
+#[async_trait::async_trait]
+impl RegistryBackend for Registry {
+    fn files(&self) -> MutexGuard<'_, ()> {
+        self.db.files()
+    }
+
+    async fn stage(&self, new: NewDeploy) -> Result<Deployment> {
+        self.run(move |db| Ok(db.stage(new)?)).await
+    }
+
+    async fn get(&self, id: i64) -> Result<Option<Deployment>> {
+        self.run(move |db| Ok(db.get(id)?)).await
+    }
+
+    async fn owner(&self, app: &str) -> Result<Option<Option<String>>> {
+        let app = app.to_owned();
+        self.run(move |db| Ok(db.owner(&app)?)).await
+    }
+
+    async fn names(&self) -> Result<BTreeSet<String>> {
+        self.run(|db| Ok(db.names()?)).await
+    }
+
+    async fn delete_app(&self, app: &str, by: &str) -> Result<usize> {
+        let (app, by) = (app.to_owned(), by.to_owned());
+        self.run(move |db| Ok(db.delete_app(&app, &by)?)).await
+    }
+
+    async fn versions(&self, app: &str) -> Result<Vec<Deployment>> {
+        let app = app.to_owned();
+        self.run(move |db| Ok(db.versions(&app)?)).await
+    }
+
+    async fn active(&self) -> Result<Vec<Deployment>> {
+        self.run(|db| Ok(db.active()?)).await
+    }
+
+    async fn pending(&self) -> Result<Vec<Deployment>> {
+        self.run(|db| Ok(db.pending()?)).await
+    }
+
+    async fn hold(&self, id: i64, reasons: &[String]) -> Result<()> {
+        let reasons = reasons.to_vec();
+        self.run(move |db| Ok(db.hold(id, &reasons)?)).await
+    }
+
+    async fn activate(&self, id: i64, review: Option<(&str, &str)>) -> Result<bool> {
+        let review = review.map(|(by, note)| (by.to_owned(), note.to_owned()));
+        self.run(move |db| {
+            Ok(db.activate(
+                id,
+                review
+                    .as_ref()
+                    .map(|(by, note)| (by.as_str(), note.as_str())),
+            )?)
+        })
+        .await
+    }
+
+    async fn reject(&self, id: i64, by: &str, note: &str) -> Result<()> {
+        let (by, note) = (by.to_owned(), note.to_owned());
+        self.run(move |db| Ok(db.reject(id, &by, &note)?)).await
+    }
+
+    async fn fail(&self, id: i64, error: &str) -> Result<()> {
+        let error = error.to_owned();
+        self.run(move |db| Ok(db.fail(id, &error)?)).await
+    }
+
+    async fn quota(&self, app: &str) -> Result<Option<QuotaRequest>> {
+        let app = app.to_owned();
+        self.run(move |db| Ok(db.quota(&app)?)).await
+    }
+
+    async fn set_quota(&self, app: &str, quota: &QuotaRequest, by: &str) -> Result<()> {
+        let (app, quota, by) = (app.to_owned(), quota.clone(), by.to_owned());
+        self.run(move |db| Ok(db.set_quota(&app, &quota, &by)?))
+            .await
+    }
+
+    async fn template(&self, name: &str) -> Result<Option<Template>> {
+        let name = name.to_owned();
+        self.run(move |db| Ok(db.template(&name)?)).await
+    }
+
+    async fn templates(&self) -> Result<Vec<(String, Template)>> {
+        self.run(|db| Ok(db.templates()?)).await
+    }
+
+    async fn set_template(&self, name: &str, template: &Template, by: &str) -> Result<()> {
+        let (name, template, by) = (name.to_owned(), template.clone(), by.to_owned());
+        self.run(move |db| Ok(db.set_template(&name, &template, &by)?))
+            .await
+    }
+
+    async fn collect(
+        &self,
+        keep_versions: usize,
+        served: &BTreeSet<String>,
+        artifacts: &Path,
+        grace: Duration,
+    ) -> Result<Collected> {
+        let (served, artifacts): (BTreeSet<String>, PathBuf) = (served.clone(), artifacts.into());
+        self.run(move |db| Ok(db.collect(keep_versions, &served, &artifacts, grace)?))
+            .await
+    }
+}

@@ -1,0 +1,14 @@
+//! Waiting for an async state backend (registry, audit log, usage,
+//! storage) from code that is not async: a CLI verb, a load, a sync
+//! helper of a handler. The backends run their blocking work off the
+//! waiting thread, so waiting never runs a database call on it; it only
+//! parks it, as a blocking call would.
+
+/// `.wait()` on any future: blocks the current thread until it is ready.
+pub trait Wait: std::future::Future + Sized {
+    fn wait(self) -> Self::Output {
+        futures_executor::block_on(self)
+    }
+}
+
+impl<F: std::future::Future> Wait for F {}
