@@ -9,8 +9,10 @@
 //! up, a lease another host holds) are `tracing` events too, never direct
 //! writes to stderr: an embedder decides where they go.
 //!
-//! `warden serve` writes them to stderr with a timestamp and level; the
-//! other commands write them as `warden: MESSAGE` lines. `WARDEN_LOG`
+//! `warden serve` writes them to stderr with a timestamp and level, and,
+//! once OTLP export is on, to the OpenTelemetry logs pipeline too (scope
+//! `warden`, beside the guests' logs); the other commands write them as
+//! `warden: MESSAGE` lines. `WARDEN_LOG`
 //! filters both with `tracing-subscriber`'s `EnvFilter` syntax (default
 //! `info`; e.g. `WARDEN_LOG=warn` for less).
 
@@ -25,12 +27,48 @@ fn filter() -> tracing_subscriber::EnvFilter {
 
 /// Installs the stderr writer for `tracing` events, once per process.
 pub fn init() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter())
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::registry()
+        .with(filter())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .with_target(false),
+        )
+        .with(ToOpenTelemetry::default())
         .try_init();
+}
+
+type Bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge<
+    opentelemetry_sdk::logs::SdkLoggerProvider,
+    opentelemetry_sdk::logs::SdkLogger,
+>;
+
+/// Forwards events to the OpenTelemetry logs pipeline once one is
+/// installed (the host installs it after the subscriber, when telemetry
+/// starts). The SDK's own diagnostics are not forwarded: they would loop.
+#[derive(Default)]
+struct ToOpenTelemetry {
+    bridge: std::sync::OnceLock<Bridge>,
+}
+
+impl<S> tracing_subscriber::Layer<S> for ToOpenTelemetry
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target().starts_with("opentelemetry") {
+            return;
+        }
+        let Some(provider) = crate::telemetry::signals::logger_provider() else {
+            return;
+        };
+        self.bridge
+            .get_or_init(|| Bridge::new(provider))
+            .on_event(event, ctx);
+    }
 }
 
 /// Installs the stderr writer for a short-lived command: `warden: MESSAGE`

@@ -239,6 +239,14 @@ fn spans_metrics_and_logs_arrive_at_the_collector_with_app_attributes() {
         "logs carry the invocation's trace"
     );
     assert!(!text(&guest.body).is_empty());
+    // The host's own operational messages travel the same pipeline: the
+    // first start records its governance settings.
+    assert!(
+        logs.iter()
+            .any(|l| text(&l.body).contains("governance settings changed since the last start")),
+        "the host's own log lines arrive: {:?}",
+        logs.iter().map(|l| text(&l.body)).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -229,6 +229,11 @@ pub fn install_logs(provider: opentelemetry_sdk::logs::SdkLoggerProvider) {
     let _ = LOGGER.set(provider);
 }
 
+/// The installed logs provider, if logs are exported.
+pub fn logger_provider() -> Option<&'static opentelemetry_sdk::logs::SdkLoggerProvider> {
+    LOGGER.get()
+}
+
 /// Flushes buffered log records (at shutdown).
 pub fn flush_logs() {
     if let Some(provider) = LOGGER.get() {
