@@ -20,8 +20,10 @@
 //! fix; nothing is checked again per call.
 //!
 //! The capabilities a host has are listed once, in `crate::capabilities`;
-//! the runtime, a loaded app, the store's state and an invocation iterate
-//! over that list and never name a capability.
+//! the runtime, loading, the store's state, an invocation, the reviewer's
+//! diff and the audited governance settings iterate over that list. Only
+//! standard interfaces that need it name one: `wasi:http`'s hooks are the
+//! egress state, and an HTTP answer reads the reply state.
 
 use crate::app::LoadOptions;
 use crate::config::{AppManifest, ConfigError, PlatformConfig};
@@ -72,6 +74,20 @@ pub trait Capability: Sized + Send + Sync + 'static {
     /// After the call: the capability's child spans, metric samples and
     /// usage fields. Most capabilities have nothing to add.
     fn account(_state: &mut Self::State, _account: &mut Account<'_>) {}
+
+    /// What a reviewer compares between two versions of an app: the
+    /// request as a named JSON value (see `registry::compare`). `None`
+    /// when the capability's request is already shown there.
+    fn review_view(_manifest: &AppManifest) -> Option<(&'static str, serde_json::Value)> {
+        None
+    }
+
+    /// The capability's platform rules as a named JSON value, part of the
+    /// governance settings whose change is audited (`config.changed`).
+    /// `None` when they are already part of that view.
+    fn rules_view(_platform: &PlatformConfig) -> Option<(&'static str, serde_json::Value)> {
+        None
+    }
 }
 
 /// The store's state holds one part per capability; a capability's host
@@ -188,6 +204,24 @@ macro_rules! capabilities {
             ) -> Result<Grants, $crate::config::ConfigError> {
                 use $crate::capability::Capability;
                 Ok(Grants { $($field: std::sync::Arc::new(self.$field.grant(app)?),)* })
+            }
+        }
+
+        impl Capabilities {
+            /// Each capability's part of what a reviewer compares.
+            pub fn review_views(
+                manifest: &$crate::config::AppManifest,
+            ) -> Vec<(&'static str, serde_json::Value)> {
+                use $crate::capability::Capability;
+                [$(<$cap>::review_view(manifest),)*].into_iter().flatten().collect()
+            }
+
+            /// Each capability's part of the audited governance settings.
+            pub fn rules_views(
+                platform: &$crate::config::PlatformConfig,
+            ) -> Vec<(&'static str, serde_json::Value)> {
+                use $crate::capability::Capability;
+                [$(<$cap>::rules_view(platform),)*].into_iter().flatten().collect()
             }
         }
 

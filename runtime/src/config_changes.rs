@@ -28,7 +28,7 @@ pub fn governance_view(platform: &PlatformConfig) -> Value {
         .iter()
         .map(|c| (c.name.clone(), json!(c)))
         .collect();
-    json!({
+    let mut view = json!({
         "connectors": connectors,
         "connector_rules": platform.connector_rules,
         "egress": platform.egress,
@@ -39,7 +39,14 @@ pub fn governance_view(platform: &PlatformConfig) -> Value {
         "containment": platform.containment,
         "templates": platform.templates,
         "admin": platform.admin,
-    })
+    });
+    // Whatever else a capability's rules hold (e.g. `config`), as it says.
+    if let Value::Object(map) = &mut view {
+        for (name, value) in crate::capabilities::Capabilities::rules_views(platform) {
+            map.insert(name.to_string(), value);
+        }
+    }
+    view
 }
 
 /// Audits a change of the governance settings since the previous start,

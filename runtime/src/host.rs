@@ -61,8 +61,9 @@ pub enum StartError {
     Internal(String),
 }
 
-/// A host that is serving. Dropping it without [`RunningHost::stop`] leaves
-/// the server running until the async runtime ends.
+/// A host that is serving. Dropping it stops it as [`RunningHost::stop`]
+/// does (unless a [`RunningHost::stopper`] is still held), but does not
+/// wait for the drain: call [`RunningHost::stopped`] for that.
 pub struct RunningHost {
     /// Where apps answer.
     pub app_addr: SocketAddr,
@@ -75,8 +76,8 @@ pub struct RunningHost {
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
     admin: std::thread::JoinHandle<()>,
     telemetry: HostTelemetry,
-    _purger: tokio::task::JoinHandle<()>,
-    _slo: Option<tokio::task::JoinHandle<()>>,
+    purger: tokio::task::JoinHandle<()>,
+    slo: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The entry point: see the module documentation.
@@ -127,7 +128,6 @@ impl Host {
         let admin_addr = admin_listener
             .local_addr()
             .map_err(|e| StartError::Internal(format!("the admin listener has no address: {e}")))?;
-        let purger = crate::purge::spawn_purger(&runtime);
         let (stop, stop_rx) = watch::channel(false);
         let admin_state =
             crate::admin::AdminState::new(server.clone()).with_telemetry(telemetry.stats.clone());
@@ -151,7 +151,13 @@ impl Host {
             tls.clone(),
             stop_rx.clone(),
         )
-        .map_err(|e| StartError::Internal(format!("cannot start the admin API: {e}")))?;
+        .map_err(|e| {
+            if let Some(slo) = &slo {
+                slo.abort();
+            }
+            StartError::Internal(format!("cannot start the admin API: {e}"))
+        })?;
+        let purger = crate::purge::spawn_purger(&runtime);
         let mut app_stop = stop_rx;
         let serving = tokio::spawn(server.clone().run_with(listener, tls.clone(), async move {
             let _ = app_stop.wait_for(|stop| *stop).await;
@@ -165,8 +171,8 @@ impl Host {
             serving,
             admin,
             telemetry,
-            _purger: purger,
-            _slo: slo,
+            purger,
+            slo,
         })
     }
 }
@@ -191,8 +197,9 @@ impl RunningHost {
         }
     }
 
-    /// Waits until the host has stopped and drained, then sends the last
-    /// spans, metrics and logs.
+    /// Waits until the host has stopped and drained, ends its background
+    /// work (purger, SLO watch), writes every app's usage counters, then
+    /// sends the last spans, metrics and logs.
     ///
     /// # Errors
     /// The app listener failed while serving.
@@ -203,6 +210,15 @@ impl RunningHost {
         };
         let admin = self.admin;
         let _ = tokio::task::spawn_blocking(move || admin.join()).await;
+        self.purger.abort();
+        if let Some(slo) = &self.slo {
+            slo.abort();
+        }
+        for app in self.server.all_apps() {
+            if let Err(e) = app.meter.flush().await {
+                tracing::warn!("usage counters for `{}` not saved: {e}", app.name());
+            }
+        }
         // Spans, metrics and logs of the last requests leave before the end.
         self.server.runtime().flush_metrics();
         self.telemetry.flush();

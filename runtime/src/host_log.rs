@@ -12,17 +12,17 @@
 //! `warden serve` writes them to stderr with a timestamp and level, and,
 //! once OTLP export is on, to the OpenTelemetry logs pipeline too (scope
 //! `warden`, beside the guests' logs); the other commands write them as
-//! `warden: MESSAGE` lines. `WARDEN_LOG`
-//! filters both with `tracing-subscriber`'s `EnvFilter` syntax (default
-//! `info`; e.g. `WARDEN_LOG=warn` for less).
+//! `warden: MESSAGE` lines. `WARDEN_LOG` filters both with
+//! `tracing-subscriber`'s `EnvFilter` syntax (default `info` for `warden
+//! serve`, `warn` for the other commands).
 
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-fn filter() -> tracing_subscriber::EnvFilter {
+fn filter(default: &str) -> tracing_subscriber::EnvFilter {
     tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
 }
 
 /// Installs the stderr writer for `tracing` events, once per process.
@@ -30,7 +30,7 @@ pub fn init() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let _ = tracing_subscriber::registry()
-        .with(filter())
+        .with(filter("info"))
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
@@ -73,9 +73,10 @@ where
 
 /// Installs the stderr writer for a short-lived command: `warden: MESSAGE`
 /// lines (with the event's fields after the message), once per process.
+/// Warnings and errors only by default: a command says what it did itself.
 pub fn init_cli() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter())
+        .with_env_filter(filter("warn"))
         .with_writer(std::io::stderr)
         .event_format(CommandLine)
         .try_init();

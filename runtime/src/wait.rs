@@ -3,6 +3,12 @@
 //! helper of a handler. The backends run their blocking work off the
 //! waiting thread, so waiting never runs a database call on it; it only
 //! parks it, as a blocking call would.
+//!
+//! The contract this puts on a backend (the embedded ones keep it; a
+//! networked one must too): its futures make progress without the waiting
+//! thread's runtime — they run their I/O on the blocking pool or on a
+//! runtime of their own — because the waiting thread may be a worker of
+//! the only runtime there is. Code that is async awaits instead.
 
 /// `.wait()` on any future: blocks the current thread until it is ready.
 pub trait Wait: std::future::Future + Sized {

@@ -353,13 +353,19 @@ fn a_quota_override_applies_to_the_next_request_and_is_audited() {
     let sources = app.meter.limits().sources;
     assert_eq!(sources.requests_per_minute, QuotaSource::Override);
     assert_eq!(sources.storage_bytes, QuotaSource::PlatformDefault);
-    // A refusal made now says so (unless a new minute has begun).
-    if let Err(err) = support::block_on(app.meter.check_invocation()) {
-        assert!(
+    // A refusal made now says so; only a new minute may let it pass.
+    let minute = warden_host_apis::metering::Window::minute_now();
+    match support::block_on(app.meter.check_invocation()) {
+        Err(err) => assert!(
             err.to_string()
                 .contains("an admin override of `requests_per_minute`"),
             "{err}"
-        );
+        ),
+        Ok(()) => assert_ne!(
+            warden_host_apis::metering::Window::minute_now().key(),
+            minute.key(),
+            "within the minute, the override refuses"
+        ),
     }
     let (status, _) = a.call(Some(Role::Admin), "PUT", "/v1/apps/nope/quota", "{}");
     assert_eq!(status, 404);

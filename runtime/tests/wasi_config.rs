@@ -63,7 +63,7 @@ fn a_secret_is_never_a_config_value() {
         ),
         (
             "[config]\nstripe = \"sk_live_4eC39HqLyjWDarjtT1zdp7dc\"\n",
-            "field `config.stripe`: the value looks like a credential (api-key)",
+            "field `config.stripe`: the key or value looks like a credential (api-key)",
         ),
     ];
     for (extra, field) in cases {
@@ -72,6 +72,58 @@ fn a_secret_is_never_a_config_value() {
         assert!(err.contains(field), "{extra}: {err}");
         assert!(err.contains("connector"), "the fix names connectors: {err}");
     }
+    // A key reaches the guest too (get-all): a credential as a key is
+    // refused, and the error does not repeat it.
+    let manifest = host.manifest(
+        "config-reader",
+        &fixture("config_reader"),
+        "[config]
+sk_live_4eC39HqLyjWDarjtT1zdp7dc = \"x\"\n",
+    );
+    let err = host.load_error(&manifest);
+    assert!(err.contains("looks like a credential (api-key)"), "{err}");
+    assert!(err.contains("field `config.[REDACTED:api-key:"), "{err}");
+    assert!(!err.contains("sk_live_4eC39HqLyjWDarjtT1zdp7dc"), "{err}");
+}
+
+#[test]
+fn reviewers_and_auditors_see_config_change() {
+    use warden_runtime::registry::compare::{diff, grants};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = |greeting: &str| {
+        let path = dir.path().join(format!("{greeting}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[app]\nname = \"a\"\nversion = \"1.0.0\"\ncomponent = \"a.wasm\"\n[config]\ngreeting = \"{greeting}\"\n"
+            ),
+        )
+        .expect("write");
+        warden_runtime::config::AppManifest::load(&path).expect("manifest")
+    };
+    let changes = diff(&grants(&manifest("hello")), &grants(&manifest("howdy")));
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.path == "config.greeting" && c.change == "changed"),
+        "{changes:?}"
+    );
+    let platform = |value: &str| {
+        let path = dir.path().join("warden.toml");
+        std::fs::write(
+            &path,
+            format!("[config.apps.a]\nenvironment = \"{value}\"\n"),
+        )
+        .expect("write");
+        warden_runtime::config::PlatformConfig::load(&path).expect("warden.toml")
+    };
+    let before = warden_runtime::config_changes::governance_view(&platform("staging"));
+    let after = warden_runtime::config_changes::governance_view(&platform("production"));
+    assert_eq!(before["config"]["a"]["environment"], "staging");
+    assert_ne!(
+        before, after,
+        "a platform value change is a governance change"
+    );
 }
 
 #[test]

@@ -199,6 +199,40 @@ impl Meter {
         quota::check_invocation(&self.limits, &now, &minute)
     }
 
+    /// Admits one invocation: checks `requests_per_minute` and counts it
+    /// in one step, so a burst at a window's start (the stored counters
+    /// being read) cannot slip past the limit between check and count.
+    pub async fn admit_invocation(&self) -> Result<(), QuotaExceeded> {
+        let windows = [Window::day_now(), Window::minute_now()];
+        for window in &windows {
+            self.load(ALL, window).await;
+        }
+        let mut state = self.lock();
+        let minute = &windows[1];
+        let now = state
+            .totals
+            .get(ALL)
+            .and_then(|w| w.get(&minute.id()))
+            .copied()
+            .unwrap_or_default();
+        quota::check_invocation(&self.limits, &now, minute)?;
+        let delta = Counters {
+            invocations: 1,
+            ..Counters::default()
+        };
+        for window in &windows {
+            state
+                .totals
+                .entry(ALL.to_string())
+                .or_default()
+                .entry(window.id())
+                .or_default()
+                .add(&delta);
+            add_to(&mut state.pending, ALL, window.id(), &delta);
+        }
+        Ok(())
+    }
+
     /// Whether a flush is due now; if so, the turn is taken (the caller
     /// flushes, e.g. off the invocation's thread) and the next is a
     /// second away.
@@ -250,7 +284,7 @@ impl Drop for Meter {
     /// the backend: an unload is not on a guest's thread).
     fn drop(&mut self) {
         if let Err(e) = futures_executor::block_on(self.flush()) {
-            eprintln!("warden: usage counters for `{}` not saved: {e}", self.app);
+            tracing::warn!("usage counters for `{}` not saved: {e}", self.app);
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum UsageError {
 }
 
 /// Where the meters keep their counters.
+/// Its futures must make progress without the caller's runtime (see
+/// `warden_runtime::wait`): sync code may wait on them from a worker.
 #[async_trait::async_trait]
 pub trait UsageBackend: Send + Sync {
     /// The counters of `app` in `scope` (a connector, `hosts`, or the app

@@ -16,7 +16,14 @@ fn aad(app: &str, bucket: &str, key: &str) -> Vec<u8> {
 }
 
 impl StorageState {
+    /// The grant of bucket `name` — every storage call starts here, so a
+    /// killed app is refused here too.
     fn bucket(&self, name: &str) -> Result<BucketGrant, Error> {
+        if self.kill.as_ref().is_some_and(|k| k.is_killed()) {
+            return Err(Error::Denied(Denial::Killed.to_wit(
+                "the app was killed by an operator; its storage is closed to it".into(),
+            )));
+        }
         self.ctx.buckets.get(name).cloned().ok_or_else(|| {
             let granted: Vec<&str> = self.ctx.buckets.keys().map(String::as_str).collect();
             Error::Denied(Denial::NotGranted.to_wit(format!(

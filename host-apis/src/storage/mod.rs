@@ -205,6 +205,10 @@ pub struct StorageState {
     pub(crate) ctx: Arc<StorageGrant>,
     pub(crate) label: Label,
     pub(crate) denials: DenialLog,
+    /// The app's kill switch: a killed app's storage calls are refused.
+    /// (A write already handed to the backend when the kill comes still
+    /// commits, as an HTTP request already sent still arrives.)
+    pub(crate) kill: Option<Arc<crate::kill::KillSwitch>>,
     pub(crate) table: wasmtime::component::ResourceTable,
     pub reads: u64,
     pub writes: u64,
@@ -258,6 +262,7 @@ impl StorageState {
             ctx,
             label,
             denials: DenialLog::default(),
+            kill: None,
             table: wasmtime::component::ResourceTable::new(),
             reads: 0,
             writes: 0,
@@ -271,7 +276,10 @@ impl StorageState {
         ctx: Arc<StorageGrant>,
         invocation: &crate::invocation::InvocationContext,
     ) -> Self {
-        StorageState::new(ctx, invocation.label.clone()).with_denials(invocation.denials.clone())
+        let mut state = StorageState::new(ctx, invocation.label.clone())
+            .with_denials(invocation.denials.clone());
+        state.kill = Some(invocation.kill.clone());
+        state
     }
 
     /// Records DLP refusals in the invocation's denial log.

@@ -70,6 +70,8 @@ pub enum Written {
 
 /// The storage backend. Every call is async: the embedded store runs it on
 /// the blocking pool; a networked one awaits its server.
+/// Its futures must make progress without the caller's runtime (see
+/// `warden_runtime::wait`): sync code may wait on them from a worker.
 #[async_trait::async_trait]
 pub trait KvStore: Send + Sync {
     /// The stored bytes of a live (unexpired at `now`, ms since the epoch)

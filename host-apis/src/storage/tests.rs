@@ -450,10 +450,12 @@ fn two_writes_at_once_cannot_both_pass_the_quota() {
         max_bytes: Some(150),
         max_keys: None,
     };
+    // Two stores on one file, as two processes would be: nothing in this
+    // process serialises them, only the database.
     let writers: Vec<_> = ["a", "b"]
         .into_iter()
         .map(|key| {
-            let store = f.store.clone();
+            let store = SqliteKv::open(&f.db).expect("second store");
             std::thread::spawn(move || {
                 wait(store.set("app", "b", key, &[b'v'; 99], u64::MAX / 4, caps)).expect("set")
             })
@@ -473,4 +475,27 @@ fn two_writes_at_once_cannot_both_pass_the_quota() {
         "{outcomes:?}"
     );
     assert_eq!(wait(f.store.usage("app")).expect("usage").bytes, 100);
+}
+
+#[test]
+fn a_killed_apps_storage_calls_are_refused() {
+    let f = fixture();
+    let mut s = state(&f, "app", &[bucket("b", DataClass::Internal)], None);
+    ok(s.set("b".into(), "k".into(), b"v".to_vec(), None));
+    let kill = Arc::new(crate::kill::KillSwitch::default());
+    s.kill = Some(kill.clone());
+    kill.kill();
+    for err in [
+        wait(s.get("b".into(), "k".into())).expect("no trap").err(),
+        wait(s.set("b".into(), "k".into(), b"w".to_vec(), None))
+            .expect("no trap")
+            .err(),
+    ] {
+        match err {
+            Some(Error::Denied(d)) => assert_eq!(d.kind, DenialKind::Killed),
+            other => panic!("expected a kill denial, got {other:?}"),
+        }
+    }
+    kill.revive();
+    assert_eq!(ok(s.get("b".into(), "k".into())), Some(b"v".to_vec()));
 }

@@ -57,6 +57,8 @@ pub enum AuditError {
 
 /// Where audit entries are kept: the seam a shared database plugs into.
 /// Every call is async; the file log does its I/O off the caller's thread.
+/// Its futures must make progress without the caller's runtime (see
+/// `warden_runtime::wait`): sync code may wait on them from a worker.
 #[async_trait::async_trait]
 pub trait AuditBackend: Send + Sync {
     /// Appends `event` durably (written and synced before it returns),

@@ -44,8 +44,9 @@ impl Capability for Log {
     /// The records go to the report (and from there to the span and the
     /// logs pipeline); the usage counts kept and dropped ones.
     fn account(state: &mut LogState, account: &mut Account<'_>) {
-        *account.logs = state.take_records();
-        account.usage.log_records = account.logs.len() as u64;
+        let records = state.take_records();
+        account.usage.log_records = records.len() as u64;
+        account.logs.extend(records);
         account.usage.logs_dropped = state.dropped();
     }
 }

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use warden_host_apis::denial::DenialRecord;
 use warden_host_apis::invocation::TraceParent;
 use warden_host_apis::log::{LogRecord, level_name};
-use warden_host_apis::metering::{ALL, Counters};
 use wasmtime::Store;
 
 /// What started an invocation.
@@ -357,19 +356,9 @@ impl Runtime {
             return Err(InvocationError::Killed);
         }
         app.meter
-            .check_invocation()
+            .admit_invocation()
             .await
-            .map_err(InvocationError::QuotaExceeded)?;
-        app.meter
-            .record(
-                ALL,
-                Counters {
-                    invocations: 1,
-                    ..Counters::default()
-                },
-            )
-            .await;
-        Ok(())
+            .map_err(InvocationError::QuotaExceeded)
     }
 
     /// How the call ended, from what it left: its end, a full output

@@ -49,6 +49,8 @@ impl From<anyhow::Error> for RegistryError {
 type Result<T> = std::result::Result<T, RegistryError>;
 
 /// Deploys, versions, review state, quota overrides and templates.
+/// Its futures must make progress without the caller's runtime (see
+/// `warden_runtime::wait`): sync code may wait on them from a worker.
 #[async_trait::async_trait]
 pub trait RegistryBackend: Send + Sync {
     /// The lock between adding deploy files and collecting them (held by

@@ -32,7 +32,7 @@ pub fn grants(manifest: &AppManifest) -> Value {
         .iter()
         .map(|s| (s.cron.clone(), json!(s.input)))
         .collect();
-    json!({
+    let mut view = json!({
         // What runs and who answers for it, besides what it may do: a new
         // component with the same grants is still a change to review.
         "component": manifest.app.component,
@@ -46,7 +46,14 @@ pub fn grants(manifest: &AppManifest) -> Value {
         "schedules": schedules,
         "limits": manifest.limits,
         "quota": manifest.quota,
-    })
+    });
+    // Whatever else a capability grants (e.g. `config`), as it says.
+    if let Value::Object(map) = &mut view {
+        for (name, value) in crate::capabilities::Capabilities::review_views(manifest) {
+            map.insert(name.to_string(), value);
+        }
+    }
+    view
 }
 
 /// One difference between two versions' grants.

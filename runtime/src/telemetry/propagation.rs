@@ -1,7 +1,7 @@
 //! W3C trace context (`traceparent`) on incoming requests: an invocation
 //! continues the caller's trace, so a company's tracing shows Warden's
 //! spans inside its own. Outbound calls carry the invocation's context
-//! (see `EgressState::set_trace`).
+//! (see `InvocationContext::trace`).
 
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt};

@@ -15,7 +15,7 @@ mod values;
 pub use values::{ConfigRequest, ConfigRules, MAX_KEYS};
 
 use crate::capability::{Capability, GrantInput, HostResources, InvocationContext, Part};
-use crate::config::ConfigError;
+use crate::config::{AppManifest, ConfigError, PlatformConfig};
 use crate::host_state::HostState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -77,8 +77,21 @@ impl Capability for WasiConfig {
             ));
         }
         for (key, value) in &values {
-            if let Some(pattern) = self.dlp.credentials(value.as_bytes()).first() {
-                let field = if platform.is_some_and(|p| p.contains_key(key)) {
+            // A key reaches the guest too (`get-all`): both are scanned.
+            let in_key = self.dlp.scan(key.as_bytes());
+            let found = self
+                .dlp
+                .credentials(key.as_bytes())
+                .into_iter()
+                .chain(self.dlp.credentials(value.as_bytes()))
+                .next();
+            if let Some(pattern) = found {
+                let by_platform = platform.is_some_and(|p| p.contains_key(key));
+                // The error names the field; a key that is itself a
+                // credential is shown redacted.
+                let key =
+                    String::from_utf8_lossy(&self.dlp.redact(key.as_bytes(), &in_key)).into_owned();
+                let field = if by_platform {
                     format!("config.{key} (set by warden.toml `config.apps.{name}.{key}`)")
                 } else {
                     format!("config.{key}")
@@ -86,7 +99,7 @@ impl Capability for WasiConfig {
                 return Err(app.invalid(
                     field,
                     format!(
-                        "the value looks like a credential ({pattern}); a secret cannot be a config value"
+                        "the key or value looks like a credential ({pattern}); a secret cannot be a config value"
                     ),
                     "store it with `warden secrets set` and declare a connector whose `auth` names it; the host adds it to the app's requests and the app never reads it",
                 ));
@@ -94,6 +107,21 @@ impl Capability for WasiConfig {
         }
         let variables = values.iter().collect();
         Ok(ConfigGrant { values, variables })
+    }
+
+    /// A reviewer sees the app's values change between versions.
+    fn review_view(manifest: &AppManifest) -> Option<(&'static str, serde_json::Value)> {
+        let own = manifest.config.as_ref().map(|c| &c.0);
+        Some((
+            "config",
+            serde_json::json!(own.cloned().unwrap_or_default()),
+        ))
+    }
+
+    /// A change of the platform's values is audited with the other
+    /// governance settings.
+    fn rules_view(platform: &PlatformConfig) -> Option<(&'static str, serde_json::Value)> {
+        Some(("config", serde_json::json!(platform.config.apps)))
     }
 
     fn state(grant: &Arc<ConfigGrant>, _invocation: &InvocationContext) -> ConfigState {

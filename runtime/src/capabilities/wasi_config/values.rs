@@ -4,7 +4,8 @@
 //! is refused at load with the field it is in.
 //!
 //! A value is a string, number or boolean (WASI config values are strings:
-//! numbers and booleans are served in their TOML spelling). A secret is
+//! integers and booleans are served as TOML writes them, floats with their
+//! decimal point kept: `1.0` is `"1.0"`). A secret is
 //! never a value: a table such as `{ secret = "crm-token" }`, the way a
 //! connector's `auth` names one, or a `${secret…}` / `{{ secret… }}`
 //! template is refused — an app reaches a secret only through a connector,
@@ -112,7 +113,8 @@ fn scalar(field: &str, value: toml::Value) -> Result<String, String> {
             s
         }
         toml::Value::Integer(i) => i.to_string(),
-        toml::Value::Float(f) => f.to_string(),
+        // `{:?}` keeps a float a float: 1.0 stays "1.0", not "1".
+        toml::Value::Float(f) => format!("{f:?}"),
         toml::Value::Boolean(b) => b.to_string(),
         toml::Value::Table(t) if t.contains_key("secret") => {
             return Err(format!(
