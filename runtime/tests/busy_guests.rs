@@ -10,7 +10,8 @@ use crate::support;
 
 use std::time::Duration;
 use support::fixture;
-use support::process::{Host, token};
+use support::library::LibHost;
+use support::process::token;
 use support::serving::{send, send_with};
 
 #[test]
@@ -27,15 +28,7 @@ fn a_kill_answers_and_ends_sixteen_spinning_guests_long_before_their_deadline() 
         ),
     )
     .unwrap();
-    let host = Host::start(
-        data.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--app",
-            manifest.to_str().unwrap(),
-        ],
-    );
+    let host = LibHost::start(data.path(), Some(&config), &[&manifest]);
     let admin = host.admin_addr();
     let app = host.app_addr;
     let token = token(data.path(), "ops", "admin");

@@ -8,7 +8,8 @@ use crate::support;
 use warden_runtime::wait::Wait as _;
 
 use std::time::Duration;
-use support::process::{Host, noop_app, token};
+use support::library::LibHost;
+use support::process::{noop_app, token};
 use support::serving::{send, send_with};
 
 /// A component holding `modules` unused core modules, each with one
@@ -79,15 +80,7 @@ fn a_compile_bomb_is_refused_at_the_budget_while_apps_and_the_admin_api_answer()
     let config = data.path().join("warden.toml");
     std::fs::write(&config, "[deploys]\ncompile_timeout = \"5s\"\n").unwrap();
     let noop = noop_app(data.path(), "noop", "");
-    let host = Host::start(
-        data.path(),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--app",
-            noop.to_str().unwrap(),
-        ],
-    );
+    let host = LibHost::start(data.path(), Some(&config), &[&noop]);
     let alice = token(data.path(), "alice", "creator");
     let ops = token(data.path(), "ops", "admin");
     let bomb = data.path().join("bomb.wasm");

@@ -163,7 +163,11 @@ fn a_shared_traceparent_does_not_show_one_owner_the_other_owners_spans() {
         path.display().to_string()
     };
     let (mine, theirs) = (app("mine", "alice"), app("theirs", "bob"));
-    let host = support::process::Host::start(data.path(), &["--app", &mine, "--app", &theirs]);
+    let host = support::library::LibHost::start(
+        data.path(),
+        None,
+        &[std::path::Path::new(&mine), std::path::Path::new(&theirs)],
+    );
     let alice = support::process::token(data.path(), "alice", "creator");
     let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     for path in ["/mine", "/theirs"] {

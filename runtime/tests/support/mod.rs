@@ -5,6 +5,7 @@
 pub mod admin_api;
 pub mod guests;
 pub mod idp;
+pub mod library;
 pub mod process;
 pub mod serving;
 pub mod upstream;
