@@ -78,6 +78,19 @@ fn add_to(map: &mut ByScope, scope: &str, window: u64, delta: &Counters) {
     }
 }
 
+/// Adds `delta` to the totals of `scope` in `window` and to what the next
+/// flush writes.
+fn count(state: &mut State, scope: &str, window: &Window, delta: &Counters) {
+    state
+        .totals
+        .entry(scope.to_string())
+        .or_default()
+        .entry(window.id())
+        .or_default()
+        .add(delta);
+    add_to(&mut state.pending, scope, window.id(), delta);
+}
+
 /// One app's meter, shared by all its invocations.
 pub struct Meter {
     app: String,
@@ -148,14 +161,7 @@ impl Meter {
         let mut state = self.lock();
         for window in &windows {
             for &s in scopes {
-                state
-                    .totals
-                    .entry(s.to_string())
-                    .or_default()
-                    .entry(window.id())
-                    .or_default()
-                    .add(&delta);
-                add_to(&mut state.pending, s, window.id(), &delta);
+                count(&mut state, s, window, &delta);
             }
         }
     }
@@ -221,14 +227,7 @@ impl Meter {
             ..Counters::default()
         };
         for window in &windows {
-            state
-                .totals
-                .entry(ALL.to_string())
-                .or_default()
-                .entry(window.id())
-                .or_default()
-                .add(&delta);
-            add_to(&mut state.pending, ALL, window.id(), &delta);
+            count(&mut state, ALL, window, &delta);
         }
         Ok(())
     }
