@@ -1,8 +1,8 @@
 //! `warden audit verify|show`.
 
+use super::exit::{Outcome, fail, quiet};
 use super::{ConfigArgs, EXIT_CONFIG};
 use clap::Subcommand;
-use std::process::ExitCode;
 use std::sync::Arc;
 use warden_runtime::audit::AuditBackend;
 
@@ -58,7 +58,7 @@ const COLUMNS: [super::table::Column<'static>; 5] = [
 ];
 
 /// Prints a verify report (from the file or the server) and its exit code.
-fn print_verify(report: &serde_json::Value, source: &str, json: bool) -> ExitCode {
+fn print_verify(report: &serde_json::Value, source: &str, json: bool) -> Outcome {
     let intact = report["problem"].is_null();
     if json {
         println!(
@@ -78,20 +78,16 @@ fn print_verify(report: &serde_json::Value, source: &str, json: bool) -> ExitCod
             report["entries"]
         );
     }
-    if intact {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    if intact { Ok(()) } else { Err(quiet(1)) }
 }
 
-fn open(config: &ConfigArgs) -> Result<Arc<dyn AuditBackend>, ExitCode> {
+fn open(config: &ConfigArgs) -> anyhow::Result<Arc<dyn AuditBackend>> {
     let platform = config.load()?;
     let dir = super::data_dir_to_read(&platform)?;
     Ok(warden_runtime::audit::open(&dir))
 }
 
-pub fn run(cmd: AuditCommand) -> ExitCode {
+pub fn run(cmd: AuditCommand) -> Outcome {
     match cmd {
         AuditCommand::Verify {
             config,
@@ -104,20 +100,14 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                     other => super::client::report(other),
                 };
             }
-            let log = match open(&config) {
-                Ok(log) => log,
-                Err(code) => return code,
-            };
+            let log = open(&config)?;
             match log.read_blocking().map(|(_, report)| report) {
                 Ok(report) => print_verify(
                     &serde_json::to_value(&report).unwrap_or_default(),
                     &log.location(),
                     json,
                 ),
-                Err(e) => {
-                    eprintln!("warden: cannot read the audit log: {e}");
-                    ExitCode::from(EXIT_CONFIG)
-                }
+                Err(e) => Err(fail(EXIT_CONFIG, format!("cannot read the audit log: {e}"))),
             }
         }
         AuditCommand::Show {
@@ -135,16 +125,10 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                     if let Some(app) = &app {
                         path += &format!("&app={app}");
                     }
-                    match super::lists::fetch(&server, &path, "entries") {
-                        Ok(entries) => entries,
-                        Err(code) => return code,
-                    }
+                    super::lists::fetch(&server, &path, "entries")?
                 }
                 None => {
-                    let log = match open(&config) {
-                        Ok(log) => log,
-                        Err(code) => return code,
-                    };
+                    let log = open(&config)?;
                     match log.read_blocking().map(|(entries, _)| entries) {
                         Ok(entries) => {
                             let mut chosen: Vec<serde_json::Value> = entries
@@ -158,8 +142,10 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                             chosen
                         }
                         Err(e) => {
-                            eprintln!("warden: cannot read the audit log: {e}");
-                            return ExitCode::from(EXIT_CONFIG);
+                            return Err(fail(
+                                EXIT_CONFIG,
+                                format!("cannot read the audit log: {e}"),
+                            ));
                         }
                     }
                 }
@@ -171,7 +157,7 @@ pub fn run(cmd: AuditCommand) -> ExitCode {
                     entries.len()
                 );
             }
-            ExitCode::SUCCESS
+            Ok(())
         }
     }
 }

@@ -3,6 +3,7 @@
 //! against the web PKI roots plus, if set, the PEM CA in `WARDEN_CA_CERT`
 //! (for a host with a private or self-signed certificate).
 
+use super::exit::{Outcome, fail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -131,25 +132,22 @@ fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
 }
 
 /// Prints the result of an admin call; exit code 0 on 2xx, 1 otherwise.
-pub fn report(result: Result<(u16, Value), String>) -> std::process::ExitCode {
+pub fn report(result: Result<(u16, Value), String>) -> Outcome {
     match result {
         Ok((status, value)) if (200..300).contains(&status) => {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             );
-            std::process::ExitCode::SUCCESS
+            Ok(())
         }
-        Ok((status, value)) => {
-            eprintln!(
-                "warden: the server answered {status}: {}",
+        Ok((status, value)) => Err(fail(
+            1,
+            format!(
+                "the server answered {status}: {}",
                 value["error"].as_str().unwrap_or("no detail")
-            );
-            std::process::ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("warden: {e}");
-            std::process::ExitCode::from(super::EXIT_CONFIG)
-        }
+            ),
+        )),
+        Err(e) => Err(fail(super::EXIT_CONFIG, e)),
     }
 }

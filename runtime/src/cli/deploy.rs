@@ -2,10 +2,10 @@
 //! and reviewers use against a running host.
 
 use super::client;
+use super::exit::{Outcome, fail};
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Deploy an app (its manifest and component) to a running host.
 #[derive(Args)]
@@ -23,12 +23,11 @@ pub struct DeployArgs {
     server: String,
 }
 
-pub fn deploy(args: DeployArgs) -> ExitCode {
+pub fn deploy(args: DeployArgs) -> Outcome {
     let manifest = match warden_runtime::config::AppManifest::load(&args.manifest) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("warden: {e}");
-            return ExitCode::from(super::EXIT_CONFIG);
+            return Err(fail(super::EXIT_CONFIG, e));
         }
     };
     let component_path = manifest.component_path(&args.manifest);
@@ -38,16 +37,20 @@ pub fn deploy(args: DeployArgs) -> ExitCode {
     ) {
         (Ok(t), Ok(c)) => (t, c),
         (Err(e), _) => {
-            eprintln!("warden: cannot read {}: {e}", args.manifest.display());
-            return ExitCode::from(super::EXIT_CONFIG);
+            return Err(fail(
+                super::EXIT_CONFIG,
+                format!("cannot read {}: {e}", args.manifest.display()),
+            ));
         }
         (_, Err(e)) => {
-            eprintln!(
-                "warden: {}: app.component: cannot read {}: {e}\n  fix: build the component first (see the app's README)",
-                args.manifest.display(),
-                component_path.display()
-            );
-            return ExitCode::from(super::EXIT_CONFIG);
+            return Err(fail(
+                super::EXIT_CONFIG,
+                format!(
+                    "{}: app.component: cannot read {}: {e}\n  fix: build the component first (see the app's README)",
+                    args.manifest.display(),
+                    component_path.display()
+                ),
+            ));
         }
     };
     // The component goes first, streamed to the host's disk; the deploy
@@ -64,8 +67,10 @@ pub fn deploy(args: DeployArgs) -> ExitCode {
             answer["sha256"].as_str().unwrap_or_default().to_string()
         }
         Ok((status, answer)) if (200..300).contains(&status) => {
-            eprintln!("warden: the upload was answered {status} without a digest: {answer}");
-            return ExitCode::from(1);
+            return Err(fail(
+                1,
+                format!("the upload was answered {status} without a digest: {answer}"),
+            ));
         }
         other => return client::report(other),
     };
@@ -109,7 +114,7 @@ pub struct ApproveArgs {
     server: String,
 }
 
-pub fn approve(args: ApproveArgs) -> ExitCode {
+pub fn approve(args: ApproveArgs) -> Outcome {
     let body = json!({ "version": args.version, "deploy": args.deploy, "digest": args.digest, "note": args.note });
     client::report(client::call(
         &args.server,
@@ -137,7 +142,7 @@ pub struct RejectArgs {
     server: String,
 }
 
-pub fn reject(args: RejectArgs) -> ExitCode {
+pub fn reject(args: RejectArgs) -> Outcome {
     let body = json!({ "version": args.version, "deploy": args.deploy, "note": args.reason });
     client::report(client::call(
         &args.server,

@@ -1,8 +1,8 @@
 //! `warden kill` / `warden unkill`: the operator's stop switch.
 
+use super::exit::{Outcome, fail};
 use super::{ConfigArgs, EXIT_CONFIG, actor};
 use clap::Args;
-use std::process::ExitCode;
 
 /// Stop an app at once: new requests are refused (503), running ones are
 /// trapped within one epoch tick, its credentials are withheld. Persists
@@ -52,7 +52,7 @@ pub struct UnkillArgs {
     config: ConfigArgs,
 }
 
-pub fn kill(args: KillArgs) -> ExitCode {
+pub fn kill(args: KillArgs) -> Outcome {
     if let Some(server) = super::remote(&args.server, &args.config, args.offline) {
         let body = serde_json::json!({ "reason": args.reason });
         return super::client::report(super::client::call(
@@ -62,45 +62,39 @@ pub fn kill(args: KillArgs) -> ExitCode {
             Some(body),
         ));
     }
-    let platform = match args.config.load() {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let dir = match super::data_dir_to_read(&platform) {
-        Ok(dir) => dir,
-        Err(code) => return code,
-    };
-    let runtime = match args.config.runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let platform = args.config.load()?;
+    let dir = super::data_dir_to_read(&platform)?;
+    let runtime = args.config.runtime()?;
     let hosts = warden_runtime::presence::live(&dir);
     let known = warden_runtime::known_apps::known_apps(&runtime, &hosts);
     if !known.contains(&args.app) {
         let list: Vec<&str> = known.iter().map(String::as_str).collect();
-        eprintln!(
-            "warden: {} knows no app `{}`; it knows: {}\n  fix: check the name, or point at the host that serves it with --config or --server",
-            dir.display(),
-            args.app,
-            if list.is_empty() {
-                "none".to_string()
-            } else {
-                list.join(", ")
-            }
-        );
-        return ExitCode::from(EXIT_CONFIG);
+        return Err(fail(
+            EXIT_CONFIG,
+            format!(
+                "{} knows no app `{}`; it knows: {}\n  fix: check the name, or point at the host that serves it with --config or --server",
+                dir.display(),
+                args.app,
+                if list.is_empty() {
+                    "none".to_string()
+                } else {
+                    list.join(", ")
+                }
+            ),
+        ));
     }
     if hosts.is_empty() && !args.offline {
-        eprintln!(
-            "warden: no running host serves {}, so nothing would stop now; nothing was recorded\n  fix: kill through the host that serves `{}` (--server URL, or --config with its warden.toml), or pass --offline to record the kill for the next start",
-            dir.display(),
-            args.app
-        );
-        return ExitCode::from(EXIT_NOT_SERVED);
+        return Err(fail(
+            EXIT_NOT_SERVED,
+            format!(
+                "no running host serves {}, so nothing would stop now; nothing was recorded\n  fix: kill through the host that serves `{}` (--server URL, or --config with its warden.toml), or pass --offline to record the kill for the next start",
+                dir.display(),
+                args.app
+            ),
+        ));
     }
     if let Err(e) = runtime.kill(&args.app, &args.reason, &actor()) {
-        eprintln!("warden: could not record the kill: {e}");
-        return ExitCode::from(EXIT_CONFIG);
+        return Err(fail(EXIT_CONFIG, format!("could not record the kill: {e}")));
     }
     println!("killed `{}`: {}", args.app, args.reason);
     let serving: Vec<String> = hosts
@@ -121,10 +115,10 @@ pub fn kill(args: KillArgs) -> ExitCode {
             args.app
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-pub fn unkill(args: UnkillArgs) -> ExitCode {
+pub fn unkill(args: UnkillArgs) -> Outcome {
     if let Some(server) = super::remote(&args.server, &args.config, false) {
         return super::client::report(super::client::call(
             &server,
@@ -133,22 +127,19 @@ pub fn unkill(args: UnkillArgs) -> ExitCode {
             None,
         ));
     }
-    let runtime = match args.config.runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let runtime = args.config.runtime()?;
     match runtime.unkill(&args.app, &actor()) {
         Ok(true) => {
             println!("`{}` may run again", args.app);
-            ExitCode::SUCCESS
+            Ok(())
         }
         Ok(false) => {
             println!("`{}` was not killed", args.app);
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Err(e) => {
-            eprintln!("warden: could not record the unkill: {e}");
-            ExitCode::from(EXIT_CONFIG)
-        }
+        Err(e) => Err(fail(
+            EXIT_CONFIG,
+            format!("could not record the unkill: {e}"),
+        )),
     }
 }

@@ -2,11 +2,11 @@
 //! host's admin API (with `--server`, `WARDEN_SERVER`, or a token in the
 //! environment) or from the data directory on the host itself.
 
+use super::exit::{Outcome, fail};
 use super::table::{Column, render};
 use super::{ConfigArgs, client};
 use clap::Args;
 use serde_json::{Value, json};
-use std::process::ExitCode;
 use warden_runtime::registry::Status;
 use warden_runtime::wait::Wait as _;
 
@@ -24,12 +24,14 @@ pub struct ListArgs {
     pub config: ConfigArgs,
 }
 
-/// The rows under `key` of the admin API's answer to `GET path`, or the
-/// exit code after saying why there are none.
-pub fn fetch(server: &str, path: &str, key: &str) -> Result<Vec<Value>, ExitCode> {
+/// The rows under `key` of the admin API's answer to `GET path`, or why
+/// there are none.
+pub fn fetch(server: &str, path: &str, key: &str) -> anyhow::Result<Vec<Value>> {
     match client::call(server, "GET", path, None) {
         Ok((200, out)) => Ok(out[key].as_array().cloned().unwrap_or_default()),
-        other => Err(client::report(other)),
+        // Anything else is reported (a 2xx other than 200, printed, lists
+        // nothing; an error fails the command).
+        other => client::report(other).map(|()| Vec::new()),
     }
 }
 
@@ -40,35 +42,23 @@ fn list(
     key: &str,
     columns: &[Column<'_>],
     local: impl FnOnce(&warden_runtime::Runtime) -> Result<Vec<Value>, String>,
-) -> ExitCode {
+) -> Outcome {
     let rows = match super::remote(&args.server, &args.config, false) {
-        Some(server) => match fetch(&server, path, key) {
-            Ok(rows) => rows,
-            Err(code) => return code,
-        },
+        Some(server) => fetch(&server, path, key)?,
         None => {
-            let platform = match args.config.load() {
-                Ok(p) => p,
-                Err(code) => return code,
-            };
-            if let Err(code) = super::data_dir_to_read(&platform) {
-                return code;
-            }
-            let runtime = match args.config.runtime() {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
+            let platform = args.config.load()?;
+            super::data_dir_to_read(&platform)?;
+            let runtime = args.config.runtime()?;
             match local(&runtime) {
                 Ok(rows) => rows,
                 Err(e) => {
-                    eprintln!("warden: {e}");
-                    return ExitCode::from(super::EXIT_CONFIG);
+                    return Err(fail(super::EXIT_CONFIG, e));
                 }
             }
         }
     };
     print!("{}", render(&rows, columns, args.json));
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// The apps a data directory knows, as `GET /v1/apps` lists them: served
@@ -116,7 +106,7 @@ fn local_apps(runtime: &warden_runtime::Runtime) -> Result<Vec<Value>, String> {
     Ok(rows)
 }
 
-pub fn apps(args: ListArgs) -> ExitCode {
+pub fn apps(args: ListArgs) -> Outcome {
     list(
         &args,
         "/v1/apps",
@@ -132,7 +122,7 @@ pub fn apps(args: ListArgs) -> ExitCode {
     )
 }
 
-pub fn reviews(args: ListArgs) -> ExitCode {
+pub fn reviews(args: ListArgs) -> Outcome {
     list(
         &args,
         "/v1/reviews",
@@ -156,7 +146,7 @@ pub fn reviews(args: ListArgs) -> ExitCode {
     )
 }
 
-pub fn versions(app: &str, args: ListArgs) -> ExitCode {
+pub fn versions(app: &str, args: ListArgs) -> Outcome {
     list(
         &args,
         &format!("/v1/apps/{app}/versions"),

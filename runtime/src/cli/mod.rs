@@ -3,6 +3,7 @@
 mod audit;
 mod client;
 mod deploy;
+mod exit;
 mod kill;
 mod lists;
 mod observe;
@@ -16,9 +17,13 @@ mod tokens;
 mod traces;
 
 use clap::{Parser, Subcommand};
+use exit::{Outcome, fail, quiet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Exit code for a command line that cannot run as given (a missing
+/// `--yes`, an unreadable `--input-file`).
+pub const EXIT_USAGE: u8 = 2;
 /// Exit code for a configuration or manifest error.
 pub const EXIT_CONFIG: u8 = 3;
 /// The process could not start a part of itself (a thread, the runtime).
@@ -45,7 +50,7 @@ const DATA_MARKERS: [&str; 11] = [
 /// empty answer that looks like "nothing happened".
 pub fn data_dir_to_read(
     platform: &warden_runtime::config::PlatformConfig,
-) -> Result<std::path::PathBuf, ExitCode> {
+) -> anyhow::Result<std::path::PathBuf> {
     let dir = platform.data_dir();
     let problem = if !dir.is_dir() {
         Some("does not exist")
@@ -56,13 +61,13 @@ pub fn data_dir_to_read(
     };
     match problem {
         None => Ok(dir),
-        Some(problem) => {
-            eprintln!(
-                "warden: the data directory {} {problem}: no host has run with it\n  fix: point at your host's data with --config (its warden.toml) or WARDEN_DATA_DIR, or use --server where the command has it",
+        Some(problem) => Err(fail(
+            EXIT_CONFIG,
+            format!(
+                "the data directory {} {problem}: no host has run with it\n  fix: point at your host's data with --config (its warden.toml) or WARDEN_DATA_DIR, or use --server where the command has it",
                 dir.display()
-            );
-            Err(ExitCode::from(EXIT_CONFIG))
-        }
+            ),
+        )),
     }
 }
 
@@ -209,42 +214,46 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    pub fn load(&self) -> Result<warden_runtime::config::PlatformConfig, ExitCode> {
+    pub fn load(&self) -> anyhow::Result<warden_runtime::config::PlatformConfig> {
         match &self.config {
             None => Ok(warden_runtime::config::PlatformConfig::builtin()),
-            Some(path) => warden_runtime::config::PlatformConfig::load(path).map_err(|e| {
-                eprintln!("warden: {e}");
-                ExitCode::from(EXIT_CONFIG)
-            }),
+            Some(path) => {
+                warden_runtime::config::PlatformConfig::load(path).map_err(|e| fail(EXIT_CONFIG, e))
+            }
         }
     }
 }
 
 impl ConfigArgs {
-    /// A runtime for a one-shot maintenance verb, errors already reported.
-    pub fn runtime(&self) -> Result<warden_runtime::Runtime, ExitCode> {
+    /// A runtime for a one-shot maintenance verb.
+    pub fn runtime(&self) -> anyhow::Result<warden_runtime::Runtime> {
         let platform = self.load()?;
-        warden_runtime::Runtime::new(platform, warden_runtime::telemetry::disabled()).map_err(|e| {
-            eprintln!("warden: {e:#}");
-            ExitCode::from(EXIT_CONFIG)
-        })
+        warden_runtime::Runtime::new(platform, warden_runtime::telemetry::disabled())
+            .map_err(|e| fail(EXIT_CONFIG, format!("{e:#}")))
     }
 }
 
-/// The async runtime the CLI verbs run on, errors already reported.
-pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+/// The async runtime the CLI verbs run on.
+pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| {
-            eprintln!("warden: cannot start the async runtime: {e}");
-            ExitCode::from(EXIT_INTERNAL)
+            fail(
+                EXIT_INTERNAL,
+                format!("cannot start the async runtime: {e}"),
+            )
         })
 }
 
+/// Parses the command line, runs the verb, and maps its outcome to the
+/// exit code (in one place: [`exit::exit_code`]).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    exit::exit_code(run(Cli::parse()))
+}
+
+fn run(cli: Cli) -> Outcome {
     // `warden serve` installs its own, timestamped writer.
     if !matches!(cli.command, Command::Serve(_)) {
         warden_runtime::host_log::init_cli();
@@ -268,10 +277,12 @@ pub fn main() -> ExitCode {
         Command::Versions { app, list } => lists::versions(&app, list),
         Command::Delete { app, yes, server } => {
             if !yes {
-                eprintln!(
-                    "warden: deleting `{app}` removes its stored data for good; run again with --yes"
-                );
-                return ExitCode::from(2);
+                return Err(fail(
+                    EXIT_USAGE,
+                    format!(
+                        "deleting `{app}` removes its stored data for good; run again with --yes"
+                    ),
+                ));
             }
             client::report(client::call(
                 &server,
@@ -292,10 +303,11 @@ pub fn main() -> ExitCode {
             input,
             output,
         } => match warden_runtime::compile::child_main(&engine, &input, &output) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => Ok(()),
             Err(e) => {
+                // Read by the parent, which adds its own context.
                 eprintln!("{e:#}");
-                ExitCode::from(1)
+                Err(quiet(1))
             }
         },
     }

@@ -2,8 +2,8 @@
 //! through the admin API, as text (bars, tables) or `--json`.
 
 use super::client;
+use super::exit::Outcome;
 use serde_json::Value;
-use std::process::ExitCode;
 use std::time::Duration;
 
 const BAR: usize = 24;
@@ -184,11 +184,11 @@ fn render_inspect(v: &Value) -> String {
     out
 }
 
-pub fn inspect(server: &str, app: &str, json: bool) -> ExitCode {
+pub fn inspect(server: &str, app: &str, json: bool) -> Outcome {
     match client::call(server, "GET", &format!("/v1/apps/{app}"), None) {
         Ok((200, value)) if !json => {
             print!("{}", render_inspect(&value));
-            ExitCode::SUCCESS
+            Ok(())
         }
         other => client::report(other),
     }
@@ -233,7 +233,7 @@ fn render_top(v: &Value) -> String {
     out
 }
 
-pub fn top(server: &str, json: bool, once: bool, every: Duration) -> ExitCode {
+pub fn top(server: &str, json: bool, once: bool, every: Duration) -> Outcome {
     loop {
         match client::call(server, "GET", "/v1/top", None) {
             Ok((200, value)) => {
@@ -249,7 +249,7 @@ pub fn top(server: &str, json: bool, once: bool, every: Duration) -> ExitCode {
             other => return client::report(other),
         }
         if once {
-            return ExitCode::SUCCESS;
+            return Ok(());
         }
         std::thread::sleep(every);
     }

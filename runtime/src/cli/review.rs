@@ -3,9 +3,9 @@
 //! allows, every grant — and the exact command that approves what was shown.
 
 use super::client;
+use super::exit::{Outcome, fail};
 use clap::Subcommand;
 use serde_json::Value;
-use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum ReviewCommand {
@@ -27,7 +27,7 @@ Without VERSION: the newest pending version, else the live one.")]
     },
 }
 
-pub fn run(cmd: ReviewCommand) -> ExitCode {
+pub fn run(cmd: ReviewCommand) -> Outcome {
     let ReviewCommand::Show {
         app,
         version,
@@ -49,10 +49,12 @@ pub fn run(cmd: ReviewCommand) -> ExitCode {
                 match pick("pending").or_else(|| pick("active")) {
                     Some(v) => v,
                     None => {
-                        eprintln!(
-                            "warden: `{app}` has no pending or live version; `warden versions {app}` lists them all"
-                        );
-                        return ExitCode::from(1);
+                        return Err(fail(
+                            1,
+                            format!(
+                                "`{app}` has no pending or live version; `warden versions {app}` lists them all"
+                            ),
+                        ));
                     }
                 }
             }
@@ -67,7 +69,7 @@ pub fn run(cmd: ReviewCommand) -> ExitCode {
     ) {
         Ok((200, shown)) if !json => {
             print!("{}", render(&shown));
-            ExitCode::SUCCESS
+            Ok(())
         }
         other => client::report(other),
     }

@@ -1,11 +1,11 @@
 //! `warden run`: load one app and invoke it once, under governance.
 
+use super::exit::{Outcome, fail, quiet};
 use super::{ConfigArgs, EXIT_CONFIG, actor};
 use clap::Args;
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use warden_host_apis::log::level_name;
 use warden_runtime::Runtime;
 use warden_runtime::audit::AuditEvent;
@@ -51,21 +51,20 @@ pub struct RunArgs {
     args: Vec<String>,
 }
 
-pub fn run(args: RunArgs) -> ExitCode {
-    let platform = match args.config.load() {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub fn run(args: RunArgs) -> Outcome {
+    let platform = args.config.load()?;
     let input = match (&args.input, &args.input_file) {
         (Some(text), _) => text.clone().into_bytes(),
         (None, Some(path)) => match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) => {
-                eprintln!(
-                    "warden: --input-file {}: {e}\n  fix: pass a readable file",
-                    path.display()
-                );
-                return ExitCode::from(2);
+                return Err(fail(
+                    super::EXIT_USAGE,
+                    format!(
+                        "--input-file {}: {e}\n  fix: pass a readable file",
+                        path.display()
+                    ),
+                ));
             }
         },
         (None, None) => Vec::new(),
@@ -79,22 +78,17 @@ pub fn run(args: RunArgs) -> ExitCode {
     let runtime = match Runtime::new(platform, provider) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("warden: {e:#}");
-            return ExitCode::from(EXIT_CONFIG);
+            return Err(fail(EXIT_CONFIG, format!("{e:#}")));
         }
     };
     super::compile_in_child(&runtime);
     let app = match runtime.load_app(&args.manifest) {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("warden: {e}");
-            return ExitCode::from(EXIT_CONFIG);
+            return Err(fail(EXIT_CONFIG, e));
         }
     };
-    let tokio = match super::tokio_runtime() {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let tokio = super::tokio_runtime()?;
     let request = InvocationRequest::cli(input).with_args(args.args.clone());
     let report = tokio.block_on(runtime.invoke(&app, request));
     audit_denials(&runtime, &report);
@@ -109,8 +103,9 @@ pub fn run(args: RunArgs) -> ExitCode {
         eprint!("{}", telemetry::render_tree(&spans));
     }
     match &report.result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => ExitCode::from(e.exit_code()),
+        Ok(_) => Ok(()),
+        // The report said what happened; the code says which limit.
+        Err(e) => Err(quiet(e.exit_code())),
     }
 }
 

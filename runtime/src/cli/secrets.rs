@@ -4,12 +4,12 @@
 //! line, where other users could read them in the process list. Nothing
 //! here ever prints a value.
 
+use super::exit::{Outcome, fail};
 use super::{ConfigArgs, EXIT_CONFIG, actor};
 use clap::Subcommand;
 use serde_json::json;
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use warden_runtime::audit::AuditEvent;
 
 #[derive(Subcommand)]
@@ -74,41 +74,30 @@ const COLUMNS: [super::table::Column<'static>; 4] = [
     ("ROTATED", "rotated"),
 ];
 
-pub fn run(cmd: SecretsCommand) -> ExitCode {
+pub fn run(cmd: SecretsCommand) -> Outcome {
     if let SecretsCommand::List(list) = &cmd
         && let Some(server) = super::remote(&list.server, &list.config, false)
     {
-        return match super::lists::fetch(&server, "/v1/secrets", "secrets") {
-            Ok(rows) => {
-                print!("{}", super::table::render(&rows, &COLUMNS, list.json));
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        };
+        let rows = super::lists::fetch(&server, "/v1/secrets", "secrets")?;
+        print!("{}", super::table::render(&rows, &COLUMNS, list.json));
+        return Ok(());
     }
     let config = match &cmd {
         SecretsCommand::Set { config, .. } | SecretsCommand::Rotate { config, .. } => config,
         SecretsCommand::List(list) => &list.config,
     };
-    let platform = match config.load() {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    let platform = config.load()?;
     // Listing reads: an empty or unrelated directory is named, not given
     // a new master key.
     let data_dir = if matches!(cmd, SecretsCommand::List(_)) {
-        match super::data_dir_to_read(&platform) {
-            Ok(dir) => dir,
-            Err(code) => return code,
-        }
+        super::data_dir_to_read(&platform)?
     } else {
         platform.data_dir()
     };
     let store = match warden_runtime::runtime::open_secrets(&platform, &data_dir) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("warden: {e:#}");
-            return ExitCode::from(EXIT_CONFIG);
+            return Err(fail(EXIT_CONFIG, format!("{e:#}")));
         }
     };
     let result = match &cmd {
@@ -120,12 +109,9 @@ pub fn run(cmd: SecretsCommand) -> ExitCode {
                         .map(|s| serde_json::to_value(s).unwrap_or_default())
                         .collect();
                     print!("{}", super::table::render(&rows, &COLUMNS, list.json));
-                    ExitCode::SUCCESS
+                    Ok(())
                 }
-                Err(e) => {
-                    eprintln!("warden: {e}");
-                    ExitCode::from(EXIT_CONFIG)
-                }
+                Err(e) => Err(fail(EXIT_CONFIG, e)),
             };
         }
         SecretsCommand::Set {
@@ -151,10 +137,10 @@ pub fn run(cmd: SecretsCommand) -> ExitCode {
                 details: json!({ "secret": info.name, "version": info.version }),
             };
             if let Err(e) = audit.append_blocking(event) {
-                eprintln!(
-                    "warden: the secret was stored but the audit log could not be written: {e}"
-                );
-                return ExitCode::from(EXIT_CONFIG);
+                return Err(fail(
+                    EXIT_CONFIG,
+                    format!("the secret was stored but the audit log could not be written: {e}"),
+                ));
             }
             println!(
                 "{} `{}` (version {})",
@@ -166,11 +152,8 @@ pub fn run(cmd: SecretsCommand) -> ExitCode {
                 info.name,
                 info.version
             );
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Err(message) => {
-            eprintln!("warden: {message}");
-            ExitCode::from(EXIT_CONFIG)
-        }
+        Err(message) => Err(fail(EXIT_CONFIG, message)),
     }
 }

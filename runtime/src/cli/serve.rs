@@ -1,9 +1,9 @@
 //! `warden serve`: run the host with the given apps until SIGTERM/Ctrl-C.
 
+use super::exit::{Outcome, fail};
 use super::{ConfigArgs, EXIT_CONFIG, EXIT_INTERNAL};
 use clap::Args;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use warden_runtime::host::{Host, HostOptions, RunningHost, StartError};
 
 /// Serve apps over HTTP and on schedules, with the admin API and dashboard.
@@ -34,12 +34,9 @@ pub struct ServeArgs {
     config: ConfigArgs,
 }
 
-pub fn run(args: ServeArgs) -> ExitCode {
+pub fn run(args: ServeArgs) -> Outcome {
     warden_runtime::host_log::init();
-    let platform = match args.config.load() {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    let platform = args.config.load()?;
     let options = HostOptions {
         platform,
         apps: args.apps,
@@ -47,44 +44,35 @@ pub fn run(args: ServeArgs) -> ExitCode {
         admin_listen: args.admin_listen,
         compiler: super::this_program(),
     };
-    let tokio = match tokio::runtime::Builder::new_multi_thread()
+    let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("warden: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
-    };
+        .map_err(|e| {
+            fail(
+                EXIT_INTERNAL,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })?;
     tokio.block_on(async move {
         let signals = StopSignals::register();
-        let host = match Host::start(options).await {
-            Ok(host) => host,
-            Err(e) => {
-                eprintln!("warden: {e}");
-                return ExitCode::from(match e {
-                    StartError::Config(_) => EXIT_CONFIG,
-                    StartError::Internal(_) => EXIT_INTERNAL,
-                });
-            }
-        };
+        let host = Host::start(options).await.map_err(|e| {
+            let code = match e {
+                StartError::Config(_) => EXIT_CONFIG,
+                StartError::Internal(_) => EXIT_INTERNAL,
+            };
+            fail(code, e)
+        })?;
         announce(&host);
         let stop = host.stopper();
         tokio::spawn(async move {
             signals.received().await;
             stop();
         });
-        match host.stopped().await {
-            Ok(()) => {
-                eprintln!("warden: stopped");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("warden: server error: {e}");
-                ExitCode::from(EXIT_INTERNAL)
-            }
-        }
+        host.stopped()
+            .await
+            .map_err(|e| fail(EXIT_INTERNAL, format!("server error: {e}")))?;
+        eprintln!("warden: stopped");
+        Ok(())
     })
 }
 

@@ -1,9 +1,9 @@
 //! `warden storage purge|delete-app`.
 
+use super::exit::{Outcome, fail};
 use super::{ConfigArgs, EXIT_CONFIG, actor};
 use clap::Subcommand;
 use serde_json::json;
-use std::process::ExitCode;
 use warden_runtime::audit::AuditEvent;
 
 #[derive(Subcommand)]
@@ -30,45 +30,38 @@ pub enum StorageCommand {
     },
 }
 
-pub fn run(cmd: StorageCommand) -> ExitCode {
+pub fn run(cmd: StorageCommand) -> Outcome {
     match cmd {
         StorageCommand::Purge { json, config } => {
-            let runtime = match config.runtime() {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
+            let runtime = config.runtime()?;
             match runtime.purge_expired() {
                 Ok(report) if json => {
                     println!(
                         "{}",
                         serde_json::to_string_pretty(&report).unwrap_or_default()
                     );
-                    ExitCode::SUCCESS
+                    Ok(())
                 }
                 Ok(report) => {
                     println!(
                         "purged {} expired values in {} µs",
                         report.purged, report.duration_us
                     );
-                    ExitCode::SUCCESS
+                    Ok(())
                 }
-                Err(e) => {
-                    eprintln!("warden: purge failed: {e}");
-                    ExitCode::from(EXIT_CONFIG)
-                }
+                Err(e) => Err(fail(EXIT_CONFIG, format!("purge failed: {e}"))),
             }
         }
         StorageCommand::DeleteApp { app, yes, config } => {
             if !yes {
-                eprintln!(
-                    "warden: this deletes every value of `{app}` and its key for good; pass --yes to confirm"
-                );
-                return ExitCode::from(2);
+                return Err(fail(
+                    super::EXIT_USAGE,
+                    format!(
+                        "this deletes every value of `{app}` and its key for good; pass --yes to confirm"
+                    ),
+                ));
             }
-            let runtime = match config.runtime() {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
+            let runtime = config.runtime()?;
             match futures_executor::block_on(runtime.storage().delete_app(&app)) {
                 Ok(n) => {
                     let event = AuditEvent {
@@ -78,18 +71,15 @@ pub fn run(cmd: StorageCommand) -> ExitCode {
                         details: json!({ "values_deleted": n, "data_key": "destroyed" }),
                     };
                     if let Err(e) = runtime.audit().append_blocking(event) {
-                        eprintln!(
-                            "warden: data deleted but the audit log could not be written: {e}"
-                        );
-                        return ExitCode::from(EXIT_CONFIG);
+                        return Err(fail(
+                            EXIT_CONFIG,
+                            format!("data deleted but the audit log could not be written: {e}"),
+                        ));
                     }
                     println!("deleted {n} values of `{app}` and destroyed its data key");
-                    ExitCode::SUCCESS
+                    Ok(())
                 }
-                Err(e) => {
-                    eprintln!("warden: {e}");
-                    ExitCode::from(EXIT_CONFIG)
-                }
+                Err(e) => Err(fail(EXIT_CONFIG, e)),
             }
         }
     }

@@ -1,10 +1,10 @@
 //! `warden tokens create|list|revoke`: admin API credentials, on this
 //! host's data directory or, with `--server`, through the admin API.
 
+use super::exit::{Outcome, fail};
 use super::{ConfigArgs, EXIT_CONFIG, actor};
 use clap::Subcommand;
 use serde_json::{Value, json};
-use std::process::ExitCode;
 use warden_runtime::admin::token_store::{NewToken, TokenError};
 use warden_runtime::admin::tokens::{Role, TokenStore};
 use warden_runtime::config::units::Dur;
@@ -66,9 +66,8 @@ step. Creating a token is audited (token.created).")]
     },
 }
 
-fn failed(e: TokenError) -> ExitCode {
-    eprintln!("warden: {e}");
-    ExitCode::from(EXIT_CONFIG)
+fn failed(e: TokenError) -> Outcome {
+    Err(fail(EXIT_CONFIG, e))
 }
 
 /// The columns of `tokens list`.
@@ -96,7 +95,7 @@ fn server_of(cmd: &TokensCommand) -> Option<String> {
     super::remote(server, config, false)
 }
 
-pub fn run(cmd: TokensCommand) -> ExitCode {
+pub fn run(cmd: TokensCommand) -> Outcome {
     let remote = server_of(&cmd);
     match (cmd, remote) {
         (
@@ -120,7 +119,7 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
                         out["role"].as_str().unwrap_or_default(),
                         out["expires"].as_str().unwrap_or_default()
                     );
-                    ExitCode::SUCCESS
+                    Ok(())
                 }
                 other => super::client::report(other),
             }
@@ -136,10 +135,7 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
             },
             None,
         ) => {
-            let runtime = match config.runtime() {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
+            let runtime = config.runtime()?;
             let by = actor();
             let created = TokenStore::new(runtime.data_dir()).create_audited(
                 NewToken {
@@ -178,35 +174,25 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
                         "the host serving it accepts the token now"
                     };
                     eprintln!("warden: stored in {}: {serving}", dir.display());
-                    ExitCode::SUCCESS
+                    Ok(())
                 }
                 Err(e) => failed(e),
             }
         }
         (TokensCommand::List(list), Some(server)) => {
-            match super::lists::fetch(&server, "/v1/tokens", "tokens") {
-                Ok(rows) => {
-                    print_list(&rows, list.json);
-                    ExitCode::SUCCESS
-                }
-                Err(code) => code,
-            }
+            let rows = super::lists::fetch(&server, "/v1/tokens", "tokens")?;
+            print_list(&rows, list.json);
+            Ok(())
         }
         (TokensCommand::List(list), None) => {
-            let platform = match list.config.load() {
-                Ok(p) => p,
-                Err(code) => return code,
-            };
-            let dir = match super::data_dir_to_read(&platform) {
-                Ok(dir) => dir,
-                Err(code) => return code,
-            };
+            let platform = list.config.load()?;
+            let dir = super::data_dir_to_read(&platform)?;
             let store = TokenStore::new(&dir).with_max_ttl(platform.admin.token_max_ttl.get());
             match store.peek() {
                 Ok(tokens) => {
                     let values: Vec<Value> = tokens.iter().map(|t| json!(t)).collect();
                     print_list(&values, list.json);
-                    ExitCode::SUCCESS
+                    Ok(())
                 }
                 Err(e) => failed(e),
             }
@@ -215,10 +201,7 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
             super::client::call(&server, "DELETE", &format!("/v1/tokens/{which}"), None),
         ),
         (TokensCommand::Revoke { which, config, .. }, None) => {
-            let runtime = match config.runtime() {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
+            let runtime = config.runtime()?;
             match TokenStore::new(runtime.data_dir()).revoke_audited(
                 &which,
                 &actor(),
@@ -228,7 +211,7 @@ pub fn run(cmd: TokensCommand) -> ExitCode {
                     for r in revoked {
                         println!("revoked token {} ({} as {})", r.id, r.name, r.role.as_str());
                     }
-                    ExitCode::SUCCESS
+                    Ok(())
                 }
                 Err(e) => failed(e),
             }

@@ -2,9 +2,9 @@
 //! from the embedded span store a `warden serve` host keeps in its data
 //! directory. No collector needed.
 
+use super::exit::{Outcome, fail};
 use super::{ConfigArgs, EXIT_CONFIG};
 use clap::Args;
-use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use warden_runtime::telemetry::render_stored;
 use warden_runtime::telemetry::store::{SpanStore, StoredSpan, TraceQuery};
@@ -94,12 +94,12 @@ fn print(root: &StoredSpan, spans: &[StoredSpan], json: bool) {
 }
 
 /// The app's traces from a running host's admin API, printed as locally.
-fn run_remote(args: &TracesArgs, server: &str) -> ExitCode {
+fn run_remote(args: &TracesArgs, server: &str) -> Outcome {
     if args.follow {
-        eprintln!(
-            "warden: --follow reads the span store on the host; run it there (--config), or poll without --follow"
-        );
-        return ExitCode::from(EXIT_CONFIG);
+        return Err(fail(
+            EXIT_CONFIG,
+            "--follow reads the span store on the host; run it there (--config), or poll without --follow",
+        ));
     }
     let mut path = format!(
         "/v1/apps/{}/traces?limit={}&errors={}",
@@ -113,10 +113,7 @@ fn run_remote(args: &TracesArgs, server: &str) -> ExitCode {
     if let Some(id) = &args.request_id {
         path += &format!("&request_id={id}");
     }
-    let traces = match super::lists::fetch(server, &path, "traces") {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let traces = super::lists::fetch(server, &path, "traces")?;
     // Oldest first, as the local listing prints them.
     for trace in traces.iter().rev() {
         let spans: Vec<StoredSpan> =
@@ -137,34 +134,32 @@ fn run_remote(args: &TracesArgs, server: &str) -> ExitCode {
             args.app
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-pub fn run(args: TracesArgs) -> ExitCode {
+pub fn run(args: TracesArgs) -> Outcome {
     if let Some(server) = super::remote(&args.server, &args.config, false) {
         return run_remote(&args, &server);
     }
-    let platform = match args.config.load() {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    let platform = args.config.load()?;
     let data_dir = platform.data_dir();
     if !data_dir.join("traces.db").exists() {
-        eprintln!(
-            "warden: no span store in {} yet\n  fix: run `warden serve` with this data directory (WARDEN_DATA_DIR), or point --config at the host's warden.toml",
-            data_dir.display()
-        );
-        return ExitCode::from(EXIT_CONFIG);
+        return Err(fail(
+            EXIT_CONFIG,
+            format!(
+                "no span store in {} yet\n  fix: run `warden serve` with this data directory (WARDEN_DATA_DIR), or point --config at the host's warden.toml",
+                data_dir.display()
+            ),
+        ));
     }
     let keep = platform.telemetry.keep.get();
     let store = match SpanStore::open(&data_dir, keep, platform.telemetry.max_spans) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!(
-                "warden: cannot open {}: {e}",
-                data_dir.join("traces.db").display()
-            );
-            return ExitCode::from(EXIT_CONFIG);
+            return Err(fail(
+                EXIT_CONFIG,
+                format!("cannot open {}: {e}", data_dir.join("traces.db").display()),
+            ));
         }
     };
     let mut query = TraceQuery {
@@ -188,8 +183,7 @@ pub fn run(args: TracesArgs) -> ExitCode {
         let roots = match store.roots(&query) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("warden: cannot read spans: {e}");
-                return ExitCode::from(EXIT_CONFIG);
+                return Err(fail(EXIT_CONFIG, format!("cannot read spans: {e}")));
             }
         };
         for root in roots.iter().rev() {
@@ -214,5 +208,5 @@ pub fn run(args: TracesArgs) -> ExitCode {
             args.app
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
