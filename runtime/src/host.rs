@@ -158,6 +158,9 @@ impl Host {
             StartError::Internal(format!("cannot start the admin API: {e}"))
         })?;
         let purger = crate::purge::spawn_purger(&runtime);
+        // Known in the data directory before the start returns: a `warden
+        // kill` right after the announcement finds this host and its apps.
+        server.announce(&app_addr.to_string());
         let mut app_stop = stop_rx;
         let serving = tokio::spawn(server.clone().run_with(listener, tls.clone(), async move {
             let _ = app_stop.wait_for(|stop| *stop).await;

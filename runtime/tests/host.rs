@@ -36,6 +36,11 @@ fn a_library_host_serves_its_apps_and_admin_api_then_drains() {
     runtime().block_on(async move {
         let host = Host::start(options).await.expect("host starts");
         assert_eq!(host.scheme, "http");
+        // Known in the data directory as soon as the start returns, with
+        // its apps: a `warden kill` run right away finds it.
+        let live = warden_runtime::presence::live(&dir.path().join("data"));
+        assert_eq!(live.len(), 1, "{live:?}");
+        assert_eq!(live[0].apps, ["hello-http"]);
         let hello = send(host.app_addr, "GET", "/hello/ada", "").await;
         assert_eq!((hello.status, hello.body.as_str()), (200, "hello, ada\n"));
         let spec = send(host.admin_addr, "GET", "/openapi.json", "").await;

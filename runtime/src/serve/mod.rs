@@ -502,6 +502,27 @@ impl Server {
         self.run_with(listener, None, shutdown).await
     }
 
+    /// Makes this host known in the data directory's `hosts/` (with the
+    /// apps it serves, for `warden kill` and `apps`), once; a host started
+    /// through [`crate::host::Host`] is known before its start returns.
+    /// Must be called inside the runtime that serves the apps.
+    pub fn announce(&self, listen: &str) {
+        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self.apps_runtime.set(tokio::runtime::Handle::current());
+        let mut presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        if presence.is_some() {
+            return;
+        }
+        let names = self.served_versions();
+        match crate::presence::Presence::announce(self.runtime.data_dir(), listen, names) {
+            Ok(p) => *presence = Some(p),
+            Err(e) => tracing::warn!(
+                "this host could not announce itself in {}/hosts ({e}); `warden kill` on this data directory will not see it — use --server",
+                self.runtime.data_dir().display()
+            ),
+        }
+    }
+
     /// [`Server::run`], speaking TLS when `tls` is given.
     pub async fn run_with(
         self: Arc<Self>,
@@ -511,22 +532,11 @@ impl Server {
     ) -> std::io::Result<()> {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let watch = self.watch_kills();
-        {
-            let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = self.apps_runtime.set(tokio::runtime::Handle::current());
-            let listen = listener
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            let names = self.served_versions();
-            match crate::presence::Presence::announce(self.runtime.data_dir(), &listen, names) {
-                Ok(p) => *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = Some(p),
-                Err(e) => tracing::warn!(
-                    "this host could not announce itself in {}/hosts ({e}); `warden kill` on this data directory will not see it — use --server",
-                    self.runtime.data_dir().display()
-                ),
-            }
-        }
+        let listen = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        self.announce(&listen);
         let leasing = tokio::spawn(self.clone().take_scheduler_lease());
         let drain = self.runtime.platform().serve.drain_timeout.get();
         let gate = connections::Gate::new(connections::ClientLimits::of(
