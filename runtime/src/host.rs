@@ -61,9 +61,10 @@ pub enum StartError {
     Internal(String),
 }
 
-/// A host that is serving. Dropping it stops it as [`RunningHost::stop`]
-/// does (unless a [`RunningHost::stopper`] is still held), but does not
-/// wait for the drain: call [`RunningHost::stopped`] for that.
+/// A host that is serving. Dropping it begins the drain as
+/// [`RunningHost::stop`] does (unless a [`RunningHost::stopper`] is still
+/// held), but nothing more: only [`RunningHost::stopped`] waits for the
+/// drain, ends the purger and SLO watch and writes the usage counters.
 pub struct RunningHost {
     /// Where apps answer.
     pub app_addr: SocketAddr,

@@ -48,7 +48,7 @@ type Bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge<
 
 /// Forwards events to the OpenTelemetry logs pipeline once one is
 /// installed (the host installs it after the subscriber, when telemetry
-/// starts). The SDK's own diagnostics are not forwarded: they would loop.
+/// starts). The export path's own events are not forwarded: they would loop.
 #[derive(Default)]
 struct ToOpenTelemetry {
     bridge: std::sync::OnceLock<Bridge>,
@@ -59,7 +59,19 @@ where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target().starts_with("opentelemetry") {
+        // The export's own machinery (the SDK, its HTTP client) logs too;
+        // forwarding that would feed each export into the next.
+        const EXPORT_PATH: [&str; 7] = [
+            "opentelemetry",
+            "hyper",
+            "h2",
+            "reqwest",
+            "rustls",
+            "tower",
+            "tonic",
+        ];
+        let target = event.metadata().target();
+        if EXPORT_PATH.iter().any(|t| target.starts_with(t)) {
             return;
         }
         let Some(provider) = crate::telemetry::signals::logger_provider() else {

@@ -308,12 +308,15 @@ async fn deploy_checked(
         "status": if reasons.is_empty() { "active" } else { "pending" },
         "reasons": reasons,
     });
+    // From here to the audit entry nothing awaits: a request dropped at an
+    // await (the client gone, the drain timeout) would leave an app live,
+    // or a deploy recorded, without its entry. The registry is waited for.
     if reasons.is_empty() {
         if let Err(e) = install(state, app, principal.role == Role::Creator) {
-            let _ = registry.fail(deployment.id, &e.1).await;
+            let _ = registry.fail(deployment.id, &e.1).wait();
             return Err(e);
         }
-        match registry.activate(deployment.id, None).await {
+        match registry.activate(deployment.id, None).wait() {
             Ok(true) => {}
             Ok(false) => return Err(withdrawn(state, &name, &deployment).await),
             Err(e) => {
@@ -324,7 +327,7 @@ async fn deploy_checked(
     } else {
         registry
             .hold(deployment.id, &reasons)
-            .await
+            .wait()
             .map_err(|e| ApiError::internal("the deploy could not be recorded", e))?;
     }
     record(
@@ -487,6 +490,7 @@ pub async fn approve(
     // Deploys recorded before Warden kept the deployer's role count as a
     // creator's: the owner rules apply unless an admin deployed it.
     let owned = deployment.deployed_as.as_deref() != Some(Role::Admin.as_str());
+    // From here to the audit entry nothing awaits (see `deploy_checked`).
     install(&state, app, owned)?;
     let note = body.note.unwrap_or_default();
     let activated = state
@@ -494,7 +498,7 @@ pub async fn approve(
         .runtime()
         .registry()
         .activate(deployment.id, Some((&principal.name, &note)))
-        .await;
+        .wait();
     match activated {
         Ok(true) => {}
         Ok(false) => return Err(withdrawn(&state, &name, &deployment).await),
@@ -611,10 +615,11 @@ pub async fn delete(
     if known.is_empty() {
         return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
     }
+    // From here to the audit entry nothing awaits (see `deploy_checked`).
     let deploys = runtime
         .registry()
         .delete_app(&name, &principal.actor())
-        .await
+        .wait()
         .map_err(|e| ApiError::internal("the registry could not be changed", e))?;
     state
         .server
@@ -623,7 +628,7 @@ pub async fn delete(
     let rows = runtime
         .storage()
         .delete_app(&name)
-        .await
+        .wait()
         .map_err(|e| ApiError::internal("its stored data could not be deleted", e))?;
     let invocations = match &state.spans {
         Some(spans) => spans

@@ -4,6 +4,7 @@
 use super::tokens::{Principal, Role};
 use super::{AdminState, ApiError, record, require};
 use crate::registry::Template;
+use crate::wait::Wait as _;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -32,19 +33,15 @@ pub async fn set_quota(
     if !known {
         return Err(ApiError::not_found(&format!("app `{name}`")));
     }
+    // Stored and audited with no await between (a dropped request must not
+    // leave a stored override without its entry); then applied.
     state
         .server
         .runtime()
         .registry()
         .set_quota(&name, &quota, &principal.name)
-        .await
+        .wait()
         .map_err(|e| ApiError::internal("the quota could not be stored", e))?;
-    let server = state.server.clone();
-    let reloading = name.clone();
-    tokio::task::spawn_blocking(move || server.reload(&reloading))
-        .await
-        .map_err(|e| ApiError::internal("reloading stopped", e))?
-        .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
     record(
         &state,
         crate::audit::AuditKind::QuotaSet,
@@ -52,6 +49,12 @@ pub async fn set_quota(
         &principal,
         json!({ "quota": quota }),
     )?;
+    let server = state.server.clone();
+    let reloading = name.clone();
+    tokio::task::spawn_blocking(move || server.reload(&reloading))
+        .await
+        .map_err(|e| ApiError::internal("reloading stopped", e))?
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
     let effective = state.server.loaded(&name).map(|a| a.manifest.quota.clone());
     Ok(Json(
         json!({ "app": name, "override": quota, "effective": effective }),
@@ -189,7 +192,7 @@ pub async fn put_template(
     runtime
         .registry()
         .set_template(&name, &template, &principal.name)
-        .await
+        .wait()
         .map_err(|e| ApiError::internal("the template could not be stored", e))?;
     record(
         &state,

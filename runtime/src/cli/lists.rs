@@ -29,9 +29,12 @@ pub struct ListArgs {
 pub fn fetch(server: &str, path: &str, key: &str) -> anyhow::Result<Vec<Value>> {
     match client::call(server, "GET", path, None) {
         Ok((200, out)) => Ok(out[key].as_array().cloned().unwrap_or_default()),
-        // Anything else is reported (a 2xx other than 200, printed, lists
-        // nothing; an error fails the command).
-        other => client::report(other).map(|()| Vec::new()),
+        // Anything else is reported: an error fails the command; a 2xx
+        // other than 200 is printed as it came, and the command ends there.
+        other => {
+            client::report(other)?;
+            Err(super::exit::quiet(0))
+        }
     }
 }
 

@@ -6,9 +6,11 @@
 //! `warden.toml`, whose values take precedence over the app's (the
 //! platform decides, e.g., which environment an app talks to). The grant
 //! is the merged table, checked once at load: no key or value the platform
-//! would refuse reaches an invocation, and a value that looks like a
-//! credential (a private key, an API key, a JWT) is refused — secrets reach
-//! upstreams only through connectors. A key nobody set reads as `none`.
+//! would refuse reaches an invocation, and a key or value that looks like a
+//! credential (a private key, an API key, a JWT) is refused as the file is
+//! parsed, before anything is audited or served (see `values`) — secrets
+//! reach upstreams only through connectors. A key nobody set reads as
+//! `none`.
 
 mod values;
 
@@ -19,14 +21,11 @@ use crate::config::{AppManifest, ConfigError, PlatformConfig};
 use crate::host_state::HostState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use warden_host_apis::dlp::Scanner;
 use wasmtime::component::Linker;
 use wasmtime_wasi_config::WasiConfigVariables;
 
 /// The `wasi:config` capability.
-pub struct WasiConfig {
-    dlp: Arc<Scanner>,
-}
+pub struct WasiConfig;
 
 /// An app's configuration: its values under the platform's, merged.
 pub struct ConfigGrant {
@@ -45,10 +44,8 @@ impl Capability for WasiConfig {
     type Grant = ConfigGrant;
     type State = ConfigState;
 
-    fn new(host: &HostResources<'_>) -> anyhow::Result<Self> {
-        Ok(WasiConfig {
-            dlp: host.dlp.clone(),
-        })
+    fn new(_host: &HostResources<'_>) -> anyhow::Result<Self> {
+        Ok(WasiConfig)
     }
 
     fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -75,35 +72,6 @@ impl Capability for WasiConfig {
                 ),
                 "keep larger data in storage or behind a connector",
             ));
-        }
-        for (key, value) in &values {
-            // A key reaches the guest too (`get-all`): both are scanned.
-            let in_key = self.dlp.scan(key.as_bytes());
-            let found = self
-                .dlp
-                .credentials(key.as_bytes())
-                .into_iter()
-                .chain(self.dlp.credentials(value.as_bytes()))
-                .next();
-            if let Some(pattern) = found {
-                let by_platform = platform.is_some_and(|p| p.contains_key(key));
-                // The error names the field; a key that is itself a
-                // credential is shown redacted.
-                let key =
-                    String::from_utf8_lossy(&self.dlp.redact(key.as_bytes(), &in_key)).into_owned();
-                let field = if by_platform {
-                    format!("config.{key} (set by warden.toml `config.apps.{name}.{key}`)")
-                } else {
-                    format!("config.{key}")
-                };
-                return Err(app.invalid(
-                    field,
-                    format!(
-                        "the key or value looks like a credential ({pattern}); a secret cannot be a config value"
-                    ),
-                    "store it with `warden secrets set` and declare a connector whose `auth` names it; the host adds it to the app's requests and the app never reads it",
-                ));
-            }
         }
         let variables = values.iter().collect();
         Ok(ConfigGrant { values, variables })

@@ -4,9 +4,10 @@
 //! is refused at load with the field it is in.
 //!
 //! A value is a string, number or boolean (WASI config values are strings:
-//! integers and booleans are served as TOML writes them, floats with their
-//! decimal point kept: `1.0` is `"1.0"`). A secret is
-//! never a value: a table such as `{ secret = "crm-token" }`, the way a
+//! numbers and booleans as TOML writes them: `1.0` is `"1.0"`, `nan` is
+//! `"nan"`). A key or value that looks like a credential (a private key,
+//! an API key, a JWT) is refused, and named without being repeated. A
+//! secret is never a value: a table such as `{ secret = "crm-token" }`, the way a
 //! connector's `auth` names one, or a `${secret…}` / `{{ secret… }}`
 //! template is refused — an app reaches a secret only through a connector,
 //! which injects it on the way out and never shows it to the guest.
@@ -74,12 +75,51 @@ fn values(
     }
     raw.into_iter()
         .map(|(key, value)| {
-            let field = format!("{prefix}.{key}");
+            let field = format!("{prefix}.{}", redacted(&key));
             key_problem(&key).map_or(Ok(()), |p| Err(format!("`{field}`: {p}")))?;
             let value = scalar(&field, value)?;
+            if let Some(pattern) = credential(&key).or_else(|| credential(&value)) {
+                return Err(format!(
+                    "`{field}`: the key or value looks like a credential ({pattern}); a secret cannot be a config value\n  fix: {SECRET_FIX}"
+                ));
+            }
             Ok((key, value))
         })
         .collect()
+}
+
+/// The scanner used to recognise credentials as files are parsed (before
+/// the host's own, salted scanner exists; its salt only shapes redaction
+/// tokens, which are not used here).
+fn scanner() -> Option<&'static warden_host_apis::dlp::Scanner> {
+    static SCANNER: std::sync::OnceLock<Option<warden_host_apis::dlp::Scanner>> =
+        std::sync::OnceLock::new();
+    SCANNER
+        .get_or_init(|| warden_host_apis::dlp::Scanner::new([0; 32]).ok())
+        .as_ref()
+}
+
+/// The first credential pattern (private key, API key, JWT) in `text`.
+fn credential(text: &str) -> Option<&'static str> {
+    scanner()?.credentials(text.as_bytes()).first().copied()
+}
+
+/// `text` with every sensitive value replaced by `[REDACTED:PATTERN]`: a
+/// key that is itself a credential is named without being repeated (in an
+/// error, in a log, in the audited settings).
+fn redacted(text: &str) -> String {
+    let Some(scanner) = scanner() else {
+        return text.to_string();
+    };
+    let mut out = String::new();
+    let mut at = 0;
+    for finding in scanner.scan(text.as_bytes()) {
+        out.push_str(text.get(at..finding.start).unwrap_or_default());
+        out.push_str(&format!("[REDACTED:{}]", finding.pattern));
+        at = finding.end;
+    }
+    out.push_str(text.get(at..).unwrap_or_default());
+    out
 }
 
 /// Why `key` cannot be a config key, if it cannot.
@@ -114,6 +154,10 @@ fn scalar(field: &str, value: toml::Value) -> Result<String, String> {
         }
         toml::Value::Integer(i) => i.to_string(),
         // `{:?}` keeps a float a float: 1.0 stays "1.0", not "1".
+        toml::Value::Float(f) if f.is_nan() => "nan".to_string(),
+        toml::Value::Float(f) if f.is_infinite() => {
+            if f > 0.0 { "inf" } else { "-inf" }.to_string()
+        }
         toml::Value::Float(f) => format!("{f:?}"),
         toml::Value::Boolean(b) => b.to_string(),
         toml::Value::Table(t) if t.contains_key("secret") => {
