@@ -78,6 +78,16 @@ fn add_to(map: &mut ByScope, scope: &str, window: u64, delta: &Counters) {
     }
 }
 
+/// The totals of `scope` in `window` in `state` (zero when not read yet).
+fn known_in(state: &State, scope: &str, window: &Window) -> Counters {
+    state
+        .totals
+        .get(scope)
+        .and_then(|w| w.get(&window.id()))
+        .copied()
+        .unwrap_or_default()
+}
+
 /// Adds `delta` to the totals of `scope` in `window` and to what the next
 /// flush writes.
 fn count(state: &mut State, scope: &str, window: &Window, delta: &Counters) {
@@ -170,23 +180,13 @@ impl Meter {
     /// and the CLI: a window not yet in memory is read, and waited for.
     pub fn usage(&self, scope: &str, window: &Window) -> Counters {
         futures_executor::block_on(self.load(scope, window));
-        self.lock()
-            .totals
-            .get(scope)
-            .and_then(|w| w.get(&window.id()))
-            .copied()
-            .unwrap_or_default()
+        self.known(scope, window)
     }
 
     /// The counters already in memory (zero for a window not yet read),
     /// without touching the backend.
     fn known(&self, scope: &str, window: &Window) -> Counters {
-        self.lock()
-            .totals
-            .get(scope)
-            .and_then(|w| w.get(&window.id()))
-            .copied()
-            .unwrap_or_default()
+        known_in(&self.lock(), scope, window)
     }
 
     /// May one more outbound call of `bytes_out` bytes go out?
@@ -215,12 +215,7 @@ impl Meter {
         }
         let mut state = self.lock();
         let minute = &windows[1];
-        let now = state
-            .totals
-            .get(ALL)
-            .and_then(|w| w.get(&minute.id()))
-            .copied()
-            .unwrap_or_default();
+        let now = known_in(&state, ALL, minute);
         quota::check_invocation(&self.limits, &now, minute)?;
         let delta = Counters {
             invocations: 1,
