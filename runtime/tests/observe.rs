@@ -9,7 +9,8 @@ use crate::support;
 use std::path::Path;
 use std::process::Command;
 use support::example;
-use support::process::{Host, noop_app, token};
+use support::library::LibHost;
+use support::process::{noop_app, token};
 use support::serving::{request, send_with};
 
 fn warden(data: &Path, token: &str, args: &[&str]) -> std::process::Output {
@@ -35,15 +36,8 @@ fn inspect_top_traces_and_usage_show_what_apps_did() {
     let data = tempfile::tempdir().unwrap();
     let token = token(data.path(), "ops", "admin");
     let noop = noop_app(data.path(), "noop", "[quota]\nrequests_per_minute = 100");
-    let host = Host::start(
-        data.path(),
-        &[
-            "--app",
-            example("hello-http").to_str().unwrap(),
-            "--app",
-            noop.to_str().unwrap(),
-        ],
-    );
+    let hello = example("hello-http");
+    let host = LibHost::start(data.path(), None, &[&hello, &noop]);
     for _ in 0..4 {
         assert_eq!(request(host.app_addr, "POST", "/noop", "ok").status, 200);
     }

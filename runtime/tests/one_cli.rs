@@ -8,7 +8,8 @@ use crate::support;
 
 use std::process::Command;
 use support::admin_api::deploy_body;
-use support::process::{Host, noop_app, token};
+use support::library::LibHost;
+use support::process::{noop_app, token};
 use support::serving::{request, send_with};
 
 fn warden(data: &std::path::Path, token: Option<&str>, args: &[&str]) -> std::process::Output {
@@ -42,7 +43,7 @@ fn lists_read_the_same_from_the_server_and_from_the_data_directory() {
     let admin = token(data.path(), "ada", "admin");
     let creator = token(data.path(), "cora", "creator");
     let noop = noop_app(data.path(), "noop", "");
-    let host = Host::start(data.path(), &["--app", noop.to_str().unwrap()]);
+    let host = LibHost::start(data.path(), None, &[&noop]);
     assert_eq!(request(host.app_addr, "POST", "/noop", "fail").status, 500);
     let body = deploy_body(
         "notes",

@@ -11,6 +11,8 @@ use warden_runtime::host::{Host, HostOptions};
 
 pub struct LibHost {
     pub app_addr: SocketAddr,
+    /// The admin API's base URL.
+    pub admin: String,
     admin_addr: SocketAddr,
     stop: Option<Box<dyn Fn() + Send + Sync>>,
     done: Option<std::thread::JoinHandle<()>>,
@@ -43,15 +45,17 @@ impl LibHost {
             rt.block_on(async move {
                 let host = Host::start(options).await.expect("host starts");
                 let stop: Box<dyn Fn() + Send + Sync> = Box::new(host.stopper());
+                let admin = format!("{}://{}", host.scheme, host.admin_addr);
                 started_tx
-                    .send((host.app_addr, host.admin_addr, stop))
+                    .send((host.app_addr, host.admin_addr, admin, stop))
                     .expect("report the addresses");
                 host.stopped().await.expect("the host drains");
             });
         });
-        let (app_addr, admin_addr, stop) = started.recv().expect("the host started");
+        let (app_addr, admin_addr, admin, stop) = started.recv().expect("the host started");
         LibHost {
             app_addr,
+            admin,
             admin_addr,
             stop: Some(stop),
             done: Some(done),
@@ -61,6 +65,11 @@ impl LibHost {
     /// The admin API's socket address.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Stops the host and waits for it to drain.
+    pub fn stop(self) {
+        drop(self);
     }
 }
 
