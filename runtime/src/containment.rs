@@ -23,8 +23,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use warden_host_apis::metering::{ALL, Window};
 
-pub use crate::config::containment::ContainmentRules;
-
 /// Per-app denial counts in the current minute.
 #[derive(Debug, Default)]
 pub struct Tally {

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use crate::config::slo::{LatencyObjective, SloRequest};
+pub use crate::config::slo::SloRequest;
 
 impl SloRequest {
     /// Each objective as (name, error budget, latency threshold in µs).
