@@ -46,6 +46,9 @@ pub struct LoadedApp {
     pub schedules: Vec<crate::schedule::Schedule>,
     /// How it was loaded (review state, quota override), to reload it.
     pub options: LoadOptions,
+    /// The app's name, shared: each invocation's context takes a reference,
+    /// not a copy.
+    pub(crate) id: Arc<str>,
     /// `warden.app` and `warden.app.version` for spans, built once so an
     /// invocation clones a reference instead of copying strings.
     pub(crate) span_attributes: [opentelemetry::KeyValue; 2],
@@ -127,6 +130,7 @@ pub(crate) fn load(
     let schedules = grant_schedules(&manifest, &platform.schedules, manifest_path)?;
     let limits = resolve_limits(&manifest, platform, manifest_path)?;
     let (entry, world, artifact, digest) = compile_entry(&cx, &manifest, manifest_path)?;
+    let id: Arc<str> = Arc::from(manifest.app.name.as_str());
     Ok(LoadedApp {
         manifest_path: manifest_path.to_path_buf(),
         limits,
@@ -140,13 +144,14 @@ pub(crate) fn load(
         span_attributes: [
             opentelemetry::KeyValue::new(
                 crate::telemetry::keys::APP,
-                opentelemetry::StringValue::from(Arc::<str>::from(manifest.app.name.as_str())),
+                opentelemetry::StringValue::from(id.clone()),
             ),
             opentelemetry::KeyValue::new(
                 crate::telemetry::keys::VERSION,
                 opentelemetry::StringValue::from(Arc::<str>::from(manifest.app.version.as_str())),
             ),
         ],
+        id,
         manifest,
         schedules,
         options: options.clone(),

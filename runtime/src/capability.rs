@@ -151,6 +151,18 @@ pub struct Account<'a> {
     pub metrics: &'a mut CapabilitySample,
 }
 
+/// Inserts each named view into `view`, when it is a JSON object.
+pub(crate) fn add_views(
+    view: &mut serde_json::Value,
+    views: impl IntoIterator<Item = Option<(&'static str, serde_json::Value)>>,
+) {
+    if let serde_json::Value::Object(map) = view {
+        for (name, value) in views.into_iter().flatten() {
+            map.insert(name.to_string(), value);
+        }
+    }
+}
+
 /// Lists a host's capabilities: one `field: Type` line each. Generates the
 /// host's instances ([`Capabilities`]), an app's grants (`Grants`), an
 /// invocation's states (`States`), the [`Part`] accessors, and the loops
@@ -208,20 +220,24 @@ macro_rules! capabilities {
         }
 
         impl Capabilities {
-            /// Each capability's part of what a reviewer compares.
-            pub fn review_views(
+            /// Adds each capability's part of what a reviewer compares to
+            /// `view` (a JSON object).
+            pub fn add_review_views(
                 manifest: &$crate::config::AppManifest,
-            ) -> Vec<(&'static str, serde_json::Value)> {
+                view: &mut serde_json::Value,
+            ) {
                 use $crate::capability::Capability;
-                [$(<$cap>::review_view(manifest),)*].into_iter().flatten().collect()
+                $crate::capability::add_views(view, [$(<$cap>::review_view(manifest),)*]);
             }
 
-            /// Each capability's part of the audited governance settings.
-            pub fn rules_views(
+            /// Adds each capability's part of the audited governance
+            /// settings to `view` (a JSON object).
+            pub fn add_rules_views(
                 platform: &$crate::config::PlatformConfig,
-            ) -> Vec<(&'static str, serde_json::Value)> {
+                view: &mut serde_json::Value,
+            ) {
                 use $crate::capability::Capability;
-                [$(<$cap>::rules_view(platform),)*].into_iter().flatten().collect()
+                $crate::capability::add_views(view, [$(<$cap>::rules_view(platform),)*]);
             }
         }
 

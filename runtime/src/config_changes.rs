@@ -41,11 +41,7 @@ pub fn governance_view(platform: &PlatformConfig) -> Value {
         "admin": platform.admin,
     });
     // Whatever else a capability's rules hold (e.g. `config`), as it says.
-    if let Value::Object(map) = &mut view {
-        for (name, value) in crate::capabilities::Capabilities::rules_views(platform) {
-            map.insert(name.to_string(), value);
-        }
-    }
+    crate::capabilities::Capabilities::add_rules_views(platform, &mut view);
     view
 }
 

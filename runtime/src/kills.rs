@@ -8,6 +8,7 @@
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::runtime::Runtime;
+use crate::wait::Wait as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -193,7 +194,7 @@ impl Runtime {
     /// The log is read once per change of its length (one pass for every
     /// app a start-up loads), not once per question.
     fn last_kill_event(&self, app: &str) -> Option<String> {
-        let len = futures_executor::block_on(self.audit().revision()).unwrap_or(0);
+        let len = self.audit().revision().wait().unwrap_or(0);
         let mut record = self.kill_record().lock().unwrap_or_else(|p| p.into_inner());
         if record.as_ref().map(|(seen, _)| *seen) != Some(len) {
             let mut last = std::collections::HashMap::new();

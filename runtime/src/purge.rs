@@ -7,6 +7,7 @@
 
 use crate::runtime::Runtime;
 use crate::telemetry::keys;
+use crate::wait::Wait as _;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span, Tracer};
 use std::time::Instant;
@@ -35,7 +36,10 @@ impl Runtime {
         };
         loop {
             // The purger runs on its own thread, not a guest's: it waits.
-            let n = futures_executor::block_on(self.storage().purge_expired(now, BATCH))
+            let n = self
+                .storage()
+                .purge_expired(now, BATCH)
+                .wait()
                 .map_err(|e| e.to_string())?;
             report.purged += n;
             report.batches += 1;

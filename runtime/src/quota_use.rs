@@ -3,6 +3,7 @@
 //! `warden.quota.utilization` gauge.
 
 use crate::app::LoadedApp;
+use crate::wait::Wait as _;
 use serde::Serialize;
 use warden_host_apis::metering::{ALL, Window};
 
@@ -53,7 +54,7 @@ pub fn quota_use(app: &LoadedApp) -> Vec<QuotaUse> {
         },
     ];
     if !app.grants.storage.buckets.is_empty()
-        && let Ok(stored) = futures_executor::block_on(app.grants.storage.store.usage(app.name()))
+        && let Ok(stored) = app.grants.storage.store.usage(app.name()).wait()
     {
         out.push(QuotaUse {
             quota: "storage_bytes",

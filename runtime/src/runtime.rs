@@ -8,6 +8,7 @@ use crate::capabilities::Capabilities;
 use crate::capability::HostResources;
 use crate::config::{ConfigError, PlatformConfig};
 use crate::host_state::{self, HostState};
+use crate::wait::Wait as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use std::path::{Path, PathBuf};
@@ -446,11 +447,11 @@ impl Runtime {
 
     /// A template by name: `warden.toml` first, then the admin API's.
     pub fn template(&self, name: &str) -> Option<crate::registry::Template> {
-        self.platform.templates.get(name).cloned().or_else(|| {
-            futures_executor::block_on(self.registry.template(name))
-                .ok()
-                .flatten()
-        })
+        self.platform
+            .templates
+            .get(name)
+            .cloned()
+            .or_else(|| self.registry.template(name).wait().ok().flatten())
     }
 
     pub(crate) fn instruments(&self) -> &Arc<crate::telemetry::signals::Instruments> {

@@ -46,14 +46,8 @@ fn state(f: &Fixture, app: &str, buckets: &[BucketRequest], quota: Option<u64>) 
     StorageState::new(Arc::new(ctx), Label::default())
 }
 
-/// Waits for a host call (the storage backend runs inline without a
-/// tokio runtime).
-fn wait<F: std::future::Future>(call: F) -> F::Output {
-    futures_executor::block_on(call)
-}
-
 fn ok<T>(r: impl std::future::Future<Output = wasmtime::Result<Result<T, Error>>>) -> T {
-    wait(r).expect("no trap").expect("storage call")
+    r.now().expect("no trap").expect("storage call")
 }
 
 #[test]
@@ -457,7 +451,10 @@ fn two_writes_at_once_cannot_both_pass_the_quota() {
         .map(|key| {
             let store = SqliteKv::open(&f.db).expect("second store");
             std::thread::spawn(move || {
-                wait(store.set("app", "b", key, &[b'v'; 99], u64::MAX / 4, caps)).expect("set")
+                store
+                    .set("app", "b", key, &[b'v'; 99], u64::MAX / 4, caps)
+                    .now()
+                    .expect("set")
             })
         })
         .collect();
@@ -474,7 +471,7 @@ fn two_writes_at_once_cannot_both_pass_the_quota() {
         outcomes.contains(&Written::OverBytes { used: 100 }),
         "{outcomes:?}"
     );
-    assert_eq!(wait(f.store.usage("app")).expect("usage").bytes, 100);
+    assert_eq!(f.store.usage("app").now().expect("usage").bytes, 100);
 }
 
 #[test]
@@ -486,8 +483,9 @@ fn a_killed_apps_storage_calls_are_refused() {
     s.kill = Some(kill.clone());
     kill.kill();
     for err in [
-        wait(s.get("b".into(), "k".into())).expect("no trap").err(),
-        wait(s.set("b".into(), "k".into(), b"w".to_vec(), None))
+        s.get("b".into(), "k".into()).now().expect("no trap").err(),
+        s.set("b".into(), "k".into(), b"w".to_vec(), None)
+            .now()
             .expect("no trap")
             .err(),
     ] {

@@ -22,6 +22,7 @@ mod verify;
 pub use entry::{AuditEntry, AuditEvent, AuditKind};
 pub use verify::{Problem, VerifyReport};
 
+use crate::wait::Wait as _;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -89,12 +90,12 @@ impl dyn AuditBackend + '_ {
     /// (a CLI command, a kill under its file lock). The I/O still runs off
     /// the thread when there is a runtime.
     pub fn append_blocking(&self, event: AuditEvent) -> Result<AuditEntry, AuditError> {
-        futures_executor::block_on(self.append(event))
+        self.append(event).wait()
     }
 
     /// [`AuditBackend::read`], waited for.
     pub fn read_blocking(&self) -> Result<(Vec<AuditEntry>, VerifyReport), AuditError> {
-        futures_executor::block_on(self.read())
+        self.read().wait()
     }
 }
 

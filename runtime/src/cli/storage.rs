@@ -5,6 +5,7 @@ use super::{ConfigArgs, EXIT_CONFIG, actor};
 use clap::Subcommand;
 use serde_json::json;
 use warden_runtime::audit::AuditEvent;
+use warden_runtime::wait::Wait as _;
 
 #[derive(Subcommand)]
 pub enum StorageCommand {
@@ -62,7 +63,7 @@ pub fn run(cmd: StorageCommand) -> Outcome {
                 ));
             }
             let runtime = config.runtime()?;
-            match futures_executor::block_on(runtime.storage().delete_app(&app)) {
+            match runtime.storage().delete_app(&app).wait() {
                 Ok(n) => {
                     let event = AuditEvent {
                         kind: warden_runtime::audit::AuditKind::StorageAppDeleted,

@@ -200,11 +200,8 @@ impl Runtime {
         cx: &Context,
     ) -> (Store<HostState>, crate::host_state::Captured) {
         let limits = app.limits;
-        let mut invocation = InvocationContext::new(
-            std::sync::Arc::from(app.name()),
-            app.meter.clone(),
-            app.kill.clone(),
-        );
+        let mut invocation =
+            InvocationContext::new(app.id.clone(), app.meter.clone(), app.kill.clone());
         let span_context = cx.span().span_context().clone();
         if span_context.is_valid() {
             invocation.trace = Some(TraceParent {

@@ -48,11 +48,7 @@ pub fn grants(manifest: &AppManifest) -> Value {
         "quota": manifest.quota,
     });
     // Whatever else a capability grants (e.g. `config`), as it says.
-    if let Value::Object(map) = &mut view {
-        for (name, value) in crate::capabilities::Capabilities::review_views(manifest) {
-            map.insert(name.to_string(), value);
-        }
-    }
+    crate::capabilities::Capabilities::add_review_views(manifest, &mut view);
     view
 }
 
