@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 /// How long an open keeps retrying a busy database.
 const OPEN_PATIENCE: Duration = Duration::from_secs(10);
 
-fn busy(e: &rusqlite::Error) -> bool {
+/// Whether `e` says another connection holds the database.
+pub(crate) fn busy(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if f.code == ErrorCode::DatabaseBusy || f.code == ErrorCode::DatabaseLocked)
 }
@@ -54,6 +55,27 @@ pub async fn off_thread<T: Send + 'static>(
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => handle.spawn_blocking(work).await.map_err(|e| e.to_string()),
         Err(_) => Ok(work()),
+    }
+}
+
+/// Runs short database work that never waits for a lock (a read on a WAL
+/// reader connection: WAL readers do not wait for writers) where the
+/// caller is, without the ~25 µs round trip to the blocking pool that
+/// [`off_thread`] costs from a tokio worker. On a multi-threaded runtime's
+/// thread it runs through `tokio::task::block_in_place`, which first hands
+/// the worker's other tasks to another thread, so no other request waits
+/// behind it; elsewhere it runs inline.
+///
+/// Work that can wait for a lock (any write: another process may hold the
+/// database) belongs in [`off_thread`], where an invocation's kill switch
+/// and deadline can still end the guest while the work waits.
+pub fn in_place<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }
 

@@ -138,7 +138,11 @@ impl SqliteKv {
     }
 
     /// Runs `call` on the blocking pool (inline when there is no tokio
-    /// runtime: then the caller is not a guest's thread).
+    /// runtime: then the caller is not a guest's thread). A write that
+    /// may wait for a lock goes this way, so a guest parked on one stays
+    /// killable; a guest's reads, and its writes that cannot wait
+    /// ([`SqliteDb::write_now`]), run in place through
+    /// [`crate::sqlite::in_place`], saving the pool's round trip.
     async fn blocking<T: Send + 'static>(
         &self,
         call: impl FnOnce(&SqliteDb) -> Result<T, StorageError> + Send + 'static,
@@ -159,9 +163,7 @@ impl KvStore for SqliteKv {
         key: &str,
         now: u64,
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
-        self.blocking(move |db| db.get(&app, &bucket, &key, now))
-            .await
+        crate::sqlite::in_place(|| self.db.get(app, bucket, key, now))
     }
 
     async fn set(
@@ -173,15 +175,34 @@ impl KvStore for SqliteKv {
         expires_at: u64,
         caps: WriteCaps,
     ) -> Result<Written, StorageError> {
+        let now =
+            |conn: &mut Connection| SqliteDb::set(conn, app, bucket, key, value, expires_at, caps);
+        if let Some(done) = crate::sqlite::in_place(|| self.db.write_now(now)) {
+            return done;
+        }
         let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
         let value = value.to_vec();
-        self.blocking(move |db| db.set(&app, &bucket, &key, &value, expires_at, caps))
-            .await
+        self.blocking(move |db| {
+            SqliteDb::set(
+                &mut db.conn(),
+                &app,
+                &bucket,
+                &key,
+                &value,
+                expires_at,
+                caps,
+            )
+        })
+        .await
     }
 
     async fn delete(&self, app: &str, bucket: &str, key: &str) -> Result<bool, StorageError> {
+        let now = |conn: &mut Connection| SqliteDb::delete(conn, app, bucket, key);
+        if let Some(done) = crate::sqlite::in_place(|| self.db.write_now(now)) {
+            return done;
+        }
         let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
-        self.blocking(move |db| db.delete(&app, &bucket, &key))
+        self.blocking(move |db| SqliteDb::delete(&mut db.conn(), &app, &bucket, &key))
             .await
     }
 
@@ -194,10 +215,7 @@ impl KvStore for SqliteKv {
         limit: u32,
         now: u64,
     ) -> Result<Vec<String>, StorageError> {
-        let (app, bucket, prefix) = (app.to_owned(), bucket.to_owned(), prefix.to_owned());
-        let after = after.map(str::to_owned);
-        self.blocking(move |db| db.list(&app, &bucket, &prefix, after.as_deref(), limit, now))
-            .await
+        crate::sqlite::in_place(|| self.db.list(app, bucket, prefix, after, limit, now))
     }
 
     async fn usage(&self, app: &str) -> Result<AppUsage, StorageError> {
@@ -233,6 +251,9 @@ struct SqliteDb {
     reader: Mutex<Connection>,
 }
 
+/// How long a connection waits for another's lock before `BUSY`.
+const BUSY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn err(e: rusqlite::Error) -> StorageError {
     StorageError::Sqlite(e)
 }
@@ -252,9 +273,7 @@ impl SqliteDb {
         )
         .map_err(err)?;
         let reader = Connection::open(path).map_err(err)?;
-        reader
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err)?;
+        reader.busy_timeout(BUSY_PATIENCE).map_err(err)?;
         Ok(SqliteDb {
             conn: Mutex::new(conn),
             reader: Mutex::new(reader),
@@ -267,6 +286,27 @@ impl SqliteDb {
 
     fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `write` on the writer connection here and now when it cannot
+    /// have to wait: no other write of this process holds the connection
+    /// and no other process holds the database's write lock (the busy
+    /// handler is off for the attempt, so a held lock answers `BUSY` at
+    /// once and nothing is written). `None` when it would have to wait.
+    fn write_now<T>(
+        &self,
+        write: impl FnOnce(&mut Connection) -> Result<T, StorageError>,
+    ) -> Option<Result<T, StorageError>> {
+        let mut conn = self.conn.try_lock().ok()?;
+        conn.busy_timeout(std::time::Duration::ZERO).ok()?;
+        let result = write(&mut conn);
+        if let Err(e) = conn.busy_timeout(BUSY_PATIENCE) {
+            return Some(Err(err(e)));
+        }
+        match result {
+            Err(StorageError::Sqlite(e)) if crate::sqlite::busy(&e) => None,
+            done => Some(done),
+        }
     }
 }
 
@@ -311,7 +351,7 @@ impl SqliteDb {
     }
 
     fn set(
-        &self,
+        conn: &mut Connection,
         app: &str,
         bucket: &str,
         key: &str,
@@ -319,7 +359,6 @@ impl SqliteDb {
         expires_at: u64,
         caps: WriteCaps,
     ) -> Result<Written, StorageError> {
-        let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
@@ -368,8 +407,12 @@ impl SqliteDb {
         }))
     }
 
-    fn delete(&self, app: &str, bucket: &str, key: &str) -> Result<bool, StorageError> {
-        let mut conn = self.conn();
+    fn delete(
+        conn: &mut Connection,
+        app: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<bool, StorageError> {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;

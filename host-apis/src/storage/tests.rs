@@ -435,6 +435,67 @@ fn a_waiting_storage_call_leaves_the_guests_thread_free() {
     assert!(write.is_ok(), "{write:?}");
 }
 
+/// A guest's write runs in place only when it cannot wait; one that meets
+/// another connection's write lock goes to the blocking pool and waits
+/// there for the lock (it does not fail with `BUSY`), and the fast path
+/// leaves the connection's patience as it found it.
+#[test]
+fn a_write_that_meets_a_held_lock_waits_for_it_and_lands() {
+    let f = fixture();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = f.store.clone();
+    let first = rt.block_on(rt.spawn(async move {
+        store
+            .set(
+                "app",
+                "b",
+                "first",
+                b"1",
+                u64::MAX / 4,
+                WriteCaps::default(),
+            )
+            .await
+    }));
+    assert!(matches!(first, Ok(Ok(Written::Stored(_)))), "{first:?}");
+    let blocker = rusqlite::Connection::open(&f.db).expect("open");
+    blocker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let store = f.store.clone();
+    let (write, released) = rt.block_on(async move {
+        let write = tokio::spawn(async move {
+            let written = store
+                .set(
+                    "app",
+                    "b",
+                    "second",
+                    b"2",
+                    u64::MAX / 4,
+                    WriteCaps::default(),
+                )
+                .await;
+            let deleted = store.delete("app", "b", "first").await;
+            (written, deleted)
+        });
+        let released = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            blocker.execute_batch("COMMIT")
+        });
+        (write.await, released.await)
+    });
+    assert!(matches!(released, Ok(Ok(()))), "{released:?}");
+    let (written, deleted) = write.expect("write task");
+    assert!(matches!(written, Ok(Written::Stored(_))), "{written:?}");
+    assert!(matches!(deleted, Ok(true)), "{deleted:?}");
+    let read = |key: &str| f.store.get("app", "b", key, now_ms()).now().expect("get");
+    assert_eq!(read("second"), Some(b"2".to_vec()));
+    assert_eq!(read("first"), None);
+}
+
 /// The caps are checked in the write's own transaction: of two writes at
 /// once that each fit alone but not together, exactly one is stored.
 #[test]
