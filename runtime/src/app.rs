@@ -56,7 +56,7 @@ pub struct LoadedApp {
 
 impl LoadedApp {
     /// The app's kill switch.
-    pub fn kill_switch(&self) -> &Arc<KillSwitch> {
+    pub(crate) fn kill_switch(&self) -> &Arc<KillSwitch> {
         &self.kill
     }
 }

@@ -51,13 +51,13 @@ impl EngineFacts {
 /// A counting semaphore for blocking threads (loads run on blocking
 /// threads, never on an async worker).
 #[derive(Debug)]
-pub struct Slots {
+pub(crate) struct Slots {
     free: Mutex<usize>,
     freed: Condvar,
 }
 
 /// A taken slot; dropping it frees the slot.
-pub struct Slot<'a>(&'a Slots);
+pub(crate) struct Slot<'a>(&'a Slots);
 
 impl Slots {
     pub fn new(n: usize) -> Slots {

@@ -47,7 +47,7 @@ pub fn governance_view(platform: &PlatformConfig) -> Value {
 
 /// Audits a change of the governance settings since the previous start,
 /// if there is one; returns the entry written.
-pub fn audit_changes(
+pub(crate) fn audit_changes(
     platform: &PlatformConfig,
     data_dir: &Path,
     audit: &dyn AuditBackend,

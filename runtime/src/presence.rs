@@ -33,7 +33,7 @@ pub struct HostInfo {
 }
 
 /// This host's presence; dropping it removes the file and the lock.
-pub struct Presence {
+pub(crate) struct Presence {
     file: File,
     path: PathBuf,
     info: std::sync::Mutex<HostInfo>,

@@ -373,7 +373,7 @@ impl Runtime {
 
     /// Loads an app with what the host knows beyond its manifest: review
     /// state and quota overrides.
-    pub fn load_app_with(
+    pub(crate) fn load_app_with(
         &self,
         manifest_path: &Path,
         options: &app::LoadOptions,
@@ -459,12 +459,12 @@ impl Runtime {
     }
 
     /// Metric samples dropped because their queue was full.
-    pub fn metric_samples_dropped(&self) -> u64 {
+    pub(crate) fn metric_samples_dropped(&self) -> u64 {
         self.instruments.dropped()
     }
 
     /// Records queued metric samples now (before a shutdown flush).
-    pub fn flush_metrics(&self) {
+    pub(crate) fn flush_metrics(&self) {
         self.instruments.drain();
     }
 

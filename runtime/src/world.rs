@@ -20,7 +20,7 @@ pub use crate::config::world::World;
 
 /// Why no single entry point could be picked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unchosen {
+pub(crate) enum Unchosen {
     /// The component exports none of the entry points.
     None,
     /// `app.world` names an entry point the component does not export.
@@ -50,7 +50,7 @@ impl World {
     /// The `warden:host` version a component was built against, when it is
     /// one this Warden no longer serves (0.1: errors without typed
     /// denials). Such a component fails to link; this names why.
-    pub fn outdated_warden_host(engine: &Engine, component: &Component) -> Option<String> {
+    pub(crate) fn outdated_warden_host(engine: &Engine, component: &Component) -> Option<String> {
         let ty = component.component_type();
         ty.imports(engine)
             .map(|(name, _)| name.to_string())
@@ -68,7 +68,7 @@ impl World {
     }
 
     /// The entry points a component exports, in a fixed order.
-    pub fn offered(engine: &Engine, component: &Component) -> Vec<World> {
+    pub(crate) fn offered(engine: &Engine, component: &Component) -> Vec<World> {
         let exports: Vec<String> = component
             .component_type()
             .exports(engine)
@@ -98,7 +98,11 @@ impl World {
     /// | handler + incoming-handler | yes   | refused: say `app.world`       |
     ///
     /// `app.world` always wins when the component exports it.
-    pub fn choose(offered: &[World], chosen: Option<World>, http: bool) -> Result<World, Unchosen> {
+    pub(crate) fn choose(
+        offered: &[World],
+        chosen: Option<World>,
+        http: bool,
+    ) -> Result<World, Unchosen> {
         if let Some(chosen) = chosen {
             return if offered.contains(&chosen) {
                 Ok(chosen)
@@ -142,13 +146,13 @@ impl fmt::Display for World {
 
 /// What a file handed to Warden as a component actually is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinaryKind {
+pub(crate) enum BinaryKind {
     Component,
     CoreModule,
     NotWasm,
 }
 
-pub fn binary_kind(bytes: &[u8]) -> BinaryKind {
+pub(crate) fn binary_kind(bytes: &[u8]) -> BinaryKind {
     if wasmparser::Parser::is_component(bytes) {
         BinaryKind::Component
     } else if wasmparser::Parser::is_core_wasm(bytes) {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use warden_host_apis::metering::{ALL, Window};
 
-pub fn visible(principal: &Principal, app: &LoadedApp) -> bool {
+pub(crate) fn visible(principal: &Principal, app: &LoadedApp) -> bool {
     principal.role != Role::Creator
         || app.manifest.app.owner.as_deref() == Some(principal.name.as_str())
 }
@@ -33,7 +33,7 @@ pub fn find(
 
 /// Each quota of `app`: used, limit (null: none) and when its window
 /// resets (null: it does not).
-pub fn quota_bars(app: &LoadedApp) -> Vec<Value> {
+pub(crate) fn quota_bars(app: &LoadedApp) -> Vec<Value> {
     crate::quota_use::quota_use(app)
         .into_iter()
         .map(|q| json!(q))
@@ -196,7 +196,7 @@ pub async fn inspect(
 }
 
 #[derive(Deserialize)]
-pub struct KillBody {
+pub(crate) struct KillBody {
     reason: String,
 }
 
@@ -250,7 +250,7 @@ pub async fn unkill(
 
 /// `GET /v1/audit/verify`: the hash chain checked on the host (admins
 /// and auditors), as `warden audit verify` reports it.
-pub async fn verify_audit(
+pub(crate) async fn verify_audit(
     State(state): State<AdminState>,
     principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
@@ -265,7 +265,7 @@ pub async fn verify_audit(
 }
 
 #[derive(Deserialize)]
-pub struct AuditQuery {
+pub(crate) struct AuditQuery {
     app: Option<String>,
     limit: Option<usize>,
 }

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DeployBody {
+pub(crate) struct DeployBody {
     /// The app's `app.toml`, as text.
     manifest: String,
     /// The component, base64 (small components).
@@ -409,7 +409,7 @@ pub async fn pending(
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct ReviewBody {
+pub(crate) struct ReviewBody {
     /// The version to review (default: the latest pending one).
     version: Option<String>,
     /// The exact deploy reviewed (its id in `/v1/reviews`).

@@ -85,7 +85,7 @@ pub fn spawn(
 /// The address a request came from (for per-client limits of endpoints
 /// anyone may call).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peer(pub std::net::IpAddr);
+pub(crate) struct Peer(pub std::net::IpAddr);
 
 /// Routes one request, its body bounded by `body_timeout` without
 /// progress (uploads of large components take longer than that in total):

@@ -107,7 +107,10 @@ impl AdminState {
     }
 
     /// Reports `stats` on `GET /v1/telemetry`.
-    pub fn with_telemetry(mut self, stats: Arc<crate::telemetry::pipeline::PipelineStats>) -> Self {
+    pub(crate) fn with_telemetry(
+        mut self,
+        stats: Arc<crate::telemetry::pipeline::PipelineStats>,
+    ) -> Self {
         self.telemetry = Some(stats);
         self
     }
@@ -131,7 +134,7 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
-    pub fn not_found(what: &str) -> ApiError {
+    pub(crate) fn not_found(what: &str) -> ApiError {
         ApiError(StatusCode::NOT_FOUND, format!("{what} not found"))
     }
 
@@ -248,7 +251,7 @@ impl FromRequestParts<AdminState> for Principal {
 }
 
 /// 403 unless the principal has one of `roles`.
-pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
+pub(crate) fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
     if roles.contains(&principal.role) {
         Ok(())
     } else {
@@ -265,12 +268,12 @@ pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
 }
 
 /// Largest small JSON body (kill, review, quota, template, secret): 1 MiB.
-pub const SMALL_BODY_MAX: usize = 1024 * 1024;
+pub(crate) const SMALL_BODY_MAX: usize = 1024 * 1024;
 
 /// The request body, read only now — handlers call this after checking
 /// the caller's role, so a caller without the role is refused before any
 /// of their body is read or parsed. 413 above [`SMALL_BODY_MAX`].
-pub async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+pub(crate) async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
     read_body_within(
         body,
         SMALL_BODY_MAX,
@@ -280,7 +283,7 @@ pub async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, ApiE
 }
 
 /// [`read_body`] with its own `limit` and 413 message.
-pub async fn read_body_within(
+pub(crate) async fn read_body_within(
     body: axum::body::Body,
     limit: usize,
     too_large: &str,
@@ -302,7 +305,7 @@ pub async fn read_body_within(
 
 /// The body as JSON `T` (see [`read_body`]); an empty body is `None`.
 /// A body that does not parse is a 422 naming what was wrong.
-pub async fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     body: axum::body::Body,
 ) -> Result<Option<T>, ApiError> {
     let bytes = read_body(body).await?;
@@ -315,7 +318,7 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
 }
 
 /// The body as JSON `T`; an empty body is a 422 too.
-pub async fn require_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn require_json<T: serde::de::DeserializeOwned>(
     body: axum::body::Body,
 ) -> Result<T, ApiError> {
     read_json(body).await?.ok_or_else(|| {
@@ -327,10 +330,10 @@ pub async fn require_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Largest component a deploy may carry inline as base64 (16 MiB).
-pub const INLINE_COMPONENT_MAX: usize = 16 * 1024 * 1024;
+pub(crate) const INLINE_COMPONENT_MAX: usize = 16 * 1024 * 1024;
 
 /// Largest deploy body (JSON with an inline base64 component) read.
-pub fn inline_deploy_limit(platform: &crate::config::PlatformConfig) -> usize {
+pub(crate) fn inline_deploy_limit(platform: &crate::config::PlatformConfig) -> usize {
     // A component inline in the deploy's JSON is held in memory several
     // times over (body, base64 text, bytes), so only small ones come that
     // way; larger ones are uploaded with `PUT /v1/components`, streamed to
@@ -343,7 +346,7 @@ pub fn inline_deploy_limit(platform: &crate::config::PlatformConfig) -> usize {
     inline / 3 * 4 + 1024 * 1024
 }
 
-pub fn router(state: AdminState) -> axum::Router {
+pub(crate) fn router(state: AdminState) -> axum::Router {
     axum::Router::new()
         .route("/openapi.json", get(openapi))
         .route("/dashboard", get(dashboard))

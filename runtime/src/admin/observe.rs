@@ -28,7 +28,7 @@ fn store(state: &AdminState) -> Result<&Arc<SpanStore>, ApiError> {
 }
 
 #[derive(Deserialize)]
-pub struct TracesQuery {
+pub(crate) struct TracesQuery {
     /// Only the invocation answered with this `x-request-id`.
     request_id: Option<String>,
     errors: Option<bool>,
@@ -93,7 +93,7 @@ pub async fn traces(
 }
 
 #[derive(Deserialize)]
-pub struct UsageQuery {
+pub(crate) struct UsageQuery {
     /// How many minutes back (default 60, at most 1440).
     minutes: Option<i64>,
 }

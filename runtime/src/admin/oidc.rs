@@ -55,7 +55,7 @@ use warden_host_apis::units::Dur;
 pub use crate::config::oidc::OidcSettings;
 
 /// The least time between two JWKS fetches, whatever prompts them.
-pub const MIN_REFETCH: Duration = Duration::from_secs(30);
+pub(crate) const MIN_REFETCH: Duration = Duration::from_secs(30);
 
 struct Cached {
     keys: JwkSet,
@@ -103,8 +103,8 @@ pub struct Oidc {
 
 /// At most this many code exchanges per client address per
 /// [`EXCHANGE_WINDOW`].
-pub const MAX_EXCHANGES: u32 = 10;
-pub const EXCHANGE_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const MAX_EXCHANGES: u32 = 10;
+pub(crate) const EXCHANGE_WINDOW: Duration = Duration::from_secs(10);
 
 /// Why a code exchange gave no token.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use warden_host_apis::metering::QuotaRequest;
 
 /// Sets an app's quota override (fields left out keep the manifest's);
 /// the app is reloaded and the new limits apply to its next invocation.
-pub async fn set_quota(
+pub(crate) async fn set_quota(
     State(state): State<AdminState>,
     principal: Principal,
     Path(name): Path<String>,
@@ -61,7 +61,7 @@ pub async fn set_quota(
     ))
 }
 
-pub async fn list_secrets(
+pub(crate) async fn list_secrets(
     State(state): State<AdminState>,
     principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
@@ -79,13 +79,13 @@ pub async fn list_secrets(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SecretBody {
+pub(crate) struct SecretBody {
     value: String,
 }
 
 /// Creates or rotates a secret. The answer and the audit event carry the
 /// name and version only.
-pub async fn put_secret(
+pub(crate) async fn put_secret(
     State(state): State<AdminState>,
     principal: Principal,
     Path(name): Path<String>,
@@ -131,7 +131,7 @@ pub async fn put_secret(
 
 /// Every template, from `warden.toml` and from the API (any role may read:
 /// creators pick one to stay within).
-pub async fn list_templates(
+pub(crate) async fn list_templates(
     State(state): State<AdminState>,
     _principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
@@ -155,7 +155,7 @@ pub async fn list_templates(
     Ok(Json(json!({ "templates": out })))
 }
 
-pub async fn put_template(
+pub(crate) async fn put_template(
     State(state): State<AdminState>,
     principal: Principal,
     Path(name): Path<String>,

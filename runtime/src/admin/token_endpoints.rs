@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateBody {
+pub(crate) struct CreateBody {
     name: String,
     role: Role,
     /// How long it lives (`"8h"`); at most `admin.token_max_ttl`, which

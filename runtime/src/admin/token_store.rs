@@ -121,7 +121,7 @@ fn now() -> u64 {
 }
 
 /// RFC 3339 of `secs` since the epoch.
-pub fn rfc3339(secs: u64) -> String {
+pub(crate) fn rfc3339(secs: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 

@@ -70,7 +70,7 @@ impl Principal {
 /// Why `name` cannot name a token, if it cannot. Token names are plain
 /// (letters, digits, `.`, `_`, `-`, `+`, `@`; at most 64), so none can
 /// pose as an issuer-qualified OIDC principal (`https://…#sub`).
-pub fn name_problem(name: &str) -> Option<String> {
+pub(crate) fn name_problem(name: &str) -> Option<String> {
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '@');
     if name.is_empty() || name.len() > 64 {
         Some("a token name has 1 to 64 characters".into())

@@ -107,7 +107,7 @@ impl AuditEntry {
     }
 
     /// SHA-256 over `prev`, a newline and the canonical JSON of the content.
-    pub fn compute_hash(&self) -> String {
+    pub(crate) fn compute_hash(&self) -> String {
         let content = Content {
             seq: self.seq,
             time: &self.time,

@@ -29,7 +29,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Hash that comes before the first entry.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct Head {
@@ -106,7 +106,7 @@ pub fn open(data_dir: &Path) -> std::sync::Arc<dyn AuditBackend> {
 
 /// The embedded audit log: `audit.jsonl` and its `audit.head`.
 #[derive(Debug, Clone)]
-pub struct AuditLog {
+pub(crate) struct AuditLog {
     path: PathBuf,
 }
 
@@ -142,7 +142,8 @@ impl AuditLog {
         AuditLog { path }
     }
 
-    pub fn path(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 

@@ -36,7 +36,7 @@ impl Default for DeploySettings {
 
 impl DeploySettings {
     /// The first setting that is zero (which would refuse every deploy).
-    pub fn zero_field(&self) -> Option<&'static str> {
+    pub(crate) fn zero_field(&self) -> Option<&'static str> {
         [
             ("compile_timeout", self.compile_timeout.get().is_zero()),
             ("max_parallel_compiles", self.max_parallel_compiles == 0),

@@ -58,7 +58,7 @@ impl ConfigError {
 /// Parses TOML into `T`, turning serde's message (which already names the
 /// line, the column and, for unknown keys, the keys that exist) into a
 /// [`ConfigError::Parse`] that names the file.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
     path: &std::path::Path,
     text: &str,
     fix: &'static str,
@@ -70,7 +70,7 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
-pub fn read_file(path: &std::path::Path) -> Result<String, ConfigError> {
+pub(crate) fn read_file(path: &std::path::Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,

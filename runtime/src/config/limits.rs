@@ -53,7 +53,7 @@ impl Default for Limits {
 
 impl Limits {
     /// The built-in ceilings when `warden.toml` sets none.
-    pub fn default_maximums() -> Self {
+    pub(crate) fn default_maximums() -> Self {
         Limits {
             fuel: 10_000_000_000,
             memory: Size::mib(512),
@@ -65,7 +65,7 @@ impl Limits {
 
     /// Fields where `self` exceeds `max`, with both values rendered, in
     /// manifest order: `(field, value, maximum)`.
-    pub fn exceeding(&self, max: &Limits) -> Vec<(&'static str, String, String)> {
+    pub(crate) fn exceeding(&self, max: &Limits) -> Vec<(&'static str, String, String)> {
         let mut over = Vec::new();
         if self.fuel > max.fuel {
             over.push(("fuel", self.fuel.to_string(), max.fuel.to_string()));
@@ -96,7 +96,7 @@ impl Limits {
 
 impl LimitRequest {
     /// Fills what the app left out from the platform defaults.
-    pub fn resolve(&self, defaults: &Limits) -> Limits {
+    pub(crate) fn resolve(&self, defaults: &Limits) -> Limits {
         Limits {
             fuel: self.fuel.unwrap_or(defaults.fuel),
             memory: self.memory.unwrap_or(defaults.memory),

@@ -12,7 +12,7 @@ pub mod slo;
 pub mod telemetry;
 pub mod templates;
 pub mod tls;
-pub mod urls;
+pub(crate) mod urls;
 pub mod world;
 pub use warden_host_apis::units;
 

@@ -93,7 +93,7 @@ impl InvocationRequest {
     }
 
     /// Keeps `id` (the answer's `x-request-id`) on the invocation's span.
-    pub fn with_request_id(mut self, id: &str) -> Self {
+    pub(crate) fn with_request_id(mut self, id: &str) -> Self {
         self.request_id = Some(id.to_string());
         self
     }
@@ -542,11 +542,11 @@ fn call_failed(error: wasmtime::Error) -> call::CallResult {
 }
 
 /// Longest error message kept on a span, in bytes.
-pub const MAX_SPAN_ERROR: usize = 1024;
+pub(crate) const MAX_SPAN_ERROR: usize = 1024;
 
 /// `message` as a span may keep it: sensitive values redacted (it may
 /// quote the app's data), at most [`MAX_SPAN_ERROR`] bytes.
-pub fn span_error(message: &str, dlp: &warden_host_apis::dlp::Scanner) -> String {
+pub(crate) fn span_error(message: &str, dlp: &warden_host_apis::dlp::Scanner) -> String {
     let findings = dlp.scan(message.as_bytes());
     let redacted = String::from_utf8_lossy(&dlp.redact(message.as_bytes(), &findings)).into_owned();
     if redacted.len() <= MAX_SPAN_ERROR {

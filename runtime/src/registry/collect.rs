@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// How long an unnamed upload or unused artifact is left alone.
-pub const GRACE: Duration = Duration::from_secs(3600);
+pub(crate) const GRACE: Duration = Duration::from_secs(3600);
 
 /// What one collection removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]

@@ -416,7 +416,7 @@ impl RegistryDb {
     /// pending (not cancelled, rejected or deleted meanwhile: then nothing
     /// changes and the answer is `false`); the version active before is
     /// superseded. `review` records who approved it.
-    pub fn activate(&self, id: i64, review: Option<(&str, &str)>) -> rusqlite::Result<bool> {
+    pub(crate) fn activate(&self, id: i64, review: Option<(&str, &str)>) -> rusqlite::Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let pending: bool = tx.query_row(
@@ -474,7 +474,12 @@ impl RegistryDb {
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
-    pub fn set_quota(&self, app: &str, quota: &QuotaRequest, by: &str) -> rusqlite::Result<()> {
+    pub(crate) fn set_quota(
+        &self,
+        app: &str,
+        quota: &QuotaRequest,
+        by: &str,
+    ) -> rusqlite::Result<()> {
         let text = serde_json::to_string(quota).unwrap_or_default();
         self.conn().execute(
             "INSERT INTO quotas (app, quota, set_by, set_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(app) DO UPDATE SET quota = excluded.quota, set_by = excluded.set_by, set_at = excluded.set_at",
@@ -509,7 +514,12 @@ impl RegistryDb {
         Ok(out)
     }
 
-    pub fn set_template(&self, name: &str, template: &Template, by: &str) -> rusqlite::Result<()> {
+    pub(crate) fn set_template(
+        &self,
+        name: &str,
+        template: &Template,
+        by: &str,
+    ) -> rusqlite::Result<()> {
         let text = serde_json::to_string(template).unwrap_or_default();
         self.conn().execute(
             "INSERT INTO templates (name, template, set_by, set_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET template = excluded.template, set_by = excluded.set_by, set_at = excluded.set_at",

@@ -32,7 +32,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// The client bounds of one listener, from `[serve]`.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientLimits {
+pub(crate) struct ClientLimits {
     pub head_timeout: Duration,
     pub body_timeout: Duration,
     /// How long one write of a response may wait for the client to read.
@@ -67,14 +67,14 @@ impl ClientLimits {
 
 /// Counts open connections of one listener, in total and per peer address.
 #[derive(Debug)]
-pub struct Gate {
+pub(crate) struct Gate {
     limits: ClientLimits,
     open: Arc<Caps<IpAddr>>,
 }
 
 /// One admitted connection; dropping it frees its place.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     limits: ClientLimits,
     _place: Held<IpAddr>,
 }
@@ -95,7 +95,7 @@ impl Gate {
     }
 
     /// Admits a connection from `peer`, or says which cap is full.
-    pub fn admit(&self, peer: IpAddr) -> Result<Admission, Full> {
+    pub(crate) fn admit(&self, peer: IpAddr) -> Result<Admission, Full> {
         self.open.take(peer_key(peer)).map(|place| Admission {
             limits: self.limits,
             _place: place,
@@ -142,7 +142,7 @@ async fn turn_away(mut stream: TcpStream, full: Full) {
 
 /// Backoff and rate-limited logging for a failing `accept`.
 #[derive(Debug)]
-pub struct AcceptBackoff {
+pub(crate) struct AcceptBackoff {
     label: &'static str,
     delay: Duration,
     last_log: Option<Instant>,
@@ -195,7 +195,7 @@ impl AcceptBackoff {
     }
 
     /// After a successful accept.
-    pub fn succeeded(&mut self) {
+    pub(crate) fn succeeded(&mut self) {
         self.delay = FIRST_DELAY;
     }
 }
@@ -203,7 +203,7 @@ impl AcceptBackoff {
 /// Serves HTTP/1.1 on one admitted connection (after the TLS handshake
 /// when `tls` is given), under its listener's bounds, until it closes or a
 /// graceful shutdown ends it.
-pub async fn serve_http1<S, B>(
+pub(crate) async fn serve_http1<S, B>(
     stream: TcpStream,
     admission: Admission,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -236,7 +236,7 @@ pub async fn serve_http1<S, B>(
 /// Accepts connections until `stop` resolves, admitting each through
 /// `gate` and handing it to `serve` in its own task; a refused connection
 /// is answered 503 and closed.
-pub async fn accept_loop<S, F>(
+pub(crate) async fn accept_loop<S, F>(
     listener: &TcpListener,
     gate: &Arc<Gate>,
     label: &'static str,

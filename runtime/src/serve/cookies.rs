@@ -14,7 +14,7 @@ use http::HeaderValue;
 
 /// The cookie path of a route: `/hello/...` → `/hello`, `/status` →
 /// `/status`, `/...` → `/`.
-pub fn route_path(route: &str) -> String {
+pub(crate) fn route_path(route: &str) -> String {
     let prefix = route
         .strip_suffix("/...")
         .unwrap_or(route)
@@ -31,7 +31,7 @@ fn within(path: &str, scope: &str) -> bool {
 }
 
 /// `set_cookie` with its `Path` inside `scope` and no `Domain`.
-pub fn scoped(set_cookie: &str, scope: &str) -> String {
+pub(crate) fn scoped(set_cookie: &str, scope: &str) -> String {
     let mut parts = set_cookie.split(';').map(str::trim);
     let mut out = parts.next().unwrap_or_default().to_string();
     let mut path = None;
@@ -58,7 +58,7 @@ pub fn scoped(set_cookie: &str, scope: &str) -> String {
 }
 
 /// Rewrites every `Set-Cookie` of `headers` to the path of `route`.
-pub fn scope_all(headers: &mut http::HeaderMap, route: &str) {
+pub(crate) fn scope_all(headers: &mut http::HeaderMap, route: &str) {
     let values: Vec<HeaderValue> = headers
         .get_all(http::header::SET_COOKIE)
         .iter()

@@ -28,7 +28,10 @@ pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, Con
 
 /// Loads an app given on the command line (`--app`), with the operator's
 /// quota override for its name.
-pub fn load_local(runtime: &Runtime, manifest: &std::path::Path) -> Result<LoadedApp, ConfigError> {
+pub(crate) fn load_local(
+    runtime: &Runtime,
+    manifest: &std::path::Path,
+) -> Result<LoadedApp, ConfigError> {
     let name = crate::config::AppManifest::load(manifest)?.app.name;
     runtime.load_app_with(manifest, &options(runtime, &name, false))
 }
@@ -63,7 +66,7 @@ impl Server {
 
     /// Reloads `name` as it was loaded, with its current quota override,
     /// and serves the result.
-    pub fn reload(&self, name: &str) -> Result<(), ConfigError> {
+    pub(crate) fn reload(&self, name: &str) -> Result<(), ConfigError> {
         let Some(current) = self.loaded(name) else {
             return Ok(());
         };

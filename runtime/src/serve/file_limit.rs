@@ -5,7 +5,7 @@
 /// Raises this process's open-file limit to its hard limit (as Go and
 /// nginx do) and returns it, so the connection caps can be reached before
 /// descriptors run out. `None` where the limit cannot be read.
-pub fn raise_file_limit() -> Option<u64> {
+pub(crate) fn raise_file_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -13,12 +13,12 @@
 pub mod connections;
 pub mod cookies;
 pub mod deployed;
-pub mod file_limit;
-pub mod quota_gauge;
-pub mod respond;
-pub mod route_owners;
+pub(crate) mod file_limit;
+pub(crate) mod quota_gauge;
+pub(crate) mod respond;
+pub(crate) mod route_owners;
 pub mod routes;
-pub mod send_deadline;
+pub(crate) mod send_deadline;
 pub mod tls;
 
 use crate::app::LoadedApp;
@@ -49,7 +49,7 @@ pub struct ServedApp {
 }
 
 impl ServedApp {
-    pub fn is_killed(&self) -> bool {
+    pub(crate) fn is_killed(&self) -> bool {
         self.app.kill_switch().is_killed()
     }
 
@@ -74,7 +74,7 @@ fn http_parts(parts: http::request::Parts, path: String) -> HttpParts {
 
 /// Where a host stands with its data directory's scheduler lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SchedulerLease {
+pub(crate) enum SchedulerLease {
     /// Not tried yet (the host is starting, or not serving).
     NotTried = 0,
     /// This host runs the schedules.
@@ -233,7 +233,7 @@ impl Server {
     /// Serves `app` from now on, replacing any app of the same name (its
     /// in-flight requests finish on the old version). Fails, changing
     /// nothing, if its route is taken by another app.
-    pub fn install(&self, app: LoadedApp) -> Result<Arc<LoadedApp>, ConfigError> {
+    pub(crate) fn install(&self, app: LoadedApp) -> Result<Arc<LoadedApp>, ConfigError> {
         let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
         self.swap_in(app)
     }
@@ -242,7 +242,7 @@ impl Server {
     /// takes another owner's path or the root ([`route_owners`]). Checked
     /// under the lock that installs, so two deploys, or an approval and a
     /// deploy, cannot both take one path.
-    pub fn install_owned(&self, app: LoadedApp) -> Result<Arc<LoadedApp>, Refused> {
+    pub(crate) fn install_owned(&self, app: LoadedApp) -> Result<Arc<LoadedApp>, Refused> {
         let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(http) = &app.manifest.http
             && let Some(conflict) = route_owners::conflict(
@@ -524,7 +524,7 @@ impl Server {
     }
 
     /// [`Server::run`], speaking TLS when `tls` is given.
-    pub async fn run_with(
+    pub(crate) async fn run_with(
         self: Arc<Self>,
         listener: TcpListener,
         tls: Option<tokio_rustls::TlsAcceptor>,
@@ -640,7 +640,7 @@ impl Server {
     }
 
     /// Where this host stands with its data directory's scheduler lease.
-    pub fn scheduler_lease(&self) -> SchedulerLease {
+    pub(crate) fn scheduler_lease(&self) -> SchedulerLease {
         match self.lease_seen.load(Ordering::SeqCst) {
             x if x == SchedulerLease::Held as u8 => SchedulerLease::Held,
             x if x == SchedulerLease::OtherHost as u8 => SchedulerLease::OtherHost,

@@ -31,7 +31,7 @@ pub fn error(status: StatusCode, message: &str, request_id: &str) -> Response {
 }
 
 /// `Retry-After` seconds until an RFC 3339 instant (at least 1).
-pub fn retry_after(resets_at: &str) -> u64 {
+pub(crate) fn retry_after(resets_at: &str) -> u64 {
     humantime::parse_rfc3339(resets_at)
         .ok()
         .and_then(|t| t.duration_since(SystemTime::now()).ok())
@@ -42,7 +42,7 @@ pub fn retry_after(resets_at: &str) -> u64 {
 
 /// 408: the client did not send its body in time. The connection is
 /// closed, since what it still sends would be read as a new request.
-pub fn request_timeout(request_id: &str) -> Response {
+pub(crate) fn request_timeout(request_id: &str) -> Response {
     let mut response = error(
         StatusCode::REQUEST_TIMEOUT,
         "the request body did not arrive in time",
@@ -54,7 +54,7 @@ pub fn request_timeout(request_id: &str) -> Response {
     response
 }
 
-pub fn too_many(message: &str, retry_secs: u64, request_id: &str) -> Response {
+pub(crate) fn too_many(message: &str, retry_secs: u64, request_id: &str) -> Response {
     let mut response = error(StatusCode::TOO_MANY_REQUESTS, message, request_id);
     response
         .headers_mut()
@@ -62,7 +62,7 @@ pub fn too_many(message: &str, retry_secs: u64, request_id: &str) -> Response {
     response
 }
 
-pub fn from_report(report: InvocationReport, request_id: &str) -> Response {
+pub(crate) fn from_report(report: InvocationReport, request_id: &str) -> Response {
     match report.result {
         Ok(output) => {
             let status = report

@@ -45,7 +45,7 @@ impl std::error::Error for Conflict {}
 /// (another version of `name` itself and apps of the same owner are fine).
 /// A route that does not parse is left to the load check, which names the
 /// field and the fix.
-pub fn conflict(
+pub(crate) fn conflict(
     served: &[Arc<ServedApp>],
     name: &str,
     owner: Option<&str>,

@@ -11,7 +11,7 @@
 //! `/hello/...` never matches `/helloworld`.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
+pub(crate) struct Route {
     prefix: String,
     wildcard: bool,
 }
@@ -54,7 +54,7 @@ impl Route {
 
     /// Whether some path matches both routes: one is nested in, equal to
     /// the prefix of, or encloses the other.
-    pub fn overlaps(&self, other: &Route) -> bool {
+    pub(crate) fn overlaps(&self, other: &Route) -> bool {
         let within = |wide: &Route, path: &str| {
             wide.prefix.is_empty()
                 || path == wide.prefix
@@ -69,7 +69,7 @@ impl Route {
     }
 
     /// `/` or `/...`: the origin's root, which only the platform may give.
-    pub fn is_root(&self) -> bool {
+    pub(crate) fn is_root(&self) -> bool {
         self.prefix.is_empty()
     }
 
@@ -81,7 +81,7 @@ impl Route {
 
 /// Routes to values (app indices), most specific first.
 #[derive(Debug, Default)]
-pub struct RouteTable<T> {
+pub(crate) struct RouteTable<T> {
     entries: Vec<(Route, T)>,
 }
 
@@ -101,14 +101,6 @@ impl<T> RouteTable<T> {
             .iter()
             .find(|(r, _)| r.matches(path))
             .map(|(_, v)| v)
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
 

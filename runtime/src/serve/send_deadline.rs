@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-pub struct SendDeadline<T> {
+pub(crate) struct SendDeadline<T> {
     inner: T,
     limit: Duration,
     /// Running while a write waits for the client.

@@ -18,12 +18,12 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// How long a client has to finish the handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub use crate::config::tls::TlsSettings;
 
 /// Builds the acceptor; errors name the file and the problem.
-pub fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
+pub(crate) fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&settings.cert)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
         .map_err(|e| {

@@ -12,7 +12,7 @@ pub mod pipeline;
 pub mod propagation;
 pub mod signals;
 pub mod store;
-pub mod tally;
+pub(crate) mod tally;
 mod tree;
 
 pub use tree::{render_stored, render_tree};
@@ -26,36 +26,36 @@ pub mod keys {
     pub const APP: &str = "warden.app";
     pub const VERSION: &str = "warden.app.version";
     pub const TRIGGER: &str = "warden.trigger";
-    pub const WORLD: &str = "warden.world";
+    pub(crate) const WORLD: &str = "warden.world";
     pub const OUTCOME: &str = "warden.outcome";
     /// The `x-request-id` the caller got (HTTP triggers).
     pub const REQUEST_ID: &str = "warden.request_id";
     /// Why the invocation failed: bounded, DLP-redacted.
     pub const ERROR: &str = "warden.error";
     pub const FUEL_USED: &str = "warden.fuel.used";
-    pub const FUEL_LIMIT: &str = "warden.fuel.limit";
+    pub(crate) const FUEL_LIMIT: &str = "warden.fuel.limit";
     pub const PEAK_MEMORY: &str = "warden.memory.peak_bytes";
     pub const DURATION_US: &str = "warden.duration_us";
-    pub const OUTPUT_BYTES: &str = "warden.output.bytes";
-    pub const DENIAL: &str = "warden.denial";
-    pub const TARGET: &str = "warden.target";
-    pub const EGRESS_KIND: &str = "warden.egress.kind";
-    pub const EGRESS_TARGET: &str = "warden.egress.target";
-    pub const EGRESS_PATTERN: &str = "warden.egress.pattern";
-    pub const EGRESS_BYTES_OUT: &str = "warden.egress.bytes_out";
-    pub const EGRESS_BYTES_IN: &str = "warden.egress.bytes_in";
-    pub const HTTP_METHOD: &str = "http.request.method";
-    pub const HTTP_STATUS: &str = "http.response.status_code";
-    pub const DLP_HITS: &str = "warden.dlp.hits";
+    pub(crate) const OUTPUT_BYTES: &str = "warden.output.bytes";
+    pub(crate) const DENIAL: &str = "warden.denial";
+    pub(crate) const TARGET: &str = "warden.target";
+    pub(crate) const EGRESS_KIND: &str = "warden.egress.kind";
+    pub(crate) const EGRESS_TARGET: &str = "warden.egress.target";
+    pub(crate) const EGRESS_PATTERN: &str = "warden.egress.pattern";
+    pub(crate) const EGRESS_BYTES_OUT: &str = "warden.egress.bytes_out";
+    pub(crate) const EGRESS_BYTES_IN: &str = "warden.egress.bytes_in";
+    pub(crate) const HTTP_METHOD: &str = "http.request.method";
+    pub(crate) const HTTP_STATUS: &str = "http.response.status_code";
+    pub(crate) const DLP_HITS: &str = "warden.dlp.hits";
     pub const SCHEDULE: &str = "warden.schedule";
-    pub const PURGED: &str = "warden.storage.purged";
-    pub const STORAGE_READS: &str = "warden.storage.reads";
-    pub const STORAGE_WRITES: &str = "warden.storage.writes";
-    pub const STORAGE_OP: &str = "warden.storage.op";
-    pub const STORAGE_BUCKET: &str = "warden.storage.bucket";
-    pub const STORAGE_BYTES: &str = "warden.storage.bytes";
-    pub const LOG_LEVEL: &str = "log.level";
-    pub const LOG_MESSAGE: &str = "log.message";
+    pub(crate) const PURGED: &str = "warden.storage.purged";
+    pub(crate) const STORAGE_READS: &str = "warden.storage.reads";
+    pub(crate) const STORAGE_WRITES: &str = "warden.storage.writes";
+    pub(crate) const STORAGE_OP: &str = "warden.storage.op";
+    pub(crate) const STORAGE_BUCKET: &str = "warden.storage.bucket";
+    pub(crate) const STORAGE_BYTES: &str = "warden.storage.bytes";
+    pub(crate) const LOG_LEVEL: &str = "log.level";
+    pub(crate) const LOG_MESSAGE: &str = "log.message";
 }
 
 /// A provider that records nothing: spans are not sampled, so tracing

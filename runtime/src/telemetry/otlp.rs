@@ -58,7 +58,7 @@ fn configure<B: WithExportConfig + WithHttpConfig>(
 }
 
 /// The span exporter as a pipeline sink.
-pub struct OtlpSpans {
+pub(crate) struct OtlpSpans {
     exporter: opentelemetry_otlp::SpanExporter,
 }
 
@@ -82,7 +82,7 @@ impl OtlpSpans {
     }
 }
 
-pub fn metrics_provider(
+pub(crate) fn metrics_provider(
     settings: Option<&OtlpSettings>,
 ) -> Result<opentelemetry_sdk::metrics::SdkMeterProvider, String> {
     let exporter = configure(
@@ -104,7 +104,7 @@ pub fn metrics_provider(
         .build())
 }
 
-pub fn logs_provider(
+pub(crate) fn logs_provider(
     settings: Option<&OtlpSettings>,
 ) -> Result<opentelemetry_sdk::logs::SdkLoggerProvider, String> {
     let exporter = configure(

@@ -51,7 +51,7 @@ pub struct CapabilitySample {
 }
 
 /// The instruments, built once from the global meter provider.
-pub struct Instruments {
+pub(crate) struct Instruments {
     invocations: Counter<u64>,
     duration: Histogram<f64>,
     fuel: Histogram<u64>,
@@ -225,17 +225,17 @@ pub fn install_metrics(provider: opentelemetry_sdk::metrics::SdkMeterProvider) {
 }
 
 /// Sends guest logs to `provider` from now on (once per process).
-pub fn install_logs(provider: opentelemetry_sdk::logs::SdkLoggerProvider) {
+pub(crate) fn install_logs(provider: opentelemetry_sdk::logs::SdkLoggerProvider) {
     let _ = LOGGER.set(provider);
 }
 
 /// The installed logs provider, if logs are exported.
-pub fn logger_provider() -> Option<&'static opentelemetry_sdk::logs::SdkLoggerProvider> {
+pub(crate) fn logger_provider() -> Option<&'static opentelemetry_sdk::logs::SdkLoggerProvider> {
     LOGGER.get()
 }
 
 /// Flushes buffered log records (at shutdown).
-pub fn flush_logs() {
+pub(crate) fn flush_logs() {
     if let Some(provider) = LOGGER.get() {
         let _ = provider.force_flush();
     }
@@ -252,7 +252,7 @@ fn severity(level: Level) -> Severity {
 }
 
 /// Emits the invocation's logs and output lines as OTel log records.
-pub fn emit_logs(report: &InvocationReport, trace: &SpanContext, max_records: usize) {
+pub(crate) fn emit_logs(report: &InvocationReport, trace: &SpanContext, max_records: usize) {
     let Some(provider) = LOGGER.get() else {
         return;
     };

@@ -277,7 +277,7 @@ const COLUMNS: &str =
 
 /// An app's invocations in a window: counts and latency percentiles.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct WindowStats {
+pub(crate) struct WindowStats {
     pub app: String,
     /// Start of the window (unix microseconds).
     pub start_us: i64,
@@ -330,14 +330,14 @@ impl SpanStore {
     }
 
     /// Keeps at most `n` trace rows of one app (its share of the store).
-    pub fn per_app(mut self, n: u64) -> SpanStore {
+    pub(crate) fn per_app(mut self, n: u64) -> SpanStore {
         self.per_app = n;
         self
     }
 
     /// Keeps at most `n` successful invocation traces per app per second
     /// (0 keeps all).
-    pub fn sampled(mut self, n: u64) -> SpanStore {
+    pub(crate) fn sampled(mut self, n: u64) -> SpanStore {
         self.ok_per_second = n;
         self
     }
@@ -455,7 +455,7 @@ impl SpanStore {
     }
 
     /// Stores the children still waiting for a root (at shutdown).
-    pub fn flush_waiting(&self) -> rusqlite::Result<()> {
+    pub(crate) fn flush_waiting(&self) -> rusqlite::Result<()> {
         let rows: Vec<(Pending, Vec<Pending>)> = self
             .waiting
             .lock()
@@ -528,7 +528,7 @@ impl SpanStore {
 
     /// Drops rows past the retention time and the size cap, oldest first
     /// (rows are walked in insertion order, which is time order).
-    pub fn prune(&self) -> rusqlite::Result<u64> {
+    pub(crate) fn prune(&self) -> rusqlite::Result<u64> {
         let cutoff = micros(SystemTime::now()) - self.keep.as_micros() as i64;
         let conn = self.conn();
         let mut removed = conn.execute(
@@ -641,7 +641,7 @@ impl SpanStore {
     }
 
     /// All of `app`'s invocations since `since_us` (10-second resolution).
-    pub fn tally(&self, app: &str, since_us: i64) -> rusqlite::Result<Tally> {
+    pub(crate) fn tally(&self, app: &str, since_us: i64) -> rusqlite::Result<Tally> {
         let mut total = Tally::default();
         for (_, _, t) in self.tallies(Some(app), since_us)? {
             total.merge(&t);
@@ -650,7 +650,7 @@ impl SpanStore {
     }
 
     /// Per-app counts and latency since `since_us` (for `warden top`).
-    pub fn window_stats(&self, since_us: i64) -> rusqlite::Result<Vec<WindowStats>> {
+    pub(crate) fn window_stats(&self, since_us: i64) -> rusqlite::Result<Vec<WindowStats>> {
         let mut by_app: std::collections::BTreeMap<String, Tally> = Default::default();
         for (app, _, t) in self.tallies(None, since_us)? {
             by_app.entry(app).or_default().merge(&t);
@@ -663,7 +663,7 @@ impl SpanStore {
 
     /// `app`'s invocations since `since_us` in buckets of `bucket_us` (a
     /// multiple of 10 s), oldest first, empty buckets included.
-    pub fn series(
+    pub(crate) fn series(
         &self,
         app: &str,
         since_us: i64,

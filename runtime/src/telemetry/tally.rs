@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Upper bounds of the latency buckets, in microseconds.
-pub fn bounds() -> &'static [i64] {
+pub(crate) fn bounds() -> &'static [i64] {
     static BOUNDS: std::sync::OnceLock<Vec<i64>> = std::sync::OnceLock::new();
     BOUNDS.get_or_init(|| {
         let mut out = Vec::new();
@@ -24,7 +24,7 @@ pub fn bounds() -> &'static [i64] {
 
 /// Counts and a latency histogram for one app over some span of time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub invocations: u64,
     pub errors: u64,
     /// Invocations per latency bucket (see [`bounds`]); the last counts
@@ -45,7 +45,7 @@ impl Tally {
         self.histogram[i] += 1;
     }
 
-    pub fn merge(&mut self, other: &Tally) {
+    pub(crate) fn merge(&mut self, other: &Tally) {
         if self.histogram.len() < other.histogram.len() {
             self.histogram.resize(other.histogram.len(), 0);
         }
@@ -79,7 +79,7 @@ impl Tally {
 
     /// Invocations that took longer than `threshold_us` (buckets wholly
     /// above it; a bucket straddling it counts as fast).
-    pub fn slower_than(&self, threshold_us: i64) -> u64 {
+    pub(crate) fn slower_than(&self, threshold_us: i64) -> u64 {
         let first = bounds().partition_point(|b| *b <= threshold_us);
         // Bucket i holds (bounds[i-1], bounds[i]]; it is all slower when
         // its lower bound is at or above the threshold.
