@@ -10,7 +10,8 @@ use crate::support;
 use std::process::Command;
 use support::example;
 use support::guests::repo_root;
-use support::process::{Host, noop_app, token};
+use support::library::LibHost;
+use support::process::{noop_app, token};
 use support::serving::{request, send_with};
 
 /// Installs headless Chromium and playwright-core (the project's script).
@@ -53,13 +54,12 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
         "noop",
         "[quota]\nrequests_per_minute = 50\nconnector_calls = 0",
     );
-    let host = Host::start(
+    let host = LibHost::start(
         data.path(),
+        None,
         &[
-            "--app",
-            example("hello-http").to_str().unwrap(),
-            "--app",
-            noop.to_str().unwrap(),
+            std::path::Path::new(&example("hello-http")),
+            std::path::Path::new(&noop),
         ],
     );
     for _ in 0..3 {
@@ -161,7 +161,7 @@ fn a_reviewer_sees_why_a_deploy_is_held_and_what_changed_and_approves_it_in_the_
     let data = tempfile::tempdir().unwrap();
     let creator = token(data.path(), "cora", "creator");
     let reviewer = token(data.path(), "rita", "reviewer");
-    let host = Host::start(data.path(), &[]);
+    let host = LibHost::start(data.path(), None, &[]);
     let admin = host.admin_addr();
     let deploy = |version: &str, extra: &str| {
         let body = support::admin_api::deploy_body(
@@ -254,14 +254,10 @@ fn an_admin_signs_in_through_the_identity_provider_with_pkce_and_kills_and_unkil
     )
     .unwrap();
     let noop = noop_app(data.path(), "noop", "");
-    let host = Host::start(
+    let host = LibHost::start(
         &data.path().join("data"),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--app",
-            noop.to_str().unwrap(),
-        ],
+        Some(std::path::Path::new(&config)),
+        &[std::path::Path::new(&noop)],
     );
     let shots = repo_root().join("target/test-artifacts");
     std::fs::create_dir_all(&shots).unwrap();

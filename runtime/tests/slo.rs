@@ -8,7 +8,7 @@ use crate::support;
 
 use std::time::{Duration, Instant};
 use support::fixture;
-use support::process::Host;
+use support::library::LibHost;
 use support::serving::request;
 
 fn app(dir: &std::path::Path, name: &str, slo: &str) -> String {
@@ -49,17 +49,13 @@ fn burning_the_error_or_latency_budget_raises_an_alert_and_a_healthy_app_does_no
         "healthy",
         "error_rate = 0.05\nlatency = { percentile = 90.0, threshold = \"10s\" }",
     );
-    let host = Host::start(
+    let host = LibHost::start(
         data.path(),
+        Some(std::path::Path::new(&config)),
         &[
-            "--config",
-            config.to_str().unwrap(),
-            "--app",
-            &failing,
-            "--app",
-            &slow,
-            "--app",
-            &healthy,
+            std::path::Path::new(&failing),
+            std::path::Path::new(&slow),
+            std::path::Path::new(&healthy),
         ],
     );
     for _ in 0..12 {

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use support::example;
-use support::process::{Host, token};
+use support::library::LibHost;
+use support::process::token;
 use tokio_rustls::rustls;
 
 struct Tls {
@@ -98,14 +99,10 @@ fn both_listeners_speak_tls_and_the_cli_trusts_a_private_ca() {
     let data = tempfile::tempdir().unwrap();
     let manifest = example("hello-http");
     let token = token(data.path(), "ops", "auditor");
-    let host = Host::start(
+    let host = LibHost::start(
         data.path(),
-        &[
-            "--config",
-            &tls.path("warden.toml"),
-            "--app",
-            manifest.to_str().unwrap(),
-        ],
+        Some(std::path::Path::new(&tls.path("warden.toml"))),
+        &[std::path::Path::new(&manifest)],
     );
     assert!(host.admin.starts_with("https://"), "{}", host.admin);
     let (status, body) = https_get(host.app_addr, "/hello/tls", &tls.path("cert.pem"));

@@ -9,7 +9,8 @@ use crate::support;
 use std::path::Path;
 use std::process::Command;
 use support::example;
-use support::process::{Host, noop_app};
+use support::library::LibHost;
+use support::process::noop_app;
 use support::serving::request;
 
 fn warden(data: &Path, args: &[&str]) -> std::process::Output {
@@ -24,13 +25,12 @@ fn warden(data: &Path, args: &[&str]) -> std::process::Output {
 fn served_requests_become_span_trees_that_warden_traces_shows() {
     let data = tempfile::tempdir().unwrap();
     let noop = noop_app(data.path(), "noop", "");
-    let host = Host::start(
+    let host = LibHost::start(
         data.path(),
+        None,
         &[
-            "--app",
-            example("hello-http").to_str().unwrap(),
-            "--app",
-            noop.to_str().unwrap(),
+            std::path::Path::new(&example("hello-http")),
+            std::path::Path::new(&noop),
         ],
     );
     for name in ["ada", "grace", "linus"] {
@@ -126,7 +126,7 @@ fn served_requests_become_span_trees_that_warden_traces_shows() {
 fn requests_refused_because_the_app_is_killed_are_traced() {
     let data = tempfile::tempdir().unwrap();
     let noop = noop_app(data.path(), "noop", "");
-    let host = Host::start(data.path(), &["--app", noop.to_str().unwrap()]);
+    let host = LibHost::start(data.path(), None, &[std::path::Path::new(&noop)]);
     assert_eq!(request(host.app_addr, "POST", "/noop", "ok").status, 200);
     let out = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["kill", "noop", "--reason", "drill"])
@@ -174,7 +174,7 @@ fn follow_prints_new_invocations_as_they_arrive() {
     use std::io::{BufRead, BufReader};
     let data = tempfile::tempdir().unwrap();
     let noop = support::process::noop_app(data.path(), "noop", "");
-    let host = Host::start(data.path(), &["--app", noop.to_str().unwrap()]);
+    let host = LibHost::start(data.path(), None, &[std::path::Path::new(&noop)]);
     let mut follower = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["traces", "noop", "--follow", "--json"])
         .env("WARDEN_DATA_DIR", data.path())
