@@ -250,6 +250,12 @@ fn open_runtime(platform: PlatformConfig) -> Result<(Arc<Runtime>, HostTelemetry
         .map_err(|e| StartError::Config(format!("{e:#}")))?;
     let runtime = Runtime::new(platform, telemetry.provider.clone())
         .map_err(|e| StartError::Config(format!("{e:#}")))?;
+    // Fail closed: no host serves deploys it cannot judge.
+    runtime.policy().map_err(|e| {
+        StartError::Config(format!(
+            "{e}\n  fix: correct the policy at the place named, or set `[policy] paths` in warden.toml to working files"
+        ))
+    })?;
     Ok((Arc::new(runtime), telemetry))
 }
 

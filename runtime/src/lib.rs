@@ -34,6 +34,7 @@ pub(crate) mod kills;
 pub mod known_apps;
 pub(crate) mod limiter;
 pub(crate) mod platform_http;
+pub mod policy;
 pub mod presence;
 pub mod purge;
 pub mod quota_use;

@@ -48,6 +48,9 @@ pub struct Runtime {
     tally: crate::containment::Tally,
     registry: Arc<dyn crate::registry::RegistryBackend>,
     instruments: Arc<crate::telemetry::signals::Instruments>,
+    /// The publish policy, compiled on first use (`warden serve`: at
+    /// start, so a bad policy stops it; `warden run` never).
+    policy: std::sync::OnceLock<crate::policy::PolicyBundle>,
 }
 
 /// The master key, resolved on first use and then kept; `None` if it
@@ -363,7 +366,22 @@ impl Runtime {
             instruments: Arc::new(crate::telemetry::signals::Instruments::new(
                 &opentelemetry::global::meter("warden"),
             )),
+            policy: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The publish policy ([`crate::policy`]), compiled on first use.
+    ///
+    /// # Errors
+    /// A policy that cannot be read, does not compile or fails on the
+    /// sample publish; nothing may be published until it is fixed.
+    pub fn policy(&self) -> Result<&crate::policy::PolicyBundle, crate::policy::PolicyError> {
+        if let Some(bundle) = self.policy.get() {
+            return Ok(bundle);
+        }
+        let sample = crate::policy::sample_input(&self.platform);
+        let bundle = crate::policy::PolicyBundle::load(&self.platform.policy, &sample)?;
+        Ok(self.policy.get_or_init(|| bundle))
     }
 
     /// Loads and checks an app (see [`crate::app`]).

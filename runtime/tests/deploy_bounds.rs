@@ -225,7 +225,10 @@ fn a_component_is_uploaded_by_streaming_and_deployed_by_its_digest() {
             .join(format!("{digest}.wasm"))
             .is_file()
     );
-    let manifest = "[app]\nname = \"streamed\"\nversion = \"1.0.0\"\ncomponent = \"app.wasm\"\n[http]\nroute = \"/streamed\"\n";
+    let manifest = format!(
+        "[app]\nname = \"streamed\"\nversion = \"1.0.0\"\ncomponent = \"app.wasm\"\n{}[http]\nroute = \"/streamed\"\n",
+        support::admin_api::accountable("")
+    );
     let body = serde_json::json!({ "manifest": manifest, "component_sha256": digest }).to_string();
     let (status, answer) = admin.call(
         Some(warden_runtime::admin::tokens::Role::Creator),

@@ -202,9 +202,12 @@ fn a_deploy_within_its_template_goes_live_and_one_beyond_it_waits() {
     );
     let (status, held) = a.call(Some(Role::Creator), "POST", "/v1/apps", &beyond);
     assert_eq!(status, 202, "{held}");
+    // Beyond the template, and (the default policy's rule for every
+    // redeploy) a grant the live version does not have.
     assert_eq!(
         held["reasons"],
         serde_json::json!([
+            "egress host `https://other.example.com` is new since version 1.0.0",
             "egress host `https://other.example.com` is not in template `external-reader`"
         ])
     );
@@ -313,7 +316,7 @@ fn bad_deploys_are_refused_with_a_clear_error_and_change_nothing() {
             "takeover",
             "1.0.0",
             &fixture("noop_handler"),
-            &app_extra("/other", ""),
+            &format!("owner = \"platform\"\n{}", app_extra("/other", "")),
         ),
     );
     assert_eq!(status, 409, "route taken: {out}");
@@ -465,7 +468,7 @@ fn a_creator_cannot_take_or_enclose_another_owners_route_or_the_root() {
         "front",
         "1.0.0",
         &fixture("noop_handler"),
-        &app_extra("/...", ""),
+        &format!("owner = \"platform\"\n{}", app_extra("/...", "")),
     );
     let (status, out) = a.call(Some(Role::Admin), "POST", "/v1/apps", &body);
     assert_eq!(status, 201, "{out}");

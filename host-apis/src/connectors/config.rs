@@ -33,6 +33,11 @@ pub struct ConnectorSpec {
     /// Cost charged per call, in the platform's currency, for reports.
     #[serde(default)]
     pub cost_per_call: f64,
+    /// Labels policies read, e.g. `["hr"]` or `["finance"]`: the default
+    /// policy sends a write scope on an `hr` or `finance` connector to a
+    /// reviewer.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// How the host authenticates to a connector. Secrets are named, never

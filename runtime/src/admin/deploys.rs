@@ -10,7 +10,8 @@
 use super::tokens::{Principal, Role};
 use super::{AdminState, ApiError, record, require};
 use crate::config::AppManifest;
-use crate::registry::{Deployment, NewDeploy, Refusal, RegistryError, Status, review};
+use crate::policy::{Decision, Verdict};
+use crate::registry::{Deployment, NewDeploy, Refusal, RegistryError, Status};
 use crate::wait::Wait as _;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -150,6 +151,7 @@ async fn deploy_checked(
     let label = std::path::Path::new("app.toml");
     let manifest = AppManifest::parse(label, &body.manifest).map_err(|e| bad(e.to_string()))?;
     let table: toml::Table = toml::from_str(&body.manifest).map_err(|e| bad(e.to_string()))?;
+    let table_for_policy = table.clone();
     let name = manifest.app.name.clone();
     let _app = state.app_locks.lock(&name).await;
     let owner = match (principal.role, &manifest.app.owner) {
@@ -288,16 +290,33 @@ async fn deploy_checked(
             return Err(bad(message));
         }
     };
-    let template = manifest
-        .app
-        .template
-        .as_deref()
-        .and_then(|t| state.server.runtime().template(t));
-    let reasons = review::reasons(
-        &manifest,
-        template.as_ref(),
-        &state.server.runtime().platform().storage,
-    );
+    let decision = super::publish::judge(
+        state,
+        &principal,
+        super::publish::Candidate {
+            manifest: &manifest,
+            table: &table_for_policy,
+            owner: owner.as_deref(),
+            digest: &digest,
+        },
+    )
+    .await;
+    let decision = match decision {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = state
+                .server
+                .runtime()
+                .registry()
+                .fail(deployment.id, &e.1)
+                .await;
+            return Err(e);
+        }
+    };
+    if decision.verdict == Verdict::Refused {
+        return Err(refuse(state, &principal, &deployment, &decision).await);
+    }
+    let reasons = decision.reasons();
     let details = json!({
         "version": deployment.version,
         "digest": deployment.digest,
@@ -307,6 +326,7 @@ async fn deploy_checked(
         "artifact": app.artifact,
         "status": if reasons.is_empty() { "active" } else { "pending" },
         "reasons": reasons,
+        "policy": decision,
     });
     // From here to the audit entry nothing awaits: a request dropped at an
     // await (the client gone, the drain timeout) would leave an app live,
@@ -364,6 +384,53 @@ async fn deploy_checked(
         ));
     }
     Ok((status, Json(out)))
+}
+
+/// Refuses a deploy the policy denied: the deploy is marked failed, the
+/// decision audited (`app.refused`), and the caller told every finding
+/// with its fix (HTTP 422).
+async fn refuse(
+    state: &AdminState,
+    principal: &Principal,
+    deployment: &Deployment,
+    decision: &Decision,
+) -> ApiError {
+    let message = format!(
+        "the publish policy refused {} {}:\n{}",
+        deployment.app,
+        deployment.version,
+        decision.refusals()
+    );
+    let _ = state
+        .server
+        .runtime()
+        .registry()
+        .fail(deployment.id, &message)
+        .await;
+    let details = json!({
+        "version": deployment.version,
+        "component_sha256": deployment.digest,
+        "deploy": deployment.id,
+        "policy": decision,
+    });
+    if let Err(e) = record(
+        state,
+        crate::audit::AuditKind::AppRefused,
+        Some(&deployment.app),
+        principal,
+        details,
+    ) {
+        return e;
+    }
+    tracing::info!(
+        app = deployment.app.as_str(),
+        version = deployment.version.as_str(),
+        deploy = deployment.id,
+        actor = principal.actor().as_str(),
+        denied = decision.deny.len(),
+        "deploy refused by the publish policy"
+    );
+    ApiError(StatusCode::UNPROCESSABLE_ENTITY, message)
 }
 
 /// Whether `principal` may see deploy `d`: creators see their own.

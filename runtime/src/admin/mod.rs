@@ -39,6 +39,7 @@ pub mod listener;
 mod observe;
 pub mod oidc;
 mod operate;
+mod publish;
 mod review_show;
 mod token_endpoints;
 pub mod token_store;

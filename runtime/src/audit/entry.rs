@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditKind {
     AppDeployed,
+    /// A deploy the publish policy refused.
+    AppRefused,
     AppApproved,
     AppRejected,
     AppDeleted,
@@ -32,6 +34,7 @@ impl AuditKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AuditKind::AppDeployed => "app.deployed",
+            AuditKind::AppRefused => "app.refused",
             AuditKind::AppApproved => "app.approved",
             AuditKind::AppRejected => "app.rejected",
             AuditKind::AppDeleted => "app.deleted",

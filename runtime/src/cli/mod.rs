@@ -7,6 +7,7 @@ mod exit;
 mod kill;
 mod lists;
 mod observe;
+mod policy;
 mod review;
 mod run;
 mod secrets;
@@ -169,6 +170,10 @@ enum Command {
         #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
         server: String,
     },
+    /// Judge an app against the publish policy, or test the policies,
+    /// offline.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Show a version as a reviewer needs it (admin API).
     #[command(subcommand)]
     Review(review::ReviewCommand),
@@ -291,6 +296,7 @@ fn run(cli: Cli) -> Outcome {
                 None,
             ))
         }
+        Command::Policy(cmd) => policy::run(cmd),
         Command::Review(cmd) => review::run(cmd),
         Command::Reviews(args) => lists::reviews(args),
         Command::Traces(args) => traces::run(args),

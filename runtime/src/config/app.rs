@@ -67,6 +67,10 @@ pub struct AppSection {
     pub cost_center: Option<String>,
     pub template: Option<String>,
     pub runbook: Option<Runbook>,
+    /// Compliance scopes the app is held to (`["SOC2", "GDPR"]`); each
+    /// adds its rules to the publish policy.
+    #[serde(default)]
+    pub compliance: Vec<String>,
     /// Which entry point to run when the component exports several
     /// (`"wasi:http/proxy"`, `"wasi:cli/command"`, `"warden:host/app"`);
     /// see [`super::world::World::choose`].

@@ -7,6 +7,7 @@ pub mod error;
 pub mod limits;
 pub mod oidc;
 pub mod platform;
+pub mod policy;
 pub mod schedules;
 pub mod slo;
 pub mod telemetry;

@@ -64,6 +64,8 @@ pub struct PlatformConfig {
     pub templates: std::collections::BTreeMap<String, super::templates::Template>,
     /// Configuration values per app (`[config.apps.NAME]`), over the app's.
     pub config: crate::capabilities::wasi_config::ConfigRules,
+    /// The Rego policies that decide every publish (`[policy]`).
+    pub policy: super::policy::PolicySettings,
 }
 
 /// `[admin]` in `warden.toml`.
@@ -259,6 +261,12 @@ impl PlatformConfig {
             let base = path.parent().unwrap_or(Path::new("."));
             config.data_dir = Some(base.join(dir));
         }
+        let base = path.parent().unwrap_or(Path::new("."));
+        for policy in &mut config.policy.paths {
+            if policy.is_relative() {
+                *policy = base.join(&*policy);
+            }
+        }
         config.validate(path)?;
         Ok(config)
     }
@@ -305,6 +313,16 @@ impl PlatformConfig {
                 format!("{} is too fine a tick", self.engine.epoch_tick),
                 "use 1ms or more (10ms is the default)",
             ));
+        }
+        for (i, exception) in self.policy.exceptions.iter().enumerate() {
+            if let Err(problem) = exception.expiry() {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!("policy.exceptions[{i}].expires"),
+                    problem,
+                    "write when the exception ends as an RFC 3339 time, e.g. \"2027-03-31T00:00:00Z\"",
+                ));
+            }
         }
         for (name, template) in &self.templates {
             if let Some((field, problem, fix)) = template.problem(&self.connectors) {

@@ -1,6 +1,7 @@
 //! `[templates.NAME]` in `warden.toml` (and templates set over the admin
 //! API): blueprints an app may stay within to go live without review. How
-//! a manifest is judged against one is `crate::registry::review`.
+//! a manifest is judged against one is the publish policy (`crate::policy`,
+//! rules `outside-template` and `unknown-template` of the default bundle).
 
 use serde::{Deserialize, Serialize};
 use warden_host_apis::classes::DataClass;

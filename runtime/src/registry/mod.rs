@@ -12,7 +12,6 @@
 mod backend;
 pub mod collect;
 pub mod compare;
-pub mod review;
 
 pub use backend::{Registry, RegistryBackend, RegistryError};
 
@@ -22,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use warden_host_apis::metering::QuotaRequest;
 
-pub use review::Template;
+pub use crate::config::templates::Template;
 
 /// Where a deploy stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -114,11 +114,33 @@ pub fn create_token(dir: &std::path::Path, name: &str, role: Role) -> String {
 
 /// The JSON body of a deploy: an `app.toml` for `name` (version, then
 /// `extra` lines in `[app]` and after) and the component at `component`.
+/// The `[app]` lines the default publish policy requires (team, cost
+/// center, runbook contact) that `extra` does not set itself. The owner is
+/// not among them: a creator's deploy is owned by the creator; an admin's
+/// names its owner in `extra`.
+pub fn accountable(extra: &str) -> String {
+    let mut lines = String::new();
+    for (key, line) in [
+        ("team", "team = \"tools\"\n"),
+        ("cost_center", "cost_center = \"cc-1\"\n"),
+        (
+            "runbook",
+            "runbook = { contact = \"oncall@example.com\" }\n",
+        ),
+    ] {
+        if !extra.contains(&format!("{key} =")) {
+            lines.push_str(line);
+        }
+    }
+    lines
+}
+
 pub fn deploy_body(name: &str, version: &str, component: &std::path::Path, extra: &str) -> String {
     use base64::Engine as _;
     let bytes = std::fs::read(component).expect("component");
     let manifest = format!(
-        "[app]\nname = \"{name}\"\nversion = \"{version}\"\ncomponent = \"app.wasm\"\n{extra}\n"
+        "[app]\nname = \"{name}\"\nversion = \"{version}\"\ncomponent = \"app.wasm\"\n{}{extra}\n",
+        accountable(extra)
     );
     serde_json::json!({
         "manifest": manifest,

@@ -1,0 +1,137 @@
+//! The publish decision of one deploy: the policy input built from the
+//! request, the manifest, the staged component, the template, the catalog
+//! and the live version, judged by the host's policy bundle.
+
+use super::tokens::Principal;
+use super::{AdminState, ApiError};
+use crate::config::AppManifest;
+use crate::policy::{Decision, component, input};
+use crate::registry::Status;
+
+/// What [`judge`] needs of a deploy.
+pub(super) struct Candidate<'a> {
+    pub manifest: &'a AppManifest,
+    pub table: &'a toml::Table,
+    /// The owner the deploy records.
+    pub owner: Option<&'a str>,
+    /// SHA-256 of the staged component.
+    pub digest: &'a str,
+}
+
+/// Decides a deploy. Errors are the deploy's refusal: a component that
+/// cannot be read, a policy that fails to evaluate (fail closed).
+pub(super) async fn judge(
+    state: &AdminState,
+    principal: &Principal,
+    candidate: Candidate<'_>,
+) -> Result<Decision, ApiError> {
+    let runtime = state.server.runtime().clone();
+    let name = &candidate.manifest.app.name;
+    let previous = live_manifest(state, name).await?;
+    let template = candidate
+        .manifest
+        .app
+        .template
+        .as_deref()
+        .and_then(|t| runtime.template(t));
+    let component_path = runtime
+        .data_dir()
+        .join("components")
+        .join(format!("{}.wasm", candidate.digest));
+    let now = chrono::Utc::now();
+    let request = input::PublishRequest {
+        who: principal.name.clone(),
+        role: principal.role.as_str().to_string(),
+        time: crate::policy::now_rfc3339(now),
+        dry_run: false,
+    };
+    let (manifest, table) = (candidate.manifest.clone(), candidate.table.clone());
+    let owner = candidate.owner.map(str::to_string);
+    tokio::task::spawn_blocking(move || {
+        decide(
+            &runtime,
+            request,
+            &manifest,
+            &table,
+            owner.as_deref(),
+            &component_path,
+            template.as_ref(),
+            previous.as_ref().map(|(v, m)| (v.as_str(), m)),
+            now,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal("the policy decision stopped", e))?
+}
+
+/// Builds the input and decides, on the calling thread (file reading and
+/// evaluation: call it off the async workers).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn decide(
+    runtime: &crate::runtime::Runtime,
+    request: input::PublishRequest,
+    manifest: &AppManifest,
+    table: &toml::Table,
+    owner: Option<&str>,
+    component_path: &std::path::Path,
+    template: Option<&crate::registry::Template>,
+    previous: Option<(&str, &AppManifest)>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Decision, ApiError> {
+    let bytes = std::fs::read(component_path)
+        .map_err(|e| ApiError::internal("the staged component could not be read", e))?;
+    let facts = component::facts(&bytes).map_err(|e| {
+        ApiError(
+            axum::http::StatusCode::BAD_REQUEST,
+            format!("component: {e}"),
+        )
+    })?;
+    let document = input::build(
+        &input::Publish {
+            request,
+            manifest,
+            manifest_table: table,
+            owner,
+            component: Some(&facts),
+            template,
+            secrets: &[],
+            previous,
+        },
+        runtime.platform(),
+    );
+    let bundle = runtime.policy().map_err(refused_by_error)?;
+    bundle
+        .decide(&manifest.app.name, &document, now)
+        .map_err(refused_by_error)
+}
+
+fn refused_by_error(e: crate::policy::PolicyError) -> ApiError {
+    ApiError(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        format!(
+            "the publish policy could not decide, so the deploy is refused: {e}\n  fix: ask the platform team to correct the policy"
+        ),
+    )
+}
+
+/// The live version's number and manifest, if the app has one.
+async fn live_manifest(
+    state: &AdminState,
+    name: &str,
+) -> Result<Option<(String, AppManifest)>, ApiError> {
+    let versions = state
+        .server
+        .runtime()
+        .registry()
+        .versions(name)
+        .await
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
+    let Some(live) = versions.into_iter().find(|d| d.status == Status::Active) else {
+        return Ok(None);
+    };
+    // A live manifest Warden can no longer read grants nothing to compare
+    // with: every grant then counts as new.
+    Ok(AppManifest::load(&live.manifest_path)
+        .ok()
+        .map(|m| (live.version, m)))
+}
