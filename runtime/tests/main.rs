@@ -33,6 +33,7 @@ mod observe;
 mod oidc;
 mod one_cli;
 mod otlp;
+mod policy;
 mod review;
 mod serve;
 mod shared_state;

@@ -343,7 +343,7 @@ deny contains finding(
 ) if {
 	"GDPR" in input.app.compliance
 	some i, b in input.grants.storage
-	b.ttl == null
+	not is_string(b.ttl)
 }
 
 deny contains finding(

@@ -39,8 +39,27 @@ pub struct Publish<'a> {
     pub previous: Option<(&'a str, &'a AppManifest)>,
 }
 
-/// Builds `input`.
+/// Builds `input`. Fields the manifest leaves out are absent, never
+/// `null`, so a policy tests them the Rego way: `not input.app.team`.
 pub fn build(publish: &Publish<'_>, platform: &PlatformConfig) -> Value {
+    let mut document = document(publish, platform);
+    strip_nulls(&mut document);
+    document
+}
+
+/// Removes every `null` member of every object (array elements stay).
+fn strip_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+fn document(publish: &Publish<'_>, platform: &PlatformConfig) -> Value {
     let manifest = publish.manifest;
     let app = &manifest.app;
     let runbook = app.runbook.as_ref();
@@ -198,4 +217,16 @@ fn platform_facts(platform: &PlatformConfig) -> Value {
             "quota": quota_numbers(&platform.quotas.defaults),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_fields_are_left_out_not_null() {
+        let mut v = json!({ "a": null, "b": { "c": null, "d": 1 }, "e": [null, { "f": null }] });
+        strip_nulls(&mut v);
+        assert_eq!(v, json!({ "b": { "d": 1 }, "e": [null, {}] }));
+    }
 }

@@ -1,0 +1,355 @@
+//! Rego decides every publish: deploys through the admin API judged by the
+//! default bundle and by a platform's own policies (enforcement levels,
+//! exceptions, data), a host that does not start on a broken policy, and
+//! `warden policy check|test` offline.
+
+use crate::support;
+use std::path::Path;
+use std::process::Command;
+use support::admin_api::{Admin, admin_with};
+use support::{example, fixture};
+use warden_runtime::admin::tokens::Role;
+use warden_runtime::config::PlatformConfig;
+use warden_runtime::config::policy::PolicySettings;
+use warden_runtime::host::{Host, HostOptions, StartError};
+
+/// A deploy body with exactly this manifest (no fields added).
+fn raw_deploy(manifest: &str) -> String {
+    use base64::Engine as _;
+    let bytes = std::fs::read(fixture("noop_handler")).expect("component");
+    serde_json::json!({
+        "manifest": manifest,
+        "component": base64::engine::general_purpose::STANDARD.encode(bytes),
+    })
+    .to_string()
+}
+
+fn manifest(name: &str, app_lines: &str, rest: &str) -> String {
+    format!(
+        "[app]\nname = \"{name}\"\nversion = \"1.0.0\"\ncomponent = \"app.wasm\"\n{app_lines}[http]\nroute = \"/{name}\"\n{rest}"
+    )
+}
+
+const ACCOUNTABLE: &str =
+    "team = \"tools\"\ncost_center = \"cc-1\"\nrunbook = { contact = \"oncall@example.com\" }\n";
+
+fn audit_of(a: &Admin, app: &str) -> Vec<serde_json::Value> {
+    let (_, audit) = a.call(
+        Some(Role::Auditor),
+        "GET",
+        &format!("/v1/audit?app={app}"),
+        "",
+    );
+    audit["entries"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_deploy_missing_what_the_policy_requires_is_refused_field_by_field_and_audited() {
+    let a = admin_with("", &[]);
+    let body = raw_deploy(&manifest(
+        "expenses",
+        "team = \"tools\"\nrunbook = { contact = \"oncall@example.com\" }\n",
+        "",
+    ));
+    let (status, out) = a.call(Some(Role::Creator), "POST", "/v1/apps", &body);
+    assert_eq!(status, 422, "{out}");
+    let error = out["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("app.cost_center") && error.contains("fix: set app.cost_center"),
+        "{error}"
+    );
+    assert!(!error.contains("app.team"), "team is set: {error}");
+    assert_eq!(
+        support::serving::request(a.running.addr, "POST", "/expenses", "x").status,
+        404,
+        "a refused app is not served"
+    );
+    let entries = audit_of(&a, "expenses");
+    let refused = entries
+        .iter()
+        .find(|e| e["kind"] == "app.refused")
+        .unwrap_or_else(|| panic!("app.refused audited: {entries:?}"));
+    let policy = &refused["details"]["policy"];
+    assert_eq!(policy["verdict"], "refused");
+    assert_eq!(policy["revision"].as_str().map(str::len), Some(64));
+    assert_eq!(policy["deny"][0]["path"], "app.cost_center");
+    assert_eq!(refused["actor"], "token:creator-user");
+    assert!(entries.iter().all(|e| e["kind"] != "app.deployed"));
+}
+
+#[test]
+fn a_platforms_policies_decide_with_enforcement_levels_exceptions_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("house.rego"),
+        r#"package warden.publish
+
+import rego.v1
+
+deny contains {"id": "no-beta", "msg": "beta apps are not published", "remediation": "drop -beta from the name", "path": "app.name"} if {
+	endswith(input.app.name, "-beta")
+}
+
+needs_approval contains {"id": "big-component", "msg": sprintf("component is %d bytes, above %d", [input.component.size, data.house.max_component]), "remediation": "make it smaller", "path": "app.component"} if {
+	input.component.size > data.house.max_component
+}
+
+warn contains {"id": "no-description", "msg": "app.description is missing", "remediation": "say what the app does", "path": "app.description"} if {
+	not input.app.description
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        policies.join("house.json"),
+        r#"{"house": {"max_component": 10}}"#,
+    )
+    .unwrap();
+    let config = format!(
+        r#"[policy]
+paths = ["{}"]
+
+[policy.enforcement]
+big-component = "dryrun"
+
+[[policy.exceptions]]
+app = "shiny-beta"
+rule = "no-beta"
+owner = "security"
+reason = "pilot with the sales team"
+ticket = "SEC-7"
+expires = "2099-01-01T00:00:00Z"
+
+[[policy.exceptions]]
+app = "old-beta"
+rule = "no-beta"
+owner = "security"
+reason = "last year's pilot"
+expires = "2020-01-01T00:00:00Z"
+"#,
+        policies.display()
+    );
+    let a = admin_with(&config, &[]);
+    let deploy = |name: &str| {
+        a.call(
+            Some(Role::Creator),
+            "POST",
+            "/v1/apps",
+            &raw_deploy(&manifest(name, ACCOUNTABLE, "")),
+        )
+    };
+
+    // A rule in dryrun decides nothing but is recorded; a warning is kept.
+    let (status, out) = deploy("plain");
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(out["policy"]["dryrun"][0]["finding"]["id"], "big-component");
+    assert_eq!(out["policy"]["dryrun"][0]["set"], "needs_approval");
+    assert_eq!(out["policy"]["warn"][0]["id"], "no-description");
+    let deployed = audit_of(&a, "plain");
+    let entry = deployed
+        .iter()
+        .find(|e| e["kind"] == "app.deployed")
+        .expect("deployed entry");
+    assert_eq!(
+        entry["details"]["policy"]["warn"][0]["id"],
+        "no-description"
+    );
+
+    // An unexpired exception suppresses the finding and is named.
+    let (status, out) = deploy("shiny-beta");
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(out["policy"]["exempted"][0]["finding"]["id"], "no-beta");
+    assert_eq!(out["policy"]["exempted"][0]["exception"]["ticket"], "SEC-7");
+
+    // An expired one suppresses nothing, and says it ran out.
+    let (status, out) = deploy("old-beta");
+    assert_eq!(status, 422, "{out}");
+    assert!(
+        out["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("beta apps are not published")),
+        "{out}"
+    );
+    let refused = audit_of(&a, "old-beta");
+    let policy = &refused
+        .iter()
+        .find(|e| e["kind"] == "app.refused")
+        .expect("refused entry")["details"]["policy"];
+    assert!(
+        policy["warn"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|f| f["id"] == "exception-expired")),
+        "{policy}"
+    );
+    assert!(policy["exempted"].as_array().is_some_and(Vec::is_empty));
+}
+
+fn start_with_policy(dir: &Path, rego: &str) -> Result<(), String> {
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(policies.join("broken.rego"), rego).unwrap();
+    let platform = PlatformConfig {
+        data_dir: Some(dir.join("data")),
+        policy: PolicySettings {
+            paths: vec![policies],
+            ..PolicySettings::default()
+        },
+        ..PlatformConfig::builtin()
+    };
+    let options = HostOptions {
+        listen: Some("127.0.0.1:0".into()),
+        admin_listen: Some("127.0.0.1:0".into()),
+        ..HostOptions::new(platform)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        match Host::start(options).await {
+            Ok(host) => {
+                host.stop();
+                let _ = host.stopped().await;
+                Ok(())
+            }
+            Err(StartError::Config(message)) => Err(message),
+            Err(other) => Err(format!("not a configuration error: {other}")),
+        }
+    })
+}
+
+#[test]
+fn a_host_does_not_start_on_a_policy_that_does_not_compile_or_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = start_with_policy(
+        dir.path(),
+        "package warden.publish\n\ndeny contains x if {\n  x := \n}\n",
+    )
+    .expect_err("a policy that does not parse stops start-up");
+    assert!(error.contains("broken.rego"), "{error}");
+    assert!(
+        error.contains(":4:") || error.contains(":5:"),
+        "names the line: {error}"
+    );
+    assert!(error.contains("fix:"), "{error}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let error = start_with_policy(
+        dir.path(),
+        "package warden.publish\n\nlevel := 1\nlevel := 2\n\nwarn contains \"x\" if level > 0\n",
+    )
+    .expect_err("a policy that fails on every publish stops start-up");
+    assert!(error.contains("evaluation failed"), "{error}");
+
+    let dir = tempfile::tempdir().unwrap();
+    start_with_policy(
+        dir.path(),
+        "package warden.publish\n\nwarn contains \"fine\" if true\n",
+    )
+    .expect("a working policy starts");
+}
+
+fn warden(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .env("USER", "ada")
+        .output()
+        .expect("run warden")
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn policy_check_says_live_held_or_refused_with_each_finding_and_its_own_exit_code() {
+    let example_manifest = example("hello-http");
+    let live = warden(&["policy", "check", example_manifest.to_str().unwrap()]);
+    assert!(live.status.success(), "{}", text(&live));
+    assert!(
+        text(&live).contains("hello-http 1.0.0: would go live"),
+        "{}",
+        text(&live)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let held = dir.path().join("held.toml");
+    std::fs::write(
+        &held,
+        manifest(
+            "held",
+            ACCOUNTABLE,
+            "[egress]\nallowed_hosts = [\"https://api.example.com\"]\n",
+        ),
+    )
+    .unwrap();
+    let out = warden(&["policy", "check", held.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let decision: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(decision["decision"]["verdict"], "held");
+    assert_eq!(
+        decision["decision"]["needs_approval"][0]["path"],
+        "egress.allowed_hosts[0]"
+    );
+
+    let refused = dir.path().join("refused.toml");
+    std::fs::write(&refused, manifest("refused", "", "")).unwrap();
+    let out = warden(&["policy", "check", refused.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let said = text(&out);
+    for field in ["app.team", "app.cost_center", "app.runbook.contact"] {
+        assert!(said.contains(field), "{field}: {said}");
+    }
+    assert!(said.contains("fix: "), "{said}");
+    assert!(!said.contains("app.owner"), "the creator owns it: {said}");
+
+    // An admin's deploy names its owner; a malformed --as is a usage error.
+    let out = warden(&[
+        "policy",
+        "check",
+        refused.to_str().unwrap(),
+        "--as",
+        "ops:admin",
+    ]);
+    assert!(text(&out).contains("app.owner"), "{}", text(&out));
+    let out = warden(&["policy", "check", refused.to_str().unwrap(), "--as", "ops"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn policy_test_reports_each_test_and_coverage_and_fails_on_a_failure_or_threshold() {
+    let ok = warden(&["policy", "test"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let said = text(&ok);
+    assert!(
+        said.contains("PASS  data.warden.publish_test.test_regulated_storage_needs_approval"),
+        "{said}"
+    );
+    assert!(
+        said.contains("warden-default/publish.rego"),
+        "coverage per file: {said}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("house_test.rego"),
+        "package house_test\n\nimport rego.v1\n\nimport data.warden.publish\n\ntest_holds if { count(publish.deny) == 0 with input as {\"app\": {\"owner\": \"a\", \"team\": \"t\", \"cost_center\": \"c\", \"runbook\": {\"contact\": \"x\"}, \"compliance\": []}, \"grants\": {\"connectors\": [], \"hosts\": [], \"storage\": [], \"limits\": {}, \"quota\": {}}, \"secrets\": [], \"platform\": {\"connector_rules\": {\"require_dpa\": false, \"allowed_residency\": [], \"require_incident_notification\": false}}} }\n\ntest_fails if { 1 == 2 }\n",
+    )
+    .unwrap();
+    let out = warden(&["policy", "test", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("PASS  data.house_test.test_holds"), "{said}");
+    assert!(said.contains("FAIL  data.house_test.test_fails"), "{said}");
+
+    let out = warden(&["policy", "test", "--threshold", "100.5"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("under --threshold"), "{}", text(&out));
+}
