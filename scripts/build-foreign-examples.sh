@@ -3,6 +3,7 @@
 #   hello_py.wasm  examples/hello-py/app.py with componentize-py (from PyPI)
 #   hello_js.wasm  examples/hello-js/app.js with componentize-js (from npm),
 #                  the engine behind `jco componentize`
+#   planted_py.wasm, planted_js.wasm  the secret scan's test fixtures
 # Both target wasi:http/proxy, using the WASI WIT that wasmtime-wasi-http
 # (Warden's own dependency) ships. Needs python3 (with venv) and node/npm.
 # Safe to run again: the toolchains are installed once, components rebuilt
@@ -58,4 +59,17 @@ PY
     node/node_modules/.bin/componentize-js app.js --wit wit-0.2.10 \
       -n wasmtime:wasi-http/bindings -o hello_js.wasm)
 fi
-ls -la "$OUT"/hello_py.wasm "$OUT"/hello_js.wasm
+# Test fixtures for the publish secret scan: the same apps with fake
+# credentials planted (runtime/tests/fixtures/planted-secrets/app.py, app.js).
+PLANTED=runtime/tests/fixtures/planted-secrets
+if newer "$PLANTED/app.py" "$OUT/planted_py.wasm"; then
+  (cd "$PLANTED" &&
+    "$OUT/venv/bin/componentize-py" -d "$WIT" -w wasi:http/proxy@0.2.12 \
+      componentize app -o "$OUT/planted_py.wasm")
+fi
+if newer "$PLANTED/app.js" "$OUT/planted_js.wasm"; then
+  (cd "$OUT" && cp "$OLDPWD/$PLANTED/app.js" planted.js &&
+    node/node_modules/.bin/componentize-js planted.js --wit wit-0.2.10 \
+      -n wasmtime:wasi-http/bindings -o planted_js.wasm)
+fi
+ls -la "$OUT"/hello_py.wasm "$OUT"/hello_js.wasm "$OUT"/planted_py.wasm "$OUT"/planted_js.wasm

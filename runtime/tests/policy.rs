@@ -353,3 +353,136 @@ fn policy_test_reports_each_test_and_coverage_and_fails_on_a_failure_or_threshol
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("under --threshold"), "{}", text(&out));
 }
+
+#[test]
+fn the_clean_examples_and_the_python_and_javascript_components_have_no_secrets() {
+    use warden_runtime::policy::secrets::scan_component;
+    let mut components: Vec<std::path::PathBuf> =
+        ["hello-http", "oncall-picker", "report-formatter"]
+            .iter()
+            .map(|name| {
+                let manifest = example(name);
+                warden_runtime::config::AppManifest::load(&manifest)
+                    .unwrap()
+                    .component_path(&manifest)
+            })
+            .collect();
+    for name in ["hello-py", "hello-js"] {
+        let manifest = support::guests::foreign_example(name);
+        components.push(
+            warden_runtime::config::AppManifest::load(&manifest)
+                .unwrap()
+                .component_path(&manifest),
+        );
+    }
+    for path in components {
+        let bytes = std::fs::read(&path).unwrap();
+        let found = scan_component(&bytes).unwrap();
+        assert!(found.is_empty(), "{}: {found:#?}", path.display());
+    }
+}
+
+/// The fake credentials `runtime/tests/fixtures/planted-secrets` bakes in.
+const PLANTED_RULES: [&str; 3] = ["aws-access-key-id", "github-token", "slack-webhook"];
+const PLANTED_TOKEN: &str = "ghp_q8ZtR2vXw5LmN7pK3sJ9fH4dG6bC1yT0uEoA";
+
+fn planted_foreign(file: &str) -> std::path::PathBuf {
+    // Built with the foreign examples (scripts/build-foreign-examples.sh).
+    support::guests::foreign_example("hello-py");
+    support::guests::examples_dir()
+        .join("target/foreign")
+        .join(file)
+}
+
+#[test]
+fn secrets_planted_in_rust_python_and_javascript_components_are_found_by_section_and_offset() {
+    use warden_runtime::policy::secrets::scan_component;
+    for path in [
+        fixture("planted_secrets"),
+        planted_foreign("planted_py.wasm"),
+        planted_foreign("planted_js.wasm"),
+    ] {
+        let bytes = std::fs::read(&path).unwrap();
+        let found = scan_component(&bytes).unwrap();
+        for rule in PLANTED_RULES {
+            let f = found
+                .iter()
+                .find(|f| f.rule == rule)
+                .unwrap_or_else(|| panic!("{}: no {rule} in {found:#?}", path.display()));
+            assert!(
+                f.section.contains("data segment") || f.section.contains("custom section"),
+                "{f:?}"
+            );
+            assert!((f.offset as usize) < bytes.len(), "{f:?}");
+        }
+        let token = found.iter().find(|f| f.rule == "github-token").unwrap();
+        let at = token.offset as usize;
+        assert_eq!(
+            &bytes[at..at + PLANTED_TOKEN.len()],
+            PLANTED_TOKEN.as_bytes()
+        );
+        assert_eq!(token.preview, "ghp_…(40 chars)");
+    }
+}
+
+#[test]
+fn a_deploy_carrying_a_secret_is_refused_without_repeating_it() {
+    use base64::Engine as _;
+    let a = admin_with("", &[]);
+    let bytes = std::fs::read(fixture("planted_secrets")).unwrap();
+    let body = serde_json::json!({
+        "manifest": manifest("planted", ACCOUNTABLE, ""),
+        "component": base64::engine::general_purpose::STANDARD.encode(bytes),
+    })
+    .to_string();
+    let (status, out) = a.call(Some(Role::Creator), "POST", "/v1/apps", &body);
+    assert_eq!(status, 422, "{out}");
+    let error = out["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("github-token") && error.contains("ghp_…"),
+        "{error}"
+    );
+    assert!(
+        !error.contains(PLANTED_TOKEN),
+        "the secret is never repeated: {error}"
+    );
+    let entries = audit_of(&a, "planted");
+    let refused = entries
+        .iter()
+        .find(|e| e["kind"] == "app.refused")
+        .expect("refused entry");
+    assert!(!refused.to_string().contains(PLANTED_TOKEN));
+    assert_eq!(
+        refused["details"]["policy"]["deny"][0]["id"],
+        "secret-in-artifact"
+    );
+
+    // A credential in the manifest text is found there, by line.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest_path = dir.path().join("app.toml");
+    std::fs::write(
+        &manifest_path,
+        manifest(
+            "leaky",
+            ACCOUNTABLE,
+            "[config]\nnote = \"see https://hooks.slack.com/services/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\"\n",
+        ),
+    )
+    .unwrap();
+    let out = warden(&["policy", "check", manifest_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("slack-webhook in app.toml line"),
+        "{}",
+        text(&out)
+    );
+    let out = warden(&[
+        "policy",
+        "check",
+        manifest_path.to_str().unwrap(),
+        "--component",
+        planted_foreign("planted_py.wasm").to_str().unwrap(),
+    ]);
+    assert!(text(&out).contains("github-token in "), "{}", text(&out));
+    assert!(!text(&out).contains(PLANTED_TOKEN), "{}", text(&out));
+}

@@ -151,7 +151,6 @@ async fn deploy_checked(
     let label = std::path::Path::new("app.toml");
     let manifest = AppManifest::parse(label, &body.manifest).map_err(|e| bad(e.to_string()))?;
     let table: toml::Table = toml::from_str(&body.manifest).map_err(|e| bad(e.to_string()))?;
-    let table_for_policy = table.clone();
     let name = manifest.app.name.clone();
     let _app = state.app_locks.lock(&name).await;
     let owner = match (principal.role, &manifest.app.owner) {
@@ -295,7 +294,7 @@ async fn deploy_checked(
         &principal,
         super::publish::Candidate {
             manifest: &manifest,
-            table: &table_for_policy,
+            text: &body.manifest,
             owner: owner.as_deref(),
             digest: &digest,
         },

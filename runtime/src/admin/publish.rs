@@ -5,13 +5,14 @@
 use super::tokens::Principal;
 use super::{AdminState, ApiError};
 use crate::config::AppManifest;
-use crate::policy::{Decision, component, input};
+use crate::policy::{Decision, component, input, secrets};
 use crate::registry::Status;
 
 /// What [`judge`] needs of a deploy.
 pub(super) struct Candidate<'a> {
     pub manifest: &'a AppManifest,
-    pub table: &'a toml::Table,
+    /// The manifest as the deployer sent it.
+    pub text: &'a str,
     /// The owner the deploy records.
     pub owner: Option<&'a str>,
     /// SHA-256 of the staged component.
@@ -45,14 +46,14 @@ pub(super) async fn judge(
         time: crate::policy::now_rfc3339(now),
         dry_run: false,
     };
-    let (manifest, table) = (candidate.manifest.clone(), candidate.table.clone());
+    let (manifest, text) = (candidate.manifest.clone(), candidate.text.to_string());
     let owner = candidate.owner.map(str::to_string);
     tokio::task::spawn_blocking(move || {
         decide(
             &runtime,
             request,
             &manifest,
-            &table,
+            &text,
             owner.as_deref(),
             &component_path,
             template.as_ref(),
@@ -64,14 +65,15 @@ pub(super) async fn judge(
     .map_err(|e| ApiError::internal("the policy decision stopped", e))?
 }
 
-/// Builds the input and decides, on the calling thread (file reading and
-/// evaluation: call it off the async workers).
+/// Builds the input (component facts, secret scan of component and
+/// manifest text) and decides, on the calling thread (file reading,
+/// scanning and evaluation: call it off the async workers).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn decide(
     runtime: &crate::runtime::Runtime,
     request: input::PublishRequest,
     manifest: &AppManifest,
-    table: &toml::Table,
+    text: &str,
     owner: Option<&str>,
     component_path: &std::path::Path,
     template: Option<&crate::registry::Template>,
@@ -80,21 +82,27 @@ pub(super) fn decide(
 ) -> Result<Decision, ApiError> {
     let bytes = std::fs::read(component_path)
         .map_err(|e| ApiError::internal("the staged component could not be read", e))?;
-    let facts = component::facts(&bytes).map_err(|e| {
-        ApiError(
-            axum::http::StatusCode::BAD_REQUEST,
-            format!("component: {e}"),
-        )
-    })?;
+    let bad = |e: String| ApiError(axum::http::StatusCode::BAD_REQUEST, e);
+    let table: toml::Table = toml::from_str(text).map_err(|e| bad(format!("app.toml: {e}")))?;
+    let facts = component::facts(&bytes).map_err(|e| bad(format!("component: {e}")))?;
+    let mut found = secrets::scan_component(&bytes).map_err(|e| bad(format!("component: {e}")))?;
+    found.extend(
+        secrets::scan_manifest(text)
+            .map_err(|e| ApiError::internal("the secret scan failed", e))?,
+    );
+    let found: Vec<serde_json::Value> = found
+        .iter()
+        .filter_map(|f| serde_json::to_value(f).ok())
+        .collect();
     let document = input::build(
         &input::Publish {
             request,
             manifest,
-            manifest_table: table,
+            manifest_table: &table,
             owner,
             component: Some(&facts),
             template,
-            secrets: &[],
+            secrets: &found,
             previous,
         },
         runtime.platform(),

@@ -97,8 +97,6 @@ async fn today(
     let runtime = state.server.runtime().clone();
     let text = std::fs::read_to_string(&this.manifest_path)
         .map_err(|e| ApiError::internal("the deploy's manifest could not be read", e))?;
-    let table: toml::Table = toml::from_str(&text)
-        .map_err(|e| ApiError::internal("the deploy's manifest does not parse", e))?;
     let manifest = AppManifest::parse(std::path::Path::new("app.toml"), &text)
         .map_err(|e| ApiError::internal("the deploy's manifest does not parse", e))?;
     let live = all
@@ -128,7 +126,7 @@ async fn today(
             &runtime,
             request,
             &manifest,
-            &table,
+            &text,
             owner.as_deref(),
             &component,
             template.as_ref(),

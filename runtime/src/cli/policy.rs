@@ -5,7 +5,9 @@ use super::{ConfigArgs, EXIT_CONFIG, EXIT_USAGE};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use warden_runtime::config::{AppManifest, PlatformConfig};
-use warden_runtime::policy::{self, Decision, PolicyBundle, Verdict, component, input, testing};
+use warden_runtime::policy::{
+    self, Decision, PolicyBundle, Verdict, component, input, secrets, testing,
+};
 
 /// `warden policy check` of a manifest the policy refuses.
 pub const EXIT_REFUSED: u8 = 5;
@@ -121,11 +123,13 @@ fn check(
             .unwrap_or(Path::new("."))
             .join(&manifest.app.component)
     });
+    let unreadable = |e: String| fail(EXIT_CONFIG, format!("{}: {e}", component_path.display()));
+    let mut found = secrets::scan_manifest(&text).map_err(|e| fail(EXIT_CONFIG, e))?;
     let facts = match std::fs::read(&component_path) {
-        Ok(bytes) => Some(
-            component::facts(&bytes)
-                .map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", component_path.display())))?,
-        ),
+        Ok(bytes) => {
+            found.extend(secrets::scan_component(&bytes).map_err(unreadable)?);
+            Some(component::facts(&bytes).map_err(unreadable)?)
+        }
         Err(e) if component.is_some() => {
             return Err(fail(
                 EXIT_USAGE,
@@ -156,7 +160,10 @@ fn check(
             owner: owner.as_deref(),
             component: facts.as_ref(),
             template,
-            secrets: &[],
+            secrets: &found
+                .iter()
+                .filter_map(|f| serde_json::to_value(f).ok())
+                .collect::<Vec<_>>(),
             previous: None,
         },
         platform,

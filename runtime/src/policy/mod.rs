@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod component;
 pub mod decision;
 pub mod input;
+pub mod secrets;
 pub mod testing;
 
 pub use bundle::{PolicyBundle, PolicyError};
