@@ -16,6 +16,7 @@ pub mod admin;
 pub(crate) mod alert;
 pub mod app;
 pub mod artifact_cache;
+pub mod attest;
 pub mod audit;
 pub(crate) mod capabilities;
 pub(crate) mod capability;

@@ -51,6 +51,8 @@ pub struct Runtime {
     /// The publish policy, compiled on first use (`warden serve`: at
     /// start, so a bad policy stops it; `warden run` never).
     policy: std::sync::OnceLock<crate::policy::PolicyBundle>,
+    /// The key publish decisions are signed with, from the secret store.
+    signer: std::sync::OnceLock<crate::attest::Signer>,
 }
 
 /// The master key, resolved on first use and then kept; `None` if it
@@ -367,7 +369,22 @@ impl Runtime {
                 &opentelemetry::global::meter("warden"),
             )),
             policy: std::sync::OnceLock::new(),
+            signer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The key attestations are signed with ([`crate::attest`]), read from
+    /// the secret store (created there on first use).
+    ///
+    /// # Errors
+    /// The master key or the secret store cannot be opened.
+    pub fn signer(&self) -> Result<&crate::attest::Signer, String> {
+        if let Some(signer) = self.signer.get() {
+            return Ok(signer);
+        }
+        let secrets = open_secrets(&self.platform, &self.data_dir).map_err(|e| format!("{e:#}"))?;
+        let signer = crate::attest::Signer::open_or_create(&secrets).map_err(|e| e.to_string())?;
+        Ok(self.signer.get_or_init(|| signer))
     }
 
     /// The publish policy ([`crate::policy`]), compiled on first use.

@@ -11,6 +11,7 @@
 mod support;
 
 mod admin;
+mod attestations;
 mod busy_guests;
 mod cli;
 mod config_changes;

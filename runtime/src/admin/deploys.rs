@@ -356,6 +356,14 @@ async fn deploy_checked(
         &principal,
         details.clone(),
     )?;
+    let verdict = if reasons.is_empty() { "live" } else { "held" };
+    let unattested = super::attestations::attest_or_warn(
+        state,
+        &deployment,
+        verdict,
+        Some(&details["policy"]),
+        None,
+    );
     tracing::info!(
         app = name.as_str(),
         version = deployment.version.as_str(),
@@ -375,6 +383,9 @@ async fn deploy_checked(
     };
     let mut out = details;
     out["app"] = json!(name);
+    if let Some(e) = unattested {
+        out["attestation_error"] = json!(e);
+    }
     if status == StatusCode::ACCEPTED {
         out["next"] = json!(held_next(
             &name,
@@ -417,10 +428,17 @@ async fn refuse(
         crate::audit::AuditKind::AppRefused,
         Some(&deployment.app),
         principal,
-        details,
+        details.clone(),
     ) {
         return e;
     }
+    super::attestations::attest_or_warn(
+        state,
+        deployment,
+        "refused",
+        Some(&details["policy"]),
+        None,
+    );
     tracing::info!(
         app = deployment.app.as_str(),
         version = deployment.version.as_str(),
@@ -594,6 +612,13 @@ pub async fn approve(
         actor = principal.actor().as_str(),
         "app approved"
     );
+    super::attestations::attest_or_warn(
+        &state,
+        &deployment,
+        "approved",
+        None,
+        Some((&principal, &note)),
+    );
     collect_after(&state);
     Ok(Json(
         json!({ "app": name, "version": deployment.version, "status": "active" }),
@@ -631,6 +656,13 @@ pub async fn reject(
         &principal,
         json!({ "version": deployment.version, "deploy": deployment.id, "note": note }),
     )?;
+    super::attestations::attest_or_warn(
+        &state,
+        &deployment,
+        "rejected",
+        None,
+        Some((&principal, &note)),
+    );
     tracing::info!(
         app = name.as_str(),
         version = deployment.version.as_str(),

@@ -34,6 +34,7 @@
 
 mod app_locks;
 mod apps;
+mod attestations;
 mod deploys;
 pub mod listener;
 mod observe;
@@ -360,6 +361,11 @@ pub(crate) fn router(state: AdminState) -> axum::Router {
         .route("/v1/apps/{app}", get(apps::inspect).delete(deploys::delete))
         .route("/v1/apps/{app}/versions", get(deploys::versions))
         .route("/v1/apps/{app}/versions/{version}", get(review_show::show))
+        .route(
+            "/v1/apps/{app}/versions/{version}/attestation",
+            get(attestations::show),
+        )
+        .route("/v1/attestations/key", get(attestations::key))
         .route("/v1/apps/{app}/approve", post(deploys::approve))
         .route("/v1/apps/{app}/reject", post(deploys::reject))
         .route("/v1/apps/{app}/quota", put(operate::set_quota))

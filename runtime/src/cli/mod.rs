@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch. Each verb lives in its own file.
 
+mod attest;
 mod audit;
 mod client;
 mod deploy;
@@ -190,6 +191,9 @@ enum Command {
     /// Verify and export the hash-chained audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Signed publish decisions: fetch one, fetch the key, verify offline.
+    #[command(subcommand)]
+    Attest(attest::AttestCommand),
     /// Manage connector credentials in the encrypted secret store.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
@@ -302,6 +306,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Traces(args) => traces::run(args),
         Command::Tokens(cmd) => tokens::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Attest(cmd) => attest::run(cmd),
         Command::Secrets(cmd) => secrets::run(cmd),
         Command::Storage(cmd) => storage::run(cmd),
         Command::CompileComponent {

@@ -118,3 +118,15 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// The in-toto statement inside a stored DSSE envelope (unverified: for
+/// reading what a test's host signed).
+pub fn attested(envelope: &Path) -> serde_json::Value {
+    use base64::Engine as _;
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(envelope).expect("envelope")).expect("json");
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().expect("payload"))
+        .expect("base64");
+    serde_json::from_slice(&payload).expect("statement")
+}

@@ -1,0 +1,151 @@
+//! Signed attestations of publish decisions: one DSSE envelope per deploy
+//! (`<data_dir>/attestations/<deploy>.json`), signed again with each review,
+//! served per version; and the public key that checks them offline.
+
+use super::tokens::Principal;
+use super::{AdminState, ApiError};
+use crate::attest::{Facts, statement};
+use crate::registry::{Deployment, Status};
+use axum::Json;
+use axum::extract::{Path, State};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+fn file(state: &AdminState, deploy: i64) -> std::path::PathBuf {
+    state
+        .server
+        .runtime()
+        .data_dir()
+        .join("attestations")
+        .join(format!("{deploy}.json"))
+}
+
+/// The statement inside a stored envelope (the host wrote and signed it;
+/// reading it back needs no check).
+fn stored_statement(path: &std::path::Path) -> Option<Value> {
+    let envelope: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str()?)
+        .ok()?;
+    serde_json::from_slice(&payload).ok()
+}
+
+/// Signs the decision on `deployment` — `result` is `live`, `held`,
+/// `refused`, `approved` or `rejected` — and stores it. A publish decision
+/// is given with the deploy; a review adds to the stored one's history.
+///
+/// # Errors
+/// Why no attestation could be made (the signing key or the file); the
+/// decision itself stands, audited.
+pub(super) fn attest(
+    state: &AdminState,
+    deployment: &Deployment,
+    result: &str,
+    decision: Option<&Value>,
+    review: Option<(&Principal, &str)>,
+) -> Result<(), String> {
+    let path = file(state, deployment.id);
+    let before = stored_statement(&path);
+    let decision = match decision {
+        Some(d) => d.clone(),
+        None => before
+            .as_ref()
+            .map(|s| s["predicate"]["warden"]["decision"].clone())
+            .unwrap_or(Value::Null),
+    };
+    let mut approvals: Vec<Value> = before
+        .as_ref()
+        .and_then(|s| s["predicate"]["warden"]["approvals"].as_array().cloned())
+        .unwrap_or_default();
+    let time = crate::policy::now_rfc3339(chrono::Utc::now());
+    if let Some((by, note)) = review {
+        approvals.push(json!({ "by": by.actor(), "at": time, "outcome": result, "note": note }));
+    }
+    let statement = statement(&Facts {
+        app: &deployment.app,
+        version: &deployment.version,
+        component_sha256: &deployment.digest,
+        manifest_sha256: deployment.manifest_sha256.as_deref().unwrap_or_default(),
+        result,
+        decision: &decision,
+        approvals: &approvals,
+        time: &time,
+    });
+    let signer = state.server.runtime().signer()?;
+    let envelope = signer.envelope(&statement);
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let partial = path.with_extension("json.partial");
+    std::fs::write(&partial, envelope.to_string())
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// [`attest`], with a failure logged and returned for the caller's answer.
+pub(super) fn attest_or_warn(
+    state: &AdminState,
+    deployment: &Deployment,
+    result: &str,
+    decision: Option<&Value>,
+    review: Option<(&Principal, &str)>,
+) -> Option<String> {
+    attest(state, deployment, result, decision, review)
+        .map_err(|e| {
+            tracing::warn!(
+                app = deployment.app.as_str(),
+                deploy = deployment.id,
+                "the decision was not attested: {e}"
+            );
+            e
+        })
+        .err()
+}
+
+/// `GET /v1/apps/{app}/versions/{version}/attestation`: the DSSE envelope
+/// of the version's latest decision (creators: their own apps).
+pub async fn show(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let all = state
+        .server
+        .runtime()
+        .registry()
+        .versions(&name)
+        .await
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
+    // The deploy that holds the version; a failed attempt only when there
+    // is no other.
+    let this = all
+        .iter()
+        .filter(|d| d.version == version && super::deploys::visible(&principal, d))
+        .min_by_key(|d| (d.status == Status::Failed, -d.id))
+        .ok_or_else(|| ApiError::not_found(&format!("version {version} of app `{name}`")))?;
+    let text = std::fs::read(file(&state, this.id)).map_err(|_| {
+        ApiError::not_found(&format!(
+            "an attestation of {name} {version} (deploy {})",
+            this.id
+        ))
+    })?;
+    let envelope: Value = serde_json::from_slice(&text)
+        .map_err(|e| ApiError::internal("the stored attestation does not parse", e))?;
+    Ok(Json(envelope))
+}
+
+/// `GET /v1/attestations/key`: the public key attestations verify with.
+pub async fn key(
+    State(state): State<AdminState>,
+    _principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    let signer = state
+        .server
+        .runtime()
+        .signer()
+        .map_err(|e| ApiError::internal("the attestation key is not available", e))?;
+    Ok(Json(json!({
+        "algorithm": "ed25519",
+        "keyid": signer.keyid,
+        "public_key_pem": signer.public_key_pem(),
+    })))
+}
