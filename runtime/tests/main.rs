@@ -29,6 +29,7 @@ mod host;
 mod host_log;
 mod loading;
 mod names;
+mod new;
 mod no_internals;
 mod observe;
 mod oidc;

@@ -7,6 +7,7 @@ mod deploy;
 mod exit;
 mod kill;
 mod lists;
+mod new;
 mod observe;
 mod policy;
 mod review;
@@ -171,6 +172,8 @@ enum Command {
         #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
         server: String,
     },
+    /// Scaffold a buildable app that passes the publish policy as created.
+    New(new::NewArgs),
     /// Judge an app against the publish policy, or test the policies,
     /// offline.
     #[command(subcommand)]
@@ -300,6 +303,7 @@ fn run(cli: Cli) -> Outcome {
                 None,
             ))
         }
+        Command::New(args) => new::run(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Review(cmd) => review::run(cmd),
         Command::Reviews(args) => lists::reviews(args),
