@@ -143,3 +143,57 @@ fn deployed_apps_are_served_again_after_a_restart_without_recompiling() {
     }
     assert!(audit.contains("token:bob") && audit.contains("token:alice@example.com"));
 }
+
+/// The bytes a deploy was approved for are the bytes served: a component
+/// swapped on disk while the host was down is not served again, and the
+/// audit log says which file and which digests.
+#[test]
+fn a_component_changed_on_disk_is_not_served_after_a_restart_and_is_audited() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path();
+    let creator = token(data, "alice@example.com", "creator");
+    let host = support::library::LibHost::start(data, None, &[]);
+    let manifest = example("hello-http");
+    let deployed = json(&warden(
+        data,
+        Some(&creator),
+        &[
+            "deploy",
+            manifest.to_str().unwrap(),
+            "--server",
+            &host.admin,
+        ],
+    ));
+    assert_eq!(deployed["status"], "active", "{deployed}");
+    let digest = deployed["component_sha256"].as_str().unwrap().to_string();
+    assert_eq!(request(host.app_addr, "GET", "/hello/ada", "").status, 200);
+    host.stop();
+
+    // Someone with the disk swaps in other code.
+    let component = data.join("components").join(format!("{digest}.wasm"));
+    std::fs::copy(support::fixture("noop_handler"), &component).unwrap();
+    let host = support::library::LibHost::start(data, None, &[]);
+    assert_eq!(request(host.app_addr, "GET", "/hello/ada", "").status, 404);
+    host.stop();
+    let audit = warden(
+        data,
+        None,
+        &["audit", "show", "--app", "hello-http", "--json"],
+    );
+    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let tampered = entries
+        .iter()
+        .find(|e| e["kind"] == "deploy.tampered")
+        .unwrap_or_else(|| panic!("deploy.tampered audited: {entries:?}"));
+    assert_eq!(tampered["details"]["expected_sha256"], digest.as_str());
+    assert_ne!(tampered["details"]["found_sha256"], digest.as_str());
+    assert!(
+        tampered["details"]["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with(&format!("{digest}.wasm"))),
+        "{tampered}"
+    );
+}

@@ -28,6 +28,8 @@ pub enum AuditKind {
     PolicyDenied,
     AuditRepaired,
     StorageAppDeleted,
+    /// A deployed version's files no longer match what was deployed.
+    DeployTampered,
 }
 
 impl AuditKind {
@@ -52,6 +54,7 @@ impl AuditKind {
             AuditKind::PolicyDenied => "policy.denied",
             AuditKind::AuditRepaired => "audit.repaired",
             AuditKind::StorageAppDeleted => "storage.app-deleted",
+            AuditKind::DeployTampered => "deploy.tampered",
         }
     }
 }

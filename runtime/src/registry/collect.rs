@@ -171,6 +171,7 @@ mod tests {
             manifest_path: PathBuf::new(),
             deployed_as: None,
             manifest_sha256: None,
+            stored_sha256: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub use backend::{Registry, RegistryBackend, RegistryError};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use warden_host_apis::metering::QuotaRequest;
@@ -72,6 +73,11 @@ pub struct Deployment {
     /// SHA-256 of the manifest as the deployer sent it (hex); `None` for
     /// deploys recorded before Warden kept it.
     pub manifest_sha256: Option<String>,
+    /// SHA-256 of the manifest file the host stored for it (the sent one
+    /// with the component's path and owner filled in), checked whenever the
+    /// version is loaded; `None` for deploys recorded before Warden kept it.
+    #[serde(skip)]
+    pub stored_sha256: Option<String>,
     /// Why it needed review (empty: it went live at once).
     pub reasons: Vec<String>,
     /// Whether a reviewer approved it (unlocks approval-only data classes).
@@ -103,7 +109,7 @@ CREATE TABLE IF NOT EXISTS deployments (
   owner TEXT, deployed_by TEXT NOT NULL, deployed_at TEXT NOT NULL,
   status TEXT NOT NULL, reasons TEXT NOT NULL, approved INTEGER NOT NULL,
   reviewed_by TEXT, review_note TEXT, manifest_path TEXT NOT NULL,
-  deployed_as TEXT, manifest_sha256 TEXT);
+  deployed_as TEXT, manifest_sha256 TEXT, stored_sha256 TEXT);
 CREATE INDEX IF NOT EXISTS deployments_app ON deployments(app, status);
 CREATE TABLE IF NOT EXISTS quotas (
   app TEXT PRIMARY KEY, quota TEXT NOT NULL, set_by TEXT NOT NULL, set_at TEXT NOT NULL);
@@ -113,7 +119,11 @@ CREATE TABLE IF NOT EXISTS templates (
 
 /// Columns added after the first release, with their types: a registry
 /// made by an older Warden gains them when opened.
-const ADDED_COLUMNS: [(&str, &str); 2] = [("deployed_as", "TEXT"), ("manifest_sha256", "TEXT")];
+const ADDED_COLUMNS: [(&str, &str); 3] = [
+    ("deployed_as", "TEXT"),
+    ("manifest_sha256", "TEXT"),
+    ("stored_sha256", "TEXT"),
+];
 
 /// Brings a registry made by an older Warden up to [`SCHEMA`]'s columns.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -158,10 +168,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
         manifest_path: PathBuf::from(path),
         deployed_as: r.get(13)?,
         manifest_sha256: r.get(14)?,
+        stored_sha256: r.get(15)?,
     })
 }
 
-const COLUMNS: &str = "id, app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, reviewed_by, review_note, manifest_path, deployed_as, manifest_sha256";
+const COLUMNS: &str = "id, app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, reviewed_by, review_note, manifest_path, deployed_as, manifest_sha256, stored_sha256";
 
 /// Statuses of deploys that hold their app's name and version: a failed
 /// deploy claims nothing, and an admin's delete frees both.
@@ -309,9 +320,10 @@ impl RegistryDb {
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("app.toml");
         crate::fsutil::write_atomically(&path, text.as_bytes())?;
+        let stored = hex::encode(sha2::Sha256::digest(text.as_bytes()));
         tx.execute(
-            "UPDATE deployments SET manifest_path = ?1 WHERE id = ?2",
-            params![path.to_string_lossy(), id],
+            "UPDATE deployments SET manifest_path = ?1, stored_sha256 = ?2 WHERE id = ?3",
+            params![path.to_string_lossy(), stored, id],
         )?;
         tx.commit()?;
         drop(conn);
