@@ -7,6 +7,7 @@ use crate::support;
 use std::process::Command;
 use support::admin_api::{admin_with, deploy_body};
 use support::fixture;
+use support::said;
 use warden_runtime::admin::tokens::Role;
 
 fn warden(args: &[&str]) -> std::process::Output {
@@ -14,14 +15,6 @@ fn warden(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("run warden")
-}
-
-fn said(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -6,6 +6,7 @@
 use crate::support;
 use std::path::Path;
 use std::process::Command;
+use support::said;
 
 const CONFIG: &str = r#"[[connectors]]
 name = "crm"
@@ -19,6 +20,26 @@ max_class = "internal"
 "#;
 
 /// `warden` with no git identity to fall back on.
+/// `warden new NAME --dir DIR` with an owner, a team and a cost center,
+/// then `extra`.
+fn scaffold(home: &Path, name: &str, extra: &[&str]) -> std::process::Output {
+    let dir = home.to_str().unwrap();
+    let mut args = vec![
+        "new",
+        name,
+        "--dir",
+        dir,
+        "--owner",
+        "a@example.com",
+        "--team",
+        "t",
+        "--cost-center",
+        "c",
+    ];
+    args.extend_from_slice(extra);
+    warden(home, &args)
+}
+
 fn warden(home: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(args)
@@ -29,38 +50,16 @@ fn warden(home: &Path, args: &[&str]) -> std::process::Output {
         .expect("run warden")
 }
 
-fn said(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn a_scaffolded_app_builds_passes_the_policy_unchanged_and_runs() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("warden.toml");
     std::fs::write(&config, CONFIG).unwrap();
-    let (cfg, at) = (config.to_str().unwrap(), dir.path().to_str().unwrap());
-    let out = warden(
+    let cfg = config.to_str().unwrap();
+    let out = scaffold(
         dir.path(),
-        &[
-            "new",
-            "crm-notes",
-            "--template",
-            "dash",
-            "--config",
-            cfg,
-            "--dir",
-            at,
-            "--owner",
-            "ada@example.com",
-            "--team",
-            "tools",
-            "--cost-center",
-            "cc-7",
-        ],
+        "crm-notes",
+        &["--template", "dash", "--config", cfg],
     );
     assert!(out.status.success(), "{}", said(&out));
     let app = dir.path().join("crm-notes");
@@ -118,21 +117,7 @@ fn a_scaffolded_app_builds_passes_the_policy_unchanged_and_runs() {
 
     // Taken: nothing changes.
     let before = std::fs::read_to_string(&manifest_path).unwrap();
-    let out = warden(
-        dir.path(),
-        &[
-            "new",
-            "crm-notes",
-            "--dir",
-            at,
-            "--owner",
-            "a@example.com",
-            "--team",
-            "t",
-            "--cost-center",
-            "c",
-        ],
-    );
+    let out = scaffold(dir.path(), "crm-notes", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
         said(&out).contains("exists; nothing was changed"),
@@ -166,58 +151,12 @@ fn what_the_policy_needs_or_cannot_scaffold_is_refused_before_anything_is_writte
         "{}",
         said(&out)
     );
-    let out = warden(
-        dir.path(),
-        &[
-            "new",
-            "snake",
-            "--lang",
-            "python",
-            "--dir",
-            at,
-            "--owner",
-            "a@example.com",
-            "--team",
-            "t",
-            "--cost-center",
-            "c",
-        ],
-    );
+    let out = scaffold(dir.path(), "snake", &["--lang", "python"]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
-    let out = warden(
-        dir.path(),
-        &[
-            "new",
-            "Bad_Name",
-            "--dir",
-            at,
-            "--owner",
-            "a@example.com",
-            "--team",
-            "t",
-            "--cost-center",
-            "c",
-        ],
-    );
+    let out = scaffold(dir.path(), "Bad_Name", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(said(&out).contains("app.name"), "{}", said(&out));
-    let out = warden(
-        dir.path(),
-        &[
-            "new",
-            "templated",
-            "--template",
-            "nope",
-            "--dir",
-            at,
-            "--owner",
-            "a@example.com",
-            "--team",
-            "t",
-            "--cost-center",
-            "c",
-        ],
-    );
+    let out = scaffold(dir.path(), "templated", &["--template", "nope"]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(said(&out).contains("no such template"), "{}", said(&out));
     let left: Vec<_> = std::fs::read_dir(dir.path())

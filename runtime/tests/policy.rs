@@ -7,6 +7,7 @@ use crate::support;
 use std::path::Path;
 use std::process::Command;
 use support::admin_api::{Admin, admin_with};
+use support::said as text;
 use support::{example, fixture};
 use warden_runtime::admin::tokens::Role;
 use warden_runtime::config::PlatformConfig;
@@ -258,14 +259,6 @@ fn warden(args: &[&str]) -> std::process::Output {
         .env("USER", "ada")
         .output()
         .expect("run warden")
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -130,3 +130,12 @@ pub fn attested(envelope: &Path) -> serde_json::Value {
         .expect("base64");
     serde_json::from_slice(&payload).expect("statement")
 }
+
+/// What a finished command printed: stdout, then stderr.
+pub fn said(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
