@@ -256,6 +256,12 @@ fn open_runtime(platform: PlatformConfig) -> Result<(Arc<Runtime>, HostTelemetry
             "{e}\n  fix: correct the policy at the place named, or set `[policy] paths` in warden.toml to working files"
         ))
     })?;
+    // The attestation key is made here, once, before any deploy can race
+    // to create it; without it, decisions are still made and audited, and
+    // each deploy answer says it was not attested.
+    if let Err(e) = runtime.signer() {
+        tracing::warn!("publish decisions will not be signed: {e}");
+    }
     Ok((Arc::new(runtime), telemetry))
 }
 

@@ -120,6 +120,13 @@ fn decisions_are_signed_and_verify_offline_with_the_hosts_key() {
         support::attested(&refused)["predicate"]["warden"]["result"],
         "refused"
     );
+    // A gate that ships only cleared versions: the signature holds, the
+    // decision did not pass.
+    let out = verify(&refused, &["--require-passed"]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(said(&out).contains("not PASSED"), "{}", said(&out));
+    let out = verify(&approved, &["--require-passed"]);
+    assert!(out.status.success(), "{}", said(&out));
 
     // A changed payload, or another key, does not verify.
     let mut envelope: serde_json::Value =

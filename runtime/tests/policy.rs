@@ -479,3 +479,85 @@ fn a_deploy_carrying_a_secret_is_refused_without_repeating_it() {
     assert!(text(&out).contains("github-token in "), "{}", text(&out));
     assert!(!text(&out).contains(PLANTED_TOKEN), "{}", text(&out));
 }
+
+/// Regulated storage waits for a reviewer even when the platform's
+/// settings waive every policy rule that would hold it: what goes live
+/// without a reviewer is served unapproved.
+#[test]
+fn regulated_storage_waits_for_a_reviewer_whatever_the_policy_waives() {
+    let config = r#"[policy.enforcement]
+regulated-storage = "warn"
+class-needs-approval = "warn"
+outside-template = "warn"
+"#;
+    let a = admin_with(config, &[]);
+    let body = raw_deploy(&manifest(
+        "payroll",
+        ACCOUNTABLE,
+        "[[storage]]\nbucket = \"pay\"\nclass = \"regulated\"\nttl = \"1d\"\n",
+    ));
+    let (status, out) = a.call(Some(Role::Creator), "POST", "/v1/apps", &body);
+    assert_eq!(status, 202, "{out}");
+    assert!(
+        out["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("a reviewer must approve it")),
+        "{out}"
+    );
+    assert_eq!(
+        support::serving::request(a.running.addr, "POST", "/payroll", "x").status,
+        404
+    );
+}
+
+/// An approval is made on the decision of the moment: an exception that
+/// ran out since the deploy leaves a deny standing, and the version
+/// cannot be approved.
+#[test]
+fn an_approval_is_refused_when_the_policy_refuses_the_version_by_then() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("house.rego"),
+        "package warden.publish\n\nimport rego.v1\n\ndeny contains {\"id\": \"no-beta\", \"msg\": \"beta apps are not published\", \"remediation\": \"rename it\", \"path\": \"app.name\"} if endswith(input.app.name, \"-beta\")\n",
+    )
+    .unwrap();
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let config = format!(
+        "[policy]\npaths = [\"{}\"]\n\n[[policy.exceptions]]\napp = \"trial-beta\"\nrule = \"no-beta\"\nowner = \"security\"\nreason = \"a short pilot\"\nexpires = \"{}\"\n",
+        dir.path().display(),
+        expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let a = admin_with(&config, &[]);
+    let body = raw_deploy(&manifest(
+        "trial-beta",
+        ACCOUNTABLE,
+        "[egress]\nallowed_hosts = [\"https://api.example.com\"]\n",
+    ));
+    let (status, out) = a.call(Some(Role::Creator), "POST", "/v1/apps", &body);
+    assert_eq!(status, 202, "{out}");
+    assert_eq!(out["policy"]["exempted"][0]["finding"]["id"], "no-beta");
+    // Past the exception's end (a wait for a timestamp, not for speed).
+    while chrono::Utc::now() <= expires + chrono::Duration::seconds(1) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (status, out) = a.call(
+        Some(Role::Reviewer),
+        "POST",
+        "/v1/apps/trial-beta/approve",
+        r#"{"note":"looks fine"}"#,
+    );
+    assert_eq!(status, 422, "{out}");
+    assert!(
+        out["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("now refuses") && e.contains("beta apps are not published")),
+        "{out}"
+    );
+    let (_, versions) = a.call(
+        Some(Role::Auditor),
+        "GET",
+        "/v1/apps/trial-beta/versions",
+        "",
+    );
+    assert_eq!(versions["versions"][0]["status"], "pending", "{versions}");
+}

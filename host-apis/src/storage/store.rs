@@ -3,9 +3,12 @@
 //! [`KvStore`] is the seam where a shared database server replaces the
 //! embedded default: an async trait with typed errors ([`StorageError`]), so
 //! a networked backend plugs in without touching the capability's code.
-//! [`SqliteKv`] is the default: one SQLite file in WAL mode, whose blocking
-//! calls run on tokio's blocking pool, never on the thread that runs a
-//! guest. A write returns only after its transaction committed, so an
+//! [`SqliteKv`] is the default: one SQLite file in WAL mode. Work that may
+//! wait (for a lock, for another call of this process) runs on tokio's
+//! blocking pool, where the guest that asked stays killable; a guest's get,
+//! and its write, run in place when they cannot wait (the connection is
+//! free and no other process holds the lock), through `block_in_place`,
+//! which first hands the worker's other tasks to another thread. A write returns only after its transaction committed, so an
 //! acknowledged write survives a crash of the process. Per-app byte and key
 //! totals are kept in their own table, updated in the same transaction, so
 //! quota checks never scan. Expiry has its own index, so a purge costs in
@@ -69,7 +72,8 @@ pub enum Written {
 }
 
 /// The storage backend. Every call is async: the embedded store runs it on
-/// the blocking pool; a networked one awaits its server.
+/// the blocking pool (or in place when it cannot wait); a networked one
+/// awaits its server.
 /// Its futures must make progress without the caller's runtime (see
 /// `warden_runtime::wait`): sync code may wait on them from a worker.
 #[async_trait::async_trait]
@@ -163,7 +167,12 @@ impl KvStore for SqliteKv {
         key: &str,
         now: u64,
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        crate::sqlite::in_place(|| self.db.get(app, bucket, key, now))
+        if let Some(done) = crate::sqlite::in_place(|| self.db.get_now(app, bucket, key, now)) {
+            return done;
+        }
+        let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
+        self.blocking(move |db| db.get(&app, &bucket, &key, now))
+            .await
     }
 
     async fn set(
@@ -215,7 +224,11 @@ impl KvStore for SqliteKv {
         limit: u32,
         now: u64,
     ) -> Result<Vec<String>, StorageError> {
-        crate::sqlite::in_place(|| self.db.list(app, bucket, prefix, after, limit, now))
+        // A page may scan many keys: the pool, where the guest stays killable.
+        let (app, bucket, prefix) = (app.to_owned(), bucket.to_owned(), prefix.to_owned());
+        let after = after.map(str::to_owned);
+        self.blocking(move |db| db.list(&app, &bucket, &prefix, after.as_deref(), limit, now))
+            .await
     }
 
     async fn usage(&self, app: &str) -> Result<AppUsage, StorageError> {
@@ -288,6 +301,20 @@ impl SqliteDb {
         self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A get on the reader connection here and now when it cannot wait: no
+    /// other read of this process holds the connection (WAL readers do not
+    /// wait for writers). `None` when it would have to wait.
+    fn get_now(
+        &self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+        now: u64,
+    ) -> Option<Result<Option<Vec<u8>>, StorageError>> {
+        let conn = self.reader.try_lock().ok()?;
+        Some(get_on(&conn, app, bucket, key, now))
+    }
+
     /// Runs `write` on the writer connection here and now when it cannot
     /// have to wait: no other write of this process holds the connection
     /// and no other process holds the database's write lock (the busy
@@ -308,6 +335,24 @@ impl SqliteDb {
             done => Some(done),
         }
     }
+}
+
+/// A live value, read on `conn`.
+fn get_on(
+    conn: &Connection,
+    app: &str,
+    bucket: &str,
+    key: &str,
+    now: u64,
+) -> Result<Option<Vec<u8>>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT value FROM kv WHERE app = ?1 AND bucket = ?2 AND key = ?3 AND expires_at > ?4",
+        )
+        .map_err(err)?;
+    stmt.query_row(params![app, bucket, key, now as i64], |row| row.get(0))
+        .optional()
+        .map_err(err)
 }
 
 /// The app's totals, read on `conn` (inside a write's transaction when
@@ -341,13 +386,7 @@ impl SqliteDb {
         key: &str,
         now: u64,
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        let conn = self.reader();
-        let mut stmt = conn
-            .prepare_cached("SELECT value FROM kv WHERE app = ?1 AND bucket = ?2 AND key = ?3 AND expires_at > ?4")
-            .map_err(err)?;
-        stmt.query_row(params![app, bucket, key, now as i64], |row| row.get(0))
-            .optional()
-            .map_err(err)
+        get_on(&self.reader(), app, bucket, key, now)
     }
 
     fn set(

@@ -78,7 +78,7 @@ needs_approval contains finding(
 	sprintf("connectors[%d].name", [i]),
 ) if {
 	some i, c in input.grants.connectors
-	not template_connector(c.name)
+	not template_has(c.name)
 }
 
 needs_approval contains finding(
@@ -88,15 +88,18 @@ needs_approval contains finding(
 	sprintf("connectors[%d].scopes", [i]),
 ) if {
 	some i, c in input.grants.connectors
-	allowed := template_connector(c.name)
+	template_has(c.name)
 	some scope in c.scopes
-	not scope in allowed.scopes
+	not scope in template_scopes(c.name)
 }
 
-template_connector(name) := c if {
+# Sets, not single entries: a name listed twice is one connector.
+template_has(name) if {
 	some c in bounds.connectors
 	c.name == name
 }
+
+template_scopes(name) := {s | some c in bounds.connectors; c.name == name; some s in c.scopes}
 
 needs_approval contains finding(
 	"outside-template",
@@ -150,7 +153,6 @@ needs_approval contains finding(
 ) if {
 	some i, b in input.grants.storage
 	b.class in input.platform.approval_classes
-	class_rank[b.class] <= class_rank[bounds.max_class]
 }
 
 needs_approval contains finding(
@@ -162,7 +164,6 @@ needs_approval contains finding(
 	some i, b in input.grants.storage
 	b.class == "regulated"
 	not "regulated" in input.platform.approval_classes
-	class_rank[b.class] <= class_rank[bounds.max_class]
 }
 
 # --- Writes to people or money data -----------------------------------------
@@ -217,7 +218,7 @@ needs_approval contains finding(
 ) if {
 	input.previous != null
 	some i, c in input.grants.connectors
-	not previous_connector(c.name)
+	not previous_has(c.name)
 }
 
 needs_approval contains finding(
@@ -228,15 +229,17 @@ needs_approval contains finding(
 ) if {
 	input.previous != null
 	some i, c in input.grants.connectors
-	before := previous_connector(c.name)
+	previous_has(c.name)
 	some scope in c.scopes
-	not scope in before.scopes
+	not scope in previous_scopes(c.name)
 }
 
-previous_connector(name) := c if {
+previous_has(name) if {
 	some c in previous.connectors
 	c.name == name
 }
+
+previous_scopes(name) := {s | some c in previous.connectors; c.name == name; some s in c.scopes}
 
 needs_approval contains finding(
 	"new-grant",

@@ -96,11 +96,27 @@ test_regulated_storage_needs_approval if {
 	ids(held) == {"regulated-storage"}
 }
 
-test_data_above_the_template_class_needs_approval_once if {
+test_data_above_the_template_class_needs_approval_for_both_reasons if {
 	grants := object.union(base.grants, {"storage": [{"bucket": "hr", "class": "regulated", "ttl": "1d"}]})
 	held := publish.needs_approval with input as object.union(base, {"grants": grants})
-	[f] := [x | some x in held]
+	ids(held) == {"outside-template", "regulated-storage"}
+	some f in held
 	f.msg == "bucket `hr` holds regulated data; template `dashboard` allows up to confidential"
+}
+
+# Waiving the template rule leaves the data rule standing.
+test_regulated_storage_needs_approval_whatever_the_template_says if {
+	grants := object.union(base.grants, {"storage": [{"bucket": "hr", "class": "regulated", "ttl": "1d"}]})
+	held := publish.needs_approval with input as object.union(base, {"grants": grants})
+	"regulated-storage" in ids(held)
+}
+
+test_a_connector_listed_twice_is_one_connector if {
+	twice := [{"name": "crm", "scopes": ["read"]}, {"name": "crm", "scopes": ["write"]}]
+	grants := object.union(base.grants, {"connectors": twice})
+	previous := {"version": "0.9.0", "grants": object.union(base.grants, {"connectors": twice})}
+	template := object.union(base.template, {"bounds": object.union(base.template.bounds, {"connectors": twice})})
+	count(publish.needs_approval) == 0 with input as object.union(base, {"grants": grants, "previous": previous, "template": template})
 }
 
 test_a_write_scope_on_an_hr_connector_needs_approval if {

@@ -309,13 +309,42 @@ async fn deploy_checked(
                 .registry()
                 .fail(deployment.id, &e.1)
                 .await;
+            // A publish the policy could not decide is refused, on record.
+            record(
+                state,
+                crate::audit::AuditKind::AppRefused,
+                Some(&name),
+                &principal,
+                json!({ "version": deployment.version, "deploy": deployment.id, "error": e.1 }),
+            )?;
             return Err(e);
         }
     };
     if decision.verdict == Verdict::Refused {
         return Err(refuse(state, &principal, &deployment, &decision).await);
     }
-    let reasons = decision.reasons();
+    let mut reasons = decision.reasons();
+    // What goes live without a reviewer is served unapproved, so a data
+    // class that needs approval stays shut whatever the policy waived (an
+    // exception, an enforcement level): such a deploy waits for a reviewer.
+    let app = if reasons.is_empty() {
+        let runtime = state.server.runtime().clone();
+        let unapproved = deployment.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            crate::serve::deployed::load(&runtime, &unapproved)
+        })
+        .await
+        .map_err(|e| ApiError::internal("the deploy check stopped", e))?;
+        match loaded {
+            Ok(unapproved) => unapproved,
+            Err(e) => {
+                reasons.push(format!("a reviewer must approve it: {e}"));
+                app
+            }
+        }
+    } else {
+        app
+    };
     let details = json!({
         "version": deployment.version,
         "digest": deployment.digest,
@@ -564,6 +593,27 @@ pub async fn approve(
     let body: ReviewBody = super::read_json(body).await?.unwrap_or_default();
     let _app = state.app_locks.lock(&name).await;
     let mut deployment = pending_for(&state, &principal, &name, &body)?;
+    // Approved on today's decision, not the deploy's: a rule added or an
+    // exception run out since can refuse it now.
+    let all = state
+        .server
+        .runtime()
+        .registry()
+        .versions(&name)
+        .await
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
+    let decision = super::publish::again(&state, &principal, &deployment, &all, false).await?;
+    if decision.verdict == Verdict::Refused {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the publish policy now refuses {} {}, so it cannot be approved:\n{}",
+                deployment.app,
+                deployment.version,
+                decision.refusals()
+            ),
+        ));
+    }
     deployment.approved = true;
     let runtime = state.server.runtime().clone();
     let loading = deployment.clone();
@@ -612,7 +662,7 @@ pub async fn approve(
         actor = principal.actor().as_str(),
         "app approved"
     );
-    super::attestations::attest_or_warn(
+    let unattested = super::attestations::attest_or_warn(
         &state,
         &deployment,
         "approved",
@@ -620,9 +670,12 @@ pub async fn approve(
         Some((&principal, &note)),
     );
     collect_after(&state);
-    Ok(Json(
-        json!({ "app": name, "version": deployment.version, "status": "active" }),
-    ))
+    Ok(Json(json!({
+        "app": name,
+        "version": deployment.version,
+        "status": "active",
+        "attestation_error": unattested,
+    })))
 }
 
 pub async fn reject(
@@ -656,7 +709,7 @@ pub async fn reject(
         &principal,
         json!({ "version": deployment.version, "deploy": deployment.id, "note": note }),
     )?;
-    super::attestations::attest_or_warn(
+    let unattested = super::attestations::attest_or_warn(
         &state,
         &deployment,
         "rejected",
@@ -671,9 +724,12 @@ pub async fn reject(
         "app rejected"
     );
     collect_after(&state);
-    Ok(Json(
-        json!({ "app": name, "version": deployment.version, "status": "rejected" }),
-    ))
+    Ok(Json(json!({
+        "app": name,
+        "version": deployment.version,
+        "status": "rejected",
+        "attestation_error": unattested,
+    })))
 }
 
 /// `DELETE /v1/apps/{app}` (admin): every deploy of the app is marked

@@ -6,7 +6,8 @@ use super::tokens::Principal;
 use super::{AdminState, ApiError};
 use crate::config::AppManifest;
 use crate::policy::{Decision, component, input, secrets};
-use crate::registry::Status;
+use crate::registry::{Deployment, Status};
+use sha2::{Digest, Sha256};
 
 /// What [`judge`] needs of a deploy.
 pub(super) struct Candidate<'a> {
@@ -28,7 +29,14 @@ pub(super) async fn judge(
 ) -> Result<Decision, ApiError> {
     let runtime = state.server.runtime().clone();
     let name = &candidate.manifest.app.name;
-    let previous = live_manifest(state, name).await?;
+    let versions = state
+        .server
+        .runtime()
+        .registry()
+        .versions(name)
+        .await
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
+    let previous = live_of(&versions, None);
     let template = candidate
         .manifest
         .app
@@ -122,24 +130,79 @@ fn refused_by_error(e: crate::policy::PolicyError) -> ApiError {
     )
 }
 
-/// The live version's number and manifest, if the app has one.
-async fn live_manifest(
+/// The live version's number and manifest, if the app has one (other
+/// than deploy `except`). A live manifest that cannot be read, or whose
+/// bytes are not the ones stored, counts as granting nothing, so every
+/// grant of the new version is new (fail closed).
+fn live_of(all: &[Deployment], except: Option<i64>) -> Option<(String, AppManifest)> {
+    let live = all
+        .iter()
+        .find(|d| d.status == Status::Active && Some(d.id) != except)?;
+    let intact = std::fs::read(&live.manifest_path).ok().filter(|bytes| {
+        live.stored_sha256
+            .as_ref()
+            .is_none_or(|digest| *digest == hex::encode(Sha256::digest(bytes)))
+    });
+    let manifest = intact
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| AppManifest::parse(&live.manifest_path, &text).ok())
+        .or_else(|| {
+            let bare = format!(
+                "[app]\nname = \"{}\"\nversion = \"{}\"\ncomponent = \"app.wasm\"\n",
+                live.app, live.version
+            );
+            AppManifest::parse(std::path::Path::new("app.toml"), &bare).ok()
+        })?;
+    Some((live.version.clone(), manifest))
+}
+
+/// The decision on a deploy already recorded, made again now: for the
+/// reviewer's view (`dry_run`) and before an approval, so a version the
+/// policy refuses today — a new rule, an exception run out — is not
+/// approved on an old decision.
+pub(super) async fn again(
     state: &AdminState,
-    name: &str,
-) -> Result<Option<(String, AppManifest)>, ApiError> {
-    let versions = state
-        .server
-        .runtime()
-        .registry()
-        .versions(name)
-        .await
-        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
-    let Some(live) = versions.into_iter().find(|d| d.status == Status::Active) else {
-        return Ok(None);
+    principal: &Principal,
+    this: &Deployment,
+    all: &[Deployment],
+    dry_run: bool,
+) -> Result<Decision, ApiError> {
+    let runtime = state.server.runtime().clone();
+    let text = std::fs::read_to_string(&this.manifest_path)
+        .map_err(|e| ApiError::internal("the deploy's manifest could not be read", e))?;
+    let manifest = AppManifest::parse(std::path::Path::new("app.toml"), &text)
+        .map_err(|e| ApiError::internal("the deploy's manifest does not parse", e))?;
+    let live = live_of(all, Some(this.id));
+    let now = chrono::Utc::now();
+    let request = input::PublishRequest {
+        who: principal.name.clone(),
+        role: principal.role.as_str().to_string(),
+        time: crate::policy::now_rfc3339(now),
+        dry_run,
     };
-    // A live manifest Warden can no longer read grants nothing to compare
-    // with: every grant then counts as new.
-    Ok(AppManifest::load(&live.manifest_path)
-        .ok()
-        .map(|m| (live.version, m)))
+    let owner = this.owner.clone();
+    let component = runtime
+        .data_dir()
+        .join("components")
+        .join(format!("{}.wasm", this.digest));
+    tokio::task::spawn_blocking(move || {
+        let template = manifest
+            .app
+            .template
+            .as_deref()
+            .and_then(|t| runtime.template(t));
+        decide(
+            &runtime,
+            request,
+            &manifest,
+            &text,
+            owner.as_deref(),
+            &component,
+            template.as_ref(),
+            live.as_ref().map(|(v, m)| (v.as_str(), m)),
+            now,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal("the policy decision stopped", e))?
 }

@@ -51,7 +51,7 @@ pub async fn show(
         .template
         .as_deref()
         .map(|t| (t, runtime.template(t)));
-    let decision = today(&state, &principal, this, &all).await?;
+    let decision = super::publish::again(&state, &principal, this, &all, true).await?;
     let beyond_template: Vec<&str> = decision
         .needs_approval
         .iter()
@@ -83,57 +83,4 @@ pub async fn show(
         "beyond_template": beyond_template,
         "policy_today": decision,
     })))
-}
-
-/// The publish policy's decision on `this` version as it would be made
-/// now (a dry run: policies, templates and the live version may have
-/// changed since the deploy).
-async fn today(
-    state: &AdminState,
-    principal: &Principal,
-    this: &Deployment,
-    all: &[Deployment],
-) -> Result<crate::policy::Decision, ApiError> {
-    let runtime = state.server.runtime().clone();
-    let text = std::fs::read_to_string(&this.manifest_path)
-        .map_err(|e| ApiError::internal("the deploy's manifest could not be read", e))?;
-    let manifest = AppManifest::parse(std::path::Path::new("app.toml"), &text)
-        .map_err(|e| ApiError::internal("the deploy's manifest does not parse", e))?;
-    let live = all
-        .iter()
-        .find(|d| d.status == Status::Active && d.id != this.id)
-        .map(|d| manifest_of(d).map(|m| (d.version.clone(), m)))
-        .transpose()?;
-    let now = chrono::Utc::now();
-    let request = crate::policy::input::PublishRequest {
-        who: principal.name.clone(),
-        role: principal.role.as_str().to_string(),
-        time: crate::policy::now_rfc3339(now),
-        dry_run: true,
-    };
-    let owner = this.owner.clone();
-    let component = runtime
-        .data_dir()
-        .join("components")
-        .join(format!("{}.wasm", this.digest));
-    tokio::task::spawn_blocking(move || {
-        let template = manifest
-            .app
-            .template
-            .as_deref()
-            .and_then(|t| runtime.template(t));
-        super::publish::decide(
-            &runtime,
-            request,
-            &manifest,
-            &text,
-            owner.as_deref(),
-            &component,
-            template.as_ref(),
-            live.as_ref().map(|(v, m)| (v.as_str(), m)),
-            now,
-        )
-    })
-    .await
-    .map_err(|e| ApiError::internal("the policy decision stopped", e))?
 }

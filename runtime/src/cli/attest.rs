@@ -33,7 +33,7 @@ pub enum AttestCommand {
     /// Check an attestation offline: its signature with the key, and, if
     /// given, that the component and manifest are the ones it names.
     #[command(
-        after_help = "Examples:\n  warden attest verify expense-1.2.0.dsse.json --key warden-attest.pem\n  warden attest verify expense-1.2.0.dsse.json --key warden-attest.pem --component app.wasm --manifest app.toml\n\nExit status: 0 verified, 1 not verified (the message says why), 2 usage."
+        after_help = "Examples:\n  warden attest verify expense-1.2.0.dsse.json --key warden-attest.pem\n  warden attest verify expense-1.2.0.dsse.json --key warden-attest.pem --component app.wasm --manifest app.toml\n  warden attest verify decision.dsse.json --key warden-attest.pem --require-passed\n\nExit status: 0 verified, 1 not verified (the message says why; with\n--require-passed also a decision that did not pass), 2 usage."
     )]
     Verify {
         /// The DSSE envelope (JSON).
@@ -47,6 +47,10 @@ pub enum AttestCommand {
         /// A manifest that must be the one attested.
         #[arg(long, value_name = "FILE")]
         manifest: Option<PathBuf>,
+        /// Also fail unless the decision PASSED (live or approved): for a
+        /// gate that ships only what was cleared.
+        #[arg(long)]
+        require_passed: bool,
     },
 }
 
@@ -80,7 +84,20 @@ pub fn run(cmd: AttestCommand) -> Outcome {
             key,
             component,
             manifest,
-        } => verify(&file, &key, component.as_deref(), manifest.as_deref()),
+            require_passed,
+        } => {
+            let result = verify(&file, &key, component.as_deref(), manifest.as_deref())?;
+            if require_passed && result != "PASSED" {
+                return Err(fail(
+                    EXIT_UNVERIFIED,
+                    format!(
+                        "{}: the signature holds, but the decision is {result}, not PASSED",
+                        file.display()
+                    ),
+                ));
+            }
+            Ok(())
+        }
     }
 }
 
@@ -88,7 +105,13 @@ fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| fail(EXIT_USAGE, format!("{what} {}: {e}", path.display())))
 }
 
-fn verify(file: &Path, key: &Path, component: Option<&Path>, manifest: Option<&Path>) -> Outcome {
+/// Verifies and prints; returns the verification result (`PASSED`, `FAILED`).
+fn verify(
+    file: &Path,
+    key: &Path,
+    component: Option<&Path>,
+    manifest: Option<&Path>,
+) -> anyhow::Result<String> {
     let envelope: serde_json::Value =
         serde_json::from_slice(&read(file, "attestation")?).map_err(|e| {
             fail(
@@ -150,5 +173,8 @@ fn verify(file: &Path, key: &Path, component: Option<&Path>, manifest: Option<&P
             review["note"].as_str().unwrap_or_default()
         );
     }
-    Ok(())
+    Ok(predicate["verificationResult"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
 }

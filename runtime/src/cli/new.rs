@@ -6,6 +6,7 @@
 use super::exit::{Outcome, fail};
 use super::{ConfigArgs, EXIT_CONFIG, EXIT_USAGE};
 use std::path::{Path, PathBuf};
+use warden_host_apis::classes::DataClass;
 use warden_runtime::config::AppManifest;
 use warden_runtime::registry::Template;
 
@@ -136,6 +137,19 @@ pub fn run(args: NewArgs) -> Outcome {
             ),
         ));
     }
+    // The bucket's class: the template's highest that needs no reviewer.
+    let class = template.as_ref().map(|t| {
+        [
+            DataClass::Regulated,
+            DataClass::Confidential,
+            DataClass::Internal,
+            DataClass::Public,
+        ]
+        .into_iter()
+        .filter(|c| *c <= t.max_class())
+        .find(|c| !platform.storage.rule(*c).approval)
+        .unwrap_or(DataClass::Public)
+    });
     let manifest = manifest_text(
         &args.name,
         &owner,
@@ -144,6 +158,7 @@ pub fn run(args: NewArgs) -> Outcome {
         &contact,
         args.template.as_deref(),
         template.as_ref(),
+        class,
     );
     // The manifest is checked as Warden will read it, before anything is written.
     AppManifest::parse(Path::new("app.toml"), &manifest).map_err(|e| fail(EXIT_USAGE, e))?;
@@ -177,6 +192,7 @@ pub fn run(args: NewArgs) -> Outcome {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn manifest_text(
     name: &str,
     owner: &str,
@@ -185,6 +201,7 @@ fn manifest_text(
     contact: &str,
     template_name: Option<&str>,
     template: Option<&Template>,
+    class: Option<DataClass>,
 ) -> String {
     let wasm = name.replace('-', "_");
     let mut out = format!(
@@ -214,10 +231,11 @@ fn manifest_text(
                 hosts.join(", ")
             ));
         }
-        out.push_str(&format!(
-            "\n[[storage]]\nbucket = \"data\"\nclass = \"{}\"\nttl = \"1d\"\n",
-            t.max_class()
-        ));
+        if let Some(class) = class {
+            out.push_str(&format!(
+                "\n[[storage]]\nbucket = \"data\"\nclass = \"{class}\"\nttl = \"1d\"\n"
+            ));
+        }
     }
     out
 }
@@ -267,7 +285,7 @@ fn readme(name: &str, template_name: Option<&str>, template: Option<&Template>) 
                 .map(|c| format!("`{}` ({})", c.name, c.scopes.join(", ")))
                 .collect();
             format!(
-                "It starts with what template `{t}` allows — connectors: {}; hosts: {}; storage up to `{}` — so it goes live without a reviewer. Asking for more sends the deploy to review.\n",
+                "It starts within what template `{t}` allows — connectors: {}; hosts: {}; storage up to `{}`. `warden policy check app.toml` says whether a deploy would go live or wait for a reviewer (a writing scope on an `hr` or `finance` connector waits); asking for more than the template sends it to review.\n",
                 if connectors.is_empty() { "none".to_string() } else { connectors.join(", ") },
                 if template.allowed_hosts.is_empty() { "none".to_string() } else { template.allowed_hosts.join(", ") },
                 template.max_class()

@@ -75,7 +75,8 @@ impl BundleFile {
 pub struct PolicyBundle {
     engine: regorus::Engine,
     settings: PolicySettings,
-    /// SHA-256 (hex) over the sorted files the decision reads.
+    /// SHA-256 (hex) over the sorted files the decision reads and the
+    /// enforcement levels and exceptions that weigh its findings.
     pub revision: String,
     /// Names of the files that decide, in order.
     pub files: Vec<String>,
@@ -217,10 +218,21 @@ impl PolicyBundle {
     /// error on the sample.
     pub fn load(settings: &PolicySettings, sample: &Value) -> Result<PolicyBundle, PolicyError> {
         let files = read_files(settings, false)?;
+        // What decides includes how findings count: the enforcement levels
+        // and exceptions are part of the revision, beside the files.
+        let mut decisive = files.clone();
+        decisive.push(BundleFile {
+            name: "warden.toml [policy] enforcement and exceptions".into(),
+            text: serde_json::json!({
+                "enforcement": settings.enforcement,
+                "exceptions": settings.exceptions,
+            })
+            .to_string(),
+        });
         let bundle = PolicyBundle {
             engine: engine(&files)?,
             settings: settings.clone(),
-            revision: revision(&files),
+            revision: revision(&decisive),
             files: files.into_iter().map(|f| f.name).collect(),
         };
         bundle.evaluate(sample)?;

@@ -146,10 +146,29 @@ impl Server {
         let Some(current) = self.loaded(name) else {
             return Ok(());
         };
-        let app = self.runtime.load_app_with(
-            &current.manifest_path,
-            &options(&self.runtime, name, current.options.approved),
-        )?;
+        // A deployed version is checked against its recorded digests like
+        // any other load of it.
+        let deployed = self
+            .runtime
+            .registry()
+            .active()
+            .wait()
+            .ok()
+            .and_then(|active| {
+                active
+                    .into_iter()
+                    .find(|d| d.app == name && d.manifest_path == current.manifest_path)
+            });
+        let app = match deployed {
+            Some(mut deployment) => {
+                deployment.approved = current.options.approved;
+                load(&self.runtime, &deployment)?
+            }
+            None => self.runtime.load_app_with(
+                &current.manifest_path,
+                &options(&self.runtime, name, current.options.approved),
+            )?,
+        };
         self.install(app).map(|_| ())
     }
 }

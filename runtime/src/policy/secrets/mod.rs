@@ -24,6 +24,10 @@ use wasmparser::{Encoding, Parser, Payload};
 const BEFORE: usize = 64;
 /// Bytes after a keyword a pattern may reach to.
 const AFTER: usize = 512;
+/// Longer than the shortest match of any rule: a window is tried again
+/// from this far before its end, so a match that starts near the end of
+/// one window is whole in the next.
+const OVERLAP: usize = 256;
 
 /// One secret found.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -116,9 +120,18 @@ fn placeholder(secret: &[u8]) -> bool {
     .any(|p| text.contains(p))
 }
 
-fn preview(secret: &[u8]) -> String {
-    let head: String = secret.iter().take(4).map(|b| char::from(*b)).collect();
+/// The format's public prefix (at most `shown` bytes) and the length.
+fn preview(secret: &[u8], shown: usize) -> String {
+    let head: String = secret.iter().take(shown).map(|b| char::from(*b)).collect();
     format!("{head}…({} chars)", secret.len())
+}
+
+/// Whether `value` is random enough for `rule`: a short value cannot reach
+/// a long one's entropy (20 characters carry at most log2(20) = 4.3 bits
+/// each), so the bar is the lower of the rule's and 85% of that maximum.
+fn random_enough(value: &[u8], min_entropy: f64) -> bool {
+    let reachable = (value.len().max(1) as f64).log2();
+    entropy(value) >= min_entropy.min(0.85 * reachable)
 }
 
 /// Scans one blob that starts at byte `base` of the scanned file.
@@ -141,14 +154,14 @@ fn scan_blob(
         }
         let start = hit.start().saturating_sub(BEFORE);
         let end = (hit.end() + AFTER).min(bytes.len());
-        tried_until[rule] = end.saturating_sub(BEFORE);
+        tried_until[rule] = end.saturating_sub(OVERLAP).max(hit.end());
         let spec = &rules::RULES[rule];
         for caps in rules.patterns[rule].captures_iter(&bytes[start..end]) {
             let Some(secret) = caps.get(1).or_else(|| caps.get(0)) else {
                 continue;
             };
             let value = secret.as_bytes();
-            if entropy(value) < spec.min_entropy || placeholder(value) {
+            if !random_enough(value, spec.min_entropy) || placeholder(value) {
                 continue;
             }
             let offset = base + (start + secret.start()) as u64;
@@ -158,7 +171,7 @@ fn scan_blob(
                     description: spec.description,
                     section: section(offset),
                     offset,
-                    preview: preview(value),
+                    preview: preview(value, spec.shown),
                     path,
                 });
             }

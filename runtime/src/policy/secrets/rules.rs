@@ -21,8 +21,12 @@ pub struct Rule {
     pub keywords: &'static [&'static str],
     /// Matched on bytes near a keyword; group 1, if any, is the secret.
     pub pattern: &'static str,
-    /// Least Shannon entropy, in bits per byte, of the secret part.
+    /// Least Shannon entropy, in bits per byte, of the secret part (a
+    /// short value is held to less: see `secrets::random_enough`).
     pub min_entropy: f64,
+    /// How many leading characters a finding may show: the format's public
+    /// prefix (`ghp_`, `AKIA`), none where every character is secret.
+    pub shown: usize,
 }
 
 pub const RULES: &[Rule] = &[
@@ -31,6 +35,7 @@ pub const RULES: &[Rule] = &[
         description: "AWS access key id",
         keywords: &["akia", "asia", "abia", "acca"],
         pattern: r"((?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})",
+        shown: 4,
         min_entropy: 3.0,
     },
     Rule {
@@ -38,6 +43,7 @@ pub const RULES: &[Rule] = &[
         description: "AWS secret access key",
         keywords: &["secret_access_key", "secretaccesskey", "aws_secret"],
         pattern: r#"(?i)(?:aws_?secret_?access_?key|secretaccesskey|aws_secret)["']?\s*(?::|=|:=|=>)\s*["']?([A-Za-z0-9/+=]{40})"#,
+        shown: 0,
         min_entropy: 4.0,
     },
     Rule {
@@ -45,6 +51,7 @@ pub const RULES: &[Rule] = &[
         description: "Google Cloud service-account key (JSON)",
         keywords: &["private_key_id"],
         pattern: r#""private_key_id"\s*:\s*"([a-f0-9]{40})""#,
+        shown: 0,
         min_entropy: 3.0,
     },
     Rule {
@@ -52,6 +59,7 @@ pub const RULES: &[Rule] = &[
         description: "Google API key",
         keywords: &["aiza"],
         pattern: r"(AIza[0-9A-Za-z_\-]{35})",
+        shown: 4,
         min_entropy: 3.5,
     },
     Rule {
@@ -59,6 +67,7 @@ pub const RULES: &[Rule] = &[
         description: "Azure storage account key",
         keywords: &["accountkey="],
         pattern: r"(?i)AccountKey=([A-Za-z0-9+/]{86}==)",
+        shown: 0,
         min_entropy: 4.0,
     },
     Rule {
@@ -66,6 +75,7 @@ pub const RULES: &[Rule] = &[
         description: "Azure AD client secret",
         keywords: &["q~"],
         pattern: r"([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34})",
+        shown: 0,
         min_entropy: 3.5,
     },
     Rule {
@@ -73,6 +83,7 @@ pub const RULES: &[Rule] = &[
         description: "GitHub token",
         keywords: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
         pattern: r"(gh[pousr]_[A-Za-z0-9]{36})",
+        shown: 4,
         min_entropy: 3.5,
     },
     Rule {
@@ -80,6 +91,7 @@ pub const RULES: &[Rule] = &[
         description: "GitHub fine-grained personal access token",
         keywords: &["github_pat_"],
         pattern: r"(github_pat_[A-Za-z0-9_]{82})",
+        shown: 11,
         min_entropy: 3.5,
     },
     Rule {
@@ -87,6 +99,7 @@ pub const RULES: &[Rule] = &[
         description: "GitLab personal access token",
         keywords: &["glpat-"],
         pattern: r"(glpat-[A-Za-z0-9_\-]{20})",
+        shown: 6,
         min_entropy: 3.0,
     },
     Rule {
@@ -94,6 +107,7 @@ pub const RULES: &[Rule] = &[
         description: "Slack token",
         keywords: &["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxo-"],
         pattern: r"(xox[abposr]-(?:[0-9]+-)+[A-Za-z0-9]{16,})",
+        shown: 5,
         min_entropy: 3.0,
     },
     Rule {
@@ -101,6 +115,7 @@ pub const RULES: &[Rule] = &[
         description: "Slack incoming-webhook URL",
         keywords: &["hooks.slack.com"],
         pattern: r"hooks\.slack\.com/services/(T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{20,})",
+        shown: 0,
         min_entropy: 3.5,
     },
     Rule {
@@ -108,6 +123,7 @@ pub const RULES: &[Rule] = &[
         description: "Stripe live secret or restricted key",
         keywords: &["sk_live_", "rk_live_"],
         pattern: r"((?:sk|rk)_live_[0-9A-Za-z]{24,})",
+        shown: 8,
         min_entropy: 3.5,
     },
     Rule {
@@ -115,6 +131,7 @@ pub const RULES: &[Rule] = &[
         description: "OpenAI API key",
         keywords: &["sk-proj-", "sk-svcacct-", "sk-admin-", "t3blbkfj"],
         pattern: r"(sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}))",
+        shown: 8,
         min_entropy: 3.5,
     },
     Rule {
@@ -122,6 +139,7 @@ pub const RULES: &[Rule] = &[
         description: "Anthropic API key",
         keywords: &["sk-ant-"],
         pattern: r"(sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_\-]{80,})",
+        shown: 7,
         min_entropy: 3.5,
     },
     Rule {
@@ -132,6 +150,7 @@ pub const RULES: &[Rule] = &[
         // with `\n` escapes, as in source code), so the bare marker a TLS
         // library carries as a constant is not a finding.
         pattern: r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:\\[rn]|\s)*([A-Za-z0-9+/=]{64,})",
+        shown: 0,
         min_entropy: 4.0,
     },
     Rule {
@@ -139,6 +158,7 @@ pub const RULES: &[Rule] = &[
         description: "JSON Web Token",
         keywords: &["eyj"],
         pattern: r"(eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,})",
+        shown: 3,
         min_entropy: 4.0,
     },
     Rule {
@@ -155,6 +175,7 @@ pub const RULES: &[Rule] = &[
             "access_key",
         ],
         pattern: r#"(?i)(?:api[_-]?key|secret|token|passw(?:or)?d|access[_-]?key)[A-Za-z0-9_\-]{0,16}["']?\s*(?::|=|:=|=>)\s*["']([A-Za-z0-9_\-+/=.~]{20,100})["']"#,
+        shown: 0,
         min_entropy: 4.0,
     },
 ];
