@@ -324,6 +324,8 @@ async fn deploy_checked(
         return Err(refuse(state, &principal, &deployment, &decision).await);
     }
     let mut reasons = decision.reasons();
+    // The check's compile is the one that counts ("compiled" or "cached").
+    let artifact = app.artifact.clone();
     // What goes live without a reviewer is served unapproved, so a data
     // class that needs approval stays shut whatever the policy waived (an
     // exception, an enforcement level): such a deploy waits for a reviewer.
@@ -351,7 +353,7 @@ async fn deploy_checked(
         "component_sha256": deployment.digest,
         "manifest_sha256": manifest_sha256,
         "deploy": deployment.id,
-        "artifact": app.artifact,
+        "artifact": artifact,
         "status": if reasons.is_empty() { "active" } else { "pending" },
         "reasons": reasons,
         "policy": decision,
