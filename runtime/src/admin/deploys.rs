@@ -325,7 +325,7 @@ async fn deploy_checked(
     }
     let mut reasons = decision.reasons();
     // The check's compile is the one that counts ("compiled" or "cached").
-    let artifact = app.artifact.clone();
+    let artifact = app.artifact;
     // What goes live without a reviewer is served unapproved, so a data
     // class that needs approval stays shut whatever the policy waived (an
     // exception, an enforcement level): such a deploy waits for a reviewer.
