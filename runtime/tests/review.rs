@@ -177,3 +177,90 @@ fn an_app_held_at_its_first_deploy_is_listed_and_inspected_as_pending() {
     let (status, _) = a.call_with(Some(&other), "GET", "/v1/apps/fresh", "");
     assert_eq!(status, 404, "not someone else's to see");
 }
+
+/// Every status a version takes is in its history, written by the
+/// registry itself: who moved it, when, why, and the policy revision its
+/// decision rests on.
+#[test]
+fn a_versions_history_says_who_moved_it_when_why_and_on_which_policy_revision() {
+    let a = support::admin_api::admin_with("", &[]);
+    let deploy = |version: &str, extra: &str| {
+        let body = support::admin_api::deploy_body(
+            "ledger",
+            version,
+            &support::fixture("noop_handler"),
+            &format!("[http]\nroute = \"/ledger\"\n{extra}"),
+        );
+        a.call(Some(Role::Creator), "POST", "/v1/apps", &body)
+    };
+    let (status, first) = deploy("1.0.0", "");
+    assert_eq!(status, 201, "{first}");
+    let (status, held) = deploy(
+        "1.1.0",
+        "[egress]\nallowed_hosts = [\"https://api.example.com\"]",
+    );
+    assert_eq!(status, 202, "{held}");
+    let (status, out) = a.call(
+        Some(Role::Reviewer),
+        "POST",
+        "/v1/apps/ledger/approve",
+        r#"{"note":"the vendor's API"}"#,
+    );
+    assert_eq!(status, 200, "{out}");
+    let history = |version: &str| {
+        let (status, shown) = a.call(
+            Some(Role::Auditor),
+            "GET",
+            &format!("/v1/apps/ledger/versions/{version}"),
+            "",
+        );
+        assert_eq!(status, 200, "{shown}");
+        shown["history"].as_array().cloned().unwrap_or_default()
+    };
+    let steps = |h: &[serde_json::Value]| -> Vec<(String, String)> {
+        h.iter()
+            .map(|t| {
+                (
+                    t["from"].as_str().unwrap_or("-").to_string(),
+                    t["to"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let newer = history("1.1.0");
+    assert_eq!(
+        steps(&newer),
+        [
+            ("-", "pending"),
+            ("pending", "approved"),
+            ("approved", "active")
+        ]
+        .map(|(f, t)| (f.to_string(), t.to_string()))
+    );
+    assert_eq!(newer[0]["by"], "creator-user");
+    assert_eq!(newer[1]["by"], "reviewer-user");
+    assert_eq!(newer[1]["why"], "the vendor's API");
+    assert_eq!(newer[1]["revision"], held["policy"]["revision"]);
+    assert_eq!(newer[2]["by"], "warden");
+    assert!(
+        newer
+            .iter()
+            .all(|t| t["at"].as_str().is_some_and(|at| at.ends_with('Z')))
+    );
+    let older = history("1.0.0");
+    assert_eq!(
+        steps(&older),
+        [
+            ("-", "pending"),
+            ("pending", "active"),
+            ("active", "superseded")
+        ]
+        .map(|(f, t)| (f.to_string(), t.to_string()))
+    );
+    assert_eq!(older[1]["by"], "creator-user");
+    assert_eq!(older[1]["revision"], first["policy"]["revision"]);
+    assert_eq!(
+        older[2]["why"],
+        format!("replaced by deploy {}", held["deploy"])
+    );
+}

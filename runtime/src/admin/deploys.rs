@@ -320,6 +320,14 @@ async fn deploy_checked(
             return Err(e);
         }
     };
+    // The revision travels with every later step of the deploy's history.
+    state
+        .server
+        .runtime()
+        .registry()
+        .decided(deployment.id, &decision.revision)
+        .await
+        .map_err(|e| ApiError::internal("the decision could not be recorded", e))?;
     if decision.verdict == Verdict::Refused {
         return Err(refuse(state, &principal, &deployment, &decision).await);
     }
@@ -616,6 +624,13 @@ pub async fn approve(
             ),
         ));
     }
+    state
+        .server
+        .runtime()
+        .registry()
+        .decided(deployment.id, &decision.revision)
+        .await
+        .map_err(|e| ApiError::internal("the decision could not be recorded", e))?;
     deployment.approved = true;
     let runtime = state.server.runtime().clone();
     let loading = deployment.clone();

@@ -52,6 +52,11 @@ pub async fn show(
         .as_deref()
         .map(|t| (t, runtime.template(t)));
     let decision = super::publish::again(&state, &principal, this, &all, true).await?;
+    let history = runtime
+        .registry()
+        .history(this.id)
+        .await
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     let beyond_template: Vec<&str> = decision
         .needs_approval
         .iter()
@@ -81,6 +86,7 @@ pub async fn show(
             .unwrap_or_else(|| compare::diff(&json!({}), &grants)),
         "template": template.map(|(name, t)| json!({ "name": name, "allows": t })),
         "beyond_template": beyond_template,
+        "history": history,
         "policy_today": decision,
     })))
 }

@@ -82,6 +82,11 @@ pub trait RegistryBackend: Send + Sync {
     async fn reject(&self, id: i64, by: &str, note: &str) -> Result<()>;
     /// Records that a deploy did not pass its checks.
     async fn fail(&self, id: i64, error: &str) -> Result<()>;
+    /// Records the policy revision a deploy's decision rests on.
+    async fn decided(&self, id: i64, revision: &str) -> Result<()>;
+    /// Every status a deploy has taken, oldest first, with who, when, why
+    /// and the policy revision.
+    async fn history(&self, id: i64) -> Result<Vec<super::Transition>>;
     /// The operator's quota override of `app`.
     async fn quota(&self, app: &str) -> Result<Option<QuotaRequest>>;
     async fn set_quota(&self, app: &str, quota: &QuotaRequest, by: &str) -> Result<()>;
@@ -196,6 +201,15 @@ impl RegistryBackend for Registry {
     async fn fail(&self, id: i64, error: &str) -> Result<()> {
         let error = error.to_owned();
         self.run(move |db| Ok(db.fail(id, &error)?)).await
+    }
+
+    async fn decided(&self, id: i64, revision: &str) -> Result<()> {
+        let revision = revision.to_owned();
+        self.run(move |db| Ok(db.decided(id, &revision)?)).await
+    }
+
+    async fn history(&self, id: i64) -> Result<Vec<super::Transition>> {
+        self.run(move |db| Ok(db.history(id)?)).await
     }
 
     async fn quota(&self, app: &str) -> Result<Option<QuotaRequest>> {

@@ -30,6 +30,9 @@ pub use crate::config::templates::Template;
 pub enum Status {
     /// Waiting for a reviewer; not served.
     Pending,
+    /// A reviewer approved it; it goes live in the same step (seen in a
+    /// version's history, not as where it rests).
+    Approved,
     /// Served (the one active version of its app).
     Active,
     /// Turned down by a reviewer; never served.
@@ -46,6 +49,7 @@ impl Status {
     fn parse(s: &str) -> Status {
         match s {
             "active" => Status::Active,
+            "approved" => Status::Approved,
             "rejected" => Status::Rejected,
             "superseded" => Status::Superseded,
             "failed" => Status::Failed,
@@ -119,11 +123,52 @@ CREATE TABLE IF NOT EXISTS templates (
 
 /// Columns added after the first release, with their types: a registry
 /// made by an older Warden gains them when opened.
-const ADDED_COLUMNS: [(&str, &str); 3] = [
+const ADDED_COLUMNS: [(&str, &str); 6] = [
     ("deployed_as", "TEXT"),
     ("manifest_sha256", "TEXT"),
     ("stored_sha256", "TEXT"),
+    ("changed_by", "TEXT"),
+    ("change_why", "TEXT"),
+    ("policy_revision", "TEXT"),
 ];
+
+/// Every status a deploy takes is a row of `transitions`, written by the
+/// database itself, so no state change can go unrecorded: who
+/// (`changed_by`), why (`change_why`) and the policy revision the deploy's
+/// decision rests on, as the statement that moved it set them.
+const HISTORY: &str = "
+CREATE TABLE IF NOT EXISTS transitions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, deploy INTEGER NOT NULL,
+  from_status TEXT, to_status TEXT NOT NULL, by TEXT, at TEXT NOT NULL,
+  why TEXT, revision TEXT);
+CREATE INDEX IF NOT EXISTS transitions_deploy ON transitions(deploy);
+CREATE TRIGGER IF NOT EXISTS deployment_created AFTER INSERT ON deployments BEGIN
+  INSERT INTO transitions (deploy, from_status, to_status, by, at, why, revision)
+  VALUES (NEW.id, NULL, NEW.status, NEW.changed_by, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+          NEW.change_why, NEW.policy_revision);
+END;
+CREATE TRIGGER IF NOT EXISTS deployment_moved AFTER UPDATE OF status ON deployments
+  WHEN OLD.status IS NOT NEW.status BEGIN
+  INSERT INTO transitions (deploy, from_status, to_status, by, at, why, revision)
+  VALUES (NEW.id, OLD.status, NEW.status, NEW.changed_by, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+          NEW.change_why, NEW.policy_revision);
+END;
+";
+
+/// One step of a deploy's history.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Transition {
+    /// `None` for the deploy's first status.
+    pub from: Option<String>,
+    pub to: String,
+    /// A principal's name, or `warden` for the host.
+    pub by: Option<String>,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub why: Option<String>,
+    /// The policy revision of the decision the deploy rests on.
+    pub revision: Option<String>,
+}
 
 /// Brings a registry made by an older Warden up to [`SCHEMA`]'s columns.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -145,7 +190,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             }
         }
     }
-    Ok(())
+    conn.execute_batch(HISTORY)
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
@@ -212,6 +257,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
+            Status::Approved => "approved",
             Status::Active => "active",
             Status::Rejected => "rejected",
             Status::Superseded => "superseded",
@@ -312,7 +358,7 @@ impl RegistryDb {
             return Err(Refusal::VersionTaken(Box::new(d)).into());
         }
         tx.execute(
-            "INSERT INTO deployments (app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, manifest_path, deployed_as, manifest_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '[]', 0, '', ?7, ?8)",
+            "INSERT INTO deployments (app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, manifest_path, deployed_as, manifest_sha256, changed_by, change_why) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '[]', 0, '', ?7, ?8, ?5, 'deployed')",
             params![new.app, new.version, new.digest, new.owner, new.deployed_by, now(), new.deployed_as, new.manifest_sha256],
         )?;
         let id = tx.last_insert_rowid();
@@ -371,7 +417,7 @@ impl RegistryDb {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let n = tx.execute(
-            "UPDATE deployments SET status = 'deleted', review_note = 'deleted by ' || ?2 WHERE app = ?1 AND status != 'deleted'",
+            "UPDATE deployments SET status = 'deleted', review_note = 'deleted by ' || ?2, changed_by = ?2, change_why = 'the app was deleted' WHERE app = ?1 AND status != 'deleted'",
             params![app, by],
         )?;
         tx.execute("DELETE FROM quotas WHERE app = ?1", [app])?;
@@ -409,7 +455,7 @@ impl RegistryDb {
     /// Marks deploy `id` pending with `reasons`.
     /// Cancels older pending deploys of `id`'s app: the newer deploy
     /// replaces them (a reviewer approves exactly what is pending).
-    const CANCEL_OLDER: &str = "UPDATE deployments SET status = 'superseded', review_note = 'replaced by deploy ' || ?1 || ' before review' WHERE status = 'pending' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id < ?1";
+    const CANCEL_OLDER: &str = "UPDATE deployments SET status = 'superseded', review_note = 'replaced by deploy ' || ?1 || ' before review', changed_by = 'warden', change_why = 'replaced by deploy ' || ?1 || ' before review' WHERE status = 'pending' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id < ?1";
 
     pub fn hold(&self, id: i64, reasons: &[String]) -> rusqlite::Result<()> {
         let reasons = serde_json::to_string(reasons).unwrap_or_else(|_| "[]".into());
@@ -439,17 +485,23 @@ impl RegistryDb {
             return Ok(false);
         }
         tx.execute(
-            "UPDATE deployments SET status = 'superseded' WHERE status = 'active' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
+            "UPDATE deployments SET status = 'superseded', changed_by = 'warden', change_why = 'replaced by deploy ' || ?1 WHERE status = 'active' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
             [id],
         )?;
         tx.execute(Self::CANCEL_OLDER, [id])?;
         match review {
-            Some((by, note)) => tx.execute(
-                "UPDATE deployments SET status = 'active', approved = 1, reviewed_by = ?2, review_note = ?3 WHERE id = ?1",
-                params![id, by, note],
-            )?,
+            Some((by, note)) => {
+                tx.execute(
+                    "UPDATE deployments SET status = 'approved', approved = 1, reviewed_by = ?2, review_note = ?3, changed_by = ?2, change_why = ?3 WHERE id = ?1",
+                    params![id, by, note],
+                )?;
+                tx.execute(
+                    "UPDATE deployments SET status = 'active', changed_by = 'warden', change_why = 'approved: goes live' WHERE id = ?1",
+                    [id],
+                )?
+            }
             None => tx.execute(
-                "UPDATE deployments SET status = 'active' WHERE id = ?1",
+                "UPDATE deployments SET status = 'active', changed_by = deployed_by, change_why = 'live at once: the policy asked for no review' WHERE id = ?1",
                 [id],
             )?,
         };
@@ -459,16 +511,45 @@ impl RegistryDb {
 
     pub fn reject(&self, id: i64, by: &str, note: &str) -> rusqlite::Result<()> {
         self.conn().execute(
-            "UPDATE deployments SET status = 'rejected', reviewed_by = ?2, review_note = ?3 WHERE id = ?1",
+            "UPDATE deployments SET status = 'rejected', reviewed_by = ?2, review_note = ?3, changed_by = ?2, change_why = ?3 WHERE id = ?1",
             params![id, by, note],
         )?;
         Ok(())
     }
 
+    /// Records the policy revision deploy `id`'s decision rests on; later
+    /// steps of its history carry it.
+    pub fn decided(&self, id: i64, revision: &str) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "UPDATE deployments SET policy_revision = ?2 WHERE id = ?1",
+            params![id, revision],
+        )?;
+        Ok(())
+    }
+
+    /// Every status deploy `id` has taken, oldest first.
+    pub fn history(&self, id: i64) -> rusqlite::Result<Vec<Transition>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT from_status, to_status, by, at, why, revision FROM transitions WHERE deploy = ?1 ORDER BY seq",
+        )?;
+        stmt.query_map([id], |r| {
+            Ok(Transition {
+                from: r.get(0)?,
+                to: r.get(1)?,
+                by: r.get(2)?,
+                at: r.get(3)?,
+                why: r.get(4)?,
+                revision: r.get(5)?,
+            })
+        })?
+        .collect()
+    }
+
     /// Marks deploy `id` failed with the error that stopped it.
     pub fn fail(&self, id: i64, error: &str) -> rusqlite::Result<()> {
         self.conn().execute(
-            "UPDATE deployments SET status = 'failed', reviewed_by = 'warden', review_note = ?2 WHERE id = ?1",
+            "UPDATE deployments SET status = 'failed', reviewed_by = 'warden', review_note = ?2, changed_by = 'warden', change_why = ?2 WHERE id = ?1",
             params![id, error],
         )?;
         Ok(())
