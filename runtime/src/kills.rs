@@ -109,6 +109,11 @@ impl Runtime {
                 .map_err(std::io::Error::other)?;
             write_state(&path, &state)
         })?;
+        // The live version's history says it too; the kill itself stands
+        // whatever the registry answers.
+        if let Err(e) = self.registry().set_killed(app, true, actor, reason).wait() {
+            tracing::warn!(app, "the kill is not in the version's history: {e}");
+        }
         tracing::info!(app, actor, reason, "app killed");
         Ok(())
     }
@@ -140,6 +145,14 @@ impl Runtime {
             Ok(true)
         })?;
         self.kill_switch(app).revive();
+        if was
+            && let Err(e) = self
+                .registry()
+                .set_killed(app, false, actor, "unkilled")
+                .wait()
+        {
+            tracing::warn!(app, "the unkill is not in the version's history: {e}");
+        }
         if was {
             tracing::info!(app, actor, "app unkilled");
         }

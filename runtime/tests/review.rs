@@ -264,3 +264,74 @@ fn a_versions_history_says_who_moved_it_when_why_and_on_which_policy_revision() 
         format!("replaced by deploy {}", held["deploy"])
     );
 }
+
+/// A kill is a step of the live version's history (`active → killed`,
+/// who and why), an unkill the way back; a version deployed while its app
+/// is killed goes live killed.
+#[test]
+fn a_kill_and_an_unkill_are_steps_of_the_live_versions_history() {
+    let a = support::admin_api::admin_with("", &[]);
+    let deploy = |version: &str| {
+        let body = support::admin_api::deploy_body(
+            "ledger",
+            version,
+            &support::fixture("noop_handler"),
+            "[http]\nroute = \"/ledger\"",
+        );
+        a.call(Some(Role::Creator), "POST", "/v1/apps", &body)
+    };
+    let status_of = |version: &str| {
+        let (_, shown) = a.call(
+            Some(Role::Auditor),
+            "GET",
+            &format!("/v1/apps/ledger/versions/{version}"),
+            "",
+        );
+        (
+            shown["status"].as_str().unwrap_or_default().to_string(),
+            shown["history"].as_array().cloned().unwrap_or_default(),
+        )
+    };
+    assert_eq!(deploy("1.0.0").0, 201);
+    let (status, out) = a.call(
+        Some(Role::Admin),
+        "POST",
+        "/v1/apps/ledger/kill",
+        r#"{"reason":"sends data to the wrong place"}"#,
+    );
+    assert_eq!(status, 200, "{out}");
+    let (status, history) = status_of("1.0.0");
+    assert_eq!(status, "killed");
+    let last = history.last().cloned().unwrap_or_default();
+    assert_eq!(
+        (last["from"].as_str(), last["to"].as_str()),
+        (Some("active"), Some("killed"))
+    );
+    assert_eq!(last["by"], "token:admin-user");
+    assert_eq!(last["why"], "sends data to the wrong place");
+
+    // Deployed while killed: live, and killed.
+    assert_eq!(deploy("1.0.1").0, 201);
+    assert_eq!(status_of("1.0.0").0, "superseded");
+    let (status, history) = status_of("1.0.1");
+    assert_eq!(status, "killed", "{history:?}");
+    assert_eq!(
+        support::serving::request(a.running.addr, "POST", "/ledger", "x").status,
+        503,
+        "a killed app is refused"
+    );
+
+    let (status, out) = a.call(Some(Role::Admin), "POST", "/v1/apps/ledger/unkill", "");
+    assert_eq!(status, 200, "{out}");
+    let (status, history) = status_of("1.0.1");
+    assert_eq!(status, "active");
+    let last = history.last().cloned().unwrap_or_default();
+    assert_eq!(
+        (last["from"].as_str(), last["to"].as_str()),
+        (Some("killed"), Some("active"))
+    );
+    assert_eq!(
+        support::serving::request(a.running.addr, "POST", "/ledger", "x").status,
+        200
+    );
+}

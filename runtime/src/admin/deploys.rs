@@ -855,7 +855,7 @@ async fn restore_recorded(state: &AdminState, name: &str) {
         .versions(name)
         .await
         .ok()
-        .and_then(|all| all.into_iter().find(|d| d.status == Status::Active));
+        .and_then(|all| all.into_iter().find(|d| d.status.is_live()));
     let restored = match active {
         Some(d) => {
             let loading = runtime.clone();

@@ -6,7 +6,7 @@ use super::tokens::Principal;
 use super::{AdminState, ApiError};
 use crate::config::AppManifest;
 use crate::policy::{Decision, component, input, secrets};
-use crate::registry::{Deployment, Status};
+use crate::registry::Deployment;
 use sha2::{Digest, Sha256};
 
 /// What [`judge`] needs of a deploy.
@@ -137,7 +137,7 @@ fn refused_by_error(e: crate::policy::PolicyError) -> ApiError {
 fn live_of(all: &[Deployment], except: Option<i64>) -> Option<(String, AppManifest)> {
     let live = all
         .iter()
-        .find(|d| d.status == Status::Active && Some(d.id) != except)?;
+        .find(|d| d.status.is_live() && Some(d.id) != except)?;
     let intact = std::fs::read(&live.manifest_path).ok().filter(|bytes| {
         live.stored_sha256
             .as_ref()

@@ -43,7 +43,7 @@ pub async fn show(
     let grants = compare::grants(&manifest);
     let live = all
         .iter()
-        .find(|d| d.status == Status::Active && d.id != this.id)
+        .find(|d| d.status.is_live() && d.id != this.id)
         .map(|d| manifest_of(d).map(|m| (d, compare::grants(&m))))
         .transpose()?;
     let template = manifest

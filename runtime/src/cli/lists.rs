@@ -77,7 +77,7 @@ fn local_apps(runtime: &warden_runtime::Runtime) -> Result<Vec<Value>, String> {
             .versions(&name)
             .wait()
             .map_err(|e| format!("the registry cannot be read: {e}"))?;
-        let active = versions.iter().find(|d| d.status == Status::Active);
+        let active = versions.iter().find(|d| d.status.is_live());
         let pending = versions.iter().find(|d| d.status == Status::Pending);
         let served = hosts.iter().any(|h| h.apps.contains(&name));
         let shown = active.or(pending);

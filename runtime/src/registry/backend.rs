@@ -69,7 +69,7 @@ pub trait RegistryBackend: Send + Sync {
     async fn delete_app(&self, app: &str, by: &str) -> Result<usize>;
     /// Every deploy of `app`, newest first.
     async fn versions(&self, app: &str) -> Result<Vec<Deployment>>;
-    /// The active deploy of each app.
+    /// The live deploy of each app (active or killed).
     async fn active(&self) -> Result<Vec<Deployment>>;
     /// Deploys waiting for a reviewer.
     async fn pending(&self) -> Result<Vec<Deployment>>;
@@ -84,6 +84,8 @@ pub trait RegistryBackend: Send + Sync {
     async fn fail(&self, id: i64, error: &str) -> Result<()>;
     /// Records the policy revision a deploy's decision rests on.
     async fn decided(&self, id: i64, revision: &str) -> Result<()>;
+    /// Moves an app's live version to `killed`, or back to `active`.
+    async fn set_killed(&self, app: &str, killed: bool, by: &str, why: &str) -> Result<bool>;
     /// Every status a deploy has taken, oldest first, with who, when, why
     /// and the policy revision.
     async fn history(&self, id: i64) -> Result<Vec<super::Transition>>;
@@ -201,6 +203,12 @@ impl RegistryBackend for Registry {
     async fn fail(&self, id: i64, error: &str) -> Result<()> {
         let error = error.to_owned();
         self.run(move |db| Ok(db.fail(id, &error)?)).await
+    }
+
+    async fn set_killed(&self, app: &str, killed: bool, by: &str, why: &str) -> Result<bool> {
+        let (app, by, why) = (app.to_owned(), by.to_owned(), why.to_owned());
+        self.run(move |db| Ok(db.set_killed(&app, killed, &by, &why)?))
+            .await
     }
 
     async fn decided(&self, id: i64, revision: &str) -> Result<()> {

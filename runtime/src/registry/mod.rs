@@ -35,6 +35,10 @@ pub enum Status {
     Approved,
     /// Served (the one active version of its app).
     Active,
+    /// The live version of an app an admin (or containment) killed: still
+    /// its app's version, refused until unkilled, which makes it active
+    /// again.
+    Killed,
     /// Turned down by a reviewer; never served.
     Rejected,
     /// Was active; a later version replaced it.
@@ -46,10 +50,16 @@ pub enum Status {
 }
 
 impl Status {
+    /// Whether this is its app's live version (active, or killed).
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Active | Status::Killed)
+    }
+
     fn parse(s: &str) -> Status {
         match s {
             "active" => Status::Active,
             "approved" => Status::Approved,
+            "killed" => Status::Killed,
             "rejected" => Status::Rejected,
             "superseded" => Status::Superseded,
             "failed" => Status::Failed,
@@ -258,6 +268,7 @@ impl Status {
         match self {
             Status::Pending => "pending",
             Status::Approved => "approved",
+            Status::Killed => "killed",
             Status::Active => "active",
             Status::Rejected => "rejected",
             Status::Superseded => "superseded",
@@ -434,11 +445,12 @@ impl RegistryDb {
         stmt.query_map([app], row)?.collect()
     }
 
-    /// The active version of every app, to serve at start-up.
+    /// The live version of every app (active, or killed: served and
+    /// refused), to serve at start-up.
     pub fn active(&self) -> rusqlite::Result<Vec<Deployment>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM deployments WHERE status = 'active' ORDER BY app"
+            "SELECT {COLUMNS} FROM deployments WHERE status IN ('active', 'killed') ORDER BY app"
         ))?;
         stmt.query_map([], row)?.collect()
     }
@@ -484,8 +496,15 @@ impl RegistryDb {
         if !pending {
             return Ok(false);
         }
+        // A new version of a killed app goes live killed: the kill is the
+        // app's, not the old version's.
+        let killed: bool = tx.query_row(
+            "SELECT COUNT(*) FROM deployments WHERE status = 'killed' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
+            [id],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
         tx.execute(
-            "UPDATE deployments SET status = 'superseded', changed_by = 'warden', change_why = 'replaced by deploy ' || ?1 WHERE status = 'active' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
+            "UPDATE deployments SET status = 'superseded', changed_by = 'warden', change_why = 'replaced by deploy ' || ?1 WHERE status IN ('active', 'killed') AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
             [id],
         )?;
         tx.execute(Self::CANCEL_OLDER, [id])?;
@@ -505,6 +524,12 @@ impl RegistryDb {
                 [id],
             )?,
         };
+        if killed {
+            tx.execute(
+                "UPDATE deployments SET status = 'killed', changed_by = 'warden', change_why = 'the app is killed: served refused until unkilled' WHERE id = ?1",
+                [id],
+            )?;
+        }
         tx.commit()?;
         Ok(true)
     }
@@ -515,6 +540,27 @@ impl RegistryDb {
             params![id, by, note],
         )?;
         Ok(())
+    }
+
+    /// Moves `app`'s live version to `killed` (or back to `active`), with
+    /// who and why; `false` when it has no version in the state to leave.
+    pub fn set_killed(
+        &self,
+        app: &str,
+        killed: bool,
+        by: &str,
+        why: &str,
+    ) -> rusqlite::Result<bool> {
+        let (from, to) = if killed {
+            ("active", "killed")
+        } else {
+            ("killed", "active")
+        };
+        let n = self.conn().execute(
+            "UPDATE deployments SET status = ?3, changed_by = ?4, change_why = ?5 WHERE app = ?1 AND status = ?2",
+            params![app, from, to, by, why],
+        )?;
+        Ok(n > 0)
     }
 
     /// Records the policy revision deploy `id`'s decision rests on; later
