@@ -670,6 +670,7 @@ pub async fn approve(
             "reasons": deployment.reasons,
             "component_sha256": deployment.digest,
             "manifest_sha256": deployment.manifest_sha256,
+            "policy": decision,
         }),
     )?;
     tracing::info!(
