@@ -31,8 +31,9 @@ fn stored_statement(path: &std::path::Path) -> Option<Value> {
 }
 
 /// Signs the decision on `deployment` — `result` is `live`, `held`,
-/// `refused`, `approved` or `rejected` — and stores it. A publish decision
-/// is given with the deploy; a review adds to the stored one's history.
+/// `refused`, `approved` or `rejected` — and stores it. The decision is
+/// given where one was made (the deploy, and the approval, which decides
+/// again); a rejection keeps the stored one. A review adds to the history.
 ///
 /// # Errors
 /// Why no attestation could be made (the signing key or the file); the

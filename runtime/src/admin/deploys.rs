@@ -684,7 +684,7 @@ pub async fn approve(
         &state,
         &deployment,
         "approved",
-        None,
+        serde_json::to_value(&decision).ok().as_ref(),
         Some((&principal, &note)),
     );
     collect_after(&state);
