@@ -107,13 +107,12 @@ impl Runtime {
                     details: json!({ "reason": reason }),
                 })
                 .map_err(std::io::Error::other)?;
-            write_state(&path, &state)
+            write_state(&path, &state)?;
+            // The live version's history says it too, in the same order as
+            // the file; the kill itself stands whatever the registry answers.
+            self.mark_version(app, true, actor, reason);
+            Ok(())
         })?;
-        // The live version's history says it too; the kill itself stands
-        // whatever the registry answers.
-        if let Err(e) = self.registry().set_killed(app, true, actor, reason).wait() {
-            tracing::warn!(app, "the kill is not in the version's history: {e}");
-        }
         tracing::info!(app, actor, reason, "app killed");
         Ok(())
     }
@@ -142,21 +141,23 @@ impl Runtime {
                 })
                 .map_err(std::io::Error::other)?;
             write_state(&path, &state)?;
+            self.mark_version(app, false, actor, "unkilled");
             Ok(true)
         })?;
         self.kill_switch(app).revive();
-        if was
-            && let Err(e) = self
-                .registry()
-                .set_killed(app, false, actor, "unkilled")
-                .wait()
-        {
-            tracing::warn!(app, "the unkill is not in the version's history: {e}");
-        }
         if was {
             tracing::info!(app, actor, "app unkilled");
         }
         Ok(was)
+    }
+
+    /// Moves `app`'s live version to `killed` or back (its history); a
+    /// registry that cannot be written is logged, never a reason to undo
+    /// a kill.
+    pub(crate) fn mark_version(&self, app: &str, killed: bool, by: &str, why: &str) {
+        if let Err(e) = self.registry().set_killed(app, killed, by, why).wait() {
+            tracing::warn!(app, "the version's history misses a kill or unkill: {e}");
+        }
     }
 
     /// Applies the persisted state to this runtime's switches (for kills

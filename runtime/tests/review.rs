@@ -310,11 +310,19 @@ fn a_kill_and_an_unkill_are_steps_of_the_live_versions_history() {
     assert_eq!(last["by"], "token:admin-user");
     assert_eq!(last["why"], "sends data to the wrong place");
 
-    // Deployed while killed: live, and killed.
-    assert_eq!(deploy("1.0.1").0, 201);
+    // Deployed while killed: live, and killed, and said so.
+    let (status, out) = deploy("1.0.1");
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(out["status"], "killed", "{out}");
     assert_eq!(status_of("1.0.0").0, "superseded");
     let (status, history) = status_of("1.0.1");
     assert_eq!(status, "killed", "{history:?}");
+    let last = history.last().cloned().unwrap_or_default();
+    assert_eq!(
+        (last["from"].as_str(), last["to"].as_str()),
+        (Some("active"), Some("killed"))
+    );
+    assert_eq!(last["by"], "warden");
     assert_eq!(
         support::serving::request(a.running.addr, "POST", "/ledger", "x").status,
         503,

@@ -327,7 +327,7 @@ async fn deploy_checked(
         .registry()
         .decided(deployment.id, &decision.revision)
         .await
-        .map_err(|e| ApiError::internal("the decision could not be recorded", e))?;
+        .unwrap_or_else(|e| tracing::warn!("the decision's revision is not in the history: {e}"));
     if decision.verdict == Verdict::Refused {
         return Err(refuse(state, &principal, &deployment, &decision).await);
     }
@@ -348,13 +348,18 @@ async fn deploy_checked(
         match loaded {
             Ok(unapproved) => unapproved,
             Err(e) => {
-                reasons.push(format!("a reviewer must approve it: {e}"));
+                reasons.push(format!(
+                    "a reviewer must approve it: {}",
+                    for_caller(state.server.runtime().data_dir(), &e.to_string())
+                ));
                 app
             }
         }
     } else {
         app
     };
+    // A version of a killed app goes live killed: the kill is the app's.
+    let killed = state.server.runtime().kill_switch(&name).is_killed();
     let details = json!({
         "version": deployment.version,
         "digest": deployment.digest,
@@ -362,7 +367,11 @@ async fn deploy_checked(
         "manifest_sha256": manifest_sha256,
         "deploy": deployment.id,
         "artifact": artifact,
-        "status": if reasons.is_empty() { "active" } else { "pending" },
+        "status": match (reasons.is_empty(), killed) {
+            (false, _) => "pending",
+            (true, true) => "killed",
+            (true, false) => "active",
+        },
         "reasons": reasons,
         "policy": decision,
     });
@@ -375,6 +384,12 @@ async fn deploy_checked(
             return Err(e);
         }
         match registry.activate(deployment.id, None).wait() {
+            Ok(true) if killed => state.server.runtime().mark_version(
+                &name,
+                true,
+                "warden",
+                "the app is killed: live, refused until unkilled",
+            ),
             Ok(true) => {}
             Ok(false) => return Err(withdrawn(state, &name, &deployment).await),
             Err(e) => {
@@ -612,7 +627,7 @@ pub async fn approve(
         .versions(&name)
         .await
         .map_err(|e| ApiError::internal("the registry could not be read", e))?;
-    let decision = super::publish::again(&state, &principal, &deployment, &all, false).await?;
+    let decision = super::publish::again(&state, &deployment, &all, false).await?;
     if decision.verdict == Verdict::Refused {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -630,7 +645,7 @@ pub async fn approve(
         .registry()
         .decided(deployment.id, &decision.revision)
         .await
-        .map_err(|e| ApiError::internal("the decision could not be recorded", e))?;
+        .unwrap_or_else(|e| tracing::warn!("the decision's revision is not in the history: {e}"));
     deployment.approved = true;
     let runtime = state.server.runtime().clone();
     let loading = deployment.clone();
@@ -650,7 +665,14 @@ pub async fn approve(
         .registry()
         .activate(deployment.id, Some((&principal.name, &note)))
         .wait();
+    let killed = state.server.runtime().kill_switch(&name).is_killed();
     match activated {
+        Ok(true) if killed => state.server.runtime().mark_version(
+            &name,
+            true,
+            "warden",
+            "the app is killed: live, refused until unkilled",
+        ),
         Ok(true) => {}
         Ok(false) => return Err(withdrawn(&state, &name, &deployment).await),
         Err(e) => {
@@ -691,7 +713,7 @@ pub async fn approve(
     Ok(Json(json!({
         "app": name,
         "version": deployment.version,
-        "status": "active",
+        "status": if killed { "killed" } else { "active" },
         "attestation_error": unattested,
     })))
 }

@@ -162,7 +162,6 @@ fn live_of(all: &[Deployment], except: Option<i64>) -> Option<(String, AppManife
 /// approved on an old decision.
 pub(super) async fn again(
     state: &AdminState,
-    principal: &Principal,
     this: &Deployment,
     all: &[Deployment],
     dry_run: bool,
@@ -174,9 +173,13 @@ pub(super) async fn again(
         .map_err(|e| ApiError::internal("the deploy's manifest does not parse", e))?;
     let live = live_of(all, Some(this.id));
     let now = chrono::Utc::now();
+    // The publish is the deployer's, whoever looks at it or approves it.
     let request = input::PublishRequest {
-        who: principal.name.clone(),
-        role: principal.role.as_str().to_string(),
+        who: this.deployed_by.clone(),
+        role: this
+            .deployed_as
+            .clone()
+            .unwrap_or_else(|| "creator".to_string()),
         time: crate::policy::now_rfc3339(now),
         dry_run,
     };

@@ -51,7 +51,7 @@ pub async fn show(
         .template
         .as_deref()
         .map(|t| (t, runtime.template(t)));
-    let decision = super::publish::again(&state, &principal, this, &all, true).await?;
+    let decision = super::publish::again(&state, this, &all, true).await?;
     let history = runtime
         .registry()
         .history(this.id)

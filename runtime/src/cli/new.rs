@@ -138,9 +138,9 @@ pub fn run(args: NewArgs) -> Outcome {
         ));
     }
     // The bucket's class: the template's highest that needs no reviewer.
-    let class = template.as_ref().map(|t| {
+    let class = template.as_ref().and_then(|t| {
+        // Never regulated: the default policy always sends it to review.
         [
-            DataClass::Regulated,
             DataClass::Confidential,
             DataClass::Internal,
             DataClass::Public,
@@ -148,7 +148,6 @@ pub fn run(args: NewArgs) -> Outcome {
         .into_iter()
         .filter(|c| *c <= t.max_class())
         .find(|c| !platform.storage.rule(*c).approval)
-        .unwrap_or(DataClass::Public)
     });
     let manifest = manifest_text(
         &args.name,

@@ -46,7 +46,10 @@ pub fn run(cmd: ReviewCommand) -> Outcome {
                         .and_then(|v| v["version"].as_str())
                         .map(str::to_string)
                 };
-                match pick("pending").or_else(|| pick("active")) {
+                match pick("pending")
+                    .or_else(|| pick("active"))
+                    .or_else(|| pick("killed"))
+                {
                     Some(v) => v,
                     None => {
                         return Err(fail(

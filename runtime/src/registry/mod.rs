@@ -450,7 +450,7 @@ impl RegistryDb {
     pub fn active(&self) -> rusqlite::Result<Vec<Deployment>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM deployments WHERE status IN ('active', 'killed') ORDER BY app"
+            "SELECT {COLUMNS} FROM deployments WHERE status IN ('active', 'killed') ORDER BY app, id DESC"
         ))?;
         stmt.query_map([], row)?.collect()
     }
@@ -496,13 +496,6 @@ impl RegistryDb {
         if !pending {
             return Ok(false);
         }
-        // A new version of a killed app goes live killed: the kill is the
-        // app's, not the old version's.
-        let killed: bool = tx.query_row(
-            "SELECT COUNT(*) FROM deployments WHERE status = 'killed' AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
-            [id],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
         tx.execute(
             "UPDATE deployments SET status = 'superseded', changed_by = 'warden', change_why = 'replaced by deploy ' || ?1 WHERE status IN ('active', 'killed') AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
             [id],
@@ -524,12 +517,6 @@ impl RegistryDb {
                 [id],
             )?,
         };
-        if killed {
-            tx.execute(
-                "UPDATE deployments SET status = 'killed', changed_by = 'warden', change_why = 'the app is killed: served refused until unkilled' WHERE id = ?1",
-                [id],
-            )?;
-        }
         tx.commit()?;
         Ok(true)
     }

@@ -122,7 +122,25 @@ impl Server {
             Err(e) => return vec![format!("cannot read the deploy registry: {e}")],
         };
         let mut problems = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for deployment in active {
+            // Newest first: one live version per app, whatever an older
+            // Warden sharing the directory left.
+            if !seen.insert(deployment.app.clone()) {
+                continue;
+            }
+            // The history follows the kill state, the one that is enforced
+            // (kills made before versions had the status, or missed).
+            let killed = self.runtime.kill_switch(&deployment.app).is_killed();
+            if killed != (deployment.status == crate::registry::Status::Killed) {
+                let why = if killed {
+                    "killed, as the kill state says (found at start)"
+                } else {
+                    "not killed, as the kill state says (found at start)"
+                };
+                self.runtime
+                    .mark_version(&deployment.app, killed, "warden", why);
+            }
             if self.loaded(&deployment.app).is_some() {
                 problems.push(format!(
                     "{}@{} is deployed but a local --app of the same name is served instead",
@@ -163,6 +181,19 @@ impl Server {
             Some(mut deployment) => {
                 deployment.approved = current.options.approved;
                 load(&self.runtime, &deployment)?
+            }
+            // A deployed version with no live record (the registry cannot
+            // be read, or another host replaced it) is not loaded unchecked.
+            None if current
+                .manifest_path
+                .starts_with(self.runtime.data_dir().join("deploys")) =>
+            {
+                return Err(ConfigError::invalid(
+                    &current.manifest_path,
+                    "registry",
+                    format!("no live record of `{name}` to check this version against"),
+                    "look at `warden versions` and the registry; the app keeps its current load",
+                ));
             }
             None => self.runtime.load_app_with(
                 &current.manifest_path,

@@ -131,7 +131,7 @@ pub const RULES: &[Rule] = &[
         description: "OpenAI API key",
         keywords: &["sk-proj-", "sk-svcacct-", "sk-admin-", "t3blbkfj"],
         pattern: r"(sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}))",
-        shown: 8,
+        shown: 3,
         min_entropy: 3.5,
     },
     Rule {
