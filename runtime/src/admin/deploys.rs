@@ -321,13 +321,7 @@ async fn deploy_checked(
         }
     };
     // The revision travels with every later step of the deploy's history.
-    state
-        .server
-        .runtime()
-        .registry()
-        .decided(deployment.id, &decision.revision)
-        .await
-        .unwrap_or_else(|e| tracing::warn!("the decision's revision is not in the history: {e}"));
+    record_revision(state, deployment.id, &decision.revision).await;
     if decision.verdict == Verdict::Refused {
         return Err(refuse(state, &principal, &deployment, &decision).await);
     }
@@ -504,6 +498,21 @@ async fn refuse(
     ApiError(StatusCode::UNPROCESSABLE_ENTITY, message)
 }
 
+/// Records the policy revision a deploy's decision rests on, for the
+/// later steps of its history; a registry that cannot take it is logged,
+/// not a reason to strand the deploy.
+async fn record_revision(state: &AdminState, deploy: i64, revision: &str) {
+    if let Err(e) = state
+        .server
+        .runtime()
+        .registry()
+        .decided(deploy, revision)
+        .await
+    {
+        tracing::warn!(deploy, "the decision's revision is not in the history: {e}");
+    }
+}
+
 /// Whether `principal` may see deploy `d`: creators see their own.
 pub(super) fn visible(principal: &Principal, d: &Deployment) -> bool {
     principal.role != Role::Creator || d.owner.as_deref() == Some(principal.name.as_str())
@@ -639,13 +648,7 @@ pub async fn approve(
             ),
         ));
     }
-    state
-        .server
-        .runtime()
-        .registry()
-        .decided(deployment.id, &decision.revision)
-        .await
-        .unwrap_or_else(|e| tracing::warn!("the decision's revision is not in the history: {e}"));
+    record_revision(&state, deployment.id, &decision.revision).await;
     deployment.approved = true;
     let runtime = state.server.runtime().clone();
     let loading = deployment.clone();
