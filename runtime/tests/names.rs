@@ -157,6 +157,7 @@ fn two_deploys_of_one_version_at_once_record_exactly_one() {
                             manifest_sha256: "00".into(),
                             owner_must_match: true,
                             manifest,
+                            sent_text: String::new(),
                             component: Some(component.clone()),
                             digest: digest.clone(),
                         })

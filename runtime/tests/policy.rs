@@ -561,3 +561,31 @@ fn an_approval_is_refused_when_the_policy_refuses_the_version_by_then() {
     );
     assert_eq!(versions["versions"][0]["status"], "pending", "{versions}");
 }
+
+/// An approval judges the manifest exactly as it was published, not the
+/// host's stored copy (whose component path and owner it filled in).
+#[test]
+fn an_approval_judges_the_manifest_as_it_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sent.rego"),
+        "package warden.publish\n\nimport rego.v1\n\ndeny contains {\"id\": \"component-name\", \"msg\": sprintf(\"component is %v\", [input.manifest.app.component]), \"remediation\": \"name it app.wasm\", \"path\": \"app.component\"} if input.manifest.app.component != \"app.wasm\"\n",
+    )
+    .unwrap();
+    let config = format!("[policy]\npaths = [\"{}\"]\n", dir.path().display());
+    let a = admin_with(&config, &[]);
+    let body = raw_deploy(&manifest(
+        "sent",
+        ACCOUNTABLE,
+        "[egress]\nallowed_hosts = [\"https://api.example.com\"]\n",
+    ));
+    let (status, out) = a.call(Some(Role::Creator), "POST", "/v1/apps", &body);
+    assert_eq!(status, 202, "{out}");
+    let (status, out) = a.call(
+        Some(Role::Reviewer),
+        "POST",
+        "/v1/apps/sent/approve",
+        r#"{"note":"fine"}"#,
+    );
+    assert_eq!(status, 200, "{out}");
+}

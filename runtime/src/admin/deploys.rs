@@ -255,6 +255,7 @@ async fn deploy_checked(
             manifest_sha256: manifest_sha256.clone(),
             owner_must_match: principal.role == Role::Creator,
             manifest: table,
+            sent_text: body.manifest.clone(),
             component,
             digest: digest.clone(),
         })

@@ -167,7 +167,18 @@ pub(super) async fn again(
     dry_run: bool,
 ) -> Result<Decision, ApiError> {
     let runtime = state.server.runtime().clone();
-    let text = std::fs::read_to_string(&this.manifest_path)
+    // The manifest as it was sent (comments and all), when it is kept and
+    // still has the digest taken at deploy; else the stored one.
+    let sent = this
+        .manifest_path
+        .with_file_name(crate::registry::SENT_MANIFEST);
+    let text = std::fs::read_to_string(&sent)
+        .ok()
+        .filter(|t| {
+            this.manifest_sha256.as_deref()
+                == Some(hex::encode(Sha256::digest(t.as_bytes())).as_str())
+        })
+        .map_or_else(|| std::fs::read_to_string(&this.manifest_path), Ok)
         .map_err(|e| ApiError::internal("the deploy's manifest could not be read", e))?;
     let manifest = AppManifest::parse(std::path::Path::new("app.toml"), &text)
         .map_err(|e| ApiError::internal("the deploy's manifest does not parse", e))?;

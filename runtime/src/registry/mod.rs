@@ -165,6 +165,10 @@ CREATE TRIGGER IF NOT EXISTS deployment_moved AFTER UPDATE OF status ON deployme
 END;
 ";
 
+/// The file beside a deploy's stored `app.toml` that holds the manifest
+/// exactly as it was sent.
+pub const SENT_MANIFEST: &str = "sent.toml";
+
 /// One step of a deploy's history.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Transition {
@@ -294,6 +298,9 @@ pub struct NewDeploy {
     pub owner_must_match: bool,
     /// The manifest as TOML, its `app.component` to be replaced.
     pub manifest: toml::Table,
+    /// The manifest text as sent, kept beside the stored one so a later
+    /// decision (an approval's) judges exactly what was published.
+    pub sent_text: String,
     /// The component's bytes, or `None` when it was uploaded already and
     /// is stored under `digest`.
     pub component: Option<Vec<u8>>,
@@ -377,6 +384,7 @@ impl RegistryDb {
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("app.toml");
         crate::fsutil::write_atomically(&path, text.as_bytes())?;
+        crate::fsutil::write_atomically(&dir.join(SENT_MANIFEST), new.sent_text.as_bytes())?;
         let stored = hex::encode(sha2::Sha256::digest(text.as_bytes()));
         tx.execute(
             "UPDATE deployments SET manifest_path = ?1, stored_sha256 = ?2 WHERE id = ?3",
