@@ -263,6 +263,20 @@ fn a_versions_history_says_who_moved_it_when_why_and_on_which_policy_revision() 
         older[2]["why"],
         format!("replaced by deploy {}", held["deploy"])
     );
+    // Audited too, by whoever put the newer version live.
+    let (_, audit) = a.call(Some(Role::Auditor), "GET", "/v1/audit?app=ledger", "");
+    let superseded: Vec<&serde_json::Value> = audit["entries"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|e| e["kind"] == "version.superseded")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(superseded.len(), 1, "{audit}");
+    assert_eq!(superseded[0]["details"]["version"], "1.0.0");
+    assert_eq!(superseded[0]["details"]["by_version"], "1.1.0");
+    assert_eq!(superseded[0]["actor"], "token:reviewer-user");
 }
 
 /// A kill is a step of the live version's history (`active → killed`,

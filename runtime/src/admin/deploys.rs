@@ -370,6 +370,11 @@ async fn deploy_checked(
         "reasons": reasons,
         "policy": decision,
     });
+    let replaced = if reasons.is_empty() {
+        live_before(state, &deployment).await
+    } else {
+        None
+    };
     // From here to the audit entry nothing awaits: a request dropped at an
     // await (the client gone, the drain timeout) would leave an app live,
     // or a deploy recorded, without its entry. The registry is waited for.
@@ -405,6 +410,7 @@ async fn deploy_checked(
         &principal,
         details.clone(),
     )?;
+    record_superseded(state, &principal, replaced.as_ref(), &deployment)?;
     let verdict = if reasons.is_empty() { "live" } else { "held" };
     let unattested = super::attestations::attest_or_warn(
         state,
@@ -497,6 +503,46 @@ async fn refuse(
         "deploy refused by the publish policy"
     );
     ApiError(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+/// The live version `activating` is about to replace, if any.
+async fn live_before(state: &AdminState, activating: &Deployment) -> Option<Deployment> {
+    state
+        .server
+        .runtime()
+        .registry()
+        .versions(&activating.app)
+        .await
+        .ok()?
+        .into_iter()
+        .find(|d| d.status.is_live() && d.id != activating.id)
+}
+
+/// Audits that `old` stopped being its app's version when `new` went live
+/// (the step is in `old`'s history too); an unwritable audit log is the
+/// caller's error, as for every governance event.
+fn record_superseded(
+    state: &AdminState,
+    principal: &Principal,
+    old: Option<&Deployment>,
+    new: &Deployment,
+) -> Result<(), ApiError> {
+    let Some(old) = old else {
+        return Ok(());
+    };
+    record(
+        state,
+        crate::audit::AuditKind::VersionSuperseded,
+        Some(&old.app),
+        principal,
+        json!({
+            "version": old.version,
+            "deploy": old.id,
+            "by_version": new.version,
+            "by_deploy": new.id,
+            "component_sha256": old.digest,
+        }),
+    )
 }
 
 /// Records the policy revision a deploy's decision rests on, for the
@@ -660,6 +706,7 @@ pub async fn approve(
     // Deploys recorded before Warden kept the deployer's role count as a
     // creator's: the owner rules apply unless an admin deployed it.
     let owned = deployment.deployed_as.as_deref() != Some(Role::Admin.as_str());
+    let replaced = live_before(&state, &deployment).await;
     // From here to the audit entry nothing awaits (see `deploy_checked`).
     install(&state, app, owned)?;
     let note = body.note.unwrap_or_default();
@@ -699,6 +746,7 @@ pub async fn approve(
             "policy": decision,
         }),
     )?;
+    record_superseded(&state, &principal, replaced.as_ref(), &deployment)?;
     tracing::info!(
         app = name.as_str(),
         version = deployment.version.as_str(),

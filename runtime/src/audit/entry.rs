@@ -30,6 +30,8 @@ pub enum AuditKind {
     StorageAppDeleted,
     /// A deployed version's files no longer match what was deployed.
     DeployTampered,
+    /// A live version replaced by a newer one going live.
+    VersionSuperseded,
 }
 
 impl AuditKind {
@@ -55,6 +57,7 @@ impl AuditKind {
             AuditKind::AuditRepaired => "audit.repaired",
             AuditKind::StorageAppDeleted => "storage.app-deleted",
             AuditKind::DeployTampered => "deploy.tampered",
+            AuditKind::VersionSuperseded => "version.superseded",
         }
     }
 }
