@@ -589,3 +589,27 @@ fn an_approval_judges_the_manifest_as_it_was_sent() {
     );
     assert_eq!(status, 200, "{out}");
 }
+
+/// A publish that fails its compile check is on record too, with why, and
+/// without the host's paths.
+#[test]
+fn a_deploy_that_fails_its_checks_is_audited_as_refused() {
+    use base64::Engine as _;
+    let a = admin_with("", &[]);
+    let body = serde_json::json!({
+        "manifest": manifest("broken", ACCOUNTABLE, ""),
+        "component": base64::engine::general_purpose::STANDARD.encode(b"\0asm\x01\0\0\0garbage"),
+    })
+    .to_string();
+    let (status, out) = a.call(Some(Role::Creator), "POST", "/v1/apps", &body);
+    assert_eq!(status, 400, "{out}");
+    let entries = audit_of(&a, "broken");
+    let refused = entries
+        .iter()
+        .find(|e| e["kind"] == "app.refused")
+        .unwrap_or_else(|| panic!("app.refused audited: {entries:?}"));
+    let error = refused["details"]["error"].as_str().unwrap_or_default();
+    assert!(!error.is_empty(), "{refused}");
+    let data_dir = a.running.server.runtime().data_dir().display().to_string();
+    assert!(!error.contains(&data_dir), "no host paths: {error}");
+}

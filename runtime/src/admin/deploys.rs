@@ -287,6 +287,14 @@ async fn deploy_checked(
         Err(e) => {
             let message = for_caller(state.server.runtime().data_dir(), &e.to_string());
             let _ = registry.fail(deployment.id, &message).await;
+            // Every publish that does not go live is on record, with why.
+            record(
+                state,
+                crate::audit::AuditKind::AppRefused,
+                Some(&name),
+                &principal,
+                json!({ "version": deployment.version, "deploy": deployment.id, "error": message }),
+            )?;
             return Err(bad(message));
         }
     };
