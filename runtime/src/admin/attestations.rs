@@ -5,7 +5,7 @@
 use super::tokens::Principal;
 use super::{AdminState, ApiError};
 use crate::attest::{Facts, statement};
-use crate::registry::{Deployment, Status};
+use crate::registry::Deployment;
 use axum::Json;
 use axum::extract::{Path, State};
 use base64::Engine as _;
@@ -109,19 +109,8 @@ pub async fn show(
     principal: Principal,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let all = state
-        .server
-        .runtime()
-        .registry()
-        .versions(&name)
-        .await
-        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
-    // The deploy that holds the version; a failed attempt only when there
-    // is no other.
-    let this = all
-        .iter()
-        .filter(|d| d.version == version && super::deploys::visible(&principal, d))
-        .min_by_key(|d| (d.status == Status::Failed, -d.id))
+    let all = super::deploys::versions_of(&state, &name).await?;
+    let this = super::deploys::holder(&all, &principal, &version)
         .ok_or_else(|| ApiError::not_found(&format!("version {version} of app `{name}`")))?;
     let text = std::fs::read(file(&state, this.id)).map_err(|_| {
         ApiError::not_found(&format!(

@@ -379,7 +379,10 @@ async fn deploy_checked(
         "policy": decision,
     });
     let replaced = if reasons.is_empty() {
-        live_before(state, &deployment).await
+        versions_of(state, &name)
+            .await
+            .ok()
+            .and_then(|all| live_before(&all, &deployment))
     } else {
         None
     };
@@ -514,16 +517,10 @@ async fn refuse(
 }
 
 /// The live version `activating` is about to replace, if any.
-async fn live_before(state: &AdminState, activating: &Deployment) -> Option<Deployment> {
-    state
-        .server
-        .runtime()
-        .registry()
-        .versions(&activating.app)
-        .await
-        .ok()?
-        .into_iter()
+fn live_before(all: &[Deployment], activating: &Deployment) -> Option<Deployment> {
+    all.iter()
         .find(|d| d.status.is_live() && d.id != activating.id)
+        .cloned()
 }
 
 /// Audits that `old` stopped being its app's version when `new` went live
@@ -568,6 +565,32 @@ async fn record_revision(state: &AdminState, deploy: i64, revision: &str) {
     }
 }
 
+/// Every deploy of `name`, newest first.
+pub(super) async fn versions_of(
+    state: &AdminState,
+    name: &str,
+) -> Result<Vec<Deployment>, ApiError> {
+    state
+        .server
+        .runtime()
+        .registry()
+        .versions(name)
+        .await
+        .map_err(|e| ApiError::internal("the registry could not be read", e))
+}
+
+/// The deploy that holds `version` for `principal`: one that did not fail
+/// (and was not deleted) if there is one, else the newest.
+pub(super) fn holder<'a>(
+    all: &'a [Deployment],
+    principal: &Principal,
+    version: &str,
+) -> Option<&'a Deployment> {
+    all.iter()
+        .filter(|d| d.version == version && visible(principal, d))
+        .min_by_key(|d| matches!(d.status, Status::Failed | Status::Deleted))
+}
+
 /// Whether `principal` may see deploy `d`: creators see their own.
 pub(super) fn visible(principal: &Principal, d: &Deployment) -> bool {
     principal.role != Role::Creator || d.owner.as_deref() == Some(principal.name.as_str())
@@ -578,13 +601,7 @@ pub async fn versions(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let all = state
-        .server
-        .runtime()
-        .registry()
-        .versions(&name)
-        .await
-        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
+    let all = versions_of(&state, &name).await?;
     let visible: Vec<&Deployment> = all.iter().filter(|d| visible(&principal, d)).collect();
     if visible.is_empty() {
         return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
@@ -684,13 +701,7 @@ pub async fn approve(
     let mut deployment = pending_for(&state, &principal, &name, &body)?;
     // Approved on today's decision, not the deploy's: a rule added or an
     // exception run out since can refuse it now.
-    let all = state
-        .server
-        .runtime()
-        .registry()
-        .versions(&name)
-        .await
-        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
+    let all = versions_of(&state, &name).await?;
     let decision = super::publish::again(&state, &deployment, &all, false).await?;
     if decision.verdict == Verdict::Refused {
         return Err(ApiError(
@@ -714,7 +725,7 @@ pub async fn approve(
     // Deploys recorded before Warden kept the deployer's role count as a
     // creator's: the owner rules apply unless an admin deployed it.
     let owned = deployment.deployed_as.as_deref() != Some(Role::Admin.as_str());
-    let replaced = live_before(&state, &deployment).await;
+    let replaced = live_before(&all, &deployment);
     // From here to the audit entry nothing awaits (see `deploy_checked`).
     install(&state, app, owned)?;
     let note = body.note.unwrap_or_default();
@@ -861,11 +872,7 @@ pub async fn delete(
             ),
         ));
     }
-    let known = runtime
-        .registry()
-        .versions(&name)
-        .await
-        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
+    let known = versions_of(&state, &name).await?;
     if known.is_empty() {
         return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
     }

@@ -5,7 +5,7 @@
 use super::tokens::Principal;
 use super::{AdminState, ApiError};
 use crate::config::AppManifest;
-use crate::policy::{Decision, component, input, secrets};
+use crate::policy::{Decision, input};
 use crate::registry::Deployment;
 use sha2::{Digest, Sha256};
 
@@ -27,97 +27,85 @@ pub(super) async fn judge(
     principal: &Principal,
     candidate: Candidate<'_>,
 ) -> Result<Decision, ApiError> {
+    let versions = super::deploys::versions_of(state, &candidate.manifest.app.name).await?;
+    let now = chrono::Utc::now();
+    decide_off_thread(
+        state,
+        Publishing {
+            request: input::PublishRequest {
+                who: principal.name.clone(),
+                role: principal.role.as_str().to_string(),
+                time: crate::policy::now_rfc3339(now),
+                dry_run: false,
+            },
+            manifest: candidate.manifest.clone(),
+            text: candidate.text.to_string(),
+            owner: candidate.owner.map(str::to_string),
+            digest: candidate.digest.to_string(),
+            previous: live_of(&versions, None),
+            now,
+        },
+    )
+    .await
+}
+
+/// One publish to decide, owned, to cross to the blocking pool.
+struct Publishing {
+    request: input::PublishRequest,
+    manifest: AppManifest,
+    /// The manifest text as sent.
+    text: String,
+    owner: Option<String>,
+    /// SHA-256 of the stored component.
+    digest: String,
+    /// The live version: (version, manifest).
+    previous: Option<(String, AppManifest)>,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Builds the input (component facts, secret scan of component and
+/// manifest text, the template) and decides, on the blocking pool: file
+/// reading, scanning and evaluation stay off the async workers.
+async fn decide_off_thread(state: &AdminState, p: Publishing) -> Result<Decision, ApiError> {
     let runtime = state.server.runtime().clone();
-    let name = &candidate.manifest.app.name;
-    let versions = state
-        .server
-        .runtime()
-        .registry()
-        .versions(name)
+    tokio::task::spawn_blocking(move || decide(&runtime, p))
         .await
-        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
-    let previous = live_of(&versions, None);
-    let template = candidate
+        .map_err(|e| ApiError::internal("the policy decision stopped", e))?
+}
+
+fn decide(runtime: &crate::runtime::Runtime, p: Publishing) -> Result<Decision, ApiError> {
+    let component_path = runtime
+        .data_dir()
+        .join("components")
+        .join(format!("{}.wasm", p.digest));
+    let bytes = std::fs::read(component_path)
+        .map_err(|e| ApiError::internal("the staged component could not be read", e))?;
+    let bad = |e: String| ApiError(axum::http::StatusCode::BAD_REQUEST, e);
+    let table: toml::Table = toml::from_str(&p.text).map_err(|e| bad(format!("app.toml: {e}")))?;
+    let evidence = crate::policy::evidence(&p.text, Some(&bytes))
+        .map_err(|e| bad(format!("component: {e}")))?;
+    let template = p
         .manifest
         .app
         .template
         .as_deref()
         .and_then(|t| runtime.template(t));
-    let component_path = runtime
-        .data_dir()
-        .join("components")
-        .join(format!("{}.wasm", candidate.digest));
-    let now = chrono::Utc::now();
-    let request = input::PublishRequest {
-        who: principal.name.clone(),
-        role: principal.role.as_str().to_string(),
-        time: crate::policy::now_rfc3339(now),
-        dry_run: false,
-    };
-    let (manifest, text) = (candidate.manifest.clone(), candidate.text.to_string());
-    let owner = candidate.owner.map(str::to_string);
-    tokio::task::spawn_blocking(move || {
-        decide(
-            &runtime,
-            request,
-            &manifest,
-            &text,
-            owner.as_deref(),
-            &component_path,
-            template.as_ref(),
-            previous.as_ref().map(|(v, m)| (v.as_str(), m)),
-            now,
-        )
-    })
-    .await
-    .map_err(|e| ApiError::internal("the policy decision stopped", e))?
-}
-
-/// Builds the input (component facts, secret scan of component and
-/// manifest text) and decides, on the calling thread (file reading,
-/// scanning and evaluation: call it off the async workers).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn decide(
-    runtime: &crate::runtime::Runtime,
-    request: input::PublishRequest,
-    manifest: &AppManifest,
-    text: &str,
-    owner: Option<&str>,
-    component_path: &std::path::Path,
-    template: Option<&crate::registry::Template>,
-    previous: Option<(&str, &AppManifest)>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Decision, ApiError> {
-    let bytes = std::fs::read(component_path)
-        .map_err(|e| ApiError::internal("the staged component could not be read", e))?;
-    let bad = |e: String| ApiError(axum::http::StatusCode::BAD_REQUEST, e);
-    let table: toml::Table = toml::from_str(text).map_err(|e| bad(format!("app.toml: {e}")))?;
-    let facts = component::facts(&bytes).map_err(|e| bad(format!("component: {e}")))?;
-    let mut found = secrets::scan_component(&bytes).map_err(|e| bad(format!("component: {e}")))?;
-    found.extend(
-        secrets::scan_manifest(text)
-            .map_err(|e| ApiError::internal("the secret scan failed", e))?,
-    );
-    let found: Vec<serde_json::Value> = found
-        .iter()
-        .filter_map(|f| serde_json::to_value(f).ok())
-        .collect();
     let document = input::build(
         &input::Publish {
-            request,
-            manifest,
+            request: p.request,
+            manifest: &p.manifest,
             manifest_table: &table,
-            owner,
-            component: Some(&facts),
-            template,
-            secrets: &found,
-            previous,
+            owner: p.owner.as_deref(),
+            component: evidence.facts.as_ref(),
+            template: template.as_ref(),
+            secrets: &evidence.secrets,
+            previous: p.previous.as_ref().map(|(v, m)| (v.as_str(), m)),
         },
         runtime.platform(),
     );
     let bundle = runtime.policy().map_err(refused_by_error)?;
     bundle
-        .decide(&manifest.app.name, &document, now)
+        .decide(&p.manifest.app.name, &document, p.now)
         .map_err(refused_by_error)
 }
 
@@ -166,7 +154,6 @@ pub(super) async fn again(
     all: &[Deployment],
     dry_run: bool,
 ) -> Result<Decision, ApiError> {
-    let runtime = state.server.runtime().clone();
     // The manifest as it was sent (comments and all), when it is kept and
     // still has the digest taken at deploy; else the stored one.
     let sent = this
@@ -182,41 +169,27 @@ pub(super) async fn again(
         .map_err(|e| ApiError::internal("the deploy's manifest could not be read", e))?;
     let manifest = AppManifest::parse(std::path::Path::new("app.toml"), &text)
         .map_err(|e| ApiError::internal("the deploy's manifest does not parse", e))?;
-    let live = live_of(all, Some(this.id));
     let now = chrono::Utc::now();
-    // The publish is the deployer's, whoever looks at it or approves it.
-    let request = input::PublishRequest {
-        who: this.deployed_by.clone(),
-        role: this
-            .deployed_as
-            .clone()
-            .unwrap_or_else(|| "creator".to_string()),
-        time: crate::policy::now_rfc3339(now),
-        dry_run,
-    };
-    let owner = this.owner.clone();
-    let component = runtime
-        .data_dir()
-        .join("components")
-        .join(format!("{}.wasm", this.digest));
-    tokio::task::spawn_blocking(move || {
-        let template = manifest
-            .app
-            .template
-            .as_deref()
-            .and_then(|t| runtime.template(t));
-        decide(
-            &runtime,
-            request,
-            &manifest,
-            &text,
-            owner.as_deref(),
-            &component,
-            template.as_ref(),
-            live.as_ref().map(|(v, m)| (v.as_str(), m)),
+    decide_off_thread(
+        state,
+        Publishing {
+            // The publish is the deployer's, whoever looks at it or approves it.
+            request: input::PublishRequest {
+                who: this.deployed_by.clone(),
+                role: this
+                    .deployed_as
+                    .clone()
+                    .unwrap_or_else(|| "creator".to_string()),
+                time: crate::policy::now_rfc3339(now),
+                dry_run,
+            },
+            manifest,
+            text,
+            owner: this.owner.clone(),
+            digest: this.digest.clone(),
+            previous: live_of(all, Some(this.id)),
             now,
-        )
-    })
+        },
+    )
     .await
-    .map_err(|e| ApiError::internal("the policy decision stopped", e))?
 }

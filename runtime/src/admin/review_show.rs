@@ -5,7 +5,7 @@
 use super::tokens::Principal;
 use super::{AdminState, ApiError};
 use crate::config::AppManifest;
-use crate::registry::{Deployment, Status, compare};
+use crate::registry::{Deployment, compare};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
@@ -27,17 +27,9 @@ pub async fn show(
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let runtime = state.server.runtime();
-    let all = runtime
-        .registry()
-        .versions(&name)
-        .await
-        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
-    let visible = |d: &Deployment| super::deploys::visible(&principal, d);
+    let all = super::deploys::versions_of(&state, &name).await?;
     // A version may also have failed deploys; the one that holds it first.
-    let this = all
-        .iter()
-        .filter(|d| d.version == version && visible(d))
-        .min_by_key(|d| matches!(d.status, Status::Failed | Status::Deleted))
+    let this = super::deploys::holder(&all, &principal, &version)
         .ok_or_else(|| ApiError::not_found(&format!("version {version} of app `{name}`")))?;
     let manifest = manifest_of(this)?;
     let grants = compare::grants(&manifest);

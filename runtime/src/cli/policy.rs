@@ -5,9 +5,7 @@ use super::{ConfigArgs, EXIT_CONFIG, EXIT_USAGE};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use warden_runtime::config::{AppManifest, PlatformConfig};
-use warden_runtime::policy::{
-    self, Decision, PolicyBundle, Verdict, component, input, secrets, testing,
-};
+use warden_runtime::policy::{self, Decision, PolicyBundle, Verdict, input, testing};
 
 /// `warden policy check` of a manifest the policy refuses.
 pub const EXIT_REFUSED: u8 = 5;
@@ -123,13 +121,8 @@ fn check(
             .unwrap_or(Path::new("."))
             .join(&manifest.app.component)
     });
-    let unreadable = |e: String| fail(EXIT_CONFIG, format!("{}: {e}", component_path.display()));
-    let mut found = secrets::scan_manifest(&text).map_err(|e| fail(EXIT_CONFIG, e))?;
-    let facts = match std::fs::read(&component_path) {
-        Ok(bytes) => {
-            found.extend(secrets::scan_component(&bytes).map_err(unreadable)?);
-            Some(component::facts(&bytes).map_err(unreadable)?)
-        }
+    let bytes = match std::fs::read(&component_path) {
+        Ok(bytes) => Some(bytes),
         Err(e) if component.is_some() => {
             return Err(fail(
                 EXIT_USAGE,
@@ -139,6 +132,9 @@ fn check(
         // Not built yet: rules about the component have nothing to read.
         Err(_) => None,
     };
+    let evidence = policy::evidence(&text, bytes.as_deref())
+        .map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", component_path.display())))?;
+    let facts = evidence.facts;
     let bundle = PolicyBundle::load(&platform.policy, &policy::sample_input(platform))
         .map_err(|e| fail(EXIT_CONFIG, e))?;
     let now = chrono::Utc::now();
@@ -160,10 +156,7 @@ fn check(
             owner: owner.as_deref(),
             component: facts.as_ref(),
             template,
-            secrets: &found
-                .iter()
-                .filter_map(|f| serde_json::to_value(f).ok())
-                .collect::<Vec<_>>(),
+            secrets: &evidence.secrets,
             previous: None,
         },
         platform,

@@ -20,6 +20,39 @@ pub use decision::{Decision, Finding, Verdict};
 use crate::config::{AppManifest, PlatformConfig};
 use serde_json::Value;
 
+/// What a publish's files show a policy (`input.component`,
+/// `input.secrets`).
+pub struct Evidence {
+    /// `None` when there is no component to read (not built yet).
+    pub facts: Option<component::ComponentFacts>,
+    /// Secret-scan findings in the component and the manifest text.
+    pub secrets: Vec<Value>,
+}
+
+/// Reads the component's facts and scans it and the manifest text for
+/// secrets: the same for a deploy and for `warden policy check`.
+///
+/// # Errors
+/// The component is not well-formed WebAssembly (or, a bug, the scanner's
+/// rules do not compile).
+pub fn evidence(manifest_text: &str, component: Option<&[u8]>) -> Result<Evidence, String> {
+    let mut found = secrets::scan_manifest(manifest_text)?;
+    let facts = match component {
+        Some(bytes) => {
+            found.extend(secrets::scan_component(bytes)?);
+            Some(component::facts(bytes)?)
+        }
+        None => None,
+    };
+    Ok(Evidence {
+        facts,
+        secrets: found
+            .iter()
+            .filter_map(|f| serde_json::to_value(f).ok())
+            .collect(),
+    })
+}
+
 /// A small, complete publish every bundle is evaluated on at load, so a
 /// rule that fails on any input stops start-up, not each deploy.
 pub fn sample_input(platform: &PlatformConfig) -> Value {

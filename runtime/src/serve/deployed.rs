@@ -20,86 +20,95 @@ fn options(runtime: &Runtime, app: &str, approved: bool) -> LoadOptions {
 }
 
 /// Loads a deployed version with its review state and quota override,
-/// once its files are shown to be the ones deployed (and approved).
+/// once its files are shown to be the ones deployed (and approved): the
+/// manifest before it is read, the component by the digest the load takes
+/// of the very bytes it compiles (no second read; what is checked is what
+/// runs).
 pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, ConfigError> {
-    if let Err(mismatch) = unchanged(deployment) {
-        let _ = runtime.audit().append_blocking(crate::audit::AuditEvent {
-            kind: crate::audit::AuditKind::DeployTampered,
-            app: Some(deployment.app.clone()),
-            actor: "warden".into(),
-            details: serde_json::json!({
-                "version": deployment.version,
-                "deploy": deployment.id,
-                "file": mismatch.file.display().to_string(),
-                "expected_sha256": mismatch.expected,
-                "found_sha256": mismatch.found,
-            }),
-        });
-        tracing::warn!(
-            app = deployment.app.as_str(),
-            deploy = deployment.id,
-            file = %mismatch.file.display(),
-            "a deployed file changed on disk; the version is not loaded (audited: deploy.tampered)"
-        );
-        return Err(ConfigError::invalid(
-            &mismatch.file,
-            "sha256",
-            format!(
-                "deploy {} ({} {}): this file has SHA-256 {}, but {} was deployed; it changed on disk since, so it is not served",
-                deployment.id,
-                deployment.app,
-                deployment.version,
-                mismatch.found,
-                mismatch.expected
-            ),
-            "deploy the app again, and find out who changed the file",
-        ));
-    }
-    runtime.load_app_with(
-        &deployment.manifest_path,
-        &options(runtime, &deployment.app, deployment.approved),
-    )
-}
-
-/// A deployed file whose bytes are not the ones recorded.
-struct Mismatch {
-    file: std::path::PathBuf,
-    expected: String,
-    found: String,
-}
-
-/// Whether the stored manifest and the component it names are the bytes
-/// recorded when the version was deployed (a file that cannot be read
-/// counts as changed).
-fn unchanged(deployment: &Deployment) -> Result<(), Mismatch> {
-    let digest = |path: &std::path::Path| {
-        std::fs::read(path)
-            .map(|bytes| hex::encode(sha2::Sha256::digest(bytes)))
-            .unwrap_or_else(|e| format!("unreadable ({e})"))
-    };
-    let check = |file: &std::path::Path, expected: &str| {
-        let found = digest(file);
-        if found == expected {
-            Ok(())
-        } else {
-            Err(Mismatch {
-                file: file.to_path_buf(),
-                expected: expected.to_string(),
-                found,
-            })
-        }
-    };
+    let manifest = &deployment.manifest_path;
     if let Some(stored) = &deployment.stored_sha256 {
-        check(&deployment.manifest_path, stored)?;
+        let found = digest_of(manifest);
+        if found != *stored {
+            return Err(tampered(runtime, deployment, manifest, stored, &found));
+        }
     }
-    let component = crate::config::AppManifest::load(&deployment.manifest_path)
-        .map(|m| m.component_path(&deployment.manifest_path))
-        .map_err(|e| Mismatch {
-            file: deployment.manifest_path.clone(),
-            expected: "a readable manifest".into(),
-            found: e.to_string(),
-        })?;
-    check(&component, &deployment.digest)
+    match runtime.load_app_with(
+        manifest,
+        &options(runtime, &deployment.app, deployment.approved),
+    ) {
+        Ok(app) if app.digest == deployment.digest => Ok(app),
+        Ok(app) => {
+            let component = app.manifest.component_path(manifest);
+            Err(tampered(
+                runtime,
+                deployment,
+                &component,
+                &deployment.digest,
+                &app.digest,
+            ))
+        }
+        // A component that no longer loads may be one that was changed.
+        Err(e) => {
+            let component = crate::config::AppManifest::load(manifest)
+                .map(|m| m.component_path(manifest))
+                .ok();
+            match component.map(|c| (digest_of(&c), c)) {
+                Some((found, c)) if found != deployment.digest => Err(tampered(
+                    runtime,
+                    deployment,
+                    &c,
+                    &deployment.digest,
+                    &found,
+                )),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
+/// Lowercase hex SHA-256 of a file, or why it cannot be read.
+fn digest_of(path: &std::path::Path) -> String {
+    std::fs::read(path)
+        .map(|bytes| hex::encode(sha2::Sha256::digest(bytes)))
+        .unwrap_or_else(|e| format!("unreadable ({e})"))
+}
+
+/// Audits (`deploy.tampered`) and describes a deployed file whose bytes
+/// are not the ones recorded.
+fn tampered(
+    runtime: &Runtime,
+    deployment: &Deployment,
+    file: &std::path::Path,
+    expected: &str,
+    found: &str,
+) -> ConfigError {
+    let _ = runtime.audit().append_blocking(crate::audit::AuditEvent {
+        kind: crate::audit::AuditKind::DeployTampered,
+        app: Some(deployment.app.clone()),
+        actor: "warden".into(),
+        details: serde_json::json!({
+            "version": deployment.version,
+            "deploy": deployment.id,
+            "file": file.display().to_string(),
+            "expected_sha256": expected,
+            "found_sha256": found,
+        }),
+    });
+    tracing::warn!(
+        app = deployment.app.as_str(),
+        deploy = deployment.id,
+        file = %file.display(),
+        "a deployed file changed on disk; the version is not loaded (audited: deploy.tampered)"
+    );
+    ConfigError::invalid(
+        file,
+        "sha256",
+        format!(
+            "deploy {} ({} {}): this file has SHA-256 {found}, but {expected} was deployed; it changed on disk since, so it is not served",
+            deployment.id, deployment.app, deployment.version
+        ),
+        "deploy the app again, and find out who changed the file",
+    )
 }
 
 /// Loads an app given on the command line (`--app`), with the operator's
