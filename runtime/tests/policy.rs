@@ -7,6 +7,7 @@ use crate::support;
 use std::path::Path;
 use std::process::Command;
 use support::admin_api::{Admin, admin_with};
+use support::library::LibHost;
 use support::said as text;
 use support::{example, fixture};
 use warden_runtime::admin::tokens::Role;
@@ -512,36 +513,63 @@ outside-template = "warn"
 
 /// An approval is made on the decision of the moment: an exception that
 /// ran out since the deploy leaves a deny standing, and the version
-/// cannot be approved.
+/// cannot be approved. The host restarts on settings whose exception has
+/// ended, so the test waits for no clock.
 #[test]
 fn an_approval_is_refused_when_the_policy_refuses_the_version_by_then() {
     let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let rules = data.join("house.rego");
     std::fs::write(
-        dir.path().join("house.rego"),
+        &rules,
         "package warden.publish\n\nimport rego.v1\n\ndeny contains {\"id\": \"no-beta\", \"msg\": \"beta apps are not published\", \"remediation\": \"rename it\", \"path\": \"app.name\"} if endswith(input.app.name, \"-beta\")\n",
     )
     .unwrap();
-    let expires = chrono::Utc::now() + chrono::Duration::seconds(3);
-    let config = format!(
-        "[policy]\npaths = [\"{}\"]\n\n[[policy.exceptions]]\napp = \"trial-beta\"\nrule = \"no-beta\"\nowner = \"security\"\nreason = \"a short pilot\"\nexpires = \"{}\"\n",
-        dir.path().display(),
-        expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    );
-    let a = admin_with(&config, &[]);
+    let config = data.join("warden.toml");
+    let exception_ending = |at: chrono::DateTime<chrono::Utc>| {
+        let toml = format!(
+            "[policy]\npaths = [\"{}\"]\n\n[[policy.exceptions]]\napp = \"trial-beta\"\nrule = \"no-beta\"\nowner = \"security\"\nreason = \"a short pilot\"\nexpires = \"{}\"\n",
+            rules.display(),
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        std::fs::write(&config, toml).unwrap();
+    };
+    let creator = support::admin_api::create_token(data, "creator-user", Role::Creator);
+    let reviewer = support::admin_api::create_token(data, "reviewer-user", Role::Reviewer);
+    let call = |host: &LibHost, token: &str, method: &str, path: &str, body: &str| {
+        let auth = format!("Bearer {token}");
+        let reply = support::block_on(support::serving::send_with(
+            host.admin_addr(),
+            method,
+            path,
+            body,
+            &[
+                ("authorization", auth.as_str()),
+                ("content-type", "application/json"),
+            ],
+        ));
+        let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
+        (reply.status, json)
+    };
+
+    exception_ending(chrono::Utc::now() + chrono::Duration::days(1));
+    let host = LibHost::start(data, Some(&config), &[]);
     let body = raw_deploy(&manifest(
         "trial-beta",
         ACCOUNTABLE,
         "[egress]\nallowed_hosts = [\"https://api.example.com\"]\n",
     ));
-    let (status, out) = a.call(Some(Role::Creator), "POST", "/v1/apps", &body);
+    let (status, out) = call(&host, &creator, "POST", "/v1/apps", &body);
     assert_eq!(status, 202, "{out}");
     assert_eq!(out["policy"]["exempted"][0]["finding"]["id"], "no-beta");
-    // Past the exception's end (a wait for a timestamp, not for speed).
-    while chrono::Utc::now() <= expires + chrono::Duration::seconds(1) {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let (status, out) = a.call(
-        Some(Role::Reviewer),
+    host.stop();
+
+    // By the time the reviewer looks, the exception has ended.
+    exception_ending(chrono::Utc::now() - chrono::Duration::days(1));
+    let host = LibHost::start(data, Some(&config), &[]);
+    let (status, out) = call(
+        &host,
+        &reviewer,
         "POST",
         "/v1/apps/trial-beta/approve",
         r#"{"note":"looks fine"}"#,
@@ -553,12 +581,7 @@ fn an_approval_is_refused_when_the_policy_refuses_the_version_by_then() {
             .is_some_and(|e| e.contains("now refuses") && e.contains("beta apps are not published")),
         "{out}"
     );
-    let (_, versions) = a.call(
-        Some(Role::Auditor),
-        "GET",
-        "/v1/apps/trial-beta/versions",
-        "",
-    );
+    let (_, versions) = call(&host, &reviewer, "GET", "/v1/apps/trial-beta/versions", "");
     assert_eq!(versions["versions"][0]["status"], "pending", "{versions}");
 }
 
