@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<()> {
                 request: input::PublishRequest {
                     who: "ada".into(),
                     role: "creator".into(),
+                    team: Some("tools".into()),
                     time: policy::now_rfc3339(now),
                     dry_run: false,
                 },

@@ -101,3 +101,34 @@ mod tests {
         }
     }
 }
+
+/// Adds each of `columns` (name, SQL type) that `table` lacks: how a file
+/// made by an older Warden gains a newer version's columns and keeps its
+/// rows. Safe when another process adds the same column at the same time.
+pub fn add_missing_columns(
+    conn: &Connection,
+    table: &str,
+    columns: &[(&str, &str)],
+) -> rusqlite::Result<()> {
+    for (column, kind) in columns {
+        let present = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists([column])?;
+        if present {
+            continue;
+        }
+        match conn.execute(
+            &format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"),
+            [],
+        ) {
+            // Another process added it in between.
+            Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("duplicate column") => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -154,6 +154,7 @@ fn two_deploys_of_one_version_at_once_record_exactly_one() {
                             owner: Some("erin".into()),
                             deployed_by: "erin".into(),
                             deployed_as: "creator".into(),
+                            deployed_team: None,
                             manifest_sha256: "00".into(),
                             owner_must_match: true,
                             manifest,

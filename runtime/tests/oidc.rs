@@ -553,3 +553,52 @@ fn a_code_is_exchanged_only_with_its_pkce_verifier_and_a_partial_sign_in_config_
     let err = warden_runtime::config::PlatformConfig::load(&path).expect_err("partial");
     assert_eq!(err.field(), Some("admin.oidc.client_id"), "{err}");
 }
+
+/// With `team_claim`, a sign-in carries its team (a string, or a list of
+/// one) to publish policies; a claim naming several teams signs in no one
+/// rather than have Warden pick one.
+#[test]
+fn the_team_claim_gives_a_sign_in_its_team_and_several_teams_are_refused() {
+    let k1 = key("k1");
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, json!({ "keys": [k1.jwk] }).to_string()).unwrap();
+    let mut with_team = settings(&jwks, "email");
+    with_team.team_claim = Some("department".into());
+    let oidc = Oidc::new(with_team);
+    let team_of = |department: Value| {
+        let mut c = claims("ada@example.com", json!("creator"));
+        if !department.is_null() {
+            c["department"] = department;
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(oidc.verify(&sign(&k1, "k1", c)))
+            .map(|p| p.team)
+    };
+    assert_eq!(team_of(json!("payroll")), Ok(Some("payroll".into())));
+    assert_eq!(team_of(json!(["payroll"])), Ok(Some("payroll".into())));
+    assert_eq!(team_of(Value::Null), Ok(None));
+    let several = team_of(json!(["payroll", "it"])).unwrap_err();
+    assert!(
+        several.contains("`department`") && several.contains("not one team"),
+        "{several}"
+    );
+    let spaced = team_of(json!("pay roll")).unwrap_err();
+    assert!(spaced.contains("no spaces"), "{spaced}");
+    // Without team_claim the same JWT carries no team.
+    let plain = Oidc::new(settings(&jwks, "email"));
+    let mut c = claims("ada@example.com", json!("creator"));
+    c["department"] = json!("payroll");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert_eq!(
+        rt.block_on(plain.verify(&sign(&k1, "k1", c)))
+            .map(|p| p.team),
+        Ok(None)
+    );
+}

@@ -636,3 +636,70 @@ fn a_deploy_that_fails_its_checks_is_audited_as_refused() {
     let data_dir = a.running.server.runtime().data_dir().display().to_string();
     assert!(!error.contains(&data_dir), "no host paths: {error}");
 }
+
+/// `input.request.team` is the team the deployer's credential names: a
+/// rule may keep an app to one team. An approval judges the deployer's
+/// request, team included, and `policy check --team` answers the same.
+#[test]
+fn a_rule_on_the_deployers_team_decides_deploys_approvals_and_checks_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("teams.rego");
+    std::fs::write(
+        &rules,
+        "package warden.publish\n\nimport rego.v1\n\ndeny contains {\"id\": \"payroll-only\", \"msg\": sprintf(\"payslips is deployed by payroll, not %v\", [object.get(input.request, \"team\", \"no team\")]), \"remediation\": \"ask payroll to deploy it\", \"path\": \"app.name\"} if {\n  input.app.name == \"payslips\"\n  not input.request.team == \"payroll\"\n}\n",
+    )
+    .unwrap();
+    let config = format!("[policy]\npaths = [\"{}\"]\n", rules.display());
+    let a = admin_with(&config, &[]);
+    let data = a.running.server.runtime().data_dir().to_path_buf();
+    let body = raw_deploy(&manifest(
+        "payslips",
+        ACCOUNTABLE,
+        "[egress]\nallowed_hosts = [\"https://api.example.com\"]\n",
+    ));
+    for (name, team, said) in [
+        ("ivan", Some("it"), "not it"),
+        ("nora", None, "not no team"),
+    ] {
+        let token = support::admin_api::create_team_token(&data, name, Role::Creator, team);
+        let (status, out) = a.call_with(Some(&token), "POST", "/v1/apps", &body);
+        assert_eq!(status, 422, "{out}");
+        assert!(
+            out["error"].as_str().is_some_and(|e| e.contains(said)),
+            "{out}"
+        );
+    }
+    let paula =
+        support::admin_api::create_team_token(&data, "paula", Role::Creator, Some("payroll"));
+    let (status, out) = a.call_with(Some(&paula), "POST", "/v1/apps", &body);
+    assert_eq!(status, 202, "held for its egress host: {out}");
+    // The reviewer has no team; the decision is still the deployer's.
+    let (status, out) = a.call(
+        Some(Role::Reviewer),
+        "POST",
+        "/v1/apps/payslips/approve",
+        r#"{"note":"fine"}"#,
+    );
+    assert_eq!(status, 200, "{out}");
+
+    let app = dir.path().join("payslips.toml");
+    std::fs::write(&app, manifest("payslips", ACCOUNTABLE, "")).unwrap();
+    let settings = dir.path().join("warden.toml");
+    std::fs::write(&settings, &config).unwrap();
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "policy",
+            "check",
+            app.to_str().unwrap(),
+            "--config",
+            settings.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        warden(&args)
+    };
+    let out = check(&["--team", "payroll"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = check(&[]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(text(&out).contains("not no team"), "{}", text(&out));
+}

@@ -252,6 +252,7 @@ async fn deploy_checked(
             owner: owner.clone(),
             deployed_by: principal.name.clone(),
             deployed_as: principal.role.as_str().to_string(),
+            deployed_team: principal.team.clone(),
             manifest_sha256: manifest_sha256.clone(),
             owner_must_match: principal.role == Role::Creator,
             manifest: table,

@@ -9,6 +9,7 @@
 //! jwks_url = "https://idp.example.com/.well-known/jwks.json"  # or jwks_file = "..."
 //! role_claim = "warden_role"   # "creator" | "reviewer" | "admin" | "auditor"
 //! name_claim = "email"         # who the caller is (default "sub")
+//! team_claim = "department"    # optional: input.request.team in policies
 //! # allow_http_loopback = true  # only for a provider on this machine
 //! # dashboard sign-in (authorization code + PKCE):
 //! client_id = "warden-dashboard"
@@ -308,6 +309,31 @@ impl Oidc {
             .ok_or_else(|| format!("no key `{kid}` in the provider's JWKS"))
     }
 
+    /// The team the claims give, with `team_claim` set: a string, or a
+    /// list of exactly one (a team is one value in a policy; several would
+    /// make the choice Warden's).
+    fn team(&self, claims: &serde_json::Value) -> Result<Option<String>, String> {
+        let Some(claim) = self.settings.team_claim.as_deref() else {
+            return Ok(None);
+        };
+        let team = match &claims[claim] {
+            serde_json::Value::Null => return Ok(None),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) if a.len() == 1 && a[0].is_string() => {
+                a[0].as_str().unwrap_or_default().to_string()
+            }
+            _ => {
+                return Err(format!(
+                    "the JWT's `{claim}` claim (team_claim) is not one team; give it a string"
+                ));
+            }
+        };
+        match super::tokens::team_problem(&team) {
+            Some(problem) => Err(format!("the JWT's `{claim}` claim: {problem}")),
+            None => Ok(Some(team)),
+        }
+    }
+
     /// The principal name the claims give (see the module's rules).
     fn principal_name(&self, claims: &serde_json::Value) -> Result<String, String> {
         let claim = self.settings.name_claim.as_str();
@@ -352,6 +378,7 @@ impl Oidc {
             .map_err(|e| format!("JWT rejected: {e}"))?;
         let claims = data.claims;
         let name = self.principal_name(&claims)?;
+        let team = self.team(&claims)?;
         let roles: Vec<&str> = match &claims[&self.settings.role_claim] {
             serde_json::Value::String(s) => vec![s.as_str()],
             serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
@@ -366,6 +393,7 @@ impl Oidc {
                 name,
                 role: *role,
                 via: Via::Oidc,
+                team,
             }),
             [] => Err(format!(
                 "the JWT's `{}` claim names no Warden role (creator, reviewer, admin, auditor)",

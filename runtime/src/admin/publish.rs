@@ -35,6 +35,7 @@ pub(super) async fn judge(
             request: input::PublishRequest {
                 who: principal.name.clone(),
                 role: principal.role.as_str().to_string(),
+                team: principal.team.clone(),
                 time: crate::policy::now_rfc3339(now),
                 dry_run: false,
             },
@@ -180,6 +181,7 @@ pub(super) async fn again(
                     .deployed_as
                     .clone()
                     .unwrap_or_else(|| "creator".to_string()),
+                team: this.deployed_team.clone(),
                 time: crate::policy::now_rfc3339(now),
                 dry_run,
             },

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 pub(crate) struct CreateBody {
     name: String,
     role: Role,
+    /// The holder's team (`input.request.team` in publish policies).
+    team: Option<String>,
     /// How long it lives (`"8h"`); at most `admin.token_max_ttl`, which
     /// is also the default.
     ttl: Option<Dur>,
@@ -27,7 +29,9 @@ pub(crate) struct CreateBody {
 
 fn refused(e: TokenError) -> ApiError {
     let status = match e {
-        TokenError::BadName(..) | TokenError::TtlOverMax { .. } => StatusCode::BAD_REQUEST,
+        TokenError::BadName(..) | TokenError::BadTeam(_) | TokenError::TtlOverMax { .. } => {
+            StatusCode::BAD_REQUEST
+        }
         TokenError::RoleTaken { .. } => StatusCode::CONFLICT,
         TokenError::NotFound(_) => StatusCode::NOT_FOUND,
         TokenError::Store { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -64,6 +68,7 @@ pub async fn create(
             NewToken {
                 name: &body.name,
                 role: body.role,
+                team: body.team.as_deref(),
                 ttl: body.ttl.map(Dur::get),
                 max_ttl: runtime.platform().admin.token_max_ttl.get(),
                 by: &actor,

@@ -11,7 +11,7 @@
 //! app compares names. Tokens from the `tokens.json` of earlier versions
 //! are imported once (they never expire, and `tokens list` says so).
 
-use super::tokens::{Principal, Role, Via, name_problem};
+use super::tokens::{Principal, Role, Via, name_problem, team_problem};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -27,6 +27,10 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE INDEX IF NOT EXISTS tokens_name ON tokens(name);
 ";
 
+/// Columns added after the first release: a store made by an older Warden
+/// gains them when opened.
+const ADDED_COLUMNS: [(&str, &str); 1] = [("team", "TEXT")];
+
 /// How often a token's last use is written back (a busy dashboard should
 /// not turn every read into a write).
 const LAST_USE_RESOLUTION: u64 = 60;
@@ -38,6 +42,9 @@ pub struct TokenRecord {
     pub id: String,
     pub name: String,
     pub role: Role,
+    /// The holder's team, for policies (`input.request.team`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
     pub created: String,
     pub created_by: String,
     /// RFC 3339; `None` for tokens imported from before expiry existed.
@@ -73,6 +80,8 @@ pub enum TokenError {
         "a token may live at most {max} (admin.token_max_ttl); {asked} asked\n  fix: ask for a shorter --ttl, or raise admin.token_max_ttl in warden.toml"
     )]
     TtlOverMax { asked: String, max: String },
+    #[error("--team: {0}")]
+    BadTeam(String),
     #[error("no active token has the name or id `{0}`")]
     NotFound(String),
     #[error("the token store {path}: {message}")]
@@ -83,6 +92,8 @@ pub enum TokenError {
 pub struct NewToken<'a> {
     pub name: &'a str,
     pub role: Role,
+    /// The holder's team (`input.request.team` in publish policies).
+    pub team: Option<&'a str>,
     /// How long it lives; `None` is `max_ttl`.
     pub ttl: Option<Duration>,
     /// The platform's `admin.token_max_ttl`.
@@ -134,8 +145,7 @@ fn role_of(text: &str) -> Role {
     }
 }
 
-const COLUMNS: &str =
-    "id, name, role, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at";
+const COLUMNS: &str = "id, name, role, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at, team";
 
 /// A row as a record at time `at`. With `max_ttl` (seconds), no token
 /// outlives its creation by more: a lowered maximum applies to tokens
@@ -166,6 +176,7 @@ fn record(r: &rusqlite::Row<'_>, at: u64, max_ttl: Option<u64>) -> rusqlite::Res
         revoked: revoked.map(rfc3339),
         revoked_by: r.get(7)?,
         last_used: r.get::<_, Option<u64>>(8)?.map(rfc3339),
+        team: r.get(9)?,
         state,
     })
 }
@@ -199,7 +210,7 @@ fn import_legacy_into(conn: &mut Connection, legacy: &Path) -> rusqlite::Result<
             .map(|d| d.as_secs())
             .unwrap_or_else(now);
         tx.execute(
-            &format!("INSERT OR IGNORE INTO tokens ({COLUMNS}, hash) VALUES (?1, ?2, ?3, ?4, 'tokens.json', NULL, NULL, NULL, NULL, ?5)"),
+            &format!("INSERT OR IGNORE INTO tokens ({COLUMNS}, hash) VALUES (?1, ?2, ?3, ?4, 'tokens.json', NULL, NULL, NULL, NULL, NULL, ?5)"),
             params![&t.hash[..12.min(t.hash.len())], t.name, t.role.as_str(), created, t.hash],
         )?;
     }
@@ -244,6 +255,8 @@ impl TokenStore {
         if conn.is_none() {
             let mut opened = warden_host_apis::sqlite::open_wal(&self.db, "FULL", SCHEMA)
                 .map_err(|e| self.store_error(e))?;
+            warden_host_apis::sqlite::add_missing_columns(&opened, "tokens", &ADDED_COLUMNS)
+                .map_err(|e| self.store_error(e))?;
             import_legacy(&mut opened, &self.legacy).map_err(|e| self.store_error(e))?;
             *conn = Some(opened);
         }
@@ -268,6 +281,9 @@ impl TokenStore {
         let name = new.name.to_lowercase();
         if let Some(problem) = name_problem(&name) {
             return Err(TokenError::BadName(name, problem));
+        }
+        if let Some(problem) = new.team.and_then(team_problem) {
+            return Err(TokenError::BadTeam(problem));
         }
         let ttl = new.ttl.unwrap_or(new.max_ttl);
         if ttl > new.max_ttl || ttl.is_zero() {
@@ -313,8 +329,8 @@ impl TokenStore {
                 .map_err(|e| self.store_error(e))?;
             }
             tx.execute(
-                &format!("INSERT INTO tokens ({COLUMNS}, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, NULL, ?7)"),
-                params![id, name, new.role.as_str(), at, new.by, at + ttl.as_secs(), hashed],
+                &format!("INSERT INTO tokens ({COLUMNS}, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, NULL, ?7, ?8)"),
+                params![id, name, new.role.as_str(), at, new.by, at + ttl.as_secs(), new.team, hashed],
             )
             .map_err(|e| self.store_error(e))?;
             tx.commit().map_err(|e| self.store_error(e))?;
@@ -332,6 +348,7 @@ impl TokenStore {
                     id: id.clone(),
                     name: name.clone(),
                     role: new.role,
+                    team: new.team.map(str::to_string),
                     created: rfc3339(at),
                     created_by: new.by.to_string(),
                     expires: Some(rfc3339(at + ttl.as_secs())),
@@ -397,6 +414,7 @@ impl TokenStore {
             name,
             role: record.role,
             via: Via::Token,
+            team: record.team,
         })
     }
 
@@ -587,6 +605,7 @@ mod tests {
         NewToken {
             name,
             role,
+            team: None,
             ttl: None,
             max_ttl: Duration::from_secs(3600),
             by: "test",
@@ -613,6 +632,7 @@ mod tests {
                 name: "alice".into(),
                 role: Role::Admin,
                 via: Via::Token,
+                team: None,
             })
         );
         assert_eq!(store.verify("wdn_guess"), Err(Refused::Unknown));
@@ -703,6 +723,50 @@ mod tests {
         assert!(
             err.contains("at most 1h") && err.contains("2h asked"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_token_carries_its_team_and_a_store_from_before_teams_gains_the_column() {
+        let (dir, store) = store();
+        // A store as an older Warden made it: no `team` column.
+        {
+            let old = Connection::open(dir.path().join("tokens.db"))
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            old.execute_batch(
+                "CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, created_by TEXT NOT NULL, expires_at INTEGER, revoked_at INTEGER, revoked_by TEXT, last_used_at INTEGER);",
+            )
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        }
+        let made = store
+            .create(NewToken {
+                team: Some("payroll"),
+                ..new("paula", Role::Creator)
+            })
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(made.record.team.as_deref(), Some("payroll"));
+        assert_eq!(
+            store.verify(&made.token).map(|p| p.team),
+            Ok(Some("payroll".into()))
+        );
+        let plain = store
+            .create(new("nora", Role::Creator))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(store.verify(&plain.token).map(|p| p.team), Ok(None));
+        let listed = store.list().unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(
+            listed
+                .iter()
+                .any(|t| t.name == "paula" && t.team.as_deref() == Some("payroll"))
+        );
+        let bad = store.create(NewToken {
+            team: Some("pay roll"),
+            ..new("pat", Role::Creator)
+        });
+        assert!(
+            matches!(&bad, Err(TokenError::BadTeam(m)) if m.contains("no spaces")),
+            "{:?}",
+            bad.err().map(|e| e.to_string())
         );
     }
 

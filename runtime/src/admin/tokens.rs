@@ -55,6 +55,10 @@ pub struct Principal {
     pub name: String,
     pub role: Role,
     pub via: Via,
+    /// The team the credential names (a token's `--team`, the OIDC
+    /// `team_claim`), for policies (`input.request.team`); `None` when it
+    /// names none.
+    pub team: Option<String>,
 }
 
 impl Principal {
@@ -80,6 +84,21 @@ pub(crate) fn name_problem(name: &str) -> Option<String> {
         ))
     } else if name.starts_with(['-', '.']) {
         Some("a token name starts with a letter or digit".into())
+    } else {
+        None
+    }
+}
+
+/// Why `team` cannot name a credential's team, if it cannot: 1 to 64
+/// printable characters with no spaces (it is compared in policies, so
+/// invisible differences would make two teams look one).
+pub(crate) fn team_problem(team: &str) -> Option<String> {
+    if team.is_empty() || team.chars().count() > 64 {
+        Some("a team has 1 to 64 characters".into())
+    } else if let Some(c) = team.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        Some(format!(
+            "a team has no spaces or control characters, not {c:?}"
+        ))
     } else {
         None
     }

@@ -15,7 +15,7 @@ pub enum PolicyCommand {
     /// Judge an app.toml as a deploy would be judged, without deploying:
     /// refused, held for a reviewer, or live, with every finding and its fix.
     #[command(
-        after_help = "Examples:\n  warden policy check app.toml\n  warden policy check app.toml --component target/app.wasm --as ada:creator --json\n  warden policy check app.toml --config /etc/warden/warden.toml\n\nOffline, it knows the templates in warden.toml (not those set through the\nadmin API) and no live version, so rules about new grants stay silent.\nExit codes: 0 live or held (the output says which), 5 refused,\n3 a policy or configuration that cannot be used."
+        after_help = "Examples:\n  warden policy check app.toml\n  warden policy check app.toml --component target/app.wasm --as ada:creator --team tools --json\n  warden policy check app.toml --config /etc/warden/warden.toml\n\nOffline, it knows the templates in warden.toml (not those set through the\nadmin API) and no live version, so rules about new grants stay silent.\nExit codes: 0 live or held (the output says which), 5 refused,\n3 a policy or configuration that cannot be used."
     )]
     Check {
         /// The app's manifest.
@@ -28,6 +28,10 @@ pub enum PolicyCommand {
         /// $USER, as a creator).
         #[arg(long = "as", value_name = "NAME:ROLE")]
         deployer: Option<String>,
+        /// The deployer's team (`input.request.team`), as their token or
+        /// sign-in would name it.
+        #[arg(long, value_name = "TEAM")]
+        team: Option<String>,
         /// Print the decision as JSON.
         #[arg(long)]
         json: bool,
@@ -58,12 +62,14 @@ pub fn run(cmd: PolicyCommand) -> Outcome {
             manifest,
             component,
             deployer,
+            team,
             json,
             config,
         } => check(
             &manifest,
             component.as_deref(),
             deployer.as_deref(),
+            team,
             json,
             &config.load()?,
         ),
@@ -80,6 +86,7 @@ fn check(
     manifest_path: &Path,
     component: Option<&Path>,
     deployer: Option<&str>,
+    team: Option<String>,
     json: bool,
     platform: &PlatformConfig,
 ) -> Outcome {
@@ -148,6 +155,7 @@ fn check(
             request: input::PublishRequest {
                 who,
                 role,
+                team,
                 time: policy::now_rfc3339(now),
                 dry_run: true,
             },

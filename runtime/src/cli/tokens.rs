@@ -13,7 +13,7 @@ use warden_runtime::config::units::Dur;
 pub enum TokensCommand {
     /// Create a token; it is printed once and stored only as a hash.
     #[command(after_help = "Examples:
-  warden tokens create --name alice@example.com --role creator --ttl 8h
+  warden tokens create --name alice@example.com --role creator --ttl 8h --team payroll
   export WARDEN_TOKEN=$(warden tokens create --name ci --role creator)
   warden tokens create --name erin --role reviewer --replace   # erin was a creator
   WARDEN_TOKEN=$ADMIN warden tokens create --name bob --role auditor --server http://127.0.0.1:8081
@@ -31,6 +31,10 @@ step. Creating a token is audited (token.created).")]
         name: String,
         #[arg(long, value_enum)]
         role: Role,
+        /// The holder's team: what publish policies read as
+        /// `input.request.team` (e.g. "only payroll deploys HR apps").
+        #[arg(long)]
+        team: Option<String>,
         /// How long it lives, e.g. `8h`, `30d`.
         #[arg(long)]
         ttl: Option<Dur>,
@@ -102,13 +106,15 @@ pub fn run(cmd: TokensCommand) -> Outcome {
             TokensCommand::Create {
                 name,
                 role,
+                team,
                 ttl,
                 replace,
                 ..
             },
             Some(server),
         ) => {
-            let body = json!({ "name": name, "role": role, "ttl": ttl, "replace": replace });
+            let body =
+                json!({ "name": name, "role": role, "team": team, "ttl": ttl, "replace": replace });
             match super::client::call(&server, "POST", "/v1/tokens", Some(body)) {
                 Ok((201, out)) => {
                     println!("{}", out["token"].as_str().unwrap_or_default());
@@ -128,6 +134,7 @@ pub fn run(cmd: TokensCommand) -> Outcome {
             TokensCommand::Create {
                 name,
                 role,
+                team,
                 ttl,
                 replace,
                 config,
@@ -141,6 +148,7 @@ pub fn run(cmd: TokensCommand) -> Outcome {
                 NewToken {
                     name: &name,
                     role,
+                    team: team.as_deref(),
                     ttl: ttl.map(Dur::get),
                     max_ttl: runtime.platform().admin.token_max_ttl.get(),
                     by: &by,

@@ -18,6 +18,10 @@ pub struct OidcSettings {
     pub role_claim: String,
     #[serde(default = "default_name_claim")]
     pub name_claim: String,
+    /// The claim naming the caller's team (`input.request.team` in
+    /// publish policies), e.g. `department`; a string, or a list of one.
+    /// Unset: sign-ins carry no team.
+    pub team_claim: Option<String>,
     #[serde(default = "default_refresh")]
     pub refresh: Dur,
     /// Accept `http://` provider URLs on a loopback host (a provider on

@@ -15,6 +15,9 @@ pub struct PublishRequest {
     pub who: String,
     /// `admin`, `creator`, ...
     pub role: String,
+    /// The principal's team, when their credential names one (a token's
+    /// `--team`, the OIDC `team_claim`); absent otherwise.
+    pub team: Option<String>,
     /// RFC 3339, UTC.
     pub time: String,
     /// `warden policy check`: nothing is deployed.

@@ -66,6 +66,7 @@ pub fn sample_input(platform: &PlatformConfig) -> Value {
                 request: input::PublishRequest {
                     who: "warden".into(),
                     role: "admin".into(),
+                    team: Some("tools".into()),
                     time: now_rfc3339(chrono::Utc::now()),
                     dry_run: true,
                 },

@@ -170,6 +170,7 @@ mod tests {
             review_note: None,
             manifest_path: PathBuf::new(),
             deployed_as: None,
+            deployed_team: None,
             manifest_sha256: None,
             stored_sha256: None,
         }

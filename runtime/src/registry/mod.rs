@@ -84,6 +84,10 @@ pub struct Deployment {
     /// route rules for owners apply when it goes live; unknown (`None`) for
     /// deploys recorded before Warden kept it, treated as a creator's.
     pub deployed_as: Option<String>,
+    /// The deployer's team, when their credential names one (a token's
+    /// `--team`, an OIDC `team_claim`): a later decision on this deploy
+    /// (an approval's) is made on the deployer's request.
+    pub deployed_team: Option<String>,
     /// SHA-256 of the manifest as the deployer sent it (hex); `None` for
     /// deploys recorded before Warden kept it.
     pub manifest_sha256: Option<String>,
@@ -133,8 +137,9 @@ CREATE TABLE IF NOT EXISTS templates (
 
 /// Columns added after the first release, with their types: a registry
 /// made by an older Warden gains them when opened.
-const ADDED_COLUMNS: [(&str, &str); 6] = [
+const ADDED_COLUMNS: [(&str, &str); 7] = [
     ("deployed_as", "TEXT"),
+    ("deployed_team", "TEXT"),
     ("manifest_sha256", "TEXT"),
     ("stored_sha256", "TEXT"),
     ("changed_by", "TEXT"),
@@ -186,24 +191,7 @@ pub struct Transition {
 
 /// Brings a registry made by an older Warden up to [`SCHEMA`]'s columns.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    for (column, kind) in ADDED_COLUMNS {
-        let present = conn
-            .prepare("SELECT 1 FROM pragma_table_info('deployments') WHERE name = ?1")?
-            .exists([column])?;
-        if present {
-            continue;
-        }
-        match conn.execute(
-            &format!("ALTER TABLE deployments ADD COLUMN {column} {kind}"),
-            [],
-        ) {
-            // Another process added it in between.
-            Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("duplicate column") => {}
-            other => {
-                other?;
-            }
-        }
-    }
+    warden_host_apis::sqlite::add_missing_columns(conn, "deployments", &ADDED_COLUMNS)?;
     conn.execute_batch(HISTORY)
 }
 
@@ -228,10 +216,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
         deployed_as: r.get(13)?,
         manifest_sha256: r.get(14)?,
         stored_sha256: r.get(15)?,
+        deployed_team: r.get(16)?,
     })
 }
 
-const COLUMNS: &str = "id, app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, reviewed_by, review_note, manifest_path, deployed_as, manifest_sha256, stored_sha256";
+const COLUMNS: &str = "id, app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, reviewed_by, review_note, manifest_path, deployed_as, manifest_sha256, stored_sha256, deployed_team";
 
 /// Statuses of deploys that hold their app's name and version: a failed
 /// deploy claims nothing, and an admin's delete frees both.
@@ -291,6 +280,8 @@ pub struct NewDeploy {
     pub deployed_by: String,
     /// The deployer's role (see [`Deployment::deployed_as`]).
     pub deployed_as: String,
+    /// The deployer's team (see [`Deployment::deployed_team`]).
+    pub deployed_team: Option<String>,
     /// SHA-256 of the manifest as sent (hex).
     pub manifest_sha256: String,
     /// Whether the name must not be held by another owner (a creator's
@@ -376,8 +367,8 @@ impl RegistryDb {
             return Err(Refusal::VersionTaken(Box::new(d)).into());
         }
         tx.execute(
-            "INSERT INTO deployments (app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, manifest_path, deployed_as, manifest_sha256, changed_by, change_why) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '[]', 0, '', ?7, ?8, ?5, 'deployed')",
-            params![new.app, new.version, new.digest, new.owner, new.deployed_by, now(), new.deployed_as, new.manifest_sha256],
+            "INSERT INTO deployments (app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, manifest_path, deployed_as, manifest_sha256, changed_by, change_why, deployed_team) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '[]', 0, '', ?7, ?8, ?5, 'deployed', ?9)",
+            params![new.app, new.version, new.digest, new.owner, new.deployed_by, now(), new.deployed_as, new.manifest_sha256, new.deployed_team],
         )?;
         let id = tx.last_insert_rowid();
         let dir = self.dir.join("deploys").join(id.to_string());

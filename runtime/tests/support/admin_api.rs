@@ -99,10 +99,21 @@ impl Admin {
 /// A token for `name` as `role` in `dir` (revoking the name's tokens of
 /// another role), valid for a day.
 pub fn create_token(dir: &std::path::Path, name: &str, role: Role) -> String {
+    create_team_token(dir, name, role, None)
+}
+
+/// [`create_token`] for a holder of `team`.
+pub fn create_team_token(
+    dir: &std::path::Path,
+    name: &str,
+    role: Role,
+    team: Option<&str>,
+) -> String {
     TokenStore::new(dir)
         .create(NewToken {
             name,
             role,
+            team,
             ttl: None,
             max_ttl: std::time::Duration::from_secs(86_400),
             by: "test",
