@@ -144,6 +144,17 @@ fn every_role_gets_exactly_its_endpoints() {
         ("GET", "/v1/apps/deployed/versions", "", everyone()),
         (
             "POST",
+            "/v1/policy/check",
+            r#"{"manifest":"[app]\nname = \"checked\"\nversion = \"1.0.0\"\ncomponent = \"app.wasm\"\nowner = \"creator-user\"\n"}"#,
+            vec![
+                (Reviewer, 403),
+                (Auditor, 403),
+                (Creator, 200),
+                (Admin, 200),
+            ],
+        ),
+        (
+            "POST",
             "/v1/apps/deployed/approve",
             "{}",
             // No deploy is pending: the reviewer gets past the role check.

@@ -703,3 +703,62 @@ fn a_rule_on_the_deployers_team_decides_deploys_approvals_and_checks_alike() {
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     assert!(text(&out).contains("not no team"), "{}", text(&out));
 }
+
+/// `policy check --server` asks the host: its templates set through the
+/// API and the caller's token count, the component is judged, and nothing
+/// is deployed.
+#[test]
+fn policy_check_against_a_host_knows_its_templates_and_deploys_nothing() {
+    let a = admin_with("", &[]);
+    let (status, out) = a.call(
+        Some(Role::Admin),
+        "PUT",
+        "/v1/templates/partner-feed",
+        r#"{"allowed_hosts":["https://api.example.com"]}"#,
+    );
+    assert_eq!(status, 200, "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.toml");
+    std::fs::write(
+        &app,
+        manifest(
+            "feed",
+            &format!("template = \"partner-feed\"\n{ACCOUNTABLE}"),
+            "[egress]\nallowed_hosts = [\"https://api.example.com\"]\n",
+        ),
+    )
+    .unwrap();
+    std::fs::copy(fixture("noop_handler"), dir.path().join("app.wasm")).unwrap();
+    let server = format!("http://{}", a.addr);
+    let check = |extra: &[&str]| {
+        let mut args = vec!["policy", "check", app.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(&args)
+            .env("WARDEN_TOKEN", a.token_of(Role::Creator))
+            .env_remove("WARDEN_SERVER")
+            .output()
+            .expect("run warden")
+    };
+    // Offline the template is unknown, so the host is outside it.
+    let out = check(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("would be held"), "{}", text(&out));
+    let out = check(&["--server", &server, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(answer["decision"]["verdict"], "live", "{answer}");
+    assert_eq!(
+        answer["component"].as_str().map(str::len),
+        Some(64),
+        "the component was judged: {answer}"
+    );
+    let (status, _) = a.call(Some(Role::Auditor), "GET", "/v1/apps/feed/versions", "");
+    assert_eq!(status, 404, "a check deploys nothing");
+    assert!(
+        audit_of(&a, "feed").is_empty(),
+        "a check is not on record as a publish"
+    );
+    let out = check(&["--server", &server, "--as", "ada:creator"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeployBody {
     /// The app's `app.toml`, as text.
-    manifest: String,
+    pub(super) manifest: String,
     /// The component, base64 (small components).
     #[serde(default)]
     component: Option<String>,
@@ -142,6 +142,64 @@ pub async fn deploy(
         .unwrap_or_else(|e| Err(ApiError::internal("the deploy stopped", e)))
 }
 
+/// The owner a deploy by `principal` records: a creator's own name (a
+/// creator deploys only their own apps), else the manifest's `app.owner`.
+pub(super) fn owner_for(
+    principal: &Principal,
+    manifest: &AppManifest,
+) -> Result<Option<String>, ApiError> {
+    match (principal.role, &manifest.app.owner) {
+        (Role::Creator, Some(owner)) if *owner != principal.name => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "app.toml: app.owner is `{owner}`, but creators deploy only their own apps\n  fix: set app.owner = \"{}\" or leave it out",
+                principal.name
+            ),
+        )),
+        (Role::Creator, _) => Ok(Some(principal.name.clone())),
+        (_, owner) => Ok(owner.clone()),
+    }
+}
+
+/// The component a deploy (or check) body gives: its bytes when inline
+/// (`None` when uploaded before) and its SHA-256; `None` when the body
+/// gives none.
+pub(super) fn component_of(
+    runtime: &crate::runtime::Runtime,
+    body: &DeployBody,
+) -> Result<Option<(Option<Vec<u8>>, String)>, ApiError> {
+    let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
+    match (&body.component, &body.component_sha256) {
+        (Some(encoded), None) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|e| bad(format!("component: not base64 ({e})")))?;
+            let digest = hex::encode(Sha256::digest(&bytes));
+            Ok(Some((Some(bytes), digest)))
+        }
+        (None, Some(digest)) => {
+            let digest = digest.trim().to_ascii_lowercase();
+            let uploaded = digest.len() == 64
+                && digest.bytes().all(|b| b.is_ascii_hexdigit())
+                && runtime
+                    .data_dir()
+                    .join("components")
+                    .join(format!("{digest}.wasm"))
+                    .is_file();
+            if !uploaded {
+                return Err(bad(format!(
+                    "component_sha256: no uploaded component has the digest `{digest}`\n  fix: upload it first with `PUT /v1/components` (warden deploy does both)"
+                )));
+            }
+            Ok(Some((None, digest)))
+        }
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(bad(
+            "give the component either as `component` (base64) or as `component_sha256` (uploaded with PUT /v1/components), not both".into(),
+        )),
+    }
+}
+
 async fn deploy_checked(
     state: &AdminState,
     principal: Principal,
@@ -153,19 +211,7 @@ async fn deploy_checked(
     let table: toml::Table = toml::from_str(&body.manifest).map_err(|e| bad(e.to_string()))?;
     let name = manifest.app.name.clone();
     let _app = state.app_locks.lock(&name).await;
-    let owner = match (principal.role, &manifest.app.owner) {
-        (Role::Creator, Some(owner)) if *owner != principal.name => {
-            return Err(ApiError(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "app.toml: app.owner is `{owner}`, but creators deploy only their own apps\n  fix: set app.owner = \"{}\" or leave it out",
-                    principal.name
-                ),
-            ));
-        }
-        (Role::Creator, _) => Some(principal.name.clone()),
-        (_, owner) => owner.clone(),
-    };
+    let owner = owner_for(&principal, &manifest)?;
     // The registry decides who holds a name when the deploy is recorded;
     // this early answer spares a creator the upload of a doomed deploy.
     let taken = |holder: Option<&str>| holder != owner.as_deref();
@@ -214,36 +260,9 @@ async fn deploy_checked(
     }
     let manifest_sha256 = hex::encode(Sha256::digest(body.manifest.as_bytes()));
     let runtime = state.server.runtime().clone();
-    let (component, digest) = match (&body.component, &body.component_sha256) {
-        (Some(encoded), None) => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .map_err(|e| bad(format!("component: not base64 ({e})")))?;
-            let digest = hex::encode(Sha256::digest(&bytes));
-            (Some(bytes), digest)
-        }
-        (None, Some(digest)) => {
-            let digest = digest.trim().to_ascii_lowercase();
-            let uploaded = digest.len() == 64
-                && digest.bytes().all(|b| b.is_ascii_hexdigit())
-                && runtime
-                    .data_dir()
-                    .join("components")
-                    .join(format!("{digest}.wasm"))
-                    .is_file();
-            if !uploaded {
-                return Err(bad(format!(
-                    "component_sha256: no uploaded component has the digest `{digest}`\n  fix: upload it first with `PUT /v1/components` (warden deploy does both)"
-                )));
-            }
-            (None, digest)
-        }
-        _ => {
-            return Err(bad(
-                "give the component either as `component` (base64) or as `component_sha256` (uploaded with PUT /v1/components), not both".into(),
-            ));
-        }
-    };
+    let (component, digest) = component_of(&runtime, &body)?.ok_or_else(|| {
+        bad("give the component as `component` (base64) or as `component_sha256` (uploaded with PUT /v1/components)".into())
+    })?;
     let deployment = runtime
         .registry()
         .stage(NewDeploy {
@@ -306,7 +325,8 @@ async fn deploy_checked(
             manifest: &manifest,
             text: &body.manifest,
             owner: owner.as_deref(),
-            digest: &digest,
+            component: super::publish::Judged::Stored(digest.clone()),
+            dry_run: false,
         },
     )
     .await;

@@ -40,6 +40,7 @@ pub mod listener;
 mod observe;
 pub mod oidc;
 mod operate;
+mod policy_check;
 mod publish;
 mod review_show;
 mod token_endpoints;
@@ -366,6 +367,7 @@ pub(crate) fn router(state: AdminState) -> axum::Router {
             get(attestations::show),
         )
         .route("/v1/attestations/key", get(attestations::key))
+        .route("/v1/policy/check", post(policy_check::check))
         .route("/v1/apps/{app}/approve", post(deploys::approve))
         .route("/v1/apps/{app}/reject", post(deploys::reject))
         .route("/v1/apps/{app}/quota", put(operate::set_quota))

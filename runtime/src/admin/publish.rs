@@ -16,8 +16,20 @@ pub(super) struct Candidate<'a> {
     pub text: &'a str,
     /// The owner the deploy records.
     pub owner: Option<&'a str>,
-    /// SHA-256 of the staged component.
-    pub digest: &'a str,
+    pub component: Judged,
+    /// `POST /v1/policy/check`: nothing is deployed.
+    pub dry_run: bool,
+}
+
+/// The component a decision reads.
+pub(super) enum Judged {
+    /// Stored as `components/<SHA-256>.wasm` (staged or uploaded).
+    Stored(String),
+    /// Sent inline with a check; never stored.
+    Sent(Vec<u8>),
+    /// None given (a check before the build): rules about the component
+    /// have nothing to read.
+    Absent,
 }
 
 /// Decides a deploy. Errors are the deploy's refusal: a component that
@@ -37,12 +49,12 @@ pub(super) async fn judge(
                 role: principal.role.as_str().to_string(),
                 team: principal.team.clone(),
                 time: crate::policy::now_rfc3339(now),
-                dry_run: false,
+                dry_run: candidate.dry_run,
             },
             manifest: candidate.manifest.clone(),
             text: candidate.text.to_string(),
             owner: candidate.owner.map(str::to_string),
-            digest: candidate.digest.to_string(),
+            component: candidate.component,
             previous: live_of(&versions, None),
             now,
         },
@@ -57,8 +69,7 @@ struct Publishing {
     /// The manifest text as sent.
     text: String,
     owner: Option<String>,
-    /// SHA-256 of the stored component.
-    digest: String,
+    component: Judged,
     /// The live version: (version, manifest).
     previous: Option<(String, AppManifest)>,
     now: chrono::DateTime<chrono::Utc>,
@@ -75,15 +86,23 @@ async fn decide_off_thread(state: &AdminState, p: Publishing) -> Result<Decision
 }
 
 fn decide(runtime: &crate::runtime::Runtime, p: Publishing) -> Result<Decision, ApiError> {
-    let component_path = runtime
-        .data_dir()
-        .join("components")
-        .join(format!("{}.wasm", p.digest));
-    let bytes = std::fs::read(component_path)
-        .map_err(|e| ApiError::internal("the staged component could not be read", e))?;
+    let bytes = match p.component {
+        Judged::Stored(digest) => {
+            let path = runtime
+                .data_dir()
+                .join("components")
+                .join(format!("{digest}.wasm"));
+            Some(
+                std::fs::read(path)
+                    .map_err(|e| ApiError::internal("the staged component could not be read", e))?,
+            )
+        }
+        Judged::Sent(bytes) => Some(bytes),
+        Judged::Absent => None,
+    };
     let bad = |e: String| ApiError(axum::http::StatusCode::BAD_REQUEST, e);
     let table: toml::Table = toml::from_str(&p.text).map_err(|e| bad(format!("app.toml: {e}")))?;
-    let evidence = crate::policy::evidence(&p.text, Some(&bytes))
+    let evidence = crate::policy::evidence(&p.text, bytes.as_deref())
         .map_err(|e| bad(format!("component: {e}")))?;
     let template = p
         .manifest
@@ -188,7 +207,7 @@ pub(super) async fn again(
             manifest,
             text,
             owner: this.owner.clone(),
-            digest: this.digest.clone(),
+            component: Judged::Stored(this.digest.clone()),
             previous: live_of(all, Some(this.id)),
             now,
         },

@@ -55,25 +55,7 @@ pub fn deploy(args: DeployArgs) -> Outcome {
     };
     // The component goes first, streamed to the host's disk; the deploy
     // then names it by digest.
-    let uploaded = client::send(
-        &args.server,
-        "PUT",
-        "/v1/components",
-        "application/wasm",
-        bytes::Bytes::from(component),
-    );
-    let digest = match uploaded {
-        Ok((201, answer)) if answer["sha256"].is_string() => {
-            answer["sha256"].as_str().unwrap_or_default().to_string()
-        }
-        Ok((status, answer)) if (200..300).contains(&status) => {
-            return Err(fail(
-                1,
-                format!("the upload was answered {status} without a digest: {answer}"),
-            ));
-        }
-        other => return client::report(other),
-    };
+    let digest = upload(&args.server, component)?;
     let body = json!({
         "manifest": text,
         "component_sha256": digest,
@@ -88,6 +70,30 @@ pub fn deploy(args: DeployArgs) -> Outcome {
         eprintln!("warden: {next}");
     }
     code
+}
+
+/// Uploads a component to `server` (`PUT /v1/components`, streamed to
+/// the host's disk); its SHA-256 as the host computed it.
+pub(super) fn upload(server: &str, component: Vec<u8>) -> anyhow::Result<String> {
+    let uploaded = client::send(
+        server,
+        "PUT",
+        "/v1/components",
+        "application/wasm",
+        bytes::Bytes::from(component),
+    );
+    match uploaded {
+        Ok((201, answer)) if answer["sha256"].is_string() => {
+            Ok(answer["sha256"].as_str().unwrap_or_default().to_string())
+        }
+        Ok((status, answer)) if (200..300).contains(&status) => Err(fail(
+            1,
+            format!("the upload was answered {status} without a digest: {answer}"),
+        )),
+        other => Err(client::report(other)
+            .err()
+            .unwrap_or_else(|| fail(1, "the upload failed"))),
+    }
 }
 
 /// Approve a pending deploy of someone else's app (reviewer role).

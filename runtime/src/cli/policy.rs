@@ -15,7 +15,7 @@ pub enum PolicyCommand {
     /// Judge an app.toml as a deploy would be judged, without deploying:
     /// refused, held for a reviewer, or live, with every finding and its fix.
     #[command(
-        after_help = "Examples:\n  warden policy check app.toml\n  warden policy check app.toml --component target/app.wasm --as ada:creator --team tools --json\n  warden policy check app.toml --config /etc/warden/warden.toml\n\nOffline, it knows the templates in warden.toml (not those set through the\nadmin API) and no live version, so rules about new grants stay silent.\nExit codes: 0 live or held (the output says which), 5 refused,\n3 a policy or configuration that cannot be used."
+        after_help = "Examples:\n  warden policy check app.toml\n  warden policy check app.toml --component target/app.wasm --as ada:creator --team tools --json\n  warden policy check app.toml --config /etc/warden/warden.toml\n  WARDEN_TOKEN=... warden policy check app.toml --server http://127.0.0.1:8081\n\nOffline, it knows the templates in warden.toml (not those set through the\nadmin API) and no live version, so rules about new grants stay silent;\nwith --server the host decides, knowing both, and deploys nothing.\nExit codes: 0 live or held (the output says which), 5 refused,\n3 a policy or configuration that cannot be used."
     )]
     Check {
         /// The app's manifest.
@@ -32,6 +32,12 @@ pub enum PolicyCommand {
         /// sign-in would name it.
         #[arg(long, value_name = "TEAM")]
         team: Option<String>,
+        /// Ask a running host instead (`POST /v1/policy/check`, token in
+        /// WARDEN_TOKEN): its policies, the templates set through its API,
+        /// the live version's grants and your token's name, role and team.
+        /// Nothing is deployed.
+        #[arg(long, env = "WARDEN_SERVER", value_name = "URL")]
+        server: Option<String>,
         /// Print the decision as JSON.
         #[arg(long)]
         json: bool,
@@ -63,6 +69,24 @@ pub fn run(cmd: PolicyCommand) -> Outcome {
             component,
             deployer,
             team,
+            server: Some(server),
+            json,
+            ..
+        } => {
+            if deployer.is_some() || team.is_some() {
+                return Err(fail(
+                    EXIT_USAGE,
+                    "--as and --team describe the deployer offline; with --server your token says who you are",
+                ));
+            }
+            check_remote(&server, &manifest, component.as_deref(), json)
+        }
+        PolicyCommand::Check {
+            manifest,
+            component,
+            deployer,
+            team,
+            server: None,
             json,
             config,
         } => check(
@@ -122,25 +146,12 @@ fn check(
         (None, "creator") => Some(who.clone()),
         (None, _) => None,
     };
-    let component_path = component.map(Path::to_path_buf).unwrap_or_else(|| {
-        manifest_path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(&manifest.app.component)
-    });
-    let bytes = match std::fs::read(&component_path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if component.is_some() => {
-            return Err(fail(
-                EXIT_USAGE,
-                format!("--component {}: {e}", component_path.display()),
-            ));
-        }
-        // Not built yet: rules about the component have nothing to read.
-        Err(_) => None,
-    };
-    let evidence = policy::evidence(&text, bytes.as_deref())
-        .map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", component_path.display())))?;
+    let bytes = component_bytes(manifest_path, &manifest, component)?;
+    let evidence = policy::evidence(&text, bytes.as_deref()).map_err(|e| {
+        let path =
+            component.map_or_else(|| manifest.component_path(manifest_path), Path::to_path_buf);
+        fail(EXIT_CONFIG, format!("{}: {e}", path.display()))
+    })?;
     let facts = evidence.facts;
     let bundle = PolicyBundle::load(&platform.policy, &policy::sample_input(platform))
         .map_err(|e| fail(EXIT_CONFIG, e))?;
@@ -172,16 +183,79 @@ fn check(
     let decision = bundle
         .decide(&manifest.app.name, &document, now)
         .map_err(|e| fail(EXIT_CONFIG, e))?;
+    report(
+        &manifest,
+        &decision,
+        facts.as_ref().map(|f| f.sha256.as_str()),
+        json,
+    )
+}
+
+/// The component to judge: `--component`, else the manifest's
+/// `app.component` if it has been built (`None`: not built yet, so rules
+/// about the component have nothing to read).
+fn component_bytes(
+    manifest_path: &Path,
+    manifest: &AppManifest,
+    component: Option<&Path>,
+) -> Result<Option<Vec<u8>>, anyhow::Error> {
+    let path = component
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest.component_path(manifest_path));
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if component.is_some() => Err(fail(
+            EXIT_USAGE,
+            format!("--component {}: {e}", path.display()),
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+/// `warden policy check --server`: the host decides, with what it knows.
+fn check_remote(
+    server: &str,
+    manifest_path: &Path,
+    component: Option<&Path>,
+    json: bool,
+) -> Outcome {
+    let manifest = AppManifest::load(manifest_path).map_err(|e| fail(EXIT_CONFIG, e))?;
+    let text = std::fs::read_to_string(manifest_path)
+        .map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", manifest_path.display())))?;
+    let mut body = serde_json::json!({ "manifest": text });
+    if let Some(bytes) = component_bytes(manifest_path, &manifest, component)? {
+        body["component_sha256"] = serde_json::json!(super::deploy::upload(server, bytes)?);
+    }
+    let answer = match super::client::call(server, "POST", "/v1/policy/check", Some(body)) {
+        Ok((200, answer)) => answer,
+        other => return super::client::report(other),
+    };
+    let decision: Decision = serde_json::from_value(answer["decision"].clone()).map_err(|e| {
+        fail(
+            1,
+            format!("the host answered without a decision ({e}): {answer}"),
+        )
+    })?;
+    report(&manifest, &decision, answer["component"].as_str(), json)
+}
+
+/// Prints a decision (as JSON, or for a person) and exits by its verdict.
+fn report(
+    manifest: &AppManifest,
+    decision: &Decision,
+    component: Option<&str>,
+    json: bool,
+) -> Outcome {
     if json {
         let out = serde_json::json!({
             "app": manifest.app.name,
             "version": manifest.app.version,
-            "component": facts.as_ref().map(|f| &f.sha256),
+            "component": component,
             "decision": decision,
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        print!("{}", describe(&manifest, &decision, facts.is_some()));
+        print!("{}", describe(manifest, decision, component.is_some()));
     }
     match decision.verdict {
         Verdict::Refused => Err(quiet(EXIT_REFUSED)),

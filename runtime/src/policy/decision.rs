@@ -20,23 +20,23 @@ pub struct Finding {
 }
 
 /// A finding an exception suppressed, with the exception.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Exempted {
     /// `deny`, `needs_approval` or `warn`: the set it came from.
-    pub set: &'static str,
+    pub set: String,
     pub finding: Finding,
     pub exception: PolicyException,
 }
 
 /// A finding of a rule in `dryrun`: recorded, deciding nothing.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Shadowed {
-    pub set: &'static str,
+    pub set: String,
     pub finding: Finding,
 }
 
 /// What a publish comes to.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Some `deny`: the deploy is refused (HTTP 422).
@@ -58,7 +58,7 @@ impl Verdict {
 }
 
 /// The decision on one publish, as stored with the deploy and audited.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Decision {
     pub verdict: Verdict,
     pub deny: Vec<Finding>,
@@ -113,7 +113,10 @@ impl Findings {
                     .copied()
                     .unwrap_or(Enforcement::Deny);
                 if level == Enforcement::Dryrun {
-                    decision.dryrun.push(Shadowed { set, finding });
+                    decision.dryrun.push(Shadowed {
+                        set: set.to_string(),
+                        finding,
+                    });
                     continue;
                 }
                 let waiver = exceptions
@@ -123,7 +126,7 @@ impl Findings {
                     waiver.partition(|e| e.expiry().is_ok_and(|t| t > now));
                 if let Some(exception) = live.first() {
                     decision.exempted.push(Exempted {
-                        set,
+                        set: set.to_string(),
                         finding,
                         exception: (*exception).clone(),
                     });
