@@ -531,3 +531,106 @@ fn a_deployed_version_never_changes_and_an_approval_names_what_was_reviewed() {
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["version"], "1.0.1");
 }
+
+/// Retiring ends an app's life without deleting it: not served at once,
+/// listed as retired, a step of its version's history and the audit log;
+/// an admin puts it back; a newer version going live supersedes it.
+#[test]
+fn a_retired_app_is_not_served_is_listed_and_an_admin_puts_it_back() {
+    let a = host();
+    let deploy = |version: &str| {
+        let body = deploy_body(
+            "lunch",
+            version,
+            &fixture("noop_handler"),
+            &app_extra("/lunch", ""),
+        );
+        a.call(Some(Role::Creator), "POST", "/v1/apps", &body)
+    };
+    let lifecycle = |role: Role, verb: &str, body: &str| {
+        a.call(Some(role), "POST", &format!("/v1/apps/lunch/{verb}"), body)
+    };
+    let version = |v: &str| {
+        let (_, shown) = a.call(
+            Some(Role::Auditor),
+            "GET",
+            &format!("/v1/apps/lunch/versions/{v}"),
+            "",
+        );
+        shown
+    };
+    assert_eq!(deploy("1.0.0").0, 201);
+    assert_eq!(served(&a, "/lunch"), 200);
+
+    let why = r#"{"reason":"the owner left; unused since March"}"#;
+    assert_eq!(lifecycle(Role::Creator, "retire", why).0, 403);
+    let (status, out) = lifecycle(Role::Admin, "retire", r#"{"reason":" "}"#);
+    assert_eq!(status, 400, "{out}");
+    assert_eq!(
+        served(&a, "/lunch"),
+        200,
+        "a refused retire changes nothing"
+    );
+    let (status, out) = lifecycle(Role::Admin, "retire", why);
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["status"], "retired");
+    assert_eq!(served(&a, "/lunch"), 404);
+    let shown = version("1.0.0");
+    assert_eq!(shown["status"], "retired", "{shown}");
+    let last = shown["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (last["from"].as_str(), last["to"].as_str()),
+        (Some("active"), Some("retired"))
+    );
+    assert_eq!(last["by"], "token:admin-user");
+    assert_eq!(last["why"], "the owner left; unused since March");
+    let (_, apps) = a.call(Some(Role::Creator), "GET", "/v1/apps", "");
+    let listed = apps["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "lunch")
+        .cloned()
+        .unwrap_or_else(|| panic!("a retired app is listed: {apps}"));
+    assert_eq!(listed["state"], "retired", "{listed}");
+    assert!(
+        listed["next"]
+            .as_str()
+            .unwrap()
+            .contains("warden unretire lunch"),
+        "{listed}"
+    );
+    let (status, _) = lifecycle(Role::Admin, "retire", why);
+    assert_eq!(status, 409, "nothing live to retire");
+
+    let (status, out) = lifecycle(
+        Role::Admin,
+        "unretire",
+        r#"{"reason":"the team still uses it"}"#,
+    );
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["status"], "active");
+    assert_eq!(served(&a, "/lunch"), 200);
+    let kinds: Vec<String> = audit_kinds(&a, "lunch")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        kinds.contains(&"app.retired".to_string()) && kinds.contains(&"app.unretired".to_string()),
+        "{kinds:?}"
+    );
+
+    // Retired again, then a newer version goes live: the old one is superseded
+    // and there is nothing to put back.
+    assert_eq!(lifecycle(Role::Admin, "retire", why).0, 200);
+    assert_eq!(deploy("1.1.0").0, 201);
+    assert_eq!(served(&a, "/lunch"), 200);
+    assert_eq!(version("1.0.0")["status"], "superseded");
+    let (status, out) = lifecycle(Role::Admin, "unretire", r#"{"reason":"again"}"#);
+    assert_eq!(status, 409, "{out}");
+}

@@ -4,6 +4,7 @@ use super::tokens::{Principal, Role};
 use super::{AdminState, ApiError, require};
 use crate::app::LoadedApp;
 use crate::kills::KillState;
+use crate::registry::Status;
 use crate::wait::Wait as _;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -81,8 +82,9 @@ fn summary(kills: &KillState, app: &LoadedApp) -> Value {
     })
 }
 
-/// Apps not served here whose newest deploy waits for a reviewer, as the
-/// caller may see them: an app held at its first deploy exists too.
+/// Apps not served here whose newest deploy waits for a reviewer, or
+/// whose live version was retired, as the caller may see them: an app
+/// held at its first deploy exists too, and a retired app still does.
 fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> Vec<Value> {
     let pending = state
         .server
@@ -101,16 +103,42 @@ fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> V
             seen.insert(d.app.clone(), d);
         }
     }
+    let retired = state
+        .server
+        .runtime()
+        .registry()
+        .retired()
+        .wait()
+        .unwrap_or_default();
+    for d in retired.into_iter().rev() {
+        if super::deploys::visible(principal, &d)
+            && only.is_none_or(|n| n == d.app)
+            && state.server.loaded(&d.app).is_none()
+            && !seen.contains_key(&d.app)
+        {
+            seen.insert(d.app.clone(), d);
+        }
+    }
     seen.into_values()
         .map(|d| {
+            let next = match d.status {
+                Status::Retired => format!(
+                    "retired: not served, its data kept until its TTL; an admin puts it back with `warden unretire {} --reason ...`",
+                    d.app
+                ),
+                _ => format!(
+                    "held for review: `warden review show {} {}` shows why; a reviewer approves it",
+                    d.app, d.version
+                ),
+            };
             json!({
                 "name": d.app,
                 "version": d.version,
                 "owner": d.owner,
-                "state": "pending",
+                "state": d.status.as_str(),
                 "deploy": d.id,
                 "reasons": d.reasons,
-                "next": format!("held for review: `warden review show {} {}` shows why; a reviewer approves it", d.app, d.version),
+                "next": next,
             })
         })
         .collect()

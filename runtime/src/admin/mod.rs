@@ -42,6 +42,7 @@ pub mod oidc;
 mod operate;
 mod policy_check;
 mod publish;
+mod retire;
 mod review_show;
 mod token_endpoints;
 pub mod token_store;
@@ -386,6 +387,8 @@ pub(crate) fn router(state: AdminState) -> axum::Router {
         .route("/v1/templates/{name}", put(operate::put_template))
         .route("/v1/apps/{app}/kill", post(apps::kill))
         .route("/v1/apps/{app}/unkill", post(apps::unkill))
+        .route("/v1/apps/{app}/retire", post(retire::retire))
+        .route("/v1/apps/{app}/unretire", post(retire::unretire))
         .route("/v1/audit", get(apps::audit))
         .route("/v1/audit/verify", get(apps::verify_audit))
         .route("/v1/telemetry", get(telemetry_stats))

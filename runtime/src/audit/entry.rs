@@ -32,6 +32,10 @@ pub enum AuditKind {
     DeployTampered,
     /// A live version replaced by a newer one going live.
     VersionSuperseded,
+    /// An app's live version retired: not served, data kept.
+    AppRetired,
+    /// A retired version put back live.
+    AppUnretired,
 }
 
 impl AuditKind {
@@ -58,6 +62,8 @@ impl AuditKind {
             AuditKind::StorageAppDeleted => "storage.app-deleted",
             AuditKind::DeployTampered => "deploy.tampered",
             AuditKind::VersionSuperseded => "version.superseded",
+            AuditKind::AppRetired => "app.retired",
+            AuditKind::AppUnretired => "app.unretired",
         }
     }
 }
@@ -159,6 +165,11 @@ mod kind_tests {
             AuditKind::PolicyDenied,
             AuditKind::AuditRepaired,
             AuditKind::StorageAppDeleted,
+            AuditKind::DeployTampered,
+            AuditKind::VersionSuperseded,
+            AuditKind::AppRefused,
+            AuditKind::AppRetired,
+            AuditKind::AppUnretired,
         ];
         let spellings: std::collections::HashSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(spellings.len(), all.len(), "two kinds share a spelling");

@@ -1,4 +1,5 @@
-//! `warden kill` / `warden unkill`: the operator's stop switch.
+//! `warden kill` / `warden unkill`: the operator's stop switch; `warden
+//! retire` / `warden unretire`: the end of an app's life, and its way back.
 
 use super::exit::{Outcome, fail};
 use super::{ConfigArgs, EXIT_CONFIG, actor};
@@ -142,4 +143,57 @@ pub fn unkill(args: UnkillArgs) -> Outcome {
             format!("could not record the unkill: {e}"),
         )),
     }
+}
+
+/// Retire an app (admin): its live version stops being served and uses no
+/// credentials; its stored data stays until its TTL; reversible with
+/// `warden unretire`. Audited (app.retired) and kept in the version's
+/// history.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  WARDEN_TOKEN=... warden retire lunch-bot --reason \"owner left; nobody uses it\"
+  WARDEN_TOKEN=... warden retire lunch-bot --reason \"...\" --server https://warden.internal:8081
+
+Not a kill: a kill is an emergency stop of an app that stays deployed;
+retiring ends an app's life without deleting its record or data.")]
+pub struct RetireArgs {
+    app: String,
+    /// Why: kept in the version's history and the audit log.
+    #[arg(long)]
+    reason: String,
+    #[arg(long, env = "WARDEN_SERVER", default_value = super::DEFAULT_SERVER)]
+    server: String,
+}
+
+/// Put a retired app back (admin): its retired version is checked against
+/// the digests recorded at deploy and served again; audited
+/// (app.unretired).
+#[derive(Args)]
+#[command(
+    after_help = "Example:\n  WARDEN_TOKEN=... warden unretire lunch-bot --reason \"the team still needs it\""
+)]
+pub struct UnretireArgs {
+    app: String,
+    /// Why: kept in the version's history and the audit log.
+    #[arg(long)]
+    reason: String,
+    #[arg(long, env = "WARDEN_SERVER", default_value = super::DEFAULT_SERVER)]
+    server: String,
+}
+
+pub fn retire(args: RetireArgs) -> Outcome {
+    lifecycle(&args.server, &args.app, "retire", &args.reason)
+}
+
+pub fn unretire(args: UnretireArgs) -> Outcome {
+    lifecycle(&args.server, &args.app, "unretire", &args.reason)
+}
+
+fn lifecycle(server: &str, app: &str, verb: &str, reason: &str) -> Outcome {
+    super::client::report(super::client::call(
+        server,
+        "POST",
+        &format!("/v1/apps/{app}/{verb}"),
+        Some(serde_json::json!({ "reason": reason })),
+    ))
 }

@@ -114,6 +114,8 @@ enum Command {
     Reject(deploy::RejectArgs),
     Kill(kill::KillArgs),
     Unkill(kill::UnkillArgs),
+    Retire(kill::RetireArgs),
+    Unretire(kill::UnretireArgs),
     /// List apps: served, held for review, killed (admin API, or the data
     /// directory on the host).
     #[command(
@@ -278,6 +280,8 @@ fn run(cli: Cli) -> Outcome {
         Command::Reject(args) => deploy::reject(args),
         Command::Kill(args) => kill::kill(args),
         Command::Unkill(args) => kill::unkill(args),
+        Command::Retire(args) => kill::retire(args),
+        Command::Unretire(args) => kill::unretire(args),
         Command::Apps(args) => lists::apps(args),
         Command::Inspect { app, json, server } => observe::inspect(&server, &app, json),
         Command::Top {

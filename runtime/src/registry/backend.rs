@@ -73,6 +73,8 @@ pub trait RegistryBackend: Send + Sync {
     async fn active(&self) -> Result<Vec<Deployment>>;
     /// Deploys waiting for a reviewer.
     async fn pending(&self) -> Result<Vec<Deployment>>;
+    /// Every retired version, oldest first.
+    async fn retired(&self) -> Result<Vec<Deployment>>;
     /// Keeps a deploy pending, with the reasons it needs review.
     async fn hold(&self, id: i64, reasons: &[String]) -> Result<()>;
     /// Makes a deploy the active version of its app (the previous one is
@@ -86,6 +88,17 @@ pub trait RegistryBackend: Send + Sync {
     async fn decided(&self, id: i64, revision: &str) -> Result<()>;
     /// Moves an app's live version to `killed`, or back to `active`.
     async fn set_killed(&self, app: &str, killed: bool, by: &str, why: &str) -> Result<bool>;
+    /// Retires an app's live version; the version, `None` with none live.
+    async fn retire(&self, app: &str, by: &str, why: &str) -> Result<Option<Deployment>>;
+    /// Puts an app's retired version back live (`killed` if `killed`);
+    /// `None` with none retired, or a live version already.
+    async fn unretire(
+        &self,
+        app: &str,
+        killed: bool,
+        by: &str,
+        why: &str,
+    ) -> Result<Option<Deployment>>;
     /// Every status a deploy has taken, oldest first, with who, when, why
     /// and the policy revision.
     async fn history(&self, id: i64) -> Result<Vec<super::Transition>>;
@@ -177,6 +190,10 @@ impl RegistryBackend for Registry {
         self.run(|db| Ok(db.pending()?)).await
     }
 
+    async fn retired(&self) -> Result<Vec<Deployment>> {
+        self.run(|db| Ok(db.retired()?)).await
+    }
+
     async fn hold(&self, id: i64, reasons: &[String]) -> Result<()> {
         let reasons = reasons.to_vec();
         self.run(move |db| Ok(db.hold(id, &reasons)?)).await
@@ -208,6 +225,23 @@ impl RegistryBackend for Registry {
     async fn set_killed(&self, app: &str, killed: bool, by: &str, why: &str) -> Result<bool> {
         let (app, by, why) = (app.to_owned(), by.to_owned(), why.to_owned());
         self.run(move |db| Ok(db.set_killed(&app, killed, &by, &why)?))
+            .await
+    }
+
+    async fn retire(&self, app: &str, by: &str, why: &str) -> Result<Option<Deployment>> {
+        let (app, by, why) = (app.to_owned(), by.to_owned(), why.to_owned());
+        self.run(move |db| Ok(db.retire(&app, &by, &why)?)).await
+    }
+
+    async fn unretire(
+        &self,
+        app: &str,
+        killed: bool,
+        by: &str,
+        why: &str,
+    ) -> Result<Option<Deployment>> {
+        let (app, by, why) = (app.to_owned(), by.to_owned(), why.to_owned());
+        self.run(move |db| Ok(db.unretire(&app, killed, &by, &why)?))
             .await
     }
 

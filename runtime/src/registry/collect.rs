@@ -41,7 +41,11 @@ pub fn kept(deployments: &[Deployment], keep_versions: usize) -> HashSet<i64> {
         let mut superseded = 0;
         for d in versions.iter() {
             let keep = match d.status {
-                Status::Active | Status::Killed | Status::Approved | Status::Pending => true,
+                Status::Active
+                | Status::Killed
+                | Status::Approved
+                | Status::Pending
+                | Status::Retired => true,
                 Status::Superseded => {
                     superseded += 1;
                     superseded <= keep_versions

@@ -41,6 +41,11 @@ pub enum Status {
     Killed,
     /// Turned down by a reviewer; never served.
     Rejected,
+    /// Was its app's live version; an admin retired it (an app no longer
+    /// needed, or whose owner left): not served, its stored data kept
+    /// until its TTL, reversible by an admin (`unretire`), which makes it
+    /// live again. A newer version going live supersedes it.
+    Retired,
     /// Was active; a later version replaced it.
     Superseded,
     /// Did not pass the checks at deploy (the error is the review note).
@@ -62,6 +67,7 @@ impl Status {
             "killed" => Status::Killed,
             "rejected" => Status::Rejected,
             "superseded" => Status::Superseded,
+            "retired" => Status::Retired,
             "failed" => Status::Failed,
             "deleted" => Status::Deleted,
             _ => Status::Pending,
@@ -265,6 +271,7 @@ impl Status {
             Status::Active => "active",
             Status::Rejected => "rejected",
             Status::Superseded => "superseded",
+            Status::Retired => "retired",
             Status::Failed => "failed",
             Status::Deleted => "deleted",
         }
@@ -456,11 +463,20 @@ impl RegistryDb {
 
     /// Every pending deploy, oldest first.
     pub fn pending(&self) -> rusqlite::Result<Vec<Deployment>> {
+        self.in_status(Status::Pending)
+    }
+
+    /// Every retired version, oldest first.
+    pub fn retired(&self) -> rusqlite::Result<Vec<Deployment>> {
+        self.in_status(Status::Retired)
+    }
+
+    fn in_status(&self, status: Status) -> rusqlite::Result<Vec<Deployment>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM deployments WHERE status = 'pending' ORDER BY id"
+            "SELECT {COLUMNS} FROM deployments WHERE status = ?1 ORDER BY id"
         ))?;
-        stmt.query_map([], row)?.collect()
+        stmt.query_map([status.as_str()], row)?.collect()
     }
 
     /// Marks deploy `id` pending with `reasons`.
@@ -496,7 +512,7 @@ impl RegistryDb {
             return Ok(false);
         }
         tx.execute(
-            "UPDATE deployments SET status = 'superseded', changed_by = 'warden', change_why = 'replaced by deploy ' || ?1 WHERE status IN ('active', 'killed') AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
+            "UPDATE deployments SET status = 'superseded', changed_by = 'warden', change_why = 'replaced by deploy ' || ?1 WHERE status IN ('active', 'killed', 'retired') AND app = (SELECT app FROM deployments WHERE id = ?1) AND id != ?1",
             [id],
         )?;
         tx.execute(Self::CANCEL_OLDER, [id])?;
@@ -547,6 +563,71 @@ impl RegistryDb {
             params![app, from, to, by, why],
         )?;
         Ok(n > 0)
+    }
+
+    /// Retires `app`'s live version (active or killed), with who and why;
+    /// the version retired, `None` when the app has no live version.
+    pub fn retire(&self, app: &str, by: &str, why: &str) -> rusqlite::Result<Option<Deployment>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let live = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM deployments WHERE app = ?1 AND status IN ('active', 'killed') ORDER BY id DESC LIMIT 1"),
+                [app],
+                row,
+            )
+            .optional()?;
+        let Some(mut live) = live else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE deployments SET status = 'retired', changed_by = ?2, change_why = ?3 WHERE id = ?1",
+            params![live.id, by, why],
+        )?;
+        tx.commit()?;
+        live.status = Status::Retired;
+        Ok(Some(live))
+    }
+
+    /// Puts `app`'s retired version back live — `killed` when the kill
+    /// state says the app is killed, else `active` — with who and why;
+    /// the version, `None` when the app has none retired or has a live
+    /// version already (a newer deploy went live).
+    pub fn unretire(
+        &self,
+        app: &str,
+        killed: bool,
+        by: &str,
+        why: &str,
+    ) -> rusqlite::Result<Option<Deployment>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let newest = |status: &str| {
+            tx.query_row(
+                &format!("SELECT {COLUMNS} FROM deployments WHERE app = ?1 AND status IN ({status}) ORDER BY id DESC LIMIT 1"),
+                [app],
+                row,
+            )
+            .optional()
+        };
+        if newest("'active', 'killed'")?.is_some() {
+            return Ok(None);
+        }
+        let Some(mut retired) = newest("'retired'")? else {
+            return Ok(None);
+        };
+        let to = if killed {
+            Status::Killed
+        } else {
+            Status::Active
+        };
+        tx.execute(
+            "UPDATE deployments SET status = ?2, changed_by = ?3, change_why = ?4 WHERE id = ?1",
+            params![retired.id, to.as_str(), by, why],
+        )?;
+        tx.commit()?;
+        retired.status = to;
+        Ok(Some(retired))
     }
 
     /// Records the policy revision deploy `id`'s decision rests on; later
