@@ -6,11 +6,21 @@
 //! compatibility hash (wasmtime version, target, compiler settings), so a
 //! changed component or an upgraded engine never loads a stale artifact.
 //!
-//! Trust: artifacts are native code and are only ever read from Warden's
-//! own data directory, under the name of their content hash. Writes go to a
-//! temporary file first and are renamed into place, so a crash never leaves
-//! a half-written artifact under a real key; an artifact that fails to load
-//! is recompiled and replaced.
+//! Trust: artifacts are native code, which wasmtime loads without checking
+//! (`Component::deserialize` is `unsafe` for that reason), so on a serving
+//! host they are sealed: each file ends with an HMAC-SHA256 tag over its
+//! artifact, under a key derived from the master key
+//! ([`ArtifactCache::seal_with`]). An artifact whose tag does not verify —
+//! edited, swapped, or written without the key — is never loaded: the
+//! component (itself checked against its deploy's digest) is compiled again,
+//! and the load reports [`ArtifactSource::Replaced`] so the host can audit
+//! it. Without a key (`warden run`) the tag is not checked.
+//!
+//! Writes go to a temporary file first and are renamed into place, with
+//! the tag in the same file, so a reader never sees an artifact and a tag
+//! of two different writes, and a crash never leaves a half-written
+//! artifact under a real key; an artifact that fails to load is
+//! recompiled and replaced.
 
 use crate::compile::{ChildCompiler, Slots};
 use sha2::{Digest, Sha256};
@@ -26,6 +36,26 @@ use wasmtime::component::Component;
 pub enum ArtifactSource {
     Compiled,
     Cached,
+    /// The cached artifact's seal did not verify: it was not loaded, and
+    /// the component was compiled again in its place.
+    Replaced,
+}
+
+/// What ends a sealed artifact: the tag, then this marker.
+const SEAL_MARK: &[u8; 8] = b"WDNSEAL1";
+const TAG_LEN: usize = 32;
+
+/// The purpose the sealing key is derived for.
+pub const SEAL_PURPOSE: &[u8] = b"warden artifact seal v1";
+
+/// What a cached file holds, as far as the seal goes.
+enum Cached {
+    /// No file.
+    Absent,
+    /// The artifact, its seal verified (or not checked: no key).
+    Trusted(Vec<u8>),
+    /// A file with no seal, or one that does not verify: not to be loaded.
+    Untrusted { tampered: bool },
 }
 
 pub struct ArtifactCache {
@@ -37,6 +67,8 @@ pub struct ArtifactCache {
     slots: Slots,
     /// Set by `warden`: compile in a child process under a time budget.
     child: std::sync::OnceLock<ChildCompiler>,
+    /// Set by a serving host: seal what is written, load only what verifies.
+    seal: std::sync::OnceLock<ring::hmac::Key>,
 }
 
 impl ArtifactCache {
@@ -51,7 +83,52 @@ impl ArtifactCache {
             compiles: AtomicU64::new(0),
             slots: Slots::new(parallel),
             child: std::sync::OnceLock::new(),
+            seal: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Seals artifacts from now on with `key` (derived from the master key
+    /// for [`SEAL_PURPOSE`]), and loads only artifacts sealed with it.
+    pub fn seal_with(&self, key: [u8; 32]) {
+        let _ = self
+            .seal
+            .set(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key));
+    }
+
+    /// `artifact` with its seal appended, when sealing.
+    fn sealed(&self, mut artifact: Vec<u8>) -> Vec<u8> {
+        if let Some(key) = self.seal.get() {
+            let tag = ring::hmac::sign(key, &artifact);
+            artifact.extend_from_slice(tag.as_ref());
+            artifact.extend_from_slice(SEAL_MARK);
+        }
+        artifact
+    }
+
+    /// Reads the file at `path` and checks its seal.
+    fn read(&self, path: &std::path::Path) -> Cached {
+        let Ok(mut bytes) = std::fs::read(path) else {
+            return Cached::Absent;
+        };
+        let trailer = TAG_LEN + SEAL_MARK.len();
+        let marked = bytes.len() > trailer && bytes.ends_with(SEAL_MARK);
+        let Some(key) = self.seal.get() else {
+            if marked {
+                bytes.truncate(bytes.len() - trailer);
+            }
+            return Cached::Trusted(bytes);
+        };
+        if !marked {
+            // Written before sealing, or by `warden run`: compiled again.
+            return Cached::Untrusted { tampered: false };
+        }
+        let body = bytes.len() - trailer;
+        let verified = ring::hmac::verify(key, &bytes[..body], &bytes[body..body + TAG_LEN]);
+        if verified.is_err() {
+            return Cached::Untrusted { tampered: true };
+        }
+        bytes.truncate(body);
+        Cached::Trusted(bytes)
     }
 
     /// Compiles from now on with `compiler` (a child process under a
@@ -60,31 +137,46 @@ impl ArtifactCache {
         let _ = self.child.set(compiler);
     }
 
-    /// The cached artifact for `bytes`, if one loads.
-    fn cached(&self, engine: &Engine, path: &std::path::Path) -> Option<Component> {
-        if !path.exists() {
-            return None;
-        }
-        // SAFETY: the file is named by the hash of its source and only
-        // Warden writes into this directory (see the module doc).
-        match unsafe { Component::deserialize_file(engine, path) } {
+    /// The cached artifact at `path`, if one loads; `Err` when its seal
+    /// does not verify (it was changed since this host's key sealed it).
+    fn cached(&self, engine: &Engine, path: &std::path::Path) -> Result<Option<Component>, ()> {
+        let artifact = match self.read(path) {
+            Cached::Absent => return Ok(None),
+            Cached::Untrusted { tampered: true } => {
+                tracing::warn!(
+                    "cached artifact {} does not carry this host's seal; it is not loaded, and the component is compiled again",
+                    path.display()
+                );
+                return Err(());
+            }
+            Cached::Untrusted { tampered: false } => return Ok(None),
+            Cached::Trusted(artifact) => artifact,
+        };
+        // SAFETY: the artifact's seal verified under a key only this host
+        // (or a host given the same master key) holds, so Warden wrote it
+        // (without a key, see the module doc: only Warden writes here).
+        match unsafe { Component::deserialize(engine, &artifact) } {
             Ok(component) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                Some(component)
+                Ok(Some(component))
             }
             Err(e) => {
                 tracing::warn!(
                     "cached artifact {} is unusable ({e}); recompiling",
                     path.display()
                 );
-                None
+                Ok(None)
             }
         }
     }
 
     /// Where the artifact for `bytes` lives.
     pub fn path_for(&self, bytes: &[u8]) -> PathBuf {
-        let digest = hex::encode(Sha256::digest(bytes));
+        self.path_for_digest(&hex::encode(Sha256::digest(bytes)))
+    }
+
+    /// Where the artifact for the component with SHA-256 `digest` lives.
+    pub fn path_for_digest(&self, digest: &str) -> PathBuf {
         self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
     }
 
@@ -95,34 +187,45 @@ impl ArtifactCache {
         bytes: &[u8],
     ) -> anyhow::Result<(Component, ArtifactSource)> {
         let path = self.path_for(bytes);
-        if let Some(component) = self.cached(engine, &path) {
-            return Ok((component, ArtifactSource::Cached));
+        let mut tampered = false;
+        match self.cached(engine, &path) {
+            Ok(Some(component)) => return Ok((component, ArtifactSource::Cached)),
+            Ok(None) => {}
+            Err(()) => tampered = true,
         }
         let _slot = self.slots.take();
         // A load of the same component may have compiled it meanwhile.
-        if let Some(component) = self.cached(engine, &path) {
+        if !tampered && let Ok(Some(component)) = self.cached(engine, &path) {
             return Ok((component, ArtifactSource::Cached));
         }
-        if let Some(child) = self.child.get() {
-            std::fs::create_dir_all(&self.dir)?;
-            child.compile(bytes, &path)?;
-            self.compiles.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: Warden's own compiler wrote this file a moment ago,
-            // under its content hash, for an engine with these settings.
-            let component = unsafe { Component::deserialize_file(engine, &path)? };
-            return Ok((component, ArtifactSource::Compiled));
-        }
-        let artifact = engine.precompile_component(bytes)?;
+        let source = if tampered {
+            ArtifactSource::Replaced
+        } else {
+            ArtifactSource::Compiled
+        };
+        let artifact = match self.child.get() {
+            Some(child) => {
+                std::fs::create_dir_all(&self.dir)?;
+                child.compile(bytes, &path)?;
+                // Warden's own compiler wrote this file a moment ago; it
+                // is sealed here, where the key is.
+                std::fs::read(&path)?
+            }
+            None => engine.precompile_component(bytes)?,
+        };
         self.compiles.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = crate::fsutil::write_atomically(&path, &artifact) {
+        let body = artifact.len();
+        let sealed = self.sealed(artifact);
+        if let Err(e) = crate::fsutil::write_atomically(&path, &sealed) {
             tracing::warn!(
                 "cannot cache the compiled component at {} ({e}); it will be compiled again next time",
                 path.display()
             );
         }
-        // SAFETY: `artifact` was produced by this engine a moment ago.
-        let component = unsafe { Component::deserialize(engine, &artifact)? };
-        Ok((component, ArtifactSource::Compiled))
+        // SAFETY: this engine (or Warden's compiler child, for an engine
+        // with these settings) produced the artifact a moment ago.
+        let component = unsafe { Component::deserialize(engine, &sealed[..body])? };
+        Ok((component, source))
     }
 
     pub fn hits(&self) -> u64 {
@@ -131,5 +234,68 @@ impl ArtifactCache {
 
     pub fn compiles(&self) -> u64 {
         self.compiles.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest component: its preamble and nothing else.
+    const EMPTY: &[u8] = &[0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+    fn cache(dir: &std::path::Path, key: Option<[u8; 32]>) -> (Engine, ArtifactCache) {
+        let engine = Engine::default();
+        let cache = ArtifactCache::new(&engine, dir.to_path_buf(), 1);
+        if let Some(key) = key {
+            cache.seal_with(key);
+        }
+        (engine, cache)
+    }
+
+    fn source(cache: &ArtifactCache, engine: &Engine) -> ArtifactSource {
+        cache
+            .load(engine, EMPTY)
+            .map(|(_, s)| s)
+            .unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    #[test]
+    fn a_sealed_artifact_loads_and_one_changed_on_disk_is_compiled_again_and_said() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let (engine, sealed) = cache(dir.path(), Some([7; 32]));
+        assert_eq!(source(&sealed, &engine), ArtifactSource::Compiled);
+        assert_eq!(source(&sealed, &engine), ArtifactSource::Cached);
+
+        // One byte of the native code changed: not loaded, compiled again.
+        let path = sealed.path_for(EMPTY);
+        let mut bytes = std::fs::read(&path).unwrap_or_else(|e| unreachable!("{e}"));
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(source(&sealed, &engine), ArtifactSource::Replaced);
+        assert_eq!(
+            source(&sealed, &engine),
+            ArtifactSource::Cached,
+            "the replacement is sealed"
+        );
+
+        // Sealed under another key (another host's, or a forger's): the same.
+        let (engine, other) = cache(dir.path(), Some([8; 32]));
+        assert_eq!(source(&other, &engine), ArtifactSource::Replaced);
+    }
+
+    #[test]
+    fn an_unsealed_artifact_is_compiled_again_by_a_sealing_host_and_read_without_a_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let (engine, plain) = cache(dir.path(), None);
+        assert_eq!(source(&plain, &engine), ArtifactSource::Compiled);
+        assert_eq!(source(&plain, &engine), ArtifactSource::Cached);
+        // Written before sealing (or by `warden run`): no alarm, a compile.
+        let (engine, sealed) = cache(dir.path(), Some([7; 32]));
+        assert_eq!(source(&sealed, &engine), ArtifactSource::Compiled);
+        // Without a key a sealed artifact still loads (the seal unchecked).
+        let (engine, plain) = cache(dir.path(), None);
+        assert_eq!(source(&plain, &engine), ArtifactSource::Cached);
     }
 }

@@ -262,6 +262,11 @@ fn open_runtime(platform: PlatformConfig) -> Result<(Arc<Runtime>, HostTelemetry
     if let Err(e) = runtime.signer() {
         tracing::warn!("publish decisions will not be signed: {e}");
     }
+    // Compiled artifacts are native code, loaded unchecked by wasmtime:
+    // a serving host loads only those it sealed.
+    if let Err(e) = runtime.seal_artifacts() {
+        tracing::warn!("compiled artifacts will not be sealed or checked: {e:#}");
+    }
     Ok((Arc::new(runtime), telemetry))
 }
 

@@ -454,6 +454,21 @@ impl Runtime {
         &self.cache
     }
 
+    /// Seals compiled artifacts from now on, and loads only sealed ones,
+    /// under a key derived from the master key (see
+    /// [`crate::artifact_cache`]). A serving host calls it before it loads
+    /// any app.
+    ///
+    /// # Errors
+    /// The master key cannot be had (see [`master_key`]).
+    pub fn seal_artifacts(&self) -> anyhow::Result<()> {
+        let key = master_key(&self.platform, &self.data_dir)?
+            .derive(crate::artifact_cache::SEAL_PURPOSE)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        self.cache.seal_with(key);
+        Ok(())
+    }
+
     /// Compiles components from now on in child processes of `program`
     /// (the `warden` binary), each stopped after `deploys.compile_timeout`.
     pub fn compile_in_child(&self, program: PathBuf) {

@@ -197,3 +197,64 @@ fn a_component_changed_on_disk_is_not_served_after_a_restart_and_is_audited() {
         "{tampered}"
     );
 }
+
+/// A compiled artifact changed on disk is never loaded: the restarted host
+/// compiles the (verified) component again, serves it, and audits the
+/// artifact as tampered.
+#[test]
+fn a_compiled_artifact_changed_on_disk_is_not_loaded_and_is_audited() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path();
+    let creator = token(data, "alice@example.com", "creator");
+    let host = support::library::LibHost::start(data, None, &[]);
+    let manifest = example("hello-http");
+    let deployed = json(&warden(
+        data,
+        Some(&creator),
+        &[
+            "deploy",
+            manifest.to_str().unwrap(),
+            "--server",
+            &host.admin,
+        ],
+    ));
+    assert_eq!(deployed["status"], "active", "{deployed}");
+    host.stop();
+
+    let artifacts: Vec<_> = std::fs::read_dir(data.join("artifacts"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    let mut bytes = std::fs::read(&artifacts[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&artifacts[0], &bytes).unwrap();
+
+    let host = support::library::LibHost::start(data, None, &[]);
+    assert_eq!(request(host.app_addr, "GET", "/hello/ada", "").status, 200);
+    host.stop();
+    let audit = warden(
+        data,
+        None,
+        &["audit", "show", "--app", "hello-http", "--json"],
+    );
+    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let tampered = entries
+        .iter()
+        .find(|e| e["kind"] == "deploy.tampered")
+        .unwrap_or_else(|| panic!("deploy.tampered audited: {entries:?}"));
+    assert_eq!(
+        tampered["details"]["file"].as_str(),
+        artifacts[0].to_str(),
+        "{tampered}"
+    );
+    assert!(
+        std::fs::read(&artifacts[0]).unwrap() != bytes,
+        "the artifact was replaced"
+    );
+}

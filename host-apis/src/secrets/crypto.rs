@@ -30,6 +30,24 @@ impl MasterKey {
         MasterKey(bytes)
     }
 
+    /// A key for one `purpose` (`b"warden artifact seal v1"`), derived with
+    /// HKDF-SHA256 (RFC 5869), so no two uses share key material and the
+    /// master key itself never leaves this type.
+    ///
+    /// # Errors
+    /// Only if the HKDF output length were invalid (32 bytes is valid).
+    pub fn derive(&self, purpose: &[u8]) -> Result<[u8; 32], String> {
+        use ring::hkdf::{HKDF_SHA256, Salt};
+        let mut out = [0u8; 32];
+        let info = [purpose];
+        Salt::new(HKDF_SHA256, b"warden")
+            .extract(&self.0)
+            .expand(&info, HKDF_SHA256)
+            .and_then(|okm| okm.fill(&mut out))
+            .map_err(|_| "HKDF-SHA256 could not derive a 32-byte key".to_string())?;
+        Ok(out)
+    }
+
     /// Wraps a data key (or any small secret) under the master key.
     pub fn wrap(&self, data: &[u8], context: &[u8]) -> Result<Vec<u8>, String> {
         crate::aead::seal(&self.0, data, context)

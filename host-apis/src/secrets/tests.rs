@@ -88,3 +88,14 @@ fn the_master_key_comes_from_env_then_file_then_a_created_default() {
     assert_eq!(opened_by_second.get("k").expect("same key").expose(), b"v");
     assert!(MasterKey::resolve(None, Some(&dir.path().join("missing.key")), &default).is_err());
 }
+
+#[test]
+fn a_derived_key_is_fixed_per_master_key_and_purpose_and_differs_between_them() {
+    let a = MasterKey::from_bytes([1; 32]);
+    let b = MasterKey::from_bytes([2; 32]);
+    let seal = a.derive(b"warden artifact seal v1").expect("derive");
+    assert_eq!(seal, a.derive(b"warden artifact seal v1").expect("derive"));
+    assert_ne!(seal, a.derive(b"another purpose").expect("derive"));
+    assert_ne!(seal, b.derive(b"warden artifact seal v1").expect("derive"));
+    assert_ne!(seal, [1; 32], "never the master key itself");
+}

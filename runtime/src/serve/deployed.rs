@@ -36,7 +36,12 @@ pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, Con
         manifest,
         &options(runtime, &deployment.app, deployment.approved),
     ) {
-        Ok(app) if app.digest == deployment.digest => Ok(app),
+        Ok(app) if app.digest == deployment.digest => {
+            if app.artifact == crate::artifact_cache::ArtifactSource::Replaced {
+                artifact_replaced(runtime, deployment, &app);
+            }
+            Ok(app)
+        }
         Ok(app) => {
             let component = app.manifest.component_path(manifest);
             Err(tampered(
@@ -64,6 +69,30 @@ pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, Con
             }
         }
     }
+}
+
+/// Audits (`deploy.tampered`) a compiled artifact whose seal did not
+/// verify. It was not loaded: the version runs from its component, checked
+/// against its digest and compiled again, so it is served.
+fn artifact_replaced(runtime: &Runtime, deployment: &Deployment, app: &LoadedApp) {
+    let file = runtime.artifact_cache().path_for_digest(&app.digest);
+    let _ = runtime.audit().append_blocking(crate::audit::AuditEvent {
+        kind: crate::audit::AuditKind::DeployTampered,
+        app: Some(deployment.app.clone()),
+        actor: "warden".into(),
+        details: serde_json::json!({
+            "version": deployment.version,
+            "deploy": deployment.id,
+            "file": file.display().to_string(),
+            "artifact": "its seal did not verify; not loaded, compiled again from the component",
+        }),
+    });
+    tracing::warn!(
+        app = deployment.app.as_str(),
+        deploy = deployment.id,
+        file = %file.display(),
+        "a compiled artifact was changed on disk; it was not loaded and the component was compiled again (audited: deploy.tampered)"
+    );
 }
 
 /// Lowercase hex SHA-256 of a file, or why it cannot be read.
