@@ -79,29 +79,6 @@ pub fn in_place<T>(work: impl FnOnce() -> T) -> T {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn many_threads_opening_a_new_database_at_once_all_succeed() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
-        let path = dir.path().join("new.db");
-        let threads: Vec<_> = (0..16)
-            .map(|_| {
-                let path = path.clone();
-                std::thread::spawn(move || {
-                    open_wal(&path, "NORMAL", "CREATE TABLE IF NOT EXISTS t (x INTEGER)")
-                        .map(|_| ())
-                })
-            })
-            .collect();
-        for t in threads {
-            assert!(matches!(t.join(), Ok(Ok(()))));
-        }
-    }
-}
-
 /// Adds each of `columns` (name, SQL type) that `table` lacks: how a file
 /// made by an older Warden gains a newer version's columns and keeps its
 /// rows. Safe when another process adds the same column at the same time.
@@ -131,4 +108,27 @@ pub fn add_missing_columns(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_threads_opening_a_new_database_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let path = dir.path().join("new.db");
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    open_wal(&path, "NORMAL", "CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+                        .map(|_| ())
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(matches!(t.join(), Ok(Ok(()))));
+        }
+    }
 }

@@ -161,13 +161,19 @@ pub(super) fn owner_for(
     }
 }
 
-/// The component a deploy (or check) body gives: its bytes when inline
-/// (`None` when uploaded before) and its SHA-256; `None` when the body
-/// gives none.
+/// A component a deploy (or check) body gives.
+pub(super) struct Given {
+    /// Its bytes when sent inline; `None` when uploaded before.
+    pub bytes: Option<Vec<u8>>,
+    pub digest: String,
+}
+
+/// The component a deploy (or check) body gives; `None` when it gives
+/// none.
 pub(super) fn component_of(
     runtime: &crate::runtime::Runtime,
     body: &DeployBody,
-) -> Result<Option<(Option<Vec<u8>>, String)>, ApiError> {
+) -> Result<Option<Given>, ApiError> {
     let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
     match (&body.component, &body.component_sha256) {
         (Some(encoded), None) => {
@@ -175,7 +181,10 @@ pub(super) fn component_of(
                 .decode(encoded.trim())
                 .map_err(|e| bad(format!("component: not base64 ({e})")))?;
             let digest = hex::encode(Sha256::digest(&bytes));
-            Ok(Some((Some(bytes), digest)))
+            Ok(Some(Given {
+                bytes: Some(bytes),
+                digest,
+            }))
         }
         (None, Some(digest)) => {
             let digest = digest.trim().to_ascii_lowercase();
@@ -191,7 +200,10 @@ pub(super) fn component_of(
                     "component_sha256: no uploaded component has the digest `{digest}`\n  fix: upload it first with `PUT /v1/components` (warden deploy does both)"
                 )));
             }
-            Ok(Some((None, digest)))
+            Ok(Some(Given {
+                bytes: None,
+                digest,
+            }))
         }
         (None, None) => Ok(None),
         (Some(_), Some(_)) => Err(bad(
@@ -260,7 +272,10 @@ async fn deploy_checked(
     }
     let manifest_sha256 = hex::encode(Sha256::digest(body.manifest.as_bytes()));
     let runtime = state.server.runtime().clone();
-    let (component, digest) = component_of(&runtime, &body)?.ok_or_else(|| {
+    let Given {
+        bytes: component,
+        digest,
+    } = component_of(&runtime, &body)?.ok_or_else(|| {
         bad("give the component as `component` (base64) or as `component_sha256` (uploaded with PUT /v1/components)".into())
     })?;
     let deployment = runtime

@@ -3,7 +3,7 @@
 //! grants, the caller's team — made and shown with nothing deployed,
 //! recorded or audited (`warden policy check --server`).
 
-use super::deploys::{DeployBody, component_of, deploy_place, owner_for};
+use super::deploys::{DeployBody, Given, component_of, deploy_place, owner_for};
 use super::publish::{Candidate, Judged, judge};
 use super::tokens::{Principal, Role};
 use super::{AdminState, ApiError, require};
@@ -44,8 +44,14 @@ pub async fn check(
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
     let owner = owner_for(&principal, &manifest)?;
     let (component, digest) = match component_of(state.server.runtime(), &body)? {
-        Some((Some(bytes), digest)) => (Judged::Sent(bytes), Some(digest)),
-        Some((None, digest)) => (Judged::Stored(digest.clone()), Some(digest)),
+        Some(Given {
+            bytes: Some(bytes),
+            digest,
+        }) => (Judged::Sent(bytes), Some(digest)),
+        Some(Given {
+            bytes: None,
+            digest,
+        }) => (Judged::Stored(digest.clone()), Some(digest)),
         None => (Judged::Absent, None),
     };
     let decision = judge(

@@ -94,14 +94,11 @@ pub(crate) fn name_problem(name: &str) -> Option<String> {
 /// invisible differences would make two teams look one).
 pub(crate) fn team_problem(team: &str) -> Option<String> {
     if team.is_empty() || team.chars().count() > 64 {
-        Some("a team has 1 to 64 characters".into())
-    } else if let Some(c) = team.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        Some(format!(
-            "a team has no spaces or control characters, not {c:?}"
-        ))
-    } else {
-        None
+        return Some("a team has 1 to 64 characters".into());
     }
+    team.chars()
+        .find(|c| c.is_whitespace() || c.is_control())
+        .map(|c| format!("a team has no spaces or control characters, not {c:?}"))
 }
 
 #[cfg(test)]
