@@ -17,4 +17,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 # Benches are built (so they cannot rot) but not run here: they measure,
 # and `cargo bench -p warden-benches` runs them.
 cargo build --workspace --all-targets
+# A throwaway PostgreSQL server for the shared-state tests (stopped on exit);
+# a test that needs it and finds none fails, it is never skipped.
+pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/warden-pg.XXXXXX")
+trap './scripts/postgres.sh stop "$pg_dir"' EXIT
+eval "$(./scripts/postgres.sh start "$pg_dir")"
 cargo test --workspace "$@"
+# The suites of state several nodes share, once more with that state in
+# PostgreSQL (the run above used the embedded store).
+if [ $# -eq 0 ]; then
+  WARDEN_TEST_STATE=postgres cargo test -p warden-runtime --test integration -- storage::
+fi

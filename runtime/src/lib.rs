@@ -45,6 +45,7 @@ pub(crate) mod schedule;
 pub(crate) mod scheduler_lease;
 pub mod serve;
 pub(crate) mod slo;
+pub mod state;
 pub mod telemetry;
 pub mod wait;
 pub mod world;

@@ -77,6 +77,26 @@ fn lazy_master_key(
     })
 }
 
+/// Classified storage: PostgreSQL under `[state] backend = "postgres"`
+/// (its schema migrated first), else `<data_dir>/storage.db`.
+fn open_storage(platform: &PlatformConfig, data_dir: &Path) -> anyhow::Result<Arc<dyn KvStore>> {
+    use crate::config::state::Backend;
+    use crate::wait::Wait as _;
+    match platform.state.backend {
+        Backend::Postgres => {
+            let pg = crate::state::postgres::Postgres::connect(&platform.state)?;
+            pg.migrate().wait()?;
+            Ok(Arc::new(crate::state::postgres::kv::PgKv::new(pg)))
+        }
+        Backend::Embedded => {
+            let path = data_dir.join("storage.db");
+            let kv = SqliteKv::open(&path)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+            Ok(Arc::new(kv))
+        }
+    }
+}
+
 /// The DLP token salt: random, created once per data directory, so
 /// redaction tokens are stable on this host but useless elsewhere. Two
 /// processes starting at once agree on one salt: a new salt is linked into
@@ -326,11 +346,7 @@ impl Runtime {
             None
         };
         let credentials = Arc::new(Credentials::new(secrets));
-        let storage_path = data_dir.join("storage.db");
-        let storage: Arc<dyn KvStore> = Arc::new(
-            SqliteKv::open(&storage_path)
-                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", storage_path.display()))?,
-        );
+        let storage = open_storage(&platform, &data_dir)?;
         let dlp = Arc::new(Scanner::new(dlp_salt(&data_dir)?)?);
         let capabilities = Capabilities::new(&HostResources {
             platform: &platform,

@@ -240,6 +240,34 @@ fn acknowledged_writes_survive_a_sigkill() {
     assert!(store.usage("writer").wait().expect("usage").keys >= 300);
 }
 
+/// Everything the store holds, as bytes: the embedded store's files, or
+/// every key and value row of the PostgreSQL database.
+fn stored_bytes(host: &TestHost) -> Vec<u8> {
+    let state = &host.runtime.platform().state;
+    match (&state.backend, &state.url) {
+        (warden_runtime::config::state::Backend::Postgres, Some(url)) => support::block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(connection);
+            let rows = client
+                .query(
+                    "SELECT convert_to(key, 'UTF8') || value FROM storage_values",
+                    &[],
+                )
+                .await
+                .expect("read the rows");
+            rows.iter().flat_map(|r| r.get::<_, Vec<u8>>(0)).collect()
+        }),
+        _ => {
+            let data = host.runtime.data_dir();
+            let mut raw = std::fs::read(data.join("storage.db")).unwrap_or_default();
+            raw.extend(std::fs::read(data.join("storage.db-wal")).unwrap_or_default());
+            raw
+        }
+    }
+}
+
 #[test]
 fn confidential_values_written_by_a_guest_are_encrypted_on_disk() {
     let host = TestHost::new();
@@ -249,12 +277,10 @@ fn confidential_values_written_by_a_guest_are_encrypted_on_disk() {
         BUCKETS,
         r#"[{"op":"set","bucket":"people","key":"bob","value":"PLAINTEXT-SALARY-424242"}]"#,
     );
-    let data = host.runtime.data_dir();
-    let mut raw = std::fs::read(data.join("storage.db")).unwrap_or_default();
-    raw.extend(std::fs::read(data.join("storage.db-wal")).unwrap_or_default());
+    let raw = stored_bytes(&host);
     assert!(
         !text(&raw).contains("PLAINTEXT-SALARY"),
-        "confidential plaintext in the database file"
+        "confidential plaintext in the database"
     );
     assert!(
         text(&raw).contains("bob"),

@@ -7,6 +7,7 @@ mod deploy;
 mod exit;
 mod kill;
 mod lists;
+mod migrate;
 mod new;
 mod observe;
 mod policy;
@@ -115,6 +116,7 @@ enum Command {
     Kill(kill::KillArgs),
     Unkill(kill::UnkillArgs),
     Retire(kill::RetireArgs),
+    Migrate(migrate::MigrateArgs),
     Unretire(kill::UnretireArgs),
     /// List apps: served, held for review, killed (admin API, or the data
     /// directory on the host).
@@ -281,6 +283,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Kill(args) => kill::kill(args),
         Command::Unkill(args) => kill::unkill(args),
         Command::Retire(args) => kill::retire(args),
+        Command::Migrate(args) => migrate::migrate(args),
         Command::Unretire(args) => kill::unretire(args),
         Command::Apps(args) => lists::apps(args),
         Command::Inspect { app, json, server } => observe::inspect(&server, &app, json),

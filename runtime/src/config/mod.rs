@@ -10,6 +10,7 @@ pub mod platform;
 pub mod policy;
 pub mod schedules;
 pub mod slo;
+pub mod state;
 pub mod telemetry;
 pub mod templates;
 pub mod tls;

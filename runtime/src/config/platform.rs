@@ -66,6 +66,9 @@ pub struct PlatformConfig {
     pub config: crate::capabilities::wasi_config::ConfigRules,
     /// The Rego policies that decide every publish (`[policy]`).
     pub policy: super::policy::PolicySettings,
+    /// Where shared state lives (`[state]`): the embedded store, or
+    /// PostgreSQL for several nodes.
+    pub state: super::state::StateSettings,
 }
 
 /// `[admin]` in `warden.toml`.
@@ -296,6 +299,9 @@ impl PlatformConfig {
             ));
         }
         if let Some((field, problem, fix)) = self.admin.oidc.as_ref().and_then(|o| o.problem()) {
+            return Err(ConfigError::invalid(path, field, problem, fix));
+        }
+        if let Some((field, problem, fix)) = self.state.problem() {
             return Err(ConfigError::invalid(path, field, problem, fix));
         }
         if self.engine.max_instances == 0 {

@@ -6,6 +6,7 @@ pub mod admin_api;
 pub mod guests;
 pub mod idp;
 pub mod library;
+pub mod postgres;
 pub mod process;
 pub mod serving;
 pub mod upstream;
@@ -41,11 +42,12 @@ impl TestHost {
 
     pub fn in_dir(dir: tempfile::TempDir, config: &str) -> TestHost {
         let path = dir.path().join("warden.toml");
-        let text = if config.contains("data_dir") {
+        let mut text = if config.contains("data_dir") {
             config.to_string()
         } else {
             format!("data_dir = \"data\"\n{config}")
         };
+        text.push_str(&shared_state());
         std::fs::write(&path, text).expect("write warden.toml");
         let platform = PlatformConfig::load(&path).expect("valid warden.toml");
         let (provider, spans) = warden_runtime::telemetry::in_memory();
@@ -103,6 +105,17 @@ impl TestHost {
             self.runtime
                 .invoke(&app, InvocationRequest::cli(Vec::new())),
         )
+    }
+}
+
+/// The `[state]` a test host gets: with `WARDEN_TEST_STATE=postgres`
+/// (how `scripts/test.sh` runs the shared-state suites a second time), a
+/// fresh database on the test server; else none, the embedded store.
+pub fn shared_state() -> String {
+    match std::env::var("WARDEN_TEST_STATE").as_deref() {
+        Ok("postgres") => format!("\n{}", postgres::state_config()),
+        Ok("embedded") | Err(_) => String::new(),
+        Ok(other) => panic!("WARDEN_TEST_STATE={other}: use `embedded` or `postgres`"),
     }
 }
 

@@ -1,0 +1,227 @@
+//! PostgreSQL as the state several nodes share (`[state] backend =
+//! "postgres"`), through `tokio-postgres` and a `deadpool-postgres` pool.
+//!
+//! The pool and its connections live on a small runtime of their own, and
+//! every call is spawned there ([`Postgres::call`]): the caller only awaits
+//! a join handle, so a call makes progress whatever runtime (or none) the
+//! caller is on — the contract of `crate::wait` — and never runs a query
+//! on the thread of a guest. A server that is down or unreachable answers
+//! within the pool's timeouts (5 s to get or open a connection) with an
+//! error that says so; the pool opens new connections by itself once the
+//! server is back.
+
+pub mod kv;
+pub mod schema;
+
+use crate::config::state::StateSettings;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why PostgreSQL could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The settings or the `PG*` variables do not make a connection string.
+    #[error("state.url: {0}")]
+    Config(String),
+    /// No connection in time, or the server refused or dropped it.
+    #[error("PostgreSQL is unreachable: {0}")]
+    Unavailable(String),
+    /// The server answered with an error.
+    #[error("PostgreSQL: {0}")]
+    Server(String),
+    /// The shared schema was migrated by a newer Warden.
+    #[error(
+        "the shared schema is at version {found}, newer than this Warden knows ({known})\n  fix: upgrade this node to the Warden that migrated the database"
+    )]
+    SchemaTooNew { found: i32, known: i32 },
+    /// The task that ran the call did not finish.
+    #[error("PostgreSQL: the call did not complete: {0}")]
+    Interrupted(String),
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // The server's own message (with its SQLSTATE) when there is one.
+        match e.as_db_error() {
+            Some(db) => PgError::Server(format!("{} ({})", db.message(), db.code().code())),
+            None if e.is_closed() => PgError::Unavailable(e.to_string()),
+            None => PgError::Server(e.to_string()),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for PgError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        PgError::Unavailable(e.to_string())
+    }
+}
+
+/// How long a call waits for a pooled connection, or for a new one.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
+
+/// A pool of connections to the shared server, on its own runtime.
+pub struct Postgres {
+    pool: deadpool_postgres::Pool,
+    /// Shut down in the background when the last handle goes, so dropping
+    /// it inside another runtime does not block (or panic).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The connection settings `settings` give: its `url`, else the `PG*`
+/// environment variables.
+pub fn pg_config(settings: &StateSettings) -> Result<tokio_postgres::Config, PgError> {
+    if let Some(url) = &settings.url {
+        return url
+            .parse()
+            .map_err(|e| PgError::Config(format!("`{}` does not parse: {e}", redacted(url))));
+    }
+    let mut config = tokio_postgres::Config::new();
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let Some(host) = var("PGHOST") else {
+        return Err(PgError::Config(
+            "neither `state.url` nor PGHOST is set\n  fix: set `url = \"postgresql://USER@HOST/DB\"` under [state], or the PG* variables".into(),
+        ));
+    };
+    for host in host.split(',') {
+        config.host(host);
+    }
+    if let Some(port) = var("PGPORT") {
+        let port = port
+            .parse()
+            .map_err(|_| PgError::Config(format!("PGPORT `{port}` is not a port number")))?;
+        config.port(port);
+    }
+    config.user(
+        var("PGUSER")
+            .or_else(|| var("USER"))
+            .unwrap_or_else(|| "postgres".into()),
+    );
+    if let Some(password) = var("PGPASSWORD") {
+        config.password(password);
+    }
+    if let Some(db) = var("PGDATABASE") {
+        config.dbname(db);
+    }
+    config.application_name(&var("PGAPPNAME").unwrap_or_else(|| "warden".into()));
+    Ok(config)
+}
+
+/// `url` without its password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Postgres {
+    /// A pool for `settings` (connections open on first use).
+    ///
+    /// # Errors
+    /// The settings make no connection string, or the runtime cannot start.
+    pub fn connect(settings: &StateSettings) -> Result<Arc<Postgres>, PgError> {
+        let mut config = pg_config(settings)?;
+        if config.get_application_name().is_none() {
+            config.application_name("warden");
+        }
+        config.connect_timeout(CONNECT_PATIENCE);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("warden-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| PgError::Interrupted(format!("cannot start its runtime: {e}")))?;
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(settings.pool_size.unwrap_or(StateSettings::POOL_SIZE))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_PATIENCE))
+            .create_timeout(Some(CONNECT_PATIENCE))
+            .recycle_timeout(Some(CONNECT_PATIENCE))
+            .build()
+            .map_err(|e| PgError::Config(e.to_string()))?;
+        Ok(Arc::new(Postgres {
+            pool,
+            runtime: Some(runtime),
+        }))
+    }
+
+    /// Runs `work` with a pooled connection on the pool's runtime.
+    ///
+    /// # Errors
+    /// No connection within 5 s, or what `work` returns.
+    pub async fn call<T, F, Fut>(&self, work: F) -> Result<T, PgError>
+    where
+        T: Send + 'static,
+        F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, PgError>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let Some(runtime) = &self.runtime else {
+            return Err(PgError::Interrupted("the pool is shut down".into()));
+        };
+        runtime
+            .spawn(async move {
+                let client = pool.get().await?;
+                work(client).await
+            })
+            .await
+            .map_err(|e| PgError::Interrupted(e.to_string()))?
+    }
+
+    /// Brings the shared schema to this Warden's version; returns the
+    /// versions before and after (see [`schema::migrate`]).
+    ///
+    /// # Errors
+    /// The server cannot be reached, or its schema is newer.
+    pub async fn migrate(&self) -> Result<(i32, i32), PgError> {
+        self.call(|mut client| async move { schema::migrate(&mut client).await })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_password_is_never_shown() {
+        assert_eq!(
+            redacted("postgresql://warden:s3cret@db.internal/warden"),
+            "postgresql://warden:***@db.internal/warden"
+        );
+        assert_eq!(
+            redacted("postgresql://warden@db.internal/warden"),
+            "postgresql://warden@db.internal/warden"
+        );
+        let bad = StateSettings {
+            url: Some("postgresql://warden:s3cret@db:notaport/x".into()),
+            ..StateSettings::default()
+        };
+        let e = pg_config(&bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("***") && !e.contains("s3cret"), "{e}");
+    }
+}

@@ -1,0 +1,67 @@
+//! The test PostgreSQL server: the one `scripts/test.sh` starts with
+//! `scripts/postgres.sh` and names in `WARDEN_TEST_POSTGRES_URL`. A test
+//! that needs it and finds none fails, saying how to start one; it is
+//! never skipped.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The server's URL (its `postgres` database).
+pub fn server_url() -> String {
+    std::env::var("WARDEN_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "WARDEN_TEST_POSTGRES_URL is not set: run the suite with ./scripts/test.sh, or start a server with\n  eval \"$(./scripts/postgres.sh start /tmp/warden-pg)\""
+            )
+        })
+}
+
+/// A new, empty database on the test server, for one test; its URL.
+pub fn fresh_database() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let base = server_url();
+    let name = format!(
+        "warden_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    super::block_on(async {
+        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach the test server at {base}: {e}"));
+        let driver = tokio::spawn(connection);
+        // One statement each: neither may run inside a transaction block.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            client
+                .batch_execute(&sql)
+                .await
+                .expect("create the test database");
+        }
+        drop(client);
+        let _ = driver.await;
+    });
+    with_database(&base, &name)
+}
+
+/// `url` naming database `db` instead of the one it names.
+fn with_database(url: &str, db: &str) -> String {
+    let (head, query) = url.split_once('?').unwrap_or((url, ""));
+    let (server, _) = head.rsplit_once('/').expect("a URL with a database path");
+    match query {
+        "" => format!("{server}/{db}"),
+        q => format!("{server}/{db}?{q}"),
+    }
+}
+
+/// `warden.toml` lines that put shared state in a fresh database.
+pub fn state_config() -> String {
+    format!(
+        "[state]\nbackend = \"postgres\"\nurl = \"{}\"\npool_size = 4\n",
+        fresh_database()
+    )
+}
