@@ -110,7 +110,7 @@ pub fn pg_config(settings: &StateSettings) -> Result<tokio_postgres::Config, PgE
     if let Some(db) = var("PGDATABASE") {
         config.dbname(db);
     }
-    config.application_name(&var("PGAPPNAME").unwrap_or_else(|| "warden".into()));
+    config.application_name(var("PGAPPNAME").unwrap_or_else(|| "warden".into()));
     Ok(config)
 }
 
