@@ -3,7 +3,7 @@
 
 use crate::app::{self, LoadedApp};
 use crate::artifact_cache::ArtifactCache;
-use crate::audit::{AuditBackend, AuditLog};
+use crate::audit::AuditBackend;
 use crate::capabilities::Capabilities;
 use crate::capability::HostResources;
 use crate::config::{ConfigError, PlatformConfig};
@@ -79,16 +79,13 @@ fn lazy_master_key(
 
 /// Classified storage: PostgreSQL under `[state] backend = "postgres"`
 /// (its schema migrated first), else `<data_dir>/storage.db`.
-fn open_storage(platform: &PlatformConfig, data_dir: &Path) -> anyhow::Result<Arc<dyn KvStore>> {
-    use crate::config::state::Backend;
-    use crate::wait::Wait as _;
-    match platform.state.backend {
-        Backend::Postgres => {
-            let pg = crate::state::postgres::Postgres::connect(&platform.state)?;
-            pg.migrate().wait()?;
-            Ok(Arc::new(crate::state::postgres::kv::PgKv::new(pg)))
-        }
-        Backend::Embedded => {
+fn open_storage(
+    pg: Option<&Arc<crate::state::postgres::Postgres>>,
+    data_dir: &Path,
+) -> anyhow::Result<Arc<dyn KvStore>> {
+    match pg {
+        Some(pg) => Ok(Arc::new(crate::state::postgres::kv::PgKv::new(pg.clone()))),
+        None => {
             let path = data_dir.join("storage.db");
             let kv = SqliteKv::open(&path)
                 .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
@@ -315,7 +312,9 @@ impl Runtime {
             data_dir.join("artifacts"),
             platform.deploys.max_parallel_compiles,
         );
-        let audit: Arc<dyn AuditBackend> = Arc::new(AuditLog::new(data_dir.join("audit.jsonl")));
+        // The shared server, when the platform names one; migrated once here.
+        let pg = crate::state::postgres::shared(&platform)?;
+        let audit = crate::audit::open_for(&platform, &data_dir, pg.as_ref())?;
         let tracer = provider.tracer("warden");
         let catalog: Vec<Arc<Connector>> = warden_host_apis::connectors::compile_catalog(
             &platform.connectors,
@@ -346,7 +345,7 @@ impl Runtime {
             None
         };
         let credentials = Arc::new(Credentials::new(secrets));
-        let storage = open_storage(&platform, &data_dir)?;
+        let storage = open_storage(pg.as_ref(), &data_dir)?;
         let dlp = Arc::new(Scanner::new(dlp_salt(&data_dir)?)?);
         let capabilities = Capabilities::new(&HostResources {
             platform: &platform,

@@ -12,6 +12,7 @@ mod support;
 
 mod admin;
 mod attestations;
+mod audit_backends;
 mod busy_guests;
 mod cli;
 mod config_changes;

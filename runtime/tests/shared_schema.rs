@@ -5,6 +5,7 @@
 use crate::support;
 use std::process::Command;
 use support::said as text;
+use warden_runtime::state::postgres::schema::LATEST;
 
 fn warden(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_warden"))
@@ -34,14 +35,14 @@ fn migrate_creates_the_schema_once_and_says_its_version() {
     let out = warden(dir.path(), &["migrate", "--config", &path]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("schema version 1 (migrated from 0)"),
+        text(&out).contains(&format!("schema version {LATEST} (migrated from 0)")),
         "{}",
         text(&out)
     );
     let again = warden(dir.path(), &["migrate", "--config", &path]);
     assert!(again.status.success(), "{}", text(&again));
     assert!(
-        text(&again).contains("schema version 1 (up to date)"),
+        text(&again).contains(&format!("schema version {LATEST} (up to date)")),
         "{}",
         text(&again)
     );
@@ -73,7 +74,9 @@ fn a_schema_a_newer_warden_migrated_is_refused_by_migrate_and_by_serve() {
     let out = warden(dir.path(), &["migrate", "--config", &path]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(
-        text(&out).contains("version 999, newer than this Warden knows (1)"),
+        text(&out).contains(&format!(
+            "version 999, newer than this Warden knows ({LATEST})"
+        )),
         "{}",
         text(&out)
     );

@@ -105,7 +105,7 @@ struct Content<'a> {
 }
 
 impl AuditEntry {
-    pub(super) fn seal(seq: u64, prev: String, event: AuditEvent) -> AuditEntry {
+    pub(crate) fn seal(seq: u64, prev: String, event: AuditEvent) -> AuditEntry {
         let time = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
         let mut entry = AuditEntry {
             seq,

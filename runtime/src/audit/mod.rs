@@ -17,7 +17,7 @@
 
 mod entry;
 mod torn;
-mod verify;
+pub(crate) mod verify;
 
 pub use entry::{AuditEntry, AuditEvent, AuditKind};
 pub use verify::{Problem, VerifyReport};
@@ -99,9 +99,35 @@ impl dyn AuditBackend + '_ {
     }
 }
 
-/// The audit log of the data directory `data_dir`.
+/// The audit log of the data directory `data_dir` (`audit.jsonl`).
 pub fn open(data_dir: &Path) -> std::sync::Arc<dyn AuditBackend> {
     std::sync::Arc::new(AuditLog::new(data_dir.join("audit.jsonl")))
+}
+
+/// The audit log `platform` keeps: in PostgreSQL under `[state] backend =
+/// "postgres"`, on `pg` when the caller has its pool already; else the
+/// data directory's file.
+///
+/// # Errors
+/// The PostgreSQL settings are unusable.
+pub fn open_for(
+    platform: &crate::config::PlatformConfig,
+    data_dir: &Path,
+    pg: Option<&std::sync::Arc<crate::state::postgres::Postgres>>,
+) -> anyhow::Result<std::sync::Arc<dyn AuditBackend>> {
+    use crate::state::postgres::audit::PgAudit;
+    if platform.state.backend != crate::config::state::Backend::Postgres {
+        return Ok(open(data_dir));
+    }
+    let pg = match pg {
+        Some(pg) => pg.clone(),
+        None => match crate::state::postgres::shared(platform)? {
+            Some(pg) => pg,
+            None => return Ok(open(data_dir)),
+        },
+    };
+    let location = format!("{} (audit_log)", pg.location());
+    Ok(std::sync::Arc::new(PgAudit::new(pg, location)))
 }
 
 /// The embedded audit log: `audit.jsonl` and its `audit.head`.
@@ -255,7 +281,7 @@ impl AuditLog {
     }
 }
 
-fn parse_entries(text: &str) -> Vec<AuditEntry> {
+pub(crate) fn parse_entries(text: &str) -> Vec<AuditEntry> {
     text.lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()

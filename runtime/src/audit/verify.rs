@@ -25,7 +25,7 @@ impl VerifyReport {
     }
 }
 
-pub(super) fn verify(text: &str, head: Option<(u64, String)>) -> VerifyReport {
+pub(crate) fn verify(text: &str, head: Option<(u64, String)>) -> VerifyReport {
     let mut prev = GENESIS.to_string();
     let fail = |line: usize, expected_seq: u64, reason: String, entries: u64| VerifyReport {
         entries,

@@ -84,7 +84,7 @@ fn print_verify(report: &serde_json::Value, source: &str, json: bool) -> Outcome
 fn open(config: &ConfigArgs) -> anyhow::Result<Arc<dyn AuditBackend>> {
     let platform = config.load()?;
     let dir = super::data_dir_to_read(&platform)?;
-    Ok(warden_runtime::audit::open(&dir))
+    warden_runtime::audit::open_for(&platform, &dir, None)
 }
 
 pub fn run(cmd: AuditCommand) -> Outcome {

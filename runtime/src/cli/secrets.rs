@@ -123,7 +123,8 @@ pub fn run(cmd: SecretsCommand) -> Outcome {
     };
     match result {
         Ok(info) => {
-            let audit = warden_runtime::audit::open(&data_dir);
+            let audit = warden_runtime::audit::open_for(&platform, &data_dir, None)
+                .map_err(|e| fail(EXIT_CONFIG, format!("{e:#}")))?;
             // As the admin API does: a new version of a secret is a rotation.
             let kind = if info.version > 1 {
                 warden_runtime::audit::AuditKind::SecretRotated

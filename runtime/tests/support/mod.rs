@@ -47,7 +47,11 @@ impl TestHost {
         } else {
             format!("data_dir = \"data\"\n{config}")
         };
-        text.push_str(&shared_state());
+        // A config with its own [state] (a restart on the same database)
+        // keeps it.
+        if !text.contains("[state]") {
+            text.push_str(&shared_state());
+        }
         std::fs::write(&path, text).expect("write warden.toml");
         let platform = PlatformConfig::load(&path).expect("valid warden.toml");
         let (provider, spans) = warden_runtime::telemetry::in_memory();

@@ -10,6 +10,7 @@
 //! error that says so; the pool opens new connections by itself once the
 //! server is back.
 
+pub mod audit;
 pub mod kv;
 pub mod schema;
 
@@ -62,6 +63,7 @@ const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
 /// A pool of connections to the shared server, on its own runtime.
 pub struct Postgres {
     pool: deadpool_postgres::Pool,
+    location: String,
     /// Shut down in the background when the last handle goes, so dropping
     /// it inside another runtime does not block (or panic).
     runtime: Option<tokio::runtime::Runtime>,
@@ -114,6 +116,23 @@ pub fn pg_config(settings: &StateSettings) -> Result<tokio_postgres::Config, PgE
     Ok(config)
 }
 
+/// `postgresql://HOST/DB` of `config`: where it points, no credentials.
+fn location_of(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    format!(
+        "postgresql://{}/{}",
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
 /// `url` without its password, for messages.
 fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -139,6 +158,7 @@ impl Postgres {
             config.application_name("warden");
         }
         config.connect_timeout(CONNECT_PATIENCE);
+        let location = location_of(&config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("warden-postgres")
@@ -162,6 +182,7 @@ impl Postgres {
             .map_err(|e| PgError::Config(e.to_string()))?;
         Ok(Arc::new(Postgres {
             pool,
+            location,
             runtime: Some(runtime),
         }))
     }
@@ -189,6 +210,25 @@ impl Postgres {
             .map_err(|e| PgError::Interrupted(e.to_string()))?
     }
 
+    /// Runs `task` on the pool's runtime (a background task of a backend,
+    /// such as the audit log's committer).
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        if let Some(runtime) = &self.runtime {
+            runtime.spawn(task);
+        }
+    }
+
+    /// The pool, for a background task (which must not hold the
+    /// [`Postgres`] itself: the last handle shuts its runtime down).
+    pub(crate) fn pool(&self) -> deadpool_postgres::Pool {
+        self.pool.clone()
+    }
+
+    /// Where the server is, for messages: host and database, no password.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
     /// Brings the shared schema to this Warden's version; returns the
     /// versions before and after (see [`schema::migrate`]).
     ///
@@ -198,6 +238,22 @@ impl Postgres {
         self.call(|mut client| async move { schema::migrate(&mut client).await })
             .await
     }
+}
+
+/// The shared server `platform` names (`[state] backend = "postgres"`),
+/// its schema migrated; `None` for the embedded store.
+///
+/// # Errors
+/// The settings are unusable, the server cannot be reached, or its schema
+/// is newer than this Warden knows.
+pub fn shared(platform: &crate::config::PlatformConfig) -> Result<Option<Arc<Postgres>>, PgError> {
+    use crate::wait::Wait as _;
+    if platform.state.backend != crate::config::state::Backend::Postgres {
+        return Ok(None);
+    }
+    let pg = Postgres::connect(&platform.state)?;
+    pg.migrate().wait()?;
+    Ok(Some(pg))
 }
 
 #[cfg(test)]

@@ -9,8 +9,10 @@ use super::PgError;
 
 /// Every migration: (version, name, SQL). Append only; never edit one
 /// that has shipped.
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "storage", include_str!("migrations/0001_storage.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "storage", include_str!("migrations/0001_storage.sql")),
+    (2, "audit", include_str!("migrations/0002_audit.sql")),
+];
 
 /// The schema version this Warden writes.
 pub const LATEST: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
