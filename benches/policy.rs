@@ -40,7 +40,11 @@ fn main() -> anyhow::Result<()> {
                 component: Some(&facts),
                 template: None,
                 secrets: &[],
-                previous: Some(("0.9.0", &manifest)),
+                previous: Some(input::Previous {
+                    version: "0.9.0",
+                    status: "active",
+                    manifest: &manifest,
+                }),
             },
             &platform,
         );

@@ -8,13 +8,24 @@
 //!
 //! Trust: artifacts are native code, which wasmtime loads without checking
 //! (`Component::deserialize` is `unsafe` for that reason), so on a serving
-//! host they are sealed: each file ends with an HMAC-SHA256 tag over its
-//! artifact, under a key derived from the master key
-//! ([`ArtifactCache::seal_with`]). An artifact whose tag does not verify —
-//! edited, swapped, or written without the key — is never loaded: the
-//! component (itself checked against its deploy's digest) is compiled again,
-//! and the load reports [`ArtifactSource::Replaced`] so the host can audit
-//! it. Without a key (`warden run`) the tag is not checked.
+//! host they are sealed: each file ends with an HMAC-SHA256 tag, under a
+//! key derived from the master key ([`ArtifactCache::seal_with`]), over the
+//! file's name — the component's SHA-256 and the engine's key — and the
+//! artifact, so a sealed artifact moved under another component's name
+//! does not verify either. An artifact without a seal that verifies is
+//! never loaded: the component (itself checked against its deploy's digest)
+//! is compiled again; one whose seal is present but wrong makes the load
+//! report [`ArtifactSource::Replaced`], so the host audits it (one without
+//! any seal — written before sealing existed, or cut short — is compiled
+//! again without an alarm). Compiles in a child process take the component
+//! on the child's stdin and give the artifact back on its stdout, so what
+//! is sealed is what the compiler made of the checked bytes. A serving
+//! host that cannot have the master key trusts no artifact on disk
+//! ([`ArtifactCache::distrust`]) and compiles every load. Without either
+//! (`warden run`) the seal is not checked. The seal guards against a
+//! writer of `artifacts/` who cannot read the key: keep the master key out
+//! of the data directory (`WARDEN_MASTER_KEY`, `[secrets]
+//! master_key_file`) for it to mean more than that.
 //!
 //! Writes go to a temporary file first and are renamed into place, with
 //! the tag in the same file, so a reader never sees an artifact and a tag
@@ -68,7 +79,15 @@ pub struct ArtifactCache {
     /// Set by `warden`: compile in a child process under a time budget.
     child: std::sync::OnceLock<ChildCompiler>,
     /// Set by a serving host: seal what is written, load only what verifies.
-    seal: std::sync::OnceLock<ring::hmac::Key>,
+    seal: std::sync::OnceLock<Trust>,
+}
+
+/// How a serving host treats artifacts on disk.
+enum Trust {
+    /// Sealed with this key; only what verifies is loaded.
+    Sealed(ring::hmac::Key),
+    /// No key to be had: nothing on disk is loaded or written.
+    Nothing,
 }
 
 impl ArtifactCache {
@@ -90,15 +109,34 @@ impl ArtifactCache {
     /// Seals artifacts from now on with `key` (derived from the master key
     /// for [`SEAL_PURPOSE`]), and loads only artifacts sealed with it.
     pub fn seal_with(&self, key: [u8; 32]) {
-        let _ = self
-            .seal
-            .set(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key));
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+        let _ = self.seal.set(Trust::Sealed(key));
     }
 
-    /// `artifact` with its seal appended, when sealing.
-    fn sealed(&self, mut artifact: Vec<u8>) -> Vec<u8> {
-        if let Some(key) = self.seal.get() {
-            let tag = ring::hmac::sign(key, &artifact);
+    /// Trusts no artifact on disk from now on: every load compiles, and
+    /// nothing is cached (a serving host with no master key to seal with).
+    pub fn distrust(&self) {
+        let _ = self.seal.set(Trust::Nothing);
+    }
+
+    /// The key that seals the artifact stored at `path`: derived from the
+    /// host's key and the file's name, so a seal does not verify under
+    /// another component's name.
+    fn file_key(key: &ring::hmac::Key, path: &std::path::Path) -> ring::hmac::Key {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let mut context = ring::hmac::Context::with_key(key);
+        context.update(b"warden artifact v1\0");
+        context.update(name.as_bytes());
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, context.sign().as_ref())
+    }
+
+    /// `artifact` with its seal for `path` appended, when sealing.
+    fn sealed(&self, path: &std::path::Path, mut artifact: Vec<u8>) -> Vec<u8> {
+        if let Some(Trust::Sealed(key)) = self.seal.get() {
+            let tag = ring::hmac::sign(&Self::file_key(key, path), &artifact);
             artifact.extend_from_slice(tag.as_ref());
             artifact.extend_from_slice(SEAL_MARK);
         }
@@ -107,23 +145,34 @@ impl ArtifactCache {
 
     /// Reads the file at `path` and checks its seal.
     fn read(&self, path: &std::path::Path) -> Cached {
+        let key = match self.seal.get() {
+            Some(Trust::Nothing) => return Cached::Untrusted { tampered: false },
+            Some(Trust::Sealed(key)) => Some(key),
+            None => None,
+        };
         let Ok(mut bytes) = std::fs::read(path) else {
             return Cached::Absent;
         };
         let trailer = TAG_LEN + SEAL_MARK.len();
         let marked = bytes.len() > trailer && bytes.ends_with(SEAL_MARK);
-        let Some(key) = self.seal.get() else {
+        let Some(key) = key else {
             if marked {
                 bytes.truncate(bytes.len() - trailer);
             }
             return Cached::Trusted(bytes);
         };
         if !marked {
-            // Written before sealing, or by `warden run`: compiled again.
+            // Written before sealing, by `warden run`, or cut short:
+            // compiled again.
             return Cached::Untrusted { tampered: false };
         }
         let body = bytes.len() - trailer;
-        let verified = ring::hmac::verify(key, &bytes[..body], &bytes[body..body + TAG_LEN]);
+        // Compared in constant time.
+        let verified = ring::hmac::verify(
+            &Self::file_key(key, path),
+            &bytes[..body],
+            &bytes[body..body + TAG_LEN],
+        );
         if verified.is_err() {
             return Cached::Untrusted { tampered: true };
         }
@@ -195,8 +244,12 @@ impl ArtifactCache {
         }
         let _slot = self.slots.take();
         // A load of the same component may have compiled it meanwhile.
-        if !tampered && let Ok(Some(component)) = self.cached(engine, &path) {
-            return Ok((component, ArtifactSource::Cached));
+        if !tampered {
+            match self.cached(engine, &path) {
+                Ok(Some(component)) => return Ok((component, ArtifactSource::Cached)),
+                Ok(None) => {}
+                Err(()) => tampered = true,
+            }
         }
         let source = if tampered {
             ArtifactSource::Replaced
@@ -204,19 +257,20 @@ impl ArtifactCache {
             ArtifactSource::Compiled
         };
         let artifact = match self.child.get() {
-            Some(child) => {
-                std::fs::create_dir_all(&self.dir)?;
-                child.compile(bytes, &path)?;
-                // Warden's own compiler wrote this file a moment ago; it
-                // is sealed here, where the key is.
-                std::fs::read(&path)?
-            }
+            // The artifact comes back over the child's stdout: sealed here,
+            // where the key is, as the compiler made it.
+            Some(child) => child.compile(bytes)?,
             None => engine.precompile_component(bytes)?,
         };
         self.compiles.fetch_add(1, Ordering::Relaxed);
         let body = artifact.len();
-        let sealed = self.sealed(artifact);
-        if let Err(e) = crate::fsutil::write_atomically(&path, &sealed) {
+        let sealed = self.sealed(&path, artifact);
+        let cached = match self.seal.get() {
+            Some(Trust::Nothing) => Ok(()),
+            _ => std::fs::create_dir_all(&self.dir)
+                .and_then(|()| crate::fsutil::write_atomically(&path, &sealed)),
+        };
+        if let Err(e) = cached {
             tracing::warn!(
                 "cannot cache the compiled component at {} ({e}); it will be compiled again next time",
                 path.display()
@@ -283,6 +337,48 @@ mod tests {
         // Sealed under another key (another host's, or a forger's): the same.
         let (engine, other) = cache(dir.path(), Some([8; 32]));
         assert_eq!(source(&other, &engine), ArtifactSource::Replaced);
+    }
+
+    /// `EMPTY` with a custom section: another component.
+    const OTHER: &[u8] = &[
+        0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, 0x00, 0x02, 0x01, b'x',
+    ];
+
+    #[test]
+    fn a_sealed_artifact_moved_under_another_components_name_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let (engine, sealed) = cache(dir.path(), Some([7; 32]));
+        assert_eq!(source(&sealed, &engine), ArtifactSource::Compiled);
+        let other = |c: &ArtifactCache| {
+            c.load(&engine, OTHER)
+                .map(|(_, s)| s)
+                .unwrap_or_else(|e| unreachable!("{e}"))
+        };
+        assert_eq!(other(&sealed), ArtifactSource::Compiled);
+        // EMPTY's sealed artifact copied over OTHER's.
+        std::fs::copy(sealed.path_for(EMPTY), sealed.path_for(OTHER))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(other(&sealed), ArtifactSource::Replaced);
+    }
+
+    #[test]
+    fn a_host_without_a_key_trusts_nothing_on_disk_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let (engine, sealed) = cache(dir.path(), Some([7; 32]));
+        assert_eq!(source(&sealed, &engine), ArtifactSource::Compiled);
+        let (engine, keyless) = cache(dir.path(), None);
+        keyless.distrust();
+        assert_eq!(source(&keyless, &engine), ArtifactSource::Compiled);
+        assert_eq!(
+            source(&keyless, &engine),
+            ArtifactSource::Compiled,
+            "never cached"
+        );
+        let other = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let (engine, fresh) = cache(other.path(), None);
+        fresh.distrust();
+        assert_eq!(source(&fresh, &engine), ArtifactSource::Compiled);
+        assert!(!fresh.path_for(EMPTY).exists(), "nothing written");
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! A library embedder that sets no compiler program compiles in process,
 //! with the same parallelism cap and no time budget.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -96,40 +96,36 @@ pub struct ChildCompiler {
 }
 
 impl ChildCompiler {
-    /// Compiles `bytes` into a precompiled artifact at `output`, in a child
-    /// process killed once `budget` has passed.
-    pub fn compile(&self, bytes: &[u8], output: &Path) -> anyhow::Result<()> {
-        static INPUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = INPUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // Named apart from artifacts (which start with a digest), so one a
-        // crash leaves behind is collected like any unused file.
-        let dir = output.parent().unwrap_or(Path::new("."));
-        let input = dir.join(format!(".compile-input-{}-{n}.wasm", std::process::id()));
-        crate::fsutil::write_atomically(&input, bytes)?;
-        let result = self.run(&input, output);
-        let _ = std::fs::remove_file(&input);
-        result
-    }
-
-    fn run(&self, input: &Path, output: &Path) -> anyhow::Result<()> {
+    /// Compiles `bytes` into a precompiled artifact in a child process
+    /// killed once `budget` has passed. The component goes to the child
+    /// on its stdin and the artifact comes back on its stdout: no file
+    /// anyone else could swap lies between what was checked and what is
+    /// sealed.
+    pub fn compile(&self, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
         let facts = serde_json::to_string(&self.facts)?;
         let mut child = Command::new(&self.program)
             .arg("compile-component")
             .arg("--engine")
             .arg(facts)
-            .arg("--input")
-            .arg(input)
-            .arg("--output")
-            .arg(output)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| {
                 anyhow::anyhow!("cannot start the compiler {}: {e}", self.program.display())
             })?;
-        // Read what the child says as it says it, so a chatty compiler
-        // never blocks on a full pipe.
+        // Feed and drain the child as it goes, so neither side ever blocks
+        // on a full pipe while the budget is kept here.
+        let feeding = child.stdin.take().map(|mut stdin| {
+            let bytes = bytes.to_vec();
+            std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes))
+        });
+        let artifact = child.stdout.take().map(|mut stdout| {
+            std::thread::spawn(move || {
+                let mut artifact = Vec::new();
+                std::io::Read::read_to_end(&mut stdout, &mut artifact).map(|_| artifact)
+            })
+        });
         let said = child.stderr.take().map(|mut stderr| {
             std::thread::spawn(move || {
                 let mut text = String::new();
@@ -145,7 +141,6 @@ impl ChildCompiler {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                let _ = std::fs::remove_file(output);
                 anyhow::bail!(
                     "compiling took longer than the platform's compile budget of {} (`deploys.compile_timeout` in warden.toml); the component has code that is unusually expensive to compile",
                     crate::config::Dur(self.budget)
@@ -157,22 +152,34 @@ impl ChildCompiler {
             let message = said.and_then(|t| t.join().ok()).unwrap_or_default();
             anyhow::bail!("the compiler failed ({status}): {}", message.trim());
         }
-        Ok(())
+        if let Some(feeding) = feeding {
+            feeding
+                .join()
+                .map_err(|_| anyhow::anyhow!("feeding the compiler stopped"))??;
+        }
+        let artifact = artifact
+            .ok_or_else(|| anyhow::anyhow!("the compiler's output was not captured"))?
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the compiler's output stopped"))??;
+        Ok(artifact)
     }
 }
 
-/// The child's side: builds the engine from `facts` and writes the
-/// precompiled artifact of `input` to `output`.
-pub fn child_main(facts: &str, input: &Path, output: &Path) -> anyhow::Result<()> {
+/// The child's side: builds the engine from `facts`, reads the component
+/// on stdin and writes its precompiled artifact to stdout.
+pub fn child_main(facts: &str) -> anyhow::Result<()> {
     // Below the serving host in the scheduler: a compile uses idle cores,
     // not the ones requests need. (Best effort; failure changes nothing.)
     // SAFETY: setpriority on this process only reads its arguments.
     let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
     let facts: EngineFacts = serde_json::from_str(facts)?;
     let engine = crate::engine::build(&facts.platform())?;
-    let bytes = std::fs::read(input)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)?;
     let artifact = engine.precompile_component(&bytes)?;
-    crate::fsutil::write_atomically(output, &artifact)?;
+    let mut stdout = std::io::stdout().lock();
+    std::io::Write::write_all(&mut stdout, &artifact)?;
+    std::io::Write::flush(&mut stdout)?;
     Ok(())
 }
 

@@ -265,7 +265,9 @@ fn open_runtime(platform: PlatformConfig) -> Result<(Arc<Runtime>, HostTelemetry
     // Compiled artifacts are native code, loaded unchecked by wasmtime:
     // a serving host loads only those it sealed.
     if let Err(e) = runtime.seal_artifacts() {
-        tracing::warn!("compiled artifacts will not be sealed or checked: {e:#}");
+        tracing::warn!(
+            "compiled artifacts cannot be sealed, so none on disk is trusted and every load compiles: {e:#}"
+        );
     }
     Ok((Arc::new(runtime), telemetry))
 }

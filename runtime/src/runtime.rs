@@ -476,12 +476,24 @@ impl Runtime {
     ///
     /// # Errors
     /// The master key cannot be had (see [`master_key`]).
+    ///
+    /// Without a master key it fails closed: no artifact on disk is
+    /// trusted, and every load compiles ([`ArtifactCache::distrust`]).
     pub fn seal_artifacts(&self) -> anyhow::Result<()> {
-        let key = master_key(&self.platform, &self.data_dir)?
-            .derive(crate::artifact_cache::SEAL_PURPOSE)
-            .map_err(|e| anyhow::anyhow!(e))?;
-        self.cache.seal_with(key);
-        Ok(())
+        let key = master_key(&self.platform, &self.data_dir).and_then(|k| {
+            k.derive(crate::artifact_cache::SEAL_PURPOSE)
+                .map_err(|e| anyhow::anyhow!(e))
+        });
+        match key {
+            Ok(key) => {
+                self.cache.seal_with(key);
+                Ok(())
+            }
+            Err(e) => {
+                self.cache.distrust();
+                Err(e)
+            }
+        }
     }
 
     /// Compiles components from now on in child processes of `program`

@@ -60,16 +60,21 @@ fn compile_bomb(modules: usize, live: u32) -> Vec<u8> {
     component.finish()
 }
 
-/// Whether a compile is running now: the host writes the component for
-/// its compiler next to the artifact cache while the compile lasts.
-fn compiling(data: &std::path::Path) -> bool {
+/// Whether the deploy of the component with SHA-256 `digest` has reached
+/// its compile: the host stores the component just before it compiles it.
+fn compiling(data: &std::path::Path, digest: &str) -> bool {
+    data.join("components")
+        .join(format!("{digest}.wasm"))
+        .is_file()
+}
+
+/// Whether any compiled artifact of the component `digest` exists.
+fn compiled(data: &std::path::Path, digest: &str) -> bool {
     std::fs::read_dir(data.join("artifacts"))
         .map(|entries| {
-            entries.flatten().any(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(".compile-input-")
-            })
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(digest))
         })
         .unwrap_or(false)
 }
@@ -86,7 +91,12 @@ fn a_compile_bomb_is_refused_at_the_budget_while_apps_and_the_admin_api_answer()
     let bomb = data.path().join("bomb.wasm");
     // Two modules of 20,000 live values compile for about 11 s on a 2-core
     // machine (21 s of CPU); four of 40,000 take minutes. The budget is 5 s.
-    std::fs::write(&bomb, compile_bomb(4, 40_000)).unwrap();
+    let bomb_bytes = compile_bomb(4, 40_000);
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&bomb_bytes))
+    };
+    std::fs::write(&bomb, &bomb_bytes).unwrap();
     let body = support::admin_api::deploy_body("bomb", "1.0.0", &bomb, "");
     let (admin, app) = (host.admin_addr(), host.app_addr);
     let data_dir = data.path().to_path_buf();
@@ -109,7 +119,7 @@ fn a_compile_bomb_is_refused_at_the_budget_while_apps_and_the_admin_api_answer()
             })
         };
         let mut waited = 0;
-        while !compiling(&data_dir) {
+        while !compiling(&data_dir, &digest) {
             tokio::time::sleep(Duration::from_millis(20)).await;
             waited += 1;
             assert!(waited < 1_000, "the deploy never started compiling");
@@ -163,7 +173,10 @@ fn a_compile_bomb_is_refused_at_the_budget_while_apps_and_the_admin_api_answer()
             "{}",
             refused.body
         );
-        assert!(!compiling(&data_dir), "the compile's input is removed");
+        assert!(
+            !compiled(&data_dir, &digest),
+            "nothing of the stopped compile is cached"
+        );
         let reply = send(app, "POST", "/noop", "still").await;
         assert_eq!(reply.status, 200);
     });

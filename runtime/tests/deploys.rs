@@ -633,11 +633,31 @@ fn a_retired_app_is_not_served_is_listed_and_an_admin_puts_it_back() {
         "{kinds:?}"
     );
 
-    // Retired again, then a newer version goes live: the old one is superseded
-    // and there is nothing to put back.
+    // Retired again: its creator cannot bring it back alone — a new version
+    // waits for a reviewer (`retired-app`); once approved it supersedes the
+    // retired one, and there is nothing left to put back.
     assert_eq!(lifecycle(Role::Admin, "retire", why).0, 200);
-    assert_eq!(deploy("1.1.0").0, 201);
+    let (status, out) = deploy("1.1.0");
+    assert_eq!(status, 202, "{out}");
+    assert!(
+        out.to_string().contains("was retired at version 1.0.0"),
+        "{out}"
+    );
+    assert_eq!(served(&a, "/lunch"), 404);
+    let (status, out) = a.call(
+        Some(Role::Reviewer),
+        "POST",
+        "/v1/apps/lunch/approve",
+        r#"{"note":"the team needs it again"}"#,
+    );
+    assert_eq!(status, 200, "{out}");
     assert_eq!(served(&a, "/lunch"), 200);
+    assert!(
+        audit_kinds(&a, "lunch")
+            .iter()
+            .any(|(k, _)| k == "version.superseded"),
+        "the retired version's end is on record"
+    );
     assert_eq!(version("1.0.0")["status"], "superseded");
     let (status, out) = lifecycle(Role::Admin, "unretire", r#"{"reason":"again"}"#);
     assert_eq!(status, 409, "{out}");

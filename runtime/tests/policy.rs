@@ -762,3 +762,27 @@ fn policy_check_against_a_host_knows_its_templates_and_deploys_nothing() {
     let out = check(&["--server", &server, "--as", "ada:creator"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// A creator's check of an app another owner holds is refused like their
+/// deploy would be: it must not read that app's live grants.
+#[test]
+fn a_creator_cannot_check_an_app_another_owner_holds() {
+    let a = admin_with(
+        "",
+        &[(
+            "payroll",
+            fixture("noop_handler"),
+            "owner = \"someone-else\"\n[http]\nroute = \"/payroll\"",
+        )],
+    );
+    let body = raw_deploy(&manifest("payroll", ACCOUNTABLE, ""));
+    let (status, out) = a.call(Some(Role::Creator), "POST", "/v1/policy/check", &body);
+    assert_eq!(status, 403, "{out}");
+    assert!(
+        out["error"].as_str().is_some_and(|e| e.contains("payroll")),
+        "{out}"
+    );
+    assert!(out.get("decision").is_none(), "{out}");
+    let (status, out) = a.call(Some(Role::Admin), "POST", "/v1/policy/check", &body);
+    assert_eq!(status, 200, "an admin may check any app: {out}");
+}

@@ -206,6 +206,17 @@ needs_approval contains finding(
 	asked > limit
 }
 
+# --- A retired app coming back --------------------------------------------------
+
+needs_approval contains finding(
+	"retired-app",
+	sprintf("the app was retired at version %s; a reviewer decides whether it comes back", [input.previous.version]),
+	"ask a reviewer to approve its return (or an admin to unretire the retired version)",
+	"app.name",
+) if {
+	input.previous.status == "retired"
+}
+
 # --- Grants the live version does not have -----------------------------------
 
 previous := input.previous.grants

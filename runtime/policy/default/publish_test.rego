@@ -155,6 +155,14 @@ test_a_grant_the_live_version_lacks_needs_approval if {
 	f.msg == "connector `crm` is new since version 0.9.0"
 }
 
+test_a_retired_app_coming_back_needs_approval_even_with_the_same_grants if {
+	previous := {"version": "0.9.0", "status": "retired", "grants": base.grants}
+	held := publish.needs_approval with input as object.union(base, {"previous": previous})
+	[f] := [x | some x in held]
+	f.id == "retired-app"
+	f.path == "app.name"
+}
+
 test_the_same_grants_as_the_live_version_go_live if {
 	previous := {"version": "0.9.0", "grants": base.grants}
 	count(publish.needs_approval) == 0 with input as object.union(base, {"previous": previous})

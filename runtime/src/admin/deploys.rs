@@ -49,7 +49,11 @@ fn held_next(name: &str, version: &str, has_template: bool) -> String {
 /// Serves `app` from now on; `owned` applies the route rules for owners
 /// (a creator's deploy). A route conflict is 403, anything else 409, both
 /// without the host's paths.
-fn install(state: &AdminState, app: crate::app::LoadedApp, owned: bool) -> Result<(), ApiError> {
+pub(super) fn install(
+    state: &AdminState,
+    app: crate::app::LoadedApp,
+    owned: bool,
+) -> Result<(), ApiError> {
     let answer = if owned {
         state.server.install_owned(app).map(drop)
     } else {
@@ -109,37 +113,118 @@ pub async fn deploy(
     principal: Principal,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    placed(
+        state,
+        principal,
+        body,
+        "deploy",
+        |state, principal, body| async move {
+            let answer = deploy_checked(&state, principal, body).await;
+            // Collect after a deploy that stored something (live, held or failed).
+            if matches!(&answer, Ok(_) | Err(ApiError(StatusCode::BAD_REQUEST, _))) {
+                collect_after(&state);
+            }
+            answer
+        },
+    )
+    .await
+}
+
+/// Runs `work` on a deploy's body (`what`: `deploy`, `check`) in a task of
+/// its own that holds one of the caller's deploy places until it is done:
+/// the role and the caps are checked before the body is read, and a client
+/// that hangs up frees no place while its work goes on.
+pub(super) async fn placed<T, F, Fut>(
+    state: AdminState,
+    principal: Principal,
+    body: axum::body::Body,
+    what: &str,
+    work: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(AdminState, Principal, DeployBody) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+{
     require(&principal, &[Role::Creator, Role::Admin])?;
     let place = deploy_place(&state, &principal)?;
     let limit = super::inline_deploy_limit(state.server.runtime().platform());
     let bytes = super::read_body_within(
         body,
         limit,
-        "the deploy body is too large for an inline component; upload the component with PUT /v1/components and deploy it by `component_sha256` (warden deploy does)",
+        &format!("the {what} body is too large for an inline component; upload the component with PUT /v1/components and name it by `component_sha256` (warden {what} does)"),
     )
     .await?;
     let body: DeployBody = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!(
-                "the deploy body is not {{\"manifest\", \"component_sha256\" | \"component\"}}: {e}"
+                "the {what} body is not {{\"manifest\", \"component_sha256\" | \"component\"}}: {e}"
             ),
         )
     })?;
     drop(bytes);
-    let task_state = state.clone();
-    let deploying = tokio::spawn(async move {
+    let running = tokio::spawn(async move {
         let _place = place;
-        let answer = deploy_checked(&task_state, principal, body).await;
-        // Collect after a deploy that stored something (live, held or failed).
-        if matches!(&answer, Ok(_) | Err(ApiError(StatusCode::BAD_REQUEST, _))) {
-            collect_after(&task_state);
-        }
-        answer
+        work(state, principal, body).await
     });
-    deploying
+    running
         .await
-        .unwrap_or_else(|e| Err(ApiError::internal("the deploy stopped", e)))
+        .unwrap_or_else(|e| Err(ApiError::internal(&format!("the {what} stopped"), e)))
+}
+
+/// Refuses a creator's deploy (or check) of an app whose name another
+/// owner holds. The registry decides who holds a name when a deploy is
+/// recorded; this early answer spares the upload of a doomed deploy, and
+/// keeps a check from reading another owner's live version.
+pub(super) async fn name_free_for(
+    state: &AdminState,
+    principal: &Principal,
+    name: &str,
+    owner: Option<&str>,
+) -> Result<(), ApiError> {
+    if principal.role != Role::Creator {
+        return Ok(());
+    }
+    let taken = |holder: Option<&str>| holder != owner;
+    let held = state
+        .server
+        .runtime()
+        .registry()
+        .owner(name)
+        .await
+        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
+    if held.as_ref().is_some_and(|h| taken(h.as_deref()))
+        || state
+            .server
+            .loaded(name)
+            .is_some_and(|a| taken(a.manifest.app.owner.as_deref()))
+    {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            Refusal::NameTaken(name.to_string()).to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses to change an app this host serves from a local manifest
+/// (`warden.toml` or `--app`): that is the operator's to change there.
+pub(super) fn not_local(state: &AdminState, name: &str) -> Result<(), ApiError> {
+    let data_dir = state.server.runtime().data_dir();
+    if state
+        .server
+        .loaded(name)
+        .is_some_and(|a| !a.manifest_path.starts_with(data_dir))
+    {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "app `{name}` is served from a local manifest (warden.toml or --app) on this host; change it there"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The owner a deploy by `principal` records: a creator's own name (a
@@ -224,28 +309,7 @@ async fn deploy_checked(
     let name = manifest.app.name.clone();
     let _app = state.app_locks.lock(&name).await;
     let owner = owner_for(&principal, &manifest)?;
-    // The registry decides who holds a name when the deploy is recorded;
-    // this early answer spares a creator the upload of a doomed deploy.
-    let taken = |holder: Option<&str>| holder != owner.as_deref();
-    let held = state
-        .server
-        .runtime()
-        .registry()
-        .owner(&name)
-        .await
-        .map_err(|e| ApiError::internal("the registry could not be read", e))?;
-    if principal.role == Role::Creator
-        && (held.as_ref().is_some_and(|h| taken(h.as_deref()))
-            || state
-                .server
-                .loaded(&name)
-                .is_some_and(|a| taken(a.manifest.app.owner.as_deref())))
-    {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            Refusal::NameTaken(name.clone()).to_string(),
-        ));
-    }
+    name_free_for(state, &principal, &name, owner.as_deref()).await?;
     // Checked again when it goes live (install_owned); here it spares the
     // creator an upload and a compile that cannot be served.
     if principal.role == Role::Creator
@@ -259,17 +323,7 @@ async fn deploy_checked(
     {
         return Err(ApiError(StatusCode::FORBIDDEN, conflict.to_string()));
     }
-    if state.server.loaded(&name).is_some_and(|a| {
-        !a.manifest_path
-            .starts_with(state.server.runtime().data_dir())
-    }) {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            format!(
-                "app `{name}` is served from a local manifest (--app) on this host; stop serving it there first"
-            ),
-        ));
-    }
+    not_local(state, &name)?;
     let manifest_sha256 = hex::encode(Sha256::digest(body.manifest.as_bytes()));
     let runtime = state.server.runtime().clone();
     let Given {
@@ -552,10 +606,11 @@ async fn refuse(
     ApiError(StatusCode::UNPROCESSABLE_ENTITY, message)
 }
 
-/// The live version `activating` is about to replace, if any.
+/// The version `activating` is about to replace, if any: the live one,
+/// or a retired one.
 fn live_before(all: &[Deployment], activating: &Deployment) -> Option<Deployment> {
     all.iter()
-        .find(|d| d.status.is_live() && d.id != activating.id)
+        .find(|d| d.status.is_current() && d.id != activating.id)
         .cloned()
 }
 
@@ -896,18 +951,7 @@ pub async fn delete(
     require(&principal, &[Role::Admin])?;
     let _app = state.app_locks.lock(&name).await;
     let runtime = state.server.runtime().clone();
-    if state
-        .server
-        .loaded(&name)
-        .is_some_and(|a| !a.manifest_path.starts_with(runtime.data_dir()))
-    {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            format!(
-                "app `{name}` is served from a local manifest (warden.toml or --app); remove it there"
-            ),
-        ));
-    }
+    not_local(&state, &name)?;
     let known = versions_of(&state, &name).await?;
     if known.is_empty() {
         return Err(ApiError::not_found(&format!("deploys of app `{name}`")));

@@ -55,7 +55,7 @@ pub(super) async fn judge(
             text: candidate.text.to_string(),
             owner: candidate.owner.map(str::to_string),
             component: candidate.component,
-            previous: live_of(&versions, None),
+            previous: current_of(&versions, None),
             now,
         },
     )
@@ -70,8 +70,8 @@ struct Publishing {
     text: String,
     owner: Option<String>,
     component: Judged,
-    /// The live version: (version, manifest).
-    previous: Option<(String, AppManifest)>,
+    /// The app's current version: (version, status, manifest).
+    previous: Option<(String, &'static str, AppManifest)>,
     now: chrono::DateTime<chrono::Utc>,
 }
 
@@ -119,7 +119,14 @@ fn decide(runtime: &crate::runtime::Runtime, p: Publishing) -> Result<Decision, 
             component: evidence.facts.as_ref(),
             template: template.as_ref(),
             secrets: &evidence.secrets,
-            previous: p.previous.as_ref().map(|(v, m)| (v.as_str(), m)),
+            previous: p
+                .previous
+                .as_ref()
+                .map(|(version, status, manifest)| input::Previous {
+                    version,
+                    status,
+                    manifest,
+                }),
         },
         runtime.platform(),
     );
@@ -138,14 +145,18 @@ fn refused_by_error(e: crate::policy::PolicyError) -> ApiError {
     )
 }
 
-/// The live version's number and manifest, if the app has one (other
-/// than deploy `except`). A live manifest that cannot be read, or whose
-/// bytes are not the ones stored, counts as granting nothing, so every
-/// grant of the new version is new (fail closed).
-fn live_of(all: &[Deployment], except: Option<i64>) -> Option<(String, AppManifest)> {
+/// The current version's number, status and manifest, if the app has one
+/// (other than deploy `except`): the live version, or a retired one. A
+/// manifest that cannot be read, or whose bytes are not the ones stored,
+/// counts as granting nothing, so every grant of the new version is new
+/// (fail closed).
+fn current_of(
+    all: &[Deployment],
+    except: Option<i64>,
+) -> Option<(String, &'static str, AppManifest)> {
     let live = all
         .iter()
-        .find(|d| d.status.is_live() && Some(d.id) != except)?;
+        .find(|d| d.status.is_current() && Some(d.id) != except)?;
     let intact = std::fs::read(&live.manifest_path).ok().filter(|bytes| {
         live.stored_sha256
             .as_ref()
@@ -161,7 +172,7 @@ fn live_of(all: &[Deployment], except: Option<i64>) -> Option<(String, AppManife
             );
             AppManifest::parse(std::path::Path::new("app.toml"), &bare).ok()
         })?;
-    Some((live.version.clone(), manifest))
+    Some((live.version.clone(), live.status.as_str(), manifest))
 }
 
 /// The decision on a deploy already recorded, made again now: for the
@@ -208,7 +219,7 @@ pub(super) async fn again(
             text,
             owner: this.owner.clone(),
             component: Judged::Stored(this.digest.clone()),
-            previous: live_of(all, Some(this.id)),
+            previous: current_of(all, Some(this.id)),
             now,
         },
     )

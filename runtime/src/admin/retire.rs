@@ -1,13 +1,16 @@
 //! `POST /v1/apps/{app}/retire` and `/unretire` (admin): the end of an
 //! app's life that is not a delete. A retired app is not served and uses
 //! no credentials; its stored data stays until its TTL and its record
-//! stays whole, so an admin can put it back as it was. The lifecycle rules
-//! (orphans, overdue reviews) retire apps through the same step.
+//! stays whole, so an admin can put it back as it was. A new version of a
+//! retired app is held for a reviewer by the default policy
+//! (`retired-app`).
 
-use super::deploys::versions_of;
+use super::deploys::{not_local, versions_of};
 use super::tokens::{Principal, Role};
 use super::{AdminState, ApiError, record, require};
 use crate::audit::AuditKind;
+use crate::policy::Verdict;
+use crate::registry::Status;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -31,23 +34,6 @@ async fn reason_of(body: axum::body::Body) -> Result<String, ApiError> {
     }
 }
 
-/// An app served from a local manifest is the operator's to stop there.
-fn deployed_here(state: &AdminState, name: &str) -> Result<(), ApiError> {
-    let local = state.server.loaded(name).is_some_and(|a| {
-        !a.manifest_path
-            .starts_with(state.server.runtime().data_dir())
-    });
-    if local {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            format!(
-                "app `{name}` is served from a local manifest (warden.toml or --app); stop it there"
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// `POST /v1/apps/{app}/retire` `{"reason"}`: the live version stops
 /// being served at once.
 pub async fn retire(
@@ -59,7 +45,7 @@ pub async fn retire(
     require(&principal, &[Role::Admin])?;
     let reason = reason_of(body).await?;
     let _app = state.app_locks.lock(&name).await;
-    deployed_here(&state, &name)?;
+    not_local(&state, &name)?;
     if versions_of(&state, &name).await?.is_empty() {
         return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
     }
@@ -100,8 +86,10 @@ pub async fn retire(
 }
 
 /// `POST /v1/apps/{app}/unretire` `{"reason"}`: the retired version is
-/// checked against its recorded digests and served again (killed still,
-/// if the app is killed).
+/// judged again by today's policy (a version it now refuses stays
+/// retired), checked against its recorded digests, and served again under
+/// the route rules it went live under (killed still, if the app is
+/// killed).
 pub async fn unretire(
     State(state): State<AdminState>,
     principal: Principal,
@@ -111,7 +99,29 @@ pub async fn unretire(
     require(&principal, &[Role::Admin])?;
     let reason = reason_of(body).await?;
     let _app = state.app_locks.lock(&name).await;
-    deployed_here(&state, &name)?;
+    not_local(&state, &name)?;
+    let all = versions_of(&state, &name).await?;
+    let nothing_to_put_back = || {
+        ApiError(
+            StatusCode::CONFLICT,
+            format!("app `{name}` has no retired version to put back, or a live one already"),
+        )
+    };
+    let retired = match all.iter().find(|d| d.status.is_current()) {
+        Some(d) if d.status == Status::Retired => d.clone(),
+        _ => return Err(nothing_to_put_back()),
+    };
+    let decision = super::publish::again(&state, &retired, &all, false).await?;
+    if decision.verdict == Verdict::Refused {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the publish policy now refuses {name} {}, so it stays retired:\n{}",
+                retired.version,
+                decision.refusals()
+            ),
+        ));
+    }
     let runtime = state.server.runtime().clone();
     let killed = runtime.kill_switch(&name).is_killed();
     let back = runtime
@@ -119,28 +129,32 @@ pub async fn unretire(
         .unretire(&name, killed, &principal.actor(), &reason)
         .await
         .map_err(|e| ApiError::internal("the registry could not be changed", e))?
-        .ok_or_else(|| {
-            ApiError(
-                StatusCode::CONFLICT,
-                format!("app `{name}` has no retired version to put back, or a live one already"),
-            )
-        })?;
+        .ok_or_else(nothing_to_put_back)?;
     let loading = (runtime.clone(), back.clone());
     let loaded =
         tokio::task::spawn_blocking(move || crate::serve::deployed::load(&loading.0, &loading.1))
             .await
             .map_err(|e| ApiError::internal("the load stopped", e))?;
+    // The route rules for owners apply unless an admin deployed it.
+    let owned = back.deployed_as.as_deref() != Some(Role::Admin.as_str());
     let served = loaded
-        .map_err(|e| e.to_string())
-        .and_then(|app| state.server.install(app).map_err(|e| e.to_string()));
-    if let Err(e) = served {
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))
+        .and_then(|app| super::deploys::install(&state, app, owned));
+    if let Err(ApiError(status, e)) = served {
         // What is recorded matches what is served: it stays retired.
-        let _ = runtime
+        if let Err(undo) = runtime
             .registry()
             .retire(&name, "warden", "could not be served again")
-            .await;
+            .await
+        {
+            tracing::error!(
+                app = name.as_str(),
+                "`{name}` {} is recorded as live but not served: putting it back to retired failed: {undo}",
+                back.version
+            );
+        }
         return Err(ApiError(
-            StatusCode::CONFLICT,
+            status,
             format!(
                 "`{name}` {} cannot be served again, so it stays retired: {e}",
                 back.version

@@ -92,7 +92,7 @@ pub(crate) fn name_problem(name: &str) -> Option<String> {
 /// Why `team` cannot name a credential's team, if it cannot: 1 to 64
 /// printable characters with no spaces (it is compared in policies, so
 /// invisible differences would make two teams look one).
-pub(crate) fn team_problem(team: &str) -> Option<String> {
+pub fn team_problem(team: &str) -> Option<String> {
     if team.is_empty() || team.chars().count() > 64 {
         return Some("a team has 1 to 64 characters".into());
     }

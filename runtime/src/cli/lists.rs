@@ -79,8 +79,9 @@ fn local_apps(runtime: &warden_runtime::Runtime) -> Result<Vec<Value>, String> {
             .map_err(|e| format!("the registry cannot be read: {e}"))?;
         let active = versions.iter().find(|d| d.status.is_live());
         let pending = versions.iter().find(|d| d.status == Status::Pending);
+        let retired = versions.iter().find(|d| d.status == Status::Retired);
         let served = hosts.iter().any(|h| h.apps.contains(&name));
-        let shown = active.or(pending);
+        let shown = active.or(pending).or(retired);
         let route = shown
             .and_then(|d| warden_runtime::config::AppManifest::load(&d.manifest_path).ok())
             .and_then(|m| m.http.map(|h| h.route));
@@ -93,6 +94,8 @@ fn local_apps(runtime: &warden_runtime::Runtime) -> Result<Vec<Value>, String> {
             "active (no host serves it now)"
         } else if pending.is_some() {
             "pending"
+        } else if retired.is_some() {
+            "retired"
         } else {
             "not served"
         };

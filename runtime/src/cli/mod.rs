@@ -213,10 +213,6 @@ enum Command {
     CompileComponent {
         #[arg(long)]
         engine: String,
-        #[arg(long)]
-        input: PathBuf,
-        #[arg(long)]
-        output: PathBuf,
     },
 }
 
@@ -320,18 +316,16 @@ fn run(cli: Cli) -> Outcome {
         Command::Attest(cmd) => attest::run(cmd),
         Command::Secrets(cmd) => secrets::run(cmd),
         Command::Storage(cmd) => storage::run(cmd),
-        Command::CompileComponent {
-            engine,
-            input,
-            output,
-        } => match warden_runtime::compile::child_main(&engine, &input, &output) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                // Read by the parent, which adds its own context.
-                eprintln!("{e:#}");
-                Err(quiet(1))
+        Command::CompileComponent { engine } => {
+            match warden_runtime::compile::child_main(&engine) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // Read by the parent, which adds its own context.
+                    eprintln!("{e:#}");
+                    Err(quiet(1))
+                }
             }
-        },
+        }
     }
 }
 

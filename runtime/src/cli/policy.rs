@@ -36,7 +36,7 @@ pub enum PolicyCommand {
         /// WARDEN_TOKEN): its policies, the templates set through its API,
         /// the live version's grants and your token's name, role and team.
         /// Nothing is deployed.
-        #[arg(long, env = "WARDEN_SERVER", value_name = "URL")]
+        #[arg(long, value_name = "URL")]
         server: Option<String>,
         /// Print the decision as JSON.
         #[arg(long)]
@@ -114,6 +114,12 @@ fn check(
     json: bool,
     platform: &PlatformConfig,
 ) -> Outcome {
+    if let Some(problem) = team
+        .as_deref()
+        .and_then(warden_runtime::admin::tokens::team_problem)
+    {
+        return Err(fail(EXIT_USAGE, format!("--team: {problem}")));
+    }
     let manifest = AppManifest::load(manifest_path).map_err(|e| fail(EXIT_CONFIG, e))?;
     let text = std::fs::read_to_string(manifest_path)
         .map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", manifest_path.display())))?;
@@ -228,6 +234,15 @@ fn check_remote(
     }
     let answer = match super::client::call(server, "POST", "/v1/policy/check", Some(body)) {
         Ok((200, answer)) => answer,
+        // The host's policy could not decide: as offline, exit 3.
+        Ok((422, answer)) => {
+            return Err(fail(
+                EXIT_CONFIG,
+                answer["error"]
+                    .as_str()
+                    .unwrap_or("the host could not decide"),
+            ));
+        }
         other => return super::client::report(other),
     };
     let decision: Decision = serde_json::from_value(answer["decision"].clone()).map_err(|e| {

@@ -38,8 +38,17 @@ pub struct Publish<'a> {
     pub template: Option<&'a Template>,
     /// Secret-scan findings.
     pub secrets: &'a [Value],
-    /// The live version: (version, manifest).
-    pub previous: Option<(&'a str, &'a AppManifest)>,
+    /// The app's current version, if it has one.
+    pub previous: Option<Previous<'a>>,
+}
+
+/// The version a publish would replace: the live one, or a retired one.
+#[derive(Clone, Copy)]
+pub struct Previous<'a> {
+    pub version: &'a str,
+    /// `active`, `killed` or `retired`.
+    pub status: &'a str,
+    pub manifest: &'a AppManifest,
 }
 
 /// Builds `input`. Fields the manifest leaves out are absent, never
@@ -98,9 +107,10 @@ fn document(publish: &Publish<'_>, platform: &PlatformConfig) -> Value {
         },
         "catalog": catalog(manifest, platform),
         "secrets": publish.secrets,
-        "previous": publish.previous.map(|(version, m)| json!({
-            "version": version,
-            "grants": grants(m),
+        "previous": publish.previous.map(|p| json!({
+            "version": p.version,
+            "status": p.status,
+            "grants": grants(p.manifest),
         })),
         "platform": platform_facts(platform),
     })

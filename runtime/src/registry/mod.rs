@@ -60,6 +60,12 @@ impl Status {
         matches!(self, Status::Active | Status::Killed)
     }
 
+    /// Whether this is its app's current version: live, or retired (not
+    /// served, but what a new version replaces and is compared with).
+    pub fn is_current(self) -> bool {
+        self.is_live() || self == Status::Retired
+    }
+
     fn parse(s: &str) -> Status {
         match s {
             "active" => Status::Active,

@@ -76,23 +76,44 @@ pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, Con
 /// against its digest and compiled again, so it is served.
 fn artifact_replaced(runtime: &Runtime, deployment: &Deployment, app: &LoadedApp) {
     let file = runtime.artifact_cache().path_for_digest(&app.digest);
-    let _ = runtime.audit().append_blocking(crate::audit::AuditEvent {
-        kind: crate::audit::AuditKind::DeployTampered,
-        app: Some(deployment.app.clone()),
-        actor: "warden".into(),
-        details: serde_json::json!({
-            "version": deployment.version,
-            "deploy": deployment.id,
-            "file": file.display().to_string(),
+    audit_tampered(
+        runtime,
+        deployment,
+        &file,
+        serde_json::json!({
             "artifact": "its seal did not verify; not loaded, compiled again from the component",
         }),
-    });
+    );
     tracing::warn!(
         app = deployment.app.as_str(),
         deploy = deployment.id,
         file = %file.display(),
         "a compiled artifact was changed on disk; it was not loaded and the component was compiled again (audited: deploy.tampered)"
     );
+}
+
+/// Audits `deploy.tampered` for `file` of `deployment`, with `found` (an
+/// object) saying what was wrong with it.
+fn audit_tampered(
+    runtime: &Runtime,
+    deployment: &Deployment,
+    file: &std::path::Path,
+    found: serde_json::Value,
+) {
+    let mut details = serde_json::json!({
+        "version": deployment.version,
+        "deploy": deployment.id,
+        "file": file.display().to_string(),
+    });
+    if let (Some(details), serde_json::Value::Object(found)) = (details.as_object_mut(), found) {
+        details.extend(found);
+    }
+    let _ = runtime.audit().append_blocking(crate::audit::AuditEvent {
+        kind: crate::audit::AuditKind::DeployTampered,
+        app: Some(deployment.app.clone()),
+        actor: "warden".into(),
+        details,
+    });
 }
 
 /// Lowercase hex SHA-256 of a file, or why it cannot be read.
@@ -111,18 +132,12 @@ fn tampered(
     expected: &str,
     found: &str,
 ) -> ConfigError {
-    let _ = runtime.audit().append_blocking(crate::audit::AuditEvent {
-        kind: crate::audit::AuditKind::DeployTampered,
-        app: Some(deployment.app.clone()),
-        actor: "warden".into(),
-        details: serde_json::json!({
-            "version": deployment.version,
-            "deploy": deployment.id,
-            "file": file.display().to_string(),
-            "expected_sha256": expected,
-            "found_sha256": found,
-        }),
-    });
+    audit_tampered(
+        runtime,
+        deployment,
+        file,
+        serde_json::json!({ "expected_sha256": expected, "found_sha256": found }),
+    );
     tracing::warn!(
         app = deployment.app.as_str(),
         deploy = deployment.id,
