@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use warden_host_apis::bindings::AppPre;
 use warden_host_apis::kill::KillSwitch;
-use warden_host_apis::metering::{Meter, UsageStore};
+use warden_host_apis::metering::{Meter, UsageBackend};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -99,7 +99,7 @@ pub(crate) struct LoadContext<'a> {
     pub platform: &'a PlatformConfig,
     /// The host's capabilities, which grant the app what it asks for.
     pub capabilities: &'a Capabilities,
-    pub usage: &'a Arc<UsageStore>,
+    pub usage: &'a Arc<dyn UsageBackend>,
     /// The kill switch of an app, by name.
     pub kill: &'a (dyn Fn(&str) -> Arc<KillSwitch> + 'a),
 }

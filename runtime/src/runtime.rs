@@ -16,7 +16,7 @@ use std::sync::Arc;
 use warden_host_apis::connectors::Connector;
 use warden_host_apis::connectors::credentials::Credentials;
 use warden_host_apis::dlp::Scanner;
-use warden_host_apis::metering::UsageStore;
+use warden_host_apis::metering::{UsageBackend, UsageStore};
 use warden_host_apis::secrets::{MasterKey, SecretStore};
 use warden_host_apis::storage::store::{KvStore, SqliteKv};
 use wasmtime::Engine;
@@ -35,7 +35,7 @@ pub struct Runtime {
     _provider: SdkTracerProvider,
     /// The host's capabilities (see `crate::capabilities`).
     capabilities: Capabilities,
-    usage: Arc<UsageStore>,
+    usage: Arc<dyn UsageBackend>,
     credentials: Arc<Credentials>,
     storage: Arc<dyn KvStore>,
     dlp: Arc<Scanner>,
@@ -331,10 +331,15 @@ impl Runtime {
         .into_iter()
         .map(Arc::new)
         .collect();
-        let usage_path = data_dir.join("usage.db");
-        let usage = Arc::new(UsageStore::open(&usage_path).map_err(|e| {
-            anyhow::anyhow!("cannot open the usage store {}: {e}", usage_path.display())
-        })?);
+        let usage: Arc<dyn UsageBackend> = match &pg {
+            Some(pg) => Arc::new(crate::state::postgres::usage::PgUsage::new(pg.clone())),
+            None => {
+                let path = data_dir.join("usage.db");
+                Arc::new(UsageStore::open(&path).map_err(|e| {
+                    anyhow::anyhow!("cannot open the usage store {}: {e}", path.display())
+                })?)
+            }
+        };
         let needs_secrets = platform
             .connectors
             .iter()

@@ -49,5 +49,6 @@ mod tls;
 mod tokens;
 mod traces;
 mod tracing;
+mod usage_backends;
 mod wasi_config;
 mod worlds;

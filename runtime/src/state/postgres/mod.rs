@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod kv;
 pub mod schema;
+pub mod usage;
 
 use crate::config::state::StateSettings;
 use std::sync::Arc;

@@ -12,6 +12,7 @@ use super::PgError;
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "storage", include_str!("migrations/0001_storage.sql")),
     (2, "audit", include_str!("migrations/0002_audit.sql")),
+    (3, "usage", include_str!("migrations/0003_usage.sql")),
 ];
 
 /// The schema version this Warden writes.
