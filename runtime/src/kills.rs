@@ -3,8 +3,11 @@
 //! The state lives in `<data_dir>/killed.json` so it survives restarts and
 //! reaches a running host: `warden kill` writes it, a serving host re-reads
 //! it when the file changes (see [`Runtime::refresh_kills`]), and every
-//! kill and unkill is an audit event. One [`KillSwitch`] exists per app
-//! name in a runtime, shared by every loaded version of that app.
+//! kill and unkill is an audit event. With `[state] backend = "postgres"`
+//! it lives in the shared database instead, and every node is told of a
+//! change at once (`crate::state::postgres::kills`). One [`KillSwitch`]
+//! exists per app name in a runtime, shared by every loaded version of
+//! that app.
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::runtime::Runtime;
@@ -24,12 +27,6 @@ pub struct KillRecord {
 }
 
 pub type KillState = BTreeMap<String, KillRecord>;
-
-/// The kill state in `path` (none if the file does not exist yet), or
-/// the lenient view of it: an unreadable file counts as no kills.
-pub fn read_state(path: &Path) -> KillState {
-    read_state_strict(path).unwrap_or_default()
-}
 
 /// The kill state, or an error if the file exists but cannot be read or
 /// parsed — a read-modify-write must never start from a guess.
@@ -59,6 +56,35 @@ impl Runtime {
         self.data_dir().join("killed.json")
     }
 
+    /// The kill state, or why it cannot be read (a read-modify-write must
+    /// never start from a guess).
+    fn read_kills(&self) -> std::io::Result<KillState> {
+        match self.shared() {
+            Some(pg) => crate::state::postgres::kills::read(pg),
+            None => read_state_strict(&self.kills_path()),
+        }
+    }
+
+    /// Reads, changes with `change` (which appends its audit entry) and
+    /// writes the kill state, with every other change held off meanwhile.
+    fn update_kills<T>(
+        &self,
+        change: impl FnOnce(&mut KillState) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        match self.shared() {
+            Some(pg) => crate::state::postgres::kills::update(pg, change),
+            None => {
+                let path = self.kills_path();
+                crate::fsutil::update_locked(&path, || {
+                    let mut state = read_state_strict(&path)?;
+                    let out = change(&mut state)?;
+                    write_state(&path, &state)?;
+                    Ok(out)
+                })
+            }
+        }
+    }
+
     /// The switch for `app`, created on first use and set from the
     /// persisted state.
     pub fn kill_switch(&self, app: &str) -> Arc<KillSwitch> {
@@ -69,7 +95,8 @@ impl Runtime {
                 let switch = Arc::new(KillSwitch::default());
                 // Fail closed: an unreadable kill state, or a kill on record
                 // without its unkill, keeps the app stopped.
-                let in_file = read_state_strict(&self.kills_path())
+                let in_file = self
+                    .read_kills()
                     .map(|state| state.contains_key(app))
                     .unwrap_or(true);
                 if in_file
@@ -85,11 +112,9 @@ impl Runtime {
     /// Stops `app` now and for good (until unkilled); audited.
     pub fn kill(&self, app: &str, reason: &str, actor: &str) -> std::io::Result<()> {
         self.pull(&self.kill_switch(app));
-        let path = self.kills_path();
         // Audited inside the lock, as an unkill is, so the record and the
-        // file always change in the same order.
-        crate::fsutil::update_locked(&path, || {
-            let mut state = read_state_strict(&path)?;
+        // state always change in the same order.
+        self.update_kills(|state| {
             let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
             state.insert(
                 app.to_string(),
@@ -107,9 +132,8 @@ impl Runtime {
                     details: json!({ "reason": reason }),
                 })
                 .map_err(std::io::Error::other)?;
-            write_state(&path, &state)?;
             // The live version's history says it too, in the same order as
-            // the file; the kill itself stands whatever the registry answers.
+            // the state; the kill itself stands whatever the registry answers.
             self.mark_version(app, true, actor, reason);
             Ok(())
         })?;
@@ -121,9 +145,7 @@ impl Runtime {
     /// before the kill state changes, so a host that sees the switch gone
     /// always finds the unkill on record (see [`Runtime::refresh_kills`]).
     pub fn unkill(&self, app: &str, actor: &str) -> std::io::Result<bool> {
-        let path = self.kills_path();
-        let was = crate::fsutil::update_locked(&path, || {
-            let mut state = read_state_strict(&path)?;
+        let was = self.update_kills(|state| {
             // Killed by the file, or by the record (an entry lost from the
             // file still keeps a serving host's switch pulled).
             let in_file = state.remove(app).is_some();
@@ -140,7 +162,6 @@ impl Runtime {
                     details: json!({}),
                 })
                 .map_err(std::io::Error::other)?;
-            write_state(&path, &state)?;
             self.mark_version(app, false, actor, "unkilled");
             Ok(true)
         })?;
@@ -167,7 +188,7 @@ impl Runtime {
     /// the app is an `app.unkilled`: a kill state file that lost an entry
     /// (a bad restore, a hand edit) never brings a killed app back.
     pub fn refresh_kills(&self) {
-        let state = match read_state_strict(&self.kills_path()) {
+        let state = match self.read_kills() {
             Ok(state) => state,
             Err(e) => {
                 tracing::warn!("kill state not refreshed: {e}");
@@ -183,15 +204,18 @@ impl Runtime {
                     tracing::info!(
                         app = app.as_str(),
                         actor = by,
-                        "app killed (from killed.json)"
+                        "app killed (the kill state changed: `warden kill` or another node)"
                     );
                 }
                 (false, true) if self.unkill_on_record(app) => {
                     switch.revive();
-                    tracing::info!(app = app.as_str(), "app unkilled (from killed.json)");
+                    tracing::info!(
+                        app = app.as_str(),
+                        "app unkilled (the kill state changed: `warden unkill` or another node)"
+                    );
                 }
                 (false, true) => tracing::warn!(
-                    "`{app}` is missing from killed.json but no app.unkilled is on record; it stays killed"
+                    "`{app}` is missing from the kill state but no app.unkilled is on record; it stays killed"
                 ),
                 _ => {}
             }
@@ -236,6 +260,6 @@ impl Runtime {
     }
 
     pub fn kill_state(&self) -> KillState {
-        read_state(&self.kills_path())
+        self.read_kills().unwrap_or_default()
     }
 }

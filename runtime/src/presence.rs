@@ -30,6 +30,11 @@ pub struct HostInfo {
     /// The version of each app it serves.
     #[serde(default)]
     pub versions: std::collections::BTreeMap<String, String>,
+    /// Where it keeps the state nodes share, when not in this directory
+    /// (`postgresql://HOST/DB`): a kill written to the directory's
+    /// `killed.json` would not reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_state: Option<String>,
 }
 
 /// This host's presence; dropping it removes the file and the lock.
@@ -49,6 +54,7 @@ impl Presence {
         data_dir: &Path,
         listen: &str,
         apps: Vec<(String, String)>,
+        shared_state: Option<String>,
     ) -> std::io::Result<Presence> {
         let dir = dir(data_dir);
         std::fs::create_dir_all(&dir)?;
@@ -74,6 +80,7 @@ impl Presence {
                 listen: listen.to_string(),
                 apps: Vec::new(),
                 versions: Default::default(),
+                shared_state,
             }),
         };
         presence.serving(apps)?;
@@ -154,6 +161,7 @@ pub fn live(data_dir: &Path) -> Vec<HostInfo> {
                         listen: String::new(),
                         apps: Vec::new(),
                         versions: Default::default(),
+                        shared_state: None,
                     }
                 }));
             }
@@ -176,6 +184,7 @@ mod tests {
             data.path(),
             "127.0.0.1:8080",
             vec![("b".into(), "2".into()), ("a".into(), "1".into())],
+            None,
         )
         .unwrap_or_else(|e| unreachable!("{e}"));
         let hosts = live(data.path());

@@ -53,6 +53,8 @@ pub struct Runtime {
     policy: std::sync::OnceLock<crate::policy::PolicyBundle>,
     /// The key publish decisions are signed with, from the secret store.
     signer: std::sync::OnceLock<crate::attest::Signer>,
+    /// The PostgreSQL server nodes share (`[state] backend = "postgres"`).
+    shared: Option<Arc<crate::state::postgres::Postgres>>,
 }
 
 /// The master key, resolved on first use and then kept; `None` if it
@@ -390,6 +392,7 @@ impl Runtime {
             )),
             policy: std::sync::OnceLock::new(),
             signer: std::sync::OnceLock::new(),
+            shared: pg,
         })
     }
 
@@ -468,6 +471,11 @@ impl Runtime {
     /// The audit log (see [`crate::audit::AuditBackend`]).
     pub fn audit(&self) -> &dyn AuditBackend {
         self.audit.as_ref()
+    }
+
+    /// The PostgreSQL server this node shares its state through, if any.
+    pub fn shared(&self) -> Option<&Arc<crate::state::postgres::Postgres>> {
+        self.shared.as_ref()
     }
 
     pub fn artifact_cache(&self) -> &ArtifactCache {

@@ -33,6 +33,7 @@ mod loading;
 mod names;
 mod new;
 mod no_internals;
+mod nodes;
 mod observe;
 mod oidc;
 mod one_cli;

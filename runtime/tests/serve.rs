@@ -203,8 +203,11 @@ fn a_kill_from_the_cli_reaches_a_running_host() {
     );
     assert_eq!(request(running.addr, "POST", "/noop", "x").status, 200);
     let data_dir = running.server.runtime().data_dir().to_path_buf();
+    // The host's own settings (its state may be in PostgreSQL).
+    let config = data_dir.parent().unwrap().join("warden.toml");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["kill", "noop", "--reason", "from the cli"])
+        .args(["kill", "noop", "--reason", "from the cli", "--config"])
+        .arg(&config)
         .env("WARDEN_DATA_DIR", &data_dir)
         .output()
         .expect("warden kill");

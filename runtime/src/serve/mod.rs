@@ -514,7 +514,8 @@ impl Server {
             return;
         }
         let names = self.served_versions();
-        match crate::presence::Presence::announce(self.runtime.data_dir(), listen, names) {
+        let shared = self.runtime.shared().map(|pg| pg.location().to_string());
+        match crate::presence::Presence::announce(self.runtime.data_dir(), listen, names, shared) {
             Ok(p) => *presence = Some(p),
             Err(e) => tracing::warn!(
                 "this host could not announce itself in {}/hosts ({e}); `warden kill` on this data directory will not see it — use --server",
@@ -657,12 +658,37 @@ impl Server {
 
 impl Server {
     /// Picks up kills and unkills made by other processes (`warden kill`)
+    /// — or, on shared state, on any node, as the database announces them —
     /// by watching `killed.json`, on a thread of its own so that busy
     /// guests cannot delay it; stops with the server.
     fn watch_kills(&self) -> KillWatch {
         let runtime = Arc::downgrade(&self.runtime);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopping = stop.clone();
+        // Shared state: told of every change by the database, reloaded at
+        // least every second as a safety net.
+        if let Some(pg) = self.runtime.shared() {
+            let woken = crate::state::postgres::kills::listen(pg);
+            let spawned = std::thread::Builder::new()
+                .name("warden-kills".into())
+                .spawn(move || {
+                    while !stopping.load(Ordering::SeqCst) {
+                        let wake = woken.recv_timeout(std::time::Duration::from_secs(1));
+                        if wake == Err(std::sync::mpsc::RecvTimeoutError::Disconnected) {
+                            // The listener is gone: poll as the file watch does.
+                            std::thread::sleep(std::time::Duration::from_millis(200));
+                        }
+                        let Some(runtime) = runtime.upgrade() else {
+                            break;
+                        };
+                        runtime.refresh_kills();
+                    }
+                });
+            if let Err(e) = &spawned {
+                tracing::warn!("cannot watch for kills made on other nodes: {e}");
+            }
+            return KillWatch(stop);
+        }
         let spawned = std::thread::Builder::new()
             .name("warden-kills".into())
             .spawn(move || {

@@ -11,6 +11,7 @@
 //! server is back.
 
 pub mod audit;
+pub mod kills;
 pub mod kv;
 pub mod schema;
 pub mod usage;
@@ -64,6 +65,8 @@ const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
 /// A pool of connections to the shared server, on its own runtime.
 pub struct Postgres {
     pool: deadpool_postgres::Pool,
+    /// For connections of their own (the kill listener's).
+    config: tokio_postgres::Config,
     location: String,
     /// Shut down in the background when the last handle goes, so dropping
     /// it inside another runtime does not block (or panic).
@@ -160,6 +163,7 @@ impl Postgres {
         }
         config.connect_timeout(CONNECT_PATIENCE);
         let location = location_of(&config);
+        let own = config.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("warden-postgres")
@@ -183,6 +187,7 @@ impl Postgres {
             .map_err(|e| PgError::Config(e.to_string()))?;
         Ok(Arc::new(Postgres {
             pool,
+            config: own,
             location,
             runtime: Some(runtime),
         }))
@@ -223,6 +228,11 @@ impl Postgres {
     /// [`Postgres`] itself: the last handle shuts its runtime down).
     pub(crate) fn pool(&self) -> deadpool_postgres::Pool {
         self.pool.clone()
+    }
+
+    /// The connection settings, for a connection of its own.
+    pub(crate) fn config(&self) -> &tokio_postgres::Config {
+        &self.config
     }
 
     /// Where the server is, for messages: host and database, no password.

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "storage", include_str!("migrations/0001_storage.sql")),
     (2, "audit", include_str!("migrations/0002_audit.sql")),
     (3, "usage", include_str!("migrations/0003_usage.sql")),
+    (4, "kills", include_str!("migrations/0004_kills.sql")),
 ];
 
 /// The schema version this Warden writes.
