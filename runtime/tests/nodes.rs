@@ -5,7 +5,6 @@ use crate::support;
 use std::time::{Duration, Instant};
 use support::fixture;
 use support::library::LibHost;
-use support::process::token;
 use support::serving::{send, send_with};
 
 /// A node: its own data directory, the shared database, and the spinning
@@ -37,6 +36,23 @@ fn node(state: &str) -> Node {
     Node { host, data }
 }
 
+/// A token made with `node`'s settings: in the database nodes share.
+fn shared_token(node: &Node, name: &str, role: &str) -> String {
+    let config = node.data.path().join("warden.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "tokens", "create", "--name", name, "--role", role, "--config",
+        ])
+        .arg(&config)
+        .env("WARDEN_DATA_DIR", node.data.path())
+        .env_remove("WARDEN_TOKEN")
+        .env_remove("WARDEN_SERVER")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", support::said(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// A kill on node A stops the app on node B within a second: B refuses new
 /// requests, and a guest B was running is trapped. An unkill on B lets A
 /// serve again.
@@ -44,8 +60,9 @@ fn node(state: &str) -> Node {
 fn a_kill_on_one_node_stops_the_app_on_another_within_a_second() {
     let state = support::postgres::state_config();
     let (a, b) = (node(&state), node(&state));
-    let admin_a = token(a.data.path(), "ops", "admin");
-    let admin_b = token(b.data.path(), "ops", "admin");
+    // One token, made through node A's settings, signs in on both nodes.
+    let admin_a = shared_token(&a, "ops", "admin");
+    let admin_b = admin_a.clone();
     let (a_app, b_app) = (a.host.app_addr, b.host.app_addr);
     let (a_admin, b_admin) = (a.host.admin_addr(), b.host.admin_addr());
     support::block_on(async move {
@@ -129,7 +146,7 @@ fn a_cli_kill_that_would_miss_the_shared_state_is_refused() {
     let out = warden(&["kill", "spin", "--reason", "drill"]);
     assert_eq!(out.status.code(), Some(3), "{}", support::said(&out));
     assert!(
-        support::said(&out).contains("keeps its kill state in postgresql://"),
+        support::said(&out).contains("keeps its state in postgresql://"),
         "{}",
         support::said(&out)
     );
@@ -156,4 +173,52 @@ fn a_cli_kill_that_would_miss_the_shared_state_is_refused() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Tokens are shared: one made on a node signs in on every node, one
+/// revoked on any node is refused on all, and a token written to a node's
+/// data directory instead (no `--config`) is refused before it is made.
+#[test]
+fn a_token_made_or_revoked_on_one_node_counts_on_every_node() {
+    let state = support::postgres::state_config();
+    let (a, b) = (node(&state), node(&state));
+    let token = shared_token(&a, "auditor-1", "auditor");
+    let whoami = |n: &Node, token: &str| {
+        let auth = format!("Bearer {token}");
+        support::block_on(send_with(
+            n.host.admin_addr(),
+            "GET",
+            "/v1/whoami",
+            "",
+            &[("authorization", &auth)],
+        ))
+        .status
+    };
+    assert_eq!(whoami(&a, &token), 200);
+    assert_eq!(whoami(&b, &token), 200);
+    let admin = shared_token(&b, "ops", "admin");
+    let auth = format!("Bearer {admin}");
+    let revoked = support::block_on(send_with(
+        b.host.admin_addr(),
+        "DELETE",
+        "/v1/tokens/auditor-1",
+        "",
+        &[("authorization", &auth)],
+    ));
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(whoami(&a, &token), 401, "revoked on B, refused on A");
+
+    let local = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["tokens", "create", "--name", "carol", "--role", "creator"])
+        .env("WARDEN_DATA_DIR", a.data.path())
+        .env_remove("WARDEN_TOKEN")
+        .env_remove("WARDEN_SERVER")
+        .output()
+        .unwrap();
+    assert_eq!(local.status.code(), Some(3), "{}", support::said(&local));
+    assert!(
+        support::said(&local).contains("nothing was recorded"),
+        "{}",
+        support::said(&local)
+    );
 }

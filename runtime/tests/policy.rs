@@ -651,7 +651,6 @@ fn a_rule_on_the_deployers_team_decides_deploys_approvals_and_checks_alike() {
     .unwrap();
     let config = format!("[policy]\npaths = [\"{}\"]\n", rules.display());
     let a = admin_with(&config, &[]);
-    let data = a.running.server.runtime().data_dir().to_path_buf();
     let body = raw_deploy(&manifest(
         "payslips",
         ACCOUNTABLE,
@@ -661,7 +660,12 @@ fn a_rule_on_the_deployers_team_decides_deploys_approvals_and_checks_alike() {
         ("ivan", Some("it"), "not it"),
         ("nora", None, "not no team"),
     ] {
-        let token = support::admin_api::create_team_token(&data, name, Role::Creator, team);
+        let token = support::admin_api::runtime_token(
+            a.running.server.runtime(),
+            name,
+            Role::Creator,
+            team,
+        );
         let (status, out) = a.call_with(Some(&token), "POST", "/v1/apps", &body);
         assert_eq!(status, 422, "{out}");
         assert!(
@@ -669,8 +673,12 @@ fn a_rule_on_the_deployers_team_decides_deploys_approvals_and_checks_alike() {
             "{out}"
         );
     }
-    let paula =
-        support::admin_api::create_team_token(&data, "paula", Role::Creator, Some("payroll"));
+    let paula = support::admin_api::runtime_token(
+        a.running.server.runtime(),
+        "paula",
+        Role::Creator,
+        Some("payroll"),
+    );
     let (status, out) = a.call_with(Some(&paula), "POST", "/v1/apps", &body);
     assert_eq!(status, 202, "held for its egress host: {out}");
     // The reviewer has no team; the decision is still the deployer's.

@@ -108,14 +108,24 @@ fn an_expired_token_is_refused_saying_so() {
     let dir = a.running.server.runtime().data_dir().to_path_buf();
     let token = a.token("dora", Role::Auditor);
     assert_eq!(a.call_with(Some(&token), "GET", "/v1/audit", "").0, 200);
-    // Time passes (as far as the store can tell).
-    rusqlite::Connection::open(dir.join("tokens.db"))
-        .unwrap()
-        .execute(
-            "UPDATE tokens SET expires_at = 1000 WHERE name = 'dora'",
-            [],
-        )
-        .unwrap();
+    // Time passes (as far as the store can tell), in whichever database
+    // holds the tokens.
+    let expire = "UPDATE tokens SET expires_at = 1000 WHERE name = 'dora'";
+    match &a.running.server.runtime().platform().state.url {
+        Some(url) => support::block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client.batch_execute(expire).await.unwrap();
+        }),
+        None => {
+            rusqlite::Connection::open(dir.join("tokens.db"))
+                .unwrap()
+                .execute(expire, [])
+                .unwrap();
+        }
+    }
     let (status, out) = a.call_with(Some(&token), "GET", "/v1/audit", "");
     assert_eq!(status, 401);
     let error = out["error"].as_str().unwrap();

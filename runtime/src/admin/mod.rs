@@ -82,10 +82,7 @@ impl AdminState {
     pub fn new(server: Arc<Server>) -> AdminState {
         let runtime = server.runtime();
         AdminState {
-            tokens: Arc::new(
-                TokenStore::new(runtime.data_dir())
-                    .with_max_ttl(runtime.platform().admin.token_max_ttl.get()),
-            ),
+            tokens: Arc::new(TokenStore::of(runtime)),
             oidc: runtime
                 .platform()
                 .admin

@@ -113,6 +113,8 @@ pub struct Created {
 }
 
 pub struct TokenStore {
+    /// The database nodes share, when they do: the tokens live there.
+    shared: Option<std::sync::Arc<crate::state::postgres::Postgres>>,
     db: PathBuf,
     legacy: PathBuf,
     conn: Mutex<Option<Connection>>,
@@ -147,38 +149,67 @@ fn role_of(text: &str) -> Role {
 
 const COLUMNS: &str = "id, name, role, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at, team";
 
-/// A row as a record at time `at`. With `max_ttl` (seconds), no token
-/// outlives its creation by more: a lowered maximum applies to tokens
-/// made before, and tokens imported without an expiry get one.
-fn record(r: &rusqlite::Row<'_>, at: u64, max_ttl: Option<u64>) -> rusqlite::Result<TokenRecord> {
-    let role: String = r.get(2)?;
-    let created: u64 = r.get(3)?;
-    let cap = max_ttl.map(|m| created.saturating_add(m));
-    let expires: Option<u64> = match (r.get::<_, Option<u64>>(5)?, cap) {
+/// A token row as stored, whichever database holds it (times in seconds
+/// since the epoch).
+pub struct RawToken {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created: u64,
+    pub created_by: String,
+    pub expires: Option<u64>,
+    pub revoked: Option<u64>,
+    pub revoked_by: Option<String>,
+    pub last_used: Option<u64>,
+    pub team: Option<String>,
+}
+
+/// A stored token as a record at time `at`. With `max_ttl` (seconds), no
+/// token outlives its creation by more: a lowered maximum applies to
+/// tokens made before, and tokens imported without an expiry get one.
+fn to_record(raw: RawToken, at: u64, max_ttl: Option<u64>) -> TokenRecord {
+    let cap = max_ttl.map(|m| raw.created.saturating_add(m));
+    let expires: Option<u64> = match (raw.expires, cap) {
         (Some(e), Some(c)) => Some(e.min(c)),
         (e, c) => e.or(c),
     };
-    let revoked: Option<u64> = r.get(6)?;
-    let state = if revoked.is_some() {
+    let state = if raw.revoked.is_some() {
         "revoked"
     } else if expires.is_some_and(|e| e <= at) {
         "expired"
     } else {
         "active"
     };
-    Ok(TokenRecord {
+    TokenRecord {
+        id: raw.id,
+        name: raw.name,
+        role: role_of(&raw.role),
+        created: rfc3339(raw.created),
+        created_by: raw.created_by,
+        expires: expires.map(rfc3339),
+        revoked: raw.revoked.map(rfc3339),
+        revoked_by: raw.revoked_by,
+        last_used: raw.last_used.map(rfc3339),
+        team: raw.team,
+        state,
+    }
+}
+
+/// A `tokens.db` row as a record at time `at` (see [`to_record`]).
+fn record(r: &rusqlite::Row<'_>, at: u64, max_ttl: Option<u64>) -> rusqlite::Result<TokenRecord> {
+    let raw = RawToken {
         id: r.get(0)?,
         name: r.get(1)?,
-        role: role_of(&role),
-        created: rfc3339(created),
+        role: r.get(2)?,
+        created: r.get(3)?,
         created_by: r.get(4)?,
-        expires: expires.map(rfc3339),
-        revoked: revoked.map(rfc3339),
+        expires: r.get(5)?,
+        revoked: r.get(6)?,
         revoked_by: r.get(7)?,
-        last_used: r.get::<_, Option<u64>>(8)?.map(rfc3339),
+        last_used: r.get(8)?,
         team: r.get(9)?,
-        state,
-    })
+    };
+    Ok(to_record(raw, at, max_ttl))
 }
 
 /// The tokens of `legacy` (a `tokens.json` from an earlier version) put
@@ -233,10 +264,28 @@ impl TokenStore {
     /// store is an error of the call that needs it.
     pub fn new(data_dir: &Path) -> TokenStore {
         TokenStore {
+            shared: None,
             db: data_dir.join("tokens.db"),
             legacy: data_dir.join("tokens.json"),
             conn: Mutex::new(None),
             max_ttl: None,
+        }
+    }
+
+    /// The store `runtime` uses: its data directory's, or the database its
+    /// nodes share.
+    pub fn of(runtime: &crate::runtime::Runtime) -> TokenStore {
+        TokenStore {
+            shared: runtime.shared().cloned(),
+            ..TokenStore::new(runtime.data_dir())
+        }
+        .with_max_ttl(runtime.platform().admin.token_max_ttl.get())
+    }
+
+    fn shared_error(&self, e: crate::state::postgres::PgError) -> TokenError {
+        TokenError::Store {
+            path: PathBuf::from("PostgreSQL"),
+            message: e.to_string(),
         }
     }
 
@@ -300,6 +349,84 @@ impl TokenStore {
         let hashed = hash(&token);
         let id = hashed[..12].to_string();
         let at = now();
+        let taken = |others: &[TokenRecord]| match others.first() {
+            Some(other) if !new.replace => Err(TokenError::RoleTaken {
+                name: name.clone(),
+                has: other.role.as_str(),
+            }),
+            _ => Ok(()),
+        };
+        let others = match &self.shared {
+            Some(pg) => {
+                let insert = crate::state::postgres::tokens::Insert {
+                    id: id.clone(),
+                    name: name.clone(),
+                    role: new.role.as_str(),
+                    team: new.team.map(str::to_string),
+                    hash: hashed.clone(),
+                    created: at,
+                    expires: at + ttl.as_secs(),
+                    by: new.by.to_string(),
+                };
+                let stored = crate::state::postgres::tokens::create(pg, insert, new.replace)
+                    .map_err(|e| self.shared_error(e))?;
+                let records = |raws: Vec<RawToken>| -> Vec<TokenRecord> {
+                    raws.into_iter()
+                        .map(|r| to_record(r, at, self.max_ttl))
+                        .collect()
+                };
+                match stored {
+                    Ok(revoked) => records(revoked),
+                    Err(others) => {
+                        taken(&records(others))?;
+                        Vec::new()
+                    }
+                }
+            }
+            None => self.create_here(&new, &name, &id, &hashed, at, ttl, taken)?,
+        };
+        let replaced = others
+            .into_iter()
+            .map(|mut r| {
+                r.state = "revoked";
+                r.revoked = Some(rfc3339(at));
+                r.revoked_by = Some(new.by.to_string());
+                r
+            })
+            .collect();
+        Ok(Created {
+            record: TokenRecord {
+                id: id.clone(),
+                name: name.clone(),
+                role: new.role,
+                team: new.team.map(str::to_string),
+                created: rfc3339(at),
+                created_by: new.by.to_string(),
+                expires: Some(rfc3339(at + ttl.as_secs())),
+                revoked: None,
+                revoked_by: None,
+                last_used: None,
+                state: "active",
+            },
+            token,
+            replaced,
+        })
+    }
+
+    /// [`TokenStore::create`]'s change in `tokens.db`: the name's active
+    /// tokens of another role are read, refused by `taken` or revoked, and
+    /// the new token is inserted, in one transaction; returns the revoked.
+    #[allow(clippy::too_many_arguments)]
+    fn create_here(
+        &self,
+        new: &NewToken<'_>,
+        name: &str,
+        id: &str,
+        hashed: &str,
+        at: u64,
+        ttl: Duration,
+        taken: impl FnOnce(&[TokenRecord]) -> Result<(), TokenError>,
+    ) -> Result<Vec<TokenRecord>, TokenError> {
         self.with(|conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -313,14 +440,7 @@ impl TokenStore {
                         .collect()
                 })
                 .map_err(|e| self.store_error(e))?;
-            if let Some(other) = others.first()
-                && !new.replace
-            {
-                return Err(TokenError::RoleTaken {
-                    name: name.clone(),
-                    has: other.role.as_str(),
-                });
-            }
+            taken(&others)?;
             for other in &others {
                 tx.execute(
                     "UPDATE tokens SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1",
@@ -334,32 +454,7 @@ impl TokenStore {
             )
             .map_err(|e| self.store_error(e))?;
             tx.commit().map_err(|e| self.store_error(e))?;
-            let replaced = others
-                .into_iter()
-                .map(|mut r| {
-                    r.state = "revoked";
-                    r.revoked = Some(rfc3339(at));
-                    r.revoked_by = Some(new.by.to_string());
-                    r
-                })
-                .collect();
-            Ok(Created {
-                record: TokenRecord {
-                    id: id.clone(),
-                    name: name.clone(),
-                    role: new.role,
-                    team: new.team.map(str::to_string),
-                    created: rfc3339(at),
-                    created_by: new.by.to_string(),
-                    expires: Some(rfc3339(at + ttl.as_secs())),
-                    revoked: None,
-                    revoked_by: None,
-                    last_used: None,
-                    state: "active",
-                },
-                token: token.clone(),
-                replaced,
-            })
+            Ok(others)
         })
     }
 
@@ -369,26 +464,14 @@ impl TokenStore {
     /// refused, and the host's log says so.
     pub fn verify(&self, token: &str) -> Result<Principal, Refused> {
         let at = now();
-        let found = self.with(|conn| {
-            let row = conn
-                .query_row(
-                    &format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"),
-                    [hash(token)],
-                    |r| record(r, at, self.max_ttl),
-                )
-                .optional()
-                .map_err(|e| self.store_error(e))?;
-            if let Some(r) = &row
-                && r.state == "active"
-            {
-                // Best effort: a failed write of the last use refuses no one.
-                let _ = conn.execute(
-                    "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?3)",
-                    params![r.id, at, at.saturating_sub(LAST_USE_RESOLUTION)],
-                );
+        let found = match &self.shared {
+            Some(pg) => {
+                crate::state::postgres::tokens::find(pg, &hash(token), at, LAST_USE_RESOLUTION)
+                    .map(|raw| raw.map(|r| to_record(r, at, self.max_ttl)))
+                    .map_err(|e| self.shared_error(e))
             }
-            Ok(row)
-        });
+            None => self.find_here(token, at),
+        };
         let record = match found {
             Ok(Some(r)) => r,
             Ok(None) => return Err(Refused::Unknown),
@@ -418,10 +501,52 @@ impl TokenStore {
         })
     }
 
+    /// [`TokenStore::verify`]'s read of `tokens.db` (and its best-effort
+    /// write of the last use).
+    fn find_here(&self, token: &str, at: u64) -> Result<Option<TokenRecord>, TokenError> {
+        self.with(|conn| {
+            let row = conn
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"),
+                    [hash(token)],
+                    |r| record(r, at, self.max_ttl),
+                )
+                .optional()
+                .map_err(|e| self.store_error(e))?;
+            if let Some(r) = &row
+                && r.state == "active"
+            {
+                // Best effort: a failed write of the last use refuses no one.
+                let _ = conn.execute(
+                    "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?3)",
+                    params![r.id, at, at.saturating_sub(LAST_USE_RESOLUTION)],
+                );
+            }
+            Ok(row)
+        })
+    }
+
     /// Revokes the active tokens whose id or name is `which`; returns them.
     pub fn revoke(&self, which: &str, by: &str) -> Result<Vec<TokenRecord>, TokenError> {
         let at = now();
         let which = which.trim().to_lowercase();
+        if let Some(pg) = &self.shared {
+            let hit = crate::state::postgres::tokens::revoke(pg, &which, at, by)
+                .map_err(|e| self.shared_error(e))?;
+            if hit.is_empty() {
+                return Err(TokenError::NotFound(which));
+            }
+            return Ok(hit
+                .into_iter()
+                .map(|r| {
+                    let mut r = to_record(r, at, self.max_ttl);
+                    r.state = "revoked";
+                    r.revoked = Some(rfc3339(at));
+                    r.revoked_by = Some(by.to_string());
+                    r
+                })
+                .collect());
+        }
         self.with(|conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -456,6 +581,11 @@ impl TokenStore {
     /// Makes `records` active again (undoing a replace that could not be
     /// audited).
     fn unrevoke(&self, records: &[TokenRecord]) -> Result<(), TokenError> {
+        if let Some(pg) = &self.shared {
+            let ids = records.iter().map(|r| r.id.clone()).collect();
+            return crate::state::postgres::tokens::unrevoke(pg, ids)
+                .map_err(|e| self.shared_error(e));
+        }
         self.with(|conn| {
             for r in records {
                 conn.execute(
@@ -473,6 +603,9 @@ impl TokenStore {
     /// version is read, not imported (for `warden tokens list`, which may
     /// run as another user than the host).
     pub fn peek(&self) -> Result<Vec<TokenRecord>, TokenError> {
+        if self.shared.is_some() {
+            return self.list();
+        }
         let at = now();
         if !self.db.exists() {
             return Ok(self.legacy_records(at));
@@ -508,6 +641,15 @@ impl TokenStore {
     /// Every token, oldest first.
     pub fn list(&self) -> Result<Vec<TokenRecord>, TokenError> {
         let at = now();
+        if let Some(pg) = &self.shared {
+            return crate::state::postgres::tokens::list(pg)
+                .map(|raws| {
+                    raws.into_iter()
+                        .map(|r| to_record(r, at, self.max_ttl))
+                        .collect()
+                })
+                .map_err(|e| self.shared_error(e));
+        }
         self.with(|conn| {
             conn.prepare(&format!(
                 "SELECT {COLUMNS} FROM tokens ORDER BY created_at, id"

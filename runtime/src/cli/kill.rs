@@ -38,28 +38,6 @@ pub struct KillArgs {
     config: ConfigArgs,
 }
 
-/// Refuses a local kill or unkill that the hosts on this data directory
-/// would never see: they keep their kill state in a shared database, and
-/// this command's settings name none (or another).
-fn same_state(
-    runtime: &warden_runtime::Runtime,
-    hosts: &[warden_runtime::presence::HostInfo],
-) -> Result<(), anyhow::Error> {
-    let here = runtime.shared().map(|pg| pg.location().to_string());
-    match hosts.iter().find(|h| h.shared_state != here) {
-        Some(host) => Err(fail(
-            EXIT_CONFIG,
-            format!(
-                "the host serving this data directory (pid {}) keeps its kill state in {}, but this command would write {}; nothing was recorded\n  fix: pass --config with that host's warden.toml, or kill through its admin API with --server",
-                host.pid,
-                host.shared_state.as_deref().unwrap_or("the data directory"),
-                here.as_deref().unwrap_or("the data directory")
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
 /// Exit code of a local kill that no running host would apply.
 pub const EXIT_NOT_SERVED: u8 = 4;
 
@@ -89,7 +67,7 @@ pub fn kill(args: KillArgs) -> Outcome {
     let dir = super::data_dir_to_read(&platform)?;
     let runtime = args.config.runtime()?;
     let hosts = warden_runtime::presence::live(&dir);
-    same_state(&runtime, &hosts)?;
+    super::same_state(&runtime, &hosts, "kill")?;
     let known = warden_runtime::known_apps::known_apps(&runtime, &hosts);
     if !known.contains(&args.app) {
         let list: Vec<&str> = known.iter().map(String::as_str).collect();
@@ -154,7 +132,7 @@ pub fn unkill(args: UnkillArgs) -> Outcome {
     let runtime = args.config.runtime()?;
     let platform = args.config.load()?;
     let dir = super::data_dir_to_read(&platform)?;
-    same_state(&runtime, &warden_runtime::presence::live(&dir))?;
+    super::same_state(&runtime, &warden_runtime::presence::live(&dir), "unkill")?;
     match runtime.unkill(&args.app, &actor()) {
         Ok(true) => {
             println!("`{}` may run again", args.app);

@@ -75,6 +75,29 @@ pub fn data_dir_to_read(
     }
 }
 
+/// Refuses a local change (`what`: a kill, a token) that the hosts on this
+/// data directory would never see: they keep that state in a shared
+/// database, and this command's settings name none (or another).
+pub(crate) fn same_state(
+    runtime: &warden_runtime::Runtime,
+    hosts: &[warden_runtime::presence::HostInfo],
+    what: &str,
+) -> Result<(), anyhow::Error> {
+    let here = runtime.shared().map(|pg| pg.location().to_string());
+    match hosts.iter().find(|h| h.shared_state != here) {
+        Some(host) => Err(fail(
+            EXIT_CONFIG,
+            format!(
+                "the host serving this data directory (pid {}) keeps its state in {}, but this {what} would be written to {}; nothing was recorded\n  fix: pass --config with that host's warden.toml, or go through its admin API with --server",
+                host.pid,
+                host.shared_state.as_deref().unwrap_or("the data directory"),
+                here.as_deref().unwrap_or("the data directory")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The admin API's default address (`serve.admin_listen`).
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8081";
 

@@ -143,8 +143,13 @@ pub fn run(cmd: TokensCommand) -> Outcome {
             None,
         ) => {
             let runtime = config.runtime()?;
+            super::same_state(
+                &runtime,
+                &warden_runtime::presence::live(runtime.data_dir()),
+                "token",
+            )?;
             let by = actor();
-            let created = TokenStore::new(runtime.data_dir()).create_audited(
+            let created = TokenStore::of(&runtime).create_audited(
                 NewToken {
                     name: &name,
                     role,
@@ -195,7 +200,14 @@ pub fn run(cmd: TokensCommand) -> Outcome {
         (TokensCommand::List(list), None) => {
             let platform = list.config.load()?;
             let dir = super::data_dir_to_read(&platform)?;
-            let store = TokenStore::new(&dir).with_max_ttl(platform.admin.token_max_ttl.get());
+            // Shared tokens are read from the database; a data directory's
+            // are read without opening it for writing.
+            let store =
+                if platform.state.backend == warden_runtime::config::state::Backend::Postgres {
+                    TokenStore::of(&list.config.runtime()?)
+                } else {
+                    TokenStore::new(&dir).with_max_ttl(platform.admin.token_max_ttl.get())
+                };
             match store.peek() {
                 Ok(tokens) => {
                     let values: Vec<Value> = tokens.iter().map(|t| json!(t)).collect();
@@ -210,11 +222,7 @@ pub fn run(cmd: TokensCommand) -> Outcome {
         ),
         (TokensCommand::Revoke { which, config, .. }, None) => {
             let runtime = config.runtime()?;
-            match TokenStore::new(runtime.data_dir()).revoke_audited(
-                &which,
-                &actor(),
-                runtime.audit(),
-            ) {
+            match TokenStore::of(&runtime).revoke_audited(&which, &actor(), runtime.audit()) {
                 Ok(revoked) => {
                     for r in revoked {
                         println!("revoked token {} ({} as {})", r.id, r.name, r.role.as_str());

@@ -20,13 +20,13 @@ pub struct Admin {
 /// A host serving `apps` under `config`, with its admin API.
 pub fn admin_with(config: &str, apps: &[(&str, std::path::PathBuf, &str)]) -> Admin {
     let running = start(config, apps);
-    let dir = running.server.runtime().data_dir().to_path_buf();
+    let runtime = running.server.runtime();
     let tokens: Vec<(Role, String)> = [Role::Creator, Role::Reviewer, Role::Admin, Role::Auditor]
         .into_iter()
         .map(|role| {
             (
                 role,
-                create_token(&dir, &format!("{}-user", role.as_str()), role),
+                runtime_token(runtime, &format!("{}-user", role.as_str()), role, None),
             )
         })
         .collect();
@@ -50,7 +50,7 @@ impl Admin {
     /// Creates another token (for a second creator or reviewer); a name
     /// that held another role gets this one instead.
     pub fn token(&self, name: &str, role: Role) -> String {
-        create_token(self.running.server.runtime().data_dir(), name, role)
+        runtime_token(self.running.server.runtime(), name, role, None)
     }
 
     /// The token made for `role`.
@@ -109,7 +109,22 @@ pub fn create_team_token(
     role: Role,
     team: Option<&str>,
 ) -> String {
-    TokenStore::new(dir)
+    issue(&TokenStore::new(dir), name, role, team)
+}
+
+/// A token from the store `runtime` uses (its data directory's, or the
+/// database its nodes share), valid for a day.
+pub fn runtime_token(
+    runtime: &warden_runtime::Runtime,
+    name: &str,
+    role: Role,
+    team: Option<&str>,
+) -> String {
+    issue(&TokenStore::of(runtime), name, role, team)
+}
+
+fn issue(store: &TokenStore, name: &str, role: Role, team: Option<&str>) -> String {
+    store
         .create(NewToken {
             name,
             role,

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod kills;
 pub mod kv;
 pub mod schema;
+pub mod tokens;
 pub mod usage;
 
 use crate::config::state::StateSettings;

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "audit", include_str!("migrations/0002_audit.sql")),
     (3, "usage", include_str!("migrations/0003_usage.sql")),
     (4, "kills", include_str!("migrations/0004_kills.sql")),
+    (5, "tokens", include_str!("migrations/0005_tokens.sql")),
 ];
 
 /// The schema version this Warden writes.
