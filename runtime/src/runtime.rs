@@ -291,9 +291,29 @@ fn sealed_data(data_dir: &Path) -> Vec<String> {
 }
 
 /// Opens the secret store under the master key from `WARDEN_MASTER_KEY`,
-/// the configured file, or `<data_dir>/master.key` (created on first use).
+/// the configured file, or `<data_dir>/master.key` (created on first use):
+/// `<data_dir>/secrets.json`, or the shared database under `[state]
+/// backend = "postgres"` (connected to here; a runtime passes its own
+/// pool through [`Runtime::secrets`]).
 pub fn open_secrets(platform: &PlatformConfig, data_dir: &Path) -> anyhow::Result<SecretStore> {
-    Ok(SecretStore::open(data_dir, master_key(platform, data_dir)?))
+    let pg = crate::state::postgres::shared(platform)?;
+    secrets_in(platform, data_dir, pg.as_ref())
+}
+
+/// The secret store of `data_dir`, or of `pg` when nodes share state.
+fn secrets_in(
+    platform: &PlatformConfig,
+    data_dir: &Path,
+    pg: Option<&Arc<crate::state::postgres::Postgres>>,
+) -> anyhow::Result<SecretStore> {
+    let key = master_key(platform, data_dir)?;
+    Ok(match pg {
+        Some(pg) => SecretStore::shared(
+            Arc::new(crate::state::postgres::secrets::PgSecrets::new(pg.clone())),
+            key,
+        ),
+        None => SecretStore::open(data_dir, key),
+    })
 }
 
 impl Runtime {
@@ -316,6 +336,12 @@ impl Runtime {
         );
         // The shared server, when the platform names one; migrated once here.
         let pg = crate::state::postgres::shared(&platform)?;
+        if let Some(pg) = &pg {
+            // Every node seals and opens under one master key.
+            use crate::wait::Wait as _;
+            pg.check_master_key(&master_key(&platform, &data_dir)?)
+                .wait()?;
+        }
         let audit = crate::audit::open_for(&platform, &data_dir, pg.as_ref())?;
         let tracer = provider.tracer("warden");
         let catalog: Vec<Arc<Connector>> = warden_host_apis::connectors::compile_catalog(
@@ -347,7 +373,7 @@ impl Runtime {
             .iter()
             .any(|c| c.auth.secret_name().is_some());
         let secrets = if needs_secrets {
-            Some(Arc::new(open_secrets(&platform, &data_dir)?))
+            Some(Arc::new(secrets_in(&platform, &data_dir, pg.as_ref())?))
         } else {
             None
         };
@@ -405,7 +431,7 @@ impl Runtime {
         if let Some(signer) = self.signer.get() {
             return Ok(signer);
         }
-        let secrets = open_secrets(&self.platform, &self.data_dir).map_err(|e| format!("{e:#}"))?;
+        let secrets = self.secrets().map_err(|e| format!("{e:#}"))?;
         let signer = crate::attest::Signer::open_or_create(&secrets).map_err(|e| e.to_string())?;
         Ok(self.signer.get_or_init(|| signer))
     }
@@ -471,6 +497,15 @@ impl Runtime {
     /// The audit log (see [`crate::audit::AuditBackend`]).
     pub fn audit(&self) -> &dyn AuditBackend {
         self.audit.as_ref()
+    }
+
+    /// The secret store this runtime uses (see [`open_secrets`]), on its
+    /// own pool when nodes share state.
+    ///
+    /// # Errors
+    /// The master key cannot be had.
+    pub fn secrets(&self) -> anyhow::Result<SecretStore> {
+        secrets_in(&self.platform, &self.data_dir, self.shared.as_ref())
     }
 
     /// The PostgreSQL server this node shares its state through, if any.

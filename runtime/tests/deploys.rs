@@ -401,10 +401,27 @@ fn secrets_set_through_the_api_are_listed_and_audited_without_their_value() {
     assert_eq!(list["secrets"][0]["version"], 2);
     assert!(!list.to_string().contains(value));
     let dir = a.running.server.runtime().data_dir();
-    let sealed = std::fs::read_to_string(dir.join("secrets.json")).unwrap();
+    // The sealed entries as stored: secrets.json, or PostgreSQL's rows.
+    let sealed = match &a.running.server.runtime().platform().state.url {
+        Some(url) => support::block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            let rows = client
+                .query("SELECT sealed FROM secrets", &[])
+                .await
+                .unwrap();
+            assert!(!rows.is_empty(), "the secret is in the shared database");
+            rows.iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<String>()
+        }),
+        None => std::fs::read_to_string(dir.join("secrets.json")).unwrap(),
+    };
     assert!(
         !sealed.contains(value),
-        "secrets.json holds the secret in clear"
+        "the store holds the secret in clear"
     );
     // The log as stored (a file, or PostgreSQL's rows), every entry.
     let (stored, _) = a.running.server.runtime().audit().read_blocking().unwrap();

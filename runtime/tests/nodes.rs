@@ -58,7 +58,7 @@ fn shared_token(node: &Node, name: &str, role: &str) -> String {
 /// serve again.
 #[test]
 fn a_kill_on_one_node_stops_the_app_on_another_within_a_second() {
-    let state = support::postgres::state_config();
+    let (state, _key) = support::postgres::cluster_config();
     let (a, b) = (node(&state), node(&state));
     // One token, made through node A's settings, signs in on both nodes.
     let admin_a = shared_token(&a, "ops", "admin");
@@ -132,7 +132,7 @@ fn a_kill_on_one_node_stops_the_app_on_another_within_a_second() {
 /// refused, and nothing is recorded. With the node's settings it works.
 #[test]
 fn a_cli_kill_that_would_miss_the_shared_state_is_refused() {
-    let state = support::postgres::state_config();
+    let (state, _key) = support::postgres::cluster_config();
     let a = node(&state);
     let warden = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
@@ -180,7 +180,7 @@ fn a_cli_kill_that_would_miss_the_shared_state_is_refused() {
 /// data directory instead (no `--config`) is refused before it is made.
 #[test]
 fn a_token_made_or_revoked_on_one_node_counts_on_every_node() {
-    let state = support::postgres::state_config();
+    let (state, _key) = support::postgres::cluster_config();
     let (a, b) = (node(&state), node(&state));
     let token = shared_token(&a, "auditor-1", "auditor");
     let whoami = |n: &Node, token: &str| {
@@ -221,4 +221,107 @@ fn a_token_made_or_revoked_on_one_node_counts_on_every_node() {
         "{}",
         support::said(&local)
     );
+}
+
+/// Secrets are shared: one set on a node is there, sealed, on every node;
+/// writes from several nodes at once each get their own version, none lost.
+#[test]
+fn a_secret_set_on_one_node_is_on_every_node_and_no_write_is_lost() {
+    let (state, _key) = support::postgres::cluster_config();
+    let (a, b) = (node(&state), node(&state));
+    let admin = shared_token(&a, "ops", "admin");
+    let auth = format!("Bearer {admin}");
+    let call = |n: &Node, method: &str, path: &str, body: &str| {
+        support::block_on(send_with(
+            n.host.admin_addr(),
+            method,
+            path,
+            body,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+        ))
+    };
+    let set = call(
+        &a,
+        "PUT",
+        "/v1/secrets/crm-token",
+        r#"{"value":"s3cret-value"}"#,
+    );
+    assert_eq!(set.status, 200, "{}", set.body);
+    let listed = call(&b, "GET", "/v1/secrets", "");
+    assert!(
+        listed.body.contains("crm-token") && !listed.body.contains("s3cret-value"),
+        "{}",
+        listed.body
+    );
+
+    // Two nodes' stores writing the same secret at once.
+    let stores: Vec<_> = [&a, &b]
+        .iter()
+        .map(|n| {
+            let config = n.data.path().join("warden.toml");
+            let platform = warden_runtime::config::PlatformConfig::load(&config).unwrap();
+            warden_runtime::runtime::open_secrets(&platform, n.data.path()).unwrap()
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for store in &stores {
+            s.spawn(move || {
+                for i in 0..10 {
+                    store.set("rotating", format!("v{i}").as_bytes()).unwrap();
+                }
+            });
+        }
+    });
+    let info = stores[0]
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.name == "rotating")
+        .unwrap();
+    assert_eq!(info.version, 20, "each write its own version");
+}
+
+/// A node given another master key than the cluster's does not start: it
+/// could open none of the shared secrets or confidential storage.
+#[test]
+fn a_node_with_another_master_key_is_refused_at_start() {
+    let (state, _key) = support::postgres::cluster_config();
+    let first = node(&state);
+    // The same database, but this node's own key (in its data directory).
+    let database = state
+        .lines()
+        .find(|l| l.starts_with("url = "))
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!("[state]\nbackend = \"postgres\"\n{database}\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&config)
+        .env("WARDEN_DATA_DIR", dir.path().join("data"))
+        .env_remove("WARDEN_MASTER_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", support::said(&out));
+    assert!(
+        support::said(&out).contains("master key is not the one the shared state is sealed under"),
+        "{}",
+        support::said(&out)
+    );
+    drop(first);
 }

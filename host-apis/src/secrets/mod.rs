@@ -87,6 +87,40 @@ pub struct SecretStore {
     path: PathBuf,
     key: MasterKey,
     cache: Mutex<Option<(SystemTime, BTreeMap<String, Sealed>)>>,
+    /// Where the sealed entries live when nodes share them.
+    shared: Option<std::sync::Arc<dyn SharedSecrets>>,
+}
+
+/// What [`SharedSecrets::update`] makes of a secret's current sealed entry
+/// (JSON; `None` when there is none): the new entry and its version.
+pub type SealedChange<'a> = dyn FnMut(Option<&str>) -> Result<(String, u32), SecretError> + 'a;
+
+/// Where sealed secrets live when several nodes share them (a database).
+/// The store seals and opens under the master key, which every node is
+/// given; this only keeps the sealed entries (`Sealed` as JSON).
+pub trait SharedSecrets: Send + Sync {
+    /// Every entry: name → its sealed entry as JSON.
+    fn all(&self) -> Result<BTreeMap<String, String>, SecretError>;
+    /// Replaces `name`'s entry with what `change` makes of the current one
+    /// (`None`: no entry yet) — the sealed JSON and its version — with
+    /// every other change of `name`, on any node, held off meanwhile.
+    fn update(&self, name: &str, change: &mut SealedChange<'_>) -> Result<(), SecretError>;
+    /// Where the entries are, for messages (no credentials).
+    fn location(&self) -> String;
+}
+
+/// The info of the next version of `name`, after `old`.
+fn next_info(name: &str, old: Option<&Sealed>) -> SecretInfo {
+    let (version, created) = match old {
+        Some(old) => (old.info.version + 1, old.info.created.clone()),
+        None => (1, now()),
+    };
+    SecretInfo {
+        name: name.to_string(),
+        version,
+        created,
+        rotated: (version > 1).then(now),
+    }
 }
 
 fn now() -> String {
@@ -113,6 +147,17 @@ impl SecretStore {
             path: data_dir.join("secrets.json"),
             key,
             cache: Mutex::new(None),
+            shared: None,
+        }
+    }
+
+    /// A store whose sealed entries live in `shared` (every node's).
+    pub fn shared(shared: std::sync::Arc<dyn SharedSecrets>, key: MasterKey) -> SecretStore {
+        SecretStore {
+            path: PathBuf::from(shared.location()),
+            key,
+            cache: Mutex::new(None),
+            shared: Some(shared),
         }
     }
 
@@ -123,18 +168,31 @@ impl SecretStore {
     /// Creates or replaces a secret.
     pub fn set(&self, name: &str, value: &[u8]) -> Result<SecretInfo, SecretError> {
         check_name(name)?;
+        if let Some(shared) = &self.shared {
+            let corrupt = |e: serde_json::Error| SecretError::Corrupt {
+                path: self.path.clone(),
+                message: e.to_string(),
+            };
+            let mut written = None;
+            shared.update(name, &mut |current| {
+                let old: Option<Sealed> = current
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(corrupt)?;
+                let info = next_info(name, old.as_ref());
+                let sealed = self.key.seal(info.clone(), value)?;
+                let json = serde_json::to_string(&sealed).map_err(corrupt)?;
+                let version = info.version;
+                written = Some(info);
+                Ok((json, version))
+            })?;
+            return written.ok_or_else(|| SecretError::Corrupt {
+                path: self.path.clone(),
+                message: "the shared store wrote nothing".into(),
+            });
+        }
         self.update(|all| {
-            let (version, created) = match all.get(name) {
-                Some(old) => (old.info.version + 1, old.info.created.clone()),
-                None => (1, now()),
-            };
-            let rotated = (version > 1).then(now);
-            let info = SecretInfo {
-                name: name.to_string(),
-                version,
-                created,
-                rotated,
-            };
+            let info = next_info(name, all.get(name));
             all.insert(name.to_string(), self.key.seal(info.clone(), value)?);
             Ok(info)
         })
@@ -164,6 +222,20 @@ impl SecretStore {
     }
 
     fn load(&self) -> Result<BTreeMap<String, Sealed>, SecretError> {
+        if let Some(shared) = &self.shared {
+            return shared
+                .all()?
+                .into_iter()
+                .map(|(name, json)| {
+                    serde_json::from_str(&json)
+                        .map(|sealed| (name, sealed))
+                        .map_err(|e| SecretError::Corrupt {
+                            path: self.path.clone(),
+                            message: e.to_string(),
+                        })
+                })
+                .collect();
+        }
         let modified = match std::fs::metadata(&self.path) {
             Ok(meta) => meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),

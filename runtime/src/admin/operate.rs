@@ -67,10 +67,9 @@ pub(crate) async fn list_secrets(
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let runtime = state.server.runtime();
-    let store =
-        crate::runtime::open_secrets(runtime.platform(), runtime.data_dir()).map_err(|e| {
-            ApiError::internal("the secret store could not be opened", format!("{e:#}"))
-        })?;
+    let store = runtime.secrets().map_err(|e| {
+        ApiError::internal("the secret store could not be opened", format!("{e:#}"))
+    })?;
     let list = store
         .list()
         .map_err(|e| ApiError::internal("the secret store could not be read", e))?;
@@ -105,10 +104,9 @@ pub(crate) async fn put_secret(
         return Err(ApiError(StatusCode::BAD_REQUEST, "`value` is empty".into()));
     }
     let runtime = state.server.runtime();
-    let store =
-        crate::runtime::open_secrets(runtime.platform(), runtime.data_dir()).map_err(|e| {
-            ApiError::internal("the secret store could not be opened", format!("{e:#}"))
-        })?;
+    let store = runtime.secrets().map_err(|e| {
+        ApiError::internal("the secret store could not be opened", format!("{e:#}"))
+    })?;
     let info = store
         .set(&name, body.value.as_bytes())
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;

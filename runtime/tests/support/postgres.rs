@@ -65,3 +65,19 @@ pub fn state_config() -> String {
         fresh_database()
     )
 }
+
+/// `warden.toml` lines for nodes of one cluster: a fresh shared database
+/// and one master key file every node is given. Keep the directory alive
+/// while the nodes run.
+pub fn cluster_config() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = dir.path().join("master.key");
+    let bytes: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11));
+    std::fs::write(&key, hex::encode(bytes)).expect("write the key");
+    let config = format!(
+        "{}\n[secrets]\nmaster_key_file = \"{}\"\n",
+        state_config(),
+        key.display()
+    );
+    (config, dir)
+}

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod kills;
 pub mod kv;
 pub mod schema;
+pub mod secrets;
 pub mod tokens;
 pub mod usage;
 
@@ -41,6 +42,12 @@ pub enum PgError {
     /// The task that ran the call did not finish.
     #[error("PostgreSQL: the call did not complete: {0}")]
     Interrupted(String),
+    /// This node's master key is not the one the shared state is sealed
+    /// under.
+    #[error(
+        "this node's master key is not the one the shared state is sealed under, so it could open none of its secrets or confidential storage\n  fix: give every node the same master key (WARDEN_MASTER_KEY, or [secrets] master_key_file pointing at the same key)"
+    )]
+    OtherMasterKey,
 }
 
 impl From<tokio_postgres::Error> for PgError {
@@ -239,6 +246,42 @@ impl Postgres {
     /// Where the server is, for messages: host and database, no password.
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// Checks that `key` is the master key the shared state is sealed
+    /// under: the first node records a check of its key (a key derived
+    /// from it for this purpose, never the key); every node after must
+    /// match it.
+    ///
+    /// # Errors
+    /// The server cannot be reached, or `key` is another key
+    /// ([`PgError::OtherMasterKey`]).
+    pub async fn check_master_key(
+        &self,
+        key: &warden_host_apis::secrets::MasterKey,
+    ) -> Result<(), PgError> {
+        let probe = hex::encode(
+            key.derive(b"warden shared state key check v1")
+                .map_err(PgError::Config)?,
+        );
+        self.call(move |client| async move {
+            client
+                .execute(
+                    "INSERT INTO master_key_check (id, probe) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                    &[&probe],
+                )
+                .await?;
+            let stored: String = client
+                .query_one("SELECT probe FROM master_key_check WHERE id = 1", &[])
+                .await?
+                .get(0);
+            if stored == probe {
+                Ok(())
+            } else {
+                Err(PgError::OtherMasterKey)
+            }
+        })
+        .await
     }
 
     /// Brings the shared schema to this Warden's version; returns the

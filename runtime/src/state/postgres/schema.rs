@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (3, "usage", include_str!("migrations/0003_usage.sql")),
     (4, "kills", include_str!("migrations/0004_kills.sql")),
     (5, "tokens", include_str!("migrations/0005_tokens.sql")),
+    (6, "secrets", include_str!("migrations/0006_secrets.sql")),
 ];
 
 /// The schema version this Warden writes.
