@@ -5,21 +5,12 @@
 use crate::support;
 use std::sync::Arc;
 use warden_runtime::audit::{AuditBackend, AuditEvent, AuditKind};
-use warden_runtime::config::state::{Backend, StateSettings};
-use warden_runtime::state::postgres::Postgres;
 use warden_runtime::state::postgres::audit::PgAudit;
 use warden_runtime::wait::Wait as _;
 
 /// A node's view of the shared log at `url`: its own pool and committer.
 fn node(url: &str) -> Arc<dyn AuditBackend> {
-    let settings = StateSettings {
-        backend: Backend::Postgres,
-        url: Some(url.into()),
-        pool_size: Some(4),
-    };
-    let pg = Postgres::connect(&settings).unwrap();
-    pg.migrate().wait().unwrap();
-    Arc::new(PgAudit::new(pg, "test".into()))
+    Arc::new(PgAudit::new(support::postgres::pool(url), "test".into()))
 }
 
 fn event(n: usize) -> AuditEvent {
@@ -29,16 +20,6 @@ fn event(n: usize) -> AuditEvent {
         actor: format!("token:writer-{n}"),
         details: serde_json::json!({ "n": n }),
     }
-}
-
-fn sql(url: &str, statement: &str) {
-    support::block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client.batch_execute(statement).await.unwrap();
-    });
 }
 
 /// Three nodes, four writers each, appending at once: one chain, no gap,
@@ -100,7 +81,7 @@ fn an_edited_a_dropped_and_a_cut_entry_are_each_caught() {
             log.append(event(n)).wait().unwrap();
         }
         assert!(log.verify().wait().unwrap().is_intact());
-        sql(&url, tampering);
+        support::postgres::execute(&url, tampering);
         let report = log.verify().wait().unwrap();
         let reason = report.problem.map(|p| p.reason).unwrap_or_default();
         assert!(reason.contains(caught), "{tampering}: {reason}");

@@ -144,13 +144,9 @@ fn deployed_apps_are_served_again_after_a_restart_without_recompiling() {
     assert!(audit.contains("token:bob") && audit.contains("token:alice@example.com"));
 }
 
-/// The bytes a deploy was approved for are the bytes served: a component
-/// swapped on disk while the host was down is not served again, and the
-/// audit log says which file and which digests.
-#[test]
-fn a_component_changed_on_disk_is_not_served_after_a_restart_and_is_audited() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path();
+/// A host on `data` with `hello-http` deployed by a creator through it:
+/// the host and the deploy's answer.
+fn hello_deployed(data: &Path) -> (support::library::LibHost, serde_json::Value) {
     let creator = token(data, "alice@example.com", "creator");
     let host = support::library::LibHost::start(data, None, &[]);
     let manifest = example("hello-http");
@@ -165,6 +161,34 @@ fn a_component_changed_on_disk_is_not_served_after_a_restart_and_is_audited() {
         ],
     ));
     assert_eq!(deployed["status"], "active", "{deployed}");
+    (host, deployed)
+}
+
+/// The `deploy.tampered` entry of `hello-http` in `data`'s audit log.
+fn tampered_entry(data: &Path) -> serde_json::Value {
+    let audit = warden(
+        data,
+        None,
+        &["audit", "show", "--app", "hello-http", "--json"],
+    );
+    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    entries
+        .into_iter()
+        .find(|e| e["kind"] == "deploy.tampered")
+        .unwrap_or_else(|| panic!("deploy.tampered audited"))
+}
+
+/// The bytes a deploy was approved for are the bytes served: a component
+/// swapped on disk while the host was down is not served again, and the
+/// audit log says which file and which digests.
+#[test]
+fn a_component_changed_on_disk_is_not_served_after_a_restart_and_is_audited() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path();
+    let (host, deployed) = hello_deployed(data);
     let digest = deployed["component_sha256"].as_str().unwrap().to_string();
     assert_eq!(request(host.app_addr, "GET", "/hello/ada", "").status, 200);
     host.stop();
@@ -175,19 +199,7 @@ fn a_component_changed_on_disk_is_not_served_after_a_restart_and_is_audited() {
     let host = support::library::LibHost::start(data, None, &[]);
     assert_eq!(request(host.app_addr, "GET", "/hello/ada", "").status, 404);
     host.stop();
-    let audit = warden(
-        data,
-        None,
-        &["audit", "show", "--app", "hello-http", "--json"],
-    );
-    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&audit.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let tampered = entries
-        .iter()
-        .find(|e| e["kind"] == "deploy.tampered")
-        .unwrap_or_else(|| panic!("deploy.tampered audited: {entries:?}"));
+    let tampered = tampered_entry(data);
     assert_eq!(tampered["details"]["expected_sha256"], digest.as_str());
     assert_ne!(tampered["details"]["found_sha256"], digest.as_str());
     assert!(
@@ -205,20 +217,7 @@ fn a_component_changed_on_disk_is_not_served_after_a_restart_and_is_audited() {
 fn a_compiled_artifact_changed_on_disk_is_not_loaded_and_is_audited() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path();
-    let creator = token(data, "alice@example.com", "creator");
-    let host = support::library::LibHost::start(data, None, &[]);
-    let manifest = example("hello-http");
-    let deployed = json(&warden(
-        data,
-        Some(&creator),
-        &[
-            "deploy",
-            manifest.to_str().unwrap(),
-            "--server",
-            &host.admin,
-        ],
-    ));
-    assert_eq!(deployed["status"], "active", "{deployed}");
+    let (host, _) = hello_deployed(data);
     host.stop();
 
     let artifacts: Vec<_> = std::fs::read_dir(data.join("artifacts"))
@@ -235,19 +234,7 @@ fn a_compiled_artifact_changed_on_disk_is_not_loaded_and_is_audited() {
     let host = support::library::LibHost::start(data, None, &[]);
     assert_eq!(request(host.app_addr, "GET", "/hello/ada", "").status, 200);
     host.stop();
-    let audit = warden(
-        data,
-        None,
-        &["audit", "show", "--app", "hello-http", "--json"],
-    );
-    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&audit.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let tampered = entries
-        .iter()
-        .find(|e| e["kind"] == "deploy.tampered")
-        .unwrap_or_else(|| panic!("deploy.tampered audited: {entries:?}"));
+    let tampered = tampered_entry(data);
     assert_eq!(
         tampered["details"]["file"].as_str(),
         artifacts[0].to_str(),

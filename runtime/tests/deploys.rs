@@ -403,20 +403,13 @@ fn secrets_set_through_the_api_are_listed_and_audited_without_their_value() {
     let dir = a.running.server.runtime().data_dir();
     // The sealed entries as stored: secrets.json, or PostgreSQL's rows.
     let sealed = match &a.running.server.runtime().platform().state.url {
-        Some(url) => support::block_on(async {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            let rows = client
-                .query("SELECT sealed FROM secrets", &[])
-                .await
-                .unwrap();
+        Some(url) => {
+            let rows = support::postgres::rows(url, "SELECT sealed FROM secrets");
             assert!(!rows.is_empty(), "the secret is in the shared database");
             rows.iter()
                 .map(|r| r.get::<_, String>(0))
                 .collect::<String>()
-        }),
+        }
         None => std::fs::read_to_string(dir.join("secrets.json")).unwrap(),
     };
     assert!(

@@ -6,8 +6,6 @@
 use crate::support;
 use std::sync::Arc;
 use warden_host_apis::storage::store::{AppUsage, KvStore, Replaced, SqliteKv, WriteCaps, Written};
-use warden_runtime::config::state::{Backend, StateSettings};
-use warden_runtime::state::postgres::Postgres;
 use warden_runtime::state::postgres::kv::PgKv;
 use warden_runtime::wait::Wait as _;
 
@@ -15,13 +13,7 @@ use warden_runtime::wait::Wait as _;
 fn stores() -> Vec<(&'static str, Arc<dyn KvStore>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let embedded = SqliteKv::open(&dir.path().join("storage.db")).unwrap();
-    let settings = StateSettings {
-        backend: Backend::Postgres,
-        url: Some(support::postgres::fresh_database()),
-        pool_size: Some(4),
-    };
-    let pg = Postgres::connect(&settings).unwrap();
-    pg.migrate().wait().unwrap();
+    let pg = support::postgres::pool(&support::postgres::fresh_database());
     vec![
         ("embedded", Arc::new(embedded), Some(dir)),
         ("postgres", Arc::new(PgKv::new(pg)), None),

@@ -58,19 +58,10 @@ fn a_schema_a_newer_warden_migrated_is_refused_by_migrate_and_by_serve() {
             .status
             .success()
     );
-    support::block_on(async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client
-            .execute(
-                "INSERT INTO warden_schema (version, name) VALUES (999, 'from the future')",
-                &[],
-            )
-            .await
-            .unwrap();
-    });
+    support::postgres::execute(
+        &url,
+        "INSERT INTO warden_schema (version, name) VALUES (999, 'from the future')",
+    );
     let out = warden(dir.path(), &["migrate", "--config", &path]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(

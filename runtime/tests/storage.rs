@@ -245,20 +245,13 @@ fn acknowledged_writes_survive_a_sigkill() {
 fn stored_bytes(host: &TestHost) -> Vec<u8> {
     let state = &host.runtime.platform().state;
     match (&state.backend, &state.url) {
-        (warden_runtime::config::state::Backend::Postgres, Some(url)) => support::block_on(async {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .expect("connect");
-            tokio::spawn(connection);
-            let rows = client
-                .query(
-                    "SELECT convert_to(key, 'UTF8') || value FROM storage_values",
-                    &[],
-                )
-                .await
-                .expect("read the rows");
-            rows.iter().flat_map(|r| r.get::<_, Vec<u8>>(0)).collect()
-        }),
+        (warden_runtime::config::state::Backend::Postgres, Some(url)) => support::postgres::rows(
+            url,
+            "SELECT convert_to(key, 'UTF8') || value FROM storage_values",
+        )
+        .iter()
+        .flat_map(|r| r.get::<_, Vec<u8>>(0))
+        .collect(),
         _ => {
             let data = host.runtime.data_dir();
             let mut raw = std::fs::read(data.join("storage.db")).unwrap_or_default();

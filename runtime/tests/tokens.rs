@@ -112,13 +112,7 @@ fn an_expired_token_is_refused_saying_so() {
     // holds the tokens.
     let expire = "UPDATE tokens SET expires_at = 1000 WHERE name = 'dora'";
     match &a.running.server.runtime().platform().state.url {
-        Some(url) => support::block_on(async {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client.batch_execute(expire).await.unwrap();
-        }),
+        Some(url) => support::postgres::execute(url, expire),
         None => {
             rusqlite::Connection::open(dir.join("tokens.db"))
                 .unwrap()

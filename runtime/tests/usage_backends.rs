@@ -4,20 +4,11 @@
 use crate::support;
 use std::sync::Arc;
 use warden_host_apis::metering::{Counters, UsageBackend, UsageStore};
-use warden_runtime::config::state::{Backend, StateSettings};
-use warden_runtime::state::postgres::Postgres;
 use warden_runtime::state::postgres::usage::PgUsage;
 use warden_runtime::wait::Wait as _;
 
 fn pg_node(url: &str) -> Arc<dyn UsageBackend> {
-    let settings = StateSettings {
-        backend: Backend::Postgres,
-        url: Some(url.into()),
-        pool_size: Some(4),
-    };
-    let pg = Postgres::connect(&settings).unwrap();
-    pg.migrate().wait().unwrap();
-    Arc::new(PgUsage::new(pg))
+    Arc::new(PgUsage::new(support::postgres::pool(url)))
 }
 
 fn delta(calls: u64, bytes_out: u64) -> Counters {

@@ -81,3 +81,44 @@ pub fn cluster_config() -> (String, tempfile::TempDir) {
     );
     (config, dir)
 }
+
+/// Runs `sql` (one or more statements) on the database at `url`.
+pub fn execute(url: &str, sql: &str) {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    super::block_on(async move {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach {url}: {e}"));
+        tokio::spawn(connection);
+        client
+            .batch_execute(&sql)
+            .await
+            .expect("run the statements");
+    });
+}
+
+/// The rows `sql` reads from the database at `url`.
+pub fn rows(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    super::block_on(async move {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach {url}: {e}"));
+        tokio::spawn(connection);
+        client.query(&sql, &[]).await.expect("run the query")
+    })
+}
+
+/// A node's pool on the database at `url`, its schema migrated.
+pub fn pool(url: &str) -> std::sync::Arc<warden_runtime::state::postgres::Postgres> {
+    use warden_runtime::config::state::{Backend, StateSettings};
+    use warden_runtime::wait::Wait as _;
+    let settings = StateSettings {
+        backend: Backend::Postgres,
+        url: Some(url.into()),
+        pool_size: Some(4),
+    };
+    let pg = warden_runtime::state::postgres::Postgres::connect(&settings).expect("a pool");
+    pg.migrate().wait().expect("the schema migrated");
+    pg
+}
