@@ -23,8 +23,9 @@ pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/warden-pg.XXXXXX")
 trap './scripts/postgres.sh stop "$pg_dir"' EXIT
 eval "$(./scripts/postgres.sh start "$pg_dir")"
 cargo test --workspace "$@"
-# Every host test once more with the state nodes share (storage, the
-# audit log so far) in PostgreSQL; the run above used the embedded store.
+# Every host test once more with the state nodes share (storage, audit
+# log, usage, kill switches, tokens, secrets so far) in PostgreSQL; the run
+# above used the embedded store.
 if [ $# -eq 0 ]; then
   WARDEN_TEST_STATE=postgres cargo test -p warden-runtime --test integration
 fi

@@ -222,10 +222,11 @@ impl Runtime {
         }
     }
 
-    /// Whether the last kill or unkill of `app` in the audit log is an
-    /// unkill.
+    /// Whether no kill of `app` stands on record: its last kill or unkill
+    /// in the audit log is an unkill, or it was never killed (its switch
+    /// was pulled only because the kill state could not be read then).
     fn unkill_on_record(&self, app: &str) -> bool {
-        self.last_kill_event(app).as_deref() == Some(AuditKind::AppUnkilled.as_str())
+        self.last_kill_event(app).as_deref() != Some(AuditKind::AppKilled.as_str())
     }
 
     /// The kind of the last `app.killed` or `app.unkilled` entry of `app`.

@@ -308,10 +308,15 @@ fn secrets_in(
 ) -> anyhow::Result<SecretStore> {
     let key = master_key(platform, data_dir)?;
     Ok(match pg {
-        Some(pg) => SecretStore::shared(
-            Arc::new(crate::state::postgres::secrets::PgSecrets::new(pg.clone())),
-            key,
-        ),
+        Some(pg) => {
+            // Nothing is sealed for the cluster under another key.
+            use crate::wait::Wait as _;
+            pg.check_master_key(&key).wait()?;
+            SecretStore::shared(
+                Arc::new(crate::state::postgres::secrets::PgSecrets::new(pg.clone())),
+                key,
+            )
+        }
         None => SecretStore::open(data_dir, key),
     })
 }

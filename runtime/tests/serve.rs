@@ -487,3 +487,31 @@ fn a_handler_answers_with_the_status_and_content_type_it_chose_and_a_plain_error
     assert_eq!(failed.status, 500);
     assert!(!failed.body.contains("asked to fail"), "{}", failed.body);
 }
+
+/// An app whose kill state could not be read when its switch was made is
+/// held (fail closed) only until the state reads again: never killed on
+/// record, it runs again then; a killed one stays killed.
+#[test]
+fn a_switch_pulled_by_an_unreadable_kill_state_is_released_when_it_reads_again() {
+    // The file store, whichever the suite runs on: the file is what breaks.
+    let host = support::TestHost::with_config("[state]\nbackend = \"embedded\"\n");
+    let runtime = &host.runtime;
+    std::fs::create_dir_all(runtime.data_dir()).unwrap();
+    let state = runtime.data_dir().join("killed.json");
+    std::fs::write(&state, "not json").unwrap();
+    assert!(runtime.kill_switch("calm").is_killed(), "fail closed");
+    std::fs::write(&state, "{}").unwrap();
+    runtime.refresh_kills();
+    assert!(
+        !runtime.kill_switch("calm").is_killed(),
+        "never killed on record"
+    );
+
+    runtime.kill("bad", "drill", "tester").unwrap();
+    std::fs::write(&state, "{}").unwrap();
+    runtime.refresh_kills();
+    assert!(
+        runtime.kill_switch("bad").is_killed(),
+        "killed on record: stays killed"
+    );
+}

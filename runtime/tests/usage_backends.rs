@@ -70,14 +70,16 @@ fn three_nodes_flushing_at_once_add_up_exactly() {
     let url = support::postgres::fresh_database();
     let nodes: Vec<_> = (0..3).map(|_| pg_node(&url)).collect();
     std::thread::scope(|s| {
-        for node in &nodes {
+        for (n, node) in nodes.iter().enumerate() {
             s.spawn(move || {
                 for _ in 0..50 {
-                    let rows = [
+                    let mut rows = vec![
                         row("*", "2026-12-01", delta(1, 3)),
                         row("crm", "2026-12-01", delta(1, 3)),
                         row("*", "2026-12-01T10:00", delta(1, 0)),
                     ];
+                    // Each node hands its rows over in another order.
+                    rows.rotate_left(n);
                     node.add_all("a", &rows).wait().unwrap();
                 }
             });

@@ -101,6 +101,9 @@ pub type SealedChange<'a> = dyn FnMut(Option<&str>) -> Result<(String, u32), Sec
 pub trait SharedSecrets: Send + Sync {
     /// Every entry: name → its sealed entry as JSON.
     fn all(&self) -> Result<BTreeMap<String, String>, SecretError>;
+    /// `name`'s sealed entry as JSON, if there is one (one row: this is
+    /// on the path of every connector call).
+    fn one(&self, name: &str) -> Result<Option<String>, SecretError>;
     /// Replaces `name`'s entry with what `change` makes of the current one
     /// (`None`: no entry yet) — the sealed JSON and its version — with
     /// every other change of `name`, on any node, held off meanwhile.
@@ -214,6 +217,16 @@ impl SecretStore {
     /// The current value of `name`. Re-reads the file when another process
     /// changed it (a rotation takes effect on the next call).
     pub fn get(&self, name: &str) -> Result<SecretValue, SecretError> {
+        if let Some(shared) = &self.shared {
+            let json = shared
+                .one(name)?
+                .ok_or_else(|| SecretError::Missing(name.to_string()))?;
+            let sealed: Sealed = serde_json::from_str(&json).map_err(|e| SecretError::Corrupt {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
+            return self.key.open(&sealed);
+        }
         let all = self.load()?;
         let sealed = all
             .get(name)

@@ -44,10 +44,11 @@ impl StateSettings {
                 "add `backend = \"postgres\"`, or remove `url` and `pool_size`".into(),
             ));
         }
-        if self.pool_size == Some(0) {
+        if self.pool_size.is_some_and(|n| n < 2) {
+            // A kill holds one connection while its audit entry takes another.
             return Some((
                 "state.pool_size",
-                "must be at least 1".into(),
+                "must be at least 2".into(),
                 "set it to the connections this node may hold, e.g. 16".into(),
             ));
         }

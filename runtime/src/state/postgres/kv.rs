@@ -87,15 +87,13 @@ impl KvStore for PgKv {
         self.pg
             .call(move |mut client| async move {
                 let tx = client.transaction().await?;
-                // The app's totals row, locked: writes of one app queue here.
-                tx.execute(
-                    "INSERT INTO storage_usage (app) VALUES ($1) ON CONFLICT (app) DO NOTHING",
-                    &[&app],
-                )
-                .await?;
+                // The app's totals row, made if missing and locked in one
+                // statement: writes of one app queue here.
                 let usage = tx
                     .query_one(
-                        "SELECT bytes, keys FROM storage_usage WHERE app = $1 FOR UPDATE",
+                        "INSERT INTO storage_usage (app) VALUES ($1)
+                         ON CONFLICT (app) DO UPDATE SET app = excluded.app
+                         RETURNING bytes, keys",
                         &[&app],
                     )
                     .await?;

@@ -70,6 +70,12 @@ impl From<deadpool_postgres::PoolError> for PgError {
 /// How long a call waits for a pooled connection, or for a new one.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
 
+/// The longest one statement (or one lock wait) may take on the server.
+const STATEMENT_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The longest a whole call may take, whatever the network does.
+const CALL_PATIENCE: Duration = Duration::from_secs(30);
+
 /// A pool of connections to the shared server, on its own runtime.
 pub struct Postgres {
     pool: deadpool_postgres::Pool,
@@ -138,15 +144,31 @@ fn location_of(config: &tokio_postgres::Config) -> String {
             tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
         })
         .collect();
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
     format!(
-        "postgresql://{}/{}",
+        "postgresql://{}:{}/{}",
         hosts.join(","),
+        if ports.is_empty() {
+            "5432".to_string()
+        } else {
+            ports.join(",")
+        },
         config.get_dbname().unwrap_or("")
     )
 }
 
-/// `url` without its password, for messages.
+/// `url` without its password, for messages: `user:***@` in a URL, and
+/// `password=***` in a key/value string or a URL's query.
 fn redacted(url: &str) -> String {
+    if let Some(at) = url.find("password=") {
+        let start = at + "password=".len();
+        let end = url[start..]
+            .find(|c: char| c == '&' || c.is_whitespace())
+            .map_or(url.len(), |n| start + n);
+        if &url[start..end] != "***" {
+            return redacted(&format!("{}***{}", &url[..start], &url[end..]));
+        }
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -170,6 +192,18 @@ impl Postgres {
             config.application_name("warden");
         }
         config.connect_timeout(CONNECT_PATIENCE);
+        // No call waits on the server without end: statements, lock waits
+        // (advisory locks included) and dead connections all time out.
+        let options = format!(
+            "{} -c statement_timeout={} -c lock_timeout={}",
+            config.get_options().unwrap_or(""),
+            STATEMENT_PATIENCE.as_millis(),
+            STATEMENT_PATIENCE.as_millis()
+        );
+        config.options(options.trim());
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(10));
+        config.tcp_user_timeout(STATEMENT_PATIENCE);
         let location = location_of(&config);
         let own = config.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -217,8 +251,18 @@ impl Postgres {
         };
         runtime
             .spawn(async move {
-                let client = pool.get().await?;
-                work(client).await
+                let call = async move {
+                    let client = pool.get().await?;
+                    work(client).await
+                };
+                tokio::time::timeout(CALL_PATIENCE, call)
+                    .await
+                    .map_err(|_| {
+                        PgError::Unavailable(format!(
+                            "no answer within {} s",
+                            CALL_PATIENCE.as_secs()
+                        ))
+                    })?
             })
             .await
             .map_err(|e| PgError::Interrupted(e.to_string()))?
@@ -334,5 +378,13 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.contains("***") && !e.contains("s3cret"), "{e}");
+        assert_eq!(
+            redacted("host=db password=s3cret dbname=w"),
+            "host=db password=*** dbname=w"
+        );
+        assert_eq!(
+            redacted("postgresql://db/w?password=s3cret&sslmode=disable"),
+            "postgresql://db/w?password=***&sslmode=disable"
+        );
     }
 }

@@ -43,6 +43,19 @@ impl SharedSecrets for PgSecrets {
             .map_err(|e| self.error(e))
     }
 
+    fn one(&self, name: &str) -> Result<Option<String>, SecretError> {
+        let name = name.to_owned();
+        self.pg
+            .call(move |client| async move {
+                let stmt = client
+                    .prepare_cached("SELECT sealed FROM secrets WHERE name = $1")
+                    .await?;
+                Ok(client.query_opt(&stmt, &[&name]).await?.map(|r| r.get(0)))
+            })
+            .wait()
+            .map_err(|e| self.error(e))
+    }
+
     fn update(&self, name: &str, change: &mut SealedChange<'_>) -> Result<(), SecretError> {
         let pg_err = |e: tokio_postgres::Error| self.error(PgError::from(e));
         // A connection of the pool held here for the change: the sealing
@@ -53,7 +66,8 @@ impl SharedSecrets for PgSecrets {
             .wait()
             .map_err(|e| self.error(e))?;
         let tx = client.transaction().wait().map_err(pg_err)?;
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&name])
+        // Namespace 2: secret names (tokens use 1).
+        tx.execute("SELECT pg_advisory_xact_lock(2, hashtext($1))", &[&name])
             .wait()
             .map_err(pg_err)?;
         let current: Option<String> = tx

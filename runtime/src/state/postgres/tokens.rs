@@ -52,7 +52,8 @@ pub fn create(
 ) -> Result<Result<Vec<RawToken>, Vec<RawToken>>, PgError> {
     pg.call(move |mut client| async move {
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&new.name])
+        // Namespace 1: token names (secrets use 2).
+        tx.execute("SELECT pg_advisory_xact_lock(1, hashtext($1))", &[&new.name])
             .await?;
         let others: Vec<RawToken> = tx
             .query(

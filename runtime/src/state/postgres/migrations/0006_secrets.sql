@@ -1,6 +1,7 @@
 -- Connector credentials (and the attestation key) every node uses: each
 -- entry sealed by a node under the master key before it gets here, with
--- its version, so a write changes only the version it read.
+-- its version (changes of one secret are serialized by an advisory lock
+-- on its name).
 CREATE TABLE secrets (
   name text PRIMARY KEY,
   version integer NOT NULL,
