@@ -4,7 +4,8 @@
 # it and no port can clash), with trust authentication for the user `warden`.
 #
 #   eval "$(scripts/postgres.sh start DIR)"   # prints: export WARDEN_TEST_POSTGRES_URL=...
-#   scripts/postgres.sh stop DIR
+#   scripts/postgres.sh halt DIR              # stops the server, keeps the cluster
+#   scripts/postgres.sh stop DIR              # stops it and removes DIR
 #
 # The tests use it through scripts/test.sh; anyone can use it to try
 # `[state] backend = "postgres"` (url = the printed WARDEN_TEST_POSTGRES_URL).
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start DIR | stop DIR" >&2
+  echo "usage: $0 start DIR | halt DIR | stop DIR" >&2
   exit 2
 }
 [ $# -eq 2 ] || usage
@@ -68,12 +69,15 @@ start)
   }
   echo "export WARDEN_TEST_POSTGRES_URL='postgresql://warden@localhost/postgres?host=$dir/sock'"
   ;;
-stop)
+stop | halt)
   bin=$(pg_bin)
   if [ -n "$bin" ] && [ -f "$dir/data/postmaster.pid" ]; then
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >&2 || true
   fi
-  rm -rf "$dir"
+  # `halt` keeps the cluster, so `start` brings the same one back.
+  if [ "$command" = stop ]; then
+    rm -rf "$dir"
+  fi
   ;;
 *)
   usage

@@ -325,3 +325,69 @@ fn a_node_with_another_master_key_is_refused_at_start() {
     );
     drop(first);
 }
+
+/// PostgreSQL going away mid-service: a call that needs it ends within
+/// the app's deadline as "state unavailable" (503 with `Retry-After` over
+/// HTTP), and once the server is back the node serves again by itself.
+#[test]
+fn a_node_survives_its_database_restarting() {
+    // A server of its own: this test stops it.
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("pg");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
+    let pg = |verb: &str| {
+        let out = std::process::Command::new(script)
+            .arg(verb)
+            .arg(&cluster)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "postgres.sh {verb}: {}",
+            support::said(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let printed = pg("start");
+    let url = printed.split('\'').nth(1).expect("the URL").to_string();
+    let host = support::TestHost::with_config(&format!(
+        "[state]\nbackend = \"postgres\"\nurl = \"{url}\"\npool_size = 2\n"
+    ));
+    let manifest = host.manifest(
+        "kvc",
+        &fixture("keyvalue_client"),
+        "[[storage]]\nbucket = \"cache\"\nclass = \"internal\"\n[limits]\ntimeout = \"20s\"\n",
+    );
+    let app = host.load(&manifest);
+    let list = || {
+        let args = vec!["cache".to_string(), "list".to_string()];
+        support::block_on(host.runtime.invoke(
+            &app,
+            warden_runtime::invoke::InvocationRequest::cli(Vec::new()).with_args(args),
+        ))
+    };
+    assert!(list().result.is_ok());
+
+    pg("halt");
+    let asked = Instant::now();
+    let report = list();
+    let error = report.result.expect_err("no database, no list");
+    assert_eq!(error.as_str(), "state-unavailable", "{error}");
+    assert!(error.to_string().contains("PostgreSQL"), "{error}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "ended before the app's deadline"
+    );
+
+    pg("start");
+    let back = Instant::now();
+    while list().result.is_err() {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "the node did not reconnect"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(host);
+    pg("stop");
+}

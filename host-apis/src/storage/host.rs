@@ -11,6 +11,17 @@ fn internal(e: StorageError) -> Error {
     Error::Internal(e.to_string())
 }
 
+impl StorageState {
+    /// [`internal`], noting a shared backend that could not be reached
+    /// (see [`StorageState::unavailable`]).
+    fn failed(&self, e: StorageError) -> Error {
+        if let StorageError::Backend(message) = &e {
+            *self.unavailable.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+        }
+        internal(e)
+    }
+}
+
 fn aad(app: &str, bucket: &str, key: &str) -> Vec<u8> {
     format!("{app}\0{bucket}\0{key}").into_bytes()
 }
@@ -52,7 +63,7 @@ impl StorageState {
             .store
             .get(&ctx.app, bucket, key, now_ms())
             .await
-            .map_err(internal)?;
+            .map_err(|e| self.failed(e))?;
         let Some(stored) = stored else {
             return Ok(None);
         };
@@ -131,7 +142,7 @@ impl StorageState {
             .store
             .delete(&self.ctx.app, bucket, key)
             .await
-            .map_err(internal)
+            .map_err(|e| self.failed(e))
     }
 
     async fn page_inner(
@@ -156,7 +167,7 @@ impl StorageState {
                 now_ms(),
             )
             .await
-            .map_err(internal)?;
+            .map_err(|e| self.failed(e))?;
         self.label.raise(grant.class);
         let more = keys.len() > limit as usize;
         let keys: Vec<String> = keys.into_iter().take(limit as usize).collect();
@@ -229,7 +240,7 @@ impl StorageState {
             .store
             .set(&ctx.app, bucket, key, &stored, expires_at, caps)
             .await
-            .map_err(internal)?
+            .map_err(|e| self.failed(e))?
         {
             Written::Stored(_) => {
                 self.writes += 1;

@@ -212,6 +212,10 @@ pub struct StorageState {
     pub(crate) table: wasmtime::component::ResourceTable,
     pub reads: u64,
     pub writes: u64,
+    /// Set when a shared backend could not be reached during the call
+    /// (its message): an invocation that then fails is the state's fault,
+    /// not the app's, and is answered 503 with `Retry-After`.
+    pub unavailable: std::sync::Mutex<Option<String>>,
     /// Each storage call of the invocation, for its trace (at most
     /// [`MAX_OPS`]; the counters above count them all).
     pub ops: Vec<StorageOp>,
@@ -266,6 +270,7 @@ impl StorageState {
             table: wasmtime::component::ResourceTable::new(),
             reads: 0,
             writes: 0,
+            unavailable: std::sync::Mutex::new(None),
             ops: Vec::new(),
         }
     }

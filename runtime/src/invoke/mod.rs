@@ -379,7 +379,7 @@ impl Runtime {
         } else {
             None
         };
-        classify(
+        let ended = classify(
             &call.end,
             &Evidence {
                 limits: &app.limits,
@@ -390,7 +390,26 @@ impl Runtime {
                 timed_out,
                 killed,
             },
-        )
+        );
+        // A failure after the shared state could not be reached is the
+        // state's, not the app's: the caller is told to come back.
+        let unavailable = state
+            .caps
+            .storage
+            .unavailable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match (unavailable, ended) {
+            (
+                Some(message),
+                Some(InvocationError::AppError { .. } | InvocationError::Trap { .. }),
+            ) => Some(InvocationError::StateUnavailable { message }),
+            (Some(message), None) if call.http_status.is_some_and(|s| s >= 500) => {
+                Some(InvocationError::StateUnavailable { message })
+            }
+            (_, ended) => ended,
+        }
     }
 
     /// Each capability's spans, metric samples and usage fields, the

@@ -61,6 +61,11 @@ pub enum InvocationError {
     #[error("was stopped by an operator (kill switch)")]
     Killed,
 
+    /// The state the app needed (shared storage) could not be reached,
+    /// and the app failed or answered 5xx for it.
+    #[error("could not reach the shared state it needed: {message}")]
+    StateUnavailable { message: String },
+
     #[error("trapped: {message}")]
     Trap { message: String },
 
@@ -93,6 +98,7 @@ impl InvocationError {
             InvocationError::HostcallLimit { .. } => "hostcall-limit",
             InvocationError::QuotaExceeded(_) => "quota-exceeded",
             InvocationError::Killed => "killed",
+            InvocationError::StateUnavailable { .. } => "state-unavailable",
             InvocationError::Trap { .. } => "trap",
             InvocationError::Denied { .. } => "denied",
             InvocationError::AppError { .. } => "app-error",
@@ -116,6 +122,7 @@ impl InvocationError {
             InvocationError::HostcallLimit { .. } => 18,
             InvocationError::QuotaExceeded(_) => 19,
             InvocationError::Killed => 20,
+            InvocationError::StateUnavailable { .. } => 21,
         }
     }
 }
@@ -129,6 +136,9 @@ mod tests {
     fn all() -> Vec<InvocationError> {
         vec![
             InvocationError::FuelExhausted { limit: 1 },
+            InvocationError::StateUnavailable {
+                message: "down".into(),
+            },
             InvocationError::Timeout {
                 limit: Dur(Duration::from_secs(1)),
             },

@@ -62,6 +62,20 @@ pub(crate) fn too_many(message: &str, retry_secs: u64, request_id: &str) -> Resp
     response
 }
 
+/// 503 with `Retry-After: 1`: the shared state an app needed could not be
+/// reached (the database restarting); the host reconnects by itself.
+fn state_unavailable(request_id: &str) -> Response {
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the state this app needs cannot be reached right now; try again",
+        request_id,
+    );
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(1u32));
+    response
+}
+
 pub(crate) fn from_report(report: InvocationReport, request_id: &str) -> Response {
     match report.result {
         Ok(output) => {
@@ -116,6 +130,7 @@ pub(crate) fn from_report(report: InvocationReport, request_id: &str) -> Respons
             "this app has been stopped by an operator",
             request_id,
         ),
+        Err(InvocationError::StateUnavailable { .. }) => state_unavailable(request_id),
         Err(InvocationError::Timeout { .. }) => error(
             StatusCode::GATEWAY_TIMEOUT,
             "the app did not answer in time",
@@ -152,6 +167,14 @@ mod tests {
         let secs = retry_after(&soon);
         assert!((29..=31).contains(&secs), "{secs}");
         assert_eq!(retry_after("garbage"), 1);
+    }
+
+    #[test]
+    fn unreachable_state_is_a_503_that_says_when_to_come_back() {
+        let response = state_unavailable("req-2");
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()["x-request-id"], "req-2");
     }
 
     #[test]
