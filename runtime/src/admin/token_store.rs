@@ -706,13 +706,21 @@ impl TokenStore {
             if let Err(e) = audit.append_blocking(event) {
                 // Undone as a whole: the new token revoked, the replaced
                 // ones active again — nothing changed that is not on record.
-                let _ = self.revoke(&created.record.id, "warden");
-                let _ = self.unrevoke(&created.replaced);
+                // Said as it is when the undo fails too (the store and the
+                // log may be down together).
+                let undone = self
+                    .revoke(&created.record.id, "warden")
+                    .and_then(|_| self.unrevoke(&created.replaced));
+                let outcome = match undone {
+                    Ok(()) => "nothing was changed".to_string(),
+                    Err(undo) => format!(
+                        "and undoing it failed too ({undo}): token {} may be active without an audit entry; revoke it with `warden tokens revoke {}` once the store answers",
+                        created.record.id, created.record.id
+                    ),
+                };
                 return Err(TokenError::Store {
                     path: self.db.clone(),
-                    message: format!(
-                        "the audit log could not be written ({e}); nothing was changed"
-                    ),
+                    message: format!("the audit log could not be written ({e}); {outcome}"),
                 });
             }
         }
