@@ -9,9 +9,11 @@
 //! keeps it; a host without the lease tries again every
 //! [`RETRY`] and takes over. The file says who holds it (pid, host name,
 //! since when), for the operator. This covers hosts sharing one machine's
-//! file system; hosts on several machines share state through a database
-//! (where the lease becomes a row or an advisory lock), not through
-//! `flock` on a network file system.
+//! file system. Nodes sharing their state through PostgreSQL hold the
+//! lease as a session advisory lock on a connection of its own
+//! ([`try_take_shared`]): the server releases it when that connection
+//! ends, however the node ended, and the node, told its connection is
+//! gone, stops its schedules until it takes the lease again.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
@@ -22,9 +24,53 @@ use std::time::Duration;
 pub const RETRY: Duration = Duration::from_secs(2);
 
 /// The held lease; dropping it releases it.
-#[derive(Debug)]
 pub struct Lease {
-    _file: File,
+    _file: Option<File>,
+    /// The connection whose session holds the advisory lock.
+    _session: Option<tokio_postgres::Client>,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self._session.is_some() {
+            "Lease(shared)"
+        } else {
+            "Lease(file)"
+        })
+    }
+}
+
+/// Key of the advisory lock that is the shared lease ("wardnsch").
+const SCHEDULER_LOCK: i64 = 0x7761_7264_6e73_6368;
+
+/// Takes the lease of every node sharing `pg`'s database if no node holds
+/// it: the lease, and a receiver that fires when its connection ends (the
+/// lease is gone then). `Ok(None)` when another node holds it.
+///
+/// # Errors
+/// The server cannot be reached.
+pub async fn try_take_shared(
+    pg: &crate::state::postgres::Postgres,
+) -> Result<Option<(Lease, tokio::sync::oneshot::Receiver<()>)>, crate::state::postgres::PgError> {
+    let (client, connection) = pg.config().connect(tokio_postgres::NoTls).await?;
+    let (lost, gone) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _ = connection.await;
+        let _ = lost.send(());
+    });
+    let held: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&SCHEDULER_LOCK])
+        .await?
+        .get(0);
+    Ok(held.then(|| {
+        (
+            Lease {
+                _file: None,
+                _session: Some(client),
+            },
+            gone,
+        )
+    }))
 }
 
 /// The lease file of `data_dir`.
@@ -55,7 +101,10 @@ pub fn try_take(data_dir: &Path) -> std::io::Result<Option<Lease>> {
         std::process::id(),
         host.trim()
     )?;
-    Ok(Some(Lease { _file: file }))
+    Ok(Some(Lease {
+        _file: Some(file),
+        _session: None,
+    }))
 }
 
 /// Who holds the lease, as its file says (empty when unknown).

@@ -391,3 +391,89 @@ fn a_node_survives_its_database_restarting() {
     drop(host);
     pg("stop");
 }
+
+/// A node of `state` serving `ticker`, an app with a schedule.
+fn scheduled_node(state: &str) -> Node {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("warden.toml");
+    std::fs::write(&config, state).unwrap();
+    let manifest = data.path().join("ticker.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[app]\nname = \"ticker\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[[schedule]]\ncron = \"0 * * * * *\"\ninput = \"log\"\n",
+            fixture("noop_handler").display()
+        ),
+    )
+    .unwrap();
+    let host = LibHost::start(data.path(), Some(&config), &[&manifest]);
+    Node { host, data }
+}
+
+/// Who runs `ticker`'s schedule, as `node`'s admin API says.
+fn scheduler_of(node: &Node, token: &str) -> String {
+    let auth = format!("Bearer {token}");
+    let reply = support::block_on(send_with(
+        node.host.admin_addr(),
+        "GET",
+        "/v1/apps/ticker",
+        "",
+        &[("authorization", &auth)],
+    ));
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
+    body["scheduler"].as_str().unwrap_or_default().to_string()
+}
+
+/// One node of a cluster runs the schedules; when it stops — or its lease
+/// connection is cut — another takes over, and never two at once.
+#[test]
+fn one_node_runs_the_schedules_and_another_takes_over() {
+    let (state, _key) = support::postgres::cluster_config();
+    let (a, b) = (scheduled_node(&state), scheduled_node(&state));
+    let token = shared_token(&a, "ops", "admin");
+    let holders = |nodes: &[&Node]| {
+        nodes
+            .iter()
+            .filter(|n| scheduler_of(n, &token) == "this host")
+            .count()
+    };
+    let settle = |nodes: &[&Node]| {
+        let started = Instant::now();
+        loop {
+            let held = holders(nodes);
+            if held == 1 {
+                return;
+            }
+            assert!(held < 2, "two nodes run the schedules at once");
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "no node took the lease"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    settle(&[&a, &b]);
+
+    // The lease's connection is cut: the holder stops, one node retakes it.
+    let url = state
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap()
+        .to_string();
+    let cut = support::postgres::rows(
+        &url,
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 2002874980 AND objid = 1853055848 AND objsubid = 1",
+    );
+    assert_eq!(cut.len(), 1, "the lease's session was found and cut");
+    settle(&[&a, &b]);
+
+    // The holder stops: the other node takes over.
+    let (holder, other) = if scheduler_of(&a, &token) == "this host" {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    holder.host.stop();
+    settle(&[&other]);
+}

@@ -206,7 +206,7 @@ pub async fn inspect(
         out["scheduler"] = json!(match state.server.scheduler_lease() {
             SchedulerLease::Held => "this host",
             SchedulerLease::OtherHost =>
-                "another host on this data directory; this one takes over when it stops",
+                "another host (or node of the cluster); this one takes over when it stops",
             SchedulerLease::Failed =>
                 "none: this host cannot take the scheduler lease (see its log) and keeps trying",
             SchedulerLease::NotTried => "not started yet",

@@ -72,6 +72,9 @@ fn http_parts(parts: http::request::Parts, path: String) -> HttpParts {
     }
 }
 
+/// What a node that does not hold the cluster's scheduler lease says.
+const OTHER_NODE: &str = "another node of the cluster runs the schedules; this one serves requests and takes over when that node stops";
+
 /// Where a host stands with its data directory's scheduler lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SchedulerLease {
@@ -595,6 +598,9 @@ impl Server {
     /// Takes the data directory's scheduler lease, waiting for it while
     /// another host holds it, then starts every app's schedules.
     async fn take_scheduler_lease(self: Arc<Self>) {
+        if let Some(pg) = self.runtime.shared().cloned() {
+            return self.take_shared_scheduler_lease(pg).await;
+        }
         let dir = self.runtime.data_dir().to_path_buf();
         let mut said = String::new();
         loop {
@@ -638,6 +644,86 @@ impl Server {
             }
             tokio::time::sleep(crate::scheduler_lease::RETRY).await;
         }
+    }
+
+    /// [`Server::take_scheduler_lease`] among nodes sharing a database:
+    /// the lease is a session advisory lock; when its connection ends this
+    /// node stops its schedules and tries again.
+    fn take_shared_scheduler_lease(
+        self: Arc<Self>,
+        pg: Arc<crate::state::postgres::Postgres>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        // Boxed: losing the lease starts this again, and the cycle needs
+        // one named type.
+        Box::pin(async move {
+            let mut said = String::new();
+            loop {
+                let (seen, line) = match crate::scheduler_lease::try_take_shared(&pg).await {
+                    Ok(Some((lease, gone))) => {
+                        {
+                            let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+                            *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = Some(lease);
+                            self.scheduling.store(true, Ordering::SeqCst);
+                            self.lease_seen
+                                .store(SchedulerLease::Held as u8, Ordering::SeqCst);
+                            for app in self.current().all.iter() {
+                                self.start_schedules(app);
+                            }
+                        }
+                        tracing::info!("this node runs the schedules of the cluster");
+                        tokio::spawn(self.clone().lose_scheduler_lease_when(gone));
+                        return;
+                    }
+                    Ok(None) => (SchedulerLease::OtherHost, OTHER_NODE.to_string()),
+                    Err(e) => (
+                        SchedulerLease::Failed,
+                        format!(
+                            "the cluster's scheduler lease cannot be taken ({e}); schedules wait, retrying every {} s",
+                            crate::scheduler_lease::RETRY.as_secs()
+                        ),
+                    ),
+                };
+                self.lease_seen.store(seen as u8, Ordering::SeqCst);
+                if line != said {
+                    tracing::warn!("{line}");
+                    said = line;
+                }
+                tokio::time::sleep(crate::scheduler_lease::RETRY).await;
+            }
+        })
+    }
+
+    /// Stops this node's schedules once the connection holding the shared
+    /// lease ends (the server has released the lock: another node may take
+    /// it), and tries for the lease again. Nothing to do at shutdown, when
+    /// the lease was let go on purpose.
+    async fn lose_scheduler_lease_when(self: Arc<Self>, gone: tokio::sync::oneshot::Receiver<()>) {
+        let _ = gone.await;
+        {
+            let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+            if self
+                .lease
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .is_none()
+            {
+                return;
+            }
+            self.scheduling.store(false, Ordering::SeqCst);
+            self.lease_seen
+                .store(SchedulerLease::Failed as u8, Ordering::SeqCst);
+            let mut schedules = self.schedules.lock().unwrap_or_else(|p| p.into_inner());
+            for (_, (_, tasks)) in schedules.drain() {
+                for task in tasks {
+                    task.abort();
+                }
+            }
+        }
+        tracing::warn!(
+            "the connection holding the cluster's scheduler lease ended; this node's schedules stop until it takes the lease again"
+        );
+        tokio::spawn(self.take_scheduler_lease());
     }
 
     /// Where this host stands with its data directory's scheduler lease.
