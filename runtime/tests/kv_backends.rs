@@ -239,3 +239,44 @@ fn an_apps_data_key_is_kept_once_and_goes_with_its_data() {
         );
     }
 }
+
+/// On PostgreSQL one node purges at a time: a pass that meets another
+/// node's purge in progress leaves the work to it.
+#[test]
+fn a_purge_meeting_another_nodes_purge_leaves_it_the_work() {
+    let url = support::postgres::fresh_database();
+    let kv = PgKv::new(support::postgres::pool(&url));
+    for i in 0..5 {
+        set(&kv, "a", &format!("k{i}"), b"v", 10, NO_CAPS);
+    }
+    // Another node's purge, holding its lock in an open transaction.
+    let other = support::postgres::pool(&url);
+    let (hold, held) = std::sync::mpsc::channel::<()>();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        other
+            .call(move |mut client| async move {
+                let tx = client.transaction().await?;
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock($1)",
+                    &[&0x7761_7264_6e70_7267i64],
+                )
+                .await?;
+                let _ = hold.send(());
+                let _ = released.await;
+                tx.commit().await?;
+                Ok(())
+            })
+            .wait()
+            .unwrap();
+    });
+    held.recv().unwrap();
+    assert_eq!(
+        kv.purge_expired(100, 100).wait().unwrap(),
+        0,
+        "left to the other node"
+    );
+    let _ = release.send(());
+    holder.join().unwrap();
+    assert_eq!(kv.purge_expired(100, 100).wait().unwrap(), 5);
+}

@@ -17,6 +17,9 @@ use warden_host_apis::storage::store::{
     AppUsage, KvStore, Replaced, StorageError, WriteCaps, Written,
 };
 
+/// Key of the advisory lock a purge pass holds ("wardnprg").
+const PURGE_LOCK: i64 = 0x7761_7264_6e70_7267;
+
 /// The shared store. Cloning shares the pool.
 #[derive(Clone)]
 pub struct PgKv {
@@ -229,6 +232,15 @@ impl KvStore for PgKv {
         self.pg
             .call(move |mut client| async move {
                 let tx = client.transaction().await?;
+                // One node purges at a time: a node finding another at it
+                // leaves this pass to that one.
+                let ours: bool = tx
+                    .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PURGE_LOCK])
+                    .await?
+                    .get(0);
+                if !ours {
+                    return Ok(0);
+                }
                 // The totals rows of the apps with something expired first
                 // (in name order), then their expired values; rows another
                 // purge holds are skipped, not waited for.
