@@ -95,13 +95,16 @@ impl Runtime {
                 let switch = Arc::new(KillSwitch::default());
                 // Fail closed: an unreadable kill state, or a kill on record
                 // without its unkill, keeps the app stopped.
-                let in_file = self
-                    .read_kills()
-                    .map(|state| state.contains_key(app))
-                    .unwrap_or(true);
-                if in_file
-                    || self.last_kill_event(app).as_deref() == Some(AuditKind::AppKilled.as_str())
-                {
+                let read = self.read_kills();
+                let killed_on_record =
+                    self.last_kill_event(app).as_deref() == Some(AuditKind::AppKilled.as_str());
+                if read.is_err() && !killed_on_record {
+                    // Held only for want of a readable state: released by
+                    // the first refresh that reads it (see refresh_kills).
+                    self.held_blind().insert(app.to_string());
+                }
+                let in_state = read.map(|state| state.contains_key(app)).unwrap_or(true);
+                if in_state || killed_on_record {
                     switch.kill();
                 }
                 switch
@@ -112,6 +115,7 @@ impl Runtime {
     /// Stops `app` now and for good (until unkilled); audited.
     pub fn kill(&self, app: &str, reason: &str, actor: &str) -> std::io::Result<()> {
         self.pull(&self.kill_switch(app));
+        self.held_blind().remove(app);
         // Audited inside the lock, as an unkill is, so the record and the
         // state always change in the same order.
         self.update_kills(|state| {
@@ -207,7 +211,7 @@ impl Runtime {
                         "app killed (the kill state changed: `warden kill` or another node)"
                     );
                 }
-                (false, true) if self.unkill_on_record(app) => {
+                (false, true) if self.unkill_on_record(app) || self.released_blind(app) => {
                     switch.revive();
                     tracing::info!(
                         app = app.as_str(),
@@ -222,11 +226,30 @@ impl Runtime {
         }
     }
 
-    /// Whether no kill of `app` stands on record: its last kill or unkill
-    /// in the audit log is an unkill, or it was never killed (its switch
-    /// was pulled only because the kill state could not be read then).
+    /// Whether the last kill or unkill of `app` in the audit log is an
+    /// unkill.
     fn unkill_on_record(&self, app: &str) -> bool {
-        self.last_kill_event(app).as_deref() != Some(AuditKind::AppKilled.as_str())
+        self.last_kill_event(app).as_deref() == Some(AuditKind::AppUnkilled.as_str())
+    }
+
+    /// Whether `app`'s switch was pulled only because the kill state could
+    /// not be read when it was made, and no kill is on record since: then
+    /// a state that reads without it lets the app run (and it is no longer
+    /// held so).
+    fn released_blind(&self, app: &str) -> bool {
+        let mut blind = self.held_blind();
+        let release = blind.contains(app)
+            && self.last_kill_event(app).as_deref() != Some(AuditKind::AppKilled.as_str());
+        if release {
+            blind.remove(app);
+        }
+        release
+    }
+
+    fn held_blind(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.kills_held_blind()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The kind of the last `app.killed` or `app.unkilled` entry of `app`.

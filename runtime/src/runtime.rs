@@ -45,6 +45,9 @@ pub struct Runtime {
     switches: std::sync::Mutex<
         std::collections::HashMap<String, Arc<warden_host_apis::kill::KillSwitch>>,
     >,
+    /// Apps whose switch was pulled only because the kill state could not
+    /// be read when it was made (see `kills.rs`).
+    held_blind: std::sync::Mutex<std::collections::HashSet<String>>,
     tally: crate::containment::Tally,
     registry: Arc<dyn crate::registry::RegistryBackend>,
     instruments: Arc<crate::telemetry::signals::Instruments>,
@@ -416,6 +419,7 @@ impl Runtime {
             dlp,
             kill_record: std::sync::Mutex::default(),
             switches: std::sync::Mutex::default(),
+            held_blind: std::sync::Mutex::default(),
             tally: crate::containment::Tally::default(),
             registry,
             instruments: Arc::new(crate::telemetry::signals::Instruments::new(
@@ -568,6 +572,10 @@ impl Runtime {
     ) -> &std::sync::Mutex<std::collections::HashMap<String, Arc<warden_host_apis::kill::KillSwitch>>>
     {
         &self.switches
+    }
+
+    pub(crate) fn kills_held_blind(&self) -> &std::sync::Mutex<std::collections::HashSet<String>> {
+        &self.held_blind
     }
 
     /// Deployed versions, review state, quota overrides and templates.

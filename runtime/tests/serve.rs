@@ -423,9 +423,11 @@ fn two_hosts_on_one_data_directory_run_each_schedule_once_and_the_second_takes_o
     use std::sync::atomic::Ordering::Relaxed;
     use std::time::{Duration, Instant};
     let shared = tempfile::tempdir().unwrap();
+    // One data directory (and, on shared state, one database) for both.
     let config = format!(
-        "data_dir = \"{}\"\n[schedules]\nmin_interval = \"1s\"\n",
-        shared.path().display()
+        "data_dir = \"{}\"\n[schedules]\nmin_interval = \"1s\"\n{}",
+        shared.path().display(),
+        support::shared_state()
     );
     let ticker = [(
         "ticker",
