@@ -606,14 +606,7 @@ impl Server {
         loop {
             let (seen, line) = match crate::scheduler_lease::try_take(&dir) {
                 Ok(Some(lease)) => {
-                    let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
-                    *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = Some(lease);
-                    self.scheduling.store(true, Ordering::SeqCst);
-                    self.lease_seen
-                        .store(SchedulerLease::Held as u8, Ordering::SeqCst);
-                    for app in self.current().all.iter() {
-                        self.start_schedules(app);
-                    }
+                    self.hold_scheduler_lease(lease);
                     if !said.is_empty() {
                         tracing::warn!("this host now runs the schedules of {}", dir.display());
                     }
@@ -660,16 +653,7 @@ impl Server {
             loop {
                 let (seen, line) = match crate::scheduler_lease::try_take_shared(&pg).await {
                     Ok(Some((lease, gone))) => {
-                        {
-                            let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
-                            *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = Some(lease);
-                            self.scheduling.store(true, Ordering::SeqCst);
-                            self.lease_seen
-                                .store(SchedulerLease::Held as u8, Ordering::SeqCst);
-                            for app in self.current().all.iter() {
-                                self.start_schedules(app);
-                            }
-                        }
+                        self.hold_scheduler_lease(lease);
                         tracing::info!("this node runs the schedules of the cluster");
                         tokio::spawn(self.clone().lose_scheduler_lease_when(gone));
                         return;
@@ -724,6 +708,19 @@ impl Server {
             "the connection holding the cluster's scheduler lease ended; this node's schedules stop until it takes the lease again"
         );
         tokio::spawn(self.take_scheduler_lease());
+    }
+
+    /// Keeps `lease` and starts every app's schedules: from now on this
+    /// host runs them.
+    fn hold_scheduler_lease(&self, lease: crate::scheduler_lease::Lease) {
+        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = Some(lease);
+        self.scheduling.store(true, Ordering::SeqCst);
+        self.lease_seen
+            .store(SchedulerLease::Held as u8, Ordering::SeqCst);
+        for app in self.current().all.iter() {
+            self.start_schedules(app);
+        }
     }
 
     /// Where this host stands with its data directory's scheduler lease.

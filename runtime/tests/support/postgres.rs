@@ -82,30 +82,28 @@ pub fn cluster_config() -> (String, tempfile::TempDir) {
     (config, dir)
 }
 
+/// A connection to the database at `url`, driven on the caller's runtime.
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach {url}: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
 /// Runs `sql` (one or more statements) on the database at `url`.
 pub fn execute(url: &str, sql: &str) {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    super::block_on(async move {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach {url}: {e}"));
-        tokio::spawn(connection);
-        client
-            .batch_execute(&sql)
-            .await
-            .expect("run the statements");
+    super::block_on(async {
+        let client = connect(url).await;
+        client.batch_execute(sql).await.expect("run the statements");
     });
 }
 
 /// The rows `sql` reads from the database at `url`.
 pub fn rows(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    super::block_on(async move {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach {url}: {e}"));
-        tokio::spawn(connection);
-        client.query(&sql, &[]).await.expect("run the query")
+    super::block_on(async {
+        let client = connect(url).await;
+        client.query(sql, &[]).await.expect("run the query")
     })
 }
 
