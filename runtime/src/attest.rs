@@ -201,6 +201,20 @@ pub fn parse_public_key(text: &str) -> Result<Vec<u8>, AttestError> {
     }
 }
 
+/// The payload bytes of a DSSE `envelope` (not checked).
+///
+/// # Errors
+/// It has no payload, or the payload is not base64.
+pub fn payload(envelope: &Value) -> Result<Vec<u8>, AttestError> {
+    let bad = |m: &str| AttestError::Envelope(m.to_string());
+    B64.decode(
+        envelope["payload"]
+            .as_str()
+            .ok_or_else(|| bad("no payload"))?,
+    )
+    .map_err(|e| bad(&format!("payload is not base64 ({e})")))
+}
+
 /// Checks `envelope` against `public_key` (raw 32 bytes) and returns the
 /// statement it carries.
 ///
@@ -217,13 +231,7 @@ pub fn verify(envelope: &Value, public_key: &[u8]) -> Result<Value, AttestError>
             "payloadType is `{payload_type}`, not `{PAYLOAD_TYPE}`"
         )));
     }
-    let payload = B64
-        .decode(
-            envelope["payload"]
-                .as_str()
-                .ok_or_else(|| bad("no payload"))?,
-        )
-        .map_err(|e| bad(&format!("payload is not base64 ({e})")))?;
+    let payload = payload(envelope)?;
     let signatures = envelope["signatures"]
         .as_array()
         .filter(|s| !s.is_empty())

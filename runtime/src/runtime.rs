@@ -300,28 +300,33 @@ fn sealed_data(data_dir: &Path) -> Vec<String> {
 /// pool through [`Runtime::secrets`]).
 pub fn open_secrets(platform: &PlatformConfig, data_dir: &Path) -> anyhow::Result<SecretStore> {
     let pg = crate::state::postgres::shared(platform)?;
-    secrets_in(platform, data_dir, pg.as_ref())
+    let key = master_key(platform, data_dir)?;
+    if let Some(pg) = &pg {
+        check_shared_key(pg, &key)?;
+    }
+    Ok(secrets_in(data_dir, key, pg.as_ref()))
+}
+
+/// Refuses a master key other than the one the cluster's state is sealed
+/// under (a runtime checks once, at start; a CLI verb when it opens).
+fn check_shared_key(pg: &crate::state::postgres::Postgres, key: &MasterKey) -> anyhow::Result<()> {
+    use crate::wait::Wait as _;
+    Ok(pg.check_master_key(key).wait()?)
 }
 
 /// The secret store of `data_dir`, or of `pg` when nodes share state.
 fn secrets_in(
-    platform: &PlatformConfig,
     data_dir: &Path,
+    key: MasterKey,
     pg: Option<&Arc<crate::state::postgres::Postgres>>,
-) -> anyhow::Result<SecretStore> {
-    let key = master_key(platform, data_dir)?;
-    Ok(match pg {
-        Some(pg) => {
-            // Nothing is sealed for the cluster under another key.
-            use crate::wait::Wait as _;
-            pg.check_master_key(&key).wait()?;
-            SecretStore::shared(
-                Arc::new(crate::state::postgres::secrets::PgSecrets::new(pg.clone())),
-                key,
-            )
-        }
+) -> SecretStore {
+    match pg {
+        Some(pg) => SecretStore::shared(
+            Arc::new(crate::state::postgres::secrets::PgSecrets::new(pg.clone())),
+            key,
+        ),
         None => SecretStore::open(data_dir, key),
-    })
+    }
 }
 
 impl Runtime {
@@ -346,9 +351,7 @@ impl Runtime {
         let pg = crate::state::postgres::shared(&platform)?;
         if let Some(pg) = &pg {
             // Every node seals and opens under one master key.
-            use crate::wait::Wait as _;
-            pg.check_master_key(&master_key(&platform, &data_dir)?)
-                .wait()?;
+            check_shared_key(pg, &master_key(&platform, &data_dir)?)?;
         }
         let audit = crate::audit::open_for(&platform, &data_dir, pg.as_ref())?;
         let tracer = provider.tracer("warden");
@@ -381,7 +384,11 @@ impl Runtime {
             .iter()
             .any(|c| c.auth.secret_name().is_some());
         let secrets = if needs_secrets {
-            Some(Arc::new(secrets_in(&platform, &data_dir, pg.as_ref())?))
+            Some(Arc::new(secrets_in(
+                &data_dir,
+                master_key(&platform, &data_dir)?,
+                pg.as_ref(),
+            )))
         } else {
             None
         };
@@ -514,7 +521,11 @@ impl Runtime {
     /// # Errors
     /// The master key cannot be had.
     pub fn secrets(&self) -> anyhow::Result<SecretStore> {
-        secrets_in(&self.platform, &self.data_dir, self.shared.as_ref())
+        Ok(secrets_in(
+            &self.data_dir,
+            master_key(&self.platform, &self.data_dir)?,
+            self.shared.as_ref(),
+        ))
     }
 
     /// The PostgreSQL server this node shares its state through, if any.

@@ -71,6 +71,62 @@ pub enum Written {
     OverKeys { keys: u64 },
 }
 
+/// What a write does to its app's totals, decided the same way by every
+/// backend once it holds the app's totals and knows what the key holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WritePlan {
+    /// Added to the app's byte total (negative when the value shrinks).
+    pub bytes_delta: i64,
+    /// Added to the app's key count (1 for a new key, else 0).
+    pub keys_delta: i64,
+    pub replaced: Replaced,
+}
+
+/// The bytes a key and a value of `value_len` bytes count for.
+pub fn charge(key: &str, value_len: usize) -> i64 {
+    (key.len() + value_len) as i64
+}
+
+impl WriteCaps {
+    /// The plan of writing `value_len` bytes under `key`, which holds a
+    /// value of `old` bytes now (if any), for an app whose totals are
+    /// `usage`; `Err` is the refusal when the write would pass a cap
+    /// (counting what it replaces). `usage` is read only with caps set.
+    pub fn plan(
+        self,
+        usage: AppUsage,
+        key: &str,
+        old: Option<usize>,
+        value_len: usize,
+    ) -> Result<WritePlan, Written> {
+        if self != WriteCaps::default() {
+            let replaced = old.map_or(0, |len| charge(key, len) as u64);
+            let after = (usage.bytes + charge(key, value_len) as u64)
+                .saturating_sub(replaced.min(usage.bytes));
+            if self.max_bytes.is_some_and(|max| after > max) {
+                return Err(Written::OverBytes { used: usage.bytes });
+            }
+            if old.is_none() && self.max_keys.is_some_and(|max| usage.keys >= max) {
+                return Err(Written::OverKeys { keys: usage.keys });
+            }
+        }
+        Ok(match old {
+            Some(len) => WritePlan {
+                bytes_delta: charge(key, value_len) - charge(key, len),
+                keys_delta: 0,
+                replaced: Replaced::Value {
+                    bytes: charge(key, len) as u64,
+                },
+            },
+            None => WritePlan {
+                bytes_delta: charge(key, value_len),
+                keys_delta: 1,
+                replaced: Replaced::Nothing,
+            },
+        })
+    }
+}
+
 /// The storage backend. Every call is async: the embedded store runs it on
 /// the blocking pool (or in place when it cannot wait); a networked one
 /// awaits its server.
@@ -374,10 +430,6 @@ fn usage_in(conn: &Connection, app: &str) -> Result<AppUsage, StorageError> {
         .unwrap_or_default())
 }
 
-fn charge(key: &str, value_len: usize) -> i64 {
-    (key.len() + value_len) as i64
-}
-
 impl SqliteDb {
     fn get(
         &self,
@@ -409,41 +461,31 @@ impl SqliteDb {
             )
             .optional()
             .map_err(err)?;
-        if caps != WriteCaps::default() {
-            let usage = usage_in(&tx, app)?;
-            let replaced = old.map_or(0, |len| charge(key, len as usize) as u64);
-            let after = (usage.bytes + charge(key, value.len()) as u64)
-                .saturating_sub(replaced.min(usage.bytes));
-            if caps.max_bytes.is_some_and(|max| after > max) {
-                return Ok(Written::OverBytes { used: usage.bytes });
-            }
-            if old.is_none() && caps.max_keys.is_some_and(|max| usage.keys >= max) {
-                return Ok(Written::OverKeys { keys: usage.keys });
-            }
-        }
+        let old = old.map(|len| len.max(0) as usize);
+        // The totals are read only when a cap is to be checked.
+        let usage = if caps == WriteCaps::default() {
+            AppUsage::default()
+        } else {
+            usage_in(&tx, app)?
+        };
+        let plan = match caps.plan(usage, key, old, value.len()) {
+            Ok(plan) => plan,
+            Err(refused) => return Ok(refused),
+        };
         tx.execute(
             "INSERT INTO kv (app, bucket, key, value, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (app, bucket, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
             params![app, bucket, key, value, expires_at as i64],
         )
         .map_err(err)?;
-        let (bytes_delta, keys_delta) = match old {
-            Some(len) => (charge(key, value.len()) - charge(key, len as usize), 0),
-            None => (charge(key, value.len()), 1),
-        };
         tx.execute(
             "INSERT INTO kv_usage (app, bytes, keys) VALUES (?1, ?2, ?3)
              ON CONFLICT (app) DO UPDATE SET bytes = bytes + excluded.bytes, keys = keys + excluded.keys",
-            params![app, bytes_delta, keys_delta],
+            params![app, plan.bytes_delta, plan.keys_delta],
         )
         .map_err(err)?;
         tx.commit().map_err(err)?;
-        Ok(Written::Stored(match old {
-            Some(len) => Replaced::Value {
-                bytes: charge(key, len as usize) as u64,
-            },
-            None => Replaced::Nothing,
-        }))
+        Ok(Written::Stored(plan.replaced))
     }
 
     fn delete(

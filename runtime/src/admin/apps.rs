@@ -223,11 +223,6 @@ pub async fn inspect(
     Ok(Json(out))
 }
 
-#[derive(Deserialize)]
-pub(crate) struct KillBody {
-    reason: String,
-}
-
 pub async fn kill(
     State(state): State<AdminState>,
     principal: Principal,
@@ -236,17 +231,11 @@ pub async fn kill(
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
     find(&state, &principal, &name)?;
-    let body: KillBody = super::require_json(body).await?;
-    if body.reason.trim().is_empty() {
-        return Err(ApiError(
-            axum::http::StatusCode::BAD_REQUEST,
-            "a reason is required".into(),
-        ));
-    }
+    let reason = super::reason_of(body).await?;
     state
         .server
         .runtime()
-        .kill(&name, &body.reason, &principal.actor())
+        .kill(&name, &reason, &principal.actor())
         .map_err(|e| {
             ApiError(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,

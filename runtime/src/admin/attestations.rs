@@ -8,7 +8,6 @@ use crate::attest::{Facts, statement};
 use crate::registry::Deployment;
 use axum::Json;
 use axum::extract::{Path, State};
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 fn file(state: &AdminState, deploy: i64) -> std::path::PathBuf {
@@ -24,10 +23,7 @@ fn file(state: &AdminState, deploy: i64) -> std::path::PathBuf {
 /// reading it back needs no check).
 fn stored_statement(path: &std::path::Path) -> Option<Value> {
     let envelope: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(envelope["payload"].as_str()?)
-        .ok()?;
-    serde_json::from_slice(&payload).ok()
+    serde_json::from_slice(&crate::attest::payload(&envelope).ok()?).ok()
 }
 
 /// Signs the decision on `deployment` — `result` is `live`, `held`,
@@ -74,11 +70,7 @@ pub(super) fn attest(
     });
     let signer = state.server.runtime().signer()?;
     let envelope = signer.envelope(&statement);
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, envelope.to_string())
-        .and_then(|()| std::fs::rename(&partial, &path))
+    crate::fsutil::write_atomically(&path, envelope.to_string().as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 

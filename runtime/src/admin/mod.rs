@@ -330,6 +330,24 @@ pub(crate) async fn require_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// `{"reason": "..."}`, the body of a kill, a retire and an unretire:
+/// the reason as given, or 400 when it is missing or blank.
+pub(crate) async fn reason_of(body: axum::body::Body) -> Result<String, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Why {
+        /// Kept in the audit log (and a version's history).
+        reason: String,
+    }
+    let why: Why = require_json(body).await?;
+    if why.reason.trim().is_empty() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "a reason is required (`{\"reason\": \"...\"}`)".into(),
+        ));
+    }
+    Ok(why.reason)
+}
+
 /// Largest component a deploy may carry inline as base64 (16 MiB).
 pub(crate) const INLINE_COMPONENT_MAX: usize = 16 * 1024 * 1024;
 

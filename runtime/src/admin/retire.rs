@@ -16,24 +16,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Why {
-    /// Why: kept in the version's history and the audit log.
-    reason: String,
-}
-
-async fn reason_of(body: axum::body::Body) -> Result<String, ApiError> {
-    let why: Why = super::require_json(body).await?;
-    match why.reason.trim() {
-        "" => Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "a reason is required (`{\"reason\": \"...\"}`)".into(),
-        )),
-        reason => Ok(reason.to_string()),
-    }
-}
-
 /// `POST /v1/apps/{app}/retire` `{"reason"}`: the live version stops
 /// being served at once.
 pub async fn retire(
@@ -43,7 +25,7 @@ pub async fn retire(
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
-    let reason = reason_of(body).await?;
+    let reason = super::reason_of(body).await?;
     let _app = state.app_locks.lock(&name).await;
     not_local(&state, &name)?;
     if versions_of(&state, &name).await?.is_empty() {
@@ -97,7 +79,7 @@ pub async fn unretire(
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
-    let reason = reason_of(body).await?;
+    let reason = super::reason_of(body).await?;
     let _app = state.app_locks.lock(&name).await;
     not_local(&state, &name)?;
     let all = versions_of(&state, &name).await?;

@@ -60,7 +60,7 @@ pub struct BundleFile {
 }
 
 impl BundleFile {
-    fn is_rego(&self) -> bool {
+    pub(crate) fn is_rego(&self) -> bool {
         self.name.ends_with(".rego")
     }
 

@@ -67,12 +67,11 @@ impl Interface {
 /// The bytes are not a well-formed component or core module; the message
 /// says where parsing stopped.
 pub fn facts(bytes: &[u8]) -> Result<ComponentFacts, String> {
-    let kind = if Parser::is_component(bytes) {
-        "component"
-    } else if Parser::is_core_wasm(bytes) {
-        "module"
-    } else {
-        return Err("not a WebAssembly component or module".into());
+    use crate::world::BinaryKind;
+    let kind = match crate::world::binary_kind(bytes) {
+        BinaryKind::Component => "component",
+        BinaryKind::CoreModule => "module",
+        BinaryKind::NotWasm => return Err("not a WebAssembly component or module".into()),
     };
     let mut out = ComponentFacts {
         size: bytes.len() as u64,

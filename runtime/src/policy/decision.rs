@@ -47,16 +47,6 @@ pub enum Verdict {
     Live,
 }
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Refused => "refused",
-            Verdict::Held => "held",
-            Verdict::Live => "live",
-        }
-    }
-}
-
 /// The decision on one publish, as stored with the deploy and audited.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Decision {

@@ -94,7 +94,7 @@ pub fn run(files: &[BundleFile]) -> Result<TestReport, PolicyError> {
     let mut engine = engine(files)?;
     engine.set_enable_coverage(true);
     let mut tests = Vec::new();
-    for file in files.iter().filter(|f| f.name.ends_with(".rego")) {
+    for file in files.iter().filter(|f| f.is_rego()) {
         let Some(package) = package_of(&file.text) else {
             continue;
         };

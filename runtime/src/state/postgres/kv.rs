@@ -14,8 +14,12 @@
 use super::{PgError, Postgres};
 use std::sync::Arc;
 use warden_host_apis::storage::store::{
-    AppUsage, KvStore, Replaced, StorageError, WriteCaps, Written,
+    AppUsage, KvStore, StorageError, WriteCaps, Written, charge,
 };
+
+/// Takes an app's totals row first, as every writer does (see the module
+/// doc).
+const LOCK_TOTALS: &str = "SELECT 1 FROM storage_usage WHERE app = $1 FOR UPDATE";
 
 /// Key of the advisory lock a purge pass holds ("wardnprg").
 const PURGE_LOCK: i64 = 0x7761_7264_6e70_7267;
@@ -44,10 +48,6 @@ fn count(n: i64) -> u64 {
 /// A time in ms since the epoch as the `bigint` it is stored as.
 fn at(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
-}
-
-fn charge(key: &str, value_len: usize) -> i64 {
-    (key.len() + value_len) as i64
 }
 
 #[async_trait::async_trait]
@@ -100,8 +100,10 @@ impl KvStore for PgKv {
                         &[&app],
                     )
                     .await?;
-                let (used_bytes, used_keys) =
-                    (count(usage.get::<_, i64>(0)), count(usage.get::<_, i64>(1)));
+                let usage = AppUsage {
+                    bytes: count(usage.get(0)),
+                    keys: count(usage.get(1)),
+                };
                 let old: Option<i32> = tx
                     .query_opt(
                         "SELECT octet_length(value) FROM storage_values WHERE app = $1 AND bucket = $2 AND key = $3",
@@ -110,39 +112,23 @@ impl KvStore for PgKv {
                     .await?
                     .map(|r| r.get(0));
                 let old = old.map(|len| len.max(0) as usize);
-                if caps != WriteCaps::default() {
-                    let replaced = old.map_or(0, |len| count(charge(&key, len)));
-                    let after = (used_bytes + count(charge(&key, value.len())))
-                        .saturating_sub(replaced.min(used_bytes));
-                    if caps.max_bytes.is_some_and(|max| after > max) {
-                        return Ok(Written::OverBytes { used: used_bytes });
-                    }
-                    if old.is_none() && caps.max_keys.is_some_and(|max| used_keys >= max) {
-                        return Ok(Written::OverKeys { keys: used_keys });
-                    }
-                }
+                let plan = match caps.plan(usage, &key, old, value.len()) {
+                    Ok(plan) => plan,
+                    Err(refused) => return Ok(refused),
+                };
                 tx.execute(
                     "INSERT INTO storage_values (app, bucket, key, value, expires_at) VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (app, bucket, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
                     &[&app, &bucket, &key, &value, &at(expires_at)],
                 )
                 .await?;
-                let (bytes_delta, keys_delta) = match old {
-                    Some(len) => (charge(&key, value.len()) - charge(&key, len), 0i64),
-                    None => (charge(&key, value.len()), 1i64),
-                };
                 tx.execute(
                     "UPDATE storage_usage SET bytes = bytes + $2, keys = keys + $3 WHERE app = $1",
-                    &[&app, &bytes_delta, &keys_delta],
+                    &[&app, &plan.bytes_delta, &plan.keys_delta],
                 )
                 .await?;
                 tx.commit().await?;
-                Ok(Written::Stored(match old {
-                    Some(len) => Replaced::Value {
-                        bytes: count(charge(&key, len)),
-                    },
-                    None => Replaced::Nothing,
-                }))
+                Ok(Written::Stored(plan.replaced))
             })
             .await
             .map_err(backend)
@@ -153,11 +139,7 @@ impl KvStore for PgKv {
         self.pg
             .call(move |mut client| async move {
                 let tx = client.transaction().await?;
-                tx.execute(
-                    "SELECT 1 FROM storage_usage WHERE app = $1 FOR UPDATE",
-                    &[&app],
-                )
-                .await?;
+                tx.execute(LOCK_TOTALS, &[&app]).await?;
                 let old: Option<i32> = tx
                     .query_opt(
                         "DELETE FROM storage_values WHERE app = $1 AND bucket = $2 AND key = $3 RETURNING octet_length(value)",
@@ -292,11 +274,7 @@ impl KvStore for PgKv {
         self.pg
             .call(move |mut client| async move {
                 let tx = client.transaction().await?;
-                tx.execute(
-                    "SELECT 1 FROM storage_usage WHERE app = $1 FOR UPDATE",
-                    &[&app],
-                )
-                .await?;
+                tx.execute(LOCK_TOTALS, &[&app]).await?;
                 let n = tx
                     .execute("DELETE FROM storage_values WHERE app = $1", &[&app])
                     .await?;
