@@ -403,13 +403,18 @@ impl Runtime {
             master_key: &lazy_master_key(&platform, &data_dir),
             dlp: &dlp,
         })?;
-        let registry: Arc<dyn crate::registry::RegistryBackend> =
-            Arc::new(crate::registry::Registry::open(&data_dir).map_err(|e| {
+        let registry: Arc<dyn crate::registry::RegistryBackend> = match &pg {
+            Some(pg) => Arc::new(crate::state::postgres::registry::SharedRegistry::new(
+                pg.clone(),
+                &data_dir,
+            )),
+            None => Arc::new(crate::registry::Registry::open(&data_dir).map_err(|e| {
                 anyhow::anyhow!(
                     "cannot open the deploy registry {}: {e}",
                     data_dir.join("registry.db").display()
                 )
-            })?);
+            })?),
+        };
         Ok(Runtime {
             engine,
             linker,

@@ -14,16 +14,24 @@ use support::library::LibHost;
 use support::process::{noop_app, token};
 use support::serving::{request, send_with};
 
-/// Installs headless Chromium and playwright-core (the project's script).
+/// Installs headless Chromium and playwright-core (the project's script),
+/// once per test run: the dashboard tests run at once, and two installs
+/// on a fresh machine would race for apt's lock.
 fn setup_browser() {
-    let setup = Command::new(repo_root().join("scripts/setup-browser.sh"))
-        .output()
-        .expect("run scripts/setup-browser.sh");
-    assert!(
-        setup.status.success(),
-        "installing chromium and playwright-core failed:\n{}",
-        String::from_utf8_lossy(&setup.stderr)
-    );
+    static SETUP: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let done = SETUP.get_or_init(|| {
+        let setup = Command::new(repo_root().join("scripts/setup-browser.sh"))
+            .output()
+            .map_err(|e| format!("cannot run scripts/setup-browser.sh: {e}"))?;
+        if setup.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&setup.stderr).into_owned())
+        }
+    });
+    if let Err(e) = done {
+        panic!("installing chromium and playwright-core failed:\n{e}");
+    }
 }
 
 /// Runs a browser driver under `runtime/tests/browser` with `args` (and

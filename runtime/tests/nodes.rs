@@ -10,12 +10,12 @@ use support::serving::{send, send_with};
 /// A node: its own data directory, the shared database, and the spinning
 /// fixture served at `/spin/...` (`/spin/ok` answers at once, `/spin/spin`
 /// runs until its 20 s deadline).
-struct Node {
-    host: LibHost,
-    data: tempfile::TempDir,
+pub(crate) struct Node {
+    pub(crate) host: LibHost,
+    pub(crate) data: tempfile::TempDir,
 }
 
-fn node(state: &str) -> Node {
+pub(crate) fn node(state: &str) -> Node {
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("warden.toml");
     std::fs::write(
@@ -37,7 +37,7 @@ fn node(state: &str) -> Node {
 }
 
 /// A token made with `node`'s settings: in the database nodes share.
-fn shared_token(node: &Node, name: &str, role: &str) -> String {
+pub(crate) fn shared_token(node: &Node, name: &str, role: &str) -> String {
     let config = node.data.path().join("warden.toml");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
         .args([
@@ -367,8 +367,20 @@ fn a_node_survives_its_database_restarting() {
         ))
     };
     assert!(list().result.is_ok());
+    let quiet = host.load(&host.manifest("quiet", &fixture("noop_handler"), ""));
+    let quiet_call = || {
+        support::block_on(host.runtime.invoke(
+            &quiet,
+            warden_runtime::invoke::InvocationRequest::cli(b"ping".to_vec()),
+        ))
+    };
+    assert!(quiet_call().result.is_ok());
 
     pg("halt");
+    // An app that uses no storage does not notice: nothing on its path
+    // asks the database.
+    let report = quiet_call();
+    assert!(report.result.is_ok(), "{:?}", report.result.err());
     let asked = Instant::now();
     let report = list();
     let error = report.result.expect_err("no database, no list");

@@ -255,7 +255,7 @@ pub(super) struct Given {
 
 /// The component a deploy (or check) body gives; `None` when it gives
 /// none.
-pub(super) fn component_of(
+pub(super) async fn component_of(
     runtime: &crate::runtime::Runtime,
     body: &DeployBody,
 ) -> Result<Option<Given>, ApiError> {
@@ -276,10 +276,11 @@ pub(super) fn component_of(
             let uploaded = digest.len() == 64
                 && digest.bytes().all(|b| b.is_ascii_hexdigit())
                 && runtime
-                    .data_dir()
-                    .join("components")
-                    .join(format!("{digest}.wasm"))
-                    .is_file();
+                    .registry()
+                    .fetch_component(&digest)
+                    .await
+                    .map_err(|e| ApiError::internal("the registry could not be read", e))?
+                    .is_some();
             if !uploaded {
                 return Err(bad(format!(
                     "component_sha256: no uploaded component has the digest `{digest}`\n  fix: upload it first with `PUT /v1/components` (warden deploy does both)"
@@ -329,7 +330,7 @@ async fn deploy_checked(
     let Given {
         bytes: component,
         digest,
-    } = component_of(&runtime, &body)?.ok_or_else(|| {
+    } = component_of(&runtime, &body).await?.ok_or_else(|| {
         bad("give the component as `component` (base64) or as `component_sha256` (uploaded with PUT /v1/components)".into())
     })?;
     let deployment = runtime

@@ -45,7 +45,7 @@ async fn checked(
     // A creator learns nothing of another owner's app, its live grants
     // included.
     name_free_for(state, principal, &manifest.app.name, owner.as_deref()).await?;
-    let (component, digest) = match component_of(state.server.runtime(), &body)? {
+    let (component, digest) = match component_of(state.server.runtime(), &body).await? {
         Some(Given {
             bytes: Some(bytes),
             digest,

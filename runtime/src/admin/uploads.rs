@@ -101,6 +101,12 @@ pub async fn upload(
             .map_err(|e| ApiError::internal("the upload could not be stored", e))?;
     }
     partial.0 = None;
+    // Where nodes share a registry, every node can deploy it.
+    runtime
+        .registry()
+        .store_component(&digest, &path)
+        .await
+        .map_err(|e| ApiError::internal("the upload could not be stored", e))?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "sha256": digest, "size": size })),

@@ -5,7 +5,7 @@
 
 use super::collect::Collected;
 use super::{Deployment, NewDeploy, Refusal, RegistryDb, Template};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
@@ -104,10 +104,20 @@ pub trait RegistryBackend: Send + Sync {
     async fn history(&self, id: i64) -> Result<Vec<super::Transition>>;
     /// The operator's quota override of `app`.
     async fn quota(&self, app: &str) -> Result<Option<QuotaRequest>>;
+    /// Every app's quota override, by app.
+    async fn quotas(&self) -> Result<BTreeMap<String, QuotaRequest>>;
     async fn set_quota(&self, app: &str, quota: &QuotaRequest, by: &str) -> Result<()>;
     async fn template(&self, name: &str) -> Result<Option<Template>>;
     async fn templates(&self) -> Result<Vec<(String, Template)>>;
     async fn set_template(&self, name: &str, template: &Template, by: &str) -> Result<()>;
+    /// Keeps an uploaded component, stored at `path` in this node's data
+    /// directory, where every node can find it by `digest` (nothing to do
+    /// when the data directory is the registry's).
+    async fn store_component(&self, digest: &str, path: &Path) -> Result<()>;
+    /// The path in this node's data directory of the component stored
+    /// under `digest` (fetched from the shared registry when this node has
+    /// no copy yet); `None` when no upload or deploy stored it.
+    async fn fetch_component(&self, digest: &str) -> Result<Option<PathBuf>>;
     /// Removes the files nothing needs any more, keeping `keep_versions`
     /// per app, the components `served` now, and anything younger than
     /// `grace`.
@@ -257,6 +267,19 @@ impl RegistryBackend for Registry {
     async fn quota(&self, app: &str) -> Result<Option<QuotaRequest>> {
         let app = app.to_owned();
         self.run(move |db| Ok(db.quota(&app)?)).await
+    }
+
+    async fn quotas(&self) -> Result<BTreeMap<String, QuotaRequest>> {
+        self.run(|db| Ok(db.quotas()?)).await
+    }
+
+    async fn store_component(&self, _digest: &str, _path: &Path) -> Result<()> {
+        Ok(())
+    }
+
+    async fn fetch_component(&self, digest: &str) -> Result<Option<PathBuf>> {
+        let path = self.db.component_path(digest);
+        Ok(path.is_file().then_some(path))
     }
 
     async fn set_quota(&self, app: &str, quota: &QuotaRequest, by: &str) -> Result<()> {

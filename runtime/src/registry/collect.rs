@@ -102,44 +102,67 @@ impl super::RegistryDb {
         grace: Duration,
     ) -> anyhow::Result<Collected> {
         let _files = self.files();
-        let now = SystemTime::now();
         let deployments = self.all()?;
-        let kept = kept(&deployments, keep_versions);
-        let mut collected = Collected::default();
-        let mut digests: BTreeSet<String> = served.clone();
-        for d in &deployments {
-            if kept.contains(&d.id) {
-                digests.insert(d.digest.clone());
-                continue;
-            }
-            if let Some(dir) = d.manifest_path.parent().filter(|p| p.exists())
-                && dir.starts_with(self.dir.join("deploys"))
-                && remove(dir, &mut collected)
-            {
-                collected.manifests += 1;
-            }
-        }
-        for entry in read_dir(&self.dir.join("components")) {
-            let name = file_name(&entry);
-            let digest = name.strip_suffix(".wasm").unwrap_or(&name);
-            // Whether only collected versions name it or none does yet
-            // (an upload), it goes once it is older than the grace period:
-            // the same component may be deployed again meanwhile.
-            let unused = !digests.contains(digest) && older_than(&entry, grace, now);
-            if unused && remove(&entry, &mut collected) {
-                collected.components += 1;
-            }
-        }
-        for entry in read_dir(artifacts) {
-            let name = file_name(&entry);
-            let digest = name.split(['-', '.']).next().unwrap_or_default();
-            let unused = !digests.contains(digest) && older_than(&entry, grace, now);
-            if unused && remove(&entry, &mut collected) {
-                collected.artifacts += 1;
-            }
-        }
-        Ok(collected)
+        let mut digests = served.clone();
+        Ok(collect_files(
+            &self.dir,
+            &deployments,
+            keep_versions,
+            &mut digests,
+            artifacts,
+            grace,
+        ))
     }
+}
+
+/// Removes, under `dir` (a data directory), the deploy files of
+/// `deployments` not kept, and components and artifacts older than `grace`
+/// that neither a kept deploy nor `digests` (those served now) names;
+/// `digests` gains the kept deploys' components. The caller holds the
+/// files lock.
+pub(crate) fn collect_files(
+    dir: &Path,
+    deployments: &[Deployment],
+    keep_versions: usize,
+    digests: &mut BTreeSet<String>,
+    artifacts: &Path,
+    grace: Duration,
+) -> Collected {
+    let now = SystemTime::now();
+    let kept = kept(deployments, keep_versions);
+    let mut collected = Collected::default();
+    for d in deployments {
+        if kept.contains(&d.id) {
+            digests.insert(d.digest.clone());
+            continue;
+        }
+        if let Some(deploy) = d.manifest_path.parent().filter(|p| p.exists())
+            && deploy.starts_with(dir.join("deploys"))
+            && remove(deploy, &mut collected)
+        {
+            collected.manifests += 1;
+        }
+    }
+    for entry in read_dir(&dir.join("components")) {
+        let name = file_name(&entry);
+        let digest = name.strip_suffix(".wasm").unwrap_or(&name);
+        // Whether only collected versions name it or none does yet
+        // (an upload), it goes once it is older than the grace period:
+        // the same component may be deployed again meanwhile.
+        let unused = !digests.contains(digest) && older_than(&entry, grace, now);
+        if unused && remove(&entry, &mut collected) {
+            collected.components += 1;
+        }
+    }
+    for entry in read_dir(artifacts) {
+        let name = file_name(&entry);
+        let digest = name.split(['-', '.']).next().unwrap_or_default();
+        let unused = !digests.contains(digest) && older_than(&entry, grace, now);
+        if unused && remove(&entry, &mut collected) {
+            collected.artifacts += 1;
+        }
+    }
+    collected
 }
 
 fn read_dir(dir: &Path) -> Vec<PathBuf> {

@@ -66,7 +66,7 @@ impl Status {
         self.is_live() || self == Status::Retired
     }
 
-    fn parse(s: &str) -> Status {
+    pub(crate) fn parse(s: &str) -> Status {
         match s {
             "active" => Status::Active,
             "approved" => Status::Approved,
@@ -672,6 +672,28 @@ impl RegistryDb {
             params![id, error],
         )?;
         Ok(())
+    }
+
+    /// Where the component stored under `digest` is, whether or not it
+    /// is there.
+    pub(crate) fn component_path(&self, digest: &str) -> PathBuf {
+        self.dir.join("components").join(format!("{digest}.wasm"))
+    }
+
+    /// Every app's quota override (one that no longer parses is left out,
+    /// as [`RegistryDb::quota`] leaves it).
+    pub fn quotas(&self) -> rusqlite::Result<std::collections::BTreeMap<String, QuotaRequest>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT app, quota FROM quotas")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = std::collections::BTreeMap::new();
+        for r in rows {
+            let (app, text) = r?;
+            if let Ok(quota) = serde_json::from_str(&text) {
+                out.insert(app, quota);
+            }
+        }
+        Ok(out)
     }
 
     /// The operator's quota override for `app`, if any.

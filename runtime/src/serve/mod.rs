@@ -14,6 +14,7 @@ pub mod connections;
 pub mod cookies;
 pub mod deployed;
 pub(crate) mod file_limit;
+mod follow;
 pub(crate) mod quota_gauge;
 pub(crate) mod respond;
 pub(crate) mod route_owners;
@@ -301,6 +302,11 @@ impl Server {
     /// of that name is served.
     pub fn remove(&self, name: &str) -> Result<Option<Arc<LoadedApp>>, ConfigError> {
         let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        self.remove_locked(name)
+    }
+
+    /// [`Server::remove`], called with `changing` held.
+    fn remove_locked(&self, name: &str) -> Result<Option<Arc<LoadedApp>>, ConfigError> {
         let current = self.current();
         let Some(removed) = current.all.iter().find(|a| a.name() == name).cloned() else {
             return Ok(None);
@@ -536,6 +542,7 @@ impl Server {
     ) -> std::io::Result<()> {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let watch = self.watch_kills();
+        let following = self.follow_registry();
         let listen = listener
             .local_addr()
             .map(|a| a.to_string())
@@ -589,6 +596,7 @@ impl Server {
             _ = tokio::time::sleep(drain) => tracing::warn!("drain timeout; closing remaining connections"),
         }
         drop(watch);
+        drop(following);
         // Another host may run the schedules from now on.
         *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = None;
         *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -744,14 +752,14 @@ impl Server {
     /// — or, on shared state, on any node, as the database announces them —
     /// by watching `killed.json`, on a thread of its own so that busy
     /// guests cannot delay it; stops with the server.
-    fn watch_kills(&self) -> KillWatch {
+    fn watch_kills(&self) -> follow::Stop {
         let runtime = Arc::downgrade(&self.runtime);
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopping = stop.clone();
+        let (stop, stopping) = follow::Stop::new();
         // Shared state: told of every change by the database, reloaded at
         // least every second as a safety net.
         if let Some(pg) = self.runtime.shared() {
-            let woken = crate::state::postgres::kills::listen(pg);
+            let woken =
+                crate::state::postgres::notices::listen(pg, crate::state::postgres::kills::CHANNEL);
             let spawned = std::thread::Builder::new()
                 .name("warden-kills".into())
                 .spawn(move || {
@@ -770,7 +778,7 @@ impl Server {
             if let Err(e) = &spawned {
                 tracing::warn!("cannot watch for kills made on other nodes: {e}");
             }
-            return KillWatch(stop);
+            return stop;
         }
         let spawned = std::thread::Builder::new()
             .name("warden-kills".into())
@@ -793,16 +801,7 @@ impl Server {
         if let Err(e) = &spawned {
             tracing::warn!("cannot watch for kills made by `warden kill`: {e}");
         }
-        KillWatch(stop)
-    }
-}
-
-/// Stops the kill watcher when dropped.
-struct KillWatch(Arc<std::sync::atomic::AtomicBool>);
-
-impl Drop for KillWatch {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
+        stop
     }
 }
 

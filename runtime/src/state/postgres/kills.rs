@@ -6,15 +6,13 @@
 //! them on one machine (the audit entry is written inside it, so record
 //! and state change in the same order), and announces itself with
 //! `NOTIFY warden_kills`, delivered when it commits. Each node listens on a
-//! connection of its own ([`listen`]) and reloads the whole table on every
+//! connection of its own ([`super::notices::listen`]) and reloads the whole table on every
 //! notice, on every reconnect, and — as a safety net for a notice lost with
 //! a connection — every second.
 
 use super::{PgError, Postgres};
 use crate::kills::{KillRecord, KillState};
 use crate::wait::Wait as _;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// The channel changes are announced on.
 pub const CHANNEL: &str = "warden_kills";
@@ -99,55 +97,4 @@ pub fn update<T>(
         .map_err(io_pg)?;
     tx.commit().wait().map_err(io_pg)?;
     Ok(out)
-}
-
-/// Wakes the returned receiver whenever the kill state may have changed: on
-/// every `warden_kills` notice, and whenever the listening connection is
-/// (re)established (a notice may have been missed). The listener runs on
-/// the pool's runtime, reconnecting a second after it loses the server; it
-/// ends once the receiver is gone and it next has something to say.
-pub fn listen(pg: &Arc<Postgres>) -> std::sync::mpsc::Receiver<()> {
-    let (wake, woken) = std::sync::mpsc::channel();
-    let config = pg.config().clone();
-    pg.spawn(async move {
-        loop {
-            if let Ok((client, mut connection)) = config.connect(tokio_postgres::NoTls).await {
-                let (notices, mut noticed) = tokio::sync::mpsc::unbounded_channel();
-                let driver = tokio::spawn(async move {
-                    while let Some(message) =
-                        std::future::poll_fn(|cx| connection.poll_message(cx)).await
-                    {
-                        match message {
-                            Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
-                                let _ = notices.send(());
-                            }
-                            Ok(_) => {}
-                            Err(_) => break,
-                        }
-                    }
-                });
-                if client
-                    .batch_execute(&format!("LISTEN {CHANNEL}"))
-                    .await
-                    .is_ok()
-                {
-                    // Listening from here on: what changed before is read now.
-                    if wake.send(()).is_err() {
-                        return;
-                    }
-                    while noticed.recv().await.is_some() {
-                        if wake.send(()).is_err() {
-                            return;
-                        }
-                    }
-                }
-                driver.abort();
-            }
-            if wake.send(()).is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
-    woken
 }

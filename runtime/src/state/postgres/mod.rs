@@ -13,6 +13,8 @@
 pub mod audit;
 pub mod kills;
 pub mod kv;
+pub mod notices;
+pub mod registry;
 pub mod schema;
 pub mod secrets;
 pub mod tokens;

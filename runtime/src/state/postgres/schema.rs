@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (4, "kills", include_str!("migrations/0004_kills.sql")),
     (5, "tokens", include_str!("migrations/0005_tokens.sql")),
     (6, "secrets", include_str!("migrations/0006_secrets.sql")),
+    (7, "registry", include_str!("migrations/0007_registry.sql")),
 ];
 
 /// The schema version this Warden writes.

@@ -1,0 +1,143 @@
+//! The deploy registry shared by nodes: a deploy, an approval or a
+//! retirement on one node is what every node serves within 2 s.
+
+use crate::nodes::{Node, node, shared_token};
+use crate::support;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use support::admin_api::deploy_body;
+use support::serving::{send, send_with};
+
+/// How soon every node must follow a change made on one.
+const FOLLOW: Duration = Duration::from_secs(2);
+
+/// Calls `node`'s admin API with `token`.
+fn call(node: &Node, token: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    let reply = support::block_on(send_with(
+        node.host.admin_addr(),
+        method,
+        path,
+        body,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+    ));
+    (reply.status, reply.body)
+}
+
+/// Waits up to [`FOLLOW`] for `path` on every node of `nodes` to answer
+/// `status`; says how long the slowest took, or which did not.
+fn all_answer(nodes: &[(&str, SocketAddr)], path: &str, status: u16) -> Result<Duration, String> {
+    let since = Instant::now();
+    support::block_on(async {
+        let mut waiting: Vec<(&str, SocketAddr)> = nodes.to_vec();
+        while !waiting.is_empty() {
+            let mut still = Vec::new();
+            for (name, addr) in waiting {
+                if send(addr, "GET", path, "").await.status != status {
+                    still.push((name, addr));
+                }
+            }
+            waiting = still;
+            if waiting.is_empty() {
+                break;
+            }
+            if since.elapsed() > FOLLOW {
+                let names: Vec<&str> = waiting.iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "{path} did not answer {status} on {} within {FOLLOW:?}",
+                    names.join(", ")
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Ok(since.elapsed())
+    })
+}
+
+/// Three nodes on one database: a version deployed on A goes live on B
+/// and C; a version held for review is served nowhere until a reviewer
+/// approves it on B, and then everywhere; retired on C, it leaves every
+/// node. Each within 2 s.
+#[test]
+fn a_deploy_an_approval_and_a_retirement_on_one_node_reach_every_node_within_two_seconds() {
+    let (state, _key) = support::postgres::cluster_config();
+    let (a, b, c) = (node(&state), node(&state), node(&state));
+    let creator = shared_token(&a, "cora", "creator");
+    let reviewer = shared_token(&b, "rey", "reviewer");
+    let admin = shared_token(&c, "ops", "admin");
+    let (a_app, b_app, c_app) = (a.host.app_addr, b.host.app_addr, c.host.app_addr);
+    let deploy = |version: &str, extra: &str| {
+        let body = deploy_body("ledger", version, &support::fixture("noop_handler"), extra);
+        call(&a, &creator, "POST", "/v1/apps", &body)
+    };
+
+    let (status, out) = deploy("1.0.0", "[http]\nroute = \"/ledger/one\"\n");
+    assert_eq!(status, 201, "{out}");
+    let took = all_answer(
+        &[("A", a_app), ("B", b_app), ("C", c_app)],
+        "/ledger/one",
+        200,
+    );
+    took.unwrap_or_else(|e| panic!("a live deploy on A: {e}"));
+
+    // A new grant waits for a reviewer: served nowhere meanwhile.
+    let (status, out) = deploy(
+        "1.1.0",
+        "[http]\nroute = \"/ledger/two\"\n[egress]\nallowed_hosts = [\"https://api.example.com\"]\n",
+    );
+    assert_eq!(status, 202, "{out}");
+    std::thread::sleep(Duration::from_millis(500));
+    for addr in [a_app, b_app, c_app] {
+        assert_eq!(
+            support::block_on(send(addr, "GET", "/ledger/two", "")).status,
+            404
+        );
+        assert_eq!(
+            support::block_on(send(addr, "GET", "/ledger/one", "")).status,
+            200
+        );
+    }
+    // B's reviewer sees what A holds, and approves it.
+    let (status, pending) = call(&b, &reviewer, "GET", "/v1/reviews", "");
+    assert_eq!(status, 200, "{pending}");
+    assert!(pending.contains("1.1.0"), "{pending}");
+    let (status, out) = call(
+        &b,
+        &reviewer,
+        "POST",
+        "/v1/apps/ledger/approve",
+        r#"{"note":"the vendor's API"}"#,
+    );
+    assert_eq!(status, 200, "{out}");
+    all_answer(
+        &[("A", a_app), ("B", b_app), ("C", c_app)],
+        "/ledger/two",
+        200,
+    )
+    .unwrap_or_else(|e| panic!("an approval on B: {e}"));
+    all_answer(
+        &[("A", a_app), ("B", b_app), ("C", c_app)],
+        "/ledger/one",
+        404,
+    )
+    .unwrap_or_else(|e| panic!("the version the approval replaced: {e}"));
+
+    // Retired on C: gone from A and B too.
+    let (status, out) = call(
+        &c,
+        &admin,
+        "POST",
+        "/v1/apps/ledger/retire",
+        r#"{"reason":"no longer needed"}"#,
+    );
+    assert_eq!(status, 200, "{out}");
+    all_answer(
+        &[("A", a_app), ("B", b_app), ("C", c_app)],
+        "/ledger/two",
+        404,
+    )
+    .unwrap_or_else(|e| panic!("a retirement on C: {e}"));
+}
