@@ -12,7 +12,7 @@ use warden_runtime::invoke::{InvocationReport, InvocationRequest};
 
 const TOKEN: &str = "s3cr3t-crm-token-8f2a";
 
-fn platform(upstream: &Upstream, extra: &str) -> String {
+pub(crate) fn platform(upstream: &Upstream, extra: &str) -> String {
     format!(
         r#"
 [[connectors]]
@@ -35,7 +35,7 @@ scopes = {{ read = ["GET /**"] }}
     )
 }
 
-const LOOPBACK_ALLOWED: &str = "[egress]\nallow_cidrs = [\"127.0.0.1/32\"]\n";
+pub(crate) const LOOPBACK_ALLOWED: &str = "[egress]\nallow_cidrs = [\"127.0.0.1/32\"]\n";
 
 fn host_with(upstream: &Upstream, extra: &str) -> TestHost {
     let host = TestHost::with_config(&platform(upstream, extra));
@@ -71,7 +71,7 @@ fn fetch_allowed(upstream: &Upstream, egress_extra: &str, path: &str) -> String 
     text(&fetch(&host, &allowed, &["GET", &upstream.url(path)]).stdout)
 }
 
-const READ_GRANT: &str = "[[connectors]]\nname = \"crm\"\nscopes = [\"read\"]\n";
+pub(crate) const READ_GRANT: &str = "[[connectors]]\nname = \"crm\"\nscopes = [\"read\"]\n";
 
 #[test]
 fn a_granted_call_carries_the_credential_the_guest_never_sees() {

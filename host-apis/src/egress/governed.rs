@@ -18,7 +18,7 @@ use crate::connectors::credentials::{Credentials, authority};
 use crate::denial::{Denial, DenialLog};
 use crate::dlp::{ActionByClass, Scanner, Verdict, describe};
 use crate::invocation::InvocationContext;
-use crate::metering::{Counters, QuotaExceeded};
+use crate::metering::{CallTicket, Counters, QuotaExceeded};
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -300,7 +300,9 @@ impl EgressState {
         let dest = self.route(&request, &mut record, clock).await?;
         let mut request = request;
         self.scan(&mut request, &dest, &mut record, clock).await?;
-        let bytes_out = self.admit(&request, &dest, &mut record, clock).await?;
+        let (bytes_out, ticket) = self.admit(&request, &dest, &mut record, clock).await?;
+        // Refused from here on, the call's quota unit goes back (the
+        // ticket is dropped unspent): no call was made.
         let outgoing = self.authorize(&request, &dest, &mut record, clock).await?;
         let head = request.method == http::Method::HEAD;
         let result = client::send(
@@ -313,6 +315,9 @@ impl EgressState {
             &self.ctx.policy.rules,
         )
         .await;
+        if !matches!(result, Err(SendError::Blocked { .. })) {
+            ticket.spend();
+        }
         record.duration = clock.elapsed();
         record.bytes_out = bytes_out;
         self.account(result, head, &dest.scope, bytes_out, record, clock)
@@ -432,14 +437,15 @@ impl EgressState {
     }
 
     /// Admit: the request is within `max_request_bytes` and the app's call
-    /// and egress quotas; returns the bytes it sends.
+    /// and egress quotas; returns the bytes it sends and the call's quota
+    /// ticket.
     async fn admit(
         &self,
         request: &CallRequest,
         dest: &Destination,
         record: &mut CallRecord,
         clock: Instant,
-    ) -> Result<u64, CallError> {
+    ) -> Result<(u64, CallTicket<'_>), CallError> {
         let rules = &self.ctx.policy.rules;
         if request.body.len() as u64 > rules.max_request_bytes.bytes() {
             record.outcome = CallOutcome::RequestTooLarge;
@@ -458,15 +464,17 @@ impl EgressState {
             + dest.path.len()
             + 32;
         let bytes_out = (head_out + request.body.len()) as u64;
-        if let Err(quota) = self.invocation.meter.check_call(bytes_out).await {
-            // Running out of quota is not a denial of access: traced, not
-            // recorded as a policy denial.
-            record.outcome = CallOutcome::QuotaExceeded;
-            record.duration = clock.elapsed();
-            self.keep(record.clone());
-            return Err(CallError::Quota(quota));
+        match self.invocation.meter.check_call(bytes_out).await {
+            Ok(ticket) => Ok((bytes_out, ticket)),
+            Err(quota) => {
+                // Running out of quota is not a denial of access: traced,
+                // not recorded as a policy denial.
+                record.outcome = CallOutcome::QuotaExceeded;
+                record.duration = clock.elapsed();
+                self.keep(record.clone());
+                Err(CallError::Quota(quota))
+            }
         }
-        Ok(bytes_out)
     }
 
     /// Authorize: the headers that go out — the guest's without framing

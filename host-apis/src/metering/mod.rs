@@ -11,10 +11,12 @@
 //! [`QuotaExceeded`], naming the quota, the usage, the limit and when the
 //! window resets.
 
+mod lease;
 mod quota;
 mod store;
 mod window;
 
+pub use lease::{MAX_LEASE, lease_size};
 pub use quota::{QuotaExceeded, QuotaLimits, QuotaRequest, QuotaRules, QuotaSource, QuotaSources};
 pub use store::{UsageBackend, UsageError, UsageStore};
 pub use window::Window;
@@ -108,6 +110,47 @@ pub struct Meter {
     store: Arc<dyn UsageBackend>,
     state: Mutex<State>,
     last_flush: Mutex<std::time::Instant>,
+    /// Units of leased quotas this node holds, by quota (see [`lease`]).
+    held: Mutex<BTreeMap<&'static str, lease::Held>>,
+}
+
+/// The leased quota of outbound calls per day.
+const CALLS: &str = "connector_calls";
+/// The leased quota of invocations per minute.
+const INVOCATIONS: &str = "requests_per_minute";
+
+/// One unit of the app's daily call quota, taken for one outbound call
+/// before it is made: given back when dropped, unless [`CallTicket::spend`]
+/// says the call went out. (Without a call quota it holds nothing.)
+#[must_use = "a ticket dropped unspent gives its call back"]
+pub struct CallTicket<'a> {
+    meter: &'a Meter,
+    /// The day window the unit was taken in.
+    held: Option<u64>,
+}
+
+impl CallTicket<'_> {
+    /// The call was made (whatever its answer): the unit is used.
+    pub fn spend(mut self) {
+        self.held = None;
+    }
+}
+
+impl Drop for CallTicket<'_> {
+    fn drop(&mut self) {
+        if let Some(window) = self.held.take() {
+            self.meter.unit_unused(CALLS, window);
+        }
+    }
+}
+
+impl std::fmt::Debug for CallTicket<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallTicket")
+            .field("app", &self.meter.app)
+            .field("held", &self.held)
+            .finish()
+    }
 }
 
 /// Pending deltas are written at most this often (off the invocation's
@@ -123,6 +166,7 @@ impl Meter {
             store,
             state: Mutex::new(State::default()),
             last_flush: Mutex::new(std::time::Instant::now()),
+            held: Mutex::default(),
         }
     }
 
@@ -189,12 +233,101 @@ impl Meter {
         known_in(&self.lock(), scope, window)
     }
 
-    /// May one more outbound call of `bytes_out` bytes go out?
-    pub async fn check_call(&self, bytes_out: u64) -> Result<(), QuotaExceeded> {
+    /// May one more outbound call of `bytes_out` bytes go out? With a
+    /// daily call quota, the call's unit is taken now, from the units this
+    /// node leased (leasing more when it has none): the quota is exact
+    /// across nodes. Spend the ticket once the call is made.
+    ///
+    /// A backend that cannot lease is not a reason to stop work (as for
+    /// counters): the call is then decided by this node's own count, and
+    /// the failure logged.
+    pub async fn check_call(&self, bytes_out: u64) -> Result<CallTicket<'_>, QuotaExceeded> {
         let day = Window::day_now();
         self.load(ALL, &day).await;
         let today = self.known(ALL, &day);
-        quota::check_call(&self.limits, &today, bytes_out, &day)
+        quota::check_call(&self.limits, &today, bytes_out, &day)?;
+        let free = CallTicket {
+            meter: self,
+            held: None,
+        };
+        let Some(limit) = self.limits.connector_calls else {
+            return Ok(free);
+        };
+        match self.take_unit(CALLS, limit, &day).await {
+            Ok(true) => Ok(CallTicket {
+                meter: self,
+                held: Some(day.id()),
+            }),
+            Ok(false) => Err(QuotaExceeded {
+                quota: CALLS,
+                used: limit.max(today.calls),
+                limit,
+                resets_at: day.resets_at(),
+                set_by: self.limits.sources.connector_calls,
+            }),
+            Err(e) => {
+                tracing::warn!(
+                    app = self.app.as_str(),
+                    "the call quota could not be leased ({e}); this call is decided by this node's own count"
+                );
+                Ok(free)
+            }
+        }
+    }
+
+    /// Puts back a unit of `quota` taken in window `window` (an id) and
+    /// not used, while that window lasts.
+    fn unit_unused(&self, quota: &'static str, window: u64) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = held.get_mut(quota).filter(|h| h.window == window) {
+            h.left += 1;
+        }
+    }
+
+    /// Takes one unit of `quota` in `window` from those this node holds,
+    /// leasing a block from the backend when it holds none; `false` when
+    /// the limit is handed out.
+    async fn take_unit(
+        &self,
+        quota: &'static str,
+        limit: u64,
+        window: &Window,
+    ) -> Result<bool, UsageError> {
+        let id = window.id();
+        loop {
+            {
+                let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                let h = held.entry(quota).or_default();
+                if h.window != id {
+                    // Units of a window that is over are worth nothing.
+                    *h = lease::Held {
+                        window: id,
+                        left: 0,
+                    };
+                }
+                if h.left > 0 {
+                    h.left -= 1;
+                    return Ok(true);
+                }
+            }
+            let units = self
+                .store
+                .lease(&self.app, quota, &window.key(), limit)
+                .await?;
+            if units == 0 {
+                return Ok(false);
+            }
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            let h = held.entry(quota).or_default();
+            if h.window == id {
+                h.left += units;
+            } else {
+                *h = lease::Held {
+                    window: id,
+                    left: units,
+                };
+            }
+        }
     }
 
     /// May one more invocation start this minute?
@@ -208,15 +341,43 @@ impl Meter {
     /// Admits one invocation: checks `requests_per_minute` and counts it
     /// in one step, so a burst at a window's start (the stored counters
     /// being read) cannot slip past the limit between check and count.
+    /// With a limit, the invocation's unit is taken from those this node
+    /// leased (as for calls, see [`Meter::check_call`]), so the limit
+    /// holds across nodes.
     pub async fn admit_invocation(&self) -> Result<(), QuotaExceeded> {
         let windows = [Window::day_now(), Window::minute_now()];
         for window in &windows {
             self.load(ALL, window).await;
         }
-        let mut state = self.lock();
         let minute = &windows[1];
+        quota::check_invocation(&self.limits, &self.known(ALL, minute), minute)?;
+        let mut taken = false;
+        if let Some(limit) = self.limits.requests_per_minute {
+            match self.take_unit(INVOCATIONS, limit, minute).await {
+                Ok(true) => taken = true,
+                Ok(false) => {
+                    return Err(QuotaExceeded {
+                        quota: INVOCATIONS,
+                        used: limit,
+                        limit,
+                        resets_at: minute.resets_at(),
+                        set_by: self.limits.sources.requests_per_minute,
+                    });
+                }
+                Err(e) => tracing::warn!(
+                    app = self.app.as_str(),
+                    "the invocation quota could not be leased ({e}); this invocation is decided by this node's own count"
+                ),
+            }
+        }
+        let mut state = self.lock();
         let now = known_in(&state, ALL, minute);
-        quota::check_invocation(&self.limits, &now, minute)?;
+        if let Err(e) = quota::check_invocation(&self.limits, &now, minute) {
+            if taken {
+                self.unit_unused(INVOCATIONS, minute.id());
+            }
+            return Err(e);
+        }
         let delta = Counters {
             invocations: 1,
             ..Counters::default()
@@ -279,6 +440,22 @@ impl Drop for Meter {
     fn drop(&mut self) {
         if let Err(e) = futures_executor::block_on(self.flush()) {
             tracing::warn!("usage counters for `{}` not saved: {e}", self.app);
+        }
+        // Units this node holds go back, for the other nodes (or this
+        // app's next load) to use.
+        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()));
+        let current = |h: &lease::Held| Window::from_id(h.window).is_current();
+        for (quota, h) in held.into_iter().filter(|(_, h)| h.left > 0 && current(h)) {
+            let window = Window::from_id(h.window).key();
+            if let Err(e) =
+                futures_executor::block_on(self.store.give_back(&self.app, quota, &window, h.left))
+            {
+                tracing::warn!(
+                    "{} leased units of `{quota}` for `{}` not given back: {e}",
+                    h.left,
+                    self.app
+                );
+            }
         }
     }
 }

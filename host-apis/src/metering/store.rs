@@ -38,6 +38,25 @@ pub trait UsageBackend: Send + Sync {
         app: &str,
         rows: &[((String, String), Counters)],
     ) -> Result<(), UsageError>;
+    /// Hands out a block of `quota`'s units of `app` in `window` (a window
+    /// key), sized by [`super::lease::lease_size`] from `limit` and what
+    /// is out already, in one step against every other node; 0 when the
+    /// limit is reached.
+    async fn lease(
+        &self,
+        app: &str,
+        quota: &str,
+        window: &str,
+        limit: u64,
+    ) -> Result<u64, UsageError>;
+    /// Takes back `units` handed out and not spent.
+    async fn give_back(
+        &self,
+        app: &str,
+        quota: &str,
+        window: &str,
+        units: u64,
+    ) -> Result<(), UsageError>;
 }
 
 /// The embedded usage store (`usage.db`). Cloning shares the database.
@@ -79,6 +98,34 @@ impl UsageBackend for UsageStore {
             .await
             .map_err(UsageError::Interrupted)?
     }
+
+    async fn lease(
+        &self,
+        app: &str,
+        quota: &str,
+        window: &str,
+        limit: u64,
+    ) -> Result<u64, UsageError> {
+        let db = self.db.clone();
+        let key = [app, quota, window].map(str::to_owned);
+        crate::sqlite::off_thread(move || db.lease(&key, limit))
+            .await
+            .map_err(UsageError::Interrupted)?
+    }
+
+    async fn give_back(
+        &self,
+        app: &str,
+        quota: &str,
+        window: &str,
+        units: u64,
+    ) -> Result<(), UsageError> {
+        let db = self.db.clone();
+        let key = [app, quota, window].map(str::to_owned);
+        crate::sqlite::off_thread(move || db.give_back(&key, units))
+            .await
+            .map_err(UsageError::Interrupted)?
+    }
 }
 
 struct UsageDb {
@@ -95,7 +142,11 @@ impl UsageDb {
                 calls INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0,
                 bytes_in INTEGER NOT NULL DEFAULT 0, denials INTEGER NOT NULL DEFAULT 0,
                 invocations INTEGER NOT NULL DEFAULT 0,
-                PRIMARY KEY (app, scope, window))",
+                PRIMARY KEY (app, scope, window));
+             CREATE TABLE IF NOT EXISTS quota_leases (
+                app TEXT NOT NULL, quota TEXT NOT NULL, window TEXT NOT NULL,
+                granted INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (app, quota, window))",
         )?;
         Ok(UsageDb {
             conn: Mutex::new(conn),
@@ -118,6 +169,43 @@ impl UsageDb {
             }),
             None => Ok(Counters::default()),
         }
+    }
+
+    /// See [`UsageBackend::lease`]; `key` is (app, quota, window). The
+    /// read and the update are one IMMEDIATE transaction, so processes
+    /// sharing the file take turns.
+    fn lease(&self, key: &[String; 3], limit: u64) -> Result<u64, UsageError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let granted: i64 = tx
+            .query_row(
+                "SELECT granted FROM quota_leases WHERE app = ?1 AND quota = ?2 AND window = ?3",
+                params![key[0], key[1], key[2]],
+                |r| r.get(0),
+            )
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(0),
+                e => Err(e),
+            })?;
+        let units = super::lease::lease_size(limit, granted.max(0) as u64);
+        if units > 0 {
+            tx.execute(
+                "INSERT INTO quota_leases (app, quota, window, granted) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (app, quota, window) DO UPDATE SET granted = granted + excluded.granted",
+                params![key[0], key[1], key[2], units as i64],
+            )?;
+        }
+        tx.commit()?;
+        Ok(units)
+    }
+
+    fn give_back(&self, key: &[String; 3], units: u64) -> Result<(), UsageError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.execute(
+            "UPDATE quota_leases SET granted = MAX(0, granted - ?4) WHERE app = ?1 AND quota = ?2 AND window = ?3",
+            params![key[0], key[1], key[2], units as i64],
+        )?;
+        Ok(())
     }
 
     fn add_all(&self, app: &str, rows: &[((String, String), Counters)]) -> Result<(), UsageError> {

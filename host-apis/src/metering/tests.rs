@@ -166,3 +166,63 @@ fn a_flush_waiting_for_the_database_leaves_the_thread_free() {
     });
     assert_eq!(*order.lock().expect("order"), ["other", "flush"]);
 }
+
+/// Two meters on one store (two processes on one data directory, or two
+/// nodes on one database) share a call quota exactly: between them, as
+/// many calls as the limit, whichever takes them; a unit taken for a call
+/// that was not made goes back; a meter dropped gives back what it held.
+#[test]
+fn a_leased_call_quota_is_exact_across_meters_sharing_a_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let limits = QuotaLimits {
+        connector_calls: Some(40),
+        ..QuotaLimits::default()
+    };
+    let (a, b) = (meter(dir.path(), limits), meter(dir.path(), limits));
+    // A call refused after its unit was taken gives it back.
+    drop(a.check_call(0).now().expect("a unit"));
+    let mut made = 0;
+    loop {
+        let (from_a, from_b) = (a.check_call(0).now(), b.check_call(0).now());
+        let mut any = false;
+        for ticket in [from_a, from_b].into_iter().flatten() {
+            ticket.spend();
+            made += 1;
+            any = true;
+        }
+        if !any {
+            break;
+        }
+    }
+    assert_eq!(made, 40);
+    let err = b.check_call(0).now().expect_err("handed out");
+    assert_eq!((err.quota, err.limit), ("connector_calls", 40));
+
+    // Units a meter holds when dropped are not lost.
+    let c = meter(
+        dir.path(),
+        QuotaLimits {
+            connector_calls: Some(100),
+            ..limits
+        },
+    );
+    c.check_call(0).now().expect("a unit").spend();
+    drop(c);
+    let d = meter(
+        dir.path(),
+        QuotaLimits {
+            connector_calls: Some(100),
+            ..limits
+        },
+    );
+    let mut more = 0;
+    while let Ok(ticket) = d.check_call(0).now() {
+        ticket.spend();
+        more += 1;
+    }
+    assert_eq!(
+        more,
+        100 - 40 - 1,
+        "what c held and did not spend came back"
+    );
+}

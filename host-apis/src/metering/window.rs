@@ -47,6 +47,15 @@ impl Window {
         format!("{kind}:{}", self.start)
     }
 
+    /// Whether the window holds the present moment.
+    pub fn is_current(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        (self.start..self.start + self.length).contains(&now)
+    }
+
     /// When the window ends, RFC 3339.
     pub fn resets_at(&self) -> String {
         let end = UNIX_EPOCH + Duration::from_secs(self.start + self.length);

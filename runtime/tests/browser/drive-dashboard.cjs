@@ -11,11 +11,11 @@ run(modules, async (page) => {
   await page.waitForSelector("#login:not([hidden])");
   await page.fill("#token", token);
   await page.click("#connect");
-  await page.waitForSelector('#apps tr[data-app="noop"]', { timeout: 15000 });
+  await page.waitForSelector('#apps tr[data-app="noop"]');
   await page.click('#apps tr[data-app="noop"]');
-  await page.waitForSelector("#waterfall .span-bar", { timeout: 15000 });
-  await page.waitForSelector("#usage-chart rect.bar", { timeout: 15000 });
-  await page.waitForSelector("#audit-list li", { timeout: 15000 });
+  await page.waitForSelector("#waterfall .span-bar");
+  await page.waitForSelector("#usage-chart rect.bar");
+  await page.waitForSelector("#audit-list li");
   // Pick the failed invocation so the waterfall shows it.
   const failed = await page.$("#traces-list button.error");
   if (failed) {

@@ -7,10 +7,10 @@ const { run } = require("./launch.cjs");
 
 run(modules, async (page) => {
   await page.goto(url + "/dashboard");
-  await page.waitForSelector("#oidc:not([hidden])", { timeout: 15000 });
+  await page.waitForSelector("#oidc:not([hidden])");
   await page.click("#oidc-login");
   // To the provider and back: the apps table appears once signed in.
-  await page.waitForSelector(`#apps tr[data-app="${app}"]`, { timeout: 15000 });
+  await page.waitForSelector(`#apps tr[data-app="${app}"]`);
   const seen = {
     who: await page.$eval("#who", (w) => w.textContent),
     address: page.url(),
@@ -21,11 +21,11 @@ run(modules, async (page) => {
   seen.withoutReason = await page.$eval("#switch-result", (r) => r.textContent);
   await page.fill("#kill-reason", "drill from the dashboard");
   await page.click(`${row} button.kill`);
-  await page.waitForSelector(`${row} td.state-killed`, { timeout: 15000 });
+  await page.waitForSelector(`${row} td.state-killed`);
   seen.afterKill = await page.$eval(`${row} td:nth-child(3)`, (c) => c.textContent);
   await page.screenshot({ path: shot, fullPage: true });
   await page.click(`${row} button.unkill`);
-  await page.waitForSelector(`${row} td.state-running`, { timeout: 15000 });
+  await page.waitForSelector(`${row} td.state-running`);
   seen.afterUnkill = await page.$eval(`${row} td:nth-child(3)`, (c) => c.textContent);
   return seen;
 });

@@ -11,7 +11,7 @@ run(modules, async (page) => {
   await page.waitForSelector("#login:not([hidden])");
   await page.fill("#token", token);
   await page.click("#connect");
-  await page.waitForSelector("#reviews .review", { timeout: 15000 });
+  await page.waitForSelector("#reviews .review");
   const seen = {
     who: await page.$eval("#who", (w) => w.textContent),
     reviews: await page.$$eval("#reviews .review", (r) => r.map((x) => x.dataset.app)),
@@ -21,8 +21,8 @@ run(modules, async (page) => {
   };
   await page.screenshot({ path: shot, fullPage: true });
   await page.click("#reviews .review button.approve");
-  await page.waitForSelector("#reviews .review .result:text('active')", { timeout: 15000 });
-  await page.waitForFunction(() => !document.querySelector("#reviews .review"), null, { timeout: 15000 });
+  await page.waitForSelector("#reviews .review .result:text('active')");
+  await page.waitForFunction(() => !document.querySelector("#reviews .review"), null);
   seen.after = await page.$eval("#reviews-list", (l) => l.textContent);
   return seen;
 });

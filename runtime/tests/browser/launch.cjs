@@ -7,8 +7,12 @@ async function open(modules) {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    timeout: 90000,
   });
   const page = await browser.newPage({ viewport: { width: 1280, height: 960 } });
+  // Generous: the suite runs these beside hundreds of other tests on two
+  // cores, and a wait that passes its time fails the test.
+  page.setDefaultTimeout(90000);
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => {

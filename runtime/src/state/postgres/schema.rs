@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (5, "tokens", include_str!("migrations/0005_tokens.sql")),
     (6, "secrets", include_str!("migrations/0006_secrets.sql")),
     (7, "registry", include_str!("migrations/0007_registry.sql")),
+    (
+        8,
+        "quota leases",
+        include_str!("migrations/0008_quota_leases.sql"),
+    ),
 ];
 
 /// The schema version this Warden writes.

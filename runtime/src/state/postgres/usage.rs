@@ -2,7 +2,8 @@
 //! rows, so usage reports and the totals a meter reads when a window
 //! starts add up across nodes. Rows are upserted in key order in one
 //! transaction, so two nodes flushing at once never wait for each other
-//! in a cycle.
+//! in a cycle. Quota units are leased from one row per app, quota and
+//! window, under its row lock.
 
 use super::{PgError, Postgres};
 use std::sync::Arc;
@@ -96,6 +97,68 @@ impl UsageBackend for PgUsage {
                     .await?;
                 }
                 tx.commit().await?;
+                Ok(())
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn lease(
+        &self,
+        app: &str,
+        quota: &str,
+        window: &str,
+        limit: u64,
+    ) -> Result<u64, UsageError> {
+        let key = [app, quota, window].map(str::to_owned);
+        self.pg
+            .call(move |mut client| async move {
+                let tx = client.transaction().await?;
+                // The row is made if missing, then locked: nodes leasing
+                // at once take turns, each seeing what the last handed out.
+                tx.execute(
+                    "INSERT INTO quota_leases (app, quota, period) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[&key[0], &key[1], &key[2]],
+                )
+                .await?;
+                let granted: i64 = tx
+                    .query_one(
+                        "SELECT granted FROM quota_leases WHERE app = $1 AND quota = $2 AND period = $3 FOR UPDATE",
+                        &[&key[0], &key[1], &key[2]],
+                    )
+                    .await?
+                    .get(0);
+                let units = warden_host_apis::metering::lease_size(limit, counted(granted));
+                if units > 0 {
+                    tx.execute(
+                        "UPDATE quota_leases SET granted = granted + $4 WHERE app = $1 AND quota = $2 AND period = $3",
+                        &[&key[0], &key[1], &key[2], &stored(units)],
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(units)
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn give_back(
+        &self,
+        app: &str,
+        quota: &str,
+        window: &str,
+        units: u64,
+    ) -> Result<(), UsageError> {
+        let key = [app, quota, window].map(str::to_owned);
+        self.pg
+            .call(move |client| async move {
+                client
+                    .execute(
+                        "UPDATE quota_leases SET granted = GREATEST(0, granted - $4) WHERE app = $1 AND quota = $2 AND period = $3",
+                        &[&key[0], &key[1], &key[2], &stored(units)],
+                    )
+                    .await?;
                 Ok(())
             })
             .await

@@ -1,0 +1,145 @@
+//! Quotas shared by nodes: a daily call quota counted on three nodes at
+//! once lets exactly as many calls out as it says.
+
+use crate::egress::{LOOPBACK_ALLOWED, READ_GRANT, platform};
+use crate::support;
+use support::upstream::Upstream;
+use support::{TestHost, fixture};
+use warden_runtime::invoke::InvocationRequest;
+
+/// The daily call quota of every node together.
+const CALLS: usize = 60;
+
+/// Three nodes on one database, each running the same connector app from
+/// three threads at once until the quota refuses them: exactly [`CALLS`]
+/// invocations succeed, and the upstream sees exactly that many calls.
+#[test]
+fn a_daily_call_quota_is_exact_across_three_nodes_under_concurrent_load() {
+    let upstream = Upstream::start();
+    let (state, _key) = support::postgres::cluster_config();
+    let config = platform(&upstream, &format!("{LOOPBACK_ALLOWED}\n{state}"));
+    let nodes: Vec<TestHost> = (0..3).map(|_| TestHost::with_config(&config)).collect();
+    nodes[0].set_secret("crm-token", "s3cr3t-crm-token-8f2a");
+    let grant = format!("{READ_GRANT}[quota]\nconnector_calls = {CALLS}\n");
+    let apps: Vec<_> = nodes
+        .iter()
+        .map(|n| n.load(&n.manifest("crm-app", &fixture("connector_call"), &grant)))
+        .collect();
+    let input = r#"{"connector":"crm","method":"GET","path":"/contacts/1"}"#;
+    let succeeded: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = nodes
+            .iter()
+            .zip(&apps)
+            .flat_map(|(node, app)| (0..3).map(move |_| (node, app)))
+            .map(|(node, app)| {
+                scope.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    let mut ok = 0;
+                    loop {
+                        let report =
+                            rt.block_on(node.runtime.invoke(app, InvocationRequest::cli(input)));
+                        match report.result {
+                            Ok(_) => ok += 1,
+                            Err(e)
+                                if e.to_string().contains("quota `connector_calls` exhausted") =>
+                            {
+                                return ok;
+                            }
+                            Err(e) => panic!("an invocation failed otherwise: {e}"),
+                        }
+                        assert!(ok <= CALLS, "one worker alone passed the quota");
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    assert_eq!(succeeded, CALLS, "invocations that made their call");
+    assert_eq!(upstream.seen().len(), CALLS, "calls the upstream saw");
+}
+
+/// `requests_per_minute` of every node together.
+const PER_MINUTE: i64 = 30;
+
+/// Three nodes on one database invoking one app from three threads each
+/// until its `requests_per_minute` refuses them: no minute admits more
+/// than the limit on all nodes together, and the minute the refusals came
+/// in admitted exactly the limit. (Read from the usage counters the nodes
+/// share, per minute, so a run that crosses a minute's end is judged per
+/// minute too.)
+#[test]
+fn requests_per_minute_holds_across_three_nodes() {
+    let (state, _key) = support::postgres::cluster_config();
+    let url = state
+        .lines()
+        .find_map(|line| line.strip_prefix("url = "))
+        .expect("the database URL")
+        .trim_matches('"')
+        .to_string();
+    let nodes: Vec<TestHost> = (0..3).map(|_| TestHost::with_config(&state)).collect();
+    let apps: Vec<_> = nodes
+        .iter()
+        .map(|n| {
+            n.load(&n.manifest(
+                "paced",
+                &fixture("noop_handler"),
+                &format!("[quota]\nrequests_per_minute = {PER_MINUTE}\n"),
+            ))
+        })
+        .collect();
+    let refused_in: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = nodes
+            .iter()
+            .zip(&apps)
+            .flat_map(|(node, app)| (0..3).map(move |_| (node, app)))
+            .map(|(node, app)| {
+                scope.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    loop {
+                        let report =
+                            rt.block_on(node.runtime.invoke(app, InvocationRequest::cli("x")));
+                        match report.result {
+                            Ok(_) => {}
+                            Err(e) if e.to_string().contains("requests_per_minute") => {
+                                let minute = std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .unwrap()
+                                    .as_secs();
+                                return format!("m:{}", minute - minute % 60);
+                            }
+                            Err(e) => panic!("an invocation failed otherwise: {e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    // The meters write what they counted as the apps are dropped.
+    drop(apps);
+    drop(nodes);
+    let per_minute: Vec<(String, i64)> = support::postgres::rows(
+        &url,
+        "SELECT period, invocations FROM usage_counters WHERE app = 'paced' AND scope = '*' AND period LIKE 'm:%' ORDER BY period",
+    )
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    assert!(!per_minute.is_empty(), "the nodes counted nothing");
+    for (minute, admitted) in &per_minute {
+        assert!(
+            *admitted <= PER_MINUTE,
+            "{admitted} invocations admitted in {minute}: {per_minute:?}"
+        );
+    }
+    // The last refusal's minute was used up.
+    let last = refused_in.iter().max().expect("refusals");
+    let full = per_minute.iter().find(|(m, _)| m == last).map(|(_, n)| *n);
+    assert_eq!(full, Some(PER_MINUTE), "{per_minute:?}");
+}
