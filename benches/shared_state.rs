@@ -14,7 +14,7 @@ mod common;
 use common::{micros, percentile, sample};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use warden_host_apis::metering::{Counters, UsageBackend, UsageStore};
+use warden_host_apis::metering::{Counters, Meter, QuotaLimits, UsageBackend, UsageStore};
 use warden_host_apis::storage::store::{KvStore, SqliteKv, WriteCaps};
 use warden_runtime::audit::{AuditBackend, AuditEvent, AuditKind};
 use warden_runtime::config::state::{Backend, StateSettings};
@@ -211,6 +211,34 @@ fn main() -> anyhow::Result<()> {
         }));
     }
     report("usage flush, 3 rows", &flushes[0], &flushes[1]);
+
+    // The quota check an invocation makes (requests_per_minute, leased):
+    // mostly from memory, with a lease round trip every block of units.
+    let mut admits = Vec::new();
+    for (i, usage) in [&usage_embedded, &usage_pg].into_iter().enumerate() {
+        let limits = QuotaLimits {
+            requests_per_minute: Some(u64::MAX / 4),
+            ..QuotaLimits::default()
+        };
+        let meter = Meter::new(&format!("paced{i}"), limits, usage.clone());
+        admits.push(sample(20_000, 1_000, || {
+            rt.block_on(meter.admit_invocation()).unwrap();
+        }));
+    }
+    report("quota check (admit, leased)", &admits[0], &admits[1]);
+    let tail = |admits: &[Duration]| {
+        admits
+            .iter()
+            .filter(|d| **d > Duration::from_micros(100))
+            .count() as f64
+            / admits.len() as f64
+            * 100.0
+    };
+    println!(
+        "  admissions over 100 µs (a lease):  embedded {:.2}% | postgres {:.2}%",
+        tail(&admits[0]),
+        tail(&admits[1])
+    );
 
     // The audit log: one append, then throughput with 1 and 8 writers.
     let audit_embedded = warden_runtime::audit::open(dir.path());

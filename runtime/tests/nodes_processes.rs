@@ -221,6 +221,7 @@ fn three_serve_processes_share_deploys_survive_a_sigkill_and_a_database_restart(
     let read = support::block_on(send(survivors[1], "POST", "/kv", &format!("[{reads}]")));
     assert_eq!(read.status, 200, "{}", read.body);
     let values: Vec<String> = serde_json::from_str(&read.body).unwrap();
+    assert_eq!(values.len(), acknowledged.len(), "one answer per key read");
     let lost: Vec<&String> = acknowledged
         .iter()
         .zip(&values)
@@ -250,7 +251,7 @@ fn three_serve_processes_share_deploys_survive_a_sigkill_and_a_database_restart(
     );
 
     // The database restarts mid-load: a write that needs it is answered
-    // 503 with Retry-After well within the app's 5 s deadline, and the
+    // 503 with Retry-After within the app's 5 s deadline, and the
     // nodes serve again by themselves once it is back.
     cluster.pg("halt");
     support::block_on(async {
@@ -267,7 +268,8 @@ fn three_serve_processes_share_deploys_survive_a_sigkill_and_a_database_restart(
                     .and_then(|v| v.to_str().ok()),
                 Some("1")
             );
-            assert!(asked.elapsed() < Duration::from_secs(8), "answered in time");
+            // The app's deadline is 5 s; the answer's way back adds little.
+            assert!(asked.elapsed() < Duration::from_secs(6), "answered in time");
         }
     });
     cluster.pg("start");

@@ -59,8 +59,9 @@ fn all_answer(nodes: &[(&str, SocketAddr)], path: &str, status: u16) -> Result<D
 
 /// Three nodes on one database: a version deployed on A goes live on B
 /// and C; a version held for review is served nowhere until a reviewer
-/// approves it on B, and then everywhere; retired on C, it leaves every
-/// node. Each within 2 s.
+/// approves it on B, and then everywhere; an operator's quota override on
+/// A holds on B; retired on C, it leaves every node, as does an app
+/// deleted on C. Each within 2 s.
 #[test]
 fn a_deploy_an_approval_and_a_retirement_on_one_node_reach_every_node_within_two_seconds() {
     let (state, _key) = support::postgres::cluster_config();
@@ -125,6 +126,25 @@ fn a_deploy_an_approval_and_a_retirement_on_one_node_reach_every_node_within_two
     )
     .unwrap_or_else(|e| panic!("the version the approval replaced: {e}"));
 
+    // An operator's quota override on A holds on B: two requests a
+    // minute, on every node together.
+    let (status, out) = call(
+        &a,
+        &admin,
+        "PUT",
+        "/v1/apps/ledger/quota",
+        r#"{"requests_per_minute":2}"#,
+    );
+    assert_eq!(status, 200, "{out}");
+    let since = Instant::now();
+    while support::block_on(send(b_app, "GET", "/ledger/two", "")).status != 429 {
+        assert!(
+            since.elapsed() < FOLLOW,
+            "B does not apply A's quota override within {FOLLOW:?}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+
     // Retired on C: gone from A and B too.
     let (status, out) = call(
         &c,
@@ -140,4 +160,19 @@ fn a_deploy_an_approval_and_a_retirement_on_one_node_reach_every_node_within_two
         404,
     )
     .unwrap_or_else(|e| panic!("a retirement on C: {e}"));
+
+    // Deleted on C: gone from A and B too.
+    let memo = deploy_body(
+        "memo",
+        "1.0.0",
+        &support::fixture("noop_handler"),
+        "[http]\nroute = \"/memo\"\n",
+    );
+    let (status, out) = call(&a, &creator, "POST", "/v1/apps", &memo);
+    assert_eq!(status, 201, "{out}");
+    let all = [("A", a_app), ("B", b_app), ("C", c_app)];
+    all_answer(&all, "/memo", 200).unwrap_or_else(|e| panic!("a second deploy on A: {e}"));
+    let (status, out) = call(&c, &admin, "DELETE", "/v1/apps/memo", "");
+    assert_eq!(status, 200, "{out}");
+    all_answer(&all, "/memo", 404).unwrap_or_else(|e| panic!("a deletion on C: {e}"));
 }

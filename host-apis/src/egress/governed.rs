@@ -301,9 +301,14 @@ impl EgressState {
         let mut request = request;
         self.scan(&mut request, &dest, &mut record, clock).await?;
         let (bytes_out, ticket) = self.admit(&request, &dest, &mut record, clock).await?;
-        // Refused from here on, the call's quota unit goes back (the
-        // ticket is dropped unspent): no call was made.
-        let outgoing = self.authorize(&request, &dest, &mut record, clock).await?;
+        let outgoing = match self.authorize(&request, &dest, &mut record, clock).await {
+            Ok(outgoing) => outgoing,
+            Err(e) => {
+                // Refused before anything went out: the quota unit goes back.
+                ticket.refund();
+                return Err(e);
+            }
+        };
         let head = request.method == http::Method::HEAD;
         let result = client::send(
             Outbound {
@@ -315,8 +320,11 @@ impl EgressState {
             &self.ctx.policy.rules,
         )
         .await;
-        if !matches!(result, Err(SendError::Blocked { .. })) {
-            ticket.spend();
+        // A blocked address is refused before any connection: no call.
+        // Anything else counts, as in the usage counters (a send cut off
+        // by a kill or a deadline drops the ticket: spent).
+        if matches!(result, Err(SendError::Blocked { .. })) {
+            ticket.refund();
         }
         record.duration = clock.elapsed();
         record.bytes_out = bytes_out;

@@ -120,9 +120,11 @@ const CALLS: &str = "connector_calls";
 const INVOCATIONS: &str = "requests_per_minute";
 
 /// One unit of the app's daily call quota, taken for one outbound call
-/// before it is made: given back when dropped, unless [`CallTicket::spend`]
-/// says the call went out. (Without a call quota it holds nothing.)
-#[must_use = "a ticket dropped unspent gives its call back"]
+/// before it is made. Dropped, it stays spent — a call cut off midway (a
+/// kill, a deadline) may have reached the upstream — unless
+/// [`CallTicket::refund`] says no call was made. (Without a call quota it
+/// holds nothing.)
+#[must_use = "a ticket is refunded only by refund()"]
 pub struct CallTicket<'a> {
     meter: &'a Meter,
     /// The day window the unit was taken in.
@@ -130,14 +132,8 @@ pub struct CallTicket<'a> {
 }
 
 impl CallTicket<'_> {
-    /// The call was made (whatever its answer): the unit is used.
-    pub fn spend(mut self) {
-        self.held = None;
-    }
-}
-
-impl Drop for CallTicket<'_> {
-    fn drop(&mut self) {
+    /// No call was made: the unit goes back, for this node's next call.
+    pub fn refund(mut self) {
         if let Some(window) = self.held.take() {
             self.meter.unit_unused(CALLS, window);
         }
@@ -321,12 +317,14 @@ impl Meter {
             let h = held.entry(quota).or_default();
             if h.window == id {
                 h.left += units;
-            } else {
+            } else if h.window < id {
                 *h = lease::Held {
                     window: id,
                     left: units,
                 };
             }
+            // Else a newer window began while this lease was asked for:
+            // its units are of a window that is over.
         }
     }
 

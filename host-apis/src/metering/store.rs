@@ -188,6 +188,11 @@ impl UsageDb {
                 e => Err(e),
             })?;
         let units = super::lease::lease_size(limit, granted.max(0) as u64);
+        // The windows before this one are over: their rows go.
+        tx.execute(
+            "DELETE FROM quota_leases WHERE app = ?1 AND quota = ?2 AND window < ?3",
+            params![key[0], key[1], key[2]],
+        )?;
         if units > 0 {
             tx.execute(
                 "INSERT INTO quota_leases (app, quota, window, granted) VALUES (?1, ?2, ?3, ?4)

@@ -2,7 +2,10 @@
 //! an approval, a rejection and a delete of the same app each hold the
 //! app's lock, so a delete cannot land between a deploy's record and its
 //! activation and have the deploy bring the app back, and an approval
-//! cannot race a rejection. Different apps never wait for each other.
+//! cannot race a rejection. On shared state the registry follower
+//! (`serve::follow`) changes an app only under its lock too, so it never
+//! undoes a local change half made. Different apps never wait for each
+//! other.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -16,22 +19,27 @@ pub struct AppLocks {
 impl AppLocks {
     /// Waits for `app`'s lock; it is held until the guard is dropped.
     pub async fn lock(&self, app: &str) -> OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(lock) = locks.get(app).and_then(Weak::upgrade) {
-                lock
-            } else {
-                // Entries of apps nobody holds are dropped now and then,
-                // so the map stays as small as the changes in progress.
-                if locks.len() >= 256 {
-                    locks.retain(|_, l| l.strong_count() > 0);
-                }
-                let lock = Arc::new(tokio::sync::Mutex::new(()));
-                locks.insert(app.to_string(), Arc::downgrade(&lock));
-                lock
-            }
-        };
-        lock.lock_owned().await
+        self.of(app).lock_owned().await
+    }
+
+    /// `app`'s lock if no one holds it now.
+    pub fn try_lock(&self, app: &str) -> Option<OwnedMutexGuard<()>> {
+        self.of(app).try_lock_owned().ok()
+    }
+
+    fn of(&self, app: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lock) = locks.get(app).and_then(Weak::upgrade) {
+            return lock;
+        }
+        // Entries of apps nobody holds are dropped now and then, so the
+        // map stays as small as the changes in progress.
+        if locks.len() >= 256 {
+            locks.retain(|_, l| l.strong_count() > 0);
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(app.to_string(), Arc::downgrade(&lock));
+        lock
     }
 }
 

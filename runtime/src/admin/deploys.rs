@@ -898,13 +898,22 @@ pub async fn reject(
             "say why in `note`; the creator sees it".into(),
         ));
     }
-    state
+    let rejected = state
         .server
         .runtime()
         .registry()
         .reject(deployment.id, &principal.name, &note)
         .await
         .map_err(|e| ApiError::internal("the rejection could not be recorded", e))?;
+    if !rejected {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "deploy {} of `{name}` is no longer pending (approved, cancelled or deleted meanwhile); nothing was rejected",
+                deployment.id
+            ),
+        ));
+    }
     record(
         &state,
         crate::audit::AuditKind::AppRejected,

@@ -32,7 +32,7 @@
 //! event with the caller as actor (`token:NAME`, `oidc:NAME`). Error bodies say what was wrong,
 //! never why a token failed: that goes to the host's log.
 
-mod app_locks;
+pub(crate) mod app_locks;
 mod apps;
 mod attestations;
 mod deploys;
@@ -101,7 +101,7 @@ impl AdminState {
                 runtime.platform().deploys.max_concurrent,
                 runtime.platform().deploys.max_concurrent_per_creator,
             ),
-            app_locks: Arc::default(),
+            app_locks: server.app_locks().clone(),
             server,
             telemetry: None,
         }

@@ -81,7 +81,9 @@ pub trait RegistryBackend: Send + Sync {
     /// superseded); `review` is (reviewer, note). `false` if it was not
     /// pending.
     async fn activate(&self, id: i64, review: Option<(&str, &str)>) -> Result<bool>;
-    async fn reject(&self, id: i64, by: &str, note: &str) -> Result<()>;
+    /// Rejects a pending deploy; `false` if it was not pending (approved,
+    /// cancelled or deleted meanwhile, perhaps on another node).
+    async fn reject(&self, id: i64, by: &str, note: &str) -> Result<bool>;
     /// Records that a deploy did not pass its checks.
     async fn fail(&self, id: i64, error: &str) -> Result<()>;
     /// Records the policy revision a deploy's decision rests on.
@@ -222,7 +224,7 @@ impl RegistryBackend for Registry {
         .await
     }
 
-    async fn reject(&self, id: i64, by: &str, note: &str) -> Result<()> {
+    async fn reject(&self, id: i64, by: &str, note: &str) -> Result<bool> {
         let (by, note) = (by.to_owned(), note.to_owned());
         self.run(move |db| Ok(db.reject(id, &by, &note)?)).await
     }

@@ -542,12 +542,13 @@ impl RegistryDb {
         Ok(true)
     }
 
-    pub fn reject(&self, id: i64, by: &str, note: &str) -> rusqlite::Result<()> {
-        self.conn().execute(
-            "UPDATE deployments SET status = 'rejected', reviewed_by = ?2, review_note = ?3, changed_by = ?2, change_why = ?3 WHERE id = ?1",
+    /// Rejects deploy `id` if it is pending; whether it was.
+    pub fn reject(&self, id: i64, by: &str, note: &str) -> rusqlite::Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE deployments SET status = 'rejected', reviewed_by = ?2, review_note = ?3, changed_by = ?2, change_why = ?3 WHERE id = ?1 AND status = 'pending'",
             params![id, by, note],
         )?;
-        Ok(())
+        Ok(n > 0)
     }
 
     /// Moves `app`'s live version to `killed` (or back to `active`), with
@@ -668,7 +669,7 @@ impl RegistryDb {
     /// Marks deploy `id` failed with the error that stopped it.
     pub fn fail(&self, id: i64, error: &str) -> rusqlite::Result<()> {
         self.conn().execute(
-            "UPDATE deployments SET status = 'failed', reviewed_by = 'warden', review_note = ?2, changed_by = 'warden', change_why = ?2 WHERE id = ?1",
+            "UPDATE deployments SET status = 'failed', reviewed_by = 'warden', review_note = ?2, changed_by = 'warden', change_why = ?2 WHERE id = ?1 AND status = 'pending'",
             params![id, error],
         )?;
         Ok(())

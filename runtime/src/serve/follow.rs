@@ -7,15 +7,14 @@
 //! reconnect and — as a safety net for a notice lost with a connection —
 //! every second, compares the apps it serves from the registry with the
 //! live versions on record and loads, replaces or removes apps to match.
-//! Loading (a compile, or the cached artifact) runs outside the server's
-//! lock; the change is made under it after the app's record is read again,
-//! so a follower that read the registry before a local deploy committed
-//! never puts back the version that deploy replaced.
+//! An app is changed under its app lock, the one this node's admin API
+//! holds for a change of the app, after its record is read again (see
+//! [`Server::follow_app`]).
 
 use super::Server;
 use crate::registry::Deployment;
 use crate::wait::Wait as _;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -58,6 +57,7 @@ impl Server {
             .name("warden-registry".into())
             .spawn(move || {
                 let mut unloadable = Unloadable::new();
+                let mut warmed = HashSet::new();
                 while !stopping.load(Ordering::SeqCst) {
                     let wake = woken.recv_timeout(SAFETY_NET);
                     if wake == Err(std::sync::mpsc::RecvTimeoutError::Disconnected) {
@@ -70,6 +70,7 @@ impl Server {
                         break;
                     }
                     server.follow_once(&mut unloadable);
+                    server.warm_pending(&mut warmed);
                 }
             });
         if let Err(e) = &spawned {
@@ -97,94 +98,126 @@ impl Server {
             // Newest first: one live version per app.
             live.entry(d.app.clone()).or_insert(d);
         }
+        let mut differing = BTreeSet::new();
         for (name, deployment) in &live {
             let quota = quotas.get(name).cloned();
-            match self.loaded(name) {
-                // A local `--app` of the same name keeps its place.
-                Some(app) if !app.manifest_path.starts_with(&deploys) => continue,
-                Some(app)
-                    if app.manifest_path == deployment.manifest_path
-                        && app.options.quota == quota =>
-                {
-                    continue;
-                }
-                _ => {}
-            }
-            let attempt = (deployment.id, quota);
-            if unloadable.get(name) == Some(&attempt) {
-                continue;
-            }
-            match super::deployed::load(&self.runtime, deployment) {
-                Ok(app) => {
-                    unloadable.remove(name);
-                    self.install_if_live(app, deployment);
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        "{}@{} (deploy {}), live on record, is not served on this node: {e}",
-                        deployment.app,
-                        deployment.version,
-                        deployment.id
-                    );
-                    unloadable.insert(name.clone(), attempt);
-                }
+            let same = self.loaded(name).is_some_and(|app| {
+                app.manifest_path == deployment.manifest_path && app.options.quota == quota
+            });
+            if !same && unloadable.get(name) != Some(&(deployment.id, quota)) {
+                differing.insert(name.clone());
             }
         }
         for app in self.all_apps() {
             if app.manifest_path.starts_with(&deploys) && !live.contains_key(app.name()) {
-                self.remove_if_not_live(app.name());
+                differing.insert(app.name().to_string());
             }
+        }
+        for name in differing {
+            let quota = quotas.get(&name).cloned();
+            self.follow_app(&name, quota, unloadable);
         }
         unloadable.retain(|name, _| live.contains_key(name));
     }
 
-    /// The live deploy of `app` on record now, `None` with none; `Err` when
-    /// the registry cannot say.
-    fn live_now(&self, app: &str) -> Result<Option<Deployment>, ()> {
-        let versions = self.runtime.registry().versions(app).wait().map_err(|e| {
-            tracing::debug!("the shared registry cannot be read now: {e}");
-        })?;
-        Ok(versions.into_iter().find(|d| d.status.is_live()))
+    /// Compiles each deploy that waits (for its checks on the node that
+    /// took it, or for a reviewer) once, so that when it goes live this
+    /// node loads it from its artifact cache instead of compiling then: a
+    /// version live on one node is served by the others about as soon.
+    /// Deploys of an app whose lock this node holds are its own (the
+    /// deploy is compiling here already). `warmed` holds the deploys done.
+    fn warm_pending(&self, warmed: &mut HashSet<i64>) {
+        let Ok(pending) = self.runtime.registry().pending().wait() else {
+            return;
+        };
+        warmed.retain(|id| pending.iter().any(|d| d.id == *id));
+        for mut deployment in pending {
+            if warmed.contains(&deployment.id) {
+                continue;
+            }
+            let Some(_app) = self.app_locks.try_lock(&deployment.app) else {
+                continue;
+            };
+            warmed.insert(deployment.id);
+            // Loaded as approved (as a deploy's own check loads it): the
+            // grants a reviewer may open do not stop the compile.
+            deployment.approved = true;
+            if let Err(e) = super::deployed::load(&self.runtime, &deployment) {
+                tracing::debug!(
+                    "{}@{} (deploy {}), waiting, does not load on this node: {e}",
+                    deployment.app,
+                    deployment.version,
+                    deployment.id
+                );
+            }
+        }
     }
 
-    /// Serves `app` (loaded from `deployment`) if `deployment` is still its
-    /// app's live version once the server's lock is held.
-    fn install_if_live(&self, app: crate::app::LoadedApp, deployment: &Deployment) {
-        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
-        match self.live_now(&deployment.app) {
-            Ok(Some(live)) if live.id == deployment.id => {}
-            _ => return,
-        }
-        match self.swap_in(app) {
-            Ok(_) => tracing::info!(
-                app = deployment.app.as_str(),
-                version = deployment.version.as_str(),
-                deploy = deployment.id,
-                "serving the version live on record (deployed, approved or changed on another node)"
-            ),
-            Err(e) => tracing::warn!(
-                "{}@{} (deploy {}), live on record, is not served on this node: {e}",
-                deployment.app,
-                deployment.version,
-                deployment.id
-            ),
-        }
-    }
-
-    /// Stops serving `name` if it has no live version on record once the
-    /// server's lock is held.
-    fn remove_if_not_live(&self, name: &str) {
-        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
-        if !matches!(self.live_now(name), Ok(None)) {
+    /// Brings `name` in line with its record. Holds the app's lock, which
+    /// a local change of the app (a deploy, approval, retirement or
+    /// deletion on this node) holds from changing what is served until
+    /// its record is written — so this never undoes such a change on the
+    /// strength of a record read before it — and reads the record again
+    /// under it. An app whose lock is taken is left to the next pass.
+    fn follow_app(&self, name: &str, quota: Option<QuotaRequest>, unloadable: &mut Unloadable) {
+        let Some(_app) = self.app_locks.try_lock(name) else {
+            return;
+        };
+        let versions = match self.runtime.registry().versions(name).wait() {
+            Ok(versions) => versions,
+            Err(e) => {
+                tracing::debug!("the shared registry cannot be read now: {e}");
+                return;
+            }
+        };
+        let deploys = self.runtime.data_dir().join("deploys");
+        let served = self.loaded(name);
+        // A local `--app` of the same name keeps its place.
+        if served
+            .as_ref()
+            .is_some_and(|app| !app.manifest_path.starts_with(&deploys))
+        {
             return;
         }
-        match self.remove_locked(name) {
-            Ok(Some(_)) => tracing::info!(
-                app = name,
-                "no longer served: it has no live version on record (retired or deleted on another node)"
-            ),
-            Ok(None) => {}
-            Err(e) => tracing::warn!("`{name}` could not be removed: {e}"),
+        let Some(deployment) = versions.into_iter().find(|d| d.status.is_live()) else {
+            if served.is_some() {
+                match self.remove(name) {
+                    Ok(_) => tracing::info!(
+                        app = name,
+                        "no longer served: it has no live version on record (retired or deleted on another node)"
+                    ),
+                    Err(e) => tracing::warn!("`{name}` could not be removed: {e}"),
+                }
+            }
+            return;
+        };
+        if served.is_some_and(|app| {
+            app.manifest_path == deployment.manifest_path && app.options.quota == quota
+        }) {
+            return;
+        }
+        let attempt = (deployment.id, quota);
+        if unloadable.get(name) == Some(&attempt) {
+            return;
+        }
+        match super::deployed::load(&self.runtime, &deployment).and_then(|app| self.install(app)) {
+            Ok(_) => {
+                unloadable.remove(name);
+                tracing::info!(
+                    app = name,
+                    version = deployment.version.as_str(),
+                    deploy = deployment.id,
+                    "serving the version live on record (deployed, approved or changed on another node)"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "{name}@{} (deploy {}), live on record, is not served on this node: {e}",
+                    deployment.version,
+                    deployment.id
+                );
+                unloadable.insert(name.to_string(), attempt);
+            }
         }
     }
 }

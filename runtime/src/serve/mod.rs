@@ -202,6 +202,9 @@ pub struct Server {
     lease: std::sync::Mutex<Option<crate::scheduler_lease::Lease>>,
     /// This host's presence file while it serves (see [`crate::presence`]).
     presence: std::sync::Mutex<Option<crate::presence::Presence>>,
+    /// One change at a time per app: the admin API's (deploy, review,
+    /// retire, delete) and, on shared state, the registry follower's.
+    app_locks: Arc<crate::admin::app_locks::AppLocks>,
     requests: AtomicU64,
     /// The random key of request ids.
     ids: std::hash::RandomState,
@@ -225,6 +228,7 @@ impl Server {
             lease_seen: std::sync::atomic::AtomicU8::new(SchedulerLease::NotTried as u8),
             lease: std::sync::Mutex::default(),
             presence: std::sync::Mutex::default(),
+            app_locks: Arc::default(),
             requests: AtomicU64::new(0),
             ids: std::hash::RandomState::new(),
         })
@@ -302,11 +306,6 @@ impl Server {
     /// of that name is served.
     pub fn remove(&self, name: &str) -> Result<Option<Arc<LoadedApp>>, ConfigError> {
         let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
-        self.remove_locked(name)
-    }
-
-    /// [`Server::remove`], called with `changing` held.
-    fn remove_locked(&self, name: &str) -> Result<Option<Arc<LoadedApp>>, ConfigError> {
         let current = self.current();
         let Some(removed) = current.all.iter().find(|a| a.name() == name).cloned() else {
             return Ok(None);
@@ -416,6 +415,11 @@ impl Server {
 
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
+    }
+
+    /// The per-app change locks (see [`crate::admin::app_locks`]).
+    pub(crate) fn app_locks(&self) -> &Arc<crate::admin::app_locks::AppLocks> {
+        &self.app_locks
     }
 
     /// A request id that tells a caller nothing about the host (no

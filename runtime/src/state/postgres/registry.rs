@@ -37,6 +37,10 @@ type Result<T> = std::result::Result<T, RegistryError>;
 
 const COLUMNS: &str = "id, app, version, digest, owner, deployed_by, deployed_at, status, reasons, approved, reviewed_by, review_note, deployed_as, manifest_sha256, stored_sha256, deployed_team, manifest, sent";
 
+/// Stores a component, or marks one stored already as stored now (the
+/// collection's grace period counts from the last upload or deploy).
+const STORE_COMPONENT: &str = "INSERT INTO components (digest, bytes) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET stored_at = now()";
+
 /// Statuses of deploys that hold their app's name and version.
 const CLAIMING: &str = "status NOT IN ('failed', 'deleted')";
 
@@ -132,15 +136,37 @@ impl SharedRegistry {
     async fn local(&self, rows: Vec<Stored>) -> Result<Vec<Deployment>> {
         let mut out = Vec::with_capacity(rows.len());
         for s in rows {
-            if needs_files(s.deployment.status) {
-                let manifest = &s.deployment.manifest_path;
-                self.copy(manifest, &s.manifest)?;
-                self.copy(&manifest.with_file_name(SENT_MANIFEST), &s.sent)?;
-                self.fetch_component(&s.deployment.digest).await?;
+            if needs_files(s.deployment.status)
+                && let Err(e) = self.copy_files(&s).await
+            {
+                // This deploy's load then fails, saying why (and audits a
+                // component that is not the one deployed); the others
+                // are not held up by it.
+                let d = &s.deployment;
+                tracing::warn!(
+                    "the files of {}@{} (deploy {}) could not be copied from the shared registry: {e}",
+                    d.app,
+                    d.version,
+                    d.id
+                );
             }
             out.push(s.deployment);
         }
         Ok(out)
+    }
+
+    /// Copies one deploy's manifests and component.
+    async fn copy_files(&self, s: &Stored) -> Result<()> {
+        let manifest = &s.deployment.manifest_path;
+        self.copy(manifest, &s.manifest)?;
+        self.copy(&manifest.with_file_name(SENT_MANIFEST), &s.sent)?;
+        match self.fetch_component(&s.deployment.digest).await? {
+            Some(_) => Ok(()),
+            None => Err(files_error(anyhow::anyhow!(
+                "its component {} is not in the shared registry",
+                s.deployment.digest
+            ))),
+        }
     }
 
     /// Writes `text` at `path` unless the file holds it already.
@@ -269,12 +295,7 @@ impl RegistryBackend for SharedRegistry {
                 let digest = new.digest.clone();
                 self.pg
                     .call(move |client| async move {
-                        client
-                            .execute(
-                                "INSERT INTO components (digest, bytes) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
-                                &[&digest, &bytes],
-                            )
-                            .await?;
+                        client.execute(STORE_COMPONENT, &[&digest, &bytes]).await?;
                         Ok(())
                     })
                     .await
@@ -290,10 +311,21 @@ impl RegistryBackend for SharedRegistry {
             }
         }
         let text = stored_text(&new)?;
+        let digest = new.digest.clone();
         let stored_sha256 = hex::encode(sha2::Sha256::digest(text.as_bytes()));
         let app = new.app.clone();
         let id = self
             .change(&app, step!(|tx, dir| {
+                // The component's row is touched (and so locked) in this
+                // transaction: a collection on another node, which keeps
+                // what is younger than its grace and what deploys name,
+                // cannot take it from under this deploy.
+                let touched = tx
+                    .execute("UPDATE components SET stored_at = now() WHERE digest = $1", &[&new.digest])
+                    .await?;
+                if touched == 0 {
+                    return Ok(Err(None));
+                }
                 let claims: Vec<Deployment> = tx
                     .query(
                         &format!("SELECT {COLUMNS} FROM deployments WHERE app = $1 AND {CLAIMING} ORDER BY id DESC"),
@@ -307,10 +339,10 @@ impl RegistryBackend for SharedRegistry {
                     && let Some(latest) = claims.first()
                     && latest.owner != new.owner
                 {
-                    return Ok(Err(Refusal::NameTaken(new.app.clone())));
+                    return Ok(Err(Some(Refusal::NameTaken(new.app.clone()))));
                 }
                 if let Some(d) = claims.into_iter().find(|d| d.version == new.version) {
-                    return Ok(Err(Refusal::VersionTaken(Box::new(d))));
+                    return Ok(Err(Some(Refusal::VersionTaken(Box::new(d)))));
                 }
                 let row = tx
                     .query_one(
@@ -321,7 +353,14 @@ impl RegistryBackend for SharedRegistry {
                     .await?;
                 Ok(Ok(row.get::<_, i64>(0)))
             }))
-            .await??;
+            .await?
+            .map_err(|refused| match refused {
+                Some(refusal) => RegistryError::Refused(refusal),
+                None => files_error(anyhow::anyhow!(
+                    "no uploaded component has the digest {}",
+                    digest
+                )),
+            })?;
         self.get(id).await?.ok_or_else(|| {
             files_error(anyhow::anyhow!(
                 "deploy {id} vanished after it was recorded"
@@ -429,20 +468,22 @@ impl RegistryBackend for SharedRegistry {
 
     async fn hold(&self, id: i64, reasons: &[String]) -> Result<()> {
         let reasons = serde_json::to_string(reasons).unwrap_or_else(|_| "[]".into());
-        self.pg
-            .call(move |mut client| async move {
-                let tx = client.transaction().await?;
+        let Some(app) = self.get_app(id).await? else {
+            return Ok(());
+        };
+        self.change(
+            &app,
+            step!(|tx, _dir| {
                 tx.execute(CANCEL_OLDER, &[&id]).await?;
                 tx.execute(
                     "UPDATE deployments SET reasons = $1 WHERE id = $2 AND status = 'pending'",
                     &[&reasons, &id],
                 )
                 .await?;
-                tx.commit().await?;
                 Ok(())
-            })
-            .await
-            .map_err(backend)
+            }),
+        )
+        .await
     }
 
     async fn activate(&self, id: i64, review: Option<(&str, &str)>) -> Result<bool> {
@@ -490,19 +531,26 @@ impl RegistryBackend for SharedRegistry {
         .await
     }
 
-    async fn reject(&self, id: i64, by: &str, note: &str) -> Result<()> {
+    async fn reject(&self, id: i64, by: &str, note: &str) -> Result<bool> {
+        let Some(app) = self.get_app(id).await? else {
+            return Ok(false);
+        };
         let (by, note) = (by.to_owned(), note.to_owned());
-        self.execute(
-            "UPDATE deployments SET status = 'rejected', reviewed_by = $2, review_note = $3, changed_by = $2, change_why = $3 WHERE id = $1",
-            id,
-            vec![by, note],
-        )
+        self.change(&app, step!(|tx, _dir| {
+            let n = tx
+                .execute(
+                    "UPDATE deployments SET status = 'rejected', reviewed_by = $2, review_note = $3, changed_by = $2, change_why = $3 WHERE id = $1 AND status = 'pending'",
+                    &[&id, &by, &note],
+                )
+                .await?;
+            Ok(n > 0)
+        }))
         .await
     }
 
     async fn fail(&self, id: i64, error: &str) -> Result<()> {
         self.execute(
-            "UPDATE deployments SET status = 'failed', reviewed_by = 'warden', review_note = $2, changed_by = 'warden', change_why = $2 WHERE id = $1",
+            "UPDATE deployments SET status = 'failed', reviewed_by = 'warden', review_note = $2, changed_by = 'warden', change_why = $2 WHERE id = $1 AND status = 'pending'",
             id,
             vec![error.to_owned()],
         )
@@ -675,12 +723,7 @@ impl RegistryBackend for SharedRegistry {
         let digest = digest.to_owned();
         self.pg
             .call(move |client| async move {
-                client
-                    .execute(
-                        "INSERT INTO components (digest, bytes) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
-                        &[&digest, &bytes],
-                    )
-                    .await?;
+                client.execute(STORE_COMPONENT, &[&digest, &bytes]).await?;
                 Ok(())
             })
             .await
@@ -765,7 +808,9 @@ impl RegistryBackend for SharedRegistry {
             .call(move |client| async move {
                 Ok(client
                     .execute(
-                        "DELETE FROM components WHERE stored_at < now() - make_interval(secs => $1) AND NOT (digest = ANY($2))",
+                        "DELETE FROM components WHERE stored_at < now() - make_interval(secs => $1) AND NOT (digest = ANY($2))
+                         AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.digest = components.digest
+                                         AND d.status IN ('pending', 'approved', 'active', 'killed', 'retired'))",
                         &[&grace, &kept],
                     )
                     .await?)

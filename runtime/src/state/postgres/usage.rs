@@ -129,6 +129,12 @@ impl UsageBackend for PgUsage {
                     .await?
                     .get(0);
                 let units = warden_host_apis::metering::lease_size(limit, counted(granted));
+                // The windows before this one are over: their rows go.
+                tx.execute(
+                    "DELETE FROM quota_leases WHERE app = $1 AND quota = $2 AND period < $3",
+                    &[&key[0], &key[1], &key[2]],
+                )
+                .await?;
                 if units > 0 {
                     tx.execute(
                         "UPDATE quota_leases SET granted = granted + $4 WHERE app = $1 AND quota = $2 AND period = $3",
