@@ -29,15 +29,18 @@ cargo build --release -p warden-runtime --bin warden
 cargo build --release --target wasm32-wasip2 --manifest-path runtime/tests/fixtures/Cargo.toml >/dev/null
 
 WORK="$(mktemp -d)"
+# The server's own directory (its owner must reach it: not under $WORK).
+PGDIR="$(mktemp -d "${TMPDIR:-/tmp}/warden-bench-pg.XXXXXX")"
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  ./scripts/postgres.sh stop "$WORK/pg" >/dev/null 2>&1 || true
+  ./scripts/postgres.sh stop "$PGDIR" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-eval "$(./scripts/postgres.sh start "$WORK/pg")"
+started="$(./scripts/postgres.sh start "$PGDIR")"
+eval "$started"
 python3 -c 'import os; print(os.urandom(32).hex())' >"$WORK/master.key"
 
 cat >"$WORK/hello.toml" <<TOML

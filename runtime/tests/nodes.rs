@@ -333,23 +333,8 @@ fn a_node_with_another_master_key_is_refused_at_start() {
 fn a_node_survives_its_database_restarting() {
     // A server of its own: this test stops it.
     let dir = tempfile::tempdir().unwrap();
-    let cluster = dir.path().join("pg");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
-    let pg = |verb: &str| {
-        let out = std::process::Command::new(script)
-            .arg(verb)
-            .arg(&cluster)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "postgres.sh {verb}: {}",
-            support::said(&out)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    let printed = pg("start");
-    let url = printed.split('\'').nth(1).expect("the URL").to_string();
+    let server = support::postgres::OwnServer::start(&dir.path().join("pg"));
+    let url = server.url.clone();
     let host = support::TestHost::with_config(&format!(
         "[state]\nbackend = \"postgres\"\nurl = \"{url}\"\npool_size = 2\n"
     ));
@@ -376,7 +361,7 @@ fn a_node_survives_its_database_restarting() {
     };
     assert!(quiet_call().result.is_ok());
 
-    pg("halt");
+    server.halt();
     // An app that uses no storage does not notice: nothing on its path
     // asks the database.
     let report = quiet_call();
@@ -391,7 +376,7 @@ fn a_node_survives_its_database_restarting() {
         "ended before the app's deadline"
     );
 
-    pg("start");
+    server.restart();
     let back = Instant::now();
     while list().result.is_err() {
         assert!(
@@ -401,7 +386,7 @@ fn a_node_survives_its_database_restarting() {
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(host);
-    pg("stop");
+    drop(server);
 }
 
 /// A node of `state` serving `ticker`, an app with a schedule.

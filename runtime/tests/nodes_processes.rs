@@ -6,43 +6,11 @@
 
 use crate::support;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use support::admin_api::deploy_body;
 use support::process::Host;
 use support::serving::{send, send_with};
-
-/// The test's own PostgreSQL cluster (this test stops and starts it).
-struct Cluster {
-    dir: PathBuf,
-}
-
-impl Cluster {
-    fn pg(&self, verb: &str) -> String {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
-        let out = std::process::Command::new(script)
-            .arg(verb)
-            .arg(&self.dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "postgres.sh {verb}: {}",
-            support::said(&out)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
-        let _ = std::process::Command::new(script)
-            .arg("stop")
-            .arg(&self.dir)
-            .output();
-    }
-}
 
 /// `warden` with `config`, on `data`.
 fn warden(config: &Path, data: &Path, args: &[&str]) -> std::process::Output {
@@ -113,11 +81,8 @@ async fn futures_join_all<F: std::future::Future>(all: Vec<F>) -> Vec<F::Output>
 #[test]
 fn three_serve_processes_share_deploys_survive_a_sigkill_and_a_database_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster {
-        dir: dir.path().join("pg"),
-    };
-    let printed = cluster.pg("start");
-    let url = printed.split('\'').nth(1).expect("the URL").to_string();
+    let cluster = support::postgres::OwnServer::start(&dir.path().join("pg"));
+    let url = cluster.url.clone();
     // Every node is given the same master key.
     let key = dir.path().join("master.key");
     std::fs::write(&key, hex::encode([7u8; 32])).unwrap();
@@ -253,7 +218,7 @@ fn three_serve_processes_share_deploys_survive_a_sigkill_and_a_database_restart(
     // The database restarts mid-load: a write that needs it is answered
     // 503 with Retry-After within the app's 5 s deadline, and the
     // nodes serve again by themselves once it is back.
-    cluster.pg("halt");
+    cluster.halt();
     support::block_on(async {
         for addr in survivors {
             let asked = Instant::now();
@@ -272,7 +237,7 @@ fn three_serve_processes_share_deploys_survive_a_sigkill_and_a_database_restart(
             assert!(asked.elapsed() < Duration::from_secs(6), "answered in time");
         }
     });
-    cluster.pg("start");
+    cluster.restart();
     let back = Instant::now();
     support::block_on(async {
         for addr in survivors {

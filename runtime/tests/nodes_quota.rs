@@ -5,7 +5,53 @@ use crate::egress::{LOOPBACK_ALLOWED, READ_GRANT, platform};
 use crate::support;
 use support::upstream::Upstream;
 use support::{TestHost, fixture};
+use warden_runtime::app::LoadedApp;
 use warden_runtime::invoke::InvocationRequest;
+
+/// Invokes `apps[i]` on `nodes[i]` from three threads per node at once,
+/// each until it is refused with an error saying `refusal`; per thread,
+/// how many invocations succeeded and the minute window (`m:<start>`) of
+/// its refusal. Any other failure fails the test.
+fn until_refused(
+    nodes: &[TestHost],
+    apps: &[LoadedApp],
+    input: &str,
+    refusal: &str,
+) -> Vec<(usize, String)> {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = nodes
+            .iter()
+            .zip(apps)
+            .flat_map(|(node, app)| (0..3).map(move |_| (node, app)))
+            .map(|(node, app)| {
+                scope.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    let mut ok = 0;
+                    loop {
+                        let report =
+                            rt.block_on(node.runtime.invoke(app, InvocationRequest::cli(input)));
+                        match report.result {
+                            Ok(_) => ok += 1,
+                            Err(e) if e.to_string().contains(refusal) => {
+                                let now = std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .unwrap()
+                                    .as_secs();
+                                return (ok, format!("m:{}", now - now % 60));
+                            }
+                            Err(e) => panic!("an invocation failed otherwise: {e}"),
+                        }
+                        assert!(ok <= 1000, "no refusal after {ok} invocations");
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    })
+}
 
 /// The daily call quota of every node together.
 const CALLS: usize = 60;
@@ -26,37 +72,10 @@ fn a_daily_call_quota_is_exact_across_three_nodes_under_concurrent_load() {
         .map(|n| n.load(&n.manifest("crm-app", &fixture("connector_call"), &grant)))
         .collect();
     let input = r#"{"connector":"crm","method":"GET","path":"/contacts/1"}"#;
-    let succeeded: usize = std::thread::scope(|scope| {
-        let workers: Vec<_> = nodes
-            .iter()
-            .zip(&apps)
-            .flat_map(|(node, app)| (0..3).map(move |_| (node, app)))
-            .map(|(node, app)| {
-                scope.spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    let mut ok = 0;
-                    loop {
-                        let report =
-                            rt.block_on(node.runtime.invoke(app, InvocationRequest::cli(input)));
-                        match report.result {
-                            Ok(_) => ok += 1,
-                            Err(e)
-                                if e.to_string().contains("quota `connector_calls` exhausted") =>
-                            {
-                                return ok;
-                            }
-                            Err(e) => panic!("an invocation failed otherwise: {e}"),
-                        }
-                        assert!(ok <= CALLS, "one worker alone passed the quota");
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).sum()
-    });
+    let succeeded: usize = until_refused(&nodes, &apps, input, "quota `connector_calls` exhausted")
+        .iter()
+        .map(|(ok, _)| ok)
+        .sum();
     assert_eq!(succeeded, CALLS, "invocations that made their call");
     assert_eq!(upstream.seen().len(), CALLS, "calls the upstream saw");
 }
@@ -90,37 +109,10 @@ fn requests_per_minute_holds_across_three_nodes() {
             ))
         })
         .collect();
-    let refused_in: Vec<String> = std::thread::scope(|scope| {
-        let workers: Vec<_> = nodes
-            .iter()
-            .zip(&apps)
-            .flat_map(|(node, app)| (0..3).map(move |_| (node, app)))
-            .map(|(node, app)| {
-                scope.spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    loop {
-                        let report =
-                            rt.block_on(node.runtime.invoke(app, InvocationRequest::cli("x")));
-                        match report.result {
-                            Ok(_) => {}
-                            Err(e) if e.to_string().contains("requests_per_minute") => {
-                                let minute = std::time::SystemTime::now()
-                                    .duration_since(std::time::UNIX_EPOCH)
-                                    .unwrap()
-                                    .as_secs();
-                                return format!("m:{}", minute - minute % 60);
-                            }
-                            Err(e) => panic!("an invocation failed otherwise: {e}"),
-                        }
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).collect()
-    });
+    let refused_in: Vec<String> = until_refused(&nodes, &apps, "x", "requests_per_minute")
+        .into_iter()
+        .map(|(_, minute)| minute)
+        .collect();
     // The meters write what they counted as the apps are dropped.
     drop(apps);
     drop(nodes);

@@ -200,7 +200,17 @@ impl Server {
         if unloadable.get(name) == Some(&attempt) {
             return;
         }
-        match super::deployed::load(&self.runtime, &deployment).and_then(|app| self.install(app)) {
+        // Installed under the route rules the deciding node applied: a
+        // creator's version may not take another owner's path here either.
+        let owned =
+            deployment.deployed_as.as_deref() != Some(crate::admin::tokens::Role::Admin.as_str());
+        let installed = super::deployed::load(&self.runtime, &deployment)
+            .map_err(|e| e.to_string())
+            .and_then(|app| match owned {
+                true => self.install_owned(app).map_err(|e| e.to_string()),
+                false => self.install(app).map_err(|e| e.to_string()),
+            });
+        match installed {
             Ok(_) => {
                 unloadable.remove(name);
                 tracing::info!(

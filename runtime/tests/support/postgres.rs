@@ -120,3 +120,59 @@ pub fn pool(url: &str) -> std::sync::Arc<warden_runtime::state::postgres::Postgr
     pg.migrate().wait().expect("the schema migrated");
     pg
 }
+
+/// A PostgreSQL server of a test's own (for a test that stops and starts
+/// it), in `dir`; removed when dropped.
+pub struct OwnServer {
+    dir: std::path::PathBuf,
+    /// Its URL, as `scripts/postgres.sh start` printed it.
+    pub url: String,
+}
+
+impl OwnServer {
+    /// Starts a fresh cluster in `dir`.
+    pub fn start(dir: &std::path::Path) -> OwnServer {
+        let mut server = OwnServer {
+            dir: dir.to_path_buf(),
+            url: String::new(),
+        };
+        let printed = server.script("start");
+        server.url = printed.split('\'').nth(1).expect("the URL").to_string();
+        server
+    }
+
+    /// Stops the server, keeping its cluster (`scripts/postgres.sh halt`).
+    pub fn halt(&self) {
+        self.script("halt");
+    }
+
+    /// Starts the halted server again.
+    pub fn restart(&self) {
+        self.script("start");
+    }
+
+    fn script(&self, verb: &str) -> String {
+        let out = std::process::Command::new(SCRIPT)
+            .arg(verb)
+            .arg(&self.dir)
+            .output()
+            .expect("run scripts/postgres.sh");
+        assert!(
+            out.status.success(),
+            "postgres.sh {verb}: {}",
+            super::said(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(SCRIPT)
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+    }
+}
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");

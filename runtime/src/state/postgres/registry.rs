@@ -856,36 +856,35 @@ impl SharedRegistry {
     /// Quota overrides, of one app or all; one that no longer parses is
     /// left out (as the embedded registry leaves it).
     async fn quotas_where(&self, app: Option<String>) -> Result<BTreeMap<String, QuotaRequest>> {
-        self.pg
-            .call(move |client| async move {
-                let rows = client
-                    .query(
-                        "SELECT app, quota FROM quotas WHERE $1::text IS NULL OR app = $1",
-                        &[&app],
-                    )
-                    .await?;
-                Ok(rows
-                    .iter()
-                    .filter_map(|r| {
-                        let text: String = r.get(1);
-                        Some((r.get(0), serde_json::from_str(&text).ok()?))
-                    })
-                    .collect())
-            })
-            .await
-            .map_err(backend)
+        Ok(self
+            .named_json(
+                "SELECT app, quota FROM quotas WHERE $1::text IS NULL OR app = $1",
+                app,
+            )
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// Templates, one by name or all, by name.
     async fn templates_where(&self, name: Option<String>) -> Result<Vec<(String, Template)>> {
+        self.named_json(
+            "SELECT name, template FROM templates WHERE $1::text IS NULL OR name = $1 ORDER BY name",
+            name,
+        )
+        .await
+    }
+
+    /// Rows of (name, JSON) that `sql` selects for `name` (all with
+    /// `None`), each parsed; one that no longer parses is left out.
+    async fn named_json<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        name: Option<String>,
+    ) -> Result<Vec<(String, T)>> {
         self.pg
             .call(move |client| async move {
-                let rows = client
-                    .query(
-                        "SELECT name, template FROM templates WHERE $1::text IS NULL OR name = $1 ORDER BY name",
-                        &[&name],
-                    )
-                    .await?;
+                let rows = client.query(sql, &[&name]).await?;
                 Ok(rows
                     .iter()
                     .filter_map(|r| {
