@@ -232,10 +232,17 @@ pub async fn kill(
     require(&principal, &[Role::Admin])?;
     find(&state, &principal, &name)?;
     let reason = super::reason_of(body).await?;
-    state
-        .server
-        .runtime()
-        .kill(&name, &reason, &principal.actor())
+    let (runtime, app, actor) = (
+        state.server.runtime().clone(),
+        name.clone(),
+        principal.actor(),
+    );
+    // On the blocking pool: the kill waits for its lock and its record
+    // (a database on shared state), and once started it finishes even if
+    // the caller goes away.
+    tokio::task::spawn_blocking(move || runtime.kill(&app, &reason, &actor))
+        .await
+        .map_err(|e| ApiError::internal("the kill stopped", e))?
         .map_err(|e| {
             ApiError(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -252,10 +259,15 @@ pub async fn unkill(
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
     find(&state, &principal, &name)?;
-    state
-        .server
-        .runtime()
-        .unkill(&name, &principal.actor())
+    let (runtime, app, actor) = (
+        state.server.runtime().clone(),
+        name.clone(),
+        principal.actor(),
+    );
+    // As a kill: on the blocking pool, finished once started.
+    tokio::task::spawn_blocking(move || runtime.unkill(&app, &actor))
+        .await
+        .map_err(|e| ApiError::internal("the unkill stopped", e))?
         .map_err(|e| {
             ApiError(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
