@@ -99,6 +99,14 @@ pub fn kill(args: KillArgs) -> Outcome {
         return Err(fail(EXIT_CONFIG, format!("could not record the kill: {e}")));
     }
     println!("killed `{}`: {}", args.app, args.reason);
+    if let Some(pg) = runtime.shared() {
+        println!(
+            "recorded in the shared state ({}): every node using it stops `{}` within a second",
+            pg.location(),
+            args.app
+        );
+        return Ok(());
+    }
     let serving: Vec<String> = hosts
         .iter()
         .filter(|h| h.apps.contains(&args.app))

@@ -179,7 +179,15 @@ pub fn run(cmd: TokensCommand) -> Outcome {
                         role.as_str(),
                         created.record.expires.as_deref().unwrap_or("never")
                     );
-                    // Where it counts: a host using this data directory.
+                    // Where it counts: the nodes sharing the database, or a
+                    // host using this data directory.
+                    if let Some(pg) = runtime.shared() {
+                        eprintln!(
+                            "warden: stored in the shared state ({}): every node using it accepts the token now",
+                            pg.location()
+                        );
+                        return Ok(());
+                    }
                     let dir = runtime.data_dir();
                     let serving = if warden_runtime::presence::live(dir).is_empty() {
                         "no host serves it now; a host started with it accepts the token"
