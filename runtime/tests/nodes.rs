@@ -460,7 +460,9 @@ fn one_node_runs_the_schedules_and_another_takes_over() {
         .to_string();
     let cut = support::postgres::rows(
         &url,
-        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 2002874980 AND objid = 1853055848 AND objsubid = 1",
+        // pg_locks is the whole server's: other tests' clusters hold the
+        // same lease in their own databases.
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 2002874980 AND objid = 1853055848 AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     );
     assert_eq!(cut.len(), 1, "the lease's session was found and cut");
     settle(&[&a, &b]);
