@@ -9,7 +9,6 @@
 use crate::support;
 
 use std::time::Duration;
-use support::fixture;
 use support::library::LibHost;
 use support::process::token;
 use support::serving::{send, send_with};
@@ -19,15 +18,7 @@ fn a_kill_answers_and_ends_sixteen_spinning_guests_long_before_their_deadline() 
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("warden.toml");
     std::fs::write(&config, "[maximums]\nfuel = 1_000_000_000_000\n").unwrap();
-    let manifest = data.path().join("spin.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[app]\nname = \"spin\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[http]\nroute = \"/spin/...\"\n[limits]\nfuel = 1_000_000_000_000\ntimeout = \"20s\"\n",
-            fixture("http_misbehaving").display()
-        ),
-    )
-    .unwrap();
+    let manifest = support::process::spin_app(data.path());
     let host = LibHost::start(data.path(), Some(&config), &[&manifest]);
     let admin = host.admin_addr();
     let app = host.app_addr;

@@ -23,15 +23,7 @@ pub(crate) fn node(state: &str) -> Node {
         format!("{state}\n[maximums]\nfuel = 1_000_000_000_000\ntimeout = \"30s\"\n"),
     )
     .unwrap();
-    let manifest = data.path().join("spin.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[app]\nname = \"spin\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[http]\nroute = \"/spin/...\"\n[limits]\nfuel = 1_000_000_000_000\ntimeout = \"20s\"\n",
-            fixture("http_misbehaving").display()
-        ),
-    )
-    .unwrap();
+    let manifest = support::process::spin_app(data.path());
     let host = LibHost::start(data.path(), Some(&config), &[&manifest]);
     Node { host, data }
 }

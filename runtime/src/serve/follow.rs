@@ -11,33 +11,16 @@
 //! holds for a change of the app, after its record is read again (see
 //! [`Server::follow_app`]).
 
-use super::Server;
+use super::{Server, Stop};
 use crate::registry::Deployment;
 use crate::wait::Wait as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use warden_host_apis::metering::QuotaRequest;
 
 /// How often the registry is read when no notice comes.
 const SAFETY_NET: Duration = Duration::from_secs(1);
-
-/// Stops a watcher thread when dropped.
-pub(super) struct Stop(Arc<AtomicBool>);
-
-impl Stop {
-    pub(super) fn new() -> (Stop, Arc<AtomicBool>) {
-        let flag = Arc::new(AtomicBool::new(false));
-        (Stop(flag.clone()), flag)
-    }
-}
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
 
 /// What this node could not load, so it is tried again only when its
 /// record or quota changes (not compiled again every second), and said
@@ -49,31 +32,26 @@ impl Server {
     /// returned [`Stop`] is dropped; `None` without shared state.
     pub(super) fn follow_registry(self: &Arc<Self>) -> Option<Stop> {
         let pg = self.runtime.shared()?;
-        let woken =
-            crate::state::postgres::notices::listen(pg, crate::state::postgres::registry::CHANNEL);
         let (stop, stopping) = Stop::new();
         let server: Weak<Server> = Arc::downgrade(self);
-        let spawned = std::thread::Builder::new()
-            .name("warden-registry".into())
-            .spawn(move || {
-                let mut unloadable = Unloadable::new();
-                let mut warmed = HashSet::new();
-                while !stopping.load(Ordering::SeqCst) {
-                    let wake = woken.recv_timeout(SAFETY_NET);
-                    if wake == Err(std::sync::mpsc::RecvTimeoutError::Disconnected) {
-                        std::thread::sleep(SAFETY_NET);
-                    }
-                    let Some(server) = server.upgrade() else {
-                        break;
-                    };
-                    if stopping.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    server.follow_once(&mut unloadable);
-                    server.warm_pending(&mut warmed);
-                }
-            });
-        if let Err(e) = &spawned {
+        let mut unloadable = Unloadable::new();
+        let mut warmed = HashSet::new();
+        let following = crate::state::postgres::notices::on_notice(
+            pg,
+            crate::state::postgres::registry::CHANNEL,
+            "warden-registry",
+            SAFETY_NET,
+            stopping,
+            move || {
+                let Some(server) = server.upgrade() else {
+                    return false;
+                };
+                server.follow_once(&mut unloadable);
+                server.warm_pending(&mut warmed);
+                true
+            },
+        );
+        if let Err(e) = &following {
             tracing::warn!("cannot follow deploys made on other nodes: {e}");
         }
         Some(stop)

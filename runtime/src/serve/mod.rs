@@ -756,29 +756,26 @@ impl Server {
     /// — or, on shared state, on any node, as the database announces them —
     /// by watching `killed.json`, on a thread of its own so that busy
     /// guests cannot delay it; stops with the server.
-    fn watch_kills(&self) -> follow::Stop {
+    fn watch_kills(&self) -> Stop {
         let runtime = Arc::downgrade(&self.runtime);
-        let (stop, stopping) = follow::Stop::new();
+        let (stop, stopping) = Stop::new();
         // Shared state: told of every change by the database, reloaded at
         // least every second as a safety net.
         if let Some(pg) = self.runtime.shared() {
-            let woken =
-                crate::state::postgres::notices::listen(pg, crate::state::postgres::kills::CHANNEL);
-            let spawned = std::thread::Builder::new()
-                .name("warden-kills".into())
-                .spawn(move || {
-                    while !stopping.load(Ordering::SeqCst) {
-                        let wake = woken.recv_timeout(std::time::Duration::from_secs(1));
-                        if wake == Err(std::sync::mpsc::RecvTimeoutError::Disconnected) {
-                            // The listener is gone: poll as the file watch does.
-                            std::thread::sleep(std::time::Duration::from_millis(200));
-                        }
-                        let Some(runtime) = runtime.upgrade() else {
-                            break;
-                        };
-                        runtime.refresh_kills();
-                    }
-                });
+            let spawned = crate::state::postgres::notices::on_notice(
+                pg,
+                crate::state::postgres::kills::CHANNEL,
+                "warden-kills",
+                std::time::Duration::from_secs(1),
+                stopping,
+                move || {
+                    let Some(runtime) = runtime.upgrade() else {
+                        return false;
+                    };
+                    runtime.refresh_kills();
+                    true
+                },
+            );
             if let Err(e) = &spawned {
                 tracing::warn!("cannot watch for kills made on other nodes: {e}");
             }
@@ -806,6 +803,23 @@ impl Server {
             tracing::warn!("cannot watch for kills made by `warden kill`: {e}");
         }
         stop
+    }
+}
+
+/// Stops a watcher thread when dropped.
+pub(super) struct Stop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Stop {
+    /// The guard, and the flag the thread watches.
+    pub(super) fn new() -> (Stop, Arc<std::sync::atomic::AtomicBool>) {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (Stop(flag.clone()), flag)
+    }
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 

@@ -176,3 +176,20 @@ pub fn noop_app(dir: &Path, name: &str, extra: &str) -> std::path::PathBuf {
     .expect("write app.toml");
     path
 }
+
+/// Writes `<dir>/spin.toml`: the `http_misbehaving` fixture as app `spin`
+/// on `/spin/...` (`/spin/ok` answers at once, `/spin/spin` runs until its
+/// 20 s deadline), with fuel for that long (the platform's `[maximums]`
+/// must allow 1e12).
+pub fn spin_app(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("spin.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[app]\nname = \"spin\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[http]\nroute = \"/spin/...\"\n[limits]\nfuel = 1_000_000_000_000\ntimeout = \"20s\"\n",
+            super::fixture("http_misbehaving").display()
+        ),
+    )
+    .expect("write spin.toml");
+    path
+}

@@ -3,7 +3,42 @@
 
 use super::Postgres;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// Runs `work` on a thread called `name` on every notice on `channel`, on
+/// every (re)connect of the listener, and at least every `every` — a
+/// safety net for a notice lost with its connection — until `stopping` is
+/// set or `work` returns `false`. Each node's kill watcher and registry
+/// follower are this loop.
+///
+/// # Errors
+/// The thread cannot be started.
+pub fn on_notice(
+    pg: &Arc<Postgres>,
+    channel: &'static str,
+    name: &str,
+    every: Duration,
+    stopping: Arc<AtomicBool>,
+    mut work: impl FnMut() -> bool + Send + 'static,
+) -> std::io::Result<()> {
+    let woken = listen(pg, channel);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                if woken.recv_timeout(every) == Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+                {
+                    // The listener is gone (the pool is shutting down): poll.
+                    std::thread::sleep(every);
+                }
+                if stopping.load(Ordering::SeqCst) || !work() {
+                    break;
+                }
+            }
+        })
+        .map(drop)
+}
 
 /// Wakes the returned receiver whenever what `channel` announces may have
 /// changed: on every notice on it, and whenever the listening connection
