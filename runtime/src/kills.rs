@@ -30,7 +30,7 @@ pub type KillState = BTreeMap<String, KillRecord>;
 
 /// The kill state, or an error if the file exists but cannot be read or
 /// parsed — a read-modify-write must never start from a guess.
-fn read_state_strict(path: &Path) -> std::io::Result<KillState> {
+pub(crate) fn read_state_strict(path: &Path) -> std::io::Result<KillState> {
     match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text).map_err(|e| {
             std::io::Error::new(

@@ -48,6 +48,7 @@ mod shared_schema;
 mod shared_state;
 mod slo;
 mod slow_clients;
+mod state_copy;
 mod storage;
 mod tls;
 mod tokens;

@@ -125,6 +125,20 @@ fn a_deploy_an_approval_and_a_retirement_on_one_node_reach_every_node_within_two
         404,
     )
     .unwrap_or_else(|e| panic!("the version the approval replaced: {e}"));
+    // C serves the decision B signed.
+    let (status, envelope) = call(
+        &c,
+        &creator,
+        "GET",
+        "/v1/apps/ledger/versions/1.1.0/attestation",
+        "",
+    );
+    assert_eq!(status, 200, "{envelope}");
+    let statement = support::attested_envelope(&envelope);
+    assert_eq!(
+        statement["predicate"]["warden"]["result"], "approved",
+        "{statement}"
+    );
 
     // An operator's quota override on A holds on B: two requests a
     // minute, on every node together.

@@ -234,6 +234,25 @@ impl SecretStore {
         self.key.open(sealed)
     }
 
+    /// Every secret as it is sealed — (name, version, the sealed entry as
+    /// JSON, the shape [`SharedSecrets`] keeps) — for a copy into a shared
+    /// store that opens none of them.
+    ///
+    /// # Errors
+    /// The store cannot be read or does not parse.
+    pub fn sealed_entries(&self) -> Result<Vec<(String, u32, String)>, SecretError> {
+        self.load()?
+            .into_iter()
+            .map(|(name, sealed)| {
+                let json = serde_json::to_string(&sealed).map_err(|e| SecretError::Corrupt {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?;
+                Ok((name, sealed.info.version, json))
+            })
+            .collect()
+    }
+
     fn load(&self) -> Result<BTreeMap<String, Sealed>, SecretError> {
         if let Some(shared) = &self.shared {
             return shared

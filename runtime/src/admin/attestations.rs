@@ -1,28 +1,21 @@
 //! Signed attestations of publish decisions: one DSSE envelope per deploy
-//! (`<data_dir>/attestations/<deploy>.json`), signed again with each review,
+//! (kept by the registry: `<data_dir>/attestations/<deploy>.json`, or the
+//! shared database every node serves from), signed again with each review,
 //! served per version; and the public key that checks them offline.
 
 use super::tokens::Principal;
 use super::{AdminState, ApiError};
 use crate::attest::{Facts, statement};
 use crate::registry::Deployment;
+use crate::wait::Wait as _;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-fn file(state: &AdminState, deploy: i64) -> std::path::PathBuf {
-    state
-        .server
-        .runtime()
-        .data_dir()
-        .join("attestations")
-        .join(format!("{deploy}.json"))
-}
-
 /// The statement inside a stored envelope (the host wrote and signed it;
 /// reading it back needs no check).
-fn stored_statement(path: &std::path::Path) -> Option<Value> {
-    let envelope: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+fn stored_statement(envelope: &[u8]) -> Option<Value> {
+    let envelope: Value = serde_json::from_slice(envelope).ok()?;
     serde_json::from_slice(&crate::attest::payload(&envelope).ok()?).ok()
 }
 
@@ -41,8 +34,13 @@ pub(super) fn attest(
     decision: Option<&Value>,
     review: Option<(&Principal, &str)>,
 ) -> Result<(), String> {
-    let path = file(state, deployment.id);
-    let before = stored_statement(&path);
+    let registry = state.server.runtime().registry();
+    let before = registry
+        .attestation(deployment.id)
+        .wait()
+        .map_err(|e| format!("the attestation before could not be read: {e}"))?
+        .as_deref()
+        .and_then(stored_statement);
     let decision = match decision {
         Some(d) => d.clone(),
         None => before
@@ -70,8 +68,10 @@ pub(super) fn attest(
     });
     let signer = state.server.runtime().signer()?;
     let envelope = signer.envelope(&statement);
-    crate::fsutil::write_atomically(&path, envelope.to_string().as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))
+    registry
+        .set_attestation(deployment.id, envelope.to_string().into_bytes())
+        .wait()
+        .map_err(|e| e.to_string())
 }
 
 /// [`attest`], with a failure logged and returned for the caller's answer.
@@ -104,12 +104,19 @@ pub async fn show(
     let all = super::deploys::versions_of(&state, &name).await?;
     let this = super::deploys::holder(&all, &principal, &version)
         .ok_or_else(|| ApiError::not_found(&format!("version {version} of app `{name}`")))?;
-    let text = std::fs::read(file(&state, this.id)).map_err(|_| {
-        ApiError::not_found(&format!(
-            "an attestation of {name} {version} (deploy {})",
-            this.id
-        ))
-    })?;
+    let text = state
+        .server
+        .runtime()
+        .registry()
+        .attestation(this.id)
+        .await
+        .map_err(|e| ApiError::internal("the attestation could not be read", e))?
+        .ok_or_else(|| {
+            ApiError::not_found(&format!(
+                "an attestation of {name} {version} (deploy {})",
+                this.id
+            ))
+        })?;
     let envelope: Value = serde_json::from_slice(&text)
         .map_err(|e| ApiError::internal("the stored attestation does not parse", e))?;
     Ok(Json(envelope))

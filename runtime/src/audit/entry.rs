@@ -36,6 +36,9 @@ pub enum AuditKind {
     AppRetired,
     /// A retired version put back live.
     AppUnretired,
+    /// A single node's embedded state copied into the shared database
+    /// (`warden state copy`): the first entry the chain gains there.
+    StateCopied,
 }
 
 impl AuditKind {
@@ -64,6 +67,7 @@ impl AuditKind {
             AuditKind::VersionSuperseded => "version.superseded",
             AuditKind::AppRetired => "app.retired",
             AuditKind::AppUnretired => "app.unretired",
+            AuditKind::StateCopied => "state.copied",
         }
     }
 }

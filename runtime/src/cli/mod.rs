@@ -15,6 +15,7 @@ mod review;
 mod run;
 mod secrets;
 mod serve;
+mod state;
 mod storage;
 mod table;
 mod tokens;
@@ -230,6 +231,9 @@ enum Command {
     /// Maintain classified storage: purge expired values, delete an app's data.
     #[command(subcommand)]
     Storage(storage::StorageCommand),
+    /// Move a single node's embedded state into PostgreSQL for several nodes.
+    #[command(subcommand)]
+    State(state::StateCommand),
     /// Internal: compile one component for this host's engine. `warden`
     /// runs it as a child process so a compile can be stopped at its budget.
     #[command(hide = true)]
@@ -339,6 +343,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Attest(cmd) => attest::run(cmd),
         Command::Secrets(cmd) => secrets::run(cmd),
         Command::Storage(cmd) => storage::run(cmd),
+        Command::State(cmd) => state::run(cmd),
         Command::CompileComponent { engine } => {
             match warden_runtime::compile::child_main(&engine) {
                 Ok(()) => Ok(()),

@@ -120,6 +120,12 @@ pub trait RegistryBackend: Send + Sync {
     /// under `digest` (fetched from the shared registry when this node has
     /// no copy yet); `None` when no upload or deploy stored it.
     async fn fetch_component(&self, digest: &str) -> Result<Option<PathBuf>>;
+    /// The signed attestation of deploy `id`'s latest decision (a DSSE
+    /// envelope, JSON bytes, see `crate::attest`), if one was made.
+    async fn attestation(&self, id: i64) -> Result<Option<Vec<u8>>>;
+    /// Keeps `envelope` as deploy `id`'s attestation, replacing the one
+    /// before (each review signs the whole history again).
+    async fn set_attestation(&self, id: i64, envelope: Vec<u8>) -> Result<()>;
     /// Removes the files nothing needs any more, keeping `keep_versions`
     /// per app, the components `served` now, and anything younger than
     /// `grace`.
@@ -282,6 +288,25 @@ impl RegistryBackend for Registry {
     async fn fetch_component(&self, digest: &str) -> Result<Option<PathBuf>> {
         let path = self.db.component_path(digest);
         Ok(path.is_file().then_some(path))
+    }
+
+    async fn attestation(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        let path = self.db.attestation_path(id);
+        self.run(move |_| match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display()).into()),
+        })
+        .await
+    }
+
+    async fn set_attestation(&self, id: i64, envelope: Vec<u8>) -> Result<()> {
+        let path = self.db.attestation_path(id);
+        self.run(move |_| {
+            crate::fsutil::write_atomically(&path, &envelope)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()).into())
+        })
+        .await
     }
 
     async fn set_quota(&self, app: &str, quota: &QuotaRequest, by: &str) -> Result<()> {

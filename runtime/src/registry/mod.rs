@@ -681,6 +681,11 @@ impl RegistryDb {
         self.dir.join("components").join(format!("{digest}.wasm"))
     }
 
+    /// Where deploy `id`'s signed attestation is kept.
+    pub(crate) fn attestation_path(&self, id: i64) -> PathBuf {
+        self.dir.join("attestations").join(format!("{id}.json"))
+    }
+
     /// Every app's quota override (one that no longer parses is left out,
     /// as [`RegistryDb::quota`] leaves it).
     pub fn quotas(&self) -> rusqlite::Result<std::collections::BTreeMap<String, QuotaRequest>> {

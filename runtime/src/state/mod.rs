@@ -4,4 +4,5 @@
 //! same traits (`KvStore`, `RegistryBackend`, `UsageBackend`,
 //! `AuditBackend`), chosen by `[state]` in `warden.toml`.
 
+pub mod copy;
 pub mod postgres;

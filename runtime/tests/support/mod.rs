@@ -139,9 +139,13 @@ pub fn text(bytes: &[u8]) -> String {
 /// The in-toto statement inside a stored DSSE envelope (unverified: for
 /// reading what a test's host signed).
 pub fn attested(envelope: &Path) -> serde_json::Value {
+    attested_envelope(&std::fs::read_to_string(envelope).expect("envelope"))
+}
+
+/// The in-toto statement inside a DSSE envelope's JSON text (unverified).
+pub fn attested_envelope(envelope: &str) -> serde_json::Value {
     use base64::Engine as _;
-    let envelope: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(envelope).expect("envelope")).expect("json");
+    let envelope: serde_json::Value = serde_json::from_str(envelope).expect("json");
     let payload = base64::engine::general_purpose::STANDARD
         .decode(envelope["payload"].as_str().expect("payload"))
         .expect("base64");

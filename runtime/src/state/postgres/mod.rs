@@ -270,6 +270,39 @@ impl Postgres {
             .map_err(|e| PgError::Interrupted(e.to_string()))?
     }
 
+    /// Runs `work` on a connection of its own on the pool's runtime, with
+    /// no limit on the whole call (each statement still has its 10 s
+    /// unless the work lifts it): for a long job such as `warden state
+    /// copy`, which must not hold a pooled connection for minutes.
+    ///
+    /// # Errors
+    /// No connection within 5 s, or what `work` returns.
+    pub(crate) async fn call_alone<T, E, F, Fut>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<PgError> + Send + 'static,
+        F: FnOnce(tokio_postgres::Client) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let config = self.config.clone();
+        let Some(runtime) = &self.runtime else {
+            return Err(PgError::Interrupted("the pool is shut down".into()).into());
+        };
+        runtime
+            .spawn(async move {
+                let (client, connection) = config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| PgError::Unavailable(e.to_string()))?;
+                let driver = tokio::spawn(connection);
+                let out = work(client).await;
+                driver.abort();
+                out
+            })
+            .await
+            .map_err(|e| E::from(PgError::Interrupted(e.to_string())))?
+    }
+
     /// Runs `task` on the pool's runtime (a background task of a backend,
     /// such as the audit log's committer).
     pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {

@@ -79,7 +79,7 @@ fn now() -> String {
 
 /// Whether a deploy in `status` needs its files on a node: it is served,
 /// waits for review, or may come back (retired).
-fn needs_files(status: Status) -> bool {
+pub(crate) fn needs_files(status: Status) -> bool {
     matches!(
         status,
         Status::Active | Status::Killed | Status::Pending | Status::Approved | Status::Retired
@@ -761,6 +761,39 @@ impl RegistryBackend for SharedRegistry {
         let _files = self.files();
         crate::fsutil::write_atomically(&path, &bytes).map_err(files_error)?;
         Ok(Some(path))
+    }
+
+    async fn attestation(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        self.pg
+            .call(move |client| async move {
+                Ok(client
+                    .query_opt(
+                        "SELECT envelope FROM attestations WHERE deploy = $1",
+                        &[&id],
+                    )
+                    .await?
+                    .map(|r| r.get::<_, String>(0).into_bytes()))
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn set_attestation(&self, id: i64, envelope: Vec<u8>) -> Result<()> {
+        let envelope = String::from_utf8(envelope)
+            .map_err(|_| files_error(anyhow::anyhow!("an attestation is not UTF-8 JSON")))?;
+        self.pg
+            .call(move |client| async move {
+                client
+                    .execute(
+                        "INSERT INTO attestations (deploy, envelope) VALUES ($1, $2)
+                         ON CONFLICT (deploy) DO UPDATE SET envelope = excluded.envelope, signed_at = now()",
+                        &[&id, &envelope],
+                    )
+                    .await?;
+                Ok(())
+            })
+            .await
+            .map_err(backend)
     }
 
     async fn collect(

@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "quota leases",
         include_str!("migrations/0008_quota_leases.sql"),
     ),
+    (
+        9,
+        "attestations",
+        include_str!("migrations/0009_attestations.sql"),
+    ),
 ];
 
 /// The schema version this Warden writes.

@@ -1,0 +1,358 @@
+//! `warden state copy`: a single node's embedded state moved into an
+//! empty PostgreSQL database, then served from there by a node on shared
+//! state as it was served before — and refused, with nothing written,
+//! where it cannot be copied as it is.
+
+use crate::support;
+use std::path::Path;
+use support::admin_api::deploy_body;
+use support::library::LibHost;
+use support::serving::{send, send_with};
+
+/// `warden ARGS --config config` on `data`.
+fn warden(config: &Path, data: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("WARDEN_DATA_DIR", data)
+        .env_remove("WARDEN_TOKEN")
+        .env_remove("WARDEN_SERVER")
+        .env_remove("PGHOST")
+        .output()
+        .unwrap()
+}
+
+/// Calls `host`'s admin API with `token`.
+fn call(host: &LibHost, token: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    let reply = support::block_on(send_with(
+        host.admin_addr(),
+        method,
+        path,
+        body,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+    ));
+    (reply.status, reply.body)
+}
+
+/// A single node's warden.toml (embedded store) with its master key file.
+fn single_node(dir: &Path) -> std::path::PathBuf {
+    let key = dir.join("master.key");
+    std::fs::write(&key, hex::encode([42u8; 32])).unwrap();
+    let config = dir.join("single.toml");
+    std::fs::write(
+        &config,
+        format!("[secrets]\nmaster_key_file = \"{}\"\n", key.display()),
+    )
+    .unwrap();
+    config
+}
+
+fn set_secret(config: &Path, data: &Path, name: &str, value: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["secrets", "set", name, "--config"])
+        .arg(config)
+        .env("WARDEN_DATA_DIR", data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(value.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", support::said(&out));
+}
+
+fn kv(op: &str) -> String {
+    match op {
+        "put" => r#"[{"op":"put","bucket":"notes","key":"k","value":"kept sealed"}]"#.into(),
+        _ => r#"[{"op":"get","bucket":"notes","key":"k"}]"#.into(),
+    }
+}
+
+/// Rows in `table` of the database at `url` (none when a refused copy
+/// did not even create the schema).
+fn count(url: &str, table: &str) -> i64 {
+    let exists: bool =
+        support::postgres::rows(url, &format!("SELECT to_regclass('{table}') IS NOT NULL"))[0]
+            .get(0);
+    if !exists {
+        return 0;
+    }
+    support::postgres::rows(url, &format!("SELECT count(*) FROM {table}"))[0].get(0)
+}
+
+/// Everything a single node holds — a version held and approved, a
+/// killed app, a sealed value, a secret, tokens, a quota override, a
+/// template, attestations and the audit chain — is, after the copy, what
+/// a node on PostgreSQL serves, with every audit hash as it was. A copy
+/// while the node runs, and a second copy into the now full database,
+/// are refused.
+#[test]
+fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("single");
+    std::fs::create_dir_all(&data).unwrap();
+    let config = single_node(dir.path());
+    let url = support::postgres::fresh_database();
+    let creator = support::process::token(&data, "cora", "creator");
+    let reviewer = support::process::token(&data, "rey", "reviewer");
+    let admin = support::process::token(&data, "ops", "admin");
+    set_secret(&config, &data, "crm-token", "s3cr3t-value");
+
+    let host = LibHost::start(&data, Some(&config), &[]);
+    let ledger = |version: &str, extra: &str| {
+        deploy_body("ledger", version, &support::fixture("noop_handler"), extra)
+    };
+    let (status, out) = call(
+        &host,
+        &creator,
+        "POST",
+        "/v1/apps",
+        &ledger("1.0.0", "[http]\nroute = \"/ledger/one\"\n"),
+    );
+    assert_eq!(status, 201, "{out}");
+    // A new grant waits for a reviewer, who approves it.
+    let (status, out) = call(
+        &host,
+        &creator,
+        "POST",
+        "/v1/apps",
+        &ledger(
+            "1.1.0",
+            "[http]\nroute = \"/ledger/two\"\n[egress]\nallowed_hosts = [\"https://api.example.com\"]\n",
+        ),
+    );
+    assert_eq!(status, 202, "{out}");
+    let (status, out) = call(
+        &host,
+        &reviewer,
+        "POST",
+        "/v1/apps/ledger/approve",
+        r#"{"note":"the vendor's API"}"#,
+    );
+    assert_eq!(status, 200, "{out}");
+    let notes = deploy_body(
+        "notes",
+        "1.0.0",
+        &support::fixture("kv_app"),
+        "[http]\nroute = \"/kv\"\n[[storage]]\nbucket = \"notes\"\nclass = \"confidential\"\n",
+    );
+    let (status, out) = call(&host, &creator, "POST", "/v1/apps", &notes);
+    assert!(status == 201 || status == 202, "{out}");
+    if status == 202 {
+        let (status, out) = call(
+            &host,
+            &reviewer,
+            "POST",
+            "/v1/apps/notes/approve",
+            r#"{"note":"notes stay inside"}"#,
+        );
+        assert_eq!(status, 200, "{out}");
+    }
+    let put = support::block_on(send(host.app_addr, "POST", "/kv", &kv("put")));
+    assert_eq!(put.body, r#"["ok"]"#);
+    for (method, path, body) in [
+        (
+            "PUT",
+            "/v1/apps/notes/quota",
+            r#"{"requests_per_minute":3}"#,
+        ),
+        ("PUT", "/v1/templates/matrix", r#"{"max_class":"internal"}"#),
+        (
+            "POST",
+            "/v1/apps/ledger/kill",
+            r#"{"reason":"before the move"}"#,
+        ),
+    ] {
+        let (status, out) = call(&host, &admin, method, path, body);
+        assert_eq!(status, 200, "{method} {path}: {out}");
+    }
+
+    // Not while the node serves: the copy would miss its later writes.
+    let refused = warden(&config, &data, &["state", "copy", "--to", &url]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        support::said(&refused)
+    );
+    assert!(
+        support::said(&refused).contains("stop it, then copy"),
+        "{}",
+        support::said(&refused)
+    );
+    assert_eq!(count(&url, "deployments"), 0, "nothing was written");
+    host.stop();
+
+    let before: Vec<serde_json::Value> = std::fs::read_to_string(data.join("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let copied = warden(&config, &data, &["state", "copy", "--to", &url]);
+    assert!(copied.status.success(), "{}", support::said(&copied));
+    let said = support::said(&copied);
+    assert!(said.contains("hash chain intact"), "{said}");
+    assert!(said.contains("deployments"), "{said}");
+
+    // Copied once: a second copy finds the database full, and says so.
+    let again = warden(&config, &data, &["state", "copy", "--to", &url]);
+    assert_eq!(again.status.code(), Some(1), "{}", support::said(&again));
+    assert!(
+        support::said(&again).contains("already holds Warden state"),
+        "{}",
+        support::said(&again)
+    );
+
+    // A node on the database (its own, empty data directory; the same
+    // master key) serves what the single node served.
+    let node_data = dir.path().join("node");
+    std::fs::create_dir_all(&node_data).unwrap();
+    let node_config = dir.path().join("node.toml");
+    std::fs::write(
+        &node_config,
+        format!(
+            "[state]\nbackend = \"postgres\"\nurl = \"{url}\"\npool_size = 4\n{}",
+            std::fs::read_to_string(&config).unwrap()
+        ),
+    )
+    .unwrap();
+    let node = LibHost::start(&node_data, Some(&node_config), &[]);
+    // The sealed value opens under the copied data key.
+    let got = support::block_on(send(node.app_addr, "POST", "/kv", &kv("get")));
+    assert_eq!(got.body, r#"["kept sealed"]"#);
+    // The kill holds; the copied admin token lifts it.
+    assert_eq!(
+        support::block_on(send(node.app_addr, "GET", "/ledger/two", "")).status,
+        503
+    );
+    let (status, out) = call(&node, &admin, "POST", "/v1/apps/ledger/unkill", "{}");
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        support::block_on(send(node.app_addr, "GET", "/ledger/two", "")).status,
+        200
+    );
+    // The approval and its history, the override, the template and the
+    // signed decision came along.
+    let (status, versions) = call(&node, &reviewer, "GET", "/v1/apps/ledger/versions", "");
+    assert_eq!(status, 200, "{versions}");
+    assert!(versions.contains("the vendor's API"), "{versions}");
+    assert!(versions.contains("superseded"), "{versions}");
+    let (status, templates) = call(&node, &creator, "GET", "/v1/templates", "");
+    assert_eq!(status, 200, "{templates}");
+    assert!(templates.contains("matrix"), "{templates}");
+    let (status, envelope) = call(
+        &node,
+        &creator,
+        "GET",
+        "/v1/apps/ledger/versions/1.1.0/attestation",
+        "",
+    );
+    assert_eq!(status, 200, "{envelope}");
+    assert!(envelope.contains("payloadType"), "{envelope}");
+    // Three a minute, the copied window's use counted: five more cannot
+    // all pass, even across a minute's end.
+    let limited = (0..5)
+        .map(|_| support::block_on(send(node.app_addr, "POST", "/kv", &kv("get"))).status)
+        .filter(|s| *s == 429)
+        .count();
+    assert!(limited >= 1, "the copied quota override holds");
+    node.stop();
+
+    // The secret opens on the node under the shared key.
+    let platform = warden_runtime::config::PlatformConfig::load(&node_config).unwrap();
+    let secrets = warden_runtime::runtime::open_secrets(&platform, &node_data).unwrap();
+    assert_eq!(secrets.get("crm-token").unwrap().expose(), b"s3cr3t-value");
+    // One chain: every entry of the single node's log, hash for hash,
+    // then the copy's own entry and what the node did after.
+    let verify = warden(&node_config, &node_data, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", support::said(&verify));
+    let shown = warden(&node_config, &node_data, &["audit", "show", "--json"]);
+    let after: Vec<serde_json::Value> = String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(after.len() > before.len());
+    for (old, new) in before.iter().zip(&after) {
+        assert_eq!(old["hash"], new["hash"]);
+    }
+    assert_eq!(after[before.len()]["kind"], "state.copied");
+}
+
+/// A data directory whose audit chain is broken, or whose stored manifest
+/// changed after its deploy, is not copied: the copy would carry the
+/// break into the shared chain. The database is left empty.
+#[test]
+fn a_copy_refuses_a_broken_chain_or_a_changed_manifest_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("single");
+    std::fs::create_dir_all(&data).unwrap();
+    let config = single_node(dir.path());
+    let creator = support::process::token(&data, "cora", "creator");
+    let host = LibHost::start(&data, Some(&config), &[]);
+    let body = deploy_body(
+        "ledger",
+        "1.0.0",
+        &support::fixture("noop_handler"),
+        "[http]\nroute = \"/ledger\"\n",
+    );
+    let (status, out) = call(&host, &creator, "POST", "/v1/apps", &body);
+    assert_eq!(status, 201, "{out}");
+    host.stop();
+
+    // The stored manifest edited after the deploy.
+    let manifest = data.join("deploys/1/app.toml");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, original.replace("ledger", "l3dger")).unwrap();
+    let url = support::postgres::fresh_database();
+    let refused = warden(&config, &data, &["state", "copy", "--to", &url]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        support::said(&refused)
+    );
+    assert!(
+        support::said(&refused).contains("changed after the deploy"),
+        "{}",
+        support::said(&refused)
+    );
+    std::fs::write(&manifest, original).unwrap();
+
+    // An audit entry edited in place.
+    let log = data.join("audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, text.replacen("\"cora\"", "\"mallory\"", 1)).unwrap();
+    let refused = warden(&config, &data, &["state", "copy", "--to", &url]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        support::said(&refused)
+    );
+    assert!(
+        support::said(&refused).contains("does not verify"),
+        "{}",
+        support::said(&refused)
+    );
+    for table in ["deployments", "audit_log", "tokens", "components"] {
+        assert_eq!(count(&url, table), 0, "nothing was written to {table}");
+    }
+
+    // Put right, it copies.
+    std::fs::write(&log, text).unwrap();
+    let copied = warden(&config, &data, &["state", "copy", "--to", &url]);
+    assert!(copied.status.success(), "{}", support::said(&copied));
+    assert_eq!(count(&url, "deployments"), 1);
+}
