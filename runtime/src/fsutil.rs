@@ -7,6 +7,41 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The content of `path`, created with `fresh()` if it does not exist yet.
+/// Processes creating it at once agree on one content: a new file is
+/// linked into place only if none is there yet, so no one ever reads
+/// another's half-written file or replaces what another made.
+///
+/// # Errors
+/// `path` cannot be read or created.
+pub fn read_or_create(
+    path: &Path,
+    fresh: impl Fn() -> std::io::Result<Vec<u8>>,
+) -> std::io::Result<Vec<u8>> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    for _ in 0..50 {
+        match std::fs::read(path) {
+            Ok(bytes) => return Ok(bytes),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            Err(_) => {}
+        }
+        let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
+        std::fs::write(&tmp, fresh()?)?;
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "{} could not be read or created",
+        path.display()
+    )))
+}
+
 /// Writes `data` to a temporary sibling of `path` (unique to this process
 /// and call), syncs it, renames it over `path` and syncs the directory, so
 /// that once this returns the new content survives a crash. Creates the

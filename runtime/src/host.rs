@@ -132,11 +132,11 @@ impl Host {
         let (stop, stop_rx) = watch::channel(false);
         let admin_state =
             crate::admin::AdminState::new(server.clone()).with_telemetry(telemetry.stats.clone());
-        // SLOs are read from the same span store reader as the admin API.
-        let slo = match &admin_state.spans {
-            Some(store) => Some(crate::slo::spawn(
+        // SLOs are read where the admin API reads them.
+        let slo = match &admin_state.tallies {
+            Some(tallies) => Some(crate::slo::spawn(
                 &server,
-                store.clone(),
+                tallies.clone(),
                 runtime.platform().telemetry.slo_interval.get(),
             )),
             None => {
@@ -250,6 +250,19 @@ fn open_runtime(platform: PlatformConfig) -> Result<(Arc<Runtime>, HostTelemetry
         .map_err(|e| StartError::Config(format!("{e:#}")))?;
     let runtime = Runtime::new(platform, telemetry.provider.clone())
         .map_err(|e| StartError::Config(format!("{e:#}")))?;
+    // On shared state, this node's SLO tallies are every node's too.
+    if let (Some(store), Some(pg)) = (&telemetry.store, runtime.shared()) {
+        let node = crate::state::postgres::tallies::node_id(runtime.data_dir()).map_err(|e| {
+            StartError::Config(format!(
+                "cannot read or create {}: {e}",
+                runtime.data_dir().join("node.id").display()
+            ))
+        })?;
+        store.share_tallies(Arc::new(crate::state::postgres::tallies::PgTallies::new(
+            pg.clone(),
+            node,
+        )));
+    }
     // Fail closed: no host serves deploys it cannot judge.
     runtime.policy().map_err(|e| {
         StartError::Config(format!(

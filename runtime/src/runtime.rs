@@ -105,29 +105,18 @@ fn open_storage(
 /// place only if none is there yet.
 fn dlp_salt(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
     let path = data_dir.join("dlp.salt");
-    for _ in 0..50 {
-        if let Ok(bytes) = std::fs::read(&path) {
-            if let Ok(salt) = <[u8; 32]>::try_from(bytes.as_slice()) {
-                return Ok(salt);
-            }
-            anyhow::bail!(
-                "{} is not a 32-byte salt; restore it from a backup (a new one changes every redaction token)",
-                path.display()
-            );
-        }
-        let salt = warden_host_apis::aead::random_key().map_err(|e| anyhow::anyhow!(e))?;
-        let tmp = data_dir.join(format!(".tmp-{}-dlp.salt", std::process::id()));
-        std::fs::write(&tmp, salt)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
-        let linked = std::fs::hard_link(&tmp, &path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => return Ok(salt),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => anyhow::bail!("cannot create {}: {e}", path.display()),
-        }
-    }
-    anyhow::bail!("{} could not be read or created", path.display())
+    let bytes = crate::fsutil::read_or_create(&path, || {
+        warden_host_apis::aead::random_key()
+            .map(|k| k.to_vec())
+            .map_err(std::io::Error::other)
+    })
+    .map_err(|e| anyhow::anyhow!("cannot read or create {}: {e}", path.display()))?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is not a 32-byte salt; restore it from a backup (a new one changes every redaction token)",
+            path.display()
+        )
+    })
 }
 
 /// The master key from `WARDEN_MASTER_KEY`, the configured file, or

@@ -25,8 +25,7 @@
 
 use crate::audit::AuditEvent;
 use crate::serve::Server;
-use crate::telemetry::store::SpanStore;
-use crate::telemetry::tally::Tally;
+use crate::telemetry::tally::{Tally, TallySource};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,7 +60,7 @@ const REPEAT: Duration = Duration::from_secs(3600);
 /// `app`'s tallies over the last `seconds`, each window read once however
 /// many objectives and rules look at it.
 struct Windows<'a> {
-    store: &'a SpanStore,
+    store: &'a dyn TallySource,
     app: &'a str,
     now: i64,
     read: HashMap<u64, Tally>,
@@ -72,10 +71,12 @@ impl Windows<'_> {
     /// `latency_us` (latency) or without (errors).
     fn bad_total(&mut self, seconds: u64, latency_us: Option<i64>) -> (u64, u64) {
         let (store, app, since) = (self.store, self.app, self.now - seconds as i64 * 1_000_000);
-        let t = self
-            .read
-            .entry(seconds)
-            .or_insert_with(|| store.tally(app, since).unwrap_or_default());
+        let t = self.read.entry(seconds).or_insert_with(|| {
+            store.tally_since(app, since).unwrap_or_else(|e| {
+                tracing::warn!("the SLO tallies of `{app}` cannot be read: {e}");
+                Tally::default()
+            })
+        });
         let bad = match latency_us {
             Some(limit) => t.slower_than(limit),
             None => t.errors,
@@ -84,7 +85,7 @@ impl Windows<'_> {
     }
 }
 
-fn windows<'a>(store: &'a SpanStore, app: &'a str) -> Windows<'a> {
+fn windows<'a>(store: &'a dyn TallySource, app: &'a str) -> Windows<'a> {
     Windows {
         store,
         app,
@@ -111,7 +112,11 @@ fn now_us() -> i64 {
 
 /// Where each objective stands over the last hour and the last day: bad
 /// and total invocations and the burn rate (for `warden inspect`).
-pub fn status(store: &SpanStore, app: &str, slo: &SloRequest) -> Vec<serde_json::Value> {
+pub(crate) fn status(
+    store: &dyn TallySource,
+    app: &str,
+    slo: &SloRequest,
+) -> Vec<serde_json::Value> {
     let mut read = windows(store, app);
     slo.objectives()
         .into_iter()
@@ -135,7 +140,11 @@ pub fn status(store: &SpanStore, app: &str, slo: &SloRequest) -> Vec<serde_json:
 }
 
 /// One evaluation: the alerts that fire now (not yet debounced).
-pub fn evaluate(store: &SpanStore, app: &str, slo: &SloRequest) -> Vec<serde_json::Value> {
+pub(crate) fn evaluate(
+    store: &dyn TallySource,
+    app: &str,
+    slo: &SloRequest,
+) -> Vec<serde_json::Value> {
     let mut read = windows(store, app);
     let mut alerts = Vec::new();
     for (objective, budget, latency_us) in slo.objectives() {
@@ -169,38 +178,62 @@ pub fn evaluate(store: &SpanStore, app: &str, slo: &SloRequest) -> Vec<serde_jso
 
 /// Evaluates every served app's objectives every `interval` until the
 /// server is gone.
-pub fn spawn(
+/// Each pass reads tallies (a database, on shared state) and appends
+/// audit entries, so it runs on the blocking pool, never on a worker.
+pub(crate) fn spawn(
     server: &Arc<Server>,
-    store: Arc<SpanStore>,
+    store: Arc<dyn TallySource>,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
     let server = Arc::downgrade(server);
     tokio::spawn(async move {
-        let mut last: HashMap<(String, String, String), Instant> = HashMap::new();
+        let last: Arc<std::sync::Mutex<Raised>> = Arc::default();
         loop {
             tokio::time::sleep(interval).await;
             let Some(server) = server.upgrade() else {
                 break;
             };
-            for app in server.all_apps() {
-                let Some(slo) = &app.manifest.slo else {
-                    continue;
-                };
-                for alert in evaluate(&store, app.name(), slo) {
-                    let key = (
-                        app.name().to_string(),
-                        alert["slo"].as_str().unwrap_or_default().to_string(),
-                        alert["severity"].as_str().unwrap_or_default().to_string(),
-                    );
-                    if last.get(&key).is_some_and(|t| t.elapsed() < REPEAT) {
-                        continue;
-                    }
-                    last.insert(key, Instant::now());
-                    raise(&server, app.name(), app.version(), alert);
-                }
+            let (store, last) = (store.clone(), last.clone());
+            let pass = tokio::task::spawn_blocking(move || {
+                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+                evaluate_all(&server, store.as_ref(), &mut last);
+            });
+            if pass.await.is_err() {
+                break;
             }
         }
     })
+}
+
+/// When each (app, objective, severity) alert was last raised.
+type Raised = HashMap<(String, String, String), Instant>;
+
+/// Evaluates every served app's objectives once, raising what fires and
+/// was not raised within [`REPEAT`]. Only the host that runs the
+/// schedules does: the tallies (a data directory's, or every node's on
+/// shared state) are the same for every host reading them, and one alert
+/// is what an operator wants, not one per node.
+fn evaluate_all(server: &Server, store: &dyn TallySource, last: &mut Raised) {
+    if !server.runs_schedules() {
+        return;
+    }
+    for app in server.all_apps() {
+        let Some(slo) = &app.manifest.slo else {
+            continue;
+        };
+        for alert in evaluate(store, app.name(), slo) {
+            let key = (
+                app.name().to_string(),
+                alert["slo"].as_str().unwrap_or_default().to_string(),
+                alert["severity"].as_str().unwrap_or_default().to_string(),
+            );
+            if last.get(&key).is_some_and(|t| t.elapsed() < REPEAT) {
+                continue;
+            }
+            last.insert(key, Instant::now());
+            raise(server, app.name(), app.version(), alert);
+        }
+    }
 }
 
 fn raise(server: &Server, app: &str, version: &str, alert: serde_json::Value) {

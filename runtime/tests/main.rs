@@ -37,6 +37,7 @@ mod nodes;
 mod nodes_processes;
 mod nodes_quota;
 mod nodes_registry;
+mod nodes_slo;
 mod observe;
 mod oidc;
 mod one_cli;

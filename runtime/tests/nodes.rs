@@ -45,24 +45,26 @@ pub(crate) fn shared_token(node: &Node, name: &str, role: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A kill on node A stops the app on node B within a second: B refuses new
-/// requests, and a guest B was running is trapped. An unkill on B lets A
-/// serve again.
+/// A kill on node A stops the app on nodes B and C within a second: both
+/// refuse new requests, and the guests they were running are trapped. An
+/// unkill on B lets A and C serve again within a second.
 #[test]
-fn a_kill_on_one_node_stops_the_app_on_another_within_a_second() {
+fn a_kill_on_one_node_stops_the_app_on_every_node_within_a_second() {
     let (state, _key) = support::postgres::cluster_config();
-    let (a, b) = (node(&state), node(&state));
-    // One token, made through node A's settings, signs in on both nodes.
-    let admin_a = shared_token(&a, "ops", "admin");
-    let admin_b = admin_a.clone();
-    let (a_app, b_app) = (a.host.app_addr, b.host.app_addr);
+    let (a, b, c) = (node(&state), node(&state), node(&state));
+    // One token, made through node A's settings, signs in on every node.
+    let admin = shared_token(&a, "ops", "admin");
+    let (a_app, b_app, c_app) = (a.host.app_addr, b.host.app_addr, c.host.app_addr);
     let (a_admin, b_admin) = (a.host.admin_addr(), b.host.admin_addr());
+    let auth = format!("Bearer {admin}");
     support::block_on(async move {
-        assert_eq!(send(b_app, "GET", "/spin/ok", "").await.status, 200);
-        let running = tokio::spawn(send(b_app, "GET", "/spin/spin", ""));
+        let mut running = Vec::new();
+        for addr in [b_app, c_app] {
+            assert_eq!(send(addr, "GET", "/spin/ok", "").await.status, 200);
+            running.push(tokio::spawn(send(addr, "GET", "/spin/spin", "")));
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
         let killed_at = Instant::now();
-        let auth = format!("Bearer {admin_a}");
         let killed = send_with(
             a_admin,
             "POST",
@@ -75,25 +77,27 @@ fn a_kill_on_one_node_stops_the_app_on_another_within_a_second() {
         )
         .await;
         assert_eq!(killed.status, 200, "{}", killed.body);
-        // B refuses new requests within a second of the kill.
-        let mut refused = false;
-        while killed_at.elapsed() < Duration::from_secs(1) {
-            if send(b_app, "GET", "/spin/ok", "").await.status == 503 {
-                refused = true;
-                break;
+        // B and C refuse new requests within a second of the kill.
+        for (name, addr) in [("B", b_app), ("C", c_app)] {
+            while send(addr, "GET", "/spin/ok", "").await.status != 503 {
+                assert!(
+                    killed_at.elapsed() < Duration::from_secs(1),
+                    "node {name} still serves a second after the kill on A"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(refused, "node B still serves a second after the kill on A");
-        // And the guest it was running is trapped, long before its 20 s.
-        let trapped = tokio::time::timeout(Duration::from_secs(5), running)
-            .await
-            .expect("the running guest is stopped")
-            .unwrap();
-        assert_ne!(trapped.status, 200, "{}", trapped.body);
+        // And the guests they were running are trapped, long before
+        // their 20 s.
+        for guest in running {
+            let trapped = tokio::time::timeout(Duration::from_secs(5), guest)
+                .await
+                .expect("the running guest is stopped")
+                .unwrap();
+            assert_ne!(trapped.status, 200, "{}", trapped.body);
+        }
 
-        // Unkilled on B: A serves again.
-        let auth = format!("Bearer {admin_b}");
+        // Unkilled on B: A and C serve again.
         let unkilled = send_with(
             b_admin,
             "POST",
@@ -104,18 +108,15 @@ fn a_kill_on_one_node_stops_the_app_on_another_within_a_second() {
         .await;
         assert_eq!(unkilled.status, 200, "{}", unkilled.body);
         let unkilled_at = Instant::now();
-        let mut served = false;
-        while unkilled_at.elapsed() < Duration::from_secs(1) {
-            if send(a_app, "GET", "/spin/ok", "").await.status == 200 {
-                served = true;
-                break;
+        for (name, addr) in [("A", a_app), ("C", c_app)] {
+            while send(addr, "GET", "/spin/ok", "").await.status != 200 {
+                assert!(
+                    unkilled_at.elapsed() < Duration::from_secs(1),
+                    "node {name} still refuses a second after the unkill on B"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(
-            served,
-            "node A still refuses a second after the unkill on B"
-        );
     });
 }
 

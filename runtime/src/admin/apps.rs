@@ -186,8 +186,8 @@ pub async fn inspect(
     out["usage_today"] = json!(today);
     out["quota"] = json!(quota_bars(&app));
     out["recent_errors"] = json!(recent_errors(&state, app.name()));
-    if let (Some(slo), Some(spans)) = (&app.manifest.slo, &state.spans) {
-        out["slo"] = json!(crate::slo::status(spans, app.name(), slo));
+    if let (Some(slo), Some(tallies)) = (&app.manifest.slo, &state.tallies) {
+        out["slo"] = json!(crate::slo::status(tallies.as_ref(), app.name(), slo));
     }
     out["grants"] = json!({
         "connectors": app.manifest.connectors,

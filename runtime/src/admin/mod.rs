@@ -71,6 +71,9 @@ pub struct AdminState {
     pub telemetry: Option<Arc<crate::telemetry::pipeline::PipelineStats>>,
     /// The embedded span store, for traces, usage charts and `top`.
     pub spans: Option<Arc<crate::telemetry::store::SpanStore>>,
+    /// Where SLO burn rates are read: the span store, or every node's
+    /// tallies on shared state.
+    pub(crate) tallies: Option<Arc<dyn crate::telemetry::tally::TallySource>>,
     /// Deploys in progress, in total and per caller.
     pub deploys: Arc<crate::caps::Caps<String>>,
     /// One change at a time per app (deploy, review, delete).
@@ -81,6 +84,23 @@ impl AdminState {
     /// The admin API of `server`: its token store and, if configured, OIDC.
     pub fn new(server: Arc<Server>) -> AdminState {
         let runtime = server.runtime();
+        let spans = crate::telemetry::store::SpanStore::open(
+            runtime.data_dir(),
+            runtime.platform().telemetry.keep.get(),
+            runtime.platform().telemetry.max_spans,
+        )
+        .map(Arc::new)
+        .map_err(|e| tracing::warn!("the admin API cannot read spans: {e}"))
+        .ok();
+        let tallies: Option<Arc<dyn crate::telemetry::tally::TallySource>> = match runtime.shared()
+        {
+            Some(pg) => Some(Arc::new(
+                crate::state::postgres::tallies::PgTallies::reader(pg.clone()),
+            )),
+            None => spans
+                .clone()
+                .map(|s| s as Arc<dyn crate::telemetry::tally::TallySource>),
+        };
         AdminState {
             tokens: Arc::new(TokenStore::of(runtime)),
             oidc: runtime
@@ -89,14 +109,8 @@ impl AdminState {
                 .oidc
                 .clone()
                 .map(|s| Arc::new(oidc::Oidc::new(s))),
-            spans: crate::telemetry::store::SpanStore::open(
-                runtime.data_dir(),
-                runtime.platform().telemetry.keep.get(),
-                runtime.platform().telemetry.max_spans,
-            )
-            .map(Arc::new)
-            .map_err(|e| tracing::warn!("the admin API cannot read spans: {e}"))
-            .ok(),
+            spans,
+            tallies,
             deploys: crate::caps::Caps::new(
                 runtime.platform().deploys.max_concurrent,
                 runtime.platform().deploys.max_concurrent_per_creator,

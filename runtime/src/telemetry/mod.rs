@@ -87,6 +87,8 @@ pub struct HostTelemetry {
     pub meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
     /// Whether OTLP export is on.
     pub exporting: bool,
+    /// The span store the pipeline writes (none when telemetry is off).
+    pub(crate) store: Option<Arc<store::SpanStore>>,
 }
 
 impl HostTelemetry {
@@ -97,6 +99,7 @@ impl HostTelemetry {
                 stats: Arc::default(),
                 meters: None,
                 exporting: false,
+                store: None,
             });
         }
         std::fs::create_dir_all(data_dir)?;
@@ -122,7 +125,8 @@ impl HostTelemetry {
             meters = Some(provider);
             signals::install_logs(otlp::logs_provider(config).map_err(|e| anyhow::anyhow!(e))?);
         }
-        let pipeline = pipeline::Pipeline::start(Some(Arc::new(store)), sink, settings.queue);
+        let store = Arc::new(store);
+        let pipeline = pipeline::Pipeline::start(Some(store.clone()), sink, settings.queue);
         let stats = pipeline.stats();
         let provider = SdkTracerProvider::builder()
             .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
@@ -135,6 +139,7 @@ impl HostTelemetry {
             stats,
             meters,
             exporting,
+            store: Some(store),
         })
     }
 

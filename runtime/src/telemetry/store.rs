@@ -59,6 +59,8 @@ pub struct SpanStore {
     pub sampled_out: std::sync::atomic::AtomicU64,
     /// Children waiting for their root, by trace id.
     waiting: Mutex<HashMap<TraceId, (std::time::Instant, Vec<Pending>)>>,
+    /// Where each grown tally bucket also goes when nodes share state.
+    shared: std::sync::OnceLock<std::sync::Arc<dyn super::tally::TallySink>>,
 }
 
 /// One app's rows in the store, and how many of them to cut.
@@ -326,7 +328,14 @@ impl SpanStore {
             ok_per_second: 0,
             kept: Mutex::default(),
             sampled_out: std::sync::atomic::AtomicU64::new(0),
+            shared: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Also hands every tally bucket this store adds to, as it then
+    /// stands, to `sink` (set once, when the node knows its shared state).
+    pub(crate) fn share_tallies(&self, sink: std::sync::Arc<dyn super::tally::TallySink>) {
+        let _ = self.shared.set(sink);
     }
 
     /// Keeps at most `n` trace rows of one app (its share of the store).
@@ -428,11 +437,13 @@ impl SpanStore {
         self.insert(&rows, &tallies)
     }
 
-    /// Adds `tallies` to the stored 10-second buckets, in `tx`.
+    /// Adds `tallies` to the stored 10-second buckets, in `tx`; returns
+    /// each bucket as it now stands.
     fn add_tallies(
         tx: &rusqlite::Transaction<'_>,
         tallies: &HashMap<(String, i64), Tally>,
-    ) -> rusqlite::Result<()> {
+    ) -> rusqlite::Result<Vec<(String, i64, Tally)>> {
+        let mut merged = Vec::with_capacity(tallies.len());
         let mut read =
             tx.prepare_cached("SELECT tally FROM usage_buckets WHERE app = ?1 AND bucket = ?2")?;
         let mut write = tx.prepare_cached(
@@ -450,8 +461,9 @@ impl SpanStore {
                 bucket,
                 serde_json::to_string(&tally).unwrap_or_default()
             ])?;
+            merged.push((app.clone(), *bucket, tally));
         }
-        Ok(())
+        Ok(merged)
     }
 
     /// Stores the children still waiting for a root (at shutdown).
@@ -508,8 +520,11 @@ impl SpanStore {
                     ])?;
                 }
             }
-            Self::add_tallies(&tx, tallies)?;
+            let merged = Self::add_tallies(&tx, tallies)?;
             tx.commit()?;
+            if let Some(sink) = self.shared.get() {
+                sink.publish(merged);
+            }
         }
         let due = {
             let mut since = self.since_prune.lock().unwrap_or_else(|p| p.into_inner());
@@ -690,6 +705,12 @@ impl SpanStore {
     pub fn count(&self) -> rusqlite::Result<u64> {
         self.conn()
             .query_row("SELECT COUNT(*) FROM trace_rows", [], |r| r.get(0))
+    }
+}
+
+impl super::tally::TallySource for SpanStore {
+    fn tally_since(&self, app: &str, since_us: i64) -> Result<Tally, String> {
+        self.tally(app, since_us).map_err(|e| e.to_string())
     }
 }
 

@@ -22,6 +22,25 @@ pub(crate) fn bounds() -> &'static [i64] {
     })
 }
 
+/// Where an app's tallies are read from for its objectives: this node's
+/// span store, or — when nodes share state — every node's, summed in the
+/// shared database (`crate::state::postgres::tallies`).
+pub(crate) trait TallySource: Send + Sync {
+    /// `app`'s invocations since `since_us` (Unix µs; 10-second
+    /// resolution).
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn tally_since(&self, app: &str, since_us: i64) -> Result<Tally, String>;
+}
+
+/// Where a node's tallies go besides its own span store: each 10-second
+/// bucket as it now stands on this node, whenever it grows.
+pub(crate) trait TallySink: Send + Sync {
+    /// `merged`: (app, bucket number, this node's whole tally of it).
+    fn publish(&self, merged: Vec<(String, i64, Tally)>);
+}
+
 /// Counts and a latency histogram for one app over some span of time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tally {

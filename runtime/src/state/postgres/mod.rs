@@ -17,6 +17,7 @@ pub mod notices;
 pub mod registry;
 pub mod schema;
 pub mod secrets;
+pub mod tallies;
 pub mod tokens;
 pub mod usage;
 

@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "attestations",
         include_str!("migrations/0009_attestations.sql"),
     ),
+    (
+        10,
+        "slo tallies",
+        include_str!("migrations/0010_slo_tallies.sql"),
+    ),
 ];
 
 /// The schema version this Warden writes.
