@@ -263,6 +263,8 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
     assert!(envelope.contains("payloadType"), "{envelope}");
     // Three a minute, the copied window's use counted: five more cannot
     // all pass, even across a minute's end.
+    // The single node's SLO tallies came along as its node's rows.
+    assert!(count(&url, "slo_tallies") >= 1);
     let limited = (0..5)
         .map(|_| support::block_on(send(node.app_addr, "POST", "/kv", &kv("get"))).status)
         .filter(|s| *s == 429)

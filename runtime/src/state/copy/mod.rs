@@ -8,8 +8,8 @@
 //! registry's review state and history), the audit chain (each entry's
 //! exact line, so its hashes still hold, and the head), classified storage
 //! (rows still sealed, each app's wrapped data key, expiry times, totals),
-//! usage counters and quota leases, secrets (still sealed), tokens (only
-//! their hashes) and kill switches. The one change is the stored manifest
+//! usage counters and quota leases, the last two days of SLO tallies,
+//! secrets (still sealed), tokens (only their hashes) and kill switches. The one change is the stored manifest
 //! of each version: its component is named by the path every node's copy
 //! shares (`../../components/<sha256>.wasm`), and its recorded digest is
 //! that text's.

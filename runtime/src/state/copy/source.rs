@@ -45,6 +45,7 @@ pub(super) fn read(data_dir: &Path, key: MasterKey) -> Result<Snapshot, CopyErro
             storage_data_keys,
             usage_counters,
             quota_leases,
+            slo_tallies(data_dir)?,
             audit_log,
         ],
         audit_head,
@@ -593,6 +594,58 @@ fn storage(data_dir: &Path) -> Result<(Table, Table, Table), CopyError> {
             rows: keys,
         },
     ))
+}
+
+/// The last two days of SLO tallies (`traces.db`), as this data
+/// directory's node's rows, so burn rates carry on across the move.
+fn slo_tallies(data_dir: &Path) -> Result<Table, CopyError> {
+    use crate::telemetry::tally::Tally;
+    let file = data_dir.join("traces.db");
+    let mut out = Vec::new();
+    if let Some(conn) = sqlite(&file)? {
+        let node = crate::state::postgres::tallies::node_id(data_dir)
+            .map_err(|e| unreadable(&data_dir.join("node.id"), e))?;
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+            .saturating_sub(2 * 86_400)
+            / 10;
+        let found = rows(
+            &file,
+            &conn,
+            &format!("SELECT app, bucket, tally FROM usage_buckets WHERE bucket >= {since}"),
+            |r| {
+                let tally: Tally =
+                    serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default();
+                let histogram: Vec<i64> = tally
+                    .histogram
+                    .iter()
+                    .map(|n| i64::try_from(*n).unwrap_or(i64::MAX))
+                    .collect();
+                Ok(vec![
+                    cell(r.get::<_, String>(0)?),
+                    cell(r.get::<_, i64>(1)?),
+                    cell(node.clone()),
+                    cell(i64::try_from(tally.invocations).unwrap_or(i64::MAX)),
+                    cell(i64::try_from(tally.errors).unwrap_or(i64::MAX)),
+                    cell(histogram),
+                ])
+            },
+        );
+        out = found?;
+    }
+    Ok(Table {
+        name: "slo_tallies",
+        columns: &[
+            ("app", Type::TEXT),
+            ("bucket", Type::INT8),
+            ("node", Type::TEXT),
+            ("invocations", Type::INT8),
+            ("errors", Type::INT8),
+            ("histogram", Type::INT8_ARRAY),
+        ],
+        rows: out,
+    })
 }
 
 /// Usage counters per app, scope and window, and the quota units handed

@@ -11,7 +11,7 @@ use tokio_postgres::types::ToSql;
 
 /// Every table that holds shared state (the schema's own version table
 /// and the master key's check are not state of a node).
-const SHARED: [&str; 15] = [
+const SHARED: [&str; 16] = [
     "deployments",
     "transitions",
     "components",
@@ -26,6 +26,7 @@ const SHARED: [&str; 15] = [
     "storage_data_keys",
     "usage_counters",
     "quota_leases",
+    "slo_tallies",
     "audit_log",
 ];
 
