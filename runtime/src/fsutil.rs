@@ -18,6 +18,7 @@ pub fn read_or_create(
     path: &Path,
     fresh: impl Fn() -> std::io::Result<Vec<u8>>,
 ) -> std::io::Result<Vec<u8>> {
+    static CREATES: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     for _ in 0..50 {
@@ -26,7 +27,8 @@ pub fn read_or_create(
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             Err(_) => {}
         }
-        let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
+        let n = CREATES.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".tmp-{}-{n}-{name}", std::process::id()));
         std::fs::write(&tmp, fresh()?)?;
         let linked = std::fs::hard_link(&tmp, path);
         let _ = std::fs::remove_file(&tmp);

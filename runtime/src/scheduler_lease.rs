@@ -41,7 +41,7 @@ impl std::fmt::Debug for Lease {
 }
 
 /// Key of the advisory lock that is the shared lease ("wardnsch").
-const SCHEDULER_LOCK: i64 = 0x7761_7264_6e73_6368;
+pub(crate) const SCHEDULER_LOCK: i64 = 0x7761_7264_6e73_6368;
 
 /// Takes the lease of every node sharing `pg`'s database if no node holds
 /// it: the lease, and a receiver that fires when its connection ends (the

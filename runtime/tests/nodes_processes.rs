@@ -143,13 +143,62 @@ fn three_serve_processes_share_deploys_survive_a_sigkill_and_a_database_restart(
         }
     });
 
-    // Writes to all three; the second node is killed with SIGKILL
-    // mid-load. Every acknowledged write is there afterwards.
+    // A version held for review (a new grant), to be approved on the
+    // second node just before it dies.
+    let reviewer = {
+        let out = warden(
+            &config,
+            data[0].path(),
+            &["tokens", "create", "--name", "rey", "--role", "reviewer"],
+        );
+        assert!(out.status.success(), "{}", support::said(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let ledger = deploy_body(
+        "ledger",
+        "1.0.0",
+        &support::fixture("noop_handler"),
+        "owner = \"ops\"\n[http]\nroute = \"/ledger\"\n[egress]\nallowed_hosts = [\"https://api.example.com\"]\n",
+    );
+    let held = support::block_on(send_with(admin, "POST", "/v1/apps", &ledger, &headers));
+    assert_eq!(held.status, 202, "{}", held.body);
+
+    // Writes to all three, while each node also records audited changes
+    // of its own (templates) at once; the second node is killed with
+    // SIGKILL mid-load. Every acknowledged write is there afterwards.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let writer = {
         let addrs = addrs.clone();
         std::thread::spawn(move || support::block_on(write_until(addrs, "k", stopped)))
     };
+    let auditing: Vec<_> = nodes
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(n, node)| {
+            let (admin, auth) = (node.admin_addr(), auth.clone());
+            std::thread::spawn(move || {
+                let headers = [
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ];
+                (0..10)
+                    .filter(|i| {
+                        let path = format!("/v1/templates/t-{n}-{i}");
+                        let body = r#"{"max_class":"internal"}"#;
+                        support::block_on(async {
+                            tokio::time::timeout(
+                                Duration::from_secs(30),
+                                send_with(admin, "PUT", &path, body, &headers),
+                            )
+                            .await
+                            .is_ok_and(|r| r.status == 200)
+                        })
+                    })
+                    .count()
+            })
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(700));
     // A deploy the second node acknowledged just before it dies.
     let notes = deploy_body(
@@ -167,6 +216,18 @@ fn three_serve_processes_share_deploys_survive_a_sigkill_and_a_database_restart(
         &headers,
     ));
     assert_eq!(deployed.status, 201, "{}", deployed.body);
+    let review = format!("Bearer {reviewer}");
+    let approved = support::block_on(send_with(
+        second_admin,
+        "POST",
+        "/v1/apps/ledger/approve",
+        r#"{"note":"approved just before the node dies"}"#,
+        &[
+            ("authorization", review.as_str()),
+            ("content-type", "application/json"),
+        ],
+    ));
+    assert_eq!(approved.status, 200, "{}", approved.body);
     drop(nodes[1].take()); // SIGKILL
     std::thread::sleep(Duration::from_millis(700));
     stop.send(true).unwrap();
@@ -194,15 +255,28 @@ fn three_serve_processes_share_deploys_survive_a_sigkill_and_a_database_restart(
         .map(|(k, _)| k)
         .collect();
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
-    // The dead node's deploy is served, and on record in the audit log.
+    // The dead node's deploy and approval are served, and on record in
+    // the audit log.
     let since = Instant::now();
-    while support::block_on(send(survivors[0], "POST", "/notes", "hi")).status != 200 {
-        assert!(
-            since.elapsed() < Duration::from_secs(2),
-            "the dead node's deploy is not served"
-        );
-        std::thread::sleep(Duration::from_millis(25));
+    for path in ["/notes", "/ledger"] {
+        while support::block_on(send(survivors[0], "POST", path, "hi")).status != 200 {
+            assert!(
+                since.elapsed() < Duration::from_secs(2),
+                "what the dead node acknowledged on {path} is not served"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
+    let approvals = warden(
+        &config,
+        data[0].path(),
+        &["audit", "show", "--app", "ledger", "--json"],
+    );
+    assert!(
+        String::from_utf8_lossy(&approvals.stdout).contains("app.approved"),
+        "{}",
+        support::said(&approvals)
+    );
     let shown = warden(
         &config,
         data[0].path(),
@@ -254,9 +328,24 @@ fn three_serve_processes_share_deploys_survive_a_sigkill_and_a_database_restart(
         }
     });
 
-    // One audit chain, unbroken, for everything the nodes recorded.
+    // One audit chain, unbroken, for everything the nodes recorded: each
+    // template change a node acknowledged is on it once.
+    let acknowledged: usize = auditing.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(
+        acknowledged >= 20,
+        "{acknowledged} template changes acknowledged"
+    );
     let verify = warden(&config, data[0].path(), &["audit", "verify"]);
     assert!(verify.status.success(), "{}", support::said(&verify));
+    let shown = warden(&config, data[0].path(), &["audit", "show", "--json"]);
+    let recorded = String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .filter(|l| l.contains("\"template.set\""))
+        .count();
+    assert!(
+        recorded >= acknowledged,
+        "{recorded} template.set entries for {acknowledged} acknowledged changes"
+    );
     for node in nodes.iter_mut() {
         drop(node.take());
     }

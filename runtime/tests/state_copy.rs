@@ -178,6 +178,9 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
         let (status, out) = call(&host, &admin, method, path, body);
         assert_eq!(status, 200, "{method} {path}: {out}");
     }
+    // Under the override, a request takes a lease of the minute's units.
+    let got = support::block_on(send(host.app_addr, "POST", "/kv", &kv("get")));
+    assert_eq!(got.body, r#"["kept sealed"]"#);
 
     // Not while the node serves: the copy would miss its later writes.
     let refused = warden(&config, &data, &["state", "copy", "--to", &url]);
@@ -205,6 +208,15 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
     let said = support::said(&copied);
     assert!(said.contains("hash chain intact"), "{said}");
     assert!(said.contains("deployments"), "{said}");
+    // Counters, quota windows and SLO tallies came along, the tallies as
+    // the single node's rows.
+    for table in ["usage_counters", "quota_leases", "storage_data_keys"] {
+        assert!(count(&url, table) >= 1, "{table} was copied");
+    }
+    let node_id = std::fs::read_to_string(data.join("node.id")).unwrap();
+    let nodes = support::postgres::rows(&url, "SELECT DISTINCT node FROM slo_tallies");
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].get::<_, String>(0), node_id.trim());
 
     // Copied once: a second copy finds the database full, and says so.
     let again = warden(&config, &data, &["state", "copy", "--to", &url]);
@@ -261,15 +273,20 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
     );
     assert_eq!(status, 200, "{envelope}");
     assert!(envelope.contains("payloadType"), "{envelope}");
-    // Three a minute, the copied window's use counted: five more cannot
-    // all pass, even across a minute's end.
-    // The single node's SLO tallies came along as its node's rows.
-    assert!(count(&url, "slo_tallies") >= 1);
-    let limited = (0..5)
-        .map(|_| support::block_on(send(node.app_addr, "POST", "/kv", &kv("get"))).status)
-        .filter(|s| *s == 429)
-        .count();
-    assert!(limited >= 1, "the copied quota override holds");
+    // New deploys number on from the copied ones.
+    let (status, out) = call(
+        &node,
+        &creator,
+        "POST",
+        "/v1/apps",
+        &ledger("1.2.0", "[http]\nroute = \"/ledger/three\"\n"),
+    );
+    assert_eq!(status, 201, "{out}");
+    let deployed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let copied_ids: i64 =
+        support::postgres::rows(&url, "SELECT count(*) FROM deployments WHERE id < 4")[0].get(0);
+    assert_eq!(copied_ids, 3, "three deploys were copied");
+    assert!(deployed["deploy"].as_i64().unwrap() > 3, "{out}");
     node.stop();
 
     // The secret opens on the node under the shared key.

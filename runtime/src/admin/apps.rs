@@ -186,8 +186,14 @@ pub async fn inspect(
     out["usage_today"] = json!(today);
     out["quota"] = json!(quota_bars(&app));
     out["recent_errors"] = json!(recent_errors(&state, app.name()));
-    if let (Some(slo), Some(tallies)) = (&app.manifest.slo, &state.tallies) {
-        out["slo"] = json!(crate::slo::status(tallies.as_ref(), app.name(), slo));
+    if let (Some(slo), Some(tallies)) = (app.manifest.slo.clone(), state.tallies.clone()) {
+        // A database read on shared state: off the admin API's workers.
+        let name = app.name().to_string();
+        let status =
+            tokio::task::spawn_blocking(move || crate::slo::status(tallies.as_ref(), &name, &slo))
+                .await
+                .map_err(|e| ApiError::internal("the SLO status could not be read", e))?;
+        out["slo"] = json!(status);
     }
     out["grants"] = json!({
         "connectors": app.manifest.connectors,

@@ -14,12 +14,14 @@
 //! shares (`../../components/<sha256>.wasm`), and its recorded digest is
 //! that text's.
 //!
-//! The copy refuses, changing nothing, when a host still serves the data
+//! The copy refuses, writing no state, when a host still serves the data
 //! directory (the copy would miss its later writes), when the source audit
-//! chain does not verify or a stored file is not what was recorded (a copy
-//! must not launder a cut), when the target is sealed under another master
-//! key, and when the target already holds state: everything is written in
-//! one transaction, after a check that every shared table is empty. After
+//! chain does not verify or a stored file a version needs is not what was
+//! recorded (a copy must not launder a cut), when the target is sealed
+//! under another master key, holds state already or has a node connected:
+//! everything (the master key's check included) is written in one
+//! transaction, after a check that every shared table is empty. Only the
+//! schema may be created before a refusal from the target. After
 //! the commit the copy appends `state.copied` to the chain and verifies the
 //! whole chain in the database.
 
@@ -92,6 +94,12 @@ pub enum CopyError {
         "the copy committed, but the audit chain in the database does not verify: {0}\n  fix: do not start nodes on this database; drop it, check the data directory with `warden audit verify`, and copy again"
     )]
     Unverified(String),
+    /// The copy committed, but `state.copied` could not be appended or
+    /// the chain could not be read back to verify it.
+    #[error(
+        "the copy committed, but it could not be recorded and verified: {0}\n  fix: run `warden audit verify` with a node's warden.toml once the database answers; the copied state is there"
+    )]
+    Unchecked(String),
 }
 
 /// Copies the embedded state of `platform`'s data directory into the
@@ -120,14 +128,14 @@ pub fn copy(platform: &PlatformConfig, to: &StateSettings) -> Result<CopyReport,
     let snapshot = source::read(&data_dir, key.clone())?;
     let pg = Postgres::connect(to)?;
     pg.migrate().wait()?;
-    pg.check_master_key(&key).wait()?;
+    let probe = crate::state::postgres::key_probe(&key)?;
     let rows = snapshot
         .tables
         .iter()
         .map(|t| (t.name.to_string(), t.rows.len()))
         .collect();
     let skipped = snapshot.skipped.clone();
-    pg.call_alone(move |client| target::write(client, snapshot))
+    pg.call_alone(move |client| target::write(client, snapshot, probe))
         .wait()?;
     let audit_entries = record_and_verify(&pg, &data_dir)?;
     Ok(CopyReport {
@@ -151,10 +159,10 @@ fn record_and_verify(pg: &Arc<Postgres>, data_dir: &Path) -> Result<u64, CopyErr
             actor: "warden".into(),
             details: serde_json::json!({ "from": data_dir.display().to_string() }),
         })
-        .map_err(|e| CopyError::Unverified(e.to_string()))?;
+        .map_err(|e| CopyError::Unchecked(e.to_string()))?;
     let (_, report) = audit
         .read_blocking()
-        .map_err(|e| CopyError::Unverified(e.to_string()))?;
+        .map_err(|e| CopyError::Unchecked(e.to_string()))?;
     match report.problem {
         None => Ok(report.entries),
         Some(p) => Err(CopyError::Unverified(format!(

@@ -115,8 +115,14 @@ fn registry(data_dir: &Path, skipped: &mut Vec<String>) -> Result<RegistryTables
             };
             let (id, digest, status, stored_sha256) = read().map_err(|e| unreadable(&file, e))?;
             let needs = crate::state::postgres::registry::needs_files(Status::parse(&status));
-            let (manifest, sent, stored) =
-                manifests(data_dir, id, &digest, stored_sha256.as_deref(), needs)?;
+            let (manifest, sent, stored) = manifests(
+                data_dir,
+                id,
+                &digest,
+                stored_sha256.as_deref(),
+                needs,
+                skipped,
+            )?;
             if needs {
                 needed.insert(digest.clone());
             }
@@ -263,20 +269,29 @@ const DEPLOYMENTS: [(&str, Type); 21] = [
 /// path), the manifest as sent, and the stored one's digest. A version
 /// that `needs` its files must have them, unchanged since the deploy; one
 /// that does not (failed, rejected, superseded, deleted) keeps its record
-/// with empty texts when they were collected.
+/// with empty texts when they were collected or changed (said in
+/// `skipped`).
 fn manifests(
     data_dir: &Path,
     id: i64,
     digest: &str,
     recorded: Option<&str>,
     needs: bool,
+    skipped: &mut Vec<String>,
 ) -> Result<(String, String, Option<String>), CopyError> {
     let dir = data_dir.join("deploys").join(id.to_string());
     let path = dir.join("app.toml");
+    let record_only = || (String::new(), String::new(), recorded.map(str::to_owned));
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !needs => {
-            return Ok((String::new(), String::new(), recorded.map(str::to_owned)));
+            return Ok(record_only());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CopyError::Source(format!(
+                "{} is missing: deploy {id} is served, pending or retired and needs it\n  fix: restore it from a backup, or delete the app, then copy",
+                path.display()
+            )));
         }
         Err(e) => return Err(unreadable(&path, e)),
     };
@@ -284,8 +299,15 @@ fn manifests(
     if let Some(recorded) = recorded
         && recorded != actual
     {
+        if !needs {
+            skipped.push(format!(
+                "{}: changed after its deploy, which is no longer served (its record is copied)",
+                path.display()
+            ));
+            return Ok(record_only());
+        }
         return Err(CopyError::Source(format!(
-            "{} is not the manifest deploy {id} recorded (its SHA-256 is {actual}, the registry says {recorded}): it was changed after the deploy\n  fix: restore it from a backup, or delete the app, then copy",
+            "{} is not the manifest deploy {id} recorded (its SHA-256 is {actual}, the registry says {recorded}): it was changed after the deploy\n  fix: restore it from a backup, or retire and delete the app, then copy",
             path.display()
         )));
     }

@@ -9,6 +9,12 @@ use crate::state::postgres::PgError;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::ToSql;
 
+/// The two halves of the scheduler lease's advisory lock key, as
+/// `pg_locks` shows a bigint key: its high 32 bits in `classid`, its low
+/// 32 in `objid` (PostgreSQL's documentation of `pg_locks`).
+const SCHEDULER_LOCK_HIGH: u32 = (crate::scheduler_lease::SCHEDULER_LOCK >> 32) as u32;
+const SCHEDULER_LOCK_LOW: u32 = crate::scheduler_lease::SCHEDULER_LOCK as u32;
+
 /// Every table that holds shared state (the schema's own version table
 /// and the master key's check are not state of a node).
 const SHARED: [&str; 16] = [
@@ -35,6 +41,7 @@ const SHARED: [&str; 16] = [
 pub(super) async fn write(
     mut client: tokio_postgres::Client,
     snapshot: Snapshot,
+    key_probe: String,
 ) -> Result<(), CopyError> {
     let tx = client.transaction().await.map_err(PgError::from)?;
     // A big table may take longer to load than one statement is allowed.
@@ -62,8 +69,38 @@ pub(super) async fn write(
             held.push(format!("rows in `{table}`"));
         }
     }
+    // A node that has started on the database but holds no state yet
+    // holds the cluster's scheduler lease (or waits for it).
+    let serving: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND classid = $1 AND objid = $2)",
+            &[&SCHEDULER_LOCK_HIGH, &SCHEDULER_LOCK_LOW],
+        )
+        .await
+        .map_err(PgError::from)?
+        .get(0);
+    if serving {
+        held.push("a node connected to it".into());
+    }
     if !held.is_empty() {
         return Err(CopyError::TargetNotEmpty(held.join(", ")));
+    }
+    // The key every node must be given is this data directory's.
+    tx.execute(
+        "INSERT INTO master_key_check (id, probe) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        &[&key_probe],
+    )
+    .await
+    .map_err(PgError::from)?;
+    let recorded: String = tx
+        .query_one("SELECT probe FROM master_key_check WHERE id = 1", &[])
+        .await
+        .map_err(PgError::from)?
+        .get(0);
+    if recorded != key_probe {
+        return Err(CopyError::Target(PgError::OtherMasterKey));
     }
     for table in &snapshot.tables {
         if table.name == "transitions" {

@@ -340,10 +340,7 @@ impl Postgres {
         &self,
         key: &warden_host_apis::secrets::MasterKey,
     ) -> Result<(), PgError> {
-        let probe = hex::encode(
-            key.derive(b"warden shared state key check v1")
-                .map_err(PgError::Config)?,
-        );
+        let probe = key_probe(key)?;
         self.call(move |client| async move {
             client
                 .execute(
@@ -373,6 +370,18 @@ impl Postgres {
         self.call(|mut client| async move { schema::migrate(&mut client).await })
             .await
     }
+}
+
+/// What `master_key_check` records of `key`: a key derived from it for
+/// this one purpose (hex), never the key.
+///
+/// # Errors
+/// The key cannot be derived from.
+pub(crate) fn key_probe(key: &warden_host_apis::secrets::MasterKey) -> Result<String, PgError> {
+    Ok(hex::encode(
+        key.derive(b"warden shared state key check v1")
+            .map_err(PgError::Config)?,
+    ))
 }
 
 /// The shared server `platform` names (`[state] backend = "postgres"`),

@@ -7,7 +7,9 @@
 //! a write retried after an ambiguous commit, or repeated after an
 //! outage, cannot count twice. Writes leave the span pipeline's thread at
 //! once and are batched on the pool's runtime; a failed batch is kept and
-//! retried with the next (newer values of a bucket replace older ones).
+//! retried every second, with what came meanwhile (newer values of a
+//! bucket replace older ones), until the server answers. What waits when
+//! the node stops is lost (telemetry, like the span store's last spans).
 //! Reads sum every node's rows in the database (histograms element by
 //! element), so a read costs one round trip whatever the number of nodes.
 
@@ -22,6 +24,9 @@ use std::sync::{Arc, Mutex};
 /// A bucket's rows are kept this long: the longest SLO window (24 h,
 /// `warden inspect`) and a day more.
 const KEEP_US: i64 = 2 * 86_400 * 1_000_000;
+
+/// How long a failed write waits before it is tried again.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The bucket width, as the span store keeps it.
 const BUCKET_US: i64 = 10_000_000;
@@ -88,14 +93,16 @@ impl PgTallies {
                     continue;
                 }
                 if let Err(e) = upsert(&pool, &node, &batch).await {
-                    tracing::warn!("SLO tallies not shared yet (kept for the next write): {e}");
-                    let mut waiting = lock(&waiting);
-                    for (key, tally) in batch {
-                        waiting.entry(key).or_insert(tally);
+                    tracing::warn!("SLO tallies not shared yet (retried in a second): {e}");
+                    {
+                        let mut waiting = lock(&waiting);
+                        for (key, tally) in batch {
+                            waiting.entry(key).or_insert(tally);
+                        }
                     }
-                    drop(waiting);
-                    writing.store(false, Ordering::SeqCst);
-                    return;
+                    // The writer stays this task: it tries again, with
+                    // whatever came meanwhile, until the server answers.
+                    tokio::time::sleep(RETRY).await;
                 }
             }
         });
@@ -142,9 +149,13 @@ async fn upsert(
         )
         .await?;
     }
-    let oldest = batch.keys().map(|(_, b)| *b).min().unwrap_or(0) - KEEP_US / BUCKET_US;
-    tx.execute("DELETE FROM slo_tallies WHERE bucket < $1", &[&oldest])
-        .await?;
+    // By the server's clock: a node whose clock runs ahead must not
+    // take every node's current rows with it.
+    tx.execute(
+        "DELETE FROM slo_tallies WHERE bucket < floor(extract(epoch FROM now()) * 1000000 / $1::bigint)::bigint - $2::bigint",
+        &[&BUCKET_US, &(KEEP_US / BUCKET_US)],
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
