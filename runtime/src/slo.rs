@@ -205,6 +205,24 @@ pub(crate) fn spawn(
     })
 }
 
+/// How long ago `key`'s alert was last raised on the audit chain, if
+/// within [`REPEAT`].
+fn raised_within(
+    entries: &[crate::audit::AuditEntry],
+    key: &(String, String, String),
+) -> Option<Duration> {
+    entries
+        .iter()
+        .rev()
+        .filter(|e| e.kind == "slo.burn" && e.app.as_deref() == Some(key.0.as_str()))
+        .filter(|e| e.details["slo"] == key.1.as_str() && e.details["severity"] == key.2.as_str())
+        .find_map(|e| {
+            let at = humantime::parse_rfc3339(&e.time).ok()?;
+            SystemTime::now().duration_since(at).ok()
+        })
+        .filter(|ago| *ago < REPEAT)
+}
+
 /// When each (app, objective, severity) alert was last raised.
 type Raised = HashMap<(String, String, String), Instant>;
 
@@ -217,6 +235,10 @@ fn evaluate_all(server: &Server, store: &dyn TallySource, last: &mut Raised) {
     if !server.runs_schedules() {
         return;
     }
+    // On shared state the evaluating node may have just taken over: what
+    // the node before it raised is on the shared audit chain, read once
+    // per pass if an alert is about to fire.
+    let mut raised_before: Option<Vec<crate::audit::AuditEntry>> = None;
     for app in server.all_apps() {
         let Some(slo) = &app.manifest.slo else {
             continue;
@@ -229,6 +251,23 @@ fn evaluate_all(server: &Server, store: &dyn TallySource, last: &mut Raised) {
             );
             if last.get(&key).is_some_and(|t| t.elapsed() < REPEAT) {
                 continue;
+            }
+            if server.runtime().shared().is_some() {
+                let entries = raised_before.get_or_insert_with(|| {
+                    server
+                        .runtime()
+                        .audit()
+                        .read_blocking()
+                        .map(|(entries, _)| entries)
+                        .unwrap_or_default()
+                });
+                if let Some(ago) = raised_within(entries, &key) {
+                    last.insert(
+                        key,
+                        Instant::now().checked_sub(ago).unwrap_or_else(Instant::now),
+                    );
+                    continue;
+                }
             }
             last.insert(key, Instant::now());
             raise(server, app.name(), app.version(), alert);
