@@ -100,10 +100,11 @@ fn open_storage(
 }
 
 /// The DLP token salt: random, created once per data directory, so
-/// redaction tokens are stable on this host but useless elsewhere. Two
-/// processes starting at once agree on one salt: a new salt is linked into
-/// place only if none is there yet.
-fn dlp_salt(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+/// redaction tokens are stable on this host but useless elsewhere (nodes
+/// sharing state share one salt instead, `crate::state::postgres::dlp`).
+/// Two processes starting at once agree on one salt: a new salt is linked
+/// into place only if none is there yet.
+pub(crate) fn dlp_salt(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
     let path = data_dir.join("dlp.salt");
     let bytes = crate::fsutil::read_or_create(&path, || {
         warden_host_apis::aead::random_key()
@@ -383,7 +384,15 @@ impl Runtime {
         };
         let credentials = Arc::new(Credentials::new(secrets));
         let storage = open_storage(pg.as_ref(), &data_dir)?;
-        let dlp = Arc::new(Scanner::new(dlp_salt(&data_dir)?)?);
+        let salt = match &pg {
+            // Equal values redact to equal tokens on every node.
+            Some(pg) => {
+                use crate::wait::Wait as _;
+                pg.dlp_salt(&master_key(&platform, &data_dir)?).wait()?
+            }
+            None => dlp_salt(&data_dir)?,
+        };
+        let dlp = Arc::new(Scanner::new(salt)?);
         let capabilities = Capabilities::new(&HostResources {
             platform: &platform,
             catalog: &catalog,

@@ -466,3 +466,26 @@ fn one_node_runs_the_schedules_and_another_takes_over() {
     holder.host.stop();
     settle(&[&other]);
 }
+
+/// Nodes redact alike: the first node to need the DLP token salt records
+/// it (sealed), and every node after opens the same one; several nodes
+/// starting at once agree on one.
+#[test]
+fn every_node_uses_one_dlp_salt() {
+    use warden_host_apis::secrets::MasterKey;
+    use warden_runtime::wait::Wait as _;
+    let url = support::postgres::fresh_database();
+    let key = MasterKey::from_bytes([9; 32]);
+    let salts: Vec<[u8; 32]> = std::thread::scope(|s| {
+        let all: Vec<_> = (0..3)
+            .map(|_| {
+                let (url, key) = (&url, &key);
+                s.spawn(move || support::postgres::pool(url).dlp_salt(key).wait().unwrap())
+            })
+            .collect();
+        all.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(salts.windows(2).all(|w| w[0] == w[1]), "one salt");
+    let rows = support::postgres::rows(&url, "SELECT count(*) FROM dlp_salt");
+    assert_eq!(rows[0].get::<_, i64>(0), 1);
+}

@@ -6,24 +6,10 @@
 
 use crate::support;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use support::admin_api::deploy_body;
-use support::process::Host;
+use support::process::{Host, warden_with as warden};
 use support::serving::{send, send_with};
-
-/// `warden` with `config`, on `data`.
-fn warden(config: &Path, data: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env("WARDEN_DATA_DIR", data)
-        .env_remove("WARDEN_TOKEN")
-        .env_remove("WARDEN_SERVER")
-        .output()
-        .unwrap()
-}
 
 /// One request that may find its node gone: `None` when it got no answer.
 async fn try_send(addr: SocketAddr, path: &str, body: String) -> Option<support::serving::Reply> {

@@ -152,27 +152,7 @@ fn a_kill_lost_from_the_state_file_does_not_revive_the_app_but_an_unkill_does() 
 }
 
 fn set_secret(data: &std::path::Path, name: &str) {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["secrets", "set", name])
-        .env("WARDEN_DATA_DIR", data)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"s3cr3t-value")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::process::set_secret(data, None, name, "s3cr3t-value");
 }
 
 #[test]

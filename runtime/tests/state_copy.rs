@@ -7,21 +7,8 @@ use crate::support;
 use std::path::Path;
 use support::admin_api::deploy_body;
 use support::library::LibHost;
+use support::process::{set_secret, warden_with as warden};
 use support::serving::{send, send_with};
-
-/// `warden ARGS --config config` on `data`.
-fn warden(config: &Path, data: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env("WARDEN_DATA_DIR", data)
-        .env_remove("WARDEN_TOKEN")
-        .env_remove("WARDEN_SERVER")
-        .env_remove("PGHOST")
-        .output()
-        .unwrap()
-}
 
 /// Calls `host`'s admin API with `token`.
 fn call(host: &LibHost, token: &str, method: &str, path: &str, body: &str) -> (u16, String) {
@@ -39,6 +26,18 @@ fn call(host: &LibHost, token: &str, method: &str, path: &str, body: &str) -> (u
     (reply.status, reply.body)
 }
 
+/// Runs `warden state copy` into `url` and checks that it is refused
+/// (exit 1) saying `says`.
+fn copy_refused(config: &Path, data: &Path, url: &str, says: &str) {
+    let out = warden(config, data, &["state", "copy", "--to", url]);
+    assert_eq!(out.status.code(), Some(1), "{}", support::said(&out));
+    assert!(
+        support::said(&out).contains(says),
+        "{}",
+        support::said(&out)
+    );
+}
+
 /// A single node's warden.toml (embedded store) with its master key file.
 fn single_node(dir: &Path) -> std::path::PathBuf {
     let key = dir.join("master.key");
@@ -50,27 +49,6 @@ fn single_node(dir: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     config
-}
-
-fn set_secret(config: &Path, data: &Path, name: &str, value: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["secrets", "set", name, "--config"])
-        .arg(config)
-        .env("WARDEN_DATA_DIR", data)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(value.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", support::said(&out));
 }
 
 fn kv(op: &str) -> String {
@@ -108,7 +86,7 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
     let creator = support::process::token(&data, "cora", "creator");
     let reviewer = support::process::token(&data, "rey", "reviewer");
     let admin = support::process::token(&data, "ops", "admin");
-    set_secret(&config, &data, "crm-token", "s3cr3t-value");
+    set_secret(&data, Some(&config), "crm-token", "s3cr3t-value");
 
     let host = LibHost::start(&data, Some(&config), &[]);
     let ledger = |version: &str, extra: &str| {
@@ -183,18 +161,7 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
     assert_eq!(got.body, r#"["kept sealed"]"#);
 
     // Not while the node serves: the copy would miss its later writes.
-    let refused = warden(&config, &data, &["state", "copy", "--to", &url]);
-    assert_eq!(
-        refused.status.code(),
-        Some(1),
-        "{}",
-        support::said(&refused)
-    );
-    assert!(
-        support::said(&refused).contains("stop it, then copy"),
-        "{}",
-        support::said(&refused)
-    );
+    copy_refused(&config, &data, &url, "stop it, then copy");
     assert_eq!(count(&url, "deployments"), 0, "nothing was written");
     host.stop();
 
@@ -217,15 +184,31 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
     let nodes = support::postgres::rows(&url, "SELECT DISTINCT node FROM slo_tallies");
     assert_eq!(nodes.len(), 1);
     assert_eq!(nodes[0].get::<_, String>(0), node_id.trim());
+    // So did the DLP salt, sealed: every node redacts as the single node
+    // did, and a node given another key cannot open it.
+    {
+        use warden_host_apis::secrets::MasterKey;
+        use warden_runtime::wait::Wait as _;
+        let pg = support::postgres::pool(&url);
+        let salt = pg
+            .dlp_salt(&MasterKey::from_bytes([42; 32]))
+            .wait()
+            .unwrap();
+        assert_eq!(
+            salt.as_slice(),
+            std::fs::read(data.join("dlp.salt")).unwrap()
+        );
+        assert!(pg.dlp_salt(&MasterKey::from_bytes([7; 32])).wait().is_err());
+        let sealed: Vec<u8> =
+            support::postgres::rows(&url, "SELECT sealed FROM dlp_salt")[0].get(0);
+        assert!(
+            !sealed.windows(32).any(|w| w == salt.as_slice()),
+            "stored sealed"
+        );
+    }
 
     // Copied once: a second copy finds the database full, and says so.
-    let again = warden(&config, &data, &["state", "copy", "--to", &url]);
-    assert_eq!(again.status.code(), Some(1), "{}", support::said(&again));
-    assert!(
-        support::said(&again).contains("already holds Warden state"),
-        "{}",
-        support::said(&again)
-    );
+    copy_refused(&config, &data, &url, "already holds Warden state");
 
     // A node on the database (its own, empty data directory; the same
     // master key) serves what the single node served.
@@ -335,36 +318,14 @@ fn a_copy_refuses_a_broken_chain_or_a_changed_manifest_and_writes_nothing() {
     let original = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, original.replace("ledger", "l3dger")).unwrap();
     let url = support::postgres::fresh_database();
-    let refused = warden(&config, &data, &["state", "copy", "--to", &url]);
-    assert_eq!(
-        refused.status.code(),
-        Some(1),
-        "{}",
-        support::said(&refused)
-    );
-    assert!(
-        support::said(&refused).contains("changed after the deploy"),
-        "{}",
-        support::said(&refused)
-    );
+    copy_refused(&config, &data, &url, "changed after the deploy");
     std::fs::write(&manifest, original).unwrap();
 
     // An audit entry edited in place.
     let log = data.join("audit.jsonl");
     let text = std::fs::read_to_string(&log).unwrap();
     std::fs::write(&log, text.replacen("\"cora\"", "\"mallory\"", 1)).unwrap();
-    let refused = warden(&config, &data, &["state", "copy", "--to", &url]);
-    assert_eq!(
-        refused.status.code(),
-        Some(1),
-        "{}",
-        support::said(&refused)
-    );
-    assert!(
-        support::said(&refused).contains("does not verify"),
-        "{}",
-        support::said(&refused)
-    );
+    copy_refused(&config, &data, &url, "does not verify");
     for table in ["deployments", "audit_log", "tokens", "components"] {
         assert_eq!(count(&url, table), 0, "nothing was written to {table}");
     }

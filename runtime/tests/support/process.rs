@@ -193,3 +193,44 @@ pub fn spin_app(dir: &Path) -> std::path::PathBuf {
     .expect("write spin.toml");
     path
 }
+
+/// `warden ARGS --config config` on `data`, with no token or server taken
+/// from the environment; its output.
+pub fn warden_with(config: &Path, data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("WARDEN_DATA_DIR", data)
+        .env_remove("WARDEN_TOKEN")
+        .env_remove("WARDEN_SERVER")
+        .env_remove("PGHOST")
+        .output()
+        .expect("run warden")
+}
+
+/// Sets secret `name` to `value` with `warden secrets set` (the value on
+/// its standard input) on `data`, with `config` if given.
+pub fn set_secret(data: &Path, config: Option<&Path>, name: &str, value: &str) {
+    use std::io::Write;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
+    command.args(["secrets", "set", name]);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
+        .env("WARDEN_DATA_DIR", data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run warden secrets set");
+    child
+        .stdin
+        .take()
+        .expect("its stdin")
+        .write_all(value.as_bytes())
+        .expect("write the value");
+    let out = child.wait_with_output().expect("its output");
+    assert!(out.status.success(), "{}", super::said(&out));
+}

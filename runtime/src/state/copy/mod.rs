@@ -9,7 +9,8 @@
 //! exact line, so its hashes still hold, and the head), classified storage
 //! (rows still sealed, each app's wrapped data key, expiry times, totals),
 //! usage counters and quota leases, the last two days of SLO tallies,
-//! secrets (still sealed), tokens (only their hashes) and kill switches. The one change is the stored manifest
+//! secrets (still sealed), the DLP token salt (sealed), tokens (only
+//! their hashes) and kill switches. The one change is the stored manifest
 //! of each version: its component is named by the path every node's copy
 //! shares (`../../components/<sha256>.wasm`), and its recorded digest is
 //! that text's.

@@ -38,7 +38,7 @@ pub(super) fn read(data_dir: &Path, key: MasterKey) -> Result<Snapshot, CopyErro
             templates,
             attestations(data_dir)?,
             tokens(data_dir)?,
-            secrets(data_dir, key)?,
+            secrets(data_dir, key.clone())?,
             kills(data_dir)?,
             storage_values,
             storage_usage,
@@ -46,6 +46,7 @@ pub(super) fn read(data_dir: &Path, key: MasterKey) -> Result<Snapshot, CopyErro
             usage_counters,
             quota_leases,
             slo_tallies(data_dir)?,
+            dlp_salt(data_dir, &key)?,
             audit_log,
         ],
         audit_head,
@@ -506,6 +507,24 @@ fn tokens(data_dir: &Path) -> Result<Table, CopyError> {
             ("last_used_at", Type::INT8),
             ("team", Type::TEXT),
         ],
+        rows,
+    })
+}
+
+/// The DLP token salt (`dlp.salt`), sealed for the shared table, so the
+/// values the node redacted keep their tokens after the move.
+fn dlp_salt(data_dir: &Path, key: &MasterKey) -> Result<Table, CopyError> {
+    let path = data_dir.join("dlp.salt");
+    let mut rows = Vec::new();
+    if path.exists() {
+        let salt =
+            crate::runtime::dlp_salt(data_dir).map_err(|e| CopyError::Source(format!("{e:#}")))?;
+        let sealed = crate::state::postgres::dlp::seal(key, &salt)?;
+        rows.push(vec![cell(1i16), cell(sealed)]);
+    }
+    Ok(Table {
+        name: "dlp_salt",
+        columns: &[("id", Type::INT2), ("sealed", Type::BYTEA)],
         rows,
     })
 }

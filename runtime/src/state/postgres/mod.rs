@@ -11,6 +11,7 @@
 //! server is back.
 
 pub mod audit;
+pub mod dlp;
 pub mod kills;
 pub mod kv;
 pub mod notices;

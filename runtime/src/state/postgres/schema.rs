@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "slo tallies",
         include_str!("migrations/0010_slo_tallies.sql"),
     ),
+    (11, "dlp salt", include_str!("migrations/0011_dlp_salt.sql")),
 ];
 
 /// The schema version this Warden writes.
