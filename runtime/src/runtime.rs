@@ -405,6 +405,7 @@ impl Runtime {
             Some(pg) => Arc::new(crate::state::postgres::registry::SharedRegistry::new(
                 pg.clone(),
                 &data_dir,
+                audit.clone(),
             )),
             None => Arc::new(crate::registry::Registry::open(&data_dir).map_err(|e| {
                 anyhow::anyhow!(

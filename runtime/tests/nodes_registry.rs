@@ -190,3 +190,44 @@ fn a_deploy_an_approval_and_a_retirement_on_one_node_reach_every_node_within_two
     assert_eq!(status, 200, "{out}");
     all_answer(&all, "/memo", 404).unwrap_or_else(|e| panic!("a deletion on C: {e}"));
 }
+
+/// A node's copy of a deployed manifest changed in its data directory is
+/// put back from the record within 2 s, and the change is audited as
+/// `deploy.tampered`; the version stays served.
+#[test]
+fn a_changed_local_copy_is_put_back_from_the_record_and_audited() {
+    let (state, _key) = support::postgres::cluster_config();
+    let (a, b) = (node(&state), node(&state));
+    let creator = shared_token(&a, "cora", "creator");
+    let auditor = shared_token(&a, "aud", "auditor");
+    let body = deploy_body(
+        "ledger",
+        "1.0.0",
+        &support::fixture("noop_handler"),
+        "[http]\nroute = \"/ledger\"\n",
+    );
+    let (status, out) = call(&a, &creator, "POST", "/v1/apps", &body);
+    assert_eq!(status, 201, "{out}");
+    let deploy = serde_json::from_str::<serde_json::Value>(&out).unwrap()["deploy"]
+        .as_i64()
+        .unwrap();
+    all_answer(&[("B", b.host.app_addr)], "/ledger", 200).unwrap();
+    let copy = b.data.path().join(format!("deploys/{deploy}/app.toml"));
+    let recorded = std::fs::read_to_string(&copy).unwrap();
+    std::fs::write(&copy, recorded.replace("ledger", "l3dger")).unwrap();
+    let since = Instant::now();
+    while std::fs::read_to_string(&copy).unwrap() != recorded {
+        assert!(since.elapsed() < FOLLOW, "the copy was not put back");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(
+        support::block_on(send(b.host.app_addr, "GET", "/ledger", "")).status,
+        200
+    );
+    let (status, audit) = call(&b, &auditor, "GET", "/v1/audit?app=ledger", "");
+    assert_eq!(status, 200, "{audit}");
+    assert!(
+        audit.contains("deploy.tampered") && audit.contains("from the shared registry"),
+        "{audit}"
+    );
+}

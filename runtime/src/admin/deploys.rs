@@ -1028,14 +1028,27 @@ async fn withdrawn(state: &AdminState, name: &str, deployment: &Deployment) -> A
 /// Serves what the registry records as the live version of `name` again
 /// — after a deploy went live in memory but could not be recorded — or,
 /// with none recorded, nothing: what is served matches what is recorded.
+/// When the registry cannot be read either (its database is down), what
+/// it records is not known — the failed recording may even have
+/// committed — so nothing is taken down on a guess: the host keeps what
+/// it serves, and the registry follower (nodes on shared state, once the
+/// database answers) or a restart puts back what is recorded.
 async fn restore_recorded(state: &AdminState, name: &str) {
     let runtime = state.server.runtime().clone();
-    let active = runtime
-        .registry()
-        .versions(name)
-        .await
-        .ok()
-        .and_then(|all| all.into_iter().find(|d| d.status.is_live()));
+    let active = match runtime.registry().versions(name).await {
+        Ok(all) => all.into_iter().find(|d| d.status.is_live()),
+        Err(e) => {
+            tracing::warn!(
+                "`{name}` may be served in a version the registry does not record as live: the registry cannot be read ({e}); {}",
+                if runtime.shared().is_some() {
+                    "this node follows the record once the database answers"
+                } else {
+                    "restart the host once it can be read"
+                }
+            );
+            return;
+        }
+    };
     let restored = match active {
         Some(d) => {
             let loading = runtime.clone();

@@ -12,11 +12,24 @@ use sha2::Digest as _;
 
 /// How `app` loads on this host: its review state and the operator's
 /// quota override, if any.
-fn options(runtime: &Runtime, app: &str, approved: bool) -> LoadOptions {
-    LoadOptions {
-        approved,
-        quota: runtime.registry().quota(app).wait().ok().flatten(),
-    }
+/// The load options of `app`'s deployed version. An operator's quota
+/// override that cannot be read fails the load (the version served before
+/// stays): loading without it could serve past a limit the operator set.
+fn options(
+    runtime: &Runtime,
+    app: &str,
+    approved: bool,
+    manifest: &std::path::Path,
+) -> Result<LoadOptions, ConfigError> {
+    let quota = runtime.registry().quota(app).wait().map_err(|e| {
+        ConfigError::invalid(
+            manifest,
+            "quota",
+            format!("the operator's quota override of `{app}` cannot be read: {e}"),
+            "the app is loaded once the registry answers (a restart, or the next follow on shared state)",
+        )
+    })?;
+    Ok(LoadOptions { approved, quota })
 }
 
 /// Loads a deployed version with its review state and quota override,
@@ -32,10 +45,8 @@ pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, Con
             return Err(tampered(runtime, deployment, manifest, stored, &found));
         }
     }
-    match runtime.load_app_with(
-        manifest,
-        &options(runtime, &deployment.app, deployment.approved),
-    ) {
+    let options = options(runtime, &deployment.app, deployment.approved, manifest)?;
+    match runtime.load_app_with(manifest, &options) {
         Ok(app) if app.digest == deployment.digest => {
             if app.artifact == crate::artifact_cache::ArtifactSource::Replaced {
                 artifact_replaced(runtime, deployment, &app);
@@ -162,7 +173,7 @@ pub(crate) fn load_local(
     manifest: &std::path::Path,
 ) -> Result<LoadedApp, ConfigError> {
     let name = crate::config::AppManifest::load(manifest)?.app.name;
-    runtime.load_app_with(manifest, &options(runtime, &name, false))
+    runtime.load_app_with(manifest, &options(runtime, &name, false, manifest)?)
 }
 
 impl Server {
@@ -250,7 +261,12 @@ impl Server {
             }
             None => self.runtime.load_app_with(
                 &current.manifest_path,
-                &options(&self.runtime, name, current.options.approved),
+                &options(
+                    &self.runtime,
+                    name,
+                    current.options.approved,
+                    &current.manifest_path,
+                )?,
             )?,
         };
         self.install(app).map(|_| ())

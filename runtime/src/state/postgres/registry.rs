@@ -53,9 +53,22 @@ const CANCEL_OLDER: &str = "UPDATE deployments SET status = 'superseded', review
 pub struct SharedRegistry {
     pg: Arc<Postgres>,
     dir: PathBuf,
+    /// Where a local copy found changed is recorded.
+    audit: Arc<dyn crate::audit::AuditBackend>,
     /// Held while files are added or collected (see
     /// [`RegistryBackend::files`]).
     files: Mutex<()>,
+}
+
+/// What [`SharedRegistry::copy`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Copied {
+    /// The file held the text already.
+    Same,
+    /// There was no file.
+    New,
+    /// The file held something else, now replaced.
+    Replaced,
 }
 
 /// A deploy as the database holds it.
@@ -102,11 +115,17 @@ async fn lock_app(
 }
 
 impl SharedRegistry {
-    /// The registry in `pg`, copying files into `data_dir`.
-    pub fn new(pg: Arc<Postgres>, data_dir: &Path) -> SharedRegistry {
+    /// The registry in `pg`, copying files into `data_dir` (a copy found
+    /// changed is put back and recorded in `audit`).
+    pub fn new(
+        pg: Arc<Postgres>,
+        data_dir: &Path,
+        audit: Arc<dyn crate::audit::AuditBackend>,
+    ) -> SharedRegistry {
         SharedRegistry {
             pg,
             dir: data_dir.to_path_buf(),
+            audit,
             files: Mutex::new(()),
         }
     }
@@ -158,8 +177,14 @@ impl SharedRegistry {
     /// Copies one deploy's manifests and component.
     async fn copy_files(&self, s: &Stored) -> Result<()> {
         let manifest = &s.deployment.manifest_path;
-        self.copy(manifest, &s.manifest)?;
-        self.copy(&manifest.with_file_name(SENT_MANIFEST), &s.sent)?;
+        for (path, text) in [
+            (manifest.clone(), &s.manifest),
+            (manifest.with_file_name(SENT_MANIFEST), &s.sent),
+        ] {
+            if self.copy(&path, text)? == Copied::Replaced {
+                self.record_replaced(&s.deployment, &path).await;
+            }
+        }
         match self.fetch_component(&s.deployment.digest).await? {
             Some(_) => Ok(()),
             None => Err(files_error(anyhow::anyhow!(
@@ -170,12 +195,44 @@ impl SharedRegistry {
     }
 
     /// Writes `text` at `path` unless the file holds it already.
-    fn copy(&self, path: &Path, text: &str) -> Result<()> {
-        if std::fs::read(path).ok().as_deref() == Some(text.as_bytes()) {
-            return Ok(());
-        }
+    fn copy(&self, path: &Path, text: &str) -> Result<Copied> {
+        let found = match std::fs::read(path) {
+            Ok(found) if found == text.as_bytes() => return Ok(Copied::Same),
+            Ok(_) => Copied::Replaced,
+            Err(_) => Copied::New,
+        };
         let _files = self.files();
-        crate::fsutil::write_atomically(path, text.as_bytes()).map_err(files_error)
+        crate::fsutil::write_atomically(path, text.as_bytes()).map_err(files_error)?;
+        Ok(found)
+    }
+
+    /// Records that this node's copy of one of `deployment`'s files was
+    /// not the one on record (someone changed it in the data directory):
+    /// it was put back from the record, as `deploy.tampered`.
+    async fn record_replaced(&self, deployment: &Deployment, path: &Path) {
+        tracing::warn!(
+            app = deployment.app.as_str(),
+            deploy = deployment.id,
+            file = %path.display(),
+            "this node's copy of a deployed file changed; put back from the shared registry (audited: deploy.tampered)"
+        );
+        let recorded = self
+            .audit
+            .append(crate::audit::AuditEvent {
+                kind: crate::audit::AuditKind::DeployTampered,
+                app: Some(deployment.app.clone()),
+                actor: "warden".into(),
+                details: serde_json::json!({
+                    "version": deployment.version,
+                    "deploy": deployment.id,
+                    "file": path.display().to_string(),
+                    "restored": "from the shared registry",
+                }),
+            })
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!("deploy.tampered not audited: {e}");
+        }
     }
 
     fn component_path(&self, digest: &str) -> PathBuf {
