@@ -320,6 +320,12 @@ fn a_copy_refuses_a_broken_chain_or_a_changed_manifest_and_writes_nothing() {
     let url = support::postgres::fresh_database();
     copy_refused(&config, &data, &url, "changed after the deploy");
     std::fs::write(&manifest, original).unwrap();
+    // The manifest as sent, which the deploy's digest speaks of.
+    let sent = data.join("deploys/1/sent.toml");
+    let as_sent = std::fs::read_to_string(&sent).unwrap();
+    std::fs::write(&sent, format!("{as_sent}\n# edited\n")).unwrap();
+    copy_refused(&config, &data, &url, "was sent");
+    std::fs::write(&sent, as_sent).unwrap();
 
     // An audit entry edited in place.
     let log = data.join("audit.jsonl");

@@ -111,19 +111,18 @@ fn registry(data_dir: &Path, skipped: &mut Vec<String>) -> Result<RegistryTables
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(7)?,
-                    get_text(14)?,
+                    (get_text(14)?, get_text(13)?),
                 ))
             };
-            let (id, digest, status, stored_sha256) = read().map_err(|e| unreadable(&file, e))?;
+            let (id, digest, status, (stored_sha256, sent_sha256)) =
+                read().map_err(|e| unreadable(&file, e))?;
             let needs = crate::state::postgres::registry::needs_files(Status::parse(&status));
-            let (manifest, sent, stored) = manifests(
-                data_dir,
-                id,
-                &digest,
-                stored_sha256.as_deref(),
-                needs,
-                skipped,
-            )?;
+            let recorded = Recorded {
+                stored: stored_sha256.as_deref(),
+                sent: sent_sha256.as_deref(),
+            };
+            let (manifest, sent, stored) =
+                manifests(data_dir, id, &digest, recorded, needs, skipped)?;
             if needs {
                 needed.insert(digest.clone());
             }
@@ -266,6 +265,15 @@ const DEPLOYMENTS: [(&str, Type); 21] = [
     ("sent", Type::TEXT),
 ];
 
+/// The digests a deploy's row records of its two manifests.
+#[derive(Clone, Copy)]
+struct Recorded<'a> {
+    /// Of the stored manifest (`app.toml`).
+    stored: Option<&'a str>,
+    /// Of the manifest as sent (`sent.toml`).
+    sent: Option<&'a str>,
+}
+
 /// Deploy `id`'s stored manifest (its component named by the shared
 /// path), the manifest as sent, and the stored one's digest. A version
 /// that `needs` its files must have them, unchanged since the deploy; one
@@ -276,13 +284,19 @@ fn manifests(
     data_dir: &Path,
     id: i64,
     digest: &str,
-    recorded: Option<&str>,
+    recorded: Recorded<'_>,
     needs: bool,
     skipped: &mut Vec<String>,
 ) -> Result<(String, String, Option<String>), CopyError> {
     let dir = data_dir.join("deploys").join(id.to_string());
     let path = dir.join("app.toml");
-    let record_only = || (String::new(), String::new(), recorded.map(str::to_owned));
+    let record_only = || {
+        (
+            String::new(),
+            String::new(),
+            recorded.stored.map(str::to_owned),
+        )
+    };
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !needs => {
@@ -297,7 +311,7 @@ fn manifests(
         Err(e) => return Err(unreadable(&path, e)),
     };
     let actual = hex::encode(sha2::Sha256::digest(text.as_bytes()));
-    if let Some(recorded) = recorded
+    if let Some(recorded) = recorded.stored
         && recorded != actual
     {
         if !needs {
@@ -327,6 +341,25 @@ fn manifests(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(unreadable(&sent_path, e)),
     };
+    // The manifest as sent is what the deploy's digest (and attestation)
+    // speak of: a changed one is not carried into the shared record.
+    let sent_actual = hex::encode(sha2::Sha256::digest(sent.as_bytes()));
+    if let Some(recorded) = recorded.sent
+        && !sent.is_empty()
+        && recorded != sent_actual
+    {
+        if !needs {
+            skipped.push(format!(
+                "{}: changed after its deploy, which is no longer served (its record is copied)",
+                sent_path.display()
+            ));
+            return Ok(record_only());
+        }
+        return Err(CopyError::Source(format!(
+            "{} is not the manifest deploy {id} was sent (its SHA-256 is {sent_actual}, the registry says {recorded}): it was changed after the deploy\n  fix: restore it from a backup, or retire and delete the app, then copy",
+            sent_path.display()
+        )));
+    }
     Ok((shared, sent, Some(stored)))
 }
 
