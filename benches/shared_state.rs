@@ -205,9 +205,12 @@ fn main() -> anyhow::Result<()> {
         ),
     ];
     let mut flushes = Vec::new();
+    let mut batch = 0u64;
     for usage in [&usage_embedded, &usage_pg] {
         flushes.push(sample(2_000, 200, || {
-            rt.block_on(usage.add_all("bench", &rows)).unwrap();
+            batch += 1;
+            rt.block_on(usage.add_all("bench", &format!("bench-{batch}"), &rows))
+                .unwrap();
         }));
     }
     report("usage flush, 3 rows", &flushes[0], &flushes[1]);

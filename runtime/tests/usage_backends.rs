@@ -38,8 +38,8 @@ fn deltas_add_up_per_app_scope_and_window_on_both_backends() {
             row("*", "2026-12-01", delta(2, 10)),
             row("crm", "2026-12-01", delta(1, 4)),
         ];
-        usage.add_all("a", &rows).wait().unwrap();
-        usage.add_all("a", &rows).wait().unwrap();
+        usage.add_all("a", "batch-1", &rows).wait().unwrap();
+        usage.add_all("a", "batch-2", &rows).wait().unwrap();
         assert_eq!(
             usage.get("a", "*", "2026-12-01").wait().unwrap(),
             delta(4, 20),
@@ -72,7 +72,7 @@ fn three_nodes_flushing_at_once_add_up_exactly() {
     std::thread::scope(|s| {
         for (n, node) in nodes.iter().enumerate() {
             s.spawn(move || {
-                for _ in 0..50 {
+                for i in 0..50 {
                     let mut rows = vec![
                         row("*", "2026-12-01", delta(1, 3)),
                         row("crm", "2026-12-01", delta(1, 3)),
@@ -80,7 +80,8 @@ fn three_nodes_flushing_at_once_add_up_exactly() {
                     ];
                     // Each node hands its rows over in another order.
                     rows.rotate_left(n);
-                    node.add_all("a", &rows).wait().unwrap();
+                    let batch = format!("node-{n}-{i}");
+                    node.add_all("a", &batch, &rows).wait().unwrap();
                 }
             });
         }
@@ -96,5 +97,25 @@ fn three_nodes_flushing_at_once_add_up_exactly() {
     assert_eq!(
         nodes[2].get("a", "*", "2026-12-01T10:00").wait().unwrap(),
         delta(150, 0)
+    );
+}
+
+/// A batch sent again — its first commit's answer lost, so the meter
+/// cannot know it was added — is added once on shared state: counters
+/// never count twice.
+#[test]
+fn a_batch_sent_again_is_added_once() {
+    let usage = pg_node(&support::postgres::fresh_database());
+    let rows = [row("*", "2026-12-01", delta(3, 30))];
+    usage.add_all("a", "lost-answer", &rows).wait().unwrap();
+    usage.add_all("a", "lost-answer", &rows).wait().unwrap();
+    assert_eq!(
+        usage.get("a", "*", "2026-12-01").wait().unwrap(),
+        delta(3, 30)
+    );
+    usage.add_all("a", "next", &rows).wait().unwrap();
+    assert_eq!(
+        usage.get("a", "*", "2026-12-01").wait().unwrap(),
+        delta(6, 60)
     );
 }

@@ -61,6 +61,20 @@ struct State {
     totals: ByScope,
     /// Deltas not yet written.
     pending: ByScope,
+    /// A batch whose write failed, as sent and under its name: sent again
+    /// as it was (it may have been added after all), never merged into
+    /// newer deltas.
+    unsent: Option<(String, Rows)>,
+}
+
+/// Deltas as a backend adds them: ((scope, window key), counters).
+type Rows = Vec<((String, String), Counters)>;
+
+/// A new batch name: random, so no two meters (or nodes) share one.
+fn batch_name() -> String {
+    crate::aead::random_key()
+        .map(|k| hex::encode(&k[..16]))
+        .unwrap_or_else(|_| format!("{}-{:?}", std::process::id(), std::time::SystemTime::now()))
 }
 
 fn slot<'a>(map: &'a mut ByScope, scope: &str, window: u64) -> Option<&'a mut Counters> {
@@ -404,9 +418,16 @@ impl Meter {
     /// The backend refused the write; the deltas are kept for the next
     /// flush, so nothing is lost.
     pub async fn flush(&self) -> Result<(), UsageError> {
+        // A batch that failed goes again first, as it was, under its name.
+        let unsent = self.lock().unsent.take();
+        if let Some((batch, rows)) = unsent
+            && let Err(e) = self.store.add_all(&self.app, &batch, &rows).await
+        {
+            self.lock().unsent = Some((batch, rows));
+            return Err(e);
+        }
         let pending = std::mem::take(&mut self.lock().pending);
         let rows: Vec<_> = pending
-            .clone()
             .into_iter()
             .flat_map(|(scope, windows)| {
                 windows
@@ -418,15 +439,11 @@ impl Meter {
         if rows.is_empty() {
             return Ok(());
         }
-        let written = self.store.add_all(&self.app, &rows).await;
+        let batch = batch_name();
+        let written = self.store.add_all(&self.app, &batch, &rows).await;
         if written.is_err() {
-            // Not lost: the deltas wait for the next flush.
-            let mut state = self.lock();
-            for (scope, windows) in pending {
-                for (id, delta) in windows {
-                    add_to(&mut state.pending, &scope, id, &delta);
-                }
-            }
+            // Not lost: the batch waits for the next flush.
+            self.lock().unsent = Some((batch, rows));
         }
         written
     }

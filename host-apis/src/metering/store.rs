@@ -33,9 +33,13 @@ pub trait UsageBackend: Send + Sync {
     /// total) for `window` (a day or minute key); zero when none.
     async fn get(&self, app: &str, scope: &str, window: &str) -> Result<Counters, UsageError>;
     /// Adds every delta, keyed by (scope, window), in one transaction.
+    /// `batch` names this set of deltas: a backend whose commit can be
+    /// ambiguous (a connection lost while committing) adds a batch at
+    /// most once, so the meter's retry of it never counts twice.
     async fn add_all(
         &self,
         app: &str,
+        batch: &str,
         rows: &[((String, String), Counters)],
     ) -> Result<(), UsageError>;
     /// Hands out a block of `quota`'s units of `app` in `window` (a window
@@ -87,9 +91,12 @@ impl UsageBackend for UsageStore {
             .map_err(UsageError::Interrupted)?
     }
 
+    /// A local commit is never ambiguous to this process (its meter dies
+    /// with it), so the batch name is not kept.
     async fn add_all(
         &self,
         app: &str,
+        _batch: &str,
         rows: &[((String, String), Counters)],
     ) -> Result<(), UsageError> {
         let db = self.db.clone();

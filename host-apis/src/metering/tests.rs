@@ -123,6 +123,90 @@ fn deltas_whose_write_failed_wait_for_the_next_flush() {
     assert_eq!(store.get("app", ALL, &day).now().expect("read").calls, 1);
 }
 
+/// A store whose first write is added but answered with an error (a
+/// commit whose answer was lost); it records every batch it is given.
+struct LostAnswer {
+    inner: UsageStore,
+    batches: std::sync::Mutex<Vec<(String, Vec<((String, String), Counters)>)>>,
+}
+
+#[async_trait::async_trait]
+impl UsageBackend for LostAnswer {
+    async fn get(&self, app: &str, scope: &str, window: &str) -> Result<Counters, UsageError> {
+        self.inner.get(app, scope, window).await
+    }
+    async fn add_all(
+        &self,
+        app: &str,
+        batch: &str,
+        rows: &[((String, String), Counters)],
+    ) -> Result<(), UsageError> {
+        let first = {
+            let mut batches = self.batches.lock().expect("batches");
+            batches.push((batch.to_string(), rows.to_vec()));
+            batches.len() == 1
+        };
+        self.inner.add_all(app, batch, rows).await?;
+        if first {
+            return Err(UsageError::Interrupted("the answer was lost".into()));
+        }
+        Ok(())
+    }
+    async fn lease(
+        &self,
+        app: &str,
+        quota: &str,
+        window: &str,
+        limit: u64,
+    ) -> Result<u64, UsageError> {
+        self.inner.lease(app, quota, window, limit).await
+    }
+    async fn give_back(
+        &self,
+        app: &str,
+        quota: &str,
+        window: &str,
+        units: u64,
+    ) -> Result<(), UsageError> {
+        self.inner.give_back(app, quota, window, units).await
+    }
+}
+
+/// A batch whose write failed is sent again as it was, under its own
+/// name (a shared store adds a name once), and deltas recorded meanwhile
+/// go in a batch of their own: never merged into the one that may have
+/// been added already.
+#[test]
+fn a_failed_batch_is_sent_again_as_it_was_under_its_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(LostAnswer {
+        inner: UsageStore::open(&dir.path().join("usage.db")).expect("open"),
+        batches: std::sync::Mutex::default(),
+    });
+    let m = Meter::new("app", QuotaLimits::default(), store.clone());
+    let one = |calls| Counters {
+        calls,
+        ..Counters::default()
+    };
+    m.record("crm", one(1)).now();
+    assert!(m.flush().now().is_err(), "the answer was lost");
+    m.record("crm", one(2)).now();
+    m.flush().now().expect("the next flush writes");
+    let batches = store.batches.lock().expect("batches").clone();
+    assert_eq!(batches.len(), 3, "{batches:?}");
+    assert_eq!(batches[0], batches[1], "the same batch, as it was");
+    assert_ne!(batches[2].0, batches[0].0, "new deltas, a new name");
+    let calls = |b: &(String, Vec<((String, String), Counters)>)| {
+        b.1.iter()
+            .filter(|((scope, _), _)| scope == "crm")
+            .map(|(_, c)| c.calls)
+            .sum::<u64>()
+    };
+    // One call, then two (in every window a call counts in).
+    assert!(calls(&batches[0]) > 0);
+    assert_eq!(calls(&batches[2]), 2 * calls(&batches[0]));
+}
+
 /// The meter writes its counters off the thread that asked: while another
 /// connection holds the write lock, another task on a one-thread runtime
 /// runs — and releases the lock — before the flush finishes. Were the

@@ -17,7 +17,7 @@ const SCHEDULER_LOCK_LOW: u32 = crate::scheduler_lease::SCHEDULER_LOCK as u32;
 
 /// Every table that holds shared state (the schema's own version table
 /// and the master key's check are not state of a node).
-const SHARED: [&str; 17] = [
+const SHARED: [&str; 18] = [
     "deployments",
     "transitions",
     "components",
@@ -31,6 +31,7 @@ const SHARED: [&str; 17] = [
     "storage_usage",
     "storage_data_keys",
     "usage_counters",
+    "usage_batches",
     "quota_leases",
     "slo_tallies",
     "dlp_salt",

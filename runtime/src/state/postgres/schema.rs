@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("migrations/0010_slo_tallies.sql"),
     ),
     (11, "dlp salt", include_str!("migrations/0011_dlp_salt.sql")),
+    (
+        12,
+        "usage batches",
+        include_str!("migrations/0012_usage_batches.sql"),
+    ),
 ];
 
 /// The schema version this Warden writes.

@@ -57,17 +57,35 @@ impl UsageBackend for PgUsage {
             .map_err(backend)
     }
 
+    /// Adds the batch once: its name is recorded in the same transaction,
+    /// and a batch already recorded (sent again after a lost answer) adds
+    /// nothing.
     async fn add_all(
         &self,
         app: &str,
+        batch: &str,
         rows: &[((String, String), Counters)],
     ) -> Result<(), UsageError> {
-        let app = app.to_owned();
+        let (app, batch) = (app.to_owned(), batch.to_owned());
         let mut rows = rows.to_vec();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         self.pg
             .call(move |mut client| async move {
                 let tx = client.transaction().await?;
+                let new = tx
+                    .execute(
+                        "INSERT INTO usage_batches (batch) VALUES ($1) ON CONFLICT DO NOTHING",
+                        &[&batch],
+                    )
+                    .await?;
+                if new == 0 {
+                    return Ok(());
+                }
+                tx.execute(
+                    "DELETE FROM usage_batches WHERE added_at < now() - interval '1 day'",
+                    &[],
+                )
+                .await?;
                 let upsert = tx
                     .prepare(
                         "INSERT INTO usage_counters (app, scope, period, calls, bytes_out, bytes_in, denials, invocations)
