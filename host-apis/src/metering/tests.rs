@@ -127,7 +127,7 @@ fn deltas_whose_write_failed_wait_for_the_next_flush() {
 /// commit whose answer was lost); it records every batch it is given.
 struct LostAnswer {
     inner: UsageStore,
-    batches: std::sync::Mutex<Vec<(String, Vec<((String, String), Counters)>)>>,
+    batches: std::sync::Mutex<Vec<(String, Rows)>>,
 }
 
 #[async_trait::async_trait]
@@ -196,7 +196,7 @@ fn a_failed_batch_is_sent_again_as_it_was_under_its_name() {
     assert_eq!(batches.len(), 3, "{batches:?}");
     assert_eq!(batches[0], batches[1], "the same batch, as it was");
     assert_ne!(batches[2].0, batches[0].0, "new deltas, a new name");
-    let calls = |b: &(String, Vec<((String, String), Counters)>)| {
+    let calls = |b: &(String, Rows)| {
         b.1.iter()
             .filter(|((scope, _), _)| scope == "crm")
             .map(|(_, c)| c.calls)
