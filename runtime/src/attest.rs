@@ -89,10 +89,7 @@ impl Signer {
 
     /// The public key as PEM (SubjectPublicKeyInfo), for `--key`.
     pub fn public_key_pem(&self) -> String {
-        let mut der = SPKI_PREFIX.to_vec();
-        der.extend_from_slice(self.public_key());
-        let b64 = B64.encode(der);
-        format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
+        pem_of(self.public_key())
     }
 
     /// `statement` signed as a DSSE envelope.
@@ -107,8 +104,17 @@ impl Signer {
     }
 }
 
-fn keyid(public: &[u8]) -> String {
+/// The id of an Ed25519 public key: hex SHA-256 of its raw 32 bytes.
+pub(crate) fn keyid(public: &[u8]) -> String {
     hex::encode(Sha256::digest(public))
+}
+
+/// A raw Ed25519 public key as PEM (SubjectPublicKeyInfo, RFC 8410).
+pub(crate) fn pem_of(public: &[u8]) -> String {
+    let mut der = SPKI_PREFIX.to_vec();
+    der.extend_from_slice(public);
+    let b64 = B64.encode(der);
+    format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
 }
 
 /// DSSE's pre-authentication encoding:

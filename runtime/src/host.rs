@@ -79,6 +79,8 @@ pub struct RunningHost {
     telemetry: HostTelemetry,
     purger: tokio::task::JoinHandle<()>,
     slo: Option<tokio::task::JoinHandle<()>>,
+    /// Signs audit checkpoints (`crate::serve::checkpoints`).
+    checkpoints: tokio::task::JoinHandle<()>,
 }
 
 /// The entry point: see the module documentation.
@@ -159,6 +161,10 @@ impl Host {
             StartError::Internal(format!("cannot start the admin API: {e}"))
         })?;
         let purger = crate::purge::spawn_purger(&runtime);
+        let checkpoints = crate::serve::checkpoints::spawn(
+            &server,
+            runtime.platform().audit.checkpoint_interval.get(),
+        );
         // Known in the data directory before the start returns: a `warden
         // kill` right after the announcement finds this host and its apps.
         server.announce(&app_addr.to_string());
@@ -177,6 +183,7 @@ impl Host {
             telemetry,
             purger,
             slo,
+            checkpoints,
         })
     }
 }
@@ -215,6 +222,7 @@ impl RunningHost {
         let admin = self.admin;
         let _ = tokio::task::spawn_blocking(move || admin.join()).await;
         self.purger.abort();
+        self.checkpoints.abort();
         if let Some(slo) = &self.slo {
             slo.abort();
         }

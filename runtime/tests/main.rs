@@ -13,6 +13,7 @@ mod support;
 mod admin;
 mod attestations;
 mod audit_backends;
+mod audit_checkpoints;
 mod busy_guests;
 mod cli;
 mod config_changes;

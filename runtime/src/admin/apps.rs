@@ -290,13 +290,48 @@ pub(crate) async fn verify_audit(
     principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
-    let report = state.server.runtime().audit().verify().await.map_err(|e| {
+    let runtime = state.server.runtime().clone();
+    let (entries, chain) = runtime.audit().read().await.map_err(|e| {
         ApiError(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             format!("audit log unreadable: {e}"),
         )
     })?;
-    Ok(Json(json!(report)))
+    // The keys come from the secret store (a database on shared state).
+    let report = tokio::task::spawn_blocking(move || {
+        crate::audit::checkpoint::full_report(
+            &entries,
+            &chain,
+            || checkpoint_keys(&runtime),
+            runtime.platform().audit.checkpoint_interval.get(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal("the audit log could not be verified", e))?;
+    Ok(Json(report))
+}
+
+/// The checkpoint keys in `runtime`'s secret store.
+fn checkpoint_keys(
+    runtime: &crate::runtime::Runtime,
+) -> Result<Vec<crate::audit::keys::PublicKeyInfo>, String> {
+    let secrets = runtime.secrets().map_err(|e| format!("{e:#}"))?;
+    crate::audit::keys::keys(&secrets).map_err(|e| e.to_string())
+}
+
+/// `GET /v1/audit/keys`: every key audit checkpoints are signed with,
+/// with its validity window (admin, auditor).
+pub(crate) async fn audit_keys(
+    State(state): State<AdminState>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    require(&principal, &[Role::Admin, Role::Auditor])?;
+    let runtime = state.server.runtime().clone();
+    let keys = tokio::task::spawn_blocking(move || checkpoint_keys(&runtime))
+        .await
+        .map_err(|e| ApiError::internal("the checkpoint keys could not be read", e))?
+        .map_err(|e| ApiError::internal("the checkpoint keys could not be read", e))?;
+    Ok(Json(json!({ "keys": keys })))
 }
 
 #[derive(Deserialize)]

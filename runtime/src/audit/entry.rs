@@ -39,6 +39,10 @@ pub enum AuditKind {
     /// A single node's embedded state copied into the shared database
     /// (`warden state copy`): the first entry the chain gains there.
     StateCopied,
+    /// A signed checkpoint of the chain (`crate::audit::checkpoint`).
+    AuditCheckpoint,
+    /// The checkpoint key replaced (`warden audit rotate-key`).
+    AuditKeyRotated,
 }
 
 impl AuditKind {
@@ -68,6 +72,8 @@ impl AuditKind {
             AuditKind::AppRetired => "app.retired",
             AuditKind::AppUnretired => "app.unretired",
             AuditKind::StateCopied => "state.copied",
+            AuditKind::AuditCheckpoint => "audit.checkpoint",
+            AuditKind::AuditKeyRotated => "audit.key-rotated",
         }
     }
 }
@@ -174,6 +180,9 @@ mod kind_tests {
             AuditKind::AppRefused,
             AuditKind::AppRetired,
             AuditKind::AppUnretired,
+            AuditKind::StateCopied,
+            AuditKind::AuditCheckpoint,
+            AuditKind::AuditKeyRotated,
         ];
         let spellings: std::collections::HashSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(spellings.len(), all.len(), "two kinds share a spelling");

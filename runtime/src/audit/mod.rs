@@ -15,7 +15,9 @@
 //! lands inside an append, the torn last line is set aside and the cut
 //! audited before the next entry (see [`torn`]).
 
+pub mod checkpoint;
 mod entry;
+pub mod keys;
 mod torn;
 pub(crate) mod verify;
 

@@ -5,13 +5,14 @@ use super::{ConfigArgs, EXIT_CONFIG};
 use clap::Subcommand;
 use std::sync::Arc;
 use warden_runtime::audit::AuditBackend;
+use warden_runtime::wait::Wait as _;
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Check the audit log's hash chain; report the first entry that was
     /// edited, deleted or reordered.
     #[command(
-        after_help = "Examples:\n  warden audit verify\n  warden audit verify --config warden.toml --json\n\nExit status: 0 intact, 1 tampered, 3 configuration error."
+        after_help = "Examples:\n  warden audit verify\n  warden audit verify --config warden.toml --json\n  warden audit verify --keys audit-keys.json   # without the master key\n\nChecks the hash chain (an edited, dropped or reordered entry) and the signed\ncheckpoints (a chain rewritten with recomputed hashes; entries left unsigned\nlonger than audit.checkpoint_interval allows, as a cut tail leaves them).\n\nExit status: 0 intact, 1 chain broken, 4 checkpoint does not verify (rewritten),\n5 unsigned longer than the interval allows (tail cut), 3 configuration error."
     )]
     Verify {
         #[command(flatten)]
@@ -23,6 +24,39 @@ pub enum AuditCommand {
         /// token in WARDEN_TOKEN).
         #[arg(long, env = "WARDEN_SERVER")]
         server: Option<String>,
+        /// The checkpoint keys to trust, as `warden audit keys --json`
+        /// printed them (default: the keys in the secret store, which
+        /// needs the master key).
+        #[arg(long, value_name = "keys.json")]
+        keys: Option<std::path::PathBuf>,
+    },
+    /// List the keys audit checkpoints are signed with, each with its
+    /// validity window (the current one has no end).
+    #[command(
+        after_help = "Examples:\n  warden audit keys\n  warden audit keys --json > audit-keys.json   # for `audit verify --keys` elsewhere\n  WARDEN_TOKEN=$AUDITOR warden audit keys --server https://warden.internal:8081"
+    )]
+    Keys {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "WARDEN_SERVER")]
+        server: Option<String>,
+    },
+    /// Replace the checkpoint key: checkpoints signed before keep
+    /// verifying with the old key, whose window closes now. Audited, and
+    /// sealed at once by a checkpoint signed with the new key.
+    #[command(after_help = "Example:\n  warden audit rotate-key --config /etc/warden/warden.toml")]
+    RotateKey {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Sign a checkpoint of the chain now (a serving host signs them by
+    /// itself: at start, every audit.checkpoint_interval, at shutdown).
+    #[command(after_help = "Example:\n  warden audit checkpoint --config /etc/warden/warden.toml")]
+    Checkpoint {
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Show the audit log's entries: a table, or JSON lines with --json
     /// (for export).
@@ -57,28 +91,140 @@ const COLUMNS: [super::table::Column<'static>; 5] = [
     ("ACTOR", "actor"),
 ];
 
+/// Exit status of `audit verify` for a chain that breaks (an edited,
+/// dropped or reordered entry).
+const EXIT_TAMPERED: u8 = 1;
+/// Exit status for a checkpoint that does not verify (the chain rewritten
+/// with recomputed hashes, a checkpoint dropped or forged).
+const EXIT_REWRITTEN: u8 = 4;
+/// Exit status for entries left unsigned longer than the checkpoint
+/// interval allows (a tail cut after the last checkpoint).
+const EXIT_TAIL_CUT: u8 = 5;
+
 /// Prints a verify report (from the file or the server) and its exit code.
 fn print_verify(report: &serde_json::Value, source: &str, json: bool) -> Outcome {
-    let intact = report["problem"].is_null();
+    let checkpoints = &report["checkpoints"];
+    let code = if !report["problem"].is_null() {
+        Some(EXIT_TAMPERED)
+    } else {
+        match checkpoints["problem"]["kind"].as_str() {
+            Some("rewritten") => Some(EXIT_REWRITTEN),
+            Some("tail_cut") => Some(EXIT_TAIL_CUT),
+            _ => None,
+        }
+    };
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(report).unwrap_or_default()
         );
-    } else if intact {
-        println!(
-            "ok: {} entries, hash chain intact ({source})",
-            report["entries"]
-        );
-    } else {
+    } else if !report["problem"].is_null() {
         println!(
             "TAMPERED: {source} line {}: {}\n({} entries before it verify)",
             report["problem"]["line"],
             report["problem"]["reason"].as_str().unwrap_or("?"),
             report["entries"]
         );
+    } else if let Some(kind) = checkpoints["problem"]["kind"].as_str() {
+        let what = if kind == "rewritten" {
+            format!(
+                "REWRITTEN: {source}: the checkpoint at entry {} does not verify: {}",
+                checkpoints["problem"]["seq"],
+                checkpoints["problem"]["reason"].as_str().unwrap_or("?")
+            )
+        } else {
+            format!(
+                "TAIL CUT: {source}: {}",
+                checkpoints["problem"]["reason"].as_str().unwrap_or("?")
+            )
+        };
+        println!(
+            "{what}\n(the hash chain itself is intact: {} entries)",
+            report["entries"]
+        );
+    } else {
+        let signed = match checkpoints["checkpoints"].as_u64() {
+            Some(0) | None if checkpoints["checked"] == false => format!(
+                "; checkpoints not checked: {}",
+                checkpoints["why"].as_str().unwrap_or("?")
+            ),
+            Some(0) | None => "; no checkpoint yet".to_string(),
+            Some(n) => format!(
+                "; {n} signed checkpoints verify, {} entries since the last",
+                checkpoints["unsigned"]
+            ),
+        };
+        println!(
+            "ok: {} entries, hash chain intact{signed} ({source})",
+            report["entries"]
+        );
     }
-    if intact { Ok(()) } else { Err(quiet(1)) }
+    match code {
+        None => Ok(()),
+        Some(code) => Err(quiet(code)),
+    }
+}
+
+/// The checkpoint keys in `file` (as `warden audit keys --json` prints
+/// them).
+fn read_keys(
+    file: &std::path::Path,
+) -> Result<Vec<warden_runtime::audit::keys::PublicKeyInfo>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}: not a list of checkpoint keys ({e})\n  fix: write it with `warden audit keys --json`",
+            file.display()
+        )
+    })
+}
+
+/// The secret store of `config`'s data directory (the master key's
+/// place), for the checkpoint keys.
+fn secrets(
+    config: &ConfigArgs,
+) -> anyhow::Result<(
+    warden_runtime::config::PlatformConfig,
+    std::path::PathBuf,
+    warden_host_apis::secrets::SecretStore,
+)> {
+    let platform = config.load()?;
+    let dir = super::data_dir_to_read(&platform)?;
+    let secrets = warden_runtime::runtime::open_secrets(&platform, &dir)
+        .map_err(|e| fail(EXIT_CONFIG, format!("{e:#}")))?;
+    Ok((platform, dir, secrets))
+}
+
+/// Prints the checkpoint keys.
+fn print_keys(keys: &serde_json::Value, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(keys).unwrap_or_default());
+        return;
+    }
+    let rows: Vec<serde_json::Value> = keys
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut k| {
+            if k["valid_until"].is_null() {
+                k["valid_until"] = serde_json::json!("(current)");
+            }
+            k
+        })
+        .collect();
+    print!(
+        "{}",
+        super::table::render(
+            &rows,
+            &[
+                ("KEYID", "keyid"),
+                ("VALID FROM", "valid_from"),
+                ("VALID UNTIL", "valid_until")
+            ],
+            false
+        )
+    );
 }
 
 fn open(config: &ConfigArgs) -> anyhow::Result<Arc<dyn AuditBackend>> {
@@ -93,6 +239,7 @@ pub fn run(cmd: AuditCommand) -> Outcome {
             config,
             json,
             server,
+            keys,
         } => {
             if let Some(server) = super::remote(&server, &config, false) {
                 return match super::client::call(&server, "GET", "/v1/audit/verify", None) {
@@ -100,15 +247,95 @@ pub fn run(cmd: AuditCommand) -> Outcome {
                     other => super::client::report(other),
                 };
             }
-            let log = open(&config)?;
-            match log.read_blocking().map(|(_, report)| report) {
-                Ok(report) => print_verify(
-                    &serde_json::to_value(&report).unwrap_or_default(),
-                    &log.location(),
-                    json,
-                ),
-                Err(e) => Err(fail(EXIT_CONFIG, format!("cannot read the audit log: {e}"))),
+            let platform = config.load()?;
+            let dir = super::data_dir_to_read(&platform)?;
+            let log = warden_runtime::audit::open_for(&platform, &dir, None)?;
+            let (entries, chain) = log
+                .read_blocking()
+                .map_err(|e| fail(EXIT_CONFIG, format!("cannot read the audit log: {e}")))?;
+            let keys = || {
+                match &keys {
+                Some(file) => read_keys(file),
+                None => warden_runtime::runtime::open_secrets(&platform, &dir)
+                    .map_err(|e| format!("{e:#}"))
+                    .and_then(|s| {
+                        warden_runtime::audit::keys::keys(&s).map_err(|e| e.to_string())
+                    })
+                    .map_err(|e| {
+                        format!("{e}\n  fix: run where the master key is, or give the keys with --keys (from `warden audit keys --json`)")
+                    }),
             }
+            };
+            let report = warden_runtime::audit::checkpoint::full_report(
+                &entries,
+                &chain,
+                keys,
+                platform.audit.checkpoint_interval.get(),
+            );
+            print_verify(&report, &log.location(), json)
+        }
+        AuditCommand::Keys {
+            config,
+            json,
+            server,
+        } => {
+            if let Some(server) = super::remote(&server, &config, false) {
+                return match super::client::call(&server, "GET", "/v1/audit/keys", None) {
+                    Ok((200, body)) => {
+                        print_keys(&body["keys"], json);
+                        Ok(())
+                    }
+                    other => super::client::report(other),
+                };
+            }
+            let (_, _, secrets) = secrets(&config)?;
+            let keys = warden_runtime::audit::keys::keys(&secrets).map_err(|e| fail(1, e))?;
+            print_keys(&serde_json::to_value(&keys).unwrap_or_default(), json);
+            Ok(())
+        }
+        AuditCommand::RotateKey { config } => {
+            let (platform, dir, secrets) = secrets(&config)?;
+            let log = warden_runtime::audit::open_for(&platform, &dir, None)?;
+            let (old, new) =
+                warden_runtime::audit::keys::rotate(&secrets).map_err(|e| fail(1, e))?;
+            log.append_blocking(warden_runtime::audit::AuditEvent {
+                kind: warden_runtime::audit::AuditKind::AuditKeyRotated,
+                app: None,
+                actor: super::actor(),
+                details: serde_json::json!({
+                    "old_keyid": old,
+                    "new_keyid": new.keyid,
+                    "public_key_pem": new.public_key_pem,
+                }),
+            })
+            .map_err(|e| fail(1, format!("the key was rotated but not audited: {e}")))?;
+            let signer = warden_runtime::audit::keys::current(&secrets).map_err(|e| fail(1, e))?;
+            warden_runtime::audit::checkpoint::sign(log.as_ref(), &signer, "key-rotated")
+                .wait()
+                .map_err(|e| fail(1, format!("the rotation was not checkpointed: {e}")))?;
+            println!(
+                "rotated: checkpoints are signed with key {} from now on{}",
+                new.keyid,
+                old.map(|o| format!(" (key {o} keeps verifying the ones before)"))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+        AuditCommand::Checkpoint { config } => {
+            let (platform, dir, secrets) = secrets(&config)?;
+            let log = warden_runtime::audit::open_for(&platform, &dir, None)?;
+            let signer = warden_runtime::audit::keys::current(&secrets).map_err(|e| fail(1, e))?;
+            match warden_runtime::audit::checkpoint::sign(log.as_ref(), &signer, "manual").wait() {
+                Ok(Some(entry)) => println!(
+                    "checkpoint signed: entry {} seals entries up to {} with key {}",
+                    entry.seq,
+                    entry.seq - 1,
+                    signer.keyid
+                ),
+                Ok(None) => println!("nothing to sign: the last entry is a checkpoint"),
+                Err(e) => return Err(fail(1, format!("no checkpoint signed: {e}"))),
+            }
+            Ok(())
         }
         AuditCommand::Show {
             config,

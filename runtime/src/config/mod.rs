@@ -1,6 +1,7 @@
 //! The two configuration files and the types they share.
 
 pub mod app;
+pub mod audit;
 pub mod containment;
 pub mod deploys;
 pub mod error;

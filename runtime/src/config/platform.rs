@@ -69,6 +69,8 @@ pub struct PlatformConfig {
     /// Where shared state lives (`[state]`): the embedded store, or
     /// PostgreSQL for several nodes.
     pub state: super::state::StateSettings,
+    /// Signed checkpoints of the audit chain (`[audit]`).
+    pub audit: super::audit::AuditSettings,
 }
 
 /// `[admin]` in `warden.toml`.
@@ -302,6 +304,9 @@ impl PlatformConfig {
             return Err(ConfigError::invalid(path, field, problem, fix));
         }
         if let Some((field, problem, fix)) = self.state.problem() {
+            return Err(ConfigError::invalid(path, field, problem, fix));
+        }
+        if let Some((field, problem, fix)) = self.audit.problem() {
             return Err(ConfigError::invalid(path, field, problem, fix));
         }
         if self.engine.max_instances == 0 {

@@ -10,6 +10,7 @@
 //! others keep answering. On shutdown the listener closes at once and
 //! in-flight requests drain for up to `serve.drain_timeout`.
 
+pub(crate) mod checkpoints;
 pub mod connections;
 pub mod cookies;
 pub mod deployed;
@@ -601,6 +602,19 @@ impl Server {
         }
         drop(watch);
         drop(following);
+        // The shutdown checkpoint, signed while this host still holds the
+        // lease (so no other host signs at once).
+        let holds = self
+            .lease
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        if holds {
+            let runtime = self.runtime.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || checkpoints::sign_now(&runtime, "shutdown"))
+                    .await;
+        }
         // Another host may run the schedules from now on.
         *self.lease.lock().unwrap_or_else(|p| p.into_inner()) = None;
         *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -619,6 +633,7 @@ impl Server {
             let (seen, line) = match crate::scheduler_lease::try_take(&dir) {
                 Ok(Some(lease)) => {
                     self.hold_scheduler_lease(lease);
+                    checkpoints::on_lease_taken(&self.runtime);
                     if !said.is_empty() {
                         tracing::warn!("this host now runs the schedules of {}", dir.display());
                     }
@@ -666,6 +681,7 @@ impl Server {
                 let (seen, line) = match crate::scheduler_lease::try_take_shared(&pg).await {
                     Ok(Some((lease, gone))) => {
                         self.hold_scheduler_lease(lease);
+                        checkpoints::on_lease_taken(&self.runtime);
                         tracing::info!("this node runs the schedules of the cluster");
                         tokio::spawn(self.clone().lose_scheduler_lease_when(gone));
                         return;

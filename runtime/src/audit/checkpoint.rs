@@ -1,0 +1,474 @@
+//! Signed checkpoints of the audit chain, as transparency logs sign their
+//! tree heads (RFC 6962 §3.5) and CloudTrail its digest files: an entry
+//! `audit.checkpoint` that signs, with the checkpoint key
+//! ([`super::keys`]), the sequence number and hash of the entry before it,
+//! the time, the previous checkpoint's signature and the key's id.
+//!
+//! What each check catches, beyond the hash chain (which catches an
+//! edited, dropped or reordered entry):
+//! - **a chain rewritten with recomputed hashes**: the rewriter cannot
+//!   sign, so a checkpoint's signature no longer verifies, or the hash it
+//!   signed is not the chain's at its place, or a checkpoint is missing
+//!   from the signature chain;
+//! - **a tail cut after the last checkpoint**: a serving host signs at
+//!   most `audit.checkpoint_interval` after an entry, at start-up and at
+//!   shutdown, so entries left unsigned for longer than the interval (and
+//!   a grace of a tenth of it) mean the checkpoints
+//!   after them were cut — or that no host has run since they were
+//!   written (a crash, or only command-line writers: `warden audit
+//!   checkpoint` signs them).
+//!
+//! What it cannot catch on its own: a cut made within the interval after
+//! a checkpoint, by someone who also holds the log's files. Checkpoints
+//! kept elsewhere (an export, a SIEM) are the witness for that.
+
+use super::keys::{CheckpointSigner, PublicKeyInfo};
+use super::{AuditBackend, AuditEntry, AuditError, AuditEvent, AuditKind};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime};
+
+/// What a checkpoint signs, as its entry's details hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The sequence number of the entry it seals (the one before it).
+    pub seq: u64,
+    /// That entry's hash.
+    pub head: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// The signature of the checkpoint before it (`None` for the first).
+    pub prev_signature: Option<String>,
+    pub keyid: String,
+    /// Ed25519 over [`Checkpoint::message`], base64.
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// The bytes signed: a fixed prefix, then each field on a line of its
+    /// own, so no field can run into another.
+    pub fn message(&self) -> Vec<u8> {
+        format!(
+            "warden audit checkpoint v1\nseq {}\nhead {}\ntime {}\nprev {}\nkeyid {}\n",
+            self.seq,
+            self.head,
+            self.time,
+            self.prev_signature.as_deref().unwrap_or("-"),
+            self.keyid
+        )
+        .into_bytes()
+    }
+
+    /// The checkpoint an entry holds, if it is one.
+    pub fn of(entry: &AuditEntry) -> Option<Checkpoint> {
+        (entry.kind == AuditKind::AuditCheckpoint.as_str())
+            .then(|| serde_json::from_value(entry.details["checkpoint"].clone()).ok())
+            .flatten()
+    }
+}
+
+/// Signs a checkpoint of what `log` holds now and appends it, saying why
+/// (`interval`, `start`, `shutdown`, `export`, `manual`). Nothing is
+/// signed when the last entry is a checkpoint already (`Ok(None)`).
+///
+/// # Errors
+/// The log cannot be read or appended to.
+pub async fn sign(
+    log: &dyn AuditBackend,
+    signer: &CheckpointSigner,
+    reason: &str,
+) -> Result<Option<AuditEntry>, AuditError> {
+    let entries = log.entries().await?;
+    let Some(last) = entries.last() else {
+        return Ok(None);
+    };
+    if last.kind == AuditKind::AuditCheckpoint.as_str() {
+        return Ok(None);
+    }
+    let prev_signature = entries
+        .iter()
+        .rev()
+        .find_map(Checkpoint::of)
+        .map(|c| c.signature);
+    let mut checkpoint = Checkpoint {
+        seq: last.seq,
+        head: last.hash.clone(),
+        time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        prev_signature,
+        keyid: signer.keyid.clone(),
+        signature: String::new(),
+    };
+    checkpoint.signature = B64.encode(signer.sign(&checkpoint.message()));
+    let entry = log
+        .append(AuditEvent {
+            kind: AuditKind::AuditCheckpoint,
+            app: None,
+            actor: "warden".into(),
+            details: serde_json::json!({ "checkpoint": checkpoint, "reason": reason }),
+        })
+        .await?;
+    Ok(Some(entry))
+}
+
+/// What the checkpoints of a log say.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckpointReport {
+    /// Checkpoints found, all verified up to the problem (if any).
+    pub checkpoints: u64,
+    /// The sequence number and time of the last checkpoint entry.
+    pub last: Option<(u64, String)>,
+    /// Entries after the last checkpoint (not yet signed).
+    pub unsigned: u64,
+    pub problem: Option<CheckpointProblem>,
+}
+
+/// Why the checkpoints do not vouch for the log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CheckpointProblem {
+    /// A checkpoint does not verify against the chain or the keys: the
+    /// chain was rewritten (its hashes recomputed), a checkpoint dropped,
+    /// or one forged.
+    Rewritten { seq: u64, reason: String },
+    /// Entries left unsigned longer than the interval allows: the tail
+    /// after them was cut (or no host has signed since).
+    TailCut {
+        after_seq: u64,
+        unsigned_since: String,
+        reason: String,
+    },
+}
+
+/// How long past the interval an entry may wait for its checkpoint (a
+/// host's timer, a slow shutdown): a tenth of the interval, at least a
+/// second.
+fn grace(interval: Duration) -> Duration {
+    (interval / 10).max(Duration::from_secs(1))
+}
+
+/// Checks every checkpoint in `entries` (a chain already verified) with
+/// `keys`, and that nothing has waited for one longer than `interval`
+/// allows at `now`.
+pub fn verify(
+    entries: &[AuditEntry],
+    keys: &[PublicKeyInfo],
+    interval: Duration,
+    now: SystemTime,
+) -> CheckpointReport {
+    let mut report = CheckpointReport {
+        checkpoints: 0,
+        last: None,
+        unsigned: 0,
+        problem: None,
+    };
+    let mut prev: Option<String> = None;
+    let mut last_index = None;
+    for (index, entry) in entries.iter().enumerate() {
+        if entry.kind != AuditKind::AuditCheckpoint.as_str() {
+            continue;
+        }
+        if let Err(reason) = check_one(entries, entry, keys, prev.as_deref()) {
+            report.problem = Some(CheckpointProblem::Rewritten {
+                seq: entry.seq,
+                reason,
+            });
+            return report;
+        }
+        prev = Checkpoint::of(entry).map(|c| c.signature);
+        report.checkpoints += 1;
+        report.last = Some((entry.seq, entry.time.clone()));
+        last_index = Some(index);
+    }
+    let Some(last_index) = last_index else {
+        // No checkpoint yet: nothing to hold the tail to.
+        report.unsigned = entries.len() as u64;
+        return report;
+    };
+    let unsigned = &entries[last_index + 1..];
+    report.unsigned = unsigned.len() as u64;
+    if let Some(first) = unsigned.first()
+        && let Ok(at) = humantime::parse_rfc3339_weak(&first.time)
+        && now.duration_since(at).unwrap_or_default() > interval + grace(interval)
+    {
+        report.problem = Some(CheckpointProblem::TailCut {
+            after_seq: entries[last_index].seq,
+            unsigned_since: first.time.clone(),
+            reason: format!(
+                "{} entries after the last checkpoint (entry {}) have waited since {} for one, longer than audit.checkpoint_interval ({}) allows: the checkpoints after them were cut, or no host has run since (sign them with `warden audit checkpoint`)",
+                unsigned.len(),
+                entries[last_index].seq,
+                first.time,
+                humantime::format_duration(interval)
+            ),
+        });
+    }
+    report
+}
+
+/// Checks one checkpoint entry against the chain, the keys and the
+/// checkpoint before it.
+fn check_one(
+    entries: &[AuditEntry],
+    entry: &AuditEntry,
+    keys: &[PublicKeyInfo],
+    prev: Option<&str>,
+) -> Result<(), String> {
+    let checkpoint = Checkpoint::of(entry)
+        .ok_or_else(|| "an audit.checkpoint entry that holds no checkpoint".to_string())?;
+    let key = keys
+        .iter()
+        .find(|k| k.keyid == checkpoint.keyid)
+        .ok_or_else(|| {
+            format!(
+                "signed by key {}, which is not one of this log's checkpoint keys",
+                checkpoint.keyid
+            )
+        })?;
+    let signature = B64
+        .decode(&checkpoint.signature)
+        .map_err(|_| "its signature is not base64".to_string())?;
+    if !key.verifies(&checkpoint.message(), &signature) {
+        return Err(format!(
+            "its signature does not verify with key {}: the checkpoint was changed, or the chain rewritten",
+            key.keyid
+        ));
+    }
+    if !key.valid_at(&checkpoint.time) {
+        return Err(format!(
+            "signed at {} by key {}, outside the key's validity ({} to {})",
+            checkpoint.time,
+            key.keyid,
+            key.valid_from,
+            key.valid_until.as_deref().unwrap_or("now")
+        ));
+    }
+    let sealed = (checkpoint.seq < entry.seq)
+        .then(|| entries.iter().find(|e| e.seq == checkpoint.seq))
+        .flatten();
+    if sealed.is_none_or(|e| e.hash != checkpoint.head) {
+        return Err(format!(
+            "entry {}'s hash is not the one the checkpoint signed: the chain was rewritten with recomputed hashes",
+            checkpoint.seq
+        ));
+    }
+    if checkpoint.prev_signature.as_deref() != prev {
+        return Err(
+            "it does not follow the checkpoint before it: a checkpoint was dropped or forged"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// The whole verification of a log as `warden audit verify` and `GET
+/// /v1/audit/verify` give it: the chain's report, and — when the chain is
+/// intact and the log has checkpoints — theirs (`checkpoints`), checked
+/// with `keys` (why there are none, when they could not be had).
+pub fn full_report(
+    entries: &[AuditEntry],
+    chain: &super::VerifyReport,
+    keys: impl FnOnce() -> Result<Vec<PublicKeyInfo>, String>,
+    interval: Duration,
+) -> serde_json::Value {
+    let mut report = serde_json::to_value(chain).unwrap_or_default();
+    if !chain.is_intact() {
+        return report;
+    }
+    let has_checkpoints = entries
+        .iter()
+        .any(|e| e.kind == AuditKind::AuditCheckpoint.as_str());
+    report["checkpoints"] = if !has_checkpoints {
+        serde_json::json!({ "checkpoints": 0, "unsigned": entries.len(), "problem": null })
+    } else {
+        match keys() {
+            Ok(keys) => serde_json::to_value(verify(entries, &keys, interval, SystemTime::now()))
+                .unwrap_or_default(),
+            Err(why) => serde_json::json!({ "checked": false, "why": why }),
+        }
+    };
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::keys;
+    use crate::wait::Wait as _;
+    use warden_host_apis::secrets::{MasterKey, SecretStore};
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn event(actor: &str) -> AuditEvent {
+        AuditEvent {
+            kind: AuditKind::TemplateSet,
+            app: Some("ledger".into()),
+            actor: actor.into(),
+            details: serde_json::json!({ "name": "t" }),
+        }
+    }
+
+    /// A log with entries and checkpoints between them: (log dir, store).
+    fn signed_log() -> (tempfile::TempDir, SecretStore) {
+        let dir = tempfile::tempdir().expect("dir");
+        let secrets = SecretStore::open(dir.path(), MasterKey::from_bytes([3; 32]));
+        let log = crate::audit::open(dir.path());
+        let signer = keys::current(&secrets).expect("key");
+        for round in 0..3 {
+            for n in 0..2 {
+                log.append_blocking(event(&format!("ops-{round}-{n}")))
+                    .expect("append");
+            }
+            sign(log.as_ref(), &signer, "interval")
+                .wait()
+                .expect("sign")
+                .expect("a checkpoint");
+        }
+        (dir, secrets)
+    }
+
+    fn entries(dir: &tempfile::TempDir) -> Vec<AuditEntry> {
+        crate::audit::open(dir.path())
+            .entries()
+            .wait()
+            .expect("read")
+    }
+
+    /// Recomputes every hash from `from` on, as a rewriter would.
+    fn rehash(entries: &mut [AuditEntry]) {
+        for i in 0..entries.len() {
+            entries[i].prev = if i == 0 {
+                crate::audit::GENESIS.to_string()
+            } else {
+                entries[i - 1].hash.clone()
+            };
+            entries[i].hash = entries[i].compute_hash();
+        }
+    }
+
+    fn problem(
+        entries: &[AuditEntry],
+        keys: &[PublicKeyInfo],
+        now: SystemTime,
+    ) -> Option<CheckpointProblem> {
+        verify(entries, keys, HOUR, now).problem
+    }
+
+    #[test]
+    fn a_signed_log_verifies_and_nothing_signs_twice() {
+        let (dir, secrets) = signed_log();
+        let all = entries(&dir);
+        let keys = keys::keys(&secrets).expect("keys");
+        let report = verify(&all, &keys, HOUR, SystemTime::now());
+        assert_eq!(report.problem, None);
+        assert_eq!((report.checkpoints, report.unsigned), (3, 0));
+        // The last entry is a checkpoint: nothing new to sign.
+        let signer = keys::current(&secrets).expect("key");
+        let log = crate::audit::open(dir.path());
+        assert!(
+            sign(log.as_ref(), &signer, "manual")
+                .wait()
+                .expect("sign")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_chain_rewritten_with_recomputed_hashes_is_caught() {
+        let (dir, secrets) = signed_log();
+        let keys = keys::keys(&secrets).expect("keys");
+        let mut all = entries(&dir);
+        all[1].actor = "mallory".into();
+        rehash(&mut all);
+        assert!(crate::audit::verify::verify(&lines(&all), None).is_intact());
+        assert!(matches!(
+            problem(&all, &keys, SystemTime::now()),
+            Some(CheckpointProblem::Rewritten { seq: 3, .. })
+        ));
+        // A checkpoint dropped (the chain rehashed around the gap).
+        let mut all = entries(&dir);
+        all.remove(2);
+        for (i, e) in all.iter_mut().enumerate() {
+            e.seq = i as u64 + 1;
+        }
+        rehash(&mut all);
+        assert!(matches!(
+            problem(&all, &keys, SystemTime::now()),
+            Some(CheckpointProblem::Rewritten { .. })
+        ));
+        // A checkpoint signed by a key the log does not know.
+        let stranger = SecretStore::open(
+            tempfile::tempdir().expect("dir").path(),
+            MasterKey::from_bytes([4; 32]),
+        );
+        let other = keys::keys(&{
+            keys::current(&stranger).expect("key");
+            stranger
+        })
+        .expect("keys");
+        assert!(matches!(
+            problem(&entries(&dir), &other, SystemTime::now()),
+            Some(CheckpointProblem::Rewritten { seq: 3, .. })
+        ));
+    }
+
+    /// The log as its file holds it.
+    fn lines(entries: &[AuditEntry]) -> String {
+        entries
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("json") + "\n")
+            .collect()
+    }
+
+    #[test]
+    fn entries_unsigned_longer_than_the_interval_allows_are_a_cut_tail() {
+        let (dir, secrets) = signed_log();
+        let keys = keys::keys(&secrets).expect("keys");
+        let mut all = entries(&dir);
+        // The last checkpoint cut away: two entries wait unsigned.
+        all.pop();
+        let now = SystemTime::now();
+        let report = verify(&all, &keys, HOUR, now);
+        assert_eq!(
+            (report.problem, report.unsigned),
+            (None, 2),
+            "within the interval"
+        );
+        let later = now + HOUR + Duration::from_secs(400);
+        assert!(matches!(
+            problem(&all, &keys, later),
+            Some(CheckpointProblem::TailCut { after_seq: 6, .. })
+        ));
+        // With its checkpoint, the same log is sound at any time.
+        assert_eq!(problem(&entries(&dir), &keys, later), None);
+    }
+
+    #[test]
+    fn checkpoints_keep_verifying_with_a_rotated_key_and_not_outside_its_window() {
+        let (dir, secrets) = signed_log();
+        let before = keys::keys(&secrets).expect("keys");
+        let (old, new) = keys::rotate(&secrets).expect("rotate");
+        assert_eq!(old.as_deref(), Some(before[0].keyid.as_str()));
+        let log = crate::audit::open(dir.path());
+        log.append_blocking(event("after")).expect("append");
+        let signer = keys::current(&secrets).expect("key");
+        assert_eq!(signer.keyid, new.keyid);
+        sign(log.as_ref(), &signer, "key-rotated")
+            .wait()
+            .expect("sign");
+        let keys = keys::keys(&secrets).expect("keys");
+        assert_eq!(keys.len(), 2);
+        assert!(keys[0].valid_until.is_some() && keys[1].valid_until.is_none());
+        assert_eq!(
+            verify(&entries(&dir), &keys, HOUR, SystemTime::now()).problem,
+            None
+        );
+        // The old key's window ended before a checkpoint it signs.
+        let mut closed = keys.clone();
+        closed[0].valid_until = Some("2000-01-01T00:00:00Z".into());
+        assert!(matches!(
+            problem(&entries(&dir), &closed, SystemTime::now()),
+            Some(CheckpointProblem::Rewritten { seq: 3, .. })
+        ));
+    }
+}

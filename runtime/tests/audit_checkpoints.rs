@@ -1,0 +1,237 @@
+//! Signed checkpoints of the audit log, done to the file: a serving host
+//! signs at start and at shutdown; `warden audit verify` tells an edited
+//! entry (exit 1), a chain rewritten with recomputed hashes (exit 4) and a
+//! tail cut after the last checkpoint (exit 5) apart; a rotated key keeps
+//! the old checkpoints verifying.
+
+use crate::support;
+use sha2::Digest as _;
+use std::path::Path;
+use support::admin_api::deploy_body;
+use support::library::LibHost;
+use support::process::warden_with as warden;
+use support::serving::send_with;
+
+/// The hashed part of an entry, in the order Warden hashes it.
+#[derive(serde::Serialize)]
+struct Content<'a> {
+    seq: u64,
+    time: &'a str,
+    kind: &'a str,
+    app: &'a serde_json::Value,
+    actor: &'a str,
+    details: &'a serde_json::Value,
+}
+
+/// Writes `entries` as the log with every hash recomputed and a head
+/// that agrees: what someone holding the files (but not the key) can do.
+fn rewrite(data: &Path, entries: &mut [serde_json::Value]) {
+    let mut prev = "0".repeat(64);
+    let mut text = String::new();
+    for entry in entries.iter_mut() {
+        entry["prev"] = prev.clone().into();
+        let content = Content {
+            seq: entry["seq"].as_u64().unwrap(),
+            time: entry["time"].as_str().unwrap(),
+            kind: entry["kind"].as_str().unwrap(),
+            app: &entry["app"],
+            actor: entry["actor"].as_str().unwrap(),
+            details: &entry["details"],
+        };
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(prev.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(serde_json::to_vec(&content).unwrap());
+        prev = hex::encode(hasher.finalize());
+        entry["hash"] = prev.clone().into();
+        text += &(serde_json::to_string(entry).unwrap() + "\n");
+    }
+    std::fs::write(data.join("audit.jsonl"), &text).unwrap();
+    let last = entries.last().unwrap();
+    std::fs::write(
+        data.join("audit.head"),
+        serde_json::json!({ "seq": last["seq"], "hash": last["hash"], "len": text.len() })
+            .to_string(),
+    )
+    .unwrap();
+}
+
+fn entries(data: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(data.join("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `warden audit verify` with `config`: its exit code and what it said.
+fn verify(config: &Path, data: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec!["audit", "verify"];
+    args.extend_from_slice(extra);
+    let out = warden(config, data, &args);
+    (out.status.code(), support::said(&out))
+}
+
+#[test]
+fn checkpoints_catch_a_rewritten_chain_and_a_cut_tail_and_survive_a_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let key = dir.path().join("master.key");
+    std::fs::write(&key, hex::encode([5u8; 32])).unwrap();
+    let config = dir.path().join("warden.toml");
+    let settings = |interval: &str| {
+        format!(
+            "[secrets]\nmaster_key_file = \"{}\"\n[audit]\ncheckpoint_interval = \"{interval}\"\n",
+            key.display()
+        )
+    };
+    std::fs::write(&config, settings("1h")).unwrap();
+    let creator = support::process::token(&data, "cora", "creator");
+    let auditor = support::process::token(&data, "aud", "auditor");
+
+    // A host signs what came before it at start, and everything at
+    // shutdown; its deploys in between wait for the shutdown checkpoint.
+    let host = LibHost::start(&data, Some(&config), &[]);
+    let body = deploy_body(
+        "ledger",
+        "1.0.0",
+        &support::fixture("noop_handler"),
+        "[http]\nroute = \"/ledger\"\n",
+    );
+    let auth = format!("Bearer {creator}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let deployed = support::block_on(send_with(
+        host.admin_addr(),
+        "POST",
+        "/v1/apps",
+        &body,
+        &headers,
+    ));
+    assert_eq!(deployed.status, 201, "{}", deployed.body);
+    let auditor_auth = format!("Bearer {auditor}");
+    let keys = support::block_on(send_with(
+        host.admin_addr(),
+        "GET",
+        "/v1/audit/keys",
+        "",
+        &[("authorization", auditor_auth.as_str())],
+    ));
+    assert_eq!(keys.status, 200, "{}", keys.body);
+    host.stop();
+    let signed = entries(&data);
+    let checkpoints: Vec<&serde_json::Value> = signed
+        .iter()
+        .filter(|e| e["kind"] == "audit.checkpoint")
+        .collect();
+    let reasons: Vec<&str> = checkpoints
+        .iter()
+        .map(|e| e["details"]["reason"].as_str().unwrap())
+        .collect();
+    // The start checkpoint comes as the host takes its lease (before or
+    // after the deploy); nothing is left unsigned at shutdown.
+    assert_eq!(reasons.first(), Some(&"start"), "{signed:?}");
+    assert_eq!(signed.last().unwrap()["kind"], "audit.checkpoint");
+    assert!(
+        keys.body.contains(
+            checkpoints[0]["details"]["checkpoint"]["keyid"]
+                .as_str()
+                .unwrap()
+        ),
+        "{}",
+        keys.body
+    );
+    let (code, said) = verify(&config, &data, &[]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains(&format!("{} signed checkpoints verify", checkpoints.len())),
+        "{said}"
+    );
+    // A command-line writer while no host runs: its entry waits for a
+    // checkpoint, which `audit checkpoint` signs.
+    support::process::token(&data, "late", "auditor");
+    let out = warden(&config, &data, &["audit", "checkpoint"]);
+    assert!(out.status.success(), "{}", support::said(&out));
+    assert!(
+        support::said(&out).contains("checkpoint signed"),
+        "{}",
+        support::said(&out)
+    );
+    let signed = entries(&data);
+    let log = std::fs::read(data.join("audit.jsonl")).unwrap();
+    let head = std::fs::read(data.join("audit.head")).unwrap();
+    let restore = || {
+        std::fs::write(data.join("audit.jsonl"), &log).unwrap();
+        std::fs::write(data.join("audit.head"), &head).unwrap();
+    };
+
+    // An entry edited in place breaks the chain.
+    let text = String::from_utf8(log.clone()).unwrap();
+    std::fs::write(
+        data.join("audit.jsonl"),
+        text.replacen("\"cora\"", "\"mallory\"", 1),
+    )
+    .unwrap();
+    let (code, said) = verify(&config, &data, &[]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("TAMPERED"), "{said}");
+    restore();
+
+    // The same edit with every hash recomputed: the chain holds, the
+    // signatures do not.
+    let mut rewritten = signed.clone();
+    let deploy = rewritten
+        .iter_mut()
+        .find(|e| e["kind"] == "app.deployed")
+        .unwrap();
+    deploy["actor"] = "mallory".into();
+    rewrite(&data, &mut rewritten);
+    let (code, said) = verify(&config, &data, &[]);
+    assert_eq!(code, Some(4), "{said}");
+    assert!(
+        said.contains("REWRITTEN") && said.contains("recomputed hashes"),
+        "{said}"
+    );
+    restore();
+
+    // The last checkpoint cut away (the head made to agree): the token's
+    // entry waits unsigned, longer than a 1 s interval allows.
+    let mut cut = signed.clone();
+    cut.pop();
+    rewrite(&data, &mut cut);
+    std::fs::write(&config, settings("1s")).unwrap();
+    // Older than the interval and its grace (1 s each).
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    let (code, said) = verify(&config, &data, &[]);
+    assert_eq!(code, Some(5), "{said}");
+    assert!(said.contains("TAIL CUT"), "{said}");
+    std::fs::write(&config, settings("1h")).unwrap();
+    restore();
+
+    // A rotation is audited and sealed with the new key; the checkpoints
+    // before it verify with the old one, also from a keys file alone.
+    let out = warden(&config, &data, &["audit", "rotate-key"]);
+    assert!(out.status.success(), "{}", support::said(&out));
+    let all = entries(&data);
+    let n = all.len();
+    assert_eq!(all[n - 2]["kind"], "audit.key-rotated");
+    assert_eq!(all[n - 1]["details"]["reason"], "key-rotated");
+    let out = warden(&config, &data, &["audit", "keys", "--json"]);
+    assert!(out.status.success(), "{}", support::said(&out));
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.len(), 2);
+    let keys_file = dir.path().join("audit-keys.json");
+    std::fs::write(&keys_file, &out.stdout).unwrap();
+    let (code, said) = verify(&config, &data, &["--keys", keys_file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains(&format!(
+            "{} signed checkpoints verify",
+            checkpoints.len() + 2
+        )),
+        "{said}"
+    );
+}
