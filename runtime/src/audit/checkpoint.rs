@@ -21,6 +21,17 @@
 //! What it cannot catch on its own: a cut made within the interval after
 //! a checkpoint, by someone who also holds the log's files. Checkpoints
 //! kept elsewhere (an export, a SIEM) are the witness for that.
+//!
+//! **Per-app proofs.** A checkpoint also signs, for every app with entries
+//! since the checkpoint before it, how many there are, the last one's
+//! sequence number and a digest of their hashes ([`AppRun`]). An excerpt
+//! of one app's entries — each entry's hash recomputable from its own
+//! content and `prev` — is then checked against the checkpoints alone
+//! ([`verify_excerpt`]), without any other app's entries: an entry
+//! edited, dropped, added or reordered changes a signed digest. (Chosen
+//! over RFC 6962 inclusion proofs: an auditor's excerpt is every entry of
+//! one app, so one digest per app and interval proves it whole, and the
+//! log's own format stays as it is.)
 
 use super::keys::{CheckpointSigner, PublicKeyInfo};
 use super::{AuditBackend, AuditEntry, AuditError, AuditEvent, AuditKind};
@@ -41,21 +52,68 @@ pub struct Checkpoint {
     /// The signature of the checkpoint before it (`None` for the first).
     pub prev_signature: Option<String>,
     pub keyid: String,
+    /// Per app with entries since the checkpoint before: its run of them.
+    #[serde(default)]
+    pub apps: std::collections::BTreeMap<String, AppRun>,
     /// Ed25519 over [`Checkpoint::message`], base64.
     pub signature: String,
+}
+
+/// One app's entries between two checkpoints, as a checkpoint signs them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRun {
+    pub count: u64,
+    /// The sequence number of the last of them.
+    pub last_seq: u64,
+    /// SHA-256 (hex) over their hashes in order, each followed by `\n`.
+    pub digest: String,
+}
+
+/// The runs of every app among `entries` (in order).
+fn app_runs<'a>(
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+) -> std::collections::BTreeMap<String, AppRun> {
+    use sha2::Digest as _;
+    let mut hashers: std::collections::BTreeMap<String, (sha2::Sha256, u64, u64)> =
+        Default::default();
+    for e in entries {
+        if let Some(app) = &e.app {
+            let (hasher, count, last) = hashers.entry(app.clone()).or_default();
+            hasher.update(e.hash.as_bytes());
+            hasher.update(b"\n");
+            *count += 1;
+            *last = e.seq;
+        }
+    }
+    hashers
+        .into_iter()
+        .map(|(app, (hasher, count, last_seq))| {
+            (
+                app,
+                AppRun {
+                    count,
+                    last_seq,
+                    digest: hex::encode(hasher.finalize()),
+                },
+            )
+        })
+        .collect()
 }
 
 impl Checkpoint {
     /// The bytes signed: a fixed prefix, then each field on a line of its
     /// own, so no field can run into another.
     pub fn message(&self) -> Vec<u8> {
+        use sha2::Digest as _;
+        let apps = serde_json::to_vec(&self.apps).unwrap_or_default();
         format!(
-            "warden audit checkpoint v1\nseq {}\nhead {}\ntime {}\nprev {}\nkeyid {}\n",
+            "warden audit checkpoint v1\nseq {}\nhead {}\ntime {}\nprev {}\nkeyid {}\napps {}\n",
             self.seq,
             self.head,
             self.time,
             self.prev_signature.as_deref().unwrap_or("-"),
-            self.keyid
+            self.keyid,
+            hex::encode(sha2::Sha256::digest(apps))
         )
         .into_bytes()
     }
@@ -86,17 +144,15 @@ pub async fn sign(
     if last.kind == AuditKind::AuditCheckpoint.as_str() {
         return Ok(None);
     }
-    let prev_signature = entries
-        .iter()
-        .rev()
-        .find_map(Checkpoint::of)
-        .map(|c| c.signature);
+    let previous = entries.iter().rev().find_map(Checkpoint::of);
+    let since = previous.as_ref().map_or(0, |c| c.seq);
     let mut checkpoint = Checkpoint {
         seq: last.seq,
         head: last.hash.clone(),
         time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        prev_signature,
+        prev_signature: previous.map(|c| c.signature),
         keyid: signer.keyid.clone(),
+        apps: app_runs(entries.iter().filter(|e| e.seq > since)),
         signature: String::new(),
     };
     checkpoint.signature = B64.encode(signer.sign(&checkpoint.message()));
@@ -162,20 +218,20 @@ pub fn verify(
         unsigned: 0,
         problem: None,
     };
-    let mut prev: Option<String> = None;
+    let mut prev: Option<Checkpoint> = None;
     let mut last_index = None;
     for (index, entry) in entries.iter().enumerate() {
         if entry.kind != AuditKind::AuditCheckpoint.as_str() {
             continue;
         }
-        if let Err(reason) = check_one(entries, entry, keys, prev.as_deref()) {
+        if let Err(reason) = check_one(entries, entry, keys, prev.as_ref()) {
             report.problem = Some(CheckpointProblem::Rewritten {
                 seq: entry.seq,
                 reason,
             });
             return report;
         }
-        prev = Checkpoint::of(entry).map(|c| c.signature);
+        prev = Checkpoint::of(entry);
         report.checkpoints += 1;
         report.last = Some((entry.seq, entry.time.clone()));
         last_index = Some(index);
@@ -212,10 +268,43 @@ fn check_one(
     entries: &[AuditEntry],
     entry: &AuditEntry,
     keys: &[PublicKeyInfo],
-    prev: Option<&str>,
+    prev: Option<&Checkpoint>,
 ) -> Result<(), String> {
     let checkpoint = Checkpoint::of(entry)
         .ok_or_else(|| "an audit.checkpoint entry that holds no checkpoint".to_string())?;
+    check_signed(&checkpoint, keys)?;
+    let sealed = (checkpoint.seq < entry.seq)
+        .then(|| entries.iter().find(|e| e.seq == checkpoint.seq))
+        .flatten();
+    if sealed.is_none_or(|e| e.hash != checkpoint.head) {
+        return Err(format!(
+            "entry {}'s hash is not the one the checkpoint signed: the chain was rewritten with recomputed hashes",
+            checkpoint.seq
+        ));
+    }
+    if checkpoint.prev_signature.as_deref() != prev.map(|p| p.signature.as_str()) {
+        return Err(
+            "it does not follow the checkpoint before it: a checkpoint was dropped or forged"
+                .into(),
+        );
+    }
+    let since = prev.map_or(0, |p| p.seq);
+    let runs = app_runs(
+        entries
+            .iter()
+            .filter(|e| e.seq > since && e.seq <= checkpoint.seq),
+    );
+    if runs != checkpoint.apps {
+        return Err(
+            "the apps' entries it signed are not the ones between it and the checkpoint before"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Checks `checkpoint`'s signature and its key's window against `keys`.
+fn check_signed(checkpoint: &Checkpoint, keys: &[PublicKeyInfo]) -> Result<(), String> {
     let key = keys
         .iter()
         .find(|k| k.keyid == checkpoint.keyid)
@@ -243,22 +332,123 @@ fn check_one(
             key.valid_until.as_deref().unwrap_or("now")
         ));
     }
-    let sealed = (checkpoint.seq < entry.seq)
-        .then(|| entries.iter().find(|e| e.seq == checkpoint.seq))
-        .flatten();
-    if sealed.is_none_or(|e| e.hash != checkpoint.head) {
-        return Err(format!(
-            "entry {}'s hash is not the one the checkpoint signed: the chain was rewritten with recomputed hashes",
-            checkpoint.seq
-        ));
-    }
-    if checkpoint.prev_signature.as_deref() != prev {
-        return Err(
-            "it does not follow the checkpoint before it: a checkpoint was dropped or forged"
-                .into(),
-        );
-    }
     Ok(())
+}
+
+/// Why an excerpt of one app's entries is not what the checkpoints signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExcerptProblem {
+    /// An entry's hash is not the one its content and `prev` give (it was
+    /// edited), or it is another app's.
+    #[error("entry {seq}: {reason}")]
+    Entry { seq: u64, reason: String },
+    /// A checkpoint does not verify, or the checkpoints do not follow one
+    /// another.
+    #[error("checkpoint at entry {seq}: {reason}")]
+    Checkpoint { seq: u64, reason: String },
+    /// The app's entries between two checkpoints are not the ones signed:
+    /// one was dropped, added or reordered.
+    #[error("the app's entries up to the checkpoint at entry {seq}: {reason}")]
+    Run { seq: u64, reason: String },
+    /// Entries after the last checkpoint: nothing vouches for them.
+    #[error("entries after the last checkpoint (from entry {seq}) are not signed")]
+    Unsigned { seq: u64 },
+}
+
+/// Checks an excerpt of `app`'s audit entries against `checkpoints` (the
+/// checkpoint entries, in order, with no gap among them: each follows the
+/// one before by its signature) and `keys` — without any other app's
+/// entries. The excerpt covers whole intervals: every entry of the app
+/// after the first checkpoint given and up to the last. Returns how many
+/// entries it vouched for.
+///
+/// # Errors
+/// The first problem found ([`ExcerptProblem`]).
+pub fn verify_excerpt(
+    app: &str,
+    entries: &[AuditEntry],
+    checkpoints: &[AuditEntry],
+    keys: &[PublicKeyInfo],
+) -> Result<u64, ExcerptProblem> {
+    for e in entries {
+        if e.app.as_deref() != Some(app) {
+            return Err(ExcerptProblem::Entry {
+                seq: e.seq,
+                reason: format!("it is not an entry of `{app}`"),
+            });
+        }
+        if e.compute_hash() != e.hash {
+            return Err(ExcerptProblem::Entry {
+                seq: e.seq,
+                reason: "its hash is not the one its content gives: it was edited".into(),
+            });
+        }
+    }
+    let mut previous: Option<Checkpoint> = None;
+    let mut rest = entries;
+    for entry in checkpoints {
+        let fail = |reason: String| ExcerptProblem::Checkpoint {
+            seq: entry.seq,
+            reason,
+        };
+        let cp = Checkpoint::of(entry).ok_or_else(|| fail("it holds no checkpoint".into()))?;
+        check_signed(&cp, keys).map_err(fail)?;
+        if let Some(p) = &previous
+            && cp.prev_signature.as_deref() != Some(p.signature.as_str())
+        {
+            return Err(fail(
+                "it does not follow the checkpoint before it: one between them is missing".into(),
+            ));
+        }
+        let in_run = rest.iter().take_while(|e| e.seq <= cp.seq).count();
+        let (run, after) = rest.split_at(in_run);
+        // The log's first checkpoint signs every entry from the start; a
+        // later one given first only marks where the excerpt begins.
+        let since = match &previous {
+            Some(p) => Some(p.seq),
+            None if cp.prev_signature.is_none() => Some(0),
+            None => None,
+        };
+        if since.is_none()
+            && let Some(early) = run.first()
+        {
+            return Err(ExcerptProblem::Entry {
+                seq: early.seq,
+                reason:
+                    "it comes before the first checkpoint given, so nothing here vouches for it"
+                        .into(),
+            });
+        }
+        if let Some(since) = since {
+            let got = app_runs(run.iter().filter(|e| e.seq > since)).remove(app);
+            let signed = cp.apps.get(app);
+            if got.as_ref() != signed {
+                let reason = match (got, signed) {
+                    (Some(g), Some(s)) if g.count != s.count => format!(
+                        "{} entries where {} were signed: one was dropped or added",
+                        g.count, s.count
+                    ),
+                    (None, Some(s)) => {
+                        format!("none where {} were signed: they were dropped", s.count)
+                    }
+                    (Some(g), None) => {
+                        format!("{} entries where none were signed: they were added", g.count)
+                    }
+                    _ => "their hashes are not the ones signed: an entry was replaced, or they were reordered".into(),
+                };
+                return Err(ExcerptProblem::Run {
+                    seq: entry.seq,
+                    reason,
+                });
+            }
+        }
+        rest = after;
+        previous = Some(cp);
+    }
+    if let Some(first) = rest.first() {
+        return Err(ExcerptProblem::Unsigned { seq: first.seq });
+    }
+    Ok(entries.len() as u64)
 }
 
 /// The whole verification of a log as `warden audit verify` and `GET
@@ -300,9 +490,15 @@ mod tests {
     const HOUR: Duration = Duration::from_secs(3600);
 
     fn event(actor: &str) -> AuditEvent {
+        // Two apps, taking turns.
+        let app = if actor.ends_with('0') {
+            "ledger"
+        } else {
+            "payroll"
+        };
         AuditEvent {
             kind: AuditKind::TemplateSet,
-            app: Some("ledger".into()),
+            app: Some(app.into()),
             actor: actor.into(),
             details: serde_json::json!({ "name": "t" }),
         }
@@ -469,6 +665,85 @@ mod tests {
         assert!(matches!(
             problem(&entries(&dir), &closed, SystemTime::now()),
             Some(CheckpointProblem::Rewritten { seq: 3, .. })
+        ));
+    }
+
+    /// `app`'s entries and every checkpoint, as an export would carry them.
+    fn excerpt(all: &[AuditEntry], app: &str) -> (Vec<AuditEntry>, Vec<AuditEntry>) {
+        let of_app = all
+            .iter()
+            .filter(|e| e.app.as_deref() == Some(app))
+            .cloned()
+            .collect();
+        let checkpoints = all
+            .iter()
+            .filter(|e| e.kind == AuditKind::AuditCheckpoint.as_str())
+            .cloned()
+            .collect();
+        (of_app, checkpoints)
+    }
+
+    #[test]
+    fn an_apps_excerpt_verifies_without_the_other_apps_entries_and_any_change_is_caught() {
+        let (dir, secrets) = signed_log();
+        let keys = keys::keys(&secrets).expect("keys");
+        let all = entries(&dir);
+        let (ledger, checkpoints) = excerpt(&all, "ledger");
+        assert_eq!(
+            verify_excerpt("ledger", &ledger, &checkpoints, &keys),
+            Ok(3)
+        );
+        // Dropped.
+        let mut dropped = ledger.clone();
+        dropped.remove(1);
+        assert!(matches!(
+            verify_excerpt("ledger", &dropped, &checkpoints, &keys),
+            Err(ExcerptProblem::Run { .. })
+        ));
+        // Edited (its hash no longer its content's).
+        let mut edited = ledger.clone();
+        edited[0].actor = "mallory".into();
+        assert!(matches!(
+            verify_excerpt("ledger", &edited, &checkpoints, &keys),
+            Err(ExcerptProblem::Entry { .. })
+        ));
+        // Edited with its own hash recomputed: the signed digest differs.
+        edited[0].hash = edited[0].compute_hash();
+        assert!(matches!(
+            verify_excerpt("ledger", &edited, &checkpoints, &keys),
+            Err(ExcerptProblem::Run { .. })
+        ));
+        // Another app's entry slipped in.
+        let (payroll, _) = excerpt(&all, "payroll");
+        let mut mixed = ledger.clone();
+        mixed.insert(1, payroll[0].clone());
+        assert!(verify_excerpt("ledger", &mixed, &checkpoints, &keys).is_err());
+        // A checkpoint left out between two others.
+        let mut gap = checkpoints.clone();
+        gap.remove(1);
+        assert!(matches!(
+            verify_excerpt("ledger", &ledger, &gap, &keys),
+            Err(ExcerptProblem::Checkpoint { .. })
+        ));
+        // From the second checkpoint on (an export's --since): the entries
+        // after it are vouched for, and earlier ones cannot come along.
+        let later: Vec<AuditEntry> = ledger
+            .iter()
+            .filter(|e| e.seq > checkpoints[1].seq)
+            .cloned()
+            .collect();
+        assert_eq!(
+            verify_excerpt("ledger", &later, &checkpoints[1..], &keys),
+            Ok(later.len() as u64)
+        );
+        assert!(verify_excerpt("ledger", &ledger, &checkpoints[1..], &keys).is_err());
+        // An entry after the last checkpoint is not vouched for.
+        let log = crate::audit::open(dir.path());
+        log.append_blocking(event("late-0")).expect("append");
+        let (ledger, checkpoints) = excerpt(&entries(&dir), "ledger");
+        assert!(matches!(
+            verify_excerpt("ledger", &ledger, &checkpoints, &keys),
+            Err(ExcerptProblem::Unsigned { .. })
         ));
     }
 }
