@@ -16,6 +16,7 @@ mod audit_backends;
 mod audit_checkpoints;
 mod busy_guests;
 mod cli;
+mod compliance;
 mod config_changes;
 mod containment;
 mod containment_rules;

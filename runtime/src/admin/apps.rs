@@ -76,6 +76,8 @@ fn summary(kills: &KillState, app: &LoadedApp) -> Value {
         "world": app.world,
         "owner": app.manifest.app.owner,
         "team": app.manifest.app.team,
+        "cost_center": app.manifest.app.cost_center,
+        "compliance": app.manifest.app.compliance,
         "route": app.manifest.http.as_ref().map(|h| h.route.clone()),
         "state": if app.kill_switch().is_killed() { "killed" } else { "running" },
         "kill": kills.get(app.name()),
@@ -131,10 +133,12 @@ fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> V
                     d.app, d.version
                 ),
             };
+            let manifest = crate::config::AppManifest::load(&d.manifest_path).ok();
             json!({
                 "name": d.app,
                 "version": d.version,
                 "owner": d.owner,
+                "compliance": manifest.map(|m| m.app.compliance).unwrap_or_default(),
                 "state": d.status.as_str(),
                 "deploy": d.id,
                 "reasons": d.reasons,
@@ -144,7 +148,18 @@ fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> V
         .collect()
 }
 
-pub async fn list(State(state): State<AdminState>, principal: Principal) -> Json<Value> {
+/// `GET /v1/apps[?compliance=SCOPE]`.
+#[derive(Deserialize)]
+pub(crate) struct AppsQuery {
+    /// Only apps held to this compliance scope (case does not matter).
+    compliance: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Query(q): Query<AppsQuery>,
+) -> Json<Value> {
     let kills = state.server.runtime().kill_state();
     let mut apps: Vec<Value> = state
         .server
@@ -154,6 +169,9 @@ pub async fn list(State(state): State<AdminState>, principal: Principal) -> Json
         .map(|a| summary(&kills, a))
         .collect();
     apps.extend(held_only(&state, &principal, None));
+    if let Some(scope) = &q.compliance {
+        apps.retain(|a| super::held_to(a, scope));
+    }
     Json(json!({ "apps": apps }))
 }
 

@@ -80,6 +80,15 @@ pub struct AdminState {
     pub app_locks: Arc<app_locks::AppLocks>,
 }
 
+/// Whether `row` (an app as `GET /v1/apps` lists it) is held to the
+/// compliance scope `scope` (`[app] compliance`; case does not matter).
+pub fn held_to(row: &serde_json::Value, scope: &str) -> bool {
+    row["compliance"].as_array().is_some_and(|all| {
+        all.iter()
+            .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(scope)))
+    })
+}
+
 impl AdminState {
     /// The admin API of `server`: its token store and, if configured, OIDC.
     pub fn new(server: Arc<Server>) -> AdminState {

@@ -82,9 +82,13 @@ fn local_apps(runtime: &warden_runtime::Runtime) -> Result<Vec<Value>, String> {
         let retired = versions.iter().find(|d| d.status == Status::Retired);
         let served = hosts.iter().any(|h| h.apps.contains(&name));
         let shown = active.or(pending).or(retired);
-        let route = shown
-            .and_then(|d| warden_runtime::config::AppManifest::load(&d.manifest_path).ok())
-            .and_then(|m| m.http.map(|h| h.route));
+        let manifest =
+            shown.and_then(|d| warden_runtime::config::AppManifest::load(&d.manifest_path).ok());
+        let compliance = manifest
+            .as_ref()
+            .map(|m| m.app.compliance.clone())
+            .unwrap_or_default();
+        let route = manifest.and_then(|m| m.http.map(|h| h.route));
         // "running" only when a host on this directory serves it now.
         let state = if kills.contains_key(&name) {
             "killed"
@@ -105,6 +109,7 @@ fn local_apps(runtime: &warden_runtime::Runtime) -> Result<Vec<Value>, String> {
             "version": served_version.or_else(|| shown.map(|d| d.version.clone())),
             "state": state,
             "owner": shown.and_then(|d| d.owner.clone()),
+            "compliance": compliance,
             "route": route,
             "kill": kills.get(&name),
         }));
@@ -112,19 +117,46 @@ fn local_apps(runtime: &warden_runtime::Runtime) -> Result<Vec<Value>, String> {
     Ok(rows)
 }
 
-pub fn apps(args: ListArgs) -> Outcome {
+/// `warden apps`: the list, optionally only apps held to one compliance
+/// scope.
+#[derive(clap::Args)]
+pub struct AppsArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// Only apps held to this compliance scope (`[app] compliance`), e.g.
+    /// GDPR; case does not matter.
+    #[arg(long, value_name = "SCOPE")]
+    pub compliance: Option<String>,
+}
+
+pub fn apps(args: AppsArgs) -> Outcome {
+    let path = match &args.compliance {
+        Some(scope) => format!(
+            "/v1/apps?compliance={}",
+            url::form_urlencoded::byte_serialize(scope.as_bytes()).collect::<String>()
+        ),
+        None => "/v1/apps".to_string(),
+    };
+    let scope = args.compliance.clone();
     list(
-        &args,
-        "/v1/apps",
+        &args.list,
+        &path,
         "apps",
         &[
             ("NAME", "name"),
             ("VERSION", "version"),
             ("STATE", "state"),
             ("OWNER", "owner"),
+            ("COMPLIANCE", "compliance"),
             ("ROUTE", "route"),
         ],
-        local_apps,
+        move |runtime| {
+            let mut rows = local_apps(runtime)?;
+            if let Some(scope) = &scope {
+                rows.retain(|r| warden_runtime::admin::held_to(r, scope));
+            }
+            Ok(rows)
+        },
     )
 }
 

@@ -145,9 +145,9 @@ enum Command {
     /// List apps: served, held for review, killed (admin API, or the data
     /// directory on the host).
     #[command(
-        after_help = "Examples:\n  WARDEN_TOKEN=... warden apps                 # the host at http://127.0.0.1:8081\n  warden apps --server https://warden.internal:8081\n  warden apps --config /etc/warden/warden.toml --json   # on the host, from its data directory"
+        after_help = "Examples:\n  WARDEN_TOKEN=... warden apps                 # the host at http://127.0.0.1:8081\n  WARDEN_TOKEN=... warden apps --compliance GDPR   # only apps held to GDPR\n  warden apps --server https://warden.internal:8081\n  warden apps --config /etc/warden/warden.toml --json   # on the host, from its data directory"
     )]
-    Apps(lists::ListArgs),
+    Apps(lists::AppsArgs),
     /// Show one app's state, version, limits, quota bars and recent errors (admin API).
     #[command(
         after_help = "Examples:\n  WARDEN_TOKEN=... warden inspect report-formatter\n  WARDEN_TOKEN=... warden inspect report-formatter --json"

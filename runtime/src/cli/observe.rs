@@ -67,6 +67,21 @@ fn render_inspect(v: &Value) -> String {
         v["approved"],
         &s("digest")[..s("digest").len().min(16)]
     );
+    let scopes: Vec<&str> = v["compliance"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+        .unwrap_or_default();
+    if !scopes.is_empty() || !v["cost_center"].is_null() {
+        out += &format!(
+            "  compliance {}  cost center {}\n",
+            if scopes.is_empty() {
+                "-".to_string()
+            } else {
+                scopes.join(", ")
+            },
+            s("cost_center")
+        );
+    }
     let l = &v["limits"];
     out += &format!(
         "  limits: fuel {}  memory {}  timeout {}  output {}\n",
