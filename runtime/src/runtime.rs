@@ -514,6 +514,12 @@ impl Runtime {
         &self.data_dir
     }
 
+    /// Where usage counters are kept (this data directory's, or the
+    /// database nodes share).
+    pub fn usage(&self) -> &Arc<dyn UsageBackend> {
+        &self.usage
+    }
+
     /// The audit log (see [`crate::audit::AuditBackend`]).
     pub fn audit(&self) -> &dyn AuditBackend {
         self.audit.as_ref()

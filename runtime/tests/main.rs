@@ -14,6 +14,7 @@ mod admin;
 mod attestations;
 mod audit_backends;
 mod audit_checkpoints;
+mod audit_export;
 mod busy_guests;
 mod cli;
 mod compliance;

@@ -329,6 +329,59 @@ pub(crate) async fn verify_audit(
     Ok(Json(report))
 }
 
+/// `GET /v1/apps/{app}/export[?since=&until=]`.
+#[derive(Deserialize)]
+pub(crate) struct ExportQuery {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `GET /v1/apps/{app}/export`: the app's audit export, a tar archive
+/// (auditor, admin); see [`crate::audit::export`].
+pub(crate) async fn export(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    require(&principal, &[Role::Admin, Role::Auditor])?;
+    let at = |v: &Option<String>, field: &str| {
+        v.as_deref()
+            .map(crate::audit::export::parse_instant)
+            .transpose()
+            .map_err(|e| ApiError(axum::http::StatusCode::BAD_REQUEST, format!("{field} {e}")))
+    };
+    let (since, until) = (at(&q.since, "since")?, at(&q.until, "until")?);
+    let runtime = state.server.runtime().clone();
+    let app = name.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        crate::audit::export::build(&runtime, &app, since, until)
+    })
+    .await
+    .map_err(|e| ApiError::internal("the export could not be made", e))?;
+    let bytes = built.map_err(|e| match e {
+        crate::audit::export::ExportError::Unknown(_) => {
+            ApiError::not_found(&format!("app `{name}`"))
+        }
+        e => ApiError::internal("the export could not be made", e),
+    })?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/x-tar".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}-audit-export.tar\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 /// The checkpoint keys in `runtime`'s secret store.
 fn checkpoint_keys(
     runtime: &crate::runtime::Runtime,

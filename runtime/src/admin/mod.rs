@@ -23,6 +23,7 @@
 //! | `GET /v1/templates`                        | yes      | yes      | yes   | yes     |
 //! | `PUT /v1/templates/{name}`                 | —        | —        | yes   | —       |
 //! | `GET /v1/audit`, `/verify`, `/keys`        | —        | —        | yes   | yes     |
+//! | `GET /v1/apps/{app}/export`                | —        | —        | yes   | yes     |
 //! | `GET /v1/top`, `/v1/apps/{app}/traces`, `…/usage`, `/v1/telemetry` | own apps | all | all | all |
 //! | `GET /v1/whoami` (name, role, actor)       | yes      | yes      | yes   | yes     |
 //! | `GET /v1/oidc/config`, `POST /v1/oidc/token` (dashboard sign-in; no token) | — | — | — | — |
@@ -430,6 +431,7 @@ pub(crate) fn router(state: AdminState) -> axum::Router {
         .route("/v1/audit", get(apps::audit))
         .route("/v1/audit/verify", get(apps::verify_audit))
         .route("/v1/audit/keys", get(apps::audit_keys))
+        .route("/v1/apps/{app}/export", get(apps::export))
         .route("/v1/telemetry", get(telemetry_stats))
         .route("/v1/whoami", get(whoami))
         .route("/v1/oidc/config", get(oidc_config))

@@ -17,6 +17,9 @@
 
 pub mod checkpoint;
 mod entry;
+pub mod export;
+mod export_html;
+pub mod export_verify;
 pub mod keys;
 mod torn;
 pub(crate) mod verify;

@@ -58,6 +58,46 @@ pub enum AuditCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Write one app's audit export: a tar archive with every version's
+    /// manifest and digests, attestations, approval history, the app's
+    /// audit entries with the checkpoints that prove them, kill and
+    /// containment events, usage by day, recent traces, and a signed
+    /// MANIFEST.json and an index.html.
+    #[command(
+        after_help = "Examples:\n  warden audit export expense-bot --out expense-bot-audit.tar\n  warden audit export expense-bot --since 2026-03-01 --out march-on.tar\n  WARDEN_TOKEN=$AUDITOR warden audit export expense-bot --out x.tar --server https://warden.internal:8081\n\nA checkpoint is signed first, so every entry up to now is covered; --since and\n--until (a date or RFC 3339 time) are widened to whole checkpoint intervals.\nCheck it anywhere with `warden audit verify-export FILE --key KEY` (the key from\n`warden audit keys`)."
+    )]
+    Export {
+        app: String,
+        /// Entries from this date or time (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Entries up to this date or time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Where to write the archive.
+        #[arg(long, value_name = "FILE.tar")]
+        out: std::path::PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Export through a running host's admin API (auditor or admin
+        /// token in WARDEN_TOKEN).
+        #[arg(long, env = "WARDEN_SERVER")]
+        server: Option<String>,
+    },
+    /// Check an audit export on any machine, without the data directory:
+    /// every file against the signed manifest, the app's entries against
+    /// the checkpoints that signed them.
+    #[command(
+        after_help = "Examples:\n  warden audit verify-export expense-bot-audit.tar --key audit-key.pem\n  warden audit verify-export expense-bot-audit.tar   # the key from the archive itself\n\n--key pins the signing key (PEM, or the raw key in base64 or hex: `warden audit\nkeys --json` shows it); without it the archive is checked whole against its own\nkeys, which does not prove who made it.\n\nExit status: 0 sound, 1 changed or incomplete, 3 unreadable."
+    )]
+    VerifyExport {
+        file: std::path::PathBuf,
+        /// The public key the export must be signed with.
+        #[arg(long, value_name = "PUBKEY")]
+        key: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the audit log's entries: a table, or JSON lines with --json
     /// (for export).
     #[command(
@@ -195,6 +235,102 @@ fn secrets(
     Ok((platform, dir, secrets))
 }
 
+/// A `--since`/`--until` value.
+fn instant(flag: &str, value: &str) -> Result<std::time::SystemTime, anyhow::Error> {
+    warden_runtime::audit::export::parse_instant(value)
+        .map_err(|e| fail(super::EXIT_USAGE, format!("--{flag} {e}")))
+}
+
+fn export(
+    app: &str,
+    since: Option<String>,
+    until: Option<String>,
+    out: &std::path::Path,
+    config: &ConfigArgs,
+    server: Option<String>,
+) -> Outcome {
+    let since_at = since.as_deref().map(|v| instant("since", v)).transpose()?;
+    let until_at = until.as_deref().map(|v| instant("until", v)).transpose()?;
+    let bytes = match super::remote(&server, config, false) {
+        Some(server) => {
+            let mut query = Vec::new();
+            for (name, value) in [("since", &since), ("until", &until)] {
+                if let Some(v) = value {
+                    query.push(format!(
+                        "{name}={}",
+                        url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                    ));
+                }
+            }
+            let path = format!("/v1/apps/{app}/export?{}", query.join("&"));
+            super::client::download(&server, &path)?
+        }
+        None => {
+            let runtime = config.runtime()?;
+            warden_runtime::audit::export::build(&runtime, app, since_at, until_at)
+                .map_err(|e| fail(1, e))?
+        }
+    };
+    std::fs::write(out, &bytes)
+        .map_err(|e| fail(1, format!("cannot write {}: {e}", out.display())))?;
+    println!(
+        "wrote {} ({} bytes): check it with `warden audit verify-export {} --key KEY`",
+        out.display(),
+        bytes.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn verify_export(file: &std::path::Path, key: Option<std::path::PathBuf>, json: bool) -> Outcome {
+    let archive = std::fs::read(file)
+        .map_err(|e| fail(EXIT_CONFIG, format!("cannot read {}: {e}", file.display())))?;
+    let key = match key {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| fail(EXIT_CONFIG, format!("cannot read {}: {e}", path.display())))?;
+            Some(
+                warden_runtime::attest::parse_public_key(&text)
+                    .map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+    match warden_runtime::audit::export_verify::verify_export(&archive, key.as_deref()) {
+        Ok(report) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "ok: {} — {} files as signed by key {}{}; {} audit entries proved by {} checkpoints",
+                    report.app,
+                    report.files,
+                    report.keyid,
+                    if report.key_pinned {
+                        ""
+                    } else {
+                        " (taken from the archive: pin it with --key to know who signed)"
+                    },
+                    report.entries,
+                    report.checkpoints
+                );
+            }
+            Ok(())
+        }
+        Err(problem) => {
+            if json {
+                println!("{}", serde_json::json!({ "problem": problem.to_string() }));
+            } else {
+                println!("NOT SOUND: {}: {problem}", file.display());
+            }
+            Err(quiet(1))
+        }
+    }
+}
+
 /// Prints the checkpoint keys.
 fn print_keys(keys: &serde_json::Value, json: bool) {
     if json {
@@ -293,6 +429,15 @@ pub fn run(cmd: AuditCommand) -> Outcome {
             print_keys(&serde_json::to_value(&keys).unwrap_or_default(), json);
             Ok(())
         }
+        AuditCommand::Export {
+            app,
+            since,
+            until,
+            out,
+            config,
+            server,
+        } => export(&app, since, until, &out, &config, server),
+        AuditCommand::VerifyExport { file, key, json } => verify_export(&file, key, json),
         AuditCommand::RotateKey { config } => {
             let (platform, dir, secrets) = secrets(&config)?;
             let log = warden_runtime::audit::open_for(&platform, &dir, None)?;

@@ -34,6 +34,40 @@ pub fn send(
     content_type: &str,
     payload: Bytes,
 ) -> Result<(u16, Value), String> {
+    let (status, bytes) = send_raw(server, method, path, content_type, payload)?;
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
+}
+
+/// `GET path`: the body's bytes (a file the host makes, such as an audit
+/// export), or the host's error.
+pub fn download(server: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+    match send_raw(server, "GET", path, "application/json", Bytes::new()) {
+        Ok((200, bytes)) => Ok(bytes.to_vec()),
+        Ok((status, bytes)) => {
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            Err(fail(
+                1,
+                format!(
+                    "{status}: {}",
+                    body["error"].as_str().unwrap_or("the host refused")
+                ),
+            ))
+        }
+        Err(e) => Err(fail(1, e)),
+    }
+}
+
+/// Sends `payload` as `content_type`; returns the status and the body.
+fn send_raw(
+    server: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    payload: Bytes,
+) -> Result<(u16, Bytes), String> {
     let token = std::env::var("WARDEN_TOKEN")
         .map_err(|_| "set WARDEN_TOKEN to a token from `warden tokens create`".to_string())?;
     let url = url::Url::parse(server).map_err(|e| format!("--server `{server}`: {e}"))?;
@@ -98,8 +132,7 @@ pub fn send(
             .await
             .map_err(|e| e.to_string())?
             .to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok((status, value))
+        Ok((status, bytes))
     })
 }
 
