@@ -138,6 +138,21 @@ pub async fn sign(
     reason: &str,
 ) -> Result<Option<AuditEntry>, AuditError> {
     let entries = log.entries().await?;
+    sign_over(log, signer, reason, &entries).await
+}
+
+/// [`sign`] over `entries`, the log as the caller just read it (so a
+/// caller that needs the entries anyway reads the log once). An entry
+/// appended since is simply not sealed by this checkpoint.
+///
+/// # Errors
+/// The log cannot be appended to.
+pub async fn sign_over(
+    log: &dyn AuditBackend,
+    signer: &CheckpointSigner,
+    reason: &str,
+    entries: &[AuditEntry],
+) -> Result<Option<AuditEntry>, AuditError> {
     let Some(last) = entries.last() else {
         return Ok(None);
     };

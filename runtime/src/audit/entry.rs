@@ -131,6 +131,33 @@ impl AuditEntry {
         entry
     }
 
+    /// An entry sealed after `prev` with its own `time` (RFC 3339): for
+    /// tools that write a log themselves (benches, imports); a host seals
+    /// through [`super::AuditBackend::append`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn chained(
+        seq: u64,
+        prev: String,
+        time: String,
+        kind: &str,
+        app: Option<String>,
+        actor: &str,
+        details: serde_json::Value,
+    ) -> AuditEntry {
+        let mut entry = AuditEntry {
+            seq,
+            time,
+            kind: kind.to_string(),
+            app,
+            actor: actor.to_string(),
+            details,
+            prev,
+            hash: String::new(),
+        };
+        entry.hash = entry.compute_hash();
+        entry
+    }
+
     /// SHA-256 over `prev`, a newline and the canonical JSON of the content.
     pub(crate) fn compute_hash(&self) -> String {
         let content = Content {

@@ -141,10 +141,14 @@ pub fn build(
 ) -> Result<Vec<u8>, ExportError> {
     let secrets = runtime.secrets().map_err(failed)?;
     let signer = keys::current(&secrets).map_err(failed)?;
-    checkpoint::sign(runtime.audit(), &signer, "export")
+    // The log is read once: the checkpoint seals what was read, and joins it.
+    let mut all = runtime.audit().entries().wait().map_err(failed)?;
+    if let Some(sealed) = checkpoint::sign_over(runtime.audit(), &signer, "export", &all)
         .wait()
-        .map_err(failed)?;
-    let all = runtime.audit().entries().wait().map_err(failed)?;
+        .map_err(failed)?
+    {
+        all.push(sealed);
+    }
     let versions = runtime.registry().versions(app).wait().map_err(failed)?;
     if versions.is_empty() && !all.iter().any(|e| e.app.as_deref() == Some(app)) {
         return Err(ExportError::Unknown(app.to_string()));
