@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench -p warden-benches --bench audit`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
