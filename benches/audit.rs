@@ -13,7 +13,6 @@ use warden_runtime::Runtime;
 use warden_runtime::audit::AuditEntry;
 use warden_runtime::audit::checkpoint;
 use warden_runtime::config::PlatformConfig;
-use warden_runtime::wait::Wait as _;
 
 /// Appends `count` entries to `dir`'s log after (`seq`, `prev`), one in
 /// `every` of them `app`'s (the others spread over 500 apps), and keeps
@@ -68,12 +67,10 @@ fn write_entries(
 /// each block, in `dir`, signed with `runtime`'s key.
 fn signed_log(runtime: &Runtime, blocks: u64, per_block: u64, app: &str, every: u64) {
     let secrets = runtime.secrets().expect("secrets");
-    let signer = warden_runtime::audit::keys::current(&secrets).expect("key");
     let mut at = (0, "0".repeat(64));
     for _ in 0..blocks {
         write_entries(runtime.data_dir(), at, per_block, app, every);
-        let cp = checkpoint::sign(runtime.audit(), &signer, "interval")
-            .wait()
+        let cp = checkpoint::sign(runtime.audit(), &secrets, "interval")
             .expect("sign")
             .expect("a checkpoint");
         at = (cp.seq, cp.hash);
@@ -136,11 +133,13 @@ fn main() {
     let (entries, chain) = log.read_blocking().expect("read");
     let chained = start.elapsed();
     assert!(chain.is_intact(), "{chain:?}");
-    let keys = warden_runtime::audit::keys::keys(&rt.secrets().expect("secrets")).expect("keys");
+    let (keys, mark) =
+        warden_runtime::audit::keys::trust(&rt.secrets().expect("secrets")).expect("keys");
     let start = Instant::now();
     let report = checkpoint::verify(
         &entries,
         &keys,
+        mark.as_ref(),
         Duration::from_secs(3600),
         SystemTime::now(),
     );

@@ -197,19 +197,65 @@ fn checkpoints_catch_a_rewritten_chain_and_a_cut_tail_and_survive_a_rotation() {
     );
     restore();
 
-    // The last checkpoint cut away (the head made to agree): the token's
-    // entry waits unsigned, longer than a 1 s interval allows.
-    let mut cut = signed.clone();
-    cut.pop();
-    rewrite(&data, &mut cut);
+    // Cuts (the head made to agree each time). Where the master key is,
+    // the last checkpoint signed is known, so any cut that takes it is
+    // caught at once: the last checkpoint itself, everything after an
+    // earlier checkpoint (nothing left unsigned), every checkpoint.
+    let keys_out = warden(&config, &data, &["audit", "keys", "--json"]);
+    let keys_only = dir.path().join("keys-before.json");
+    std::fs::write(&keys_only, &keys_out.stdout).unwrap();
+    let checkpoint_at: Vec<usize> = signed
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["kind"] == "audit.checkpoint")
+        .map(|(i, _)| i)
+        .collect();
+    let mut last_cut = signed.clone();
+    last_cut.pop();
+    let mut after_first = signed[..=checkpoint_at[0]].to_vec();
+    let mut none: Vec<serde_json::Value> = signed
+        .iter()
+        .filter(|e| e["kind"] != "audit.checkpoint")
+        .cloned()
+        .collect();
+    for (i, e) in none.iter_mut().enumerate() {
+        e["seq"] = (i as u64 + 1).into();
+    }
+    for (what, cut) in [
+        ("the last checkpoint", &mut last_cut),
+        ("all after the first checkpoint", &mut after_first),
+        ("every checkpoint", &mut none),
+    ] {
+        rewrite(&data, cut);
+        let (code, said) = verify(&config, &data, &[]);
+        assert_eq!(code, Some(5), "{what}: {said}");
+        assert!(said.contains("TAIL CUT"), "{what}: {said}");
+        restore();
+    }
+    // Without the master key (only the keys, as an auditor holds them),
+    // the cut shows by time: the token's entry has waited unsigned longer
+    // than a 1 s interval and its grace (2 s) allow.
+    rewrite(&data, &mut last_cut);
     std::fs::write(&config, settings("1s")).unwrap();
-    // Older than the interval and its grace (1 s each).
-    std::thread::sleep(std::time::Duration::from_millis(2_100));
-    let (code, said) = verify(&config, &data, &[]);
+    std::thread::sleep(std::time::Duration::from_millis(3_200));
+    let (code, said) = verify(&config, &data, &["--keys", keys_only.to_str().unwrap()]);
     assert_eq!(code, Some(5), "{said}");
     assert!(said.contains("TAIL CUT"), "{said}");
     std::fs::write(&config, settings("1h")).unwrap();
     restore();
+    // With neither the master key nor --keys, signed checkpoints are not
+    // reported as fine.
+    let other_key = dir.path().join("other.key");
+    std::fs::write(&other_key, hex::encode([8u8; 32])).unwrap();
+    let stranger = dir.path().join("stranger.toml");
+    std::fs::write(
+        &stranger,
+        format!("[secrets]\nmaster_key_file = \"{}\"\n", other_key.display()),
+    )
+    .unwrap();
+    let (code, said) = verify(&stranger, &data, &[]);
+    assert_eq!(code, Some(3), "{said}");
+    assert!(said.contains("NOT CHECKED"), "{said}");
 
     // A rotation is audited and sealed with the new key; the checkpoints
     // before it verify with the old one, also from a keys file alone.

@@ -131,9 +131,39 @@ fn an_export_verifies_anywhere_and_any_change_to_it_is_caught() {
     let keys: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     let pem = dir.path().join("audit-key.pem");
     std::fs::write(&pem, keys[0]["public_key_pem"].as_str().unwrap()).unwrap();
+    // From the first checkpoint's time on: the range starts at a
+    // checkpoint, and what follows it is proved from there.
+    let log: Vec<serde_json::Value> = std::fs::read_to_string(data.join("audit.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first_checkpoint = log
+        .iter()
+        .find(|e| e["kind"] == "audit.checkpoint")
+        .unwrap()["time"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let since = dir.path().join("since.tar");
+    let out = warden(
+        &config,
+        &data,
+        &[
+            "audit",
+            "export",
+            "expense-bot",
+            "--since",
+            &first_checkpoint,
+            "--out",
+            since.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", support::said(&out));
     for exported in [
         archive.clone(),
         std::fs::read(dir.path().join("api.tar")).unwrap(),
+        std::fs::read(&since).unwrap(),
     ] {
         let (code, said) = verify(dir.path(), &exported, &pem);
         assert_eq!(code, Some(0), "{said}");

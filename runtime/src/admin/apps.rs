@@ -320,7 +320,10 @@ pub(crate) async fn verify_audit(
         crate::audit::checkpoint::full_report(
             &entries,
             &chain,
-            || checkpoint_keys(&runtime),
+            || {
+                let secrets = runtime.secrets().map_err(|e| format!("{e:#}"))?;
+                crate::audit::keys::trust(&secrets).map_err(|e| e.to_string())
+            },
             runtime.platform().audit.checkpoint_interval.get(),
         )
     })

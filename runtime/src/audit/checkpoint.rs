@@ -33,12 +33,14 @@
 //! one app, so one digest per app and interval proves it whole, and the
 //! log's own format stays as it is.)
 
-use super::keys::{CheckpointSigner, PublicKeyInfo};
+use super::keys::{self, PublicKeyInfo};
 use super::{AuditBackend, AuditEntry, AuditError, AuditEvent, AuditKind};
+use crate::wait::Wait as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
+use warden_host_apis::secrets::SecretStore;
 
 /// What a checkpoint signs, as its entry's details hold it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,19 +128,53 @@ impl Checkpoint {
     }
 }
 
+/// One signer at a time in this process (a host's timer, its shutdown,
+/// an export through its admin API): two at once would both follow the
+/// same checkpoint. Command-line signers on the same data directory take
+/// the log's sign lock file as well ([`sign_locked`]).
+static SIGNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Signs a checkpoint of what `log` holds now and appends it, saying why
-/// (`interval`, `start`, `shutdown`, `export`, `manual`). Nothing is
-/// signed when the last entry is a checkpoint already (`Ok(None)`).
+/// (`interval`, `start`, `shutdown`, `export`, `manual`, `key-rotated`),
+/// with the current key in `secrets`, and records it there as the last
+/// checkpoint signed ([`keys::Mark`]). Nothing is signed when the last
+/// entry is a checkpoint already (`Ok(None)`), and nothing over a log
+/// that no longer holds the last checkpoint signed: a log cut or
+/// rewritten since is not sealed as if it were sound.
 ///
 /// # Errors
-/// The log cannot be read or appended to.
-pub async fn sign(
+/// The log cannot be read or appended to, the key cannot be had, or the
+/// log lost the last checkpoint signed.
+pub fn sign(
     log: &dyn AuditBackend,
-    signer: &CheckpointSigner,
+    secrets: &SecretStore,
     reason: &str,
 ) -> Result<Option<AuditEntry>, AuditError> {
-    let entries = log.entries().await?;
-    sign_over(log, signer, reason, &entries).await
+    let _one = SIGNING.lock().unwrap_or_else(|p| p.into_inner());
+    let entries = log.entries().wait()?;
+    sign_read(log, secrets, reason, &entries)
+}
+
+/// The sign lock file of a data directory (see [`sign_locked`]).
+pub fn lock_file(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("audit.sign.lock")
+}
+
+/// [`sign`] with the sign lock file `lock` held too (processes sharing a
+/// data directory: a host and a `warden audit` command).
+///
+/// # Errors
+/// As [`sign`], or the lock cannot be taken.
+pub fn sign_locked(
+    log: &dyn AuditBackend,
+    secrets: &SecretStore,
+    reason: &str,
+    lock: &std::path::Path,
+) -> Result<Option<AuditEntry>, AuditError> {
+    crate::fsutil::update_locked(lock, || {
+        sign(log, secrets, reason).map_err(std::io::Error::other)
+    })
+    .map_err(|e| AuditError::Backend(e.to_string()))
 }
 
 /// [`sign`] over `entries`, the log as the caller just read it (so a
@@ -146,13 +182,37 @@ pub async fn sign(
 /// appended since is simply not sealed by this checkpoint.
 ///
 /// # Errors
-/// The log cannot be appended to.
-pub async fn sign_over(
+/// As [`sign`].
+pub fn sign_over(
     log: &dyn AuditBackend,
-    signer: &CheckpointSigner,
+    secrets: &SecretStore,
+    reason: &str,
+    entries: &[AuditEntry],
+    lock: &std::path::Path,
+) -> Result<Option<AuditEntry>, AuditError> {
+    crate::fsutil::update_locked(lock, || {
+        let _one = SIGNING.lock().unwrap_or_else(|p| p.into_inner());
+        sign_read(log, secrets, reason, entries).map_err(std::io::Error::other)
+    })
+    .map_err(|e| AuditError::Backend(e.to_string()))
+}
+
+fn sign_read(
+    log: &dyn AuditBackend,
+    secrets: &SecretStore,
     reason: &str,
     entries: &[AuditEntry],
 ) -> Result<Option<AuditEntry>, AuditError> {
+    let key_error = |e: keys::KeyError| AuditError::Backend(e.to_string());
+    let signer = keys::current(secrets).map_err(key_error)?;
+    if let Some(mark) = keys::mark(secrets).map_err(key_error)?
+        && !mark.held_by(entries)
+    {
+        return Err(AuditError::Backend(format!(
+            "the log no longer holds the last checkpoint signed (entry {}): it was cut or rewritten since, so nothing was signed over it\n  fix: see `warden audit verify`",
+            mark.seq
+        )));
+    }
     let Some(last) = entries.last() else {
         return Ok(None);
     };
@@ -171,6 +231,7 @@ pub async fn sign_over(
         signature: String::new(),
     };
     checkpoint.signature = B64.encode(signer.sign(&checkpoint.message()));
+    let signature = checkpoint.signature.clone();
     let entry = log
         .append(AuditEvent {
             kind: AuditKind::AuditCheckpoint,
@@ -178,7 +239,15 @@ pub async fn sign_over(
             actor: "warden".into(),
             details: serde_json::json!({ "checkpoint": checkpoint, "reason": reason }),
         })
-        .await?;
+        .wait()?;
+    keys::set_mark(
+        secrets,
+        &keys::Mark {
+            seq: entry.seq,
+            signature,
+        },
+    )
+    .map_err(key_error)?;
     Ok(Some(entry))
 }
 
@@ -211,19 +280,23 @@ pub enum CheckpointProblem {
     },
 }
 
-/// How long past the interval an entry may wait for its checkpoint (a
-/// host's timer, a slow shutdown): a tenth of the interval, at least a
-/// second.
+/// How long past the interval an entry may wait for its checkpoint: a
+/// tenth of the interval (at least a second) for a slow shutdown or
+/// signing, and the host's tick ([`crate::serve::checkpoints`] looks every
+/// 10 s, or every interval when that is shorter).
 fn grace(interval: Duration) -> Duration {
-    (interval / 10).max(Duration::from_secs(1))
+    (interval / 10).max(Duration::from_secs(1)) + interval.min(Duration::from_secs(10))
 }
 
-/// Checks every checkpoint in `entries` (a chain already verified) with
-/// `keys`, and that nothing has waited for one longer than `interval`
-/// allows at `now`.
+/// Checks every checkpoint in `entries` (a chain already verified: its
+/// sequence numbers run 1, 2, 3, …) with `keys`; that the log still holds
+/// `mark`, the last checkpoint signed (when it is known); and that nothing
+/// has waited for a checkpoint longer than `interval` allows at `now`.
+/// One pass over the log.
 pub fn verify(
     entries: &[AuditEntry],
     keys: &[PublicKeyInfo],
+    mark: Option<&keys::Mark>,
     interval: Duration,
     now: SystemTime,
 ) -> CheckpointReport {
@@ -234,41 +307,63 @@ pub fn verify(
         problem: None,
     };
     let mut prev: Option<Checkpoint> = None;
-    let mut last_index = None;
-    for (index, entry) in entries.iter().enumerate() {
+    for entry in entries {
         if entry.kind != AuditKind::AuditCheckpoint.as_str() {
             continue;
         }
-        if let Err(reason) = check_one(entries, entry, keys, prev.as_ref()) {
-            report.problem = Some(CheckpointProblem::Rewritten {
-                seq: entry.seq,
-                reason,
-            });
-            return report;
+        let checked = Checkpoint::of(entry)
+            .ok_or_else(|| "an audit.checkpoint entry that holds no checkpoint".to_string())
+            .and_then(|cp| check_one(entries, entry, &cp, keys, prev.as_ref()).map(|()| cp));
+        match checked {
+            Ok(cp) => prev = Some(cp),
+            Err(reason) => {
+                report.problem = Some(CheckpointProblem::Rewritten {
+                    seq: entry.seq,
+                    reason,
+                });
+                return report;
+            }
         }
-        prev = Checkpoint::of(entry);
         report.checkpoints += 1;
         report.last = Some((entry.seq, entry.time.clone()));
-        last_index = Some(index);
     }
-    let Some(last_index) = last_index else {
-        // No checkpoint yet: nothing to hold the tail to.
-        report.unsigned = entries.len() as u64;
+    if let Some(mark) = mark
+        && !mark.held_by(entries)
+    {
+        report.problem = Some(CheckpointProblem::TailCut {
+            after_seq: report.last.as_ref().map_or(0, |l| l.0),
+            unsigned_since: String::new(),
+            reason: format!(
+                "the last checkpoint signed (entry {}) is not in the log: it was cut after {}, or rewritten",
+                mark.seq,
+                report
+                    .last
+                    .as_ref()
+                    .map_or("its start".to_string(), |l| format!("entry {}", l.0))
+            ),
+        });
         return report;
-    };
-    let unsigned = &entries[last_index + 1..];
+    }
+    let sealed = prev.as_ref().map_or(0, |p| p.seq);
+    let unsigned: Vec<&AuditEntry> = entries
+        .iter()
+        .filter(|e| e.seq > sealed && e.kind != AuditKind::AuditCheckpoint.as_str())
+        .collect();
     report.unsigned = unsigned.len() as u64;
+    if prev.is_none() {
+        // No checkpoint yet: nothing to hold the tail to.
+        return report;
+    }
     if let Some(first) = unsigned.first()
         && let Ok(at) = humantime::parse_rfc3339_weak(&first.time)
         && now.duration_since(at).unwrap_or_default() > interval + grace(interval)
     {
         report.problem = Some(CheckpointProblem::TailCut {
-            after_seq: entries[last_index].seq,
+            after_seq: sealed,
             unsigned_since: first.time.clone(),
             reason: format!(
-                "{} entries after the last checkpoint (entry {}) have waited since {} for one, longer than audit.checkpoint_interval ({}) allows: the checkpoints after them were cut, or no host has run since (sign them with `warden audit checkpoint`)",
+                "{} entries after the last sealed one (entry {sealed}) have waited since {} for a checkpoint, longer than audit.checkpoint_interval ({}) allows: the checkpoints after them were cut, or no host has run since (sign them with `warden audit checkpoint`)",
                 unsigned.len(),
-                entries[last_index].seq,
                 first.time,
                 humantime::format_duration(interval)
             ),
@@ -277,19 +372,24 @@ pub fn verify(
     report
 }
 
-/// Checks one checkpoint entry against the chain, the keys and the
-/// checkpoint before it.
+/// Checks one checkpoint against the chain, the keys and the checkpoint
+/// before it (the entries it covers are read by position: entry `n` is at
+/// index `n - 1` of a verified chain).
 fn check_one(
     entries: &[AuditEntry],
     entry: &AuditEntry,
+    checkpoint: &Checkpoint,
     keys: &[PublicKeyInfo],
     prev: Option<&Checkpoint>,
 ) -> Result<(), String> {
-    let checkpoint = Checkpoint::of(entry)
-        .ok_or_else(|| "an audit.checkpoint entry that holds no checkpoint".to_string())?;
-    check_signed(&checkpoint, keys)?;
+    check_signed(checkpoint, keys)?;
+    let at = |seq: u64| {
+        seq.checked_sub(1)
+            .and_then(|i| entries.get(usize::try_from(i).ok()?))
+            .filter(|e| e.seq == seq)
+    };
     let sealed = (checkpoint.seq < entry.seq)
-        .then(|| entries.iter().find(|e| e.seq == checkpoint.seq))
+        .then(|| at(checkpoint.seq))
         .flatten();
     if sealed.is_none_or(|e| e.hash != checkpoint.head) {
         return Err(format!(
@@ -304,12 +404,16 @@ fn check_one(
         );
     }
     let since = prev.map_or(0, |p| p.seq);
-    let runs = app_runs(
-        entries
-            .iter()
-            .filter(|e| e.seq > since && e.seq <= checkpoint.seq),
-    );
-    if runs != checkpoint.apps {
+    if checkpoint.seq < since {
+        return Err("it seals an entry before the one the checkpoint before it sealed".into());
+    }
+    let covered = entries
+        .get(
+            usize::try_from(since).unwrap_or(usize::MAX)
+                ..usize::try_from(checkpoint.seq).unwrap_or(0),
+        )
+        .unwrap_or_default();
+    if app_runs(covered) != checkpoint.apps {
         return Err(
             "the apps' entries it signed are not the ones between it and the checkpoint before"
                 .into(),
@@ -385,6 +489,14 @@ pub fn verify_excerpt(
     checkpoints: &[AuditEntry],
     keys: &[PublicKeyInfo],
 ) -> Result<u64, ExcerptProblem> {
+    for pair in entries.windows(2) {
+        if pair[1].seq <= pair[0].seq {
+            return Err(ExcerptProblem::Entry {
+                seq: pair[1].seq,
+                reason: "it is out of order or given twice".into(),
+            });
+        }
+    }
     for e in entries {
         if e.app.as_deref() != Some(app) {
             return Err(ExcerptProblem::Entry {
@@ -473,23 +585,32 @@ pub fn verify_excerpt(
 pub fn full_report(
     entries: &[AuditEntry],
     chain: &super::VerifyReport,
-    keys: impl FnOnce() -> Result<Vec<PublicKeyInfo>, String>,
+    trust: impl FnOnce() -> Result<(Vec<PublicKeyInfo>, Option<keys::Mark>), String>,
     interval: Duration,
 ) -> serde_json::Value {
     let mut report = serde_json::to_value(chain).unwrap_or_default();
     if !chain.is_intact() {
         return report;
     }
-    let has_checkpoints = entries
-        .iter()
-        .any(|e| e.kind == AuditKind::AuditCheckpoint.as_str());
-    report["checkpoints"] = if !has_checkpoints {
-        serde_json::json!({ "checkpoints": 0, "unsigned": entries.len(), "problem": null })
-    } else {
-        match keys() {
-            Ok(keys) => serde_json::to_value(verify(entries, &keys, interval, SystemTime::now()))
-                .unwrap_or_default(),
-            Err(why) => serde_json::json!({ "checked": false, "why": why }),
+    report["checkpoints"] = match trust() {
+        Ok((keys, mark)) => serde_json::to_value(verify(
+            entries,
+            &keys,
+            mark.as_ref(),
+            interval,
+            SystemTime::now(),
+        ))
+        .unwrap_or_default(),
+        Err(why)
+            if entries
+                .iter()
+                .any(|e| e.kind == AuditKind::AuditCheckpoint.as_str()) =>
+        {
+            serde_json::json!({ "checked": false, "why": why })
+        }
+        // No checkpoint and no key to check one with: nothing was signed.
+        Err(_) => {
+            serde_json::json!({ "checkpoints": 0, "unsigned": entries.len(), "problem": null })
         }
     };
     report
@@ -499,7 +620,6 @@ pub fn full_report(
 mod tests {
     use super::*;
     use crate::audit::keys;
-    use crate::wait::Wait as _;
     use warden_host_apis::secrets::{MasterKey, SecretStore};
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -524,14 +644,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let secrets = SecretStore::open(dir.path(), MasterKey::from_bytes([3; 32]));
         let log = crate::audit::open(dir.path());
-        let signer = keys::current(&secrets).expect("key");
         for round in 0..3 {
             for n in 0..2 {
                 log.append_blocking(event(&format!("ops-{round}-{n}")))
                     .expect("append");
             }
-            sign(log.as_ref(), &signer, "interval")
-                .wait()
+            sign(log.as_ref(), &secrets, "interval")
                 .expect("sign")
                 .expect("a checkpoint");
         }
@@ -562,7 +680,7 @@ mod tests {
         keys: &[PublicKeyInfo],
         now: SystemTime,
     ) -> Option<CheckpointProblem> {
-        verify(entries, keys, HOUR, now).problem
+        verify(entries, keys, None, HOUR, now).problem
     }
 
     #[test]
@@ -570,15 +688,13 @@ mod tests {
         let (dir, secrets) = signed_log();
         let all = entries(&dir);
         let keys = keys::keys(&secrets).expect("keys");
-        let report = verify(&all, &keys, HOUR, SystemTime::now());
+        let report = verify(&all, &keys, None, HOUR, SystemTime::now());
         assert_eq!(report.problem, None);
         assert_eq!((report.checkpoints, report.unsigned), (3, 0));
         // The last entry is a checkpoint: nothing new to sign.
-        let signer = keys::current(&secrets).expect("key");
         let log = crate::audit::open(dir.path());
         assert!(
-            sign(log.as_ref(), &signer, "manual")
-                .wait()
+            sign(log.as_ref(), &secrets, "manual")
                 .expect("sign")
                 .is_none()
         );
@@ -639,7 +755,7 @@ mod tests {
         // The last checkpoint cut away: two entries wait unsigned.
         all.pop();
         let now = SystemTime::now();
-        let report = verify(&all, &keys, HOUR, now);
+        let report = verify(&all, &keys, None, HOUR, now);
         assert_eq!(
             (report.problem, report.unsigned),
             (None, 2),
@@ -648,7 +764,7 @@ mod tests {
         let later = now + HOUR + Duration::from_secs(400);
         assert!(matches!(
             problem(&all, &keys, later),
-            Some(CheckpointProblem::TailCut { after_seq: 6, .. })
+            Some(CheckpointProblem::TailCut { after_seq: 5, .. })
         ));
         // With its checkpoint, the same log is sound at any time.
         assert_eq!(problem(&entries(&dir), &keys, later), None);
@@ -662,16 +778,13 @@ mod tests {
         assert_eq!(old.as_deref(), Some(before[0].keyid.as_str()));
         let log = crate::audit::open(dir.path());
         log.append_blocking(event("after")).expect("append");
-        let signer = keys::current(&secrets).expect("key");
-        assert_eq!(signer.keyid, new.keyid);
-        sign(log.as_ref(), &signer, "key-rotated")
-            .wait()
-            .expect("sign");
+        assert_eq!(keys::current(&secrets).expect("key").keyid, new.keyid);
+        sign(log.as_ref(), &secrets, "key-rotated").expect("sign");
         let keys = keys::keys(&secrets).expect("keys");
         assert_eq!(keys.len(), 2);
         assert!(keys[0].valid_until.is_some() && keys[1].valid_until.is_none());
         assert_eq!(
-            verify(&entries(&dir), &keys, HOUR, SystemTime::now()).problem,
+            verify(&entries(&dir), &keys, None, HOUR, SystemTime::now()).problem,
             None
         );
         // The old key's window ended before a checkpoint it signs.
@@ -760,5 +873,63 @@ mod tests {
             verify_excerpt("ledger", &ledger, &checkpoints, &keys),
             Err(ExcerptProblem::Unsigned { .. })
         ));
+    }
+
+    #[test]
+    fn the_last_checkpoint_signed_catches_a_cut_after_an_earlier_one_and_every_checkpoint_removed()
+    {
+        let (dir, secrets) = signed_log();
+        let (keys, mark) = keys::trust(&secrets).expect("trust");
+        let mark = mark.expect("a mark");
+        let all = entries(&dir);
+        assert_eq!(
+            verify(&all, &keys, Some(&mark), HOUR, SystemTime::now()).problem,
+            None
+        );
+        // Cut right after the second checkpoint: nothing is left unsigned,
+        // but the last checkpoint signed is gone.
+        let second = all
+            .iter()
+            .filter(|e| e.kind == AuditKind::AuditCheckpoint.as_str())
+            .nth(1)
+            .expect("two checkpoints")
+            .seq;
+        let cut: Vec<AuditEntry> = all.iter().filter(|e| e.seq <= second).cloned().collect();
+        assert_eq!(
+            verify(&cut, &keys, None, HOUR, SystemTime::now()).problem,
+            None,
+            "without the mark"
+        );
+        assert!(matches!(
+            verify(&cut, &keys, Some(&mark), HOUR, SystemTime::now()).problem,
+            Some(CheckpointProblem::TailCut { .. })
+        ));
+        // Every checkpoint taken out, the chain rehashed.
+        let mut bare: Vec<AuditEntry> = all
+            .iter()
+            .filter(|e| e.kind != AuditKind::AuditCheckpoint.as_str())
+            .cloned()
+            .collect();
+        for (i, e) in bare.iter_mut().enumerate() {
+            e.seq = i as u64 + 1;
+        }
+        rehash(&mut bare);
+        assert!(matches!(
+            verify(&bare, &keys, Some(&mark), HOUR, SystemTime::now()).problem,
+            Some(CheckpointProblem::TailCut { .. })
+        ));
+        // And no host signs over such a log as if it were sound.
+        std::fs::write(dir.path().join("audit.jsonl"), lines(&cut)).expect("write");
+        let last = cut.last().expect("entries");
+        std::fs::write(
+            dir.path().join("audit.head"),
+            serde_json::json!({ "seq": last.seq, "hash": last.hash, "len": lines(&cut).len() })
+                .to_string(),
+        )
+        .expect("head");
+        let log = crate::audit::open(dir.path());
+        log.append_blocking(event("after-0")).expect("append");
+        let refused = sign(log.as_ref(), &secrets, "interval").expect_err("refused");
+        assert!(refused.to_string().contains("no longer holds"), "{refused}");
     }
 }

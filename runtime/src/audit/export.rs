@@ -143,9 +143,14 @@ pub fn build(
     let signer = keys::current(&secrets).map_err(failed)?;
     // The log is read once: the checkpoint seals what was read, and joins it.
     let mut all = runtime.audit().entries().wait().map_err(failed)?;
-    if let Some(sealed) = checkpoint::sign_over(runtime.audit(), &signer, "export", &all)
-        .wait()
-        .map_err(failed)?
+    if let Some(sealed) = checkpoint::sign_over(
+        runtime.audit(),
+        &secrets,
+        "export",
+        &all,
+        &checkpoint::lock_file(runtime.data_dir()),
+    )
+    .map_err(failed)?
     {
         all.push(sealed);
     }
@@ -220,7 +225,14 @@ pub fn build(
             })
             .collect(),
     };
+    // The page is listed too: what a person reads is what was signed.
+    let mut body = body;
     let index = super::export_html::render(&body, &files);
+    body.files.push(Listed {
+        path: "index.html".into(),
+        sha256: sha256(index.as_bytes()),
+        bytes: index.len() as u64,
+    });
     let manifest = sign(&signer, body);
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: &str, bytes: &[u8]| -> Result<(), ExportError> {
@@ -276,16 +288,24 @@ pub(crate) fn excerpt(
                 .copied()
         })
         .or(checkpoints.last().copied());
-    let from = start.map_or(0, |c| c.seq);
-    let to = end.map_or(0, |c| c.seq);
+    // An interval ends at the entry its checkpoint seals (entries between
+    // that one and the checkpoint belong to the next interval).
+    let sealed = |c: &AuditEntry| Checkpoint::of(c).map_or(0, |cp| cp.seq);
+    // The log's first checkpoint vouches for everything before it, so a
+    // range starting there starts at the log's start.
+    let from = start
+        .filter(|c| Checkpoint::of(c).is_some_and(|cp| cp.prev_signature.is_some()))
+        .map_or(0, sealed);
+    let to = end.map_or(0, sealed);
     let entries = all
         .iter()
         .filter(|e| e.seq > from && e.seq <= to && e.app.as_deref() == Some(app))
         .cloned()
         .collect();
+    let (first, last) = (start.map_or(0, |c| c.seq), end.map_or(0, |c| c.seq));
     let covering = checkpoints
         .into_iter()
-        .filter(|c| c.seq >= from && c.seq <= to)
+        .filter(|c| c.seq >= first && c.seq <= last)
         .cloned()
         .collect();
     (entries, covering)

@@ -29,6 +29,9 @@ pub struct ExportReport {
 pub enum ExportProblem {
     #[error("not an audit export: {0}")]
     Format(String),
+    /// A file of the export is there but does not read (it was changed).
+    #[error("{0}: it does not parse, so it was changed")]
+    Corrupt(String),
     #[error("{0}: its SHA-256 is not the one the manifest lists: the file was changed")]
     Changed(String),
     #[error("{0} is listed in the manifest but missing from the archive")]
@@ -91,7 +94,7 @@ pub fn verify_export(archive: &[u8], key: Option<&[u8]>) -> Result<ExportReport,
             .remove("MANIFEST.json")
             .ok_or_else(|| ExportProblem::Format("no MANIFEST.json".into()))?,
     )
-    .map_err(|e| ExportProblem::Format(format!("MANIFEST.json does not parse ({e})")))?;
+    .map_err(|e| ExportProblem::Corrupt(format!("MANIFEST.json ({e})")))?;
     let body = &manifest.body;
     if body.format != FORMAT {
         return Err(ExportProblem::Format(format!(
@@ -99,9 +102,6 @@ pub fn verify_export(archive: &[u8], key: Option<&[u8]>) -> Result<ExportReport,
             body.format
         )));
     }
-    // index.html is made from the listed files, for people: it is not
-    // evidence, and not listed.
-    files.remove("index.html");
     for listed in &body.files {
         let bytes = files
             .get(&listed.path)

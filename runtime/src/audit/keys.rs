@@ -11,6 +11,64 @@ use warden_host_apis::secrets::{SecretError, SecretStore};
 
 /// The secret holding the current signing key (PKCS#8).
 pub const KEY_SECRET: &str = "warden.audit-key";
+/// The secret holding the last checkpoint signed ([`Mark`]).
+pub const MARK_SECRET: &str = "warden.audit-mark";
+
+/// The last checkpoint signed: where it is and its signature, sealed in
+/// the secret store, so a log cut after an earlier checkpoint (or with
+/// every checkpoint taken out) is caught by whoever holds the master key —
+/// the log's files alone cannot move it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    /// The checkpoint entry's sequence number.
+    pub seq: u64,
+    pub signature: String,
+}
+
+impl Mark {
+    /// Whether `entries` hold this checkpoint, at its place.
+    pub fn held_by(&self, entries: &[super::AuditEntry]) -> bool {
+        self.seq
+            .checked_sub(1)
+            .and_then(|i| entries.get(usize::try_from(i).ok()?))
+            .filter(|e| e.seq == self.seq)
+            .and_then(super::checkpoint::Checkpoint::of)
+            .is_some_and(|c| c.signature == self.signature)
+    }
+}
+
+/// The last checkpoint signed, if one was.
+///
+/// # Errors
+/// The secret store cannot be read, or the mark does not parse.
+pub fn mark(secrets: &SecretStore) -> Result<Option<Mark>, KeyError> {
+    match secrets.get(MARK_SECRET) {
+        Ok(value) => serde_json::from_slice(value.expose())
+            .map(Some)
+            .map_err(|e| KeyError::List(e.to_string())),
+        Err(SecretError::Missing(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records `mark` as the last checkpoint signed.
+///
+/// # Errors
+/// The secret store cannot be written.
+pub fn set_mark(secrets: &SecretStore, mark: &Mark) -> Result<(), KeyError> {
+    let json = serde_json::to_vec(mark).map_err(|e| KeyError::List(e.to_string()))?;
+    secrets.set(MARK_SECRET, &json)?;
+    Ok(())
+}
+
+/// The keys and the last checkpoint signed: what `audit verify` trusts.
+///
+/// # Errors
+/// The secret store cannot be read.
+pub fn trust(secrets: &SecretStore) -> Result<(Vec<PublicKeyInfo>, Option<Mark>), KeyError> {
+    Ok((keys(secrets)?, mark(secrets)?))
+}
+
 /// The secret holding every checkpoint key's public half and window
 /// (JSON), so the list is sealed and versioned like any secret.
 pub const KEYS_SECRET: &str = "warden.audit-keys";
@@ -37,15 +95,16 @@ impl PublicKeyInfo {
     /// Whether a signature made at `time` (RFC 3339) falls in the window.
     pub(crate) fn valid_at(&self, time: &str) -> bool {
         let at = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+        let until = match self.valid_until.as_deref() {
+            None => None,
+            // A window whose end does not read is closed, not open.
+            Some(text) => match at(text) {
+                Some(until) => Some(until),
+                None => return false,
+            },
+        };
         match (at(time), at(&self.valid_from)) {
-            (Some(t), Some(from)) => {
-                t >= from
-                    && self
-                        .valid_until
-                        .as_deref()
-                        .and_then(at)
-                        .is_none_or(|until| t <= until)
-            }
+            (Some(t), Some(from)) => t >= from && until.is_none_or(|until| t <= until),
             _ => false,
         }
     }

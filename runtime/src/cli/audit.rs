@@ -5,14 +5,13 @@ use super::{ConfigArgs, EXIT_CONFIG};
 use clap::Subcommand;
 use std::sync::Arc;
 use warden_runtime::audit::AuditBackend;
-use warden_runtime::wait::Wait as _;
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Check the audit log's hash chain; report the first entry that was
     /// edited, deleted or reordered.
     #[command(
-        after_help = "Examples:\n  warden audit verify\n  warden audit verify --config warden.toml --json\n  warden audit verify --keys audit-keys.json   # without the master key\n\nChecks the hash chain (an edited, dropped or reordered entry) and the signed\ncheckpoints (a chain rewritten with recomputed hashes; entries left unsigned\nlonger than audit.checkpoint_interval allows, as a cut tail leaves them).\n\nExit status: 0 intact, 1 chain broken, 4 checkpoint does not verify (rewritten),\n5 unsigned longer than the interval allows (tail cut), 3 configuration error."
+        after_help = "Examples:\n  warden audit verify\n  warden audit verify --config warden.toml --json\n  warden audit verify --keys audit-keys.json   # without the master key\n\nChecks the hash chain (an edited, dropped or reordered entry) and the signed\ncheckpoints (a chain rewritten with recomputed hashes; entries left unsigned\nlonger than audit.checkpoint_interval allows, as a cut tail leaves them).\n\nExit status: 0 intact, 1 chain broken, 4 checkpoint does not verify (rewritten),\n5 tail cut (the last checkpoint signed is missing, or entries waited unsigned\nlonger than the interval allows), 3 configuration error or checkpoints that\ncould not be checked (no master key and no --keys)."
     )]
     Verify {
         #[command(flatten)]
@@ -146,6 +145,9 @@ fn print_verify(report: &serde_json::Value, source: &str, json: bool) -> Outcome
     let checkpoints = &report["checkpoints"];
     let code = if !report["problem"].is_null() {
         Some(EXIT_TAMPERED)
+    } else if checkpoints["checked"] == false {
+        // Checkpoints there, but nothing to check them with: not "ok".
+        Some(EXIT_CONFIG)
     } else {
         match checkpoints["problem"]["kind"].as_str() {
             Some("rewritten") => Some(EXIT_REWRITTEN),
@@ -182,12 +184,14 @@ fn print_verify(report: &serde_json::Value, source: &str, json: bool) -> Outcome
             "{what}\n(the hash chain itself is intact: {} entries)",
             report["entries"]
         );
+    } else if checkpoints["checked"] == false {
+        println!(
+            "NOT CHECKED: {source}: the hash chain is intact ({} entries), but its signed checkpoints could not be checked: {}",
+            report["entries"],
+            checkpoints["why"].as_str().unwrap_or("?")
+        );
     } else {
         let signed = match checkpoints["checkpoints"].as_u64() {
-            Some(0) | None if checkpoints["checked"] == false => format!(
-                "; checkpoints not checked: {}",
-                checkpoints["why"].as_str().unwrap_or("?")
-            ),
             Some(0) | None => "; no checkpoint yet".to_string(),
             Some(n) => format!(
                 "; {n} signed checkpoints verify, {} entries since the last",
@@ -326,7 +330,12 @@ fn verify_export(file: &std::path::Path, key: Option<std::path::PathBuf>, json: 
             } else {
                 println!("NOT SOUND: {}: {problem}", file.display());
             }
-            Err(quiet(1))
+            // Not an export at all is "unreadable" (3); anything else, 1.
+            let code = match problem {
+                warden_runtime::audit::export_verify::ExportProblem::Format(_) => EXIT_CONFIG,
+                _ => 1,
+            };
+            Err(quiet(code))
         }
     }
 }
@@ -389,13 +398,15 @@ pub fn run(cmd: AuditCommand) -> Outcome {
             let (entries, chain) = log
                 .read_blocking()
                 .map_err(|e| fail(EXIT_CONFIG, format!("cannot read the audit log: {e}")))?;
+            // Given keys are trusted as given; the last checkpoint signed
+            // is known only where the master key is.
             let keys = || {
                 match &keys {
-                Some(file) => read_keys(file),
+                Some(file) => read_keys(file).map(|k| (k, None)),
                 None => warden_runtime::runtime::open_secrets(&platform, &dir)
                     .map_err(|e| format!("{e:#}"))
                     .and_then(|s| {
-                        warden_runtime::audit::keys::keys(&s).map_err(|e| e.to_string())
+                        warden_runtime::audit::keys::trust(&s).map_err(|e| e.to_string())
                     })
                     .map_err(|e| {
                         format!("{e}\n  fix: run where the master key is, or give the keys with --keys (from `warden audit keys --json`)")
@@ -454,10 +465,13 @@ pub fn run(cmd: AuditCommand) -> Outcome {
                 }),
             })
             .map_err(|e| fail(1, format!("the key was rotated but not audited: {e}")))?;
-            let signer = warden_runtime::audit::keys::current(&secrets).map_err(|e| fail(1, e))?;
-            warden_runtime::audit::checkpoint::sign(log.as_ref(), &signer, "key-rotated")
-                .wait()
-                .map_err(|e| fail(1, format!("the rotation was not checkpointed: {e}")))?;
+            warden_runtime::audit::checkpoint::sign_locked(
+                log.as_ref(),
+                &secrets,
+                "key-rotated",
+                &warden_runtime::audit::checkpoint::lock_file(&dir),
+            )
+            .map_err(|e| fail(1, format!("the rotation was not checkpointed: {e}")))?;
             println!(
                 "rotated: checkpoints are signed with key {} from now on{}",
                 new.keyid,
@@ -469,14 +483,22 @@ pub fn run(cmd: AuditCommand) -> Outcome {
         AuditCommand::Checkpoint { config } => {
             let (platform, dir, secrets) = secrets(&config)?;
             let log = warden_runtime::audit::open_for(&platform, &dir, None)?;
-            let signer = warden_runtime::audit::keys::current(&secrets).map_err(|e| fail(1, e))?;
-            match warden_runtime::audit::checkpoint::sign(log.as_ref(), &signer, "manual").wait() {
-                Ok(Some(entry)) => println!(
-                    "checkpoint signed: entry {} seals entries up to {} with key {}",
-                    entry.seq,
-                    entry.seq - 1,
-                    signer.keyid
-                ),
+            let signed = warden_runtime::audit::checkpoint::sign_locked(
+                log.as_ref(),
+                &secrets,
+                "manual",
+                &warden_runtime::audit::checkpoint::lock_file(&dir),
+            );
+            match signed {
+                Ok(Some(entry)) => {
+                    let cp = warden_runtime::audit::checkpoint::Checkpoint::of(&entry);
+                    println!(
+                        "checkpoint signed: entry {} seals entries up to {} with key {}",
+                        entry.seq,
+                        cp.as_ref().map_or(0, |c| c.seq),
+                        cp.map(|c| c.keyid).unwrap_or_default()
+                    );
+                }
                 Ok(None) => println!("nothing to sign: the last entry is a checkpoint"),
                 Err(e) => return Err(fail(1, format!("no checkpoint signed: {e}"))),
             }

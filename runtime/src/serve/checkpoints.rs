@@ -21,12 +21,14 @@ pub(crate) fn sign_now(runtime: &Runtime, reason: &str) -> bool {
     let signed = runtime
         .secrets()
         .map_err(|e| format!("{e:#}"))
-        .and_then(|secrets| crate::audit::keys::current(&secrets).map_err(|e| e.to_string()))
-        .and_then(|signer| {
-            use crate::wait::Wait as _;
-            checkpoint::sign(runtime.audit(), &signer, reason)
-                .wait()
-                .map_err(|e| e.to_string())
+        .and_then(|secrets| {
+            checkpoint::sign_locked(
+                runtime.audit(),
+                &secrets,
+                reason,
+                &checkpoint::lock_file(runtime.data_dir()),
+            )
+            .map_err(|e| e.to_string())
         });
     match signed {
         Ok(entry) => {
