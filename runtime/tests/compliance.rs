@@ -5,7 +5,6 @@
 use crate::support;
 use support::admin_api::deploy_body;
 use support::library::LibHost;
-use support::serving::send_with;
 
 fn names(rows: &serde_json::Value) -> Vec<String> {
     let mut out: Vec<String> = rows
@@ -25,18 +24,7 @@ fn apps_are_listed_and_filtered_by_compliance_scope() {
     let auditor = support::process::token(data.path(), "aud", "auditor");
     let host = LibHost::start(data.path(), None, &[]);
     let call = |token: &str, method: &str, path: &str, body: &str| {
-        let auth = format!("Bearer {token}");
-        let reply = support::block_on(send_with(
-            host.admin_addr(),
-            method,
-            path,
-            body,
-            &[
-                ("authorization", auth.as_str()),
-                ("content-type", "application/json"),
-            ],
-        ));
-        (reply.status, reply.body)
+        support::admin_api::call_as(host.admin_addr(), token, method, path, body)
     };
     for (name, extra) in [
         (

@@ -6,25 +6,14 @@ use crate::support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::admin_api::deploy_body;
-use support::serving::{send, send_with};
+use support::serving::send;
 
 /// How soon every node must follow a change made on one.
 const FOLLOW: Duration = Duration::from_secs(2);
 
 /// Calls `node`'s admin API with `token`.
 fn call(node: &Node, token: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let auth = format!("Bearer {token}");
-    let reply = support::block_on(send_with(
-        node.host.admin_addr(),
-        method,
-        path,
-        body,
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-    ));
-    (reply.status, reply.body)
+    support::admin_api::call_as(node.host.admin_addr(), token, method, path, body)
 }
 
 /// Waits up to [`FOLLOW`] for `path` on every node of `nodes` to answer

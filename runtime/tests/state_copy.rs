@@ -8,22 +8,11 @@ use std::path::Path;
 use support::admin_api::deploy_body;
 use support::library::LibHost;
 use support::process::{set_secret, warden_with as warden};
-use support::serving::{send, send_with};
+use support::serving::send;
 
 /// Calls `host`'s admin API with `token`.
 fn call(host: &LibHost, token: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let auth = format!("Bearer {token}");
-    let reply = support::block_on(send_with(
-        host.admin_addr(),
-        method,
-        path,
-        body,
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-    ));
-    (reply.status, reply.body)
+    support::admin_api::call_as(host.admin_addr(), token, method, path, body)
 }
 
 /// Runs `warden state copy` into `url` and checks that it is refused

@@ -174,3 +174,26 @@ pub fn deploy_body(name: &str, version: &str, component: &std::path::Path, extra
     })
     .to_string()
 }
+
+/// Calls the admin API at `addr` with `token` (JSON body): the status and
+/// the body's text.
+pub fn call_as(
+    addr: std::net::SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    let reply = super::block_on(super::serving::send_with(
+        addr,
+        method,
+        path,
+        body,
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ],
+    ));
+    (reply.status, reply.body)
+}
