@@ -64,6 +64,14 @@ fn entries(data: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// What `audit verify` says of `n` signed checkpoints that verify.
+fn signed_verify(n: usize) -> String {
+    match n {
+        1 => "1 signed checkpoint verify".into(),
+        n => format!("{n} signed checkpoints verify"),
+    }
+}
+
 /// `warden audit verify` with `config`: its exit code and what it said.
 fn verify(config: &Path, data: &Path, extra: &[&str]) -> (Option<i32>, String) {
     let mut args = vec!["audit", "verify"];
@@ -146,10 +154,7 @@ fn checkpoints_catch_a_rewritten_chain_and_a_cut_tail_and_survive_a_rotation() {
     );
     let (code, said) = verify(&config, &data, &[]);
     assert_eq!(code, Some(0), "{said}");
-    assert!(
-        said.contains(&format!("{} signed checkpoints verify", checkpoints.len())),
-        "{said}"
-    );
+    assert!(said.contains(&signed_verify(checkpoints.len())), "{said}");
     // A command-line writer while no host runs: its entry waits for a
     // checkpoint, which `audit checkpoint` signs.
     support::process::token(&data, "late", "auditor");
@@ -232,27 +237,31 @@ fn checkpoints_catch_a_rewritten_chain_and_a_cut_tail_and_survive_a_rotation() {
         assert!(said.contains("TAIL CUT"), "{what}: {said}");
         restore();
     }
-    // Without the master key (only the keys, as an auditor holds them),
-    // the cut shows by time: the token's entry has waited unsigned longer
-    // than a 1 s interval and its grace (2 s) allow.
-    rewrite(&data, &mut last_cut);
-    std::fs::write(&config, settings("1s")).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(3_200));
-    let (code, said) = verify(&config, &data, &["--keys", keys_only.to_str().unwrap()]);
-    assert_eq!(code, Some(5), "{said}");
-    assert!(said.contains("TAIL CUT"), "{said}");
-    std::fs::write(&config, settings("1h")).unwrap();
-    restore();
-    // With neither the master key nor --keys, signed checkpoints are not
-    // reported as fine.
+    // Without the master key (another key; only the keys file, as an
+    // auditor holds it), the cut shows by time: the token's entry has
+    // waited unsigned longer than a 1 s interval and its grace (2 s) allow.
     let other_key = dir.path().join("other.key");
     std::fs::write(&other_key, hex::encode([8u8; 32])).unwrap();
     let stranger = dir.path().join("stranger.toml");
-    std::fs::write(
-        &stranger,
-        format!("[secrets]\nmaster_key_file = \"{}\"\n", other_key.display()),
-    )
-    .unwrap();
+    let stranger_with = |interval: &str| {
+        format!(
+            "[secrets]\nmaster_key_file = \"{}\"\n[audit]\ncheckpoint_interval = \"{interval}\"\n",
+            other_key.display()
+        )
+    };
+    rewrite(&data, &mut last_cut);
+    std::fs::write(&stranger, stranger_with("1s")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3_200));
+    let (code, said) = verify(&stranger, &data, &["--keys", keys_only.to_str().unwrap()]);
+    assert_eq!(code, Some(5), "{said}");
+    assert!(
+        said.contains("TAIL CUT") && said.contains("waited"),
+        "{said}"
+    );
+    restore();
+    // With neither the master key nor --keys, signed checkpoints are not
+    // reported as fine.
+    std::fs::write(&stranger, stranger_with("1h")).unwrap();
     let (code, said) = verify(&stranger, &data, &[]);
     assert_eq!(code, Some(3), "{said}");
     assert!(said.contains("NOT CHECKED"), "{said}");
@@ -274,10 +283,7 @@ fn checkpoints_catch_a_rewritten_chain_and_a_cut_tail_and_survive_a_rotation() {
     let (code, said) = verify(&config, &data, &["--keys", keys_file.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{said}");
     assert!(
-        said.contains(&format!(
-            "{} signed checkpoints verify",
-            checkpoints.len() + 2
-        )),
+        said.contains(&signed_verify(checkpoints.len() + 2)),
         "{said}"
     );
 }

@@ -174,7 +174,16 @@ pub fn sign_locked(
     crate::fsutil::update_locked(lock, || {
         sign(log, secrets, reason).map_err(std::io::Error::other)
     })
-    .map_err(|e| AuditError::Backend(e.to_string()))
+    .map_err(unwrap_audit)
+}
+
+/// The audit error a lock's I/O error carries, or the I/O error itself.
+fn unwrap_audit(e: std::io::Error) -> AuditError {
+    let text = e.to_string();
+    match e.into_inner().map(|inner| inner.downcast::<AuditError>()) {
+        Some(Ok(audit)) => *audit,
+        _ => AuditError::Backend(text),
+    }
 }
 
 /// [`sign`] over `entries`, the log as the caller just read it (so a
@@ -194,7 +203,7 @@ pub fn sign_over(
         let _one = SIGNING.lock().unwrap_or_else(|p| p.into_inner());
         sign_read(log, secrets, reason, entries).map_err(std::io::Error::other)
     })
-    .map_err(|e| AuditError::Backend(e.to_string()))
+    .map_err(unwrap_audit)
 }
 
 fn sign_read(

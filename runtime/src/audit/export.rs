@@ -97,7 +97,9 @@ pub fn parse_instant(value: &str) -> Result<SystemTime, String> {
 /// Why no export was made.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("no app named `{0}` has audit entries or versions here")]
+    #[error(
+        "no app named `{0}` has deploys or audit entries here\n  fix: check the name with `warden apps`; an app served only with `serve --app` keeps no record to export — deploy it (`warden deploy`)"
+    )]
     Unknown(String),
     #[error("{0}")]
     Failed(String),

@@ -39,7 +39,7 @@ pub enum ExportProblem {
     #[error("{0} is in the archive but not in the manifest: it was added")]
     Added(String),
     #[error(
-        "the manifest's signature does not verify with key {0}: the manifest was changed, or signed by another key"
+        "the manifest's signature does not verify with {0}: the manifest was changed, or signed by another key"
     )]
     Signature(String),
     #[error("the audit entries are not the ones the checkpoints signed: {0}")]
@@ -49,11 +49,10 @@ pub enum ExportProblem {
 fn files_of(archive: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ExportProblem> {
     let mut out = BTreeMap::new();
     let mut tar = tar::Archive::new(archive);
-    let entries = tar
-        .entries()
-        .map_err(|e| ExportProblem::Format(e.to_string()))?;
+    let not_tar = |e: std::io::Error| ExportProblem::Format(format!("not a tar archive ({e})"));
+    let entries = tar.entries().map_err(not_tar)?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| ExportProblem::Format(e.to_string()))?;
+        let mut entry = entry.map_err(not_tar)?;
         let path = entry
             .path()
             .map_err(|e| ExportProblem::Format(e.to_string()))?
@@ -124,7 +123,7 @@ pub fn verify_export(archive: &[u8], key: Option<&[u8]>) -> Result<ExportReport,
     .map_err(|e| ExportProblem::Format(format!("audit/keys.json does not parse ({e})")))?;
     let signature = base64::engine::general_purpose::STANDARD
         .decode(&manifest.signature)
-        .map_err(|_| ExportProblem::Signature(body.keyid.clone()))?;
+        .map_err(|_| ExportProblem::Signature(format!("key {}", body.keyid)))?;
     let signed = match key {
         Some(raw) => {
             crate::attest::keyid(raw) == body.keyid
@@ -138,7 +137,14 @@ pub fn verify_export(archive: &[u8], key: Option<&[u8]>) -> Result<ExportReport,
             .is_some_and(|k| k.verifies(&body.message(), &signature)),
     };
     if !signed {
-        return Err(ExportProblem::Signature(body.keyid.clone()));
+        return Err(ExportProblem::Signature(match key {
+            Some(raw) => format!(
+                "the key given ({}; the manifest names key {})",
+                crate::attest::keyid(raw),
+                body.keyid
+            ),
+            None => format!("key {} (from the archive)", body.keyid),
+        }));
     }
     let get = |path: &str| {
         files

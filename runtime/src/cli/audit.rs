@@ -37,8 +37,12 @@ pub enum AuditCommand {
     Keys {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Print the keys as JSON (each with its public_key_pem): the file
+        /// `audit verify --keys` reads.
         #[arg(long)]
         json: bool,
+        /// Ask a running host's admin API (auditor or admin token in
+        /// WARDEN_TOKEN).
         #[arg(long, env = "WARDEN_SERVER")]
         server: Option<String>,
     },
@@ -91,9 +95,11 @@ pub enum AuditCommand {
     )]
     VerifyExport {
         file: std::path::PathBuf,
-        /// The public key the export must be signed with.
+        /// The public key the export must be signed with: a file (PEM, or
+        /// the raw key in base64 or hex), or the key itself.
         #[arg(long, value_name = "PUBKEY")]
         key: Option<std::path::PathBuf>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -129,6 +135,15 @@ const COLUMNS: [super::table::Column<'static>; 5] = [
     ("APP", "app"),
     ("ACTOR", "actor"),
 ];
+
+/// `n` and `noun`, made plural when `n` is not 1 (`entry` → `entries`).
+fn plural(n: u64, noun: &str) -> String {
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
+}
 
 /// Exit status of `audit verify` for a chain that breaks (an edited,
 /// dropped or reordered entry).
@@ -194,8 +209,9 @@ fn print_verify(report: &serde_json::Value, source: &str, json: bool) -> Outcome
         let signed = match checkpoints["checkpoints"].as_u64() {
             Some(0) | None => "; no checkpoint yet".to_string(),
             Some(n) => format!(
-                "; {n} signed checkpoints verify, {} entries since the last",
-                checkpoints["unsigned"]
+                "; {} verify, {} since the last",
+                plural(n, "signed checkpoint"),
+                plural(checkpoints["unsigned"].as_u64().unwrap_or(0), "entry")
             ),
         };
         println!(
@@ -255,6 +271,14 @@ fn export(
 ) -> Outcome {
     let since_at = since.as_deref().map(|v| instant("since", v)).transpose()?;
     let until_at = until.as_deref().map(|v| instant("until", v)).transpose()?;
+    if let (Some(s), Some(u)) = (since_at, until_at)
+        && s > u
+    {
+        return Err(fail(
+            super::EXIT_USAGE,
+            "--since is after --until: nothing lies between\n  fix: swap them",
+        ));
+    }
     let bytes = match super::remote(&server, config, false) {
         Some(server) => {
             let mut query = Vec::new();
@@ -270,6 +294,8 @@ fn export(
             super::client::download(&server, &path)?
         }
         None => {
+            // Never a new, empty data directory made by a typo.
+            super::data_dir_to_read(&config.load()?)?;
             let runtime = config.runtime()?;
             warden_runtime::audit::export::build(&runtime, app, since_at, until_at)
                 .map_err(|e| fail(1, e))?
@@ -278,7 +304,7 @@ fn export(
     std::fs::write(out, &bytes)
         .map_err(|e| fail(1, format!("cannot write {}: {e}", out.display())))?;
     println!(
-        "wrote {} ({} bytes): check it with `warden audit verify-export {} --key KEY`",
+        "wrote {} ({} bytes): check it with `warden audit verify-export {} --key KEY.pem` (the key's public_key_pem from `warden audit keys --json`)",
         out.display(),
         bytes.len(),
         out.display()
@@ -290,12 +316,29 @@ fn verify_export(file: &std::path::Path, key: Option<std::path::PathBuf>, json: 
     let archive = std::fs::read(file)
         .map_err(|e| fail(EXIT_CONFIG, format!("cannot read {}: {e}", file.display())))?;
     let key = match key {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| fail(EXIT_CONFIG, format!("cannot read {}: {e}", path.display())))?;
+        // A file (PEM, base64 or hex), or the key itself on the line.
+        Some(given) => {
+            let text = match std::fs::read_to_string(&given) {
+                Ok(text) => text,
+                Err(_)
+                    if warden_runtime::attest::parse_public_key(&given.to_string_lossy())
+                        .is_ok() =>
+                {
+                    given.to_string_lossy().into_owned()
+                }
+                Err(e) => {
+                    return Err(fail(
+                        EXIT_CONFIG,
+                        format!(
+                            "--key {}: cannot read it ({e}), and it is not a key itself",
+                            given.display()
+                        ),
+                    ));
+                }
+            };
             Some(
                 warden_runtime::attest::parse_public_key(&text)
-                    .map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", path.display())))?,
+                    .map_err(|e| fail(EXIT_CONFIG, format!("--key {}: {e}", given.display())))?,
             )
         }
         None => None,
@@ -309,17 +352,17 @@ fn verify_export(file: &std::path::Path, key: Option<std::path::PathBuf>, json: 
                 );
             } else {
                 println!(
-                    "ok: {} — {} files as signed by key {}{}; {} audit entries proved by {} checkpoints",
+                    "ok: {} — {} as signed by key {}{}; {} proved by {}",
                     report.app,
-                    report.files,
+                    plural(report.files as u64, "file"),
                     report.keyid,
                     if report.key_pinned {
                         ""
                     } else {
                         " (taken from the archive: pin it with --key to know who signed)"
                     },
-                    report.entries,
-                    report.checkpoints
+                    plural(report.entries, "audit entry"),
+                    plural(report.checkpoints as u64, "checkpoint")
                 );
             }
             Ok(())
@@ -399,10 +442,15 @@ pub fn run(cmd: AuditCommand) -> Outcome {
                 .read_blocking()
                 .map_err(|e| fail(EXIT_CONFIG, format!("cannot read the audit log: {e}")))?;
             // Given keys are trusted as given; the last checkpoint signed
-            // is known only where the master key is.
+            // is known only where the master key is (used when it is).
             let keys = || {
                 match &keys {
-                Some(file) => read_keys(file).map(|k| (k, None)),
+                Some(file) => read_keys(file).map(|k| {
+                    let mark = warden_runtime::runtime::open_secrets(&platform, &dir)
+                        .ok()
+                        .and_then(|s| warden_runtime::audit::keys::mark(&s).ok().flatten());
+                    (k, mark)
+                }),
                 None => warden_runtime::runtime::open_secrets(&platform, &dir)
                     .map_err(|e| format!("{e:#}"))
                     .and_then(|s| {
