@@ -339,10 +339,17 @@ impl Runtime {
         );
         // The shared server, when the platform names one; migrated once here.
         let pg = crate::state::postgres::shared(&platform)?;
-        if let Some(pg) = &pg {
-            // Every node seals and opens under one master key.
-            check_shared_key(pg, &master_key(&platform, &data_dir)?)?;
-        }
+        // On shared state the key is needed at start (its check, the DLP
+        // salt): read once, and checked — every node seals and opens under
+        // one master key.
+        let shared_key = match &pg {
+            Some(pg) => {
+                let key = master_key(&platform, &data_dir)?;
+                check_shared_key(pg, &key)?;
+                Some(key)
+            }
+            None => None,
+        };
         let audit = crate::audit::open_for(&platform, &data_dir, pg.as_ref())?;
         let tracer = provider.tracer("warden");
         let catalog: Vec<Arc<Connector>> = warden_host_apis::connectors::compile_catalog(
@@ -374,23 +381,23 @@ impl Runtime {
             .iter()
             .any(|c| c.auth.secret_name().is_some());
         let secrets = if needs_secrets {
-            Some(Arc::new(secrets_in(
-                &data_dir,
-                master_key(&platform, &data_dir)?,
-                pg.as_ref(),
-            )))
+            let key = match &shared_key {
+                Some(key) => key.clone(),
+                None => master_key(&platform, &data_dir)?,
+            };
+            Some(Arc::new(secrets_in(&data_dir, key, pg.as_ref())))
         } else {
             None
         };
         let credentials = Arc::new(Credentials::new(secrets));
         let storage = open_storage(pg.as_ref(), &data_dir)?;
-        let salt = match &pg {
+        let salt = match (&pg, &shared_key) {
             // Equal values redact to equal tokens on every node.
-            Some(pg) => {
+            (Some(pg), Some(key)) => {
                 use crate::wait::Wait as _;
-                pg.dlp_salt(&master_key(&platform, &data_dir)?).wait()?
+                pg.dlp_salt(key).wait()?
             }
-            None => dlp_salt(&data_dir)?,
+            _ => dlp_salt(&data_dir)?,
         };
         let dlp = Arc::new(Scanner::new(salt)?);
         let capabilities = Capabilities::new(&HostResources {

@@ -10,7 +10,6 @@ use std::path::Path;
 use support::admin_api::deploy_body;
 use support::library::LibHost;
 use support::process::warden_with as warden;
-use support::serving::send_with;
 
 /// The hashed part of an entry, in the order Warden hashes it.
 #[derive(serde::Serialize)]
@@ -107,28 +106,13 @@ fn checkpoints_catch_a_rewritten_chain_and_a_cut_tail_and_survive_a_rotation() {
         &support::fixture("noop_handler"),
         "[http]\nroute = \"/ledger\"\n",
     );
-    let auth = format!("Bearer {creator}");
-    let headers = [
-        ("authorization", auth.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let deployed = support::block_on(send_with(
-        host.admin_addr(),
-        "POST",
-        "/v1/apps",
-        &body,
-        &headers,
-    ));
-    assert_eq!(deployed.status, 201, "{}", deployed.body);
-    let auditor_auth = format!("Bearer {auditor}");
-    let keys = support::block_on(send_with(
-        host.admin_addr(),
-        "GET",
-        "/v1/audit/keys",
-        "",
-        &[("authorization", auditor_auth.as_str())],
-    ));
-    assert_eq!(keys.status, 200, "{}", keys.body);
+    let call = |token: &str, method: &str, path: &str, body: &str| {
+        support::admin_api::call_as(host.admin_addr(), token, method, path, body)
+    };
+    let (status, out) = call(&creator, "POST", "/v1/apps", &body);
+    assert_eq!(status, 201, "{out}");
+    let (status, keys) = call(&auditor, "GET", "/v1/audit/keys", "");
+    assert_eq!(status, 200, "{keys}");
     host.stop();
     let signed = entries(&data);
     let checkpoints: Vec<&serde_json::Value> = signed
@@ -144,13 +128,13 @@ fn checkpoints_catch_a_rewritten_chain_and_a_cut_tail_and_survive_a_rotation() {
     assert_eq!(reasons.first(), Some(&"start"), "{signed:?}");
     assert_eq!(signed.last().unwrap()["kind"], "audit.checkpoint");
     assert!(
-        keys.body.contains(
+        keys.contains(
             checkpoints[0]["details"]["checkpoint"]["keyid"]
                 .as_str()
                 .unwrap()
         ),
         "{}",
-        keys.body
+        keys
     );
     let (code, said) = verify(&config, &data, &[]);
     assert_eq!(code, Some(0), "{said}");

@@ -9,7 +9,6 @@ use std::path::Path;
 use support::admin_api::deploy_body;
 use support::library::LibHost;
 use support::process::warden_with as warden;
-use support::serving::send_with;
 
 /// The archive's files, in order.
 fn unpack(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -69,17 +68,7 @@ fn an_export_verifies_anywhere_and_any_change_to_it_is_caught() {
     let admin = support::process::token(&data, "ops", "admin");
     let host = LibHost::start(&data, Some(&config), &[]);
     let call = |token: &str, method: &str, path: &str, body: &str| {
-        let auth = format!("Bearer {token}");
-        support::block_on(send_with(
-            host.admin_addr(),
-            method,
-            path,
-            body,
-            &[
-                ("authorization", auth.as_str()),
-                ("content-type", "application/json"),
-            ],
-        ))
+        support::admin_api::call_as(host.admin_addr(), token, method, path, body)
     };
     for (name, extra) in [
         (
@@ -89,16 +78,16 @@ fn an_export_verifies_anywhere_and_any_change_to_it_is_caught() {
         ("lunch", "[http]\nroute = \"/lunch\"\n"),
     ] {
         let body = deploy_body(name, "1.0.0", &support::fixture("noop_handler"), extra);
-        let reply = call(&creator, "POST", "/v1/apps", &body);
-        assert_eq!(reply.status, 201, "{}", reply.body);
+        let (status, out) = call(&creator, "POST", "/v1/apps", &body);
+        assert_eq!(status, 201, "{out}");
     }
     for path in ["/v1/apps/expense-bot/kill", "/v1/apps/expense-bot/unkill"] {
-        let reply = call(&admin, "POST", path, r#"{"reason":"drill"}"#);
-        assert_eq!(reply.status, 200, "{}", reply.body);
+        let (status, out) = call(&admin, "POST", path, r#"{"reason":"drill"}"#);
+        assert_eq!(status, 200, "{out}");
     }
     // Creators may not export; auditors may.
     assert_eq!(
-        call(&creator, "GET", "/v1/apps/expense-bot/export", "").status,
+        call(&creator, "GET", "/v1/apps/expense-bot/export", "").0,
         403
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))

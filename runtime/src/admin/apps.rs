@@ -320,10 +320,7 @@ pub(crate) async fn verify_audit(
         crate::audit::checkpoint::full_report(
             &entries,
             &chain,
-            || {
-                let secrets = runtime.secrets().map_err(|e| format!("{e:#}"))?;
-                crate::audit::keys::trust(&secrets).map_err(|e| e.to_string())
-            },
+            || checkpoint_trust(&runtime),
             runtime.platform().audit.checkpoint_interval.get(),
         )
     })
@@ -385,12 +382,19 @@ pub(crate) async fn export(
         .into_response())
 }
 
-/// The checkpoint keys in `runtime`'s secret store.
-fn checkpoint_keys(
+/// The checkpoint keys and the last checkpoint signed, from `runtime`'s
+/// secret store.
+fn checkpoint_trust(
     runtime: &crate::runtime::Runtime,
-) -> Result<Vec<crate::audit::keys::PublicKeyInfo>, String> {
+) -> Result<
+    (
+        Vec<crate::audit::keys::PublicKeyInfo>,
+        Option<crate::audit::keys::Mark>,
+    ),
+    String,
+> {
     let secrets = runtime.secrets().map_err(|e| format!("{e:#}"))?;
-    crate::audit::keys::keys(&secrets).map_err(|e| e.to_string())
+    crate::audit::keys::trust(&secrets).map_err(|e| e.to_string())
 }
 
 /// `GET /v1/audit/keys`: every key audit checkpoints are signed with,
@@ -401,7 +405,7 @@ pub(crate) async fn audit_keys(
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let runtime = state.server.runtime().clone();
-    let keys = tokio::task::spawn_blocking(move || checkpoint_keys(&runtime))
+    let (keys, _) = tokio::task::spawn_blocking(move || checkpoint_trust(&runtime))
         .await
         .map_err(|e| ApiError::internal("the checkpoint keys could not be read", e))?
         .map_err(|e| ApiError::internal("the checkpoint keys could not be read", e))?;

@@ -320,7 +320,7 @@ fn facts(runtime: &Runtime, app: &str, versions: &[crate::registry::Deployment])
         .find(|d| d.status.is_live())
         .or(versions.first())
         .and_then(|d| crate::config::AppManifest::load(&d.manifest_path).ok());
-    let served = runtime.kill_switch(app).is_killed();
+    let killed = runtime.kill_switch(app).is_killed();
     match manifest {
         Some(m) => json!({
             "name": app,
@@ -330,9 +330,9 @@ fn facts(runtime: &Runtime, app: &str, versions: &[crate::registry::Deployment])
             "cost_center": m.app.cost_center,
             "compliance": m.app.compliance,
             "runbook": m.app.runbook,
-            "killed": served,
+            "killed": killed,
         }),
-        None => json!({ "name": app, "killed": served }),
+        None => json!({ "name": app, "killed": killed }),
     }
 }
 
