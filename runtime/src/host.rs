@@ -81,6 +81,8 @@ pub struct RunningHost {
     slo: Option<tokio::task::JoinHandle<()>>,
     /// Signs audit checkpoints (`crate::serve::checkpoints`).
     checkpoints: tokio::task::JoinHandle<()>,
+    /// Forward the audit log to its sinks (`crate::audit::forward`).
+    forwarders: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The entry point: see the module documentation.
@@ -132,8 +134,14 @@ impl Host {
             .local_addr()
             .map_err(|e| StartError::Internal(format!("the admin listener has no address: {e}")))?;
         let (stop, stop_rx) = watch::channel(false);
-        let admin_state =
+        let following = Arc::downgrade(&server);
+        let (forwarding, forwarders) = crate::audit::forward::spawn(
+            &runtime,
+            Arc::new(move || following.upgrade().map(|s| s.runs_schedules())),
+        );
+        let mut admin_state =
             crate::admin::AdminState::new(server.clone()).with_telemetry(telemetry.stats.clone());
+        admin_state.forwarding = Some(forwarding);
         // SLOs are read where the admin API reads them.
         let slo = match &admin_state.tallies {
             Some(tallies) => Some(crate::slo::spawn(
@@ -184,6 +192,7 @@ impl Host {
             purger,
             slo,
             checkpoints,
+            forwarders,
         })
     }
 }
@@ -223,6 +232,9 @@ impl RunningHost {
         let _ = tokio::task::spawn_blocking(move || admin.join()).await;
         self.purger.abort();
         self.checkpoints.abort();
+        for forwarder in &self.forwarders {
+            forwarder.abort();
+        }
         if let Some(slo) = &self.slo {
             slo.abort();
         }

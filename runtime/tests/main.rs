@@ -15,6 +15,7 @@ mod attestations;
 mod audit_backends;
 mod audit_checkpoints;
 mod audit_export;
+mod audit_forward;
 mod busy_guests;
 mod cli;
 mod compliance;

@@ -102,9 +102,7 @@ fn tls_config() -> Arc<tokio_rustls::rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<tokio_rustls::rustls::ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let roots = tokio_rustls::rustls::RootCertStore::from_iter(
-                webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
-            );
+            let roots = web_pki_roots();
             let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
             let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
@@ -122,13 +120,33 @@ fn tls_config() -> Arc<tokio_rustls::rustls::ClientConfig> {
 /// Sends `outbound` under `rules`. The whole exchange is bounded by the
 /// total timeout.
 pub async fn send(outbound: Outbound, rules: &EgressRules) -> Result<Inbound, SendError> {
-    match timeout(rules.total_timeout.get(), send_inner(outbound, rules)).await {
+    send_trusting(outbound, rules, None).await
+}
+
+/// [`send`], verifying an `https` server with `tls` instead of the web
+/// PKI roots alone (the host's own requests to a platform's receiver
+/// under a company CA; never app traffic).
+pub async fn send_trusting(
+    outbound: Outbound,
+    rules: &EgressRules,
+    tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+) -> Result<Inbound, SendError> {
+    match timeout(rules.total_timeout.get(), send_inner(outbound, rules, tls)).await {
         Ok(result) => result,
         Err(_) => Err(SendError::TotalTimeout),
     }
 }
 
-async fn send_inner(outbound: Outbound, rules: &EgressRules) -> Result<Inbound, SendError> {
+/// The web PKI roots the host trusts, for callers that add their own.
+pub fn web_pki_roots() -> tokio_rustls::rustls::RootCertStore {
+    tokio_rustls::rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned())
+}
+
+async fn send_inner(
+    outbound: Outbound,
+    rules: &EgressRules,
+    tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+) -> Result<Inbound, SendError> {
     let addr = resolve_permitted(&outbound.host, outbound.port, rules).await?;
     let connect = timeout(rules.connect_timeout.get(), TcpStream::connect(addr))
         .await
@@ -138,7 +156,7 @@ async fn send_inner(outbound: Outbound, rules: &EgressRules) -> Result<Inbound, 
     if outbound.scheme == "https" {
         let name = tokio_rustls::rustls::pki_types::ServerName::try_from(outbound.host.clone())
             .map_err(|e| SendError::Upstream(format!("bad TLS name {}: {e}", outbound.host)))?;
-        let connector = tokio_rustls::TlsConnector::from(tls_config());
+        let connector = tokio_rustls::TlsConnector::from(tls.unwrap_or_else(tls_config));
         let tls = timeout(
             rules.connect_timeout.get(),
             connector.connect(name, connect),

@@ -79,6 +79,8 @@ pub struct AdminState {
     pub deploys: Arc<crate::caps::Caps<String>>,
     /// One change at a time per app (deploy, review, delete).
     pub app_locks: Arc<app_locks::AppLocks>,
+    /// The audit sinks and how far each is behind, when the host forwards.
+    pub forwarding: Option<Arc<crate::audit::forward::Forwarding>>,
 }
 
 /// Whether `row` (an app as `GET /v1/apps` lists it) is held to the
@@ -128,6 +130,7 @@ impl AdminState {
             app_locks: server.app_locks().clone(),
             server,
             telemetry: None,
+            forwarding: None,
         }
     }
 
@@ -540,9 +543,14 @@ async fn telemetry_stats(
             "export_failed": s.export_failed.load(Relaxed),
         }),
     };
+    let audit_sinks = match &state.forwarding {
+        Some(f) => f.report(state.server.runtime().audit()).await,
+        None => Vec::new(),
+    };
     Json(json!({
         "spans": spans,
         "metrics": { "samples_dropped": state.server.runtime().metric_samples_dropped() },
+        "audit_sinks": audit_sinks,
     }))
 }
 

@@ -20,6 +20,8 @@ mod entry;
 pub mod export;
 mod export_html;
 pub mod export_verify;
+pub(crate) mod file_tail;
+pub mod forward;
 pub mod keys;
 mod torn;
 pub(crate) mod verify;
@@ -77,6 +79,17 @@ pub trait AuditBackend: Send + Sync {
     async fn revision(&self) -> Result<u64, AuditError>;
     /// Where the log is, for messages (a path, a database URL).
     fn location(&self) -> String;
+    /// Up to `limit` entries with seq above `after`, in order: what a
+    /// forwarder sends next (`crate::audit::forward`).
+    async fn entries_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, AuditError>;
+    /// The seq of the last entry (0: the log is empty).
+    async fn last_seq(&self) -> Result<u64, AuditError>;
+    /// The last seq the sink `sink` delivered (0: none yet). Kept with the
+    /// log, so every node of a cluster sees the same position.
+    async fn forwarded(&self, sink: &str) -> Result<u64, AuditError>;
+    /// Records that `sink` delivered every entry up to `seq`; a position
+    /// never moves back.
+    async fn set_forwarded(&self, sink: &str, seq: u64) -> Result<(), AuditError>;
 
     /// Every entry, in order. Lines that do not parse are skipped; use
     /// [`AuditBackend::verify`] to find them.
@@ -139,6 +152,8 @@ pub fn open_for(
 #[derive(Debug, Clone)]
 pub(crate) struct AuditLog {
     path: PathBuf,
+    /// Where the last [`AuditBackend::entries_after`] ended.
+    tail: file_tail::Hint,
 }
 
 #[async_trait::async_trait]
@@ -166,11 +181,49 @@ impl AuditBackend for AuditLog {
     fn location(&self) -> String {
         self.path.display().to_string()
     }
+
+    async fn entries_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
+        let (path, tail) = (self.path.clone(), self.tail.clone());
+        self.off_thread(move || file_tail::entries_after(&path, &tail, after, limit))
+            .await
+    }
+
+    async fn last_seq(&self) -> Result<u64, AuditError> {
+        let log = self.clone();
+        self.off_thread(move || {
+            let mut file = match File::open(&log.path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(e),
+            };
+            let len = file.metadata()?.len();
+            match log.read_head() {
+                Some(head) if head.len == len => Ok(head.seq),
+                _ => Ok(last_entry(&mut file)?.map_or(0, |e| e.seq)),
+            }
+        })
+        .await
+    }
+
+    async fn forwarded(&self, sink: &str) -> Result<u64, AuditError> {
+        let (path, sink) = (self.path.clone(), sink.to_string());
+        self.off_thread(move || file_tail::position(&path, &sink))
+            .await
+    }
+
+    async fn set_forwarded(&self, sink: &str, seq: u64) -> Result<(), AuditError> {
+        let (path, sink) = (self.path.clone(), sink.to_string());
+        self.off_thread(move || file_tail::set_position(&path, &sink, seq))
+            .await
+    }
 }
 
 impl AuditLog {
     pub fn new(path: PathBuf) -> Self {
-        AuditLog { path }
+        AuditLog {
+            path,
+            tail: file_tail::Hint::default(),
+        }
     }
 
     #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod audit_sinks;
 pub mod containment;
 pub mod deploys;
 pub mod error;

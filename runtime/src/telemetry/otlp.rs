@@ -104,16 +104,25 @@ pub(crate) fn metrics_provider(
         .build())
 }
 
-pub(crate) fn logs_provider(
+/// The OTLP/HTTP log exporter for `settings` (also the audit sinks').
+pub(crate) fn log_exporter(
     settings: Option<&OtlpSettings>,
-) -> Result<opentelemetry_sdk::logs::SdkLoggerProvider, String> {
-    let exporter = configure(
+) -> Result<opentelemetry_otlp::LogExporter, String> {
+    let mut exporter = configure(
         opentelemetry_otlp::LogExporter::builder().with_http(),
         settings,
         "/v1/logs",
     )
     .build()
     .map_err(|e| format!("telemetry.otlp: {e}"))?;
+    opentelemetry_sdk::logs::LogExporter::set_resource(&mut exporter, &resource());
+    Ok(exporter)
+}
+
+pub(crate) fn logs_provider(
+    settings: Option<&OtlpSettings>,
+) -> Result<opentelemetry_sdk::logs::SdkLoggerProvider, String> {
+    let exporter = log_exporter(settings)?;
     Ok(opentelemetry_sdk::logs::SdkLoggerProvider::builder()
         .with_resource(resource())
         .with_batch_exporter(exporter)

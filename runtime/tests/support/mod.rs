@@ -9,6 +9,7 @@ pub mod library;
 pub mod postgres;
 pub mod process;
 pub mod serving;
+pub mod siem;
 pub mod upstream;
 
 #[allow(unused_imports)]

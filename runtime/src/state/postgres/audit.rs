@@ -175,4 +175,60 @@ impl AuditBackend for PgAudit {
     fn location(&self) -> String {
         self.location.clone()
     }
+
+    async fn entries_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
+        let lines: Vec<String> = self
+            .pg
+            .call(move |client| async move {
+                let rows = client
+                    .query(
+                        "SELECT line FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                        &[&(after.min(i64::MAX as u64) as i64), &(limit as i64)],
+                    )
+                    .await?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            })
+            .await
+            .map_err(backend)?;
+        Ok(lines
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    async fn last_seq(&self) -> Result<u64, AuditError> {
+        self.revision().await
+    }
+
+    async fn forwarded(&self, sink: &str) -> Result<u64, AuditError> {
+        let sink = sink.to_string();
+        self.pg
+            .call(move |client| async move {
+                let row = client
+                    .query_opt("SELECT seq FROM audit_forward WHERE sink = $1", &[&sink])
+                    .await?;
+                Ok(row.map_or(0, |r| r.get::<_, i64>(0).max(0) as u64))
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn set_forwarded(&self, sink: &str, seq: u64) -> Result<(), AuditError> {
+        let sink = sink.to_string();
+        let seq = seq.min(i64::MAX as u64) as i64;
+        self.pg
+            .call(move |client| async move {
+                client
+                    .execute(
+                        "INSERT INTO audit_forward (sink, seq) VALUES ($1, $2) \
+                         ON CONFLICT (sink) DO UPDATE \
+                         SET seq = GREATEST(audit_forward.seq, EXCLUDED.seq), updated_at = now()",
+                        &[&sink, &seq],
+                    )
+                    .await?;
+                Ok(())
+            })
+            .await
+            .map_err(backend)
+    }
 }

@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "usage batches",
         include_str!("migrations/0012_usage_batches.sql"),
     ),
+    (
+        13,
+        "audit forwarding",
+        include_str!("migrations/0013_audit_forward.sql"),
+    ),
 ];
 
 /// The schema version this Warden writes.

@@ -1,0 +1,8 @@
+-- Where each audit sink (`[[audit.sinks]]` in warden.toml) stands in the
+-- chain: the seq of the last entry its receiver took. Shared, so whichever
+-- node forwards next goes on from there; it only moves forward.
+CREATE TABLE audit_forward (
+  sink text PRIMARY KEY,
+  seq bigint NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
