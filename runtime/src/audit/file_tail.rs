@@ -113,6 +113,11 @@ pub(crate) fn positions_path(log: &Path) -> PathBuf {
 /// one process (only the host holding the lease forwards).
 static POSITIONS: Mutex<()> = Mutex::new(());
 
+/// Every sink's position beside the log at `log`.
+pub(crate) fn positions(log: &Path) -> std::io::Result<BTreeMap<String, u64>> {
+    read_positions(&positions_path(log))
+}
+
 fn read_positions(path: &Path) -> std::io::Result<BTreeMap<String, u64>> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {

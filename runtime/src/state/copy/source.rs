@@ -48,6 +48,7 @@ pub(super) fn read(data_dir: &Path, key: MasterKey) -> Result<Snapshot, CopyErro
             slo_tallies(data_dir)?,
             dlp_salt(data_dir, &key)?,
             audit_log,
+            forward_positions(data_dir)?,
         ],
         audit_head,
         skipped,
@@ -541,6 +542,22 @@ fn tokens(data_dir: &Path) -> Result<Table, CopyError> {
             ("team", Type::TEXT),
         ],
         rows,
+    })
+}
+
+/// Where each audit sink stands (`audit.forward.json`), so the nodes go
+/// on forwarding from there instead of sending the whole chain again.
+fn forward_positions(data_dir: &Path) -> Result<Table, CopyError> {
+    let log = data_dir.join("audit.jsonl");
+    let positions = crate::audit::file_tail::positions(&log)
+        .map_err(|e| unreadable(&crate::audit::file_tail::positions_path(&log), e))?;
+    Ok(Table {
+        name: "audit_forward",
+        columns: &[("sink", Type::TEXT), ("seq", Type::INT8)],
+        rows: positions
+            .into_iter()
+            .map(|(sink, seq)| vec![cell(sink), cell(i64::try_from(seq).unwrap_or(i64::MAX))])
+            .collect(),
     })
 }
 

@@ -17,7 +17,7 @@ const SCHEDULER_LOCK_LOW: u32 = crate::scheduler_lease::SCHEDULER_LOCK as u32;
 
 /// Every table that holds shared state (the schema's own version table
 /// and the master key's check are not state of a node).
-const SHARED: [&str; 18] = [
+const SHARED: [&str; 19] = [
     "deployments",
     "transitions",
     "components",
@@ -36,6 +36,7 @@ const SHARED: [&str; 18] = [
     "slo_tallies",
     "dlp_salt",
     "audit_log",
+    "audit_forward",
 ];
 
 /// Writes `snapshot` in one transaction, refusing a database that holds
