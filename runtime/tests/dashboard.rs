@@ -78,6 +78,16 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
     assert_eq!(failed.status, 500);
     let request_id = failed.headers["x-request-id"].to_str().unwrap().to_string();
     let admin = host.admin_addr();
+    // A deployed app (an --app one keeps no record to export).
+    let creator = support::process::token(data.path(), "cora", "creator");
+    let ledger = support::admin_api::deploy_body(
+        "ledger",
+        "1.0.0",
+        &support::fixture("noop_handler"),
+        "[http]\nroute = \"/ledger\"\n",
+    );
+    let (status, body) = support::admin_api::call_as(admin, &creator, "POST", "/v1/apps", &ledger);
+    assert_eq!(status, 201, "{body}");
     let page = support::block_on(send_with(admin, "GET", "/dashboard", "", &[]));
     let csp = page.headers["content-security-policy"].to_str().unwrap();
     assert!(
@@ -103,21 +113,44 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("dashboard.png");
     let _ = std::fs::remove_file(&shot);
+    let export = data.path().join("downloaded.tar");
     let seen = drive(
         "drive-dashboard.cjs",
         &[
             host.admin.clone().into(),
             token.clone().into(),
             shot.clone().into(),
+            export.clone().into(),
         ],
     );
+    // The export downloaded from the app's page verifies on its own.
+    assert_eq!(seen["exportName"], "ledger-audit-export.tar", "{seen}");
+    let verified = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["audit", "verify-export"])
+        .arg(&export)
+        .env_remove("WARDEN_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", support::said(&verified));
+    assert!(
+        support::said(&verified).contains("ledger"),
+        "{}",
+        support::said(&verified)
+    );
+    // The audit tail says the checkpoints verify, and which is the last.
+    let checkpoint = seen["checkpoint"].as_str().unwrap();
+    assert!(
+        checkpoint.contains("checkpoints verify") || checkpoint.contains("checkpoint verifies"),
+        "{seen}"
+    );
+    assert!(checkpoint.contains("last checkpoint #"), "{seen}");
     let apps: Vec<&str> = seen["apps"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
-    assert_eq!(apps, vec!["hello-http", "noop"], "{seen}");
+    assert_eq!(apps, vec!["hello-http", "noop", "ledger"], "{seen}");
     assert_eq!(seen["states"][0], "killed", "{seen}");
     assert!(
         seen["meters"].as_u64().unwrap() >= 1,
@@ -160,6 +193,23 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
         "a real screenshot"
     );
+
+    // Someone holding the files rewrites an entry and recomputes every
+    // hash: the chain is intact, the checkpoints are not, and the audit
+    // tail says so.
+    let mut entries = support::audit_files::entries(data.path());
+    entries[0]["actor"] = "someone-else".into();
+    support::audit_files::rewrite(data.path(), &mut entries);
+    let seen = drive(
+        "drive-checkpoint.cjs",
+        &[host.admin.clone().into(), token.clone().into()],
+    );
+    assert_eq!(seen["status"], "rewritten", "{seen}");
+    assert!(
+        seen["text"].as_str().unwrap().starts_with("REWRITTEN: "),
+        "{seen}"
+    );
+    assert_eq!(seen["errors"], serde_json::json!([]), "no script errors");
     host.stop();
 }
 
@@ -167,7 +217,7 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
 fn a_reviewer_sees_why_a_deploy_is_held_and_what_changed_and_approves_it_in_the_dashboard() {
     setup_browser();
     let data = tempfile::tempdir().unwrap();
-    let creator = token(data.path(), "cora", "creator");
+    let creator = support::process::token(data.path(), "cora", "creator");
     let reviewer = token(data.path(), "rita", "reviewer");
     let host = LibHost::start(data.path(), None, &[]);
     let admin = host.admin_addr();

@@ -146,9 +146,36 @@ async function loadUsage() {
   document.getElementById("usage").hidden = false;
 }
 
+const mayAudit = () => state.role === "admin" || state.role === "auditor";
+
+// The chain's signed checkpoints, as `warden audit verify` sees them:
+// checked again when the log grew, and at least every minute (a tail cut
+// shows with time, not with new entries).
+async function loadCheckpoint(head) {
+  const line = document.getElementById("audit-checkpoint");
+  if (head === state.checkedHead && Date.now() - (state.checkedAt || 0) < 60000) return;
+  let status, text;
+  try {
+    const r = await api("/v1/audit/verify");
+    const c = r.checkpoints || {};
+    const last = c.last ? `last checkpoint #${c.last[0]} signed ${c.last[1]}` : "";
+    const since = n => `${n} ${n === 1 ? "entry" : "entries"} since`;
+    if (r.problem) { status = "tampered"; text = `TAMPERED: the hash chain breaks at line ${r.problem.line}: ${r.problem.reason}`; }
+    else if (c.checked === false) { status = "not_checked"; text = `checkpoints NOT CHECKED: ${c.why}`; }
+    else if (c.problem && c.problem.kind === "rewritten") { status = "rewritten"; text = `REWRITTEN: the checkpoint at #${c.problem.seq} does not verify: ${c.problem.reason}`; }
+    else if (c.problem) { status = "tail_cut"; text = `TAIL CUT: ${c.problem.reason}`; }
+    else if (!c.checkpoints) { status = "none"; text = `no signed checkpoint yet (${since(c.unsigned || 0)})`; }
+    else { status = "verified"; text = `✓ ${c.checkpoints} signed ${c.checkpoints === 1 ? "checkpoint verifies" : "checkpoints verify"}; ${last}; ${since(c.unsigned)}`; }
+  } catch (e) { status = "unknown"; text = "checkpoints not checked: " + e.message; }
+  line.dataset.status = status;
+  line.className = status === "verified" ? "verified" : status === "none" || status === "unknown" ? "muted" : "failed";
+  line.textContent = text;
+  state.checkedHead = head; state.checkedAt = Date.now();
+}
+
 async function loadAudit() {
   const list = document.getElementById("audit-list");
-  if (state.role !== "admin" && state.role !== "auditor") {
+  if (!mayAudit()) {
     // Not asked for at all: the answer would be a 403.
     list.replaceChildren(el("li", { class: "muted" }, "your role may not read the audit log"));
     document.getElementById("audit").hidden = false;
@@ -159,6 +186,8 @@ async function loadAudit() {
     list.replaceChildren(...data.entries.slice().reverse().map(e =>
       el("li", {}, `${e.time} ${e.kind} ${e.app ? "· " + e.app + " " : ""}by ${e.actor}`)));
     if (!data.intact) list.prepend(el("li", { class: "state-killed" }, "the audit chain does not verify"));
+    const last = data.entries[data.entries.length - 1];
+    await loadCheckpoint(last ? last.seq : 0);
   } catch (e) {
     list.replaceChildren(el("li", { class: "muted" }, e.status === 403 ? "your role may not read the audit log" : e.message));
   }
@@ -212,10 +241,28 @@ async function loadReviews() {
   document.getElementById("reviews").hidden = false;
 }
 
+// The app's audit export, fetched with the token (a link could not carry
+// it) and handed to the browser as a file download.
+async function downloadExport() {
+  const name = state.app;
+  const result = document.getElementById("export-result");
+  result.textContent = "preparing the export of " + name + "…";
+  try {
+    const r = await fetch(`/v1/apps/${encodeURIComponent(name)}/export`, { headers: { "Authorization": "Bearer " + state.token } });
+    if (!r.ok) { const body = await r.json().catch(() => ({})); throw new Error(body.error || ("HTTP " + r.status)); }
+    const blob = await r.blob();
+    const link = el("a", { href: URL.createObjectURL(blob), download: name + "-audit-export.tar" });
+    document.body.append(link); link.click(); link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    result.textContent = `downloaded ${name}-audit-export.tar (${blob.size} bytes); check it with warden audit verify-export`;
+  } catch (e) { result.textContent = "the export failed: " + e.message; }
+}
+
 async function selectApp(name) {
   state.app = name; state.trace = null;
   document.getElementById("detail-title").textContent = name + " — traces";
   document.getElementById("detail").hidden = false;
+  document.getElementById("export-box").hidden = !mayAudit();
   for (const row of document.querySelectorAll("#apps tr")) row.classList.toggle("selected", row.dataset.app === name);
   await Promise.all([loadTraces(), loadUsage()]);
 }
@@ -287,6 +334,7 @@ document.getElementById("connect").addEventListener("click", () => {
   refresh();
 });
 document.getElementById("oidc-login").addEventListener("click", signIn);
+document.getElementById("export").addEventListener("click", downloadExport);
 
 const params = new URLSearchParams(location.search);
 if (params.has("code")) finishSignIn(params);

@@ -1,9 +1,10 @@
 // Drives the dashboard in headless Chromium (Debian's `chromium`) with
 // playwright-core: signs in, opens an app, waits for its trace waterfall,
-// usage chart and the audit tail, keeps a screenshot, and prints what it
-// saw as JSON for the Rust test to check.
-//   node drive-dashboard.cjs <admin-url> <token> <screenshot.png> <node_modules>
-const [, , url, token, shot, modules] = process.argv;
+// usage chart and the audit tail, downloads the app's audit export,
+// waits for the audit tail's checkpoint status, keeps a screenshot, and
+// prints what it saw as JSON for the Rust test to check.
+//   node drive-dashboard.cjs <admin-url> <token> <screenshot.png> <export.tar> <node_modules>
+const [, , url, token, shot, exportTo, modules] = process.argv;
 const { run } = require("./launch.cjs");
 
 run(modules, async (page) => {
@@ -36,5 +37,16 @@ run(modules, async (page) => {
     audit: await page.$$eval("#audit-list li", (l) => l.map((x) => x.textContent)),
   };
   await page.screenshot({ path: shot, fullPage: true });
+  // The auditor's download: a deployed app's export, as a file.
+  await page.click('#apps tr[data-app="ledger"]');
+  await page.waitForSelector("#detail-title:has-text('ledger')");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+  await download.saveAs(exportTo);
+  await page.waitForSelector("#export-result:has-text('downloaded')");
+  // The export signed a checkpoint: the status follows within a refresh.
+  await page.waitForSelector('#audit-checkpoint[data-status="verified"]');
+  seen.exportName = download.suggestedFilename();
+  seen.exportResult = await page.$eval("#export-result", (p) => p.textContent);
+  seen.checkpoint = await page.$eval("#audit-checkpoint", (p) => p.textContent);
   return seen;
 });

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod admin_api;
+pub mod audit_files;
 pub mod guests;
 pub mod idp;
 pub mod library;
