@@ -38,6 +38,7 @@ mod names;
 mod new;
 mod no_internals;
 mod nodes;
+mod nodes_audit;
 mod nodes_processes;
 mod nodes_quota;
 mod nodes_registry;

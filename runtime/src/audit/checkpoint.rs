@@ -34,6 +34,8 @@
 //! log's own format stays as it is.)
 
 use super::keys::{self, PublicKeyInfo};
+use super::turn::SIGNING;
+pub use super::turn::Turn;
 use super::{AuditBackend, AuditEntry, AuditError, AuditEvent, AuditKind};
 use crate::wait::Wait as _;
 use base64::Engine as _;
@@ -128,12 +130,6 @@ impl Checkpoint {
     }
 }
 
-/// One signer at a time in this process (a host's timer, its shutdown,
-/// an export through its admin API): two at once would both follow the
-/// same checkpoint. Command-line signers on the same data directory take
-/// the log's sign lock file as well ([`sign_locked`]).
-static SIGNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Signs a checkpoint of what `log` holds now and appends it, saying why
 /// (`interval`, `start`, `shutdown`, `export`, `manual`, `key-rotated`),
 /// with the current key in `secrets`, and records it there as the last
@@ -141,6 +137,10 @@ static SIGNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// entry is a checkpoint already (`Ok(None)`), and nothing over a log
 /// that no longer holds the last checkpoint signed: a log cut or
 /// rewritten since is not sealed as if it were sound.
+///
+/// This signs in this process's turn only: a signer that shares its data
+/// directory or database with others signs in its [`Turn`]
+/// ([`sign_in_turn`]).
 ///
 /// # Errors
 /// The log cannot be read or appended to, the key cannot be had, or the
@@ -150,60 +150,47 @@ pub fn sign(
     secrets: &SecretStore,
     reason: &str,
 ) -> Result<Option<AuditEntry>, AuditError> {
+    read_and_sign(log, secrets, reason).map(|(_, signed)| signed)
+}
+
+/// [`sign`] in `turn` (see [`Turn`]): what every host and command does.
+///
+/// # Errors
+/// As [`sign`], or the turn cannot be had.
+pub fn sign_in_turn(
+    log: &dyn AuditBackend,
+    secrets: &SecretStore,
+    reason: &str,
+    turn: &Turn,
+) -> Result<Option<AuditEntry>, AuditError> {
+    turn.take(|| sign(log, secrets, reason))
+}
+
+/// Reads the log and signs what it read, in `turn`: the entries read and
+/// the checkpoint that seals them, for a caller that needs both (an
+/// export). Read inside the turn, so no checkpoint lands between the read
+/// and the signing.
+///
+/// # Errors
+/// As [`sign_in_turn`].
+pub fn read_and_sign_in_turn(
+    log: &dyn AuditBackend,
+    secrets: &SecretStore,
+    reason: &str,
+    turn: &Turn,
+) -> Result<(Vec<AuditEntry>, Option<AuditEntry>), AuditError> {
+    turn.take(|| read_and_sign(log, secrets, reason))
+}
+
+fn read_and_sign(
+    log: &dyn AuditBackend,
+    secrets: &SecretStore,
+    reason: &str,
+) -> Result<(Vec<AuditEntry>, Option<AuditEntry>), AuditError> {
     let _one = SIGNING.lock().unwrap_or_else(|p| p.into_inner());
     let entries = log.entries().wait()?;
-    sign_read(log, secrets, reason, &entries)
-}
-
-/// The sign lock file of a data directory (see [`sign_locked`]).
-pub fn lock_file(data_dir: &std::path::Path) -> std::path::PathBuf {
-    data_dir.join("audit.sign.lock")
-}
-
-/// [`sign`] with the sign lock file `lock` held too (processes sharing a
-/// data directory: a host and a `warden audit` command).
-///
-/// # Errors
-/// As [`sign`], or the lock cannot be taken.
-pub fn sign_locked(
-    log: &dyn AuditBackend,
-    secrets: &SecretStore,
-    reason: &str,
-    lock: &std::path::Path,
-) -> Result<Option<AuditEntry>, AuditError> {
-    crate::fsutil::update_locked(lock, || {
-        sign(log, secrets, reason).map_err(std::io::Error::other)
-    })
-    .map_err(unwrap_audit)
-}
-
-/// The audit error a lock's I/O error carries, or the I/O error itself.
-fn unwrap_audit(e: std::io::Error) -> AuditError {
-    let text = e.to_string();
-    match e.into_inner().map(|inner| inner.downcast::<AuditError>()) {
-        Some(Ok(audit)) => *audit,
-        _ => AuditError::Backend(text),
-    }
-}
-
-/// [`sign`] over `entries`, the log as the caller just read it (so a
-/// caller that needs the entries anyway reads the log once). An entry
-/// appended since is simply not sealed by this checkpoint.
-///
-/// # Errors
-/// As [`sign`].
-pub fn sign_over(
-    log: &dyn AuditBackend,
-    secrets: &SecretStore,
-    reason: &str,
-    entries: &[AuditEntry],
-    lock: &std::path::Path,
-) -> Result<Option<AuditEntry>, AuditError> {
-    crate::fsutil::update_locked(lock, || {
-        let _one = SIGNING.lock().unwrap_or_else(|p| p.into_inner());
-        sign_read(log, secrets, reason, entries).map_err(std::io::Error::other)
-    })
-    .map_err(unwrap_audit)
+    let signed = sign_read(log, secrets, reason, &entries)?;
+    Ok((entries, signed))
 }
 
 fn sign_read(

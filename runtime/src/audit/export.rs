@@ -143,19 +143,16 @@ pub fn build(
 ) -> Result<Vec<u8>, ExportError> {
     let secrets = runtime.secrets().map_err(failed)?;
     let signer = keys::current(&secrets).map_err(failed)?;
-    // The log is read once: the checkpoint seals what was read, and joins it.
-    let mut all = runtime.audit().entries().wait().map_err(failed)?;
-    if let Some(sealed) = checkpoint::sign_over(
+    // The log is read once, in the signer's turn: the checkpoint seals
+    // what was read, and joins it.
+    let (mut all, sealed) = checkpoint::read_and_sign_in_turn(
         runtime.audit(),
         &secrets,
         "export",
-        &all,
-        &checkpoint::lock_file(runtime.data_dir()),
+        &checkpoint::Turn::of(runtime),
     )
-    .map_err(failed)?
-    {
-        all.push(sealed);
-    }
+    .map_err(failed)?;
+    all.extend(sealed);
     let versions = runtime.registry().versions(app).wait().map_err(failed)?;
     if versions.is_empty() && !all.iter().any(|e| e.app.as_deref() == Some(app)) {
         return Err(ExportError::Unknown(app.to_string()));

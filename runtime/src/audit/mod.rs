@@ -24,6 +24,7 @@ pub(crate) mod file_tail;
 pub mod forward;
 pub mod keys;
 mod torn;
+mod turn;
 pub(crate) mod verify;
 
 pub use entry::{AuditEntry, AuditEvent, AuditKind};

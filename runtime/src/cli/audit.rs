@@ -255,6 +255,20 @@ fn secrets(
     Ok((platform, dir, secrets))
 }
 
+/// The log a command signs and the signers' turn it signs in (on shared
+/// state, among the nodes too).
+fn signing(
+    platform: &warden_runtime::config::PlatformConfig,
+    dir: &std::path::Path,
+) -> anyhow::Result<(
+    std::sync::Arc<dyn warden_runtime::audit::AuditBackend>,
+    warden_runtime::audit::checkpoint::Turn,
+)> {
+    let pg = warden_runtime::state::postgres::shared(platform)?;
+    let log = warden_runtime::audit::open_for(platform, dir, pg.as_ref())?;
+    Ok((log, warden_runtime::audit::checkpoint::Turn::new(dir, pg)))
+}
+
 /// A `--since`/`--until` value.
 fn instant(flag: &str, value: &str) -> Result<std::time::SystemTime, anyhow::Error> {
     warden_runtime::audit::export::parse_instant(value)
@@ -499,7 +513,7 @@ pub fn run(cmd: AuditCommand) -> Outcome {
         AuditCommand::VerifyExport { file, key, json } => verify_export(&file, key, json),
         AuditCommand::RotateKey { config } => {
             let (platform, dir, secrets) = secrets(&config)?;
-            let log = warden_runtime::audit::open_for(&platform, &dir, None)?;
+            let (log, turn) = signing(&platform, &dir)?;
             let (old, new) =
                 warden_runtime::audit::keys::rotate(&secrets).map_err(|e| fail(1, e))?;
             log.append_blocking(warden_runtime::audit::AuditEvent {
@@ -513,11 +527,11 @@ pub fn run(cmd: AuditCommand) -> Outcome {
                 }),
             })
             .map_err(|e| fail(1, format!("the key was rotated but not audited: {e}")))?;
-            warden_runtime::audit::checkpoint::sign_locked(
+            warden_runtime::audit::checkpoint::sign_in_turn(
                 log.as_ref(),
                 &secrets,
                 "key-rotated",
-                &warden_runtime::audit::checkpoint::lock_file(&dir),
+                &turn,
             )
             .map_err(|e| fail(1, format!("the rotation was not checkpointed: {e}")))?;
             println!(
@@ -530,12 +544,12 @@ pub fn run(cmd: AuditCommand) -> Outcome {
         }
         AuditCommand::Checkpoint { config } => {
             let (platform, dir, secrets) = secrets(&config)?;
-            let log = warden_runtime::audit::open_for(&platform, &dir, None)?;
-            let signed = warden_runtime::audit::checkpoint::sign_locked(
+            let (log, turn) = signing(&platform, &dir)?;
+            let signed = warden_runtime::audit::checkpoint::sign_in_turn(
                 log.as_ref(),
                 &secrets,
                 "manual",
-                &warden_runtime::audit::checkpoint::lock_file(&dir),
+                &turn,
             );
             match signed {
                 Ok(Some(entry)) => {

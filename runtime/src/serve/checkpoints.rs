@@ -22,11 +22,11 @@ pub(crate) fn sign_now(runtime: &Runtime, reason: &str) -> bool {
         .secrets()
         .map_err(|e| format!("{e:#}"))
         .and_then(|secrets| {
-            checkpoint::sign_locked(
+            checkpoint::sign_in_turn(
                 runtime.audit(),
                 &secrets,
                 reason,
-                &checkpoint::lock_file(runtime.data_dir()),
+                &checkpoint::Turn::of(runtime),
             )
             .map_err(|e| e.to_string())
         });

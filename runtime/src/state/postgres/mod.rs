@@ -305,6 +305,40 @@ impl Postgres {
             .map_err(|e| E::from(PgError::Interrupted(e.to_string())))?
     }
 
+    /// Takes the session advisory lock `key` on a connection of its own,
+    /// waiting for it (up to the statement timeout): held until the
+    /// returned guard is dropped, or the connection or this process ends —
+    /// the server releases it then, so a holder that dies blocks no one.
+    ///
+    /// # Errors
+    /// No connection, or the lock did not come within the timeout.
+    pub async fn session_lock(&self, key: i64) -> Result<SessionLock, PgError> {
+        let config = self.config.clone();
+        let Some(runtime) = &self.runtime else {
+            return Err(PgError::Interrupted("the pool is shut down".into()));
+        };
+        runtime
+            .spawn(async move {
+                let (client, connection) = config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| PgError::Unavailable(e.to_string()))?;
+                let driver = tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                if let Err(e) = client.execute("SELECT pg_advisory_lock($1)", &[&key]).await {
+                    driver.abort();
+                    return Err(PgError::from(e));
+                }
+                Ok(SessionLock {
+                    _client: client,
+                    driver,
+                })
+            })
+            .await
+            .map_err(|e| PgError::Interrupted(e.to_string()))?
+    }
+
     /// Runs `task` on the pool's runtime (a background task of a backend,
     /// such as the audit log's committer).
     pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -399,6 +433,19 @@ pub fn shared(platform: &crate::config::PlatformConfig) -> Result<Option<Arc<Pos
     let pg = Postgres::connect(&platform.state)?;
     pg.migrate().wait()?;
     Ok(Some(pg))
+}
+
+/// A session advisory lock ([`Postgres::session_lock`]): dropping it
+/// closes its connection, which releases the lock.
+pub struct SessionLock {
+    _client: tokio_postgres::Client,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SessionLock {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
 }
 
 #[cfg(test)]
