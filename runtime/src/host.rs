@@ -103,6 +103,9 @@ impl Host {
             .admin_listen
             .clone()
             .unwrap_or_else(|| options.platform.serve.admin_listen.clone());
+        crate::audit::forward::check(&options.platform).map_err(|(field, problem, fix)| {
+            StartError::Config(format!("{field}: {problem}\n  fix: {fix}"))
+        })?;
         let (runtime, telemetry) = open_runtime(options.platform)?;
         if let Some(program) = options.compiler {
             runtime.compile_in_child(program);

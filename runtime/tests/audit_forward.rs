@@ -306,6 +306,18 @@ max_backoff = "200ms"
     let last = head(&config, &data);
     assert!(has_all(&syslog, last), "{:?} / {last}", syslog.seqs());
     assert!(has_all(&hook, last), "{:?} / {last}", hook.seqs());
+    // The refused batch was sent again unchanged, with its key, though
+    // entries came meanwhile (the start checkpoint).
+    assert_eq!(hook.refuse.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let key = |d: &support::siem::Delivery| {
+        let seqs: Vec<_> = d.entries.iter().map(|e| e["seq"].clone()).collect();
+        let key = d.headers.iter().find(|(k, _)| k == "idempotency-key");
+        (key.map(|(_, v)| v.clone()), seqs)
+    };
+    let refused: Vec<_> = hook.refused().iter().map(key).collect();
+    assert_eq!(refused.len(), 2);
+    assert_eq!(refused[0], refused[1]);
+    assert_eq!(refused[0], key(&hook.deliveries()[0]));
 
     // Cut off mid-stream: the receiver goes away, entries are written,
     // it comes back and gets them.
@@ -361,4 +373,72 @@ max_backoff = "200ms"
         hook.seqs()
     );
     host.stop();
+
+    // The log rewritten while no host ran (its hashes recomputed): the
+    // sinks do not forward a different history as if it went on.
+    let mut entries = support::audit_files::entries_of(&config, &data);
+    entries[0]["actor"] = "someone-else".into();
+    support::audit_files::rewrite_of(&config, &data, &mut entries);
+    set_secret(&data, Some(&config), "after-rewrite", "v");
+    syslog.forget();
+    hook.forget();
+    let host = LibHost::start(&data, Some(&config), &[]);
+    assert!(
+        until(Duration::from_secs(20), || sinks(&host, &admin)
+            .values()
+            .all(|s| s["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no longer holds entry")))),
+        "{:?}",
+        sinks(&host, &admin)
+    );
+    assert!(
+        sinks(&host, &admin)
+            .values()
+            .all(|s| s["lag_entries"].as_u64() > Some(0))
+    );
+    assert_eq!((syslog.seqs(), hook.seqs()), (vec![], vec![]));
+    host.stop();
+}
+
+#[test]
+fn a_sink_that_cannot_work_stops_the_start_naming_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (sink, field, says) in [
+        (
+            "kind = \"syslog\"\naddress = \"127.0.0.1:6514\"\ntls = true\nca = \"/nonexistent/ca.pem\"",
+            "audit.sinks[0].ca",
+            "/nonexistent/ca.pem",
+        ),
+        ("kind = \"otlp\"", "audit.sinks[0].endpoint", "no collector"),
+    ] {
+        let config = dir.path().join("warden.toml");
+        std::fs::write(
+            &config,
+            format!("[[audit.sinks]]\nname = \"siem\"\n{sink}\n"),
+        )
+        .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--config")
+            .arg(&config)
+            .env("WARDEN_DATA_DIR", &data)
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+            .output()
+            .unwrap();
+        let said = support::said(&out);
+        assert_eq!(out.status.code(), Some(3), "{said}");
+        assert!(
+            said.contains(field) && said.contains(says) && said.contains("fix:"),
+            "{said}"
+        );
+    }
 }

@@ -94,3 +94,66 @@ fn race(a: &Node, b: &Node) {
         "{report}"
     );
 }
+
+/// The sinks' telemetry of one node, by name.
+fn audit_sinks(node: &Node, token: &str) -> Vec<serde_json::Value> {
+    let (status, body) =
+        support::admin_api::call_as(node.host.admin_addr(), token, "GET", "/v1/telemetry", "");
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    report["audit_sinks"].as_array().unwrap().clone()
+}
+
+/// Two nodes with one sink: one forwards it, and both report the same
+/// position, the other read from the database.
+#[test]
+fn one_node_forwards_a_sink_and_every_node_reports_where_it_stands() {
+    let hook = support::siem::Siem::up(support::siem::Protocol::Webhook, None);
+    let (state, _key) = support::postgres::cluster_config();
+    let state = format!(
+        "{state}\n[[audit.sinks]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/audit\"\n",
+        hook.port
+    );
+    let (a, b) = (bare_node(&state), bare_node(&state));
+    let admin = shared_token(&a, "ops", "admin");
+    let config = a.data.path().join("warden.toml");
+    let settled = || {
+        let head = support::audit_files::entries_of(&config, a.data.path()).len() as u64;
+        let rows: Vec<_> = [&a, &b]
+            .iter()
+            .map(|n| audit_sinks(n, &admin)[0].clone())
+            .collect();
+        let here = rows.iter().filter(|r| r["forwarding_here"] == true).count();
+        (here == 1
+            && rows
+                .iter()
+                .all(|r| r["delivered_seq"] == head && r["lag_entries"] == 0))
+        .then_some(rows)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let rows = loop {
+        if let Some(rows) = settled() {
+            break rows;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?} {:?}",
+            audit_sinks(&a, &admin),
+            audit_sinks(&b, &admin)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        rows.iter().all(|r| r["target"] == hook_url(&hook)),
+        "{rows:?}"
+    );
+    let seqs = hook.seqs();
+    assert_eq!(
+        support::siem::first_seen(&seqs),
+        (1..=seqs.iter().copied().max().unwrap()).collect::<Vec<_>>()
+    );
+}
+
+fn hook_url(hook: &support::siem::Siem) -> String {
+    format!("http://127.0.0.1:{}/audit", hook.port)
+}

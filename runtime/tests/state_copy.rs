@@ -155,7 +155,11 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
     host.stop();
     // An audit sink had delivered up to entry 3 (its position, as a host
     // forwarding to it keeps it).
-    std::fs::write(data.join("audit.forward.json"), r#"{"siem": 3}"#).unwrap();
+    std::fs::write(
+        data.join("audit.forward.json"),
+        r#"{"siem": {"seq": 3, "hash": "abc"}}"#,
+    )
+    .unwrap();
 
     let before: Vec<serde_json::Value> = std::fs::read_to_string(data.join("audit.jsonl"))
         .unwrap()
@@ -173,14 +177,15 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
         assert!(count(&url, table) >= 1, "{table} was copied");
     }
     // The sink goes on from there on the nodes, not from the first entry.
-    let positions = support::postgres::rows(&url, "SELECT sink, seq FROM audit_forward");
+    let positions = support::postgres::rows(&url, "SELECT sink, seq, hash FROM audit_forward");
     assert_eq!(positions.len(), 1);
     assert_eq!(
         (
             positions[0].get::<_, String>(0),
-            positions[0].get::<_, i64>(1)
+            positions[0].get::<_, i64>(1),
+            positions[0].get::<_, String>(2)
         ),
-        ("siem".to_string(), 3)
+        ("siem".to_string(), 3, "abc".to_string())
     );
     let node_id = std::fs::read_to_string(data.join("node.id")).unwrap();
     let nodes = support::postgres::rows(&url, "SELECT DISTINCT node FROM slo_tallies");

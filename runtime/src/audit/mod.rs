@@ -20,6 +20,7 @@ mod entry;
 pub mod export;
 mod export_html;
 pub mod export_verify;
+pub(crate) mod file_positions;
 pub(crate) mod file_tail;
 pub mod forward;
 pub mod keys;
@@ -85,12 +86,12 @@ pub trait AuditBackend: Send + Sync {
     async fn entries_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, AuditError>;
     /// The seq of the last entry (0: the log is empty).
     async fn last_seq(&self) -> Result<u64, AuditError>;
-    /// The last seq the sink `sink` delivered (0: none yet). Kept with the
-    /// log, so every node of a cluster sees the same position.
-    async fn forwarded(&self, sink: &str) -> Result<u64, AuditError>;
-    /// Records that `sink` delivered every entry up to `seq`; a position
+    /// The last entry the sink `sink` delivered (`None`: none yet). Kept
+    /// with the log, so every node of a cluster sees the same position.
+    async fn forwarded(&self, sink: &str) -> Result<Option<forward::Position>, AuditError>;
+    /// Records that `sink` delivered every entry up to `at`; a position
     /// never moves back.
-    async fn set_forwarded(&self, sink: &str, seq: u64) -> Result<(), AuditError>;
+    async fn set_forwarded(&self, sink: &str, at: &forward::Position) -> Result<(), AuditError>;
 
     /// Every entry, in order. Lines that do not parse are skipped; use
     /// [`AuditBackend::verify`] to find them.
@@ -153,8 +154,8 @@ pub fn open_for(
 #[derive(Debug, Clone)]
 pub(crate) struct AuditLog {
     path: PathBuf,
-    /// Where the last [`AuditBackend::entries_after`] ended.
-    tail: file_tail::Hint,
+    /// Where recent [`AuditBackend::entries_after`] calls ended.
+    tail: file_tail::Hints,
 }
 
 #[async_trait::async_trait]
@@ -206,15 +207,15 @@ impl AuditBackend for AuditLog {
         .await
     }
 
-    async fn forwarded(&self, sink: &str) -> Result<u64, AuditError> {
+    async fn forwarded(&self, sink: &str) -> Result<Option<forward::Position>, AuditError> {
         let (path, sink) = (self.path.clone(), sink.to_string());
-        self.off_thread(move || file_tail::position(&path, &sink))
+        self.off_thread(move || file_positions::get(&path, &sink))
             .await
     }
 
-    async fn set_forwarded(&self, sink: &str, seq: u64) -> Result<(), AuditError> {
-        let (path, sink) = (self.path.clone(), sink.to_string());
-        self.off_thread(move || file_tail::set_position(&path, &sink, seq))
+    async fn set_forwarded(&self, sink: &str, at: &forward::Position) -> Result<(), AuditError> {
+        let (path, sink, at) = (self.path.clone(), sink.to_string(), at.clone());
+        self.off_thread(move || file_positions::set(&path, &sink, &at))
             .await
     }
 }
@@ -223,7 +224,7 @@ impl AuditLog {
     pub fn new(path: PathBuf) -> Self {
         AuditLog {
             path,
-            tail: file_tail::Hint::default(),
+            tail: file_tail::Hints::default(),
         }
     }
 

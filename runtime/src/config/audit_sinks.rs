@@ -156,6 +156,22 @@ impl SinkSettings {
                 "remove `headers`".into(),
             ));
         }
+        for (name, value) in &self.headers {
+            let problem = if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                Some(format!("`{name}` is not a header name"))
+            } else if http::HeaderValue::from_str(value).is_err() {
+                Some(format!("the value of `{name}` cannot be sent in a header"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Some((
+                    field("headers"),
+                    problem,
+                    "use header names of letters, digits and `-`, and printable values".into(),
+                ));
+            }
+        }
         if self.ca.is_some() && self.kind == SinkKind::Otlp {
             return Some((
                 field("ca"),
@@ -306,6 +322,14 @@ mod tests {
                 "address",
             ),
             ("name = \"a\"\nkind = \"otlp\"\nbatch = 0", "batch"),
+            (
+                "name = \"a\"\nkind = \"otlp\"\nheaders = { \"a b\" = \"x\" }",
+                "headers",
+            ),
+            (
+                "name = \"a\"\nkind = \"syslog\"\naddress = \"s:1\"\nheaders = { k = \"v\" }",
+                "headers",
+            ),
             (
                 "name = \"a\"\nkind = \"otlp\"\ntimeout = \"1ms\"",
                 "timeout",

@@ -40,11 +40,17 @@ run(modules, async (page) => {
   // The auditor's download: a deployed app's export, as a file.
   await page.click('#apps tr[data-app="ledger"]');
   await page.waitForSelector("#detail-title:has-text('ledger')");
+  await page.waitForSelector('#audit-checkpoint[data-status="verified"]');
+  const before = await page.$eval("#audit-checkpoint", (p) => p.textContent);
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
   await download.saveAs(exportTo);
   await page.waitForSelector("#export-result:has-text('downloaded')");
   // The export signed a checkpoint: the status follows within a refresh.
-  await page.waitForSelector('#audit-checkpoint[data-status="verified"]');
+  await page.waitForFunction((was) => {
+    const line = document.querySelector("#audit-checkpoint");
+    return line.dataset.status === "verified" && line.textContent !== was;
+  }, before);
+  seen.checkpointBefore = before;
   seen.exportName = download.suggestedFilename();
   seen.exportResult = await page.$eval("#export-result", (p) => p.textContent);
   seen.checkpoint = await page.$eval("#audit-checkpoint", (p) => p.textContent);

@@ -16,11 +16,9 @@ struct Content<'a> {
     details: &'a serde_json::Value,
 }
 
-/// Writes `entries` as the log with every hash recomputed and a head
-/// that agrees: what someone holding the files (but not the key) can do.
-pub fn rewrite(data: &Path, entries: &mut [serde_json::Value]) {
+/// Recomputes every entry's `prev` and `hash`, in order.
+pub fn rehash(entries: &mut [serde_json::Value]) {
     let mut prev = "0".repeat(64);
-    let mut text = String::new();
     for entry in entries.iter_mut() {
         entry["prev"] = prev.clone().into();
         let content = Content {
@@ -37,8 +35,17 @@ pub fn rewrite(data: &Path, entries: &mut [serde_json::Value]) {
         hasher.update(serde_json::to_vec(&content).unwrap());
         prev = hex::encode(hasher.finalize());
         entry["hash"] = prev.clone().into();
-        text += &(serde_json::to_string(entry).unwrap() + "\n");
     }
+}
+
+/// Writes `entries` as the log with every hash recomputed and a head
+/// that agrees: what someone holding the files (but not the key) can do.
+pub fn rewrite(data: &Path, entries: &mut [serde_json::Value]) {
+    rehash(entries);
+    let text: String = entries
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
     std::fs::write(data.join("audit.jsonl"), &text).unwrap();
     let last = entries.last().unwrap();
     std::fs::write(
@@ -56,4 +63,52 @@ pub fn entries(data: &Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// The `url` of `[state]` in the warden.toml at `config`, when it puts
+/// the state in PostgreSQL.
+fn shared_url(config: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(config).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let state = table.get("state")?;
+    (state.get("backend")?.as_str()? == "postgres")
+        .then(|| state.get("url")?.as_str().map(str::to_string))
+        .flatten()
+}
+
+/// The log's entries, wherever the settings at `config` keep it.
+pub fn entries_of(config: &Path, data: &Path) -> Vec<serde_json::Value> {
+    match shared_url(config) {
+        None => entries(data),
+        Some(url) => super::postgres::rows(&url, "SELECT line FROM audit_log ORDER BY seq")
+            .iter()
+            .map(|r| serde_json::from_str(r.get::<_, &str>(0)).unwrap())
+            .collect(),
+    }
+}
+
+/// [`rewrite`], wherever the settings at `config` keep the log: on
+/// PostgreSQL, every row and the head, as someone with the database's
+/// password can.
+pub fn rewrite_of(config: &Path, data: &Path, entries: &mut [serde_json::Value]) {
+    let Some(url) = shared_url(config) else {
+        return rewrite(data, entries);
+    };
+    rehash(entries);
+    let quote = |s: String| format!("'{}'", s.replace('\'', "''"));
+    let mut sql = String::from("BEGIN;\n");
+    for e in entries.iter() {
+        sql += &format!(
+            "UPDATE audit_log SET line = {} WHERE seq = {};\n",
+            quote(serde_json::to_string(e).unwrap()),
+            e["seq"]
+        );
+    }
+    let last = entries.last().unwrap();
+    sql += &format!(
+        "UPDATE audit_head SET seq = {}, hash = {} WHERE id = 1;\nCOMMIT;\n",
+        last["seq"],
+        quote(last["hash"].as_str().unwrap().to_string())
+    );
+    super::postgres::execute(&url, &sql);
 }

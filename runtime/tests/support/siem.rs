@@ -76,6 +76,8 @@ pub struct Siem {
     got: Arc<Mutex<Vec<Delivery>>>,
     /// Webhook: how many next requests to answer 503.
     pub refuse: Arc<AtomicUsize>,
+    /// The requests answered 503.
+    refused: Arc<Mutex<Vec<Delivery>>>,
     running: Option<tokio::runtime::Runtime>,
 }
 
@@ -96,6 +98,7 @@ impl Siem {
             tls,
             got: Arc::default(),
             refuse: Arc::default(),
+            refused: Arc::default(),
             running: None,
         }
     }
@@ -121,7 +124,7 @@ impl Siem {
             self.protocol,
             self.tls.clone(),
             self.got.clone(),
-            self.refuse.clone(),
+            (self.refuse.clone(), self.refused.clone()),
         );
         rt.spawn(async move {
             loop {
@@ -155,6 +158,11 @@ impl Siem {
 
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.got.lock().expect("lock").clone()
+    }
+
+    /// The requests it answered 503 (webhook).
+    pub fn refused(&self) -> Vec<Delivery> {
+        self.refused.lock().expect("lock").clone()
     }
 
     pub fn forget(&self) {
@@ -191,12 +199,11 @@ pub fn first_seen(seqs: &[u64]) -> Vec<u64> {
     seqs.iter().copied().filter(|s| seen.insert(*s)).collect()
 }
 
-async fn serve<S>(
-    protocol: Protocol,
-    stream: S,
-    got: Arc<Mutex<Vec<Delivery>>>,
-    refuse: Arc<AtomicUsize>,
-) where
+/// How many requests to refuse, and the refused ones.
+type Refusing = (Arc<AtomicUsize>, Arc<Mutex<Vec<Delivery>>>);
+
+async fn serve<S>(protocol: Protocol, stream: S, got: Arc<Mutex<Vec<Delivery>>>, refuse: Refusing)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match protocol {
@@ -247,7 +254,7 @@ async fn answer(
     protocol: Protocol,
     req: hyper::Request<hyper::body::Incoming>,
     got: Arc<Mutex<Vec<Delivery>>>,
-    refuse: Arc<AtomicUsize>,
+    (refuse, refused): Refusing,
 ) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
     let headers: Vec<(String, String)> = req
         .headers()
@@ -267,12 +274,6 @@ async fn answer(
             .body(Full::new(Bytes::new()))
             .expect("response"))
     };
-    if refuse
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-    {
-        return reply(503);
-    }
     let delivery = match protocol {
         Protocol::Webhook => {
             let batch: serde_json::Value = serde_json::from_slice(&body).expect("a JSON batch");
@@ -316,6 +317,13 @@ async fn answer(
             }
         }
     };
+    if refuse
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        refused.lock().expect("lock").push(delivery);
+        return reply(503);
+    }
     got.lock().expect("lock").push(delivery);
     reply(200)
 }

@@ -4,26 +4,38 @@
 //!
 //! Each sink is a task that reads the entries after its position, sends
 //! them as one batch, and moves its position past them only when the
-//! receiver has taken them; a batch that fails is sent again, whole,
-//! after a pause that doubles from 250 ms up to the sink's `max_backoff`.
-//! So a receiver that is down for an hour gets everything, in order,
-//! when it comes back, and may see the batch it failed on twice.
+//! receiver has taken them. A batch that fails is kept and sent again,
+//! unchanged (the webhook's idempotency key with it), after a pause that
+//! doubles from 250 ms up to the sink's `max_backoff`. So a receiver that
+//! is down for an hour gets everything, in order, when it comes back, and
+//! may see the batch it failed on twice.
 //!
-//! The position is kept with the log (`audit.forward.json` beside
-//! `audit.jsonl`, or the `audit_forward` table on shared state), so a
-//! restart — or another node taking over — goes on where the last
-//! delivery ended. Only the host that holds the scheduler lease forwards
-//! (one per data directory, one per cluster), so two nodes never send the
-//! same sink's entries at once. `GET /v1/telemetry` shows each sink's lag.
+//! The position — the seq and hash of the last entry delivered — is kept
+//! with the log (`audit.forward.json` beside `audit.jsonl`, or the
+//! `audit_forward` table on shared state), so a restart, or another node
+//! taking over, goes on where the last delivery ended. Before going on it
+//! checks that the log still holds that entry as it was sent: a log cut,
+//! restored from a backup or rewritten since stops the sink with an error
+//! instead of forwarding a different history as if it continued the old.
+//!
+//! Only the host that holds the scheduler lease forwards (one per data
+//! directory, one per cluster). The lease is looked at between batches,
+//! so during a handover the old holder may finish the batch it is sending
+//! while the new one starts: the receiver may then see entries twice, in
+//! order still, as the position only moves forward.
 
 pub(crate) mod otlp;
+mod report;
 pub(crate) mod syslog;
 mod trust;
 pub(crate) mod webhook;
 
-use crate::audit::{AuditBackend, AuditEntry};
+pub use report::Forwarding;
+
+use crate::audit::AuditEntry;
 use crate::config::audit_sinks::{SinkKind, SinkSettings};
 use crate::runtime::Runtime;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -34,9 +46,17 @@ const POLL: Duration = Duration::from_millis(500);
 /// sink's `max_backoff`).
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
 
+/// Where a sink stands: the last entry its receiver took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub seq: u64,
+    /// That entry's hash, to tell it is still the entry that was sent.
+    pub hash: String,
+}
+
 /// A receiver.
 #[async_trait::async_trait]
-pub(crate) trait Sink: Send {
+pub(crate) trait Sink: Send + Sync {
     /// Sends `entries` (in order, one batch); `Ok` only once the receiver
     /// has taken them all, as far as its protocol can tell.
     async fn deliver(&mut self, entries: &[AuditEntry]) -> Result<(), String>;
@@ -74,7 +94,10 @@ pub(crate) fn hostname() -> String {
 /// What one sink's task knows, for `GET /v1/telemetry`.
 #[derive(Debug, Default)]
 struct State {
+    /// This host forwards the sink now.
     here: bool,
+    /// The figures below were read since this host began forwarding.
+    known: bool,
     delivered: u64,
     head: u64,
     oldest_pending: Option<SystemTime>,
@@ -82,11 +105,13 @@ struct State {
     failing_since: Option<SystemTime>,
     last_error: Option<String>,
     delivered_total: u64,
+    /// Entries the log holds but that could not be read (a broken line):
+    /// not sent, counted and reported.
+    unreadable: u64,
 }
 
-/// The configured sinks and how each stands.
-pub struct Forwarding {
-    sinks: Vec<(SinkSettings, Arc<Mutex<State>>)>,
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Whether this host should forward now: `None` once it is shutting
@@ -103,98 +128,46 @@ pub fn spawn(
     for settings in &runtime.platform().audit.sinks {
         let state = Arc::new(Mutex::new(State::default()));
         sinks.push((settings.clone(), state.clone()));
-        tasks.push(tokio::spawn(forward(
-            runtime.clone(),
-            settings.clone(),
+        let task = Task {
+            runtime: runtime.clone(),
+            settings: settings.clone(),
             state,
-            may_forward.clone(),
-        )));
+            sink: None,
+            cursor: None,
+            pending: None,
+        };
+        tasks.push(tokio::spawn(task.run(may_forward.clone())));
     }
-    (Arc::new(Forwarding { sinks }), tasks)
+    (Arc::new(Forwarding::new(sinks)), tasks)
 }
 
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn rfc3339(time: Option<SystemTime>) -> serde_json::Value {
-    time.map_or(serde_json::Value::Null, |t| {
-        humantime::format_rfc3339_millis(t).to_string().into()
-    })
-}
-
-fn seconds_since(time: Option<SystemTime>) -> f64 {
-    time.and_then(|t| SystemTime::now().duration_since(t).ok())
-        .map_or(0.0, |d| (d.as_secs_f64() * 1000.0).round() / 1000.0)
-}
-
-impl Forwarding {
-    /// Each sink as `GET /v1/telemetry` shows it: where it is
-    /// (`delivered_seq`), how far behind (`lag_entries`, and `lag_seconds`:
-    /// the age of the oldest entry it has not delivered), whether this
-    /// node forwards it, and its last error. A node that does not hold
-    /// the lease reads the shared position.
-    pub async fn report(&self, audit: &dyn AuditBackend) -> Vec<serde_json::Value> {
-        let mut out = Vec::new();
-        for (settings, state) in &self.sinks {
-            let (here, mut delivered, mut head, mut oldest, row) = {
-                let s = lock(state);
+/// Checks what can be checked of the sinks before a host starts: each CA
+/// file reads, and an OTLP sink has a collector to send to.
+///
+/// # Errors
+/// `(field, problem, fix)` for the first sink that cannot work.
+pub fn check(platform: &crate::config::PlatformConfig) -> Result<(), (String, String, String)> {
+    for (i, sink) in platform.audit.sinks.iter().enumerate() {
+        if let Some(ca) = &sink.ca {
+            trust::client_config(Some(ca)).map_err(|problem| {
                 (
-                    s.here,
-                    s.delivered,
-                    s.head,
-                    s.oldest_pending,
-                    serde_json::json!({
-                        "last_delivered_at": rfc3339(s.last_delivered_at),
-                        "failing_since": rfc3339(s.failing_since),
-                        "last_error": s.last_error,
-                        "delivered_since_start": s.delivered_total,
-                    }),
+                    format!("audit.sinks[{i}].ca"),
+                    problem,
+                    "point `ca` at a readable PEM file of CA certificates".into(),
                 )
-            };
-            let mut error = None;
-            if !here {
-                match away(audit, &settings.name).await {
-                    Ok((d, h, o)) => (delivered, head, oldest) = (d, h, o),
-                    Err(e) => error = Some(e),
-                }
-            }
-            let lag = head.saturating_sub(delivered);
-            let mut row = row;
-            row["name"] = settings.name.clone().into();
-            row["kind"] = settings.kind.as_str().into();
-            row["target"] = target(settings).into();
-            row["forwarding_here"] = here.into();
-            row["delivered_seq"] = delivered.into();
-            row["head_seq"] = head.into();
-            row["lag_entries"] = lag.into();
-            row["lag_seconds"] = if lag == 0 { 0.0 } else { seconds_since(oldest) }.into();
-            if let Some(e) = error {
-                row["last_error"] = format!("cannot read the position: {e}").into();
-            }
-            out.push(row);
+            })?;
         }
-        out
+        if sink.kind == SinkKind::Otlp {
+            otlp::collector(sink, platform.telemetry.otlp.as_ref()).map_err(|problem| {
+                (
+                    format!("audit.sinks[{i}].endpoint"),
+                    problem,
+                    "set `endpoint` on the sink, e.g. \"http://collector:4318\"".into(),
+                )
+            })?;
+        }
     }
-}
-
-/// The position, head and oldest undelivered entry, read from the log.
-async fn away(
-    audit: &dyn AuditBackend,
-    name: &str,
-) -> Result<(u64, u64, Option<SystemTime>), crate::audit::AuditError> {
-    let delivered = audit.forwarded(name).await?;
-    let head = audit.last_seq().await?;
-    let oldest = if head > delivered {
-        audit
-            .entries_after(delivered, 1)
-            .await?
-            .first()
-            .and_then(|e| humantime::parse_rfc3339(&e.time).ok())
-    } else {
-        None
-    };
-    Ok((delivered, head, oldest))
+    Ok(())
 }
 
 /// Where a sink sends, for people.
@@ -242,131 +215,219 @@ enum Progress {
     CaughtUp,
 }
 
-/// One sink's task: deliver, in order, until the host shuts down.
-async fn forward(
+/// One sink's task.
+struct Task {
     runtime: Arc<Runtime>,
     settings: SinkSettings,
     state: Arc<Mutex<State>>,
-    may_forward: MayForward,
-) {
-    let mut sink: Option<Box<dyn Sink>> = None;
-    let mut position: Option<u64> = None;
-    let mut pause = FIRST_PAUSE;
-    loop {
-        match may_forward() {
-            None => break,
-            Some(false) => {
-                // Another host forwards; its position is read afresh
-                // when this one takes over.
-                position = None;
-                lock(&state).here = false;
-                tokio::time::sleep(POLL).await;
-                continue;
-            }
-            Some(true) => lock(&state).here = true,
-        }
-        match step(&runtime, &settings, &state, &mut sink, &mut position).await {
-            Ok(progress) => {
-                let recovered = {
-                    let mut s = lock(&state);
-                    s.last_error = None;
-                    s.failing_since.take()
-                };
-                if let Some(since) = recovered {
-                    tracing::info!(
-                        "audit sink `{}` delivers again (it failed for {:.0} s)",
-                        settings.name,
-                        seconds_since(Some(since))
-                    );
-                }
-                pause = FIRST_PAUSE;
-                if matches!(progress, Progress::CaughtUp) {
+    sink: Option<Box<dyn Sink>>,
+    /// The position, once read (and checked) since this host began
+    /// forwarding; `Some(None)`: nothing delivered yet.
+    cursor: Option<Option<Position>>,
+    /// A batch that failed, sent again unchanged.
+    pending: Option<Vec<AuditEntry>>,
+}
+
+impl Task {
+    /// Delivers, in order, until the host shuts down.
+    async fn run(mut self, may_forward: MayForward) {
+        let name = self.settings.name.clone();
+        let mut pause = FIRST_PAUSE.min(self.settings.max_backoff.get());
+        loop {
+            match may_forward() {
+                None => break,
+                Some(false) => {
+                    // Another host forwards: what this one knew goes
+                    // stale, and is read afresh when it takes over.
+                    self.cursor = None;
+                    self.pending = None;
+                    {
+                        let mut s = lock(&self.state);
+                        (s.here, s.known) = (false, false);
+                    }
                     tokio::time::sleep(POLL).await;
+                    continue;
                 }
+                Some(true) => lock(&self.state).here = true,
             }
-            Err(e) => {
-                let started = {
-                    let mut s = lock(&state);
-                    s.last_error = Some(e.clone());
-                    let started = s.failing_since.is_none();
-                    s.failing_since.get_or_insert_with(SystemTime::now);
-                    started
-                };
-                // Once per streak of failures, not at every retry.
-                if started {
-                    tracing::warn!(
-                        "audit sink `{}` ({}) failed: {e}; retrying, the entries wait",
-                        settings.name,
-                        target(&settings)
-                    );
+            match self.step().await {
+                Ok(progress) => {
+                    let recovered = {
+                        let mut s = lock(&self.state);
+                        s.last_error = None;
+                        s.failing_since.take()
+                    };
+                    if let Some(since) = recovered {
+                        tracing::info!(
+                            "audit sink `{name}` delivers again (it failed for {:.0} s)",
+                            report::seconds_since(Some(since))
+                        );
+                    }
+                    pause = FIRST_PAUSE.min(self.settings.max_backoff.get());
+                    if matches!(progress, Progress::CaughtUp) {
+                        tokio::time::sleep(POLL).await;
+                    }
                 }
-                if let Some(sink) = &mut sink {
-                    sink.reset();
+                Err(e) => {
+                    let started = {
+                        let mut s = lock(&self.state);
+                        s.last_error = Some(e.clone());
+                        let started = s.failing_since.is_none();
+                        s.failing_since.get_or_insert_with(SystemTime::now);
+                        started
+                    };
+                    // Once per streak of failures, not at every retry.
+                    if started {
+                        tracing::warn!(
+                            "audit sink `{name}` ({}) failed: {e}; retrying, the entries wait",
+                            target(&self.settings)
+                        );
+                    }
+                    if let Some(sink) = &mut self.sink {
+                        sink.reset();
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.settings.max_backoff.get());
                 }
-                position = None;
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(settings.max_backoff.get());
             }
         }
+    }
+
+    /// Delivers the next batch, if there is one.
+    async fn step(&mut self) -> Result<Progress, String> {
+        let audit = self.runtime.audit();
+        let at = match &self.cursor {
+            Some(at) => at.clone(),
+            None => {
+                let at = audit
+                    .forwarded(&self.settings.name)
+                    .await
+                    .map_err(|e| format!("cannot read the position: {e}"))?;
+                if let Some(at) = &at {
+                    still_held(audit, at).await?;
+                }
+                self.cursor = Some(at.clone());
+                at
+            }
+        };
+        let after = at.as_ref().map_or(0, |p| p.seq);
+        let head = audit
+            .last_seq()
+            .await
+            .map_err(|e| format!("cannot read the log: {e}"))?;
+        if head < after {
+            self.cursor = None;
+            self.pending = None;
+            return Err(format!(
+                "the log ends at entry {head}, before entry {after}, which this sink already delivered: it was cut or replaced since; nothing more is sent\n  fix: see `warden audit verify`; to forward the log as it is now, give the sink a new name"
+            ));
+        }
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|b| b.first().is_none_or(|e| e.seq <= after))
+        {
+            self.pending = None; // delivered after all (another node's turn)
+        }
+        let batch = match self.pending.take() {
+            Some(batch) => batch,
+            None => self.next_batch(after).await?,
+        };
+        {
+            let mut s = lock(&self.state);
+            s.known = true;
+            s.delivered = after;
+            s.head = head.max(batch.last().map_or(0, |e| e.seq));
+            s.oldest_pending = batch
+                .first()
+                .and_then(|e| humantime::parse_rfc3339(&e.time).ok());
+        }
+        let Some(last) = batch.last().map(|e| Position {
+            seq: e.seq,
+            hash: e.hash.clone(),
+        }) else {
+            return Ok(Progress::CaughtUp);
+        };
+        if self.sink.is_none() {
+            let (settings, runtime) = (self.settings.clone(), self.runtime.clone());
+            let built = tokio::task::spawn_blocking(move || build(&settings, &runtime))
+                .await
+                .map_err(|e| format!("cannot set the sink up: {e}"))??;
+            self.sink = Some(built);
+        }
+        let Some(sink) = &mut self.sink else {
+            return Err("the sink is not set up".into());
+        };
+        let delivered = tokio::time::timeout(self.settings.timeout.get(), sink.deliver(&batch))
+            .await
+            .map_err(|_| format!("no delivery within {}", self.settings.timeout))
+            .and_then(|sent| sent);
+        if let Err(e) = delivered {
+            self.pending = Some(batch);
+            return Err(e);
+        }
+        self.cursor = Some(Some(last.clone()));
+        let saved = audit.set_forwarded(&self.settings.name, &last).await;
+        let mut s = lock(&self.state);
+        s.delivered = last.seq;
+        s.head = s.head.max(last.seq);
+        if batch.len() < self.settings.batch {
+            s.oldest_pending = None;
+        } // else more may wait: the batch's first time stays an upper bound
+        s.last_delivered_at = Some(SystemTime::now());
+        s.delivered_total += batch.len() as u64;
+        drop(s);
+        if let Err(e) = saved {
+            // Delivered: going on is right. After a restart the entries since
+            // the last saved position are sent again (at least once).
+            tracing::warn!(
+                "audit sink `{}`: the position {} was not saved: {e}",
+                self.settings.name,
+                last.seq
+            );
+        }
+        Ok(Progress::Delivered)
+    }
+
+    /// The entries after `after`, counting those the log holds but could
+    /// not read (a seq skipped): they cannot be sent, and are reported.
+    async fn next_batch(&self, after: u64) -> Result<Vec<AuditEntry>, String> {
+        let batch = self
+            .runtime
+            .audit()
+            .entries_after(after, self.settings.batch)
+            .await
+            .map_err(|e| format!("cannot read the log: {e}"))?;
+        let mut expected = after + 1;
+        let mut unreadable = 0;
+        for entry in &batch {
+            unreadable += entry.seq.saturating_sub(expected);
+            expected = entry.seq + 1;
+        }
+        if unreadable > 0 {
+            tracing::warn!(
+                "audit sink `{}`: {unreadable} entries after entry {after} cannot be read from the log and are not sent (see `warden audit verify`)",
+                self.settings.name
+            );
+            lock(&self.state).unreadable += unreadable;
+        }
+        Ok(batch)
     }
 }
 
-/// Delivers the next batch, if there is one.
-async fn step(
-    runtime: &Arc<Runtime>,
-    settings: &SinkSettings,
-    state: &Mutex<State>,
-    sink: &mut Option<Box<dyn Sink>>,
-    position: &mut Option<u64>,
-) -> Result<Progress, String> {
-    let audit = runtime.audit();
-    let at = match *position {
-        Some(at) => at,
-        None => audit
-            .forwarded(&settings.name)
-            .await
-            .map_err(|e| format!("cannot read the position: {e}"))?,
-    };
-    *position = Some(at);
-    let entries = audit
-        .entries_after(at, settings.batch)
+/// Checks that the log still holds `at` as it was delivered.
+async fn still_held(audit: &dyn crate::audit::AuditBackend, at: &Position) -> Result<(), String> {
+    let found = audit
+        .entries_after(at.seq.saturating_sub(1), 1)
         .await
         .map_err(|e| format!("cannot read the log: {e}"))?;
-    let head = audit.last_seq().await.unwrap_or(at);
-    {
-        let mut s = lock(state);
-        s.delivered = at;
-        s.head = head.max(at);
-        s.oldest_pending = entries
-            .first()
-            .and_then(|e| humantime::parse_rfc3339(&e.time).ok());
-    }
-    let Some(last) = entries.last().map(|e| e.seq) else {
-        return Ok(Progress::CaughtUp);
+    let what = match found.first() {
+        Some(e) if e.seq == at.seq && e.hash == at.hash => return Ok(()),
+        Some(e) if e.seq == at.seq => "its hash differs",
+        _ => "it is missing",
     };
-    let sink = match sink {
-        Some(sink) => sink,
-        None => sink.insert(build(settings, runtime)?),
-    };
-    let timeout = settings.timeout.get();
-    tokio::time::timeout(timeout, sink.deliver(&entries))
-        .await
-        .map_err(|_| format!("no delivery within {}", settings.timeout))??;
-    *position = Some(last);
-    let saved = audit.set_forwarded(&settings.name, last).await;
-    let mut s = lock(state);
-    s.delivered = last;
-    s.head = s.head.max(last);
-    s.oldest_pending = None;
-    s.last_delivered_at = Some(SystemTime::now());
-    s.delivered_total += entries.len() as u64;
-    if let Err(e) = saved {
-        // Delivered: going on is right. After a restart the entries since
-        // the last saved position are sent again (at least once).
-        tracing::warn!(
-            "audit sink `{}`: the position {last} was not saved: {e}",
-            settings.name
-        );
-    }
-    Ok(Progress::Delivered)
+    Err(format!(
+        "the log no longer holds entry {} as this sink delivered it ({what}): it was cut, restored from a backup or rewritten since; nothing more is sent\n  fix: see `warden audit verify`; to forward the log as it is now, give the sink a new name",
+        at.seq
+    ))
 }

@@ -37,41 +37,68 @@ impl Otlp {
         sink: &SinkSettings,
         telemetry: Option<&OtlpSettings>,
     ) -> Result<Otlp, String> {
-        let mut settings = telemetry.cloned().unwrap_or_default();
-        if let Some(endpoint) = &sink.endpoint {
-            settings.endpoint = Some(endpoint.clone());
-        }
-        settings.headers.extend(sink.headers.clone());
-        settings.timeout = sink.timeout;
-        if settings.endpoint.is_none() && !crate::telemetry::otlp::enabled(None) {
-            return Err(
-                "no collector: set `endpoint` on the sink, `[telemetry.otlp] endpoint`, or OTEL_EXPORTER_OTLP_ENDPOINT".into(),
-            );
-        }
+        let settings = collector(sink, telemetry)?;
         let (jobs, waiting) = mpsc::channel::<Job>();
+        let (ready, built) = mpsc::channel();
         std::thread::Builder::new()
             .name(format!("warden-audit-{}", sink.name))
-            .spawn(move || export_loop(&settings, &waiting))
+            .spawn(
+                move || match crate::telemetry::otlp::log_exporter(Some(&settings)) {
+                    Ok(exporter) => {
+                        let _ = ready.send(Ok(()));
+                        export_loop(&exporter, &waiting);
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                    }
+                },
+            )
             .map_err(|e| format!("cannot start the exporter thread: {e}"))?;
+        built
+            .recv()
+            .map_err(|_| "the exporter thread stopped".to_string())??;
         Ok(Otlp { jobs })
     }
 }
 
-fn export_loop(settings: &OtlpSettings, waiting: &mpsc::Receiver<Job>) {
-    let exporter = crate::telemetry::otlp::log_exporter(Some(settings));
+/// The exporter settings of `sink`: the telemetry pipeline's, with the
+/// sink's endpoint, headers and timeout on top.
+///
+/// # Errors
+/// No collector is named anywhere.
+pub(crate) fn collector(
+    sink: &SinkSettings,
+    telemetry: Option<&OtlpSettings>,
+) -> Result<OtlpSettings, String> {
+    let mut settings = telemetry.cloned().unwrap_or_default();
+    if let Some(endpoint) = &sink.endpoint {
+        settings.endpoint = Some(endpoint.clone());
+    }
+    settings.headers.extend(sink.headers.clone());
+    settings.timeout = sink.timeout;
+    let from_environment = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    ]
+    .iter()
+    .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()));
+    if settings.endpoint.is_none() && !from_environment {
+        return Err(
+            "no collector: the sink has no `endpoint`, [telemetry.otlp] none, and OTEL_EXPORTER_OTLP_ENDPOINT is not set".into(),
+        );
+    }
+    Ok(settings)
+}
+
+fn export_loop(exporter: &opentelemetry_otlp::LogExporter, waiting: &mpsc::Receiver<Job>) {
     let provider = opentelemetry_sdk::logs::SdkLoggerProvider::builder().build();
     let logger = provider.logger("warden.audit");
     let scope = opentelemetry::InstrumentationScope::builder("warden.audit").build();
     while let Ok((entries, reply)) = waiting.recv() {
-        let result = match &exporter {
-            Err(e) => Err(e.clone()),
-            Ok(exporter) => {
-                let records: Vec<_> = entries.iter().map(|e| record(&logger, e)).collect();
-                let pairs: Vec<_> = records.iter().map(|r| (r, &scope)).collect();
-                futures_executor::block_on(exporter.export(LogBatch::new(&pairs)))
-                    .map_err(|e| e.to_string())
-            }
-        };
+        let records: Vec<_> = entries.iter().map(|e| record(&logger, e)).collect();
+        let pairs: Vec<_> = records.iter().map(|r| (r, &scope)).collect();
+        let result = futures_executor::block_on(exporter.export(LogBatch::new(&pairs)))
+            .map_err(|e| e.to_string());
         let _ = reply.send(result);
     }
 }

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Facility 13 ("log audit"); severity warning (4) for kills, refusals,
-//! containment, tampering and repairs, notice (5) for the rest. The
+//! policy denials, containment, SLO burns, tampering and repairs
+//! ([`super::is_alarm`]), notice (5) for the rest. The
 //! structured data's SD-ID uses enterprise number 32473, which RFC 5612
 //! reserves for documentation: Warden has none of its own, and a receiver
 //! matches on the name part. The message is the entry exactly as the

@@ -549,14 +549,24 @@ fn tokens(data_dir: &Path) -> Result<Table, CopyError> {
 /// on forwarding from there instead of sending the whole chain again.
 fn forward_positions(data_dir: &Path) -> Result<Table, CopyError> {
     let log = data_dir.join("audit.jsonl");
-    let positions = crate::audit::file_tail::positions(&log)
-        .map_err(|e| unreadable(&crate::audit::file_tail::positions_path(&log), e))?;
+    let positions = crate::audit::file_positions::all(&log)
+        .map_err(|e| unreadable(&crate::audit::file_positions::path(&log), e))?;
     Ok(Table {
         name: "audit_forward",
-        columns: &[("sink", Type::TEXT), ("seq", Type::INT8)],
+        columns: &[
+            ("sink", Type::TEXT),
+            ("seq", Type::INT8),
+            ("hash", Type::TEXT),
+        ],
         rows: positions
             .into_iter()
-            .map(|(sink, seq)| vec![cell(sink), cell(i64::try_from(seq).unwrap_or(i64::MAX))])
+            .map(|(sink, at)| {
+                vec![
+                    cell(sink),
+                    cell(i64::try_from(at.seq).unwrap_or(i64::MAX)),
+                    cell(at.hash),
+                ]
+            })
             .collect(),
     })
 }

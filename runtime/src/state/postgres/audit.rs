@@ -16,6 +16,7 @@
 //! with the head.
 
 use super::{PgError, Postgres};
+use crate::audit::forward::Position;
 use crate::audit::{AuditBackend, AuditEntry, AuditError, AuditEvent, VerifyReport};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -200,30 +201,38 @@ impl AuditBackend for PgAudit {
         self.revision().await
     }
 
-    async fn forwarded(&self, sink: &str) -> Result<u64, AuditError> {
+    async fn forwarded(&self, sink: &str) -> Result<Option<Position>, AuditError> {
         let sink = sink.to_string();
         self.pg
             .call(move |client| async move {
                 let row = client
-                    .query_opt("SELECT seq FROM audit_forward WHERE sink = $1", &[&sink])
+                    .query_opt(
+                        "SELECT seq, hash FROM audit_forward WHERE sink = $1",
+                        &[&sink],
+                    )
                     .await?;
-                Ok(row.map_or(0, |r| r.get::<_, i64>(0).max(0) as u64))
+                Ok(row.map(|r| Position {
+                    seq: r.get::<_, i64>(0).max(0) as u64,
+                    hash: r.get(1),
+                }))
             })
             .await
             .map_err(backend)
     }
 
-    async fn set_forwarded(&self, sink: &str, seq: u64) -> Result<(), AuditError> {
+    async fn set_forwarded(&self, sink: &str, at: &Position) -> Result<(), AuditError> {
         let sink = sink.to_string();
-        let seq = seq.min(i64::MAX as u64) as i64;
+        let seq = at.seq.min(i64::MAX as u64) as i64;
+        let hash = at.hash.clone();
         self.pg
             .call(move |client| async move {
                 client
                     .execute(
-                        "INSERT INTO audit_forward (sink, seq) VALUES ($1, $2) \
+                        "INSERT INTO audit_forward (sink, seq, hash) VALUES ($1, $2, $3) \
                          ON CONFLICT (sink) DO UPDATE \
-                         SET seq = GREATEST(audit_forward.seq, EXCLUDED.seq), updated_at = now()",
-                        &[&sink, &seq],
+                         SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, updated_at = now() \
+                         WHERE audit_forward.seq < EXCLUDED.seq",
+                        &[&sink, &seq, &hash],
                     )
                     .await?;
                 Ok(())

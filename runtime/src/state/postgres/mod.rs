@@ -306,9 +306,11 @@ impl Postgres {
     }
 
     /// Takes the session advisory lock `key` on a connection of its own,
-    /// waiting for it (up to the statement timeout): held until the
-    /// returned guard is dropped, or the connection or this process ends —
-    /// the server releases it then, so a holder that dies blocks no one.
+    /// waiting up to two minutes for it (its holders read the whole audit
+    /// log, which takes a while on a big one): held until the returned
+    /// guard is dropped, which closes the connection, or the connection
+    /// or this process ends — the server releases it then, so a holder
+    /// that dies blocks no one.
     ///
     /// # Errors
     /// No connection, or the lock did not come within the timeout.
@@ -323,17 +325,17 @@ impl Postgres {
                     .connect(tokio_postgres::NoTls)
                     .await
                     .map_err(|e| PgError::Unavailable(e.to_string()))?;
-                let driver = tokio::spawn(async move {
+                // The connection ends (cleanly) when the client is dropped.
+                tokio::spawn(async move {
                     let _ = connection.await;
                 });
-                if let Err(e) = client.execute("SELECT pg_advisory_lock($1)", &[&key]).await {
-                    driver.abort();
-                    return Err(PgError::from(e));
-                }
-                Ok(SessionLock {
-                    _client: client,
-                    driver,
-                })
+                client
+                    .batch_execute("SET lock_timeout = '120s'; SET statement_timeout = '125s'")
+                    .await?;
+                client
+                    .execute("SELECT pg_advisory_lock($1)", &[&key])
+                    .await?;
+                Ok(SessionLock { _client: client })
             })
             .await
             .map_err(|e| PgError::Interrupted(e.to_string()))?
@@ -439,13 +441,6 @@ pub fn shared(platform: &crate::config::PlatformConfig) -> Result<Option<Arc<Pos
 /// closes its connection, which releases the lock.
 pub struct SessionLock {
     _client: tokio_postgres::Client,
-    driver: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SessionLock {
-    fn drop(&mut self) {
-        self.driver.abort();
-    }
 }
 
 #[cfg(test)]
