@@ -33,6 +33,7 @@ pub(crate) mod host_state;
 pub mod invoke;
 pub(crate) mod kills;
 pub mod known_apps;
+pub mod lifecycle;
 pub(crate) mod limiter;
 pub(crate) mod platform_http;
 pub mod policy;

@@ -33,6 +33,7 @@ mod guest_answers;
 mod host;
 mod host_log;
 mod kv_backends;
+mod lifecycle_reviews;
 mod loading;
 mod names;
 mod new;

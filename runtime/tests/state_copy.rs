@@ -149,6 +149,16 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
     let got = support::block_on(send(host.app_addr, "POST", "/kv", &kv("get")));
     assert_eq!(got.body, r#"["kept sealed"]"#);
 
+    // A periodic review, which the nodes must keep to know when the next
+    // one is due.
+    let (status, out) = call(
+        &host,
+        &reviewer,
+        "POST",
+        "/v1/apps/notes/review",
+        r#"{"note":"bucket still needed"}"#,
+    );
+    assert_eq!(status, 200, "{out}");
     // Not while the node serves: the copy would miss its later writes.
     copy_refused(&config, &data, &url, "stop it, then copy");
     assert_eq!(count(&url, "deployments"), 0, "nothing was written");
@@ -176,6 +186,9 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
     for table in ["usage_counters", "quota_leases", "storage_data_keys"] {
         assert!(count(&url, table) >= 1, "{table} was copied");
     }
+    let reviews = support::postgres::rows(&url, "SELECT app, reviewer, note FROM app_reviews");
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0].get::<_, String>(2), "bucket still needed");
     // The sink goes on from there on the nodes, not from the first entry.
     let positions = support::postgres::rows(&url, "SELECT sink, seq, hash FROM audit_forward");
     assert_eq!(positions.len(), 1);

@@ -13,6 +13,8 @@
 //! | `POST /v1/apps` (deploy)                   | own apps | —        | yes   | —       |
 //! | `GET /v1/reviews` (pending deploys)        | own      | all      | all   | all     |
 //! | `POST /v1/apps/{app}/approve`, `/reject`   | —        | others' apps | — | —       |
+//! | `GET /v1/reviews/due` (periodic reviews)   | —        | yes      | yes   | yes     |
+//! | `POST /v1/apps/{app}/review` (periodic)    | —        | others' apps | — | —       |
 //! | `POST /v1/apps/{app}/kill`, `/unkill`      | —        | —        | yes   | —       |
 //! | `DELETE /v1/apps/{app}` (deploys and data) | —        | —        | yes   | —       |
 //! | `PUT /v1/apps/{app}/quota`                 | —        | —        | yes   | —       |
@@ -41,6 +43,7 @@ pub mod listener;
 mod observe;
 pub mod oidc;
 mod operate;
+mod periodic;
 mod policy_check;
 mod publish;
 mod retire;
@@ -415,6 +418,8 @@ pub(crate) fn router(state: AdminState) -> axum::Router {
         .route("/v1/apps/{app}/reject", post(deploys::reject))
         .route("/v1/apps/{app}/quota", put(operate::set_quota))
         .route("/v1/reviews", get(deploys::pending))
+        .route("/v1/reviews/due", get(periodic::list))
+        .route("/v1/apps/{app}/review", post(periodic::review))
         .route("/v1/secrets", get(operate::list_secrets))
         .route("/v1/secrets/{name}", put(operate::put_secret))
         .route(

@@ -43,6 +43,8 @@ pub enum AuditKind {
     AuditCheckpoint,
     /// The checkpoint key replaced (`warden audit rotate-key`).
     AuditKeyRotated,
+    /// A periodic review of a live app recorded (`crate::lifecycle`).
+    AppReviewed,
 }
 
 impl AuditKind {
@@ -74,6 +76,7 @@ impl AuditKind {
             AuditKind::StateCopied => "state.copied",
             AuditKind::AuditCheckpoint => "audit.checkpoint",
             AuditKind::AuditKeyRotated => "audit.key-rotated",
+            AuditKind::AppReviewed => "app.reviewed",
         }
     }
 }

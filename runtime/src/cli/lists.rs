@@ -160,7 +160,75 @@ pub fn apps(args: AppsArgs) -> Outcome {
     )
 }
 
-pub fn reviews(args: ListArgs) -> Outcome {
+/// `warden reviews [due]`.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ReviewsArgs {
+    #[command(subcommand)]
+    due: Option<ReviewsCommand>,
+    #[command(flatten)]
+    list: ListArgs,
+}
+
+#[derive(clap::Subcommand)]
+enum ReviewsCommand {
+    /// Live apps whose periodic review is due, overdue or lapsed, with
+    /// their risk tier and why (reviewer, admin or auditor).
+    #[command(after_help = "Examples:
+  WARDEN_TOKEN=$REVIEWER warden reviews due
+  WARDEN_TOKEN=$REVIEWER warden reviews due --all --json
+
+Tiers and intervals: [lifecycle] review_every in warden.toml (high 30d, medium
+90d, low 180d). Record a review with `warden review record APP --note ...`.")]
+    Due {
+        /// Every live app with its schedule, not only those due.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+}
+
+pub fn reviews(args: ReviewsArgs) -> Outcome {
+    match args.due {
+        Some(ReviewsCommand::Due { all, list }) => reviews_due(all, &list),
+        None => pending_reviews(args.list),
+    }
+}
+
+fn reviews_due(all: bool, args: &ListArgs) -> Outcome {
+    list(
+        args,
+        if all {
+            "/v1/reviews/due?all=true"
+        } else {
+            "/v1/reviews/due"
+        },
+        "apps",
+        &[
+            ("APP", "app"),
+            ("VERSION", "version"),
+            ("TIER", "tier"),
+            ("STATUS", "status"),
+            ("DUE", "due_at"),
+            ("DAYS", "days_left"),
+            ("WHY", "reasons"),
+        ],
+        |runtime| {
+            let apps =
+                warden_runtime::lifecycle::due::schedule(runtime, std::time::SystemTime::now())
+                    .wait()
+                    .map_err(|e| format!("the registry cannot be read: {e}"))?;
+            Ok(apps
+                .into_iter()
+                .filter(|d| all || d.is_due())
+                .map(|d| json!(d))
+                .collect())
+        },
+    )
+}
+
+fn pending_reviews(args: ListArgs) -> Outcome {
     list(
         &args,
         "/v1/reviews",

@@ -209,12 +209,13 @@ enum Command {
     /// Show a version as a reviewer needs it (admin API).
     #[command(subcommand)]
     Review(review::ReviewCommand),
-    /// List deploys waiting for a reviewer, with the reasons (admin API, or
-    /// the data directory on the host).
+    /// List deploys waiting for a reviewer, with the reasons; `reviews due`
+    /// lists apps whose periodic review is due (admin API, or the data
+    /// directory on the host).
     #[command(
-        after_help = "Examples:\n  WARDEN_TOKEN=... warden reviews\n  WARDEN_TOKEN=... warden reviews --json"
+        after_help = "Examples:\n  WARDEN_TOKEN=... warden reviews\n  WARDEN_TOKEN=... warden reviews --json\n  WARDEN_TOKEN=... warden reviews due"
     )]
-    Reviews(lists::ListArgs),
+    Reviews(lists::ReviewsArgs),
     Traces(traces::TracesArgs),
     /// Create, list and revoke admin API tokens.
     #[command(subcommand)]

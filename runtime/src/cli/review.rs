@@ -25,15 +25,38 @@ Without VERSION: the newest pending version, else the live one.")]
         #[arg(long, env = "WARDEN_SERVER", default_value = super::DEFAULT_SERVER)]
         server: String,
     },
+    /// Record a periodic review of a live app: you looked at it again as
+    /// it stands (reviewer role; not your own app). Its next review comes
+    /// due a risk tier's interval from now (`warden reviews due`).
+    #[command(after_help = "Example:
+  WARDEN_TOKEN=$REVIEWER warden review record expense-dashboard --note \"grants still needed; owner confirmed\"")]
+    Record {
+        app: String,
+        /// What you looked at and found; kept with the review and audited.
+        #[arg(long)]
+        note: String,
+        #[arg(long, env = "WARDEN_SERVER", default_value = super::DEFAULT_SERVER)]
+        server: String,
+    },
 }
 
 pub fn run(cmd: ReviewCommand) -> Outcome {
-    let ReviewCommand::Show {
-        app,
-        version,
-        json,
-        server,
-    } = cmd;
+    let (app, version, json, server) = match cmd {
+        ReviewCommand::Show {
+            app,
+            version,
+            json,
+            server,
+        } => (app, version, json, server),
+        ReviewCommand::Record { app, note, server } => {
+            return client::report(client::call(
+                &server,
+                "POST",
+                &format!("/v1/apps/{app}/review"),
+                Some(serde_json::json!({ "note": note })),
+            ));
+        }
+    };
     let version = match version {
         Some(v) => v,
         None => match client::call(&server, "GET", &format!("/v1/apps/{app}/versions"), None) {

@@ -6,6 +6,7 @@ pub mod audit_sinks;
 pub mod containment;
 pub mod deploys;
 pub mod error;
+pub mod lifecycle;
 pub mod limits;
 pub mod oidc;
 pub mod platform;

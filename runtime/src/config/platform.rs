@@ -71,6 +71,8 @@ pub struct PlatformConfig {
     pub state: super::state::StateSettings,
     /// Signed checkpoints of the audit chain (`[audit]`).
     pub audit: super::audit::AuditSettings,
+    /// Periodic reviews by risk tier (`[lifecycle]`).
+    pub lifecycle: super::lifecycle::LifecycleSettings,
 }
 
 /// `[admin]` in `warden.toml`.
@@ -307,6 +309,9 @@ impl PlatformConfig {
             return Err(ConfigError::invalid(path, field, problem, fix));
         }
         if let Some((field, problem, fix)) = self.audit.problem() {
+            return Err(ConfigError::invalid(path, field, problem, fix));
+        }
+        if let Some((field, problem, fix)) = self.lifecycle.problem() {
             return Err(ConfigError::invalid(path, field, problem, fix));
         }
         if self.engine.max_instances == 0 {

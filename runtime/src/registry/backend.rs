@@ -112,6 +112,10 @@ pub trait RegistryBackend: Send + Sync {
     async fn template(&self, name: &str) -> Result<Option<Template>>;
     async fn templates(&self) -> Result<Vec<(String, Template)>>;
     async fn set_template(&self, name: &str, template: &Template, by: &str) -> Result<()>;
+    /// Records a periodic review of an app (`crate::lifecycle`).
+    async fn record_review(&self, review: &super::PeriodicReview) -> Result<()>;
+    /// Each app's latest periodic review, by app.
+    async fn last_reviews(&self) -> Result<BTreeMap<String, super::PeriodicReview>>;
     /// Keeps an uploaded component, stored at `path` in this node's data
     /// directory, where every node can find it by `digest` (nothing to do
     /// when the data directory is the registry's).
@@ -279,6 +283,15 @@ impl RegistryBackend for Registry {
 
     async fn quotas(&self) -> Result<BTreeMap<String, QuotaRequest>> {
         self.run(|db| Ok(db.quotas()?)).await
+    }
+
+    async fn record_review(&self, review: &super::PeriodicReview) -> Result<()> {
+        let review = review.clone();
+        self.run(move |db| Ok(db.record_review(&review)?)).await
+    }
+
+    async fn last_reviews(&self) -> Result<BTreeMap<String, super::PeriodicReview>> {
+        self.run(|db| Ok(db.last_reviews()?)).await
     }
 
     async fn store_component(&self, _digest: &str, _path: &Path) -> Result<()> {

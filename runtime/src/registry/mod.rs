@@ -12,8 +12,10 @@
 mod backend;
 pub mod collect;
 pub mod compare;
+mod periodic;
 
 pub use backend::{Registry, RegistryBackend, RegistryError};
+pub use periodic::PeriodicReview;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -317,6 +319,7 @@ impl RegistryDb {
         let conn =
             warden_host_apis::sqlite::open_wal(&data_dir.join("registry.db"), "FULL", SCHEMA)?;
         migrate(&conn)?;
+        conn.execute_batch(periodic::SCHEMA)?;
         Ok(RegistryDb {
             dir: data_dir.to_path_buf(),
             conn: Mutex::new(conn),

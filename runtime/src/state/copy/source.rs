@@ -49,6 +49,7 @@ pub(super) fn read(data_dir: &Path, key: MasterKey) -> Result<Snapshot, CopyErro
             dlp_salt(data_dir, &key)?,
             audit_log,
             forward_positions(data_dir)?,
+            app_reviews(data_dir)?,
         ],
         audit_head,
         skipped,
@@ -542,6 +543,42 @@ fn tokens(data_dir: &Path) -> Result<Table, CopyError> {
             ("team", Type::TEXT),
         ],
         rows,
+    })
+}
+
+/// Periodic reviews (`app_reviews` in `registry.db`), oldest first, so
+/// each app's next review comes due on the nodes as it did here.
+fn app_reviews(data_dir: &Path) -> Result<Table, CopyError> {
+    let file = data_dir.join("registry.db");
+    let mut found = Vec::new();
+    if let Some(conn) = sqlite(&file)? {
+        let kept: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'app_reviews'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| unreadable(&file, e))?;
+        if kept > 0 {
+            found = rows(
+                &file,
+                &conn,
+                "SELECT app, version, tier, reviewer, note, at FROM app_reviews ORDER BY seq",
+                |r| (0..6).map(|i| r.get::<_, String>(i).map(cell)).collect(),
+            )?;
+        }
+    }
+    Ok(Table {
+        name: "app_reviews",
+        columns: &[
+            ("app", Type::TEXT),
+            ("version", Type::TEXT),
+            ("tier", Type::TEXT),
+            ("reviewer", Type::TEXT),
+            ("note", Type::TEXT),
+            ("at", Type::TEXT),
+        ],
+        rows: found,
     })
 }
 

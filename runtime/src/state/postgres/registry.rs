@@ -724,6 +724,51 @@ impl RegistryBackend for SharedRegistry {
         self.quotas_where(None).await
     }
 
+    async fn record_review(&self, review: &crate::registry::PeriodicReview) -> Result<()> {
+        let r = review.clone();
+        self.pg
+            .call(move |client| async move {
+                client
+                    .execute(
+                        "INSERT INTO app_reviews (app, version, tier, reviewer, note, at) VALUES ($1, $2, $3, $4, $5, $6)",
+                        &[&r.app, &r.version, &r.tier, &r.reviewer, &r.note, &r.at],
+                    )
+                    .await?;
+                Ok(())
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn last_reviews(&self) -> Result<BTreeMap<String, crate::registry::PeriodicReview>> {
+        self.pg
+            .call(|client| async move {
+                let rows = client
+                    .query(
+                        "SELECT DISTINCT ON (app) app, version, tier, reviewer, note, at
+                         FROM app_reviews ORDER BY app, seq DESC",
+                        &[],
+                    )
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        let review = crate::registry::PeriodicReview {
+                            app: r.get(0),
+                            version: r.get(1),
+                            tier: r.get(2),
+                            reviewer: r.get(3),
+                            note: r.get(4),
+                            at: r.get(5),
+                        };
+                        (review.app.clone(), review)
+                    })
+                    .collect())
+            })
+            .await
+            .map_err(backend)
+    }
+
     async fn set_quota(&self, app: &str, quota: &QuotaRequest, by: &str) -> Result<()> {
         let text = serde_json::to_string(quota).unwrap_or_default();
         let (app, by) = (app.to_owned(), by.to_owned());

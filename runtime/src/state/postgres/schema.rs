@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "audit forwarding",
         include_str!("migrations/0013_audit_forward.sql"),
     ),
+    (
+        14,
+        "app reviews",
+        include_str!("migrations/0014_app_reviews.sql"),
+    ),
 ];
 
 /// The schema version this Warden writes.

@@ -1,0 +1,88 @@
+//! `[lifecycle]` in `warden.toml`: how often each app's periodic review
+//! comes due, by its risk tier (see `crate::lifecycle`).
+//!
+//! ```toml
+//! [lifecycle]
+//! review_every = { high = "30d", medium = "90d", low = "180d" }
+//! notice = "7d"    # listed as due this long before the date
+//! grace = "14d"    # how long past the date before an app counts as lapsed
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use warden_host_apis::units::Dur;
+
+const DAY: u64 = 86_400;
+
+/// `[lifecycle]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleSettings {
+    /// The longest an app of each tier goes between periodic reviews.
+    pub review_every: ReviewIntervals,
+    /// How long before its date a review is listed as due.
+    pub notice: Dur,
+    /// How long past its date an overdue review may go before the app
+    /// counts as lapsed (`warden reviews due` says so).
+    pub grace: Dur,
+}
+
+/// `review_every`, per risk tier.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewIntervals {
+    pub high: Dur,
+    pub medium: Dur,
+    pub low: Dur,
+}
+
+impl Default for ReviewIntervals {
+    fn default() -> Self {
+        ReviewIntervals {
+            high: Dur(Duration::from_secs(30 * DAY)),
+            medium: Dur(Duration::from_secs(90 * DAY)),
+            low: Dur(Duration::from_secs(180 * DAY)),
+        }
+    }
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        LifecycleSettings {
+            review_every: ReviewIntervals::default(),
+            notice: Dur(Duration::from_secs(7 * DAY)),
+            grace: Dur(Duration::from_secs(14 * DAY)),
+        }
+    }
+}
+
+impl LifecycleSettings {
+    /// What is wrong with the settings, as (field, problem, fix).
+    pub fn problem(&self) -> Option<(String, String, String)> {
+        let every = &self.review_every;
+        for (tier, interval) in [
+            ("high", every.high),
+            ("medium", every.medium),
+            ("low", every.low),
+        ] {
+            if interval.get() < Duration::from_secs(1) {
+                return Some((
+                    format!("lifecycle.review_every.{tier}"),
+                    format!("{interval} is shorter than a second"),
+                    "use a number of days, e.g. \"90d\"".into(),
+                ));
+            }
+        }
+        if every.high > every.medium || every.medium > every.low {
+            return Some((
+                "lifecycle.review_every".into(),
+                format!(
+                    "a riskier tier is reviewed less often (high {}, medium {}, low {})",
+                    every.high, every.medium, every.low
+                ),
+                "keep high <= medium <= low, e.g. 30d, 90d, 180d".into(),
+            ));
+        }
+        None
+    }
+}
