@@ -1,7 +1,8 @@
 //! `config.changed`: the platform settings that decide what apps may do —
 //! the connector catalog and its rules, egress and address rules, storage
 //! class rules, DLP, maximums and quota ceilings, containment, templates
-//! from the file, admin sign-in — are digested at every start of `warden
+//! from the file, admin sign-in, audit signing and forwarding, review
+//! intervals — are digested at every start of `warden
 //! serve`; when the digest differs from the previous start's, the change is
 //! audited with the digest and, path by path, what changed. A platform
 //! setting that widens what apps may do is a governance event like a grant.
@@ -39,10 +40,28 @@ pub fn governance_view(platform: &PlatformConfig) -> Value {
         "containment": platform.containment,
         "templates": platform.templates,
         "admin": platform.admin,
+        "audit": audit_view(&platform.audit),
+        "lifecycle": platform.lifecycle,
     });
     // Whatever else a capability's rules hold (e.g. `config`), as it says.
     crate::capabilities::Capabilities::add_rules_views(platform, &mut view);
     view
+}
+
+/// `[audit]` as governed: how often the chain is signed and where it is
+/// forwarded — a sink removed is a witness gone. Header values are left
+/// out (they may hold a receiver's key); their names are kept.
+fn audit_view(audit: &crate::config::audit::AuditSettings) -> Value {
+    let sinks: serde_json::Map<String, Value> = audit
+        .sinks
+        .iter()
+        .map(|s| {
+            let mut sink = json!(s);
+            sink["headers"] = json!(s.headers.keys().collect::<Vec<_>>());
+            (s.name.clone(), sink)
+        })
+        .collect();
+    json!({ "checkpoint_interval": audit.checkpoint_interval, "sinks": sinks })
 }
 
 /// Audits a change of the governance settings since the previous start,

@@ -83,6 +83,7 @@ pub struct RunningHost {
     checkpoints: tokio::task::JoinHandle<()>,
     /// Forward the audit log to its sinks (`crate::audit::forward`).
     forwarders: Vec<tokio::task::JoinHandle<()>>,
+    forwarding: Arc<crate::audit::forward::Forwarding>,
 }
 
 /// The entry point: see the module documentation.
@@ -144,7 +145,7 @@ impl Host {
         );
         let mut admin_state =
             crate::admin::AdminState::new(server.clone()).with_telemetry(telemetry.stats.clone());
-        admin_state.forwarding = Some(forwarding);
+        admin_state.forwarding = Some(forwarding.clone());
         // SLOs are read where the admin API reads them.
         let slo = match &admin_state.tallies {
             Some(tallies) => Some(crate::slo::spawn(
@@ -196,6 +197,7 @@ impl Host {
             slo,
             checkpoints,
             forwarders,
+            forwarding,
         })
     }
 }
@@ -235,6 +237,14 @@ impl RunningHost {
         let _ = tokio::task::spawn_blocking(move || admin.join()).await;
         self.purger.abort();
         self.checkpoints.abort();
+        // The shutdown checkpoint is signed: the sinks get it, and what
+        // else is left, before the host exits (bounded).
+        self.forwarding
+            .drain(
+                self.server.runtime().audit(),
+                std::time::Duration::from_secs(5),
+            )
+            .await;
         for forwarder in &self.forwarders {
             forwarder.abort();
         }

@@ -347,14 +347,29 @@ max_backoff = "200ms"
     assert!(has_all(&hook, last), "{:?} / {last}", hook.seqs());
     host.stop();
 
-    // The position was kept: a restart sends only what is new (the
-    // shutdown checkpoint, if it came after the last delivery, and what
-    // was written since), not the log again.
+    // The host delivered its shutdown checkpoint before it exited: the
+    // receivers hold the seal of the log as it was left.
     let before = head(&config, &data);
+    for siem in [&syslog, &hook] {
+        let last = siem.entries().last().cloned().unwrap();
+        assert_eq!(last["seq"], before, "{:?}", siem.seqs());
+        assert_eq!(last["kind"], "audit.checkpoint");
+        assert_eq!(last["details"]["reason"], "shutdown");
+    }
+    // The position was kept: a restart sends only what is new, not the
+    // log again.
     set_secret(&data, Some(&config), "after-restart", "v");
     syslog.forget();
     hook.forget();
     let host = LibHost::start(&data, Some(&config), &[]);
+    // When each sink last delivered is known from its kept position.
+    assert!(
+        sinks(&host, &admin)
+            .values()
+            .all(|s| s["last_delivered_at"].is_string()),
+        "{:?}",
+        sinks(&host, &admin)
+    );
     assert!(
         until(Duration::from_secs(20), || caught_up(&host)
             && syslog.seqs().contains(&(before + 1))
@@ -367,7 +382,7 @@ max_backoff = "200ms"
             .seqs()
             .iter()
             .chain(&hook.seqs())
-            .all(|s| *s >= before),
+            .all(|s| *s > before),
         "only new entries after a restart: {:?} {:?} (head was {before})",
         syslog.seqs(),
         hook.seqs()

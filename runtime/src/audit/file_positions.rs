@@ -64,6 +64,7 @@ mod tests {
         let at = |seq: u64| Position {
             seq,
             hash: format!("h{seq}"),
+            at: None,
         };
         let seq_of = |name| {
             get(&log, name)

@@ -140,12 +140,20 @@ impl SinkSettings {
                 SinkKind::Webhook,
             ),
         ];
+        let takes = match self.kind {
+            SinkKind::Webhook => "url = \"https://…\" (and token_secret, headers, ca)",
+            SinkKind::Syslog => "address = \"host:port\" (and tls, ca)",
+            SinkKind::Otlp => "endpoint = \"http://collector:4318\" (and headers)",
+        };
         for (name, set, owner) in misplaced {
             if set && owner != self.kind {
                 return Some((
                     field(name),
                     format!("`{name}` is for {} sinks, not {kind}", owner.as_str()),
-                    format!("remove it, or set `kind = \"{}\"`", owner.as_str()),
+                    format!(
+                        "a {kind} sink takes {takes}; or set `kind = \"{}\"`",
+                        owner.as_str()
+                    ),
                 ));
             }
         }
@@ -157,7 +165,14 @@ impl SinkSettings {
             ));
         }
         for (name, value) in &self.headers {
-            let problem = if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            let lower = name.to_ascii_lowercase();
+            let problem = if matches!(
+                lower.as_str(),
+                "content-type" | "content-length" | "host" | "idempotency-key"
+            ) || (lower == "authorization" && self.token_secret.is_some())
+            {
+                Some(format!("`{name}` is set by Warden (or by `token_secret`)"))
+            } else if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 Some(format!("`{name}` is not a header name"))
             } else if http::HeaderValue::from_str(value).is_err() {
                 Some(format!("the value of `{name}` cannot be sent in a header"))
@@ -168,7 +183,7 @@ impl SinkSettings {
                 return Some((
                     field("headers"),
                     problem,
-                    "use header names of letters, digits and `-`, and printable values".into(),
+                    "remove it; other headers are names of letters, digits and `-` with printable values".into(),
                 ));
             }
         }
@@ -260,6 +275,11 @@ impl SinkSettings {
         let Some(address) = &self.address else {
             return Some("a syslog sink needs `address`".into());
         };
+        if address.contains("://") || address.contains('/') {
+            return Some(format!(
+                "`{address}` is a URL; a syslog sink takes host:port"
+            ));
+        }
         match address.rsplit_once(':') {
             Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
                 None
@@ -311,6 +331,18 @@ mod tests {
             (
                 "name = \"a\"\nkind = \"syslog\"\naddress = \"siem\"",
                 "address",
+            ),
+            (
+                "name = \"a\"\nkind = \"syslog\"\naddress = \"tcp://siem:514\"",
+                "address",
+            ),
+            (
+                "name = \"a\"\nkind = \"webhook\"\nurl = \"https://s/x\"\nheaders = { Content-Type = \"text/plain\" }",
+                "headers",
+            ),
+            (
+                "name = \"a\"\nkind = \"webhook\"\nurl = \"https://s/x\"\ntoken_secret = \"t\"\nheaders = { Authorization = \"Basic x\" }",
+                "headers",
             ),
             ("name = \"a\"\nkind = \"syslog\"", "address"),
             (

@@ -52,6 +52,9 @@ pub struct Position {
     pub seq: u64,
     /// That entry's hash, to tell it is still the entry that was sent.
     pub hash: String,
+    /// When it was delivered (RFC 3339), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 /// A receiver.
@@ -125,6 +128,13 @@ pub fn spawn(
 ) -> (Arc<Forwarding>, Vec<tokio::task::JoinHandle<()>>) {
     let mut sinks = Vec::new();
     let mut tasks = Vec::new();
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let may_forward: MayForward = {
+        let draining = draining.clone();
+        Arc::new(move || {
+            may_forward().map(|may| may || draining.load(std::sync::atomic::Ordering::SeqCst))
+        })
+    };
     for settings in &runtime.platform().audit.sinks {
         let state = Arc::new(Mutex::new(State::default()));
         sinks.push((settings.clone(), state.clone()));
@@ -138,7 +148,7 @@ pub fn spawn(
         };
         tasks.push(tokio::spawn(task.run(may_forward.clone())));
     }
-    (Arc::new(Forwarding::new(sinks)), tasks)
+    (Arc::new(Forwarding::new(sinks, draining)), tasks)
 }
 
 /// Checks what can be checked of the sinks before a host starts: each CA
@@ -305,6 +315,13 @@ impl Task {
                     .map_err(|e| format!("cannot read the position: {e}"))?;
                 if let Some(at) = &at {
                     still_held(audit, at).await?;
+                    let mut s = lock(&self.state);
+                    if s.last_delivered_at.is_none() {
+                        s.last_delivered_at = at
+                            .at
+                            .as_deref()
+                            .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+                    }
                 }
                 self.cursor = Some(at.clone());
                 at
@@ -345,6 +362,7 @@ impl Task {
         let Some(last) = batch.last().map(|e| Position {
             seq: e.seq,
             hash: e.hash.clone(),
+            at: Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
         }) else {
             return Ok(Progress::CaughtUp);
         };

@@ -4,12 +4,16 @@
 use super::{State, lock, target};
 use crate::audit::AuditBackend;
 use crate::config::audit_sinks::SinkSettings;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// The configured sinks and how each stands.
 pub struct Forwarding {
     sinks: Vec<(SinkSettings, Arc<Mutex<State>>)>,
+    /// Set while the host drains at shutdown: forward though the host
+    /// no longer runs the schedules.
+    draining: Arc<AtomicBool>,
 }
 
 fn rfc3339(time: Option<SystemTime>) -> serde_json::Value {
@@ -25,8 +29,37 @@ pub(super) fn seconds_since(time: Option<SystemTime>) -> f64 {
 }
 
 impl Forwarding {
-    pub(super) fn new(sinks: Vec<(SinkSettings, Arc<Mutex<State>>)>) -> Forwarding {
-        Forwarding { sinks }
+    pub(super) fn new(
+        sinks: Vec<(SinkSettings, Arc<Mutex<State>>)>,
+        draining: Arc<AtomicBool>,
+    ) -> Forwarding {
+        Forwarding { sinks, draining }
+    }
+
+    /// At shutdown, after the last checkpoint is signed: lets every sink
+    /// deliver what is left — that checkpoint included, so the SIEM holds
+    /// the seal of the log as the host left it — waiting up to `within`,
+    /// and not at all for a sink that is failing (its entries wait in the
+    /// log for the next start).
+    pub async fn drain(&self, audit: &dyn AuditBackend, within: Duration) {
+        if self.sinks.is_empty() {
+            return;
+        }
+        self.draining.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let Ok(head) = audit.last_seq().await else {
+                return;
+            };
+            let done = self.sinks.iter().all(|(_, state)| {
+                let s = lock(state);
+                (s.known && s.delivered >= head) || s.failing_since.is_some()
+            });
+            if done {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Each sink: where it is (`delivered_seq`), how far behind
@@ -55,9 +88,16 @@ impl Forwarding {
                     }),
                 )
             };
-            if !known {
+            if !known || row["last_delivered_at"].is_null() {
                 match from_log(audit, &settings.name).await {
-                    Ok((d, h, o)) => (delivered, head, oldest) = (d, h, o),
+                    Ok((d, h, o, at)) => {
+                        if !known {
+                            (delivered, head, oldest) = (d, h, o);
+                        }
+                        if row["last_delivered_at"].is_null() {
+                            row["last_delivered_at"] = at.into();
+                        }
+                    }
                     Err(e) => {
                         row["last_error"] = format!("cannot read the position: {e}").into();
                     }
@@ -77,13 +117,15 @@ impl Forwarding {
     }
 }
 
-/// The position, the head and the oldest undelivered entry's time, read
-/// from the log.
+/// The position, the head, the oldest undelivered entry's time and when
+/// the position was reached, read from the log.
 async fn from_log(
     audit: &dyn AuditBackend,
     name: &str,
-) -> Result<(u64, u64, Option<SystemTime>), crate::audit::AuditError> {
-    let delivered = audit.forwarded(name).await?.map_or(0, |p| p.seq);
+) -> Result<(u64, u64, Option<SystemTime>, Option<String>), crate::audit::AuditError> {
+    let position = audit.forwarded(name).await?;
+    let delivered = position.as_ref().map_or(0, |p| p.seq);
+    let at = position.and_then(|p| p.at);
     let head = audit.last_seq().await?;
     let oldest = if head > delivered {
         audit
@@ -94,5 +136,5 @@ async fn from_log(
     } else {
         None
     };
-    Ok((delivered, head, oldest))
+    Ok((delivered, head, oldest, at))
 }

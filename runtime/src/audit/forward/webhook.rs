@@ -135,7 +135,13 @@ impl Sink for Webhook {
         if (200..300).contains(&reply.status) {
             Ok(())
         } else {
-            Err(format!("{} answered {}", self.url, reply.status))
+            // The receiver's own words, briefly (e.g. `bad token`).
+            let said: String = String::from_utf8_lossy(&reply.body)
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect();
+            Err(format!("{} answered {}: {said}", self.url, reply.status))
         }
     }
 

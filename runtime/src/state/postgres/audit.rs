@@ -207,13 +207,16 @@ impl AuditBackend for PgAudit {
             .call(move |client| async move {
                 let row = client
                     .query_opt(
-                        "SELECT seq, hash FROM audit_forward WHERE sink = $1",
+                        "SELECT seq, hash, \
+                         to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                         FROM audit_forward WHERE sink = $1",
                         &[&sink],
                     )
                     .await?;
                 Ok(row.map(|r| Position {
                     seq: r.get::<_, i64>(0).max(0) as u64,
                     hash: r.get(1),
+                    at: r.get(2),
                 }))
             })
             .await
