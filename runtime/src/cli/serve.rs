@@ -19,7 +19,10 @@ use warden_runtime::host::{Host, HostOptions, RunningHost, StartError};
   warden tokens create --name alice --role creator; WARDEN_TOKEN=... warden deploy app.toml
 
 Apps answer on their `[http] route`. SIGTERM or Ctrl-C stops accepting and
-drains in-flight requests (up to `serve.drain_timeout`).")]
+drains in-flight requests (up to `serve.drain_timeout`). Port 0 picks a free
+port; the addresses are printed. The host signs the audit chain ([audit]
+checkpoint_interval) and forwards it to [[audit.sinks]]; each sink's lag is in
+GET /v1/telemetry.")]
 pub struct ServeArgs {
     /// An app to serve (repeatable).
     #[arg(long = "app", value_name = "APP.toml")]
