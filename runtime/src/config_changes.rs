@@ -84,11 +84,29 @@ pub(crate) fn audit_changes(
     if previous_digest.as_deref() == Some(digest.as_str()) {
         return Ok(None);
     }
-    let before = previous
+    let mut before = previous
         .as_ref()
         .map(|p| p["view"].clone())
         .unwrap_or_else(|| json!({}));
+    // Settings an older Warden did not govern were at their defaults as
+    // far as it knew: only a value other than the default is a change
+    // (an upgrade alone is not one).
+    if previous.is_some()
+        && let (Some(was), Value::Object(now)) = (before.as_object_mut(), &view)
+    {
+        let defaults = governance_view(&PlatformConfig::builtin());
+        for key in now.keys() {
+            if !was.contains_key(key) {
+                was.insert(key.clone(), defaults[key].clone());
+            }
+        }
+    }
     let changes = compare::diff(&before, &view);
+    if previous.is_some() && changes.is_empty() {
+        let seen = json!({ "digest": digest, "view": view });
+        crate::fsutil::write_atomically(&seen_path, seen.to_string().as_bytes())?;
+        return Ok(None);
+    }
     let listed: Vec<Value> = changes
         .iter()
         .take(MAX_LISTED)

@@ -135,4 +135,48 @@ fn a_change_of_the_governance_settings_between_starts_is_audited_with_what_chang
         .collect();
     assert!(paths.contains(&"egress.allow_cidrs"), "{paths:?}");
     assert!(paths.contains(&"templates.dash"), "{paths:?}");
+
+    // What an older Warden kept (no `audit`, no `lifecycle` governed):
+    // the upgrade alone is not a change.
+    let seen_file = data.join("config.governance.json");
+    let mut kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&seen_file).unwrap()).unwrap();
+    for key in ["audit", "lifecycle"] {
+        kept["view"].as_object_mut().unwrap().remove(key);
+    }
+    kept["digest"] = "from-an-older-warden".into();
+    std::fs::write(&seen_file, kept.to_string()).unwrap();
+    start();
+    assert_eq!(config_changes(&data).len(), 2, "an upgrade is not a change");
+
+    // A sink added, then removed: each is a change (a witness gone).
+    let settings = std::fs::read_to_string(&config).unwrap();
+    let port = support::siem::free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "{settings}\n[[audit.sinks]]\nname = \"siem\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/a\"\nheaders = {{ X-Key = \"s3cret\" }}\n"
+        ),
+    )
+    .unwrap();
+    start();
+    std::fs::write(&config, settings).unwrap();
+    start();
+    let seen = config_changes(&data);
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    for (entry, change) in [(&seen[2], "added"), (&seen[3], "removed")] {
+        let listed = &entry["details"]["changes"];
+        assert!(
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["path"] == "audit.sinks.siem" && c["change"] == change),
+            "{listed}"
+        );
+        assert!(
+            !entry.to_string().contains("s3cret"),
+            "no header value in the log"
+        );
+    }
 }

@@ -1,25 +1,28 @@
 //! Periodic reviews: each live app's risk tier from its grants, reviews
-//! that come due by tier (`[lifecycle] review_every`), listed by
-//! `GET /v1/reviews/due` and `warden reviews due`, and recorded by a
-//! reviewer who is not the app's owner — audited.
+//! that come due by tier (`[lifecycle] review_every`, the defaults here),
+//! listed by `GET /v1/reviews/due` and `warden reviews due` as they stand
+//! now or at a later date (`at`, so nothing here waits for a clock), and
+//! recorded by a reviewer who is not the app's owner — audited.
 
 use crate::support;
-use support::admin_api::{admin_with, deploy_body};
+use std::time::{Duration, SystemTime};
+use support::admin_api::{Admin, admin_with, deploy_body};
 use warden_runtime::admin::tokens::Role;
 
-const CONFIG: &str = r#"
+const CATALOG: &str = r#"
 [[connectors]]
 name = "crm"
 base_url = "https://crm.example.com"
 scopes = { read = ["GET /contacts/*"] }
-
-[lifecycle]
-review_every = { high = "2s", medium = "1h", low = "400d" }
-notice = "2h"
-grace = "1h"
 "#;
 
-fn due(admin: &support::admin_api::Admin, query: &str) -> Vec<serde_json::Value> {
+/// RFC 3339 for `days` from now.
+fn in_days(days: u64) -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(days * 86_400))
+        .to_string()
+}
+
+fn due(admin: &Admin, query: &str) -> Vec<serde_json::Value> {
     let (status, body) = admin.call(
         Some(Role::Reviewer),
         "GET",
@@ -30,14 +33,24 @@ fn due(admin: &support::admin_api::Admin, query: &str) -> Vec<serde_json::Value>
     body["apps"].as_array().unwrap().clone()
 }
 
-fn row<'a>(rows: &'a [serde_json::Value], app: &str) -> Option<&'a serde_json::Value> {
-    rows.iter().find(|r| r["app"] == app)
+/// `(tier, status)` of `app` among `rows`.
+fn standing(rows: &[serde_json::Value], app: &str) -> Option<(String, String)> {
+    rows.iter().find(|r| r["app"] == app).map(|r| {
+        (
+            r["tier"].as_str().unwrap().to_string(),
+            r["status"].as_str().unwrap().to_string(),
+        )
+    })
+}
+
+fn pair(tier: &str, status: &str) -> Option<(String, String)> {
+    Some((tier.to_string(), status.to_string()))
 }
 
 #[test]
 fn reviews_come_due_by_risk_tier_and_a_reviewer_records_them() {
     // On the embedded store, or PostgreSQL in `scripts/test.sh`'s second pass.
-    let admin = admin_with(&format!("{CONFIG}{}", support::shared_state()), &[]);
+    let admin = admin_with(&format!("{CATALOG}{}", support::shared_state()), &[]);
     for (app, extra) in [
         (
             "ledger",
@@ -62,16 +75,24 @@ fn reviews_come_due_by_risk_tier_and_a_reviewer_records_them() {
             assert_eq!(status, 200, "{app}: {out}");
         }
     }
-    std::thread::sleep(std::time::Duration::from_millis(2100));
 
-    // High: two seconds, past; medium: within the notice; low: not due.
-    let rows = due(&admin, "");
-    let ledger = row(&rows, "ledger").expect("ledger is due");
+    // Just deployed: nothing is due.
+    assert_eq!(due(&admin, ""), Vec::<serde_json::Value>::new());
+    // In 35 days the high tier (30 days) is overdue, within its 14 days'
+    // grace; in 85 the medium tier (90 days) is within its 7 days' notice
+    // and the high one lapsed; the low tier (180 days) is not due.
+    let day35 = due(&admin, &format!("?at={}", in_days(35)));
     assert_eq!(
-        (ledger["tier"].as_str(), ledger["status"].as_str()),
-        (Some("high"), Some("overdue")),
-        "{ledger}"
+        standing(&day35, "ledger"),
+        pair("high", "overdue"),
+        "{day35:?}"
     );
+    assert_eq!(standing(&day35, "notes"), None);
+    let day85 = due(&admin, &format!("?at={}", in_days(85)));
+    assert_eq!(standing(&day85, "ledger"), pair("high", "lapsed"));
+    assert_eq!(standing(&day85, "notes"), pair("medium", "due"));
+    assert_eq!(standing(&day85, "plain"), None);
+    let ledger = day85.iter().find(|r| r["app"] == "ledger").unwrap();
     assert!(
         ledger["reasons"]
             .to_string()
@@ -79,21 +100,21 @@ fn reviews_come_due_by_risk_tier_and_a_reviewer_records_them() {
         "{ledger}"
     );
     assert!(ledger["last_review"].is_null());
-    let notes = row(&rows, "notes").expect("notes is due");
-    assert_eq!(
-        (notes["tier"].as_str(), notes["status"].as_str()),
-        (Some("medium"), Some("due")),
-        "{notes}"
-    );
-    assert!(row(&rows, "plain").is_none(), "{rows:?}");
-    let all = due(&admin, "?all=true");
-    let plain = row(&all, "plain").expect("every live app with all=true");
-    assert_eq!(
-        (plain["tier"].as_str(), plain["status"].as_str()),
-        (Some("low"), Some("ok")),
+    assert_eq!(ledger["state"], "active");
+    let all = due(&admin, &format!("?all=true&at={}", in_days(85)));
+    assert_eq!(standing(&all, "plain"), pair("low", "ok"));
+    let plain = all.iter().find(|r| r["app"] == "plain").unwrap();
+    assert!(
+        (94..=95).contains(&plain["days_left"].as_i64().unwrap()),
         "{plain}"
     );
-    assert!(plain["days_left"].as_i64() >= Some(399), "{plain}");
+    let (status, out) = admin.call(
+        Some(Role::Reviewer),
+        "GET",
+        "/v1/reviews/due?at=someday",
+        "",
+    );
+    assert_eq!(status, 400, "{out}");
 
     // Who may list and who may record.
     let (status, _) = admin.call(Some(Role::Auditor), "GET", "/v1/reviews/due", "");
@@ -115,16 +136,16 @@ fn reviews_come_due_by_risk_tier_and_a_reviewer_records_them() {
     );
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["tier"], "high");
-    assert!(out["next_due_at"].is_string(), "{out}");
+    let next = out["next_due_at"].as_str().unwrap();
+    assert!(next > out["at"].as_str().unwrap(), "{out}");
 
-    // The clock starts again from the review (two seconds for high).
-    let ledger = row(&due(&admin, "?all=true"), "ledger").cloned().unwrap();
-    assert_eq!(
-        ledger["last_review"]["reviewer"], "reviewer-user",
-        "{ledger}"
-    );
+    // The clock starts again from the review.
+    let all = due(&admin, "?all=true");
+    let ledger = all.iter().find(|r| r["app"] == "ledger").unwrap();
+    assert_eq!(ledger["since"], out["at"], "{ledger}");
+    assert_eq!(ledger["due_at"], next);
+    assert_eq!(ledger["last_review"]["reviewer"], "reviewer-user");
     assert_eq!(ledger["last_review"]["note"], "payroll bucket still needed");
-    assert_ne!(ledger["status"], "overdue", "{ledger}");
 
     // The owner may not review their own app, whatever their role now.
     let owner_as_reviewer = admin.token("creator-user", Role::Reviewer);
@@ -143,25 +164,30 @@ fn reviews_come_due_by_risk_tier_and_a_reviewer_records_them() {
     let last = log["entries"].as_array().unwrap().last().cloned().unwrap();
     assert_eq!(last["kind"], "app.reviewed", "{last}");
     assert_eq!(last["actor"], "token:reviewer-user");
-    assert_eq!(last["details"]["was"], "overdue");
+    assert_eq!(last["details"]["was"], "ok");
+    assert_eq!(last["details"]["tier"], "high");
+    assert_eq!(last["details"]["next_due_at"], next);
     assert_eq!(last["details"]["note"], "payroll bucket still needed");
 
-    // The CLI lists the same through the admin API.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args([
-            "reviews",
-            "due",
-            "--server",
-            &format!("http://{}", admin.addr),
-        ])
-        .env("WARDEN_TOKEN", admin.token_of(Role::Reviewer))
-        .output()
-        .unwrap();
-    let said = support::said(&out);
-    assert!(out.status.success(), "{said}");
-    assert!(
-        said.contains("notes") && said.contains("medium") && said.contains("due"),
-        "{said}"
-    );
+    // The CLI lists the same through the admin API, at a date too.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args([
+                "reviews",
+                "due",
+                "--server",
+                &format!("http://{}", admin.addr),
+            ])
+            .args(args)
+            .env("WARDEN_TOKEN", admin.token_of(Role::Reviewer))
+            .output()
+            .unwrap();
+        (out.status.code(), support::said(&out))
+    };
+    let (code, said) = cli(&["--at", &in_days(85)]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("notes") && said.contains("medium"), "{said}");
     assert!(!said.contains("plain"), "{said}");
+    let (code, said) = cli(&["--at", "someday"]);
+    assert_eq!(code, Some(2), "{said}");
 }

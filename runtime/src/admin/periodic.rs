@@ -1,8 +1,10 @@
 //! Periodic reviews over the admin API (see `crate::lifecycle`):
 //!
-//! - `GET /v1/reviews/due[?all=true]` (reviewer, admin, auditor): the live
-//!   apps whose periodic review is due, overdue or lapsed — every live app
-//!   with `all` — with tier, reasons, last review and date;
+//! - `GET /v1/reviews/due[?all=true][&at=T]` (reviewer, admin, auditor):
+//!   the live apps whose periodic review is due, overdue or lapsed — every
+//!   live app with `all` — with tier, reasons, last review and date; as
+//!   they stand at `at` (a date or RFC 3339 time; default now), to plan
+//!   ahead (`at=2027-03-31`: what will be due by the quarter's end);
 //! - `POST /v1/apps/{app}/review` `{"note"}` (reviewer, never the app's
 //!   owner or deployer): records that the app as it stands was looked at
 //!   again; audited as `app.reviewed`, and the next review comes due a
@@ -13,6 +15,7 @@ use super::{AdminState, ApiError, record, require};
 use crate::audit::AuditKind;
 use crate::lifecycle::due;
 use crate::registry::PeriodicReview;
+use crate::wait::Wait as _;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -24,6 +27,7 @@ use std::time::SystemTime;
 pub(crate) struct DueQuery {
     #[serde(default)]
     all: bool,
+    at: Option<String>,
 }
 
 /// `GET /v1/reviews/due`.
@@ -33,7 +37,12 @@ pub(crate) async fn list(
     Query(q): Query<DueQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Reviewer, Role::Admin, Role::Auditor])?;
-    let apps = due::schedule(state.server.runtime(), SystemTime::now())
+    let at = match q.at.as_deref() {
+        None => SystemTime::now(),
+        Some(at) => crate::audit::export::parse_instant(at)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("at {e}")))?,
+    };
+    let apps = due::schedule(state.server.runtime(), at)
         .await
         .map_err(|e| ApiError::internal("the registry could not be read", e))?;
     let apps: Vec<_> = apps.into_iter().filter(|d| q.all || d.is_due()).collect();
@@ -95,17 +104,17 @@ pub(crate) async fn review(
         note: body.note.clone(),
         at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
     };
+    // From the record to its audit entry nothing awaits: a request
+    // dropped between the two would leave a review no one audited.
     runtime
         .registry()
         .record_review(&review)
-        .await
+        .wait()
         .map_err(|e| ApiError::internal("the review could not be recorded", e))?;
-    let next = due::schedule(runtime, SystemTime::now())
-        .await
-        .map_err(|e| ApiError::internal("the registry could not be read", e))?
-        .into_iter()
-        .find(|d| d.app == name)
-        .map(|d| d.due_at);
+    let next = humantime::format_rfc3339_seconds(
+        SystemTime::now() + before.tier.interval(&runtime.platform().lifecycle),
+    )
+    .to_string();
     record(
         &state,
         AuditKind::AppReviewed,

@@ -213,6 +213,7 @@ mod kind_tests {
             AuditKind::StateCopied,
             AuditKind::AuditCheckpoint,
             AuditKind::AuditKeyRotated,
+            AuditKind::AppReviewed,
         ];
         let spellings: std::collections::HashSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(spellings.len(), all.len(), "two kinds share a spelling");

@@ -177,6 +177,7 @@ enum ReviewsCommand {
     #[command(after_help = "Examples:
   WARDEN_TOKEN=$REVIEWER warden reviews due
   WARDEN_TOKEN=$REVIEWER warden reviews due --all --json
+  WARDEN_TOKEN=$REVIEWER warden reviews due --at 2027-03-31   # due by the quarter's end
 
 Tiers and intervals: [lifecycle] review_every in warden.toml (high 30d, medium
 90d, low 180d). Record a review with `warden review record APP --note ...`.")]
@@ -184,6 +185,9 @@ Tiers and intervals: [lifecycle] review_every in warden.toml (high 30d, medium
         /// Every live app with its schedule, not only those due.
         #[arg(long)]
         all: bool,
+        /// As they will stand then (a date or RFC 3339 time; default now).
+        #[arg(long, value_name = "WHEN")]
+        at: Option<String>,
         #[command(flatten)]
         list: ListArgs,
     },
@@ -191,19 +195,25 @@ Tiers and intervals: [lifecycle] review_every in warden.toml (high 30d, medium
 
 pub fn reviews(args: ReviewsArgs) -> Outcome {
     match args.due {
-        Some(ReviewsCommand::Due { all, list }) => reviews_due(all, &list),
+        Some(ReviewsCommand::Due { all, at, list }) => reviews_due(all, at.as_deref(), &list),
         None => pending_reviews(args.list),
     }
 }
 
-fn reviews_due(all: bool, args: &ListArgs) -> Outcome {
+fn reviews_due(all: bool, at: Option<&str>, args: &ListArgs) -> Outcome {
+    let when = match at {
+        None => std::time::SystemTime::now(),
+        Some(at) => warden_runtime::audit::export::parse_instant(at)
+            .map_err(|e| fail(super::EXIT_USAGE, format!("--at {e}")))?,
+    };
+    let mut path = format!("/v1/reviews/due?all={all}");
+    if let Some(at) = at {
+        let at: String = url::form_urlencoded::byte_serialize(at.as_bytes()).collect();
+        path += &format!("&at={at}");
+    }
     list(
         args,
-        if all {
-            "/v1/reviews/due?all=true"
-        } else {
-            "/v1/reviews/due"
-        },
+        &path,
         "apps",
         &[
             ("APP", "app"),
@@ -215,10 +225,9 @@ fn reviews_due(all: bool, args: &ListArgs) -> Outcome {
             ("WHY", "reasons"),
         ],
         |runtime| {
-            let apps =
-                warden_runtime::lifecycle::due::schedule(runtime, std::time::SystemTime::now())
-                    .wait()
-                    .map_err(|e| format!("the registry cannot be read: {e}"))?;
+            let apps = warden_runtime::lifecycle::due::schedule(runtime, when)
+                .wait()
+                .map_err(|e| format!("the registry cannot be read: {e}"))?;
             Ok(apps
                 .into_iter()
                 .filter(|d| all || d.is_due())

@@ -73,6 +73,16 @@ impl LifecycleSettings {
                 ));
             }
         }
+        if self.notice >= every.high {
+            return Some((
+                "lifecycle.notice".into(),
+                format!(
+                    "{} is as long as the high tier's interval ({}): high apps would be due again the moment they are reviewed",
+                    self.notice, every.high
+                ),
+                "make the notice shorter than review_every.high, e.g. \"7d\"".into(),
+            ));
+        }
         if every.high > every.medium || every.medium > every.low {
             return Some((
                 "lifecycle.review_every".into(),

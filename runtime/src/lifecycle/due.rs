@@ -25,6 +25,8 @@ pub struct Due {
     pub version: String,
     pub owner: Option<String>,
     pub team: Option<String>,
+    /// `active` or `killed`.
+    pub state: &'static str,
     pub tier: RiskTier,
     /// What put the app in its tier.
     pub reasons: Vec<String>,
@@ -62,7 +64,7 @@ pub async fn schedule(runtime: &Runtime, now: SystemTime) -> Result<Vec<Due>, Re
     let mut out = Vec::new();
     for live in registry.active().await? {
         let manifest = AppManifest::load(&live.manifest_path).ok();
-        let (tier, reasons) = match &manifest {
+        let (tier, mut reasons) = match &manifest {
             Some(m) => tier(m, runtime.platform()),
             // Unreadable: reviewed as often as the riskiest.
             None => (
@@ -70,19 +72,34 @@ pub async fn schedule(runtime: &Runtime, now: SystemTime) -> Result<Vec<Due>, Re
                 vec!["its manifest cannot be read here, so it is held to the high tier".into()],
             ),
         };
-        let last_review = reviews.get(&live.app).cloned();
-        let since = match &last_review {
-            Some(r) => r.at.clone(),
-            None => registry
-                .versions(&live.app)
-                .await?
-                .iter()
-                .filter(|d| !matches!(d.status, Status::Failed | Status::Deleted))
-                .map(|d| d.deployed_at.clone())
-                .min()
-                .unwrap_or_else(|| live.deployed_at.clone()),
+        // The app as it is now began with its first deploy that was not
+        // refused, failed or deleted: reviews of an app deleted before,
+        // under the same name, do not count for it.
+        let first = registry
+            .versions(&live.app)
+            .await?
+            .iter()
+            .filter(|d| {
+                !matches!(
+                    d.status,
+                    Status::Failed | Status::Deleted | Status::Rejected
+                )
+            })
+            .map(|d| d.deployed_at.clone())
+            .min()
+            .unwrap_or_else(|| live.deployed_at.clone());
+        let last_review = reviews.get(&live.app).filter(|r| r.at >= first).cloned();
+        let since = last_review.as_ref().map_or(first, |r| r.at.clone());
+        let start = match humantime::parse_rfc3339_weak(&since) {
+            Ok(start) => start,
+            Err(_) => {
+                // A date that does not read must not make the app never
+                // due: it is as late as it can be.
+                tracing::warn!(app = live.app.as_str(), "unreadable review date `{since}`");
+                reasons.push(format!("its review clock (`{since}`) cannot be read"));
+                SystemTime::UNIX_EPOCH
+            }
         };
-        let start = humantime::parse_rfc3339_weak(&since).unwrap_or(now);
         let due_at = start + tier.interval(settings);
         let status = status_at(now, due_at, settings);
         out.push(Due {
@@ -90,6 +107,7 @@ pub async fn schedule(runtime: &Runtime, now: SystemTime) -> Result<Vec<Due>, Re
             version: live.version.clone(),
             owner: live.owner.clone(),
             team: manifest.and_then(|m| m.app.team),
+            state: live.status.as_str(),
             tier,
             reasons,
             last_review,

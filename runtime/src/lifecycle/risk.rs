@@ -3,7 +3,7 @@
 //!
 //! | tier | when |
 //! |---|---|
-//! | high | a bucket of confidential or regulated data; a connector scope that writes (a rule whose method is not GET, HEAD or OPTIONS); an egress host outside the connector catalog |
+//! | high | a bucket of confidential or regulated data; a connector scope that writes (a rule whose method is not GET, HEAD or OPTIONS), or one the catalog does not hold; plain egress to a host (no connector between) |
 //! | medium | any connector; a bucket of internal data |
 //! | low | the rest |
 //!
@@ -63,30 +63,30 @@ pub fn tier(manifest: &AppManifest, platform: &PlatformConfig) -> (RiskTier, Vec
         }
     }
     for grant in &manifest.connectors {
-        let spec = platform.connectors.iter().find(|c| c.name == grant.name);
-        let writes: Vec<&String> = grant
-            .scopes
-            .iter()
-            .filter(|scope| {
-                spec.and_then(|s| s.scopes.get(*scope))
-                    .is_some_and(|rules| {
-                        rules.iter().any(|rule| {
-                            let method = rule.split_whitespace().next().unwrap_or("*");
-                            !matches!(method, "GET" | "HEAD" | "OPTIONS")
-                        })
-                    })
-            })
-            .collect();
-        for scope in writes {
-            high.push(format!(
-                "scope `{scope}` of connector `{}` writes",
-                grant.name
-            ));
+        let Some(spec) = platform.connectors.iter().find(|c| c.name == grant.name) else {
+            // What it could do is unknown here: held to the riskiest.
+            high.push(format!("connector `{}` is not in the catalog", grant.name));
+            continue;
+        };
+        for scope in &grant.scopes {
+            match spec.scopes.get(scope) {
+                None => high.push(format!(
+                    "scope `{scope}` of connector `{}` is not in the catalog",
+                    grant.name
+                )),
+                Some(rules) if rules.iter().any(|rule| writes(rule)) => high.push(format!(
+                    "scope `{scope}` of connector `{}` writes",
+                    grant.name
+                )),
+                Some(_) => {}
+            }
         }
         medium.push(format!("uses connector `{}`", grant.name));
     }
     for host in &manifest.egress.allowed_hosts {
-        high.push(format!("sends to `{host}` outside the connector catalog"));
+        high.push(format!(
+            "sends to `{host}` directly (plain egress, no connector)"
+        ));
     }
     if !high.is_empty() {
         (RiskTier::High, high)
@@ -100,6 +100,17 @@ pub fn tier(manifest: &AppManifest, platform: &PlatformConfig) -> (RiskTier, Vec
     }
 }
 
+/// Whether a scope rule (`"POST /contacts"`) may change data: any method
+/// but GET, HEAD and OPTIONS, in any case (`*` included).
+fn writes(rule: &str) -> bool {
+    let method = rule
+        .split_whitespace()
+        .next()
+        .unwrap_or("*")
+        .to_ascii_uppercase();
+    !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,7 +121,7 @@ mod tests {
 [[connectors]]
 name = "crm"
 base_url = "https://crm.example.com"
-scopes = { read = ["GET /contacts/*"], write = ["GET /contacts/*", "POST /contacts"] }
+scopes = { read = ["GET /contacts/*"], write = ["GET /contacts/*", "POST /contacts"], lower = ["get /x"] }
 "#,
         )
         .unwrap_or_else(|e| unreachable!("{e}"))
@@ -147,6 +158,21 @@ scopes = { read = ["GET /contacts/*"], write = ["GET /contacts/*", "POST /contac
                 "[[connectors]]\nname = \"crm\"\nscopes = [\"write\"]\n",
                 RiskTier::High,
                 "scope `write` of connector `crm` writes",
+            ),
+            (
+                "[[connectors]]\nname = \"crm\"\nscopes = [\"lower\"]\n",
+                RiskTier::Medium,
+                "uses connector `crm`",
+            ),
+            (
+                "[[connectors]]\nname = \"erp\"\nscopes = [\"read\"]\n",
+                RiskTier::High,
+                "connector `erp` is not in the catalog",
+            ),
+            (
+                "[[connectors]]\nname = \"crm\"\nscopes = [\"admin\"]\n",
+                RiskTier::High,
+                "scope `admin` of connector `crm` is not in the catalog",
             ),
             (
                 "[[storage]]\nbucket = \"hr\"\nclass = \"regulated\"\n",
