@@ -81,6 +81,8 @@ pub struct RunningHost {
     slo: Option<tokio::task::JoinHandle<()>>,
     /// Signs audit checkpoints (`crate::serve::checkpoints`).
     checkpoints: tokio::task::JoinHandle<()>,
+    /// Suspends lapsed apps (`crate::serve::lifecycle`), when configured.
+    lifecycle: Option<tokio::task::JoinHandle<()>>,
     /// Forward the audit log to its sinks (`crate::audit::forward`).
     forwarders: Vec<tokio::task::JoinHandle<()>>,
     forwarding: Arc<crate::audit::forward::Forwarding>,
@@ -177,6 +179,7 @@ impl Host {
             &server,
             runtime.platform().audit.checkpoint_interval.get(),
         );
+        let lifecycle = crate::serve::lifecycle::spawn(&server);
         // Known in the data directory before the start returns: a `warden
         // kill` right after the announcement finds this host and its apps.
         server.announce(&app_addr.to_string());
@@ -196,6 +199,7 @@ impl Host {
             purger,
             slo,
             checkpoints,
+            lifecycle,
             forwarders,
             forwarding,
         })
@@ -237,6 +241,9 @@ impl RunningHost {
         let _ = tokio::task::spawn_blocking(move || admin.join()).await;
         self.purger.abort();
         self.checkpoints.abort();
+        if let Some(lifecycle) = &self.lifecycle {
+            lifecycle.abort();
+        }
         // The shutdown checkpoint is signed: the sinks get it, and what
         // else is left, before the host exits (bounded).
         self.forwarding

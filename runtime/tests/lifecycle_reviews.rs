@@ -191,3 +191,152 @@ fn reviews_come_due_by_risk_tier_and_a_reviewer_records_them() {
     let (code, said) = cli(&["--at", "someday"]);
     assert_eq!(code, Some(2), "{said}");
 }
+
+/// With `suspend_lapsed`, the serving host suspends an app whose review
+/// lapsed — its kill switch, pulled as `warden:lifecycle` — and a
+/// recorded review lifts it; a kill by an admin stays.
+#[test]
+fn a_lapsed_app_is_suspended_until_a_reviewer_records_its_review() {
+    use support::process::warden_with;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{CATALOG}\n[lifecycle]\nreview_every = {{ high = \"1s\", medium = \"1h\", low = \"400d\" }}\nnotice = \"500ms\"\ngrace = \"1s\"\nsuspend_lapsed = true\ncheck_interval = \"200ms\"\n{}",
+            support::shared_state()
+        ),
+    )
+    .unwrap();
+    let token = |name: &str, role: &str| {
+        let out = warden_with(
+            &config,
+            &data,
+            &["tokens", "create", "--name", name, "--role", role],
+        );
+        assert!(out.status.success(), "{}", support::said(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let (creator, reviewer, admin) = (
+        token("cora", "creator"),
+        token("rey", "reviewer"),
+        token("ops", "admin"),
+    );
+    let host = support::library::LibHost::start(&data, Some(&config), &[]);
+    let call = |token: &str, method: &str, path: &str, body: &str| {
+        let (status, body) =
+            support::admin_api::call_as(host.admin_addr(), token, method, path, body);
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default(),
+        )
+    };
+    for (app, extra) in [
+        (
+            "ledger",
+            "[[storage]]\nbucket = \"pay\"\nclass = \"regulated\"\n",
+        ),
+        (
+            "notes",
+            "[[connectors]]\nname = \"crm\"\nscopes = [\"read\"]\n",
+        ),
+    ] {
+        let extra = format!("{extra}[http]\nroute = \"/{app}\"\n");
+        let body = deploy_body(app, "1.0.0", &support::fixture("noop_handler"), &extra);
+        let (status, out) = call(&creator, "POST", "/v1/apps", &body);
+        assert!(status == 201 || status == 202, "{app}: {out}");
+        if status == 202 {
+            let path = format!("/v1/apps/{app}/approve");
+            let (status, out) = call(&reviewer, "POST", &path, r#"{"note":"fine"}"#);
+            assert_eq!(status, 200, "{app}: {out}");
+        }
+    }
+    let ledger = || {
+        let (status, out) = call(&reviewer, "GET", "/v1/reviews/due?all=true", "");
+        assert_eq!(status, 200, "{out}");
+        out["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["app"] == "ledger")
+            .cloned()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ledger()["suspended"] != true {
+        assert!(std::time::Instant::now() < deadline, "{}", ledger());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ledger()["state"], "killed");
+    let refused = support::serving::request(host.app_addr, "POST", "/ledger", "ok");
+    assert_eq!(refused.status, 503, "a suspended app is not served");
+    let (_, log) = call(&admin, "GET", "/v1/audit?app=ledger", "");
+    let suspension = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "app.killed")
+        .cloned()
+        .unwrap();
+    assert_eq!(suspension["actor"], "warden:lifecycle");
+    assert!(
+        suspension["details"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("periodic review"),
+        "{suspension}"
+    );
+
+    // An admin's kill is not lifted by a review.
+    let (status, _) = call(
+        &admin,
+        "POST",
+        "/v1/apps/notes/kill",
+        r#"{"reason":"incident"}"#,
+    );
+    assert_eq!(status, 200);
+    let (status, out) = call(
+        &reviewer,
+        "POST",
+        "/v1/apps/notes/review",
+        r#"{"note":"ok"}"#,
+    );
+    assert_eq!(
+        (status, &out["suspension_lifted"]),
+        (200, &false.into()),
+        "{out}"
+    );
+    // The suspension is.
+    let (status, out) = call(
+        &reviewer,
+        "POST",
+        "/v1/apps/ledger/review",
+        r#"{"note":"still needed"}"#,
+    );
+    assert_eq!(
+        (status, &out["suspension_lifted"]),
+        (200, &true.into()),
+        "{out}"
+    );
+    let (_, log) = call(&admin, "GET", "/v1/audit", "");
+    let kinds: Vec<(String, String, String)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["app"].as_str().unwrap_or("").to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let at = |kind: &str, app: &str| kinds.iter().rposition(|(k, a, _)| k == kind && a == app);
+    let reviewed = at("app.reviewed", "ledger").unwrap();
+    let lifted = at("app.unkilled", "ledger").unwrap();
+    assert!(reviewed < lifted, "{kinds:?}");
+    assert_eq!(kinds[lifted].2, "token:rey");
+    assert!(at("app.unkilled", "notes").is_none(), "{kinds:?}");
+    host.stop();
+}

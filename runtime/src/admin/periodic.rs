@@ -8,7 +8,9 @@
 //! - `POST /v1/apps/{app}/review` `{"note"}` (reviewer, never the app's
 //!   owner or deployer): records that the app as it stands was looked at
 //!   again; audited as `app.reviewed`, and the next review comes due a
-//!   tier's interval from now.
+//!   tier's interval from now. An app suspended for a lapsed review
+//!   (`crate::serve::lifecycle`) is served again (`app.unkilled`); a
+//!   kill by anyone else stays.
 
 use super::tokens::{Principal, Role};
 use super::{AdminState, ApiError, record, require};
@@ -130,6 +132,20 @@ pub(crate) async fn review(
             "next_due_at": next,
         }),
     )?;
+    let lifted = if before.suspended {
+        let (runtime, app, actor) = (runtime.clone(), name.clone(), principal.actor());
+        tokio::task::spawn_blocking(move || runtime.unkill(&app, &actor))
+            .await
+            .map_err(|e| ApiError::internal("the suspension was not lifted", e))?
+            .map_err(|e| {
+                ApiError::internal(
+                    "the review is recorded, but the suspension was not lifted",
+                    e,
+                )
+            })?
+    } else {
+        false
+    };
     Ok(Json(json!({
         "app": name,
         "version": review.version,
@@ -137,5 +153,6 @@ pub(crate) async fn review(
         "reviewed_by": review.reviewer,
         "at": review.at,
         "next_due_at": next,
+        "suspension_lifted": lifted,
     })))
 }

@@ -6,6 +6,7 @@
 //! review_every = { high = "30d", medium = "90d", low = "180d" }
 //! notice = "7d"    # listed as due this long before the date
 //! grace = "14d"    # how long past the date before an app counts as lapsed
+//! suspend_lapsed = false   # true: a lapsed app is suspended until reviewed
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,12 @@ pub struct LifecycleSettings {
     /// How long past its date an overdue review may go before the app
     /// counts as lapsed (`warden reviews due` says so).
     pub grace: Dur,
+    /// Suspend a lapsed app: the serving host pulls its kill switch, as
+    /// `warden:lifecycle` (not served, credentials withheld, data kept),
+    /// until a reviewer records its review. Off by default.
+    pub suspend_lapsed: bool,
+    /// How often the serving host looks for lapsed apps to suspend.
+    pub check_interval: Dur,
 }
 
 /// `review_every`, per risk tier.
@@ -52,6 +59,8 @@ impl Default for LifecycleSettings {
             review_every: ReviewIntervals::default(),
             notice: Dur(Duration::from_secs(7 * DAY)),
             grace: Dur(Duration::from_secs(14 * DAY)),
+            suspend_lapsed: false,
+            check_interval: Dur(Duration::from_secs(3600)),
         }
     }
 }
@@ -72,6 +81,13 @@ impl LifecycleSettings {
                     "use a number of days, e.g. \"90d\"".into(),
                 ));
             }
+        }
+        if self.check_interval.get() < Duration::from_millis(100) {
+            return Some((
+                "lifecycle.check_interval".into(),
+                format!("{} is shorter than 100ms", self.check_interval),
+                "use 100ms or more (1h is the default)".into(),
+            ));
         }
         if self.notice >= every.high {
             return Some((

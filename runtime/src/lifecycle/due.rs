@@ -27,6 +27,9 @@ pub struct Due {
     pub team: Option<String>,
     /// `active` or `killed`.
     pub state: &'static str,
+    /// Killed by a lapsed review (`[lifecycle] suspend_lapsed`): a
+    /// recorded review lifts it.
+    pub suspended: bool,
     pub tier: RiskTier,
     /// What put the app in its tier.
     pub reasons: Vec<String>,
@@ -61,6 +64,7 @@ pub async fn schedule(runtime: &Runtime, now: SystemTime) -> Result<Vec<Due>, Re
     let settings = &runtime.platform().lifecycle;
     let registry = runtime.registry();
     let reviews = registry.last_reviews().await?;
+    let kills = runtime.kill_state();
     let mut out = Vec::new();
     for live in registry.active().await? {
         let manifest = AppManifest::load(&live.manifest_path).ok();
@@ -108,6 +112,9 @@ pub async fn schedule(runtime: &Runtime, now: SystemTime) -> Result<Vec<Due>, Re
             owner: live.owner.clone(),
             team: manifest.and_then(|m| m.app.team),
             state: live.status.as_str(),
+            suspended: kills
+                .get(&live.app)
+                .is_some_and(|k| k.actor == crate::serve::lifecycle::SUSPENDER),
             tier,
             reasons,
             last_review,

@@ -16,6 +16,7 @@ pub mod cookies;
 pub mod deployed;
 pub(crate) mod file_limit;
 mod follow;
+pub(crate) mod lifecycle;
 pub(crate) mod quota_gauge;
 pub(crate) mod respond;
 pub(crate) mod route_owners;
