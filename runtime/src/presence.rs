@@ -88,6 +88,15 @@ impl Presence {
         Ok(presence)
     }
 
+    /// The app listener's address it announced.
+    pub fn listen(&self) -> String {
+        self.info
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .listen
+            .clone()
+    }
+
     /// Records that the host now serves `apps` (name, version).
     pub fn serving(&self, apps: Vec<(String, String)>) -> std::io::Result<()> {
         let mut info = self.info.lock().unwrap_or_else(|p| p.into_inner());

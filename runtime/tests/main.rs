@@ -26,6 +26,7 @@ mod dashboard;
 mod deploy_bounds;
 mod deploy_restart;
 mod deploys;
+mod drills;
 mod egress;
 mod fixtures_used;
 mod foreign;

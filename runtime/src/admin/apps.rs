@@ -276,6 +276,37 @@ pub async fn kill(
     Ok(Json(json!({ "app": name, "state": "killed" })))
 }
 
+/// `POST /v1/apps/{app}/drill` (admin): an incident drill on this host
+/// (see [`crate::serve::drill`]); the report, passed or not.
+pub async fn drill(
+    State(state): State<AdminState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    use crate::serve::drill::DrillError;
+    require(&principal, &[Role::Admin])?;
+    find(&state, &principal, &name)?;
+    // Its own task: once started, a drill finishes (and puts the app
+    // back) even if the caller goes away.
+    let (server, app, actor) = (state.server.clone(), name.clone(), principal.actor());
+    let done = tokio::spawn(async move { crate::serve::drill::run(&server, &app, &actor).await })
+        .await
+        .map_err(|e| ApiError::internal("the drill stopped", e))?;
+    match done {
+        Ok(report) => Ok(Json(json!(report))),
+        Err(e @ DrillError::NotServed(_)) => {
+            Err(ApiError(axum::http::StatusCode::NOT_FOUND, e.to_string()))
+        }
+        Err(e @ DrillError::Killed(_)) => {
+            Err(ApiError(axum::http::StatusCode::CONFLICT, e.to_string()))
+        }
+        Err(e) => Err(ApiError(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        )),
+    }
+}
+
 pub async fn unkill(
     State(state): State<AdminState>,
     principal: Principal,

@@ -16,6 +16,7 @@
 //! | `GET /v1/reviews/due` (periodic reviews)   | —        | yes      | yes   | yes     |
 //! | `POST /v1/apps/{app}/review` (periodic)    | —        | others' apps | — | —       |
 //! | `POST /v1/apps/{app}/kill`, `/unkill`      | —        | —        | yes   | —       |
+//! | `POST /v1/apps/{app}/drill` (kill switch)  | —        | —        | yes   | —       |
 //! | `DELETE /v1/apps/{app}` (deploys and data) | —        | —        | yes   | —       |
 //! | `PUT /v1/apps/{app}/quota`                 | —        | —        | yes   | —       |
 //! | `GET /v1/secrets`                          | —        | —        | yes   | yes     |
@@ -433,6 +434,7 @@ pub(crate) fn router(state: AdminState) -> axum::Router {
         .route("/v1/templates", get(operate::list_templates))
         .route("/v1/templates/{name}", put(operate::put_template))
         .route("/v1/apps/{app}/kill", post(apps::kill))
+        .route("/v1/apps/{app}/drill", post(apps::drill))
         .route("/v1/apps/{app}/unkill", post(apps::unkill))
         .route("/v1/apps/{app}/retire", post(retire::retire))
         .route("/v1/apps/{app}/unretire", post(retire::unretire))

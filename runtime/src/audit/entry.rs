@@ -45,6 +45,9 @@ pub enum AuditKind {
     AuditKeyRotated,
     /// A periodic review of a live app recorded (`crate::lifecycle`).
     AppReviewed,
+    /// An incident drill of the kill switch, with its results
+    /// (`crate::serve::drill`).
+    AppDrilled,
 }
 
 impl AuditKind {
@@ -77,6 +80,7 @@ impl AuditKind {
             AuditKind::AuditCheckpoint => "audit.checkpoint",
             AuditKind::AuditKeyRotated => "audit.key-rotated",
             AuditKind::AppReviewed => "app.reviewed",
+            AuditKind::AppDrilled => "app.drilled",
         }
     }
 }
@@ -214,6 +218,7 @@ mod kind_tests {
             AuditKind::AuditCheckpoint,
             AuditKind::AuditKeyRotated,
             AuditKind::AppReviewed,
+            AuditKind::AppDrilled,
         ];
         let spellings: std::collections::HashSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(spellings.len(), all.len(), "two kinds share a spelling");

@@ -4,6 +4,7 @@ mod attest;
 mod audit;
 mod client;
 mod deploy;
+mod drill;
 mod exit;
 mod kill;
 mod lists;
@@ -138,6 +139,7 @@ enum Command {
     Approve(deploy::ApproveArgs),
     Reject(deploy::RejectArgs),
     Kill(kill::KillArgs),
+    Drill(drill::DrillArgs),
     Unkill(kill::UnkillArgs),
     Retire(kill::RetireArgs),
     Migrate(migrate::MigrateArgs),
@@ -305,6 +307,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Approve(args) => deploy::approve(args),
         Command::Reject(args) => deploy::reject(args),
         Command::Kill(args) => kill::kill(args),
+        Command::Drill(args) => drill::drill(args),
         Command::Unkill(args) => kill::unkill(args),
         Command::Retire(args) => kill::retire(args),
         Command::Migrate(args) => migrate::migrate(args),

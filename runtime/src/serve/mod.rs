@@ -14,6 +14,7 @@ pub(crate) mod checkpoints;
 pub mod connections;
 pub mod cookies;
 pub mod deployed;
+pub mod drill;
 pub(crate) mod file_limit;
 mod follow;
 pub(crate) mod lifecycle;
@@ -763,6 +764,15 @@ impl Server {
     }
 
     /// Whether this host runs the schedules of its data directory.
+    /// The app listener's address, once announced.
+    pub(crate) fn listen_addr(&self) -> Option<String> {
+        self.presence
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|p| p.listen())
+    }
+
     pub fn runs_schedules(&self) -> bool {
         self.scheduling.load(Ordering::SeqCst)
     }
