@@ -145,6 +145,82 @@ impl Runtime {
         Ok(())
     }
 
+    /// Kills `app` unless a kill is on record already (anyone's): what a
+    /// drill and a suspension do, so neither takes over an operator's kill
+    /// (its actor and reason stay). Returns whether this call killed it.
+    pub fn kill_unless_killed(
+        &self,
+        app: &str,
+        reason: &str,
+        actor: &str,
+    ) -> std::io::Result<bool> {
+        let killed = self.update_kills(|state| {
+            if state.contains_key(app) {
+                return Ok(false);
+            }
+            let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+            state.insert(
+                app.to_string(),
+                KillRecord {
+                    reason: reason.to_string(),
+                    actor: actor.to_string(),
+                    at,
+                },
+            );
+            self.audit()
+                .append_blocking(AuditEvent {
+                    kind: AuditKind::AppKilled,
+                    app: Some(app.to_string()),
+                    actor: actor.to_string(),
+                    details: json!({ "reason": reason }),
+                })
+                .map_err(std::io::Error::other)?;
+            self.mark_version(app, true, actor, reason);
+            Ok(true)
+        })?;
+        if killed {
+            self.pull(&self.kill_switch(app));
+            self.held_blind().remove(app);
+            tracing::info!(app, actor, reason, "app killed");
+        }
+        Ok(killed)
+    }
+
+    /// Lets `app` run again, as `actor`, only if the kill on record is one
+    /// `ours` accepts (a drill's own, a suspension): a kill anyone else
+    /// made meanwhile stays. `Ok(Err(record))`: left as it is, with the
+    /// kill now on record (`None`: not killed at all).
+    #[allow(clippy::type_complexity)]
+    pub fn unkill_if(
+        &self,
+        app: &str,
+        actor: &str,
+        ours: impl Fn(&KillRecord) -> bool,
+    ) -> std::io::Result<Result<(), Option<KillRecord>>> {
+        let done = self.update_kills(|state| {
+            match state.get(app) {
+                Some(record) if ours(record) => {}
+                other => return Ok(Err(other.cloned())),
+            }
+            state.remove(app);
+            self.audit()
+                .append_blocking(AuditEvent {
+                    kind: AuditKind::AppUnkilled,
+                    app: Some(app.to_string()),
+                    actor: actor.to_string(),
+                    details: json!({}),
+                })
+                .map_err(std::io::Error::other)?;
+            self.mark_version(app, false, actor, "unkilled");
+            Ok(Ok(()))
+        })?;
+        if done.is_ok() {
+            self.kill_switch(app).revive();
+            tracing::info!(app, actor, "app unkilled");
+        }
+        Ok(done)
+    }
+
     /// Lets `app` run again; audited. The `app.unkilled` entry is written
     /// before the kill state changes, so a host that sees the switch gone
     /// always finds the unkill on record (see [`Runtime::refresh_kills`]).

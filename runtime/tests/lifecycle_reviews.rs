@@ -233,6 +233,12 @@ fn a_lapsed_app_is_suspended_until_a_reviewer_records_its_review() {
         )
     };
     for (app, extra) in [
+        // Deployed first, so it lapses first: when `ledger` is seen
+        // suspended, the check has looked at `payroll` lapsed too.
+        (
+            "payroll",
+            "[[storage]]\nbucket = \"pay\"\nclass = \"regulated\"\n",
+        ),
         (
             "ledger",
             "[[storage]]\nbucket = \"pay\"\nclass = \"regulated\"\n",
@@ -252,23 +258,53 @@ fn a_lapsed_app_is_suspended_until_a_reviewer_records_its_review() {
             assert_eq!(status, 200, "{app}: {out}");
         }
     }
-    let ledger = || {
+    // An operator's kill, made before the review lapses: the suspension
+    // never takes it over.
+    let (status, _) = call(
+        &admin,
+        "POST",
+        "/v1/apps/payroll/kill",
+        r#"{"reason":"incident 7"}"#,
+    );
+    assert_eq!(status, 200);
+    let row = |app: &str| {
         let (status, out) = call(&reviewer, "GET", "/v1/reviews/due?all=true", "");
         assert_eq!(status, 200, "{out}");
         out["apps"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|a| a["app"] == "ledger")
+            .find(|a| a["app"] == app)
             .cloned()
             .unwrap()
     };
+    let ledger = || row("ledger");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while ledger()["suspended"] != true {
         assert!(std::time::Instant::now() < deadline, "{}", ledger());
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(ledger()["state"], "killed");
+    let payroll = row("payroll");
+    assert_eq!(payroll["status"], "lapsed", "{payroll}");
+    assert_eq!(payroll["state"], "killed", "{payroll}");
+    assert_eq!(payroll["suspended"], false, "{payroll}");
+    let (status, out) = call(
+        &reviewer,
+        "POST",
+        "/v1/apps/payroll/review",
+        r#"{"note":"ok"}"#,
+    );
+    assert_eq!(
+        (status, &out["suspension_lifted"]),
+        (200, &false.into()),
+        "{out}"
+    );
+    assert_eq!(
+        support::serving::request(host.app_addr, "POST", "/payroll", "ok").status,
+        503,
+        "the operator's kill stays"
+    );
     let refused = support::serving::request(host.app_addr, "POST", "/ledger", "ok");
     assert_eq!(refused.status, 503, "a suspended app is not served");
     let (_, log) = call(&admin, "GET", "/v1/audit?app=ledger", "");

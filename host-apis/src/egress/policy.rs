@@ -20,6 +20,7 @@ use crate::denial::Denial;
 use crate::storage::policy::{may_send_to_connector, may_send_to_host};
 use std::sync::Arc;
 
+#[derive(Clone)]
 pub struct EgressPolicy {
     pub grants: Vec<ConnectorGrant>,
     pub hosts: AllowedHosts,

@@ -287,11 +287,15 @@ pub async fn drill(
     require(&principal, &[Role::Admin])?;
     find(&state, &principal, &name)?;
     // Its own task: once started, a drill finishes (and puts the app
-    // back) even if the caller goes away.
+    // back) even if the caller goes away. Drills of one app take turns.
     let (server, app, actor) = (state.server.clone(), name.clone(), principal.actor());
-    let done = tokio::spawn(async move { crate::serve::drill::run(&server, &app, &actor).await })
-        .await
-        .map_err(|e| ApiError::internal("the drill stopped", e))?;
+    let locks = state.app_locks.clone();
+    let done = tokio::spawn(async move {
+        let _turn = locks.lock(&app).await;
+        crate::serve::drill::run(&server, &app, &actor).await
+    })
+    .await
+    .map_err(|e| ApiError::internal("the drill stopped", e))?;
     match done {
         Ok(report) => Ok(Json(json!(report))),
         Err(e @ DrillError::NotServed(_)) => {

@@ -132,17 +132,24 @@ pub(crate) async fn review(
             "next_due_at": next,
         }),
     )?;
+    // Only a suspension is lifted, read under the kill state's lock: a
+    // kill anyone made meanwhile stays.
     let lifted = if before.suspended {
         let (runtime, app, actor) = (runtime.clone(), name.clone(), principal.actor());
-        tokio::task::spawn_blocking(move || runtime.unkill(&app, &actor))
-            .await
-            .map_err(|e| ApiError::internal("the suspension was not lifted", e))?
-            .map_err(|e| {
-                ApiError::internal(
-                    "the review is recorded, but the suspension was not lifted",
-                    e,
-                )
-            })?
+        tokio::task::spawn_blocking(move || {
+            runtime.unkill_if(&app, &actor, |k| {
+                k.actor == crate::serve::lifecycle::SUSPENDER
+            })
+        })
+        .await
+        .map_err(|e| ApiError::internal("the suspension was not lifted", e))?
+        .map_err(|e| {
+            ApiError::internal(
+                "the review is recorded, but the suspension was not lifted",
+                e,
+            )
+        })?
+        .is_ok()
     } else {
         false
     };

@@ -25,14 +25,20 @@ pub(crate) fn spawn(server: &Arc<Server>) -> Option<tokio::task::JoinHandle<()>>
         return None;
     }
     let server = Arc::downgrade(server);
+    let every = settings.check_interval.get();
     Some(tokio::spawn(async move {
+        // The first check as soon as this host runs the schedules (a host
+        // restarted more often than the interval still checks), then
+        // every interval.
+        let mut last: Option<std::time::Instant> = None;
         loop {
-            tokio::time::sleep(settings.check_interval.get()).await;
+            tokio::time::sleep(every.min(std::time::Duration::from_secs(10))).await;
             let Some(strong) = server.upgrade() else {
                 break;
             };
-            if strong.runs_schedules() {
+            if strong.runs_schedules() && last.is_none_or(|l| l.elapsed() >= every) {
                 suspend_lapsed(strong.runtime()).await;
+                last = Some(std::time::Instant::now());
             }
         }
     }))
@@ -59,12 +65,16 @@ async fn suspend_lapsed(runtime: &Arc<Runtime>) {
             app.app
         );
         let (runtime, name) = (runtime.clone(), app.app.clone());
-        let killed =
-            tokio::task::spawn_blocking(move || runtime.kill(&name, &reason, SUSPENDER)).await;
+        // Never over another kill: an operator's stays theirs.
+        let killed = tokio::task::spawn_blocking(move || {
+            runtime.kill_unless_killed(&name, &reason, SUSPENDER)
+        })
+        .await;
         match killed {
-            Ok(Ok(())) => {
+            Ok(Ok(true)) => {
                 tracing::warn!(app = app.app.as_str(), "suspended: periodic review lapsed")
             }
+            Ok(Ok(false)) => {}
             Ok(Err(e)) => tracing::warn!(app = app.app.as_str(), "not suspended: {e}"),
             Err(e) => tracing::warn!(app = app.app.as_str(), "not suspended: {e}"),
         }

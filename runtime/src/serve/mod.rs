@@ -763,7 +763,6 @@ impl Server {
         }
     }
 
-    /// Whether this host runs the schedules of its data directory.
     /// The app listener's address, once announced.
     pub(crate) fn listen_addr(&self) -> Option<String> {
         self.presence
@@ -773,6 +772,7 @@ impl Server {
             .map(|p| p.listen())
     }
 
+    /// Whether this host runs the schedules of its data directory.
     pub fn runs_schedules(&self) -> bool {
         self.scheduling.load(Ordering::SeqCst)
     }

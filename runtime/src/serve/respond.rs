@@ -12,6 +12,9 @@ use http::{HeaderValue, StatusCode};
 use http_body_util::Full;
 use std::time::SystemTime;
 
+/// What a killed app's caller reads (an incident drill checks for it).
+pub(crate) const KILLED: &str = "this app has been stopped by an operator";
+
 pub type Response = http::Response<Full<Bytes>>;
 
 /// A small JSON error body with the request id.
@@ -125,11 +128,7 @@ pub(crate) fn from_report(report: InvocationReport, request_id: &str) -> Respons
             }
             response
         }
-        Err(InvocationError::Killed) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this app has been stopped by an operator",
-            request_id,
-        ),
+        Err(InvocationError::Killed) => error(StatusCode::SERVICE_UNAVAILABLE, KILLED, request_id),
         Err(InvocationError::StateUnavailable { .. }) => state_unavailable(request_id),
         Err(InvocationError::Timeout { .. }) => error(
             StatusCode::GATEWAY_TIMEOUT,
