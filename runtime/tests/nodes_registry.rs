@@ -213,10 +213,18 @@ fn a_changed_local_copy_is_put_back_from_the_record_and_audited() {
         support::block_on(send(b.host.app_addr, "GET", "/ledger", "")).status,
         200
     );
-    let (status, audit) = call(&b, &auditor, "GET", "/v1/audit?app=ledger", "");
-    assert_eq!(status, 200, "{audit}");
-    assert!(
-        audit.contains("deploy.tampered") && audit.contains("from the shared registry"),
-        "{audit}"
-    );
+    // The entry is appended once the file is back: it may follow a moment
+    // after.
+    let audited = || {
+        let (status, audit) = call(&b, &auditor, "GET", "/v1/audit?app=ledger", "");
+        assert_eq!(status, 200, "{audit}");
+        (audit.contains("deploy.tampered") && audit.contains("from the shared registry"))
+            .then_some(())
+            .ok_or(audit)
+    };
+    let since = Instant::now();
+    while let Err(audit) = audited() {
+        assert!(since.elapsed() < FOLLOW, "{audit}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
 }
