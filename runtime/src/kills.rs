@@ -118,30 +118,40 @@ impl Runtime {
         self.held_blind().remove(app);
         // Audited inside the lock, as an unkill is, so the record and the
         // state always change in the same order.
-        self.update_kills(|state| {
-            let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-            state.insert(
-                app.to_string(),
-                KillRecord {
-                    reason: reason.to_string(),
-                    actor: actor.to_string(),
-                    at,
-                },
-            );
-            self.audit()
-                .append_blocking(AuditEvent {
-                    kind: AuditKind::AppKilled,
-                    app: Some(app.to_string()),
-                    actor: actor.to_string(),
-                    details: json!({ "reason": reason }),
-                })
-                .map_err(std::io::Error::other)?;
-            // The live version's history says it too, in the same order as
-            // the state; the kill itself stands whatever the registry answers.
-            self.mark_version(app, true, actor, reason);
-            Ok(())
-        })?;
+        self.update_kills(|state| self.record_kill(state, app, reason, actor))?;
         tracing::info!(app, actor, reason, "app killed");
+        Ok(())
+    }
+
+    /// Puts `app`'s kill in `state` and the audit log (inside the kill
+    /// state's lock, so the record and the state change in the same order).
+    fn record_kill(
+        &self,
+        state: &mut KillState,
+        app: &str,
+        reason: &str,
+        actor: &str,
+    ) -> std::io::Result<()> {
+        let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        state.insert(
+            app.to_string(),
+            KillRecord {
+                reason: reason.to_string(),
+                actor: actor.to_string(),
+                at,
+            },
+        );
+        self.audit()
+            .append_blocking(AuditEvent {
+                kind: AuditKind::AppKilled,
+                app: Some(app.to_string()),
+                actor: actor.to_string(),
+                details: json!({ "reason": reason }),
+            })
+            .map_err(std::io::Error::other)?;
+        // The live version's history says it too, in the same order as the
+        // state; the kill itself stands whatever the registry answers.
+        self.mark_version(app, true, actor, reason);
         Ok(())
     }
 
@@ -158,25 +168,7 @@ impl Runtime {
             if state.contains_key(app) {
                 return Ok(false);
             }
-            let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-            state.insert(
-                app.to_string(),
-                KillRecord {
-                    reason: reason.to_string(),
-                    actor: actor.to_string(),
-                    at,
-                },
-            );
-            self.audit()
-                .append_blocking(AuditEvent {
-                    kind: AuditKind::AppKilled,
-                    app: Some(app.to_string()),
-                    actor: actor.to_string(),
-                    details: json!({ "reason": reason }),
-                })
-                .map_err(std::io::Error::other)?;
-            self.mark_version(app, true, actor, reason);
-            Ok(true)
+            self.record_kill(state, app, reason, actor).map(|()| true)
         })?;
         if killed {
             self.pull(&self.kill_switch(app));
