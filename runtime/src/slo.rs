@@ -148,6 +148,15 @@ pub(crate) fn evaluate(
     let mut read = windows(store, app);
     let mut alerts = Vec::new();
     for (objective, budget, latency_us) in slo.objectives() {
+        // Each window is read once, the longest first: invocations tallied
+        // while the reads go on then land in the shorter windows too, so a
+        // page is never missed for a ticket raised on the same events
+        // (which would raise both, seconds apart).
+        let mut lengths: Vec<u64> = RULES.iter().flat_map(|r| [r.1, r.2]).collect();
+        lengths.sort_unstable_by(|a, b| b.cmp(a));
+        for seconds in lengths {
+            read.bad_total(seconds, latency_us);
+        }
         for (severity, long, short, threshold) in RULES {
             let (long_bad, long_total) = read.bad_total(long, latency_us);
             if long_total < MIN_EVENTS {
