@@ -44,6 +44,19 @@ pub(crate) struct Presence {
     info: std::sync::Mutex<HostInfo>,
 }
 
+/// This machine's host name (`-` when it cannot be had): who holds a
+/// lease, which node sent an audit entry.
+pub(crate) fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is writable for its whole length, which is passed.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "-".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
 fn dir(data_dir: &Path) -> PathBuf {
     data_dir.join("hosts")
 }

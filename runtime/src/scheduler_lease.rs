@@ -92,7 +92,7 @@ pub fn try_take(data_dir: &Path) -> std::io::Result<Option<Lease>> {
         Err(TryLockError::Error(e)) => return Err(e),
     }
     // Who holds it, for `holder`; the lock, not the text, is the lease.
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = crate::presence::hostname();
     let since = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
     file.set_len(0)?;
     writeln!(

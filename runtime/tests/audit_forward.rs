@@ -71,13 +71,7 @@ fn has_all(siem: &Siem, last: u64) -> bool {
 }
 
 fn token(config: &Path, data: &Path) -> String {
-    let out = warden_with(
-        config,
-        data,
-        &["tokens", "create", "--name", "ops", "--role", "admin"],
-    );
-    assert!(out.status.success(), "{}", support::said(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    support::process::token_with(config, data, "ops", "admin")
 }
 
 #[test]
@@ -434,21 +428,7 @@ fn a_sink_that_cannot_work_stops_the_start_naming_its_field() {
             format!("[[audit.sinks]]\nname = \"siem\"\n{sink}\n"),
         )
         .unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--config")
-            .arg(&config)
-            .env("WARDEN_DATA_DIR", &data)
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
-            .output()
-            .unwrap();
+        let out = support::process::serve_once(&config, &data);
         let said = support::said(&out);
         assert_eq!(out.status.code(), Some(3), "{said}");
         assert!(

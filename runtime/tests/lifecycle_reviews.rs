@@ -197,7 +197,6 @@ fn reviews_come_due_by_risk_tier_and_a_reviewer_records_them() {
 /// recorded review lifts it; a kill by an admin stays.
 #[test]
 fn a_lapsed_app_is_suspended_until_a_reviewer_records_its_review() {
-    use support::process::warden_with;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = dir.path().join("warden.toml");
@@ -209,15 +208,7 @@ fn a_lapsed_app_is_suspended_until_a_reviewer_records_its_review() {
         ),
     )
     .unwrap();
-    let token = |name: &str, role: &str| {
-        let out = warden_with(
-            &config,
-            &data,
-            &["tokens", "create", "--name", name, "--role", role],
-        );
-        assert!(out.status.success(), "{}", support::said(&out));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let token = |name: &str, role: &str| support::process::token_with(&config, &data, name, role);
     let (creator, reviewer, admin) = (
         token("cora", "creator"),
         token("rey", "reviewer"),

@@ -31,18 +31,7 @@ pub(crate) fn node(state: &str) -> Node {
 /// A token made with `node`'s settings: in the database nodes share.
 pub(crate) fn shared_token(node: &Node, name: &str, role: &str) -> String {
     let config = node.data.path().join("warden.toml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args([
-            "tokens", "create", "--name", name, "--role", role, "--config",
-        ])
-        .arg(&config)
-        .env("WARDEN_DATA_DIR", node.data.path())
-        .env_remove("WARDEN_TOKEN")
-        .env_remove("WARDEN_SERVER")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", support::said(&out));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    support::process::token_with(&config, node.data.path(), name, role)
 }
 
 /// A kill on node A stops the app on nodes B and C within a second: both

@@ -102,19 +102,54 @@ fn tls_config() -> Arc<tokio_rustls::rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<tokio_rustls::rustls::ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let roots = web_pki_roots();
-            let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-            let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-                .unwrap_or_else(|_| {
+            client_config(web_pki_roots()).unwrap_or_else(|_| {
+                Arc::new(
                     tokio_rustls::rustls::ClientConfig::builder()
                         .with_root_certificates(tokio_rustls::rustls::RootCertStore::empty())
-                        .with_no_client_auth()
-                });
-            Arc::new(config)
+                        .with_no_client_auth(),
+                )
+            })
         })
         .clone()
+}
+
+/// A TLS client config trusting `roots`, with the host's crypto provider
+/// (ring) and protocol versions: what every client the host makes uses.
+///
+/// # Errors
+/// The provider refuses the protocol versions.
+pub fn client_config(
+    roots: tokio_rustls::rustls::RootCertStore,
+) -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS settings: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Adds every certificate in the PEM file `path` to `roots` (a company
+/// CA); returns how many.
+///
+/// # Errors
+/// The file cannot be read, or a certificate in it is unusable.
+pub fn add_pem_roots(
+    roots: &mut tokio_rustls::rustls::RootCertStore,
+    path: &std::path::Path,
+) -> Result<usize, String> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|all| all.collect())
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    for cert in &certs {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("a certificate in {} is unusable: {e}", path.display()))?;
+    }
+    Ok(certs.len())
 }
 
 /// Sends `outbound` under `rules`. The whole exchange is bounded by the

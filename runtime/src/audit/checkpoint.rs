@@ -368,6 +368,14 @@ pub fn verify(
     report
 }
 
+/// Entry `seq` of a verified chain (whose sequence numbers run 1, 2, 3, …),
+/// found by position.
+pub(crate) fn at_seq(entries: &[AuditEntry], seq: u64) -> Option<&AuditEntry> {
+    seq.checked_sub(1)
+        .and_then(|i| entries.get(usize::try_from(i).ok()?))
+        .filter(|e| e.seq == seq)
+}
+
 /// Checks one checkpoint against the chain, the keys and the checkpoint
 /// before it (the entries it covers are read by position: entry `n` is at
 /// index `n - 1` of a verified chain).
@@ -379,13 +387,8 @@ fn check_one(
     prev: Option<&Checkpoint>,
 ) -> Result<(), String> {
     check_signed(checkpoint, keys)?;
-    let at = |seq: u64| {
-        seq.checked_sub(1)
-            .and_then(|i| entries.get(usize::try_from(i).ok()?))
-            .filter(|e| e.seq == seq)
-    };
     let sealed = (checkpoint.seq < entry.seq)
-        .then(|| at(checkpoint.seq))
+        .then(|| at_seq(entries, checkpoint.seq))
         .flatten();
     if sealed.is_none_or(|e| e.hash != checkpoint.head) {
         return Err(format!(

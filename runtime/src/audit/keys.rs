@@ -28,10 +28,7 @@ pub struct Mark {
 impl Mark {
     /// Whether `entries` hold this checkpoint, at its place.
     pub fn held_by(&self, entries: &[super::AuditEntry]) -> bool {
-        self.seq
-            .checked_sub(1)
-            .and_then(|i| entries.get(usize::try_from(i).ok()?))
-            .filter(|e| e.seq == self.seq)
+        super::checkpoint::at_seq(entries, self.seq)
             .and_then(super::checkpoint::Checkpoint::of)
             .is_some_and(|c| c.signature == self.signature)
     }

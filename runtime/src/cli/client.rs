@@ -138,30 +138,13 @@ fn send_raw(
 
 /// A TLS client trusting the web PKI roots and `WARDEN_CA_CERT`, if set.
 fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
-    use tokio_rustls::rustls::pki_types::CertificateDer;
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    let mut roots = tokio_rustls::rustls::RootCertStore::from_iter(
-        webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
-    );
+    use warden_host_apis::egress::client::{add_pem_roots, client_config, web_pki_roots};
+    let mut roots = web_pki_roots();
     if let Ok(path) = std::env::var("WARDEN_CA_CERT") {
-        let certs = CertificateDer::pem_file_iter(&path)
-            .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("WARDEN_CA_CERT: cannot read {path}: {e}"))?;
-        for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| format!("WARDEN_CA_CERT: {path}: {e}"))?;
-        }
+        add_pem_roots(&mut roots, std::path::Path::new(&path))
+            .map_err(|e| format!("WARDEN_CA_CERT: {e}"))?;
     }
-    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
-        config,
-    )))
+    Ok(tokio_rustls::TlsConnector::from(client_config(roots)?))
 }
 
 /// Prints the result of an admin call; exit code 0 on 2xx, 1 otherwise.

@@ -209,6 +209,38 @@ pub fn warden_with(config: &Path, data: &Path, args: &[&str]) -> std::process::O
         .expect("run warden")
 }
 
+/// Creates an admin API token with the CLI under the settings at
+/// `config` (in the database nodes share, when they say so); returns it.
+pub fn token_with(config: &Path, data: &Path, name: &str, role: &str) -> String {
+    let out = warden_with(
+        config,
+        data,
+        &["tokens", "create", "--name", name, "--role", role],
+    );
+    assert!(out.status.success(), "{}", super::said(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `warden serve --config config` on free loopback ports, run to its end
+/// (for a start that must fail); its output.
+pub fn serve_once(config: &Path, data: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(config)
+        .env("WARDEN_DATA_DIR", data)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+        .output()
+        .expect("run warden serve")
+}
+
 /// Sets secret `name` to `value` with `warden secrets set` (the value on
 /// its standard input) on `data`, with `config` if given.
 pub fn set_secret(data: &Path, config: Option<&Path>, name: &str, value: &str) {

@@ -83,16 +83,7 @@ pub(crate) fn is_alarm(kind: &str) -> bool {
 }
 
 /// This machine's host name, for the receiver to tell nodes apart.
-pub(crate) fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: `buf` is writable for its whole length, which is passed.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "-".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
+pub(crate) use crate::presence::hostname;
 
 /// What one sink's task knows, for `GET /v1/telemetry`.
 #[derive(Debug, Default)]

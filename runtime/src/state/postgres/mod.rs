@@ -292,11 +292,7 @@ impl Postgres {
         };
         runtime
             .spawn(async move {
-                let (client, connection) = config
-                    .connect(tokio_postgres::NoTls)
-                    .await
-                    .map_err(|e| PgError::Unavailable(e.to_string()))?;
-                let driver = tokio::spawn(connection);
+                let (client, driver) = connect_alone(&config).await?;
                 let out = work(client).await;
                 driver.abort();
                 out
@@ -321,14 +317,8 @@ impl Postgres {
         };
         runtime
             .spawn(async move {
-                let (client, connection) = config
-                    .connect(tokio_postgres::NoTls)
-                    .await
-                    .map_err(|e| PgError::Unavailable(e.to_string()))?;
                 // The connection ends (cleanly) when the client is dropped.
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
+                let (client, _driver) = connect_alone(&config).await?;
                 client
                     .batch_execute("SET lock_timeout = '120s'; SET statement_timeout = '125s'")
                     .await?;
@@ -435,6 +425,21 @@ pub fn shared(platform: &crate::config::PlatformConfig) -> Result<Option<Arc<Pos
     let pg = Postgres::connect(&platform.state)?;
     pg.migrate().wait()?;
     Ok(Some(pg))
+}
+
+/// A connection of its own (not the pool's), driven on the current
+/// runtime until its client is dropped or the driver is aborted.
+async fn connect_alone(
+    config: &tokio_postgres::Config,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), PgError> {
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| PgError::Unavailable(e.to_string()))?;
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok((client, driver))
 }
 
 /// A session advisory lock ([`Postgres::session_lock`]): dropping it
