@@ -32,6 +32,10 @@ pub struct InvocationContext {
     pub kill: Arc<KillSwitch>,
     /// The W3C trace outbound calls continue, when the invocation is traced.
     pub trace: Option<TraceParent>,
+    /// Why calls to connectors that cost money are refused, when the
+    /// budget of the app's team or cost center is spent and its
+    /// `on_exceeded` is `block-paid-calls` (as of the invocation's start).
+    pub paid_calls_blocked: Option<Arc<str>>,
 }
 
 impl InvocationContext {
@@ -44,6 +48,7 @@ impl InvocationContext {
             meter,
             kill,
             trace: None,
+            paid_calls_blocked: None,
         }
     }
 }

@@ -153,6 +153,23 @@ impl Serialize for Dur {
     }
 }
 
+/// An amount of money in millionths of its currency, how the usage
+/// counters add charges up exactly (`0.1 + 0.2` in floating point is not
+/// `0.3`; 100 000 + 200 000 millionths is 300 000). Negative, NaN and
+/// infinite amounts are 0: prices are checked when the config loads.
+pub fn micros(amount: f64) -> u64 {
+    if amount.is_finite() && amount > 0.0 {
+        (amount * 1_000_000.0).round() as u64
+    } else {
+        0
+    }
+}
+
+/// The amount `micros` millionths stand for.
+pub fn from_micros(micros: u64) -> f64 {
+    micros as f64 / 1_000_000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

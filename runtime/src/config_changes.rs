@@ -42,6 +42,7 @@ pub fn governance_view(platform: &PlatformConfig) -> Value {
         "admin": platform.admin,
         "audit": audit_view(&platform.audit),
         "lifecycle": platform.lifecycle,
+        "costs": platform.costs,
     });
     // Whatever else a capability's rules hold (e.g. `config`), as it says.
     crate::capabilities::Capabilities::add_rules_views(platform, &mut view);

@@ -81,8 +81,10 @@ pub struct RunningHost {
     slo: Option<tokio::task::JoinHandle<()>>,
     /// Signs audit checkpoints (`crate::serve::checkpoints`).
     checkpoints: tokio::task::JoinHandle<()>,
-    /// Suspends lapsed apps (`crate::serve::lifecycle`), when configured.
-    lifecycle: Option<tokio::task::JoinHandle<()>>,
+    /// Rules the platform set that act on their own, when configured:
+    /// suspending lapsed apps (`crate::serve::lifecycle`), checking
+    /// budgets (`crate::costs::budgets`).
+    automations: Vec<tokio::task::JoinHandle<()>>,
     /// Forward the audit log to its sinks (`crate::audit::forward`).
     forwarders: Vec<tokio::task::JoinHandle<()>>,
     forwarding: Arc<crate::audit::forward::Forwarding>,
@@ -179,7 +181,13 @@ impl Host {
             &server,
             runtime.platform().audit.checkpoint_interval.get(),
         );
-        let lifecycle = crate::serve::lifecycle::spawn(&server);
+        let automations = [
+            crate::serve::lifecycle::spawn(&server),
+            crate::costs::budgets::spawn(&server),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         // Known in the data directory before the start returns: a `warden
         // kill` right after the announcement finds this host and its apps.
         server.announce(&app_addr.to_string());
@@ -199,7 +207,7 @@ impl Host {
             purger,
             slo,
             checkpoints,
-            lifecycle,
+            automations,
             forwarders,
             forwarding,
         })
@@ -241,8 +249,8 @@ impl RunningHost {
         let _ = tokio::task::spawn_blocking(move || admin.join()).await;
         self.purger.abort();
         self.checkpoints.abort();
-        if let Some(lifecycle) = &self.lifecycle {
-            lifecycle.abort();
+        for automation in &self.automations {
+            automation.abort();
         }
         // The shutdown checkpoint is signed: the sinks get it, and what
         // else is left, before the host exits (bounded).

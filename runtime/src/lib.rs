@@ -25,6 +25,7 @@ pub mod compile;
 pub mod config;
 pub mod config_changes;
 pub(crate) mod containment;
+pub mod costs;
 pub(crate) mod engine;
 pub(crate) mod fsutil;
 pub mod host;

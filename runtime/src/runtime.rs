@@ -49,6 +49,8 @@ pub struct Runtime {
     /// be read when it was made (see `kills.rs`).
     held_blind: std::sync::Mutex<std::collections::HashSet<String>>,
     tally: crate::containment::Tally,
+    /// Apps whose paid connector calls a spent budget blocks.
+    paid_calls: crate::costs::PaidCallGate,
     registry: Arc<dyn crate::registry::RegistryBackend>,
     instruments: Arc<crate::telemetry::signals::Instruments>,
     /// The publish policy, compiled on first use (`warden serve`: at
@@ -439,6 +441,7 @@ impl Runtime {
             switches: std::sync::Mutex::default(),
             held_blind: std::sync::Mutex::default(),
             tally: crate::containment::Tally::default(),
+            paid_calls: crate::costs::PaidCallGate::default(),
             registry,
             instruments: Arc::new(crate::telemetry::signals::Instruments::new(
                 &opentelemetry::global::meter("warden"),
@@ -636,6 +639,11 @@ impl Runtime {
 
     pub(crate) fn tally(&self) -> &crate::containment::Tally {
         &self.tally
+    }
+
+    /// Which apps' paid connector calls are blocked by a spent budget.
+    pub fn paid_calls(&self) -> &crate::costs::PaidCallGate {
+        &self.paid_calls
     }
 
     pub(crate) fn dlp(&self) -> &Scanner {

@@ -22,6 +22,7 @@ mod compliance;
 mod config_changes;
 mod containment;
 mod containment_rules;
+mod costs;
 mod dashboard;
 mod deploy_bounds;
 mod deploy_restart;

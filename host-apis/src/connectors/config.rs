@@ -147,6 +147,9 @@ pub fn compile_catalog(
                 return Err(Problem::new(at("name"), format!("`{}` is not a valid connector name", spec.name), "use a-z, 0-9 and '-'"));
             }
             check_terms(spec, rules, &at)?;
+            if !spec.cost_per_call.is_finite() || spec.cost_per_call < 0.0 {
+                return Err(Problem::new(at("cost_per_call"), format!("{} is not a price", spec.cost_per_call), "write what one call costs in the platform's currency, e.g. 0.002 (0 for free)"));
+            }
             let url = url::Url::parse(&spec.base_url).map_err(|e| {
                 Problem::new(at("base_url"), format!("`{}` is not a URL ({e})", spec.base_url), "write it like \"https://api.vendor.com/v1\"")
             })?;

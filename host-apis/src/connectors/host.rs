@@ -8,6 +8,7 @@ fn to_wit(error: CallError) -> Error {
     match error {
         CallError::Denied { kind, reason } => Error::Denied(kind.to_wit(reason)),
         CallError::Quota(q) => Error::QuotaExceeded(q.to_string()),
+        CallError::OverBudget(m) => Error::QuotaExceeded(m),
         CallError::Timeout(m) => Error::Timeout(m),
         CallError::Upstream(m) => Error::Upstream(m),
     }

@@ -58,6 +58,10 @@ pub enum CallError {
     Denied { kind: Denial, reason: String },
     #[error("{0}")]
     Quota(QuotaExceeded),
+    /// A call that costs money while the budget of the app's team or cost
+    /// center is spent and set to `block-paid-calls`; says which budget.
+    #[error("{0}")]
+    OverBudget(String),
     #[error("{0}")]
     Timeout(String),
     #[error("{0}")]
@@ -72,6 +76,7 @@ pub enum CallOutcome {
     Denied(Denial),
     RequestTooLarge,
     QuotaExceeded,
+    OverBudget,
     CredentialUnavailable,
     Timeout,
     UpstreamError,
@@ -84,6 +89,7 @@ impl CallOutcome {
             CallOutcome::Denied(kind) => kind.as_str(),
             CallOutcome::RequestTooLarge => "request-too-large",
             CallOutcome::QuotaExceeded => "quota-exceeded",
+            CallOutcome::OverBudget => "over-budget",
             CallOutcome::CredentialUnavailable => "credential-unavailable",
             CallOutcome::Timeout => "timeout",
             CallOutcome::UpstreamError => "upstream-error",
@@ -104,6 +110,16 @@ struct Destination {
     clearance: DataClass,
     /// The connector whose credential the host adds.
     credential: Option<Arc<crate::connectors::config::Connector>>,
+}
+
+impl Destination {
+    /// What one call here costs, in millionths of the platform's currency:
+    /// the connector's `cost_per_call` (nothing for a plain host).
+    fn price_micros(&self) -> u64 {
+        self.credential
+            .as_ref()
+            .map_or(0, |c| crate::units::micros(c.spec.cost_per_call))
+    }
 }
 
 /// The guest's headers as they may go out: framing headers dropped (Warden
@@ -310,6 +326,7 @@ impl EgressState {
             }
         };
         let head = request.method == http::Method::HEAD;
+        let price = dest.price_micros();
         let result = client::send(
             Outbound {
                 scheme: dest.scheme,
@@ -328,7 +345,7 @@ impl EgressState {
         }
         record.duration = clock.elapsed();
         record.bytes_out = bytes_out;
-        self.account(result, head, &dest.scope, bytes_out, record, clock)
+        self.account(result, head, (&dest.scope, price), bytes_out, record, clock)
             .await
     }
 
@@ -472,6 +489,25 @@ impl EgressState {
             + dest.path.len()
             + 32;
         let bytes_out = (head_out + request.body.len()) as u64;
+        if let Some(why) = &self.invocation.paid_calls_blocked
+            && dest
+                .credential
+                .as_ref()
+                .is_some_and(|c| c.spec.cost_per_call > 0.0)
+        {
+            // Spent money is not a denial of access either: traced, not
+            // a policy denial.
+            record.outcome = CallOutcome::OverBudget;
+            record.duration = clock.elapsed();
+            self.keep(record.clone());
+            return Err(CallError::OverBudget(format!(
+                "connector `{}` costs {} a call, and {why}",
+                dest.scope,
+                dest.credential
+                    .as_ref()
+                    .map_or(0.0, |c| c.spec.cost_per_call)
+            )));
+        }
         match self.invocation.meter.check_call(bytes_out).await {
             Ok(ticket) => Ok((bytes_out, ticket)),
             Err(quota) => {
@@ -554,11 +590,13 @@ impl EgressState {
         &self,
         result: Result<Inbound, SendError>,
         head: bool,
-        scope: &str,
+        (scope, cost_micros): (&str, u64),
         bytes_out: u64,
         mut record: CallRecord,
         clock: Instant,
     ) -> Result<Inbound, CallError> {
+        // A call that was sent is charged (`cost_micros`), answered or
+        // not: like its quota unit, it may have reached the vendor.
         match result {
             Ok(mut inbound) => {
                 reframe(&mut inbound, head);
@@ -572,6 +610,7 @@ impl EgressState {
                             calls: 1,
                             bytes_out,
                             bytes_in: inbound.bytes_in,
+                            cost_micros,
                             ..Counters::default()
                         },
                     )
@@ -601,6 +640,7 @@ impl EgressState {
                         Counters {
                             calls: 1,
                             bytes_out,
+                            cost_micros,
                             ..Counters::default()
                         },
                     )

@@ -41,7 +41,9 @@ fn to_wasi_error(error: CallError) -> wasmtime_wasi_http::Error {
             kind: Denial::AddressBlocked,
             ..
         } => E::DestinationIpProhibited,
-        CallError::Denied { .. } | CallError::Quota(_) => E::HttpRequestDenied,
+        CallError::Denied { .. } | CallError::Quota(_) | CallError::OverBudget(_) => {
+            E::HttpRequestDenied
+        }
         CallError::Timeout(_) => E::HttpResponseTimeout,
         CallError::Upstream(message) => E::InternalError(Some(message)),
     }

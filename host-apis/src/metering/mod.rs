@@ -18,7 +18,9 @@ mod window;
 
 pub use lease::{MAX_LEASE, lease_size};
 pub use quota::{QuotaExceeded, QuotaLimits, QuotaRequest, QuotaRules, QuotaSource, QuotaSources};
-pub use store::{UsageBackend, UsageError, UsageStore};
+pub use store::{
+    DayUsage, UsageBackend, UsageError, UsageStore, counter_columns, day_key_range, day_of_key,
+};
 pub use window::Window;
 
 use std::collections::BTreeMap;
@@ -32,15 +34,69 @@ pub struct Counters {
     pub bytes_in: u64,
     pub denials: u64,
     pub invocations: u64,
+    /// Fuel units the app's invocations consumed (wasmtime fuel: about
+    /// one per Wasm instruction).
+    pub fuel: u64,
+    /// What was charged, in millionths of the platform's currency, priced
+    /// when it happened: a connector's `cost_per_call` on its scope, and
+    /// the platform's prices per invocation and per million fuel units on
+    /// the app total (see `warden_runtime::costs`).
+    pub cost_micros: u64,
 }
 
+/// The counters' names, in the order [`Counters::values`] gives them and
+/// the usage tables store them.
+pub const COUNTER_NAMES: [&str; 7] = [
+    "calls",
+    "bytes_out",
+    "bytes_in",
+    "denials",
+    "invocations",
+    "fuel",
+    "cost_micros",
+];
+
 impl Counters {
-    fn add(&mut self, other: &Counters) {
-        self.calls += other.calls;
-        self.bytes_out += other.bytes_out;
-        self.bytes_in += other.bytes_in;
-        self.denials += other.denials;
-        self.invocations += other.invocations;
+    /// Every counter, in [`COUNTER_NAMES`] order.
+    pub fn values(&self) -> [u64; 7] {
+        [
+            self.calls,
+            self.bytes_out,
+            self.bytes_in,
+            self.denials,
+            self.invocations,
+            self.fuel,
+            self.cost_micros,
+        ]
+    }
+
+    /// The counters from [`Counters::values`].
+    pub fn from_values(v: [u64; 7]) -> Counters {
+        let [
+            calls,
+            bytes_out,
+            bytes_in,
+            denials,
+            invocations,
+            fuel,
+            cost_micros,
+        ] = v;
+        Counters {
+            calls,
+            bytes_out,
+            bytes_in,
+            denials,
+            invocations,
+            fuel,
+            cost_micros,
+        }
+    }
+
+    /// Adds `other` to these counters (saturating: a counter pinned at
+    /// its maximum is wrong less than one that wrapped to zero).
+    pub fn add(&mut self, other: &Counters) {
+        let (mine, theirs) = (self.values(), other.values());
+        *self = Counters::from_values(std::array::from_fn(|i| mine[i].saturating_add(theirs[i])));
     }
 
     fn is_zero(&self) -> bool {

@@ -5,10 +5,10 @@
 //! typed errors ([`UsageError`]). [`UsageStore`] is the embedded default,
 //! whose SQLite calls run off the calling task's thread.
 
-use super::Counters;
+use super::{COUNTER_NAMES, Counters};
 use rusqlite::{Connection, params};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// Why the usage backend could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,39 @@ pub trait UsageBackend: Send + Sync {
         window: &str,
         units: u64,
     ) -> Result<(), UsageError>;
+    /// Every app's and scope's counters of the UTC days that start in
+    /// `from..to` (Unix seconds), for cost reports and budgets.
+    async fn days(&self, from: u64, to: u64) -> Result<Vec<DayUsage>, UsageError>;
+}
+
+/// One app's counters in one scope on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayUsage {
+    pub app: String,
+    /// A connector's name, `hosts`, or [`super::ALL`] for the app total.
+    pub scope: String,
+    /// When the day starts, Unix seconds.
+    pub day: u64,
+    pub counters: Counters,
+}
+
+/// The keys bounding the day windows that start in `from..to` (Unix
+/// seconds), for a range scan of the `window` column: keys are
+/// `d:<seconds>` and every second from 2001 to 2286 has ten digits, so the
+/// text order of the keys is the order of the days (minute keys, `m:…`,
+/// sort after every day key).
+pub fn day_key_range(from: u64, to: u64) -> (String, String) {
+    (format!("d:{from}"), format!("d:{to}"))
+}
+
+/// The day a `d:<seconds>` key names.
+pub fn day_of_key(key: &str) -> Option<u64> {
+    key.strip_prefix("d:")?.parse().ok()
+}
+
+/// `SELECT calls, …, cost_micros` as the tables name the counters.
+pub fn counter_columns() -> String {
+    COUNTER_NAMES.join(", ")
 }
 
 /// The embedded usage store (`usage.db`). Cloning shares the database.
@@ -133,6 +166,75 @@ impl UsageBackend for UsageStore {
             .await
             .map_err(UsageError::Interrupted)?
     }
+
+    async fn days(&self, from: u64, to: u64) -> Result<Vec<DayUsage>, UsageError> {
+        let db = self.db.clone();
+        crate::sqlite::off_thread(move || db.days(from, to))
+            .await
+            .map_err(UsageError::Interrupted)?
+    }
+}
+
+/// The statements naming every counter, built once from [`COUNTER_NAMES`].
+static GET: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM usage WHERE app = ?1 AND scope = ?2 AND window = ?3",
+        counter_columns()
+    )
+});
+static DAYS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT app, scope, window, {} FROM usage WHERE window >= ?1 AND window < ?2",
+        counter_columns()
+    )
+});
+static ADD: LazyLock<String> = LazyLock::new(|| {
+    let numbered: Vec<String> = (4..4 + COUNTER_NAMES.len())
+        .map(|i| format!("?{i}"))
+        .collect();
+    let sums: Vec<String> = COUNTER_NAMES
+        .iter()
+        .map(|c| format!("{c} = {c} + excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO usage (app, scope, window, {}) VALUES (?1, ?2, ?3, {})
+         ON CONFLICT (app, scope, window) DO UPDATE SET {}",
+        counter_columns(),
+        numbered.join(", "),
+        sums.join(", ")
+    )
+});
+
+/// Reads the counters of a row from column `first` on.
+fn counters_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Counters> {
+    let mut values = [0u64; COUNTER_NAMES.len()];
+    for (i, v) in values.iter_mut().enumerate() {
+        *v = row.get::<_, i64>(first + i)?.max(0) as u64;
+    }
+    Ok(Counters::from_values(values))
+}
+
+/// Adds the counters a Warden before them did not keep to an existing
+/// `usage` table. Two processes opening one old file at once may both try:
+/// the loser's "duplicate column" is the winner's success.
+fn add_missing_columns(conn: &Connection) -> Result<(), UsageError> {
+    let have: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('usage')")?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for column in COUNTER_NAMES {
+        if have.iter().any(|h| h == column) {
+            continue;
+        }
+        match conn.execute_batch(&format!(
+            "ALTER TABLE usage ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+        )) {
+            Ok(()) => {}
+            Err(e) if e.to_string().contains("duplicate column") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 struct UsageDb {
@@ -149,12 +251,14 @@ impl UsageDb {
                 calls INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0,
                 bytes_in INTEGER NOT NULL DEFAULT 0, denials INTEGER NOT NULL DEFAULT 0,
                 invocations INTEGER NOT NULL DEFAULT 0,
+                fuel INTEGER NOT NULL DEFAULT 0, cost_micros INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (app, scope, window));
              CREATE TABLE IF NOT EXISTS quota_leases (
                 app TEXT NOT NULL, quota TEXT NOT NULL, window TEXT NOT NULL,
                 granted INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (app, quota, window))",
         )?;
+        add_missing_columns(&conn)?;
         Ok(UsageDb {
             conn: Mutex::new(conn),
         })
@@ -162,20 +266,39 @@ impl UsageDb {
 
     fn get(&self, app: &str, scope: &str, window: &str) -> Result<Counters, UsageError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut stmt = conn.prepare_cached(
-            "SELECT calls, bytes_out, bytes_in, denials, invocations FROM usage WHERE app = ?1 AND scope = ?2 AND window = ?3",
-        )?;
+        let mut stmt = conn.prepare_cached(&GET)?;
         let mut rows = stmt.query(params![app, scope, window])?;
         match rows.next()? {
-            Some(row) => Ok(Counters {
-                calls: row.get::<_, i64>(0)? as u64,
-                bytes_out: row.get::<_, i64>(1)? as u64,
-                bytes_in: row.get::<_, i64>(2)? as u64,
-                denials: row.get::<_, i64>(3)? as u64,
-                invocations: row.get::<_, i64>(4)? as u64,
-            }),
+            Some(row) => Ok(counters_at(row, 0)?),
             None => Ok(Counters::default()),
         }
+    }
+
+    fn days(&self, from: u64, to: u64) -> Result<Vec<DayUsage>, UsageError> {
+        let (low, high) = day_key_range(from, to);
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = conn.prepare_cached(&DAYS)?;
+        let rows = stmt.query_map(params![low, high], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                counters_at(r, 3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (app, scope, key, counters) = row?;
+            if let Some(day) = day_of_key(&key) {
+                out.push(DayUsage {
+                    app,
+                    scope,
+                    day,
+                    counters,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// See [`UsageBackend::lease`]; `key` is (app, quota, window). The
@@ -224,25 +347,17 @@ impl UsageDb {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO usage (app, scope, window, calls, bytes_out, bytes_in, denials, invocations)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (app, scope, window) DO UPDATE SET
-                   calls = calls + excluded.calls, bytes_out = bytes_out + excluded.bytes_out,
-                   bytes_in = bytes_in + excluded.bytes_in, denials = denials + excluded.denials,
-                   invocations = invocations + excluded.invocations",
-            )?;
+            let mut stmt = tx.prepare_cached(&ADD)?;
             for ((scope, window), c) in rows {
-                stmt.execute(params![
-                    app,
-                    scope,
-                    window,
-                    c.calls as i64,
-                    c.bytes_out as i64,
-                    c.bytes_in as i64,
-                    c.denials as i64,
-                    c.invocations as i64
-                ])?;
+                let mut values: Vec<rusqlite::types::Value> = vec![
+                    app.to_owned().into(),
+                    scope.clone().into(),
+                    window.clone().into(),
+                ];
+                values.extend(c.values().map(|v| {
+                    rusqlite::types::Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+                }));
+                stmt.execute(rusqlite::params_from_iter(values))?;
             }
         }
         tx.commit()?;

@@ -170,6 +170,9 @@ impl UsageBackend for LostAnswer {
     ) -> Result<(), UsageError> {
         self.inner.give_back(app, quota, window, units).await
     }
+    async fn days(&self, from: u64, to: u64) -> Result<Vec<super::DayUsage>, UsageError> {
+        self.inner.days(from, to).await
+    }
 }
 
 /// A batch whose write failed is sent again as it was, under its own

@@ -28,6 +28,7 @@
 //! | `GET /v1/audit`, `/verify`, `/keys`        | —        | —        | yes   | yes     |
 //! | `GET /v1/apps/{app}/export`                | —        | —        | yes   | yes     |
 //! | `GET /v1/top`, `/v1/apps/{app}/traces`, `…/usage`, `/v1/telemetry` | own apps | all | all | all |
+//! | `GET /v1/costs` (spend and budgets)        | own apps | all      | all   | all     |
 //! | `GET /v1/whoami` (name, role, actor)       | yes      | yes      | yes   | yes     |
 //! | `GET /v1/oidc/config`, `POST /v1/oidc/token` (dashboard sign-in; no token) | — | — | — | — |
 //! | `GET /dashboard`, `/dashboard.js` (static; the data needs a token) | — | — | — | — |
@@ -39,6 +40,7 @@
 pub(crate) mod app_locks;
 mod apps;
 mod attestations;
+mod costs;
 mod deploys;
 pub mod listener;
 mod observe;
@@ -420,6 +422,7 @@ pub(crate) fn router(state: AdminState) -> axum::Router {
         .route("/v1/apps/{app}/quota", put(operate::set_quota))
         .route("/v1/reviews", get(deploys::pending))
         .route("/v1/reviews/due", get(periodic::list))
+        .route("/v1/costs", get(costs::report))
         .route("/v1/apps/{app}/review", post(periodic::review))
         .route("/v1/secrets", get(operate::list_secrets))
         .route("/v1/secrets/{name}", put(operate::put_secret))

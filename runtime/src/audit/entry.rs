@@ -48,6 +48,9 @@ pub enum AuditKind {
     /// An incident drill of the kill switch, with its results
     /// (`crate::serve::drill`).
     AppDrilled,
+    /// A team's or cost center's spend crossed 80% or 100% of its monthly
+    /// budget (`crate::costs`).
+    BudgetCrossed,
 }
 
 impl AuditKind {
@@ -81,6 +84,7 @@ impl AuditKind {
             AuditKind::AuditKeyRotated => "audit.key-rotated",
             AuditKind::AppReviewed => "app.reviewed",
             AuditKind::AppDrilled => "app.drilled",
+            AuditKind::BudgetCrossed => "budget.crossed",
         }
     }
 }
@@ -219,6 +223,7 @@ mod kind_tests {
             AuditKind::AuditKeyRotated,
             AuditKind::AppReviewed,
             AuditKind::AppDrilled,
+            AuditKind::BudgetCrossed,
         ];
         let spellings: std::collections::HashSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(spellings.len(), all.len(), "two kinds share a spelling");

@@ -3,6 +3,7 @@
 mod attest;
 mod audit;
 mod client;
+mod costs;
 mod deploy;
 mod drill;
 mod exit;
@@ -218,6 +219,9 @@ enum Command {
         after_help = "Examples:\n  WARDEN_TOKEN=... warden reviews\n  WARDEN_TOKEN=... warden reviews --json\n  WARDEN_TOKEN=... warden reviews due"
     )]
     Reviews(lists::ReviewsArgs),
+    /// What apps cost this month (or another), by team, cost center or
+    /// app, with the budgets (admin API, or the data directory on the host).
+    Costs(costs::CostsArgs),
     Traces(traces::TracesArgs),
     /// Create, list and revoke admin API tokens.
     #[command(subcommand)]
@@ -341,6 +345,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Review(cmd) => review::run(cmd),
         Command::Reviews(args) => lists::reviews(args),
+        Command::Costs(args) => costs::costs(args),
         Command::Traces(args) => traces::run(args),
         Command::Tokens(cmd) => tokens::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),

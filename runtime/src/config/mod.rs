@@ -4,6 +4,7 @@ pub mod app;
 pub mod audit;
 pub mod audit_sinks;
 pub mod containment;
+pub mod costs;
 pub mod deploys;
 pub mod error;
 pub mod lifecycle;

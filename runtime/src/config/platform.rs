@@ -73,6 +73,8 @@ pub struct PlatformConfig {
     pub audit: super::audit::AuditSettings,
     /// Periodic reviews by risk tier (`[lifecycle]`).
     pub lifecycle: super::lifecycle::LifecycleSettings,
+    /// Platform prices and team / cost-center budgets (`[costs]`).
+    pub costs: super::costs::CostSettings,
 }
 
 /// `[admin]` in `warden.toml`.
@@ -312,6 +314,9 @@ impl PlatformConfig {
             return Err(ConfigError::invalid(path, field, problem, fix));
         }
         if let Some((field, problem, fix)) = self.lifecycle.problem() {
+            return Err(ConfigError::invalid(path, field, problem, fix));
+        }
+        if let Some((field, problem, fix)) = self.costs.problem() {
             return Err(ConfigError::invalid(path, field, problem, fix));
         }
         if self.engine.max_instances == 0 {

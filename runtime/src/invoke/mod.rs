@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use warden_host_apis::denial::DenialRecord;
 use warden_host_apis::invocation::TraceParent;
 use warden_host_apis::log::{LogRecord, level_name};
+use warden_host_apis::metering::ALL;
 use wasmtime::Store;
 
 /// What started an invocation.
@@ -202,6 +203,7 @@ impl Runtime {
         let limits = app.limits;
         let mut invocation =
             InvocationContext::new(app.id.clone(), app.meter.clone(), app.kill.clone());
+        invocation.paid_calls_blocked = self.paid_calls().blocked(app.name());
         let span_context = cx.span().span_context().clone();
         if span_context.is_valid() {
             invocation.trace = Some(TraceParent {
@@ -316,6 +318,13 @@ impl Runtime {
             .call_bounded(app, &mut store, &request, &route, self.tracer(), &cx)
             .await;
         let fuel_left = store.get_fuel().unwrap_or(0);
+        let fuel_used = app.limits.fuel.saturating_sub(fuel_left);
+        app.meter
+            .record(
+                ALL,
+                crate::costs::platform_charge(self.platform(), fuel_used),
+            )
+            .await;
         let mut state = store.into_data();
         let output = Output {
             stdout: captured.stdout.contents().to_vec(),
@@ -324,7 +333,7 @@ impl Runtime {
         };
         let error = self.classify_end(app, &call, &state, &output, timed_out, killed);
         let mut usage = Usage {
-            fuel_used: app.limits.fuel.saturating_sub(fuel_left),
+            fuel_used,
             fuel_limit: app.limits.fuel,
             wall_time_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             peak_memory_bytes: state.limiter.peak_memory() as u64,

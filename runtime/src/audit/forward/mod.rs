@@ -79,6 +79,7 @@ pub(crate) fn is_alarm(kind: &str) -> bool {
             | "deploy.tampered"
             | "audit.repaired"
             | "slo.burn"
+            | "budget.crossed"
     )
 }
 

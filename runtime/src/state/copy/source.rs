@@ -9,6 +9,7 @@ use sha2::Digest as _;
 use std::collections::BTreeSet;
 use std::path::Path;
 use tokio_postgres::types::Type;
+use warden_host_apis::metering::COUNTER_NAMES;
 use warden_host_apis::secrets::{MasterKey, SecretStore};
 
 fn cell<T: tokio_postgres::types::ToSql + Sync + Send + 'static>(value: T) -> Cell {
@@ -792,15 +793,33 @@ fn usage(data_dir: &Path) -> Result<(Table, Table), CopyError> {
     let file = data_dir.join("usage.db");
     let (mut counters, mut leases) = (Vec::new(), Vec::new());
     if let Some(conn) = sqlite(&file)? {
+        // A counter an older Warden did not keep reads as 0.
+        let have: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('usage')")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| unreadable(&file, e))?;
+        let columns: Vec<String> = COUNTER_NAMES
+            .iter()
+            .map(|c| {
+                if have.iter().any(|h| h == c) {
+                    c.to_string()
+                } else {
+                    "0".to_string()
+                }
+            })
+            .collect();
         counters = rows(
             &file,
             &conn,
-            "SELECT app, scope, window, calls, bytes_out, bytes_in, denials, invocations FROM usage",
+            &format!(
+                "SELECT app, scope, window, {} FROM usage",
+                columns.join(", ")
+            ),
             |r| {
                 let mut row: Vec<Cell> = (0..3)
                     .map(|i| r.get::<_, String>(i).map(cell))
                     .collect::<rusqlite::Result<_>>()?;
-                for i in 3..8 {
+                for i in 3..3 + COUNTER_NAMES.len() {
                     row.push(cell(r.get::<_, i64>(i)?));
                 }
                 Ok(row)
@@ -843,6 +862,8 @@ fn usage(data_dir: &Path) -> Result<(Table, Table), CopyError> {
                 ("bytes_in", Type::INT8),
                 ("denials", Type::INT8),
                 ("invocations", Type::INT8),
+                ("fuel", Type::INT8),
+                ("cost_micros", Type::INT8),
             ],
             rows: counters,
         },

@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "app reviews",
         include_str!("migrations/0014_app_reviews.sql"),
     ),
+    (
+        15,
+        "usage costs",
+        include_str!("migrations/0015_usage_costs.sql"),
+    ),
 ];
 
 /// The schema version this Warden writes.

@@ -6,8 +6,11 @@
 //! window, under its row lock.
 
 use super::{PgError, Postgres};
-use std::sync::Arc;
-use warden_host_apis::metering::{Counters, UsageBackend, UsageError};
+use std::sync::{Arc, LazyLock};
+use warden_host_apis::metering::{
+    COUNTER_NAMES, Counters, DayUsage, UsageBackend, UsageError, counter_columns, day_key_range,
+    day_of_key,
+};
 
 pub struct PgUsage {
     pg: Arc<Postgres>,
@@ -31,27 +34,53 @@ fn counted(n: i64) -> u64 {
     n.max(0) as u64
 }
 
+/// The statements naming every counter, built once from [`COUNTER_NAMES`].
+static GET: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM usage_counters WHERE app = $1 AND scope = $2 AND period = $3",
+        counter_columns()
+    )
+});
+/// Periods compare as bytes (`COLLATE "C"`), whatever the database's
+/// collation: see [`day_key_range`].
+static DAYS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT app, scope, period, {} FROM usage_counters
+         WHERE period COLLATE \"C\" >= $1 AND period COLLATE \"C\" < $2",
+        counter_columns()
+    )
+});
+static ADD: LazyLock<String> = LazyLock::new(|| {
+    let numbered: Vec<String> = (4..4 + COUNTER_NAMES.len())
+        .map(|i| format!("${i}"))
+        .collect();
+    let sums: Vec<String> = COUNTER_NAMES
+        .iter()
+        .map(|c| format!("{c} = usage_counters.{c} + excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO usage_counters (app, scope, period, {}) VALUES ($1, $2, $3, {})
+         ON CONFLICT (app, scope, period) DO UPDATE SET {}",
+        counter_columns(),
+        numbered.join(", "),
+        sums.join(", ")
+    )
+});
+
+/// The counters of a row from column `first` on.
+fn counters_at(row: &tokio_postgres::Row, first: usize) -> Counters {
+    Counters::from_values(std::array::from_fn(|i| counted(row.get(first + i))))
+}
+
 #[async_trait::async_trait]
 impl UsageBackend for PgUsage {
     async fn get(&self, app: &str, scope: &str, window: &str) -> Result<Counters, UsageError> {
         let (app, scope, window) = (app.to_owned(), scope.to_owned(), window.to_owned());
         self.pg
             .call(move |client| async move {
-                let stmt = client
-                    .prepare_cached(
-                        "SELECT calls, bytes_out, bytes_in, denials, invocations FROM usage_counters WHERE app = $1 AND scope = $2 AND period = $3",
-                    )
-                    .await?;
+                let stmt = client.prepare_cached(&GET).await?;
                 let row = client.query_opt(&stmt, &[&app, &scope, &window]).await?;
-                Ok(row
-                    .map(|r| Counters {
-                        calls: counted(r.get(0)),
-                        bytes_out: counted(r.get(1)),
-                        bytes_in: counted(r.get(2)),
-                        denials: counted(r.get(3)),
-                        invocations: counted(r.get(4)),
-                    })
-                    .unwrap_or_default())
+                Ok(row.map(|r| counters_at(&r, 0)).unwrap_or_default())
             })
             .await
             .map_err(backend)
@@ -86,33 +115,17 @@ impl UsageBackend for PgUsage {
                     &[],
                 )
                 .await?;
-                let upsert = tx
-                    .prepare(
-                        "INSERT INTO usage_counters (app, scope, period, calls, bytes_out, bytes_in, denials, invocations)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                         ON CONFLICT (app, scope, period) DO UPDATE SET
-                           calls = usage_counters.calls + excluded.calls,
-                           bytes_out = usage_counters.bytes_out + excluded.bytes_out,
-                           bytes_in = usage_counters.bytes_in + excluded.bytes_in,
-                           denials = usage_counters.denials + excluded.denials,
-                           invocations = usage_counters.invocations + excluded.invocations",
-                    )
-                    .await?;
+                let upsert = tx.prepare(&ADD).await?;
                 for ((scope, window), c) in &rows {
-                    tx.execute(
-                        &upsert,
-                        &[
-                            &app,
-                            scope,
-                            window,
-                            &stored(c.calls),
-                            &stored(c.bytes_out),
-                            &stored(c.bytes_in),
-                            &stored(c.denials),
-                            &stored(c.invocations),
-                        ],
-                    )
-                    .await?;
+                    let values = c.values().map(stored);
+                    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                        vec![&app, scope, window];
+                    params.extend(
+                        values
+                            .iter()
+                            .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)),
+                    );
+                    tx.execute(&upsert, &params).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -184,6 +197,28 @@ impl UsageBackend for PgUsage {
                     )
                     .await?;
                 Ok(())
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn days(&self, from: u64, to: u64) -> Result<Vec<DayUsage>, UsageError> {
+        let (low, high) = day_key_range(from, to);
+        self.pg
+            .call(move |client| async move {
+                let stmt = client.prepare_cached(&DAYS).await?;
+                let rows = client.query(&stmt, &[&low, &high]).await?;
+                Ok(rows
+                    .iter()
+                    .filter_map(|r| {
+                        Some(DayUsage {
+                            day: day_of_key(r.get(2))?,
+                            app: r.get(0),
+                            scope: r.get(1),
+                            counters: counters_at(r, 3),
+                        })
+                    })
+                    .collect())
             })
             .await
             .map_err(backend)

@@ -1,0 +1,6 @@
+-- Fuel consumed and what was charged (millionths of the platform's
+-- currency, priced when it happened) join the usage counters, for cost
+-- reports and budgets.
+ALTER TABLE usage_counters
+  ADD COLUMN fuel bigint NOT NULL DEFAULT 0,
+  ADD COLUMN cost_micros bigint NOT NULL DEFAULT 0;
