@@ -88,6 +88,10 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
     );
     let (status, body) = support::admin_api::call_as(admin, &creator, "POST", "/v1/apps", &ledger);
     assert_eq!(status, 201, "{body}");
+    // Its kill switch drilled: the apps table shows each app's last drill.
+    let (status, body) =
+        support::admin_api::call_as(admin, &token, "POST", "/v1/apps/ledger/drill", "");
+    assert_eq!(status, 200, "{body}");
     let page = support::block_on(send_with(admin, "GET", "/dashboard", "", &[]));
     let csp = page.headers["content-security-policy"].to_str().unwrap();
     assert!(
@@ -151,6 +155,14 @@ fn the_dashboard_shows_apps_a_trace_waterfall_usage_and_the_audit_tail() {
         .map(|a| a.as_str().unwrap())
         .collect();
     assert_eq!(apps, vec!["hello-http", "noop", "ledger"], "{seen}");
+    let drills: Vec<&str> = seen["drills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(drills[..2], ["never", "never"], "{seen}");
+    assert!(drills[2].starts_with("passed 20"), "{seen}");
     assert_eq!(seen["states"][0], "killed", "{seen}");
     assert!(
         seen["meters"].as_u64().unwrap() >= 1,

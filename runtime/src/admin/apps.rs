@@ -450,6 +450,8 @@ pub(crate) async fn audit_keys(
 #[derive(Deserialize)]
 pub(crate) struct AuditQuery {
     app: Option<String>,
+    /// Only entries of this kind (`app.drilled`).
+    kind: Option<String>,
     limit: Option<usize>,
 }
 
@@ -469,6 +471,7 @@ pub async fn audit(
     let filtered: Vec<_> = entries
         .into_iter()
         .filter(|e| q.app.is_none() || e.app == q.app)
+        .filter(|e| q.kind.as_ref().is_none_or(|k| *k == e.kind))
         .collect();
     let limit = q.limit.unwrap_or(100).min(10_000);
     let tail: Vec<_> = filtered[filtered.len().saturating_sub(limit)..].to_vec();

@@ -53,8 +53,28 @@ function switchButtons(a) {
     : el("button", { class: "kill", onclick: e => act(e, "kill") }, "Kill"));
 }
 
+// Each app's last incident drill (`warden drill`), from the audit log:
+// what admins and auditors may read.
+async function lastDrills() {
+  if (!mayAudit()) return null;
+  const data = await api("/v1/audit?kind=app.drilled&limit=10000");
+  const last = new Map();
+  for (const e of data.entries) last.set(e.app, e);
+  return last;
+}
+
+function drillCell(drills, name) {
+  if (drills === null) return el("td", { class: "drill muted", title: "admins and auditors see drills" }, "-");
+  const e = drills.get(name);
+  if (!e) return el("td", { class: "drill muted", title: "never drilled: warden drill " + name }, "never");
+  const checks = (e.details.checks || []).map(c => `${c.result}: ${c.check}`).join("\n");
+  const when = e.time.replace("T", " ").replace(/(\.\d+)?Z$/, "Z");
+  return el("td", { class: "drill " + (e.details.passed ? "drill-passed" : "drill-failed"), title: `by ${e.actor}\n${checks}` },
+    `${e.details.passed ? "passed" : "FAILED"} ${when}`);
+}
+
 async function loadApps() {
-  const top = await api("/v1/top");
+  const [top, drills] = await Promise.all([api("/v1/top"), lastDrills()]);
   const body = document.getElementById("apps");
   body.replaceChildren();
   for (const a of top.apps) {
@@ -62,7 +82,7 @@ async function loadApps() {
       el("td", {}, a.name), el("td", {}, a.version), el("td", { class: "state-" + a.state }, a.state),
       el("td", {}, a.in_flight ?? "-"), el("td", {}, a.last_minute.invocations), el("td", {}, a.last_minute.errors),
       el("td", {}, ms(a.last_minute.p50_us)), el("td", {}, ms(a.last_minute.p99_us)), el("td", {}, quotaBars(a.quota)),
-      switchButtons(a));
+      drillCell(drills, a.name), switchButtons(a));
     body.append(row);
   }
   document.getElementById("switches").hidden = state.role !== "admin";

@@ -28,6 +28,7 @@ run(modules, async (page) => {
     states: await page.$$eval("#apps tr td:nth-child(3)", (c) => c.map((x) => x.textContent)),
     meters: await page.$$eval("#apps .meter", (m) => m.length),
     quotas: await page.$$eval("#apps .quota", (q) => q.map((e) => e.textContent)),
+    drills: await page.$$eval("#apps td.drill", (c) => c.map((x) => x.textContent)),
     traces: await page.$$eval("#traces-list button", (b) => b.length),
     spanBars: await page.$$eval("#waterfall .span-bar", (b) => b.length),
     errorBars: await page.$$eval("#waterfall .span-bar.error", (b) => b.length),
