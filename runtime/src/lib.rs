@@ -36,6 +36,7 @@ pub(crate) mod kills;
 pub mod known_apps;
 pub mod lifecycle;
 pub(crate) mod limiter;
+pub mod people;
 pub(crate) mod platform_http;
 pub mod policy;
 pub mod presence;

@@ -51,6 +51,8 @@ pub struct Runtime {
     tally: crate::containment::Tally,
     /// Apps whose paid connector calls a spent budget blocks.
     paid_calls: crate::costs::PaidCallGate,
+    /// Orphaned apps as last found.
+    orphans: crate::lifecycle::orphans::Cache,
     registry: Arc<dyn crate::registry::RegistryBackend>,
     instruments: Arc<crate::telemetry::signals::Instruments>,
     /// The publish policy, compiled on first use (`warden serve`: at
@@ -442,6 +444,7 @@ impl Runtime {
             held_blind: std::sync::Mutex::default(),
             tally: crate::containment::Tally::default(),
             paid_calls: crate::costs::PaidCallGate::default(),
+            orphans: crate::lifecycle::orphans::Cache::default(),
             registry,
             instruments: Arc::new(crate::telemetry::signals::Instruments::new(
                 &opentelemetry::global::meter("warden"),
@@ -639,6 +642,11 @@ impl Runtime {
 
     pub(crate) fn tally(&self) -> &crate::containment::Tally {
         &self.tally
+    }
+
+    /// Orphaned apps, found at most every half minute.
+    pub fn orphans(&self) -> &crate::lifecycle::orphans::Cache {
+        &self.orphans
     }
 
     /// Which apps' paid connector calls are blocked by a spent budget.

@@ -159,6 +159,17 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
         r#"{"note":"bucket still needed"}"#,
     );
     assert_eq!(status, 200, "{out}");
+    // Someone the identity provider deactivated, whose name must stay
+    // refused on the nodes.
+    let okta = support::process::token(&data, "okta", "scim");
+    let (status, out) = call(
+        &host,
+        &okta,
+        "POST",
+        "/scim/v2/Users",
+        r#"{"userName":"gone@example.com","active":false}"#,
+    );
+    assert_eq!(status, 201, "{out}");
     // Not while the node serves: the copy would miss its later writes.
     copy_refused(&config, &data, &url, "stop it, then copy");
     assert_eq!(count(&url, "deployments"), 0, "nothing was written");
@@ -186,6 +197,17 @@ fn a_single_nodes_state_copied_into_postgres_is_served_as_it_was() {
     for table in ["usage_counters", "quota_leases", "storage_data_keys"] {
         assert!(count(&url, table) >= 1, "{table} was copied");
     }
+    let fuel = support::postgres::rows(
+        &url,
+        "SELECT sum(fuel)::bigint FROM usage_counters WHERE scope = '*'",
+    );
+    assert!(fuel[0].get::<_, i64>(0) > 0, "the fuel counted came along");
+    let people = support::postgres::rows(&url, "SELECT user_name, active FROM people");
+    assert_eq!(people.len(), 1);
+    assert_eq!(
+        (people[0].get::<_, String>(0), people[0].get::<_, bool>(1)),
+        ("gone@example.com".to_string(), false)
+    );
     let reviews = support::postgres::rows(&url, "SELECT app, reviewer, note FROM app_reviews");
     assert_eq!(reviews.len(), 1);
     assert_eq!(reviews[0].get::<_, String>(2), "bucket still needed");

@@ -69,6 +69,20 @@ fn recent_errors(state: &AdminState, app: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Adds `orphaned` (the reasons, empty when it is not) to an app's row.
+pub(crate) fn flag(
+    row: &mut Value,
+    orphans: &std::collections::BTreeMap<String, Vec<crate::lifecycle::orphans::Reason>>,
+) {
+    let reasons = row["name"]
+        .as_str()
+        .and_then(|n| orphans.get(n))
+        .cloned()
+        .unwrap_or_default();
+    row["orphaned"] = json!(reasons);
+    row["orphaned_because"] = json!(reasons.iter().map(|r| r.describe()).collect::<Vec<_>>());
+}
+
 fn summary(kills: &KillState, app: &LoadedApp) -> Value {
     json!({
         "name": app.name(),
@@ -161,6 +175,12 @@ pub async fn list(
     Query(q): Query<AppsQuery>,
 ) -> Json<Value> {
     let kills = state.server.runtime().kill_state();
+    let orphans = state
+        .server
+        .runtime()
+        .orphans()
+        .reasons(state.server.runtime())
+        .await;
     let mut apps: Vec<Value> = state
         .server
         .all_apps()
@@ -169,6 +189,9 @@ pub async fn list(
         .map(|a| summary(&kills, a))
         .collect();
     apps.extend(held_only(&state, &principal, None));
+    for app in &mut apps {
+        flag(app, &orphans);
+    }
     if let Some(scope) = &q.compliance {
         apps.retain(|a| super::held_to(a, scope));
     }
@@ -180,16 +203,26 @@ pub async fn inspect(
     principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let orphans = state
+        .server
+        .runtime()
+        .orphans()
+        .reasons(state.server.runtime())
+        .await;
     let app = match find(&state, &principal, &name) {
         Ok(app) => app,
         Err(not_served) => {
             return held_only(&state, &principal, Some(&name))
                 .pop()
-                .map(Json)
+                .map(|mut row| {
+                    flag(&mut row, &orphans);
+                    Json(row)
+                })
                 .ok_or(not_served);
         }
     };
     let mut out = summary(&state.server.runtime().kill_state(), &app);
+    flag(&mut out, &orphans);
     let today = app.meter.usage(ALL, &Window::day_now());
     let limits = app.limits;
     out["digest"] = json!(app.digest);

@@ -18,6 +18,8 @@
 //! | `POST /v1/apps/{app}/kill`, `/unkill`      | —        | —        | yes   | —       |
 //! | `POST /v1/apps/{app}/drill` (kill switch)  | —        | —        | yes   | —       |
 //! | `DELETE /v1/apps/{app}` (deploys and data) | —        | —        | yes   | —       |
+//! | `POST /v1/apps/{app}/transfer` (new owner) | —        | —        | yes   | —       |
+//! | `/scim/v2/Users`, `…/{id}`, `/scim/v2/ServiceProviderConfig` | — | — | yes | — (and the `scim` role, which may call only these) |
 //! | `PUT /v1/apps/{app}/quota`                 | —        | —        | yes   | —       |
 //! | `GET /v1/secrets`                          | —        | —        | yes   | yes     |
 //! | `PUT /v1/secrets/{name}`                   | —        | —        | yes   | —       |
@@ -51,9 +53,11 @@ mod policy_check;
 mod publish;
 mod retire;
 mod review_show;
+mod scim;
 mod token_endpoints;
 pub mod token_store;
 pub mod tokens;
+mod transfer;
 mod uploads;
 
 use crate::serve::Server;
@@ -87,6 +91,8 @@ pub struct AdminState {
     pub app_locks: Arc<app_locks::AppLocks>,
     /// The audit sinks and how far each is behind, when the host forwards.
     pub forwarding: Option<Arc<crate::audit::forward::Forwarding>>,
+    /// The list of people the identity provider keeps (SCIM).
+    pub people: Arc<crate::people::store::PeopleStore>,
 }
 
 /// Whether `row` (an app as `GET /v1/apps` lists it) is held to the
@@ -121,6 +127,7 @@ impl AdminState {
         };
         AdminState {
             tokens: Arc::new(TokenStore::of(runtime)),
+            people: Arc::new(crate::people::store::PeopleStore::of(runtime)),
             oidc: runtime
                 .platform()
                 .admin
@@ -260,7 +267,7 @@ impl FromRequestParts<AdminState> for Principal {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let unauthorized = |m: String| ApiError(StatusCode::UNAUTHORIZED, m);
-        match (token, &state.oidc) {
+        let principal = match (token, &state.oidc) {
             (Some(t), Some(oidc)) if !t.starts_with("wdn_") => {
                 oidc.verify(t).await.map_err(|reason| {
                     // The reason helps an operator, and would help an
@@ -280,7 +287,29 @@ impl FromRequestParts<AdminState> for Principal {
                 Refused::Unknown => unauthorized(REFUSED.into()),
             }),
             (None, _) => Err(unauthorized(REFUSED.into())),
+        }?;
+        let scim_path = parts.uri.path().starts_with("/scim/");
+        if principal.role == Role::Scim && !scim_path {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                "a token of the scim role calls only /scim/v2 (the identity provider's endpoints)"
+                    .into(),
+            ));
         }
+        // Someone the identity provider deactivated signs in as no one,
+        // whatever credential they still hold.
+        if principal.role != Role::Scim
+            && state.people.is_deactivated(&principal.name).unwrap_or_else(|e| {
+                tracing::warn!("the list of people cannot be read ({e}); sign-ins are not checked against it");
+                false
+            })
+        {
+            return Err(unauthorized(format!(
+                "`{}` was deactivated by the company's identity provider; ask an admin",
+                principal.name
+            )));
+        }
+        Ok(principal)
     }
 }
 
@@ -423,6 +452,15 @@ pub(crate) fn router(state: AdminState) -> axum::Router {
         .route("/v1/reviews", get(deploys::pending))
         .route("/v1/reviews/due", get(periodic::list))
         .route("/v1/costs", get(costs::report))
+        .route("/scim/v2/ServiceProviderConfig", get(scim::config))
+        .route("/scim/v2/Users", get(scim::list).post(scim::create))
+        .route(
+            "/scim/v2/Users/{id}",
+            get(scim::get)
+                .put(scim::replace)
+                .patch(scim::patch)
+                .delete(scim::delete),
+        )
         .route("/v1/apps/{app}/review", post(periodic::review))
         .route("/v1/secrets", get(operate::list_secrets))
         .route("/v1/secrets/{name}", put(operate::put_secret))
@@ -440,6 +478,7 @@ pub(crate) fn router(state: AdminState) -> axum::Router {
         .route("/v1/apps/{app}/drill", post(apps::drill))
         .route("/v1/apps/{app}/unkill", post(apps::unkill))
         .route("/v1/apps/{app}/retire", post(retire::retire))
+        .route("/v1/apps/{app}/transfer", post(transfer::transfer))
         .route("/v1/apps/{app}/unretire", post(retire::unretire))
         .route("/v1/audit", get(apps::audit))
         .route("/v1/audit/verify", get(apps::verify_audit))

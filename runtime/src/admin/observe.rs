@@ -126,7 +126,13 @@ pub async fn top(
         .window_stats(now_us() - 60_000_000)
         .map_err(|e| ApiError::internal("spans could not be read", e))?;
     let served = state.server.apps();
-    let apps: Vec<Value> = state
+    let orphans = state
+        .server
+        .runtime()
+        .orphans()
+        .reasons(state.server.runtime())
+        .await;
+    let mut apps: Vec<Value> = state
         .server
         .all_apps()
         .iter()
@@ -148,5 +154,32 @@ pub async fn top(
             })
         })
         .collect();
+    // Retired apps are not served, and still exist: shown as such.
+    let retired = state
+        .server
+        .runtime()
+        .registry()
+        .retired()
+        .await
+        .unwrap_or_default();
+    let mut shown = std::collections::BTreeSet::new();
+    for d in retired.into_iter().rev() {
+        if super::deploys::visible(&principal, &d)
+            && state.server.loaded(&d.app).is_none()
+            && shown.insert(d.app.clone())
+        {
+            apps.push(json!({
+                "name": d.app,
+                "version": d.version,
+                "state": "retired",
+                "in_flight": null,
+                "last_minute": { "invocations": 0, "errors": 0, "p50_us": 0, "p99_us": 0 },
+                "quota": [],
+            }));
+        }
+    }
+    for app in &mut apps {
+        super::apps::flag(app, &orphans);
+    }
     Ok(Json(json!({ "apps": apps })))
 }

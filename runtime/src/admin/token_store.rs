@@ -143,6 +143,7 @@ fn role_of(text: &str) -> Role {
         "admin" => Role::Admin,
         "reviewer" => Role::Reviewer,
         "auditor" => Role::Auditor,
+        "scim" => Role::Scim,
         _ => Role::Creator,
     }
 }

@@ -17,6 +17,9 @@ pub enum Role {
     Admin,
     /// Reads everything, the audit log included; changes nothing.
     Auditor,
+    /// The company's identity provider: keeps the list of people over
+    /// SCIM (`/scim/v2`), and may call nothing else.
+    Scim,
 }
 
 impl Role {
@@ -26,6 +29,7 @@ impl Role {
             Role::Reviewer => "reviewer",
             Role::Admin => "admin",
             Role::Auditor => "auditor",
+            Role::Scim => "scim",
         }
     }
 }

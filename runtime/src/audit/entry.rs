@@ -51,6 +51,17 @@ pub enum AuditKind {
     /// A team's or cost center's spend crossed 80% or 100% of its monthly
     /// budget (`crate::costs`).
     BudgetCrossed,
+    /// A person added to Warden's list by the identity provider (SCIM).
+    PersonCreated,
+    /// A person's record changed (SCIM), reactivation included.
+    PersonUpdated,
+    /// A person deactivated (SCIM): their tokens revoked, their apps
+    /// orphaned.
+    PersonDeactivated,
+    /// A person deleted (SCIM): as a deactivation, and gone from the list.
+    PersonDeleted,
+    /// An app given a new owner (`warden apps transfer`).
+    AppTransferred,
 }
 
 impl AuditKind {
@@ -85,6 +96,11 @@ impl AuditKind {
             AuditKind::AppReviewed => "app.reviewed",
             AuditKind::AppDrilled => "app.drilled",
             AuditKind::BudgetCrossed => "budget.crossed",
+            AuditKind::PersonCreated => "person.created",
+            AuditKind::PersonUpdated => "person.updated",
+            AuditKind::PersonDeactivated => "person.deactivated",
+            AuditKind::PersonDeleted => "person.deleted",
+            AuditKind::AppTransferred => "app.transferred",
         }
     }
 }
@@ -224,6 +240,11 @@ mod kind_tests {
             AuditKind::AppReviewed,
             AuditKind::AppDrilled,
             AuditKind::BudgetCrossed,
+            AuditKind::PersonCreated,
+            AuditKind::PersonUpdated,
+            AuditKind::PersonDeactivated,
+            AuditKind::PersonDeleted,
+            AuditKind::AppTransferred,
         ];
         let spellings: std::collections::HashSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(spellings.len(), all.len(), "two kinds share a spelling");

@@ -118,9 +118,12 @@ fn local_apps(runtime: &warden_runtime::Runtime) -> Result<Vec<Value>, String> {
 }
 
 /// `warden apps`: the list, optionally only apps held to one compliance
-/// scope.
+/// scope; `warden apps transfer` gives an app a new owner.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AppsArgs {
+    #[command(subcommand)]
+    pub command: Option<AppsCommand>,
     #[command(flatten)]
     pub list: ListArgs,
     /// Only apps held to this compliance scope (`[app] compliance`), e.g.
@@ -129,7 +132,41 @@ pub struct AppsArgs {
     pub compliance: Option<String>,
 }
 
+#[derive(clap::Subcommand)]
+pub enum AppsCommand {
+    /// Give an app a new owner (admin): every version, the live one served
+    /// under it at once; audited (app.transferred). For an app whose owner
+    /// left (flagged as orphaned).
+    #[command(after_help = "Example:
+  WARDEN_TOKEN=$ADMIN warden apps transfer lunch-bot --to grace@example.com --reason \"ada left; grace runs the lunch orders now\"")]
+    Transfer {
+        app: String,
+        /// The new owner, as they sign in (a token's name, an email).
+        #[arg(long)]
+        to: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: String,
+        #[arg(long, env = "WARDEN_SERVER", default_value = "http://127.0.0.1:8081")]
+        server: String,
+    },
+}
+
 pub fn apps(args: AppsArgs) -> Outcome {
+    if let Some(AppsCommand::Transfer {
+        app,
+        to,
+        reason,
+        server,
+    }) = &args.command
+    {
+        return client::report(client::call(
+            server,
+            "POST",
+            &format!("/v1/apps/{app}/transfer"),
+            Some(json!({ "to": to, "reason": reason })),
+        ));
+    }
     let path = match &args.compliance {
         Some(scope) => format!(
             "/v1/apps?compliance={}",
@@ -149,9 +186,22 @@ pub fn apps(args: AppsArgs) -> Outcome {
             ("OWNER", "owner"),
             ("COMPLIANCE", "compliance"),
             ("ROUTE", "route"),
+            ("ORPHANED", "orphaned_because"),
         ],
         move |runtime| {
             let mut rows = local_apps(runtime)?;
+            let orphans =
+                warden_runtime::lifecycle::orphans::find(runtime, std::time::SystemTime::now())
+                    .wait()
+                    .map_err(|e| format!("orphaned apps cannot be told: {e}"))?;
+            for row in &mut rows {
+                let reasons: Vec<String> = orphans
+                    .iter()
+                    .filter(|o| row["name"] == o.app.as_str())
+                    .flat_map(|o| o.reasons.iter().map(|r| r.describe()))
+                    .collect();
+                row["orphaned_because"] = json!(reasons);
+            }
             if let Some(scope) = &scope {
                 rows.retain(|r| warden_runtime::admin::held_to(r, scope));
             }

@@ -7,6 +7,8 @@
 //! notice = "7d"    # listed as due this long before the date
 //! grace = "14d"    # how long past the date before an app counts as lapsed
 //! suspend_lapsed = false   # true: a lapsed app is suspended until reviewed
+//! unused_after = "90d"     # no invocation for this long: flagged as orphaned
+//! retire_orphans = false   # true: orphaned apps are retired automatically
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -30,8 +32,16 @@ pub struct LifecycleSettings {
     /// `warden:lifecycle` (not served, credentials withheld, data kept),
     /// until a reviewer records its review. Off by default.
     pub suspend_lapsed: bool,
-    /// How often the serving host looks for lapsed apps to suspend.
+    /// How often the serving host looks for lapsed apps to suspend and
+    /// orphans to retire.
     pub check_interval: Dur,
+    /// A live app with no invocation for this long is flagged as orphaned
+    /// (counted in whole UTC days of usage; see `crate::lifecycle::orphans`).
+    pub unused_after: Dur,
+    /// Retire orphaned apps automatically (not served, credentials
+    /// withheld, data kept until its TTL; an admin's `warden unretire`
+    /// puts one back). Off by default: flagged only.
+    pub retire_orphans: bool,
 }
 
 /// `review_every`, per risk tier.
@@ -61,6 +71,8 @@ impl Default for LifecycleSettings {
             grace: Dur(Duration::from_secs(14 * DAY)),
             suspend_lapsed: false,
             check_interval: Dur(Duration::from_secs(3600)),
+            unused_after: Dur(Duration::from_secs(90 * DAY)),
+            retire_orphans: false,
         }
     }
 }
@@ -87,6 +99,13 @@ impl LifecycleSettings {
                 "lifecycle.check_interval".into(),
                 format!("{} is shorter than 100ms", self.check_interval),
                 "use 100ms or more (1h is the default)".into(),
+            ));
+        }
+        if self.unused_after.get() < Duration::from_secs(1) {
+            return Some((
+                "lifecycle.unused_after".into(),
+                format!("{} is shorter than a second", self.unused_after),
+                "use a number of days, e.g. \"90d\"".into(),
             ));
         }
         if self.notice >= every.high {

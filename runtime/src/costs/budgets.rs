@@ -184,21 +184,15 @@ pub(crate) fn spawn(server: &Arc<Server>) -> Option<tokio::task::JoinHandle<()>>
             let Some(strong) = server.upgrade() else {
                 break;
             };
-            let apps = strong.all_apps();
-            // This host's charges not yet written go first (a meter
-            // writes on its app's next invocation, which may not come):
-            // every node's check does the same, so the shared counters
-            // are at most an interval behind.
-            for app in &apps {
-                if let Err(e) = app.meter.flush().await {
-                    tracing::warn!(app = app.name(), "usage counters not saved: {e}");
-                }
-            }
-            let served: Vec<(String, Attribution)> = apps
+            // This host's charges not yet written go first: every node's
+            // check does the same, so the shared counters are at most an
+            // interval behind.
+            strong.flush_meters().await;
+            let served: Vec<(String, Attribution)> = strong
+                .all_apps()
                 .iter()
                 .map(|a| (a.name().to_string(), Attribution::of(&a.manifest)))
                 .collect();
-            drop(apps);
             match check(strong.runtime(), &served).await {
                 Ok(budgets) => {
                     // Alerts first: once a block shows, the pass that set

@@ -1,5 +1,7 @@
-//! Governance after the publish gate: each app's risk tier, and the
-//! periodic reviews that come due by it (`[lifecycle]`).
+//! Governance after the publish gate: each app's risk tier, the periodic
+//! reviews that come due by it, and the apps nobody looks after any more
+//! (`[lifecycle]`).
 
 pub mod due;
+pub mod orphans;
 pub mod risk;

@@ -92,6 +92,9 @@ pub trait RegistryBackend: Send + Sync {
     async fn set_killed(&self, app: &str, killed: bool, by: &str, why: &str) -> Result<bool>;
     /// Retires an app's live version; the version, `None` with none live.
     async fn retire(&self, app: &str, by: &str, why: &str) -> Result<Option<Deployment>>;
+    /// Gives every version of `app` the owner `owner` (an app passed to
+    /// someone else); how many versions changed.
+    async fn set_owner(&self, app: &str, owner: &str) -> Result<usize>;
     /// Puts an app's retired version back live (`killed` if `killed`);
     /// `None` with none retired, or a live version already.
     async fn unretire(
@@ -253,6 +256,17 @@ impl RegistryBackend for Registry {
     async fn retire(&self, app: &str, by: &str, why: &str) -> Result<Option<Deployment>> {
         let (app, by, why) = (app.to_owned(), by.to_owned(), why.to_owned());
         self.run(move |db| Ok(db.retire(&app, &by, &why)?)).await
+    }
+
+    async fn set_owner(&self, app: &str, owner: &str) -> Result<usize> {
+        let (app, owner) = (app.to_owned(), owner.to_owned());
+        self.run(move |db| {
+            Ok(db.conn().execute(
+                "UPDATE deployments SET owner = ?2 WHERE app = ?1",
+                rusqlite::params![app, owner],
+            )?)
+        })
+        .await
     }
 
     async fn unretire(

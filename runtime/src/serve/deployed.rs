@@ -47,7 +47,10 @@ pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, Con
     }
     let options = options(runtime, &deployment.app, deployment.approved, manifest)?;
     match runtime.load_app_with(manifest, &options) {
-        Ok(app) if app.digest == deployment.digest => {
+        Ok(mut app) if app.digest == deployment.digest => {
+            // The registry says whose it is now (an app may have been
+            // passed to someone else since it was deployed).
+            app.manifest.app.owner = deployment.owner.clone();
             if app.artifact == crate::artifact_cache::ArtifactSource::Replaced {
                 artifact_replaced(runtime, deployment, &app);
             }

@@ -170,7 +170,9 @@ impl Server {
             return;
         };
         if served.is_some_and(|app| {
-            app.manifest_path == deployment.manifest_path && app.options.quota == quota
+            app.manifest_path == deployment.manifest_path
+                && app.options.quota == quota
+                && app.manifest.app.owner == deployment.owner
         }) {
             return;
         }

@@ -407,6 +407,17 @@ impl Server {
         self.current().all.clone()
     }
 
+    /// Writes every served app's usage counters not yet written (a meter
+    /// writes on its app's next invocation, which may not come), before a
+    /// check that reads them from the store: budgets, orphans.
+    pub(crate) async fn flush_meters(&self) {
+        for app in self.all_apps() {
+            if let Err(e) = app.meter.flush().await {
+                tracing::warn!(app = app.name(), "usage counters not saved: {e}");
+            }
+        }
+    }
+
     /// The loaded app called `name`, if served.
     pub fn loaded(&self, name: &str) -> Option<Arc<LoadedApp>> {
         self.current()

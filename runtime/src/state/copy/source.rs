@@ -51,9 +51,52 @@ pub(super) fn read(data_dir: &Path, key: MasterKey) -> Result<Snapshot, CopyErro
             audit_log,
             forward_positions(data_dir)?,
             app_reviews(data_dir)?,
+            people(data_dir)?,
         ],
         audit_head,
         skipped,
+    })
+}
+
+/// The list of people the identity provider keeps (SCIM), deleted ones
+/// included (their names stay deactivated).
+fn people(data_dir: &Path) -> Result<Table, CopyError> {
+    let file = data_dir.join("people.db");
+    let rows = match sqlite(&file)? {
+        Some(conn) => rows(
+            &file,
+            &conn,
+            "SELECT id, user_name, active, deleted, resource, aliases, created_at, updated_at, version FROM people",
+            |r| {
+                Ok(vec![
+                    cell(r.get::<_, String>(0)?),
+                    cell(r.get::<_, String>(1)?),
+                    cell(r.get::<_, i64>(2)? != 0),
+                    cell(r.get::<_, i64>(3)? != 0),
+                    cell(r.get::<_, String>(4)?),
+                    cell(r.get::<_, String>(5)?),
+                    cell(r.get::<_, i64>(6)?),
+                    cell(r.get::<_, i64>(7)?),
+                    cell(r.get::<_, i64>(8)?),
+                ])
+            },
+        )?,
+        None => Vec::new(),
+    };
+    Ok(Table {
+        name: "people",
+        columns: &[
+            ("id", Type::TEXT),
+            ("user_name", Type::TEXT),
+            ("active", Type::BOOL),
+            ("deleted", Type::BOOL),
+            ("resource", Type::TEXT),
+            ("aliases", Type::TEXT),
+            ("created_at", Type::INT8),
+            ("updated_at", Type::INT8),
+            ("version", Type::INT8),
+        ],
+        rows,
     })
 }
 

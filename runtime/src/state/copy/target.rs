@@ -17,7 +17,7 @@ const SCHEDULER_LOCK_LOW: u32 = crate::scheduler_lease::SCHEDULER_LOCK as u32;
 
 /// Every table that holds shared state (the schema's own version table
 /// and the master key's check are not state of a node).
-const SHARED: [&str; 20] = [
+const SHARED: [&str; 21] = [
     "deployments",
     "transitions",
     "components",
@@ -38,6 +38,7 @@ const SHARED: [&str; 20] = [
     "audit_log",
     "audit_forward",
     "app_reviews",
+    "people",
 ];
 
 /// Writes `snapshot` in one transaction, refusing a database that holds

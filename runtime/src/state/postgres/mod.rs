@@ -15,6 +15,7 @@ pub mod dlp;
 pub mod kills;
 pub mod kv;
 pub mod notices;
+pub mod people;
 pub mod registry;
 pub mod schema;
 pub mod secrets;

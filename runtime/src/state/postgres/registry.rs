@@ -642,6 +642,23 @@ impl RegistryBackend for SharedRegistry {
         .await
     }
 
+    async fn set_owner(&self, app: &str, owner: &str) -> Result<usize> {
+        let (name, owner) = (app.to_owned(), owner.to_owned());
+        self.change(
+            app,
+            step!(|tx, _dir| {
+                let n = tx
+                    .execute(
+                        "UPDATE deployments SET owner = $2 WHERE app = $1",
+                        &[&name, &owner],
+                    )
+                    .await?;
+                Ok(n as usize)
+            }),
+        )
+        .await
+    }
+
     async fn retire(&self, app: &str, by: &str, why: &str) -> Result<Option<Deployment>> {
         let (name, by, why) = (app.to_owned(), by.to_owned(), why.to_owned());
         self.change(app, step!(|tx, dir| {

@@ -53,6 +53,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "usage costs",
         include_str!("migrations/0015_usage_costs.sql"),
     ),
+    (16, "people", include_str!("migrations/0016_people.sql")),
 ];
 
 /// The schema version this Warden writes.
