@@ -51,3 +51,71 @@ pub fn deliver(url: url::Url, body: Value, rules: EgressRules) {
         tracing::warn!("alert webhook: cannot start the delivery thread: {e}");
     }
 }
+
+/// The audit chain, read at most once and only when asked: how an alert
+/// raised once (a month's budget threshold, a credential's age) finds
+/// whether it was raised already — before a restart, or by the node that
+/// ran the schedules before this one.
+pub struct Chain<'a> {
+    runtime: &'a crate::runtime::Runtime,
+    entries: Option<Vec<crate::audit::AuditEntry>>,
+}
+
+impl<'a> Chain<'a> {
+    pub fn new(runtime: &'a crate::runtime::Runtime) -> Chain<'a> {
+        Chain {
+            runtime,
+            entries: None,
+        }
+    }
+
+    /// Whether an entry of `kind` whose details `same` accepts is on the
+    /// chain. Blocking: reads the log the first time.
+    pub fn holds(&mut self, kind: crate::audit::AuditKind, same: impl Fn(&Value) -> bool) -> bool {
+        let runtime = self.runtime;
+        self.entries
+            .get_or_insert_with(|| {
+                runtime
+                    .audit()
+                    .read_blocking()
+                    .map(|(entries, _)| entries)
+                    .unwrap_or_default()
+            })
+            .iter()
+            .rev()
+            .any(|e| e.kind == kind.as_str() && same(&e.details))
+    }
+}
+
+/// Raises an alert: the audit entry (`kind`, by `actor`), and the JSON
+/// post to `hook` (the entry's details with `event` and `audit_seq`) if
+/// one is set. The caller prints its ALERT line. Blocking.
+pub fn raise(
+    runtime: &crate::runtime::Runtime,
+    kind: crate::audit::AuditKind,
+    actor: &str,
+    app: Option<&str>,
+    details: Value,
+    hook: Option<&str>,
+) {
+    let seq = runtime
+        .audit()
+        .append_blocking(crate::audit::AuditEvent {
+            kind,
+            app: app.map(str::to_string),
+            actor: actor.into(),
+            details: details.clone(),
+        })
+        .map(|e| e.seq)
+        .map_err(|e| tracing::warn!("{} not audited: {e}", kind.as_str()))
+        .ok();
+    if let Some(url) = hook.and_then(|u| check_url(u).ok()) {
+        let mut body = details;
+        body["event"] = serde_json::json!(kind.as_str());
+        body["audit_seq"] = serde_json::json!(seq);
+        if let Some(app) = app {
+            body["app"] = serde_json::json!(app);
+        }
+        deliver(url, body, runtime.platform().egress.clone());
+    }
+}

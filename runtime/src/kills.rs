@@ -114,7 +114,7 @@ impl Runtime {
 
     /// Stops `app` now and for good (until unkilled); audited.
     pub fn kill(&self, app: &str, reason: &str, actor: &str) -> std::io::Result<()> {
-        self.pull(&self.kill_switch(app));
+        self.pull(app, &self.kill_switch(app));
         self.held_blind().remove(app);
         // Audited inside the lock, as an unkill is, so the record and the
         // state always change in the same order.
@@ -171,7 +171,7 @@ impl Runtime {
             self.record_kill(state, app, reason, actor).map(|()| true)
         })?;
         if killed {
-            self.pull(&self.kill_switch(app));
+            self.pull(app, &self.kill_switch(app));
             self.held_blind().remove(app);
             tracing::info!(app, actor, reason, "app killed");
         }
@@ -271,7 +271,7 @@ impl Runtime {
         for (app, switch) in switches.iter() {
             match (state.contains_key(app), switch.is_killed()) {
                 (true, false) => {
-                    self.pull(switch);
+                    self.pull(app, switch);
                     let by = state.get(app).map(|k| k.actor.as_str()).unwrap_or("?");
                     tracing::info!(
                         app = app.as_str(),
@@ -343,12 +343,17 @@ impl Runtime {
         record.as_ref().and_then(|(_, last)| last.get(app).cloned())
     }
 
-    /// Pulls a switch and advances the epoch, so running guests check it at
-    /// once instead of at the next tick (a deadline is wall-clock time, so
-    /// the extra tick shortens nobody's).
-    fn pull(&self, switch: &KillSwitch) {
+    /// Pulls `app`'s switch and advances the epoch, so running guests
+    /// check it at once instead of at the next tick (a deadline is
+    /// wall-clock time, so the extra tick shortens nobody's); the OAuth
+    /// access tokens cached for it are dropped (a killed app holds none).
+    fn pull(&self, app: &str, switch: &KillSwitch) {
         switch.kill();
         self.engine().increment_epoch();
+        let dropped = self.credentials().drop_tokens(app);
+        if dropped > 0 {
+            tracing::info!(app, dropped, "cached OAuth access tokens dropped");
+        }
     }
 
     pub fn kill_state(&self) -> KillState {

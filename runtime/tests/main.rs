@@ -23,6 +23,7 @@ mod config_changes;
 mod containment;
 mod containment_rules;
 mod costs;
+mod credentials_age;
 mod dashboard;
 mod deploy_bounds;
 mod deploy_restart;

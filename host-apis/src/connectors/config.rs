@@ -33,6 +33,10 @@ pub struct ConnectorSpec {
     /// Cost charged per call, in the platform's currency, for reports.
     #[serde(default)]
     pub cost_per_call: f64,
+    /// How old the credential secret may grow before it is due for
+    /// rotation (`"90d"`): older, it is flagged and alerted once.
+    #[serde(default)]
+    pub rotate_every: Option<crate::units::Dur>,
     /// Labels policies read, e.g. `["hr"]` or `["finance"]`: the default
     /// policy sends a write scope on an `hr` or `finance` connector to a
     /// reviewer.

@@ -4,7 +4,9 @@
 //! applies to the next call) and goes only into the outgoing request's
 //! headers; nothing here returns it to a caller that could pass it to a
 //! guest. OAuth2 access tokens are fetched with the client-credentials
-//! grant and cached until shortly before they expire.
+//! grant and cached per app and connector until shortly before they
+//! expire; an app's are dropped when it is killed or retired
+//! ([`Credentials::drop_tokens`]), so a contained app holds none.
 
 use super::config::{AuthSpec, Connector};
 use crate::egress::client::{self, Outbound};
@@ -23,7 +25,8 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 
 pub struct Credentials {
     secrets: Option<Arc<SecretStore>>,
-    tokens: Mutex<HashMap<String, (HeaderValue, Instant)>>,
+    /// (app, connector) -> the access token and when to stop using it.
+    tokens: Mutex<HashMap<(String, String), (HeaderValue, Instant)>>,
     token_fetches: AtomicU64,
 }
 
@@ -44,6 +47,15 @@ impl Credentials {
         self.token_fetches.load(Ordering::Relaxed)
     }
 
+    /// Forgets every access token cached for `app`; how many. Its next
+    /// call, if it is ever allowed one, fetches a new token.
+    pub fn drop_tokens(&self, app: &str) -> usize {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let before = tokens.len();
+        tokens.retain(|(holder, _), _| holder != app);
+        before - tokens.len()
+    }
+
     fn secret(&self, name: &str) -> Result<Vec<u8>, String> {
         let store = self
             .secrets
@@ -55,10 +67,12 @@ impl Credentials {
         })
     }
 
-    /// The headers that authenticate a request to `connector`. Errors are
-    /// host-side configuration problems, worded for the operator.
+    /// The headers that authenticate `app`'s request to `connector`.
+    /// Errors are host-side configuration problems, worded for the
+    /// operator.
     pub async fn headers(
         &self,
+        app: &str,
         connector: &Connector,
         rules: &EgressRules,
     ) -> Result<CredentialHeaders, String> {
@@ -94,7 +108,7 @@ impl Credentials {
                 )?])
             }
             AuthSpec::Oauth2 { .. } => {
-                let token = self.oauth2_token(connector, rules).await?;
+                let token = self.oauth2_token(app, connector, rules).await?;
                 Ok(vec![(http::header::AUTHORIZATION, token)])
             }
         }
@@ -102,10 +116,11 @@ impl Credentials {
 
     async fn oauth2_token(
         &self,
+        app: &str,
         connector: &Connector,
         rules: &EgressRules,
     ) -> Result<HeaderValue, String> {
-        let name = connector.name().to_string();
+        let name = (app.to_string(), connector.name().to_string());
         if let Some((token, expires)) = self
             .tokens
             .lock()

@@ -536,7 +536,7 @@ impl EgressState {
             match self
                 .ctx
                 .credentials
-                .headers(connector, &self.ctx.policy.rules)
+                .headers(&self.invocation.app, connector, &self.ctx.policy.rules)
                 .await
             {
                 Ok(extra) => {

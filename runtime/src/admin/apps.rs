@@ -246,6 +246,13 @@ pub async fn inspect(
                 .map_err(|e| ApiError::internal("the SLO status could not be read", e))?;
         out["slo"] = json!(status);
     }
+    // Each granted connector's credential and how old it is (stale: past
+    // the catalog's rotate_every).
+    out["credentials"] = json!(crate::lifecycle::credentials::ages(
+        state.server.runtime(),
+        app.manifest.connectors.iter().map(|c| c.name.as_str()),
+        std::time::SystemTime::now(),
+    ));
     out["grants"] = json!({
         "connectors": app.manifest.connectors,
         "allowed_hosts": app.manifest.egress.allowed_hosts,

@@ -36,7 +36,7 @@ function quotaBars(quota) {
 
 // Kill and unkill, for admins: the reason is required and audited.
 function switchButtons(a) {
-  if (state.role !== "admin") return el("td", {});
+  if (state.role !== "admin" || a.state === "retired") return el("td", {});
   const act = async (event, verb) => {
     event.stopPropagation();
     const note = document.getElementById("switch-result");
@@ -73,13 +73,22 @@ function drillCell(drills, name) {
     `${e.details.passed ? "passed" : "FAILED"} ${when}`);
 }
 
+// An app's state, with what needs someone: orphaned (its owner left, or
+// nobody uses it) and credentials past their rotation.
+function stateCell(a) {
+  const orphaned = a.orphaned_because || [], stale = a.stale_credentials || [];
+  const notes = [...orphaned, ...stale.map(s => `credential ${s} is past its rotate_every: warden secrets set ${s}`)];
+  const flags = (orphaned.length ? " · orphaned" : "") + (stale.length ? " · rotate " + stale.join(", ") : "");
+  return el("td", { class: "state-" + a.state + (flags ? " flagged" : ""), title: notes.join("\n") }, a.state + flags);
+}
+
 async function loadApps() {
   const [top, drills] = await Promise.all([api("/v1/top"), lastDrills()]);
   const body = document.getElementById("apps");
   body.replaceChildren();
   for (const a of top.apps) {
     const row = el("tr", { "data-app": a.name, class: a.name === state.app ? "selected" : "", onclick: () => selectApp(a.name) },
-      el("td", {}, a.name), el("td", {}, a.version), el("td", { class: "state-" + a.state }, a.state),
+      el("td", {}, a.name), el("td", {}, a.version), stateCell(a),
       el("td", {}, a.in_flight ?? "-"), el("td", {}, a.last_minute.invocations), el("td", {}, a.last_minute.errors),
       el("td", {}, ms(a.last_minute.p50_us)), el("td", {}, ms(a.last_minute.p99_us)), el("td", {}, quotaBars(a.quota)),
       drillCell(drills, a.name), switchButtons(a));

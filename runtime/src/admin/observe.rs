@@ -126,12 +126,17 @@ pub async fn top(
         .window_stats(now_us() - 60_000_000)
         .map_err(|e| ApiError::internal("spans could not be read", e))?;
     let served = state.server.apps();
-    let orphans = state
-        .server
-        .runtime()
-        .orphans()
-        .reasons(state.server.runtime())
-        .await;
+    let runtime = state.server.runtime();
+    let orphans = runtime.orphans().reasons(runtime).await;
+    // Connectors whose credential is past its rotate_every (read once).
+    let stale: Vec<(String, String)> = if crate::lifecycle::credentials::watched(runtime) {
+        crate::lifecycle::credentials::stale(runtime, &Default::default())
+            .into_iter()
+            .map(|(age, _)| (age.connector, age.secret))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut apps: Vec<Value> = state
         .server
         .all_apps()
@@ -151,6 +156,11 @@ pub async fn top(
                     "p99_us": last.map(|w| w.p99_us).unwrap_or(0),
                 },
                 "quota": quota_bars(app),
+                "stale_credentials": stale
+                    .iter()
+                    .filter(|(c, _)| app.manifest.connectors.iter().any(|g| g.name == *c))
+                    .map(|(_, secret)| secret.as_str())
+                    .collect::<Vec<_>>(),
             })
         })
         .collect();

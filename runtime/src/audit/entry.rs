@@ -62,6 +62,9 @@ pub enum AuditKind {
     PersonDeleted,
     /// An app given a new owner (`warden apps transfer`).
     AppTransferred,
+    /// A connector's credential past its `rotate_every`
+    /// (`crate::lifecycle::credentials`).
+    CredentialStale,
 }
 
 impl AuditKind {
@@ -101,6 +104,7 @@ impl AuditKind {
             AuditKind::PersonDeactivated => "person.deactivated",
             AuditKind::PersonDeleted => "person.deleted",
             AuditKind::AppTransferred => "app.transferred",
+            AuditKind::CredentialStale => "credential.stale",
         }
     }
 }
@@ -245,6 +249,7 @@ mod kind_tests {
             AuditKind::PersonDeactivated,
             AuditKind::PersonDeleted,
             AuditKind::AppTransferred,
+            AuditKind::CredentialStale,
         ];
         let spellings: std::collections::HashSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(spellings.len(), all.len(), "two kinds share a spelling");

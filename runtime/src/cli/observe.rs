@@ -57,6 +57,30 @@ fn render_inspect(v: &Value) -> String {
             v["kill"]["actor"].as_str().unwrap_or("?")
         );
     }
+    for why in v["orphaned_because"].as_array().into_iter().flatten() {
+        out += &format!("  ORPHANED: {}\n", why.as_str().unwrap_or("?"));
+    }
+    for c in v["credentials"].as_array().into_iter().flatten() {
+        let age = c["age_days"]
+            .as_u64()
+            .map_or("not set".to_string(), |d| format!("{d} days old"));
+        let limit = c["rotate_every"]
+            .as_str()
+            .map_or(String::new(), |r| format!(", rotate every {r}"));
+        let stale = if c["stale"] == true {
+            format!(
+                "  STALE: set a new value with `warden secrets set {}`",
+                c["secret"].as_str().unwrap_or("?")
+            )
+        } else {
+            String::new()
+        };
+        out += &format!(
+            "  credential {} of {}: {age}{limit}{stale}\n",
+            c["secret"].as_str().unwrap_or("?"),
+            c["connector"].as_str().unwrap_or("?")
+        );
+    }
     out += &format!(
         "  owner {}  team {}  world {}  route {}\n  artifact {}  approved {}  digest {}\n",
         s("owner"),

@@ -12,7 +12,7 @@
 
 use super::Month;
 use super::report::{self, Attribution, By};
-use crate::audit::{AuditEntry, AuditEvent, AuditKind};
+use crate::audit::AuditKind;
 use crate::config::costs::{CostSettings, Holder, OnExceeded};
 use crate::runtime::Runtime;
 use crate::serve::Server;
@@ -251,24 +251,20 @@ fn key_of(b: &BudgetStatus, threshold: u64) -> AlertKey {
     )
 }
 
-/// Whether the chain already holds the alert `key` (raised by this host
-/// before a restart, or by the node that ran the schedules before).
-fn on_chain(entries: &[AuditEntry], key: &AlertKey) -> bool {
-    entries.iter().rev().any(|e| {
-        e.kind == AuditKind::BudgetCrossed.as_str()
-            && e.details["holder"] == key.0.as_str()
-            && e.details["name"] == key.1.as_str()
-            && e.details["month"] == key.2.as_str()
-            && e.details["threshold_pct"] == key.3
-            && e.details["monthly"].as_f64().map(micros) == Some(key.4)
-    })
+/// Whether `details` (of a `budget.crossed` entry) are the alert `key`.
+fn same(details: &serde_json::Value, key: &AlertKey) -> bool {
+    details["holder"] == key.0.as_str()
+        && details["name"] == key.1.as_str()
+        && details["month"] == key.2.as_str()
+        && details["threshold_pct"] == key.3
+        && details["monthly"].as_f64().map(micros) == Some(key.4)
 }
 
 /// Raises each threshold each budget has reached that was not raised
 /// this month: audit `budget.crossed`, an ALERT line, the alert hook.
 /// Blocking: reads the audit chain (once, if anything is to be raised).
 fn alert(runtime: &Runtime, budgets: &[BudgetStatus], raised: &mut HashSet<AlertKey>) {
-    let mut chain: Option<Vec<AuditEntry>> = None;
+    let mut chain = crate::alert::Chain::new(runtime);
     let settings = &runtime.platform().costs;
     for b in budgets {
         for threshold in b.reached() {
@@ -276,14 +272,7 @@ fn alert(runtime: &Runtime, budgets: &[BudgetStatus], raised: &mut HashSet<Alert
             if raised.contains(&key) {
                 continue;
             }
-            let entries = chain.get_or_insert_with(|| {
-                runtime
-                    .audit()
-                    .read_blocking()
-                    .map(|(entries, _)| entries)
-                    .unwrap_or_default()
-            });
-            if on_chain(entries, &key) {
+            if chain.holds(AuditKind::BudgetCrossed, |d| same(d, &key)) {
                 raised.insert(key);
                 continue;
             }
@@ -322,26 +311,14 @@ fn raise(runtime: &Runtime, settings: &CostSettings, b: &BudgetStatus, threshold
         "paid_calls_blocked": blocking,
         "apps": b.apps,
     });
-    let seq = runtime
-        .audit()
-        .append_blocking(AuditEvent {
-            kind: AuditKind::BudgetCrossed,
-            app: None,
-            actor: "warden:costs".into(),
-            details: details.clone(),
-        })
-        .map(|e| e.seq)
-        .map_err(|e| tracing::warn!("budget.crossed not audited: {e}"))
-        .ok();
-    if let Some(url) = settings
-        .alert_hook(&runtime.platform().containment)
-        .and_then(|u| crate::alert::check_url(u).ok())
-    {
-        let mut body = details;
-        body["event"] = json!("budget.crossed");
-        body["audit_seq"] = json!(seq);
-        crate::alert::deliver(url, body, runtime.platform().egress.clone());
-    }
+    crate::alert::raise(
+        runtime,
+        AuditKind::BudgetCrossed,
+        "warden:costs",
+        None,
+        details,
+        settings.alert_hook(&runtime.platform().containment),
+    );
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! reviews that come due by it, and the apps nobody looks after any more
 //! (`[lifecycle]`).
 
+pub mod credentials;
 pub mod due;
 pub mod orphans;
 pub mod risk;

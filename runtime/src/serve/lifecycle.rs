@@ -13,9 +13,11 @@
 //!   app (`crate::lifecycle::orphans`) is retired, as `warden:lifecycle`,
 //!   with the reasons (`app.retired`): not served, no credentials, data
 //!   kept until its TTL; `warden unretire` puts it back.
+//! - **Stale credentials** (a connector's `rotate_every`): each secret past
+//!   it is alerted once per value (`crate::lifecycle::credentials`).
 
 use crate::audit::{AuditEvent, AuditKind};
-use crate::lifecycle::{due, orphans};
+use crate::lifecycle::{credentials, due, orphans};
 use crate::runtime::Runtime;
 use crate::serve::Server;
 use serde_json::json;
@@ -29,7 +31,8 @@ pub const SUSPENDER: &str = "warden:lifecycle";
 /// rule is on).
 pub(crate) fn spawn(server: &Arc<Server>) -> Option<tokio::task::JoinHandle<()>> {
     let settings = server.runtime().platform().lifecycle.clone();
-    if !settings.suspend_lapsed && !settings.retire_orphans {
+    let watch_credentials = credentials::watched(server.runtime());
+    if !settings.suspend_lapsed && !settings.retire_orphans && !watch_credentials {
         return None;
     }
     let server = Arc::downgrade(server);
@@ -39,6 +42,7 @@ pub(crate) fn spawn(server: &Arc<Server>) -> Option<tokio::task::JoinHandle<()>>
         // restarted more often than the interval still checks), then
         // every interval.
         let mut last: Option<std::time::Instant> = None;
+        let mut raised = std::collections::HashSet::new();
         loop {
             tokio::time::sleep(every.min(std::time::Duration::from_secs(10))).await;
             let Some(strong) = server.upgrade() else {
@@ -51,10 +55,34 @@ pub(crate) fn spawn(server: &Arc<Server>) -> Option<tokio::task::JoinHandle<()>>
                 if settings.retire_orphans {
                     retire_orphans(&strong).await;
                 }
+                if watch_credentials {
+                    let granted = granted(&strong);
+                    let (server, mut seen) = (strong.clone(), std::mem::take(&mut raised));
+                    raised = tokio::task::spawn_blocking(move || {
+                        credentials::alert(server.runtime(), &granted, &mut seen);
+                        seen
+                    })
+                    .await
+                    .unwrap_or_default();
+                }
                 last = Some(std::time::Instant::now());
             }
         }
     }))
+}
+
+/// Each connector's apps among those served here.
+fn granted(server: &Server) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut granted: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for app in server.all_apps() {
+        for c in &app.manifest.connectors {
+            granted
+                .entry(c.name.clone())
+                .or_default()
+                .push(app.name().to_string());
+        }
+    }
+    granted
 }
 
 /// Suspends every live, unkilled app whose review has lapsed.

@@ -323,6 +323,8 @@ impl Server {
         let set = AppSet::build(per_app, all, Some(&current))?;
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         self.publish();
+        // Not served (retired, deleted): it holds no access tokens either.
+        self.runtime.credentials().drop_tokens(name);
         if let Some(route) = removed.manifest.http.as_ref().map(|h| h.route.as_str()) {
             tracing::info!(app = name, from = route, to = "-", "route changed");
         }

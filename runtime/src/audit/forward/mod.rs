@@ -80,6 +80,8 @@ pub(crate) fn is_alarm(kind: &str) -> bool {
             | "audit.repaired"
             | "slo.burn"
             | "budget.crossed"
+            | "credential.stale"
+            | "person.deactivated"
     )
 }
 
