@@ -43,6 +43,7 @@ pub fn governance_view(platform: &PlatformConfig) -> Value {
         "audit": audit_view(&platform.audit),
         "lifecycle": platform.lifecycle,
         "costs": platform.costs,
+        "anomaly": platform.anomaly,
     });
     // Whatever else a capability's rules hold (e.g. `config`), as it says.
     crate::capabilities::Capabilities::add_rules_views(platform, &mut view);

@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub(crate) mod alert;
+pub mod anomaly;
 pub mod app;
 pub mod artifact_cache;
 pub mod attest;

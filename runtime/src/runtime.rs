@@ -53,6 +53,8 @@ pub struct Runtime {
     paid_calls: crate::costs::PaidCallGate,
     /// Orphaned apps as last found.
     orphans: crate::lifecycle::orphans::Cache,
+    /// Each app's learned egress baseline (`[anomaly]`).
+    baselines: crate::anomaly::Baselines,
     registry: Arc<dyn crate::registry::RegistryBackend>,
     instruments: Arc<crate::telemetry::signals::Instruments>,
     /// The publish policy, compiled on first use (`warden serve`: at
@@ -445,6 +447,7 @@ impl Runtime {
             tally: crate::containment::Tally::default(),
             paid_calls: crate::costs::PaidCallGate::default(),
             orphans: crate::lifecycle::orphans::Cache::default(),
+            baselines: crate::anomaly::Baselines::default(),
             registry,
             instruments: Arc::new(crate::telemetry::signals::Instruments::new(
                 &opentelemetry::global::meter("warden"),
@@ -642,6 +645,10 @@ impl Runtime {
 
     pub(crate) fn tally(&self) -> &crate::containment::Tally {
         &self.tally
+    }
+
+    pub(crate) fn baselines(&self) -> &crate::anomaly::Baselines {
+        &self.baselines
     }
 
     /// Orphaned apps, found at most every half minute.

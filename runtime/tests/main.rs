@@ -11,6 +11,7 @@
 mod support;
 
 mod admin;
+mod anomalies;
 mod attestations;
 mod audit_backends;
 mod audit_checkpoints;

@@ -65,6 +65,9 @@ pub enum AuditKind {
     /// A connector's credential past its `rotate_every`
     /// (`crate::lifecycle::credentials`).
     CredentialStale,
+    /// An app's egress departed from its learned baseline
+    /// (`crate::anomaly`).
+    AnomalyDetected,
 }
 
 impl AuditKind {
@@ -105,6 +108,7 @@ impl AuditKind {
             AuditKind::PersonDeleted => "person.deleted",
             AuditKind::AppTransferred => "app.transferred",
             AuditKind::CredentialStale => "credential.stale",
+            AuditKind::AnomalyDetected => "anomaly.detected",
         }
     }
 }
@@ -250,6 +254,7 @@ mod kind_tests {
             AuditKind::PersonDeleted,
             AuditKind::AppTransferred,
             AuditKind::CredentialStale,
+            AuditKind::AnomalyDetected,
         ];
         let spellings: std::collections::HashSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(spellings.len(), all.len(), "two kinds share a spelling");

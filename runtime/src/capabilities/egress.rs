@@ -91,6 +91,21 @@ impl Capability for Egress {
     fn account(state: &mut EgressState, account: &mut Account<'_>) {
         let calls = state.take_calls();
         record_calls(account, &calls);
+        let seen = &mut account.metrics.egress;
+        for call in &calls {
+            // Sent: answered, or cut off after it left.
+            if matches!(
+                call.outcome,
+                CallOutcome::Ok | CallOutcome::Timeout | CallOutcome::UpstreamError
+            ) {
+                seen.calls += 1;
+                seen.bytes += call.bytes_out + call.bytes_in;
+                seen.destinations.insert(call.target.clone());
+            }
+            if !call.dlp.is_empty() {
+                seen.dlp_hits += 1;
+            }
+        }
         account.metrics.calls.extend(
             calls
                 .iter()

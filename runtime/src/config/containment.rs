@@ -11,6 +11,10 @@ pub struct ContainmentRules {
     pub max_dlp_blocks_per_minute: Option<u64>,
     pub max_egress_bytes_per_minute: Option<Size>,
     pub kill_on_secret_in_output: bool,
+    /// Kill an app whose egress departs from its learned baseline
+    /// (`[anomaly]`): its kill drops its OAuth tokens and withholds its
+    /// credentials. Without it an anomaly is alerted only.
+    pub contain_anomalies: bool,
     /// Where alerts are posted (JSON), e.g. a chat or paging hook.
     pub alert_webhook: Option<String>,
 }

@@ -1,5 +1,6 @@
 //! The two configuration files and the types they share.
 
+pub mod anomaly;
 pub mod app;
 pub mod audit;
 pub mod audit_sinks;

@@ -75,6 +75,8 @@ pub struct PlatformConfig {
     pub lifecycle: super::lifecycle::LifecycleSettings,
     /// Platform prices and team / cost-center budgets (`[costs]`).
     pub costs: super::costs::CostSettings,
+    /// Learned per-app baselines of egress (`[anomaly]`).
+    pub anomaly: super::anomaly::AnomalySettings,
 }
 
 /// `[admin]` in `warden.toml`.
@@ -317,6 +319,9 @@ impl PlatformConfig {
             return Err(ConfigError::invalid(path, field, problem, fix));
         }
         if let Some((field, problem, fix)) = self.costs.problem() {
+            return Err(ConfigError::invalid(path, field, problem, fix));
+        }
+        if let Some((field, problem, fix)) = self.anomaly.problem() {
             return Err(ConfigError::invalid(path, field, problem, fix));
         }
         if self.engine.max_instances == 0 {

@@ -492,6 +492,7 @@ impl Runtime {
             logs,
             denials: output.denials,
         };
+        self.watch_anomalies(app, &sample.egress);
         self.instruments()
             .record(&app.span_attributes[0], &report, sample);
         crate::telemetry::signals::emit_logs(

@@ -48,6 +48,8 @@ pub struct CapabilitySample {
     pub storage: Vec<(&'static str, u64)>,
     /// (kind, outcome, bytes out, bytes in) per outbound call.
     pub calls: Vec<(&'static str, &'static str, u64, u64)>,
+    /// What left, for the app's learned baseline (`crate::anomaly`).
+    pub egress: crate::anomaly::baseline::Totals,
 }
 
 /// The instruments, built once from the global meter provider.

@@ -81,6 +81,7 @@ pub(crate) fn is_alarm(kind: &str) -> bool {
             | "slo.burn"
             | "budget.crossed"
             | "credential.stale"
+            | "anomaly.detected"
             | "person.deactivated"
     )
 }
