@@ -168,6 +168,11 @@ fn forged_expired_early_misaddressed_and_roleless_jwts_get_one_generic_401() {
             sign(&k1, "k1", claims("ada@example.com", json!("superuser"))),
             "names no Warden role",
         ),
+        // The identity provider's SCIM credential is a Warden token only.
+        (
+            sign(&k1, "k1", claims("ada@example.com", json!("scim"))),
+            "names no Warden role",
+        ),
         (
             sign(
                 &k1,

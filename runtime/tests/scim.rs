@@ -170,7 +170,13 @@ fn a_deactivated_owner_loses_every_token_and_their_apps_are_orphaned_until_trans
     );
 
     // The scim role calls nothing else; other roles but admin no SCIM.
-    assert_eq!(admin.call_with(Some(&okta), "GET", "/v1/apps", "").0, 403);
+    for path in ["/v1/apps", "/v1/costs", "/v1/tokens", "/v1/audit"] {
+        assert_eq!(
+            admin.call_with(Some(&okta), "GET", path, "").0,
+            403,
+            "{path}"
+        );
+    }
     assert_eq!(
         scim(&admin, &ada, "GET", "/scim/v2/Users", &Value::Null).0,
         403
@@ -428,4 +434,79 @@ fn entra_style_requests_deactivate_reactivate_and_replace_a_user() {
         .map(|k| k.to_string())
         .collect();
     assert_eq!(kinds_seen.len(), 3, "{kinds_seen:?}");
+}
+
+/// A person is revoked by their names only: an email that spells another
+/// token's id, or the provider's own token name, revokes nothing else.
+#[test]
+fn a_deactivation_revokes_tokens_by_name_only() {
+    let admin = admin_with(&support::shared_state(), &[]);
+    let okta = admin.token("okta", Role::Scim);
+    let (_, tokens) = admin.call(Some(Role::Admin), "GET", "/v1/tokens", "");
+    let admin_id = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "admin")
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("{tokens}"));
+    let (status, _, eve) = scim(
+        &admin,
+        &okta,
+        "POST",
+        "/scim/v2/Users",
+        &json!({
+            "userName": "eve@example.com",
+            "emails": [{ "value": admin_id }, { "value": "okta" }],
+            "active": true
+        }),
+    );
+    assert_eq!(status, 201, "{eve}");
+    let path = format!("/scim/v2/Users/{}", eve["id"].as_str().unwrap());
+    let off = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+    assert_eq!(scim(&admin, &okta, "PATCH", &path, &off).0, 200);
+    assert_eq!(
+        admin.call(Some(Role::Admin), "GET", "/v1/tokens", "").0,
+        200
+    );
+    assert_eq!(
+        scim(&admin, &okta, "GET", "/scim/v2/Users", &Value::Null).0,
+        200
+    );
+}
+
+/// A transfer that would put the app's route under a path another owner
+/// holds is refused before anything changes.
+#[test]
+fn a_transfer_that_breaks_the_route_rules_changes_nothing() {
+    let admin = admin_with(&support::shared_state(), &[]);
+    let ada = admin.token("ada", Role::Creator);
+    let noop = support::fixture("noop_handler");
+    let lunch = deploy_body("lunch", "1.0.0", &noop, "[http]\nroute = \"/lunch/...\"\n");
+    assert_eq!(
+        admin.call_with(Some(&ada), "POST", "/v1/apps", &lunch).0,
+        201
+    );
+    // An admin put Bea's menu under Ada's path (admins may).
+    let menu = deploy_body(
+        "menu",
+        "1.0.0",
+        &noop,
+        "owner = \"bea\"\n[http]\nroute = \"/lunch/menu\"\n",
+    );
+    let (status, out) = admin.call(Some(Role::Admin), "POST", "/v1/apps", &menu);
+    assert_eq!(status, 201, "{out}");
+    let (status, refused) = admin.call(
+        Some(Role::Admin),
+        "POST",
+        "/v1/apps/lunch/transfer",
+        &json!({ "to": "cy", "reason": "reorg" }).to_string(),
+    );
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused.to_string().contains("nothing was changed"),
+        "{refused}"
+    );
+    assert_eq!(app_row(&admin, "lunch")["owner"], "ada");
+    assert!(kinds(&admin, "app.transferred").is_empty());
 }

@@ -253,6 +253,7 @@ impl UsageDb {
                 invocations INTEGER NOT NULL DEFAULT 0,
                 fuel INTEGER NOT NULL DEFAULT 0, cost_micros INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (app, scope, window));
+             CREATE INDEX IF NOT EXISTS usage_window ON usage (window);
              CREATE TABLE IF NOT EXISTS quota_leases (
                 app TEXT NOT NULL, quota TEXT NOT NULL, window TEXT NOT NULL,
                 granted INTEGER NOT NULL DEFAULT 0,

@@ -297,17 +297,30 @@ impl FromRequestParts<AdminState> for Principal {
             ));
         }
         // Someone the identity provider deactivated signs in as no one,
-        // whatever credential they still hold.
-        if principal.role != Role::Scim
-            && state.people.is_deactivated(&principal.name).unwrap_or_else(|e| {
-                tracing::warn!("the list of people cannot be read ({e}); sign-ins are not checked against it");
-                false
-            })
-        {
-            return Err(unauthorized(format!(
-                "`{}` was deactivated by the company's identity provider; ask an admin",
-                principal.name
-            )));
+        // whatever credential they still hold. A list that cannot be read
+        // lets no one in (but the provider, which keeps it).
+        if principal.role != Role::Scim {
+            let (people, name) = (state.people.clone(), principal.name.clone());
+            let gone = tokio::task::spawn_blocking(move || people.is_deactivated(&name))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            match gone {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Err(unauthorized(format!(
+                        "`{}` was deactivated by the company's identity provider; ask an admin",
+                        principal.name
+                    )));
+                }
+                Err(e) => {
+                    tracing::warn!("sign-in refused: the list of people cannot be read: {e}");
+                    return Err(ApiError(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the list of people cannot be read now, so no sign-in can be checked against it; try again shortly".into(),
+                    ));
+                }
+            }
         }
         Ok(principal)
     }

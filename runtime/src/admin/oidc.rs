@@ -387,6 +387,9 @@ impl Oidc {
         let known: Vec<Role> = roles
             .iter()
             .filter_map(|r| serde_json::from_value(serde_json::Value::String(r.to_string())).ok())
+            // The identity provider's own SCIM credential is a Warden
+            // token, never a person's sign-in.
+            .filter(|r| *r != Role::Scim)
             .collect();
         match known.as_slice() {
             [role] => Ok(Principal {

@@ -179,13 +179,14 @@ fn effects(
         "active": person.active,
     });
     let mut kind = kind;
-    if change.deactivated()
-        || (kind == AuditKind::PersonDeleted && change.before.as_ref().is_some_and(|b| b.active))
-    {
+    // Whenever the person ends inactive — a deactivation, a delete, a
+    // creation as inactive, or the IdP's retry of a change whose revoking
+    // failed half way — whatever is still active under their names goes.
+    if !person.active {
         let (revoked, orphaned) = deactivate(state, actor, person)?;
         details["revoked_tokens"] = json!(revoked);
         details["orphaned_apps"] = json!(orphaned);
-        if kind != AuditKind::PersonDeleted {
+        if change.deactivated() && kind != AuditKind::PersonDeleted {
             kind = AuditKind::PersonDeactivated;
         }
     } else if change.reactivated() {
@@ -211,17 +212,35 @@ fn effects(
     Ok(details)
 }
 
-/// Revokes every active token under the person's names; returns the ids
-/// revoked and the live apps they own.
+/// Revokes every active token whose name is one of the person's names
+/// (never by a token's id, and never a `scim` token: the provider's own
+/// credential is not a person's); returns the ids revoked and the live
+/// apps they own.
 fn deactivate(
     state: &AdminState,
     actor: &str,
     person: &PersonRow,
 ) -> Result<(Vec<String>, Vec<String>), ScimError> {
     let runtime = state.server.runtime();
+    let names: Vec<&str> = person
+        .aliases
+        .split('\n')
+        .filter(|n| !n.is_empty() && !n.starts_with('#'))
+        .collect();
+    let held = state.tokens.list().map_err(|e| ScimError {
+        status: 500,
+        scim_type: None,
+        detail: format!("the person is deactivated, but their tokens could not be read: {e}; they are refused at sign-in all the same"),
+    })?;
     let mut revoked = Vec::new();
-    for name in person.aliases.split('\n').filter(|n| !n.is_empty()) {
-        match state.tokens.revoke_audited(name, actor, runtime.audit()) {
+    for token in held
+        .iter()
+        .filter(|t| t.state == "active" && t.role != Role::Scim && names.contains(&t.name.as_str()))
+    {
+        match state
+            .tokens
+            .revoke_audited(&token.id, actor, runtime.audit())
+        {
             Ok(tokens) => revoked.extend(tokens.into_iter().map(|t| t.id)),
             Err(super::token_store::TokenError::NotFound(_)) => {}
             Err(e) => {

@@ -66,6 +66,25 @@ pub(crate) async fn transfer(
         return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
     };
     let from = newest.owner.clone();
+    // Under the new owner the live version must still hold its route: a
+    // path another owner's app is under (the old owner's other apps
+    // included) refuses the transfer before anything changes.
+    if let Some(live) = state.server.loaded(&name)
+        && let Some(deployment) = versions.iter().find(|d| d.status.is_live())
+        && deployment.deployed_as.as_deref() != Some(Role::Admin.as_str())
+        && let Some(http) = &live.manifest.http
+        && let Some(conflict) = crate::serve::route_owners::conflict(
+            &state.server.apps(),
+            &name,
+            Some(&to),
+            &http.route,
+        )
+    {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("`{to}` cannot own `{name}`: {conflict}; nothing was changed"),
+        ));
+    }
     let runtime = state.server.runtime().clone();
     let changed = runtime
         .registry()

@@ -243,7 +243,10 @@ pub async fn attribution(
     versions.extend(registry.active().await.unwrap_or_default());
     for version in versions {
         if let Ok(manifest) = AppManifest::load(&version.manifest_path) {
-            who.insert(version.app.clone(), Attribution::of(&manifest));
+            // The registry says whose it is now (transfers included).
+            let mut attribution = Attribution::of(&manifest);
+            attribution.owner = version.owner.clone();
+            who.insert(version.app.clone(), attribution);
         }
     }
     for (app, owner) in served {

@@ -62,8 +62,8 @@ pub struct Orphan {
     pub version: String,
     pub owner: Option<String>,
     pub reasons: Vec<Reason>,
-    /// An admin put the app back after a retirement: a deactivated owner
-    /// was then known, and does not retire it again.
+    /// An admin put the app back after its owner was deactivated: taken
+    /// on, so that does not retire it again.
     #[serde(skip)]
     pub unretired: bool,
 }
@@ -95,9 +95,11 @@ pub fn owned_by(runtime: &Runtime, aliases: &str) -> Vec<String> {
         .unwrap_or_default()
         .into_iter()
         .filter(|d| {
-            d.owner
-                .as_deref()
-                .is_some_and(|o| aliases.contains(&format!("\n{}\n", o.to_lowercase())))
+            d.owner.as_deref().is_some_and(|o| {
+                crate::people::store::alias_keys(o)
+                    .iter()
+                    .any(|key| aliases.contains(key.as_str()))
+            })
         })
         .map(|d| d.app)
         .collect()
@@ -151,12 +153,16 @@ pub async fn find(runtime: &Runtime, now: SystemTime) -> Result<Vec<Orphan>, Str
     for d in live {
         let mut reasons = Vec::new();
         let unretired = unretired_at(runtime, d.id).await;
+        // An admin who put the app back after its owner left took it on;
+        // an owner who left after that orphans it again.
+        let mut known_to_admin = false;
         if let Some(owner) = &d.owner
-            && people.is_deactivated(owner).unwrap_or(false)
+            && let Ok(Some(at)) = people.deactivated_at(owner)
         {
             reasons.push(Reason::OwnerDeactivated {
                 owner: owner.clone(),
             });
+            known_to_admin = unretired.is_some_and(|u| u >= at);
         }
         let since = parse_secs(&d.deployed_at)
             .unwrap_or(0)
@@ -176,7 +182,7 @@ pub async fn find(runtime: &Runtime, now: SystemTime) -> Result<Vec<Orphan>, Str
                 version: d.version,
                 owner: d.owner,
                 reasons,
-                unretired: unretired.is_some(),
+                unretired: known_to_admin,
             });
         }
     }

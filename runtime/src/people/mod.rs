@@ -99,13 +99,23 @@ fn normalized(mut resource: Value) -> Result<(Value, String, bool), ScimError> {
     Ok((resource, user_name, active))
 }
 
-/// `\nname\n…` for the person's `userName` and every email.
+/// `\nname\n…` for the person's `userName` and every email, and
+/// `#externalId`: an OIDC sign-in is named `<issuer>#<sub>` (with the
+/// default `name_claim`), and identity providers give SCIM the user's id
+/// as `externalId` — Okta's is the `sub` of its ID tokens.
 fn aliases(resource: &Value, user_name: &str) -> String {
     let mut names = vec![user_name.to_string()];
     for email in resource["emails"].as_array().into_iter().flatten() {
         if let Some(v) = email["value"].as_str() {
             names.push(v.trim().to_lowercase());
         }
+    }
+    if let Some(id) = resource["externalId"]
+        .as_str()
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+    {
+        names.push(format!("#{}", id.to_lowercase()));
     }
     names.retain(|n| !n.is_empty());
     format!("\n{}\n", names.join("\n"))
@@ -194,7 +204,14 @@ fn modify(
 ) -> Result<Change, ScimError> {
     for _ in 0..5 {
         let before = get(store, id)?;
-        let (resource, user_name, active) = normalized(change(&before)?)?;
+        let mut changed = change(&before)?;
+        // A change that drops `active` (a PATCH removing it, a PUT
+        // leaving it out) leaves it as it was: never a silent
+        // reactivation.
+        if changed.is_object() && changed["active"].is_null() {
+            changed["active"] = json!(before.active);
+        }
+        let (resource, user_name, active) = normalized(changed)?;
         let after = PersonRow {
             aliases: aliases(&resource, &user_name),
             user_name,
@@ -385,10 +402,25 @@ mod tests {
         )
         .unwrap_or_else(|e| unreachable!("{e:?}"));
         assert!(off.deactivated() && !off.reactivated());
-        for name in ["ada@example.com", "ADA.work@example.com"] {
+        // Her emails, and her OIDC sign-in by the default `sub` name, whose
+        // subject is the IdP's user id (the SCIM externalId).
+        for name in [
+            "ada@example.com",
+            "ADA.work@example.com",
+            "https://idp.example.com#00u1abcd",
+        ] {
             assert_eq!(store.is_deactivated(name).ok(), Some(true), "{name}");
         }
+        assert_eq!(store.is_deactivated("https://idp.example.com#someone").ok(), Some(false));
         assert_eq!(store.is_deactivated("someone-else").ok(), Some(false));
+        // A PATCH that drops `active` does not bring her back.
+        let dropped = patch(
+            &store,
+            &made.after.id,
+            &json!({"Operations": [{"op": "remove", "path": "active"}]}),
+        )
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(!dropped.after.active && !dropped.reactivated());
         let scim = to_scim(&off.after);
         assert_eq!(scim["active"], false);
         assert_eq!(scim["meta"]["version"], "W/\"2\"");

@@ -6,6 +6,18 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// The alias entries `name` is looked up by: itself, and for an OIDC
+/// name `<issuer>#<sub>` the `#<sub>` of an `externalId` (else itself
+/// again).
+pub fn alias_keys(name: &str) -> [String; 2] {
+    let name = name.trim().to_lowercase();
+    let by_sub = match name.rsplit_once('#') {
+        Some((_, sub)) if !sub.is_empty() => format!("\n#{sub}\n"),
+        _ => format!("\n{name}\n"),
+    };
+    [format!("\n{name}\n"), by_sub]
+}
+
 /// One stored person.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PersonRow {
@@ -181,11 +193,14 @@ impl PeopleStore {
                 .map_err(taken);
         }
         self.with(|c| {
-            c.execute(
+            // One step: a name that is taken keeps the deleted person's
+            // row (and the deactivation of their other names).
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
                 "DELETE FROM people WHERE user_name = ?1 AND deleted = 1",
                 [&person.user_name],
             )?;
-            c.execute(
+            tx.execute(
                 &format!(
                     "INSERT INTO people ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
@@ -200,8 +215,8 @@ impl PeopleStore {
                     person.updated_at as i64,
                     person.version
                 ],
-            )
-            .map(drop)
+            )?;
+            tx.commit()
         })
         .map_err(taken)
     }
@@ -243,22 +258,31 @@ impl PeopleStore {
     }
 
     /// Whether `name` (a principal's name, an app's owner) is a person
-    /// the IdP deactivated or deleted — and none of its active people.
+    /// the IdP deactivated or deleted — and none of its active people. An
+    /// OIDC name `<issuer>#<sub>` is also the person whose `externalId`
+    /// is the `sub`.
     pub fn is_deactivated(&self, name: &str) -> Result<bool, StoreError> {
-        let alias = format!("\n{}\n", name.trim().to_lowercase());
+        Ok(self.deactivated_at(name)?.is_some())
+    }
+
+    /// When `name` was deactivated (Unix seconds: the last change of the
+    /// inactive people it names), if it is (see [`Self::is_deactivated`]).
+    pub fn deactivated_at(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let [by_name, by_sub] = alias_keys(name);
         if let Some(pg) = &self.shared {
-            return crate::state::postgres::people::deactivated(pg, &alias).map_err(Self::pg_error);
+            return crate::state::postgres::people::deactivated(pg, &by_name, &by_sub)
+                .map_err(Self::pg_error);
         }
         if !self.db.exists() {
-            return Ok(false);
+            return Ok(None);
         }
         self.with(|c| {
-            let (inactive, active): (i64, i64) = c.query_row(
-                "SELECT COALESCE(SUM(active = 0), 0), COALESCE(SUM(active = 1 AND deleted = 0), 0) FROM people WHERE instr(aliases, ?1) > 0",
-                [&alias],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+            let (inactive, active, at): (i64, i64, Option<i64>) = c.query_row(
+                "SELECT COALESCE(SUM(active = 0), 0), COALESCE(SUM(active = 1 AND deleted = 0), 0), MAX(CASE WHEN active = 0 THEN updated_at END) FROM people WHERE instr(aliases, ?1) > 0 OR instr(aliases, ?2) > 0",
+                [&by_name, &by_sub],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-            Ok(inactive > 0 && active == 0)
+            Ok((inactive > 0 && active == 0).then(|| at.unwrap_or(0).max(0) as u64))
         })
     }
 }

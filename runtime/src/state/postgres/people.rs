@@ -113,17 +113,20 @@ pub fn update(pg: &Postgres, p: PersonRow, expected: i64) -> Result<bool, PgErro
     .wait()
 }
 
-/// Whether `alias` (`\nname\n`) is only deactivated or deleted people's.
-pub fn deactivated(pg: &Postgres, alias: &str) -> Result<bool, PgError> {
-    let alias = alias.to_owned();
+/// When `by_name` or `by_sub` (`\nname\n`, `\n#sub\n`) were deactivated,
+/// if they are only deactivated or deleted people's.
+pub fn deactivated(pg: &Postgres, by_name: &str, by_sub: &str) -> Result<Option<u64>, PgError> {
+    let (by_name, by_sub) = (by_name.to_owned(), by_sub.to_owned());
     pg.call(move |client| async move {
         let r = client
             .query_one(
-                "SELECT count(*) FILTER (WHERE NOT active), count(*) FILTER (WHERE active AND NOT deleted) FROM people WHERE position($1 in aliases) > 0",
-                &[&alias],
+                "SELECT count(*) FILTER (WHERE NOT active), count(*) FILTER (WHERE active AND NOT deleted), max(updated_at) FILTER (WHERE NOT active) FROM people WHERE position($1 in aliases) > 0 OR position($2 in aliases) > 0",
+                &[&by_name, &by_sub],
             )
             .await?;
-        Ok(r.get::<_, i64>(0) > 0 && r.get::<_, i64>(1) == 0)
+        let at: Option<i64> = r.get(2);
+        Ok((r.get::<_, i64>(0) > 0 && r.get::<_, i64>(1) == 0)
+            .then(|| at.unwrap_or(0).max(0) as u64))
     })
     .wait()
 }

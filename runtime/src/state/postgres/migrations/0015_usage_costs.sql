@@ -4,3 +4,6 @@
 ALTER TABLE usage_counters
   ADD COLUMN fuel bigint NOT NULL DEFAULT 0,
   ADD COLUMN cost_micros bigint NOT NULL DEFAULT 0;
+-- A month's (or a look-back's) day rows are read by range of period, in
+-- byte order whatever the database's collation.
+CREATE INDEX usage_counters_period ON usage_counters (period COLLATE "C");
