@@ -8,11 +8,11 @@
 use crate::support;
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
 use support::admin_api::call_as;
 use support::library::LibHost;
 use support::process::{set_secret, token_with, warden_with};
 use support::serving::request;
+use support::until;
 use support::upstream::Upstream;
 
 fn config(upstream: &Upstream) -> String {
@@ -72,19 +72,6 @@ fn app(dir: &Path) -> std::path::PathBuf {
 
 const PAID: &str = r#"{"connector":"crm","method":"GET","path":"/contacts/1"}"#;
 const FREE: &str = r#"{"connector":"billing","method":"GET","path":"/invoices"}"#;
-
-/// Polls `get` until `done` holds of its answer (bounded: a minute).
-fn until(what: &str, get: impl Fn() -> Value, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let value = get();
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: {value}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn close(a: &Value, b: f64) -> bool {
     a.as_f64().is_some_and(|a| (a - b).abs() < 1e-9)

@@ -5,11 +5,11 @@
 
 use crate::support;
 use serde_json::Value;
-use std::time::{Duration, Instant};
 use support::admin_api::call_as;
 use support::library::LibHost;
 use support::process::{set_secret, token_with};
 use support::serving::request;
+use support::until;
 use support::upstream::Upstream;
 
 fn config(upstream: &Upstream) -> String {
@@ -43,19 +43,6 @@ check_interval = "200ms"
         hook = upstream.url("/hook"),
         state = support::shared_state(),
     )
-}
-
-/// Polls `get` until `done` holds of its answer (bounded: a minute).
-fn until(what: &str, get: impl Fn() -> Value, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let value = get();
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: {value}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -258,24 +258,44 @@ fn deactivate(
     Ok((revoked, orphaned))
 }
 
+/// Applies `change` to the list as the principal's provider, with its
+/// effects and audit entry; answers `status` with the User.
+async fn changed(
+    state: AdminState,
+    principal: &Principal,
+    status: StatusCode,
+    kind: AuditKind,
+    change: impl FnOnce(&people::store::PeopleStore) -> Result<Change, ScimError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    allowed(principal)?;
+    let actor = format!("scim:{}", principal.name);
+    let answer = blocking(move || {
+        let change = change(&state.people)?;
+        effects(&state, &actor, &change, kind)?;
+        Ok(people::to_scim(&change.after))
+    })
+    .await;
+    Ok(match answer {
+        Ok(user) => scim(status, user),
+        Err(e) => e.into_response(),
+    })
+}
+
 /// `POST /scim/v2/Users`.
 pub(crate) async fn create(
     State(state): State<AdminState>,
     principal: Principal,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    allowed(&principal)?;
-    let actor = format!("scim:{}", principal.name);
-    let answer = blocking(move || {
-        let change = people::create(&state.people, parse(&body)?)?;
-        effects(&state, &actor, &change, AuditKind::PersonCreated)?;
-        Ok(people::to_scim(&change.after))
-    })
-    .await;
-    Ok(match answer {
-        Ok(user) => scim(StatusCode::CREATED, user),
-        Err(e) => e.into_response(),
-    })
+    let created = move |store: &people::store::PeopleStore| people::create(store, parse(&body)?);
+    changed(
+        state,
+        &principal,
+        StatusCode::CREATED,
+        AuditKind::PersonCreated,
+        created,
+    )
+    .await
 }
 
 /// `PUT /scim/v2/Users/{id}`.
@@ -285,18 +305,16 @@ pub(crate) async fn replace(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    allowed(&principal)?;
-    let actor = format!("scim:{}", principal.name);
-    let answer = blocking(move || {
-        let change = people::replace(&state.people, &id, parse(&body)?)?;
-        effects(&state, &actor, &change, AuditKind::PersonUpdated)?;
-        Ok(people::to_scim(&change.after))
-    })
-    .await;
-    Ok(match answer {
-        Ok(user) => scim(StatusCode::OK, user),
-        Err(e) => e.into_response(),
-    })
+    let replaced =
+        move |store: &people::store::PeopleStore| people::replace(store, &id, parse(&body)?);
+    changed(
+        state,
+        &principal,
+        StatusCode::OK,
+        AuditKind::PersonUpdated,
+        replaced,
+    )
+    .await
 }
 
 /// `PATCH /scim/v2/Users/{id}`.
@@ -306,18 +324,16 @@ pub(crate) async fn patch(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    allowed(&principal)?;
-    let actor = format!("scim:{}", principal.name);
-    let answer = blocking(move || {
-        let change = people::patch(&state.people, &id, &parse(&body)?)?;
-        effects(&state, &actor, &change, AuditKind::PersonUpdated)?;
-        Ok(people::to_scim(&change.after))
-    })
-    .await;
-    Ok(match answer {
-        Ok(user) => scim(StatusCode::OK, user),
-        Err(e) => e.into_response(),
-    })
+    let patched =
+        move |store: &people::store::PeopleStore| people::patch(store, &id, &parse(&body)?);
+    changed(
+        state,
+        &principal,
+        StatusCode::OK,
+        AuditKind::PersonUpdated,
+        patched,
+    )
+    .await
 }
 
 /// `DELETE /scim/v2/Users/{id}`.

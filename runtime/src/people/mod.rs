@@ -411,7 +411,10 @@ mod tests {
         ] {
             assert_eq!(store.is_deactivated(name).ok(), Some(true), "{name}");
         }
-        assert_eq!(store.is_deactivated("https://idp.example.com#someone").ok(), Some(false));
+        assert_eq!(
+            store.is_deactivated("https://idp.example.com#someone").ok(),
+            Some(false)
+        );
         assert_eq!(store.is_deactivated("someone-else").ok(), Some(false));
         // A PATCH that drops `active` does not bring her back.
         let dropped = patch(

@@ -162,3 +162,22 @@ pub fn said(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Polls `get` every 100 ms until `done` holds of its answer, which it
+/// returns; fails saying `what` and the last answer after a minute (a
+/// bound on a broken host, never a measure of a slow one).
+pub fn until(
+    what: &str,
+    get: impl Fn() -> serde_json::Value,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let value = get();
+        if done(&value) {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {value}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
