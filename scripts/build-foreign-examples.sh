@@ -36,6 +36,22 @@ if newer examples/hello-py/app.py "$OUT/hello_py.wasm"; then
       componentize app -o "$OUT/hello_py.wasm")
 fi
 
+# Python on Warden's SDK (sdk/python) targets warden:host/app, the WIT
+# Warden ships.
+py_sdk_newer() {
+  newer examples/lunch-bot/app.py "$OUT/lunch_bot.wasm" ||
+    [ -n "$(find sdk/python host-apis/wit -newer "$OUT/lunch_bot.wasm" -type f 2>/dev/null)" ]
+}
+if py_sdk_newer; then
+  if [ ! -x "$OUT/venv/bin/componentize-py" ]; then
+    python3 -m venv "$OUT/venv"
+    "$OUT/venv/bin/pip" install --quiet "componentize-py==$COMPONENTIZE_PY"
+  fi
+  (cd examples/lunch-bot &&
+    "$OUT/venv/bin/componentize-py" -d "$OLDPWD/host-apis/wit" -w warden:host/app@0.2.0 \
+      componentize app -p . -p "$OLDPWD/sdk/python" -o "$OUT/lunch_bot.wasm")
+fi
+
 if newer examples/hello-js/app.js "$OUT/hello_js.wasm"; then
   if [ ! -x "$OUT/node/node_modules/.bin/componentize-js" ]; then
     mkdir -p "$OUT/node"

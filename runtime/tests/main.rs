@@ -54,6 +54,7 @@ mod one_cli;
 mod orphans;
 mod otlp;
 mod policy;
+mod python_sdk;
 mod review;
 mod scim;
 mod serve;

@@ -1,0 +1,45 @@
+"""A lunch-order bot in Python, on Warden's SDK.
+
+Send {"name": "ada", "dish": "soup"} to order; send {"summary": true} to
+post the day's orders to the team chat and get them back. Orders live in
+an `internal` bucket for a day; the chat is a connector the platform
+approved, whose credential this app never sees.
+"""
+
+import datetime
+
+import warden
+from warden import connectors, log
+from warden.storage import Bucket
+
+orders = Bucket("orders")
+
+
+def today() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+
+
+@warden.handler
+def handle(request: warden.Request):
+    asked = request.json() or {}
+    if asked.get("fail"):
+        # What a creator's bug looks like from outside: the exception's
+        # type and message, not a wasm backtrace.
+        raise ValueError("the kitchen is on fire")
+    if asked.get("summary"):
+        lines = []
+        for key in sorted(orders.keys(prefix=today() + "/")):
+            order = orders.get_json(key)
+            lines.append(f"{order['name']}: {order['dish']}")
+        text = f"Lunch {today()}: " + ("; ".join(lines) if lines else "no orders")
+        posted = connectors.post_json("chat", "/messages", {"text": text})
+        log.info(f"summary posted ({posted.status}): {len(lines)} orders")
+        return {"orders": len(lines), "posted": posted.ok, "text": text}
+    name, dish = asked.get("name"), asked.get("dish")
+    if not name or not dish:
+        raise warden.Refuse(400, 'send {"name": ..., "dish": ...} or {"summary": true}')
+    orders.set_json(f"{today()}/{name}", {"name": name, "dish": dish}, ttl=datetime.timedelta(days=1))
+    return {"ordered": dish, "for": name}
+
+
+Handler = warden.Handler

@@ -1,0 +1,102 @@
+//! A Python app on Warden's SDK (`sdk/python`), built with componentize-py
+//! against the WIT Warden ships: the lunch-bot example keeps orders in its
+//! `internal` bucket, posts the day's summary through the `chat` connector
+//! (a real server on loopback, the credential added by the host), answers
+//! a caller's mistake with a 400 it reads, and a Python exception shows as
+//! the exception's type, message and line.
+
+use crate::support;
+use serde_json::Value;
+use support::guests::foreign_example;
+use support::library::LibHost;
+use support::process::{set_secret, warden_with};
+use support::serving::request;
+use support::upstream::Upstream;
+
+#[test]
+fn the_python_lunch_bot_orders_posts_a_summary_and_says_what_failed() {
+    let manifest = foreign_example("lunch-bot");
+    let upstream = Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[connectors]]
+name = "chat"
+base_url = "{chat}"
+auth = {{ kind = "bearer", secret = "chat-token" }}
+max_class = "internal"
+vendor = {{ dpa = true, residency = "eu", incident_notification = "72h" }}
+scopes = {{ post = ["POST /messages"] }}
+
+[egress]
+allow_cidrs = ["127.0.0.1/32"]
+{state}"#,
+            chat = upstream.url("/chat"),
+            state = support::shared_state(),
+        ),
+    )
+    .unwrap();
+    set_secret(&data, Some(&config), "chat-token", "s3cr3t-chat");
+    let host = LibHost::start(&data, Some(&config), &[&manifest]);
+    let ask = |body: &str| request(host.app_addr, "POST", "/lunch", body);
+
+    for (name, dish) in [("ada", "soup"), ("bob", "salad")] {
+        let ordered = ask(&format!(r#"{{"name":"{name}","dish":"{dish}"}}"#));
+        assert_eq!(ordered.status, 200, "{}", ordered.body);
+        let answer: Value = serde_json::from_str(&ordered.body).unwrap();
+        assert_eq!(answer["ordered"], dish);
+    }
+    let summary = ask(r#"{"summary":true}"#);
+    assert_eq!(summary.status, 200, "{}", summary.body);
+    let answer: Value = serde_json::from_str(&summary.body).unwrap();
+    assert_eq!(
+        (answer["orders"].clone(), answer["posted"].clone()),
+        (Value::from(2), Value::from(true)),
+        "{answer}"
+    );
+    let posted: Vec<_> = upstream
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/chat/messages")
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(
+        posted[0].body.contains("ada: soup; bob: salad"),
+        "{posted:?}"
+    );
+    assert!(
+        posted[0]
+            .headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == "Bearer s3cr3t-chat"),
+        "the host added the credential: {posted:?}"
+    );
+    // A caller's mistake: a 400 they read.
+    let refused = ask("{}");
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("summary"), "{}", refused.body);
+    // A bug: a plain 500 to the caller; the Python error to the operator.
+    assert_eq!(ask(r#"{"fail":true}"#).status, 500);
+    host.stop();
+    let out = warden_with(
+        &config,
+        &data,
+        &[
+            "run",
+            manifest.to_str().unwrap(),
+            "--input",
+            r#"{"fail":true}"#,
+        ],
+    );
+    let said = support::said(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("ValueError: the kitchen is on fire (app.py:"),
+        "{said}"
+    );
+}
