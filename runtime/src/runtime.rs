@@ -55,6 +55,8 @@ pub struct Runtime {
     orphans: crate::lifecycle::orphans::Cache,
     /// Each app's learned egress baseline (`[anomaly]`).
     baselines: crate::anomaly::Baselines,
+    /// Usage-counter writes still running, for [`Runtime::settle`].
+    flushes: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     registry: Arc<dyn crate::registry::RegistryBackend>,
     instruments: Arc<crate::telemetry::signals::Instruments>,
     /// The publish policy, compiled on first use (`warden serve`: at
@@ -448,6 +450,7 @@ impl Runtime {
             paid_calls: crate::costs::PaidCallGate::default(),
             orphans: crate::lifecycle::orphans::Cache::default(),
             baselines: crate::anomaly::Baselines::default(),
+            flushes: std::sync::Mutex::default(),
             registry,
             instruments: Arc::new(crate::telemetry::signals::Instruments::new(
                 &opentelemetry::global::meter("warden"),
@@ -645,6 +648,24 @@ impl Runtime {
 
     pub(crate) fn tally(&self) -> &crate::containment::Tally {
         &self.tally
+    }
+
+    /// Keeps `flush` (a usage-counter write spawned off an invocation's
+    /// thread) until it ends, forgetting those that have.
+    pub(crate) fn flushing(&self, flush: tokio::task::JoinHandle<()>) {
+        let mut flushes = self.flushes.lock().unwrap_or_else(|p| p.into_inner());
+        flushes.retain(|f| !f.is_finished());
+        flushes.push(flush);
+    }
+
+    /// Waits for the usage-counter writes still running: a one-shot
+    /// command (`warden run`) calls it before its async runtime ends, which
+    /// would cancel them and lose what they carry.
+    pub async fn settle(&self) {
+        let running = std::mem::take(&mut *self.flushes.lock().unwrap_or_else(|p| p.into_inner()));
+        for flush in running {
+            let _ = flush.await;
+        }
     }
 
     pub(crate) fn baselines(&self) -> &crate::anomaly::Baselines {

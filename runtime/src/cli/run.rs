@@ -90,7 +90,13 @@ pub fn run(args: RunArgs) -> Outcome {
     };
     let tokio = super::tokio_runtime()?;
     let request = InvocationRequest::cli(input).with_args(args.args.clone());
-    let report = tokio.block_on(runtime.invoke(&app, request));
+    let report = tokio.block_on(async {
+        let report = runtime.invoke(&app, request).await;
+        // The counters' write spawned off the invocation ends before the
+        // async runtime does (else it is cancelled, and its counts lost).
+        runtime.settle().await;
+        report
+    });
     audit_denials(&runtime, &report);
 
     if args.json {

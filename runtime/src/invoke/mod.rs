@@ -452,7 +452,7 @@ impl Runtime {
                 }
             };
             match tokio::runtime::Handle::try_current() {
-                Ok(handle) => drop(handle.spawn(flush)),
+                Ok(handle) => self.flushing(handle.spawn(flush)),
                 Err(_) => futures_executor::block_on(flush),
             }
         }
