@@ -4,8 +4,10 @@
 #   hello_js.wasm  examples/hello-js/app.js with componentize-js (from npm),
 #                  the engine behind `jco componentize`
 #   planted_py.wasm, planted_js.wasm  the secret scan's test fixtures
-# Both target wasi:http/proxy, using the WASI WIT that wasmtime-wasi-http
-# (Warden's own dependency) ships. Needs python3 (with venv) and node/npm.
+#   lunch_bot.wasm examples/lunch-bot on Warden's Python SDK (sdk/python)
+# The hello and planted ones target wasi:http/proxy, using the WASI WIT that
+# wasmtime-wasi-http (Warden's own dependency) ships; lunch-bot targets
+# warden:host/app, the WIT Warden ships (host-apis/wit). Needs python3 (with venv) and node/npm.
 # Safe to run again: the toolchains are installed once, components rebuilt
 # only when their source changed.
 set -euo pipefail
@@ -40,7 +42,8 @@ fi
 # Warden ships.
 py_sdk_newer() {
   newer examples/lunch-bot/app.py "$OUT/lunch_bot.wasm" ||
-    [ -n "$(find sdk/python host-apis/wit -newer "$OUT/lunch_bot.wasm" -type f 2>/dev/null)" ]
+    [ -n "$(find sdk/python host-apis/wit examples/lunch-bot \( -name '*.py' -o -name '*.wit' \) \
+      -newer "$OUT/lunch_bot.wasm" 2>/dev/null)" ]
 }
 if py_sdk_newer; then
   if [ ! -x "$OUT/venv/bin/componentize-py" ]; then
@@ -88,4 +91,4 @@ if newer "$PLANTED/app.js" "$OUT/planted_js.wasm"; then
     node/node_modules/.bin/componentize-js planted.js --wit wit-0.2.10 \
       -n wasmtime:wasi-http/bindings -o planted_js.wasm)
 fi
-ls -la "$OUT"/hello_py.wasm "$OUT"/hello_js.wasm "$OUT"/planted_py.wasm "$OUT"/planted_js.wasm
+ls -la "$OUT"/hello_py.wasm "$OUT"/hello_js.wasm "$OUT"/planted_py.wasm "$OUT"/planted_js.wasm "$OUT"/lunch_bot.wasm

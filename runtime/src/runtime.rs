@@ -664,7 +664,16 @@ impl Runtime {
     pub async fn settle(&self) {
         let running = std::mem::take(&mut *self.flushes.lock().unwrap_or_else(|p| p.into_inner()));
         for flush in running {
-            let _ = flush.await;
+            // A store that does not answer does not hold the command up:
+            // what the write carried is then said lost on the host's log.
+            if tokio::time::timeout(std::time::Duration::from_secs(10), flush)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "a usage-counter write did not finish within 10 s; its counts may be lost"
+                );
+            }
         }
     }
 

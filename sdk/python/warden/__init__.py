@@ -15,9 +15,10 @@ Python with typed exceptions.
 
     Handler = warden.Handler           # what the component exports
 
-Build it with ``componentize-py -d <Warden's WIT> -w warden:host/app
-componentize app -p <this SDK's directory>`` (``warden build`` will do
-it for you). What the handler returns is the answer; an exception it
+Build it from the app's directory with ``componentize-py -d
+host-apis/wit -w warden:host/app@0.2.0 componentize app -p . -p
+sdk/python -o app.wasm`` (paths from Warden's repository; the second
+``-p`` is the directory that holds this ``warden`` package). What the handler returns is the answer; an exception it
 raises fails the invocation with the exception's type and message, which
 Warden shows in ``warden run`` and the trace (the HTTP caller gets a
 plain 500). Raise :class:`Refuse` to answer a caller's mistake with a
@@ -25,6 +26,8 @@ plain 500). Raise :class:`Refuse` to answer a caller's mistake with a
 """
 
 import json as _json
+import os as _os
+import sysconfig as _sysconfig
 import traceback as _traceback
 from typing import Any, Callable, Optional
 
@@ -93,6 +96,8 @@ class Refuse(Exception):
     its body, e.g. ``raise warden.Refuse(400, "name is required")``."""
 
     def __init__(self, status: int, message: str):
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError(f"Refuse needs a 4xx or 5xx status, not {status!r}")
         super().__init__(message)
         self.status = status
         self.message = message
@@ -122,11 +127,19 @@ def _answer(value: Any) -> bytes:
     return _json.dumps(value).encode()
 
 
+# Where this SDK and Python's own library live: frames there are not the
+# app's line.
+_NOT_THE_APP = (
+    _os.path.dirname(__file__),
+    _sysconfig.get_paths().get("stdlib", "/python"),
+)
+
+
 def _failure(e: BaseException) -> str:
     """``Type: message (file:line)``: the language's own words, and where
     in the app (the innermost frame outside this SDK)."""
     frames = _traceback.extract_tb(e.__traceback__)
-    mine = [f for f in frames if "/warden/" not in f.filename.replace("\\", "/")]
+    mine = [f for f in frames if not f.filename.startswith(_NOT_THE_APP)]
     frame = (mine or frames)[-1] if frames else None
     where = f" ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
     return f"{type(e).__name__}: {e}{where}"

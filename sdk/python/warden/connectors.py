@@ -55,6 +55,11 @@ class Response:
         return next((v for k, v in self.headers if k.lower() == wanted), None)
 
 
+def _pairs(headers: Headers) -> List[Tuple[str, str]]:
+    items = headers.items() if isinstance(headers, dict) else (headers or [])
+    return [(str(k), str(v)) for k, v in items]
+
+
 def call(
     connector: str,
     method: str,
@@ -64,12 +69,11 @@ def call(
 ) -> Response:
     """Sends ``method path`` (relative to the connector's base URL, query
     included) to ``connector``; returns its :class:`Response`."""
-    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
     data = body.encode() if isinstance(body, str) else bytes(body)
     try:
         answer = _host.call(
             connector,
-            _host.Request(method=method.upper(), path=path, headers=pairs, body=data),
+            _host.Request(method=str(method).upper(), path=str(path), headers=_pairs(headers), body=data),
         )
     except Err as e:
         raise from_connector_error(e.value) from None
@@ -82,7 +86,9 @@ def get(connector: str, path: str, headers: Headers = None) -> Response:
 
 
 def post_json(connector: str, path: str, data: Any, headers: Headers = None) -> Response:
-    """``POST path`` on ``connector`` with ``data`` as a JSON body."""
-    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
-    pairs.append(("content-type", "application/json"))
+    """``POST path`` on ``connector`` with ``data`` as a JSON body (and
+    ``content-type: application/json`` unless ``headers`` set one)."""
+    pairs = _pairs(headers)
+    if not any(k.lower() == "content-type" for k, _ in pairs):
+        pairs.append(("content-type", "application/json"))
     return call(connector, "POST", path, pairs, _json.dumps(data).encode())

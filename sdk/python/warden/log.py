@@ -11,20 +11,26 @@ Level = _host.Level
 
 
 def trace(message: str) -> None:
+    """Logs at trace level. Never raises (past the host's cap, records are
+    dropped and counted)."""
     _host.log(Level.TRACE, str(message))
 
 
 def debug(message: str) -> None:
+    """Logs at debug level. Never raises."""
     _host.log(Level.DEBUG, str(message))
 
 
 def info(message: str) -> None:
+    """Logs at info level. Never raises."""
     _host.log(Level.INFO, str(message))
 
 
 def warn(message: str) -> None:
+    """Logs at warn level. Never raises."""
     _host.log(Level.WARN, str(message))
 
 
 def error(message: str) -> None:
+    """Logs at error level. Never raises."""
     _host.log(Level.ERROR, str(message))

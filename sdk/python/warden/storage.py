@@ -14,9 +14,12 @@ destination not cleared for it. A value expires at the smallest of the
 expired value is never returned.
 
 Every method raises :class:`warden.NotGranted` (no such bucket in the
-manifest) or :class:`warden.Denied` (``class-violation``, ``dlp-blocked``),
-:class:`warden.QuotaExceeded`, :class:`warden.TooLarge` or
-:class:`warden.StorageFailure`.
+manifest) or :class:`warden.Denied` (``class-violation``, ``dlp-blocked``,
+``killed``), :class:`warden.QuotaExceeded`, :class:`warden.TooLarge` (a
+key or value over the platform's limits, or an empty key) or
+:class:`warden.StorageFailure`; :meth:`Bucket.keys` raises them as it is
+iterated. A ``ttl`` that is not a positive number of seconds raises
+``ValueError``.
 """
 
 import datetime as _dt
@@ -34,9 +37,10 @@ Ttl = Union[int, float, _dt.timedelta, None]
 def _seconds(ttl: Ttl) -> Optional[int]:
     if ttl is None:
         return None
-    if isinstance(ttl, _dt.timedelta):
-        return max(1, int(ttl.total_seconds()))
-    return max(1, int(ttl))
+    seconds = ttl.total_seconds() if isinstance(ttl, _dt.timedelta) else float(ttl)
+    if not 1 <= seconds < 2**63:
+        raise ValueError(f"ttl must be 1 second or more (None: the bucket's default), not {ttl!r}")
+    return int(seconds)
 
 
 def _host_call(fn, *args):
@@ -88,8 +92,9 @@ class Bucket:
     def keys(self, prefix: str = "", page_size: int = 100) -> Iterator[str]:
         """Every key starting with ``prefix``, page by page."""
         cursor: Optional[str] = None
+        size = min(max(int(page_size), 1), 1000)
         while True:
-            page = _host_call(_host.list_keys, self.name, prefix, cursor, page_size)
+            page = _host_call(_host.list_keys, self.name, prefix, cursor, size)
             yield from page.keys
             if page.cursor is None:
                 return
