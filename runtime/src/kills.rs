@@ -195,16 +195,7 @@ impl Runtime {
                 other => return Ok(Err(other.cloned())),
             }
             state.remove(app);
-            self.audit()
-                .append_blocking(AuditEvent {
-                    kind: AuditKind::AppUnkilled,
-                    app: Some(app.to_string()),
-                    actor: actor.to_string(),
-                    details: json!({}),
-                })
-                .map_err(std::io::Error::other)?;
-            self.mark_version(app, false, actor, "unkilled");
-            Ok(Ok(()))
+            self.record_unkill(app, actor).map(Ok)
         })?;
         if done.is_ok() {
             self.kill_switch(app).revive();
@@ -226,22 +217,28 @@ impl Runtime {
             {
                 return Ok(false);
             }
-            self.audit()
-                .append_blocking(AuditEvent {
-                    kind: AuditKind::AppUnkilled,
-                    app: Some(app.to_string()),
-                    actor: actor.to_string(),
-                    details: json!({}),
-                })
-                .map_err(std::io::Error::other)?;
-            self.mark_version(app, false, actor, "unkilled");
-            Ok(true)
+            self.record_unkill(app, actor).map(|()| true)
         })?;
         self.kill_switch(app).revive();
         if was {
             tracing::info!(app, actor, "app unkilled");
         }
         Ok(was)
+    }
+
+    /// Puts `app`'s unkill in the audit log and its version's history
+    /// (inside the kill state's lock, as [`Runtime::record_kill`]).
+    fn record_unkill(&self, app: &str, actor: &str) -> std::io::Result<()> {
+        self.audit()
+            .append_blocking(AuditEvent {
+                kind: AuditKind::AppUnkilled,
+                app: Some(app.to_string()),
+                actor: actor.to_string(),
+                details: json!({}),
+            })
+            .map_err(std::io::Error::other)?;
+        self.mark_version(app, false, actor, "unkilled");
+        Ok(())
     }
 
     /// Moves `app`'s live version to `killed` or back (its history); a

@@ -42,6 +42,12 @@ impl Credentials {
         }
     }
 
+    /// The secret store credentials are read from (none when no connector
+    /// of the catalog needs a secret).
+    pub fn store(&self) -> Option<&SecretStore> {
+        self.secrets.as_deref()
+    }
+
     /// How many OAuth2 token requests were made (for tests and metrics).
     pub fn token_fetches(&self) -> u64 {
         self.token_fetches.load(Ordering::Relaxed)

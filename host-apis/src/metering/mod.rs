@@ -163,13 +163,7 @@ fn known_in(state: &State, scope: &str, window: &Window) -> Counters {
 /// Adds `delta` to the totals of `scope` in `window` and to what the next
 /// flush writes.
 fn count(state: &mut State, scope: &str, window: &Window, delta: &Counters) {
-    state
-        .totals
-        .entry(scope.to_string())
-        .or_default()
-        .entry(window.id())
-        .or_default()
-        .add(delta);
+    add_to(&mut state.totals, scope, window.id(), delta);
     add_to(&mut state.pending, scope, window.id(), delta);
 }
 

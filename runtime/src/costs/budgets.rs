@@ -66,16 +66,19 @@ impl BudgetStatus {
     pub fn reached(&self) -> Vec<u64> {
         THRESHOLDS
             .into_iter()
-            .filter(|t| {
-                u128::from(self.spent_micros) * 100
-                    >= u128::from(self.monthly_micros) * u128::from(*t)
-            })
+            .filter(|t| reaches(self.spent_micros, self.monthly_micros, *t))
             .collect()
     }
 
     fn describe(&self) -> String {
         format!("the {} `{}` budget", self.holder.as_str(), self.name)
     }
+}
+
+/// Whether `spent` is `pct` percent of `monthly` or more (exact, in
+/// millionths).
+fn reaches(spent: u64, monthly: u64, pct: u64) -> bool {
+    u128::from(spent) * 100 >= u128::from(monthly) * u128::from(pct)
 }
 
 /// Every budget of `settings` as spent in `month`, from each app's month
@@ -101,12 +104,9 @@ pub fn statuses(
                 .collect();
             let spent_micros: u64 = apps.iter().filter_map(|a| totals.get(a)).sum();
             let monthly_micros = micros(budget.monthly).max(1);
-            let share = |pct: u64| {
-                u128::from(spent_micros) * 100 >= u128::from(monthly_micros) * u128::from(pct)
-            };
-            let state = if share(100) {
+            let state = if reaches(spent_micros, monthly_micros, 100) {
                 "exceeded"
-            } else if share(80) {
+            } else if reaches(spent_micros, monthly_micros, 80) {
                 "warning"
             } else {
                 "ok"

@@ -174,7 +174,8 @@ pub fn build(
             sums.connector_micros += c.cost_micros;
         }
     }
-    let budgets = statuses(settings, month, &app_totals(rows), who);
+    let totals = app_totals(rows);
+    let budgets = statuses(settings, month, &totals, who);
     let mut groups: Vec<Group> = groups
         .into_iter()
         .map(|(name, s)| Group {
@@ -223,7 +224,7 @@ pub fn build(
         month: month.to_string(),
         currency: settings.currency.clone(),
         by,
-        total: from_micros(app_totals(rows).values().sum()),
+        total: from_micros(totals.values().sum()),
         groups,
         budgets,
     }

@@ -41,7 +41,13 @@ pub fn ages<'a>(
     connectors: impl IntoIterator<Item = &'a str>,
     now: SystemTime,
 ) -> Vec<CredentialAge> {
-    let set: BTreeMap<String, (u32, String)> = match runtime.secrets().and_then(|s| Ok(s.list()?)) {
+    // The store the connectors' credentials come from, open already (no
+    // master key read per question).
+    let listed = match runtime.credentials().store() {
+        Some(store) => store.list().map_err(|e| e.to_string()),
+        None => Ok(Vec::new()),
+    };
+    let set: BTreeMap<String, (u32, String)> = match listed {
         Ok(list) => list
             .into_iter()
             .map(|i| (i.name, (i.version, i.rotated.unwrap_or(i.created))))

@@ -59,27 +59,29 @@ def _denial(denial) -> Denied:
     return cls(kind, denial.message)
 
 
-def from_connector_error(error) -> WardenError:
-    """The exception for a ``warden:host/connectors`` error value."""
+# The exception for each case of the host's `error` variants (bindings
+# name a case `Error_<Case>`); a case not listed is the interface's
+# catch-all.
+_CASES = {
+    "Error_QuotaExceeded": QuotaExceeded,
+    "Error_Timeout": Timeout,
+    "Error_TooLarge": TooLarge,
+}
+
+
+def _from_error(error, otherwise) -> WardenError:
     name = type(error).__name__
     value: Optional[object] = getattr(error, "value", None)
     if name == "Error_Denied":
         return _denial(value)
-    if name == "Error_QuotaExceeded":
-        return QuotaExceeded(str(value))
-    if name == "Error_Timeout":
-        return Timeout(str(value))
-    return Upstream(str(value))
+    return _CASES.get(name, otherwise)(str(value))
+
+
+def from_connector_error(error) -> WardenError:
+    """The exception for a ``warden:host/connectors`` error value."""
+    return _from_error(error, Upstream)
 
 
 def from_storage_error(error) -> WardenError:
     """The exception for a ``warden:host/storage`` error value."""
-    name = type(error).__name__
-    value: Optional[object] = getattr(error, "value", None)
-    if name == "Error_Denied":
-        return _denial(value)
-    if name == "Error_QuotaExceeded":
-        return QuotaExceeded(str(value))
-    if name == "Error_TooLarge":
-        return TooLarge(str(value))
-    return StorageFailure(str(value))
+    return _from_error(error, StorageFailure)
