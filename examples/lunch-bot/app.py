@@ -4,13 +4,14 @@ Send {"name": "ada", "dish": "soup"} to order (the answer names the
 day); send {"summary": true} — or {"summary": true, "day": "2026-12-01"}
 — to post that day's orders to the team chat and get them back. Orders live in
 an `internal` bucket for a day; the chat is a connector the platform
-approved, whose credential this app never sees.
+approved, whose credential this app never sees; the channel is a
+configuration value (`[config]` in app.toml).
 """
 
 import datetime
 
 import warden
-from warden import connectors, log
+from warden import config, connectors, log
 from warden.storage import Bucket
 
 orders = Bucket("orders")
@@ -37,7 +38,8 @@ def handle(request: warden.Request):
             if order:  # it may have expired since it was listed
                 lines.append(f"{order['name']}: {order['dish']}")
         text = f"Lunch {day}: " + ("; ".join(lines) if lines else "no orders")
-        posted = connectors.post_json("chat", "/messages", {"text": text})
+        channel = config.get("channel", "#lunch")
+        posted = connectors.post_json("chat", "/messages", {"channel": channel, "text": text})
         log.info(f"summary posted ({posted.status}): {len(lines)} orders")
         return {"orders": len(lines), "posted": posted.ok, "text": text}
     name, dish = asked.get("name"), asked.get("dish")

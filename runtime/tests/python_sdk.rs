@@ -71,7 +71,8 @@ allow_cidrs = ["127.0.0.1/32"]
         .collect();
     assert_eq!(posted.len(), 1, "{posted:?}");
     assert!(
-        posted[0].body.contains("ada: soup; bob: salad"),
+        posted[0].body.contains("ada: soup; bob: salad")
+            && posted[0].body.contains(r##""channel": "#lunch-eu""##),
         "{posted:?}"
     );
     assert!(
@@ -89,6 +90,21 @@ allow_cidrs = ["127.0.0.1/32"]
     // A bug: a plain 500 to the caller; the Python error to the operator.
     assert_eq!(ask(r#"{"fail":true}"#).status, 500);
     host.stop();
+    // Python looks for host directories as it starts; an invocation that
+    // succeeded without them was refused nothing.
+    let ok = warden_with(
+        &config,
+        &data,
+        &[
+            "run",
+            manifest.to_str().unwrap(),
+            "--input",
+            r#"{"name":"cy","dish":"tea"}"#,
+        ],
+    );
+    let said = support::said(&ok);
+    assert!(ok.status.success(), "{said}");
+    assert!(!said.contains("denied"), "{said}");
     let out = warden_with(
         &config,
         &data,

@@ -28,6 +28,22 @@ fn the_report_formatter_turns_json_rows_into_a_report() {
 }
 
 #[test]
+fn the_platform_sets_the_report_formatters_currency_through_config() {
+    let host =
+        TestHost::with_config("[config.apps.report-formatter]\ndefault_currency = \"EUR\"\n");
+    let app = host.load(&example("report-formatter"));
+    let input = r#"{"title":"Q3","rows":[{"name":"trains","amount":10}]}"#;
+    let report = block_on(host.runtime.invoke(&app, InvocationRequest::cli(input)));
+    let output = text(report.result.as_ref().expect("report runs"));
+    assert!(output.contains("10.00 EUR"), "{output}");
+    // The caller's own currency still wins over the default.
+    let input = r#"{"title":"Q3","currency":"CHF","rows":[{"name":"trains","amount":10}]}"#;
+    let report = block_on(host.runtime.invoke(&app, InvocationRequest::cli(input)));
+    let output = text(report.result.as_ref().expect("report runs"));
+    assert!(output.contains("10.00 CHF"), "{output}");
+}
+
+#[test]
 fn a_handler_error_is_the_apps_own_failure_with_its_message() {
     let host = TestHost::new();
     let app = host.load(&example("report-formatter"));

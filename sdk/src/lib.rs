@@ -35,9 +35,11 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_app",
         default_bindings_module: "warden_sdk::bindings",
+        generate_all,
     });
 }
 
+pub mod config;
 pub mod connectors;
 pub mod log;
 pub mod reply;

@@ -1,7 +1,9 @@
 //! Report formatter: the kind of tiny tool finance asks for every quarter.
 //!
 //! Shows: a `warden:host/app` handler written with the SDK — JSON input
-//! parsed with a clear error, logging through the host, text output.
+//! parsed with a clear error, logging through the host, a configuration
+//! value (`default_currency`, which the platform may set in `warden.toml`
+//! under `[config.apps.report-formatter]`), text output.
 //!
 //! Run it:
 //! ```sh
@@ -10,7 +12,7 @@
 //! ```
 
 use serde::Deserialize;
-use warden_sdk::{Handler, Json, log};
+use warden_sdk::{Handler, Json, config, log};
 
 #[derive(Deserialize)]
 struct Report {
@@ -32,12 +34,15 @@ impl Handler for ReportFormatter {
     fn handle(input: Vec<u8>) -> Result<Vec<u8>, String> {
         let Json(report): Json<Report> = Json::parse(&input)?;
         log::info(&format!("formatting {} rows", report.rows.len()));
-        Ok(render(&report).into_bytes())
+        let currency = match &report.currency {
+            Some(currency) => currency.clone(),
+            None => config::get("default_currency")?.unwrap_or_else(|| "USD".into()),
+        };
+        Ok(render(&report, &currency).into_bytes())
     }
 }
 
-fn render(report: &Report) -> String {
-    let currency = report.currency.as_deref().unwrap_or("USD");
+fn render(report: &Report, currency: &str) -> String {
     let width = report
         .rows
         .iter()

@@ -20,7 +20,7 @@ use opentelemetry::{Context, KeyValue};
 use outcome::InvocationError;
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use warden_host_apis::denial::DenialRecord;
+use warden_host_apis::denial::{Denial, DenialRecord};
 use warden_host_apis::invocation::TraceParent;
 use warden_host_apis::log::{LogRecord, level_name};
 use warden_host_apis::metering::ALL;
@@ -326,12 +326,19 @@ impl Runtime {
             )
             .await;
         let mut state = store.into_data();
-        let output = Output {
+        let mut output = Output {
             stdout: captured.stdout.contents().to_vec(),
             stderr: captured.stderr.contents().to_vec(),
             denials: captured.denials.records(),
         };
         let error = self.classify_end(app, &call, &state, &output, timed_out, killed);
+        if error.is_none() {
+            // Python's and JavaScript's runtimes look for host directories
+            // as they start, every time: a lookup that found none refused
+            // nothing an invocation that succeeded needed. It stays a
+            // denial (and the explanation) when the invocation fails.
+            output.denials.retain(|d| d.kind != Denial::Filesystem);
+        }
         let mut usage = Usage {
             fuel_used,
             fuel_limit: app.limits.fuel,

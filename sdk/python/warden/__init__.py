@@ -1,5 +1,6 @@
 """Warden's Python SDK: a micro app in a few lines, with Warden's governed
-capabilities — approved connectors, classified storage, logs — as plain
+capabilities — approved connectors, classified storage, configuration,
+logs — as plain
 Python with typed exceptions.
 
     import warden
@@ -35,8 +36,10 @@ from componentize_py_types import Err
 from wit_world import exports as _exports
 from wit_world.imports import reply as _reply
 
-from . import connectors, log, storage
+from . import config, connectors, log, storage
 from .errors import (
+    ConfigMissing,
+    ConfigUnavailable,
     Denied,
     NotGranted,
     QuotaExceeded,
@@ -50,6 +53,8 @@ from .storage import Bucket
 
 __all__ = [
     "Bucket",
+    "ConfigMissing",
+    "ConfigUnavailable",
     "Denied",
     "Handler",
     "NotGranted",
@@ -61,6 +66,7 @@ __all__ = [
     "TooLarge",
     "Upstream",
     "WardenError",
+    "config",
     "connectors",
     "handler",
     "log",

@@ -53,6 +53,25 @@ class StorageFailure(WardenError):
     """The store failed; the message says what to tell the operator."""
 
 
+class ConfigMissing(WardenError, KeyError):
+    """A configuration key nobody set. ``key`` names it."""
+
+    def __init__(self, key: str):
+        super().__init__(
+            f"no configuration value {key!r}: set it under [config] in app.toml "
+            f"(or [config.apps.NAME] in warden.toml)"
+        )
+        self.key = key
+
+    def __str__(self) -> str:
+        # KeyError would quote the whole message.
+        return str(self.args[0])
+
+
+class ConfigUnavailable(WardenError):
+    """The host could not read the app's configuration."""
+
+
 def _denial(denial) -> Denied:
     kind = denial.kind.name.lower().replace("_", "-")
     cls = NotGranted if kind == "not-granted" else Denied
