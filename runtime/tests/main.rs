@@ -36,6 +36,7 @@ mod foreign;
 mod guest_answers;
 mod host;
 mod host_log;
+mod js_sdk;
 mod kv_backends;
 mod lifecycle_reviews;
 mod loading;

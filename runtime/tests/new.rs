@@ -1,7 +1,7 @@
-//! `warden new`: the scaffold builds for wasm32-wasip2, passes the publish
-//! policy unchanged (live, within its template), and runs; a name taken,
-//! a missing cost center or another language is refused before anything
-//! is written.
+//! `warden new`: the scaffold — Rust, Python or JavaScript — builds with
+//! `warden build`, passes the publish policy unchanged (live, within its
+//! template), and runs; a name taken, a missing cost center or a language
+//! Warden cannot build is refused before anything is written.
 
 use crate::support;
 use std::path::Path;
@@ -75,32 +75,29 @@ fn a_scaffolded_app_builds_passes_the_policy_unchanged_and_runs() {
             .contains("template `dash`")
     );
 
-    // Built as a creator builds it (sharing the examples' compiled SDK).
+    // Built as a creator builds it (cargo sharing the examples' compiled
+    // SDK; `warden build` copies the component to where app.toml says).
     support::guests::build_guests();
-    let target = support::guests::examples_dir().join("target");
-    let built = Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(app.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .expect("cargo");
-    assert!(built.status.success(), "{}", said(&built));
-    let wasm = app.join("target/wasm32-wasip2/release");
-    std::fs::create_dir_all(&wasm).unwrap();
-    std::fs::copy(
-        target.join("wasm32-wasip2/release/crm_notes.wasm"),
-        wasm.join("crm_notes.wasm"),
-    )
-    .unwrap();
-
     let manifest_path = app.join("app.toml");
     let m = manifest_path.to_str().unwrap();
+    let built = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["build", m])
+        .env(
+            "CARGO_TARGET_DIR",
+            support::guests::examples_dir().join("target"),
+        )
+        .output()
+        .expect("warden build");
+    assert!(built.status.success(), "{}", said(&built));
+    assert!(
+        said(&built).contains("built crm-notes (rust, cargo, wasm32-wasip2)"),
+        "{}",
+        said(&built)
+    );
+    assert!(
+        app.join("target/wasm32-wasip2/release/crm_notes.wasm")
+            .is_file()
+    );
     let out = warden(dir.path(), &["policy", "check", m, "--config", cfg]);
     assert!(out.status.success(), "{}", said(&out));
     assert!(
@@ -151,8 +148,9 @@ fn what_the_policy_needs_or_cannot_scaffold_is_refused_before_anything_is_writte
         "{}",
         said(&out)
     );
-    let out = scaffold(dir.path(), "snake", &["--lang", "python"]);
+    let out = scaffold(dir.path(), "old", &["--lang", "cobol"]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("--lang python"), "{}", said(&out));
     let out = scaffold(dir.path(), "Bad_Name", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(said(&out).contains("app.name"), "{}", said(&out));
@@ -165,4 +163,113 @@ fn what_the_policy_needs_or_cannot_scaffold_is_refused_before_anything_is_writte
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && e.file_name() != "data")
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn python_and_javascript_scaffolds_build_pass_the_policy_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // The toolchains the examples' builds installed (WARDEN_CACHE_DIR).
+    let cache = support::guests::repo_root().join(".warden");
+    for (lang, name) in [("python", "py-notes"), ("js", "js-notes")] {
+        let out = scaffold(dir.path(), name, &["--lang", lang]);
+        assert!(out.status.success(), "{}", said(&out));
+        let manifest = dir.path().join(name).join("app.toml");
+        let m = manifest.to_str().unwrap();
+        assert!(
+            std::fs::read_to_string(&manifest)
+                .unwrap()
+                .contains(&format!(
+                    "[build]                 # how `warden build` builds it\nlanguage = \"{lang}\""
+                )),
+        );
+        let built = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["build", m])
+            .env("WARDEN_CACHE_DIR", &cache)
+            .output()
+            .expect("warden build");
+        assert!(built.status.success(), "{lang}: {}", said(&built));
+        assert!(
+            said(&built).contains(&format!("built {name} ({lang}, componentize-")),
+            "{}",
+            said(&built)
+        );
+        // Built again with nothing changed: nothing to do.
+        let again = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(["build", m])
+            .env("WARDEN_CACHE_DIR", &cache)
+            .output()
+            .expect("warden build");
+        assert!(
+            said(&again).contains(&format!("{name} is up to date")),
+            "{}",
+            said(&again)
+        );
+        let out = warden(dir.path(), &["policy", "check", m]);
+        assert!(
+            said(&out).contains(&format!("{name} 0.1.0: would go live")),
+            "{}",
+            said(&out)
+        );
+        let out = warden(dir.path(), &["run", m, "--input", "hello"]);
+        assert!(out.status.success(), "{}", said(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{name} says: hello\n")
+        );
+    }
+    if let Ok(types) = std::fs::read_to_string(dir.path().join("js-notes/warden.d.ts")) {
+        assert!(types.contains("export function defineHandler"));
+    } else {
+        panic!("the JavaScript scaffold carries the SDK's types");
+    }
+}
+
+#[test]
+fn a_build_says_what_is_missing_and_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("mystery");
+    std::fs::create_dir_all(&app).unwrap();
+    let manifest = app.join("app.toml");
+    std::fs::write(
+        &manifest,
+        "[app]\nname = \"mystery\"\nversion = \"0.1.0\"\ncomponent = \"target/m.wasm\"\n",
+    )
+    .unwrap();
+    let m = manifest.to_str().unwrap();
+    let out = warden(dir.path(), &["build", m]);
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(
+        said(&out).contains("cannot tell the app's language")
+            && said(&out).contains("[build] with language"),
+        "{}",
+        said(&out)
+    );
+    std::fs::write(
+        &manifest,
+        format!(
+            "{}[build]\nlanguage = \"python\"\nsource = \"main.py\"\n",
+            std::fs::read_to_string(&manifest).unwrap()
+        ),
+    )
+    .unwrap();
+    let out = warden(dir.path(), &["build", m]);
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(
+        said(&out).contains("main.py does not exist"),
+        "{}",
+        said(&out)
+    );
+    // A Python error in the app: the toolchain's message, and nothing written.
+    std::fs::write(app.join("main.py"), "def broken(:\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["build", m])
+        .env(
+            "WARDEN_CACHE_DIR",
+            support::guests::repo_root().join(".warden"),
+        )
+        .output()
+        .expect("warden build");
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(said(&out).contains("SyntaxError"), "{}", said(&out));
+    assert!(!app.join("target/m.wasm").exists());
 }

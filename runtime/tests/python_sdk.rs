@@ -1,5 +1,5 @@
-//! A Python app on Warden's SDK (`sdk/python`), built with componentize-py
-//! against the WIT Warden ships: the lunch-bot example keeps orders in its
+//! A Python app on Warden's SDK (`sdk/python`), built by `warden build`
+//! (componentize-py against the WIT Warden ships): the lunch-bot example keeps orders in its
 //! `internal` bucket, posts the day's summary through the `chat` connector
 //! (a real server on loopback, the credential added by the host), answers
 //! a caller's mistake with a 400 it reads, and a Python exception shows as
@@ -7,15 +7,20 @@
 
 use crate::support;
 use serde_json::Value;
-use support::guests::foreign_example;
 use support::library::LibHost;
 use support::process::{set_secret, warden_with};
+use support::sdk_apps::build;
 use support::serving::request;
 use support::upstream::Upstream;
 
 #[test]
 fn the_python_lunch_bot_orders_posts_a_summary_and_says_what_failed() {
-    let manifest = foreign_example("lunch-bot");
+    let (manifest, built) = build("lunch-bot");
+    assert!(
+        built.contains("built lunch-bot (python, componentize-py")
+            || built.contains("lunch-bot is up to date"),
+        "{built}"
+    );
     let upstream = Upstream::start();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -2,6 +2,7 @@
 
 mod attest;
 mod audit;
+mod build;
 mod client;
 mod costs;
 mod deploy;
@@ -205,6 +206,9 @@ enum Command {
     },
     /// Scaffold a buildable app that passes the publish policy as created.
     New(new::NewArgs),
+    /// Build an app's component from its source (Rust, Python or
+    /// JavaScript), installing the toolchain on first use.
+    Build(build::BuildArgs),
     /// Judge an app against the publish policy, or test the policies,
     /// offline.
     #[command(subcommand)]
@@ -342,6 +346,7 @@ fn run(cli: Cli) -> Outcome {
             ))
         }
         Command::New(args) => new::run(args),
+        Command::Build(args) => build::run(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Review(cmd) => review::run(cmd),
         Command::Reviews(args) => lists::reviews(args),

@@ -1,18 +1,20 @@
 //! `warden new`: a buildable app that passes the publish policy as
-//! scaffolded — a Rust crate on the Warden SDK, an `app.toml` filled with
-//! who answers for it and its template's grants, and a README for its
-//! creator.
+//! scaffolded — a Rust crate, a Python module or a JavaScript module on
+//! the Warden SDK of its language, an `app.toml` filled with who answers
+//! for it and its template's grants, and a README for its creator.
+//! `warden build` builds any of them.
 
 use super::exit::{Outcome, fail};
 use super::{ConfigArgs, EXIT_CONFIG, EXIT_USAGE};
 use std::path::{Path, PathBuf};
 use warden_host_apis::classes::DataClass;
 use warden_runtime::config::AppManifest;
+use warden_runtime::config::build::Language;
 use warden_runtime::registry::Template;
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  warden new expense-dashboard --team finance-ops --cost-center CC-1234\n  warden new crm-reader --template read-only-dashboard --config /etc/warden/warden.toml\n\nOwner, team and cost center come from the flags, else from git config\n(user.email, warden.team, warden.costCenter); the runbook contact defaults\nto the owner. Then:\n  cd NAME && cargo build --release --target wasm32-wasip2\n  warden policy check app.toml && warden run app.toml --input hello"
+    after_help = "Examples:\n  warden new expense-dashboard --team finance-ops --cost-center CC-1234\n  warden new lunch-bot --lang python\n  warden new crm-reader --lang js --template read-only-dashboard --config /etc/warden/warden.toml\n\nOwner, team and cost center come from the flags, else from git config\n(user.email, warden.team, warden.costCenter); the runbook contact defaults\nto the owner. Then:\n  cd NAME && warden build\n  warden policy check app.toml && warden run app.toml --input hello"
 )]
 pub struct NewArgs {
     /// The app's name: 1-63 characters of a-z, 0-9 and '-'.
@@ -20,7 +22,7 @@ pub struct NewArgs {
     /// A template in warden.toml whose grants the app starts with.
     #[arg(long)]
     template: Option<String>,
-    /// The app's language (Python and JavaScript come with `warden build`).
+    /// The app's language: rust, python or js.
     #[arg(long, default_value = "rust")]
     lang: String,
     /// Who answers for the app (default: git config user.email).
@@ -95,15 +97,15 @@ fn quoted(s: &str) -> String {
 }
 
 pub fn run(args: NewArgs) -> Outcome {
-    if args.lang != "rust" {
-        return Err(fail(
+    let lang = Language::parse(&args.lang).ok_or_else(|| {
+        fail(
             EXIT_USAGE,
             format!(
-                "--lang {}: only rust scaffolds today; Python and JavaScript apps are plain wasi:http components for now (examples/hello-py, examples/hello-js)",
+                "--lang {}: no such language\n  fix: pass --lang rust, --lang python or --lang js",
                 args.lang
             ),
-        ));
-    }
+        )
+    })?;
     let platform = args.config.load()?;
     let template = match &args.template {
         None => None,
@@ -150,6 +152,7 @@ pub fn run(args: NewArgs) -> Outcome {
         .find(|c| !platform.storage.rule(*c).approval)
     });
     let manifest = manifest_text(
+        lang,
         &args.name,
         &owner,
         &team,
@@ -161,17 +164,40 @@ pub fn run(args: NewArgs) -> Outcome {
     );
     // The manifest is checked as Warden will read it, before anything is written.
     AppManifest::parse(Path::new("app.toml"), &manifest).map_err(|e| fail(EXIT_USAGE, e))?;
-    let sdk = sdk_dir()?;
-    let files = [
+    let mut files = vec![
         ("app.toml", manifest),
-        ("Cargo.toml", cargo_toml(&args.name, &sdk)),
-        ("src/lib.rs", lib_rs(&args.name)),
         (
             "README.md",
-            readme(&args.name, args.template.as_deref(), template.as_ref()),
+            readme(
+                lang,
+                &args.name,
+                args.template.as_deref(),
+                template.as_ref(),
+            ),
         ),
-        (".gitignore", "/target\n".to_string()),
     ];
+    match lang {
+        Language::Rust => {
+            let sdk = sdk_dir()?;
+            files.push(("Cargo.toml", cargo_toml(&args.name, &sdk)));
+            files.push(("src/lib.rs", lib_rs(&args.name)));
+            files.push((".gitignore", "/target\n".to_string()));
+        }
+        Language::Python => {
+            files.push(("app.py", app_py(&args.name)));
+            files.push((
+                ".gitignore",
+                "/target\n/.warden\n__pycache__/\n".to_string(),
+            ));
+        }
+        Language::Js => {
+            files.push(("app.js", app_js(&args.name)));
+            // Types for the editor: `import … from "warden"` resolves to them.
+            files.push(("warden.d.ts", super::build::shipped::JS_TYPES.to_string()));
+            files.push(("jsconfig.json", JSCONFIG.to_string()));
+            files.push((".gitignore", "/target\n/.warden\n".to_string()));
+        }
+    }
     for (path, text) in files {
         let path = folder.join(path);
         if let Some(parent) = path.parent() {
@@ -181,11 +207,8 @@ pub fn run(args: NewArgs) -> Outcome {
         std::fs::write(&path, text)
             .map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", path.display())))?;
     }
-    println!("created {}", folder.display());
-    println!(
-        "  cd {} && cargo build --release --target wasm32-wasip2",
-        folder.display()
-    );
+    println!("created {} ({})", folder.display(), lang.as_str());
+    println!("  cd {} && warden build", folder.display());
     println!("  warden policy check app.toml");
     println!("  warden run app.toml --input hello");
     Ok(())
@@ -193,6 +216,7 @@ pub fn run(args: NewArgs) -> Outcome {
 
 #[allow(clippy::too_many_arguments)]
 fn manifest_text(
+    lang: Language,
     name: &str,
     owner: &str,
     team: &str,
@@ -203,8 +227,12 @@ fn manifest_text(
     class: Option<DataClass>,
 ) -> String {
     let wasm = name.replace('-', "_");
+    let component = match lang {
+        Language::Rust => format!("target/wasm32-wasip2/release/{wasm}.wasm"),
+        Language::Python | Language::Js => format!("target/{wasm}.wasm"),
+    };
     let mut out = format!(
-        "# {name}: scaffolded by `warden new`. Every field is explained in the\n# app.toml reference of Warden's README.\n[app]\nname = {}\nversion = \"0.1.0\"\ncomponent = \"target/wasm32-wasip2/release/{wasm}.wasm\"\ndescription = {}\nowner = {}\nteam = {}\ncost_center = {}\nrunbook = {{ contact = {}, kill_switch = {} }}\n",
+        "# {name}: scaffolded by `warden new`. Every field is explained in the\n# app.toml reference of Warden's README.\n[app]\nname = {}\nversion = \"0.1.0\"\ncomponent = \"{component}\"\ndescription = {}\nowner = {}\nteam = {}\ncost_center = {}\nrunbook = {{ contact = {}, kill_switch = {} }}\n",
         quoted(name),
         quoted(&format!("{name}: a Warden micro app")),
         quoted(owner),
@@ -236,6 +264,10 @@ fn manifest_text(
             ));
         }
     }
+    out.push_str(&format!(
+        "\n[build]                 # how `warden build` builds it\nlanguage = \"{}\"\n",
+        lang.as_str()
+    ));
     out
 }
 
@@ -275,7 +307,73 @@ warden_sdk::export!(App);
     )
 }
 
-fn readme(name: &str, template_name: Option<&str>, template: Option<&Template>) -> String {
+fn app_py(name: &str) -> String {
+    format!(
+        r#""""{name}: a Warden micro app in Python (`warden:host/app`: input in, answer out).
+
+Build: `warden build`      Try: `warden run app.toml --input hello`
+
+The SDK (`import warden`) also reaches the connectors, storage buckets and
+config values `app.toml` asks for (`warden.connectors`, `warden.Bucket`,
+`warden.config`); anything it does not ask for, the host refuses.
+"""
+
+import warden
+from warden import log
+
+
+@warden.handler
+def handle(request: warden.Request):
+    text = request.text
+    log.info(f"{name} got {{len(text)}} characters")
+    return f"{name} says: {{text}}\n"
+
+
+Handler = warden.Handler
+"#
+    )
+}
+
+fn app_js(name: &str) -> String {
+    format!(
+        r#"// {name}: a Warden micro app in JavaScript (`warden:host/app`: input in, answer out).
+//
+// Build: `warden build`      Try: `warden run app.toml --input hello`
+//
+// The SDK ("warden", typed in warden.d.ts) also reaches the connectors,
+// storage buckets and config values `app.toml` asks for (`connectors`,
+// `Bucket`, `config`); anything it does not ask for, the host refuses.
+
+import {{ defineHandler, log }} from "warden";
+
+export const handler = defineHandler(async (request) => {{
+  const text = request.text();
+  log.info(`{name} got ${{text.length}} characters`);
+  return `{name} says: ${{text}}\n`;
+}});
+"#
+    )
+}
+
+/// Lets an editor type-check `import … from "warden"` against warden.d.ts.
+const JSCONFIG: &str = r#"{
+  "compilerOptions": {
+    "checkJs": true,
+    "module": "es2022",
+    "target": "es2022",
+    "moduleResolution": "bundler",
+    "paths": { "warden": ["./warden.d.ts"] }
+  },
+  "include": ["*.js", "warden.d.ts"]
+}
+"#;
+
+fn readme(
+    lang: Language,
+    name: &str,
+    template_name: Option<&str>,
+    template: Option<&Template>,
+) -> String {
     let grants = match (template_name, template) {
         (Some(t), Some(template)) => {
             let connectors: Vec<String> = template
@@ -292,7 +390,12 @@ fn readme(name: &str, template_name: Option<&str>, template: Option<&Template>) 
         }
         _ => "It asks for nothing (no connectors, hosts or storage), so it goes live without a reviewer. Every grant you add in `app.toml` is checked by the platform's policy.\n".to_string(),
     };
+    let (language, source) = match lang {
+        Language::Rust => ("Rust", "src/lib.rs"),
+        Language::Python => ("Python", "app.py"),
+        Language::Js => ("JavaScript", "app.js"),
+    };
     format!(
-        "# {name}\n\nA Warden micro app. {grants}\n## Build, check, run, deploy\n\n```sh\ncargo build --release --target wasm32-wasip2   # once: rustup target add wasm32-wasip2\nwarden policy check app.toml                    # what a deploy would get, and why\nwarden run app.toml --input hello               # run it here, under its limits\nWARDEN_TOKEN=... warden deploy app.toml         # publish it to the platform\n```\n\n`app.toml` names who answers for the app (owner, team, cost center, runbook\ncontact): the platform's policy refuses a deploy without them.\n"
+        "# {name}\n\nA Warden micro app in {language} ({source}). {grants}\n## Build, check, run, deploy\n\n```sh\nwarden build                                    # the component, with {language}'s toolchain (installed once)\nwarden policy check app.toml                    # what a deploy would get, and why\nwarden run app.toml --input hello               # run it here, under its limits\nWARDEN_TOKEN=... warden deploy app.toml         # publish it to the platform\n```\n\n`app.toml` names who answers for the app (owner, team, cost center, runbook\ncontact): the platform's policy refuses a deploy without them.\n"
     )
 }

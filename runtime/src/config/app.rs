@@ -38,6 +38,8 @@ pub struct AppManifest {
     pub slo: Option<super::slo::SloRequest>,
     /// Values the app reads through `wasi:config/store`.
     pub config: Option<crate::capabilities::wasi_config::ConfigRequest>,
+    /// How `warden build` builds the component.
+    pub build: Option<super::build::BuildSection>,
 }
 
 /// One `[[schedule]]` entry: when to run the app, and with what input.

@@ -4,6 +4,7 @@ pub mod anomaly;
 pub mod app;
 pub mod audit;
 pub mod audit_sinks;
+pub mod build;
 pub mod containment;
 pub mod costs;
 pub mod deploys;

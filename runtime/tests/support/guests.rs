@@ -82,7 +82,7 @@ pub fn example(name: &str) -> PathBuf {
 
 /// Builds the Python and JavaScript examples once (componentize-py and
 /// componentize-js, see `scripts/build-foreign-examples.sh`); returns the
-/// manifest of `name` (`hello-py`, `hello-js` or `lunch-bot`).
+/// manifest of `name` (`hello-py` or `hello-js`).
 pub fn foreign_example(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {

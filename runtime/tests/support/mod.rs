@@ -9,6 +9,7 @@ pub mod idp;
 pub mod library;
 pub mod postgres;
 pub mod process;
+pub mod sdk_apps;
 pub mod serving;
 pub mod siem;
 pub mod upstream;

@@ -1,0 +1,66 @@
+//! A JavaScript app on the SDK: the app's files and the SDK are staged in
+//! the cache (the app imports the SDK as `"warden"`), and componentize-js
+//! (StarlingMonkey) makes one pre-initialised component for
+//! `warden:host/app`.
+
+use super::super::exit::fail;
+use super::{Job, shipped, toolchain};
+use std::path::Path;
+use std::process::Command;
+
+/// Folders of an app that are not its source.
+pub fn skipped(name: &str) -> bool {
+    name.starts_with('.') || matches!(name, "target" | "node_modules" | "__pycache__")
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if skipped(&name.to_string_lossy()) {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            copy_tree(&path, &to.join(&name))?;
+        } else {
+            std::fs::copy(&path, to.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn build(job: &Job) -> anyhow::Result<String> {
+    let compiler = toolchain::componentize_js(&job.cache)?;
+    let wit = job.cache.join("wit");
+    shipped::write_wit(&wit).map_err(|e| fail(1, format!("{}: {e}", wit.display())))?;
+    let stage = job.cache.join("build").join(&job.name);
+    let staged = (|| {
+        if stage.exists() {
+            std::fs::remove_dir_all(&stage)?;
+        }
+        copy_tree(&job.app_dir, &stage)?;
+        shipped::write_js_sdk(&stage)
+    })();
+    staged.map_err(|e| fail(1, format!("staging {}: {e}", stage.display())))?;
+    let status = Command::new(&compiler)
+        .current_dir(&stage)
+        .arg(&job.source)
+        .arg("--wit")
+        .arg(&wit)
+        .args(["-n", "app", "-o"])
+        .arg(&job.output_abs)
+        .status()
+        .map_err(|e| fail(1, format!("cannot start {}: {e}", compiler.display())))?;
+    if !status.success() {
+        return Err(fail(
+            1,
+            format!(
+                "componentize-js could not build {} ({status}); its errors are above\n  hint: the module must `export const handler = defineHandler(…)` (import {{ defineHandler }} from \"warden\")",
+                job.app_dir.join(&job.source).display()
+            ),
+        ));
+    }
+    Ok(format!("componentize-js {}", toolchain::COMPONENTIZE_JS))
+}

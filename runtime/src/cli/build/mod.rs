@@ -1,0 +1,189 @@
+//! `warden build`: the app's component from its source, with the
+//! toolchain of its language — cargo for Rust, componentize-py for
+//! Python, componentize-js for JavaScript — against the `warden:host` WIT
+//! this Warden serves. Toolchains are installed into the project's cache
+//! on first use; the component goes where `app.toml`'s `component` says.
+
+mod js;
+mod python;
+mod rust;
+pub mod shipped;
+pub mod toolchain;
+
+use super::EXIT_CONFIG;
+use super::exit::{Outcome, fail};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+use warden_runtime::config::AppManifest;
+use warden_runtime::config::build::Language;
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  warden build                           # app.toml here\n  warden build examples/lunch-bot/app.toml\n  warden build --force app.toml          # even when the component is newer than its source\n\nThe language comes from [build] language in app.toml, else from the file\nbeside it: Cargo.toml (rust), app.py (python), app.js (js). Toolchains are\ninstalled once into .warden/ at the project's root (the folder with .git\nor warden.toml; WARDEN_CACHE_DIR overrides it): componentize-py from PyPI\n(needs python3), componentize-js from npm (needs node and npm), rustup's\nwasm32-wasip2 target."
+)]
+pub struct BuildArgs {
+    /// The app's manifest.
+    #[arg(default_value = "app.toml")]
+    manifest: PathBuf,
+    /// Build even when the component is newer than every source file.
+    #[arg(long)]
+    force: bool,
+}
+
+/// One build: what to build, with what, and where it goes.
+pub struct Job {
+    pub name: String,
+    /// The folder of `app.toml`.
+    pub app_dir: PathBuf,
+    /// The entry file, relative to `app_dir`.
+    pub source: PathBuf,
+    /// The component, as the manifest names it (relative to here).
+    pub output: PathBuf,
+    /// The same, absolute (toolchains run in other folders).
+    pub output_abs: PathBuf,
+    pub cache: PathBuf,
+}
+
+fn language(manifest: &AppManifest, app_dir: &Path, path: &Path) -> anyhow::Result<Language> {
+    let asked = manifest.build.as_ref().and_then(|b| b.language);
+    asked.or_else(|| Language::detect(app_dir)).ok_or_else(|| {
+        fail(
+            EXIT_CONFIG,
+            format!(
+                "{}: cannot tell the app's language: no Cargo.toml, app.py or app.js beside it\n  fix: add [build] with language = \"rust\" | \"python\" | \"js\" (and source = \"main.py\" for another entry file)",
+                path.display()
+            ),
+        )
+    })
+}
+
+/// The newest modification time among the app's source files.
+fn newest_source(dir: &Path) -> Option<SystemTime> {
+    let mut newest = None;
+    let entries = std::fs::read_dir(dir).ok()?;
+    for entry in entries.flatten() {
+        if js::skipped(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        let time = if entry.path().is_dir() {
+            newest_source(&entry.path())
+        } else {
+            entry.metadata().and_then(|m| m.modified()).ok()
+        };
+        newest = newest.max(time);
+    }
+    newest
+}
+
+/// Whether the component is newer than the app's sources and than this
+/// Warden (whose SDK and WIT it was built with). Cargo judges Rust itself.
+fn up_to_date(job: &Job) -> bool {
+    let built = std::fs::metadata(&job.output_abs).and_then(|m| m.modified());
+    let warden = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified());
+    match (built, warden, newest_source(&job.app_dir)) {
+        (Ok(built), Ok(warden), Some(source)) => built > source && built > warden,
+        _ => false,
+    }
+}
+
+/// `a/b/../c` as `a/c`, for showing a path the way a person would write it.
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir if !out.is_empty() => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.iter().collect()
+}
+
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
+}
+
+pub fn run(args: BuildArgs) -> Outcome {
+    let manifest = AppManifest::load(&args.manifest).map_err(|e| fail(EXIT_CONFIG, e))?;
+    let app_dir = match args.manifest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let lang = language(&manifest, &app_dir, &args.manifest)?;
+    let source = manifest
+        .build
+        .as_ref()
+        .and_then(|b| b.source.clone())
+        .unwrap_or_else(|| PathBuf::from(lang.default_source()));
+    if !app_dir.join(&source).is_file() {
+        return Err(fail(
+            EXIT_CONFIG,
+            format!(
+                "{}: the {} entry file {} does not exist\n  fix: create it, or name another with [build] source = \"…\" in {}",
+                args.manifest.display(),
+                lang.as_str(),
+                app_dir.join(&source).display(),
+                args.manifest.display()
+            ),
+        ));
+    }
+    let output = app_dir.join(&manifest.app.component);
+    let output_abs = std::path::absolute(&output).unwrap_or_else(|_| output.clone());
+    if let Some(parent) = output_abs.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| fail(EXIT_CONFIG, format!("{}: {e}", parent.display())))?;
+    }
+    let cache = toolchain::cache_dir(&std::path::absolute(&app_dir).unwrap_or(app_dir.clone()));
+    let job = Job {
+        name: manifest.app.name.clone(),
+        app_dir,
+        source,
+        output,
+        output_abs,
+        cache,
+    };
+    if lang != Language::Rust && !args.force && up_to_date(&job) {
+        println!(
+            "{} is up to date: {}",
+            job.name,
+            tidy(&job.output).display()
+        );
+        return Ok(());
+    }
+    let started = Instant::now();
+    let with = match lang {
+        Language::Rust => rust::build(&job)?,
+        Language::Python => python::build(&job)?,
+        Language::Js => js::build(&job)?,
+    };
+    let bytes = std::fs::metadata(&job.output_abs)
+        .map(|m| m.len())
+        .map_err(|e| {
+            fail(
+                1,
+                format!(
+                    "the build wrote no component at {}: {e}",
+                    job.output.display()
+                ),
+            )
+        })?;
+    println!(
+        "built {} ({}, {with}): {} ({}) in {:.1} s",
+        job.name,
+        lang.as_str(),
+        tidy(&job.output).display(),
+        size(bytes),
+        started.elapsed().as_secs_f64()
+    );
+    println!("  next: warden run {} --input '…'", args.manifest.display());
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! A Python app on the SDK: componentize-py bundles the interpreter, the
+//! app's module and the `warden` package into one component for
+//! `warden:host/app`, pre-initialised (the module is imported at build
+//! time, so its top level runs once, not per request).
+
+use super::super::exit::fail;
+use super::{Job, shipped, toolchain};
+use std::process::Command;
+
+pub fn build(job: &Job) -> anyhow::Result<String> {
+    let compiler = toolchain::componentize_py(&job.cache)?;
+    let wit = job.cache.join("wit");
+    let sdk = job.cache.join("sdk/python");
+    shipped::write_wit(&wit).map_err(|e| fail(1, format!("{}: {e}", wit.display())))?;
+    shipped::write_python_sdk(&sdk).map_err(|e| fail(1, format!("{}: {e}", sdk.display())))?;
+    // `app.py` is the module `app`; `jobs/main.py` is `jobs.main`.
+    let module = job
+        .source
+        .with_extension("")
+        .to_string_lossy()
+        .replace(['/', '\\'], ".");
+    let status = Command::new(&compiler)
+        // An error in the app is a Python error; componentize-py's own
+        // Rust backtrace would bury it.
+        .env("RUST_BACKTRACE", "0")
+        .current_dir(&job.app_dir)
+        .arg("-d")
+        .arg(&wit)
+        .args(["-w", shipped::WORLD, "componentize", &module, "-p", "."])
+        .arg("-p")
+        .arg(&sdk)
+        .arg("-o")
+        .arg(&job.output_abs)
+        .status()
+        .map_err(|e| fail(1, format!("cannot start {}: {e}", compiler.display())))?;
+    if !status.success() {
+        return Err(fail(
+            1,
+            format!(
+                "componentize-py could not build {} ({status}); its errors are above\n  hint: the module must define `Handler = warden.Handler` and a function decorated with @warden.handler",
+                job.app_dir.join(&job.source).display()
+            ),
+        ));
+    }
+    Ok(format!("componentize-py {}", toolchain::COMPONENTIZE_PY))
+}

@@ -1,0 +1,82 @@
+//! Apps on Warden's Python and JavaScript SDKs, built as a creator builds
+//! them (`warden build`), and the stand-in SaaS they call
+//! (`examples/demo-upstream/saas.py`, the one the tour starts).
+
+use super::guests::{examples_dir, repo_root};
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Runs `warden build` on `examples/NAME/app.toml` once per process;
+/// returns the manifest and what the build printed.
+pub fn build(name: &str) -> (PathBuf, String) {
+    static BUILT: OnceLock<Mutex<HashMap<String, Arc<OnceLock<String>>>>> = OnceLock::new();
+    let slot = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(name.to_string())
+        .or_default()
+        .clone();
+    let manifest = examples_dir().join(name).join("app.toml");
+    let said = slot.get_or_init(|| {
+        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("build")
+            .arg(&manifest)
+            .current_dir(repo_root())
+            .output()
+            .expect("run warden build");
+        let said = super::said(&out);
+        assert!(out.status.success(), "warden build {name} failed:\n{said}");
+        said
+    });
+    (manifest, said.clone())
+}
+
+/// `examples/demo-upstream/saas.py` on a free loopback port: a CRM with
+/// open expense reports and a chat that keeps what it is sent.
+pub struct DemoSaas {
+    child: Child,
+    pub base: String,
+}
+
+impl DemoSaas {
+    pub fn start() -> DemoSaas {
+        let mut child = Command::new("python3")
+            .arg(repo_root().join("examples/demo-upstream/saas.py"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start python3 saas.py");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("saas.py says where it listens");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("saas.py said {line:?}"))
+            .to_string();
+        DemoSaas { child, base }
+    }
+
+    /// What the chat received, as JSON.
+    pub fn chat_messages(&self) -> serde_json::Value {
+        let addr = self
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("address");
+        let answer = super::serving::request(addr, "GET", "/chat/messages", "");
+        serde_json::from_str(&answer.body).expect("chat messages are JSON")
+    }
+}
+
+impl Drop for DemoSaas {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
