@@ -8,7 +8,7 @@
 # (Warden's own dependency) ships. Apps on Warden's SDKs (examples/lunch-bot,
 # examples/expense-dashboard) are built by `warden build` instead.
 # Needs python3 (with venv) and node/npm. Safe to run again: the toolchains
-# are installed once, into the same cache `warden build` uses (.warden/,
+# are installed once, into the same cache `warden build` uses (.warden-build/,
 # under the same locks), and components rebuilt only when their source
 # changed.
 set -euo pipefail
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 COMPONENTIZE_PY=0.25.1
 COMPONENTIZE_JS=0.23.0
 OUT="$PWD/examples/target/foreign"
-TOOLCHAINS="${WARDEN_CACHE_DIR:-$PWD/.warden}/toolchains"
+TOOLCHAINS="${WARDEN_CACHE_DIR:-$PWD/.warden-build}/toolchains"
 PY="$TOOLCHAINS/componentize-py-$COMPONENTIZE_PY"
 JS="$TOOLCHAINS/componentize-js-$COMPONENTIZE_JS"
 mkdir -p "$OUT" "$TOOLCHAINS"

@@ -7,8 +7,11 @@
 // is a configuration value. The summary names submitters by email; the
 // platform's DLP redacts them on the way to the chat — the app does
 // nothing for it, and never sees the CRM's or the chat's credential.
+// POST {"approve": "EXP-101"} tries to approve a report, which needs the
+// CRM's write scope this app was not granted: the platform refuses it
+// before anything leaves, and the trace says why.
 
-import { defineHandler, connectors, config, log, Bucket, Refuse } from "warden";
+import { defineHandler, connectors, config, log, Bucket, Denied, Refuse } from "warden";
 
 const cache = new Bucket("reports");
 
@@ -40,6 +43,16 @@ export const handler = defineHandler(async (request) => {
     // What a creator's bug looks like from outside: the error's name,
     // message and line, not a wasm backtrace.
     null.total;
+  }
+  if (asked.approve) {
+    const path = `/expenses/${encodeURIComponent(String(asked.approve))}/approve`;
+    try {
+      await connectors.call("crm", "POST", path);
+    } catch (e) {
+      if (e instanceof Denied) throw new Refuse(403, `the platform refused: ${e.message}`);
+      throw e;
+    }
+    return { approved: asked.approve };
   }
   const { rows, cached } = await openReports();
   const summary = summarise(rows);

@@ -35,7 +35,7 @@ base_url = "{base}/crm"
 auth = {{ kind = "bearer", secret = "crm-token" }}
 max_class = "confidential"
 vendor = {{ dpa = true, residency = "eu", incident_notification = "72h" }}
-scopes = {{ read = ["GET /expenses"], write = ["POST /expenses"] }}
+scopes = {{ read = ["GET /expenses"], write = ["POST /expenses/**"] }}
 
 [[connectors]]
 name = "chat"
@@ -93,6 +93,11 @@ allow_cidrs = ["127.0.0.1/32"]
         "the chat got the summary with the email redacted: {messages}"
     );
 
+    // A write the app has no scope for: refused before it leaves.
+    let approve = ask(r#"{"approve":"EXP-101"}"#);
+    assert_eq!(approve.status, 403, "{}", approve.body);
+    assert!(approve.body.contains("scope-denied"), "{}", approve.body);
+
     // A caller's mistake: a 400 they read; a bug: a plain 500.
     let refused = ask("[1]");
     assert_eq!(refused.status, 400, "{}", refused.body);
@@ -112,6 +117,10 @@ allow_cidrs = ["127.0.0.1/32"]
         failure.contains("TypeError") && failure.contains("expense-dashboard"),
         "{failure}"
     );
+
+    let traces = warden_with(&config, &data, &["traces", "expense-dashboard", "--errors"]);
+    let said = support::said(&traces);
+    assert!(said.contains("scope-denied"), "{said}");
 
     let out = warden_with(
         &config,

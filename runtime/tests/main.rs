@@ -26,6 +26,7 @@ mod containment_rules;
 mod costs;
 mod credentials_age;
 mod dashboard;
+mod demo;
 mod deploy_bounds;
 mod deploy_restart;
 mod deploys;

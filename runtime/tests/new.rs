@@ -169,7 +169,7 @@ fn what_the_policy_needs_or_cannot_scaffold_is_refused_before_anything_is_writte
 fn python_and_javascript_scaffolds_build_pass_the_policy_and_run() {
     let dir = tempfile::tempdir().unwrap();
     // The toolchains the examples' builds installed (WARDEN_CACHE_DIR).
-    let cache = support::guests::repo_root().join(".warden");
+    let cache = support::guests::repo_root().join(".warden-build");
     for (lang, name) in [("python", "py-notes"), ("js", "js-notes")] {
         let out = scaffold(dir.path(), name, &["--lang", lang]);
         assert!(out.status.success(), "{}", said(&out));
@@ -265,7 +265,7 @@ fn a_build_says_what_is_missing_and_how_to_fix_it() {
         .args(["build", m])
         .env(
             "WARDEN_CACHE_DIR",
-            support::guests::repo_root().join(".warden"),
+            support::guests::repo_root().join(".warden-build"),
         )
         .output()
         .expect("warden build");

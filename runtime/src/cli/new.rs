@@ -187,7 +187,7 @@ pub fn run(args: NewArgs) -> Outcome {
             files.push(("app.py", app_py(&args.name)));
             files.push((
                 ".gitignore",
-                "/target\n/.warden\n__pycache__/\n".to_string(),
+                "/target\n/.warden-build\n__pycache__/\n".to_string(),
             ));
         }
         Language::Js => {
@@ -195,7 +195,7 @@ pub fn run(args: NewArgs) -> Outcome {
             // Types for the editor: `import … from "warden"` resolves to them.
             files.push(("warden.d.ts", super::build::shipped::JS_TYPES.to_string()));
             files.push(("jsconfig.json", JSCONFIG.to_string()));
-            files.push((".gitignore", "/target\n/.warden\n".to_string()));
+            files.push((".gitignore", "/target\n/.warden-build\n".to_string()));
         }
     }
     for (path, text) in files {

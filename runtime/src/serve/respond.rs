@@ -112,8 +112,10 @@ pub(crate) fn from_report(report: InvocationReport, request_id: &str) -> Respons
             request_id,
         ),
         // The handler chose a 4xx or 5xx for its failure (warden:host/reply):
-        // its message is the answer.
-        Err(InvocationError::AppError { message })
+        // its message is the answer — also when it was answering a refusal
+        // of the platform's (a 403 for a scope it lacks), which the trace
+        // still records as `denied`.
+        Err(InvocationError::AppError { message } | InvocationError::Denied { message, .. })
             if report.http_status.is_some_and(|s| s >= 400) =>
         {
             let status = report

@@ -19,7 +19,7 @@ use warden_runtime::config::build::Language;
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  warden build                           # app.toml here\n  warden build examples/lunch-bot/app.toml\n  warden build --force app.toml          # even when the component is newer than its source\n\nThe language comes from [build] language in app.toml, else from the file\nbeside it: Cargo.toml (rust), app.py (python), app.js (js). Toolchains are\ninstalled once into .warden/ at the project's root (the folder with .git\nor warden.toml; WARDEN_CACHE_DIR overrides it): componentize-py from PyPI\n(needs python3), componentize-js from npm (needs node and npm), rustup's\nwasm32-wasip2 target."
+    after_help = "Examples:\n  warden build                           # app.toml here\n  warden build examples/lunch-bot/app.toml\n  warden build --force app.toml          # even when the component is newer than its source\n\nThe language comes from [build] language in app.toml, else from the file\nbeside it: Cargo.toml (rust), app.py (python), app.js (js). Toolchains are\ninstalled once into .warden-build/ at the project's root (the folder with .git\nor warden.toml; WARDEN_CACHE_DIR overrides it): componentize-py from PyPI\n(needs python3), componentize-js from npm (needs node and npm), rustup's\nwasm32-wasip2 target."
 )]
 pub struct BuildArgs {
     /// The app's manifest.

@@ -1,5 +1,5 @@
 //! The toolchains `warden build` runs, installed on first use into the
-//! project's cache (`.warden/` at the project's root) from the package
+//! project's cache (`.warden-build/` at the project's root) from the package
 //! registries: componentize-py from PyPI into a virtual environment,
 //! componentize-js from npm. Pinned versions, so every build of a project
 //! uses the compiler its tests ran with. Rust needs only its
@@ -17,17 +17,19 @@ pub const COMPONENTIZE_PY: &str = "0.25.1";
 pub const COMPONENTIZE_JS: &str = "0.23.0";
 
 /// The folder `warden build` keeps its toolchains, WIT and SDKs in:
-/// `WARDEN_CACHE_DIR`, else `.warden/` in the nearest folder above the app
-/// that holds `.git` or `warden.toml` (the project), else beside the app.
+/// `WARDEN_CACHE_DIR`, else `.warden-build/` at the project's root: the
+/// nearest folder above the app that holds `.git`, else one that holds
+/// `warden.toml`, else the app's own folder. One cache per repository,
+/// however many apps it holds.
 pub fn cache_dir(app_dir: &Path) -> PathBuf {
     if let Some(dir) = std::env::var_os("WARDEN_CACHE_DIR") {
         return PathBuf::from(dir);
     }
-    let root = app_dir
-        .ancestors()
-        .find(|d| d.join(".git").exists() || d.join("warden.toml").is_file())
+    let holding = |marker: &str| app_dir.ancestors().find(|d| d.join(marker).exists());
+    let root = holding(".git")
+        .or_else(|| holding("warden.toml"))
         .unwrap_or(app_dir);
-    root.join(".warden")
+    root.join(".warden-build")
 }
 
 /// Runs `command`, its output kept; `Err` says what failed with the end of
