@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Side-by-side: the same wasi:http hello component (examples/hello-http)
+# Side-by-side: the same wasi:http hello component (examples/hello-http, or
+# APP=hello-py / APP=hello-js: the same greeting in Python and JavaScript)
 # served by Warden (governance on: fuel, memory, deadline, quotas, kill
 # switch, metering, every request traced into the span store) and by
 # `wasmtime serve` 48.0.8, loaded by `oha` on loopback. Prints requests/s,
 # p50 and p99 for each and the ratio. Warden also runs once with
 # `[telemetry] enabled = false`, to show what tracing costs under load.
+# Also prints how long each server took from its start to its first answer
+# (compiling the component; Warden once more with its compiled artifact
+# cached, as on a restart).
 #
 #   ./benches/serve-vs-wasmtime.sh                 # 10 s per side, 32 connections
 #   DURATION=30s CONNECTIONS=64 ./benches/serve-vs-wasmtime.sh
+#   APP=hello-py ./benches/serve-vs-wasmtime.sh    # a componentize-py component
 #
 # Tools (wasmtime-cli 48.0.8 and oha) are installed with `cargo install`
 # into $WARDEN_BENCH_TOOLS (default target/bench-tools) on first use.
@@ -32,7 +37,21 @@ fi
 ./scripts/setup.sh >/dev/null
 cargo build --release -p warden-runtime --bin warden
 
-COMPONENT=examples/target/wasm32-wasip2/release/hello_http.wasm
+APP="${APP:-hello-http}"
+MANIFEST="examples/$APP/app.toml"
+case "$APP" in
+  hello-py | hello-js) ./scripts/build-foreign-examples.sh >/dev/null ;;
+esac
+# The component and the route's prefix, from the app's manifest.
+read -r COMPONENT ROUTE < <(python3 - "$MANIFEST" <<'PY'
+import os, sys, tomllib
+path = sys.argv[1]
+m = tomllib.load(open(path, "rb"))
+component = os.path.normpath(os.path.join(os.path.dirname(path), m["app"]["component"]))
+print(component, m["http"]["route"].removesuffix("/..."))
+PY
+)
+URL_PATH="$ROUTE/bench"
 DATA="$(mktemp -d)"
 PIDS=()
 cleanup() {
@@ -51,33 +70,51 @@ wait_for() {
   exit 1
 }
 
+now() { date +%s.%N; }
+# Seconds from a server's start to its first answer, one server at a time
+# (so each compiles on an idle machine): a cold start.
+first_answer() { # name url -> seconds into $DATA/NAME.start
+  local started
+  started=$(now)
+  wait_for "$2"
+  python3 -c 'import sys; print(float(sys.argv[1]) - float(sys.argv[2]))' "$(now)" "$started" >"$DATA/$1.start"
+}
+
 WARDEN_DATA_DIR="$DATA/warden" target/release/warden serve \
-  --app examples/hello-http/app.toml \
+  --app "$MANIFEST" \
   --listen "127.0.0.1:$WARDEN_PORT" --admin-listen "127.0.0.1:0" 2>"$DATA/warden.log" &
-PIDS+=($!)
+WARDEN_PID=$!
+PIDS+=($WARDEN_PID)
+first_answer warden "http://127.0.0.1:$WARDEN_PORT$URL_PATH"
 # shellcheck disable=SC2086
-printf '[telemetry]\nenabled = false\n' >"$DATA/quiet.toml"
-WARDEN_DATA_DIR="$DATA/quiet" target/release/warden serve --config "$DATA/quiet.toml" \
-  --app examples/hello-http/app.toml \
-  --listen "127.0.0.1:$QUIET_PORT" --admin-listen "127.0.0.1:0" 2>"$DATA/quiet.log" &
-PIDS+=($!)
 "$TOOLS/bin/wasmtime" serve --addr "127.0.0.1:$WASMTIME_PORT" -Scli $WASMTIME_FLAGS "$COMPONENT" 2>"$DATA/wasmtime.log" &
 PIDS+=($!)
-wait_for "http://127.0.0.1:$WARDEN_PORT/hello/bench"
-wait_for "http://127.0.0.1:$WASMTIME_PORT/hello/bench"
-wait_for "http://127.0.0.1:$QUIET_PORT/hello/bench"
+first_answer wasmtime "http://127.0.0.1:$WASMTIME_PORT$URL_PATH"
+# The same Warden data directory again: its compiled artifact is cached.
+kill "$WARDEN_PID" && wait "$WARDEN_PID" 2>/dev/null || true
+WARDEN_DATA_DIR="$DATA/warden" target/release/warden serve \
+  --app "$MANIFEST" \
+  --listen "127.0.0.1:$WARDEN_PORT" --admin-listen "127.0.0.1:0" 2>>"$DATA/warden.log" &
+PIDS+=($!)
+first_answer warden-cached "http://127.0.0.1:$WARDEN_PORT$URL_PATH"
+printf '[telemetry]\nenabled = false\n' >"$DATA/quiet.toml"
+WARDEN_DATA_DIR="$DATA/quiet" target/release/warden serve --config "$DATA/quiet.toml" \
+  --app "$MANIFEST" \
+  --listen "127.0.0.1:$QUIET_PORT" --admin-listen "127.0.0.1:0" 2>"$DATA/quiet.log" &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$QUIET_PORT$URL_PATH"
 
 load() { # name url -> json file
   "$TOOLS/bin/oha" --no-tui -n 2000 -c "$CONNECTIONS" "$2" >/dev/null # warm-up
   "$TOOLS/bin/oha" --no-tui --output-format json -z "$DURATION" -c "$CONNECTIONS" "$2" >"$DATA/$1.json"
 }
-load wasmtime "http://127.0.0.1:$WASMTIME_PORT/hello/bench"
-load warden "http://127.0.0.1:$WARDEN_PORT/hello/bench"
-load quiet "http://127.0.0.1:$QUIET_PORT/hello/bench"
+load wasmtime "http://127.0.0.1:$WASMTIME_PORT$URL_PATH"
+load warden "http://127.0.0.1:$WARDEN_PORT$URL_PATH"
+load quiet "http://127.0.0.1:$QUIET_PORT$URL_PATH"
 
-python3 - "$DATA" "$DURATION" "$CONNECTIONS" <<'PY'
+python3 - "$DATA" "$DURATION" "$CONNECTIONS" "$APP" "$COMPONENT" <<'PY'
 import json, os, sys
-data, duration, conns = sys.argv[1:4]
+data, duration, conns, app, component = sys.argv[1:6]
 def figures(name):
     d = json.load(open(f"{data}/{name}.json"))
     s, p = d["summary"], d["latencyPercentiles"]
@@ -87,10 +124,13 @@ def figures(name):
     return s["requestsPerSec"], p["p50"] * 1e3, p["p99"] * 1e3, ok / total
 w = figures("warden"); t = figures("wasmtime"); q = figures("quiet")
 flags = os.environ.get("WASMTIME_FLAGS", "") or "defaults"
-print(f"hello-http, {duration} per side, {conns} connections, loopback, oha keep-alive; wasmtime serve: {flags}")
+size = os.path.getsize(component) / 2**20
+print(f"{app} ({size:.1f} MiB component), {duration} per side, {conns} connections, loopback, oha keep-alive; wasmtime serve: {flags}")
 print(f"{'server':<18}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'2xx':>8}")
 for name, f in (("wasmtime serve", t), ("warden serve", w), ("warden, no traces", q)):
     print(f"{name:<18}{f[0]:>12.0f}{f[1]:>10.3f}{f[2]:>10.3f}{f[3]:>8.1%}")
 print(f"ratio warden/wasmtime: req/s {w[0]/t[0]:.2f}x, p50 {w[1]/t[1]:.2f}x, p99 {w[2]/t[2]:.2f}x (target req/s >= 1.00x)")
 print(f"tracing under load: req/s {(w[0]/q[0]-1)*100:+.1f}%, p50 {(w[1]/q[1]-1)*100:+.1f}%, p99 {(w[2]/q[2]-1)*100:+.1f}% (traced vs not)")
+start = {n: float(open(f"{data}/{n}.start").read()) for n in ("warden", "wasmtime", "warden-cached")}
+print(f"start to first answer: wasmtime serve {start['wasmtime']:.2f} s, warden serve {start['warden']:.2f} s cold, {start['warden-cached']:.2f} s with its cached artifact")
 PY

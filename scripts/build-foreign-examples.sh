@@ -42,7 +42,7 @@ install_js() {
     if [ ! -f "$JS/.installed" ]; then
       rm -rf "$JS" && mkdir -p "$JS"
       echo '{"private": true}' >"$JS/package.json"
-      (cd "$JS" && npm install --silent --no-audit --no-fund \
+      (cd "$JS" && npm install --loglevel=error --no-audit --no-fund \
         "@bytecodealliance/componentize-js@$COMPONENTIZE_JS")
       touch "$JS/.installed"
     fi

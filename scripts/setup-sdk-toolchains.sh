@@ -7,7 +7,13 @@ set -euo pipefail
 
 missing=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3 python3-venv)
-command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+node_major=$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/' || true)
+if [ -z "$node_major" ] || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+elif [ "$node_major" -lt 18 ]; then
+  echo "setup-sdk-toolchains: Node.js $node_major is too old: componentize-js needs 18 or newer (Debian 12's nodejs, or nodejs.org)" >&2
+  exit 1
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

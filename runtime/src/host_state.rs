@@ -10,7 +10,7 @@
 use crate::capabilities::{Capabilities, Grants, States};
 use crate::capability::InvocationContext;
 use crate::limiter::Limiter;
-use warden_host_apis::denial::{Denial, DenialLog};
+use warden_host_apis::denial::DenialLog;
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -114,17 +114,14 @@ pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
 }
 
 /// Replaces `get-directories` so that a guest looking for a filesystem is
-/// recorded as a denial (the guest still sees the WASI answer: no
-/// directories).
+/// noted (the guest sees the WASI answer: no directories). A note, not a
+/// denial: Python's and JavaScript's runtimes look at every start.
 fn deny_preopens(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     linker.allow_shadowing(true);
     linker
         .instance(PREOPENS)?
         .func_wrap("get-directories", |mut store, (): ()| {
-            store
-                .data_mut()
-                .denials
-                .record(Denial::Filesystem, "preopened directories");
+            store.data_mut().denials.note_file_lookup();
             let none: Vec<(Resource<wasmtime_wasi::filesystem::Descriptor>, String)> = Vec::new();
             Ok((none,))
         })?;

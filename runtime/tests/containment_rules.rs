@@ -11,7 +11,7 @@ use warden_runtime::invoke::InvocationRequest;
 
 #[test]
 fn repeated_denials_trip_the_rule_and_kill_the_app() {
-    let host = TestHost::with_config("[containment]\nmax_denials_per_minute = 8\n");
+    let host = TestHost::with_config("[containment]\nmax_denials_per_minute = 6\n");
     let manifest = host.manifest("prober", &fixture("open_socket"), "");
     let app = host.load(&manifest);
     let mut outcomes = Vec::new();
@@ -24,8 +24,8 @@ fn repeated_denials_trip_the_rule_and_kill_the_app() {
             .outcome(),
         );
     }
-    // Each run is refused four effects (two connects, a bind, a filesystem
-    // lookup): denials add up across runs and the second run trips the rule.
+    // Each run is refused three effects (two connects, a bind): denials add
+    // up across runs and the second run trips the rule.
     assert_eq!(outcomes, ["denied", "denied", "killed", "killed"]);
     let audit = host.runtime.audit().entries().wait().expect("audit");
     let trip = audit

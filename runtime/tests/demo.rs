@@ -16,7 +16,7 @@ fn the_demo_platform_lets_every_served_example_go_live() {
         examples_dir().join("report-formatter/app.toml"),
     ];
     for name in ["lunch-bot", "expense-dashboard"] {
-        manifests.push(build(name).0);
+        manifests.push(build(name));
     }
     let config = examples_dir().join("warden.toml");
     let data = tempfile::tempdir().unwrap();

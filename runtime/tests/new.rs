@@ -169,7 +169,7 @@ fn what_the_policy_needs_or_cannot_scaffold_is_refused_before_anything_is_writte
 fn python_and_javascript_scaffolds_build_pass_the_policy_and_run() {
     let dir = tempfile::tempdir().unwrap();
     // The toolchains the examples' builds installed (WARDEN_CACHE_DIR).
-    let cache = support::guests::repo_root().join(".warden-build");
+    let cache = support::sdk_apps::cache_dir();
     for (lang, name) in [("python", "py-notes"), ("js", "js-notes")] {
         let out = scaffold(dir.path(), name, &["--lang", lang]);
         assert!(out.status.success(), "{}", said(&out));
@@ -259,14 +259,20 @@ fn a_build_says_what_is_missing_and_how_to_fix_it() {
         "{}",
         said(&out)
     );
+    // An entry file outside the app's folder is refused, naming the field.
+    let outside = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("source = \"main.py\"", "source = \"../main.py\"");
+    std::fs::write(&manifest, &outside).unwrap();
+    let out = warden(dir.path(), &["build", m]);
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(said(&out).contains("build.source"), "{}", said(&out));
+    std::fs::write(&manifest, outside.replace("../main.py", "main.py")).unwrap();
     // A Python error in the app: the toolchain's message, and nothing written.
     std::fs::write(app.join("main.py"), "def broken(:\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(["build", m])
-        .env(
-            "WARDEN_CACHE_DIR",
-            support::guests::repo_root().join(".warden-build"),
-        )
+        .env("WARDEN_CACHE_DIR", support::sdk_apps::cache_dir())
         .output()
         .expect("warden build");
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));

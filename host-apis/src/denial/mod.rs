@@ -6,6 +6,7 @@
 //! and the usage report. Records hold the kind and the target the guest
 //! asked for — never payloads, never credentials.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A refused effect. `as_str` is the stable name used in traces and reports.
@@ -15,8 +16,6 @@ pub enum Denial {
     Socket,
     /// An outbound `wasi:http` request: no egress grant matches.
     HttpEgress,
-    /// A look for host directories: no filesystem is ever preopened.
-    Filesystem,
     /// A connector the app has no grant for.
     NotGranted,
     /// A connector request outside every granted scope.
@@ -36,7 +35,6 @@ impl Denial {
         match self {
             Denial::Socket => "socket-denied",
             Denial::HttpEgress => "egress-denied",
-            Denial::Filesystem => "filesystem-denied",
             Denial::NotGranted => "not-granted",
             Denial::ScopeDenied => "scope-denied",
             Denial::AddressBlocked => "address-blocked",
@@ -51,7 +49,7 @@ impl Denial {
     pub fn to_wit(self, message: String) -> crate::bindings::warden::host::types::Denial {
         use crate::bindings::warden::host::types::DenialKind as Kind;
         let kind = match self {
-            Denial::Socket | Denial::Filesystem | Denial::NotGranted => Kind::NotGranted,
+            Denial::Socket | Denial::NotGranted => Kind::NotGranted,
             Denial::HttpEgress => Kind::EgressDenied,
             Denial::ScopeDenied => Kind::ScopeDenied,
             Denial::AddressBlocked => Kind::AddressBlocked,
@@ -63,7 +61,7 @@ impl Denial {
     }
 
     /// The kind a guest received, back as Warden's (for traces). Socket
-    /// and file refusals never reach a guest as a WIT denial, so
+    /// refusals never reach a guest as a WIT denial, so
     /// `not-granted` is read as such.
     pub fn from_wit(kind: crate::bindings::warden::host::types::DenialKind) -> Denial {
         use crate::bindings::warden::host::types::DenialKind as Kind;
@@ -88,7 +86,6 @@ impl Denial {
             Denial::HttpEgress => {
                 "the destination is not in the app's [egress] allowed_hosts; add it there (a reviewer may need to approve it)"
             }
-            Denial::Filesystem => "apps get no host files; keep data in a [[storage]] bucket",
             Denial::NotGranted => {
                 "the app has no grant for it; ask for it in app.toml (a reviewer may need to approve it)"
             }
@@ -122,13 +119,29 @@ pub struct DenialRecord {
 #[derive(Debug, Clone, Default)]
 pub struct DenialLog {
     records: Arc<Mutex<Vec<DenialRecord>>>,
+    /// Whether the guest asked for its preopened directories (and got
+    /// none). Not a denial: every Python and JavaScript runtime asks as it
+    /// starts, and the answer refuses nothing; a file the guest then tries
+    /// to open fails inside the guest, without reaching the host. Kept so
+    /// that a failure can say the app looked for files.
+    file_lookup: Arc<AtomicBool>,
 }
 
 /// At most this many denials are kept per invocation; a guest retrying in a
-/// loop must not grow host memory. The count still goes up.
+/// loop must not grow host memory. Later ones are not kept.
 const MAX_KEPT: usize = 64;
 
 impl DenialLog {
+    /// Notes that the guest looked for host directories.
+    pub fn note_file_lookup(&self) {
+        self.file_lookup.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the guest looked for host directories.
+    pub fn looked_for_files(&self) -> bool {
+        self.file_lookup.load(Ordering::Relaxed)
+    }
+
     pub fn record(&self, kind: Denial, target: impl Into<String>) {
         if let Ok(mut records) = self.records.lock()
             && records.len() < MAX_KEPT

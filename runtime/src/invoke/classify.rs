@@ -199,8 +199,8 @@ mod tests {
     fn exit_zero_and_a_normal_return_are_success_even_with_denials() {
         let limits = Limits::default();
         let denials = [DenialRecord {
-            kind: Denial::Filesystem,
-            target: "preopened directories".into(),
+            kind: Denial::Socket,
+            target: "10.0.0.1:80".into(),
         }];
         let ev = evidence(&limits, &denials);
         assert!(classify(&CallEnd::Failed(wasmtime::Error::new(I32Exit(0))), &ev).is_none());

@@ -20,7 +20,7 @@ use opentelemetry::{Context, KeyValue};
 use outcome::InvocationError;
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use warden_host_apis::denial::{Denial, DenialRecord};
+use warden_host_apis::denial::DenialRecord;
 use warden_host_apis::invocation::TraceParent;
 use warden_host_apis::log::{LogRecord, level_name};
 use warden_host_apis::metering::ALL;
@@ -118,6 +118,9 @@ pub struct Usage {
     pub log_records: u64,
     pub logs_dropped: u64,
     pub denials: u64,
+    /// The guest looked for host directories (and was given none): what a
+    /// failure to open a file looks like from the host.
+    pub looked_for_files: bool,
     pub storage_reads: u64,
     pub storage_writes: u64,
 }
@@ -326,19 +329,12 @@ impl Runtime {
             )
             .await;
         let mut state = store.into_data();
-        let mut output = Output {
+        let output = Output {
             stdout: captured.stdout.contents().to_vec(),
             stderr: captured.stderr.contents().to_vec(),
             denials: captured.denials.records(),
         };
         let error = self.classify_end(app, &call, &state, &output, timed_out, killed);
-        if error.is_none() {
-            // Python's and JavaScript's runtimes look for host directories
-            // as they start, every time: a lookup that found none refused
-            // nothing an invocation that succeeded needed. It stays a
-            // denial (and the explanation) when the invocation fails.
-            output.denials.retain(|d| d.kind != Denial::Filesystem);
-        }
         let mut usage = Usage {
             fuel_used,
             fuel_limit: app.limits.fuel,
@@ -348,6 +344,7 @@ impl Runtime {
             stdout_bytes: output.stdout.len() as u64,
             stderr_bytes: output.stderr.len() as u64,
             denials: output.denials.len() as u64,
+            looked_for_files: captured.denials.looked_for_files(),
             ..Usage::default()
         };
         let (logs, sample) =

@@ -73,8 +73,12 @@ impl Host {
         let (mut app_addr, mut admin) = (None, None);
         let mut startup = Vec::new();
         while app_addr.is_none() || admin.is_none() {
+            // Generous: a host compiles its apps before it listens, and a
+            // 12-18 MiB Python or JavaScript component on a busy 2-core
+            // machine can take minutes. Only a host that never starts
+            // waits this long.
             let line = lines
-                .recv_timeout(Duration::from_secs(60))
+                .recv_timeout(Duration::from_secs(600))
                 .expect("warden serve announces its listeners");
             startup.push(line.clone());
             if let Some(a) = line

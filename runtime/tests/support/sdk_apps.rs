@@ -9,9 +9,15 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Runs `warden build` on `examples/NAME/app.toml` once per process;
-/// returns the manifest and what the build printed.
-pub fn build(name: &str) -> (PathBuf, String) {
+/// The toolchains every build in the tests shares, as the scripts do.
+pub fn cache_dir() -> PathBuf {
+    repo_root().join(".warden-build")
+}
+
+/// Runs `warden build` on `examples/NAME/app.toml` once per process and
+/// checks what it said (built, with its toolchain, or up to date); returns
+/// the manifest.
+pub fn build(name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, Arc<OnceLock<String>>>>> = OnceLock::new();
     let slot = BUILT
         .get_or_init(Default::default)
@@ -25,6 +31,7 @@ pub fn build(name: &str) -> (PathBuf, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_warden"))
             .arg("build")
             .arg(&manifest)
+            .env("WARDEN_CACHE_DIR", cache_dir())
             .current_dir(repo_root())
             .output()
             .expect("run warden build");
@@ -32,7 +39,15 @@ pub fn build(name: &str) -> (PathBuf, String) {
         assert!(out.status.success(), "warden build {name} failed:\n{said}");
         said
     });
-    (manifest, said.clone())
+    let toolchain = ["(python, componentize-py", "(js, componentize-js"];
+    assert!(
+        toolchain
+            .iter()
+            .any(|t| said.contains(&format!("built {name} {t}")))
+            || said.contains(&format!("{name} is up to date")),
+        "{said}"
+    );
+    manifest
 }
 
 /// `examples/demo-upstream/saas.py` on a free loopback port: a CRM with

@@ -114,12 +114,16 @@ export function storageCall(fn) {
   }
 }
 
-/** Runs a `wasi:config/store` call, throwing its error as ConfigUnavailable. */
+/**
+ * Runs a `wasi:config/store` call, throwing the host's error as
+ * ConfigUnavailable; anything else (a key that is not a string) as it is.
+ */
 export function configCall(fn) {
   try {
     return fn();
   } catch (e) {
     const error = payload(e);
-    throw new ConfigUnavailable(String(error && error.val !== undefined ? error.val : error));
+    if (!error || typeof error !== "object" || !("tag" in error)) throw e;
+    throw new ConfigUnavailable(String(error.val));
   }
 }

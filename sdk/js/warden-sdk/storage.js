@@ -9,10 +9,13 @@ import * as host from "warden:host/storage@0.2.0";
 import { storageCall } from "./errors.js";
 import { toBytes, toText } from "./bytes.js";
 
+// The host takes a u64 of seconds; the class's maximum caps it anyway.
+const MAX_TTL = 2 ** 63;
+
 function seconds(ttl) {
   if (ttl === undefined || ttl === null) return undefined;
   const n = Number(ttl);
-  if (!Number.isFinite(n) || n < 1) {
+  if (!Number.isFinite(n) || n < 1 || n >= MAX_TTL) {
     throw new RangeError(`ttl must be 1 second or more (omit it for the bucket's default), not ${ttl}`);
   }
   return BigInt(Math.floor(n));
@@ -73,7 +76,8 @@ export class Bucket {
 
   /** Every key starting with `prefix`, page by page: `for await (const k of bucket.keys())`. */
   async *keys({ prefix = "", pageSize = 100 } = {}) {
-    const size = Math.min(Math.max(Math.floor(pageSize), 1), 1000);
+    const asked = Math.floor(Number(pageSize));
+    const size = Number.isFinite(asked) ? Math.min(Math.max(asked, 1), 1000) : 100;
     let cursor;
     do {
       const page = storageCall(() => host.listKeys(this.name, prefix, cursor, size));

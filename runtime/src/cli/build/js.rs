@@ -31,11 +31,21 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The toolchain, as the freshness digest and the report name it.
+pub fn tool() -> String {
+    format!("componentize-js {}", toolchain::COMPONENTIZE_JS)
+}
+
 pub fn build(job: &Job) -> anyhow::Result<String> {
     let compiler = toolchain::componentize_js(&job.cache)?;
     let wit = job.cache.join("wit");
     shipped::write_wit(&wit).map_err(|e| fail(1, format!("{}: {e}", wit.display())))?;
-    let stage = job.cache.join("build").join(&job.name);
+    // One stage per build process: two builds of one app at once do not
+    // delete each other's files.
+    let stage = job
+        .cache
+        .join("build")
+        .join(format!("{}-{}", job.name, std::process::id()));
     let staged = (|| {
         if stage.exists() {
             std::fs::remove_dir_all(&stage)?;
@@ -43,24 +53,22 @@ pub fn build(job: &Job) -> anyhow::Result<String> {
         copy_tree(&job.app_dir, &stage)?;
         shipped::write_js_sdk(&stage)
     })();
-    staged.map_err(|e| fail(1, format!("staging {}: {e}", stage.display())))?;
-    let status = Command::new(&compiler)
-        .current_dir(&stage)
-        .arg(&job.source)
-        .arg("--wit")
-        .arg(&wit)
-        .args(["-n", "app", "-o"])
-        .arg(&job.output_abs)
-        .status()
-        .map_err(|e| fail(1, format!("cannot start {}: {e}", compiler.display())))?;
-    if !status.success() {
-        return Err(fail(
-            1,
-            format!(
-                "componentize-js could not build {} ({status}); its errors are above\n  hint: the module must `export const handler = defineHandler(…)` (import {{ defineHandler }} from \"warden\")",
-                job.app_dir.join(&job.source).display()
-            ),
-        ));
-    }
-    Ok(format!("componentize-js {}", toolchain::COMPONENTIZE_JS))
+    let compiled = staged
+        .map_err(|e| fail(1, format!("staging {}: {e}", stage.display())))
+        .and_then(|()| {
+            let mut command = Command::new(&compiler);
+            command
+                .current_dir(&stage)
+                .arg(&job.source)
+                .arg("--wit")
+                .arg(&wit)
+                .args(["-n", "app", "-o"]);
+            job.compile(
+                command,
+                "componentize-js",
+                "the module must `export const handler = defineHandler(…)` (import { defineHandler } from \"warden\")",
+            )
+        });
+    let _ = std::fs::remove_dir_all(&stage);
+    compiled.map(|()| tool())
 }

@@ -4,6 +4,7 @@
 //! this Warden serves. Toolchains are installed into the project's cache
 //! on first use; the component goes where `app.toml`'s `component` says.
 
+mod fresh;
 mod js;
 mod python;
 mod rust;
@@ -13,19 +14,21 @@ pub mod toolchain;
 use super::EXIT_CONFIG;
 use super::exit::{Outcome, fail};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::process::Command;
+use std::time::Instant;
 use warden_runtime::config::AppManifest;
 use warden_runtime::config::build::Language;
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  warden build                           # app.toml here\n  warden build examples/lunch-bot/app.toml\n  warden build --force app.toml          # even when the component is newer than its source\n\nThe language comes from [build] language in app.toml, else from the file\nbeside it: Cargo.toml (rust), app.py (python), app.js (js). Toolchains are\ninstalled once into .warden-build/ at the project's root (the folder with .git\nor warden.toml; WARDEN_CACHE_DIR overrides it): componentize-py from PyPI\n(needs python3), componentize-js from npm (needs node and npm), rustup's\nwasm32-wasip2 target."
+    after_help = "Examples:\n  warden build                           # app.toml here\n  warden build examples/lunch-bot/app.toml\n  warden build --force app.toml          # even when nothing it is built from changed\n\nThe language comes from [build] language in app.toml, else from the file\nbeside it: Cargo.toml (rust), app.py (python), app.js (js). Toolchains are\ninstalled once into .warden-build/ at the project's root (the folder with .git\nor warden.toml; WARDEN_CACHE_DIR overrides it): componentize-py from PyPI\n(needs python3), componentize-js from npm (needs node and npm), rustup's\nwasm32-wasip2 target."
 )]
 pub struct BuildArgs {
     /// The app's manifest.
     #[arg(default_value = "app.toml")]
     manifest: PathBuf,
-    /// Build even when the component is newer than every source file.
+    /// Build a Python or JavaScript app even when nothing it is built from
+    /// changed (cargo decides for Rust).
     #[arg(long)]
     force: bool,
 }
@@ -44,6 +47,35 @@ pub struct Job {
     pub cache: PathBuf,
 }
 
+impl Job {
+    /// Runs a toolchain's `command` with the path to write the component
+    /// to as its last argument: a file beside the component, renamed over
+    /// it only when the toolchain succeeded, so a failed build never
+    /// leaves a half-written component that looks newer than its source.
+    pub fn compile(&self, mut command: Command, tool: &str, hint: &str) -> anyhow::Result<()> {
+        // Per process: two builds of one app at once do not share it.
+        let mut partial = self.output_abs.as_os_str().to_owned();
+        partial.push(format!(".partial-{}", std::process::id()));
+        let partial = PathBuf::from(partial);
+        let status = command
+            .arg(&partial)
+            .status()
+            .map_err(|e| fail(1, format!("cannot start {tool}: {e}")))?;
+        if !status.success() {
+            let _ = std::fs::remove_file(&partial);
+            return Err(fail(
+                1,
+                format!(
+                    "{tool} could not build {} ({status}); its errors are above\n  hint: {hint}",
+                    self.app_dir.join(&self.source).display()
+                ),
+            ));
+        }
+        std::fs::rename(&partial, &self.output_abs)
+            .map_err(|e| fail(1, format!("{}: {e}", self.output.display())))
+    }
+}
+
 fn language(manifest: &AppManifest, app_dir: &Path, path: &Path) -> anyhow::Result<Language> {
     let asked = manifest.build.as_ref().and_then(|b| b.language);
     asked.or_else(|| Language::detect(app_dir)).ok_or_else(|| {
@@ -57,35 +89,39 @@ fn language(manifest: &AppManifest, app_dir: &Path, path: &Path) -> anyhow::Resu
     })
 }
 
-/// The newest modification time among the app's source files.
-fn newest_source(dir: &Path) -> Option<SystemTime> {
-    let mut newest = None;
-    let entries = std::fs::read_dir(dir).ok()?;
-    for entry in entries.flatten() {
-        if js::skipped(&entry.file_name().to_string_lossy()) {
-            continue;
-        }
-        let time = if entry.path().is_dir() {
-            newest_source(&entry.path())
-        } else {
-            entry.metadata().and_then(|m| m.modified()).ok()
-        };
-        newest = newest.max(time);
+/// `[build] source` as a path inside the app's folder: relative, without
+/// `..`, and of the language's kind.
+fn entry_file(manifest: &AppManifest, lang: Language, path: &Path) -> anyhow::Result<PathBuf> {
+    use std::path::Component;
+    let Some(source) = manifest.build.as_ref().and_then(|b| b.source.clone()) else {
+        return Ok(PathBuf::from(lang.default_source()));
+    };
+    let inside = source
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    let kind = match lang {
+        Language::Python => Some("py"),
+        Language::Js => Some("js"),
+        Language::Rust => None,
+    };
+    let right_kind = kind.is_none_or(|ext| source.extension().is_some_and(|e| e == ext));
+    if !inside || !right_kind || lang == Language::Rust {
+        return Err(fail(
+            EXIT_CONFIG,
+            format!(
+                "{}: build.source = {:?} is not a {} file inside the app's folder\n  fix: name the entry file relative to app.toml, e.g. source = \"{}\" (a Rust app builds the crate beside app.toml and takes no source)",
+                path.display(),
+                source.display(),
+                lang.as_str(),
+                lang.default_source()
+            ),
+        ));
     }
-    newest
-}
-
-/// Whether the component is newer than the app's sources and than this
-/// Warden (whose SDK and WIT it was built with). Cargo judges Rust itself.
-fn up_to_date(job: &Job) -> bool {
-    let built = std::fs::metadata(&job.output_abs).and_then(|m| m.modified());
-    let warden = std::env::current_exe()
-        .and_then(std::fs::metadata)
-        .and_then(|m| m.modified());
-    match (built, warden, newest_source(&job.app_dir)) {
-        (Ok(built), Ok(warden), Some(source)) => built > source && built > warden,
-        _ => false,
-    }
+    // `./app.py` is `app.py`: the module name comes from it.
+    Ok(source
+        .components()
+        .filter(|c| *c != Component::CurDir)
+        .collect())
 }
 
 /// `a/b/../c` as `a/c`, for showing a path the way a person would write it.
@@ -119,11 +155,7 @@ pub fn run(args: BuildArgs) -> Outcome {
         _ => PathBuf::from("."),
     };
     let lang = language(&manifest, &app_dir, &args.manifest)?;
-    let source = manifest
-        .build
-        .as_ref()
-        .and_then(|b| b.source.clone())
-        .unwrap_or_else(|| PathBuf::from(lang.default_source()));
+    let source = entry_file(&manifest, lang, &args.manifest)?;
     if !app_dir.join(&source).is_file() {
         return Err(fail(
             EXIT_CONFIG,
@@ -151,7 +183,15 @@ pub fn run(args: BuildArgs) -> Outcome {
         output_abs,
         cache,
     };
-    if lang != Language::Rust && !args.force && up_to_date(&job) {
+    let digest = match lang {
+        Language::Rust => None,
+        Language::Python => Some(fresh::digest(&job, &python::tool())),
+        Language::Js => Some(fresh::digest(&job, &js::tool())),
+    };
+    if let Some(digest) = &digest
+        && !args.force
+        && fresh::up_to_date(&job, digest)
+    {
         println!(
             "{} is up to date: {}",
             job.name,
@@ -159,12 +199,16 @@ pub fn run(args: BuildArgs) -> Outcome {
         );
         return Ok(());
     }
+    fresh::forget(&job);
     let started = Instant::now();
     let with = match lang {
         Language::Rust => rust::build(&job)?,
         Language::Python => python::build(&job)?,
         Language::Js => js::build(&job)?,
     };
+    if let Some(digest) = &digest {
+        fresh::record(&job, digest);
+    }
     let bytes = std::fs::metadata(&job.output_abs)
         .map(|m| m.len())
         .map_err(|e| {

@@ -7,6 +7,11 @@ use super::super::exit::fail;
 use super::{Job, shipped, toolchain};
 use std::process::Command;
 
+/// The toolchain, as the freshness digest and the report name it.
+pub fn tool() -> String {
+    format!("componentize-py {}", toolchain::COMPONENTIZE_PY)
+}
+
 pub fn build(job: &Job) -> anyhow::Result<String> {
     let compiler = toolchain::componentize_py(&job.cache)?;
     let wit = job.cache.join("wit");
@@ -19,7 +24,8 @@ pub fn build(job: &Job) -> anyhow::Result<String> {
         .with_extension("")
         .to_string_lossy()
         .replace(['/', '\\'], ".");
-    let status = Command::new(&compiler)
+    let mut command = Command::new(&compiler);
+    command
         // An error in the app is a Python error; componentize-py's own
         // Rust backtrace would bury it.
         .env("RUST_BACKTRACE", "0")
@@ -29,18 +35,11 @@ pub fn build(job: &Job) -> anyhow::Result<String> {
         .args(["-w", shipped::WORLD, "componentize", &module, "-p", "."])
         .arg("-p")
         .arg(&sdk)
-        .arg("-o")
-        .arg(&job.output_abs)
-        .status()
-        .map_err(|e| fail(1, format!("cannot start {}: {e}", compiler.display())))?;
-    if !status.success() {
-        return Err(fail(
-            1,
-            format!(
-                "componentize-py could not build {} ({status}); its errors are above\n  hint: the module must define `Handler = warden.Handler` and a function decorated with @warden.handler",
-                job.app_dir.join(&job.source).display()
-            ),
-        ));
-    }
-    Ok(format!("componentize-py {}", toolchain::COMPONENTIZE_PY))
+        .arg("-o");
+    job.compile(
+        command,
+        "componentize-py",
+        "the module must define `Handler = warden.Handler` and a function decorated with @warden.handler",
+    )?;
+    Ok(tool())
 }

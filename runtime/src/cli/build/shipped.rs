@@ -96,13 +96,29 @@ fn write_all(dir: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        // Unchanged files keep their times, so tools that cache by them keep
-        // their caches.
+        // Unchanged files are left alone; a changed one is replaced whole
+        // (written beside it, then renamed), so a build reading it at the
+        // same time never sees half a file.
         if std::fs::read_to_string(&path).ok().as_deref() != Some(*text) {
-            std::fs::write(&path, text)?;
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(format!(".partial-{}", std::process::id()));
+            std::fs::write(&partial, text)?;
+            std::fs::rename(&partial, &path)?;
         }
     }
     Ok(())
+}
+
+/// Adds everything shipped (names and texts) to a build's digest: a
+/// Warden with another SDK or WIT builds again.
+pub fn add_to(hash: &mut sha2::Sha256) {
+    use sha2::Digest;
+    for (name, text) in WIT.iter().chain(PYTHON_SDK).chain(JS_SDK) {
+        hash.update(name.as_bytes());
+        hash.update([0]);
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(text.as_bytes());
+    }
 }
 
 /// Writes the WIT into `dir`.

@@ -58,6 +58,21 @@ fn present(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// The oldest Node.js componentize-js runs on.
+const NODE_MAJOR: u32 = 18;
+
+/// Node's major version (`node --version` prints `v20.20.2`).
+fn node_major() -> Option<u32> {
+    let out = Command::new("node").arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Installs into `dir` once, under a lock (parallel builds of a project
 /// share it): `install` runs only when no earlier install completed, and
 /// an interrupted one is started over.
@@ -132,10 +147,17 @@ pub fn componentize_js(cache: &Path) -> anyhow::Result<PathBuf> {
         .join("toolchains")
         .join(format!("componentize-js-{COMPONENTIZE_JS}"));
     once(&dir, |dir| {
-        if !present("node") || !present("npm") {
+        let node = node_major();
+        if node.is_none_or(|v| v < NODE_MAJOR) || !present("npm") {
+            let found = match node {
+                Some(v) => format!("Node.js {v} is too old"),
+                None => "no Node.js or npm found".to_string(),
+            };
             return Err(fail(
                 EXIT_CONFIG,
-                "building a JavaScript app needs Node.js 18 or newer and npm to install componentize-js\n  fix: install them (Debian: apt install nodejs npm) and build again",
+                format!(
+                    "building a JavaScript app needs Node.js {NODE_MAJOR} or newer and npm to install componentize-js; {found}\n  fix: install them (Debian 12: apt install nodejs npm; elsewhere from nodejs.org) and build again"
+                ),
             ));
         }
         eprintln!(
@@ -147,7 +169,7 @@ pub fn componentize_js(cache: &Path) -> anyhow::Result<PathBuf> {
         run_quiet(
             Command::new("npm").current_dir(dir).args([
                 "install",
-                "--silent",
+                "--loglevel=error",
                 "--no-audit",
                 "--no-fund",
                 &format!("@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"),
@@ -175,5 +197,22 @@ pub fn rust_target() -> anyhow::Result<()> {
         // No rustup: a toolchain installed another way may still have the
         // target; cargo says so if not.
         Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// scripts/build-foreign-examples.sh installs the same toolchains into
+    /// the same cache: the versions must not drift apart.
+    #[test]
+    fn the_examples_script_pins_the_same_toolchains() {
+        let script = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/build-foreign-examples.sh"),
+        )
+        .unwrap_or_default();
+        assert!(script.contains(&format!("COMPONENTIZE_PY={COMPONENTIZE_PY}\n")));
+        assert!(script.contains(&format!("COMPONENTIZE_JS={COMPONENTIZE_JS}\n")));
     }
 }
