@@ -124,8 +124,9 @@ def figures(name):
     return s["requestsPerSec"], p["p50"] * 1e3, p["p99"] * 1e3, ok / total
 w = figures("warden"); t = figures("wasmtime"); q = figures("quiet")
 flags = os.environ.get("WASMTIME_FLAGS", "") or "defaults"
-size = os.path.getsize(component) / 2**20
-print(f"{app} ({size:.1f} MiB component), {duration} per side, {conns} connections, loopback, oha keep-alive; wasmtime serve: {flags}")
+size = os.path.getsize(component)
+size = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+print(f"{app} ({size} component), {duration} per side, {conns} connections, loopback, oha keep-alive; wasmtime serve: {flags}")
 print(f"{'server':<18}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'2xx':>8}")
 for name, f in (("wasmtime serve", t), ("warden serve", w), ("warden, no traces", q)):
     print(f"{name:<18}{f[0]:>12.0f}{f[1]:>10.3f}{f[2]:>10.3f}{f[3]:>8.1%}")

@@ -9,7 +9,7 @@
 use crate::support;
 use serde_json::Value;
 use support::process::{Host, set_secret, warden_with};
-use support::sdk_apps::{DemoSaas, build};
+use support::sdk_apps::{DemoSaas, build, manifest_with};
 use support::serving::request;
 
 #[test]
@@ -106,6 +106,19 @@ fn the_js_expense_dashboard_reads_caches_posts_redacted_and_says_what_failed() {
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(
         said.contains("TypeError: can't access property \"total\" of null (app.js:"),
+        "{said}"
+    );
+
+    // A limit names the manifest field to change.
+    let limited = manifest_with(&manifest, dir.path(), "[limits]\nfuel = 1_000_000\n");
+    let out = warden_with(
+        &config,
+        &data,
+        &["run", limited.to_str().unwrap(), "--input", "{}"],
+    );
+    let said = support::said(&out);
+    assert!(
+        said.contains("ran out of fuel") && said.contains("`limits.fuel` in app.toml"),
         "{said}"
     );
 }

@@ -9,7 +9,7 @@ use crate::support;
 use serde_json::Value;
 use support::library::LibHost;
 use support::process::{set_secret, warden_with};
-use support::sdk_apps::build;
+use support::sdk_apps::{build, manifest_with};
 use support::serving::request;
 use support::upstream::Upstream;
 
@@ -120,6 +120,19 @@ allow_cidrs = ["127.0.0.1/32"]
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(
         said.contains("ValueError: the kitchen is on fire (app.py:"),
+        "{said}"
+    );
+
+    // A limit names the manifest field to change.
+    let limited = manifest_with(&manifest, dir.path(), "[limits]\nmemory = \"8MiB\"\n");
+    let out = warden_with(
+        &config,
+        &data,
+        &["run", limited.to_str().unwrap(), "--input", "{}"],
+    );
+    let said = support::said(&out);
+    assert!(
+        said.contains("hit the memory limit") && said.contains("`limits.memory` in app.toml"),
         "{said}"
     );
 }

@@ -95,3 +95,19 @@ impl Drop for DemoSaas {
         let _ = self.child.wait();
     }
 }
+
+/// A copy of `manifest` in `dir` with `extra` appended (e.g. tighter
+/// `[limits]`), its component named by absolute path.
+pub fn manifest_with(manifest: &std::path::Path, dir: &std::path::Path, extra: &str) -> PathBuf {
+    let text = std::fs::read_to_string(manifest).expect("manifest");
+    let parsed: toml::Value = toml::from_str(&text).expect("manifest is TOML");
+    let component = parsed["app"]["component"].as_str().expect("component");
+    let absolute = manifest.parent().expect("folder").join(component);
+    let text = text.replace(
+        &format!("component = \"{component}\""),
+        &format!("component = \"{}\"", absolute.display()),
+    );
+    let copy = dir.join("limited.toml");
+    std::fs::write(&copy, format!("{text}\n{extra}")).expect("write manifest");
+    copy
+}
