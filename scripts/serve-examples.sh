@@ -31,7 +31,8 @@ trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-apps=(--app examples/hello-http/app.toml --app examples/report-formatter/app.toml)
+apps=(--app examples/hello-http/app.toml --app examples/report-formatter/app.toml
+  --app examples/expense-reminder/app.toml)
 # The Python and JavaScript apps: `warden build` installs componentize-py
 # and componentize-js on first use (it needs python3 and node/npm, which
 # setup-sdk-toolchains.sh installs with apt where they are missing).
@@ -62,7 +63,7 @@ if [ -z "$token" ]; then
   exit 1
 fi
 
-if [ ${#sdk[@]} -gt 0 ]; then
+if command -v python3 >/dev/null; then
   python3 examples/demo-upstream/saas.py --port 8089 >target/demo-saas.log 2>&1 &
   saas_pid=$!
   for _ in $(seq 1 50); do
@@ -94,6 +95,8 @@ Warden is serving on $app_url (admin API and dashboard on $admin_url).
   # Rust: an HTTP component and a JSON handler
   curl $app_url/hello/ada
   curl -d '{"title":"Q3","rows":[{"name":"travel","amount":120.5}]}' $app_url/report
+  # Rust: a reminder per person with open expenses, posted to the chat once a day (also at 09:00 UTC on weekdays)
+  curl -X POST $app_url/remind
 TOUR
 if [[ " ${sdk[*]} " == *" lunch-bot "* ]]; then
   cat <<TOUR

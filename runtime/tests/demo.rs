@@ -15,7 +15,7 @@ fn the_demo_platform_lets_every_served_example_go_live() {
         examples_dir().join("hello-http/app.toml"),
         examples_dir().join("report-formatter/app.toml"),
     ];
-    for name in ["lunch-bot", "expense-dashboard"] {
+    for name in ["expense-reminder", "lunch-bot", "expense-dashboard"] {
         manifests.push(build(name));
     }
     let config = examples_dir().join("warden.toml");

@@ -58,6 +58,7 @@ mod otlp;
 mod policy;
 mod python_sdk;
 mod review;
+mod rust_sdk;
 mod scim;
 mod serve;
 mod shared_schema;

@@ -1,5 +1,5 @@
-//! Apps on Warden's Python and JavaScript SDKs, built as a creator builds
-//! them (`warden build`), and the stand-in SaaS they call
+//! Apps on Warden's SDKs (Rust, Python, JavaScript), built as a creator
+//! builds them (`warden build`), and the stand-in SaaS they call
 //! (`examples/demo-upstream/saas.py`, the one the tour starts).
 
 use super::guests::{examples_dir, repo_root};
@@ -39,7 +39,11 @@ pub fn build(name: &str) -> PathBuf {
         assert!(out.status.success(), "warden build {name} failed:\n{said}");
         said
     });
-    let toolchain = ["(python, componentize-py", "(js, componentize-js"];
+    let toolchain = [
+        "(rust, cargo",
+        "(python, componentize-py",
+        "(js, componentize-js",
+    ];
     assert!(
         toolchain
             .iter()

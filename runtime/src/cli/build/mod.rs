@@ -228,6 +228,7 @@ pub fn run(args: BuildArgs) -> Outcome {
         size(bytes),
         started.elapsed().as_secs_f64()
     );
-    println!("  next: warden run {} --input '…'", args.manifest.display());
+    let m = args.manifest.display();
+    println!("  next: warden policy check {m} && warden run {m}");
     Ok(())
 }
