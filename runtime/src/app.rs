@@ -78,7 +78,8 @@ impl LoadedApp {
     }
 }
 
-const FIX_BUILD: &str = "build it with `cargo build --release --target wasm32-wasip2` (or your toolchain's equivalent) and point `app.component` at the .wasm file; the path is relative to app.toml";
+const FIX_BUILD: &str = "build it with `warden build` (or `cargo build --release --target wasm32-wasip2`, or your toolchain's equivalent) and point `app.component` at the .wasm file; the path is relative to app.toml";
+const FIX_COMPILE_BUDGET: &str = "raise `deploys.compile_timeout` in warden.toml (e.g. \"5m\" for Python or JavaScript components, 10-20 MiB of interpreter); if the component is small, it has code that is unusually expensive to compile";
 const WORLDS: &str = "export `warden:host/handler` (the warden:host/app world, see sdk/), `wasi:cli/run` (a command) or `wasi:http/incoming-handler` (wasi:http/proxy)";
 
 /// What the host knows about an app beyond its manifest.
@@ -304,11 +305,19 @@ fn compile_entry(
     }
 
     let (component, artifact) = cache.load(engine, &bytes).map_err(|e| {
+        // A big component (a Python or JavaScript interpreter is 10-20
+        // MiB) on a busy machine can outlast the budget: that is the
+        // platform's setting to change, not the build.
+        let fix = if e.downcast_ref::<crate::compile::OverBudget>().is_some() {
+            FIX_COMPILE_BUDGET
+        } else {
+            FIX_BUILD
+        };
         ConfigError::invalid(
             manifest_path,
             "app.component",
             format!("{} does not compile: {e:#}", component_path.display()),
-            FIX_BUILD,
+            fix,
         )
     })?;
     if let Some(version) = World::outdated_warden_host(engine, &component) {

@@ -23,6 +23,23 @@ use std::process::{Command, Stdio};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// A compile stopped at the platform's budget (`deploys.compile_timeout`).
+/// Its own type, so that the error shown for it can say what to change.
+#[derive(Debug)]
+pub struct OverBudget(pub Duration);
+
+impl std::fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "compiling took longer than the platform's compile budget of {} (`deploys.compile_timeout` in warden.toml)",
+            crate::config::Dur(self.0)
+        )
+    }
+}
+
+impl std::error::Error for OverBudget {}
+
 /// What the child needs to build an engine identical to the host's: the
 /// settings that change generated code.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -141,10 +158,7 @@ impl ChildCompiler {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                anyhow::bail!(
-                    "compiling took longer than the platform's compile budget of {} (`deploys.compile_timeout` in warden.toml); the component has code that is unusually expensive to compile",
-                    crate::config::Dur(self.budget)
-                );
+                return Err(OverBudget(self.budget).into());
             }
             std::thread::sleep(Duration::from_millis(20));
         };

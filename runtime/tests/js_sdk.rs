@@ -8,26 +8,17 @@
 
 use crate::support;
 use serde_json::Value;
-use support::process::{Host, set_secret, warden_with};
-use support::sdk_apps::{DemoSaas, build, manifest_with};
+use support::process::{Host, warden_with};
+use support::sdk_apps::{DemoSaas, assert_fails_in_its_own_words, build, demo_platform};
 use support::serving::request;
 
 #[test]
 fn the_js_expense_dashboard_reads_caches_posts_redacted_and_says_what_failed() {
     let manifest = build("expense-dashboard");
     let saas = DemoSaas::start();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
     // The main job's platform (examples/warden.toml), pointed at this
     // test's stand-in SaaS.
-    let demo = std::fs::read_to_string(support::guests::examples_dir().join("warden.toml"))
-        .unwrap()
-        .replace("http://127.0.0.1:8089", &saas.base);
-    let config = dir.path().join("warden.toml");
-    std::fs::write(&config, format!("{demo}\n{}", support::shared_state())).unwrap();
-    set_secret(&data, Some(&config), "crm-token", "s3cr3t-crm");
-    set_secret(&data, Some(&config), "chat-token", "s3cr3t-chat");
+    let (_dir, config, data) = demo_platform(&saas);
     let mut host = Host::start(
         &data,
         &[
@@ -91,34 +82,12 @@ fn the_js_expense_dashboard_reads_caches_posts_redacted_and_says_what_failed() {
     let said = support::said(&traces);
     assert!(said.contains("warden.denial=scope-denied"), "{said}");
 
-    let out = warden_with(
+    assert_fails_in_its_own_words(
         &config,
         &data,
-        &[
-            "run",
-            manifest.to_str().unwrap(),
-            "--input",
-            r#"{"fail":true}"#,
-        ],
-    );
-    let said = support::said(&out);
-    // The app's own failure (exit 1), not a denial.
-    assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(
-        said.contains("TypeError: can't access property \"total\" of null (app.js:"),
-        "{said}"
-    );
-
-    // A limit names the manifest field to change.
-    let limited = manifest_with(&manifest, dir.path(), "[limits]\nfuel = 1_000_000\n");
-    let out = warden_with(
-        &config,
-        &data,
-        &["run", limited.to_str().unwrap(), "--input", "{}"],
-    );
-    let said = support::said(&out);
-    assert!(
-        said.contains("ran out of fuel") && said.contains("`limits.fuel` in app.toml"),
-        "{said}"
+        &manifest,
+        "TypeError: can't access property \"total\" of null (app.js:",
+        "[limits]\nfuel = 1_000_000\n",
+        "limits.fuel",
     );
 }

@@ -7,9 +7,9 @@
 
 use crate::support;
 use serde_json::Value;
-use support::library::LibHost;
-use support::process::{set_secret, warden_with};
-use support::sdk_apps::{build, manifest_with};
+
+use support::process::{Host, set_secret, warden_with};
+use support::sdk_apps::{assert_fails_in_its_own_words, build};
 use support::serving::request;
 use support::upstream::Upstream;
 
@@ -35,6 +35,10 @@ scopes = {{ post = ["POST /messages"] }}
 
 [egress]
 allow_cidrs = ["127.0.0.1/32"]
+
+# A componentize-py component on a busy machine can take minutes to compile.
+[deploys]
+compile_timeout = "10m"
 {state}"#,
             chat = upstream.url("/chat"),
             state = support::shared_state(),
@@ -42,7 +46,15 @@ allow_cidrs = ["127.0.0.1/32"]
     )
     .unwrap();
     set_secret(&data, Some(&config), "chat-token", "s3cr3t-chat");
-    let host = LibHost::start(&data, Some(&config), &[&manifest]);
+    let mut host = Host::start(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--app",
+            manifest.to_str().unwrap(),
+        ],
+    );
     let ask = |body: &str| request(host.app_addr, "POST", "/lunch", body);
 
     let mut day = String::new();
@@ -89,7 +101,16 @@ allow_cidrs = ["127.0.0.1/32"]
     }
     // A bug: a plain 500 to the caller; the Python error to the operator.
     assert_eq!(ask(r#"{"fail":true}"#).status, 500);
-    host.stop();
+    assert!(
+        host.wait_line("(app.py:", std::time::Duration::from_secs(10)),
+        "the 500 is logged with the Python error and its line"
+    );
+    let log = host.stop();
+    let failure = log.iter().find(|l| l.contains("(app.py:")).unwrap();
+    assert!(
+        failure.contains("ValueError: the kitchen is on fire") && failure.contains("lunch-bot"),
+        "{failure}"
+    );
     // Python looks for host directories as it starts; an invocation that
     // succeeded without them was refused nothing.
     let ok = warden_with(
@@ -105,34 +126,12 @@ allow_cidrs = ["127.0.0.1/32"]
     let said = support::said(&ok);
     assert!(ok.status.success(), "{said}");
     assert!(!said.contains("denied"), "{said}");
-    let out = warden_with(
+    assert_fails_in_its_own_words(
         &config,
         &data,
-        &[
-            "run",
-            manifest.to_str().unwrap(),
-            "--input",
-            r#"{"fail":true}"#,
-        ],
-    );
-    let said = support::said(&out);
-    // The app's own failure (exit 1), not a denial.
-    assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(
-        said.contains("ValueError: the kitchen is on fire (app.py:"),
-        "{said}"
-    );
-
-    // A limit names the manifest field to change.
-    let limited = manifest_with(&manifest, dir.path(), "[limits]\nmemory = \"8MiB\"\n");
-    let out = warden_with(
-        &config,
-        &data,
-        &["run", limited.to_str().unwrap(), "--input", "{}"],
-    );
-    let said = support::said(&out);
-    assert!(
-        said.contains("hit the memory limit") && said.contains("`limits.memory` in app.toml"),
-        "{said}"
+        &manifest,
+        "ValueError: the kitchen is on fire (app.py:",
+        "[limits]\nmemory = \"8MiB\"\n",
+        "limits.memory",
     );
 }

@@ -8,24 +8,14 @@
 use crate::support;
 use serde_json::Value;
 use support::library::LibHost;
-use support::process::set_secret;
-use support::sdk_apps::{DemoSaas, build};
+use support::sdk_apps::{DemoSaas, build, demo_platform};
 use support::serving::request;
 
 #[test]
 fn the_rust_expense_reminder_reminds_each_person_once_a_day() {
     let manifest = build("expense-reminder");
     let saas = DemoSaas::start();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let demo = std::fs::read_to_string(support::guests::examples_dir().join("warden.toml"))
-        .unwrap()
-        .replace("http://127.0.0.1:8089", &saas.base);
-    let config = dir.path().join("warden.toml");
-    std::fs::write(&config, format!("{demo}\n{}", support::shared_state())).unwrap();
-    set_secret(&data, Some(&config), "crm-token", "s3cr3t-crm");
-    set_secret(&data, Some(&config), "chat-token", "s3cr3t-chat");
+    let (_dir, config, data) = demo_platform(&saas);
     let host = LibHost::start(&data, Some(&config), &[&manifest]);
     let ask = |body: &str| request(host.app_addr, "POST", "/remind", body);
 

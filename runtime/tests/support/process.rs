@@ -77,9 +77,13 @@ impl Host {
             // 12-18 MiB Python or JavaScript component on a busy 2-core
             // machine can take minutes. Only a host that never starts
             // waits this long.
-            let line = lines
-                .recv_timeout(Duration::from_secs(600))
-                .expect("warden serve announces its listeners");
+            let line = match lines.recv_timeout(Duration::from_secs(600)) {
+                Ok(line) => line,
+                Err(e) => panic!(
+                    "warden serve did not announce its listeners ({e}); it said:\n{}",
+                    startup.join("\n")
+                ),
+            };
             startup.push(line.clone());
             if let Some(a) = line
                 .strip_prefix("warden: listening on http://")

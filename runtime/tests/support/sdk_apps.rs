@@ -115,3 +115,49 @@ pub fn manifest_with(manifest: &std::path::Path, dir: &std::path::Path, extra: &
     std::fs::write(&copy, format!("{text}\n{extra}")).expect("write manifest");
     copy
 }
+
+/// A data directory and the main job's platform (`examples/warden.toml`)
+/// pointed at `saas`, with the connectors' secrets set: what a test host
+/// of the examples starts from. Keep the returned directory alive.
+pub fn demo_platform(saas: &DemoSaas) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data directory");
+    let demo = std::fs::read_to_string(examples_dir().join("warden.toml"))
+        .expect("examples/warden.toml")
+        .replace("http://127.0.0.1:8089", &saas.base);
+    let config = dir.path().join("warden.toml");
+    std::fs::write(&config, format!("{demo}\n{}", super::shared_state())).expect("warden.toml");
+    super::process::set_secret(&data, Some(&config), "crm-token", "s3cr3t-crm");
+    super::process::set_secret(&data, Some(&config), "chat-token", "s3cr3t-chat");
+    (dir, config, data)
+}
+
+/// `warden run` of `manifest` with `{"fail":true}` fails as the app's own
+/// failure (exit 1, not a denial) in the language's words (`says`); and
+/// under `limits` (a `[limits]` table) it fails naming the manifest field
+/// (`names`).
+pub fn assert_fails_in_its_own_words(
+    config: &std::path::Path,
+    data: &std::path::Path,
+    manifest: &std::path::Path,
+    says: &str,
+    limits: &str,
+    names: &str,
+) {
+    let run = |manifest: &std::path::Path, input: &str| {
+        let out = super::process::warden_with(
+            config,
+            data,
+            &["run", manifest.to_str().expect("path"), "--input", input],
+        );
+        (out.status.code(), super::said(&out))
+    };
+    let (code, said) = run(manifest, r#"{"fail":true}"#);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains(says), "{said}");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let limited = manifest_with(manifest, dir.path(), limits);
+    let (_, said) = run(&limited, "{}");
+    assert!(said.contains(&format!("`{names}` in app.toml")), "{said}");
+}
