@@ -276,6 +276,33 @@ fn a_build_says_what_is_missing_and_how_to_fix_it() {
         .output()
         .expect("warden build");
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
-    assert!(said(&out).contains("SyntaxError"), "{}", said(&out));
+    assert!(
+        said(&out).contains("SyntaxError") && said(&out).contains("line 1"),
+        "{}",
+        said(&out)
+    );
+    assert!(!app.join("target/m.wasm").exists());
+    // The same in JavaScript: the file and the line, from node.
+    std::fs::write(
+        &manifest,
+        "[app]\nname = \"mystery\"\nversion = \"0.1.0\"\ncomponent = \"target/m.wasm\"\n[build]\nlanguage = \"js\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("app.js"),
+        "export const handler = {\n  handle(x) { return (x + ; }\n};\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["build", m])
+        .env("WARDEN_CACHE_DIR", support::sdk_apps::cache_dir())
+        .output()
+        .expect("warden build");
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        said(&out).contains("app.js:2") && said(&out).contains("SyntaxError"),
+        "{}",
+        said(&out)
+    );
     assert!(!app.join("target/m.wasm").exists());
 }

@@ -55,6 +55,7 @@ pub fn build(job: &Job) -> anyhow::Result<String> {
     })();
     let compiled = staged
         .map_err(|e| fail(1, format!("staging {}: {e}", stage.display())))
+        .and_then(|()| super::syntax::check_js(job, &stage.join(".syntax-check")))
         .and_then(|()| {
             let mut command = Command::new(&compiler);
             command

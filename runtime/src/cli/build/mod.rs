@@ -9,6 +9,7 @@ mod js;
 mod python;
 mod rust;
 pub mod shipped;
+mod syntax;
 pub mod toolchain;
 
 use super::EXIT_CONFIG;

@@ -13,6 +13,7 @@ pub fn tool() -> String {
 }
 
 pub fn build(job: &Job) -> anyhow::Result<String> {
+    super::syntax::check_python(job)?;
     let compiler = toolchain::componentize_py(&job.cache)?;
     let wit = job.cache.join("wit");
     let sdk = job.cache.join("sdk/python");
