@@ -28,7 +28,7 @@ pub mod config_changes;
 pub(crate) mod containment;
 pub mod costs;
 pub(crate) mod engine;
-pub(crate) mod fsutil;
+pub mod fsutil;
 pub mod host;
 pub mod host_log;
 pub(crate) mod host_state;

@@ -40,6 +40,16 @@ fn scaffold(home: &Path, name: &str, extra: &[&str]) -> std::process::Output {
     warden(home, &args)
 }
 
+/// `warden build MANIFEST` with the toolchains the examples' builds
+/// installed (`WARDEN_CACHE_DIR`).
+fn build_shared(manifest: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["build", manifest])
+        .env("WARDEN_CACHE_DIR", support::sdk_apps::cache_dir())
+        .output()
+        .expect("warden build")
+}
+
 fn warden(home: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(args)
@@ -168,8 +178,6 @@ fn what_the_policy_needs_or_cannot_scaffold_is_refused_before_anything_is_writte
 #[test]
 fn python_and_javascript_scaffolds_build_pass_the_policy_and_run() {
     let dir = tempfile::tempdir().unwrap();
-    // The toolchains the examples' builds installed (WARDEN_CACHE_DIR).
-    let cache = support::sdk_apps::cache_dir();
     for (lang, name) in [("python", "py-notes"), ("js", "js-notes")] {
         let out = scaffold(dir.path(), name, &["--lang", lang]);
         assert!(out.status.success(), "{}", said(&out));
@@ -182,11 +190,7 @@ fn python_and_javascript_scaffolds_build_pass_the_policy_and_run() {
                     "[build]                 # how `warden build` builds it\nlanguage = \"{lang}\""
                 )),
         );
-        let built = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args(["build", m])
-            .env("WARDEN_CACHE_DIR", &cache)
-            .output()
-            .expect("warden build");
+        let built = build_shared(m);
         assert!(built.status.success(), "{lang}: {}", said(&built));
         assert!(
             said(&built).contains(&format!("built {name} ({lang}, componentize-")),
@@ -194,11 +198,7 @@ fn python_and_javascript_scaffolds_build_pass_the_policy_and_run() {
             said(&built)
         );
         // Built again with nothing changed: nothing to do.
-        let again = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args(["build", m])
-            .env("WARDEN_CACHE_DIR", &cache)
-            .output()
-            .expect("warden build");
+        let again = build_shared(m);
         assert!(
             said(&again).contains(&format!("{name} is up to date")),
             "{}",
@@ -270,11 +270,7 @@ fn a_build_says_what_is_missing_and_how_to_fix_it() {
     std::fs::write(&manifest, outside.replace("../main.py", "main.py")).unwrap();
     // A Python error in the app: the toolchain's message, and nothing written.
     std::fs::write(app.join("main.py"), "def broken(:\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["build", m])
-        .env("WARDEN_CACHE_DIR", support::sdk_apps::cache_dir())
-        .output()
-        .expect("warden build");
+    let out = build_shared(m);
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(
         said(&out).contains("SyntaxError") && said(&out).contains("line 1"),
@@ -293,11 +289,7 @@ fn a_build_says_what_is_missing_and_how_to_fix_it() {
         "export const handler = {\n  handle(x) { return (x + ; }\n};\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["build", m])
-        .env("WARDEN_CACHE_DIR", support::sdk_apps::cache_dir())
-        .output()
-        .expect("warden build");
+    let out = build_shared(m);
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(
         said(&out).contains("app.js:2") && said(&out).contains("SyntaxError"),

@@ -122,8 +122,8 @@ pub struct DenialLog {
     /// Whether the guest asked for its preopened directories (and got
     /// none). Not a denial: every Python and JavaScript runtime asks as it
     /// starts, and the answer refuses nothing; a file the guest then tries
-    /// to open fails inside the guest, without reaching the host. Kept so
-    /// that a failure can say the app looked for files.
+    /// to open fails inside the guest, without reaching the host. Reported
+    /// in the invocation's usage (`looked_for_files`).
     file_lookup: Arc<AtomicBool>,
 }
 

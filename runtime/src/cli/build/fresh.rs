@@ -6,32 +6,15 @@
 //! a file restored with an old time, or a newer Warden all change it.
 //! Cargo judges Rust builds itself.
 
-use super::{Job, js, shipped};
+use super::{Job, shipped, tree};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// Adds every source file under `dir` (sorted; build output, dependency
-/// and hidden folders skipped; symlinked folders not followed, so a loop
-/// cannot recurse) to `hash`.
-fn add_sources(hash: &mut Sha256, root: &Path, dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        if js::skipped(&entry.file_name().to_string_lossy()) {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            add_sources(hash, root, &path);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            let name = path.strip_prefix(root).unwrap_or(&path);
-            hash.update(name.to_string_lossy().as_bytes());
+/// Adds every file of the app (its path and contents) to `hash`.
+fn add_sources(hash: &mut Sha256, dir: &Path) {
+    for rel in tree::app_files(dir) {
+        if let Ok(bytes) = std::fs::read(dir.join(&rel)) {
+            hash.update(rel.to_string_lossy().as_bytes());
             hash.update([0]);
             hash.update((bytes.len() as u64).to_le_bytes());
             hash.update(&bytes);
@@ -52,7 +35,7 @@ pub fn digest(job: &Job, tool: &str) -> String {
         hash.update([0]);
     }
     shipped::add_to(&mut hash);
-    add_sources(&mut hash, &job.app_dir, &job.app_dir);
+    add_sources(&mut hash, &job.app_dir);
     hex::encode(hash.finalize())
 }
 
@@ -71,7 +54,7 @@ pub fn up_to_date(job: &Job, digest: &str) -> bool {
 /// Records that the component was built from `digest`. A stamp that
 /// cannot be written only costs a rebuild next time.
 pub fn record(job: &Job, digest: &str) {
-    let _ = std::fs::write(stamp(job), format!("{digest}\n"));
+    let _ = warden_runtime::fsutil::write_atomically(&stamp(job), format!("{digest}\n").as_bytes());
 }
 
 /// Forgets the stamp (before a build replaces the component).

@@ -8,25 +8,14 @@ use super::{Job, shipped, toolchain};
 use std::path::Path;
 use std::process::Command;
 
-/// Folders of an app that are not its source.
-pub fn skipped(name: &str) -> bool {
-    name.starts_with('.') || matches!(name, "target" | "node_modules" | "__pycache__")
-}
-
+/// Copies the app's own files from `from` into `to`.
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if skipped(&name.to_string_lossy()) {
-            continue;
+    for rel in super::tree::app_files(from) {
+        let target = to.join(&rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
         }
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            copy_tree(&path, &to.join(&name))?;
-        } else {
-            std::fs::copy(&path, to.join(&name))?;
-        }
+        std::fs::copy(from.join(&rel), target)?;
     }
     Ok(())
 }

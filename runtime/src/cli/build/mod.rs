@@ -11,6 +11,7 @@ mod rust;
 pub mod shipped;
 mod syntax;
 pub mod toolchain;
+mod tree;
 
 use super::EXIT_CONFIG;
 use super::exit::{Outcome, fail};

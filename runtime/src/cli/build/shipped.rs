@@ -93,17 +93,10 @@ pub const JS_TYPES: &str = include_str!("../../../../sdk/js/warden.d.ts");
 fn write_all(dir: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
     for (name, text) in files {
         let path = dir.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        // Unchanged files are left alone; a changed one is replaced whole
-        // (written beside it, then renamed), so a build reading it at the
-        // same time never sees half a file.
+        // Unchanged files are left alone; a changed one is replaced whole,
+        // so a build reading it at the same time never sees half a file.
         if std::fs::read_to_string(&path).ok().as_deref() != Some(*text) {
-            let mut partial = path.as_os_str().to_owned();
-            partial.push(format!(".partial-{}", std::process::id()));
-            std::fs::write(&partial, text)?;
-            std::fs::rename(&partial, &path)?;
+            warden_runtime::fsutil::write_atomically(&path, text.as_bytes())?;
         }
     }
     Ok(())

@@ -6,28 +6,16 @@
 //! `ast.parse` — and shows its answer: the file, the line and what is wrong.
 
 use super::super::exit::fail;
-use super::{Job, js};
+use super::{Job, tree};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The app's files with extension `ext`, relative to its folder.
-fn files(dir: &Path, root: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if js::skipped(&entry.file_name().to_string_lossy()) {
-            continue;
-        }
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(kind) if kind.is_dir() => files(&path, root, ext, out),
-            Ok(_) if path.extension().is_some_and(|e| e == ext) => {
-                out.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf());
-            }
-            _ => {}
-        }
-    }
+fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    tree::app_files(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect()
 }
 
 fn refuse(job: &Job, said: &str) -> anyhow::Error {
@@ -45,9 +33,7 @@ fn refuse(job: &Job, said: &str) -> anyhow::Error {
 /// module (a copy named `.mjs` in `scratch`; the answer names the app's
 /// own file).
 pub fn check_js(job: &Job, scratch: &Path) -> anyhow::Result<()> {
-    let mut found = Vec::new();
-    files(&job.app_dir, &job.app_dir, "js", &mut found);
-    for rel in found {
+    for rel in files(&job.app_dir, "js") {
         let copy = scratch.join(&rel).with_extension("mjs");
         if let Some(parent) = copy.parent() {
             std::fs::create_dir_all(parent)
@@ -76,8 +62,7 @@ pub fn check_js(job: &Job, scratch: &Path) -> anyhow::Result<()> {
 /// Parses every `.py` file of the app with Python's `ast` (nothing is
 /// written: no `__pycache__`).
 pub fn check_python(job: &Job) -> anyhow::Result<()> {
-    let mut found = Vec::new();
-    files(&job.app_dir, &job.app_dir, "py", &mut found);
+    let found = files(&job.app_dir, "py");
     const PARSE: &str = "import ast, sys\nfor f in sys.argv[1:]:\n    try:\n        ast.parse(open(f, 'rb').read(), f)\n    except SyntaxError as e:\n        print(f'  File \"{e.filename}\", line {e.lineno}\\n    {(e.text or \"\").rstrip()}\\nSyntaxError: {e.msg}')\n        sys.exit(1)\n";
     let Ok(out) = Command::new("python3")
         .current_dir(&job.app_dir)
