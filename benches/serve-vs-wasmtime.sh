@@ -3,9 +3,12 @@
 # APP=hello-py / APP=hello-js: the same greeting in Python and JavaScript)
 # served by Warden (governance on: fuel, memory, deadline, quotas, kill
 # switch, metering, every request traced into the span store) and by
-# `wasmtime serve` 48.0.8, loaded by `oha` on loopback. Prints requests/s,
-# p50 and p99 for each and the ratio. Warden also runs once with
-# `[telemetry] enabled = false`, to show what tracing costs under load.
+# `wasmtime serve` 48.0.8, loaded by `oha` on loopback, and the machine's
+# ceiling: a native hyper server answering the same greeting
+# (benches/src/bin/native-hello.rs, built here). Prints requests/s, p50 and
+# p99 for each and the ratios Warden/native and Warden/wasmtime against
+# the targets. Warden also runs once with `[telemetry] enabled = false`,
+# to show what tracing costs under load.
 # Also prints how long each server took from its start to its first answer
 # (compiling the component; Warden once more with its compiled artifact
 # cached, as on a restart).
@@ -25,6 +28,7 @@ TOOLS="${WARDEN_BENCH_TOOLS:-$PWD/target/bench-tools}"
 WARDEN_PORT="${WARDEN_PORT:-18080}"
 WASMTIME_PORT="${WASMTIME_PORT:-18090}"
 QUIET_PORT="${QUIET_PORT:-18085}"
+NATIVE_PORT="${NATIVE_PORT:-18095}"
 # Extra flags for `wasmtime serve`, e.g. WASMTIME_FLAGS="-O pooling-allocator=y".
 WASMTIME_FLAGS="${WASMTIME_FLAGS:-}"
 
@@ -36,6 +40,7 @@ if [ ! -x "$TOOLS/bin/oha" ]; then
 fi
 ./scripts/setup.sh >/dev/null
 cargo build --release -p warden-runtime --bin warden
+cargo build --release -p warden-benches --bin native-hello
 
 APP="${APP:-hello-http}"
 MANIFEST="examples/$APP/app.toml"
@@ -103,11 +108,15 @@ WARDEN_DATA_DIR="$DATA/quiet" target/release/warden serve --config "$DATA/quiet.
   --listen "127.0.0.1:$QUIET_PORT" --admin-listen "127.0.0.1:0" 2>"$DATA/quiet.log" &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$QUIET_PORT$URL_PATH"
+target/release/native-hello "127.0.0.1:$NATIVE_PORT" 2>"$DATA/native.log" &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$NATIVE_PORT/hello/bench"
 
 load() { # name url -> json file
   "$TOOLS/bin/oha" --no-tui -n 2000 -c "$CONNECTIONS" "$2" >/dev/null # warm-up
   "$TOOLS/bin/oha" --no-tui --output-format json -z "$DURATION" -c "$CONNECTIONS" "$2" >"$DATA/$1.json"
 }
+load native "http://127.0.0.1:$NATIVE_PORT/hello/bench"
 load wasmtime "http://127.0.0.1:$WASMTIME_PORT$URL_PATH"
 load warden "http://127.0.0.1:$WARDEN_PORT$URL_PATH"
 load quiet "http://127.0.0.1:$QUIET_PORT$URL_PATH"
@@ -122,15 +131,19 @@ def figures(name):
     ok = sum(v for k, v in codes.items() if k.startswith("2"))
     total = sum(codes.values()) or 1
     return s["requestsPerSec"], p["p50"] * 1e3, p["p99"] * 1e3, ok / total
-w = figures("warden"); t = figures("wasmtime"); q = figures("quiet")
+w = figures("warden"); t = figures("wasmtime"); q = figures("quiet"); n = figures("native")
 flags = os.environ.get("WASMTIME_FLAGS", "") or "defaults"
 size = os.path.getsize(component)
 size = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
 print(f"{app} ({size} component), {duration} per side, {conns} connections, loopback, oha keep-alive; wasmtime serve: {flags}")
 print(f"{'server':<18}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'2xx':>8}")
-for name, f in (("wasmtime serve", t), ("warden serve", w), ("warden, no traces", q)):
+for name, f in (("native hyper", n), ("wasmtime serve", t), ("warden serve", w), ("warden, no traces", q)):
     print(f"{name:<18}{f[0]:>12.0f}{f[1]:>10.3f}{f[2]:>10.3f}{f[3]:>8.1%}")
-print(f"ratio warden/wasmtime: req/s {w[0]/t[0]:.2f}x, p50 {w[1]/t[1]:.2f}x, p99 {w[2]/t[2]:.2f}x (target req/s >= 1.00x)")
+def verdict(ok):
+    return "met" if ok else "NOT met"
+print(f"ratio warden/native:   req/s {w[0]/n[0]:.2f}x (target >= 0.25x: {verdict(w[0] >= 0.25 * n[0])}); untraced {q[0]/n[0]:.2f}x")
+print(f"ratio warden/wasmtime: req/s {w[0]/t[0]:.2f}x (target >= 2.00x: {verdict(w[0] >= 2 * t[0])}), "
+      f"p50 {w[1]/t[1]:.2f}x, p99 {w[2]/t[2]:.2f}x (target <= 1.00x: {verdict(w[2] <= t[2])})")
 print(f"tracing under load: req/s {(w[0]/q[0]-1)*100:+.1f}%, p50 {(w[1]/q[1]-1)*100:+.1f}%, p99 {(w[2]/q[2]-1)*100:+.1f}% (traced vs not)")
 start = {n: float(open(f"{data}/{n}.start").read()) for n in ("warden", "wasmtime", "warden-cached")}
 print(f"start to first answer: wasmtime serve {start['wasmtime']:.2f} s, warden serve {start['warden']:.2f} s cold, {start['warden-cached']:.2f} s with its cached artifact")

@@ -3,6 +3,8 @@
 //! Settings that make every invocation bounded and cheap: the pooling
 //! instance allocator (slots reused, no mmap per call), copy-on-write memory
 //! images (instantiation maps the data segments instead of copying them),
+//! memory reset in place when an instance ends (no unmapping, so no TLB
+//! shootdowns or page faults on the next call),
 //! fuel metering (deterministic CPU budget) and epoch interruption driven by
 //! a ticker thread (wall-clock deadlines and, later, kills). The ticker holds
 //! only a weak reference: dropping the engine stops it.
@@ -27,7 +29,12 @@ pub fn build(platform: &PlatformConfig) -> anyhow::Result<Engine> {
         .max_core_instances_per_component(32)
         .max_memories_per_component(4)
         .max_tables_per_component(16)
-        .max_memory_size(platform.maximums.memory.as_usize());
+        .max_memory_size(platform.maximums.memory.as_usize())
+        // Reset what an instance wrote in place instead of unmapping it
+        // (see `EngineSettings::keep_resident`).
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .linear_memory_keep_resident(settings.keep_resident.as_usize())
+        .table_keep_resident(settings.keep_resident.as_usize());
 
     let mut config = Config::new();
     config

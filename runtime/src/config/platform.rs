@@ -214,6 +214,16 @@ pub struct EngineSettings {
     /// Wasm call-stack size per instance; recursion past it is a
     /// StackOverflow.
     pub max_wasm_stack: Size,
+    /// How much of each pooled linear memory and table stays mapped when
+    /// its instance ends. Up to this many of the pages the instance wrote
+    /// are put back to their initial contents in place (found with Linux's
+    /// `PAGEMAP_SCAN`, 6.7+; older kernels reset the lowest addresses),
+    /// the rest are released with `madvise`. Releasing costs a TLB
+    /// shootdown on every core and a page fault on the next touch, which
+    /// was half the host's time per request for a small HTTP app; keeping
+    /// pages costs resident memory, at most this much per warm slot.
+    /// Either way the next instance sees exactly its initial memory.
+    pub keep_resident: Size,
 }
 
 impl Default for EngineSettings {
@@ -222,6 +232,7 @@ impl Default for EngineSettings {
             epoch_tick: Dur(Duration::from_millis(10)),
             max_instances: 100,
             max_wasm_stack: Size::kib(512),
+            keep_resident: Size::mib(4),
         }
     }
 }
