@@ -13,9 +13,23 @@ use crate::config::PlatformConfig;
 use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// How an engine gets memory for its instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// The pooling allocator: slots reserved once, reused by every call.
+    /// For a host that serves many calls.
+    Pooled,
+    /// Memory mapped per instance. For a process that makes one call
+    /// (`warden run` and the other CLI verbs): reserving and later
+    /// unmapping a pool of `max_instances` slots costs more than that one
+    /// call. Limits are the same (the store's limiter enforces them), and
+    /// compiled artifacts are interchangeable with a pooled engine's.
+    OnDemand,
+}
+
 /// Builds the engine for `platform`. Limits are per-store; the pool is sized
 /// so the platform's largest allowed memory fits a slot.
-pub fn build(platform: &PlatformConfig) -> anyhow::Result<Engine> {
+pub fn build(platform: &PlatformConfig, allocation: Allocation) -> anyhow::Result<Engine> {
     let settings = &platform.engine;
     let mut pool = PoolingAllocationConfig::new();
     let instances = settings.max_instances;
@@ -43,7 +57,10 @@ pub fn build(platform: &PlatformConfig) -> anyhow::Result<Engine> {
         .memory_init_cow(true)
         .max_wasm_stack(settings.max_wasm_stack.as_usize())
         .async_stack_size(settings.max_wasm_stack.as_usize() + 1024 * 1024)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        .allocation_strategy(match allocation {
+            Allocation::Pooled => InstanceAllocationStrategy::Pooling(pool),
+            Allocation::OnDemand => InstanceAllocationStrategy::OnDemand,
+        });
     let engine = Engine::new(&config)?;
     start_ticker(&engine, settings.epoch_tick.get());
     Ok(engine)

@@ -331,6 +331,27 @@ impl Runtime {
     /// Builds the host for `platform`, recording spans through `provider`
     /// (see [`crate::telemetry`]). Creates the data directory if needed.
     pub fn new(platform: PlatformConfig, provider: SdkTracerProvider) -> anyhow::Result<Runtime> {
+        Runtime::with_allocation(platform, provider, crate::engine::Allocation::Pooled)
+    }
+
+    /// A runtime for a process that makes one call or none (`warden run`,
+    /// the CLI's other verbs): like [`Runtime::new`], with memory mapped
+    /// per instance instead of a pool reserved for a server's load.
+    ///
+    /// # Errors
+    /// As [`Runtime::new`].
+    pub fn for_one_call(
+        platform: PlatformConfig,
+        provider: SdkTracerProvider,
+    ) -> anyhow::Result<Runtime> {
+        Runtime::with_allocation(platform, provider, crate::engine::Allocation::OnDemand)
+    }
+
+    fn with_allocation(
+        platform: PlatformConfig,
+        provider: SdkTracerProvider,
+        allocation: crate::engine::Allocation,
+    ) -> anyhow::Result<Runtime> {
         let data_dir = platform.data_dir();
         std::fs::create_dir_all(&data_dir).map_err(|e| {
             anyhow::anyhow!(
@@ -338,7 +359,7 @@ impl Runtime {
                 data_dir.display()
             )
         })?;
-        let engine = crate::engine::build(&platform)?;
+        let engine = crate::engine::build(&platform, allocation)?;
         let linker = host_state::linker(&engine)?;
         let cache = ArtifactCache::new(
             &engine,

@@ -278,7 +278,7 @@ impl ConfigArgs {
     /// A runtime for a one-shot maintenance verb.
     pub fn runtime(&self) -> anyhow::Result<warden_runtime::Runtime> {
         let platform = self.load()?;
-        warden_runtime::Runtime::new(platform, warden_runtime::telemetry::disabled())
+        warden_runtime::Runtime::for_one_call(platform, warden_runtime::telemetry::disabled())
             .map_err(|e| fail(EXIT_CONFIG, format!("{e:#}")))
     }
 }

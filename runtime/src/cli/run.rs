@@ -75,7 +75,7 @@ pub fn run(args: RunArgs) -> Outcome {
     } else {
         (telemetry::disabled(), None)
     };
-    let runtime = match Runtime::new(platform, provider) {
+    let runtime = match Runtime::for_one_call(platform, provider) {
         Ok(r) => r,
         Err(e) => {
             return Err(fail(EXIT_CONFIG, format!("{e:#}")));

@@ -478,10 +478,18 @@ impl Server {
         }
         let serve = &self.runtime.platform().serve;
         let max = serve.max_request_body.as_usize();
-        let reading =
-            tokio::time::timeout(serve.body_timeout.get(), Limited::new(body, max).collect());
+        // A request without a body (most GETs) has nothing to wait for:
+        // no timer is armed for it.
+        let reading = async {
+            if hyper::body::Body::is_end_stream(&body) {
+                return Ok(Ok(Bytes::new()));
+            }
+            tokio::time::timeout(serve.body_timeout.get(), Limited::new(body, max).collect())
+                .await
+                .map(|read| read.map(|collected| collected.to_bytes()))
+        };
         let body: Bytes = match reading.await {
-            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Ok(bytes)) => bytes,
             Ok(Err(e))
                 if e.downcast_ref::<http_body_util::LengthLimitError>()
                     .is_some() =>
