@@ -170,3 +170,40 @@ fn outbound_http_is_denied_without_connecting() {
     assert_eq!(report.denials[0].target, "GET http://127.0.0.1:9");
     well_behaved_still_runs(&host);
 }
+
+/// Pooled slots are reset in place (`engine.keep_resident`) or released:
+/// either way an instance starts from its initial memory, never from what
+/// the slot's last instance wrote (a static, a small and an 8 MiB heap
+/// buffer, past what is kept resident).
+#[test]
+fn each_call_starts_from_the_initial_memory_whatever_the_last_one_left() {
+    for config in [
+        "",
+        "[engine]\nkeep_resident = \"0\"\n",
+        "[engine]\nkeep_resident = \"64MiB\"\n",
+    ] {
+        let host = TestHost::with_config(config);
+        let manifest = host.manifest(
+            "leftovers",
+            &fixture("leftovers"),
+            "[limits]\nmemory = \"32MiB\"\nfuel = 2_000_000_000\ntimeout = \"20s\"",
+        );
+        let app = host.load(&manifest);
+        for call in 0..4 {
+            let report = block_on(
+                host.runtime
+                    .invoke(&app, InvocationRequest::cli(Vec::new())),
+            );
+            assert!(
+                report.result.is_ok(),
+                "{config:?} call {call}: {:?}",
+                report.result
+            );
+            assert_eq!(
+                text(&report.stdout),
+                "at start: clean; after writing: found\n",
+                "{config:?} call {call}"
+            );
+        }
+    }
+}
