@@ -24,6 +24,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-8}"
+DURATION="${DURATION%s}" # whole seconds; "10s" as serve-vs-wasmtime.sh takes it works too
+if [ "$DURATION" -lt 4 ]; then
+  echo "profile: DURATION must be 4 seconds or more (perf samples all but the first and last)" >&2
+  exit 2
+fi
 CONNECTIONS="${CONNECTIONS:-32}"
 TOOLS="${WARDEN_BENCH_TOOLS:-$PWD/target/bench-tools}"
 PORT="${WARDEN_PORT:-18081}"
@@ -47,7 +52,10 @@ URL="http://127.0.0.1:$PORT$ROUTE/bench"
 DATA="$(mktemp -d)"
 SERVER=""
 cleanup() {
-  [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+  if [ -n "$SERVER" ]; then
+    kill "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || true
+  fi
   [ -n "${KEEP:-}" ] || rm -rf "$DATA"
 }
 trap cleanup EXIT
@@ -67,8 +75,12 @@ before=$(cpu_ticks)
 "$TOOLS/bin/oha" --no-tui --output-format json -z "${DURATION}s" -c "$CONNECTIONS" "$URL" >"$DATA/load.json" &
 LOAD=$!
 sleep 1
-perf record -q -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$SERVER" -o "$DATA/perf.data" \
-  -- sleep $((DURATION - 2)) 2>/dev/null
+if ! perf record -q -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$SERVER" -o "$DATA/perf.data" \
+  -- sleep $((DURATION - 2)) 2>"$DATA/perf.log"; then
+  echo "profile: perf could not sample warden serve; it said:" >&2
+  cat "$DATA/perf.log" >&2
+  exit 1
+fi
 wait "$LOAD"
 after=$(cpu_ticks)
 read -r RPS REQUESTS OK < <(python3 - "$DATA/load.json" <<'PY'
@@ -78,6 +90,11 @@ codes = d["statusCodeDistribution"]
 print(d["summary"]["requestsPerSec"], sum(codes.values()), sum(v for k, v in codes.items() if k.startswith("2")))
 PY
 )
+if [ "$REQUESTS" -eq 0 ]; then
+  echo "profile: no request was answered under load; warden said:" >&2
+  cat "$DATA/warden.log" >&2
+  exit 1
+fi
 HZ=$(getconf CLK_TCK)
 US=$(python3 -c "print(($after - $before) / $HZ * 1e6 / $REQUESTS)")
 printf '%s: %.0f req/s over %s s, %s connections (%s of %s answered 2xx); warden serve used %.1f µs of CPU per request\n\n' \

@@ -130,6 +130,8 @@ def figures(name):
     codes = d.get("statusCodeDistribution", {})
     ok = sum(v for k, v in codes.items() if k.startswith("2"))
     total = sum(codes.values()) or 1
+    if not s["requestsPerSec"] or p["p50"] is None:
+        sys.exit(f"bench: {name} answered nothing under load")
     return s["requestsPerSec"], p["p50"] * 1e3, p["p99"] * 1e3, ok / total
 w = figures("warden"); t = figures("wasmtime"); q = figures("quiet"); n = figures("native")
 flags = os.environ.get("WASMTIME_FLAGS", "") or "defaults"
@@ -145,6 +147,6 @@ print(f"ratio warden/native:   req/s {w[0]/n[0]:.2f}x (target >= 0.25x: {verdict
 print(f"ratio warden/wasmtime: req/s {w[0]/t[0]:.2f}x (target >= 2.00x: {verdict(w[0] >= 2 * t[0])}), "
       f"p50 {w[1]/t[1]:.2f}x, p99 {w[2]/t[2]:.2f}x (target <= 1.00x: {verdict(w[2] <= t[2])})")
 print(f"tracing under load: req/s {(w[0]/q[0]-1)*100:+.1f}%, p50 {(w[1]/q[1]-1)*100:+.1f}%, p99 {(w[2]/q[2]-1)*100:+.1f}% (traced vs not)")
-start = {n: float(open(f"{data}/{n}.start").read()) for n in ("warden", "wasmtime", "warden-cached")}
+start = {server: float(open(f"{data}/{server}.start").read()) for server in ("warden", "wasmtime", "warden-cached")}
 print(f"start to first answer: wasmtime serve {start['wasmtime']:.2f} s, warden serve {start['warden']:.2f} s cold, {start['warden-cached']:.2f} s with its cached artifact")
 PY

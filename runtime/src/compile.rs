@@ -187,8 +187,9 @@ pub fn child_main(facts: &str) -> anyhow::Result<()> {
     // SAFETY: setpriority on this process only reads its arguments.
     let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
     let facts: EngineFacts = serde_json::from_str(facts)?;
-    // Artifacts do not depend on the allocation: either kind loads them.
-    let engine = crate::engine::build(&facts.platform(), crate::engine::Allocation::Pooled)?;
+    // Artifacts do not depend on the allocation, and a compile instantiates
+    // nothing: no pool to reserve.
+    let engine = crate::engine::build(&facts.platform(), crate::engine::Allocation::OnDemand)?;
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)?;
     let artifact = engine.precompile_component(&bytes)?;

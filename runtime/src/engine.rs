@@ -3,13 +3,15 @@
 //! Settings that make every invocation bounded and cheap: the pooling
 //! instance allocator (slots reused, no mmap per call), copy-on-write memory
 //! images (instantiation maps the data segments instead of copying them),
-//! memory reset in place when an instance ends (no unmapping, so no TLB
-//! shootdowns or page faults on the next call),
+//! the low pages of each memory reset in place when an instance ends
+//! (for a small app none is released with `madvise`, so no TLB shootdown
+//! on every core and no page faults on the next call),
 //! fuel metering (deterministic CPU budget) and epoch interruption driven by
 //! a ticker thread (wall-clock deadlines and, later, kills). The ticker holds
 //! only a weak reference: dropping the engine stops it.
 
 use crate::config::PlatformConfig;
+use crate::limiter;
 use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -22,8 +24,10 @@ pub enum Allocation {
     /// Memory mapped per instance. For a process that makes one call
     /// (`warden run` and the other CLI verbs): reserving and later
     /// unmapping a pool of `max_instances` slots costs more than that one
-    /// call. Limits are the same (the store's limiter enforces them), and
-    /// compiled artifacts are interchangeable with a pooled engine's.
+    /// call. The store's limiter enforces the pool's per-component caps
+    /// (`limiter.rs`), and compiled artifacts are interchangeable
+    /// (wasmtime's compatibility check covers the target, compiler flags,
+    /// tunables and features, none of which the allocation changes).
     OnDemand,
 }
 
@@ -34,19 +38,23 @@ pub fn build(platform: &PlatformConfig, allocation: Allocation) -> anyhow::Resul
     let mut pool = PoolingAllocationConfig::new();
     let instances = settings.max_instances;
     pool.total_component_instances(instances)
-        // Real components (std Rust, componentize-py) have a handful of
-        // core instances and memories; leave room for them.
         .total_core_instances(instances.saturating_mul(8))
         .total_memories(instances.saturating_mul(2))
         .total_tables(instances.saturating_mul(8))
         .total_stacks(instances)
-        .max_core_instances_per_component(32)
-        .max_memories_per_component(4)
-        .max_tables_per_component(16)
+        .max_core_instances_per_component(limiter::MAX_INSTANCES as u32)
+        .max_memories_per_component(limiter::MAX_MEMORIES as u32)
+        .max_tables_per_component(limiter::MAX_TABLES as u32)
+        .table_elements(limiter::MAX_TABLE_ELEMENTS)
         .max_memory_size(platform.maximums.memory.as_usize())
-        // Reset what an instance wrote in place instead of unmapping it
-        // (see `EngineSettings::keep_resident`).
-        .pagemap_scan(wasmtime::Enabled::Auto)
+        // Reset the low `keep_resident` bytes in place and release the rest
+        // (see `EngineSettings::keep_resident`). Not with Linux's
+        // PAGEMAP_SCAN, which would reset only the pages found written: in
+        // wasmtime 48 its scan asks for written pages that are *present*,
+        // so a written page swapped out (or mid-migration) when the
+        // instance ends would be neither reset nor released, and the next
+        // instance would read it (upstream: bytecodealliance/wasmtime#14357).
+        .pagemap_scan(wasmtime::Enabled::No)
         .linear_memory_keep_resident(settings.keep_resident.as_usize())
         .table_keep_resident(settings.keep_resident.as_usize());
 

@@ -9,12 +9,15 @@
 
 use wasmtime::ResourceLimiter;
 
-/// Tables are small and bounded by the pooling allocator; this cap stops a
-/// guest from growing a table without bound within its slot.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
-const MAX_INSTANCES: usize = 64;
-const MAX_TABLES: usize = 64;
-const MAX_MEMORIES: usize = 8;
+/// Per-component caps, the same for the pooling allocator (which sizes its
+/// slots by them, `crate::engine`) and for memory mapped per instance
+/// (`warden run`), so a component runs under both or neither. Real
+/// components (std Rust, componentize-py and -js) have a handful of core
+/// instances and memories. The table cap is wasmtime's pool default.
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 20_000;
+pub(crate) const MAX_INSTANCES: usize = 32;
+pub(crate) const MAX_TABLES: usize = 16;
+pub(crate) const MAX_MEMORIES: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct Limiter {

@@ -174,15 +174,13 @@ fn outbound_http_is_denied_without_connecting() {
 /// Pooled slots are reset in place (`engine.keep_resident`) or released:
 /// either way an instance starts from its initial memory, never from what
 /// the slot's last instance wrote (a static, a small and an 8 MiB heap
-/// buffer, past what is kept resident).
+/// buffer, past what is kept resident). One slot, so every call reuses the
+/// slot the last one wrote.
 #[test]
 fn each_call_starts_from_the_initial_memory_whatever_the_last_one_left() {
-    for config in [
-        "",
-        "[engine]\nkeep_resident = \"0\"\n",
-        "[engine]\nkeep_resident = \"64MiB\"\n",
-    ] {
-        let host = TestHost::with_config(config);
+    for keep_resident in ["", "keep_resident = \"0\"", "keep_resident = \"64MiB\""] {
+        let config = format!("[engine]\nmax_instances = 1\n{keep_resident}\n");
+        let host = TestHost::with_config(&config);
         let manifest = host.manifest(
             "leftovers",
             &fixture("leftovers"),

@@ -214,15 +214,16 @@ pub struct EngineSettings {
     /// Wasm call-stack size per instance; recursion past it is a
     /// StackOverflow.
     pub max_wasm_stack: Size,
-    /// How much of each pooled linear memory and table stays mapped when
-    /// its instance ends. Up to this many of the pages the instance wrote
-    /// are put back to their initial contents in place (found with Linux's
-    /// `PAGEMAP_SCAN`, 6.7+; older kernels reset the lowest addresses),
-    /// the rest are released with `madvise`. Releasing costs a TLB
-    /// shootdown on every core and a page fault on the next touch, which
-    /// was half the host's time per request for a small HTTP app; keeping
-    /// pages costs resident memory, at most this much per warm slot.
-    /// Either way the next instance sees exactly its initial memory.
+    /// How much of each pooled linear memory and table is reset in place
+    /// when its instance ends: the lowest this-many bytes are put back to
+    /// their initial contents (the data image, else zeros) and stay
+    /// resident; the rest is released with `madvise`, which costs a TLB
+    /// shootdown on every core and a page fault at the next touch (half
+    /// the host's CPU per request for a small HTTP app). A bigger value
+    /// spends a copy of this many bytes per call and resident memory: up
+    /// to this much per warm memory and table slot (wasmtime keeps up to
+    /// 100 warm). Either way every byte the next instance can read is its
+    /// initial contents; `0` releases everything.
     pub keep_resident: Size,
 }
 
