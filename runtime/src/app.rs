@@ -79,7 +79,7 @@ impl LoadedApp {
 }
 
 const FIX_BUILD: &str = "build it with `warden build` (or `cargo build --release --target wasm32-wasip2`, or your toolchain's equivalent) and point `app.component` at the .wasm file; the path is relative to app.toml";
-const FIX_COMPILE_BUDGET: &str = "raise `deploys.compile_timeout` in warden.toml (e.g. \"5m\" for Python or JavaScript components, 10-20 MiB of interpreter); if the component is small, it has code that is unusually expensive to compile";
+const FIX_COMPILE_BUDGET: &str = "raise `deploys.compile_timeout` in warden.toml (the default, 5m, suits Python or JavaScript components of 10-20 MiB of interpreter on an idle machine; give a loaded or slow one more, e.g. \"15m\"); if the component is small, it has code that is unusually expensive to compile";
 const WORLDS: &str = "export `warden:host/handler` (the warden:host/app world, see sdk/), `wasi:cli/run` (a command) or `wasi:http/incoming-handler` (wasi:http/proxy)";
 
 /// What the host knows about an app beyond its manifest.

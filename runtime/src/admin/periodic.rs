@@ -98,13 +98,17 @@ pub(crate) async fn review(
             "reviewers may not review their own apps; ask another reviewer".into(),
         ));
     }
+    // One instant for the review and the next due date: the due list
+    // counts from the review's time, and a second reading of the clock
+    // after the record's write could fall in the next second.
+    let reviewed_at = SystemTime::now();
     let review = PeriodicReview {
         app: name.clone(),
         version: before.version.clone(),
         tier: before.tier.as_str().into(),
         reviewer: principal.name.clone(),
         note: body.note.clone(),
-        at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        at: humantime::format_rfc3339_seconds(reviewed_at).to_string(),
     };
     // From the record to its audit entry nothing awaits: a request
     // dropped between the two would leave a review no one audited.
@@ -114,7 +118,7 @@ pub(crate) async fn review(
         .wait()
         .map_err(|e| ApiError::internal("the review could not be recorded", e))?;
     let next = humantime::format_rfc3339_seconds(
-        SystemTime::now() + before.tier.interval(&runtime.platform().lifecycle),
+        reviewed_at + before.tier.interval(&runtime.platform().lifecycle),
     )
     .to_string();
     record(

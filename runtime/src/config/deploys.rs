@@ -2,7 +2,7 @@
 //!
 //! | key                          | default | what it bounds                                           |
 //! |------------------------------|---------|----------------------------------------------------------|
-//! | `compile_timeout`            | 60s     | compiling one component (the deploy is refused past it)  |
+//! | `compile_timeout`            | 5m      | compiling one component (the deploy is refused past it)  |
 //! | `max_parallel_compiles`      | 1       | components compiling at once; others wait their turn     |
 //! | `max_concurrent`             | 4       | deploys in progress at once; more get 429                |
 //! | `max_concurrent_per_creator` | 1       | deploys in progress of one caller; more get 429          |
@@ -25,7 +25,10 @@ pub struct DeploySettings {
 impl Default for DeploySettings {
     fn default() -> Self {
         DeploySettings {
-            compile_timeout: Dur(Duration::from_secs(60)),
+            // A Python or JavaScript component is 10-20 MiB of interpreter:
+            // on a loaded two-core machine its first compile outlasted a
+            // minute. Five still bound a compile bomb.
+            compile_timeout: Dur(Duration::from_secs(300)),
             max_parallel_compiles: 1,
             max_concurrent: 4,
             max_concurrent_per_creator: 1,
