@@ -76,6 +76,9 @@ if command -v python3 >/dev/null; then
   fi
 fi
 serve_log=target/demo-serve.log
+# Emptied first: the wait below must not read the last run's log before
+# tee truncates it (it printed a tour with empty addresses so).
+: >"$serve_log"
 $W serve --config examples/warden.toml "${apps[@]}" "$@" 2> >(tee "$serve_log" >&2) &
 serve_pid=$!
 
