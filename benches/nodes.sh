@@ -20,10 +20,8 @@ cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
-TOOLS="${WARDEN_BENCH_TOOLS:-$PWD/target/bench-tools}"
-if [ ! -x "$TOOLS/bin/oha" ]; then
-  cargo install --locked oha --root "$TOOLS"
-fi
+. benches/tools.sh
+need_oha
 ./scripts/setup.sh >/dev/null
 cargo build --release -p warden-runtime --bin warden
 cargo build --release --target wasm32-wasip2 --manifest-path runtime/tests/fixtures/Cargo.toml >/dev/null

@@ -19,7 +19,8 @@
 # kernel that lets root sample its own processes (cpu-clock is enough: no
 # hardware counters are used). The shares are sampled; the µs per request
 # come from the measured CPU time, so they include perf's own overhead on
-# the sampled process (a few per cent).
+# the sampled process (a few per cent). Unwinding the call graphs takes
+# perf a few minutes after the load ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,16 +31,14 @@ if [ "$DURATION" -lt 4 ]; then
   exit 2
 fi
 CONNECTIONS="${CONNECTIONS:-32}"
-TOOLS="${WARDEN_BENCH_TOOLS:-$PWD/target/bench-tools}"
+. benches/tools.sh
 PORT="${WARDEN_PORT:-18081}"
 APP="${APP:-hello-http}"
 
 if ! command -v perf >/dev/null; then
   apt-get install -y linux-perf >/dev/null
 fi
-if [ ! -x "$TOOLS/bin/oha" ]; then
-  cargo install --locked oha --root "$TOOLS"
-fi
+need_oha
 ./scripts/setup.sh >/dev/null
 cargo build --release -p warden-runtime --bin warden
 MANIFEST="examples/$APP/app.toml"

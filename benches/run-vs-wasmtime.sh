@@ -16,13 +16,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS="${RUNS:-60}"
-TOOLS="${WARDEN_BENCH_TOOLS:-$PWD/target/bench-tools}"
+. benches/tools.sh
 if ! command -v hyperfine >/dev/null; then
   apt-get install -y hyperfine >/dev/null
 fi
-if [ ! -x "$TOOLS/bin/wasmtime" ] || ! "$TOOLS/bin/wasmtime" --version | grep -q "48.0.8"; then
-  cargo install --locked wasmtime-cli@48.0.8 --root "$TOOLS"
-fi
+need_wasmtime
 ./scripts/setup.sh >/dev/null
 cargo build --release -p warden-runtime --bin warden
 

@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
-TOOLS="${WARDEN_BENCH_TOOLS:-$PWD/target/bench-tools}"
+. benches/tools.sh
 WARDEN_PORT="${WARDEN_PORT:-18080}"
 WASMTIME_PORT="${WASMTIME_PORT:-18090}"
 QUIET_PORT="${QUIET_PORT:-18085}"
@@ -32,12 +32,8 @@ NATIVE_PORT="${NATIVE_PORT:-18095}"
 # Extra flags for `wasmtime serve`, e.g. WASMTIME_FLAGS="-O pooling-allocator=y".
 WASMTIME_FLAGS="${WASMTIME_FLAGS:-}"
 
-if [ ! -x "$TOOLS/bin/wasmtime" ] || ! "$TOOLS/bin/wasmtime" --version | grep -q "48.0.8"; then
-  cargo install --locked wasmtime-cli@48.0.8 --root "$TOOLS"
-fi
-if [ ! -x "$TOOLS/bin/oha" ]; then
-  cargo install --locked oha --root "$TOOLS"
-fi
+need_wasmtime
+need_oha
 ./scripts/setup.sh >/dev/null
 cargo build --release -p warden-runtime --bin warden
 cargo build --release -p warden-benches --bin native-hello
