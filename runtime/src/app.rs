@@ -105,6 +105,40 @@ pub(crate) struct LoadContext<'a> {
     pub kill: &'a (dyn Fn(&str) -> Arc<KillSwitch> + 'a),
 }
 
+/// An app whose files and settings passed every check but the compile:
+/// what [`compile`] turns into a [`LoadedApp`]. A host checks its apps at
+/// start (a bad one fails the start) and compiles them in the background.
+pub(crate) struct CheckedApp {
+    pub manifest: AppManifest,
+    pub manifest_path: PathBuf,
+    /// The component file, as read once: what is digested is what compiles.
+    bytes: Vec<u8>,
+    component_path: PathBuf,
+    /// SHA-256 of `bytes`, hex.
+    pub digest: String,
+    limits: Limits,
+    grants: Grants,
+    meter: Arc<Meter>,
+    kill: Arc<KillSwitch>,
+    schedules: Vec<crate::schedule::Schedule>,
+    options: LoadOptions,
+}
+
+impl CheckedApp {
+    pub fn name(&self) -> &str {
+        &self.manifest.app.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.manifest.app.version
+    }
+
+    /// The app's kill switch.
+    pub(crate) fn kill_switch(&self) -> &Arc<KillSwitch> {
+        &self.kill
+    }
+}
+
 /// Loads an app, stage by stage: its manifest, quotas, capability grants,
 /// schedules, limits, then its component and entry point. Each stage's
 /// error names the file, the field and the fix.
@@ -113,6 +147,17 @@ pub(crate) fn load(
     manifest_path: &Path,
     options: &LoadOptions,
 ) -> Result<LoadedApp, ConfigError> {
+    let checked = check(&cx, manifest_path, options)?;
+    compile(&cx, checked)
+}
+
+/// Every stage of [`load`] before the compile: manifest, quotas, grants,
+/// schedules, limits, and the component read and seen to be a component.
+pub(crate) fn check(
+    cx: &LoadContext<'_>,
+    manifest_path: &Path,
+    options: &LoadOptions,
+) -> Result<CheckedApp, ConfigError> {
     let platform = cx.platform;
     let mut manifest = AppManifest::load(manifest_path)?;
     let quota = resolve_quota(&mut manifest, options, platform, manifest_path)?;
@@ -130,10 +175,43 @@ pub(crate) fn load(
     })?;
     let schedules = grant_schedules(&manifest, &platform.schedules, manifest_path)?;
     let limits = resolve_limits(&manifest, platform, manifest_path)?;
-    let (entry, world, artifact, digest) = compile_entry(&cx, &manifest, manifest_path)?;
+    let component_path = manifest.component_path(manifest_path);
+    let bytes = read_component(manifest_path, &component_path)?;
+    Ok(CheckedApp {
+        kill: (cx.kill)(&manifest.app.name),
+        digest: hex::encode(Sha256::digest(&bytes)),
+        bytes,
+        component_path,
+        manifest_path: manifest_path.to_path_buf(),
+        manifest,
+        limits,
+        grants,
+        meter,
+        schedules,
+        options: options.clone(),
+    })
+}
+
+/// The last stage of [`load`]: compiles a checked app's component (or
+/// takes it from the artifact cache), links it and chooses its entry
+/// point. The slow part for a big component: seconds to minutes.
+pub(crate) fn compile(cx: &LoadContext<'_>, app: CheckedApp) -> Result<LoadedApp, ConfigError> {
+    let (entry, world, artifact) = compile_entry(cx, &app)?;
+    let CheckedApp {
+        manifest,
+        manifest_path,
+        digest,
+        limits,
+        grants,
+        meter,
+        kill,
+        schedules,
+        options,
+        ..
+    } = app;
     let id: Arc<str> = Arc::from(manifest.app.name.as_str());
     Ok(LoadedApp {
-        manifest_path: manifest_path.to_path_buf(),
+        manifest_path,
         limits,
         world,
         artifact,
@@ -141,7 +219,7 @@ pub(crate) fn load(
         entry,
         grants,
         meter,
-        kill: (cx.kill)(&manifest.app.name),
+        kill,
         span_attributes: [
             opentelemetry::KeyValue::new(
                 crate::telemetry::keys::APP,
@@ -155,7 +233,7 @@ pub(crate) fn load(
         id,
         manifest,
         schedules,
-        options: options.clone(),
+        options,
     })
 }
 
@@ -258,22 +336,10 @@ fn resolve_limits(
     Ok(limits)
 }
 
-/// The component: read, checked to be a component, compiled (or taken
-/// from the artifact cache), linked, and its entry point chosen. Returns
-/// the entry, its world, where the artifact came from and the digest.
-fn compile_entry(
-    cx: &LoadContext<'_>,
-    manifest: &AppManifest,
-    manifest_path: &Path,
-) -> Result<(Entry, World, ArtifactSource, String), ConfigError> {
-    let LoadContext {
-        engine,
-        linker,
-        cache,
-        ..
-    } = *cx;
-    let component_path = manifest.component_path(manifest_path);
-    let bytes = std::fs::read(&component_path).map_err(|e| {
+/// The component file's bytes, once it is seen to be a component (not a
+/// core module, not something else).
+fn read_component(manifest_path: &Path, component_path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let bytes = std::fs::read(component_path).map_err(|e| {
         ConfigError::invalid(
             manifest_path,
             "app.component",
@@ -282,29 +348,45 @@ fn compile_entry(
         )
     })?;
     match binary_kind(&bytes) {
-        BinaryKind::Component => {}
-        BinaryKind::CoreModule => {
-            return Err(ConfigError::invalid(
-                manifest_path,
-                "app.component",
-                format!(
-                    "{} is a core WebAssembly module, not a component",
-                    component_path.display()
-                ),
-                "build for the wasm32-wasip2 target (which produces a component), or wrap the module with `wasm-tools component new`",
-            ));
-        }
-        BinaryKind::NotWasm => {
-            return Err(ConfigError::invalid(
-                manifest_path,
-                "app.component",
-                format!("{} is not a WebAssembly file", component_path.display()),
-                FIX_BUILD,
-            ));
-        }
+        BinaryKind::Component => Ok(bytes),
+        BinaryKind::CoreModule => Err(ConfigError::invalid(
+            manifest_path,
+            "app.component",
+            format!(
+                "{} is a core WebAssembly module, not a component",
+                component_path.display()
+            ),
+            "build for the wasm32-wasip2 target (which produces a component), or wrap the module with `wasm-tools component new`",
+        )),
+        BinaryKind::NotWasm => Err(ConfigError::invalid(
+            manifest_path,
+            "app.component",
+            format!("{} is not a WebAssembly file", component_path.display()),
+            FIX_BUILD,
+        )),
     }
+}
 
-    let (component, artifact) = cache.load(engine, &bytes).map_err(|e| {
+/// The component compiled (or taken from the artifact cache), linked, and
+/// its entry point chosen. Returns the entry, its world and where the
+/// artifact came from.
+fn compile_entry(
+    cx: &LoadContext<'_>,
+    app: &CheckedApp,
+) -> Result<(Entry, World, ArtifactSource), ConfigError> {
+    let LoadContext {
+        engine,
+        linker,
+        cache,
+        ..
+    } = *cx;
+    let (manifest, manifest_path, component_path, bytes) = (
+        &app.manifest,
+        app.manifest_path.as_path(),
+        app.component_path.as_path(),
+        &app.bytes,
+    );
+    let (component, artifact) = cache.load(engine, bytes).map_err(|e| {
         // A big component (a Python or JavaScript interpreter is 10-20
         // MiB) on a busy machine can outlast the budget: that is the
         // platform's setting to change, not the build.
@@ -347,7 +429,7 @@ fn compile_entry(
         manifest.app.world,
         manifest.http.is_some(),
     )
-    .map_err(|unchosen| entry_unchosen(manifest_path, &component_path, unchosen))?;
+    .map_err(|unchosen| entry_unchosen(manifest_path, component_path, unchosen))?;
     let entry_error = |e: wasmtime::Error| {
         ConfigError::invalid(
             manifest_path,
@@ -361,7 +443,7 @@ fn compile_entry(
         World::Command => Entry::Command(CommandPre::new(pre).map_err(entry_error)?),
         World::HttpProxy => Entry::HttpProxy(ProxyPre::new(pre).map_err(entry_error)?),
     };
-    Ok((entry, world, artifact, hex::encode(Sha256::digest(&bytes))))
+    Ok((entry, world, artifact))
 }
 
 /// The load error for a component whose entry point cannot be picked:

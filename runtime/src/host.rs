@@ -220,6 +220,12 @@ impl RunningHost {
         self.server.runtime()
     }
 
+    /// Waits until every app the host started with is compiled and served,
+    /// or failed to compile (see [`crate::serve::starting`]).
+    pub async fn ready(&self) -> crate::serve::starting::Started {
+        self.server.started().await
+    }
+
     /// Stops accepting connections on both listeners and begins draining
     /// in-flight requests (up to `serve.drain_timeout`).
     pub fn stop(&self) {
@@ -377,17 +383,23 @@ fn warn_on_loose_permissions(runtime: &Runtime) {
     );
 }
 
-/// The server with the given apps and those deployed before, its
+/// The server with the given apps and those deployed before, each checked
+/// now and compiling in the background ([`crate::serve::starting`]), its
 /// collector and quota gauge running.
 fn load_apps(runtime: &Arc<Runtime>, paths: &[PathBuf]) -> Result<Arc<Server>, StartError> {
     let apps = paths
         .iter()
-        .map(|path| crate::serve::deployed::load_local(runtime, path))
+        .map(|path| crate::serve::deployed::check_local(runtime, path))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StartError::Config(e.to_string()))?;
     let server = Arc::new(
-        Server::new(runtime.clone(), apps).map_err(|e| StartError::Config(e.to_string()))?,
+        Server::new(runtime.clone(), Vec::new()).map_err(|e| StartError::Config(e.to_string()))?,
     );
+    for app in apps {
+        server
+            .start_in_background(app, Box::new(|runtime, app| runtime.compile_app(app)))
+            .map_err(|e| StartError::Config(e.to_string()))?;
+    }
     for problem in server.restore() {
         tracing::warn!("{problem}");
     }

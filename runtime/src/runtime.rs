@@ -522,20 +522,36 @@ impl Runtime {
         manifest_path: &Path,
         options: &app::LoadOptions,
     ) -> Result<LoadedApp, ConfigError> {
+        self.with_load_context(|cx| app::load(cx, manifest_path, options))
+    }
+
+    /// Every check [`Runtime::load_app_with`] makes but the compile: what
+    /// a host does before it listens, compiling in the background after.
+    pub(crate) fn check_app_with(
+        &self,
+        manifest_path: &Path,
+        options: &app::LoadOptions,
+    ) -> Result<app::CheckedApp, ConfigError> {
+        self.with_load_context(|cx| app::check(&cx, manifest_path, options))
+    }
+
+    /// Compiles a checked app (or loads its cached artifact): seconds to
+    /// minutes for a big component, so not on an async worker.
+    pub(crate) fn compile_app(&self, checked: app::CheckedApp) -> Result<LoadedApp, ConfigError> {
+        self.with_load_context(|cx| app::compile(&cx, checked))
+    }
+
+    fn with_load_context<T>(&self, load: impl FnOnce(app::LoadContext<'_>) -> T) -> T {
         let kill = &|name: &str| self.kill_switch(name);
-        app::load(
-            app::LoadContext {
-                engine: &self.engine,
-                linker: &self.linker,
-                cache: &self.cache,
-                platform: &self.platform,
-                capabilities: &self.capabilities,
-                usage: &self.usage,
-                kill,
-            },
-            manifest_path,
-            options,
-        )
+        load(app::LoadContext {
+            engine: &self.engine,
+            linker: &self.linker,
+            cache: &self.cache,
+            platform: &self.platform,
+            capabilities: &self.capabilities,
+            usage: &self.usage,
+            kill,
+        })
     }
 
     pub fn engine(&self) -> &Engine {

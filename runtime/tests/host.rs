@@ -4,8 +4,8 @@
 //! addresses scraped from stderr.
 
 use crate::support;
-use support::example;
 use support::serving::send;
+use support::{example, fixture};
 use warden_runtime::config::PlatformConfig;
 use warden_runtime::host::{Host, HostOptions, StartError};
 
@@ -41,6 +41,8 @@ fn a_library_host_serves_its_apps_and_admin_api_then_drains() {
         let live = warden_runtime::presence::live(&dir.path().join("data"));
         assert_eq!(live.len(), 1, "{live:?}");
         assert_eq!(live[0].apps, ["hello-http"]);
+        let started = host.ready().await;
+        assert_eq!((started.ready, started.failed.len()), (1, 0), "{started:?}");
         let hello = send(host.app_addr, "GET", "/hello/ada", "").await;
         assert_eq!((hello.status, hello.body.as_str()), (200, "hello, ada\n"));
         let spec = send(host.admin_addr, "GET", "/openapi.json", "").await;
@@ -83,4 +85,129 @@ fn a_host_that_cannot_listen_says_where_and_how_to_fix_it() {
     let message = err.to_string();
     assert!(message.contains(&addr), "{message}");
     assert!(message.contains("fix: pick a free address"), "{message}");
+}
+
+/// A compiler that waits for `gate` to exist (at most a minute) before it
+/// runs Warden's own: the test decides when a compile ends, so nothing
+/// here depends on how fast the machine compiles.
+fn gated_compiler(dir: &std::path::Path, gate: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("gated-compiler.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nfor _ in $(seq 1200); do [ -e '{}' ] && exec '{}' \"$@\"; sleep 0.05; done\nexit 1\n",
+            gate.display(),
+            env!("CARGO_BIN_EXE_warden")
+        ),
+    )
+    .expect("write the compiler");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    script
+}
+
+#[test]
+fn apps_compile_in_the_background_while_the_others_serve() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host_with = |apps: Vec<std::path::PathBuf>, compiler| HostOptions {
+        apps,
+        listen: Some("127.0.0.1:0".into()),
+        admin_listen: Some("127.0.0.1:0".into()),
+        compiler,
+        ..HostOptions::new(platform(dir.path()))
+    };
+    // A component Warden cannot link: it checks (it is a component) and
+    // fails only at its compile.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        format!(
+            "[app]\nname = \"broken\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[http]\nroute = \"/broken\"\n",
+            fixture("unsatisfiable").display()
+        ),
+    )
+    .expect("write the manifest");
+    let gate = dir.path().join("gate");
+    let compiler = gated_compiler(dir.path(), &gate);
+    let data = dir.path().join("data");
+    runtime().block_on(async {
+        // A first start compiles hello-http: the second takes it from the
+        // artifact cache, with no compiler.
+        let first = Host::start(host_with(vec![example("hello-http")], None))
+            .await
+            .expect("host starts");
+        first.ready().await;
+        first.stop();
+        first.stopped().await.expect("drained");
+
+        let apps = vec![example("hello-http"), example("report-formatter"), broken];
+        let host = Host::start(host_with(apps, Some(compiler)))
+            .await
+            .expect("host starts while its apps compile");
+        let (app, report) = (host.app_addr, r#"{"title":"Q3","rows":[]}"#);
+        // Known as served from the start: a kill finds every app.
+        let live = warden_runtime::presence::live(&data);
+        assert_eq!(live.len(), 1, "{live:?}");
+        let mut names = live[0].apps.clone();
+        names.sort();
+        assert_eq!(names, ["broken", "hello-http", "report-formatter"]);
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let hello = loop {
+            let hello = send(app, "GET", "/hello/ada", "").await;
+            if hello.status != 503 || std::time::Instant::now() > deadline {
+                break hello;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!((hello.status, hello.body.as_str()), (200, "hello, ada\n"));
+        // The others wait for the gate: their routes are held and say so.
+        for (method, path, body) in [("POST", "/report", report), ("GET", "/broken", "")] {
+            let waiting = send(app, method, path, body).await;
+            assert_eq!(waiting.status, 503, "{path}: {}", waiting.body);
+            assert_eq!(waiting.headers["retry-after"], "5", "{path}");
+            assert!(waiting.body.contains("is starting"), "{}", waiting.body);
+        }
+        let mut starting: Vec<String> = host
+            .server
+            .starting()
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect();
+        starting.sort();
+        assert_eq!(starting, ["broken", "report-formatter"]);
+        // A kill holds while an app compiles, and says so.
+        let runtime = host.runtime().clone();
+        runtime
+            .kill("report-formatter", "drill", "test")
+            .expect("kill");
+        let killed = send(app, "POST", "/report", report).await;
+        assert_eq!(killed.status, 503);
+        assert!(
+            killed.body.contains("stopped by an operator"),
+            "{}",
+            killed.body
+        );
+        runtime.unkill("report-formatter", "test").expect("unkill");
+
+        std::fs::write(&gate, b"").expect("open the gate");
+        let started = host.ready().await;
+        assert_eq!(started.ready, 2, "{started:?}");
+        assert_eq!(started.failed.len(), 1, "{started:?}");
+        assert_eq!(started.failed[0].0, "broken");
+        assert!(
+            started.failed[0].1.contains("Warden does not provide"),
+            "{started:?}"
+        );
+        let ready = send(app, "POST", "/report", report).await;
+        assert_eq!(ready.status, 200, "{}", ready.body);
+        assert!(ready.body.contains("Q3"), "{}", ready.body);
+        // A failed compile answers 500, and tells the client nothing of it.
+        let failed = send(app, "GET", "/broken", "").await;
+        assert_eq!(failed.status, 500, "{}", failed.body);
+        assert!(failed.body.contains("did not start"), "{}", failed.body);
+        assert!(!failed.body.contains("provide"), "{}", failed.body);
+        host.stop();
+        host.stopped().await.expect("drained");
+    });
 }

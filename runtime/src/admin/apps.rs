@@ -18,6 +18,50 @@ pub(crate) fn visible(principal: &Principal, app: &LoadedApp) -> bool {
         || app.manifest.app.owner.as_deref() == Some(principal.name.as_str())
 }
 
+/// Whether `name` is served here, or compiling to be, as `principal` may
+/// see it: what a kill needs (an app still compiling can be killed, and
+/// stays killed once ready).
+fn served_or_starting(
+    state: &AdminState,
+    principal: &Principal,
+    name: &str,
+) -> Result<(), ApiError> {
+    if find(state, principal, name).is_ok() {
+        return Ok(());
+    }
+    match state.server.starting_app(name) {
+        Some(app) if principal.role != Role::Creator || app.owner() == Some(&principal.name) => {
+            Ok(())
+        }
+        _ => Err(ApiError::not_found(&format!("app `{name}`"))),
+    }
+}
+
+/// The row of an app compiling in the background (or whose compile
+/// failed), as `GET /v1/apps` lists it.
+fn starting_row(kills: &KillState, app: &crate::serve::starting::StartingApp) -> Value {
+    let (state, next) = match app.failed() {
+        _ if app.is_killed() => ("killed", None),
+        Some(why) => ("failed", Some(format!("did not start: {why}"))),
+        None => (
+            "starting",
+            Some(format!(
+                "compiling for {:.0} s; its route answers 503 until it is ready",
+                app.compiling_for()
+            )),
+        ),
+    };
+    json!({
+        "name": app.name(),
+        "version": app.version(),
+        "owner": app.owner(),
+        "route": app.route(),
+        "state": state,
+        "next": next,
+        "kill": kills.get(app.name()),
+    })
+}
+
 pub fn find(
     state: &AdminState,
     principal: &Principal,
@@ -188,6 +232,14 @@ pub async fn list(
         .filter(|a| visible(&principal, a))
         .map(|a| summary(&kills, a))
         .collect();
+    apps.extend(
+        state
+            .server
+            .starting()
+            .iter()
+            .filter(|a| principal.role != Role::Creator || a.owner() == Some(&principal.name))
+            .map(|a| starting_row(&kills, a)),
+    );
     apps.extend(held_only(&state, &principal, None));
     for app in &mut apps {
         flag(app, &orphans);
@@ -212,6 +264,13 @@ pub async fn inspect(
     let app = match find(&state, &principal, &name) {
         Ok(app) => app,
         Err(not_served) => {
+            if let Some(app) = state.server.starting_app(&name)
+                && served_or_starting(&state, &principal, &name).is_ok()
+            {
+                let mut row = starting_row(&state.server.runtime().kill_state(), &app);
+                flag(&mut row, &orphans);
+                return Ok(Json(row));
+            }
             return held_only(&state, &principal, Some(&name))
                 .pop()
                 .map(|mut row| {
@@ -294,7 +353,7 @@ pub async fn kill(
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
-    find(&state, &principal, &name)?;
+    served_or_starting(&state, &principal, &name)?;
     let reason = super::reason_of(body).await?;
     let (runtime, app, actor) = (
         state.server.runtime().clone(),
@@ -357,7 +416,7 @@ pub async fn unkill(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
-    find(&state, &principal, &name)?;
+    served_or_starting(&state, &principal, &name)?;
     let (runtime, app, actor) = (
         state.server.runtime().clone(),
         name.clone(),

@@ -212,10 +212,15 @@ pub(super) async fn name_free_for(
 /// (`warden.toml` or `--app`): that is the operator's to change there.
 pub(super) fn not_local(state: &AdminState, name: &str) -> Result<(), ApiError> {
     let data_dir = state.server.runtime().data_dir();
+    let local = |path: &std::path::Path| !path.starts_with(data_dir);
     if state
         .server
         .loaded(name)
-        .is_some_and(|a| !a.manifest_path.starts_with(data_dir))
+        .is_some_and(|a| local(&a.manifest_path))
+        || state
+            .server
+            .starting_app(name)
+            .is_some_and(|a| local(&a.manifest_path))
     {
         return Err(ApiError(
             StatusCode::CONFLICT,

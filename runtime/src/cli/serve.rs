@@ -66,6 +66,8 @@ pub fn run(args: ServeArgs) -> Outcome {
             fail(code, e)
         })?;
         announce(&host);
+        let server = host.server.clone();
+        tokio::spawn(async move { announce_ready(server.started().await) });
         let stop = host.stopper();
         tokio::spawn(async move {
             signals.received().await;
@@ -84,7 +86,7 @@ fn announce(host: &RunningHost) {
     let (scheme, addr) = (host.scheme, host.app_addr);
     let server = &host.server;
     eprintln!("warden: listening on {scheme}://{addr}");
-    if server.all_apps().is_empty() {
+    if server.all_apps().is_empty() && server.starting().is_empty() {
         eprintln!(
             "warden: no apps yet; pass --app APP.toml, or deploy with `warden deploy APP.toml`"
         );
@@ -107,10 +109,39 @@ fn announce(host: &RunningHost) {
             served.route
         );
     }
+    for app in server.starting() {
+        let on = app
+            .route()
+            .map(|route| format!(" on {scheme}://{addr}{route}"))
+            .unwrap_or_default();
+        eprintln!(
+            "warden: starting {}@{}{on} (compiling; 503 until it is ready)",
+            app.name(),
+            app.version()
+        );
+    }
     eprintln!(
         "warden: admin API on {scheme}://{} (tokens: `warden tokens create`)",
         host.admin_addr
     );
+}
+
+/// Says when every app the host started with is compiled: the line a
+/// script waits for before its first request.
+fn announce_ready(started: warden_runtime::serve::starting::Started) {
+    match started.failed.len() {
+        0 => eprintln!("warden: ready ({} apps)", started.ready),
+        n => eprintln!(
+            "warden: ready ({} apps); {n} did not start: {} (see above)",
+            started.ready,
+            started
+                .failed
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// SIGTERM and SIGINT, registered at once (before the listeners are

@@ -3,12 +3,14 @@
 //! an operator's quota change reloads the app it applies to.
 
 use super::Server;
-use crate::app::{LoadOptions, LoadedApp};
+use super::starting::StartingApp;
+use crate::app::{CheckedApp, LoadOptions, LoadedApp};
 use crate::config::ConfigError;
 use crate::registry::Deployment;
 use crate::runtime::Runtime;
 use crate::wait::Wait as _;
 use sha2::Digest as _;
+use std::sync::Arc;
 
 /// How `app` loads on this host: its review state and the operator's
 /// quota override, if any.
@@ -38,6 +40,11 @@ fn options(
 /// of the very bytes it compiles (no second read; what is checked is what
 /// runs).
 pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, ConfigError> {
+    compile(runtime, deployment, check(runtime, deployment)?)
+}
+
+/// Every check of [`load`] before the compile, the digests included.
+pub(crate) fn check(runtime: &Runtime, deployment: &Deployment) -> Result<CheckedApp, ConfigError> {
     let manifest = &deployment.manifest_path;
     if let Some(stored) = &deployment.stored_sha256 {
         let found = digest_of(manifest);
@@ -46,14 +53,11 @@ pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, Con
         }
     }
     let options = options(runtime, &deployment.app, deployment.approved, manifest)?;
-    match runtime.load_app_with(manifest, &options) {
+    match runtime.check_app_with(manifest, &options) {
         Ok(mut app) if app.digest == deployment.digest => {
             // The registry says whose it is now (an app may have been
             // passed to someone else since it was deployed).
             app.manifest.app.owner = deployment.owner.clone();
-            if app.artifact == crate::artifact_cache::ArtifactSource::Replaced {
-                artifact_replaced(runtime, deployment, &app);
-            }
             Ok(app)
         }
         Ok(app) => {
@@ -66,7 +70,7 @@ pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, Con
                 &app.digest,
             ))
         }
-        // A component that no longer loads may be one that was changed.
+        // A component that no longer reads may be one that was changed.
         Err(e) => {
             let component = crate::config::AppManifest::load(manifest)
                 .map(|m| m.component_path(manifest))
@@ -83,6 +87,21 @@ pub fn load(runtime: &Runtime, deployment: &Deployment) -> Result<LoadedApp, Con
             }
         }
     }
+}
+
+/// The last stage of [`load`]: compiles a checked deployed version, and
+/// audits an artifact that had to be compiled again because its seal did
+/// not verify.
+pub(crate) fn compile(
+    runtime: &Runtime,
+    deployment: &Deployment,
+    checked: CheckedApp,
+) -> Result<LoadedApp, ConfigError> {
+    let app = runtime.compile_app(checked)?;
+    if app.artifact == crate::artifact_cache::ArtifactSource::Replaced {
+        artifact_replaced(runtime, deployment, &app);
+    }
+    Ok(app)
 }
 
 /// Audits (`deploy.tampered`) a compiled artifact whose seal did not
@@ -130,6 +149,17 @@ fn audit_tampered(
     });
 }
 
+/// A deployed version whose record cannot be found: it is not loaded
+/// unchecked.
+fn no_live_record(manifest: &std::path::Path, name: &str) -> ConfigError {
+    ConfigError::invalid(
+        manifest,
+        "registry",
+        format!("no live record of `{name}` to check this version against"),
+        "look at `warden versions` and the registry; the app keeps its current load",
+    )
+}
+
 /// Lowercase hex SHA-256 of a file, or why it cannot be read.
 fn digest_of(path: &std::path::Path) -> String {
     std::fs::read(path)
@@ -169,21 +199,23 @@ fn tampered(
     )
 }
 
-/// Loads an app given on the command line (`--app`), with the operator's
-/// quota override for its name.
-pub(crate) fn load_local(
+/// Checks an app given on the command line (`--app`), with the
+/// operator's quota override for its name; the host compiles it after.
+pub(crate) fn check_local(
     runtime: &Runtime,
     manifest: &std::path::Path,
-) -> Result<LoadedApp, ConfigError> {
+) -> Result<CheckedApp, ConfigError> {
     let name = crate::config::AppManifest::load(manifest)?.app.name;
-    runtime.load_app_with(manifest, &options(runtime, &name, false, manifest)?)
+    runtime.check_app_with(manifest, &options(runtime, &name, false, manifest)?)
 }
 
 impl Server {
-    /// Serves every active deploy in the registry. An app already served
-    /// (given with `--app`) keeps its place. Returns one message per
-    /// deploy that could not be served; the others are served regardless.
-    pub fn restore(&self) -> Vec<String> {
+    /// Serves every active deploy in the registry: each is checked now and
+    /// compiled in the background ([`super::starting`]). An app already
+    /// served or starting (given with `--app`) keeps its place. Returns one
+    /// message per deploy that could not be served; the others are served
+    /// regardless. Must be called inside a tokio runtime.
+    pub fn restore(self: &Arc<Self>) -> Vec<String> {
         let active = match self.runtime.registry().active().wait() {
             Ok(active) => active,
             Err(e) => return vec![format!("cannot read the deploy registry: {e}")],
@@ -208,14 +240,23 @@ impl Server {
                 self.runtime
                     .mark_version(&deployment.app, killed, "warden", why);
             }
-            if self.loaded(&deployment.app).is_some() {
+            if self.loaded(&deployment.app).is_some()
+                || self.starting_app(&deployment.app).is_some()
+            {
                 problems.push(format!(
                     "{}@{} is deployed but a local --app of the same name is served instead",
                     deployment.app, deployment.version
                 ));
                 continue;
             }
-            if let Err(e) = load(&self.runtime, &deployment).and_then(|app| self.install(app)) {
+            let compiling = deployment.clone();
+            let started = check(&self.runtime, &deployment).and_then(|app| {
+                self.start_in_background(
+                    app,
+                    Box::new(move |runtime, app| compile(runtime, &compiling, app)),
+                )
+            });
+            if let Err(e) = started {
                 problems.push(format!(
                     "{}@{} (deploy {}) is not served: {e}",
                     deployment.app, deployment.version, deployment.id
@@ -227,9 +268,14 @@ impl Server {
 
     /// Reloads `name` as it was loaded, with its current quota override,
     /// and serves the result.
-    pub(crate) fn reload(&self, name: &str) -> Result<(), ConfigError> {
+    /// An app still compiling starts again with what it is loaded with
+    /// now (its compile's result would carry the old quota).
+    pub(crate) fn reload(self: &Arc<Self>, name: &str) -> Result<(), ConfigError> {
         let Some(current) = self.loaded(name) else {
-            return Ok(());
+            return match self.starting_app(name) {
+                Some(starting) if starting.failed().is_none() => self.restart(name, &starting),
+                _ => Ok(()),
+            };
         };
         // A deployed version is checked against its recorded digests like
         // any other load of it.
@@ -255,12 +301,7 @@ impl Server {
                 .manifest_path
                 .starts_with(self.runtime.data_dir().join("deploys")) =>
             {
-                return Err(ConfigError::invalid(
-                    &current.manifest_path,
-                    "registry",
-                    format!("no live record of `{name}` to check this version against"),
-                    "look at `warden versions` and the registry; the app keeps its current load",
-                ));
+                return Err(no_live_record(&current.manifest_path, name));
             }
             None => self.runtime.load_app_with(
                 &current.manifest_path,
@@ -277,6 +318,36 @@ impl Server {
 }
 
 impl Server {
+    /// Checks `starting` again, with the options it would load with now,
+    /// and compiles it again in the background in its place.
+    fn restart(self: &Arc<Self>, name: &str, starting: &StartingApp) -> Result<(), ConfigError> {
+        let path = &starting.manifest_path;
+        if !path.starts_with(self.runtime.data_dir().join("deploys")) {
+            let app = check_local(&self.runtime, path)?;
+            return self
+                .start_in_background(app, Box::new(|runtime, app| runtime.compile_app(app)));
+        }
+        let deployment = self
+            .runtime
+            .registry()
+            .active()
+            .wait()
+            .ok()
+            .and_then(|active| {
+                active
+                    .into_iter()
+                    .find(|d| d.app == name && d.manifest_path == *path)
+            })
+            .ok_or_else(|| no_live_record(path, name))?;
+        let app = check(&self.runtime, &deployment)?;
+        self.start_in_background(
+            app,
+            Box::new(move |runtime, app| compile(runtime, &deployment, app)),
+        )
+    }
+}
+
+impl Server {
     /// Removes the files of versions no longer kept, components nothing
     /// names and artifacts nothing serves (see
     /// [`crate::registry::collect`]); logs what went.
@@ -289,8 +360,13 @@ impl Server {
         {
             return;
         }
-        let served: std::collections::BTreeSet<String> =
-            self.all_apps().iter().map(|a| a.digest.clone()).collect();
+        // What compiles now is served too: its artifact is being written.
+        let served: std::collections::BTreeSet<String> = self
+            .all_apps()
+            .iter()
+            .map(|a| a.digest.clone())
+            .chain(self.starting().iter().map(|s| s.digest().to_string()))
+            .collect();
         let runtime = &self.runtime;
         let collected = runtime
             .registry()

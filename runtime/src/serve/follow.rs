@@ -91,6 +91,11 @@ impl Server {
                 differing.insert(app.name().to_string());
             }
         }
+        for app in self.starting() {
+            if app.manifest_path.starts_with(&deploys) && !live.contains_key(app.name()) {
+                differing.insert(app.name().to_string());
+            }
+        }
         for name in differing {
             let quota = quotas.get(&name).cloned();
             self.follow_app(&name, quota, unloadable);
@@ -150,15 +155,19 @@ impl Server {
         };
         let deploys = self.runtime.data_dir().join("deploys");
         let served = self.loaded(name);
-        // A local `--app` of the same name keeps its place.
+        let starting = self.starting_app(name);
+        // A local `--app` of the same name keeps its place, also while it
+        // compiles.
         if served
             .as_ref()
-            .is_some_and(|app| !app.manifest_path.starts_with(&deploys))
+            .map(|app| &app.manifest_path)
+            .or(starting.as_ref().map(|app| &app.manifest_path))
+            .is_some_and(|path| !path.starts_with(&deploys))
         {
             return;
         }
         let Some(deployment) = versions.into_iter().find(|d| d.status.is_live()) else {
-            if served.is_some() {
+            if served.is_some() || starting.is_some() {
                 match self.remove(name) {
                     Ok(_) => tracing::info!(
                         app = name,
@@ -173,6 +182,13 @@ impl Server {
             app.manifest_path == deployment.manifest_path
                 && app.options.quota == quota
                 && app.manifest.app.owner == deployment.owner
+        }) {
+            return;
+        }
+        // The version on record is compiling here already (the host's
+        // start-up): it is served when ready, not compiled twice.
+        if starting.is_some_and(|app| {
+            app.failed().is_none() && app.manifest_path == deployment.manifest_path
         }) {
             return;
         }

@@ -23,6 +23,7 @@ pub(crate) mod respond;
 pub(crate) mod route_owners;
 pub mod routes;
 pub(crate) mod send_deadline;
+pub mod starting;
 pub mod tls;
 
 use crate::app::LoadedApp;
@@ -37,6 +38,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use respond::Response;
 use routes::{Route, RouteTable};
+use starting::StartingApp;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -116,20 +118,36 @@ struct AppSet {
     served: Vec<Arc<ServedApp>>,
     /// Every loaded app, HTTP or not (schedules run for all of them).
     all: Vec<Arc<LoadedApp>>,
-    routes: RouteTable<usize>,
+    /// Apps compiling in the background, or whose compile failed: their
+    /// routes are held ([`starting`]).
+    starting: Vec<Arc<StartingApp>>,
+    routes: RouteTable<Slot>,
+}
+
+/// What a route leads to: an app served, or one still starting.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Served(usize),
+    Starting(usize),
 }
 
 impl AppSet {
     /// Builds the route table. Apps without `[http] route` are not served
     /// over HTTP; a command app with a route is an error. Apps already in
-    /// `previous` keep their concurrency slots.
+    /// `previous` keep their concurrency slots. A starting app of the name
+    /// of a loaded one is dropped: the loaded one replaced it.
     fn build(
         per_app: usize,
         all: Vec<Arc<LoadedApp>>,
+        starting: Vec<Arc<StartingApp>>,
         previous: Option<&AppSet>,
     ) -> Result<AppSet, ConfigError> {
         let mut routes = RouteTable::default();
         let mut served = Vec::new();
+        let starting: Vec<Arc<StartingApp>> = starting
+            .into_iter()
+            .filter(|s| all.iter().all(|a| a.name() != s.name()))
+            .collect();
         for app in &all {
             let Some(http) = app.manifest.http.clone() else {
                 continue;
@@ -150,14 +168,9 @@ impl AppSet {
                     "write a path such as \"/expense/...\"",
                 )
             })?;
-            routes.insert(route, served.len()).map_err(|p| {
-                ConfigError::invalid(
-                    &app.manifest_path,
-                    "http.route",
-                    format!("`{}`: {p}", http.route),
-                    "give each app its own route",
-                )
-            })?;
+            routes
+                .insert(route, Slot::Served(served.len()))
+                .map_err(|p| route_taken(&app.manifest_path, &http.route, p))?;
             let kept = previous.and_then(|set| {
                 set.served
                     .iter()
@@ -173,12 +186,39 @@ impl AppSet {
                 })
             }));
         }
+        for (i, app) in starting.iter().enumerate() {
+            let Some(text) = app.route() else {
+                continue;
+            };
+            let route = Route::parse(text).map_err(|p| {
+                ConfigError::invalid(
+                    &app.manifest_path,
+                    "http.route",
+                    p,
+                    "write a path such as \"/expense/...\"",
+                )
+            })?;
+            routes
+                .insert(route, Slot::Starting(i))
+                .map_err(|p| route_taken(&app.manifest_path, text, p))?;
+        }
         Ok(AppSet {
             served,
             all,
+            starting,
             routes,
         })
     }
+}
+
+/// Two apps on one route.
+fn route_taken(manifest_path: &std::path::Path, route: &str, problem: String) -> ConfigError {
+    ConfigError::invalid(
+        manifest_path,
+        "http.route",
+        format!("`{route}`: {problem}"),
+        "give each app its own route",
+    )
 }
 
 type ScheduleTasks = (
@@ -211,6 +251,9 @@ pub struct Server {
     requests: AtomicU64,
     /// The random key of request ids.
     ids: std::hash::RandomState,
+    /// Told of every change of the set, and of a start-up compile that
+    /// failed ([`Server::started`] waits on it).
+    changes: tokio::sync::watch::Sender<()>,
 }
 
 impl Server {
@@ -219,7 +262,7 @@ impl Server {
     pub fn new(runtime: Arc<Runtime>, apps: Vec<LoadedApp>) -> Result<Server, ConfigError> {
         let per_app = runtime.platform().serve.max_concurrency_per_app as usize;
         let all = apps.into_iter().map(Arc::new).collect();
-        let set = AppSet::build(per_app, all, None)?;
+        let set = AppSet::build(per_app, all, Vec::new(), None)?;
         Ok(Server {
             runtime,
             set: std::sync::RwLock::new(Arc::new(set)),
@@ -234,11 +277,37 @@ impl Server {
             app_locks: Arc::default(),
             requests: AtomicU64::new(0),
             ids: std::hash::RandomState::new(),
+            changes: tokio::sync::watch::Sender::new(()),
         })
     }
 
     fn current(&self) -> Arc<AppSet> {
         self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Makes `set` the current one and tells the presence file and
+    /// whoever waits for the start-up. Called with `changing` held.
+    fn replace_set(&self, set: AppSet) {
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        self.publish();
+        self.changes.send_replace(());
+    }
+
+    /// Holds the route of an app that is starting, until it is served.
+    fn hold(&self, app: Arc<StartingApp>) -> Result<(), ConfigError> {
+        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.current();
+        let mut starting: Vec<Arc<StartingApp>> = current
+            .starting
+            .iter()
+            .filter(|s| s.name() != app.name())
+            .cloned()
+            .collect();
+        starting.push(app);
+        let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
+        let set = AppSet::build(per_app, current.all.clone(), starting, Some(&current))?;
+        self.replace_set(set);
+        Ok(())
     }
 
     /// Serves `app` from now on, replacing any app of the same name (its
@@ -281,9 +350,8 @@ impl Server {
             .collect();
         all.push(app.clone());
         let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
-        let set = AppSet::build(per_app, all, Some(&current))?;
-        *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
-        self.publish();
+        let set = AppSet::build(per_app, all, current.starting.clone(), Some(&current))?;
+        self.replace_set(set);
         let before = current
             .all
             .iter()
@@ -310,7 +378,19 @@ impl Server {
     pub fn remove(&self, name: &str) -> Result<Option<Arc<LoadedApp>>, ConfigError> {
         let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.current();
+        let starting: Vec<Arc<StartingApp>> = current
+            .starting
+            .iter()
+            .filter(|s| s.name() != name)
+            .cloned()
+            .collect();
+        let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
         let Some(removed) = current.all.iter().find(|a| a.name() == name).cloned() else {
+            // Removed while it compiled: its compile's result is dropped.
+            if starting.len() < current.starting.len() {
+                let set = AppSet::build(per_app, current.all.clone(), starting, Some(&current))?;
+                self.replace_set(set);
+            }
             return Ok(None);
         };
         let all = current
@@ -319,10 +399,8 @@ impl Server {
             .filter(|a| a.name() != name)
             .cloned()
             .collect();
-        let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
-        let set = AppSet::build(per_app, all, Some(&current))?;
-        *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
-        self.publish();
+        let set = AppSet::build(per_app, all, starting, Some(&current))?;
+        self.replace_set(set);
         // Not served (retired, deleted): it holds no access tokens either.
         self.runtime.credentials().drop_tokens(name);
         if let Some(route) = removed.manifest.http.as_ref().map(|h| h.route.as_str()) {
@@ -337,13 +415,19 @@ impl Server {
         Ok(Some(removed))
     }
 
-    /// Each app served now, with its version (what a presence file says).
+    /// Each app served now, with its version (what a presence file says);
+    /// an app still compiling is served by this host too (a kill finds it).
     fn served_versions(&self) -> Vec<(String, String)> {
-        self.current()
+        let set = self.current();
+        let served = set
             .all
             .iter()
-            .map(|a| (a.name().to_string(), a.version().to_string()))
-            .collect()
+            .map(|a| (a.name().to_string(), a.version().to_string()));
+        let starting = set
+            .starting
+            .iter()
+            .map(|s| (s.name().to_string(), s.version().to_string()));
+        served.chain(starting).collect()
     }
 
     /// Writes the names of the apps served now into this host's presence
@@ -453,12 +537,17 @@ impl Server {
         let id = self.request_id();
         let path = request.uri().path().to_string();
         let set = self.current();
-        let Some(served) = set
-            .routes
-            .find(&path)
-            .and_then(|&i| set.served.get(i))
-            .cloned()
-        else {
+        let served = match set.routes.find(&path) {
+            Some(&Slot::Served(i)) => set.served.get(i).cloned(),
+            Some(&Slot::Starting(i)) => {
+                return match set.starting.get(i) {
+                    Some(app) => respond::starting(app, &id),
+                    None => respond::error(StatusCode::NOT_FOUND, "no app serves this path", &id),
+                };
+            }
+            None => None,
+        };
+        let Some(served) = served else {
             return respond::error(StatusCode::NOT_FOUND, "no app serves this path", &id);
         };
         let (parts, body) = request.into_parts();

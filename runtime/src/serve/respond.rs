@@ -79,6 +79,33 @@ fn state_unavailable(request_id: &str) -> Response {
     response
 }
 
+/// What a request to an app still compiling gets: 503 with `Retry-After`
+/// while it compiles, 500 when its compile failed (the reason is in the
+/// host's log, not for the client), and a killed app's 503 when it is
+/// killed (nothing would run once it is ready either).
+pub(crate) fn starting(app: &super::starting::StartingApp, request_id: &str) -> Response {
+    if app.is_killed() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, KILLED, request_id);
+    }
+    if app.failed().is_some() {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this app did not start on this host; its operator's log says why",
+            request_id,
+        );
+    }
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "this app is starting (its code is compiling); try again shortly",
+        request_id,
+    );
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(super::starting::RETRY_AFTER_SECS),
+    );
+    response
+}
+
 pub(crate) fn from_report(report: InvocationReport, request_id: &str) -> Response {
     match report.result {
         Ok(output) => {

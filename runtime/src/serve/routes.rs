@@ -80,9 +80,18 @@ impl Route {
 }
 
 /// Routes to values (app indices), most specific first.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RouteTable<T> {
     entries: Vec<(Route, T)>,
+}
+
+// Not derived: an empty table needs no default value.
+impl<T> Default for RouteTable<T> {
+    fn default() -> Self {
+        RouteTable {
+            entries: Vec::new(),
+        }
+    }
 }
 
 impl<T> RouteTable<T> {

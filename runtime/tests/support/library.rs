@@ -44,6 +44,7 @@ impl LibHost {
                 .expect("tokio runtime");
             rt.block_on(async move {
                 let host = Host::start(options).await.expect("host starts");
+                host.ready().await;
                 let stop: Box<dyn Fn() + Send + Sync> = Box::new(host.stopper());
                 let admin = format!("{}://{}", host.scheme, host.admin_addr);
                 started_tx

@@ -19,9 +19,22 @@ pub struct Host {
 }
 
 impl Host {
-    /// Starts `warden serve` on free loopback ports with `args` added.
+    /// Starts `warden serve` on free loopback ports with `args` added, and
+    /// waits until its apps are compiled and served (`warden: ready`).
     pub fn start(data_dir: &Path, args: &[&str]) -> Host {
         Host::start_with_env(data_dir, args, &[])
+    }
+
+    /// [`Host::start`] without waiting for the apps: it returns once the
+    /// listeners are announced, while components may still compile.
+    pub fn start_listening(data_dir: &Path, args: &[&str]) -> Host {
+        Host::spawn(
+            Command::new(env!("CARGO_BIN_EXE_warden")),
+            data_dir,
+            args,
+            &[],
+            false,
+        )
     }
 
     /// [`Host::start`] with extra environment variables.
@@ -31,6 +44,7 @@ impl Host {
             data_dir,
             args,
             env,
+            true,
         )
     }
 
@@ -43,10 +57,16 @@ impl Host {
             &format!("ulimit -n {files} && exec \"$0\" \"$@\""),
             env!("CARGO_BIN_EXE_warden"),
         ]);
-        Host::spawn(shell, data_dir, args, &[])
+        Host::spawn(shell, data_dir, args, &[], true)
     }
 
-    fn spawn(mut command: Command, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Host {
+    fn spawn(
+        mut command: Command,
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        until_ready: bool,
+    ) -> Host {
         let mut child = command
             .args([
                 "serve",
@@ -70,10 +90,10 @@ impl Host {
                 }
             }
         });
-        let (mut app_addr, mut admin) = (None, None);
+        let (mut app_addr, mut admin, mut ready) = (None, None, !until_ready);
         let mut startup = Vec::new();
-        while app_addr.is_none() || admin.is_none() {
-            // Generous: a host compiles its apps before it listens, and a
+        while app_addr.is_none() || admin.is_none() || !ready {
+            // Generous: a host compiles its apps as it starts, and a
             // 12-18 MiB Python or JavaScript component on a busy 2-core
             // machine can take minutes. Only a host that never starts
             // waits this long.
@@ -94,6 +114,7 @@ impl Host {
             if let Some(rest) = line.strip_prefix("warden: admin API on ") {
                 admin = rest.split_whitespace().next().map(str::to_string);
             }
+            ready |= line.starts_with("warden: ready");
         }
         Host {
             child,
