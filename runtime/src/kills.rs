@@ -114,6 +114,9 @@ impl Runtime {
 
     /// Stops `app` now and for good (until unkilled); audited.
     pub fn kill(&self, app: &str, reason: &str, actor: &str) -> std::io::Result<()> {
+        // Until the state says it, a refresh reading the state before
+        // this kill would revive the switch pulled here.
+        let _changing = self.kill_changes();
         self.pull(app, &self.kill_switch(app));
         self.held_blind().remove(app);
         // Audited inside the lock, as an unkill is, so the record and the
@@ -164,6 +167,7 @@ impl Runtime {
         reason: &str,
         actor: &str,
     ) -> std::io::Result<bool> {
+        let _changing = self.kill_changes();
         let killed = self.update_kills(|state| {
             if state.contains_key(app) {
                 return Ok(false);
@@ -189,6 +193,7 @@ impl Runtime {
         actor: &str,
         ours: impl Fn(&KillRecord) -> bool,
     ) -> std::io::Result<Result<(), Option<KillRecord>>> {
+        let _changing = self.kill_changes();
         let done = self.update_kills(|state| {
             match state.get(app) {
                 Some(record) if ours(record) => {}
@@ -208,6 +213,7 @@ impl Runtime {
     /// before the kill state changes, so a host that sees the switch gone
     /// always finds the unkill on record (see [`Runtime::refresh_kills`]).
     pub fn unkill(&self, app: &str, actor: &str) -> std::io::Result<bool> {
+        let _changing = self.kill_changes();
         let was = self.update_kills(|state| {
             // Killed by the file, or by the record (an entry lost from the
             // file still keeps a serving host's switch pulled).
@@ -256,7 +262,13 @@ impl Runtime {
     /// A switch is revived only when the audit log's last kill event for
     /// the app is an `app.unkilled`: a kill state file that lost an entry
     /// (a bad restore, a hand edit) never brings a killed app back.
+    ///
+    /// Not while this process kills or unkills: between a kill's switch
+    /// and its written state, a read of the state would revive the switch
+    /// (the kill would not hold for up to a refresh; a drill test caught
+    /// it under load).
     pub fn refresh_kills(&self) {
+        let _changing = self.kill_changes();
         let state = match self.read_kills() {
             Ok(state) => state,
             Err(e) => {

@@ -48,6 +48,9 @@ pub struct Runtime {
     /// Apps whose switch was pulled only because the kill state could not
     /// be read when it was made (see `kills.rs`).
     held_blind: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Held by a kill or unkill from its switch to its record, and by a
+    /// refresh from its read to its last switch (see `kills.rs`).
+    kill_changes: std::sync::Mutex<()>,
     tally: crate::containment::Tally,
     /// Apps whose paid connector calls a spent budget blocks.
     paid_calls: crate::costs::PaidCallGate,
@@ -467,6 +470,7 @@ impl Runtime {
             kill_record: std::sync::Mutex::default(),
             switches: std::sync::Mutex::default(),
             held_blind: std::sync::Mutex::default(),
+            kill_changes: std::sync::Mutex::default(),
             tally: crate::containment::Tally::default(),
             paid_calls: crate::costs::PaidCallGate::default(),
             orphans: crate::lifecycle::orphans::Cache::default(),
@@ -649,6 +653,12 @@ impl Runtime {
     ) -> &std::sync::Mutex<std::collections::HashMap<String, Arc<warden_host_apis::kill::KillSwitch>>>
     {
         &self.switches
+    }
+
+    /// One kill, unkill or refresh of the switches at a time in this
+    /// process (see `kills.rs`).
+    pub(crate) fn kill_changes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.kill_changes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn kills_held_blind(&self) -> &std::sync::Mutex<std::collections::HashSet<String>> {

@@ -490,6 +490,35 @@ fn a_handler_answers_with_the_status_and_content_type_it_chose_and_a_plain_error
     assert!(!failed.body.contains("asked to fail"), "{}", failed.body);
 }
 
+/// A kill holds from the moment it returns, whatever refreshes of the
+/// kill state run meanwhile: a refresh that read the state before the kill
+/// wrote it once revived the switch the kill had pulled (a request right
+/// after an acknowledged kill was served).
+#[test]
+fn a_kill_holds_while_refreshes_of_the_kill_state_run() {
+    let host = support::TestHost::new();
+    let runtime = &host.runtime;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let revived = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                runtime.refresh_kills();
+            }
+        });
+        let mut revived = 0;
+        for _ in 0..100 {
+            runtime.kill("racer", "drill", "tester").unwrap();
+            if !runtime.kill_switch("racer").is_killed() {
+                revived += 1;
+            }
+            runtime.unkill("racer", "tester").unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        revived
+    });
+    assert_eq!(revived, 0, "kills undone by a concurrent refresh");
+}
+
 /// An app whose kill state could not be read when its switch was made is
 /// held (fail closed) only until the state reads again: never killed on
 /// record, it runs again then; a killed one stays killed.
