@@ -82,9 +82,11 @@ serve_log=target/demo-serve.log
 $W serve --config examples/warden.toml "${apps[@]}" "$@" 2> >(tee "$serve_log" >&2) &
 serve_pid=$!
 
-# The first start compiles the Python and JavaScript components (tens of
-# seconds); later starts reuse the compiled artifacts kept in .warden/.
-until grep -q "^warden: admin API on " "$serve_log" 2>/dev/null; do
+# The first start compiles the Python and JavaScript components in the
+# background (tens of seconds; the Rust apps answer meanwhile); later
+# starts reuse the compiled artifacts kept in .warden/. The tour waits until
+# every app answers.
+until grep -q "^warden: ready" "$serve_log" 2>/dev/null; do
   kill -0 "$serve_pid" 2>/dev/null || exit 1
   sleep 0.5
 done
