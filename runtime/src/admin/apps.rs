@@ -443,6 +443,11 @@ pub(crate) async fn verify_audit(
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin, Role::Auditor])?;
     let runtime = state.server.runtime().clone();
+    // The mark before the log, the keys after it (see `full_report`).
+    let marking = runtime.clone();
+    let mark = tokio::task::spawn_blocking(move || checkpoint_mark(&marking))
+        .await
+        .map_err(|e| ApiError::internal("the audit log could not be verified", e))?;
     let (entries, chain) = runtime.audit().read().await.map_err(|e| {
         ApiError(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -454,7 +459,8 @@ pub(crate) async fn verify_audit(
         crate::audit::checkpoint::full_report(
             &entries,
             &chain,
-            || checkpoint_trust(&runtime),
+            mark,
+            || checkpoint_trust(&runtime).map(|(keys, _)| keys),
             runtime.platform().audit.checkpoint_interval.get(),
         )
     })
@@ -514,6 +520,14 @@ pub(crate) async fn export(
         bytes,
     )
         .into_response())
+}
+
+/// The last checkpoint signed, from `runtime`'s secret store.
+fn checkpoint_mark(
+    runtime: &crate::runtime::Runtime,
+) -> Result<Option<crate::audit::keys::Mark>, String> {
+    let secrets = runtime.secrets().map_err(|e| format!("{e:#}"))?;
+    crate::audit::keys::mark(&secrets).map_err(|e| e.to_string())
 }
 
 /// The checkpoint keys and the last checkpoint signed, from `runtime`'s

@@ -581,17 +581,26 @@ pub fn verify_excerpt(
 /// /v1/audit/verify` give it: the chain's report, and — when the chain is
 /// intact and the log has checkpoints — theirs (`checkpoints`), checked
 /// with `keys` (why there are none, when they could not be had).
+///
+/// `mark`, the last checkpoint signed, must be read *before* `entries`,
+/// and `keys` after them: a host records its mark only once its checkpoint
+/// is in the log, and publishes a key before it signs with it, so while
+/// hosts keep signing, a mark read first is in the log read next (unless
+/// the log was cut) and every checkpoint read has its key. A mark read
+/// after the log could name a checkpoint signed in between, and report a
+/// cut that did not happen.
 pub fn full_report(
     entries: &[AuditEntry],
     chain: &super::VerifyReport,
-    trust: impl FnOnce() -> Result<(Vec<PublicKeyInfo>, Option<keys::Mark>), String>,
+    mark: Result<Option<keys::Mark>, String>,
+    keys: impl FnOnce() -> Result<Vec<PublicKeyInfo>, String>,
     interval: Duration,
 ) -> serde_json::Value {
     let mut report = serde_json::to_value(chain).unwrap_or_default();
     if !chain.is_intact() {
         return report;
     }
-    report["checkpoints"] = match trust() {
+    report["checkpoints"] = match keys().and_then(|keys| mark.map(|mark| (keys, mark))) {
         Ok((keys, mark)) => serde_json::to_value(verify(
             entries,
             &keys,
@@ -872,6 +881,39 @@ mod tests {
             verify_excerpt("ledger", &ledger, &checkpoints, &keys),
             Err(ExcerptProblem::Unsigned { .. })
         ));
+    }
+
+    /// While a host keeps signing, a verification that reads the mark
+    /// first reports no cut; the mark of a checkpoint signed after the log
+    /// was read would (the order a verify of three busy nodes once had).
+    #[test]
+    fn a_checkpoint_signed_after_the_log_was_read_is_not_a_cut() {
+        let (dir, secrets) = signed_log();
+        let log = crate::audit::open(dir.path());
+        let before = keys::mark(&secrets).map_err(|e| e.to_string());
+        let (entries, chain) = log.read_blocking().expect("read");
+        log.append_blocking(event("late-0")).expect("append");
+        sign(log.as_ref(), &secrets, "interval")
+            .expect("sign")
+            .expect("a checkpoint");
+        let keys = || keys::keys(&secrets).map_err(|e| e.to_string());
+        let report = full_report(&entries, &chain, before, keys, HOUR);
+        assert_eq!(
+            report["checkpoints"]["problem"],
+            serde_json::Value::Null,
+            "{report}"
+        );
+        let after = keys::mark(&secrets).map_err(|e| e.to_string());
+        let report = full_report(&entries, &chain, after, keys, HOUR);
+        assert!(
+            report["checkpoints"]["problem"]
+                .to_string()
+                .contains("not in the log"),
+            "{report}"
+        );
+        // A mark that cannot be read is said, never skipped.
+        let report = full_report(&entries, &chain, Err("locked".into()), keys, HOUR);
+        assert_eq!(report["checkpoints"]["checked"], false, "{report}");
     }
 
     #[test]

@@ -452,32 +452,36 @@ pub fn run(cmd: AuditCommand) -> Outcome {
             let platform = config.load()?;
             let dir = super::data_dir_to_read(&platform)?;
             let log = warden_runtime::audit::open_for(&platform, &dir, None)?;
+            // The mark before the log, the keys after it (see
+            // `full_report`). Given keys are trusted as given; the last
+            // checkpoint signed is known only where the master key is
+            // (used when it is).
+            use warden_runtime::audit::keys as checkpoint_keys;
+            let fix = |e: String| {
+                format!(
+                    "{e}\n  fix: run where the master key is, or give the keys with --keys (from `warden audit keys --json`)"
+                )
+            };
+            let secrets = warden_runtime::runtime::open_secrets(&platform, &dir)
+                .map_err(|e| format!("{e:#}"));
+            let mark = match (&keys, &secrets) {
+                (Some(_), Ok(s)) => Ok(checkpoint_keys::mark(s).ok().flatten()),
+                (Some(_), Err(_)) => Ok(None),
+                (None, Ok(s)) => checkpoint_keys::mark(s).map_err(|e| fix(e.to_string())),
+                (None, Err(e)) => Err(fix(e.clone())),
+            };
             let (entries, chain) = log
                 .read_blocking()
                 .map_err(|e| fail(EXIT_CONFIG, format!("cannot read the audit log: {e}")))?;
-            // Given keys are trusted as given; the last checkpoint signed
-            // is known only where the master key is (used when it is).
-            let keys = || {
-                match &keys {
-                Some(file) => read_keys(file).map(|k| {
-                    let mark = warden_runtime::runtime::open_secrets(&platform, &dir)
-                        .ok()
-                        .and_then(|s| warden_runtime::audit::keys::mark(&s).ok().flatten());
-                    (k, mark)
-                }),
-                None => warden_runtime::runtime::open_secrets(&platform, &dir)
-                    .map_err(|e| format!("{e:#}"))
-                    .and_then(|s| {
-                        warden_runtime::audit::keys::trust(&s).map_err(|e| e.to_string())
-                    })
-                    .map_err(|e| {
-                        format!("{e}\n  fix: run where the master key is, or give the keys with --keys (from `warden audit keys --json`)")
-                    }),
-            }
+            let keys = || match (&keys, &secrets) {
+                (Some(file), _) => read_keys(file),
+                (None, Ok(s)) => checkpoint_keys::keys(s).map_err(|e| fix(e.to_string())),
+                (None, Err(e)) => Err(fix(e.clone())),
             };
             let report = warden_runtime::audit::checkpoint::full_report(
                 &entries,
                 &chain,
+                mark,
                 keys,
                 platform.audit.checkpoint_interval.get(),
             );
