@@ -24,6 +24,23 @@ pub(crate) fn busy(e: &rusqlite::Error) -> bool {
 /// as given, and runs `schema`, retrying the whole step while another
 /// process holds the database in a way the busy handler does not cover.
 pub fn open_wal(path: &Path, synchronous: &str, schema: &str) -> rusqlite::Result<Connection> {
+    open_wal_with(path, synchronous, schema, |conn| conn.execute_batch(schema))
+}
+
+/// [`open_wal`] with the file brought up to date by `setup` (tables,
+/// added columns), which runs only when the file's `user_version` is not
+/// the stamp of `version` — a text naming everything `setup` makes, such as
+/// its DDL. So the open of a current file parses no DDL (a `warden` command
+/// opens several files, and it was a sixth of its run), while a new file, or
+/// one an older or newer Warden set up, is set up again (every step is
+/// idempotent) and stamped.
+pub fn open_wal_with(
+    path: &Path,
+    synchronous: &str,
+    version: &str,
+    setup: impl Fn(&Connection) -> rusqlite::Result<()>,
+) -> rusqlite::Result<Connection> {
+    let stamp = stamp(version);
     let deadline = Instant::now() + OPEN_PATIENCE;
     let mut pause = Duration::from_millis(5);
     loop {
@@ -32,7 +49,11 @@ pub fn open_wal(path: &Path, synchronous: &str, schema: &str) -> rusqlite::Resul
             conn.busy_timeout(Duration::from_secs(5))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", synchronous)?;
-            conn.execute_batch(schema)?;
+            let current: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if current != stamp {
+                setup(&conn)?;
+                conn.pragma_update(None, "user_version", stamp)?;
+            }
             Ok(conn)
         })();
         match opened {
@@ -43,6 +64,17 @@ pub fn open_wal(path: &Path, synchronous: &str, schema: &str) -> rusqlite::Resul
             other => return other,
         }
     }
+}
+
+/// A file's `user_version` for a set-up described by `version`: its 32-bit
+/// FNV-1a hash (stable across builds and machines), never 0, which is what
+/// a new file says.
+fn stamp(version: &str) -> i32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in version.bytes() {
+        hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+    }
+    i32::from_ne_bytes((hash | 1).to_ne_bytes())
 }
 
 /// Runs blocking database work off the calling task's thread: on tokio's
@@ -113,6 +145,41 @@ pub fn add_missing_columns(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_current_file_is_not_set_up_again_and_a_changed_set_up_runs_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let path = dir.path().join("stamped.db");
+        let runs = std::cell::Cell::new(0);
+        let open = |version: &str, table: &str| {
+            open_wal_with(&path, "NORMAL", version, |conn| {
+                runs.set(runs.get() + 1);
+                conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {table} (x INTEGER)"))
+            })
+            .map(|_| ())
+        };
+        assert!(open("v1", "t1").is_ok());
+        assert!(open("v1", "t1").is_ok());
+        assert_eq!(runs.get(), 1, "a current file is set up once");
+        // A newer set-up (a table added) runs once, and its table is there.
+        assert!(open("v2", "t2").is_ok());
+        assert!(open("v2", "t2").is_ok());
+        assert_eq!(runs.get(), 2);
+        let conn = Connection::open(&path).unwrap_or_else(|e| unreachable!("{e}"));
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('t1', 't2')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(tables, 2);
+        // Going back (an older Warden on the file) sets up again: nothing
+        // it needs is assumed.
+        assert!(open("v1", "t1").is_ok());
+        assert_eq!(runs.get(), 3);
+        assert_ne!(stamp(""), 0);
+    }
 
     #[test]
     fn many_threads_opening_a_new_database_at_once_all_succeed() {

@@ -217,7 +217,7 @@ fn counters_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Counte
 /// Adds the counters a Warden before them did not keep to an existing
 /// `usage` table. Two processes opening one old file at once may both try:
 /// the loser's "duplicate column" is the winner's success.
-fn add_missing_columns(conn: &Connection) -> Result<(), UsageError> {
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
     let have: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info('usage')")?
         .query_map([], |r| r.get::<_, String>(0))?
@@ -231,11 +231,25 @@ fn add_missing_columns(conn: &Connection) -> Result<(), UsageError> {
         )) {
             Ok(()) => {}
             Err(e) if e.to_string().contains("duplicate column") => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     Ok(())
 }
+
+/// The usage counters and quota leases, as this version makes them.
+const USAGE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS usage (
+        app TEXT NOT NULL, scope TEXT NOT NULL, window TEXT NOT NULL,
+        calls INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0,
+        bytes_in INTEGER NOT NULL DEFAULT 0, denials INTEGER NOT NULL DEFAULT 0,
+        invocations INTEGER NOT NULL DEFAULT 0,
+        fuel INTEGER NOT NULL DEFAULT 0, cost_micros INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (app, scope, window));
+     CREATE INDEX IF NOT EXISTS usage_window ON usage (window);
+     CREATE TABLE IF NOT EXISTS quota_leases (
+        app TEXT NOT NULL, quota TEXT NOT NULL, window TEXT NOT NULL,
+        granted INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (app, quota, window))";
 
 struct UsageDb {
     conn: Mutex<Connection>,
@@ -243,23 +257,13 @@ struct UsageDb {
 
 impl UsageDb {
     fn open(path: &Path) -> Result<UsageDb, UsageError> {
-        let conn = crate::sqlite::open_wal(
-            path,
-            "NORMAL",
-            "CREATE TABLE IF NOT EXISTS usage (
-                app TEXT NOT NULL, scope TEXT NOT NULL, window TEXT NOT NULL,
-                calls INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0,
-                bytes_in INTEGER NOT NULL DEFAULT 0, denials INTEGER NOT NULL DEFAULT 0,
-                invocations INTEGER NOT NULL DEFAULT 0,
-                fuel INTEGER NOT NULL DEFAULT 0, cost_micros INTEGER NOT NULL DEFAULT 0,
-                PRIMARY KEY (app, scope, window));
-             CREATE INDEX IF NOT EXISTS usage_window ON usage (window);
-             CREATE TABLE IF NOT EXISTS quota_leases (
-                app TEXT NOT NULL, quota TEXT NOT NULL, window TEXT NOT NULL,
-                granted INTEGER NOT NULL DEFAULT 0,
-                PRIMARY KEY (app, quota, window))",
-        )?;
-        add_missing_columns(&conn)?;
+        // The stamp names the counters added since the first version, so a
+        // file from before them gains their columns once.
+        let version = format!("{USAGE_SCHEMA}{COUNTER_NAMES:?}");
+        let conn = crate::sqlite::open_wal_with(path, "NORMAL", &version, |conn| {
+            conn.execute_batch(USAGE_SCHEMA)?;
+            add_missing_columns(conn)
+        })?;
         Ok(UsageDb {
             conn: Mutex::new(conn),
         })

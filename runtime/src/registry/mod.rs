@@ -316,10 +316,19 @@ pub struct NewDeploy {
 impl RegistryDb {
     /// Opens (creating if needed) the registry in `data_dir`.
     pub(crate) fn open(data_dir: &Path) -> rusqlite::Result<RegistryDb> {
-        let conn =
-            warden_host_apis::sqlite::open_wal(&data_dir.join("registry.db"), "FULL", SCHEMA)?;
-        migrate(&conn)?;
-        conn.execute_batch(periodic::SCHEMA)?;
+        // Set up only when the file's stamp is not this version's (see
+        // `open_wal_with`): the stamp names every table and added column.
+        let version = format!("{SCHEMA}{HISTORY}{}{ADDED_COLUMNS:?}", periodic::SCHEMA);
+        let conn = warden_host_apis::sqlite::open_wal_with(
+            &data_dir.join("registry.db"),
+            "FULL",
+            &version,
+            |conn| {
+                conn.execute_batch(SCHEMA)?;
+                migrate(conn)?;
+                conn.execute_batch(periodic::SCHEMA)
+            },
+        )?;
         Ok(RegistryDb {
             dir: data_dir.to_path_buf(),
             conn: Mutex::new(conn),
