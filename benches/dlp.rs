@@ -38,7 +38,7 @@ fn corpus() -> Vec<u8> {
 }
 
 fn main() {
-    let scanner = Scanner::new([7; 32]).expect("patterns");
+    let scanner = Scanner::new([7; 32]);
     let data = corpus();
     let _warm = scanner.scan(&data[..1 << 20]);
     let mut best = f64::MAX;

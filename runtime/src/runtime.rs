@@ -431,7 +431,7 @@ impl Runtime {
             }
             _ => dlp_salt(&data_dir)?,
         };
-        let dlp = Arc::new(Scanner::new(salt)?);
+        let dlp = Arc::new(Scanner::new(salt));
         let capabilities = Capabilities::new(&HostResources {
             platform: &platform,
             catalog: &catalog,

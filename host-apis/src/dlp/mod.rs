@@ -123,24 +123,44 @@ pub enum Verdict {
     Blocked(Hits),
 }
 
+/// The patterns, compiled once per process when something is first
+/// scanned: most `warden` commands scan nothing, and compiling them was a
+/// thirteenth of a `warden run`.
+static PATTERNS: std::sync::LazyLock<Result<Vec<Pattern>, regex::Error>> =
+    std::sync::LazyLock::new(patterns::all);
+
+/// What a scan reports, fail-closed, if the pattern table did not compile
+/// (it is fixed and its tests compile it, so this is never expected).
+pub const UNSCANNED: &str = "unscanned";
+
 pub struct Scanner {
-    patterns: Vec<Pattern>,
     salt: [u8; 32],
 }
 
 impl Scanner {
-    pub fn new(salt: [u8; 32]) -> Result<Scanner, regex::Error> {
-        Ok(Scanner {
-            patterns: patterns::all()?,
-            salt,
-        })
+    /// A scanner whose redaction tokens are keyed by `salt`.
+    pub const fn new(salt: [u8; 32]) -> Scanner {
+        Scanner { salt }
     }
 
     /// Non-overlapping findings in order; earlier patterns in the table win
     /// overlaps (a key inside a JWT is reported once, as the JWT).
     pub fn scan(&self, data: &[u8]) -> Vec<Finding> {
+        let patterns = match &*PATTERNS {
+            Ok(patterns) => patterns,
+            // Fail closed: all of `data` counts as found, so every action
+            // redacts or blocks it instead of letting it pass unscanned.
+            Err(_) if data.is_empty() => return Vec::new(),
+            Err(_) => {
+                return vec![Finding {
+                    pattern: UNSCANNED,
+                    start: 0,
+                    end: data.len(),
+                }];
+            }
+        };
         let mut found: Vec<Finding> = Vec::new();
-        for p in &self.patterns {
+        for p in patterns {
             for m in p.regex.find_iter(data) {
                 if (p.check)(m.as_bytes())
                     && !found.iter().any(|f| m.start() < f.end && f.start < m.end())

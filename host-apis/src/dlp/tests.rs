@@ -1,7 +1,7 @@
 use super::*;
 
 fn scanner() -> Scanner {
-    Scanner::new([3; 32]).expect("patterns compile")
+    Scanner::new([3; 32])
 }
 
 fn names(data: &str) -> Vec<&'static str> {
@@ -59,7 +59,7 @@ fn redaction_tokens_are_stable_and_hide_the_value() {
         tokens[1].trim_end_matches(',')
     );
     assert_ne!(tokens[0].trim_end_matches(','), tokens[2]);
-    let other_salt = Scanner::new([4; 32]).expect("scanner");
+    let other_salt = Scanner::new([4; 32]);
     assert_ne!(
         other_salt.token("email", b"bob@example.com"),
         s.token("email", b"bob@example.com")

@@ -340,7 +340,7 @@ fn dlp_redacts_or_blocks_writes_by_bucket_class() {
         Some(&f.master),
     )
     .expect("build")
-    .with_dlp(Arc::new(Scanner::new([5; 32]).expect("scanner")), actions);
+    .with_dlp(Arc::new(Scanner::new([5; 32])), actions);
     let denials = DenialLog::default();
     let mut s = StorageState::new(Arc::new(ctx), Label::default()).with_denials(denials.clone());
     ok(s.set(

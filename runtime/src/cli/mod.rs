@@ -303,23 +303,10 @@ pub fn main() -> ExitCode {
     exit::exit_code(run(Cli::parse()))
 }
 
-/// A command that runs once and exits touches little memory, once:
-/// transparent huge pages (mimalloc asks for them on its arenas) would be
-/// zeroed 2 MiB at a time for the few KiB it uses, about a tenth of a
-/// `warden run` (perf). A serving host keeps them.
-fn no_huge_pages() {
-    // SAFETY: prctl(PR_SET_THP_DISABLE) only sets this process's flag; it
-    // takes no pointers. Failing (an old kernel) changes nothing else.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
-}
-
 fn run(cli: Cli) -> Outcome {
     // `warden serve` installs its own, timestamped writer.
     if !matches!(cli.command, Command::Serve(_)) {
         warden_runtime::host_log::init_cli();
-        no_huge_pages();
     }
     match cli.command {
         Command::Run(args) => run::run(args),

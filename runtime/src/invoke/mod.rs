@@ -651,8 +651,7 @@ mod tests {
 
     #[test]
     fn an_error_on_a_span_is_redacted_and_bounded() {
-        let dlp =
-            warden_host_apis::dlp::Scanner::new([7; 32]).unwrap_or_else(|e| unreachable!("{e}"));
+        let dlp = warden_host_apis::dlp::Scanner::new([7; 32]);
         let short = span_error("cannot mail ada@example.com: refused", &dlp);
         assert!(!short.contains("ada@example.com"), "{short}");
         assert!(short.starts_with("cannot mail [REDACTED:email:"), "{short}");

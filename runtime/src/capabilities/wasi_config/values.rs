@@ -91,29 +91,23 @@ fn values(
 /// The scanner used to recognise credentials as files are parsed (before
 /// the host's own, salted scanner exists; its salt only shapes redaction
 /// tokens, which are not used here).
-fn scanner() -> Option<&'static warden_host_apis::dlp::Scanner> {
-    static SCANNER: std::sync::OnceLock<Option<warden_host_apis::dlp::Scanner>> =
-        std::sync::OnceLock::new();
-    SCANNER
-        .get_or_init(|| warden_host_apis::dlp::Scanner::new([0; 32]).ok())
-        .as_ref()
+fn scanner() -> &'static warden_host_apis::dlp::Scanner {
+    static SCANNER: warden_host_apis::dlp::Scanner = warden_host_apis::dlp::Scanner::new([0; 32]);
+    &SCANNER
 }
 
 /// The first credential pattern (private key, API key, JWT) in `text`.
 fn credential(text: &str) -> Option<&'static str> {
-    scanner()?.credentials(text.as_bytes()).first().copied()
+    scanner().credentials(text.as_bytes()).first().copied()
 }
 
 /// `text` with every sensitive value replaced by `[REDACTED:PATTERN]`: a
 /// key that is itself a credential is named without being repeated (in an
 /// error, in a log, in the audited settings).
 fn redacted(text: &str) -> String {
-    let Some(scanner) = scanner() else {
-        return text.to_string();
-    };
     let mut out = String::new();
     let mut at = 0;
-    for finding in scanner.scan(text.as_bytes()) {
+    for finding in scanner().scan(text.as_bytes()) {
         out.push_str(text.get(at..finding.start).unwrap_or_default());
         out.push_str(&format!("[REDACTED:{}]", finding.pattern));
         at = finding.end;
