@@ -14,6 +14,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// run` (perf). So every command but `serve` turns them off — from a
 /// constructor, as Rust's runtime allocates (and faults mimalloc's first
 /// arena in) before `main`. glibc passes constructors `argc` and `argv`.
+/// Not `build` and `new` either: the flag is inherited, and the toolchains
+/// they run (cargo, componentize-py, npm) are long-lived.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[used]
 #[unsafe(link_section = ".init_array")]
@@ -32,9 +34,8 @@ extern "C" fn one_shot_without_huge_pages(
     // SAFETY: glibc calls .init_array functions with the process's argc
     // and argv, whose first `argc` strings are valid NUL-terminated C
     // strings for the life of the process.
-    let serve =
-        argc > 1 && unsafe { std::ffi::CStr::from_ptr(*argv.add(1)) }.to_bytes() == b"serve";
-    if !serve {
+    let verb = (argc > 1).then(|| unsafe { std::ffi::CStr::from_ptr(*argv.add(1)) }.to_bytes());
+    if !matches!(verb, Some(b"serve" | b"build" | b"new")) {
         // SAFETY: prctl(PR_SET_THP_DISABLE) sets a flag of this process
         // and takes no pointers; on a kernel without it nothing changes.
         unsafe {

@@ -189,6 +189,30 @@ fn apps_compile_in_the_background_while_the_others_serve() {
             killed.body
         );
         runtime.unkill("report-formatter", "test").expect("unkill");
+        // Its route is its owner's while it compiles: another creator's
+        // app cannot take a path inside it.
+        let mallory = support::process::token(&data, "mallory", "creator");
+        let sneak = support::admin_api::deploy_body(
+            "sneak",
+            "1.0.0",
+            &fixture("noop_handler"),
+            "[http]\nroute = \"/report/...\"\n",
+        );
+        let bearer = format!("Bearer {mallory}");
+        let refused = support::serving::send_with(
+            host.admin_addr,
+            "POST",
+            "/v1/apps",
+            &sneak,
+            &[("authorization", bearer.as_str())],
+        )
+        .await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert!(
+            refused.body.contains("belongs to someone else"),
+            "{}",
+            refused.body
+        );
 
         std::fs::write(&gate, b"").expect("open the gate");
         let started = host.ready().await;

@@ -321,7 +321,7 @@ async fn deploy_checked(
     if principal.role == Role::Creator
         && let Some(http) = &manifest.http
         && let Some(conflict) = crate::serve::route_owners::conflict(
-            &state.server.apps(),
+            &state.server.route_holders(),
             &name,
             owner.as_deref(),
             &http.route,

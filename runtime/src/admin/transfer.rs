@@ -74,7 +74,7 @@ pub(crate) async fn transfer(
         && deployment.deployed_as.as_deref() != Some(Role::Admin.as_str())
         && let Some(http) = &live.manifest.http
         && let Some(conflict) = crate::serve::route_owners::conflict(
-            &state.server.apps(),
+            &state.server.route_holders(),
             &name,
             Some(&to),
             &http.route,

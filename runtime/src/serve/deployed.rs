@@ -279,17 +279,7 @@ impl Server {
         };
         // A deployed version is checked against its recorded digests like
         // any other load of it.
-        let deployed = self
-            .runtime
-            .registry()
-            .active()
-            .wait()
-            .ok()
-            .and_then(|active| {
-                active
-                    .into_iter()
-                    .find(|d| d.app == name && d.manifest_path == current.manifest_path)
-            });
+        let deployed = self.live_record(name, &current.manifest_path);
         let app = match deployed {
             Some(mut deployment) => {
                 deployment.approved = current.options.approved;
@@ -318,6 +308,15 @@ impl Server {
 }
 
 impl Server {
+    /// The live record of `name`'s version at `manifest`, if the registry
+    /// answers and has one.
+    fn live_record(&self, name: &str, manifest: &std::path::Path) -> Option<Deployment> {
+        let active = self.runtime.registry().active().wait().ok()?;
+        active
+            .into_iter()
+            .find(|d| d.app == name && d.manifest_path == manifest)
+    }
+
     /// Checks `starting` again, with the options it would load with now,
     /// and compiles it again in the background in its place.
     fn restart(self: &Arc<Self>, name: &str, starting: &StartingApp) -> Result<(), ConfigError> {
@@ -328,16 +327,7 @@ impl Server {
                 .start_in_background(app, Box::new(|runtime, app| runtime.compile_app(app)));
         }
         let deployment = self
-            .runtime
-            .registry()
-            .active()
-            .wait()
-            .ok()
-            .and_then(|active| {
-                active
-                    .into_iter()
-                    .find(|d| d.app == name && d.manifest_path == *path)
-            })
+            .live_record(name, path)
             .ok_or_else(|| no_live_record(path, name))?;
         let app = check(&self.runtime, &deployment)?;
         self.start_in_background(

@@ -160,14 +160,7 @@ impl AppSet {
                     "remove [http], or build the app for wasi:http/proxy or the warden:host/app world",
                 ));
             }
-            let route = Route::parse(&http.route).map_err(|p| {
-                ConfigError::invalid(
-                    &app.manifest_path,
-                    "http.route",
-                    p,
-                    "write a path such as \"/expense/...\"",
-                )
-            })?;
+            let route = parse_route(&app.manifest_path, &http.route)?;
             routes
                 .insert(route, Slot::Served(served.len()))
                 .map_err(|p| route_taken(&app.manifest_path, &http.route, p))?;
@@ -190,14 +183,7 @@ impl AppSet {
             let Some(text) = app.route() else {
                 continue;
             };
-            let route = Route::parse(text).map_err(|p| {
-                ConfigError::invalid(
-                    &app.manifest_path,
-                    "http.route",
-                    p,
-                    "write a path such as \"/expense/...\"",
-                )
-            })?;
+            let route = parse_route(&app.manifest_path, text)?;
             routes
                 .insert(route, Slot::Starting(i))
                 .map_err(|p| route_taken(&app.manifest_path, text, p))?;
@@ -209,6 +195,18 @@ impl AppSet {
             routes,
         })
     }
+}
+
+/// `[http] route` parsed, or the error naming the field.
+fn parse_route(manifest_path: &std::path::Path, route: &str) -> Result<Route, ConfigError> {
+    Route::parse(route).map_err(|p| {
+        ConfigError::invalid(
+            manifest_path,
+            "http.route",
+            p,
+            "write a path such as \"/expense/...\"",
+        )
+    })
 }
 
 /// Two apps on one route.
@@ -326,7 +324,7 @@ impl Server {
         let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(http) = &app.manifest.http
             && let Some(conflict) = route_owners::conflict(
-                &self.current().served,
+                &self.route_holders(),
                 app.name(),
                 app.manifest.app.owner.as_deref(),
                 &http.route,
@@ -467,6 +465,25 @@ impl Server {
             let entry = crate::schedule::spawn(&handle, self.runtime.clone(), app.clone());
             schedules.insert(app.name().to_string(), entry);
         }
+    }
+
+    /// Every route held now, by an app served or one still compiling (a
+    /// creator may take neither's path: see [`route_owners`]).
+    pub(crate) fn route_holders(&self) -> Vec<route_owners::Holder> {
+        let set = self.current();
+        let served = set.served.iter().map(|s| route_owners::Holder {
+            name: s.app.name().to_string(),
+            owner: s.app.manifest.app.owner.clone(),
+            route: s.route.clone(),
+        });
+        let starting = set.starting.iter().filter_map(|s| {
+            Some(route_owners::Holder {
+                name: s.name().to_string(),
+                owner: s.owner().map(str::to_string),
+                route: s.route()?.to_string(),
+            })
+        });
+        served.chain(starting).collect()
     }
 
     /// The HTTP-served apps, by route.

@@ -7,9 +7,15 @@
 //! fallback: a more specific route wins over it by design, so it takes
 //! nothing from anyone.
 
-use super::ServedApp;
 use super::routes::Route;
-use std::sync::Arc;
+
+/// An app that holds a route: served, or compiling to be.
+#[derive(Debug, Clone)]
+pub(crate) struct Holder {
+    pub name: String,
+    pub owner: Option<String>,
+    pub route: String,
+}
 
 /// Why a creator's route cannot be served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,12 +47,12 @@ impl std::fmt::Display for Conflict {
 
 impl std::error::Error for Conflict {}
 
-/// The conflict `route` of app `name`, owned by `owner`, has with `served`
-/// (another version of `name` itself and apps of the same owner are fine).
-/// A route that does not parse is left to the load check, which names the
-/// field and the fix.
+/// The conflict `route` of app `name`, owned by `owner`, has with the
+/// routes `held` (another version of `name` itself and apps of the same
+/// owner are fine). A route that does not parse is left to the load
+/// check, which names the field and the fix.
 pub(crate) fn conflict(
-    served: &[Arc<ServedApp>],
+    held: &[Holder],
     name: &str,
     owner: Option<&str>,
     route: &str,
@@ -57,16 +63,15 @@ pub(crate) fn conflict(
             route: route.into(),
         });
     }
-    served.iter().find_map(|s| {
-        let theirs = s.app.manifest.app.owner.as_deref();
-        if s.app.name() == name || (owner.is_some() && theirs == owner) {
+    held.iter().find_map(|h| {
+        if h.name == name || (owner.is_some() && h.owner.as_deref() == owner) {
             return None;
         }
-        let taken = Route::parse(&s.route).is_ok_and(|r| !r.is_root() && r.overlaps(&wanted));
+        let taken = Route::parse(&h.route).is_ok_and(|r| !r.is_root() && r.overlaps(&wanted));
         taken.then(|| Conflict::Overlaps {
             route: route.into(),
-            theirs: s.route.clone(),
-            app: s.app.name().to_string(),
+            theirs: h.route.clone(),
+            app: h.name.clone(),
         })
     })
 }

@@ -118,7 +118,19 @@ impl Server {
         self.hold(starting.clone())?;
         let server = self.clone();
         tokio::task::spawn_blocking(move || {
-            let result = compile(&server.runtime, app);
+            // A compile that panics is a failed start, not one that never
+            // ends (its route would answer "starting" for ever).
+            let runtime = &server.runtime;
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compile(runtime, app)))
+                    .unwrap_or_else(|_| {
+                        Err(ConfigError::invalid(
+                            &starting.manifest_path,
+                            "app.component",
+                            "its compile stopped with an internal error (see the log above)",
+                            "report it with the log; the host serves the other apps",
+                        ))
+                    });
             server.finish_starting(&starting, result);
         });
         Ok(())
