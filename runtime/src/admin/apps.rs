@@ -18,6 +18,12 @@ pub(crate) fn visible(principal: &Principal, app: &LoadedApp) -> bool {
         || app.manifest.app.owner.as_deref() == Some(principal.name.as_str())
 }
 
+/// Whether `principal` may see `app`, which is still compiling (as
+/// [`visible`] for a loaded one).
+fn visible_starting(principal: &Principal, app: &crate::serve::starting::StartingApp) -> bool {
+    principal.role != Role::Creator || app.owner() == Some(principal.name.as_str())
+}
+
 /// Whether `name` is served here, or compiling to be, as `principal` may
 /// see it: what a kill needs (an app still compiling can be killed, and
 /// stays killed once ready).
@@ -30,9 +36,7 @@ fn served_or_starting(
         return Ok(());
     }
     match state.server.starting_app(name) {
-        Some(app) if principal.role != Role::Creator || app.owner() == Some(&principal.name) => {
-            Ok(())
-        }
+        Some(app) if visible_starting(principal, &app) => Ok(()),
         _ => Err(ApiError::not_found(&format!("app `{name}`"))),
     }
 }
@@ -237,7 +241,7 @@ pub async fn list(
             .server
             .starting()
             .iter()
-            .filter(|a| principal.role != Role::Creator || a.owner() == Some(&principal.name))
+            .filter(|a| visible_starting(&principal, a))
             .map(|a| starting_row(&kills, a)),
     );
     apps.extend(held_only(&state, &principal, None));

@@ -351,11 +351,13 @@ impl Server {
             return;
         }
         // What compiles now is served too: its artifact is being written.
-        let served: std::collections::BTreeSet<String> = self
-            .all_apps()
+        // One snapshot, so an app moving from compiling to served is kept.
+        let set = self.current();
+        let served: std::collections::BTreeSet<String> = set
+            .all
             .iter()
             .map(|a| a.digest.clone())
-            .chain(self.starting().iter().map(|s| s.digest().to_string()))
+            .chain(set.starting.iter().map(|s| s.digest().to_string()))
             .collect();
         let runtime = &self.runtime;
         let collected = runtime

@@ -291,6 +291,18 @@ impl Server {
         self.changes.send_replace(());
     }
 
+    /// The set after a change: `all` and `starting`, the apps kept from
+    /// `current` keeping their concurrency slots.
+    fn next_set(
+        &self,
+        all: Vec<Arc<LoadedApp>>,
+        starting: Vec<Arc<StartingApp>>,
+        current: &AppSet,
+    ) -> Result<AppSet, ConfigError> {
+        let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
+        AppSet::build(per_app, all, starting, Some(current))
+    }
+
     /// Holds the route of an app that is starting, until it is served.
     fn hold(&self, app: Arc<StartingApp>) -> Result<(), ConfigError> {
         let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
@@ -302,9 +314,7 @@ impl Server {
             .cloned()
             .collect();
         starting.push(app);
-        let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
-        let set = AppSet::build(per_app, current.all.clone(), starting, Some(&current))?;
-        self.replace_set(set);
+        self.replace_set(self.next_set(current.all.clone(), starting, &current)?);
         Ok(())
     }
 
@@ -347,9 +357,7 @@ impl Server {
             .cloned()
             .collect();
         all.push(app.clone());
-        let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
-        let set = AppSet::build(per_app, all, current.starting.clone(), Some(&current))?;
-        self.replace_set(set);
+        self.replace_set(self.next_set(all, current.starting.clone(), &current)?);
         let before = current
             .all
             .iter()
@@ -382,12 +390,10 @@ impl Server {
             .filter(|s| s.name() != name)
             .cloned()
             .collect();
-        let per_app = self.runtime.platform().serve.max_concurrency_per_app as usize;
         let Some(removed) = current.all.iter().find(|a| a.name() == name).cloned() else {
             // Removed while it compiled: its compile's result is dropped.
             if starting.len() < current.starting.len() {
-                let set = AppSet::build(per_app, current.all.clone(), starting, Some(&current))?;
-                self.replace_set(set);
+                self.replace_set(self.next_set(current.all.clone(), starting, &current)?);
             }
             return Ok(None);
         };
@@ -397,8 +403,7 @@ impl Server {
             .filter(|a| a.name() != name)
             .cloned()
             .collect();
-        let set = AppSet::build(per_app, all, starting, Some(&current))?;
-        self.replace_set(set);
+        self.replace_set(self.next_set(all, starting, &current)?);
         // Not served (retired, deleted): it holds no access tokens either.
         self.runtime.credentials().drop_tokens(name);
         if let Some(route) = removed.manifest.http.as_ref().map(|h| h.route.as_str()) {
