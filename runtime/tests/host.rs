@@ -140,7 +140,9 @@ fn apps_compile_in_the_background_while_the_others_serve() {
         first.stop();
         first.stopped().await.expect("drained");
 
-        let apps = vec![example("hello-http"), example("report-formatter"), broken];
+        // hello-http, from the cache, is ready first, though it is not
+        // the first app given.
+        let apps = vec![example("report-formatter"), example("hello-http"), broken];
         let host = Host::start(host_with(apps, Some(compiler)))
             .await
             .expect("host starts while its apps compile");
@@ -231,6 +233,29 @@ fn apps_compile_in_the_background_while_the_others_serve() {
         assert_eq!(failed.status, 500, "{}", failed.body);
         assert!(failed.body.contains("did not start"), "{}", failed.body);
         assert!(!failed.body.contains("provide"), "{}", failed.body);
+        // Apps are listed in the order they were given, not in the order
+        // their compiles finished.
+        let admin = format!("Bearer {}", support::process::token(&data, "ops", "admin"));
+        let listed = support::serving::send_with(
+            host.admin_addr,
+            "GET",
+            "/v1/apps",
+            "",
+            &[("authorization", admin.as_str())],
+        )
+        .await;
+        let listed: serde_json::Value = serde_json::from_str(&listed.body).expect("json");
+        let names: Vec<&str> = listed["apps"]
+            .as_array()
+            .expect("apps")
+            .iter()
+            .map(|a| a["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(
+            names,
+            ["report-formatter", "hello-http", "broken"],
+            "{listed}"
+        );
         host.stop();
         host.stopped().await.expect("drained");
     });

@@ -122,6 +122,11 @@ struct AppSet {
     /// routes are held ([`starting`]).
     starting: Vec<Arc<StartingApp>>,
     routes: RouteTable<Slot>,
+    /// App names in the order they first joined the set (held or
+    /// installed): `all` and `starting` are kept in this order, so
+    /// listings read as the host was configured (`--app` order, then
+    /// deploys), not in the order background compiles happened to finish.
+    arrivals: Vec<String>,
 }
 
 /// What a route leads to: an app served, or one still starting.
@@ -135,19 +140,28 @@ impl AppSet {
     /// Builds the route table. Apps without `[http] route` are not served
     /// over HTTP; a command app with a route is an error. Apps already in
     /// `previous` keep their concurrency slots. A starting app of the name
-    /// of a loaded one is dropped: the loaded one replaced it.
+    /// of a loaded one is dropped: the loaded one replaced it. Apps keep
+    /// their place in `previous`'s order; new ones come after.
     fn build(
         per_app: usize,
-        all: Vec<Arc<LoadedApp>>,
+        mut all: Vec<Arc<LoadedApp>>,
         starting: Vec<Arc<StartingApp>>,
         previous: Option<&AppSet>,
     ) -> Result<AppSet, ConfigError> {
         let mut routes = RouteTable::default();
         let mut served = Vec::new();
-        let starting: Vec<Arc<StartingApp>> = starting
+        let mut starting: Vec<Arc<StartingApp>> = starting
             .into_iter()
             .filter(|s| all.iter().all(|a| a.name() != s.name()))
             .collect();
+        let arrivals = arrival_order(previous, &all, &starting);
+        let rank: std::collections::HashMap<&str, usize> = arrivals
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.as_str(), i))
+            .collect();
+        all.sort_by_key(|a| rank[a.name()]);
+        starting.sort_by_key(|a| rank[a.name()]);
         for app in &all {
             let Some(http) = app.manifest.http.clone() else {
                 continue;
@@ -193,8 +207,40 @@ impl AppSet {
             all,
             starting,
             routes,
+            arrivals,
         })
     }
+}
+
+/// The names of `all` and `starting`: those in `previous` in its order,
+/// then the new ones in the order given.
+fn arrival_order(
+    previous: Option<&AppSet>,
+    all: &[Arc<LoadedApp>],
+    starting: &[Arc<StartingApp>],
+) -> Vec<String> {
+    let present: std::collections::HashSet<&str> = all
+        .iter()
+        .map(|a| a.name())
+        .chain(starting.iter().map(|s| s.name()))
+        .collect();
+    let mut order: Vec<String> = previous
+        .map(|p| p.arrivals.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|name| present.contains(name.as_str()))
+        .cloned()
+        .collect();
+    for name in all
+        .iter()
+        .map(|a| a.name())
+        .chain(starting.iter().map(|s| s.name()))
+    {
+        if !order.iter().any(|n| n == name) {
+            order.push(name.to_string());
+        }
+    }
+    order
 }
 
 /// `[http] route` parsed, or the error naming the field.
