@@ -137,8 +137,39 @@ fn apps_compile_in_the_background_while_the_others_serve() {
             .await
             .expect("host starts");
         first.ready().await;
+        // And a creator deploys ledger; its artifact is removed, so the
+        // second start compiles it (a deployed version, restored).
+        let cora = support::process::token(&data, "cora", "creator");
+        let ledger = support::admin_api::deploy_body(
+            "ledger",
+            "1.0.0",
+            &fixture("noop_handler"),
+            "[http]\nroute = \"/ledger\"\n",
+        );
+        let bearer = format!("Bearer {cora}");
+        let deployed = support::serving::send_with(
+            first.admin_addr,
+            "POST",
+            "/v1/apps",
+            &ledger,
+            &[("authorization", bearer.as_str())],
+        )
+        .await;
+        assert_eq!(deployed.status, 201, "{}", deployed.body);
         first.stop();
         first.stopped().await.expect("drained");
+        let digest = {
+            use sha2::Digest as _;
+            let bytes = std::fs::read(fixture("noop_handler")).expect("component");
+            hex::encode(sha2::Sha256::digest(bytes))
+        };
+        for artifact in std::fs::read_dir(data.join("artifacts")).expect("artifacts") {
+            let artifact = artifact.expect("entry").path();
+            let name = artifact.file_name().unwrap_or_default().to_string_lossy();
+            if name.starts_with(&digest) {
+                std::fs::remove_file(&artifact).expect("remove the artifact");
+            }
+        }
 
         // hello-http, from the cache, is ready first, though it is not
         // the first app given.
@@ -152,7 +183,10 @@ fn apps_compile_in_the_background_while_the_others_serve() {
         assert_eq!(live.len(), 1, "{live:?}");
         let mut names = live[0].apps.clone();
         names.sort();
-        assert_eq!(names, ["broken", "hello-http", "report-formatter"]);
+        assert_eq!(
+            names,
+            ["broken", "hello-http", "ledger", "report-formatter"]
+        );
 
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let hello = loop {
@@ -177,7 +211,7 @@ fn apps_compile_in_the_background_while_the_others_serve() {
             .map(|s| s.name().to_string())
             .collect();
         starting.sort();
-        assert_eq!(starting, ["broken", "report-formatter"]);
+        assert_eq!(starting, ["broken", "ledger", "report-formatter"]);
         // A kill holds while an app compiles, and says so.
         let runtime = host.runtime().clone();
         runtime
@@ -216,9 +250,39 @@ fn apps_compile_in_the_background_while_the_others_serve() {
             refused.body
         );
 
+        // An admin's quota override reaches an app still compiling: its
+        // compile starts again, with the new limits.
+        let admin = format!("Bearer {}", support::process::token(&data, "ops", "admin"));
+        let quota = support::serving::send_with(
+            host.admin_addr,
+            "PUT",
+            "/v1/apps/report-formatter/quota",
+            r#"{"requests_per_minute":7}"#,
+            &[
+                ("authorization", admin.as_str()),
+                ("content-type", "application/json"),
+            ],
+        )
+        .await;
+        assert_eq!(quota.status, 200, "{}", quota.body);
+        // A transfer reaches a deployed version still compiling: it is
+        // served under its new owner once ready.
+        let transfer = support::serving::send_with(
+            host.admin_addr,
+            "POST",
+            "/v1/apps/ledger/transfer",
+            r#"{"to":"dana","reason":"cora moved teams"}"#,
+            &[
+                ("authorization", admin.as_str()),
+                ("content-type", "application/json"),
+            ],
+        )
+        .await;
+        assert_eq!(transfer.status, 200, "{}", transfer.body);
+
         std::fs::write(&gate, b"").expect("open the gate");
         let started = host.ready().await;
-        assert_eq!(started.ready, 2, "{started:?}");
+        assert_eq!(started.ready, 3, "{started:?}");
         assert_eq!(started.failed.len(), 1, "{started:?}");
         assert_eq!(started.failed[0].0, "broken");
         assert!(
@@ -228,6 +292,14 @@ fn apps_compile_in_the_background_while_the_others_serve() {
         let ready = send(app, "POST", "/report", report).await;
         assert_eq!(ready.status, 200, "{}", ready.body);
         assert!(ready.body.contains("Q3"), "{}", ready.body);
+        let served = host.server.loaded("report-formatter").expect("served");
+        assert_eq!(served.manifest.quota.requests_per_minute, Some(7));
+        let ledger = host.server.loaded("ledger").expect("served");
+        assert_eq!(ledger.manifest.app.owner.as_deref(), Some("dana"));
+        // The presence file lists what this host serves: not a failed app.
+        let mut names = warden_runtime::presence::live(&data)[0].apps.clone();
+        names.sort();
+        assert_eq!(names, ["hello-http", "ledger", "report-formatter"]);
         // A failed compile answers 500, and tells the client nothing of it.
         let failed = send(app, "GET", "/broken", "").await;
         assert_eq!(failed.status, 500, "{}", failed.body);
@@ -235,7 +307,6 @@ fn apps_compile_in_the_background_while_the_others_serve() {
         assert!(!failed.body.contains("provide"), "{}", failed.body);
         // Apps are listed in the order they were given, not in the order
         // their compiles finished.
-        let admin = format!("Bearer {}", support::process::token(&data, "ops", "admin"));
         let listed = support::serving::send_with(
             host.admin_addr,
             "GET",
@@ -253,7 +324,7 @@ fn apps_compile_in_the_background_while_the_others_serve() {
             .collect();
         assert_eq!(
             names,
-            ["report-formatter", "hello-http", "broken"],
+            ["report-formatter", "hello-http", "ledger", "broken"],
             "{listed}"
         );
         host.stop();

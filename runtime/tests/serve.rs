@@ -196,6 +196,48 @@ fn a_kill_traps_in_flight_requests_at_once_and_refuses_new_ones() {
 }
 
 #[test]
+fn a_strict_host_stops_with_exit_3_when_an_app_does_not_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A component Warden cannot link: checked before the host listens,
+    // failed only at its background compile.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        format!(
+            "[app]\nname = \"broken\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[http]\nroute = \"/broken\"\n",
+            fixture("unsatisfiable").display()
+        ),
+    )
+    .expect("write the manifest");
+    let hello = example("hello-http");
+    let host = support::process::Host::start(
+        &dir.path().join("data"),
+        &[
+            "--strict",
+            "--app",
+            hello.to_str().expect("path"),
+            "--app",
+            broken.to_str().expect("path"),
+        ],
+    );
+    let (status, said) = host.exited(std::time::Duration::from_secs(120));
+    let said = said.join("\n");
+    assert_eq!(status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("ready (1 apps); 1 did not start: broken"),
+        "{said}"
+    );
+    assert!(
+        said.contains("did not start: broken (see above; --strict"),
+        "{said}"
+    );
+    assert!(
+        said.contains("Warden does not provide"),
+        "the log says why: {said}"
+    );
+}
+
+#[test]
 fn a_kill_from_the_cli_reaches_a_running_host() {
     let running = start(
         "",

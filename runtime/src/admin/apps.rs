@@ -149,6 +149,12 @@ fn summary(kills: &KillState, app: &LoadedApp) -> Value {
 /// Apps not served here whose newest deploy waits for a reviewer, or
 /// whose live version was retired, as the caller may see them: an app
 /// held at its first deploy exists too, and a retired app still does.
+/// Whether this host serves `app` or is compiling it: it has its own row
+/// then, and a version pending or retired must not list it twice.
+fn held_here(state: &AdminState, app: &str) -> bool {
+    state.server.loaded(app).is_some() || state.server.starting_app(app).is_some()
+}
+
 fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> Vec<Value> {
     let pending = state
         .server
@@ -161,7 +167,7 @@ fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> V
     for d in pending.into_iter().rev() {
         if super::deploys::visible(principal, &d)
             && only.is_none_or(|n| n == d.app)
-            && state.server.loaded(&d.app).is_none()
+            && !held_here(state, &d.app)
             && !seen.contains_key(&d.app)
         {
             seen.insert(d.app.clone(), d);
@@ -177,7 +183,7 @@ fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> V
     for d in retired.into_iter().rev() {
         if super::deploys::visible(principal, &d)
             && only.is_none_or(|n| n == d.app)
-            && state.server.loaded(&d.app).is_none()
+            && !held_here(state, &d.app)
             && !seen.contains_key(&d.app)
         {
             seen.insert(d.app.clone(), d);

@@ -6,7 +6,7 @@
 use super::tokens::{Principal, Role};
 use super::{AdminState, ApiError};
 use crate::costs::Month;
-use crate::costs::report::{Attribution, By, for_month};
+use crate::costs::report::{By, for_month};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -32,12 +32,7 @@ pub(crate) async fn report(
         Some(m) => Month::parse(m).map_err(|e| bad(format!("month: {e}")))?,
     };
     let by = By::parse(q.by.as_deref().unwrap_or("team")).map_err(|e| bad(format!("by: {e}")))?;
-    let served: Vec<(String, Attribution)> = state
-        .server
-        .all_apps()
-        .iter()
-        .map(|a| (a.name().to_string(), Attribution::of(&a.manifest)))
-        .collect();
+    let served = state.server.attributions();
     let owner = (principal.role == Role::Creator).then_some(principal.name.as_str());
     let report = for_month(state.server.runtime(), month, by, &served, owner)
         .await

@@ -22,7 +22,10 @@ pub(crate) async fn set_quota(
 ) -> Result<Json<Value>, ApiError> {
     require(&principal, &[Role::Admin])?;
     let quota: QuotaRequest = super::require_json(body).await?;
+    // A local app still compiling is known too: the override restarts
+    // its compile with the new limits.
     let known = state.server.loaded(&name).is_some()
+        || state.server.starting_app(&name).is_some()
         || state
             .server
             .runtime()

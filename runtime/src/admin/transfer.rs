@@ -66,18 +66,25 @@ pub(crate) async fn transfer(
         return Err(ApiError::not_found(&format!("deploys of app `{name}`")));
     };
     let from = newest.owner.clone();
-    // Under the new owner the live version must still hold its route: a
-    // path another owner's app is under (the old owner's other apps
-    // included) refuses the transfer before anything changes.
-    if let Some(live) = state.server.loaded(&name)
+    // Under the new owner the live version must still hold its route
+    // (served, or held while it compiles): a path another owner's app is
+    // under (the old owner's other apps included) refuses the transfer
+    // before anything changes.
+    let held_route = match state.server.loaded(&name) {
+        Some(live) => live.manifest.http.as_ref().map(|h| h.route.clone()),
+        None => state
+            .server
+            .starting_app(&name)
+            .and_then(|s| s.route().map(str::to_string)),
+    };
+    if let Some(route) = held_route
         && let Some(deployment) = versions.iter().find(|d| d.status.is_live())
         && deployment.deployed_as.as_deref() != Some(Role::Admin.as_str())
-        && let Some(http) = &live.manifest.http
         && let Some(conflict) = crate::serve::route_owners::conflict(
             &state.server.route_holders(),
             &name,
             Some(&to),
-            &http.route,
+            &route,
         )
     {
         return Err(ApiError(
@@ -118,6 +125,15 @@ pub(crate) async fn transfer(
         .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
         let owned = live.deployed_as.as_deref() != Some(Role::Admin.as_str());
         super::deploys::install(&state, loaded, owned)?;
+    } else if state.server.starting_app(&name).is_some() {
+        // Still compiling from the start: it starts again from its record,
+        // so it is served under its new owner when it is ready.
+        let server = state.server.clone();
+        let restarting = name.clone();
+        tokio::task::spawn_blocking(move || server.reload(&restarting))
+            .await
+            .map_err(|e| ApiError::internal("the restart stopped", e))?
+            .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
     }
     runtime.orphans().forget();
     tracing::info!(app = name.as_str(), to = to.as_str(), "app transferred");

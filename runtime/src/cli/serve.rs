@@ -16,9 +16,14 @@ use warden_runtime::host::{Host, HostOptions, RunningHost, StartError};
   warden serve --app examples/hello-http/app.toml
   warden serve --app examples/hello-http/app.toml --app examples/report-formatter/app.toml --listen 127.0.0.1:9000
   curl http://127.0.0.1:8080/hello/ada
+  warden serve --strict --app app.toml      # in CI: exit 3 if an app does not start
   warden tokens create --name alice --role creator; WARDEN_TOKEN=... warden deploy app.toml
 
-Apps answer on their `[http] route`. SIGTERM or Ctrl-C stops accepting and
+Apps answer on their `[http] route`. Each app is checked before the host
+listens (a bad manifest stops it there), then compiles in the background: its
+route answers 503 with Retry-After until it is ready, and `warden: ready` is
+printed once every app is. An app whose compile or link fails answers 500
+while the others serve, unless --strict stops the host. SIGTERM or Ctrl-C stops accepting and
 drains in-flight requests (up to `serve.drain_timeout`). Port 0 picks a free
 port; the addresses are printed. The host signs the audit chain ([audit]
 checkpoint_interval) and forwards it to [[audit.sinks]]; each sink's lag is in
@@ -33,6 +38,11 @@ pub struct ServeArgs {
     /// Address of the admin API (default: `serve.admin_listen`, 127.0.0.1:8081).
     #[arg(long, value_name = "ADDR")]
     admin_listen: Option<String>,
+    /// Stop (exit 3, as for a bad configuration) if an app does not start:
+    /// a compile or link that fails once the host is listening. Without
+    /// it the host serves the other apps and that one answers 500.
+    #[arg(long)]
+    strict: bool,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -67,7 +77,20 @@ pub fn run(args: ServeArgs) -> Outcome {
         })?;
         announce(&host);
         let server = host.server.clone();
-        tokio::spawn(async move { announce_ready(server.started().await) });
+        let stop_if_any_failed = args.strict.then(|| host.stopper());
+        let did_not_start = std::sync::Arc::new(std::sync::OnceLock::new());
+        let failed = did_not_start.clone();
+        tokio::spawn(async move {
+            let started = server.started().await;
+            announce_ready(&started);
+            if let Some(stop) = stop_if_any_failed
+                && !started.failed.is_empty()
+            {
+                eprintln!("warden: stopping: an app did not start, and --strict was given");
+                let _ = failed.set(names(&started.failed));
+                stop();
+            }
+        });
         let stop = host.stopper();
         tokio::spawn(async move {
             signals.received().await;
@@ -77,7 +100,13 @@ pub fn run(args: ServeArgs) -> Outcome {
             .await
             .map_err(|e| fail(EXIT_INTERNAL, format!("server error: {e}")))?;
         eprintln!("warden: stopped");
-        Ok(())
+        match did_not_start.get() {
+            Some(names) => Err(fail(
+                EXIT_CONFIG,
+                format!("did not start: {names} (see above; --strict stops the host when an app does not start)"),
+            )),
+            None => Ok(()),
+        }
     })
 }
 
@@ -128,20 +157,24 @@ fn announce(host: &RunningHost) {
 
 /// Says when every app the host started with is compiled: the line a
 /// script waits for before its first request.
-fn announce_ready(started: warden_runtime::serve::starting::Started) {
+fn announce_ready(started: &warden_runtime::serve::starting::Started) {
     match started.failed.len() {
         0 => eprintln!("warden: ready ({} apps)", started.ready),
         n => eprintln!(
             "warden: ready ({} apps); {n} did not start: {} (see above)",
             started.ready,
-            started
-                .failed
-                .iter()
-                .map(|(name, _)| name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            names(&started.failed)
         ),
     }
+}
+
+/// The names of apps that did not start, comma-separated.
+fn names(failed: &[(String, String)]) -> String {
+    failed
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// SIGTERM and SIGINT, registered at once (before the listeners are

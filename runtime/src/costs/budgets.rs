@@ -188,11 +188,7 @@ pub(crate) fn spawn(server: &Arc<Server>) -> Option<tokio::task::JoinHandle<()>>
             // check does the same, so the shared counters are at most an
             // interval behind.
             strong.flush_meters().await;
-            let served: Vec<(String, Attribution)> = strong
-                .all_apps()
-                .iter()
-                .map(|a| (a.name().to_string(), Attribution::of(&a.manifest)))
-                .collect();
+            let served = strong.attributions();
             match check(strong.runtime(), &served).await {
                 Ok(budgets) => {
                     // Alerts first: once a block shows, the pass that set

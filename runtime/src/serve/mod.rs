@@ -472,9 +472,11 @@ impl Server {
             .all
             .iter()
             .map(|a| (a.name().to_string(), a.version().to_string()));
+        // A failed start serves nothing: only a compiling app is listed.
         let starting = set
             .starting
             .iter()
+            .filter(|s| s.failed().is_none())
             .map(|s| (s.name().to_string(), s.version().to_string()));
         served.chain(starting).collect()
     }
@@ -559,6 +561,23 @@ impl Server {
     /// Every loaded app, HTTP-triggered or not.
     pub fn all_apps(&self) -> Vec<Arc<LoadedApp>> {
         self.current().all.clone()
+    }
+
+    /// Every app this host holds, served or compiling (or failed to), with
+    /// who pays for it: what budgets and cost reports attribute to.
+    pub(crate) fn attributions(&self) -> Vec<(String, crate::costs::report::Attribution)> {
+        let set = self.current();
+        let served = set.all.iter().map(|a| {
+            (
+                a.name().to_string(),
+                crate::costs::report::Attribution::of(&a.manifest),
+            )
+        });
+        let starting = set
+            .starting
+            .iter()
+            .map(|s| (s.name().to_string(), s.attribution().clone()));
+        served.chain(starting).collect()
     }
 
     /// Writes every served app's usage counters not yet written (a meter

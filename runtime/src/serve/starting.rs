@@ -28,7 +28,8 @@ pub(crate) const RETRY_AFTER_SECS: u64 = 5;
 pub struct StartingApp {
     name: String,
     version: String,
-    owner: Option<String>,
+    /// Who owns and pays for it (costs are attributed while it compiles).
+    attribution: crate::costs::report::Attribution,
     route: Option<String>,
     pub(crate) manifest_path: PathBuf,
     /// SHA-256 of its component, hex.
@@ -44,7 +45,7 @@ impl StartingApp {
         StartingApp {
             name: app.name().to_string(),
             version: app.version().to_string(),
-            owner: app.manifest.app.owner.clone(),
+            attribution: crate::costs::report::Attribution::of(&app.manifest),
             route: app.manifest.http.as_ref().map(|h| h.route.clone()),
             manifest_path: app.manifest_path.clone(),
             digest: app.digest.clone(),
@@ -63,7 +64,12 @@ impl StartingApp {
     }
 
     pub fn owner(&self) -> Option<&str> {
-        self.owner.as_deref()
+        self.attribution.owner.as_deref()
+    }
+
+    /// Its owner, team and cost center, from its manifest.
+    pub fn attribution(&self) -> &crate::costs::report::Attribution {
+        &self.attribution
     }
 
     /// Its `[http] route`, if it has one.
@@ -212,6 +218,7 @@ impl Server {
                     "app did not start: {e}"
                 );
                 let _ = starting.failed.set(e.to_string());
+                self.publish();
                 self.changes.send_replace(());
             }
         }

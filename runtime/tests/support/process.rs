@@ -146,6 +146,29 @@ impl Host {
         false
     }
 
+    /// Waits (up to `within`, else panics) for the host to exit on its
+    /// own; its status and every line it printed.
+    pub fn exited(mut self, within: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = std::time::Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "warden serve did not exit within {within:?}; it said:\n{}",
+                self.startup.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut all = std::mem::take(&mut self.startup);
+        // Its stderr is closed: the reader ends after the last line.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            all.push(line);
+        }
+        (status, all)
+    }
+
     /// SIGTERM, then every line it printed.
     pub fn stop(mut self) -> Vec<String> {
         let _ = Command::new("kill")
