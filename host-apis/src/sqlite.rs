@@ -45,7 +45,7 @@ pub fn open_wal_with(
     let mut pause = Duration::from_millis(5);
     loop {
         let opened = (|| {
-            let conn = Connection::open(path)?;
+            let conn = open_connection(path)?;
             conn.busy_timeout(Duration::from_secs(5))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", synchronous)?;
@@ -63,6 +63,81 @@ pub fn open_wal_with(
             }
             other => return other,
         }
+    }
+}
+
+/// Opens `path` as every Warden connection is opened, without the set-up
+/// of [`open_wal_with`]: for a second connection beside that one (a
+/// reader), which must close the same way.
+pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // Closing does not checkpoint: every commit is already durable in the
+    // WAL (checkpointed as it grows, at 1000 pages), and a one-shot
+    // command's close was a fifth of its run — copying the WAL back, three
+    // fsyncs, and deleting the WAL and its index, which the next open
+    // recreated and fsynced again.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
+    Ok(conn)
+}
+
+/// `e` from opening `path`, saying which file: SQLite's own message
+/// ("unable to open database file") does not.
+pub fn naming_the_file(path: &Path, e: rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            let said = message.unwrap_or_else(|| code.to_string());
+            rusqlite::Error::SqliteFailure(code, Some(format!("{}: {said}", path.display())))
+        }
+        other => other,
+    }
+}
+
+/// A database a process opens on its first use, once: a one-shot command
+/// (`warden run`) opens no file its invocation never touches, where a
+/// server opens them all at start so a broken file stops it there. A
+/// failed open is tried again by the next use.
+pub struct OpenOnFirstUse<T> {
+    opened: std::sync::OnceLock<std::sync::Arc<T>>,
+    opening: std::sync::Mutex<()>,
+}
+
+impl<T> OpenOnFirstUse<T> {
+    /// Already open.
+    pub fn opened(value: T) -> OpenOnFirstUse<T> {
+        let opened = std::sync::OnceLock::new();
+        let _ = opened.set(std::sync::Arc::new(value));
+        OpenOnFirstUse {
+            opened,
+            opening: std::sync::Mutex::new(()),
+        }
+    }
+
+    /// To be opened by the first [`OpenOnFirstUse::get`].
+    pub fn later() -> OpenOnFirstUse<T> {
+        OpenOnFirstUse {
+            opened: std::sync::OnceLock::new(),
+            opening: std::sync::Mutex::new(()),
+        }
+    }
+
+    /// The database, opened with `open` if no call has opened it yet (one
+    /// caller opens; the others wait for it).
+    ///
+    /// # Errors
+    /// What `open` returned; nothing is kept, so the next call tries again.
+    pub fn get<E>(&self, open: impl FnOnce() -> Result<T, E>) -> Result<&std::sync::Arc<T>, E> {
+        if let Some(value) = self.opened.get() {
+            return Ok(value);
+        }
+        let _opening = self.opening.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(value) = self.opened.get() {
+            return Ok(value);
+        }
+        let value = std::sync::Arc::new(open()?);
+        Ok(self.opened.get_or_init(|| value))
     }
 }
 
@@ -179,6 +254,29 @@ mod tests {
         assert!(open("v1", "t1").is_ok());
         assert_eq!(runs.get(), 3);
         assert_ne!(stamp(""), 0);
+    }
+
+    #[test]
+    fn a_close_leaves_commits_in_the_wal_and_the_next_open_reads_them() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let path = dir.path().join("kept.db");
+        let schema = "CREATE TABLE IF NOT EXISTS t (x INTEGER)";
+        let writer = open_wal(&path, "FULL", schema).unwrap_or_else(|e| unreachable!("{e}"));
+        let reader = open_connection(&path).unwrap_or_else(|e| unreachable!("{e}"));
+        writer
+            .execute("INSERT INTO t VALUES (42)", [])
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        drop(writer);
+        drop(reader);
+        // Neither close checkpointed: the commit is in the WAL, still there.
+        let wal = dir.path().join("kept.db-wal");
+        let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert!(wal_len > 0, "the WAL is kept with the commit");
+        let again = open_wal(&path, "FULL", schema).unwrap_or_else(|e| unreachable!("{e}"));
+        let x: i64 = again
+            .query_row("SELECT x FROM t", [], |r| r.get(0))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(x, 42);
     }
 
     #[test]

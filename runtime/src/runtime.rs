@@ -93,14 +93,30 @@ fn lazy_master_key(
     })
 }
 
+/// How many calls a process makes with its runtime, which decides what it
+/// sets up at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Calls {
+    /// A server: every file opened at start, so a broken one stops it
+    /// there, and a pool of instance slots reserved.
+    Many,
+    /// A one-shot command: nothing opened that its call may not touch.
+    One,
+}
+
 /// Classified storage: PostgreSQL under `[state] backend = "postgres"`
-/// (its schema migrated first), else `<data_dir>/storage.db`.
+/// (its schema migrated first), else `<data_dir>/storage.db` (opened by
+/// its first use in a one-call process).
 fn open_storage(
     pg: Option<&Arc<crate::state::postgres::Postgres>>,
     data_dir: &Path,
+    calls: Calls,
 ) -> anyhow::Result<Arc<dyn KvStore>> {
     match pg {
         Some(pg) => Ok(Arc::new(crate::state::postgres::kv::PgKv::new(pg.clone()))),
+        None if calls == Calls::One => Ok(Arc::new(SqliteKv::open_on_first_use(
+            &data_dir.join("storage.db"),
+        ))),
         None => {
             let path = data_dir.join("storage.db");
             let kv = SqliteKv::open(&path)
@@ -334,12 +350,14 @@ impl Runtime {
     /// Builds the host for `platform`, recording spans through `provider`
     /// (see [`crate::telemetry`]). Creates the data directory if needed.
     pub fn new(platform: PlatformConfig, provider: SdkTracerProvider) -> anyhow::Result<Runtime> {
-        Runtime::with_allocation(platform, provider, crate::engine::Allocation::Pooled)
+        Runtime::build(platform, provider, Calls::Many)
     }
 
     /// A runtime for a process that makes one call or none (`warden run`,
     /// the CLI's other verbs): like [`Runtime::new`], with memory mapped
-    /// per instance instead of a pool reserved for a server's load.
+    /// per instance instead of a pool reserved for a server's load, and
+    /// the embedded storage and deploy registry opened by their first use
+    /// (a failure to open one is that call's error, naming the file).
     ///
     /// # Errors
     /// As [`Runtime::new`].
@@ -347,14 +365,18 @@ impl Runtime {
         platform: PlatformConfig,
         provider: SdkTracerProvider,
     ) -> anyhow::Result<Runtime> {
-        Runtime::with_allocation(platform, provider, crate::engine::Allocation::OnDemand)
+        Runtime::build(platform, provider, Calls::One)
     }
 
-    fn with_allocation(
+    fn build(
         platform: PlatformConfig,
         provider: SdkTracerProvider,
-        allocation: crate::engine::Allocation,
+        calls: Calls,
     ) -> anyhow::Result<Runtime> {
+        let allocation = match calls {
+            Calls::Many => crate::engine::Allocation::Pooled,
+            Calls::One => crate::engine::Allocation::OnDemand,
+        };
         let data_dir = platform.data_dir();
         std::fs::create_dir_all(&data_dir).map_err(|e| {
             anyhow::anyhow!(
@@ -422,7 +444,7 @@ impl Runtime {
             None
         };
         let credentials = Arc::new(Credentials::new(secrets));
-        let storage = open_storage(pg.as_ref(), &data_dir)?;
+        let storage = open_storage(pg.as_ref(), &data_dir, calls)?;
         let salt = match (&pg, &shared_key) {
             // Equal values redact to equal tokens on every node.
             (Some(pg), Some(key)) => {
@@ -446,6 +468,9 @@ impl Runtime {
                 &data_dir,
                 audit.clone(),
             )),
+            None if calls == Calls::One => {
+                Arc::new(crate::registry::Registry::open_on_first_use(&data_dir))
+            }
             None => Arc::new(crate::registry::Registry::open(&data_dir).map_err(|e| {
                 anyhow::anyhow!(
                     "cannot open the deploy registry {}: {e}",

@@ -61,6 +61,47 @@ fn command_arguments_after_the_separator_reach_the_app() {
 }
 
 #[test]
+fn a_run_opens_only_the_stores_its_call_uses() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let picker = example("oncall-picker").display().to_string();
+    let out = warden(
+        data.path(),
+        &["run", &picker, "--", "--week", "1", "ann", "bo"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for untouched in ["storage.db", "registry.db"] {
+        assert!(
+            !data.path().join(untouched).exists(),
+            "{untouched} was opened"
+        );
+    }
+    // An app that stores data opens the store with its first call; a store
+    // that cannot be opened fails that call, naming the file.
+    let manifest = data.path().join("kv.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[app]\nname = \"kv\"\nversion = \"0.1.0\"\ncomponent = \"{}\"\n[[storage]]\nbucket = \"cache\"\nclass = \"internal\"\nttl = \"1h\"\n",
+            fixture("kv_app").display()
+        ),
+    )
+    .expect("write manifest");
+    let manifest = manifest.display().to_string();
+    let put = r#"[{"op":"put","bucket":"cache","key":"k","value":"v"}]"#;
+    let out = warden(data.path(), &["run", &manifest, "--input", put]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(data.path().join("storage.db").is_file());
+    for file in ["storage.db", "storage.db-wal", "storage.db-shm"] {
+        let _ = std::fs::remove_file(data.path().join(file));
+    }
+    std::fs::create_dir(data.path().join("storage.db")).expect("a directory in its place");
+    let out = warden(data.path(), &["run", &manifest, "--input", put]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("storage.db"), "{said}");
+}
+
+#[test]
 fn each_limit_has_its_own_exit_code_and_a_message_naming_the_field() {
     let data = tempfile::tempdir().expect("temp dir");
     let cases = [

@@ -14,6 +14,7 @@
 //! quota checks never scan. Expiry has its own index, so a purge costs in
 //! proportion to what expired, not to what is stored.
 
+use crate::sqlite::OpenOnFirstUse;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -183,7 +184,8 @@ pub trait KvStore: Send + Sync {
 /// The embedded store. Cloning shares the database.
 #[derive(Clone)]
 pub struct SqliteKv {
-    db: Arc<SqliteDb>,
+    path: Arc<Path>,
+    db: Arc<OpenOnFirstUse<SqliteDb>>,
 }
 
 impl SqliteKv {
@@ -193,7 +195,27 @@ impl SqliteKv {
     /// The file cannot be opened or its schema created.
     pub fn open(path: &Path) -> Result<SqliteKv, StorageError> {
         Ok(SqliteKv {
-            db: Arc::new(SqliteDb::open(path)?),
+            path: path.into(),
+            db: Arc::new(OpenOnFirstUse::opened(SqliteDb::open(path)?)),
+        })
+    }
+
+    /// The store at `path`, opened by its first call (for a process that
+    /// makes one invocation, which may never touch storage). That call
+    /// fails with [`StorageError::Backend`] naming the file if it cannot be
+    /// opened.
+    pub fn open_on_first_use(path: &Path) -> SqliteKv {
+        SqliteKv {
+            path: path.into(),
+            db: Arc::new(OpenOnFirstUse::later()),
+        }
+    }
+
+    fn db(&self) -> Result<&Arc<SqliteDb>, StorageError> {
+        self.db.get(|| {
+            SqliteDb::open(&self.path).map_err(|e| {
+                StorageError::Backend(format!("cannot open {}: {e}", self.path.display()))
+            })
         })
     }
 
@@ -207,7 +229,7 @@ impl SqliteKv {
         &self,
         call: impl FnOnce(&SqliteDb) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
-        let db = self.db.clone();
+        let db = self.db()?.clone();
         crate::sqlite::off_thread(move || call(&db))
             .await
             .map_err(StorageError::Interrupted)?
@@ -223,7 +245,8 @@ impl KvStore for SqliteKv {
         key: &str,
         now: u64,
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        if let Some(done) = crate::sqlite::in_place(|| self.db.get_now(app, bucket, key, now)) {
+        let db = self.db()?;
+        if let Some(done) = crate::sqlite::in_place(|| db.get_now(app, bucket, key, now)) {
             return done;
         }
         let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
@@ -242,7 +265,8 @@ impl KvStore for SqliteKv {
     ) -> Result<Written, StorageError> {
         let now =
             |conn: &mut Connection| SqliteDb::set(conn, app, bucket, key, value, expires_at, caps);
-        if let Some(done) = crate::sqlite::in_place(|| self.db.write_now(now)) {
+        let db = self.db()?;
+        if let Some(done) = crate::sqlite::in_place(|| db.write_now(now)) {
             return done;
         }
         let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
@@ -263,7 +287,8 @@ impl KvStore for SqliteKv {
 
     async fn delete(&self, app: &str, bucket: &str, key: &str) -> Result<bool, StorageError> {
         let now = |conn: &mut Connection| SqliteDb::delete(conn, app, bucket, key);
-        if let Some(done) = crate::sqlite::in_place(|| self.db.write_now(now)) {
+        let db = self.db()?;
+        if let Some(done) = crate::sqlite::in_place(|| db.write_now(now)) {
             return done;
         }
         let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
@@ -341,7 +366,7 @@ impl SqliteDb {
              CREATE TABLE IF NOT EXISTS data_keys (app TEXT PRIMARY KEY, wrapped BLOB NOT NULL);",
         )
         .map_err(err)?;
-        let reader = Connection::open(path).map_err(err)?;
+        let reader = crate::sqlite::open_connection(path).map_err(err)?;
         reader.busy_timeout(BUSY_PATIENCE).map_err(err)?;
         Ok(SqliteDb {
             conn: Mutex::new(conn),

@@ -162,6 +162,15 @@ impl Registry {
         })
     }
 
+    /// The registry in `data_dir`, its file opened by the first call that
+    /// needs it (for a process that makes one invocation and may never
+    /// read a deploy).
+    pub fn open_on_first_use(data_dir: &Path) -> Registry {
+        Registry {
+            db: Arc::new(RegistryDb::open_on_first_use(data_dir)),
+        }
+    }
+
     /// Runs `work` on the database off the caller's thread.
     async fn run<T: Send + 'static>(
         &self,
@@ -261,7 +270,7 @@ impl RegistryBackend for Registry {
     async fn set_owner(&self, app: &str, owner: &str) -> Result<usize> {
         let (app, owner) = (app.to_owned(), owner.to_owned());
         self.run(move |db| {
-            Ok(db.conn().execute(
+            Ok(db.conn()?.execute(
                 "UPDATE deployments SET owner = ?2 WHERE app = ?1",
                 rusqlite::params![app, owner],
             )?)

@@ -83,7 +83,7 @@ fn remove(path: &Path, collected: &mut Collected) -> bool {
 impl super::RegistryDb {
     /// Every deploy of every app.
     pub fn all(&self) -> rusqlite::Result<Vec<Deployment>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare(&format!(
             "SELECT {} FROM deployments ORDER BY id",
             super::COLUMNS

@@ -23,6 +23,7 @@ use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use warden_host_apis::metering::QuotaRequest;
+use warden_host_apis::sqlite::OpenOnFirstUse;
 
 pub use crate::config::templates::Template;
 
@@ -124,7 +125,7 @@ pub struct Deployment {
 /// [`Registry`], which runs its blocking work off the caller's thread.
 pub(crate) struct RegistryDb {
     dir: PathBuf,
-    conn: Mutex<Connection>,
+    conn: OpenOnFirstUse<Mutex<Connection>>,
     /// Held while files are added (stage, uploads) or collected, so a
     /// collection never removes a file a deploy is about to name.
     files: Mutex<()>,
@@ -313,27 +314,42 @@ pub struct NewDeploy {
     pub digest: String,
 }
 
+/// Opens `registry.db` in `data_dir`, set up only when the file's stamp is
+/// not this version's (see `open_wal_with`): the stamp names every table
+/// and added column.
+fn open_file(data_dir: &Path) -> rusqlite::Result<Connection> {
+    let version = format!("{SCHEMA}{HISTORY}{}{ADDED_COLUMNS:?}", periodic::SCHEMA);
+    warden_host_apis::sqlite::open_wal_with(
+        &data_dir.join("registry.db"),
+        "FULL",
+        &version,
+        |conn| {
+            conn.execute_batch(SCHEMA)?;
+            migrate(conn)?;
+            conn.execute_batch(periodic::SCHEMA)
+        },
+    )
+}
+
 impl RegistryDb {
     /// Opens (creating if needed) the registry in `data_dir`.
     pub(crate) fn open(data_dir: &Path) -> rusqlite::Result<RegistryDb> {
-        // Set up only when the file's stamp is not this version's (see
-        // `open_wal_with`): the stamp names every table and added column.
-        let version = format!("{SCHEMA}{HISTORY}{}{ADDED_COLUMNS:?}", periodic::SCHEMA);
-        let conn = warden_host_apis::sqlite::open_wal_with(
-            &data_dir.join("registry.db"),
-            "FULL",
-            &version,
-            |conn| {
-                conn.execute_batch(SCHEMA)?;
-                migrate(conn)?;
-                conn.execute_batch(periodic::SCHEMA)
-            },
-        )?;
         Ok(RegistryDb {
             dir: data_dir.to_path_buf(),
-            conn: Mutex::new(conn),
+            conn: OpenOnFirstUse::opened(Mutex::new(open_file(data_dir)?)),
             files: Mutex::new(()),
         })
+    }
+
+    /// The registry in `data_dir`, its file opened by the first call that
+    /// reads or writes it (a one-shot command may make none). That call
+    /// fails naming the file if it cannot be opened.
+    pub(crate) fn open_on_first_use(data_dir: &Path) -> RegistryDb {
+        RegistryDb {
+            dir: data_dir.to_path_buf(),
+            conn: OpenOnFirstUse::later(),
+            files: Mutex::new(()),
+        }
     }
 
     /// The lock between adding files and collecting them.
@@ -341,8 +357,13 @@ impl RegistryDb {
         self.files.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    fn conn(&self) -> rusqlite::Result<std::sync::MutexGuard<'_, Connection>> {
+        let conn = self.conn.get(|| {
+            open_file(&self.dir).map(Mutex::new).map_err(|e| {
+                warden_host_apis::sqlite::naming_the_file(&self.dir.join("registry.db"), e)
+            })
+        })?;
+        Ok(conn.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Stores the component and manifest files, then records the deploy as
@@ -372,7 +393,7 @@ impl RegistryDb {
             }
         }
         let text = toml::to_string(&manifest)?;
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         // IMMEDIATE: the checks and the insert are one step, also against
         // another process deploying into the same data directory.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -413,7 +434,7 @@ impl RegistryDb {
     }
 
     pub fn get(&self, id: i64) -> rusqlite::Result<Option<Deployment>> {
-        self.conn()
+        self.conn()?
             .query_row(
                 &format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1"),
                 [id],
@@ -426,7 +447,7 @@ impl RegistryDb {
     /// claims the name (failed and deleted ones do not). `None` when no
     /// deploy claims it; `Some(None)` when it is claimed without an owner.
     pub fn owner(&self, app: &str) -> rusqlite::Result<Option<Option<String>>> {
-        self.conn()
+        self.conn()?
             .query_row(
                 &format!(
                     "SELECT owner FROM deployments WHERE app = ?1 AND {CLAIMING} ORDER BY id DESC LIMIT 1"
@@ -439,7 +460,7 @@ impl RegistryDb {
 
     /// The names of every app with a deploy that claims its name.
     pub fn names(&self) -> rusqlite::Result<std::collections::BTreeSet<String>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare(&format!(
             "SELECT DISTINCT app FROM deployments WHERE {CLAIMING}"
         ))?;
@@ -449,7 +470,7 @@ impl RegistryDb {
     /// Marks every deploy of `app` deleted and drops its quota override,
     /// freeing its name; returns how many deploys were marked.
     pub fn delete_app(&self, app: &str, by: &str) -> rusqlite::Result<usize> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "UPDATE deployments SET status = 'deleted', review_note = 'deleted by ' || ?2, changed_by = ?2, change_why = 'the app was deleted' WHERE app = ?1 AND status != 'deleted'",
@@ -462,7 +483,7 @@ impl RegistryDb {
 
     /// Every version of `app`, newest first.
     pub fn versions(&self, app: &str) -> rusqlite::Result<Vec<Deployment>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM deployments WHERE app = ?1 ORDER BY id DESC"
         ))?;
@@ -472,7 +493,7 @@ impl RegistryDb {
     /// The live version of every app (active, or killed: served and
     /// refused), to serve at start-up.
     pub fn active(&self) -> rusqlite::Result<Vec<Deployment>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM deployments WHERE status IN ('active', 'killed') ORDER BY app, id DESC"
         ))?;
@@ -490,7 +511,7 @@ impl RegistryDb {
     }
 
     fn in_status(&self, status: Status) -> rusqlite::Result<Vec<Deployment>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM deployments WHERE status = ?1 ORDER BY id"
         ))?;
@@ -504,7 +525,7 @@ impl RegistryDb {
 
     pub fn hold(&self, id: i64, reasons: &[String]) -> rusqlite::Result<()> {
         let reasons = serde_json::to_string(reasons).unwrap_or_else(|_| "[]".into());
-        let conn = self.conn();
+        let conn = self.conn()?;
         let tx = conn.unchecked_transaction()?;
         tx.execute(Self::CANCEL_OLDER, [id])?;
         tx.execute(
@@ -519,7 +540,7 @@ impl RegistryDb {
     /// changes and the answer is `false`); the version active before is
     /// superseded. `review` records who approved it.
     pub(crate) fn activate(&self, id: i64, review: Option<(&str, &str)>) -> rusqlite::Result<bool> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let pending: bool = tx.query_row(
             "SELECT COUNT(*) FROM deployments WHERE id = ?1 AND status = 'pending'",
@@ -556,7 +577,7 @@ impl RegistryDb {
 
     /// Rejects deploy `id` if it is pending; whether it was.
     pub fn reject(&self, id: i64, by: &str, note: &str) -> rusqlite::Result<bool> {
-        let n = self.conn().execute(
+        let n = self.conn()?.execute(
             "UPDATE deployments SET status = 'rejected', reviewed_by = ?2, review_note = ?3, changed_by = ?2, change_why = ?3 WHERE id = ?1 AND status = 'pending'",
             params![id, by, note],
         )?;
@@ -577,7 +598,7 @@ impl RegistryDb {
         } else {
             ("killed", "active")
         };
-        let n = self.conn().execute(
+        let n = self.conn()?.execute(
             "UPDATE deployments SET status = ?3, changed_by = ?4, change_why = ?5 WHERE app = ?1 AND status = ?2",
             params![app, from, to, by, why],
         )?;
@@ -587,7 +608,7 @@ impl RegistryDb {
     /// Retires `app`'s live version (active or killed), with who and why;
     /// the version retired, `None` when the app has no live version.
     pub fn retire(&self, app: &str, by: &str, why: &str) -> rusqlite::Result<Option<Deployment>> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let live = tx
             .query_row(
@@ -619,7 +640,7 @@ impl RegistryDb {
         by: &str,
         why: &str,
     ) -> rusqlite::Result<Option<Deployment>> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let newest = |status: &str| {
             tx.query_row(
@@ -652,7 +673,7 @@ impl RegistryDb {
     /// Records the policy revision deploy `id`'s decision rests on; later
     /// steps of its history carry it.
     pub fn decided(&self, id: i64, revision: &str) -> rusqlite::Result<()> {
-        self.conn().execute(
+        self.conn()?.execute(
             "UPDATE deployments SET policy_revision = ?2 WHERE id = ?1",
             params![id, revision],
         )?;
@@ -661,7 +682,7 @@ impl RegistryDb {
 
     /// Every status deploy `id` has taken, oldest first.
     pub fn history(&self, id: i64) -> rusqlite::Result<Vec<Transition>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare(
             "SELECT from_status, to_status, by, at, why, revision FROM transitions WHERE deploy = ?1 ORDER BY seq",
         )?;
@@ -680,7 +701,7 @@ impl RegistryDb {
 
     /// Marks deploy `id` failed with the error that stopped it.
     pub fn fail(&self, id: i64, error: &str) -> rusqlite::Result<()> {
-        self.conn().execute(
+        self.conn()?.execute(
             "UPDATE deployments SET status = 'failed', reviewed_by = 'warden', review_note = ?2, changed_by = 'warden', change_why = ?2 WHERE id = ?1 AND status = 'pending'",
             params![id, error],
         )?;
@@ -701,7 +722,7 @@ impl RegistryDb {
     /// Every app's quota override (one that no longer parses is left out,
     /// as [`RegistryDb::quota`] leaves it).
     pub fn quotas(&self) -> rusqlite::Result<std::collections::BTreeMap<String, QuotaRequest>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare("SELECT app, quota FROM quotas")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = std::collections::BTreeMap::new();
@@ -717,7 +738,7 @@ impl RegistryDb {
     /// The operator's quota override for `app`, if any.
     pub fn quota(&self, app: &str) -> rusqlite::Result<Option<QuotaRequest>> {
         let text: Option<String> = self
-            .conn()
+            .conn()?
             .query_row("SELECT quota FROM quotas WHERE app = ?1", [app], |r| {
                 r.get(0)
             })
@@ -732,7 +753,7 @@ impl RegistryDb {
         by: &str,
     ) -> rusqlite::Result<()> {
         let text = serde_json::to_string(quota).unwrap_or_default();
-        self.conn().execute(
+        self.conn()?.execute(
             "INSERT INTO quotas (app, quota, set_by, set_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(app) DO UPDATE SET quota = excluded.quota, set_by = excluded.set_by, set_at = excluded.set_at",
             params![app, text, by, now()],
         )?;
@@ -741,7 +762,7 @@ impl RegistryDb {
 
     pub fn template(&self, name: &str) -> rusqlite::Result<Option<Template>> {
         let text: Option<String> = self
-            .conn()
+            .conn()?
             .query_row(
                 "SELECT template FROM templates WHERE name = ?1",
                 [name],
@@ -752,7 +773,7 @@ impl RegistryDb {
     }
 
     pub fn templates(&self) -> rusqlite::Result<Vec<(String, Template)>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare("SELECT name, template FROM templates ORDER BY name")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = Vec::new();
@@ -772,7 +793,7 @@ impl RegistryDb {
         by: &str,
     ) -> rusqlite::Result<()> {
         let text = serde_json::to_string(template).unwrap_or_default();
-        self.conn().execute(
+        self.conn()?.execute(
             "INSERT INTO templates (name, template, set_by, set_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET template = excluded.template, set_by = excluded.set_by, set_at = excluded.set_at",
             params![name, text, by, now()],
         )?;

@@ -32,7 +32,7 @@ CREATE INDEX IF NOT EXISTS app_reviews_app ON app_reviews(app, seq);
 
 impl RegistryDb {
     pub(crate) fn record_review(&self, review: &PeriodicReview) -> rusqlite::Result<()> {
-        self.conn().execute(
+        self.conn()?.execute(
             "INSERT INTO app_reviews (app, version, tier, reviewer, note, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![review.app, review.version, review.tier, review.reviewer, review.note, review.at],
         )?;
@@ -41,7 +41,7 @@ impl RegistryDb {
 
     /// Each app's latest periodic review.
     pub(crate) fn last_reviews(&self) -> rusqlite::Result<BTreeMap<String, PeriodicReview>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare(
             "SELECT app, version, tier, reviewer, note, at FROM app_reviews
              WHERE seq IN (SELECT max(seq) FROM app_reviews GROUP BY app)",
