@@ -255,7 +255,7 @@ enum Command {
 }
 
 /// Options every verb that touches the host accepts.
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct ConfigArgs {
     /// Platform configuration (warden.toml). Without it, safe built-in
     /// defaults apply.
@@ -283,10 +283,12 @@ impl ConfigArgs {
     }
 }
 
-/// The async runtime the CLI verbs run on.
+/// The async runtime a one-call verb (`warden run`) runs its invocation
+/// on: on the calling thread, as one invocation has nothing to run beside
+/// it — two worker threads cost it their start, their stacks and a dozen
+/// context switches. Blocking work (SQLite) still goes to the blocking pool.
 pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| {
@@ -300,7 +302,28 @@ pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Parses the command line, runs the verb, and maps its outcome to the
 /// exit code (in one place: [`exit::exit_code`]).
 pub fn main() -> ExitCode {
-    exit::exit_code(run(Cli::parse()))
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = lone_run(&args).unwrap_or_else(|| Cli::parse_from(&args));
+    exit::exit_code(run(cli))
+}
+
+/// `warden run ARGS`, parsed without the other verbs: building clap's tree
+/// of every verb was a twentieth of a warm `warden run`, the verb a creator
+/// waits on. `None` for anything else, and for what this parse does not
+/// take (`--help`, a mistake): the whole tree parses those, and says them
+/// as it always does.
+fn lone_run(args: &[std::ffi::OsString]) -> Option<Cli> {
+    use clap::{Args as _, FromArgMatches as _};
+    if args.get(1).is_none_or(|verb| verb != "run") {
+        return None;
+    }
+    let matches = run::RunArgs::augment_args(clap::Command::new("run"))
+        .try_get_matches_from(&args[1..])
+        .ok()?;
+    let args = run::RunArgs::from_arg_matches(&matches).ok()?;
+    Some(Cli {
+        command: Command::Run(args),
+    })
 }
 
 fn run(cli: Cli) -> Outcome {
@@ -394,4 +417,55 @@ pub fn actor() -> String {
         .filter(|u| !u.is_empty())
         .map(|u| format!("cli:{u}"))
         .unwrap_or_else(|| "cli".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warden_run_parsed_alone_takes_exactly_what_the_whole_tree_takes() {
+        let cases: [&[&str]; 10] = [
+            &["warden", "run", "app.toml"],
+            &["warden", "run", "app.toml", "--input", "{}", "--json"],
+            &["warden", "run", "app.toml", "--", "--week", "3", "ada"],
+            &["warden", "run", "app.toml", "--trace", "--config", "w.toml"],
+            &["warden", "run", "--input-file", "in.json", "app.toml"],
+            &["warden", "run", "--help"],
+            &["warden", "run"],
+            &[
+                "warden",
+                "run",
+                "a.toml",
+                "--input",
+                "x",
+                "--input-file",
+                "f",
+            ],
+            &["warden", "run", "a.toml", "--nope"],
+            &["warden", "serve"],
+        ];
+        for case in cases {
+            let argv: Vec<std::ffi::OsString> = case.iter().map(Into::into).collect();
+            let whole = Cli::try_parse_from(&argv);
+            match (lone_run(&argv), whole) {
+                (
+                    Some(Cli {
+                        command: Command::Run(alone),
+                    }),
+                    Ok(Cli {
+                        command: Command::Run(full),
+                    }),
+                ) => {
+                    assert_eq!(format!("{alone:?}"), format!("{full:?}"), "{case:?}");
+                }
+                (Some(_), _) => panic!("{case:?}: parsed alone, but not by the whole tree"),
+                // Help, mistakes and other verbs: the whole tree answers.
+                (None, whole) => assert!(
+                    whole.is_err() || case[1] != "run",
+                    "{case:?}: the whole tree takes it, the lone parse does not"
+                ),
+            }
+        }
+    }
 }

@@ -18,7 +18,7 @@ use warden_runtime::telemetry;
 /// `wasi:cli/command` gets ARGS and its stdout/stderr are shown; a
 /// `wasi:http/proxy` component gets one request (GET, or POST with INPUT as
 /// the body) on its `[http] route` and its response body is printed.
-#[derive(Args)]
+#[derive(Args, Debug)]
 #[command(after_help = "Examples:
   warden run examples/report-formatter/app.toml --input '{\"title\":\"Q3\",\"rows\":[{\"name\":\"travel\",\"amount\":120.5}]}'
   warden run examples/oncall-picker/app.toml -- --week 48 alice bob carol
@@ -75,6 +75,11 @@ pub fn run(args: RunArgs) -> Outcome {
     } else {
         (telemetry::disabled(), None)
     };
+    let tokio = super::tokio_runtime()?;
+    // The invocation's first database read goes to the blocking pool: its
+    // thread starts now, on the other core, while the runtime and the app
+    // load, instead of on the invocation's path.
+    drop(tokio.spawn_blocking(|| ()));
     let runtime = match Runtime::for_one_call(platform, provider) {
         Ok(r) => r,
         Err(e) => {
@@ -88,7 +93,6 @@ pub fn run(args: RunArgs) -> Outcome {
             return Err(fail(EXIT_CONFIG, e));
         }
     };
-    let tokio = super::tokio_runtime()?;
     let request = InvocationRequest::cli(input).with_args(args.args.clone());
     let report = tokio.block_on(async {
         let report = runtime.invoke(&app, request).await;
