@@ -45,10 +45,13 @@ pub fn open_wal_with(
     let mut pause = Duration::from_millis(5);
     loop {
         let opened = (|| {
-            let conn = open_connection(path)?;
+            let conn = Connection::open(path)?;
             conn.busy_timeout(Duration::from_secs(5))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", synchronous)?;
+            if synchronous.eq_ignore_ascii_case("FULL") {
+                close_without_checkpoint(&conn)?;
+            }
             let current: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
             if current != stamp {
                 setup(&conn)?;
@@ -66,30 +69,35 @@ pub fn open_wal_with(
     }
 }
 
-/// Opens `path` as every Warden connection is opened, without the set-up
-/// of [`open_wal_with`]: for a second connection beside that one (a
-/// reader), which must close the same way.
-pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    // Closing does not checkpoint: every commit is already durable in the
-    // WAL (checkpointed as it grows, at 1000 pages), and a one-shot
-    // command's close was a fifth of its run — copying the WAL back, three
-    // fsyncs, and deleting the WAL and its index, which the next open
-    // recreated and fsynced again.
+/// For a file whose every commit is synced (`synchronous = FULL`): its
+/// close does not checkpoint, since the WAL already holds each commit
+/// durably, and a one-shot command's close was a fifth of its run (copying
+/// the WAL back, three fsyncs, and deleting the WAL and its index, which
+/// the next process recreated and synced again). The first connection of
+/// each process reads the whole WAL to rebuild its index, so the WAL is
+/// checkpointed at 64 pages (256 KiB) instead of SQLite's 1000. A file
+/// synced only at checkpoints (`NORMAL`) keeps the close-time checkpoint:
+/// it is the sync point of a command's last writes.
+fn close_without_checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
         true,
     )?;
-    Ok(conn)
+    conn.pragma_update(None, "wal_autocheckpoint", 64)
 }
 
-/// `e` from opening `path`, saying which file: SQLite's own message
-/// ("unable to open database file") does not.
+/// `e` from opening `path`, saying which file where SQLite's message does
+/// not ("file is not a database").
 pub fn naming_the_file(path: &Path, e: rusqlite::Error) -> rusqlite::Error {
     match e {
         rusqlite::Error::SqliteFailure(code, message) => {
             let said = message.unwrap_or_else(|| code.to_string());
-            rusqlite::Error::SqliteFailure(code, Some(format!("{}: {said}", path.display())))
+            let named = if said.contains(&path.display().to_string()) {
+                said
+            } else {
+                format!("{}: {said}", path.display())
+            };
+            rusqlite::Error::SqliteFailure(code, Some(named))
         }
         other => other,
     }
@@ -121,6 +129,11 @@ impl<T> OpenOnFirstUse<T> {
             opened: std::sync::OnceLock::new(),
             opening: std::sync::Mutex::new(()),
         }
+    }
+
+    /// The database if a call has opened it.
+    pub fn opened_now(&self) -> Option<&std::sync::Arc<T>> {
+        self.opened.get()
     }
 
     /// The database, opened with `open` if no call has opened it yet (one
@@ -262,7 +275,7 @@ mod tests {
         let path = dir.path().join("kept.db");
         let schema = "CREATE TABLE IF NOT EXISTS t (x INTEGER)";
         let writer = open_wal(&path, "FULL", schema).unwrap_or_else(|e| unreachable!("{e}"));
-        let reader = open_connection(&path).unwrap_or_else(|e| unreachable!("{e}"));
+        let reader = open_wal(&path, "FULL", schema).unwrap_or_else(|e| unreachable!("{e}"));
         writer
             .execute("INSERT INTO t VALUES (42)", [])
             .unwrap_or_else(|e| unreachable!("{e}"));
@@ -277,6 +290,17 @@ mod tests {
             .query_row("SELECT x FROM t", [], |r| r.get(0))
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(x, 42);
+        // A file synced only at checkpoints is checkpointed at its close,
+        // the sync point of a command's last writes.
+        let normal = dir.path().join("normal.db");
+        let conn = open_wal(&normal, "NORMAL", schema).unwrap_or_else(|e| unreachable!("{e}"));
+        conn.execute("INSERT INTO t VALUES (7)", [])
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        drop(conn);
+        assert!(
+            !dir.path().join("normal.db-wal").exists(),
+            "checkpointed and removed"
+        );
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub struct HostOptions {
     /// binary), each under `deploys.compile_timeout`; `None` compiles in
     /// this process, without a time budget.
     pub compiler: Option<PathBuf>,
+    /// Refuse to start when a deployed version cannot be served (it is
+    /// only logged otherwise); `warden serve --strict` also stops when an
+    /// app's background compile fails ([`crate::serve::Server::started`]).
+    pub strict: bool,
 }
 
 impl HostOptions {
@@ -44,6 +48,7 @@ impl HostOptions {
             listen: None,
             admin_listen: None,
             compiler: None,
+            strict: false,
         }
     }
 }
@@ -117,7 +122,7 @@ impl Host {
         }
         audit_changed_settings(&runtime)?;
         warn_on_loose_permissions(&runtime);
-        let server = load_apps(&runtime, &options.apps)?;
+        let server = load_apps(&runtime, &options.apps, options.strict)?;
         if telemetry.exporting {
             tracing::info!("exporting traces, metrics and logs over OTLP");
         }
@@ -386,7 +391,11 @@ fn warn_on_loose_permissions(runtime: &Runtime) {
 /// The server with the given apps and those deployed before, each checked
 /// now and compiling in the background ([`crate::serve::starting`]), its
 /// collector and quota gauge running.
-fn load_apps(runtime: &Arc<Runtime>, paths: &[PathBuf]) -> Result<Arc<Server>, StartError> {
+fn load_apps(
+    runtime: &Arc<Runtime>,
+    paths: &[PathBuf],
+    strict: bool,
+) -> Result<Arc<Server>, StartError> {
     let apps = paths
         .iter()
         .map(|path| crate::serve::deployed::check_local(runtime, path))
@@ -400,7 +409,14 @@ fn load_apps(runtime: &Arc<Runtime>, paths: &[PathBuf]) -> Result<Arc<Server>, S
             .start_in_background(app, Box::new(|runtime, app| runtime.compile_app(app)))
             .map_err(|e| StartError::Config(e.to_string()))?;
     }
-    for problem in server.restore() {
+    let problems = server.restore();
+    if strict && !problems.is_empty() {
+        return Err(StartError::Config(format!(
+            "{}\n  fix: deploy a working version of each, or retire it (`warden retire APP --reason ...`); without --strict the host serves the others",
+            problems.join("\n")
+        )));
+    }
+    for problem in problems {
         tracing::warn!("{problem}");
     }
     server.collect();

@@ -93,28 +93,34 @@ fn lazy_master_key(
     })
 }
 
-/// How many calls a process makes with its runtime, which decides what it
-/// sets up at start.
+/// What a process does with its runtime, which decides what it sets up at
+/// start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Calls {
-    /// A server: every file opened at start, so a broken one stops it
-    /// there, and a pool of instance slots reserved.
-    Many,
-    /// A one-shot command: nothing opened that its call may not touch.
-    One,
+enum Process {
+    /// A server: a pool of instance slots reserved; every file opened at
+    /// start, so a broken one stops it there.
+    Server,
+    /// A command (`kill`, `apps`, `audit`...): memory mapped per instance;
+    /// every file opened at start, so a broken one is its error, not an
+    /// empty answer.
+    Command,
+    /// `warden run`: as a command, with the storage and the deploy
+    /// registry opened by their first use — its one invocation may touch
+    /// neither, and a failure to open one is that call's error.
+    Run,
 }
 
 /// Classified storage: PostgreSQL under `[state] backend = "postgres"`
 /// (its schema migrated first), else `<data_dir>/storage.db` (opened by
-/// its first use in a one-call process).
+/// its first use in `warden run`).
 fn open_storage(
     pg: Option<&Arc<crate::state::postgres::Postgres>>,
     data_dir: &Path,
-    calls: Calls,
+    process: Process,
 ) -> anyhow::Result<Arc<dyn KvStore>> {
     match pg {
         Some(pg) => Ok(Arc::new(crate::state::postgres::kv::PgKv::new(pg.clone()))),
-        None if calls == Calls::One => Ok(Arc::new(SqliteKv::open_on_first_use(
+        None if process == Process::Run => Ok(Arc::new(SqliteKv::open_on_first_use(
             &data_dir.join("storage.db"),
         ))),
         None => {
@@ -350,14 +356,12 @@ impl Runtime {
     /// Builds the host for `platform`, recording spans through `provider`
     /// (see [`crate::telemetry`]). Creates the data directory if needed.
     pub fn new(platform: PlatformConfig, provider: SdkTracerProvider) -> anyhow::Result<Runtime> {
-        Runtime::build(platform, provider, Calls::Many)
+        Runtime::build(platform, provider, Process::Server)
     }
 
-    /// A runtime for a process that makes one call or none (`warden run`,
-    /// the CLI's other verbs): like [`Runtime::new`], with memory mapped
-    /// per instance instead of a pool reserved for a server's load, and
-    /// the embedded storage and deploy registry opened by their first use
-    /// (a failure to open one is that call's error, naming the file).
+    /// A runtime for a process that makes one call or none (the CLI's
+    /// verbs): like [`Runtime::new`], with memory mapped per instance
+    /// instead of a pool reserved for a server's load.
     ///
     /// # Errors
     /// As [`Runtime::new`].
@@ -365,17 +369,31 @@ impl Runtime {
         platform: PlatformConfig,
         provider: SdkTracerProvider,
     ) -> anyhow::Result<Runtime> {
-        Runtime::build(platform, provider, Calls::One)
+        Runtime::build(platform, provider, Process::Command)
+    }
+
+    /// A runtime for `warden run`: like [`Runtime::for_one_call`], with
+    /// the embedded storage and deploy registry opened by their first use,
+    /// as its one invocation may touch neither (a failure to open one is
+    /// that call's error, naming the file).
+    ///
+    /// # Errors
+    /// As [`Runtime::new`].
+    pub fn for_run(
+        platform: PlatformConfig,
+        provider: SdkTracerProvider,
+    ) -> anyhow::Result<Runtime> {
+        Runtime::build(platform, provider, Process::Run)
     }
 
     fn build(
         platform: PlatformConfig,
         provider: SdkTracerProvider,
-        calls: Calls,
+        process: Process,
     ) -> anyhow::Result<Runtime> {
-        let allocation = match calls {
-            Calls::Many => crate::engine::Allocation::Pooled,
-            Calls::One => crate::engine::Allocation::OnDemand,
+        let allocation = match process {
+            Process::Server => crate::engine::Allocation::Pooled,
+            Process::Command | Process::Run => crate::engine::Allocation::OnDemand,
         };
         let data_dir = platform.data_dir();
         std::fs::create_dir_all(&data_dir).map_err(|e| {
@@ -444,7 +462,7 @@ impl Runtime {
             None
         };
         let credentials = Arc::new(Credentials::new(secrets));
-        let storage = open_storage(pg.as_ref(), &data_dir, calls)?;
+        let storage = open_storage(pg.as_ref(), &data_dir, process)?;
         let salt = match (&pg, &shared_key) {
             // Equal values redact to equal tokens on every node.
             (Some(pg), Some(key)) => {
@@ -468,7 +486,7 @@ impl Runtime {
                 &data_dir,
                 audit.clone(),
             )),
-            None if calls == Calls::One => {
+            None if process == Process::Run => {
                 Arc::new(crate::registry::Registry::open_on_first_use(&data_dir))
             }
             None => Arc::new(crate::registry::Registry::open(&data_dir).map_err(|e| {

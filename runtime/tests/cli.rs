@@ -97,8 +97,13 @@ fn a_run_opens_only_the_stores_its_call_uses() {
     std::fs::create_dir(data.path().join("storage.db")).expect("a directory in its place");
     let out = warden(data.path(), &["run", &manifest, "--input", put]);
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert_ne!(out.status.code(), Some(0), "{said}");
-    assert!(said.contains("storage.db"), "{said}");
+    // The app's own failure (exit 1), with the store's error naming it.
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("storage: unable to open database file: ")
+            && said.contains(&format!("{}", data.path().join("storage.db").display())),
+        "{said}"
+    );
 }
 
 #[test]

@@ -199,6 +199,24 @@ fn a_component_changed_on_disk_is_not_served_after_a_restart_and_is_audited() {
     let host = support::library::LibHost::start(data, None, &[]);
     assert_eq!(request(host.app_addr, "GET", "/hello/ada", "").status, 404);
     host.stop();
+    // A strict host refuses to start without it, saying which and why.
+    let mut platform = warden_runtime::config::PlatformConfig::builtin();
+    platform.data_dir = Some(data.to_path_buf());
+    let strict = warden_runtime::host::HostOptions {
+        listen: Some("127.0.0.1:0".into()),
+        admin_listen: Some("127.0.0.1:0".into()),
+        strict: true,
+        ..warden_runtime::host::HostOptions::new(platform)
+    };
+    let refused = tokio::runtime::Runtime::new()
+        .expect("tokio")
+        .block_on(warden_runtime::host::Host::start(strict))
+        .err()
+        .expect("a strict host does not start");
+    let said = refused.to_string();
+    assert!(said.contains("hello-http@1.0.0"), "{said}");
+    assert!(said.contains("is not served"), "{said}");
+    assert!(said.contains("without --strict"), "{said}");
     let tampered = tampered_entry(data);
     assert_eq!(tampered["details"]["expected_sha256"], digest.as_str());
     assert_ne!(tampered["details"]["found_sha256"], digest.as_str());

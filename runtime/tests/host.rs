@@ -324,7 +324,7 @@ fn apps_compile_in_the_background_while_the_others_serve() {
             .collect();
         assert_eq!(
             names,
-            ["report-formatter", "hello-http", "ledger", "broken"],
+            ["report-formatter", "hello-http", "broken", "ledger"],
             "{listed}"
         );
         host.stop();

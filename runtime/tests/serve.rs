@@ -210,7 +210,7 @@ fn a_strict_host_stops_with_exit_3_when_an_app_does_not_start() {
     )
     .expect("write the manifest");
     let hello = example("hello-http");
-    let host = support::process::Host::start(
+    let host = support::process::Host::start_listening(
         &dir.path().join("data"),
         &[
             "--strict",
@@ -224,8 +224,12 @@ fn a_strict_host_stops_with_exit_3_when_an_app_does_not_start() {
     let said = said.join("\n");
     assert_eq!(status.code(), Some(3), "{said}");
     assert!(
-        said.contains("ready (1 apps); 1 did not start: broken"),
+        said.contains("stopping: broken did not start, and --strict was given"),
         "{said}"
+    );
+    assert!(
+        !said.contains("warden: ready"),
+        "a stopping host is not ready: {said}"
     );
     assert!(
         said.contains("did not start: broken (see above; --strict"),

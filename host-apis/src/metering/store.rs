@@ -260,16 +260,13 @@ impl UsageDb {
         // The stamp names the counters added since the first version, so a
         // file from before them gains their columns once.
         let version = format!("{USAGE_SCHEMA}{COUNTER_NAMES:?}");
-        let conn = crate::sqlite::open_wal_with(path, "NORMAL", &version, |conn| {
+        // FULL: a commit of counters is synced (once per process for a
+        // `warden run`, at most once a second per app for a server), so
+        // the file needs no checkpoint at close (`open_wal_with`).
+        let conn = crate::sqlite::open_wal_with(path, "FULL", &version, |conn| {
             conn.execute_batch(USAGE_SCHEMA)?;
             add_missing_columns(conn)
         })?;
-        // Every `warden run` writes here and opens the file anew, and the
-        // first connection of a process reads the whole WAL to rebuild its
-        // index: kept to 64 pages (256 KiB, about a dozen runs' counters)
-        // instead of SQLite's 1000, a checkpoint now and then costs less
-        // than reading up to 4 MiB at every start.
-        conn.pragma_update(None, "wal_autocheckpoint", 64)?;
         Ok(UsageDb {
             conn: Mutex::new(conn),
         })

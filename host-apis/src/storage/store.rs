@@ -201,22 +201,14 @@ impl SqliteKv {
     }
 
     /// The store at `path`, opened by its first call (for a process that
-    /// makes one invocation, which may never touch storage). That call
-    /// fails with [`StorageError::Backend`] naming the file if it cannot be
-    /// opened.
+    /// makes one invocation, which may never touch storage), on the
+    /// blocking pool like any call that may wait. That call fails with
+    /// [`StorageError::Sqlite`] naming the file if it cannot be opened.
     pub fn open_on_first_use(path: &Path) -> SqliteKv {
         SqliteKv {
             path: path.into(),
             db: Arc::new(OpenOnFirstUse::later()),
         }
-    }
-
-    fn db(&self) -> Result<&Arc<SqliteDb>, StorageError> {
-        self.db.get(|| {
-            SqliteDb::open(&self.path).map_err(|e| {
-                StorageError::Backend(format!("cannot open {}: {e}", self.path.display()))
-            })
-        })
     }
 
     /// Runs `call` on the blocking pool (inline when there is no tokio
@@ -229,10 +221,20 @@ impl SqliteKv {
         &self,
         call: impl FnOnce(&SqliteDb) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
-        let db = self.db()?.clone();
-        crate::sqlite::off_thread(move || call(&db))
-            .await
-            .map_err(StorageError::Interrupted)?
+        let (db, path) = (self.db.clone(), self.path.clone());
+        crate::sqlite::off_thread(move || {
+            let db = db.get(|| {
+                SqliteDb::open(&path).map_err(|e| match e {
+                    StorageError::Sqlite(e) => {
+                        StorageError::Sqlite(crate::sqlite::naming_the_file(&path, e))
+                    }
+                    other => other,
+                })
+            })?;
+            call(db)
+        })
+        .await
+        .map_err(StorageError::Interrupted)?
     }
 }
 
@@ -245,8 +247,10 @@ impl KvStore for SqliteKv {
         key: &str,
         now: u64,
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        let db = self.db()?;
-        if let Some(done) = crate::sqlite::in_place(|| db.get_now(app, bucket, key, now)) {
+        // In place only once the store is open: opening may wait.
+        if let Some(db) = self.db.opened_now()
+            && let Some(done) = crate::sqlite::in_place(|| db.get_now(app, bucket, key, now))
+        {
             return done;
         }
         let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
@@ -265,8 +269,9 @@ impl KvStore for SqliteKv {
     ) -> Result<Written, StorageError> {
         let now =
             |conn: &mut Connection| SqliteDb::set(conn, app, bucket, key, value, expires_at, caps);
-        let db = self.db()?;
-        if let Some(done) = crate::sqlite::in_place(|| db.write_now(now)) {
+        if let Some(db) = self.db.opened_now()
+            && let Some(done) = crate::sqlite::in_place(|| db.write_now(now))
+        {
             return done;
         }
         let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
@@ -287,8 +292,9 @@ impl KvStore for SqliteKv {
 
     async fn delete(&self, app: &str, bucket: &str, key: &str) -> Result<bool, StorageError> {
         let now = |conn: &mut Connection| SqliteDb::delete(conn, app, bucket, key);
-        let db = self.db()?;
-        if let Some(done) = crate::sqlite::in_place(|| db.write_now(now)) {
+        if let Some(db) = self.db.opened_now()
+            && let Some(done) = crate::sqlite::in_place(|| db.write_now(now))
+        {
             return done;
         }
         let (app, bucket, key) = (app.to_owned(), bucket.to_owned(), key.to_owned());
@@ -366,7 +372,7 @@ impl SqliteDb {
              CREATE TABLE IF NOT EXISTS data_keys (app TEXT PRIMARY KEY, wrapped BLOB NOT NULL);",
         )
         .map_err(err)?;
-        let reader = crate::sqlite::open_connection(path).map_err(err)?;
+        let reader = Connection::open(path).map_err(err)?;
         reader.busy_timeout(BUSY_PATIENCE).map_err(err)?;
         Ok(SqliteDb {
             conn: Mutex::new(conn),

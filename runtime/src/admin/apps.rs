@@ -149,12 +149,6 @@ fn summary(kills: &KillState, app: &LoadedApp) -> Value {
 /// Apps not served here whose newest deploy waits for a reviewer, or
 /// whose live version was retired, as the caller may see them: an app
 /// held at its first deploy exists too, and a retired app still does.
-/// Whether this host serves `app` or is compiling it: it has its own row
-/// then, and a version pending or retired must not list it twice.
-fn held_here(state: &AdminState, app: &str) -> bool {
-    state.server.loaded(app).is_some() || state.server.starting_app(app).is_some()
-}
-
 fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> Vec<Value> {
     let pending = state
         .server
@@ -167,7 +161,7 @@ fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> V
     for d in pending.into_iter().rev() {
         if super::deploys::visible(principal, &d)
             && only.is_none_or(|n| n == d.app)
-            && !held_here(state, &d.app)
+            && !state.server.holds(&d.app)
             && !seen.contains_key(&d.app)
         {
             seen.insert(d.app.clone(), d);
@@ -183,7 +177,7 @@ fn held_only(state: &AdminState, principal: &Principal, only: Option<&str>) -> V
     for d in retired.into_iter().rev() {
         if super::deploys::visible(principal, &d)
             && only.is_none_or(|n| n == d.app)
-            && !held_here(state, &d.app)
+            && !state.server.holds(&d.app)
             && !seen.contains_key(&d.app)
         {
             seen.insert(d.app.clone(), d);
@@ -250,6 +244,14 @@ pub async fn list(
             .filter(|a| visible_starting(&principal, a))
             .map(|a| starting_row(&kills, a)),
     );
+    // Served and compiling apps in the order the host was given them.
+    let ranks = state.server.arrival_ranks();
+    apps.sort_by_key(|row| {
+        row["name"]
+            .as_str()
+            .and_then(|name| ranks.get(name))
+            .copied()
+    });
     apps.extend(held_only(&state, &principal, None));
     for app in &mut apps {
         flag(app, &orphans);

@@ -175,7 +175,7 @@ pub async fn top(
     let mut shown = std::collections::BTreeSet::new();
     for d in retired.into_iter().rev() {
         if super::deploys::visible(&principal, &d)
-            && state.server.loaded(&d.app).is_none()
+            && !state.server.holds(&d.app)
             && shown.insert(d.app.clone())
         {
             apps.push(json!({

@@ -787,7 +787,10 @@ mod tests {
             })
         );
         assert_eq!(store.verify("wdn_guess"), Err(Refused::Unknown));
-        let raw = std::fs::read(dir.path().join("tokens.db")).unwrap_or_default();
+        // The file and its WAL (a close leaves commits there).
+        let mut raw = std::fs::read(dir.path().join("tokens.db")).unwrap_or_default();
+        raw.extend(std::fs::read(dir.path().join("tokens.db-wal")).unwrap_or_default());
+        assert!(raw.len() > 4096, "the store was read");
         let needle = &made.token.as_bytes()[4..];
         assert!(!raw.windows(needle.len()).any(|w| w == needle));
         let list = store.list().unwrap_or_default();

@@ -113,6 +113,7 @@ pub(crate) async fn transfer(
         .map_err(|e| ApiError::internal("the registry could not be read", e))?
         .into_iter()
         .find(|d| d.status.is_live());
+    let has_live = live.is_some();
     if let Some(live) = live
         && state.server.loaded(&name).is_some()
     {
@@ -125,9 +126,11 @@ pub(crate) async fn transfer(
         .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
         let owned = live.deployed_as.as_deref() != Some(Role::Admin.as_str());
         super::deploys::install(&state, loaded, owned)?;
-    } else if state.server.starting_app(&name).is_some() {
-        // Still compiling from the start: it starts again from its record,
-        // so it is served under its new owner when it is ready.
+    } else if has_live || state.server.loaded(&name).is_none() {
+        // Not served here: one still compiling from the start (or whose
+        // start failed) starts again from its record, so it is served —
+        // and its costs attributed — under its new owner. One that became
+        // served since the check above is reloaded from its record.
         let server = state.server.clone();
         let restarting = name.clone();
         tokio::task::spawn_blocking(move || server.reload(&restarting))

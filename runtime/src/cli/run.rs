@@ -80,7 +80,7 @@ pub fn run(args: RunArgs) -> Outcome {
     // thread starts now, on the other core, while the runtime and the app
     // load, instead of on the invocation's path.
     drop(tokio.spawn_blocking(|| ()));
-    let runtime = match Runtime::for_one_call(platform, provider) {
+    let runtime = match Runtime::for_run(platform, provider) {
         Ok(r) => r,
         Err(e) => {
             return Err(fail(EXIT_CONFIG, format!("{e:#}")));

@@ -39,8 +39,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     admin_listen: Option<String>,
     /// Stop (exit 3, as for a bad configuration) if an app does not start:
-    /// a compile or link that fails once the host is listening. Without
-    /// it the host serves the other apps and that one answers 500.
+    /// a deployed version that fails its check, or a compile or link that
+    /// fails once the host is listening. Without it the host serves the
+    /// other apps, and that one answers 500 or is not served.
     #[arg(long)]
     strict: bool,
     #[command(flatten)]
@@ -56,6 +57,7 @@ pub fn run(args: ServeArgs) -> Outcome {
         listen: args.listen,
         admin_listen: args.admin_listen,
         compiler: super::this_program(),
+        strict: args.strict,
     };
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,13 +84,18 @@ pub fn run(args: ServeArgs) -> Outcome {
         let failed = did_not_start.clone();
         tokio::spawn(async move {
             let started = server.started().await;
-            announce_ready(&started);
-            if let Some(stop) = stop_if_any_failed
-                && !started.failed.is_empty()
-            {
-                eprintln!("warden: stopping: an app did not start, and --strict was given");
-                let _ = failed.set(names(&started.failed));
-                stop();
+            match stop_if_any_failed {
+                // Not "ready": a script waiting for that line would call a
+                // host that is stopping.
+                Some(stop) if !started.failed.is_empty() => {
+                    eprintln!(
+                        "warden: stopping: {} did not start, and --strict was given",
+                        names(&started.failed)
+                    );
+                    let _ = failed.set(names(&started.failed));
+                    stop();
+                }
+                _ => announce_ready(&started),
             }
         });
         let stop = host.stopper();

@@ -212,9 +212,10 @@ pub(crate) fn check_local(
 impl Server {
     /// Serves every active deploy in the registry: each is checked now and
     /// compiled in the background ([`super::starting`]). An app already
-    /// served or starting (given with `--app`) keeps its place. Returns one
-    /// message per deploy that could not be served; the others are served
-    /// regardless. Must be called inside a tokio runtime.
+    /// served or starting (given with `--app`) keeps its place, which the
+    /// log says. Returns one message per deploy that could not be served;
+    /// the others are served regardless. Must be called inside a tokio
+    /// runtime.
     pub fn restore(self: &Arc<Self>) -> Vec<String> {
         let active = match self.runtime.registry().active().wait() {
             Ok(active) => active,
@@ -243,10 +244,11 @@ impl Server {
             if self.loaded(&deployment.app).is_some()
                 || self.starting_app(&deployment.app).is_some()
             {
-                problems.push(format!(
+                tracing::warn!(
                     "{}@{} is deployed but a local --app of the same name is served instead",
-                    deployment.app, deployment.version
-                ));
+                    deployment.app,
+                    deployment.version
+                );
                 continue;
             }
             let compiling = deployment.clone();
@@ -268,13 +270,14 @@ impl Server {
 
     /// Reloads `name` as it was loaded, with its current quota override,
     /// and serves the result.
-    /// An app still compiling starts again with what it is loaded with
-    /// now (its compile's result would carry the old quota).
+    /// An app still compiling, or whose start failed, starts again with
+    /// what it is loaded with now (its compile's result would carry the
+    /// old quota or owner).
     pub(crate) fn reload(self: &Arc<Self>, name: &str) -> Result<(), ConfigError> {
         let Some(current) = self.loaded(name) else {
             return match self.starting_app(name) {
-                Some(starting) if starting.failed().is_none() => self.restart(name, &starting),
-                _ => Ok(()),
+                Some(starting) => self.restart(name, &starting),
+                None => Ok(()),
             };
         };
         // A deployed version is checked against its recorded digests like

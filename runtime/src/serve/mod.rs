@@ -160,8 +160,8 @@ impl AppSet {
             .enumerate()
             .map(|(i, name)| (name.as_str(), i))
             .collect();
-        all.sort_by_key(|a| rank[a.name()]);
-        starting.sort_by_key(|a| rank[a.name()]);
+        all.sort_by_key(|a| rank.get(a.name()).copied());
+        starting.sort_by_key(|a| rank.get(a.name()).copied());
         for app in &all {
             let Some(http) = app.manifest.http.clone() else {
                 continue;
@@ -231,12 +231,13 @@ fn arrival_order(
         .filter(|name| present.contains(name.as_str()))
         .cloned()
         .collect();
+    let mut known: std::collections::HashSet<String> = order.iter().cloned().collect();
     for name in all
         .iter()
         .map(|a| a.name())
         .chain(starting.iter().map(|s| s.name()))
     {
-        if !order.iter().any(|n| n == name) {
+        if known.insert(name.to_string()) {
             order.push(name.to_string());
         }
     }
@@ -561,6 +562,25 @@ impl Server {
     /// Every loaded app, HTTP-triggered or not.
     pub fn all_apps(&self) -> Vec<Arc<LoadedApp>> {
         self.current().all.clone()
+    }
+
+    /// Whether this host serves `name` or is compiling it (or failed to):
+    /// then it has a row of its own, and a version of it pending or
+    /// retired must not be listed again.
+    pub fn holds(&self, name: &str) -> bool {
+        let set = self.current();
+        set.all.iter().any(|a| a.name() == name) || set.starting.iter().any(|s| s.name() == name)
+    }
+
+    /// Each app served or compiling, with its place in the order the host
+    /// was given them (`--app` order, then deploys): 0 first.
+    pub fn arrival_ranks(&self) -> std::collections::HashMap<String, usize> {
+        let set = self.current();
+        set.arrivals
+            .iter()
+            .enumerate()
+            .map(|(rank, name)| (name.clone(), rank))
+            .collect()
     }
 
     /// Every app this host holds, served or compiling (or failed to), with
