@@ -78,7 +78,7 @@ pub fn open_wal_with(
 /// checkpointed at 64 pages (256 KiB) instead of SQLite's 1000. A file
 /// synced only at checkpoints (`NORMAL`) keeps the close-time checkpoint:
 /// it is the sync point of a command's last writes.
-fn close_without_checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+pub fn close_without_checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
         true,

@@ -260,13 +260,18 @@ impl UsageDb {
         // The stamp names the counters added since the first version, so a
         // file from before them gains their columns once.
         let version = format!("{USAGE_SCHEMA}{COUNTER_NAMES:?}");
-        // FULL: a commit of counters is synced (once per process for a
-        // `warden run`, at most once a second per app for a server), so
-        // the file needs no checkpoint at close (`open_wal_with`).
-        let conn = crate::sqlite::open_wal_with(path, "FULL", &version, |conn| {
+        let conn = crate::sqlite::open_wal_with(path, "NORMAL", &version, |conn| {
             conn.execute_batch(USAGE_SCHEMA)?;
             add_missing_columns(conn)
         })?;
+        // Counters are the one file every `warden run` writes: its close
+        // does not checkpoint either, and its commits are not synced (an
+        // fsync is a tenth of a run). A crash of the process loses no
+        // count (the WAL has it); a power cut may lose the last counts
+        // since a checkpoint, as a server's counters, written once a
+        // second, already may. Nothing the counters hold was acknowledged
+        // to anyone.
+        crate::sqlite::close_without_checkpoint(&conn)?;
         Ok(UsageDb {
             conn: Mutex::new(conn),
         })
