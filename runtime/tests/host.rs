@@ -116,17 +116,7 @@ fn apps_compile_in_the_background_while_the_others_serve() {
         compiler,
         ..HostOptions::new(platform(dir.path()))
     };
-    // A component Warden cannot link: it checks (it is a component) and
-    // fails only at its compile.
-    let broken = dir.path().join("broken.toml");
-    std::fs::write(
-        &broken,
-        format!(
-            "[app]\nname = \"broken\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[http]\nroute = \"/broken\"\n",
-            fixture("unsatisfiable").display()
-        ),
-    )
-    .expect("write the manifest");
+    let broken = support::unlinkable_app(dir.path());
     let gate = dir.path().join("gate");
     let compiler = gated_compiler(dir.path(), &gate);
     let data = dir.path().join("data");

@@ -198,17 +198,7 @@ fn a_kill_traps_in_flight_requests_at_once_and_refuses_new_ones() {
 #[test]
 fn a_strict_host_stops_with_exit_3_when_an_app_does_not_start() {
     let dir = tempfile::tempdir().expect("temp dir");
-    // A component Warden cannot link: checked before the host listens,
-    // failed only at its background compile.
-    let broken = dir.path().join("broken.toml");
-    std::fs::write(
-        &broken,
-        format!(
-            "[app]\nname = \"broken\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[http]\nroute = \"/broken\"\n",
-            fixture("unsatisfiable").display()
-        ),
-    )
-    .expect("write the manifest");
+    let broken = support::unlinkable_app(dir.path());
     let hello = example("hello-http");
     let host = support::process::Host::start_listening(
         &dir.path().join("data"),

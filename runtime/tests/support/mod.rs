@@ -135,6 +135,22 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// `broken.toml` in `dir`: an app on `/broken` whose component Warden
+/// cannot link. It passes the checks made before a host listens (it is a
+/// component) and fails only at its compile.
+pub fn unlinkable_app(dir: &Path) -> PathBuf {
+    let manifest = dir.join("broken.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[app]\nname = \"broken\"\nversion = \"1.0.0\"\ncomponent = \"{}\"\n[http]\nroute = \"/broken\"\n",
+            fixture("unsatisfiable").display()
+        ),
+    )
+    .expect("write the manifest");
+    manifest
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
