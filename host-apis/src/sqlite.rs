@@ -69,9 +69,9 @@ pub fn open_wal_with(
     }
 }
 
-/// For a file whose every commit is synced (`synchronous = FULL`): its
-/// close does not checkpoint, since the WAL already holds each commit
-/// durably, and a one-shot command's close was a fifth of its run (copying
+/// For a file whose every commit is synced (`synchronous = FULL`), and
+/// for the usage counters by choice (see `metering::store`): its close
+/// does not checkpoint, since the WAL already holds each commit, and a one-shot command's close was a fifth of its run (copying
 /// the WAL back, three fsyncs, and deleting the WAL and its index, which
 /// the next process recreated and synced again). The first connection of
 /// each process reads the whole WAL to rebuild its index, so the WAL is

@@ -186,6 +186,15 @@ impl ArtifactCache {
         let _ = self.child.set(compiler);
     }
 
+    /// See [`crate::Runtime::stop_compiles`].
+    pub fn stop_compiles(&self) {
+        if let Some(child) = self.child.get() {
+            child
+                .stopping
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
     /// The cached artifact at `path`, if one loads; `Err` when its seal
     /// does not verify (it was changed since this host's key sealed it).
     fn cached(&self, engine: &Engine, path: &std::path::Path) -> Result<Option<Component>, ()> {

@@ -110,6 +110,10 @@ pub struct ChildCompiler {
     pub program: PathBuf,
     pub budget: Duration,
     pub facts: EngineFacts,
+    /// Set when the host stops: compiles under way are ended (their child
+    /// killed) and none starts, so a stop, or a refused start, does not
+    /// wait up to `budget` for compiles nothing will serve.
+    pub stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ChildCompiler {
@@ -119,6 +123,10 @@ impl ChildCompiler {
     /// anyone else could swap lies between what was checked and what is
     /// sealed.
     pub fn compile(&self, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let stopping = || self.stopping.load(std::sync::atomic::Ordering::SeqCst);
+        if stopping() {
+            anyhow::bail!("not compiled: the host is stopping");
+        }
         let facts = serde_json::to_string(&self.facts)?;
         let mut child = Command::new(&self.program)
             .arg("compile-component")
@@ -159,6 +167,11 @@ impl ChildCompiler {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(OverBudget(self.budget).into());
+            }
+            if stopping() {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!("compile ended: the host is stopping");
             }
             std::thread::sleep(Duration::from_millis(20));
         };

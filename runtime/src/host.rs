@@ -256,6 +256,9 @@ impl RunningHost {
             Ok(result) => result,
             Err(e) => Err(std::io::Error::other(e.to_string())),
         };
+        // An app still compiling will not be served: its compile ends now
+        // instead of holding the exit for up to `deploys.compile_timeout`.
+        self.server.runtime().stop_compiles();
         let admin = self.admin;
         let _ = tokio::task::spawn_blocking(move || admin.join()).await;
         self.purger.abort();
@@ -411,8 +414,9 @@ fn load_apps(
     }
     let problems = server.restore();
     if strict && !problems.is_empty() {
+        runtime.stop_compiles();
         return Err(StartError::Config(format!(
-            "{}\n  fix: deploy a working version of each, or retire it (`warden retire APP --reason ...`); without --strict the host serves the others",
+            "{}\n  fix: start once without --strict (the host serves the others), then deploy a working version of each or retire it (`warden retire APP --reason ...`)",
             problems.join("\n")
         )));
     }

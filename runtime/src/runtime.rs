@@ -684,7 +684,15 @@ impl Runtime {
             program,
             budget: self.platform.deploys.compile_timeout.get(),
             facts: crate::compile::EngineFacts::of(&self.platform),
+            stopping: std::sync::Arc::default(),
         });
+    }
+
+    /// Ends the child compiles under way and refuses new ones: the host
+    /// is stopping (or refused to start), and nothing will serve them.
+    /// Compiles in this process (no child compiler) run to their end.
+    pub fn stop_compiles(&self) {
+        self.cache.stop_compiles();
     }
 
     pub(crate) fn kill_record(&self) -> &KillRecordCache {

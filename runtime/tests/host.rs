@@ -89,14 +89,16 @@ fn a_host_that_cannot_listen_says_where_and_how_to_fix_it() {
 
 /// A compiler that waits for `gate` to exist (at most a minute) before it
 /// runs Warden's own: the test decides when a compile ends, so nothing
-/// here depends on how fast the machine compiles.
+/// here depends on how fast the machine compiles. Each one writes its
+/// process id to `compiler.pid` in `dir`.
 fn gated_compiler(dir: &std::path::Path, gate: &std::path::Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let script = dir.join("gated-compiler.sh");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nfor _ in $(seq 1200); do [ -e '{}' ] && exec '{}' \"$@\"; sleep 0.05; done\nexit 1\n",
+            "#!/bin/sh\necho $$ > '{}'\nfor _ in $(seq 1200); do [ -e '{}' ] && exec '{}' \"$@\"; sleep 0.05; done\nexit 1\n",
+            dir.join("compiler.pid").display(),
             gate.display(),
             env!("CARGO_BIN_EXE_warden")
         ),
@@ -104,6 +106,48 @@ fn gated_compiler(dir: &std::path::Path, gate: &std::path::Path) -> std::path::P
     .expect("write the compiler");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     script
+}
+
+#[test]
+fn a_stopping_host_ends_the_compiles_under_way() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = dir.path().join("gate");
+    let options = HostOptions {
+        apps: vec![example("report-formatter")],
+        listen: Some("127.0.0.1:0".into()),
+        admin_listen: Some("127.0.0.1:0".into()),
+        compiler: Some(gated_compiler(dir.path(), &gate)),
+        ..HostOptions::new(platform(dir.path()))
+    };
+    let pid_file = dir.path().join("compiler.pid");
+    runtime().block_on(async {
+        let host = Host::start(options).await.expect("host starts");
+        // The compile is under way (its compiler waits for a gate that
+        // never opens): the host stops meanwhile.
+        let pid = loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+            {
+                break pid;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        host.stop();
+        host.stopped().await.expect("drained");
+        // Its compiler is ended, not left to wait out its minute (or the
+        // compile budget) while the process exits.
+        let running = std::path::PathBuf::from(format!("/proc/{pid}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while running.exists() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(
+            !running.exists(),
+            "the compiler {pid} still runs after the host stopped"
+        );
+        assert!(!gate.exists());
+    });
 }
 
 #[test]

@@ -246,11 +246,12 @@ pub async fn list(
     );
     // Served and compiling apps in the order the host was given them.
     let ranks = state.server.arrival_ranks();
+    // A row the ranks miss (an app removed meanwhile) goes last.
     apps.sort_by_key(|row| {
         row["name"]
             .as_str()
             .and_then(|name| ranks.get(name))
-            .copied()
+            .map_or(usize::MAX, |rank| *rank)
     });
     apps.extend(held_only(&state, &principal, None));
     for app in &mut apps {

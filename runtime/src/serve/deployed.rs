@@ -276,6 +276,15 @@ impl Server {
     pub(crate) fn reload(self: &Arc<Self>, name: &str) -> Result<(), ConfigError> {
         let Some(current) = self.loaded(name) else {
             return match self.starting_app(name) {
+                // A start that failed is tried again; if it cannot even
+                // be checked now, it stays failed, which the log says (the
+                // change that asked for the reload is made regardless).
+                Some(starting) if starting.failed().is_some() => {
+                    if let Err(e) = self.restart(name, &starting) {
+                        tracing::warn!(app = name, "not started again: {e}");
+                    }
+                    Ok(())
+                }
                 Some(starting) => self.restart(name, &starting),
                 None => Ok(()),
             };
