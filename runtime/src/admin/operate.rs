@@ -52,16 +52,22 @@ pub(crate) async fn set_quota(
         &principal,
         json!({ "quota": quota }),
     )?;
-    let server = state.server.clone();
-    let reloading = name.clone();
-    tokio::task::spawn_blocking(move || server.reload(&reloading))
-        .await
-        .map_err(|e| ApiError::internal("reloading stopped", e))?
-        .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
+    reload(&state, &name).await?;
     let effective = state.server.loaded(&name).map(|a| a.manifest.quota.clone());
     Ok(Json(
         json!({ "app": name, "override": quota, "effective": effective }),
     ))
+}
+
+/// Reloads `name` with what is recorded for it now (see
+/// [`crate::serve::Server::reload`]), off the async workers: 409 when that
+/// no longer loads.
+pub(crate) async fn reload(state: &AdminState, name: &str) -> Result<(), ApiError> {
+    let (server, name) = (state.server.clone(), name.to_string());
+    tokio::task::spawn_blocking(move || server.reload(&name))
+        .await
+        .map_err(|e| ApiError::internal("reloading stopped", e))?
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))
 }
 
 pub(crate) async fn list_secrets(

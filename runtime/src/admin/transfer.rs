@@ -131,12 +131,7 @@ pub(crate) async fn transfer(
         // start failed) starts again from its record, so it is served —
         // and its costs attributed — under its new owner. One that became
         // served since the check above is reloaded from its record.
-        let server = state.server.clone();
-        let restarting = name.clone();
-        tokio::task::spawn_blocking(move || server.reload(&restarting))
-            .await
-            .map_err(|e| ApiError::internal("the restart stopped", e))?
-            .map_err(|e| ApiError(StatusCode::CONFLICT, e.to_string()))?;
+        super::operate::reload(&state, &name).await?;
     }
     runtime.orphans().forget();
     tracing::info!(app = name.as_str(), to = to.as_str(), "app transferred");
