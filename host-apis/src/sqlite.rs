@@ -69,21 +69,49 @@ pub fn open_wal_with(
     }
 }
 
+/// WAL pages past which a file that closes without a checkpoint is
+/// checkpointed (SQLite's default is 1000).
+const WAL_PAGES: u64 = 64;
+
 /// For a file whose every commit is synced (`synchronous = FULL`), and
 /// for the usage counters by choice (see `metering::store`): its close
-/// does not checkpoint, since the WAL already holds each commit, and a one-shot command's close was a fifth of its run (copying
-/// the WAL back, three fsyncs, and deleting the WAL and its index, which
-/// the next process recreated and synced again). The first connection of
-/// each process reads the whole WAL to rebuild its index, so the WAL is
-/// checkpointed at 64 pages (256 KiB) instead of SQLite's 1000. A file
-/// synced only at checkpoints (`NORMAL`) keeps the close-time checkpoint:
-/// it is the sync point of a command's last writes.
+/// does not checkpoint, since the WAL already holds each commit, and a
+/// one-shot command's close was a fifth of its run (copying the WAL back,
+/// three fsyncs, and deleting the WAL and its index, which the next
+/// process recreated and synced again). A file synced only at checkpoints
+/// (`NORMAL`) keeps the close-time checkpoint: it is the sync point of a
+/// command's last writes.
+///
+/// The WAL must still stay small. Each process's first connection reads
+/// all of it to rebuild its index, and that rebuild forgets how much was
+/// checkpointed; SQLite restarts a WAL only at a write after a complete
+/// checkpoint *in the same process*, so one-shot commands would grow it
+/// without end (a frame per `warden run`, each re-read by every later
+/// run). So it is checkpointed at [`WAL_PAGES`], and a WAL found past that
+/// at open is checkpointed and truncated then — unless another connection
+/// is using the file, whose own writes restart it.
 pub fn close_without_checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
         true,
     )?;
-    conn.pragma_update(None, "wal_autocheckpoint", 64)
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES)?;
+    let page: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    let wal_len = conn
+        .path()
+        .and_then(|path| std::fs::metadata(format!("{path}-wal")).ok())
+        .map_or(0, |m| m.len());
+    if wal_len > WAL_PAGES * (page + 24) + 32 {
+        // Busy means another connection holds the file: skip, don't wait.
+        conn.busy_timeout(Duration::ZERO)?;
+        let truncated = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        conn.busy_timeout(Duration::from_secs(5))?;
+        match truncated {
+            Err(e) if !busy(&e) => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `e` from opening `path`, saying which file where SQLite's message does
@@ -301,6 +329,30 @@ mod tests {
             !dir.path().join("normal.db-wal").exists(),
             "checkpointed and removed"
         );
+    }
+
+    #[test]
+    fn a_wal_closed_without_checkpoints_stays_small_across_processes() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let path = dir.path().join("often.db");
+        let schema = "CREATE TABLE IF NOT EXISTS t (x BLOB)";
+        // As one-shot commands do: open (the first connection, so its WAL
+        // index is rebuilt), one write, close.
+        for i in 0..(3 * WAL_PAGES) {
+            let conn = open_wal(&path, "FULL", schema).unwrap_or_else(|e| unreachable!("{e}"));
+            conn.execute("INSERT INTO t VALUES (zeroblob(3000))", [])
+                .unwrap_or_else(|e| unreachable!("{e} at {i}"));
+        }
+        let wal = std::fs::metadata(dir.path().join("often.db-wal")).map_or(0, |m| m.len());
+        assert!(
+            wal <= 2 * WAL_PAGES * (4096 + 24) + 32,
+            "the WAL grew to {wal} bytes"
+        );
+        let conn = open_wal(&path, "FULL", schema).unwrap_or_else(|e| unreachable!("{e}"));
+        let rows: u64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(rows, 3 * WAL_PAGES, "every write is kept");
     }
 
     #[test]
