@@ -133,7 +133,8 @@ pub fn naming_the_file(path: &Path, e: rusqlite::Error) -> rusqlite::Error {
 
 /// A database a process opens on its first use, once: a one-shot command
 /// (`warden run`) opens no file its invocation never touches, where a
-/// server opens them all at start so a broken file stops it there. A
+/// server opens them all at start so a broken file stops it there; the
+/// token and people stores open theirs when a call first needs them. A
 /// failed open is tried again by the next use.
 pub struct OpenOnFirstUse<T> {
     opened: std::sync::OnceLock<std::sync::Arc<T>>,
@@ -143,10 +144,8 @@ pub struct OpenOnFirstUse<T> {
 impl<T> OpenOnFirstUse<T> {
     /// Already open.
     pub fn opened(value: T) -> OpenOnFirstUse<T> {
-        let opened = std::sync::OnceLock::new();
-        let _ = opened.set(std::sync::Arc::new(value));
         OpenOnFirstUse {
-            opened,
+            opened: std::sync::OnceLock::from(std::sync::Arc::new(value)),
             opening: std::sync::Mutex::new(()),
         }
     }

@@ -4,6 +4,7 @@
 //! addresses scraped from stderr.
 
 use crate::support;
+use support::admin_api::send_as;
 use support::serving::send;
 use support::{example, fixture};
 use warden_runtime::config::PlatformConfig;
@@ -180,16 +181,8 @@ fn apps_compile_in_the_background_while_the_others_serve() {
             &fixture("noop_handler"),
             "[http]\nroute = \"/ledger\"\n",
         );
-        let bearer = format!("Bearer {cora}");
-        let deployed = support::serving::send_with(
-            first.admin_addr,
-            "POST",
-            "/v1/apps",
-            &ledger,
-            &[("authorization", bearer.as_str())],
-        )
-        .await;
-        assert_eq!(deployed.status, 201, "{}", deployed.body);
+        let (status, body) = send_as(first.admin_addr, &cora, "POST", "/v1/apps", &ledger).await;
+        assert_eq!(status, 201, "{body}");
         first.stop();
         first.stopped().await.expect("drained");
         let digest = {
@@ -268,51 +261,33 @@ fn apps_compile_in_the_background_while_the_others_serve() {
             &fixture("noop_handler"),
             "[http]\nroute = \"/report/...\"\n",
         );
-        let bearer = format!("Bearer {mallory}");
-        let refused = support::serving::send_with(
-            host.admin_addr,
-            "POST",
-            "/v1/apps",
-            &sneak,
-            &[("authorization", bearer.as_str())],
-        )
-        .await;
-        assert_eq!(refused.status, 403, "{}", refused.body);
-        assert!(
-            refused.body.contains("belongs to someone else"),
-            "{}",
-            refused.body
-        );
+        let (status, body) = send_as(host.admin_addr, &mallory, "POST", "/v1/apps", &sneak).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("belongs to someone else"), "{body}");
 
         // An admin's quota override reaches an app still compiling: its
         // compile starts again, with the new limits.
-        let admin = format!("Bearer {}", support::process::token(&data, "ops", "admin"));
-        let quota = support::serving::send_with(
+        let admin = support::process::token(&data, "ops", "admin");
+        let (status, body) = send_as(
             host.admin_addr,
+            &admin,
             "PUT",
             "/v1/apps/report-formatter/quota",
             r#"{"requests_per_minute":7}"#,
-            &[
-                ("authorization", admin.as_str()),
-                ("content-type", "application/json"),
-            ],
         )
         .await;
-        assert_eq!(quota.status, 200, "{}", quota.body);
+        assert_eq!(status, 200, "{body}");
         // A transfer reaches a deployed version still compiling: it is
         // served under its new owner once ready.
-        let transfer = support::serving::send_with(
+        let (status, body) = send_as(
             host.admin_addr,
+            &admin,
             "POST",
             "/v1/apps/ledger/transfer",
             r#"{"to":"dana","reason":"cora moved teams"}"#,
-            &[
-                ("authorization", admin.as_str()),
-                ("content-type", "application/json"),
-            ],
         )
         .await;
-        assert_eq!(transfer.status, 200, "{}", transfer.body);
+        assert_eq!(status, 200, "{body}");
 
         std::fs::write(&gate, b"").expect("open the gate");
         let started = host.ready().await;
@@ -341,15 +316,8 @@ fn apps_compile_in_the_background_while_the_others_serve() {
         assert!(!failed.body.contains("provide"), "{}", failed.body);
         // Apps are listed in the order they were given, not in the order
         // their compiles finished.
-        let listed = support::serving::send_with(
-            host.admin_addr,
-            "GET",
-            "/v1/apps",
-            "",
-            &[("authorization", admin.as_str())],
-        )
-        .await;
-        let listed: serde_json::Value = serde_json::from_str(&listed.body).expect("json");
+        let (_, listed) = send_as(host.admin_addr, &admin, "GET", "/v1/apps", "").await;
+        let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
         let names: Vec<&str> = listed["apps"]
             .as_array()
             .expect("apps")

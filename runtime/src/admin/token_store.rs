@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use warden_host_apis::sqlite::OpenOnFirstUse;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tokens (
@@ -117,7 +118,7 @@ pub struct TokenStore {
     shared: Option<std::sync::Arc<crate::state::postgres::Postgres>>,
     db: PathBuf,
     legacy: PathBuf,
-    conn: Mutex<Option<Connection>>,
+    conn: OpenOnFirstUse<Mutex<Connection>>,
     /// The platform's `admin.token_max_ttl`, in seconds, applied on read.
     max_ttl: Option<u64>,
 }
@@ -268,7 +269,7 @@ impl TokenStore {
             shared: None,
             db: data_dir.join("tokens.db"),
             legacy: data_dir.join("tokens.json"),
-            conn: Mutex::new(None),
+            conn: OpenOnFirstUse::later(),
             max_ttl: None,
         }
     }
@@ -301,22 +302,15 @@ impl TokenStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, TokenError>,
     ) -> Result<T, TokenError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if conn.is_none() {
+        let conn = self.conn.get(|| {
             let mut opened = warden_host_apis::sqlite::open_wal(&self.db, "FULL", SCHEMA)
                 .map_err(|e| self.store_error(e))?;
             warden_host_apis::sqlite::add_missing_columns(&opened, "tokens", &ADDED_COLUMNS)
                 .map_err(|e| self.store_error(e))?;
             import_legacy(&mut opened, &self.legacy).map_err(|e| self.store_error(e))?;
-            *conn = Some(opened);
-        }
-        match conn.as_mut() {
-            Some(c) => f(c),
-            None => Err(TokenError::Store {
-                path: self.db.clone(),
-                message: "not open".into(),
-            }),
-        }
+            Ok(Mutex::new(opened))
+        })?;
+        f(&mut conn.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn store_error(&self, e: rusqlite::Error) -> TokenError {

@@ -70,22 +70,12 @@ pub(crate) async fn transfer(
     // (served, or held while it compiles): a path another owner's app is
     // under (the old owner's other apps included) refuses the transfer
     // before anything changes.
-    let held_route = match state.server.loaded(&name) {
-        Some(live) => live.manifest.http.as_ref().map(|h| h.route.clone()),
-        None => state
-            .server
-            .starting_app(&name)
-            .and_then(|s| s.route().map(str::to_string)),
-    };
-    if let Some(route) = held_route
+    let holders = state.server.route_holders();
+    if let Some(held) = holders.iter().find(|h| h.name == name)
         && let Some(deployment) = versions.iter().find(|d| d.status.is_live())
         && deployment.deployed_as.as_deref() != Some(Role::Admin.as_str())
-        && let Some(conflict) = crate::serve::route_owners::conflict(
-            &state.server.route_holders(),
-            &name,
-            Some(&to),
-            &route,
-        )
+        && let Some(conflict) =
+            crate::serve::route_owners::conflict(&holders, &name, Some(&to), &held.route)
     {
         return Err(ApiError(
             StatusCode::CONFLICT,

@@ -23,11 +23,11 @@ Apps answer on their `[http] route`. Each app is checked before the host
 listens (a bad manifest stops it there), then compiles in the background: its
 route answers 503 with Retry-After until it is ready, and `warden: ready` is
 printed once every app is. An app whose compile or link fails answers 500
-while the others serve, unless --strict stops the host. SIGTERM or Ctrl-C stops accepting and
-drains in-flight requests (up to `serve.drain_timeout`). Port 0 picks a free
-port; the addresses are printed. The host signs the audit chain ([audit]
-checkpoint_interval) and forwards it to [[audit.sinks]]; each sink's lag is in
-GET /v1/telemetry.")]
+while the others serve, unless --strict stops the host. SIGTERM or Ctrl-C
+stops accepting and drains in-flight requests (up to `serve.drain_timeout`).
+Port 0 picks a free port; the addresses are printed. The host signs the audit
+chain ([audit] checkpoint_interval) and forwards it to [[audit.sinks]]; each
+sink's lag is in GET /v1/telemetry.")]
 pub struct ServeArgs {
     /// An app to serve (repeatable).
     #[arg(long = "app", value_name = "APP.toml")]
@@ -88,11 +88,9 @@ pub fn run(args: ServeArgs) -> Outcome {
                 // Not "ready": a script waiting for that line would call a
                 // host that is stopping.
                 Some(stop) if !started.failed.is_empty() => {
-                    eprintln!(
-                        "warden: stopping: {} did not start, and --strict was given",
-                        names(&started.failed)
-                    );
-                    let _ = failed.set(names(&started.failed));
+                    let names = names(&started.failed);
+                    eprintln!("warden: stopping: {names} did not start, and --strict was given");
+                    let _ = failed.set(names);
                     stop();
                 }
                 _ => announce_ready(&started),

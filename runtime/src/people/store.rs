@@ -5,6 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use warden_host_apis::sqlite::OpenOnFirstUse;
 
 /// The alias entries `name` is looked up by: itself, and for an OIDC
 /// name `<issuer>#<sub>` the `#<sub>` of an `externalId` (else itself
@@ -80,7 +81,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PersonRow> {
 pub struct PeopleStore {
     shared: Option<Arc<crate::state::postgres::Postgres>>,
     db: PathBuf,
-    conn: Mutex<Option<Connection>>,
+    conn: OpenOnFirstUse<Mutex<Connection>>,
 }
 
 impl PeopleStore {
@@ -89,7 +90,7 @@ impl PeopleStore {
         PeopleStore {
             shared: None,
             db: data_dir.join("people.db"),
-            conn: Mutex::new(None),
+            conn: OpenOnFirstUse::later(),
         }
     }
 
@@ -127,20 +128,12 @@ impl PeopleStore {
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if conn.is_none() {
-            *conn = Some(
-                warden_host_apis::sqlite::open_wal(&self.db, "FULL", SCHEMA)
-                    .map_err(|e| self.sqlite_error(e))?,
-            );
-        }
-        match conn.as_ref() {
-            Some(c) => f(c).map_err(|e| self.sqlite_error(e)),
-            None => Err(StoreError::Store {
-                path: self.db.clone(),
-                message: "not open".into(),
-            }),
-        }
+        let conn = self.conn.get(|| {
+            warden_host_apis::sqlite::open_wal(&self.db, "FULL", SCHEMA)
+                .map(Mutex::new)
+                .map_err(|e| self.sqlite_error(e))
+        })?;
+        f(&conn.lock().unwrap_or_else(|p| p.into_inner())).map_err(|e| self.sqlite_error(e))
     }
 
     /// Every person, deleted ones included, oldest first.

@@ -155,11 +155,7 @@ impl AppSet {
             .filter(|s| all.iter().all(|a| a.name() != s.name()))
             .collect();
         let arrivals = arrival_order(previous, &all, &starting);
-        let rank: std::collections::HashMap<&str, usize> = arrivals
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (name.as_str(), i))
-            .collect();
+        let rank = ranks(&arrivals);
         all.sort_by_key(|a| rank.get(a.name()).copied());
         starting.sort_by_key(|a| rank.get(a.name()).copied());
         for app in &all {
@@ -242,6 +238,15 @@ fn arrival_order(
         }
     }
     order
+}
+
+/// Each name's place in `names`, 0 first.
+fn ranks(names: &[String]) -> std::collections::HashMap<&str, usize> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(rank, name)| (name.as_str(), rank))
+        .collect()
 }
 
 /// `[http] route` parsed, or the error naming the field.
@@ -568,18 +573,16 @@ impl Server {
     /// then it has a row of its own, and a version of it pending or
     /// retired must not be listed again.
     pub fn holds(&self, name: &str) -> bool {
-        let set = self.current();
-        set.all.iter().any(|a| a.name() == name) || set.starting.iter().any(|s| s.name() == name)
+        self.current().arrivals.iter().any(|n| n == name)
     }
 
     /// Each app served or compiling, with its place in the order the host
     /// was given them (`--app` order, then deploys): 0 first.
     pub fn arrival_ranks(&self) -> std::collections::HashMap<String, usize> {
         let set = self.current();
-        set.arrivals
-            .iter()
-            .enumerate()
-            .map(|(rank, name)| (name.clone(), rank))
+        ranks(&set.arrivals)
+            .into_iter()
+            .map(|(name, rank)| (name.to_string(), rank))
             .collect()
     }
 

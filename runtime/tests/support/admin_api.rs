@@ -184,8 +184,19 @@ pub fn call_as(
     path: &str,
     body: &str,
 ) -> (u16, String) {
+    super::block_on(send_as(addr, token, method, path, body))
+}
+
+/// [`call_as`] from async code.
+pub async fn send_as(
+    addr: std::net::SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
     let auth = format!("Bearer {token}");
-    let reply = super::block_on(super::serving::send_with(
+    let reply = super::serving::send_with(
         addr,
         method,
         path,
@@ -194,6 +205,7 @@ pub fn call_as(
             ("authorization", auth.as_str()),
             ("content-type", "application/json"),
         ],
-    ));
+    )
+    .await;
     (reply.status, reply.body)
 }
