@@ -250,19 +250,22 @@ async function loadReviews() {
       el("ul", { class: "changes" }, ...(changes.length ? changes.map(c => el("li", {}, changeLine(c))) : [el("li", { class: "muted" }, "none")])));
     if (state.role === "reviewer") {
       const note = el("input", { class: "note", placeholder: "note (required to reject)" });
-      const result = el("span", { class: "result muted" });
+      // The outcome goes above the queue, not on the card: the refresh that
+      // follows (or the periodic one) replaces the card, and the reviewer
+      // must still see what their click did.
+      const result = document.getElementById("review-result");
       const act = async (verb) => {
         try {
           const payload = { deploy: d.id, note: note.value };
           if (verb === "approve") payload.digest = shown.component_sha256;
           const done = await api(`/v1/apps/${encodeURIComponent(d.app)}/${verb}`, "POST", payload);
-          result.textContent = done.status;
-          setTimeout(refresh, 300);
-        } catch (e) { result.textContent = e.message; }
+          result.textContent = `${d.app} ${d.version}: ${verb === "approve" ? "approved, now " + done.status : "rejected"}`;
+          await refresh();
+        } catch (e) { result.textContent = `${d.app} ${d.version}: ${e.message}`; }
       };
       card.append(el("div", { class: "actions" }, note,
         el("button", { class: "approve", onclick: () => act("approve") }, "Approve"),
-        el("button", { class: "reject", onclick: () => act("reject") }, "Reject"), result));
+        el("button", { class: "reject", onclick: () => act("reject") }, "Reject")));
     }
     cards.push(card);
   }

@@ -1,7 +1,8 @@
 // Drives the dashboard's review queue in headless Chromium: signs in as a
 // reviewer, reads the held deploy's reasons and changes from the live
-// version, approves it with the button, waits until the queue is empty,
-// and prints what it saw as JSON for the Rust test to check.
+// version, approves it with the button, reads the outcome line and waits
+// until the queue is empty, and prints what it saw as JSON for the Rust
+// test to check.
 //   node drive-reviews.cjs <admin-url> <token> <screenshot.png> <node_modules>
 const [, , url, token, shot, modules] = process.argv;
 const { run } = require("./launch.cjs");
@@ -21,7 +22,11 @@ run(modules, async (page) => {
   };
   await page.screenshot({ path: shot, fullPage: true });
   await page.click("#reviews .review button.approve");
-  await page.waitForSelector("#reviews .review .result:text('active')");
+  // The outcome line outlives the card, which the refresh replaces; an
+  // error lands there too, and the Rust test prints it.
+  await page.waitForSelector("#review-result:not(:empty)");
+  seen.result = await page.$eval("#review-result", (r) => r.textContent);
+  if (!seen.result.includes("approved")) return seen;
   await page.waitForFunction(() => !document.querySelector("#reviews .review"), null);
   seen.after = await page.$eval("#reviews-list", (l) => l.textContent);
   return seen;
