@@ -386,7 +386,7 @@ fn compile_entry(
         app.component_path.as_path(),
         &app.bytes,
     );
-    let (component, artifact) = cache.load(engine, bytes).map_err(|e| {
+    let (component, artifact) = cache.load(engine, bytes, &app.digest).map_err(|e| {
         // A big component (a Python or JavaScript interpreter is 10-20
         // MiB) on a busy machine can outlast the budget: that is the
         // platform's setting to change, not the build.

@@ -5,6 +5,8 @@
 //! map. The key is the SHA-256 of the component bytes plus the engine's
 //! compatibility hash (wasmtime version, target, compiler settings), so a
 //! changed component or an upgraded engine never loads a stale artifact.
+//! The caller gives the SHA-256 (an app's is computed once, when it is
+//! checked) and must give the one of the bytes it loads.
 //!
 //! Trust: artifacts are native code, which wasmtime loads without checking
 //! (`Component::deserialize` is `unsafe` for that reason), so on a serving
@@ -238,13 +240,20 @@ impl ArtifactCache {
         self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
     }
 
-    /// Loads the component for `bytes`, from the cache when possible.
+    /// Loads the component `bytes`, from the cache when possible.
+    /// `digest` is their SHA-256, hex, as the caller computed it: an app's
+    /// is computed once when it is checked, and hashing an 18 MiB
+    /// interpreter a second time cost every load milliseconds.
     pub fn load(
         &self,
         engine: &Engine,
         bytes: &[u8],
+        digest: &str,
     ) -> anyhow::Result<(Component, ArtifactSource)> {
-        let path = self.path_for(bytes);
+        // The seal covers the name, so a wrong digest would seal these
+        // bytes' code under another component's name.
+        debug_assert_eq!(digest, hex::encode(Sha256::digest(bytes)));
+        let path = self.path_for_digest(digest);
         let mut tampered = false;
         match self.cached(engine, &path) {
             Ok(Some(component)) => return Ok((component, ArtifactSource::Cached)),
@@ -318,7 +327,7 @@ mod tests {
 
     fn source(cache: &ArtifactCache, engine: &Engine) -> ArtifactSource {
         cache
-            .load(engine, EMPTY)
+            .load(engine, EMPTY, &hex::encode(Sha256::digest(EMPTY)))
             .map(|(_, s)| s)
             .unwrap_or_else(|e| unreachable!("{e}"))
     }
@@ -359,7 +368,7 @@ mod tests {
         let (engine, sealed) = cache(dir.path(), Some([7; 32]));
         assert_eq!(source(&sealed, &engine), ArtifactSource::Compiled);
         let other = |c: &ArtifactCache| {
-            c.load(&engine, OTHER)
+            c.load(&engine, OTHER, &hex::encode(Sha256::digest(OTHER)))
                 .map(|(_, s)| s)
                 .unwrap_or_else(|e| unreachable!("{e}"))
         };

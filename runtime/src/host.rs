@@ -423,6 +423,7 @@ fn load_apps(
     for problem in problems {
         tracing::warn!("{problem}");
     }
+    server.start_up_held();
     server.collect();
     crate::serve::quota_gauge::register(&server);
     Ok(server)

@@ -286,7 +286,10 @@ fn a_reviewer_sees_why_a_deploy_is_held_and_what_changed_and_approves_it_in_the_
         "{seen}"
     );
     assert_eq!(seen["buttons"], serde_json::json!(["Approve", "Reject"]));
-    assert_eq!(seen["result"], "notes 1.1.0: approved, now active", "{seen}");
+    assert_eq!(
+        seen["result"], "notes 1.1.0: approved, now active",
+        "{seen}"
+    );
     assert!(
         seen["after"].as_str().unwrap().contains("nothing waits"),
         "{seen}"

@@ -289,8 +289,24 @@ fn apps_compile_in_the_background_while_the_others_serve() {
         .await;
         assert_eq!(status, 200, "{body}");
 
+        // The readiness probe holds a load balancer off meanwhile; it
+        // needs no token and names nothing. The app workers are live.
+        let probe = send(host.admin_addr, "GET", "/readyz", "").await;
+        assert_eq!(
+            (probe.status, probe.body.as_str()),
+            (503, r#"{"ready":false}"#)
+        );
+        assert_eq!(probe.headers["retry-after"], "5");
+        let live = send(host.admin_addr, "GET", "/livez", "").await;
+        assert_eq!((live.status, live.body.as_str()), (200, r#"{"live":true}"#));
+
         std::fs::write(&gate, b"").expect("open the gate");
         let started = host.ready().await;
+        let probe = send(host.admin_addr, "GET", "/readyz", "").await;
+        assert_eq!(
+            (probe.status, probe.body.as_str()),
+            (200, r#"{"ready":true}"#)
+        );
         assert_eq!(started.ready, 3, "{started:?}");
         assert_eq!(started.failed.len(), 1, "{started:?}");
         assert_eq!(started.failed[0].0, "broken");
@@ -328,6 +344,27 @@ fn apps_compile_in_the_background_while_the_others_serve() {
             names,
             ["report-formatter", "hello-http", "broken", "ledger"],
             "{listed}"
+        );
+        // Ready stays ready: a compile after start-up (here the failed
+        // app's, restarted by a quota override and held at the closed
+        // gate) concerns that app, not the node.
+        std::fs::remove_file(&gate).expect("close the gate");
+        std::fs::remove_dir_all(data.join("artifacts")).expect("forget the artifacts");
+        let (status, body) = send_as(
+            host.admin_addr,
+            &admin,
+            "PUT",
+            "/v1/apps/broken/quota",
+            r#"{"requests_per_minute":5}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let recompiling = host.server.starting_app("broken").expect("held again");
+        assert_eq!(recompiling.failed(), None, "compiling behind the gate");
+        let probe = send(host.admin_addr, "GET", "/readyz", "").await;
+        assert_eq!(
+            (probe.status, probe.body.as_str()),
+            (200, r#"{"ready":true}"#)
         );
         host.stop();
         host.stopped().await.expect("drained");

@@ -253,19 +253,30 @@ async function loadReviews() {
       // The outcome goes above the queue, not on the card: the refresh that
       // follows (or the periodic one) replaces the card, and the reviewer
       // must still see what their click did.
+      // The controls are off while a decision is in flight: a second
+      // click would fail ("no pending deploy") and overwrite the outcome
+      // of the first with an error.
       const result = document.getElementById("review-result");
+      const controls = [note];
       const act = async (verb) => {
+        controls.forEach(c => { c.disabled = true; });
         try {
           const payload = { deploy: d.id, note: note.value };
           if (verb === "approve") payload.digest = shown.component_sha256;
           const done = await api(`/v1/apps/${encodeURIComponent(d.app)}/${verb}`, "POST", payload);
-          result.textContent = `${d.app} ${d.version}: ${verb === "approve" ? "approved, now " + done.status : "rejected"}`;
+          result.className = "muted";
+          result.textContent = `${d.app} ${d.version}: ${verb === "approve" ? "approved, now " + done.status : "rejected"}`
+            + (done.attestation_error ? `; its attestation was not written: ${done.attestation_error}` : "");
           await refresh();
-        } catch (e) { result.textContent = `${d.app} ${d.version}: ${e.message}`; }
+        } catch (e) {
+          result.className = "error";
+          result.textContent = `${d.app} ${d.version}: could not ${verb}: ${e.message}`;
+          controls.forEach(c => { c.disabled = false; });
+        }
       };
-      card.append(el("div", { class: "actions" }, note,
-        el("button", { class: "approve", onclick: () => act("approve") }, "Approve"),
-        el("button", { class: "reject", onclick: () => act("reject") }, "Reject")));
+      controls.push(el("button", { class: "approve", onclick: () => act("approve") }, "Approve"),
+        el("button", { class: "reject", onclick: () => act("reject") }, "Reject"));
+      card.append(el("div", { class: "actions" }, ...controls));
     }
     cards.push(card);
   }

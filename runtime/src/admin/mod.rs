@@ -34,6 +34,7 @@
 //! | `GET /v1/whoami` (name, role, actor)       | yes      | yes      | yes   | yes     |
 //! | `GET /v1/oidc/config`, `POST /v1/oidc/token` (dashboard sign-in; no token) | — | — | — | — |
 //! | `GET /dashboard`, `/dashboard.js` (static; the data needs a token) | — | — | — | — |
+//! | `GET /readyz`, `/livez` (probes: yes or no; see [`probes`]; no token) | — | — | — | — |
 //!
 //! No token: 401. A token without the role: 403. Every change is an audit
 //! event with the caller as actor (`token:NAME`, `oidc:NAME`). Error bodies say what was wrong,
@@ -50,6 +51,7 @@ pub mod oidc;
 mod operate;
 mod periodic;
 mod policy_check;
+mod probes;
 mod publish;
 mod retire;
 mod review_show;
@@ -443,6 +445,8 @@ pub(crate) fn inline_deploy_limit(platform: &crate::config::PlatformConfig) -> u
 pub(crate) fn router(state: AdminState) -> axum::Router {
     axum::Router::new()
         .route("/openapi.json", get(openapi))
+        .route("/livez", get(probes::live))
+        .route("/readyz", get(probes::ready))
         .route("/dashboard", get(dashboard))
         .route("/dashboard.js", get(dashboard_js))
         .route("/v1/apps", get(apps::list).post(deploys::deploy))

@@ -284,6 +284,11 @@ pub struct Server {
     /// The async runtime that serves apps; schedules run there, even when
     /// a deploy through the admin API (on its own runtime) starts them.
     apps_runtime: std::sync::OnceLock<tokio::runtime::Handle>,
+    /// Set once no app of the start-up is compiling (see
+    /// [`Server::started_up`]).
+    started_up: std::sync::atomic::AtomicBool,
+    /// Set once every app of the start-up is held or served.
+    start_up_held: std::sync::atomic::AtomicBool,
     /// Set while a collection of old deploy files runs.
     collecting: std::sync::atomic::AtomicBool,
     schedules: std::sync::Mutex<std::collections::HashMap<String, ScheduleTasks>>,
@@ -318,6 +323,8 @@ impl Server {
             set: std::sync::RwLock::new(Arc::new(set)),
             changing: std::sync::Mutex::default(),
             apps_runtime: std::sync::OnceLock::new(),
+            started_up: std::sync::atomic::AtomicBool::new(false),
+            start_up_held: std::sync::atomic::AtomicBool::new(false),
             collecting: std::sync::atomic::AtomicBool::new(false),
             schedules: std::sync::Mutex::default(),
             scheduling: std::sync::atomic::AtomicBool::new(false),
@@ -630,6 +637,19 @@ impl Server {
     /// The per-app change locks (see [`crate::admin::app_locks`]).
     pub(crate) fn app_locks(&self) -> &Arc<crate::admin::app_locks::AppLocks> {
         &self.app_locks
+    }
+
+    /// Whether the async workers that serve apps run a task within
+    /// `within`: false when every worker is stuck (a blocking call on
+    /// one, a deadlock), which a process that still answers the admin API
+    /// on its own runtime would otherwise hide. True before the app
+    /// listener runs: nothing can be stuck there yet.
+    pub async fn workers_answer(&self, within: std::time::Duration) -> bool {
+        let Some(workers) = self.apps_runtime.get() else {
+            return true;
+        };
+        let ran = workers.spawn(async {});
+        matches!(tokio::time::timeout(within, ran).await, Ok(Ok(())))
     }
 
     /// A request id that tells a caller nothing about the host (no

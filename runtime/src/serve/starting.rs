@@ -156,6 +156,36 @@ impl Server {
             .cloned()
     }
 
+    /// Whether start-up is over: no app it began is still compiling (what
+    /// `warden: ready` says; `GET /readyz`). Once true it stays true: a
+    /// compile started later (a quota override or a transfer restarting
+    /// an app that did not start) concerns that app, and the others serve
+    /// on — a load balancer must not drop the whole node for it.
+    pub fn started_up(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.started_up.load(Ordering::Acquire) {
+            return true;
+        }
+        // Not before every start-up app is held: the first may compile
+        // (from the cache) before the next one is even checked.
+        if !self.start_up_held.load(Ordering::Acquire) {
+            return false;
+        }
+        let compiling = self.current().starting.iter().any(|s| s.failed().is_none());
+        if !compiling {
+            self.started_up.store(true, Ordering::Release);
+        }
+        !compiling
+    }
+
+    /// Says that every app of the start-up (given and deployed) is now
+    /// served or compiling: from here [`Server::started_up`] can be true.
+    pub(crate) fn start_up_held(&self) {
+        self.start_up_held
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.started_up();
+    }
+
     /// Waits until no app is compiling: every start-up app is served,
     /// failed, or was replaced or removed meanwhile.
     pub async fn started(&self) -> Started {
@@ -222,5 +252,8 @@ impl Server {
                 self.changes.send_replace(());
             }
         }
+        // Latched now, not at the first probe: a compile started after
+        // start-up must not make the node unready.
+        self.started_up();
     }
 }

@@ -17,12 +17,10 @@ run(modules, async (page) => {
   await page.waitForSelector("#waterfall .span-bar");
   await page.waitForSelector("#usage-chart rect.bar");
   await page.waitForSelector("#audit-list li");
-  // Pick the failed invocation so the waterfall shows it.
-  const failed = await page.$("#traces-list button.error");
-  if (failed) {
-    await failed.click();
-    await page.waitForSelector("#traces-list button.error.selected");
-  }
+  // Pick the failed invocation so the waterfall shows it. By selector,
+  // not by a handle: the periodic refresh rebuilds the list.
+  await page.click("#traces-list button.error");
+  await page.waitForSelector("#traces-list button.error.selected");
   const seen = {
     apps: await page.$$eval("#apps tr", (rows) => rows.map((r) => r.dataset.app)),
     states: await page.$$eval("#apps tr td:nth-child(3)", (c) => c.map((x) => x.textContent)),

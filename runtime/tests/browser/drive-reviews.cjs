@@ -26,7 +26,7 @@ run(modules, async (page) => {
   // error lands there too, and the Rust test prints it.
   await page.waitForSelector("#review-result:not(:empty)");
   seen.result = await page.$eval("#review-result", (r) => r.textContent);
-  if (!seen.result.includes("approved")) return seen;
+  if (!seen.result.includes(": approved, now ")) return seen;
   await page.waitForFunction(() => !document.querySelector("#reviews .review"), null);
   seen.after = await page.$eval("#reviews-list", (l) => l.textContent);
   return seen;
