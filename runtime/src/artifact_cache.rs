@@ -244,7 +244,7 @@ impl ArtifactCache {
     /// `digest` is their SHA-256, hex, as the caller computed it: an app's
     /// is computed once when it is checked, and hashing an 18 MiB
     /// interpreter a second time cost every load milliseconds.
-    pub fn load(
+    pub(crate) fn load(
         &self,
         engine: &Engine,
         bytes: &[u8],

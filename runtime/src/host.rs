@@ -407,6 +407,7 @@ fn load_apps(
     let server = Arc::new(
         Server::new(runtime.clone(), Vec::new()).map_err(|e| StartError::Config(e.to_string()))?,
     );
+    server.start_up_begins();
     for app in apps {
         server
             .start_in_background(app, Box::new(|runtime, app| runtime.compile_app(app)))

@@ -151,6 +151,24 @@ fn a_stopping_host_ends_the_compiles_under_way() {
     });
 }
 
+/// Removes the cached artifacts of `component` from the data directory
+/// `data`, so its next load compiles it (and leaves the others alone: they
+/// may still be written by compiles under way).
+fn forget_artifact(data: &std::path::Path, component: &std::path::Path) {
+    let digest = {
+        use sha2::Digest as _;
+        let bytes = std::fs::read(component).expect("component");
+        hex::encode(sha2::Sha256::digest(bytes))
+    };
+    for artifact in std::fs::read_dir(data.join("artifacts")).expect("artifacts") {
+        let artifact = artifact.expect("entry").path();
+        let name = artifact.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with(&digest) {
+            std::fs::remove_file(&artifact).expect("remove the artifact");
+        }
+    }
+}
+
 #[test]
 fn apps_compile_in_the_background_while_the_others_serve() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -185,18 +203,7 @@ fn apps_compile_in_the_background_while_the_others_serve() {
         assert_eq!(status, 201, "{body}");
         first.stop();
         first.stopped().await.expect("drained");
-        let digest = {
-            use sha2::Digest as _;
-            let bytes = std::fs::read(fixture("noop_handler")).expect("component");
-            hex::encode(sha2::Sha256::digest(bytes))
-        };
-        for artifact in std::fs::read_dir(data.join("artifacts")).expect("artifacts") {
-            let artifact = artifact.expect("entry").path();
-            let name = artifact.file_name().unwrap_or_default().to_string_lossy();
-            if name.starts_with(&digest) {
-                std::fs::remove_file(&artifact).expect("remove the artifact");
-            }
-        }
+        forget_artifact(&data, &fixture("noop_handler"));
 
         // hello-http, from the cache, is ready first, though it is not
         // the first app given.
@@ -349,7 +356,7 @@ fn apps_compile_in_the_background_while_the_others_serve() {
         // app's, restarted by a quota override and held at the closed
         // gate) concerns that app, not the node.
         std::fs::remove_file(&gate).expect("close the gate");
-        std::fs::remove_dir_all(data.join("artifacts")).expect("forget the artifacts");
+        forget_artifact(&data, &fixture("unsatisfiable"));
         let (status, body) = send_as(
             host.admin_addr,
             &admin,

@@ -1,5 +1,5 @@
 "use strict";
-const state = { token: sessionStorage.getItem("warden-token") || "", app: null, trace: null };
+const state = { token: sessionStorage.getItem("warden-token") || "", app: null, trace: null, deciding: false };
 
 async function api(path, method = "GET", payload = undefined) {
   const init = { method, headers: { "Authorization": "Bearer " + state.token } };
@@ -235,6 +235,9 @@ function changeLine(c) {
 // Pending deploys with why they are held and what changed from the live
 // version; a reviewer approves or rejects exactly the deploy shown.
 async function loadReviews() {
+  // Not while a decision is in flight: the rebuilt card's buttons would
+  // be live again, and a second click would report the first as failed.
+  if (state.deciding) return;
   const box = document.getElementById("reviews-list");
   const queue = await api("/v1/reviews");
   const cards = [];
@@ -260,6 +263,7 @@ async function loadReviews() {
       const controls = [note];
       const act = async (verb) => {
         controls.forEach(c => { c.disabled = true; });
+        state.deciding = true;
         try {
           const payload = { deploy: d.id, note: note.value };
           if (verb === "approve") payload.digest = shown.component_sha256;
@@ -267,8 +271,10 @@ async function loadReviews() {
           result.className = "muted";
           result.textContent = `${d.app} ${d.version}: ${verb === "approve" ? "approved, now " + done.status : "rejected"}`
             + (done.attestation_error ? `; its attestation was not written: ${done.attestation_error}` : "");
+          state.deciding = false;
           await refresh();
         } catch (e) {
+          state.deciding = false;
           result.className = "error";
           result.textContent = `${d.app} ${d.version}: could not ${verb}: ${e.message}`;
           controls.forEach(c => { c.disabled = false; });

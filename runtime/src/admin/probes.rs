@@ -21,7 +21,9 @@ use std::time::Duration;
 
 /// How long the app workers may take to run an empty task before the
 /// process counts as not live: far above a scheduling delay under load,
-/// far below a kubelet's default probe timeout's multiples.
+/// so a busy host is not restarted for being busy. A kubelet's default
+/// probe timeout is 1 s, so its `timeoutSeconds` must be 3 or more (the
+/// README says so).
 const WORKERS_WITHIN: Duration = Duration::from_secs(2);
 
 /// 200 `{"live": true}` when the async workers that serve apps run a task

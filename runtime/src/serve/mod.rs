@@ -324,7 +324,9 @@ impl Server {
             changing: std::sync::Mutex::default(),
             apps_runtime: std::sync::OnceLock::new(),
             started_up: std::sync::atomic::AtomicBool::new(false),
-            start_up_held: std::sync::atomic::AtomicBool::new(false),
+            // A server made for other uses than a host's start-up has
+            // nothing to wait for; `load_apps` says when one does.
+            start_up_held: std::sync::atomic::AtomicBool::new(true),
             collecting: std::sync::atomic::AtomicBool::new(false),
             schedules: std::sync::Mutex::default(),
             scheduling: std::sync::atomic::AtomicBool::new(false),
@@ -348,6 +350,9 @@ impl Server {
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         self.publish();
         self.changes.send_replace(());
+        // A change that ends the last start-up compile (a removal, a
+        // replacement) latches readiness as a finished compile does.
+        self.started_up();
     }
 
     /// The set after a change: `all` and `starting`, the apps kept from

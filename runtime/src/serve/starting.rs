@@ -178,6 +178,13 @@ impl Server {
         !compiling
     }
 
+    /// Says that a host's start-up begins: [`Server::started_up`] stays
+    /// false until [`Server::start_up_held`].
+    pub(crate) fn start_up_begins(&self) {
+        self.start_up_held
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
     /// Says that every app of the start-up (given and deployed) is now
     /// served or compiling: from here [`Server::started_up`] can be true.
     pub(crate) fn start_up_held(&self) {
