@@ -182,6 +182,20 @@ impl ArtifactCache {
         Cached::Trusted(bytes)
     }
 
+    /// Whether the file at `path` is there and carries no seal (its last
+    /// bytes are not [`SEAL_MARK`]), reading only those bytes.
+    fn unsealed(path: &std::path::Path) -> bool {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut file) = std::fs::File::open(path) else {
+            return false;
+        };
+        let mut last = [0u8; SEAL_MARK.len()];
+        match file.seek(SeekFrom::End(-(SEAL_MARK.len() as i64))) {
+            Ok(_) => file.read_exact(&mut last).is_ok() && &last != SEAL_MARK,
+            Err(_) => false,
+        }
+    }
+
     /// Compiles from now on with `compiler` (a child process under a
     /// budget) instead of in this process.
     pub fn compile_in_child(&self, compiler: ChildCompiler) {
@@ -200,6 +214,27 @@ impl ArtifactCache {
     /// The cached artifact at `path`, if one loads; `Err` when its seal
     /// does not verify (it was changed since this host's key sealed it).
     fn cached(&self, engine: &Engine, path: &std::path::Path) -> Result<Option<Component>, ()> {
+        // Without a key nothing is checked, so an unsealed file is mapped
+        // instead of read and then copied by wasmtime (a tenth of a
+        // `warden run`). Sound for `deserialize_file`, which needs the file
+        // unchanged while mapped: Warden replaces an artifact by renaming
+        // a new file into place and never writes into one.
+        if self.seal.get().is_none() && Self::unsealed(path) {
+            // SAFETY: as for `deserialize` below, plus the above.
+            return match unsafe { Component::deserialize_file(engine, path) } {
+                Ok(component) => {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    Ok(Some(component))
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "cached artifact {} is unusable ({e}); recompiling",
+                        path.display()
+                    );
+                    Ok(None)
+                }
+            };
+        }
         let artifact = match self.read(path) {
             Cached::Absent => return Ok(None),
             Cached::Untrusted { tampered: true } => {
@@ -411,5 +446,20 @@ mod tests {
         // Without a key a sealed artifact still loads (the seal unchecked).
         let (engine, plain) = cache(dir.path(), None);
         assert_eq!(source(&plain, &engine), ArtifactSource::Cached);
+    }
+
+    #[test]
+    fn without_a_key_an_unusable_file_is_compiled_again_and_its_replacement_loads() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let (engine, plain) = cache(dir.path(), None);
+        assert_eq!(source(&plain, &engine), ArtifactSource::Compiled);
+        // Not an artifact (mapped and refused), then shorter than a seal
+        // mark (read and refused): compiled again each time, then cached.
+        for junk in [&b"not an artifact at all"[..], b"x"] {
+            std::fs::write(plain.path_for(EMPTY), junk).unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(source(&plain, &engine), ArtifactSource::Compiled);
+            assert_eq!(source(&plain, &engine), ArtifactSource::Cached);
+        }
+        assert_eq!(plain.hits(), 2);
     }
 }
