@@ -34,7 +34,7 @@
 //! | `GET /v1/whoami` (name, role, actor)       | yes      | yes      | yes   | yes     |
 //! | `GET /v1/oidc/config`, `POST /v1/oidc/token` (dashboard sign-in; no token) | — | — | — | — |
 //! | `GET /dashboard`, `/dashboard.js` (static; the data needs a token) | — | — | — | — |
-//! | `GET /readyz`, `/livez` (probes: yes or no; see [`probes`]; no token) | — | — | — | — |
+//! | `GET /readyz`, `/livez` (probes: yes or no, `admin/probes.rs`; no token) | — | — | — | — |
 //!
 //! No token: 401. A token without the role: 403. Every change is an audit
 //! event with the caller as actor (`token:NAME`, `oidc:NAME`). Error bodies say what was wrong,
