@@ -219,38 +219,29 @@ impl ArtifactCache {
         // `warden run`). Sound for `deserialize_file`, which needs the file
         // unchanged while mapped: Warden replaces an artifact by renaming
         // a new file into place and never writes into one.
-        if self.seal.get().is_none() && Self::unsealed(path) {
+        let deserialized = if self.seal.get().is_none() && Self::unsealed(path) {
             // SAFETY: as for `deserialize` below, plus the above.
-            return match unsafe { Component::deserialize_file(engine, path) } {
-                Ok(component) => {
-                    self.hits.fetch_add(1, Ordering::Relaxed);
-                    Ok(Some(component))
-                }
-                Err(e) => {
+            unsafe { Component::deserialize_file(engine, path) }
+        } else {
+            let artifact = match self.read(path) {
+                Cached::Absent => return Ok(None),
+                Cached::Untrusted { tampered: true } => {
                     tracing::warn!(
-                        "cached artifact {} is unusable ({e}); recompiling",
+                        "cached artifact {} does not carry this host's seal; it is not loaded, and the component is compiled again",
                         path.display()
                     );
-                    Ok(None)
+                    return Err(());
                 }
+                Cached::Untrusted { tampered: false } => return Ok(None),
+                Cached::Trusted(artifact) => artifact,
             };
-        }
-        let artifact = match self.read(path) {
-            Cached::Absent => return Ok(None),
-            Cached::Untrusted { tampered: true } => {
-                tracing::warn!(
-                    "cached artifact {} does not carry this host's seal; it is not loaded, and the component is compiled again",
-                    path.display()
-                );
-                return Err(());
-            }
-            Cached::Untrusted { tampered: false } => return Ok(None),
-            Cached::Trusted(artifact) => artifact,
+            // SAFETY: the artifact's seal verified under a key only this
+            // host (or a host given the same master key) holds, so Warden
+            // wrote it (without a key, see the module doc: only Warden
+            // writes here).
+            unsafe { Component::deserialize(engine, &artifact) }
         };
-        // SAFETY: the artifact's seal verified under a key only this host
-        // (or a host given the same master key) holds, so Warden wrote it
-        // (without a key, see the module doc: only Warden writes here).
-        match unsafe { Component::deserialize(engine, &artifact) } {
+        match deserialized {
             Ok(component) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 Ok(Some(component))

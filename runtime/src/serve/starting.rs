@@ -257,10 +257,11 @@ impl Server {
                 let _ = starting.failed.set(e.to_string());
                 self.publish();
                 self.changes.send_replace(());
+                // Latched now, not at the first probe, as a served app's
+                // swap latches it (`replace_set`): a compile started after
+                // start-up must not make the node unready.
+                self.started_up();
             }
         }
-        // Latched now, not at the first probe: a compile started after
-        // start-up must not make the node unready.
-        self.started_up();
     }
 }
