@@ -286,7 +286,8 @@ impl ConfigArgs {
 /// The async runtime a one-call verb (`warden run`) runs its invocation
 /// on: on the calling thread, as one invocation has nothing to run beside
 /// it — two worker threads cost it their start, their stacks and a dozen
-/// context switches. Blocking work (SQLite) still goes to the blocking pool.
+/// context switches. Blocking work (SQLite) runs inline on it as well
+/// (see `warden_host_apis::sqlite::off_thread`).
 pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -76,10 +76,6 @@ pub fn run(args: RunArgs) -> Outcome {
         (telemetry::disabled(), None)
     };
     let tokio = super::tokio_runtime()?;
-    // The invocation's first database read goes to the blocking pool: its
-    // thread starts now, on the other core, while the runtime and the app
-    // load, instead of on the invocation's path.
-    drop(tokio.spawn_blocking(|| ()));
     let runtime = match Runtime::for_run(platform, provider) {
         Ok(r) => r,
         Err(e) => {
