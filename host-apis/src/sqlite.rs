@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 /// How long an open keeps retrying a busy database.
 const OPEN_PATIENCE: Duration = Duration::from_secs(10);
 
+/// How long a statement waits in SQLite's busy handler for another
+/// connection's lock.
+pub const BUSY_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Whether `e` says another connection holds the database.
 pub(crate) fn busy(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
@@ -46,7 +50,7 @@ pub fn open_wal_with(
     loop {
         let opened = (|| {
             let conn = Connection::open(path)?;
-            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.busy_timeout(BUSY_PATIENCE)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", synchronous)?;
             if synchronous.eq_ignore_ascii_case("FULL") {
@@ -105,7 +109,7 @@ pub fn close_without_checkpoint(conn: &Connection) -> rusqlite::Result<()> {
         // Busy means another connection holds the file: skip, don't wait.
         conn.busy_timeout(Duration::ZERO)?;
         let truncated = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_PATIENCE)?;
         match truncated {
             Err(e) if !busy(&e) => return Err(e),
             _ => {}
@@ -193,32 +197,15 @@ fn stamp(version: &str) -> i32 {
 }
 
 /// Runs blocking database work off the calling task's thread: on tokio's
-/// blocking pool inside a multi-threaded runtime (a serving host's: a
-/// guest's worker thread never waits on SQLite, and a deadline or a kill
-/// can end the guest while the work waits for a lock), inline on a plain
-/// thread.
-///
-/// Inline on a current-thread runtime too. That runtime is a one-call
-/// verb's (`warden run`): its one invocation waits for the result anyway,
-/// and the pool cost it a thread's start and two cross-core wake-ups per
-/// call, 1–1.5 ms of a 9 ms run (13 context switches against 3 inline).
-/// The price: while the work waits for a lock another process holds (up
-/// to the 5 s busy timeout), the invocation's deadline backstop cannot
-/// fire; the guest is ended when it next runs, as the epoch check sees the
-/// deadline passed. The process would have waited for that work at exit
-/// either way (a runtime's drop waits for its blocking tasks).
-///
-/// `Err` carries why the pool task did not finish (it panicked, or the
-/// runtime is shutting down).
+/// blocking pool inside a runtime (so a guest's worker thread never waits
+/// on SQLite), inline on a plain thread. `Err` carries why the pool task
+/// did not finish (it panicked, or the runtime is shutting down).
 pub async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, String> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() != RuntimeFlavor::CurrentThread => {
-            handle.spawn_blocking(work).await.map_err(|e| e.to_string())
-        }
-        _ => Ok(work()),
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.spawn_blocking(work).await.map_err(|e| e.to_string()),
+        Err(_) => Ok(work()),
     }
 }
 
@@ -231,9 +218,8 @@ pub async fn off_thread<T: Send + 'static>(
 /// behind it; elsewhere it runs inline.
 ///
 /// Work that can wait for a lock (any write: another process may hold the
-/// database) belongs in [`off_thread`], where on a serving host an
-/// invocation's kill switch and deadline can still end the guest while the
-/// work waits.
+/// database) belongs in [`off_thread`], where an invocation's kill switch
+/// and deadline can still end the guest while the work waits.
 pub fn in_place<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
@@ -278,38 +264,6 @@ pub fn add_missing_columns(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Whether `off_thread`, called on a runtime `builder` makes, runs its
-    /// work on the calling thread.
-    fn off_thread_runs_inline(mut builder: tokio::runtime::Builder) -> bool {
-        let rt = builder
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        rt.block_on(async {
-            let caller = std::thread::current().id();
-            let ran = off_thread(|| std::thread::current().id())
-                .await
-                .unwrap_or_else(|e| unreachable!("{e}"));
-            ran == caller
-        })
-    }
-
-    #[test]
-    fn a_one_call_runtime_runs_database_work_inline_and_a_server_on_the_pool() {
-        // A one-call verb's runtime: no pool thread to start and wake.
-        assert!(
-            off_thread_runs_inline(tokio::runtime::Builder::new_current_thread()),
-            "a current-thread runtime runs the work on its own thread"
-        );
-        // A serving host's: its worker thread is not held by SQLite.
-        let mut serving = tokio::runtime::Builder::new_multi_thread();
-        serving.worker_threads(1);
-        assert!(
-            !off_thread_runs_inline(serving),
-            "a multi-threaded runtime sends the work to its pool"
-        );
-    }
 
     #[test]
     fn a_current_file_is_not_set_up_again_and_a_changed_set_up_runs_once() {

@@ -210,11 +210,12 @@ fn a_failed_batch_is_sent_again_as_it_was_under_its_name() {
     assert_eq!(calls(&batches[2]), 2 * calls(&batches[0]));
 }
 
-/// The meter writes its counters off the thread that asked: while another
-/// connection holds the write lock, another task on a one-thread runtime
-/// runs — and releases the lock — before the flush finishes. Were the
-/// write on the runtime's thread, the flush would end first (failing after
-/// the store's 5 s busy timeout) and the other task only after it.
+/// A flush that has to wait for the database waits off the thread that
+/// asked: while another connection holds the write lock, another task on
+/// a one-thread runtime runs — and releases the lock — before the flush
+/// finishes. Were the wait on the runtime's thread, the flush would end
+/// first (failing after the store's 5 s busy timeout) and the other task
+/// only after it.
 #[test]
 fn a_flush_waiting_for_the_database_leaves_the_thread_free() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -252,6 +253,47 @@ fn a_flush_waiting_for_the_database_leaves_the_thread_free() {
         flush.await.expect("flush task").expect("written");
     });
     assert_eq!(*order.lock().expect("order"), ["other", "flush"]);
+}
+
+/// Counting that nothing holds up runs where it is asked, without the
+/// blocking pool: on a one-thread runtime whose only pool thread is kept
+/// busy, the read of the day's counters and the flush still finish (sent
+/// to the pool, they would queue behind that thread until the 5 s timeout
+/// below). So a `warden run` counts its call without starting a thread.
+#[test]
+fn counting_that_nothing_holds_up_needs_no_pool_thread() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let m = meter(dir.path(), QuotaLimits::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let counted = rt.block_on(async {
+        let busy = tokio::task::spawn_blocking(move || held.recv());
+        let counted = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            m.record(
+                "crm",
+                Counters {
+                    calls: 1,
+                    ..Counters::default()
+                },
+            )
+            .await;
+            m.flush().await
+        })
+        .await;
+        release.send(()).expect("release the pool's thread");
+        busy.await.expect("busy task").expect("released");
+        counted
+    });
+    counted
+        .expect("counting waited for the pool's thread")
+        .expect("written");
+    let store = UsageStore::open(&dir.path().join("usage.db")).expect("reopen");
+    let day = Window::day_now().key();
+    assert_eq!(store.get("app", "crm", &day).now().expect("read").calls, 1);
 }
 
 /// Two meters on one store (two processes on one data directory, or two

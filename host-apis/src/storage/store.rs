@@ -14,7 +14,7 @@
 //! quota checks never scan. Expiry has its own index, so a purge costs in
 //! proportion to what expired, not to what is stored.
 
-use crate::sqlite::OpenOnFirstUse;
+use crate::sqlite::{BUSY_PATIENCE, OpenOnFirstUse};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -350,9 +350,6 @@ struct SqliteDb {
     conn: Mutex<Connection>,
     reader: Mutex<Connection>,
 }
-
-/// How long a connection waits for another's lock before `BUSY`.
-const BUSY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn err(e: rusqlite::Error) -> StorageError {
     StorageError::Sqlite(e)

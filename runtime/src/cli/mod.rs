@@ -286,8 +286,10 @@ impl ConfigArgs {
 /// The async runtime a one-call verb (`warden run`) runs its invocation
 /// on: on the calling thread, as one invocation has nothing to run beside
 /// it — two worker threads cost it their start, their stacks and a dozen
-/// context switches. Blocking work (SQLite) runs inline on it as well
-/// (see `warden_host_apis::sqlite::off_thread`).
+/// context switches. Database work that cannot have to wait (counting
+/// the call, when no other process holds usage.db) runs in place too; work
+/// that waits for a lock goes to the blocking pool, which then starts its
+/// first thread.
 pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
