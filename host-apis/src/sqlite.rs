@@ -209,17 +209,22 @@ pub async fn off_thread<T: Send + 'static>(
     }
 }
 
-/// Runs short database work that never waits for a lock (a read on a WAL
-/// reader connection: WAL readers do not wait for writers) where the
-/// caller is, without the ~25 µs round trip to the blocking pool that
-/// [`off_thread`] costs from a tokio worker. On a multi-threaded runtime's
-/// thread it runs through `tokio::task::block_in_place`, which first hands
-/// the worker's other tasks to another thread, so no other request waits
-/// behind it; elsewhere it runs inline.
+/// Runs short database work that does not wait for a lock (a read on a
+/// WAL reader connection, as WAL readers do not wait for writers; a call
+/// through [`without_waiting`]) where the caller is, without the ~25 µs
+/// round trip to the blocking pool that [`off_thread`] costs from a tokio
+/// worker, or, on a one-call verb's current-thread runtime, the start of a
+/// pool thread. On a multi-threaded runtime's thread it runs through
+/// `tokio::task::block_in_place`, which first hands the worker's other
+/// tasks to another thread, so no other request waits behind it;
+/// elsewhere it runs inline.
 ///
-/// Work that can wait for a lock (any write: another process may hold the
-/// database) belongs in [`off_thread`], where an invocation's kill switch
-/// and deadline can still end the guest while the work waits.
+/// Work that can wait for a lock (a write while another process may hold
+/// the database) belongs in [`off_thread`], where an invocation's kill
+/// switch and deadline can still end the guest while the work waits. What
+/// in-place work cannot avoid is its own I/O, such as the passive
+/// checkpoint a commit may run at [`WAL_PAGES`] (which never waits for a
+/// lock either).
 pub fn in_place<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
@@ -227,6 +232,51 @@ pub fn in_place<T>(work: impl FnOnce() -> T) -> T {
             tokio::task::block_in_place(work)
         }
         _ => work(),
+    }
+}
+
+/// Runs `call` on the connection `guarded` holds only if it need not wait:
+/// no other call of this process holds the connection, and no other
+/// process holds a lock `call` needs. SQLite's busy handler is off for the
+/// attempt, so a held lock answers `BUSY` at once, before anything is
+/// written (each caller's write is one statement or begins with `BEGIN
+/// IMMEDIATE`, and a failed transaction rolls back). `None` when it would
+/// have to wait; the caller then runs it on the blocking pool
+/// ([`off_thread`]), where an invocation waiting on it stays killable.
+///
+/// The busy timeout is restored afterwards, also when `call` panics; a
+/// failure to restore it is logged, not returned, since `call`'s writes
+/// may have committed (an error would have them sent again). A connection
+/// whose mutex a panic poisoned is used as it is, like everywhere else.
+pub fn without_waiting<T, E>(
+    guarded: &std::sync::Mutex<Connection>,
+    call: impl FnOnce(&mut Connection) -> Result<T, E>,
+    busy_error: impl FnOnce(&E) -> bool,
+) -> Option<Result<T, E>> {
+    use std::sync::TryLockError;
+    let mut conn = match guarded.try_lock() {
+        Ok(conn) => conn,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => return None,
+    };
+    conn.busy_timeout(Duration::ZERO).ok()?;
+    let patient = Patient(&mut conn);
+    let result = call(patient.0);
+    drop(patient);
+    match result {
+        Err(e) if busy_error(&e) => None,
+        done => Some(done),
+    }
+}
+
+/// Gives a connection back its busy timeout when dropped.
+struct Patient<'a>(&'a mut Connection);
+
+impl Drop for Patient<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.busy_timeout(BUSY_PATIENCE) {
+            tracing::warn!("a database connection keeps no busy timeout: {e}");
+        }
     }
 }
 
@@ -264,6 +314,53 @@ pub fn add_missing_columns(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn busy_timeout_ms(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    /// A write another process's lock holds up is not made and says so
+    /// (`None`), leaving the connection patient again; a call that panics
+    /// leaves it patient too, and its poisoned mutex still usable.
+    #[test]
+    fn a_call_without_waiting_gives_way_to_a_held_lock_and_restores_patience() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let path = dir.path().join("patient.db");
+        let conn = open_wal(&path, "NORMAL", "CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let guarded = std::sync::Mutex::new(conn);
+        let write = |conn: &mut Connection| conn.execute("INSERT INTO t VALUES (1)", []);
+        let other = Connection::open(&path).unwrap_or_else(|e| unreachable!("{e}"));
+        other
+            .execute_batch("BEGIN IMMEDIATE")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(without_waiting(&guarded, write, busy).is_none());
+        other
+            .execute_batch("COMMIT")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let conn = guarded.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(busy_timeout_ms(&conn), 5000);
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(rows, 0, "nothing was written");
+        drop(conn);
+
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            without_waiting(
+                &guarded,
+                |_: &mut Connection| -> rusqlite::Result<()> { panic!("a call that fails hard") },
+                busy,
+            )
+        }));
+        assert!(panicked.is_err());
+        assert!(guarded.is_poisoned());
+        let written = without_waiting(&guarded, write, busy);
+        assert!(matches!(written, Some(Ok(1))), "{written:?}");
+        let conn = guarded.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(busy_timeout_ms(&conn), 5000);
+    }
 
     #[test]
     fn a_current_file_is_not_set_up_again_and_a_changed_set_up_runs_once() {

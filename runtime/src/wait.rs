@@ -1,8 +1,9 @@
 //! Waiting for an async state backend (registry, audit log, usage,
 //! storage) from code that is not async: a CLI verb, a load, a sync
-//! helper of a handler. The backends run their blocking work off the
-//! waiting thread, so waiting never runs a database call on it; it only
-//! parks it, as a blocking call would.
+//! helper of a handler. The backends run work that may wait for a lock
+//! off the waiting thread, so waiting parks the thread as a blocking call
+//! would, and runs on it at most a database call that does not wait (see
+//! `warden_host_apis::sqlite::in_place`).
 //!
 //! The contract this puts on a backend (the embedded ones keep it; a
 //! networked one must too): its futures make progress without the waiting

@@ -213,9 +213,9 @@ impl std::fmt::Debug for CallTicket<'_> {
     }
 }
 
-/// Pending deltas are written at most this often (off the invocation's
-/// thread, see `take_flush_turn`); the rest is written when the meter is
-/// dropped.
+/// Pending deltas are written at most this often (in a task of their own,
+/// not the invocation's, see `take_flush_turn`); the rest is written when
+/// the meter is dropped.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Meter {
@@ -241,7 +241,8 @@ impl Meter {
     /// Reads the stored counters of `scope` in `window` the first time
     /// this meter needs them (another process sharing the data directory
     /// may have counted there); from then on they are kept in memory.
-    /// The read is async: it runs off the caller's thread.
+    /// The read is async: in place when nothing holds the database, else
+    /// on the blocking pool (see `UsageStore`).
     async fn load(&self, scope: &str, window: &Window) {
         let id = window.id();
         if slot(&mut self.lock().totals, scope, id).is_some() {
@@ -451,8 +452,7 @@ impl Meter {
     }
 
     /// Whether a flush is due now; if so, the turn is taken (the caller
-    /// flushes, e.g. off the invocation's thread) and the next is a
-    /// second away.
+    /// flushes, e.g. in a task of its own) and the next is a second away.
     pub fn take_flush_turn(&self) -> bool {
         let mut last = self.last_flush.lock().unwrap_or_else(|p| p.into_inner());
         if last.elapsed() < FLUSH_EVERY {

@@ -2,14 +2,14 @@
 //! deltas are added.
 //!
 //! [`UsageBackend`] is the seam a shared database plugs into: async, with
-//! typed errors ([`UsageError`]). [`UsageStore`] is the embedded default,
-//! whose SQLite calls run off the calling task's thread.
+//! typed errors ([`UsageError`]). [`UsageStore`] is the embedded default:
+//! a call that need not wait for a lock runs in place, one that must wait
+//! (or scans, for a report) runs on the blocking pool.
 
 use super::{COUNTER_NAMES, Counters};
 use rusqlite::{Connection, params};
 use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
-use std::time::Duration;
 
 /// Why the usage backend could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +180,12 @@ impl UsageBackend for UsageStore {
     }
 
     async fn days(&self, from: u64, to: u64) -> Result<Vec<DayUsage>, UsageError> {
-        self.run(move |conn| UsageDb::days(conn, from, to)).await
+        // A scan of a month of rows, for reports: on the pool, never in
+        // place on a worker.
+        let db = self.db.clone();
+        crate::sqlite::off_thread(move || UsageDb::days(&mut db.conn(), from, to))
+            .await
+            .map_err(UsageError::Interrupted)?
     }
 }
 
@@ -292,25 +297,17 @@ impl UsageDb {
     }
 
     /// Runs `call` on the connection here and now when it cannot have to
-    /// wait: no other call of this process holds the connection, and no
-    /// other process holds a lock the call needs (SQLite's busy handler is
-    /// off for the attempt, so a held lock answers `BUSY` at once, the
-    /// call's transaction rolls back and nothing is written). `None` when
-    /// it would have to wait.
+    /// wait (see [`crate::sqlite::without_waiting`]). `None` when it would
+    /// have to wait.
     fn now<T>(
         &self,
         call: impl FnOnce(&mut Connection) -> Result<T, UsageError>,
     ) -> Option<Result<T, UsageError>> {
-        let mut conn = self.conn.try_lock().ok()?;
-        conn.busy_timeout(Duration::ZERO).ok()?;
-        let result = call(&mut conn);
-        if let Err(e) = conn.busy_timeout(crate::sqlite::BUSY_PATIENCE) {
-            return Some(Err(e.into()));
-        }
-        match result {
-            Err(UsageError::Sqlite(e)) if crate::sqlite::busy(&e) => None,
-            done => Some(done),
-        }
+        crate::sqlite::without_waiting(
+            &self.conn,
+            call,
+            |e| matches!(e, UsageError::Sqlite(e) if crate::sqlite::busy(e)),
+        )
     }
 
     fn get(

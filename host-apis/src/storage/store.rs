@@ -400,24 +400,17 @@ impl SqliteDb {
     }
 
     /// Runs `write` on the writer connection here and now when it cannot
-    /// have to wait: no other write of this process holds the connection
-    /// and no other process holds the database's write lock (the busy
-    /// handler is off for the attempt, so a held lock answers `BUSY` at
-    /// once and nothing is written). `None` when it would have to wait.
+    /// have to wait (see [`crate::sqlite::without_waiting`]). `None` when
+    /// it would have to wait.
     fn write_now<T>(
         &self,
         write: impl FnOnce(&mut Connection) -> Result<T, StorageError>,
     ) -> Option<Result<T, StorageError>> {
-        let mut conn = self.conn.try_lock().ok()?;
-        conn.busy_timeout(std::time::Duration::ZERO).ok()?;
-        let result = write(&mut conn);
-        if let Err(e) = conn.busy_timeout(BUSY_PATIENCE) {
-            return Some(Err(err(e)));
-        }
-        match result {
-            Err(StorageError::Sqlite(e)) if crate::sqlite::busy(&e) => None,
-            done => Some(done),
-        }
+        crate::sqlite::without_waiting(
+            &self.conn,
+            write,
+            |e| matches!(e, StorageError::Sqlite(e) if crate::sqlite::busy(e)),
+        )
     }
 }
 

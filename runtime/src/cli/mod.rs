@@ -288,8 +288,9 @@ impl ConfigArgs {
 /// it — two worker threads cost it their start, their stacks and a dozen
 /// context switches. Database work that cannot have to wait (counting
 /// the call, when no other process holds usage.db) runs in place too; work
-/// that waits for a lock goes to the blocking pool, which then starts its
-/// first thread.
+/// that may wait for a lock (a storage write another process holds up, the
+/// first open of storage.db) goes to the blocking pool, which then starts
+/// its first thread.
 pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -426,8 +426,8 @@ impl Runtime {
     }
 
     /// Each capability's spans, metric samples and usage fields, the
-    /// invocation span's attributes and end, and the meter's flush (off
-    /// the invocation's thread, at most once a second).
+    /// invocation span's attributes and end, and the meter's flush (in a
+    /// task of its own, at most once a second).
     fn account(
         &self,
         app: &LoadedApp,
