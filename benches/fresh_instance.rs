@@ -11,8 +11,11 @@
 //! the fresh instance's price: the store with its WASI and wasi-http
 //! contexts, the instantiation, and the reset of the instance's memory
 //! when it ends. One thread, one call at a time, so the figures are CPU
-//! time per request on a warm cache; under load the reset also evicts
-//! what the rest of the request path had cached, which this does not see.
+//! time per request on a warm cache, with the same pool slot reused each
+//! time: the best case. Under load the reset also evicts what the rest of
+//! the request path had cached, and Warden's own store carries more than
+//! this one's minimal WASI and wasi-http state (limits, captured output,
+//! capabilities), so the price here is a lower bound.
 //!
 //! ```sh
 //! cargo bench -p warden-benches --bench fresh_instance
