@@ -223,8 +223,8 @@ pub async fn off_thread<T: Send + 'static>(
 /// the database) belongs in [`off_thread`], where an invocation's kill
 /// switch and deadline can still end the guest while the work waits. What
 /// in-place work cannot avoid is its own I/O, such as the passive
-/// checkpoint a commit may run at [`WAL_PAGES`] (which never waits for a
-/// lock either).
+/// checkpoint a commit may run at the file's autocheckpoint threshold
+/// (which never waits for a lock either).
 pub fn in_place<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
@@ -330,7 +330,12 @@ mod tests {
         let conn = open_wal(&path, "NORMAL", "CREATE TABLE IF NOT EXISTS t (x INTEGER)")
             .unwrap_or_else(|e| unreachable!("{e}"));
         let guarded = std::sync::Mutex::new(conn);
-        let write = |conn: &mut Connection| conn.execute("INSERT INTO t VALUES (1)", []);
+        // The write says how long it would have waited for a lock.
+        let write = |conn: &mut Connection| {
+            let patience = busy_timeout_ms(conn);
+            conn.execute("INSERT INTO t VALUES (1)", [])
+                .map(|_| patience)
+        };
         let other = Connection::open(&path).unwrap_or_else(|e| unreachable!("{e}"));
         other
             .execute_batch("BEGIN IMMEDIATE")
@@ -356,8 +361,14 @@ mod tests {
         }));
         assert!(panicked.is_err());
         assert!(guarded.is_poisoned());
+        let conn = guarded.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(busy_timeout_ms(&conn), 5000, "patient again after a panic");
+        drop(conn);
         let written = without_waiting(&guarded, write, busy);
-        assert!(matches!(written, Some(Ok(1))), "{written:?}");
+        assert!(
+            matches!(written, Some(Ok(0))),
+            "a write made at once, with no patience: {written:?}"
+        );
         let conn = guarded.lock().unwrap_or_else(|p| p.into_inner());
         assert_eq!(busy_timeout_ms(&conn), 5000);
     }

@@ -7,9 +7,10 @@
 //!
 //! The contract this puts on a backend (the embedded ones keep it; a
 //! networked one must too): its futures make progress without the waiting
-//! thread's runtime — they run their I/O on the blocking pool or on a
-//! runtime of their own — because the waiting thread may be a worker of
-//! the only runtime there is. Code that is async awaits instead.
+//! thread's runtime — they do their I/O in place when it cannot wait, on
+//! the blocking pool when it can, or on a runtime of their own — because
+//! the waiting thread may be a worker of the only runtime there is. Code
+//! that is async awaits instead.
 
 /// `.wait()` on any future: blocks the current thread until it is ready.
 pub trait Wait: std::future::Future + Sized {

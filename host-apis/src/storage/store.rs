@@ -395,7 +395,12 @@ impl SqliteDb {
         key: &str,
         now: u64,
     ) -> Option<Result<Option<Vec<u8>>, StorageError>> {
-        let conn = self.reader.try_lock().ok()?;
+        let conn = match self.reader.try_lock() {
+            Ok(conn) => conn,
+            // As everywhere: a panic elsewhere leaves the connection usable.
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
         Some(get_on(&conn, app, bucket, key, now))
     }
 
