@@ -1,6 +1,14 @@
 use super::*;
 use crate::Now as _;
 
+/// One call's counters.
+fn one_call() -> Counters {
+    Counters {
+        calls: 1,
+        ..Counters::default()
+    }
+}
+
 fn meter(dir: &std::path::Path, limits: QuotaLimits) -> Meter {
     let store = Arc::new(UsageStore::open(&dir.join("usage.db")).expect("open"));
     Meter::new("app", limits, store)
@@ -100,14 +108,7 @@ fn deltas_whose_write_failed_wait_for_the_next_flush() {
     let path = dir.path().join("usage.db");
     let store = Arc::new(UsageStore::open(&path).expect("open"));
     let m = Meter::new("app", QuotaLimits::default(), store.clone());
-    m.record(
-        "crm",
-        Counters {
-            calls: 1,
-            ..Counters::default()
-        },
-    )
-    .now();
+    m.record("crm", one_call()).now();
     // The table goes away for a moment (a full disk would do the same).
     let other = rusqlite::Connection::open(&path).expect("second connection");
     other
@@ -228,14 +229,7 @@ fn a_flush_waiting_for_the_database_leaves_the_thread_free() {
         .expect("runtime");
     let (flushed, other) = (order.clone(), order.clone());
     rt.block_on(async move {
-        m.record(
-            "crm",
-            Counters {
-                calls: 1,
-                ..Counters::default()
-            },
-        )
-        .await;
+        m.record("crm", one_call()).await;
         blocker
             .execute_batch("BEGIN IMMEDIATE")
             .expect("take the write lock");
@@ -273,14 +267,7 @@ fn counting_that_nothing_holds_up_needs_no_pool_thread() {
     let counted = rt.block_on(async {
         let busy = tokio::task::spawn_blocking(move || held.recv());
         let counted = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-            m.record(
-                "crm",
-                Counters {
-                    calls: 1,
-                    ..Counters::default()
-                },
-            )
-            .await;
+            m.record("crm", one_call()).await;
             m.flush().await
         })
         .await;
