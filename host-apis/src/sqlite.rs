@@ -253,12 +253,7 @@ pub fn without_waiting<T, E>(
     call: impl FnOnce(&mut Connection) -> Result<T, E>,
     busy_error: impl FnOnce(&E) -> bool,
 ) -> Option<Result<T, E>> {
-    use std::sync::TryLockError;
-    let mut conn = match guarded.try_lock() {
-        Ok(conn) => conn,
-        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        Err(TryLockError::WouldBlock) => return None,
-    };
+    let mut conn = free_now(guarded)?;
     conn.busy_timeout(Duration::ZERO).ok()?;
     let patient = Patient(&mut conn);
     let result = call(patient.0);
@@ -266,6 +261,19 @@ pub fn without_waiting<T, E>(
     match result {
         Err(e) if busy_error(&e) => None,
         done => Some(done),
+    }
+}
+
+/// The connection `guarded` holds, if no other call of this process holds
+/// it now. One whose mutex a panic poisoned is used as it is, as the
+/// waiting paths do (`lock().unwrap_or_else(|p| p.into_inner())`).
+pub(crate) fn free_now(
+    guarded: &std::sync::Mutex<Connection>,
+) -> Option<std::sync::MutexGuard<'_, Connection>> {
+    match guarded.try_lock() {
+        Ok(conn) => Some(conn),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
     }
 }
 

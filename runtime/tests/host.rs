@@ -169,6 +169,13 @@ fn forget_artifact(data: &std::path::Path, component: &std::path::Path) {
     }
 }
 
+/// What `GET /readyz` on the admin listener `admin` answers: its status
+/// and body.
+async fn readiness(admin: std::net::SocketAddr) -> (u16, String) {
+    let probe = send(admin, "GET", "/readyz", "").await;
+    (probe.status, probe.body)
+}
+
 #[test]
 fn apps_compile_in_the_background_while_the_others_serve() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -309,10 +316,9 @@ fn apps_compile_in_the_background_while_the_others_serve() {
 
         std::fs::write(&gate, b"").expect("open the gate");
         let started = host.ready().await;
-        let probe = send(host.admin_addr, "GET", "/readyz", "").await;
         assert_eq!(
-            (probe.status, probe.body.as_str()),
-            (200, r#"{"ready":true}"#)
+            readiness(host.admin_addr).await,
+            (200, r#"{"ready":true}"#.into())
         );
         assert_eq!(started.ready, 3, "{started:?}");
         assert_eq!(started.failed.len(), 1, "{started:?}");
@@ -368,10 +374,9 @@ fn apps_compile_in_the_background_while_the_others_serve() {
         assert_eq!(status, 200, "{body}");
         let recompiling = host.server.starting_app("broken").expect("held again");
         assert_eq!(recompiling.failed(), None, "compiling behind the gate");
-        let probe = send(host.admin_addr, "GET", "/readyz", "").await;
         assert_eq!(
-            (probe.status, probe.body.as_str()),
-            (200, r#"{"ready":true}"#)
+            readiness(host.admin_addr).await,
+            (200, r#"{"ready":true}"#.into())
         );
         host.stop();
         host.stopped().await.expect("drained");

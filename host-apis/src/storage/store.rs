@@ -395,12 +395,7 @@ impl SqliteDb {
         key: &str,
         now: u64,
     ) -> Option<Result<Option<Vec<u8>>, StorageError>> {
-        let conn = match self.reader.try_lock() {
-            Ok(conn) => conn,
-            // As everywhere: a panic elsewhere leaves the connection usable.
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
+        let conn = crate::sqlite::free_now(&self.reader)?;
         Some(get_on(&conn, app, bucket, key, now))
     }
 
